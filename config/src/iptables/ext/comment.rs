@@ -1,0 +1,41 @@
+//! `-m comment --comment TEXT`: always matches; carries the operator's note
+//! (libxt_comment: at most 255 characters).
+
+use super::{no_invert, save_string, Cx, Extension, Opt};
+use crate::iptables::model::Rule;
+
+/// The comment text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comment {
+    pub text: Option<String>,
+}
+
+impl Extension for Comment {
+    const OPTIONS: &'static [Opt] = &[Opt::new("comment", 1)];
+
+    fn parse(&mut self, id: &'static str, invert: bool, args: &[String], _: &Cx) -> Result<(), String> {
+        no_invert(id, invert)?;
+        if args[0].len() > 255 {
+            return Err(format!(
+                "comment may not exceed 255 characters (this one has {})",
+                args[0].len()
+            ));
+        }
+        self.text = Some(args[0].clone());
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+        if self.text.is_none() {
+            return Err("comment: option \"--comment\" must be specified".into());
+        }
+        Ok(())
+    }
+
+    fn save(&self, out: &mut String) {
+        if let Some(t) = &self.text {
+            out.push_str(" --comment");
+            save_string(out, t);
+        }
+    }
+}

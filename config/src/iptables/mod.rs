@@ -1,0 +1,41 @@
+//! The `iptables-restore` language: parsing into the typed model of
+//! [`model`], and printing back in `iptables-save` form ([`save`]).
+//!
+//! Behaviour reference: iptables v1.8 (`iptables-restore`, libxtables and
+//! the extensions' userspace parsers) and the kernel's checks at table load.
+//! Where sluice refuses something iptables accepts, the error says so and why.
+
+pub mod ext;
+pub mod lex;
+pub mod model;
+pub mod netdb;
+pub mod restore;
+pub mod rule;
+pub mod save;
+pub mod validate;
+
+use std::path::Path;
+
+pub use ext::{Match, TargetExt};
+pub use model::*;
+pub use restore::RestoreOptions;
+
+use crate::error::{Error, ErrorKind, Location};
+
+/// Parses a restore file from an empty ruleset (as `iptables-restore FILE`
+/// on a fresh namespace).
+pub fn parse(text: &str, file: &Path) -> Result<Ruleset, Error> {
+    restore::restore(text, file, &Ruleset::default(), RestoreOptions::default())
+}
+
+/// Reads and parses a restore file.
+pub fn load(path: &Path) -> Result<Ruleset, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::new(Location::new(path, 0, None), ErrorKind::Io(e.to_string())))?;
+    parse(&text, path)
+}
+
+/// The canonical form: what `iptables-save` prints after restoring `text`.
+pub fn canon(text: &str, file: &Path) -> Result<String, Error> {
+    Ok(save::save(&parse(text, file)?))
+}

@@ -1,0 +1,350 @@
+//! The `iptables-restore` file format: `*table` blocks of `:CHAIN POLICY
+//! [pkts:bytes]` headers and commands, each block ended by `COMMIT`;
+//! `#` comments. Without `--noflush` a block first flushes its table and
+//! deletes its user chains; with it, the block edits what is there.
+//! A table becomes part of the result only at its `COMMIT`, as with the
+//! kernel: a file that fails changes nothing.
+
+use std::path::Path;
+
+use super::lex;
+use super::model::{Counters, Policy, Rule, Ruleset, Table, TableKind, Target};
+use super::rule::{parse_command, Command};
+use super::validate;
+use crate::error::{Error, ErrorKind, Location};
+
+/// How to apply a restore file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// `--noflush`: edit the tables in place instead of replacing them.
+    pub noflush: bool,
+}
+
+struct Open {
+    table: Table,
+    line: usize,
+}
+
+/// Applies the restore file `text` (named `file` in errors) to `base`.
+pub fn restore(text: &str, file: &Path, base: &Ruleset, opts: RestoreOptions) -> Result<Ruleset, Error> {
+    let mut rs = base.clone();
+    let mut open: Option<Open> = None;
+    let mut last_line = 0;
+    let e = |line: usize, col: Option<usize>, msg: String| {
+        Error::new(Location::new(file, line, col), ErrorKind::Rules(msg))
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        last_line = line;
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = trimmed.strip_prefix('*') {
+            let name = name.trim_end();
+            if let Some(o) = &open {
+                return Err(e(
+                    line,
+                    Some(1),
+                    format!(
+                        "table `{}' opened at line {} has no COMMIT before `*{name}'",
+                        o.table.kind, o.line
+                    ),
+                ));
+            }
+            let Some(kind) = TableKind::from_name(name) else {
+                return Err(e(
+                    line,
+                    Some(2),
+                    format!("unknown table `{name}' (tables: raw, mangle, nat, filter, security)"),
+                ));
+            };
+            let mut table = rs.table(kind).cloned().unwrap_or_else(|| Table::new(kind));
+            if !opts.noflush {
+                table.chains.retain(|c| c.hook.is_some());
+                for c in &mut table.chains {
+                    c.rules.clear();
+                }
+            }
+            open = Some(Open { table, line });
+            continue;
+        }
+        let Some(o) = open.as_mut() else {
+            return Err(e(line, Some(1), "no table specified: a `*table' line must come first".into()));
+        };
+        if trimmed.trim_end() == "COMMIT" {
+            let o = open.take().expect("checked above");
+            validate::check_table(&o.table).map_err(|r| e(r.line, None, r.msg))?;
+            match rs.table_mut(o.table.kind) {
+                Some(t) => *t = o.table,
+                None => rs.tables.push(o.table),
+            }
+            continue;
+        }
+        let col0 = raw.len() - trimmed.len();
+        if let Some(rest) = trimmed.strip_prefix(':') {
+            chain_header(&mut o.table, rest, line, opts).map_err(|(c, m)| e(line, Some(col0 + c), m))?;
+            continue;
+        }
+        // A command line, perhaps with a `[pkts:bytes]` prefix.
+        let (counters, body, off) = match trimmed.strip_prefix('[') {
+            Some(after) => {
+                let Some(end) = after.find(']') else {
+                    return Err(e(line, Some(col0 + 1), "bad counters: missing `]'".into()));
+                };
+                let c = parse_counters(&after[..end])
+                    .ok_or_else(|| e(line, Some(col0 + 1), format!("bad counters `[{}]'", &after[..end])))?;
+                (Some(c), &after[end + 1..], end + 2)
+            }
+            None => (None, trimmed, 0),
+        };
+        let mut words = lex::split(body).map_err(|m| e(line, Some(col0 + off + 1), m))?;
+        for w in &mut words {
+            w.column += col0 + off;
+        }
+        let cmd = parse_command(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
+        apply(&mut o.table, cmd, line, counters).map_err(|m| e(line, Some(col0 + 1), m))?;
+    }
+    if let Some(o) = open {
+        return Err(e(
+            last_line.max(1),
+            None,
+            format!("COMMIT expected: table `{}' opened at line {} is never committed", o.table.kind, o.line),
+        ));
+    }
+    Ok(rs)
+}
+
+fn parse_counters(s: &str) -> Option<Counters> {
+    let (p, b) = s.split_once(':')?;
+    Some(Counters {
+        packets: p.parse().ok()?,
+        bytes: b.parse().ok()?,
+    })
+}
+
+/// `:CHAIN POLICY [pkts:bytes]`.
+fn chain_header(t: &mut Table, rest: &str, line: usize, opts: RestoreOptions) -> Result<(), (usize, String)> {
+    let mut parts = rest.split_whitespace();
+    let name = parts.next().ok_or((2, "chain header without a chain name".to_string()))?;
+    let policy = parts
+        .next()
+        .ok_or((2, format!("chain header `:{name}' without a policy (use `-' for a user chain)")))?;
+    if let Some(c) = parts.next() {
+        let inner = c.strip_prefix('[').and_then(|c| c.strip_suffix(']'));
+        if inner.and_then(parse_counters).is_none() {
+            return Err((2, format!("invalid policy counters `{c}' for chain `{name}'")));
+        }
+    }
+    if let Some(extra) = parts.next() {
+        return Err((2, format!("unexpected `{extra}' after the chain header of `{name}'")));
+    }
+    let builtin = t.kind.builtin_hooks().iter().any(|h| h.chain_name() == name);
+    if builtin {
+        let p = match policy {
+            "ACCEPT" => Policy::Accept,
+            "DROP" => Policy::Drop,
+            _ => {
+                return Err((2, format!("Can't set policy `{policy}' on `{name}': a built-in chain's policy is ACCEPT or DROP")))
+            }
+        };
+        let c = t.chain_mut(name).expect("built-in chains always exist");
+        c.policy = Some(p);
+        c.line = line;
+        return Ok(());
+    }
+    if policy != "-" {
+        return Err((2, format!("Can't set policy `{policy}' on user chain `{name}' (use `-')")));
+    }
+    if let Some(c) = t.chain_mut(name) {
+        if opts.noflush {
+            c.rules.clear();
+            return Ok(());
+        }
+        return Err((2, format!("chain `{name}' declared twice")));
+    }
+    let w = lex::Word { text: name.to_string(), column: 2 };
+    check_new_chain_name(&w).map_err(|m| (2, m))?;
+    t.add_user_chain(name, line);
+    Ok(())
+}
+
+fn check_new_chain_name(w: &lex::Word) -> Result<(), String> {
+    // Reuse the command parser's checks through `-N`.
+    let words = [lex::Word { text: "-N".into(), column: 1 }, w.clone()];
+    parse_command(&words, TableKind::Filter).map(|_| ()).map_err(|a| a.msg)
+}
+
+fn user_chain<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut super::model::Chain, String> {
+    let kind = t.kind;
+    t.chain_mut(name)
+        .ok_or_else(|| format!("chain `{name}' does not exist in table `{kind}'"))
+}
+
+fn check_targets(t: &Table, rules: &[Rule]) -> Result<(), String> {
+    for r in rules {
+        if let Target::Chain { name, .. } = &r.target {
+            match t.chain(name) {
+                None => {
+                    return Err(format!(
+                        "jump to chain `{name}' which does not exist in table `{}' (declare it with `:{name} - [0:0]')",
+                        t.kind
+                    ))
+                }
+                Some(c) if c.hook.is_some() => {
+                    return Err(format!("cannot jump to built-in chain `{name}'"))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn references(t: &Table, name: &str) -> usize {
+    t.chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .filter(|r| matches!(&r.target, Target::Chain { name: n, .. } if n == name))
+        .count()
+}
+
+fn same_rule(a: &Rule, b: &Rule) -> bool {
+    let mut a = a.clone();
+    a.line = b.line;
+    a.counters = b.counters;
+    a == *b
+}
+
+fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -> Result<(), String> {
+    let stamp = |mut rules: Vec<Rule>| {
+        for r in &mut rules {
+            r.line = line;
+            if let Some(c) = counters {
+                r.counters = c;
+            }
+        }
+        rules
+    };
+    match cmd {
+        Command::Append { chain, rules } => {
+            check_targets(t, &rules)?;
+            user_chain(t, &chain)?.rules.extend(stamp(rules));
+        }
+        Command::Insert { chain, pos, rules } => {
+            check_targets(t, &rules)?;
+            let c = user_chain(t, &chain)?;
+            if pos > c.rules.len() + 1 {
+                return Err(format!("Index of insertion too big: chain `{chain}' has {} rules", c.rules.len()));
+            }
+            let at = pos - 1;
+            c.rules.splice(at..at, stamp(rules));
+        }
+        Command::DeleteNum { chain, num } => {
+            let c = user_chain(t, &chain)?;
+            if num > c.rules.len() {
+                return Err(format!("Index of deletion too big: chain `{chain}' has {} rules", c.rules.len()));
+            }
+            c.rules.remove(num - 1);
+        }
+        Command::DeleteRule { chain, rules } => {
+            let c = user_chain(t, &chain)?;
+            for r in rules {
+                let Some(i) = c.rules.iter().position(|x| same_rule(&r, x)) else {
+                    return Err(format!("Bad rule (does a matching rule exist in chain `{chain}'?)"));
+                };
+                c.rules.remove(i);
+            }
+        }
+        Command::Replace { chain, num, rules } => {
+            check_targets(t, &rules)?;
+            if rules.len() != 1 {
+                return Err("-R takes one source and one destination address".into());
+            }
+            let c = user_chain(t, &chain)?;
+            if num > c.rules.len() {
+                return Err(format!("Index of replacement too big: chain `{chain}' has {} rules", c.rules.len()));
+            }
+            c.rules[num - 1] = stamp(rules).remove(0);
+        }
+        Command::NewChain { chain } => {
+            if t.chain(&chain).is_some() {
+                return Err(format!("Chain `{chain}' already exists"));
+            }
+            t.add_user_chain(&chain, line);
+        }
+        Command::Policy { chain, policy } => {
+            let c = user_chain(t, &chain)?;
+            if c.hook.is_none() {
+                return Err(format!("Can't set policy on user chain `{chain}'"));
+            }
+            c.policy = Some(match policy.as_str() {
+                "ACCEPT" => Policy::Accept,
+                "DROP" => Policy::Drop,
+                _ => return Err(format!("Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP")),
+            });
+        }
+        Command::Flush { chain } => match chain {
+            Some(name) => user_chain(t, &name)?.rules.clear(),
+            None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
+        },
+        Command::DeleteChain { chain } => match chain {
+            Some(name) => {
+                let c = user_chain(t, &name)?;
+                if c.hook.is_some() {
+                    return Err(format!("cannot delete built-in chain `{name}'"));
+                }
+                if !c.rules.is_empty() {
+                    return Err(format!("chain `{name}' is not empty (flush it first with -F)"));
+                }
+                if references(t, &name) > 0 {
+                    return Err(format!("chain `{name}' is still referenced by {} rules", references(t, &name)));
+                }
+                t.chains.retain(|c| c.name != name);
+            }
+            None => {
+                let users: Vec<String> = t.user_chains().map(|c| c.name.clone()).collect();
+                for u in &users {
+                    let from_builtin = t
+                        .chains
+                        .iter()
+                        .filter(|c| c.hook.is_some())
+                        .flat_map(|c| &c.rules)
+                        .any(|r| matches!(&r.target, Target::Chain { name, .. } if name == u));
+                    if from_builtin {
+                        return Err(format!("chain `{u}' is still referenced from a built-in chain"));
+                    }
+                }
+                t.chains.retain(|c| c.hook.is_some());
+            }
+        },
+        Command::Zero { chain } => {
+            if let Some(name) = chain {
+                user_chain(t, &name)?;
+            }
+        }
+        Command::Rename { from, to } => {
+            if t.chain(&to).is_some() {
+                return Err(format!("Chain `{to}' already exists"));
+            }
+            let c = user_chain(t, &from)?;
+            if c.hook.is_some() {
+                return Err(format!("cannot rename built-in chain `{from}'"));
+            }
+            let mut chain = c.clone();
+            chain.name = to.clone();
+            t.chains.retain(|c| c.name != from);
+            for r in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+                if let Target::Chain { name, .. } = &mut r.target {
+                    if *name == from {
+                        *name = to.clone();
+                    }
+                }
+            }
+            let rules = chain.rules;
+            t.add_user_chain(&to, chain.line);
+            t.chain_mut(&to).expect("just added").rules = rules;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,846 @@
+//! One restore line's words to a command, as `iptables` parses its command
+//! line (getopt_long over the core options merged with the options of every
+//! extension loaded so far, in load order; unique abbreviations accepted;
+//! `!` before an option inverts it; `-p tcp` loads `-m tcp` implicitly the
+//! first time an option only it knows appears).
+
+use super::ext::{unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt};
+use super::lex::Word;
+use super::model::{AddrMatch, Counters, IfaceMatch, ProtoMatch, Rule, Target, TableKind};
+use super::netdb;
+use super::ext;
+
+/// A parsed restore command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Append { chain: String, rules: Vec<Rule> },
+    /// `-I CHAIN [N]`: 1-based position.
+    Insert { chain: String, pos: usize, rules: Vec<Rule> },
+    DeleteNum { chain: String, num: usize },
+    DeleteRule { chain: String, rules: Vec<Rule> },
+    Replace { chain: String, num: usize, rules: Vec<Rule> },
+    NewChain { chain: String },
+    Policy { chain: String, policy: String },
+    Flush { chain: Option<String> },
+    DeleteChain { chain: Option<String> },
+    Zero { chain: Option<String> },
+    Rename { from: String, to: String },
+}
+
+/// An error with the 1-based column of the word it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError {
+    pub column: usize,
+    pub msg: String,
+}
+
+type Res<T> = Result<T, ArgError>;
+
+fn err<T>(w: &Word, msg: impl Into<String>) -> Res<T> {
+    Err(ArgError { column: w.column, msg: msg.into() })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Core {
+    Append,
+    Delete,
+    Check,
+    Insert,
+    Replace,
+    List,
+    ListRules,
+    Flush,
+    Zero,
+    NewChain,
+    DeleteChain,
+    Rename,
+    Policy,
+    Source,
+    Destination,
+    Protocol,
+    InIface,
+    OutIface,
+    Jump,
+    Goto,
+    Table,
+    Match,
+    Fragment,
+    SetCounters,
+    Numeric,
+    Verbose,
+    Exact,
+    LineNumbers,
+    Wait,
+    WaitInterval,
+    Ipv4,
+    Ipv6,
+    Modprobe,
+    Version,
+    Help,
+}
+
+const CORE_LONG: &[(&str, Core)] = &[
+    ("append", Core::Append),
+    ("delete", Core::Delete),
+    ("check", Core::Check),
+    ("insert", Core::Insert),
+    ("replace", Core::Replace),
+    ("list", Core::List),
+    ("list-rules", Core::ListRules),
+    ("flush", Core::Flush),
+    ("zero", Core::Zero),
+    ("new-chain", Core::NewChain),
+    ("delete-chain", Core::DeleteChain),
+    ("rename-chain", Core::Rename),
+    ("policy", Core::Policy),
+    ("source", Core::Source),
+    ("destination", Core::Destination),
+    ("src", Core::Source),
+    ("dst", Core::Destination),
+    ("protocol", Core::Protocol),
+    ("in-interface", Core::InIface),
+    ("jump", Core::Jump),
+    ("table", Core::Table),
+    ("match", Core::Match),
+    ("numeric", Core::Numeric),
+    ("out-interface", Core::OutIface),
+    ("verbose", Core::Verbose),
+    ("wait", Core::Wait),
+    ("wait-interval", Core::WaitInterval),
+    ("exact", Core::Exact),
+    ("fragments", Core::Fragment),
+    ("version", Core::Version),
+    ("help", Core::Help),
+    ("line-numbers", Core::LineNumbers),
+    ("modprobe", Core::Modprobe),
+    ("set-counters", Core::SetCounters),
+    ("goto", Core::Goto),
+    ("ipv4", Core::Ipv4),
+    ("ipv6", Core::Ipv6),
+];
+
+fn core_short(c: char) -> Option<Core> {
+    Some(match c {
+        'A' => Core::Append,
+        'C' => Core::Check,
+        'D' => Core::Delete,
+        'R' => Core::Replace,
+        'I' => Core::Insert,
+        'L' => Core::List,
+        'S' => Core::ListRules,
+        'M' => Core::Modprobe,
+        'F' => Core::Flush,
+        'Z' => Core::Zero,
+        'N' => Core::NewChain,
+        'X' => Core::DeleteChain,
+        'E' => Core::Rename,
+        'P' => Core::Policy,
+        'V' => Core::Version,
+        'h' => Core::Help,
+        'o' => Core::OutIface,
+        'p' => Core::Protocol,
+        's' => Core::Source,
+        'd' => Core::Destination,
+        'j' => Core::Jump,
+        'i' => Core::InIface,
+        'f' => Core::Fragment,
+        'v' => Core::Verbose,
+        'w' => Core::Wait,
+        'W' => Core::WaitInterval,
+        'n' => Core::Numeric,
+        't' => Core::Table,
+        'm' => Core::Match,
+        'x' => Core::Exact,
+        'c' => Core::SetCounters,
+        'g' => Core::Goto,
+        '4' => Core::Ipv4,
+        '6' => Core::Ipv6,
+        _ => return None,
+    })
+}
+
+impl Core {
+    /// Words this option takes (commands' optional words handled apart).
+    fn takes_arg(self) -> bool {
+        matches!(
+            self,
+            Core::Append
+                | Core::Delete
+                | Core::Check
+                | Core::Insert
+                | Core::Replace
+                | Core::NewChain
+                | Core::Rename
+                | Core::Policy
+                | Core::Source
+                | Core::Destination
+                | Core::Protocol
+                | Core::InIface
+                | Core::OutIface
+                | Core::Jump
+                | Core::Goto
+                | Core::Table
+                | Core::Match
+                | Core::SetCounters
+                | Core::Modprobe
+        )
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Core::Append => 'A',
+            Core::Delete => 'D',
+            Core::Check => 'C',
+            Core::Insert => 'I',
+            Core::Replace => 'R',
+            Core::List => 'L',
+            Core::ListRules => 'S',
+            Core::Flush => 'F',
+            Core::Zero => 'Z',
+            Core::NewChain => 'N',
+            Core::DeleteChain => 'X',
+            Core::Rename => 'E',
+            Core::Policy => 'P',
+            Core::Source => 's',
+            Core::Destination => 'd',
+            Core::Protocol => 'p',
+            Core::InIface => 'i',
+            Core::OutIface => 'o',
+            Core::Jump => 'j',
+            Core::Goto => 'g',
+            Core::Table => 't',
+            Core::Match => 'm',
+            Core::Fragment => 'f',
+            Core::SetCounters => 'c',
+            Core::Numeric => 'n',
+            Core::Verbose => 'v',
+            Core::Exact => 'x',
+            Core::LineNumbers => '0',
+            Core::Wait => 'w',
+            Core::WaitInterval => 'W',
+            Core::Ipv4 => '4',
+            Core::Ipv6 => '6',
+            Core::Modprobe => 'M',
+            Core::Version => 'V',
+            Core::Help => 'h',
+        }
+    }
+
+    fn is_command(self) -> bool {
+        matches!(
+            self,
+            Core::Append
+                | Core::Delete
+                | Core::Check
+                | Core::Insert
+                | Core::Replace
+                | Core::List
+                | Core::ListRules
+                | Core::Flush
+                | Core::Zero
+                | Core::NewChain
+                | Core::DeleteChain
+                | Core::Rename
+                | Core::Policy
+        )
+    }
+}
+
+/// Which loaded extension owns a long option.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Core(Core),
+    Match(usize, &'static Opt),
+    Target(&'static Opt),
+}
+
+struct Parser<'w> {
+    words: &'w [Word],
+    pos: usize,
+    rule: Rule,
+    srcs: Vec<AddrMatch>,
+    dsts: Vec<AddrMatch>,
+    /// Name given to `-p`, to load its match implicitly.
+    proto_name: Option<String>,
+    proto_match_loaded: bool,
+    target: Option<(Word, TargetExt)>,
+    jump: Option<(Word, String, bool)>,
+    command: Option<(Core, Word)>,
+    seen: Vec<Core>,
+}
+
+/// Parses the words of one restore command line for `table`.
+pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
+    let mut p = Parser {
+        words,
+        pos: 0,
+        rule: Rule::new(0),
+        srcs: Vec::new(),
+        dsts: Vec::new(),
+        proto_name: None,
+        proto_match_loaded: false,
+        target: None,
+        jump: None,
+        command: None,
+        seen: Vec::new(),
+    };
+    let mut cmd_args: Vec<Word> = Vec::new();
+    let mut invert: Option<Word> = None;
+
+    while p.pos < words.len() {
+        let w = &words[p.pos];
+        p.pos += 1;
+        if w.text == "!" {
+            if invert.is_some() {
+                return err(w, "multiple consecutive ! not allowed");
+            }
+            invert = Some(w.clone());
+            continue;
+        }
+        let inv = invert.take();
+        if let Some(long) = w.text.strip_prefix("--").filter(|s| !s.is_empty()) {
+            let (name, attached) = match long.split_once('=') {
+                Some((n, a)) => (n, Some(a.to_string())),
+                None => (long, None),
+            };
+            let owner = p.resolve(w, name, table)?;
+            match owner {
+                Owner::Core(c) => {
+                    p.core(c, w, inv.is_some(), attached, &mut cmd_args, table)?;
+                }
+                Owner::Match(idx, opt) => {
+                    let args = p.ext_args(w, opt, attached)?;
+                    let cx = Cx { table, chain: "" };
+                    p.rule.matches[idx]
+                        .parse(opt.id, inv.is_some(), &args, &cx)
+                        .or_else(|m| err(w, format!("{}: {m}", p.rule.matches[idx].name())))?;
+                }
+                Owner::Target(opt) => {
+                    let args = p.ext_args(w, opt, attached)?;
+                    let cx = Cx { table, chain: "" };
+                    let (_, t) = p.target.as_mut().expect("target owner implies a target");
+                    t.parse(opt.id, inv.is_some(), &args, &cx)
+                        .or_else(|m| err(w, format!("{}: {m}", t.name())))?;
+                }
+            }
+        } else if w.text.len() >= 2 && w.text.starts_with('-') {
+            let mut chars = w.text[1..].chars();
+            let c = chars.next().unwrap_or('-');
+            let rest: String = chars.collect();
+            let Some(core) = core_short(c) else {
+                return err(w, format!("unknown option \"{}\"", w.text));
+            };
+            let attached = if rest.is_empty() {
+                None
+            } else if core.takes_arg() {
+                Some(rest)
+            } else {
+                return err(w, format!("unknown option \"{}\"", w.text));
+            };
+            p.core(core, w, inv.is_some(), attached, &mut cmd_args, table)?;
+        } else {
+            return err(w, format!("Bad argument `{}'", w.text));
+        }
+    }
+    if let Some(w) = invert {
+        return err(&w, "`!' at the end of the line inverts nothing");
+    }
+    p.finish(cmd_args, table)
+}
+
+impl<'w> Parser<'w> {
+    fn next_word(&mut self, opt: &Word, name: &str) -> Res<Word> {
+        match self.words.get(self.pos) {
+            Some(w) => {
+                self.pos += 1;
+                Ok(w.clone())
+            }
+            None => err(opt, format!("option \"{name}\" requires an argument")),
+        }
+    }
+
+    /// The optional word after a command (`-F [CHAIN]`, `-I CHAIN [N]`):
+    /// taken when it does not start with `-` or `!`.
+    fn optional_word(&mut self) -> Option<Word> {
+        let w = self.words.get(self.pos)?;
+        if w.text.starts_with('-') || w.text.starts_with('!') {
+            return None;
+        }
+        self.pos += 1;
+        Some(w.clone())
+    }
+
+    fn ext_args(&mut self, w: &Word, opt: &Opt, attached: Option<String>) -> Res<Vec<String>> {
+        let mut args = Vec::with_capacity(opt.args as usize);
+        if opt.args == 0 {
+            if attached.is_some() {
+                return err(w, format!("option \"--{}\" doesn't allow an argument", opt.name));
+            }
+            return Ok(args);
+        }
+        match attached {
+            Some(a) => args.push(a),
+            None => args.push(self.next_word(w, &format!("--{}", opt.name))?.text),
+        }
+        while args.len() < opt.args as usize {
+            args.push(self.next_word(w, &format!("--{}", opt.name))?.text);
+        }
+        Ok(args)
+    }
+
+    fn candidates(&self, name: &str, exact: bool) -> Vec<(Owner, &'static str)> {
+        let hit = |n: &str| if exact { n == name } else { n.starts_with(name) };
+        let mut out = Vec::new();
+        for (n, c) in CORE_LONG {
+            if hit(n) {
+                out.push((Owner::Core(*c), *n));
+            }
+        }
+        for (i, m) in self.rule.matches.iter().enumerate() {
+            for o in m.options() {
+                if hit(o.name) {
+                    out.push((Owner::Match(i, o), o.id));
+                }
+            }
+        }
+        if let Some((_, t)) = &self.target {
+            for o in t.options() {
+                if hit(o.name) {
+                    out.push((Owner::Target(o), o.id));
+                }
+            }
+        }
+        out
+    }
+
+    fn lookup(&self, name: &str) -> Option<Result<Owner, String>> {
+        if let Some((o, _)) = self.candidates(name, true).into_iter().next() {
+            return Some(Ok(o));
+        }
+        let c = self.candidates(name, false);
+        let first = c.first()?;
+        let same = c.iter().all(|(o, id)| {
+            *id == first.1
+                && match (o, &first.0) {
+                    (Owner::Core(a), Owner::Core(b)) => a == b,
+                    (Owner::Match(a, _), Owner::Match(b, _)) => a == b,
+                    (Owner::Target(_), Owner::Target(_)) => true,
+                    _ => false,
+                }
+        });
+        if same {
+            Some(Ok(first.0))
+        } else {
+            Some(Err(format!("option \"--{name}\" is ambiguous")))
+        }
+    }
+
+    fn resolve(&mut self, w: &Word, name: &str, table: TableKind) -> Res<Owner> {
+        match self.lookup(name) {
+            Some(Ok(o)) => return Ok(o),
+            Some(Err(m)) => return err(w, m),
+            None => {}
+        }
+        // Not known: load the protocol's match implicitly, once.
+        if !self.proto_match_loaded {
+            if let Some(pname) = self.proto_name.clone() {
+                let mname = match pname.parse::<u8>() {
+                    Ok(n) => netdb::proto_by_number(n).unwrap_or("").to_string(),
+                    Err(_) => pname.to_ascii_lowercase(),
+                };
+                if let Some(m) = Match::by_name(&mname) {
+                    self.rule.matches.push(m);
+                    self.proto_match_loaded = true;
+                    let _ = table;
+                    if let Some(Ok(o)) = self.lookup(name) {
+                        return Ok(o);
+                    }
+                }
+            }
+        }
+        err(w, format!("unknown option \"--{name}\""))
+    }
+
+    fn core(
+        &mut self,
+        c: Core,
+        w: &Word,
+        invert: bool,
+        attached: Option<String>,
+        cmd_args: &mut Vec<Word>,
+        table: TableKind,
+    ) -> Res<()> {
+        let invertible = matches!(
+            c,
+            Core::Source
+                | Core::Destination
+                | Core::Protocol
+                | Core::InIface
+                | Core::OutIface
+                | Core::Fragment
+        );
+        if invert && !invertible {
+            return err(w, format!("cannot have ! before -{}", c.letter()));
+        }
+        let arg = if c.takes_arg() {
+            Some(match attached {
+                Some(a) => Word { text: a, column: w.column },
+                None => self.next_word(w, &w.text)?,
+            })
+        } else {
+            None
+        };
+        if c.is_command() {
+            if let Some((prev, _)) = self.command {
+                return err(w, format!("Can't use -{} with -{}", c.letter(), prev.letter()));
+            }
+            self.command = Some((c, w.clone()));
+            if let Some(a) = arg {
+                cmd_args.push(a);
+            }
+            match c {
+                Core::Insert | Core::Delete | Core::Replace | Core::Zero | Core::Flush
+                | Core::DeleteChain | Core::List | Core::ListRules => {
+                    if let Some(x) = self.optional_word() {
+                        cmd_args.push(x);
+                    }
+                    if matches!(c, Core::Zero) {
+                        if let Some(x) = self.optional_word() {
+                            cmd_args.push(x);
+                        }
+                    }
+                }
+                Core::Policy | Core::Rename => {
+                    let x = self.next_word(w, &w.text)?;
+                    cmd_args.push(x);
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        let once = matches!(
+            c,
+            Core::Source
+                | Core::Destination
+                | Core::Protocol
+                | Core::InIface
+                | Core::OutIface
+                | Core::Fragment
+                | Core::Jump
+                | Core::Goto
+                | Core::SetCounters
+        );
+        let key = if c == Core::Goto { Core::Jump } else { c };
+        if once && self.seen.contains(&key) {
+            return err(w, format!("multiple -{} flags not allowed", c.letter()));
+        }
+        self.seen.push(key);
+        let arg = arg.unwrap_or_else(|| w.clone());
+        match c {
+            Core::Source | Core::Destination => {
+                let list = parse_addresses(&arg, invert)?;
+                if c == Core::Source {
+                    self.srcs = list;
+                } else {
+                    self.dsts = list;
+                }
+            }
+            Core::Protocol => {
+                let proto = parse_protocol(&arg)?;
+                self.proto_name = Some(arg.text.clone());
+                self.rule.proto = (proto != 0).then_some(ProtoMatch { proto, invert });
+                if proto == 0 && invert {
+                    return err(&arg, "rule would never match protocol");
+                }
+            }
+            Core::InIface | Core::OutIface => {
+                let m = parse_iface(&arg, invert)?;
+                if c == Core::InIface {
+                    self.rule.in_iface = m;
+                } else {
+                    self.rule.out_iface = m;
+                }
+            }
+            Core::Fragment => self.rule.fragment = Some(invert),
+            Core::Jump | Core::Goto => {
+                if arg.text.is_empty() {
+                    return err(&arg, "empty target name");
+                }
+                let goto = c == Core::Goto;
+                if let Some(t) = TargetExt::by_name(&arg.text) {
+                    if goto {
+                        return err(&arg, format!("goto '{}' is not a chain", arg.text));
+                    }
+                    self.target = Some((arg.clone(), t));
+                } else if let Some(why) = unsupported_target_reason(&arg.text) {
+                    return err(
+                        &arg,
+                        format!("target \"{}\" is not supported by sluice: {why}", arg.text),
+                    );
+                } else {
+                    if goto && matches!(arg.text.as_str(), "ACCEPT" | "DROP" | "RETURN") {
+                        return err(&arg, format!("goto '{}' is not a chain", arg.text));
+                    }
+                    self.jump = Some((arg.clone(), arg.text.clone(), goto));
+                }
+            }
+            Core::Match => {
+                if invert {
+                    return err(w, "unexpected ! flag before --match");
+                }
+                match Match::by_name(&arg.text) {
+                    Some(m) => {
+                        if self.proto_name.as_deref().map(|p| p.to_ascii_lowercase())
+                            == Some(arg.text.clone())
+                        {
+                            self.proto_match_loaded = true;
+                        }
+                        if matches!(arg.text.as_str(), "tcp" | "udp" | "icmp") {
+                            self.proto_match_loaded = true;
+                        }
+                        self.rule.matches.push(m);
+                    }
+                    None => match unsupported_match_reason(&arg.text) {
+                        Some(why) => {
+                            return err(
+                                &arg,
+                                format!("match \"{}\" is not supported by sluice: {why}", arg.text),
+                            )
+                        }
+                        None => {
+                            return err(&arg, format!("Couldn't load match `{}': unknown match", arg.text))
+                        }
+                    },
+                }
+            }
+            Core::SetCounters => {
+                let bytes = self.next_word(w, "-c")?;
+                let packets = ext::strtoul(&arg.text)
+                    .ok_or_else(|| ArgError { column: arg.column, msg: "-c packet counter not numeric".into() })?;
+                let bytes = ext::strtoul(&bytes.text)
+                    .ok_or_else(|| ArgError { column: bytes.column, msg: "-c byte counter not numeric".into() })?;
+                self.rule.counters = Counters { packets, bytes };
+            }
+            Core::Table => {
+                return err(w, "The -t option cannot be used in an iptables-restore file")
+            }
+            Core::Numeric | Core::Verbose | Core::Exact | Core::Wait | Core::WaitInterval
+            | Core::Ipv4 | Core::LineNumbers | Core::Modprobe => {}
+            Core::Ipv6 => return err(w, "This is an IPv4 ruleset: -6 is not allowed"),
+            Core::Version | Core::Help => {
+                return err(w, format!("-{} is not valid in a restore file", c.letter()))
+            }
+            _ => unreachable!("commands handled above"),
+        }
+        let _ = table;
+        Ok(())
+    }
+
+    fn finish(mut self, mut args: Vec<Word>, table: TableKind) -> Res<Command> {
+        let Some((cmd, cw)) = self.command.clone() else {
+            let at = self.words.first().cloned().unwrap_or(Word { text: String::new(), column: 1 });
+            return err(&at, "no command specified");
+        };
+        let rule_cmd = matches!(cmd, Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check);
+        let has_rule_opts = !self.seen.is_empty()
+            && self.seen.iter().any(|c| !matches!(c, Core::Numeric | Core::Verbose | Core::Exact | Core::Wait | Core::WaitInterval | Core::Ipv4 | Core::LineNumbers | Core::Modprobe));
+        if !rule_cmd && has_rule_opts {
+            return err(&cw, format!("Illegal option with -{}: rule options are only valid with -A, -I, -D and -R", cmd.letter()));
+        }
+        let chain_word = args.first().cloned();
+        let chain = |w: &Option<Word>| -> Res<String> {
+            match w {
+                Some(w) => Ok(w.text.clone()),
+                None => err(&cw, format!("-{} needs a chain", cmd.letter())),
+            }
+        };
+        match cmd {
+            Core::NewChain => {
+                let name = chain(&chain_word)?;
+                let w = chain_word.expect("checked");
+                check_chain_name(&w)?;
+                Ok(Command::NewChain { chain: name })
+            }
+            Core::Policy => Ok(Command::Policy {
+                chain: chain(&chain_word)?,
+                policy: args.get(1).map(|w| w.text.clone()).unwrap_or_default(),
+            }),
+            Core::Flush => Ok(Command::Flush { chain: chain_word.map(|w| w.text) }),
+            Core::DeleteChain => Ok(Command::DeleteChain { chain: chain_word.map(|w| w.text) }),
+            Core::Zero => Ok(Command::Zero { chain: chain_word.map(|w| w.text) }),
+            Core::Rename => {
+                let from = chain(&chain_word)?;
+                let to = args.get(1).expect("rename takes two words");
+                check_chain_name(to)?;
+                Ok(Command::Rename { from, to: to.text.clone() })
+            }
+            Core::List | Core::ListRules | Core::Check => {
+                err(&cw, format!("-{} is not valid in a restore file", cmd.letter()))
+            }
+            Core::Append | Core::Insert | Core::Delete | Core::Replace => {
+                let name = chain(&chain_word)?;
+                let num = match args.get(1) {
+                    Some(w) => Some(
+                        ext::strtoui(&w.text, 1, i32::MAX as u64)
+                            .ok_or_else(|| ArgError { column: w.column, msg: format!("Invalid rule number `{}'", w.text) })?
+                            as usize,
+                    ),
+                    None => None,
+                };
+                args.truncate(2);
+                if cmd == Core::Delete && num.is_some() {
+                    if has_rule_opts {
+                        return err(&cw, "-D with a rule number takes no rule options");
+                    }
+                    return Ok(Command::DeleteNum { chain: name, num: num.unwrap_or(1) });
+                }
+                if cmd == Core::Replace && num.is_none() {
+                    return err(&cw, "-R needs a rule number");
+                }
+                let rules = self.build_rules(&cw, table, &name)?;
+                Ok(match cmd {
+                    Core::Append => Command::Append { chain: name, rules },
+                    Core::Insert => Command::Insert { chain: name, pos: num.unwrap_or(1), rules },
+                    Core::Delete => Command::DeleteRule { chain: name, rules },
+                    _ => Command::Replace { chain: name, num: num.unwrap_or(1), rules },
+                })
+            }
+            _ => unreachable!("only commands are recorded"),
+        }
+    }
+
+    fn build_rules(&mut self, cw: &Word, table: TableKind, chain: &str) -> Res<Vec<Rule>> {
+        let cx = Cx { table, chain };
+        self.rule.target = match (self.target.take(), self.jump.take()) {
+            (Some((w, mut t)), _) => {
+                t.finish(&self.rule, &cx).or_else(|m| err(&w, format!("{}: {m}", t.name())))?;
+                Target::Ext(t)
+            }
+            (None, Some((_, name, goto))) => match name.as_str() {
+                "ACCEPT" => Target::Accept,
+                "DROP" => Target::Drop,
+                "RETURN" => Target::Return,
+                _ => Target::Chain { name, goto },
+            },
+            (None, None) => Target::None,
+        };
+        let snapshot = self.rule.clone();
+        for m in self.rule.matches.iter_mut() {
+            m.finish(&snapshot, &cx).or_else(|e| err(cw, format!("{}: {e}", m.name())))?;
+        }
+        let srcs = if self.srcs.is_empty() { vec![None] } else { self.srcs.iter().copied().map(Some).collect() };
+        let dsts = if self.dsts.is_empty() { vec![None] } else { self.dsts.iter().copied().map(Some).collect() };
+        let mut out = Vec::with_capacity(srcs.len() * dsts.len());
+        for s in &srcs {
+            for d in &dsts {
+                let mut r = self.rule.clone();
+                r.src = *s;
+                r.dst = *d;
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Chain names as iptables allows them for `-N` / `-E`.
+fn check_chain_name(w: &Word) -> Res<()> {
+    let name = &w.text;
+    if name.len() > 28 {
+        return err(w, format!("chain name `{name}' too long (must be under 29 chars)"));
+    }
+    if name.is_empty() {
+        return err(w, "empty chain name");
+    }
+    if name.starts_with('-') || name.starts_with('!') {
+        return err(w, format!("chain name not allowed to start with `{}'", &name[..1]));
+    }
+    if TargetExt::by_name(name).is_some()
+        || unsupported_target_reason(name).is_some()
+        || matches!(name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
+    {
+        return err(w, format!("chain name may not clash with target name `{name}'"));
+    }
+    if name.chars().any(|c| c.is_whitespace()) {
+        return err(w, format!("Invalid chain name `{name}'"));
+    }
+    Ok(())
+}
+
+/// `-p`: a number 0..=255, `all`, or a name from the protocol database.
+fn parse_protocol(w: &Word) -> Res<u8> {
+    if let Some(n) = ext::strtoui(&w.text, 0, 255) {
+        return Ok(n as u8);
+    }
+    if w.text == "all" {
+        return Ok(0);
+    }
+    if let Some(n) = netdb::proto_by_name(&w.text) {
+        return Ok(n);
+    }
+    let lower = w.text.to_ascii_lowercase();
+    for (name, num) in [("tcp", 6u8), ("sctp", 132), ("udp", 17), ("udplite", 136), ("icmp", 1), ("icmpv6", 58), ("esp", 50), ("ah", 51), ("ipv6-mh", 135), ("mh", 135), ("all", 0)] {
+        if name == lower {
+            return Ok(num);
+        }
+    }
+    err(w, format!("unknown protocol \"{}\" specified", w.text))
+}
+
+/// `-s`/`-d`: comma-separated `ADDR[/MASK]`, mask a length or dotted.
+fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
+    let mut out = Vec::new();
+    for item in w.text.split(',') {
+        let (a, m) = match item.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (item, None),
+        };
+        let mask = match m {
+            None => u32::MAX,
+            Some(m) if m.contains('.') => match ext::parse_ipv4_mask(m) {
+                Some(mask) => u32::from(mask),
+                None => return err(w, format!("invalid mask `{m}' specified")),
+            },
+            Some(m) => match ext::strtoui(m, 0, 32) {
+                Some(0) => 0,
+                Some(n) => u32::MAX << (32 - n),
+                None => return err(w, format!("invalid mask `{m}' specified")),
+            },
+        };
+        let Some(addr) = ext::parse_ipv4(a) else {
+            return err(
+                w,
+                format!("host/network `{a}' not found (sluice takes numeric IPv4 addresses only)"),
+            );
+        };
+        let addr = std::net::Ipv4Addr::from(u32::from(addr) & mask);
+        let am = AddrMatch { addr, mask: mask.into(), invert };
+        if !out.contains(&am) {
+            out.push(am);
+        }
+    }
+    Ok(out)
+}
+
+/// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.
+fn parse_iface(w: &Word, invert: bool) -> Res<Option<IfaceMatch>> {
+    let s = &w.text;
+    if s.len() > 15 {
+        return err(w, format!("interface name `{s}' must be shorter than 16 characters"));
+    }
+    let (name, wildcard) = match s.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (s.as_str(), false),
+    };
+    if name.is_empty() {
+        if !wildcard {
+            return err(w, "empty interface name");
+        }
+        // `-i +` matches every interface; iptables stores nothing.
+        return Ok(None);
+    }
+    if name.contains('/') || name.contains(' ') {
+        return err(w, format!("interface name `{s}' has a character the kernel does not allow ('/' or ' ')"));
+    }
+    Ok(Some(IfaceMatch { name: name.to_string(), wildcard, invert }))
+}

@@ -1,0 +1,121 @@
+//! Printing a ruleset exactly as `iptables-save` (v1.8, legacy backend)
+//! prints it, without the `#` header/footer lines and with zero counters.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, Target};
+use super::netdb;
+
+/// The whole ruleset, tables in the order the file first named them.
+pub fn save(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for t in &rs.tables {
+        out.push_str(&save_table(t));
+    }
+    out
+}
+
+/// One table from `*name` to `COMMIT`.
+pub fn save_table(t: &Table) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "*{}", t.kind.name());
+    for c in &t.chains {
+        let policy = c.policy.map(|p| p.name()).unwrap_or("-");
+        let _ = writeln!(out, ":{} {} [0:0]", c.name, policy);
+    }
+    for c in &t.chains {
+        for r in &c.rules {
+            out.push_str(&save_rule(&c.name, r));
+            out.push('\n');
+        }
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+fn save_addr(out: &mut String, flag: &str, a: &Option<AddrMatch>) {
+    let Some(a) = a else { return };
+    if a.addr == Ipv4Addr::UNSPECIFIED && a.mask == Ipv4Addr::UNSPECIFIED && !a.invert {
+        return;
+    }
+    if a.invert {
+        out.push_str(" !");
+    }
+    let _ = write!(out, " {flag} {}", a.addr);
+    match a.prefix_len() {
+        Some(n) => {
+            let _ = write!(out, "/{n}");
+        }
+        None => {
+            let _ = write!(out, "/{}", a.mask);
+        }
+    }
+}
+
+fn save_iface(out: &mut String, flag: &str, i: &Option<IfaceMatch>) {
+    let Some(i) = i else { return };
+    if i.invert {
+        out.push_str(" !");
+    }
+    let _ = write!(out, " {flag} {}", i.name);
+    if i.wildcard {
+        out.push('+');
+    }
+}
+
+/// The name `iptables-save` prints for a protocol number: the protocol
+/// database's canonical name, then iptables' own table, else the number.
+pub fn proto_name(p: u8) -> String {
+    if let Some(n) = netdb::proto_by_number(p) {
+        return n.to_string();
+    }
+    match p {
+        6 => "tcp".into(),
+        132 => "sctp".into(),
+        17 => "udp".into(),
+        136 => "udplite".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        50 => "esp".into(),
+        51 => "ah".into(),
+        135 => "ipv6-mh".into(),
+        _ => p.to_string(),
+    }
+}
+
+/// One rule as `-A CHAIN ...` (no newline).
+pub fn save_rule(chain: &str, r: &Rule) -> String {
+    let mut out = format!("-A {chain}");
+    save_addr(&mut out, "-s", &r.src);
+    save_addr(&mut out, "-d", &r.dst);
+    save_iface(&mut out, "-i", &r.in_iface);
+    save_iface(&mut out, "-o", &r.out_iface);
+    if let Some(p) = r.proto {
+        if p.invert {
+            out.push_str(" !");
+        }
+        let _ = write!(out, " -p {}", proto_name(p.proto));
+    }
+    if let Some(inv) = r.fragment {
+        out.push_str(if inv { " ! -f" } else { " -f" });
+    }
+    for m in &r.matches {
+        let _ = write!(out, " -m {}", m.name());
+        m.save(&mut out);
+    }
+    match &r.target {
+        Target::None => {}
+        Target::Accept => out.push_str(" -j ACCEPT"),
+        Target::Drop => out.push_str(" -j DROP"),
+        Target::Return => out.push_str(" -j RETURN"),
+        Target::Chain { name, goto } => {
+            let _ = write!(out, " {} {name}", if *goto { "-g" } else { "-j" });
+        }
+        Target::Ext(t) => {
+            let _ = write!(out, " -j {}", t.name());
+            t.save(&mut out);
+        }
+    }
+    out
+}
