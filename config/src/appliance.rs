@@ -67,7 +67,7 @@
 //! * The kernel's default rules (0 local, 32766 main, 32767 default) are
 //!   implied and not listed in [`Appliance::policies`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -214,7 +214,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Appliance, Error> {
     let cx = Cx { text, file };
     let raw: RawAppliance = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        cx.error(ErrorKind::Toml(e.message().trim_end().to_string()), &span)
+        cx.error(ErrorKind::Toml(one_line(e.message())), &span)
     })?;
     raw.validate(&cx)
 }
@@ -333,10 +333,7 @@ impl Cx<'_> {
         let bytes = self.text.as_bytes();
         let upto = &bytes[..offset.min(bytes.len())];
         let line = 1 + upto.iter().filter(|&&b| b == b'\n').count();
-        let line_start = upto
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
+        let line_start = upto.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         // Count characters, not bytes: skip UTF-8 continuation bytes.
         let column = 1 + upto[line_start..]
             .iter()
@@ -378,7 +375,7 @@ impl RawAppliance {
         for raw in self.interface {
             let span = raw.span();
             let raw = raw.into_inner();
-            let iface = raw.validate(cx, cx.line(&span), &by_name, &mut owner)?;
+            let iface = raw.validate(cx, cx.line(&span), &interfaces, &by_name, &mut owner)?;
             by_name.insert(iface.name.clone(), interfaces.len());
             interfaces.push(iface);
         }
@@ -440,6 +437,7 @@ impl RawInterface {
         self,
         cx: &Cx<'_>,
         line: usize,
+        interfaces: &[Interface],
         by_name: &HashMap<String, usize>,
         owner: &mut HashMap<IpAddr, (String, usize)>,
     ) -> Result<Interface, Error> {
@@ -451,16 +449,14 @@ impl RawInterface {
                 format!("invalid interface name {name:?}: {why}"),
             ));
         }
-        if by_name.contains_key(&name) {
-            let first = owner
-                .values()
-                .find(|(n, _)| *n == name)
-                .map(|(_, l)| *l);
-            let msg = match first {
-                Some(l) => format!("interface {name:?} is already defined at line {l}"),
-                None => format!("interface {name:?} is already defined"),
-            };
-            return Err(cx.invalid(&name_span, msg));
+        if let Some(first) = by_name.get(&name).and_then(|&i| interfaces.get(i)) {
+            return Err(cx.invalid(
+                &name_span,
+                format!(
+                    "interface {name:?} is already defined at line {}",
+                    first.line
+                ),
+            ));
         }
 
         let mut addresses = Vec::with_capacity(self.address.len());
@@ -488,16 +484,6 @@ impl RawInterface {
             owner.insert(net.addr(), (name.clone(), line));
             addresses.push(net);
         }
-        // An interface without addresses still needs an `owner` entry so that
-        // a duplicate name finds the line of the first one.
-        if addresses.is_empty() {
-            owner.insert(
-                IpAddr::from([0xff, 0xff, 0xff, 0xff]).to_canonical(),
-                (name.clone(), line),
-            );
-            owner.retain(|ip, _| !ip.is_ipv4() || *ip != IpAddr::from([0xff, 0xff, 0xff, 0xff]));
-        }
-
         let mtu = match self.mtu {
             None => DEFAULT_MTU,
             Some(m) => {
@@ -507,10 +493,7 @@ impl RawInterface {
                     .ok()
                     .filter(|&v| v >= MIN_MTU)
                     .ok_or_else(|| {
-                        cx.invalid(
-                            &span,
-                            format!("mtu {v} is out of range {MIN_MTU}..=65535"),
-                        )
+                        cx.invalid(&span, format!("mtu {v} is out of range {MIN_MTU}..=65535"))
                     })?;
                 if mtu < MIN_MTU_IPV6 && addresses.iter().any(|a| a.addr().is_ipv6()) {
                     return Err(cx.invalid(
@@ -629,7 +612,11 @@ impl RawRoute {
                 ));
             }
             let candidates: Vec<&Interface> = match &dev {
-                Some(d) => by_name.get(d).and_then(|&i| interfaces.get(i)).into_iter().collect(),
+                Some(d) => by_name
+                    .get(d)
+                    .and_then(|&i| interfaces.get(i))
+                    .into_iter()
+                    .collect(),
                 None => interfaces.iter().collect(),
             };
             let link_local = matches!(gw, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
@@ -648,17 +635,14 @@ impl RawRoute {
                     Some(d) => format!(
                         "invalid gateway {gw}: not on a connected network of interface {d:?}"
                     ),
-                    None => format!(
-                        "invalid gateway {gw}: not on a connected network of any interface"
-                    ),
+                    None => {
+                        format!("invalid gateway {gw}: not on a connected network of any interface")
+                    }
                 };
                 return Err(cx.invalid(&span, msg));
             }
         } else if via.is_none() && dev.is_none() {
-            return Err(cx.invalid(
-                &to_span,
-                format!("route {to} needs `via` or `dev`"),
-            ));
+            return Err(cx.invalid(&to_span, format!("route {to} needs `via` or `dev`")));
         }
 
         let table = match self.table {
@@ -810,6 +794,17 @@ impl RawDataplane {
 // ---------------------------------------------------------------------------
 // Value parsers.
 
+/// toml's messages may span lines ("invalid string\nexpected ..."); errors
+/// print as one `file:line:col: message` line.
+fn one_line(msg: &str) -> String {
+    msg.trim_end()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// `dev_valid_name()` in net/core/dev.c.
 fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -858,12 +853,10 @@ fn table_name(t: u32) -> String {
 fn resolve_table(cx: &Cx<'_>, t: &Spanned<TableRef>) -> Result<u32, Error> {
     let span = t.span();
     match t.get_ref() {
-        NumOrText::Num(n) => u32::try_from(*n).ok().filter(|&n| n >= 1).ok_or_else(|| {
-            cx.invalid(
-                &span,
-                format!("table {n} is out of range 1..=4294967295"),
-            )
-        }),
+        NumOrText::Num(n) => u32::try_from(*n)
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| cx.invalid(&span, format!("table {n} is out of range 1..=4294967295"))),
         NumOrText::Text(s) => match s.as_str() {
             "main" => Ok(TABLE_MAIN),
             "local" => Ok(TABLE_LOCAL),
@@ -882,16 +875,14 @@ fn resolve_table(cx: &Cx<'_>, t: &Spanned<TableRef>) -> Result<u32, Error> {
 /// `strtoul(text, .., 0)` for a whole string: `0x` hex, leading `0` octal,
 /// else decimal. No sign, no surrounding space.
 fn parse_c_u32(text: &str) -> Option<u32> {
-    let (digits, radix) = if let Some(h) = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-    {
-        (h, 16)
-    } else if text.len() > 1 && text.starts_with('0') {
-        (&text[1..], 8)
-    } else {
-        (text, 10)
-    };
+    let (digits, radix) =
+        if let Some(h) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (h, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -962,6 +953,7 @@ address = ["10.0.1.1/24", "fd00:1::1/64"]
 [[interface]]
 name = "r1"
 address = ["10.0.2.1/24"]
+
 "#;
 
     fn with_ifaces(rest: &str) -> String {
@@ -1161,7 +1153,10 @@ conntrack_max = 1048576
             Path::new("conf/appliance.toml"),
         )
         .unwrap();
-        assert_eq!(a.firewall.unwrap().rules, PathBuf::from("conf/../r/rules.v4"));
+        assert_eq!(
+            a.firewall.unwrap().rules,
+            PathBuf::from("conf/../r/rules.v4")
+        );
     }
 
     #[test]
@@ -1194,7 +1189,7 @@ conntrack_max = 1048576
     fn toml_syntax_and_shape() {
         assert_eq!(
             err("[[interface]]\nname = r0\n"),
-            "2:8: invalid string\nexpected `\"`, `'`"
+            "2:8: invalid string: expected `\"`, `'`"
         );
         let e = err("[[interface]]\nname = \"r0\"\naddress = \"10.0.1.1/24\"\n");
         assert!(e.starts_with("3:11: invalid type: string"), "{e}");
@@ -1210,7 +1205,9 @@ conntrack_max = 1048576
              e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.0.0.0/33\"\ndev = \"r0\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.0.0.0/33\"\ndev = \"r0\"\n"
+            )),
             "11:6: invalid route destination \"10.0.0.0/33\": expected PREFIX/LEN, \
              e.g. \"10.0.0.0/8\", \"::/0\" or \"default\""
         );
@@ -1219,12 +1216,16 @@ conntrack_max = 1048576
     #[test]
     fn host_bits_in_route() {
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.0.0.1/8\"\ndev = \"r0\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.0.0.1/8\"\ndev = \"r0\"\n"
+            )),
             "11:6: invalid prefix for given prefix length: 10.0.0.1/8 has host bits set \
              (the network is 10.0.0.0/8)"
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"fd00::1/64\"\ndev = \"r0\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"fd00::1/64\"\ndev = \"r0\"\n"
+            )),
             "11:6: invalid prefix for given prefix length: fd00::1/64 has host bits set \
              (the network is fd00::/64)"
         );
@@ -1233,7 +1234,9 @@ conntrack_max = 1048576
     #[test]
     fn route_dev_undeclared() {
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.9.0.0/16\"\ndev = \"r7\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"r7\"\n"
+            )),
             "12:7: dev \"r7\" is not a declared [[interface]]"
         );
     }
@@ -1241,11 +1244,15 @@ conntrack_max = 1048576
     #[test]
     fn route_gateway_checks() {
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.9.0.0/16\"\nvia = \"fd00:1::2\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"fd00:1::2\"\n"
+            )),
             "12:7: gateway fd00:1::2 is IPv6 but destination 10.9.0.0/16 is IPv4"
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.9.9\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.9.9\"\n"
+            )),
             "12:7: invalid gateway 10.0.9.9: not on a connected network of any interface"
         );
         assert_eq!(
@@ -1255,15 +1262,21 @@ conntrack_max = 1048576
             "12:7: invalid gateway 10.0.2.2: not on a connected network of interface \"r0\""
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.2.1\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.2.1\"\n"
+            )),
             "12:7: invalid gateway 10.0.2.1: it is the router's own address on interface \"r1\""
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"::/0\"\nvia = \"fe80::1\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"::/0\"\nvia = \"fe80::1\"\n"
+            )),
             "12:7: link-local gateway fe80::1 needs `dev` to say which link"
         );
         assert_eq!(
-            err(&with_ifaces("[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.2\"\n")),
+            err(&with_ifaces(
+                "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.2\"\n"
+            )),
             "12:7: invalid gateway \"10.0.2\": expected an IPv4 or IPv6 address"
         );
         assert_eq!(
@@ -1271,15 +1284,24 @@ conntrack_max = 1048576
             "11:6: route 10.9.0.0/16 needs `via` or `dev`"
         );
         // IPv6 gateway on a connected IPv6 network.
-        let a = p(&with_ifaces("[[route]]\nto = \"fd00:9::/48\"\nvia = \"fd00:1::99\"\n")).unwrap();
+        let a = p(&with_ifaces(
+            "[[route]]\nto = \"fd00:9::/48\"\nvia = \"fd00:1::99\"\n",
+        ))
+        .unwrap();
         assert_eq!(a.routes[0].via, Some("fd00:1::99".parse().unwrap()));
     }
 
     #[test]
     fn route_default_keyword() {
-        let a = p(&with_ifaces("[[route]]\nto = \"default\"\nvia = \"10.0.2.2\"\n")).unwrap();
+        let a = p(&with_ifaces(
+            "[[route]]\nto = \"default\"\nvia = \"10.0.2.2\"\n",
+        ))
+        .unwrap();
         assert_eq!(a.routes[0].to, "0.0.0.0/0".parse::<IpNet>().unwrap());
-        let a = p(&with_ifaces("[[route]]\nto = \"default\"\nvia = \"fd00:1::2\"\n")).unwrap();
+        let a = p(&with_ifaces(
+            "[[route]]\nto = \"default\"\nvia = \"fd00:1::2\"\n",
+        ))
+        .unwrap();
         assert_eq!(a.routes[0].to, "::/0".parse::<IpNet>().unwrap());
         assert_eq!(
             err(&with_ifaces("[[route]]\nto = \"default\"\ndev = \"r0\"\n")),
@@ -1309,7 +1331,11 @@ conntrack_max = 1048576
 
     #[test]
     fn tables() {
-        let route = |t: &str| with_ifaces(&format!("[[route]]\nto = \"10.9.0.0/16\"\ndev = \"r0\"\ntable = {t}\n"));
+        let route = |t: &str| {
+            with_ifaces(&format!(
+                "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"r0\"\ntable = {t}\n"
+            ))
+        };
         assert_eq!(p(&route("\"local\"")).unwrap().routes[0].table, 255);
         assert_eq!(p(&route("\"default\"")).unwrap().routes[0].table, 253);
         assert_eq!(p(&route("4294967295")).unwrap().routes[0].table, u32::MAX);
@@ -1318,7 +1344,10 @@ conntrack_max = 1048576
             "13:9: unknown table \"mian\": expected \"main\", \"local\", \"default\" \
              or a number 1..=4294967295"
         );
-        assert_eq!(err(&route("0")), "13:9: table 0 is out of range 1..=4294967295");
+        assert_eq!(
+            err(&route("0")),
+            "13:9: table 0 is out of range 1..=4294967295"
+        );
         assert_eq!(
             err(&route("4294967296")),
             "13:9: table 4294967296 is out of range 1..=4294967295"
@@ -1331,7 +1360,11 @@ conntrack_max = 1048576
 
     #[test]
     fn bad_fwmark() {
-        let rule = |m: &str| with_ifaces(&format!("[[policy]]\npriority = 10\nfwmark = {m}\ntable = 100\n"));
+        let rule = |m: &str| {
+            with_ifaces(&format!(
+                "[[policy]]\npriority = 10\nfwmark = {m}\ntable = 100\n"
+            ))
+        };
         assert_eq!(
             err(&rule("\"0xzz\"")),
             "12:10: invalid fwmark \"0xzz\": expected VALUE[/MASK], numbers in decimal or 0x hex, \
@@ -1347,7 +1380,10 @@ conntrack_max = 1048576
             "12:10: invalid fwmark \"0x100000000\": expected VALUE[/MASK], numbers in decimal \
              or 0x hex, e.g. \"0x1/0xff\""
         );
-        assert_eq!(err(&rule("-1")), "12:10: fwmark -1 is out of range 0..=0xffffffff");
+        assert_eq!(
+            err(&rule("-1")),
+            "12:10: fwmark -1 is out of range 0..=0xffffffff"
+        );
         let mark = |m: &str| p(&rule(m)).unwrap().policies[0].fwmark;
         assert_eq!(mark("\"0x10\""), Some((16, u32::MAX)));
         assert_eq!(mark("\"010/0xf0\""), Some((8, 0xf0)));
@@ -1374,7 +1410,9 @@ conntrack_max = 1048576
             "11:12: priority -1 is out of range 0..=4294967295"
         );
         assert_eq!(
-            err(&rule("priority = 1\nfrom = \"10.0.0.0/8\"\nto = \"fd00::/8\"\ntable = 1")),
+            err(&rule(
+                "priority = 1\nfrom = \"10.0.0.0/8\"\nto = \"fd00::/8\"\ntable = 1"
+            )),
             "13:6: `to` fd00::/8 is IPv6 but `from` 10.0.0.0/8 is IPv4"
         );
         assert_eq!(
@@ -1407,7 +1445,10 @@ conntrack_max = 1048576
             "11:17: conntrack_max = -5 is out of range 1..=4294967295"
         );
         let e = err(&with_ifaces("[dataplane]\nworkers = \"2\"\n"));
-        assert!(e.starts_with("11:11: invalid type: string \"2\", expected i64"), "{e}");
+        assert!(
+            e.starts_with("11:11: invalid type: string \"2\", expected i64"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1426,7 +1467,9 @@ conntrack_max = 1048576
     #[test]
     fn duplicate_address() {
         assert_eq!(
-            err(&with_ifaces("[[interface]]\nname = \"r2\"\naddress = [\"10.0.2.1/16\"]\n")),
+            err(&with_ifaces(
+                "[[interface]]\nname = \"r2\"\naddress = [\"10.0.2.1/16\"]\n"
+            )),
             "12:12: address 10.0.2.1 is already assigned to interface \"r1\" at line 6"
         );
         assert_eq!(
@@ -1445,7 +1488,10 @@ conntrack_max = 1048576
             err("[[interface]]\nname = \"r0:1\"\n"),
             "2:8: invalid interface name \"r0:1\": contains ':'"
         );
-        assert_eq!(err("[[interface]]\nname = \"\"\n"), "2:8: invalid interface name \"\": empty");
+        assert_eq!(
+            err("[[interface]]\nname = \"\"\n"),
+            "2:8: invalid interface name \"\": empty"
+        );
         assert_eq!(
             err("[[interface]]\nname = \"r0\"\nmtu = 67\n"),
             "3:7: mtu 67 is out of range 68..=65535"
@@ -1460,10 +1506,11 @@ conntrack_max = 1048576
              and interface \"r0\" has an IPv6 address"
         );
         // A plain address is a host prefix, as `ip addr add`.
-        let a = p("[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1\", \"fd00::1\"]\nmtu = 68\n");
-        assert_eq!(a.as_ref().map(|a| a.interfaces[0].addresses.clone()).ok(), None);
         let a = p("[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1\"]\nmtu = 68\n").unwrap();
-        assert_eq!(a.interfaces[0].addresses, vec!["10.0.0.1/32".parse::<IpNet>().unwrap()]);
+        assert_eq!(
+            a.interfaces[0].addresses,
+            vec!["10.0.0.1/32".parse::<IpNet>().unwrap()]
+        );
     }
 
     #[test]
@@ -1496,7 +1543,9 @@ conntrack_max = 1048576
         let path = Path::new("/nonexistent/sluice/appliance.toml");
         let e = load(path).unwrap_err();
         assert_eq!(e.at.file, path);
-        assert!(matches!(e.kind, ErrorKind::Io(ref m) if m.starts_with("/nonexistent/sluice/appliance.toml: ")));
+        assert!(
+            matches!(e.kind, ErrorKind::Io(ref m) if m.starts_with("/nonexistent/sluice/appliance.toml: "))
+        );
     }
 
     #[test]
@@ -1504,10 +1553,89 @@ conntrack_max = 1048576
         let dir = std::env::temp_dir().join(format!("sluice-appliance-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("appliance.toml");
-        std::fs::write(&path, "[[interface]]\nname = \"r0\"\n[firewall]\nrules = \"rules.v4\"\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "[[interface]]\nname = \"r0\"\n[firewall]\nrules = \"rules.v4\"\n",
+        )
+        .unwrap();
         let a = load(&path).unwrap();
         assert_eq!(a.firewall.unwrap().rules, dir.join("rules.v4"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const LINES: &[&str] = &[
+            "[[interface]]",
+            "name = \"r0\"",
+            "name = \"r1\"",
+            "name = \"\"",
+            "address = [\"10.0.1.1/24\", \"fd00:1::1/64\"]",
+            "address = [\"10.0.2.1/24\"]",
+            "address = [\"x\"]",
+            "mtu = 1280",
+            "mtu = 0",
+            "mtu = 99999999999",
+            "[[route]]",
+            "to = \"0.0.0.0/0\"",
+            "to = \"default\"",
+            "to = \"10.0.0.1/8\"",
+            "to = \"::/0\"",
+            "via = \"10.0.1.2\"",
+            "via = \"fe80::1\"",
+            "via = \"nope\"",
+            "dev = \"r0\"",
+            "dev = \"r9\"",
+            "table = 100",
+            "table = \"main\"",
+            "table = -1",
+            "table = \"x\"",
+            "metric = 5",
+            "metric = -5",
+            "[[policy]]",
+            "priority = 10",
+            "priority = 99999999999",
+            "fwmark = \"0x1/0xff\"",
+            "fwmark = \"/\"",
+            "fwmark = 7",
+            "from = \"10.0.0.0/8\"",
+            "to = \"fd00::/8\"",
+            "iif = \"lo\"",
+            "oif = \"r1\"",
+            "not = true",
+            "[firewall]",
+            "rules = \"r.v4\"",
+            "sets = \"\"",
+            "[dataplane]",
+            "workers = 0",
+            "workers = 4",
+            "conntrack_max = 1",
+            "x = 1",
+            "[",
+            "]",
+            "\"",
+        ];
+
+        fn file() -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(LINES), 0..24).prop_map(|l| l.join("\n"))
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+                let _ = p(&text);
+            }
+
+            #[test]
+            fn arbitrary_lines_never_panic_and_errors_have_locations(text in file()) {
+                if let Err(e) = p(&text) {
+                    prop_assert!(e.at.line >= 1);
+                    prop_assert!(e.at.line <= text.lines().count().max(1));
+                    prop_assert!(e.at.column.is_some_and(|c| c >= 1));
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,10 @@
 //!
 //! This crate never touches packets; the dataplane compiles this model.
 
+pub mod appliance;
 pub mod error;
 pub use error::{Error, ErrorKind, Location};
+pub mod ipset;
 pub mod iptables;
+pub mod lint;
+pub mod bundle;

@@ -1,16 +1,54 @@
-//! `sluice check --config FILE`: load everything the appliance config names,
-//! report errors (exit 1) and lint warnings (exit 0).
+//! `sluice check --config FILE`: load the appliance config and every file it
+//! names, print errors (exit 1) or lint warnings and a summary (exit 0).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Runs the check, printing to stderr. Returns the process exit code.
-pub fn run(config: &Path) -> ExitCode {
-    match sluice_config::iptables::load(config) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+use sluice_config::bundle;
+
+/// Runs the check, writing findings to `err` and the summary to `out`.
+/// Returns whether the config is valid.
+pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    match bundle::load(config) {
+        Ok(b) => {
+            for w in &b.warnings {
+                let _ = writeln!(err, "warning: {w}");
+            }
+            let rules: usize = b
+                .rules
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .map(|c| c.rules.len())
+                .sum();
+            let _ = writeln!(
+                out,
+                "{}: OK: {} interfaces, {} routes, {} policy rules, {} rules in {} tables, {} sets, {} warnings",
+                config.display(),
+                b.appliance.interfaces.len(),
+                b.appliance.routes.len(),
+                b.appliance.policies.len(),
+                rules,
+                b.rules.tables.len(),
+                b.sets.sets.len(),
+                b.warnings.len()
+            );
+            true
         }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            false
+        }
+    }
+}
+
+/// The `sluice check` command: exit code 0 when valid, 1 otherwise.
+pub fn run(config: &Path) -> ExitCode {
+    let ok = check(config, &mut std::io::stdout(), &mut std::io::stderr());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

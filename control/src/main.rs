@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Userspace router/firewall on AF_XDP")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Userspace router/firewall on AF_XDP"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -45,17 +49,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { config } => sluice_control::check::run(&config),
-        Cmd::Rules { cmd: RulesCmd::Canon { file } } => {
-            match sluice_config::iptables::load(&file) {
-                Ok(rs) => {
-                    print!("{}", sluice_config::iptables::save::save(&rs));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Cmd::Rules {
+            cmd: RulesCmd::Canon { file },
+        } => match sluice_config::iptables::load(&file) {
+            Ok(rs) => {
+                print!("{}", sluice_config::iptables::save::save(&rs));
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

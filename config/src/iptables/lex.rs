@@ -68,7 +68,10 @@ pub fn split(line: &str) -> Result<Vec<Word>, String> {
         }
     }
     if quote_open {
-        return Err(format!("unterminated quote starting at column {}", start + 1));
+        return Err(format!(
+            "unterminated quote starting at column {}",
+            start + 1
+        ));
     }
     if have_word {
         words.push(Word {
@@ -89,12 +92,15 @@ mod tests {
 
     #[test]
     fn splits_like_iptables_restore() {
-        assert_eq!(texts("-A INPUT  -j ACCEPT"), ["-A", "INPUT", "-j", "ACCEPT"]);
         assert_eq!(
-            texts(r#"--comment "a b" x"#),
-            ["--comment", "a b", "x"]
+            texts("-A INPUT  -j ACCEPT"),
+            ["-A", "INPUT", "-j", "ACCEPT"]
         );
-        assert_eq!(texts(r#"--comment "a \"q\" b""#), ["--comment", r#"a "q" b"#]);
+        assert_eq!(texts(r#"--comment "a b" x"#), ["--comment", "a b", "x"]);
+        assert_eq!(
+            texts(r#"--comment "a \"q\" b""#),
+            ["--comment", r#"a "q" b"#]
+        );
         assert_eq!(texts(r#"x "" y"#), ["x", "", "y"]);
         assert_eq!(texts("--comment 'a b'"), ["--comment", "'a", "b'"]);
         assert_eq!(texts(r#"pre"fix""#), ["prefix"]);

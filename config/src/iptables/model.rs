@@ -301,7 +301,10 @@ pub enum Target {
     Drop,
     Return,
     /// `-j CHAIN` (call) or `-g CHAIN` (goto).
-    Chain { name: String, goto: bool },
+    Chain {
+        name: String,
+        goto: bool,
+    },
     /// A target extension (REJECT, LOG, DNAT, ...).
     Ext(TargetExt),
 }

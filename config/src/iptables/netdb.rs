@@ -97,8 +97,18 @@ pub const SERVICES: &[(&str, u16, &str, &[&str])] = &[
     ("gopher", 70, "tcp", &[]),
     ("finger", 79, "tcp", &[]),
     ("http", 80, "tcp", &["www"]),
-    ("kerberos", 88, "tcp", &["kerberos5", "krb5", "kerberos-sec"]),
-    ("kerberos", 88, "udp", &["kerberos5", "krb5", "kerberos-sec"]),
+    (
+        "kerberos",
+        88,
+        "tcp",
+        &["kerberos5", "krb5", "kerberos-sec"],
+    ),
+    (
+        "kerberos",
+        88,
+        "udp",
+        &["kerberos5", "krb5", "kerberos-sec"],
+    ),
     ("iso-tsap", 102, "tcp", &["tsap"]),
     ("acr-nema", 104, "tcp", &["dicom"]),
     ("pop3", 110, "tcp", &["pop-3"]),
@@ -396,7 +406,10 @@ pub fn proto_by_name(name: &str) -> Option<u8> {
 
 /// `getprotobynumber`: the canonical name of a protocol number.
 pub fn proto_by_number(num: u8) -> Option<&'static str> {
-    PROTOCOLS.iter().find(|(_, n, _)| *n == num).map(|(name, _, _)| *name)
+    PROTOCOLS
+        .iter()
+        .find(|(_, n, _)| *n == num)
+        .map(|(name, _, _)| *name)
 }
 
 /// `getservbyname(name, proto)`: a service name or alias to its port.

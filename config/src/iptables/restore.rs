@@ -26,36 +26,79 @@ struct Open {
 }
 
 /// Applies the restore file `text` (named `file` in errors) to `base`.
-pub fn restore(text: &str, file: &Path, base: &Ruleset, opts: RestoreOptions) -> Result<Ruleset, Error> {
+pub fn restore(
+    text: &str,
+    file: &Path,
+    base: &Ruleset,
+    opts: RestoreOptions,
+) -> Result<Ruleset, Error> {
     let mut rs = base.clone();
     let mut open: Option<Open> = None;
     let mut last_line = 0;
     let e = |line: usize, col: Option<usize>, msg: String| {
         Error::new(Location::new(file, line, col), ErrorKind::Rules(msg))
     };
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        last_line = line;
-        let trimmed = raw.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+    // Lines as `fgets` gives them to iptables-restore: split on `\n` only
+    // (a `\r` stays part of the line), each known to end with `\n` or not.
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (raw, newline) = match rest.find('\n') {
+            Some(i) => {
+                let l = &rest[..i];
+                rest = &rest[i + 1..];
+                (l, true)
+            }
+            None => {
+                let l = rest;
+                rest = "";
+                (l, false)
+            }
+        };
+        last_line += 1;
+        let line = last_line;
+        // Only a truly empty line and a `#` in the first column are
+        // skipped; `*`, `:` and COMMIT count only in the first column too.
+        if raw.is_empty() || raw.starts_with('#') {
             continue;
         }
-        if let Some(name) = trimmed.strip_prefix('*') {
-            let name = name.trim_end();
+        if raw.ends_with('\r') {
+            return Err(e(
+                line,
+                Some(raw.len()),
+                "line ends with a carriage return (a CRLF file?): iptables-restore takes it as part of the last word; convert the file to LF line ends".into(),
+            ));
+        }
+        if raw.trim().is_empty() {
+            return Err(e(
+                line,
+                Some(1),
+                "a line of only blanks is not empty for iptables-restore (it fails with \"no command specified\"); remove the blanks".into(),
+            ));
+        }
+        if let Some(after) = raw.strip_prefix('*') {
             if let Some(o) = &open {
                 return Err(e(
                     line,
                     Some(1),
                     format!(
-                        "table `{}' opened at line {} has no COMMIT before `*{name}'",
+                        "table `{}' opened at line {} has no COMMIT before `{raw}'",
                         o.table.kind, o.line
                     ),
                 ));
             }
+            // strtok(" \t"): the first word names the table, the rest is ignored.
+            let Some(name) = after.split([' ', '\t']).find(|w| !w.is_empty()) else {
+                return Err(e(
+                    line,
+                    Some(1),
+                    "table name invalid: `*' without a table name".into(),
+                ));
+            };
+            let col = raw.find(name).map(|c| c + 1);
             let Some(kind) = TableKind::from_name(name) else {
                 return Err(e(
                     line,
-                    Some(2),
+                    col,
                     format!("unknown table `{name}' (tables: raw, mangle, nat, filter, security)"),
                 ));
             };
@@ -69,11 +112,21 @@ pub fn restore(text: &str, file: &Path, base: &Ruleset, opts: RestoreOptions) ->
             open = Some(Open { table, line });
             continue;
         }
-        let Some(o) = open.as_mut() else {
-            return Err(e(line, Some(1), "no table specified: a `*table' line must come first".into()));
-        };
-        if trimmed.trim_end() == "COMMIT" {
-            let o = open.take().expect("checked above");
+        if raw == "COMMIT" {
+            let Some(o) = open.take() else {
+                return Err(e(
+                    line,
+                    Some(1),
+                    "COMMIT without a table: no `*table' line is open".into(),
+                ));
+            };
+            if !newline {
+                return Err(e(
+                    line,
+                    Some(1),
+                    "COMMIT must end with a newline: iptables-restore reads only `COMMIT\\n` as a commit (it fails with \"Bad argument `COMMIT'\")".into(),
+                ));
+            }
             validate::check_table(&o.table).map_err(|r| e(r.line, None, r.msg))?;
             match rs.table_mut(o.table.kind) {
                 Some(t) => *t = o.table,
@@ -81,98 +134,131 @@ pub fn restore(text: &str, file: &Path, base: &Ruleset, opts: RestoreOptions) ->
             }
             continue;
         }
-        let col0 = raw.len() - trimmed.len();
-        if let Some(rest) = trimmed.strip_prefix(':') {
-            chain_header(&mut o.table, rest, line, opts).map_err(|(c, m)| e(line, Some(col0 + c), m))?;
+        let Some(o) = open.as_mut() else {
+            return Err(e(
+                line,
+                Some(1),
+                "no table specified: a `*table' line must come first".into(),
+            ));
+        };
+        if let Some(rest) = raw.strip_prefix(':') {
+            chain_header(&mut o.table, rest, line, opts).map_err(|(c, m)| e(line, Some(c), m))?;
             continue;
         }
         // A command line, perhaps with a `[pkts:bytes]` prefix.
-        let (counters, body, off) = match trimmed.strip_prefix('[') {
+        let (counters, body, off) = match raw.strip_prefix('[') {
             Some(after) => {
                 let Some(end) = after.find(']') else {
-                    return Err(e(line, Some(col0 + 1), "bad counters: missing `]'".into()));
+                    return Err(e(line, Some(1), "bad counters: need `]'".into()));
                 };
-                let c = parse_counters(&after[..end])
-                    .ok_or_else(|| e(line, Some(col0 + 1), format!("bad counters `[{}]'", &after[..end])))?;
+                let Some((p, b)) = after[..end].split_once(':') else {
+                    return Err(e(line, Some(1), "bad counters: need `:'".into()));
+                };
+                // iptables-restore uses them only with `--counters`; it
+                // does not check them otherwise, and neither does sluice.
+                let c = Counters {
+                    packets: p.parse().unwrap_or(0),
+                    bytes: b.parse().unwrap_or(0),
+                };
                 (Some(c), &after[end + 1..], end + 2)
             }
-            None => (None, trimmed, 0),
+            None => (None, raw, 0),
         };
-        let mut words = lex::split(body).map_err(|m| e(line, Some(col0 + off + 1), m))?;
+        let mut words = lex::split(body).map_err(|m| e(line, Some(off + 1), m))?;
         for w in &mut words {
-            w.column += col0 + off;
+            w.column += off;
         }
-        let cmd = parse_command(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
-        apply(&mut o.table, cmd, line, counters).map_err(|m| e(line, Some(col0 + 1), m))?;
+        let cmd =
+            parse_command(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
+        apply(&mut o.table, cmd, line, counters).map_err(|m| e(line, Some(1), m))?;
     }
     if let Some(o) = open {
         return Err(e(
             last_line.max(1),
             None,
-            format!("COMMIT expected: table `{}' opened at line {} is never committed", o.table.kind, o.line),
+            format!(
+                "COMMIT expected: table `{}' opened at line {} is never committed",
+                o.table.kind, o.line
+            ),
         ));
     }
     Ok(rs)
 }
 
-fn parse_counters(s: &str) -> Option<Counters> {
-    let (p, b) = s.split_once(':')?;
-    Some(Counters {
-        packets: p.parse().ok()?,
-        bytes: b.parse().ok()?,
-    })
-}
-
-/// `:CHAIN POLICY [pkts:bytes]`.
-fn chain_header(t: &mut Table, rest: &str, line: usize, opts: RestoreOptions) -> Result<(), (usize, String)> {
-    let mut parts = rest.split_whitespace();
-    let name = parts.next().ok_or((2, "chain header without a chain name".to_string()))?;
-    let policy = parts
-        .next()
-        .ok_or((2, format!("chain header `:{name}' without a policy (use `-' for a user chain)")))?;
-    if let Some(c) = parts.next() {
-        let inner = c.strip_prefix('[').and_then(|c| c.strip_suffix(']'));
-        if inner.and_then(parse_counters).is_none() {
-            return Err((2, format!("invalid policy counters `{c}' for chain `{name}'")));
-        }
+/// `:CHAIN POLICY [pkts:bytes]`, read as iptables-restore reads it: words
+/// split on blanks, the counters (and anything after them) used only with
+/// `--counters`, so not checked here. `Err` holds (column, message).
+fn chain_header(
+    t: &mut Table,
+    rest: &str,
+    line: usize,
+    opts: RestoreOptions,
+) -> Result<(), (usize, String)> {
+    let mut words = rest
+        .split([' ', '\t'])
+        .scan(2usize, |col, w| {
+            let at = *col;
+            *col += w.len() + 1;
+            Some((at, w))
+        })
+        .filter(|(_, w)| !w.is_empty());
+    let Some((_, name)) = words.next() else {
+        return Err((
+            1,
+            "chain name invalid: `:' without a chain name".to_string(),
+        ));
+    };
+    if name.len() > 28 {
+        return Err((2, format!("Invalid chain name `{name}' (28 chars max)")));
     }
-    if let Some(extra) = parts.next() {
-        return Err((2, format!("unexpected `{extra}' after the chain header of `{name}'")));
-    }
-    let builtin = t.kind.builtin_hooks().iter().any(|h| h.chain_name() == name);
-    if builtin {
-        let p = match policy {
+    let policy = words.next();
+    let no_policy = || {
+        (
+            2,
+            format!("chain header `:{name}' without a policy (use `-' for a user chain)"),
+        )
+    };
+    if let Some(c) = t.chain_mut(name).filter(|c| c.hook.is_some()) {
+        let (col, policy) = policy.ok_or_else(no_policy)?;
+        c.line = line;
+        c.policy = Some(match policy {
+            // `-` leaves the built-in chain's policy as it is.
+            "-" => return Ok(()),
             "ACCEPT" => Policy::Accept,
             "DROP" => Policy::Drop,
             _ => {
-                return Err((2, format!("Can't set policy `{policy}' on `{name}': a built-in chain's policy is ACCEPT or DROP")))
+                return Err((
+                    col,
+                    format!("Can't set policy `{policy}' on `{name}': Bad policy name (a built-in chain's policy is ACCEPT or DROP)"),
+                ))
             }
-        };
-        let c = t.chain_mut(name).expect("built-in chains always exist");
-        c.policy = Some(p);
-        c.line = line;
+        });
         return Ok(());
     }
-    if policy != "-" {
-        return Err((2, format!("Can't set policy `{policy}' on user chain `{name}' (use `-')")));
+    if matches!(name, "ACCEPT" | "DROP" | "QUEUE" | "RETURN") {
+        return Err((
+            2,
+            format!("error creating chain `{name}': it is the name of a built-in target"),
+        ));
     }
-    if let Some(c) = t.chain_mut(name) {
-        if opts.noflush {
-            c.rules.clear();
-            return Ok(());
+    match t.chain_mut(name) {
+        Some(c) if opts.noflush => c.rules.clear(),
+        Some(_) => {
+            return Err((
+                2,
+                format!("error creating chain `{name}': chain declared twice"),
+            ))
         }
-        return Err((2, format!("chain `{name}' declared twice")));
+        None => t.add_user_chain(name, line),
     }
-    let w = lex::Word { text: name.to_string(), column: 2 };
-    check_new_chain_name(&w).map_err(|m| (2, m))?;
-    t.add_user_chain(name, line);
+    let (col, policy) = policy.ok_or_else(no_policy)?;
+    if policy != "-" {
+        return Err((
+            col,
+            format!("Can't set policy `{policy}' on user chain `{name}' (only built-in chains have a policy: use `-')"),
+        ));
+    }
     Ok(())
-}
-
-fn check_new_chain_name(w: &lex::Word) -> Result<(), String> {
-    // Reuse the command parser's checks through `-N`.
-    let words = [lex::Word { text: "-N".into(), column: 1 }, w.clone()];
-    parse_command(&words, TableKind::Filter).map(|_| ()).map_err(|a| a.msg)
 }
 
 fn user_chain<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut super::model::Chain, String> {
@@ -216,7 +302,12 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
     a == *b
 }
 
-fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -> Result<(), String> {
+fn apply(
+    t: &mut Table,
+    cmd: Command,
+    line: usize,
+    counters: Option<Counters>,
+) -> Result<(), String> {
     let stamp = |mut rules: Vec<Rule>| {
         for r in &mut rules {
             r.line = line;
@@ -235,7 +326,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             check_targets(t, &rules)?;
             let c = user_chain(t, &chain)?;
             if pos > c.rules.len() + 1 {
-                return Err(format!("Index of insertion too big: chain `{chain}' has {} rules", c.rules.len()));
+                return Err(format!(
+                    "Index of insertion too big: chain `{chain}' has {} rules",
+                    c.rules.len()
+                ));
             }
             let at = pos - 1;
             c.rules.splice(at..at, stamp(rules));
@@ -243,7 +337,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         Command::DeleteNum { chain, num } => {
             let c = user_chain(t, &chain)?;
             if num > c.rules.len() {
-                return Err(format!("Index of deletion too big: chain `{chain}' has {} rules", c.rules.len()));
+                return Err(format!(
+                    "Index of deletion too big: chain `{chain}' has {} rules",
+                    c.rules.len()
+                ));
             }
             c.rules.remove(num - 1);
         }
@@ -251,7 +348,9 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             let c = user_chain(t, &chain)?;
             for r in rules {
                 let Some(i) = c.rules.iter().position(|x| same_rule(&r, x)) else {
-                    return Err(format!("Bad rule (does a matching rule exist in chain `{chain}'?)"));
+                    return Err(format!(
+                        "Bad rule (does a matching rule exist in chain `{chain}'?)"
+                    ));
                 };
                 c.rules.remove(i);
             }
@@ -263,7 +362,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             }
             let c = user_chain(t, &chain)?;
             if num > c.rules.len() {
-                return Err(format!("Index of replacement too big: chain `{chain}' has {} rules", c.rules.len()));
+                return Err(format!(
+                    "Index of replacement too big: chain `{chain}' has {} rules",
+                    c.rules.len()
+                ));
             }
             c.rules[num - 1] = stamp(rules).remove(0);
         }
@@ -281,7 +383,11 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             c.policy = Some(match policy.as_str() {
                 "ACCEPT" => Policy::Accept,
                 "DROP" => Policy::Drop,
-                _ => return Err(format!("Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP")),
+                _ => {
+                    return Err(format!(
+                        "Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP"
+                    ))
+                }
             });
         }
         Command::Flush { chain } => match chain {
@@ -295,10 +401,15 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                     return Err(format!("cannot delete built-in chain `{name}'"));
                 }
                 if !c.rules.is_empty() {
-                    return Err(format!("chain `{name}' is not empty (flush it first with -F)"));
+                    return Err(format!(
+                        "chain `{name}' is not empty (flush it first with -F)"
+                    ));
                 }
                 if references(t, &name) > 0 {
-                    return Err(format!("chain `{name}' is still referenced by {} rules", references(t, &name)));
+                    return Err(format!(
+                        "chain `{name}' is still referenced by {} rules",
+                        references(t, &name)
+                    ));
                 }
                 t.chains.retain(|c| c.name != name);
             }
@@ -312,7 +423,9 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                         .flat_map(|c| &c.rules)
                         .any(|r| matches!(&r.target, Target::Chain { name, .. } if name == u));
                     if from_builtin {
-                        return Err(format!("chain `{u}' is still referenced from a built-in chain"));
+                        return Err(format!(
+                            "chain `{u}' is still referenced from a built-in chain"
+                        ));
                     }
                 }
                 t.chains.retain(|c| c.hook.is_some());
@@ -323,6 +436,7 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                 user_chain(t, &name)?;
             }
         }
+        Command::Ignored => {}
         Command::Rename { from, to } => {
             if t.chain(&to).is_some() {
                 return Err(format!("Chain `{to}' already exists"));

@@ -4,27 +4,62 @@
 //! `!` before an option inverts it; `-p tcp` loads `-m tcp` implicitly the
 //! first time an option only it knows appears).
 
+use super::ext;
 use super::ext::{unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt};
 use super::lex::Word;
-use super::model::{AddrMatch, Counters, IfaceMatch, ProtoMatch, Rule, Target, TableKind};
+use super::model::{AddrMatch, Counters, IfaceMatch, ProtoMatch, Rule, TableKind, Target};
 use super::netdb;
-use super::ext;
 
 /// A parsed restore command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Append { chain: String, rules: Vec<Rule> },
+    Append {
+        chain: String,
+        rules: Vec<Rule>,
+    },
     /// `-I CHAIN [N]`: 1-based position.
-    Insert { chain: String, pos: usize, rules: Vec<Rule> },
-    DeleteNum { chain: String, num: usize },
-    DeleteRule { chain: String, rules: Vec<Rule> },
-    Replace { chain: String, num: usize, rules: Vec<Rule> },
-    NewChain { chain: String },
-    Policy { chain: String, policy: String },
-    Flush { chain: Option<String> },
-    DeleteChain { chain: Option<String> },
-    Zero { chain: Option<String> },
-    Rename { from: String, to: String },
+    Insert {
+        chain: String,
+        pos: usize,
+        rules: Vec<Rule>,
+    },
+    DeleteNum {
+        chain: String,
+        num: usize,
+    },
+    DeleteRule {
+        chain: String,
+        rules: Vec<Rule>,
+    },
+    Replace {
+        chain: String,
+        num: usize,
+        rules: Vec<Rule>,
+    },
+    NewChain {
+        chain: String,
+    },
+    Policy {
+        chain: String,
+        policy: String,
+    },
+    Flush {
+        chain: Option<String>,
+    },
+    DeleteChain {
+        chain: Option<String>,
+    },
+    Zero {
+        chain: Option<String>,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    /// A line iptables-restore skips: it carries `-6` (`--ipv6`), which
+    /// marks a rule for ip6tables-restore in a file shared by both
+    /// (iptables(8): "silently ignored").
+    Ignored,
 }
 
 /// An error with the 1-based column of the word it concerns.
@@ -37,7 +72,10 @@ pub struct ArgError {
 type Res<T> = Result<T, ArgError>;
 
 fn err<T>(w: &Word, msg: impl Into<String>) -> Res<T> {
-    Err(ArgError { column: w.column, msg: msg.into() })
+    Err(ArgError {
+        column: w.column,
+        msg: msg.into(),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +264,20 @@ impl Core {
         }
     }
 
+    /// Options whose attached argument iptables 1.8.9 reads as the whole
+    /// word (see [`Parser::core`]).
+    fn argument_is_whole_word(self) -> bool {
+        matches!(
+            self,
+            Core::Source
+                | Core::Destination
+                | Core::Protocol
+                | Core::Jump
+                | Core::InIface
+                | Core::OutIface
+        )
+    }
+
     fn is_command(self) -> bool {
         matches!(
             self,
@@ -264,9 +316,13 @@ struct Parser<'w> {
     proto_name: Option<String>,
     proto_match_loaded: bool,
     target: Option<(Word, TargetExt)>,
+    /// How many matches were loaded when the target was.
+    target_at: usize,
     jump: Option<(Word, String, bool)>,
     command: Option<(Core, Word)>,
     seen: Vec<Core>,
+    /// `-6` was seen: the line is skipped.
+    ignored: bool,
 }
 
 /// Parses the words of one restore command line for `table`.
@@ -280,14 +336,19 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
         proto_name: None,
         proto_match_loaded: false,
         target: None,
+        target_at: 0,
         jump: None,
         command: None,
         seen: Vec::new(),
+        ignored: false,
     };
     let mut cmd_args: Vec<Word> = Vec::new();
     let mut invert: Option<Word> = None;
 
     while p.pos < words.len() {
+        if p.ignored {
+            return Ok(Command::Ignored);
+        }
         let w = &words[p.pos];
         p.pos += 1;
         if w.text == "!" {
@@ -310,14 +371,22 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
                 }
                 Owner::Match(idx, opt) => {
                     let args = p.ext_args(w, opt, attached)?;
-                    let cx = Cx { table, chain: "" };
+                    let cx = Cx {
+                        table,
+                        chain: "",
+                        proto: p.rule.proto,
+                    };
                     p.rule.matches[idx]
                         .parse(opt.id, inv.is_some(), &args, &cx)
                         .or_else(|m| err(w, format!("{}: {m}", p.rule.matches[idx].name())))?;
                 }
                 Owner::Target(opt) => {
                     let args = p.ext_args(w, opt, attached)?;
-                    let cx = Cx { table, chain: "" };
+                    let cx = Cx {
+                        table,
+                        chain: "",
+                        proto: p.rule.proto,
+                    };
                     let (_, t) = p.target.as_mut().expect("target owner implies a target");
                     t.parse(opt.id, inv.is_some(), &args, &cx)
                         .or_else(|m| err(w, format!("{}: {m}", t.name())))?;
@@ -341,6 +410,9 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
         } else {
             return err(w, format!("Bad argument `{}'", w.text));
         }
+    }
+    if p.ignored {
+        return Ok(Command::Ignored);
     }
     if let Some(w) = invert {
         return err(&w, "`!' at the end of the line inverts nothing");
@@ -374,7 +446,10 @@ impl<'w> Parser<'w> {
         let mut args = Vec::with_capacity(opt.args as usize);
         if opt.args == 0 {
             if attached.is_some() {
-                return err(w, format!("option \"--{}\" doesn't allow an argument", opt.name));
+                return err(
+                    w,
+                    format!("option \"--{}\" doesn't allow an argument", opt.name),
+                );
             }
             return Ok(args);
         }
@@ -389,24 +464,37 @@ impl<'w> Parser<'w> {
     }
 
     fn candidates(&self, name: &str, exact: bool) -> Vec<(Owner, &'static str)> {
-        let hit = |n: &str| if exact { n == name } else { n.starts_with(name) };
+        let hit = |n: &str| {
+            if exact {
+                n == name
+            } else {
+                n.starts_with(name)
+            }
+        };
         let mut out = Vec::new();
         for (n, c) in CORE_LONG {
             if hit(n) {
                 out.push((Owner::Core(*c), *n));
             }
         }
-        for (i, m) in self.rule.matches.iter().enumerate() {
-            for o in m.options() {
-                if hit(o.name) {
-                    out.push((Owner::Match(i, o), o.id));
+        // libxtables merges each newly loaded extension's options ahead of
+        // the older ones (after the core options): the newest owner wins.
+        let n = self.rule.matches.len();
+        for k in (0..=n).rev() {
+            if k == self.target_at {
+                if let Some((_, t)) = &self.target {
+                    for o in t.options() {
+                        if hit(o.name) {
+                            out.push((Owner::Target(o), o.id));
+                        }
+                    }
                 }
             }
-        }
-        if let Some((_, t)) = &self.target {
-            for o in t.options() {
-                if hit(o.name) {
-                    out.push((Owner::Target(o), o.id));
+            if k > 0 {
+                for o in self.rule.matches[k - 1].options() {
+                    if hit(o.name) {
+                        out.push((Owner::Match(k - 1, o), o.id));
+                    }
                 }
             }
         }
@@ -470,6 +558,10 @@ impl<'w> Parser<'w> {
         cmd_args: &mut Vec<Word>,
         table: TableKind,
     ) -> Res<()> {
+        if c == Core::Ipv6 {
+            self.ignored = true;
+            return Ok(());
+        }
         let invertible = matches!(
             c,
             Core::Source
@@ -484,7 +576,16 @@ impl<'w> Parser<'w> {
         }
         let arg = if c.takes_arg() {
             Some(match attached {
-                Some(a) => Word { text: a, column: w.column },
+                // iptables 1.8.9 takes the argument of these options as
+                // argv[optind - 1]: the next word when it is separate, but
+                // the WHOLE word when attached (`-s1.2.3.4` is the address
+                // `-s1.2.3.4`, `-ieth0` the interface `-ieth0`). Fixed
+                // upstream in 1.8.10; sluice follows the installed 1.8.9.
+                Some(_) if c.argument_is_whole_word() => w.clone(),
+                Some(a) => Word {
+                    text: a,
+                    column: w.column,
+                },
                 None => self.next_word(w, &w.text)?,
             })
         } else {
@@ -492,15 +593,24 @@ impl<'w> Parser<'w> {
         };
         if c.is_command() {
             if let Some((prev, _)) = self.command {
-                return err(w, format!("Can't use -{} with -{}", c.letter(), prev.letter()));
+                return err(
+                    w,
+                    format!("Can't use -{} with -{}", c.letter(), prev.letter()),
+                );
             }
             self.command = Some((c, w.clone()));
             if let Some(a) = arg {
                 cmd_args.push(a);
             }
             match c {
-                Core::Insert | Core::Delete | Core::Replace | Core::Zero | Core::Flush
-                | Core::DeleteChain | Core::List | Core::ListRules => {
+                Core::Insert
+                | Core::Delete
+                | Core::Replace
+                | Core::Zero
+                | Core::Flush
+                | Core::DeleteChain
+                | Core::List
+                | Core::ListRules => {
                     if let Some(x) = self.optional_word() {
                         cmd_args.push(x);
                     }
@@ -572,6 +682,7 @@ impl<'w> Parser<'w> {
                         return err(&arg, format!("goto '{}' is not a chain", arg.text));
                     }
                     self.target = Some((arg.clone(), t));
+                    self.target_at = self.rule.matches.len();
                 } else if let Some(why) = unsupported_target_reason(&arg.text) {
                     return err(
                         &arg,
@@ -608,25 +719,52 @@ impl<'w> Parser<'w> {
                             )
                         }
                         None => {
-                            return err(&arg, format!("Couldn't load match `{}': unknown match", arg.text))
+                            return err(
+                                &arg,
+                                format!("Couldn't load match `{}': unknown match", arg.text),
+                            )
                         }
                     },
                 }
             }
             Core::SetCounters => {
-                let bytes = self.next_word(w, "-c")?;
-                let packets = ext::strtoul(&arg.text)
-                    .ok_or_else(|| ArgError { column: arg.column, msg: "-c packet counter not numeric".into() })?;
-                let bytes = ext::strtoul(&bytes.text)
-                    .ok_or_else(|| ArgError { column: bytes.column, msg: "-c byte counter not numeric".into() })?;
+                // `-c PKTS,BYTES` or `-c PKTS BYTES`, each read with
+                // sscanf("%llu") (leading digits; the rest is ignored).
+                let bytes = match arg.text.get(1..).and_then(|r| r.find(',')) {
+                    Some(i) => Word {
+                        text: arg.text[i + 2..].to_string(),
+                        column: arg.column + i + 2,
+                    },
+                    None => match self.optional_word() {
+                        Some(b) => b,
+                        None => return err(w, "-c requires packet and byte counter"),
+                    },
+                };
+                let packets = scan_u64(&arg.text).ok_or_else(|| ArgError {
+                    column: arg.column,
+                    msg: "-c packet counter not numeric".into(),
+                })?;
+                let bytes = scan_u64(&bytes.text).ok_or_else(|| ArgError {
+                    column: bytes.column,
+                    msg: "-c byte counter not numeric".into(),
+                })?;
                 self.rule.counters = Counters { packets, bytes };
             }
             Core::Table => {
-                return err(w, "The -t option cannot be used in an iptables-restore file")
+                return err(
+                    w,
+                    "The -t option cannot be used in an iptables-restore file",
+                )
             }
-            Core::Numeric | Core::Verbose | Core::Exact | Core::Wait | Core::WaitInterval
-            | Core::Ipv4 | Core::LineNumbers | Core::Modprobe => {}
-            Core::Ipv6 => return err(w, "This is an IPv4 ruleset: -6 is not allowed"),
+            Core::Numeric
+            | Core::Verbose
+            | Core::Exact
+            | Core::Wait
+            | Core::WaitInterval
+            | Core::Ipv4
+            | Core::LineNumbers
+            | Core::Modprobe => {}
+            Core::Ipv6 => unreachable!("-6 ends the parse before"),
             Core::Version | Core::Help => {
                 return err(w, format!("-{} is not valid in a restore file", c.letter()))
             }
@@ -638,14 +776,71 @@ impl<'w> Parser<'w> {
 
     fn finish(mut self, mut args: Vec<Word>, table: TableKind) -> Res<Command> {
         let Some((cmd, cw)) = self.command.clone() else {
-            let at = self.words.first().cloned().unwrap_or(Word { text: String::new(), column: 1 });
+            let at = self.words.first().cloned().unwrap_or(Word {
+                text: String::new(),
+                column: 1,
+            });
             return err(&at, "no command specified");
         };
-        let rule_cmd = matches!(cmd, Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check);
+        let rule_cmd = matches!(
+            cmd,
+            Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check
+        );
         let has_rule_opts = !self.seen.is_empty()
-            && self.seen.iter().any(|c| !matches!(c, Core::Numeric | Core::Verbose | Core::Exact | Core::Wait | Core::WaitInterval | Core::Ipv4 | Core::LineNumbers | Core::Modprobe));
+            && self.seen.iter().any(|c| {
+                !matches!(
+                    c,
+                    Core::Numeric
+                        | Core::Verbose
+                        | Core::Exact
+                        | Core::Wait
+                        | Core::WaitInterval
+                        | Core::Ipv4
+                        | Core::LineNumbers
+                        | Core::Modprobe
+                )
+            });
         if !rule_cmd && has_rule_opts {
-            return err(&cw, format!("Illegal option with -{}: rule options are only valid with -A, -I, -D and -R", cmd.letter()));
+            return err(
+                &cw,
+                format!(
+                    "Illegal option with -{}: rule options are only valid with -A, -I, -D and -R",
+                    cmd.letter()
+                ),
+            );
+        }
+        // do_parse's own checks, in its order.
+        if table == TableKind::Nat {
+            let drop = match cmd {
+                Core::Policy => args.get(1).filter(|w| w.text == "DROP"),
+                _ => self
+                    .jump
+                    .as_ref()
+                    .map(|(w, _, _)| w)
+                    .filter(|w| w.text == "DROP"),
+            };
+            if let Some(w) = drop {
+                return err(
+                    w,
+                    "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.",
+                );
+            }
+        }
+        if rule_cmd {
+            if let Some(chain) = args.first() {
+                let dir = match chain.text.as_str() {
+                    // -o is not valid with incoming packets, -i not with outgoing.
+                    "PREROUTING" | "INPUT" => Some(Core::OutIface),
+                    "POSTROUTING" | "OUTPUT" => Some(Core::InIface),
+                    _ => None,
+                };
+                if let Some(c) = dir.filter(|c| self.seen.contains(c)) {
+                    return err(
+                        chain,
+                        format!("Can't use -{} with {}", c.letter(), chain.text),
+                    );
+                }
+            }
         }
         let chain_word = args.first().cloned();
         let chain = |w: &Option<Word>| -> Res<String> {
@@ -665,26 +860,39 @@ impl<'w> Parser<'w> {
                 chain: chain(&chain_word)?,
                 policy: args.get(1).map(|w| w.text.clone()).unwrap_or_default(),
             }),
-            Core::Flush => Ok(Command::Flush { chain: chain_word.map(|w| w.text) }),
-            Core::DeleteChain => Ok(Command::DeleteChain { chain: chain_word.map(|w| w.text) }),
-            Core::Zero => Ok(Command::Zero { chain: chain_word.map(|w| w.text) }),
+            Core::Flush => Ok(Command::Flush {
+                chain: chain_word.map(|w| w.text),
+            }),
+            Core::DeleteChain => Ok(Command::DeleteChain {
+                chain: chain_word.map(|w| w.text),
+            }),
+            Core::Zero => Ok(Command::Zero {
+                chain: chain_word.map(|w| w.text),
+            }),
             Core::Rename => {
                 let from = chain(&chain_word)?;
                 let to = args.get(1).expect("rename takes two words");
                 check_chain_name(to)?;
-                Ok(Command::Rename { from, to: to.text.clone() })
+                Ok(Command::Rename {
+                    from,
+                    to: to.text.clone(),
+                })
             }
-            Core::List | Core::ListRules | Core::Check => {
-                err(&cw, format!("-{} is not valid in a restore file", cmd.letter()))
-            }
+            Core::List | Core::ListRules | Core::Check => err(
+                &cw,
+                format!("-{} is not valid in a restore file", cmd.letter()),
+            ),
             Core::Append | Core::Insert | Core::Delete | Core::Replace => {
                 let name = chain(&chain_word)?;
                 let num = match args.get(1) {
-                    Some(w) => Some(
-                        ext::strtoui(&w.text, 1, i32::MAX as u64)
-                            .ok_or_else(|| ArgError { column: w.column, msg: format!("Invalid rule number `{}'", w.text) })?
-                            as usize,
-                    ),
+                    Some(w) => {
+                        Some(
+                            ext::strtoui(&w.text, 1, i32::MAX as u64).ok_or_else(|| ArgError {
+                                column: w.column,
+                                msg: format!("Invalid rule number `{}'", w.text),
+                            })? as usize,
+                        )
+                    }
                     None => None,
                 };
                 args.truncate(2);
@@ -692,7 +900,10 @@ impl<'w> Parser<'w> {
                     if has_rule_opts {
                         return err(&cw, "-D with a rule number takes no rule options");
                     }
-                    return Ok(Command::DeleteNum { chain: name, num: num.unwrap_or(1) });
+                    return Ok(Command::DeleteNum {
+                        chain: name,
+                        num: num.unwrap_or(1),
+                    });
                 }
                 if cmd == Core::Replace && num.is_none() {
                     return err(&cw, "-R needs a rule number");
@@ -700,9 +911,17 @@ impl<'w> Parser<'w> {
                 let rules = self.build_rules(&cw, table, &name)?;
                 Ok(match cmd {
                     Core::Append => Command::Append { chain: name, rules },
-                    Core::Insert => Command::Insert { chain: name, pos: num.unwrap_or(1), rules },
+                    Core::Insert => Command::Insert {
+                        chain: name,
+                        pos: num.unwrap_or(1),
+                        rules,
+                    },
                     Core::Delete => Command::DeleteRule { chain: name, rules },
-                    _ => Command::Replace { chain: name, num: num.unwrap_or(1), rules },
+                    _ => Command::Replace {
+                        chain: name,
+                        num: num.unwrap_or(1),
+                        rules,
+                    },
                 })
             }
             _ => unreachable!("only commands are recorded"),
@@ -710,10 +929,15 @@ impl<'w> Parser<'w> {
     }
 
     fn build_rules(&mut self, cw: &Word, table: TableKind, chain: &str) -> Res<Vec<Rule>> {
-        let cx = Cx { table, chain };
+        let cx = Cx {
+            table,
+            chain,
+            proto: self.rule.proto,
+        };
         self.rule.target = match (self.target.take(), self.jump.take()) {
             (Some((w, mut t)), _) => {
-                t.finish(&self.rule, &cx).or_else(|m| err(&w, format!("{}: {m}", t.name())))?;
+                t.finish(&self.rule, &cx)
+                    .or_else(|m| err(&w, format!("{}: {m}", t.name())))?;
                 Target::Ext(t)
             }
             (None, Some((_, name, goto))) => match name.as_str() {
@@ -726,10 +950,19 @@ impl<'w> Parser<'w> {
         };
         let snapshot = self.rule.clone();
         for m in self.rule.matches.iter_mut() {
-            m.finish(&snapshot, &cx).or_else(|e| err(cw, format!("{}: {e}", m.name())))?;
+            m.finish(&snapshot, &cx)
+                .or_else(|e| err(cw, format!("{}: {e}", m.name())))?;
         }
-        let srcs = if self.srcs.is_empty() { vec![None] } else { self.srcs.iter().copied().map(Some).collect() };
-        let dsts = if self.dsts.is_empty() { vec![None] } else { self.dsts.iter().copied().map(Some).collect() };
+        let srcs = if self.srcs.is_empty() {
+            vec![None]
+        } else {
+            self.srcs.iter().copied().map(Some).collect()
+        };
+        let dsts = if self.dsts.is_empty() {
+            vec![None]
+        } else {
+            self.dsts.iter().copied().map(Some).collect()
+        };
         let mut out = Vec::with_capacity(srcs.len() * dsts.len());
         for s in &srcs {
             for d in &dsts {
@@ -743,23 +976,49 @@ impl<'w> Parser<'w> {
     }
 }
 
+/// `sscanf(s, "%llu")`: blanks, an optional sign, then at least one digit;
+/// what follows the digits is ignored (a negative number wraps, as in C).
+fn scan_u64(s: &str) -> Option<u64> {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let v = t[..digits].parse::<u64>().unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Chain names as iptables allows them for `-N` / `-E`.
 fn check_chain_name(w: &Word) -> Res<()> {
     let name = &w.text;
     if name.len() > 28 {
-        return err(w, format!("chain name `{name}' too long (must be under 29 chars)"));
+        return err(
+            w,
+            format!("chain name `{name}' too long (must be under 29 chars)"),
+        );
     }
     if name.is_empty() {
         return err(w, "empty chain name");
     }
     if name.starts_with('-') || name.starts_with('!') {
-        return err(w, format!("chain name not allowed to start with `{}'", &name[..1]));
+        return err(
+            w,
+            format!("chain name not allowed to start with `{}'", &name[..1]),
+        );
     }
     if TargetExt::by_name(name).is_some()
         || unsupported_target_reason(name).is_some()
         || matches!(name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
     {
-        return err(w, format!("chain name may not clash with target name `{name}'"));
+        return err(
+            w,
+            format!("chain name may not clash with target name `{name}'"),
+        );
     }
     if name.chars().any(|c| c.is_whitespace()) {
         return err(w, format!("Invalid chain name `{name}'"));
@@ -779,7 +1038,19 @@ fn parse_protocol(w: &Word) -> Res<u8> {
         return Ok(n);
     }
     let lower = w.text.to_ascii_lowercase();
-    for (name, num) in [("tcp", 6u8), ("sctp", 132), ("udp", 17), ("udplite", 136), ("icmp", 1), ("icmpv6", 58), ("esp", 50), ("ah", 51), ("ipv6-mh", 135), ("mh", 135), ("all", 0)] {
+    for (name, num) in [
+        ("tcp", 6u8),
+        ("sctp", 132),
+        ("udp", 17),
+        ("udplite", 136),
+        ("icmp", 1),
+        ("icmpv6", 58),
+        ("esp", 50),
+        ("ah", 51),
+        ("ipv6-mh", 135),
+        ("mh", 135),
+        ("all", 0),
+    ] {
         if name == lower {
             return Ok(num);
         }
@@ -814,7 +1085,11 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
             );
         };
         let addr = std::net::Ipv4Addr::from(u32::from(addr) & mask);
-        let am = AddrMatch { addr, mask: mask.into(), invert };
+        let am = AddrMatch {
+            addr,
+            mask: mask.into(),
+            invert,
+        };
         if !out.contains(&am) {
             out.push(am);
         }
@@ -826,7 +1101,10 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
 fn parse_iface(w: &Word, invert: bool) -> Res<Option<IfaceMatch>> {
     let s = &w.text;
     if s.len() > 15 {
-        return err(w, format!("interface name `{s}' must be shorter than 16 characters"));
+        return err(
+            w,
+            format!("interface name `{s}' must be shorter than 16 characters"),
+        );
     }
     let (name, wildcard) = match s.strip_suffix('+') {
         Some(n) => (n, true),
@@ -840,7 +1118,14 @@ fn parse_iface(w: &Word, invert: bool) -> Res<Option<IfaceMatch>> {
         return Ok(None);
     }
     if name.contains('/') || name.contains(' ') {
-        return err(w, format!("interface name `{s}' has a character the kernel does not allow ('/' or ' ')"));
+        return err(
+            w,
+            format!("interface name `{s}' has a character the kernel does not allow ('/' or ' ')"),
+        );
     }
-    Ok(Some(IfaceMatch { name: name.to_string(), wildcard, invert }))
+    Ok(Some(IfaceMatch {
+        name: name.to_string(),
+        wildcard,
+        invert,
+    }))
 }

@@ -1,7 +1,8 @@
 //! Checks a table is loadable as the kernel checks it at commit
 //! (`translate_table` / `mark_source_chains` in ip_tables.c): no loop of
-//! jumps, and every target and match allowed in its table and in every hook
-//! from which its chain can be reached.
+//! jumps reachable from a hook, and every target and match allowed in its
+//! table and in every hook from which its chain can be reached (a chain no
+//! hook reaches is checked for neither, as in the kernel).
 
 use std::collections::HashMap;
 
@@ -44,16 +45,23 @@ pub fn reach(table: &Table) -> Result<HashMap<String, HookMask>, Refusal> {
         stack.push(v);
         for r in &t.chains[v].rules {
             if let Target::Chain { name, .. } = &r.target {
-                let Some(&w) = idx.get(name.as_str()) else { continue };
+                let Some(&w) = idx.get(name.as_str()) else {
+                    continue;
+                };
                 match colour[w] {
                     Colour::Grey => {
                         let from = stack.iter().position(|&x| x == w).unwrap_or(0);
-                        let mut path: Vec<&str> =
-                            stack[from..].iter().map(|&i| t.chains[i].name.as_str()).collect();
+                        let mut path: Vec<&str> = stack[from..]
+                            .iter()
+                            .map(|&i| t.chains[i].name.as_str())
+                            .collect();
                         path.push(&t.chains[w].name);
                         return Err(Refusal {
                             line: r.line,
-                            msg: format!("loop of jumps: {} (the kernel refuses it: ELOOP)", path.join(" -> ")),
+                            msg: format!(
+                                "loop of jumps: {} (the kernel refuses it: ELOOP)",
+                                path.join(" -> ")
+                            ),
                         });
                     }
                     Colour::White => dfs(t, idx, w, colour, stack)?,
@@ -65,12 +73,15 @@ pub fn reach(table: &Table) -> Result<HashMap<String, HookMask>, Refusal> {
         colour[v] = Colour::Black;
         Ok(())
     }
+    // Only from the built-in chains, as mark_source_chains walks: a loop
+    // among chains no hook reaches is loaded (and never runs).
     for v in 0..n {
-        if colour[v] == Colour::White {
+        if colour[v] == Colour::White && table.chains[v].hook.is_some() {
             dfs(table, &idx, v, &mut colour, &mut stack)?;
         }
     }
-    // Propagate hooks from built-in chains (the graph is acyclic now).
+    // Propagate hooks from built-in chains (what they reach is acyclic now;
+    // a loop elsewhere keeps its empty mask and is never revisited).
     let mut masks: Vec<HookMask> = table
         .chains
         .iter()

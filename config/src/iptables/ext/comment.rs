@@ -13,7 +13,13 @@ pub struct Comment {
 impl Extension for Comment {
     const OPTIONS: &'static [Opt] = &[Opt::new("comment", 1)];
 
-    fn parse(&mut self, id: &'static str, invert: bool, args: &[String], _: &Cx) -> Result<(), String> {
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
         no_invert(id, invert)?;
         if args[0].len() > 255 {
             return Err(format!(
@@ -27,7 +33,7 @@ impl Extension for Comment {
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
         if self.text.is_none() {
-            return Err("comment: option \"--comment\" must be specified".into());
+            return Err("option \"--comment\" must be specified".into());
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::model::{HookMask, Rule, TableKind};
+use super::model::{HookMask, ProtoMatch, Rule, TableKind};
 use super::netdb;
 
 pub mod addrtype;
@@ -60,18 +60,25 @@ pub struct Opt {
 
 impl Opt {
     pub const fn new(name: &'static str, args: u8) -> Opt {
-        Opt { name, args, id: name }
+        Opt {
+            name,
+            args,
+            id: name,
+        }
     }
     pub const fn alias(name: &'static str, args: u8, id: &'static str) -> Opt {
         Opt { name, args, id }
     }
 }
 
-/// What an extension sees while parsing: the table and chain the rule goes to.
+/// What an extension sees while parsing: the table and chain the rule goes
+/// to, and the `-p` given so far (iptables' extensions check the protocol
+/// when they read an option, so `-p` after the option is too late for some).
 #[derive(Debug, Clone, Copy)]
 pub struct Cx<'a> {
     pub table: TableKind,
     pub chain: &'a str,
+    pub proto: Option<ProtoMatch>,
 }
 
 /// One match or target extension.
@@ -81,8 +88,13 @@ pub trait Extension {
 
     /// Parses one option. `id` is the canonical [`Opt::id`], `invert` whether
     /// `!` preceded it, `args` its words (as many as [`Opt::args`]).
-    fn parse(&mut self, id: &'static str, invert: bool, args: &[String], cx: &Cx)
-        -> Result<(), String>;
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        cx: &Cx,
+    ) -> Result<(), String>;
 
     /// Checks the whole rule once every option is read (required options,
     /// the protocol a match needs, combinations the kernel refuses).
@@ -212,7 +224,9 @@ registry! {
 /// error says more than "unknown".
 pub fn unsupported_match_reason(name: &str) -> Option<&'static str> {
     Some(match name {
-        "owner" | "socket" | "cgroup" => "it needs the local socket of the packet, which a userspace router does not have",
+        "owner" | "socket" | "cgroup" => {
+            "it needs the local socket of the packet, which a userspace router does not have"
+        }
         "physdev" => "sluice has no bridge ports",
         "string" | "u32" | "bpf" => "payload inspection is not supported",
         "hashlimit" | "connlimit" | "connbytes" | "quota" | "time" | "helper" | "policy"
@@ -228,9 +242,9 @@ pub fn unsupported_target_reason(name: &str) -> Option<&'static str> {
     Some(match name {
         "QUEUE" | "NFQUEUE" | "NFLOG" | "ULOG" => "sluice has no userspace queue or netlink log",
         "TPROXY" => "transparent proxying needs local sockets",
-        "TEE" | "CLASSIFY" | "CHECKSUM" | "ECN" | "TOS" | "NETMAP" | "SECMARK"
-        | "CONNSECMARK" | "AUDIT" | "IDLETIMER" | "LED" | "HMARK" | "RATEEST" | "SYNPROXY"
-        | "TCPOPTSTRIP" | "TRACE" | "CLUSTERIP" | "SET" => "it is not implemented yet",
+        "TEE" | "CLASSIFY" | "CHECKSUM" | "ECN" | "TOS" | "NETMAP" | "SECMARK" | "CONNSECMARK"
+        | "AUDIT" | "IDLETIMER" | "LED" | "HMARK" | "RATEEST" | "SYNPROXY" | "TCPOPTSTRIP"
+        | "TRACE" | "CLUSTERIP" | "SET" => "it is not implemented yet",
         _ => return None,
     })
 }
@@ -242,6 +256,10 @@ pub fn unsupported_target_reason(name: &str) -> Option<&'static str> {
 /// `xtables_strtoul` with base 0: decimal, `0x` hex or leading-`0` octal,
 /// the whole string, no sign.
 pub fn strtoul(s: &str) -> Option<u64> {
+    // strtoumax skips leading white space and takes a `+`; libxtables
+    // refuses the `-` itself.
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let s = s.strip_prefix('+').unwrap_or(s);
     if s.is_empty() || s.starts_with('-') || s.starts_with('+') {
         return None;
     }
@@ -301,8 +319,16 @@ pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16), String> {
             Ok((p, p))
         }
         Some((a, b)) => {
-            let lo = if a.is_empty() { 0 } else { parse_port(a, proto)? };
-            let hi = if b.is_empty() { 65535 } else { parse_port(b, proto)? };
+            let lo = if a.is_empty() {
+                0
+            } else {
+                parse_port(a, proto)?
+            };
+            let hi = if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, proto)?
+            };
             if lo > hi {
                 return Err(format!("invalid portrange ({lo}:{hi}) specified"));
             }
@@ -326,7 +352,8 @@ pub fn save_port_range(out: &mut String, (lo, hi): (u16, u16)) {
 pub fn save_string(out: &mut String, s: &str) {
     out.push(' ');
     let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if plain {
         out.push_str(s);
         return;
@@ -400,6 +427,7 @@ mod tests {
         assert_eq!(strtoul("010"), Some(8));
         assert_eq!(strtoul("0"), Some(0));
         assert_eq!(strtoul("-1"), None);
+        assert_eq!(strtoul(" +22"), Some(22));
         assert_eq!(strtoul("1a"), None);
         assert_eq!(strtoul(""), None);
     }

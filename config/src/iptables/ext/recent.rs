@@ -1,19 +1,354 @@
-//! PLACEHOLDER: not implemented yet; every use is refused with an error.
-use super::{Cx, Extension, Opt};
+//! `-m recent`: a named list of recently seen addresses, added to and
+//! checked by rules (libxt_recent revision 1, kernel xt_recent).
+//!
+//! Lists are shared by name between all rules of a namespace; each entry
+//! keeps the last up to 255 arrival times (`ip_pkt_list_tot`) and the TTL
+//! of the packet that added it.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use super::{parse_ipv4, strtoui, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
+/// Largest `--hitcount` the kernel takes (`XT_RECENT_MAX_NSTAMPS - 1`).
+pub const MAX_HITCOUNT: u32 = 255;
+/// Size of the kernel's name buffer (`XT_RECENT_NAME_LEN`): names are cut to
+/// 199 bytes by iptables.
+pub const NAME_LEN: usize = 200;
 
-/// Not implemented yet: refused.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recent;
+/// What the rule does with the list (exactly one per rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecentCommand {
+    /// `--set`: add or refresh the address; always matches.
+    Set,
+    /// `--rcheck`: match when the address is on the list.
+    Check,
+    /// `--update`: like `--rcheck`, and refresh the last-seen time.
+    Update,
+    /// `--remove`: match when on the list, and remove it.
+    Remove,
+}
+
+impl RecentCommand {
+    fn opt(self) -> &'static str {
+        match self {
+            RecentCommand::Set => "set",
+            RecentCommand::Check => "rcheck",
+            RecentCommand::Update => "update",
+            RecentCommand::Remove => "remove",
+        }
+    }
+}
+
+/// Which address of the packet the list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecentSide {
+    /// `--rsource` (default): the source address.
+    #[default]
+    Source,
+    /// `--rdest`: the destination address.
+    Dest,
+}
+
+/// The options of `-m recent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent {
+    /// `None` only before parsing is done.
+    pub command: Option<RecentCommand>,
+    /// `!` before the command: the match result is inverted.
+    pub invert: bool,
+    /// `--seconds N`: only entries seen within the last N seconds count
+    /// (0: no limit). Only with `--rcheck`/`--update`.
+    pub seconds: u32,
+    /// `--reap`: purge entries older than `seconds` (needs `--seconds`).
+    pub reap: bool,
+    /// `--hitcount N`: the address must have been seen at least N times
+    /// (0: no condition), at most 255.
+    pub hit_count: u32,
+    /// `--rttl`: the packet's TTL must equal the TTL of the packet that
+    /// added the entry.
+    pub rttl: bool,
+    /// `--name`: the list (default `DEFAULT`).
+    pub name: String,
+    pub side: RecentSide,
+    /// `--mask`: applied to the address before it is stored or looked up.
+    pub mask: Ipv4Addr,
+    /// Options seen, for "only once" and the combination checks.
+    given: Given,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Given(Vec<&'static str>);
+
+impl PartialEq for Given {
+    /// Bookkeeping does not take part in comparing rules.
+    fn eq(&self, _: &Given) -> bool {
+        true
+    }
+}
+impl Eq for Given {}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            command: None,
+            invert: false,
+            seconds: 0,
+            reap: false,
+            hit_count: 0,
+            rttl: false,
+            name: "DEFAULT".to_string(),
+            side: RecentSide::Source,
+            mask: Ipv4Addr::BROADCAST,
+            given: Given::default(),
+        }
+    }
+}
+
+/// libxtables `xtopt_parse_host` for an IPv4 mask: sluice takes numeric
+/// addresses only.
+fn parse_mask(s: &str) -> Result<Ipv4Addr, String> {
+    // getaddrinfo's numeric form is inet_aton's, where fewer parts fill
+    // from the right (`a.b` is a.0.0.b); only four-part dotted masks are
+    // taken as is by both readings.
+    if s.split('.').count() == 4 {
+        if let Some(a) = parse_ipv4(s) {
+            return Ok(a);
+        }
+    }
+    Err(format!(
+        "bad value for option \"--mask\": \"{s}\" (sluice takes a dotted four-part address)"
+    ))
+}
 
 impl Extension for Recent {
-    const OPTIONS: &'static [Opt] = &[];
-    fn parse(&mut self, _: &'static str, _: bool, _: &[String], _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+    const OPTIONS: &'static [Opt] = &[
+        Opt::new("set", 0),
+        Opt::new("rcheck", 0),
+        Opt::new("update", 0),
+        Opt::new("remove", 0),
+        Opt::new("seconds", 1),
+        Opt::new("reap", 0),
+        Opt::new("hitcount", 1),
+        Opt::new("rttl", 0),
+        Opt::new("name", 1),
+        Opt::new("rsource", 0),
+        Opt::new("rdest", 0),
+        Opt::new("mask", 1),
+    ];
+
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
+        if self.given.0.contains(&id) {
+            return Err(format!("option \"--{id}\" can only be used once."));
+        }
+        let command = match id {
+            "set" => Some(RecentCommand::Set),
+            "rcheck" => Some(RecentCommand::Check),
+            "update" => Some(RecentCommand::Update),
+            "remove" => Some(RecentCommand::Remove),
+            _ => None,
+        };
+        if invert && command.is_none() {
+            return Err(format!("option \"--{id}\" cannot be inverted."));
+        }
+        self.given.0.push(id);
+        if let Some(c) = command {
+            if let Some(prev) = self.command {
+                return Err(format!(
+                    "option \"--{}\" cannot be used together with \"--{id}\".",
+                    prev.opt()
+                ));
+            }
+            self.command = Some(c);
+            self.invert |= invert;
+            return Ok(());
+        }
+        let arg = args.first().map(String::as_str).unwrap_or("");
+        match id {
+            "seconds" => {
+                self.seconds = strtoui(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
+                    "bad value for option \"--seconds\", or out of range (1-4294967295)."
+                        .to_string()
+                })? as u32;
+            }
+            "hitcount" => {
+                self.hit_count = strtoui(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
+                    "bad value for option \"--hitcount\", or out of range (0-4294967295)."
+                        .to_string()
+                })? as u32;
+            }
+            "reap" => self.reap = true,
+            "rttl" => self.rttl = true,
+            "name" => {
+                // Cut to the kernel's buffer as strncpy does (at a byte
+                // boundary; a cut inside a character drops that character).
+                let mut end = arg.len().min(NAME_LEN - 1);
+                while !arg.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.name = arg[..end].to_string();
+            }
+            "rsource" => self.side = RecentSide::Source,
+            "rdest" => self.side = RecentSide::Dest,
+            "mask" => self.mask = parse_mask(arg)?,
+            _ => return Err(format!("unknown option \"--{id}\"")),
+        }
+        Ok(())
     }
+
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+        let Some(command) = self.command else {
+            return Err(
+                "you must specify one of `--set', `--rcheck' `--update' or `--remove'".into(),
+            );
+        };
+        if self.reap && self.seconds == 0 {
+            return Err("option \"--reap\" also requires \"--seconds\".".into());
+        }
+        if self.rttl && matches!(command, RecentCommand::Set | RecentCommand::Remove) {
+            return Err(format!(
+                "option \"--rttl\" cannot be used together with \"--{}\".",
+                command.opt()
+            ));
+        }
+        // xt_recent checkentry.
+        if matches!(command, RecentCommand::Set | RecentCommand::Remove)
+            && (self.seconds != 0 || self.hit_count != 0)
+        {
+            return Err(format!(
+                "the kernel refuses --seconds, --hitcount and --reap with --{} (EINVAL)",
+                command.opt()
+            ));
+        }
+        if self.hit_count > MAX_HITCOUNT {
+            return Err(format!(
+                "hitcount ({}) is larger than allowed maximum ({MAX_HITCOUNT})",
+                self.hit_count
+            ));
+        }
+        if self.name.is_empty() || self.name == "." || self.name == ".." || self.name.contains('/')
+        {
+            return Err(format!(
+                "the kernel refuses the list name \"{}\" (it names a /proc/net/xt_recent file: not empty, \".\", \"..\" or with '/')",
+                self.name
+            ));
+        }
+        Ok(())
     }
-    fn save(&self, _: &mut String) {}
+
+    fn save(&self, out: &mut String) {
+        if self.invert {
+            out.push_str(" !");
+        }
+        if let Some(c) = self.command {
+            out.push_str(" --");
+            out.push_str(c.opt());
+        }
+        if self.seconds != 0 {
+            let _ = write!(out, " --seconds {}", self.seconds);
+        }
+        if self.reap {
+            out.push_str(" --reap");
+        }
+        if self.hit_count != 0 {
+            let _ = write!(out, " --hitcount {}", self.hit_count);
+        }
+        if self.rttl {
+            out.push_str(" --rttl");
+        }
+        let _ = write!(out, " --name {} --mask {}", self.name, self.mask);
+        out.push_str(match self.side {
+            RecentSide::Source => " --rsource",
+            RecentSide::Dest => " --rdest",
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iptables::{parse, save::save, Match};
+    use std::path::Path;
+
+    fn one(rule: &str) -> Result<(Recent, String), String> {
+        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
+        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
+        let saved = save(&rs);
+        let line = saved
+            .lines()
+            .find(|l| l.starts_with("-A "))
+            .unwrap_or("")
+            .to_string();
+        match &rs.tables[0].chains[0].rules[0].matches[0] {
+            Match::Recent(r) => Ok((r.clone(), line)),
+            m => Err(format!("unexpected match {m:?}")),
+        }
+    }
+
+    #[test]
+    fn defaults_are_printed() {
+        let (r, s) = one("-m recent --set").unwrap();
+        assert_eq!(r.command, Some(RecentCommand::Set));
+        assert_eq!(
+            (r.name.as_str(), r.side, r.mask),
+            ("DEFAULT", RecentSide::Source, Ipv4Addr::BROADCAST)
+        );
+        assert_eq!(
+            s,
+            "-A INPUT -m recent --set --name DEFAULT --mask 255.255.255.255 --rsource"
+        );
+    }
+
+    #[test]
+    fn all_options() {
+        let (r, s) = one(
+            "-m recent --rdest --mask 255.255.0.0 ! --update --rttl --hitcount 0x10 --reap --seconds 60 --name ssh",
+        )
+        .unwrap();
+        assert_eq!(r.command, Some(RecentCommand::Update));
+        assert!(r.invert && r.reap && r.rttl);
+        assert_eq!((r.seconds, r.hit_count), (60, 16));
+        assert_eq!(r.side, RecentSide::Dest);
+        assert_eq!(r.mask, Ipv4Addr::new(255, 255, 0, 0));
+        assert_eq!(
+            s,
+            "-A INPUT -m recent ! --update --seconds 60 --reap --hitcount 16 --rttl --name ssh --mask 255.255.0.0 --rdest"
+        );
+        let (_, s) = one("-m recent --rcheck --hitcount 255 --rdest --rsource").unwrap();
+        assert_eq!(s, "-A INPUT -m recent --rcheck --hitcount 255 --name DEFAULT --mask 255.255.255.255 --rsource");
+        let long = "n".repeat(250);
+        let (r, _) = one(&format!("-m recent --set --name {long}")).unwrap();
+        assert_eq!(r.name.len(), 199);
+    }
+
+    #[test]
+    fn refusals() {
+        for (rule, msg) in [
+            ("-m recent", "you must specify one of"),
+            ("-m recent --set --rttl", "cannot be used together"),
+            ("-m recent --remove --rttl", "cannot be used together"),
+            ("-m recent --set --rcheck", "cannot be used together"),
+            ("-m recent --set --set", "only be used once"),
+            ("-m recent --rcheck --reap", "also requires \"--seconds\""),
+            ("-m recent --rcheck --seconds 0", "out of range"),
+            ("-m recent --rcheck --hitcount 256", "larger than allowed"),
+            ("-m recent --rcheck --hitcount 65536", "larger than allowed"),
+            ("-m recent --set --seconds 5", "kernel refuses"),
+            ("-m recent --remove --hitcount 5", "kernel refuses"),
+            ("-m recent --set --name a/b", "list name"),
+            ("-m recent --set --name ..", "list name"),
+            ("-m recent --set ! --rttl", "cannot be inverted"),
+            ("-m recent --set --mask 255.0.0", "--mask"),
+        ] {
+            let e = one(rule).unwrap_err();
+            assert!(e.contains(msg), "{rule}: {e}");
+        }
+    }
 }

@@ -2,7 +2,6 @@
 use super::{Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
-
 /// Not implemented yet: refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Set;

@@ -1,19 +1,219 @@
-//! PLACEHOLDER: not implemented yet; every use is refused with an error.
+//! `-j DSCP`: rewrites the DSCP bits (the upper six bits of the IPv4 TOS
+//! byte), keeping the two ECN bits (libxt_DSCP, kernel xt_DSCP.c). Table
+//! mangle only (the kernel's `.table = "mangle"`), any chain of it.
+
+use std::fmt::Write as _;
+
+use super::t_mark::{uint_opt, Given};
 use super::{Cx, Extension, Opt};
-use crate::iptables::model::Rule;
+use crate::iptables::model::{HookMask, Rule, TableKind};
 
+/// Largest DSCP value (six bits).
+pub const DSCP_MAX: u8 = 0x3f;
 
-/// Not implemented yet: refused.
+/// DiffServ class names and their DSCP values, in libxtables' order
+/// (`dscp_helper.c`).
+pub const DSCP_CLASSES: [(&str, u8); 22] = [
+    ("CS0", 0x00),
+    ("CS1", 0x08),
+    ("CS2", 0x10),
+    ("CS3", 0x18),
+    ("CS4", 0x20),
+    ("CS5", 0x28),
+    ("CS6", 0x30),
+    ("CS7", 0x38),
+    ("BE", 0x00),
+    ("AF11", 0x0a),
+    ("AF12", 0x0c),
+    ("AF13", 0x0e),
+    ("AF21", 0x12),
+    ("AF22", 0x14),
+    ("AF23", 0x16),
+    ("AF31", 0x1a),
+    ("AF32", 0x1c),
+    ("AF33", 0x1e),
+    ("AF41", 0x22),
+    ("AF42", 0x24),
+    ("AF43", 0x26),
+    ("EF", 0x2e),
+];
+
+/// A class name to its DSCP value as libxtables' `class_to_dscp` does:
+/// case-insensitive, and only the class name's length is compared, so a
+/// name followed by anything (`AF111`, `efx`) is taken as the class.
+pub fn class_to_dscp(name: &str) -> Option<u8> {
+    DSCP_CLASSES.iter().find_map(|(class, v)| {
+        let head = name.as_bytes().get(..class.len())?;
+        head.eq_ignore_ascii_case(class.as_bytes()).then_some(*v)
+    })
+}
+
+/// `-j DSCP`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dscp;
+pub struct Dscp {
+    /// The DSCP value written (0..=63); `None` only before an option is
+    /// read (a rule without one is refused).
+    pub dscp: Option<u8>,
+    given: Given,
+}
+
+impl Dscp {
+    /// The TOS byte after the target: DSCP replaced, ECN bits kept.
+    pub fn apply(&self, tos: u8) -> u8 {
+        match self.dscp {
+            Some(d) => (tos & 0x03) | (d << 2),
+            None => tos,
+        }
+    }
+}
 
 impl Extension for Dscp {
-    const OPTIONS: &'static [Opt] = &[];
-    fn parse(&mut self, _: &'static str, _: bool, _: &[String], _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+    const OPTIONS: &'static [Opt] = &[Opt::new("set-dscp", 1), Opt::new("set-dscp-class", 1)];
+
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
+        self.given.take(Self::OPTIONS, id, invert)?;
+        let arg = &args[0];
+        self.dscp = Some(if id == "set-dscp" {
+            uint_opt(arg, id, 0, DSCP_MAX as u64)? as u8
+        } else {
+            class_to_dscp(arg).ok_or_else(|| format!("Invalid DSCP value `{arg}'"))?
+        });
+        Ok(())
     }
+
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+        self.given.check_excl(
+            Self::OPTIONS,
+            &[
+                ("set-dscp", &["set-dscp-class"]),
+                ("set-dscp-class", &["set-dscp"]),
+            ],
+        )?;
+        if self.dscp.is_none() {
+            return Err("Parameter --set-dscp is required".into());
+        }
+        Ok(())
     }
-    fn save(&self, _: &mut String) {}
+
+    fn save(&self, out: &mut String) {
+        if let Some(d) = self.dscp {
+            let _ = write!(out, " --set-dscp 0x{d:02x}");
+        }
+    }
+
+    fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
+        if table != TableKind::Mangle {
+            return Err(format!("only valid in table mangle, not {table}"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::iptables::model::Target;
+    use crate::iptables::{parse, save::save, TargetExt};
+
+    fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Dscp, String), String> {
+        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} -j DSCP {rule}\nCOMMIT\n");
+        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
+        let c = rs.tables[0].chain(chain).expect("chain");
+        let Target::Ext(TargetExt::Dscp(t)) = &c.rules[0].target else {
+            panic!("not DSCP")
+        };
+        let out = save(&rs);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("-A"))
+            .unwrap_or("")
+            .to_string();
+        Ok((t.clone(), line))
+    }
+
+    #[test]
+    fn saves_as_iptables() {
+        for (rule, v) in [
+            ("--set-dscp 0x00", 0),
+            ("--set-dscp 0x3f", 0x3f),
+            ("--set-dscp 010", 8),
+            ("--set-dscp-class CS0", 0),
+            ("--set-dscp-class BE", 0),
+            ("--set-dscp-class EF", 0x2e),
+            ("--set-dscp-class cs1", 0x08),
+            ("--set-dscp-class af111", 0x0a),
+            ("--set-dscp-class AF43", 0x26),
+            ("--set-dscp-class efx", 0x2e),
+            ("--set-dscp-c CS7", 0x38),
+        ] {
+            let (d, line) =
+                canon_in("mangle", "PREROUTING", rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+            assert_eq!(d.dscp, Some(v), "{rule}");
+            assert_eq!(line, format!("-A PREROUTING -j DSCP --set-dscp 0x{v:02x}"));
+        }
+    }
+
+    #[test]
+    fn keeps_ecn() {
+        let d = Dscp {
+            dscp: Some(0x2e),
+            ..Dscp::default()
+        };
+        assert_eq!(d.apply(0x03), 0xbb);
+        assert_eq!(d.apply(0xfc), 0xb8);
+    }
+
+    #[test]
+    fn mangle_only() {
+        assert!(canon_in("mangle", "FOO", "--set-dscp 1").is_ok());
+        for t in ["raw", "filter", "nat", "security"] {
+            let e = canon_in(t, "FOO", "--set-dscp 1").unwrap_err();
+            assert!(
+                e.contains(&format!("only valid in table mangle, not {t}")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        for (rule, msg) in [
+            ("", "Parameter --set-dscp is required"),
+            (
+                "--set-dscp -1",
+                "bad value for option \"--set-dscp\", or out of range (0-63)",
+            ),
+            ("--set-dscp 0x40", "out of range (0-63)"),
+            (
+                "--set-dscp 0x3f --set-dscp-class CS0",
+                "option \"--set-dscp\" cannot be used together with \"--set-dscp-class\"",
+            ),
+            (
+                "--set-dscp-class CS0 --set-dscp 3",
+                "option \"--set-dscp\" cannot be used together with \"--set-dscp-class\"",
+            ),
+            (
+                "--set-dscp 1 --set-dscp 2",
+                "option \"--set-dscp\" can only be used once",
+            ),
+            ("--set-dscp-class AF1", "Invalid DSCP value `AF1'"),
+            ("--set-dscp-class CS8", "Invalid DSCP value `CS8'"),
+            ("--set-dscp-class 5", "Invalid DSCP value `5'"),
+            ("! --set-dscp 1", "cannot be inverted"),
+            ("--set EF", "ambiguous"),
+        ] {
+            match canon_in("mangle", "PREROUTING", rule) {
+                Ok(x) => panic!("accepted: {rule}: {x:?}"),
+                Err(e) => assert!(e.contains(msg), "{rule}: {e}"),
+            }
+        }
+    }
 }

@@ -1,19 +1,346 @@
-//! PLACEHOLDER: not implemented yet; every use is refused with an error.
-use super::{Cx, Extension, Opt};
+//! `-j MARK`: sets the packet's mark (libxt_MARK revision 2, kernel
+//! xt_mark.c `mark_tg`). Every form is stored as the kernel stores it, an
+//! "xmark" pair: `mark = (mark & !mask) ^ value`; iptables-save prints every
+//! form back as `--set-xmark 0xVALUE/0xMASK`. Allowed in every table and
+//! chain.
+//!
+//! Also home of two helpers the other target files share: [`Given`] (which
+//! options were seen, for xtables' "only once" / "cannot be used together"
+//! errors) and [`uint_opt`] (xtables' integer option parsing and message).
+
+use std::fmt::Write as _;
+
+use super::{parse_mark_mask, strtoui, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
+/// An "xmark" operation on a 32-bit mark: clear the bits of `mask`, then
+/// flip the bits of `value` (`mark = (mark & !mask) ^ value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct XMark {
+    pub value: u32,
+    pub mask: u32,
+}
 
-/// Not implemented yet: refused.
+impl XMark {
+    /// The mark after the operation.
+    pub fn apply(&self, mark: u32) -> u32 {
+        (mark & !self.mask) ^ self.value
+    }
+
+    /// `--set-xmark VALUE[/MASK]`: as given (mask defaults to all ones).
+    pub fn set_xmark(value: u32, mask: u32) -> XMark {
+        XMark { value, mask }
+    }
+
+    /// `--set-mark VALUE[/MASK]`: the bits of `mask` become `value`
+    /// (stored with mask `value | mask`, as libxt_MARK does).
+    pub fn set_mark(value: u32, mask: u32) -> XMark {
+        XMark {
+            value,
+            mask: value | mask,
+        }
+    }
+
+    /// `--and-mark BITS`: `mark & BITS`.
+    pub fn and(bits: u32) -> XMark {
+        XMark {
+            value: 0,
+            mask: !bits,
+        }
+    }
+
+    /// `--or-mark BITS`: `mark | BITS`.
+    pub fn or(bits: u32) -> XMark {
+        XMark {
+            value: bits,
+            mask: bits,
+        }
+    }
+
+    /// `--xor-mark BITS`: `mark ^ BITS`.
+    pub fn xor(bits: u32) -> XMark {
+        XMark {
+            value: bits,
+            mask: 0,
+        }
+    }
+
+    /// ` --set-xmark 0xVALUE/0xMASK`, as MARK and CONNMARK save it.
+    pub(crate) fn save(&self, out: &mut String) {
+        let _ = write!(out, " --set-xmark 0x{:x}/0x{:x}", self.value, self.mask);
+    }
+}
+
+/// The options of an extension given so far, as xtables' `xflags` (one bit
+/// per entry of the extension's `OPTIONS`, by position). Only used for
+/// iptables' "can only be used once" and "cannot be used together" errors;
+/// it is not part of what a rule means, so any two compare equal (rules are
+/// compared by meaning, e.g. for `-D`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Given(u32);
+
+impl PartialEq for Given {
+    fn eq(&self, _: &Given) -> bool {
+        true
+    }
+}
+
+impl Eq for Given {}
+
+impl Given {
+    fn bit(opts: &[Opt], id: &str) -> u32 {
+        opts.iter()
+            .position(|o| o.id == id)
+            .map(|i| 1u32 << (i % 32))
+            .unwrap_or(0)
+    }
+
+    /// Whether option `id` was given.
+    pub(crate) fn has(&self, opts: &[Opt], id: &str) -> bool {
+        self.0 & Given::bit(opts, id) != 0
+    }
+
+    /// Records option `id` (`invert`: whether `!` preceded it), refusing
+    /// it when given before or inverted, as `xtables_option_parse` does for
+    /// options that cannot be inverted.
+    pub(crate) fn take(&mut self, opts: &[Opt], id: &str, invert: bool) -> Result<(), String> {
+        if self.has(opts, id) {
+            return Err(format!("option \"--{id}\" can only be used once"));
+        }
+        if invert {
+            return Err(format!("option \"--{id}\" cannot be inverted"));
+        }
+        self.0 |= Given::bit(opts, id);
+        Ok(())
+    }
+
+    /// xtables' exclusion check after parsing: `excl` lists, per option,
+    /// the options it cannot go with. Reports the first conflict in `opts`
+    /// order, as `xtables_options_fcheck` does.
+    pub(crate) fn check_excl(&self, opts: &[Opt], excl: &[(&str, &[&str])]) -> Result<(), String> {
+        for o in opts.iter().filter(|o| o.id == o.name) {
+            if !self.has(opts, o.id) {
+                continue;
+            }
+            let Some((_, others)) = excl.iter().find(|(n, _)| *n == o.id) else {
+                continue;
+            };
+            for other in opts.iter().filter(|x| x.id == x.name && x.id != o.id) {
+                if others.contains(&other.id) && self.has(opts, other.id) {
+                    return Err(format!(
+                        "option \"--{}\" cannot be used together with \"--{}\"",
+                        o.id, other.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An integer option as xtables parses it (`xtopt_parse_int`): base 0,
+/// within `min..=max`, else iptables' message.
+pub(crate) fn uint_opt(arg: &str, opt: &str, min: u64, max: u64) -> Result<u64, String> {
+    strtoui(arg, min, max)
+        .ok_or_else(|| format!("bad value for option \"--{opt}\", or out of range ({min}-{max})"))
+}
+
+/// A `VALUE[/MASK]` option as xtables parses it (`xtables_parse_mark_mask`).
+pub(crate) fn markmask_opt(arg: &str, opt: &str) -> Result<(u32, u32), String> {
+    parse_mark_mask(arg)
+        .map_err(|_| format!("bad integer value for option \"--{opt}\", or out of range"))
+}
+
+/// `-j MARK`: what it does to the packet mark.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mark;
+pub struct Mark {
+    /// The operation; `None` only before an option is read (a rule without
+    /// one is refused).
+    pub xmark: Option<XMark>,
+    given: Given,
+}
+
+impl Mark {
+    /// The packet mark after the target (unchanged without an operation).
+    pub fn apply(&self, mark: u32) -> u32 {
+        self.xmark.map_or(mark, |x| x.apply(mark))
+    }
+}
+
+const OPS: &[&str] = &["set-xmark", "set-mark", "and-mark", "or-mark", "xor-mark"];
 
 impl Extension for Mark {
-    const OPTIONS: &'static [Opt] = &[];
-    fn parse(&mut self, _: &'static str, _: bool, _: &[String], _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+    const OPTIONS: &'static [Opt] = &[
+        Opt::new("set-xmark", 1),
+        Opt::new("set-mark", 1),
+        Opt::new("and-mark", 1),
+        Opt::new("or-mark", 1),
+        Opt::new("xor-mark", 1),
+    ];
+
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
+        self.given.take(Self::OPTIONS, id, invert)?;
+        let arg = &args[0];
+        let x = match id {
+            "set-xmark" => {
+                let (v, m) = markmask_opt(arg, id)?;
+                XMark::set_xmark(v, m)
+            }
+            "set-mark" => {
+                let (v, m) = markmask_opt(arg, id)?;
+                XMark::set_mark(v, m)
+            }
+            _ => {
+                let bits = uint_opt(arg, id, 0, u32::MAX as u64)? as u32;
+                match id {
+                    "and-mark" => XMark::and(bits),
+                    "or-mark" => XMark::or(bits),
+                    _ => XMark::xor(bits),
+                }
+            }
+        };
+        self.xmark = Some(x);
+        Ok(())
     }
+
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+        let excl: Vec<(&str, &[&str])> = OPS.iter().map(|o| (*o, OPS)).collect();
+        self.given.check_excl(Self::OPTIONS, &excl)?;
+        if self.xmark.is_none() {
+            return Err(
+                "One of the --set-xmark, --{and,or,xor,set}-mark options is required".into(),
+            );
+        }
+        Ok(())
     }
-    fn save(&self, _: &mut String) {}
+
+    fn save(&self, out: &mut String) {
+        if let Some(x) = &self.xmark {
+            x.save(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::iptables::model::Target;
+    use crate::iptables::{parse, save::save, TargetExt};
+
+    fn canon(rule: &str) -> Result<(Mark, String), String> {
+        let text = format!("*mangle\n-A PREROUTING {rule}\nCOMMIT\n");
+        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
+        let r = &rs.tables[0].chains[0].rules[0];
+        let Target::Ext(TargetExt::Mark(m)) = &r.target else {
+            panic!("not MARK: {r:?}")
+        };
+        let out = save(&rs);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("-A"))
+            .unwrap_or("")
+            .to_string();
+        Ok((m.clone(), line))
+    }
+
+    fn refused(rule: &str) -> String {
+        match canon(rule) {
+            Ok(x) => panic!("accepted: {rule}: {x:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn every_form_saves_as_xmark() {
+        for (rule, value, mask) in [
+            ("--set-xmark 0xfeedcafe/0xfeedcafe", 0xfeedcafe, 0xfeedcafe),
+            ("--set-xmark 0x0", 0, 0xffffffff),
+            ("--set-xmark 4294967295", 0xffffffff, 0xffffffff),
+            ("--set-xmark 5/3", 5, 3),
+            ("--set-mark 5", 5, 0xffffffff),
+            ("--set-mark 5/0xf0", 5, 0xf5),
+            ("--set-mark 010", 8, 0xffffffff),
+            ("--and-mark 0xff", 0, 0xffffff00),
+            ("--or-mark 3", 3, 3),
+            ("--xor-mark 7", 7, 0),
+            ("--and 3", 0, 0xfffffffc),
+        ] {
+            let (m, line) = canon(&format!("-j MARK {rule}")).unwrap();
+            assert_eq!(m.xmark, Some(XMark { value, mask }), "{rule}");
+            assert_eq!(
+                line,
+                format!("-A PREROUTING -j MARK --set-xmark 0x{value:x}/0x{mask:x}")
+            );
+        }
+    }
+
+    #[test]
+    fn xmark_semantics() {
+        assert_eq!(XMark::set_mark(5, 0xf0).apply(0xabcd), 0xab0d);
+        assert_eq!(XMark::and(0xff).apply(0x1234), 0x34);
+        assert_eq!(XMark::or(0x3).apply(0x10), 0x13);
+        assert_eq!(XMark::xor(0x3).apply(0x11), 0x12);
+        assert_eq!(XMark::set_xmark(5, 0xffffffff).apply(0x1234), 5);
+    }
+
+    #[test]
+    fn any_table() {
+        for t in ["raw", "filter", "nat", "security"] {
+            let text = format!("*{t}\n-A OUTPUT -j MARK --set-mark 1\nCOMMIT\n");
+            assert!(parse(&text, Path::new("t")).is_ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        for (rule, msg) in [
+            ("-j MARK", "is required"),
+            (
+                "-j MARK --set-xmark 4294967296",
+                "bad integer value for option \"--set-xmark\"",
+            ),
+            ("-j MARK --set-xmark -1", "bad integer value"),
+            ("-j MARK --set-mark 1/", "bad integer value"),
+            ("-j MARK --set-mark /1", "bad integer value"),
+            (
+                "-j MARK --and-mark 1/2",
+                "bad value for option \"--and-mark\", or out of range (0-4294967295)",
+            ),
+            (
+                "-j MARK --set-mark 1 --set-mark 2",
+                "option \"--set-mark\" can only be used once",
+            ),
+            (
+                "-j MARK --set-mark 1 --or-mark 2",
+                "option \"--set-mark\" cannot be used together with \"--or-mark\"",
+            ),
+            (
+                "-j MARK --or-mark 2 --set-xmark 1",
+                "option \"--set-xmark\" cannot be used together with \"--or-mark\"",
+            ),
+            (
+                "-j MARK ! --set-mark 1",
+                "option \"--set-mark\" cannot be inverted",
+            ),
+            ("-j MARK --set 1", "ambiguous"),
+        ] {
+            let e = refused(rule);
+            assert!(e.contains(msg), "{rule}: {e}");
+        }
+    }
+
+    #[test]
+    fn spellings_compare_equal() {
+        let (a, _) = canon("-j MARK --set-mark 1").unwrap();
+        let (b, _) = canon("-j MARK --set-xmark 0x1/0xffffffff").unwrap();
+        assert_eq!(a, b);
+    }
 }

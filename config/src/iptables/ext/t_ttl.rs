@@ -1,19 +1,196 @@
-//! PLACEHOLDER: not implemented yet; every use is refused with an error.
+//! `-j TTL`: sets, decrements or increments the IPv4 TTL (libipt_TTL,
+//! kernel xt_HL.c `ttl_tg`). Table mangle only (the kernel's
+//! `.table = "mangle"`), any chain of it.
+
+use std::fmt::Write as _;
+
+use super::t_mark::{uint_opt, Given};
 use super::{Cx, Extension, Opt};
-use crate::iptables::model::Rule;
+use crate::iptables::model::{HookMask, Rule, TableKind};
 
+/// What TTL does to the packet's TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlOp {
+    /// `--ttl-set N`: the TTL becomes N.
+    Set(u8),
+    /// `--ttl-dec N` (1..=255): the TTL is lowered by N, stopping at 0.
+    Dec(u8),
+    /// `--ttl-inc N` (1..=255): the TTL is raised by N, stopping at 255.
+    Inc(u8),
+}
 
-/// Not implemented yet: refused.
+impl TtlOp {
+    /// The TTL after the target, as the kernel computes it.
+    pub fn apply(self, ttl: u8) -> u8 {
+        match self {
+            TtlOp::Set(n) => n,
+            TtlOp::Dec(n) => ttl.saturating_sub(n),
+            TtlOp::Inc(n) => ttl.saturating_add(n),
+        }
+    }
+}
+
+/// `-j TTL`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ttl;
+pub struct Ttl {
+    /// The operation; `None` only before an option is read (a rule without
+    /// one is refused).
+    pub op: Option<TtlOp>,
+    given: Given,
+}
+
+const OPS: &[&str] = &["ttl-set", "ttl-dec", "ttl-inc"];
 
 impl Extension for Ttl {
-    const OPTIONS: &'static [Opt] = &[];
-    fn parse(&mut self, _: &'static str, _: bool, _: &[String], _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+    const OPTIONS: &'static [Opt] = &[
+        Opt::new("ttl-set", 1),
+        Opt::new("ttl-dec", 1),
+        Opt::new("ttl-inc", 1),
+    ];
+
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
+        self.given.take(Self::OPTIONS, id, invert)?;
+        let min = if id == "ttl-set" { 0 } else { 1 };
+        let n = uint_opt(&args[0], id, min, 255)? as u8;
+        self.op = Some(match id {
+            "ttl-set" => TtlOp::Set(n),
+            "ttl-dec" => TtlOp::Dec(n),
+            _ => TtlOp::Inc(n),
+        });
+        Ok(())
     }
+
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        Err("not implemented yet".into())
+        let excl: Vec<(&str, &[&str])> = OPS.iter().map(|o| (*o, OPS)).collect();
+        self.given.check_excl(Self::OPTIONS, &excl)?;
+        if self.op.is_none() {
+            return Err("You must specify an action".into());
+        }
+        Ok(())
     }
-    fn save(&self, _: &mut String) {}
+
+    fn save(&self, out: &mut String) {
+        let (opt, n) = match self.op {
+            Some(TtlOp::Set(n)) => ("ttl-set", n),
+            Some(TtlOp::Dec(n)) => ("ttl-dec", n),
+            Some(TtlOp::Inc(n)) => ("ttl-inc", n),
+            None => return,
+        };
+        let _ = write!(out, " --{opt} {n}");
+    }
+
+    fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
+        if table != TableKind::Mangle {
+            return Err(format!("only valid in table mangle, not {table}"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::iptables::model::Target;
+    use crate::iptables::{parse, save::save, TargetExt};
+
+    fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Ttl, String), String> {
+        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} -j TTL {rule}\nCOMMIT\n");
+        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
+        let c = rs.tables[0].chain(chain).expect("chain");
+        let Target::Ext(TargetExt::Ttl(t)) = &c.rules[0].target else {
+            panic!("not TTL")
+        };
+        let out = save(&rs);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("-A"))
+            .unwrap_or("")
+            .to_string();
+        Ok((t.clone(), line))
+    }
+
+    #[test]
+    fn saves_as_iptables() {
+        for (rule, op, want) in [
+            ("--ttl-set 42", TtlOp::Set(42), " --ttl-set 42"),
+            ("--ttl-set 0", TtlOp::Set(0), " --ttl-set 0"),
+            ("--ttl-set 0x10", TtlOp::Set(16), " --ttl-set 16"),
+            ("--ttl-inc 1", TtlOp::Inc(1), " --ttl-inc 1"),
+            ("--ttl-inc 255", TtlOp::Inc(255), " --ttl-inc 255"),
+            ("--ttl-dec 1", TtlOp::Dec(1), " --ttl-dec 1"),
+            ("--ttl-s 3", TtlOp::Set(3), " --ttl-set 3"),
+        ] {
+            let (t, line) =
+                canon_in("mangle", "PREROUTING", rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
+            assert_eq!(t.op, Some(op), "{rule}");
+            assert_eq!(line, format!("-A PREROUTING -j TTL{want}"));
+        }
+    }
+
+    #[test]
+    fn semantics() {
+        assert_eq!(TtlOp::Dec(5).apply(3), 0);
+        assert_eq!(TtlOp::Inc(5).apply(253), 255);
+        assert_eq!(TtlOp::Inc(5).apply(10), 15);
+        assert_eq!(TtlOp::Set(7).apply(64), 7);
+    }
+
+    #[test]
+    fn mangle_only() {
+        assert!(canon_in("mangle", "FOO", "--ttl-set 1").is_ok());
+        for t in ["raw", "filter", "nat", "security"] {
+            let e = canon_in(t, "FOO", "--ttl-set 1").unwrap_err();
+            assert!(
+                e.contains(&format!("only valid in table mangle, not {t}")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        for (rule, msg) in [
+            ("", "You must specify an action"),
+            (
+                "--ttl-set 256",
+                "bad value for option \"--ttl-set\", or out of range (0-255)",
+            ),
+            (
+                "--ttl-inc 0",
+                "bad value for option \"--ttl-inc\", or out of range (1-255)",
+            ),
+            ("--ttl-dec 0", "out of range (1-255)"),
+            (
+                "--ttl-dec 1 --ttl-inc 1",
+                "option \"--ttl-dec\" cannot be used together with \"--ttl-inc\"",
+            ),
+            (
+                "--ttl-set 1 --ttl-dec 2",
+                "option \"--ttl-set\" cannot be used together with \"--ttl-dec\"",
+            ),
+            (
+                "--ttl-set 1 --ttl-set 2",
+                "option \"--ttl-set\" can only be used once",
+            ),
+            (
+                "--ttl-set --ttl-inc 1",
+                "bad value for option \"--ttl-set\"",
+            ),
+            ("! --ttl-set 1", "cannot be inverted"),
+            ("--ttl 3", "ambiguous"),
+        ] {
+            match canon_in("mangle", "PREROUTING", rule) {
+                Ok(x) => panic!("accepted: {rule}: {x:?}"),
+                Err(e) => assert!(e.contains(msg), "{rule}: {e}"),
+            }
+        }
+    }
 }

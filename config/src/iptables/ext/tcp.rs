@@ -125,7 +125,13 @@ impl Extension for Tcp {
         Opt::new("tcp-option", 1),
     ];
 
-    fn parse(&mut self, id: &'static str, invert: bool, args: &[String], _: &Cx) -> Result<(), String> {
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
         match id {
             "sport" => parse_range(&mut self.sport, "source-port", invert, &args[0], "tcp"),
             "dport" => parse_range(&mut self.dport, "destination-port", invert, &args[0], "tcp"),

@@ -19,7 +19,13 @@ impl Extension for Udp {
         Opt::alias("destination-port", 1, "dport"),
     ];
 
-    fn parse(&mut self, id: &'static str, invert: bool, args: &[String], _: &Cx) -> Result<(), String> {
+    fn parse(
+        &mut self,
+        id: &'static str,
+        invert: bool,
+        args: &[String],
+        _: &Cx,
+    ) -> Result<(), String> {
         match id {
             "sport" => parse_range(&mut self.sport, "source-port", invert, &args[0], "udp"),
             "dport" => parse_range(&mut self.dport, "destination-port", invert, &args[0], "udp"),

@@ -1,0 +1,144 @@
+//! The `sluice` binary as an operator runs it: exit codes, stdout/stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .expect("run sluice")
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/branch-office/sluice.toml")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("sluice-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn example_config_checks_clean() {
+    let o = sluice(&["check", "--config", example().to_str().unwrap()]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("OK: 4 interfaces, 2 routes, 1 policy rules"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 warnings"),
+        "the example should lint clean: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_rules_file_fails_with_file_and_line() {
+    let d = Scratch::new("badrules");
+    d.write(
+        "rules.v4",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n",
+    );
+    let cfg = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1/24\"]\n[firewall]\nrules = \"rules.v4\"\n",
+    );
+    let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("rules.v4:3:"), "{e}");
+    assert!(e.contains("99999"), "{e}");
+}
+
+#[test]
+fn bad_toml_names_line_and_column() {
+    let d = Scratch::new("badtoml");
+    let cfg = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"r0\"\nadress = [\"10.0.0.1/24\"]\n",
+    );
+    let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("sluice.toml:3:1"), "{e}");
+    assert!(e.contains("adress"), "{e}");
+}
+
+#[test]
+fn warnings_do_not_fail_the_check() {
+    let d = Scratch::new("warn");
+    d.write(
+        "rules.v4",
+        "*filter\n:INPUT DROP [0:0]\n:UNUSED - [0:0]\n-A INPUT -p tcp -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let cfg = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1/24\"]\n[firewall]\nrules = \"rules.v4\"\n",
+    );
+    let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("rules.v4:5: rule 2 of chain `INPUT'"), "{e}");
+    assert!(e.contains("user chain `UNUSED'"), "{e}");
+    assert!(e.contains("no rule accepts established traffic"), "{e}");
+}
+
+#[test]
+fn canon_prints_save_form() {
+    let d = Scratch::new("canon");
+    let f = d.write(
+        "r.v4",
+        "*filter\n-A INPUT -s 10.1.2.3/8 -p tcp --dport ssh -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n",
+    );
+    let o = sluice(&["rules", "canon", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n"
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let o = sluice(&["check", "--config", "/nonexistent/sluice.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent/sluice.toml"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let o = sluice(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("check") && out.contains("rules"), "{out}");
+}
