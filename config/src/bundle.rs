@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::appliance::{self, Appliance};
 use crate::ipset::{self, SetFile};
-use crate::iptables::{self, Ruleset};
+use crate::iptables::{self, Match, Ruleset};
 use crate::lint::{self, Warning};
 use crate::{Error, ErrorKind, Location};
 
@@ -71,6 +71,37 @@ fn cross_check(
     for t in &rules.tables {
         for c in &t.chains {
             for r in &c.rules {
+                for m in &r.matches {
+                    let Match::Set(set) = m else { continue };
+                    let Some(sr) = &set.match_set else { continue };
+                    let Some(def) = sets.set(&sr.name) else {
+                        return Err(Error::new(
+                            Location::new(file, r.line, None),
+                            ErrorKind::Rules(format!(
+                                "set `{}' does not exist: declare it in the sets file{}",
+                                sr.name,
+                                app.firewall
+                                    .as_ref()
+                                    .and_then(|f| f.sets.as_ref())
+                                    .map(|p| format!(" ({})", p.display()))
+                                    .unwrap_or_else(|| " ([firewall] sets = \"...\")".into())
+                            )),
+                        ));
+                    };
+                    if sr.dirs.len() < def.kind.dimensions() {
+                        warnings.push(Warning {
+                            at: Location::new(file, r.line, None),
+                            msg: format!(
+                                "--match-set {} gives {} direction(s) but set `{}' ({}) has {} dimensions: the kernel never matches such a lookup",
+                                sr.name,
+                                sr.dirs.len(),
+                                sr.name,
+                                def.kind.name(),
+                                def.kind.dimensions()
+                            ),
+                        });
+                    }
+                }
                 for (flag, i) in [("-i", &r.in_iface), ("-o", &r.out_iface)] {
                     if let Some(i) = i {
                         if !known(&i.name, i.wildcard) {
@@ -89,4 +120,83 @@ fn cross_check(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let p =
+                std::env::temp_dir().join(format!("sluice-bundle-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const TOML: &str = "[[interface]]\nname = \"lan0\"\naddress = [\"10.0.0.1/24\"]\n[firewall]\nrules = \"r.v4\"\nsets = \"s.save\"\n";
+
+    fn load_with(tag: &str, rules: &str, sets: &str) -> Result<Bundle, Error> {
+        let d = Dir::new(tag);
+        d.write("r.v4", rules);
+        d.write("s.save", sets);
+        load(&d.write("sluice.toml", TOML))
+    }
+
+    #[test]
+    fn missing_set_is_an_error_at_the_rule_line() {
+        let e = load_with(
+            "missing",
+            "*filter\n-A INPUT -m set --match-set nope src -j DROP\nCOMMIT\n",
+            "create other hash:ip family inet\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.at.line, 2);
+        assert!(e.at.file.ends_with("r.v4"));
+        assert!(e.to_string().contains("set `nope' does not exist"), "{e}");
+    }
+
+    #[test]
+    fn too_few_directions_warns() {
+        let b = load_with(
+            "dims",
+            "*filter\n-A INPUT -m set --match-set svc dst -j ACCEPT\n-A INPUT -m set --match-set svc dst,dst -j ACCEPT\nCOMMIT\n",
+            "create svc hash:ip,port family inet\n",
+        )
+        .unwrap();
+        let w: Vec<String> = b.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("r.v4:2:") && w[0].contains("2 dimensions"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_interfaces_warn_but_wildcards_and_lo_do_not() {
+        let b = load_with(
+            "iface",
+            "*filter\n-A INPUT -i lo -j ACCEPT\n-A INPUT -i lan+ -j ACCEPT\n-A INPUT -i eth0 -j ACCEPT\n-A FORWARD -o wan+ -j ACCEPT\nCOMMIT\n",
+            "",
+        )
+        .unwrap();
+        let w: Vec<String> = b.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("r.v4:4: -i eth0"), "{w:?}");
+        assert!(w[1].contains("r.v4:5: -o wan+"), "{w:?}");
+    }
 }

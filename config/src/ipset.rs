@@ -100,6 +100,14 @@ pub enum SetKind {
 }
 
 impl SetKind {
+    /// How many values a lookup needs (`hash:ip,port` is 2).
+    pub fn dimensions(self) -> usize {
+        match self {
+            SetKind::HashIp | SetKind::HashNet | SetKind::BitmapPort => 1,
+            SetKind::HashIpPort | SetKind::HashNetPort => 2,
+        }
+    }
+
     /// The type name as ipset spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -46,7 +46,7 @@ pub fn lint(rs: &Ruleset, file: &Path) -> Vec<Warning> {
     if let Some(filter) = rs.table(TableKind::Filter) {
         input_drop_without_established(filter, file, &mut out);
     }
-    out.sort_by(|a, b| a.at.line.cmp(&b.at.line));
+    out.sort_by_key(|w| w.at.line);
     out
 }
 

@@ -24,7 +24,9 @@ const SETS: &str = "create blocklist hash:net family inet\n\
                     add svc 192.0.2.10,tcp:443\n";
 
 fn data(name: &str) -> (String, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path.display().to_string(), text)
 }
@@ -99,7 +101,8 @@ fn per_line(ns: &Netns, name: &str, text: &str) -> Vec<String> {
             Ok(()) => Ok(ns.save_table(table)),
             Err(e) => Err(e),
         };
-        let s = iptables::parse(&one, Path::new(name))
+        let alone = format!("{name} (line {} alone)", i + 1);
+        let s = iptables::parse(&one, Path::new(&alone))
             .map(|rs| common::sluice_table(&rs, table))
             .map_err(|e| e.to_string());
         let same = match (&k, &s) {
@@ -134,12 +137,19 @@ fn run(test: &str, file: &str, min_rules: usize) {
         distinct >= min_rules,
         "{file}: {distinct} distinct rule lines, the corpus must have at least {min_rules}"
     );
-    let Some(ns) = common::oracle(test) else { return };
-    ns.ipset_restore(SETS).unwrap_or_else(|e| panic!("ipset restore: {e}"));
+    let Some(ns) = common::oracle(test) else {
+        return;
+    };
+    ns.ipset_restore(SETS)
+        .unwrap_or_else(|e| panic!("ipset restore: {e}"));
     let (problems, saved) = compare(&ns, &name, &text);
     common::note(&format!(
         "{test}: {file}: {distinct} distinct rule lines, {saved} rules in the kernel's save, {}",
-        if problems.is_empty() { "same as the kernel".to_string() } else { format!("{} problems", problems.len()) }
+        if problems.is_empty() {
+            "same as the kernel".to_string()
+        } else {
+            format!("{} problems", problems.len())
+        }
     ));
     if problems.is_empty() {
         return;

@@ -24,14 +24,31 @@ struct Refusal {
     named: &'static [&'static str],
 }
 
-const OWNER: Refusal = Refusal { pattern: "-m owner", named: &["match \"owner\" is not supported"] };
-const TPROXY: Refusal = Refusal { pattern: "-j TPROXY", named: &["target \"TPROXY\" is not supported"] };
-const NFACCT: Refusal = Refusal { pattern: "-m nfacct", named: &["match \"nfacct\" is not supported"] };
-const NFLOG: Refusal = Refusal { pattern: "-j NFLOG", named: &["target \"NFLOG\" is not supported"] };
-const CHECKSUM: Refusal =
-    Refusal { pattern: "-j CHECKSUM", named: &["target \"CHECKSUM\" is not supported"] };
+const OWNER: Refusal = Refusal {
+    pattern: "-m owner",
+    named: &["match \"owner\" is not supported"],
+};
+const TPROXY: Refusal = Refusal {
+    pattern: "-j TPROXY",
+    named: &["target \"TPROXY\" is not supported"],
+};
+const NFACCT: Refusal = Refusal {
+    pattern: "-m nfacct",
+    named: &["match \"nfacct\" is not supported"],
+};
+const NFLOG: Refusal = Refusal {
+    pattern: "-j NFLOG",
+    named: &["target \"NFLOG\" is not supported"],
+};
+const CHECKSUM: Refusal = Refusal {
+    pattern: "-j CHECKSUM",
+    named: &["target \"CHECKSUM\" is not supported"],
+};
 /// Connection tracking helpers (`-j CT --helper NAME`).
-const CT_HELPER: Refusal = Refusal { pattern: "-j CT --helper", named: &["--helper", "not supported"] };
+const CT_HELPER: Refusal = Refusal {
+    pattern: "-j CT --helper",
+    named: &["--helper", "not supported"],
+};
 
 struct Case<'a> {
     /// Shown in messages (the source file, and the variant).
@@ -45,12 +62,20 @@ struct Case<'a> {
 
 impl<'a> Case<'a> {
     fn new(name: impl Into<String>, text: impl Into<String>) -> Case<'a> {
-        Case { name: name.into(), text: text.into(), noflush: false, sets: None, refused: &[] }
+        Case {
+            name: name.into(),
+            text: text.into(),
+            noflush: false,
+            sets: None,
+            refused: &[],
+        }
     }
 }
 
 fn sluice_parse(case: &Case, text: &str) -> Result<Ruleset, sluice_config::Error> {
-    let opts = RestoreOptions { noflush: case.noflush };
+    let opts = RestoreOptions {
+        noflush: case.noflush,
+    };
     restore(text, Path::new(&case.name), &Ruleset::default(), opts)
 }
 
@@ -112,9 +137,16 @@ fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
             return (problems, 0);
         }
     }
-    let loaded = if case.noflush { ns.restore_noflush(&text) } else { ns.restore(&text) };
+    let loaded = if case.noflush {
+        ns.restore_noflush(&text)
+    } else {
+        ns.restore(&text)
+    };
     if let Err(e) = loaded {
-        problems.push(format!("{}: the kernel refused what sluice accepted: {e}", case.name));
+        problems.push(format!(
+            "{}: the kernel refused what sluice accepted: {e}",
+            case.name
+        ));
         return (problems, 0);
     }
 
@@ -141,18 +173,32 @@ fn run(test: &str, cases: Vec<Case>) {
     let mut problems = Vec::new();
     let mut total = 0;
     for case in &cases {
-        let Some(ns) = common::oracle(test) else { return };
+        let Some(ns) = common::oracle(test) else {
+            return;
+        };
         let (p, rules) = check(&ns, case);
         common::note(&format!(
             "{test}: {}: {rules} rules compared, {}",
             case.name,
-            if p.is_empty() { "same as the kernel".to_string() } else { format!("{} problems", p.len()) }
+            if p.is_empty() {
+                "same as the kernel".to_string()
+            } else {
+                format!("{} problems", p.len())
+            }
         ));
         total += rules;
         problems.extend(p);
     }
-    assert!(total > 0 || !problems.is_empty(), "{test}: nothing was compared");
-    assert!(problems.is_empty(), "{test}: {} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        total > 0 || !problems.is_empty(),
+        "{test}: nothing was compared"
+    );
+    assert!(
+        problems.is_empty(),
+        "{test}: {} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 fn read(path: &Path) -> String {
@@ -170,7 +216,10 @@ fn files(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 fn base(p: &Path) -> String {
-    p.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string()
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -181,7 +230,9 @@ fn base(p: &Path) -> String {
 /// sluice refuses (and which needs nfacct objects in the kernel).
 #[test]
 fn kube_proxy_overall_noflush() {
-    let Some(dir) = common::conformance_dir("kube_proxy_overall_noflush") else { return };
+    let Some(dir) = common::conformance_dir("kube_proxy_overall_noflush") else {
+        return;
+    };
     let text = read(&dir.join("kubernetes/kube-proxy_TestOverallIPTablesRules_expected.txt"));
     let mut case = Case::new("kube-proxy_TestOverallIPTablesRules_expected.txt", text);
     case.noflush = true;
@@ -227,10 +278,23 @@ fn is_option(w: &str) -> bool {
 
 #[test]
 fn kube_proxy_trace_packet() {
-    let Some(dir) = common::conformance_dir("kube_proxy_trace_packet") else { return };
-    let text = quote_comments(&read(&dir.join("kubernetes/kube-proxy_TestTracePacket_rules.txt")));
-    assert!(text.contains("--comment \"kubernetes service portals\""), "comments quoted");
-    run("kube_proxy_trace_packet", vec![Case::new("kube-proxy_TestTracePacket_rules.txt (comments quoted)", text)]);
+    let Some(dir) = common::conformance_dir("kube_proxy_trace_packet") else {
+        return;
+    };
+    let text = quote_comments(&read(
+        &dir.join("kubernetes/kube-proxy_TestTracePacket_rules.txt"),
+    ));
+    assert!(
+        text.contains("--comment \"kubernetes service portals\""),
+        "comments quoted"
+    );
+    run(
+        "kube_proxy_trace_packet",
+        vec![Case::new(
+            "kube-proxy_TestTracePacket_rules.txt (comments quoted)",
+            text,
+        )],
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -265,7 +329,9 @@ fn istio_v4(text: &str) -> String {
 
 #[test]
 fn istio() {
-    let Some(dir) = common::conformance_dir("istio") else { return };
+    let Some(dir) = common::conformance_dir("istio") else {
+        return;
+    };
     let mut cases = Vec::new();
     let mut owner_files = 0;
     for path in files(&dir.join("istio"), |n| n.ends_with(".golden")) {
@@ -275,7 +341,10 @@ fn istio() {
         case.refused = &[OWNER, TPROXY];
         cases.push(case);
     }
-    assert!(owner_files > 0, "the Istio goldens use -m owner: the refusal is checked");
+    assert!(
+        owner_files > 0,
+        "the Istio goldens use -m owner: the refusal is checked"
+    );
     run("istio", cases);
 }
 
@@ -283,17 +352,30 @@ fn istio() {
 /// naming the match and saying why.
 #[test]
 fn istio_owner_is_refused_clearly() {
-    let Some(dir) = common::conformance_dir("istio_owner_is_refused_clearly") else { return };
+    let Some(dir) = common::conformance_dir("istio_owner_is_refused_clearly") else {
+        return;
+    };
     let path = dir.join("istio/cni_pkg_plugin_testdata_basic.txt.golden");
     let text = istio_v4(&read(&path));
     let e = iptables::parse(&text, &path).expect_err("-m owner must be refused");
-    let first = text.lines().position(|l| l.contains("-m owner")).expect("file uses -m owner") + 1;
+    let first = text
+        .lines()
+        .position(|l| l.contains("-m owner"))
+        .expect("file uses -m owner")
+        + 1;
     assert_eq!(e.at.line, first, "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("match \"owner\" is not supported by sluice"), "{msg}");
+    assert!(
+        msg.contains("match \"owner\" is not supported by sluice"),
+        "{msg}"
+    );
     assert!(msg.contains("socket"), "the reason is given: {msg}");
     let line = text.lines().nth(first - 1).unwrap();
-    assert_eq!(e.at.column, Some(line.find("owner").unwrap() + 1), "column of `owner`: {msg}");
+    assert_eq!(
+        e.at.column,
+        Some(line.find("owner").unwrap() + 1),
+        "column of `owner`: {msg}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -323,7 +405,9 @@ fn s_to_headers(text: &str) -> String {
 
 #[test]
 fn docker_usernet_portmap() {
-    let Some(dir) = common::conformance_dir("docker_usernet_portmap") else { return };
+    let Some(dir) = common::conformance_dir("docker_usernet_portmap") else {
+        return;
+    };
     let text = read(&dir.join("docker/moby_iptablesdoc_usernet-portmap.rules"));
     let headers = s_to_headers(&text);
     assert!(!headers.contains("\n-P ") && !headers.contains("\n-N "));
@@ -371,12 +455,17 @@ fn ufw_declare(text: &str) -> String {
 
 #[test]
 fn ufw() {
-    let Some(dir) = common::conformance_dir("ufw") else { return };
+    let Some(dir) = common::conformance_dir("ufw") else {
+        return;
+    };
     let mut cases = Vec::new();
     // The IPv4 fragments (the *6.rules are for ip6tables-restore).
     for name in ["before.rules", "after.rules", "user.rules"] {
         let text = ufw_declare(&read(&dir.join("ufw").join(name)));
-        cases.push(Case::new(format!("ufw/{name} (runtime chains declared)"), text));
+        cases.push(Case::new(
+            format!("ufw/{name} (runtime chains declared)"),
+            text,
+        ));
     }
     run("ufw", cases);
 }
@@ -386,7 +475,9 @@ fn ufw() {
 
 #[test]
 fn shell_dumps() {
-    let Some(dir) = common::conformance_dir("shell_dumps") else { return };
+    let Some(dir) = common::conformance_dir("shell_dumps") else {
+        return;
+    };
     let mut cases = Vec::new();
     for path in files(&dir.join("iptables-1.8.11/shell_dumps"), |_| true) {
         let mut case = Case::new(base(&path), read(&path));

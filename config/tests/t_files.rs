@@ -45,7 +45,10 @@ impl Outcome {
             Outcome::Saved(t) => {
                 let rules: Vec<&str> = t.lines().filter(|l| l.starts_with("-A ")).collect();
                 if rules.is_empty() {
-                    format!("accepted, table:\n        {}", t.trim_end().replace('\n', "\n        "))
+                    format!(
+                        "accepted, table:\n        {}",
+                        t.trim_end().replace('\n', "\n        ")
+                    )
                 } else {
                     rules.join("\n        ")
                 }
@@ -55,7 +58,10 @@ impl Outcome {
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }
 
 /// What the .t file expects.
@@ -117,10 +123,14 @@ struct Tally {
 
 fn run_t_file(file: &str) {
     let test = format!("t_files {file}");
-    let Some(dir) = common::conformance_dir(&test) else { return };
+    let Some(dir) = common::conformance_dir(&test) else {
+        return;
+    };
     let path = dir.join("iptables-1.8.11/extensions_t").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let Some(ns) = common::oracle(&test) else { return };
+    let Some(ns) = common::oracle(&test) else {
+        return;
+    };
 
     let mut table = "filter".to_string();
     let mut chains: Vec<String> = vec!["INPUT".into()];
@@ -143,7 +153,8 @@ fn run_t_file(file: &str) {
             let args: Vec<&str> = cmd.split_whitespace().collect();
             if args.first() == Some(&"ipset") {
                 if let Err(e) = ns.run(&args) {
-                    t.mismatches.push(format!("{file}:{n}: `{cmd}` failed in the namespace: {e}"));
+                    t.mismatches
+                        .push(format!("{file}:{n}: `{cmd}` failed in the namespace: {e}"));
                 }
             }
             continue;
@@ -160,7 +171,11 @@ fn run_t_file(file: &str) {
         }
         let rule = parts[0];
         let expect = match parts[2] {
-            "OK" => Expect::Ok(if parts[1] == "=" { rule.to_string() } else { parts[1].to_string() }),
+            "OK" => Expect::Ok(if parts[1] == "=" {
+                rule.to_string()
+            } else {
+                parts[1].to_string()
+            }),
             "NOMATCH" => Expect::NoMatch,
             "FAIL" => Expect::Fail,
             other => panic!("{file}:{n}: unknown result `{other}`"),
@@ -192,7 +207,10 @@ fn run_t_file(file: &str) {
                 let _ = writeln!(m, "     .t:     {}", expect.show(chain));
             }
             if let (Outcome::Saved(a), Outcome::Saved(b)) = (&k, &s) {
-                if a.lines().filter(|l| !l.starts_with("-A ")).ne(b.lines().filter(|l| !l.starts_with("-A "))) {
+                if a.lines()
+                    .filter(|l| !l.starts_with("-A "))
+                    .ne(b.lines().filter(|l| !l.starts_with("-A ")))
+                {
                     let _ = write!(m, "{}", common::diff(a, b));
                 }
             }
@@ -216,7 +234,10 @@ fn run_t_file(file: &str) {
             t.kernel_not_t.join("\n  ")
         ));
     }
-    assert!(t.lines > 0, "{file}: no rule lines found (is the .t format read right?)");
+    assert!(
+        t.lines > 0,
+        "{file}: no rule lines found (is the .t format read right?)"
+    );
     assert!(
         t.mismatches.is_empty(),
         "{file}: {} of {} cases differ from the kernel:\n{}",

@@ -11,14 +11,18 @@ pub struct Word {
     pub column: usize,
 }
 
-/// Splits `line` into words. Fails on an unterminated quote.
-pub fn split(line: &str) -> Result<Vec<Word>, String> {
+/// Splits `line` into words. Fails on an unterminated quote, with the
+/// column of the opening quote. (iptables-restore itself takes the rest of
+/// the line, newline included, as the word: a comment that swallows the
+/// rest of the rule is never what the operator meant, so sluice refuses it.)
+pub fn split(line: &str) -> Result<Vec<Word>, (usize, String)> {
     let mut words = Vec::new();
     let mut buf = String::new();
     let mut start = 0usize;
     let mut quote_open = false;
     let mut escaped = false;
     let mut have_word = false;
+    let mut quote_at = 0usize;
     for (i, ch) in line.char_indices() {
         if quote_open {
             if escaped {
@@ -48,6 +52,7 @@ pub fn split(line: &str) -> Result<Vec<Word>, String> {
                     have_word = true;
                 }
                 quote_open = true;
+                quote_at = i;
             }
             ' ' | '\t' | '\n' | '\r' => {
                 if have_word {
@@ -68,10 +73,8 @@ pub fn split(line: &str) -> Result<Vec<Word>, String> {
         }
     }
     if quote_open {
-        return Err(format!(
-            "unterminated quote starting at column {}",
-            start + 1
-        ));
+        let at = quote_at + 1;
+        return Err((at, format!("unterminated quote: the `\"' at column {at} is never closed")));
     }
     if have_word {
         words.push(Word {

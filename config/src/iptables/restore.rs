@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use super::lex;
-use super::model::{Counters, Policy, Rule, Ruleset, Table, TableKind, Target};
-use super::rule::{parse_command, Command};
+use super::model::{Chain, Counters, Policy, Rule, Ruleset, Table, TableKind, Target};
+use super::rule::{parse_command_at, Command};
 use super::validate;
 use crate::error::{Error, ErrorKind, Location};
 
@@ -164,13 +164,21 @@ pub fn restore(
             }
             None => (None, raw, 0),
         };
-        let mut words = lex::split(body).map_err(|m| e(line, Some(off + 1), m))?;
+        let mut words = lex::split(body).map_err(|(col, m)| e(line, Some(off + col), m))?;
         for w in &mut words {
             w.column += off;
         }
-        let cmd =
-            parse_command(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
-        apply(&mut o.table, cmd, line, counters).map_err(|m| e(line, Some(1), m))?;
+        let (cmd, spots) =
+            parse_command_at(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
+        apply(&mut o.table, cmd, line, counters).map_err(|(at, m)| {
+            let col = match at {
+                At::Chain => spots.chain,
+                At::Second => spots.second,
+                At::Target => spots.target,
+                At::Line => None,
+            };
+            e(line, Some(col.unwrap_or(1)), m)
+        })?;
     }
     if let Some(o) = open {
         return Err(e(
@@ -243,11 +251,12 @@ fn chain_header(
     }
     match t.chain_mut(name) {
         Some(c) if opts.noflush => c.rules.clear(),
-        Some(_) => {
-            return Err((
-                2,
-                format!("error creating chain `{name}': chain declared twice"),
-            ))
+        Some(c) => {
+            let first = match c.line {
+                0 => String::new(),
+                n => format!(" (first at line {n})"),
+            };
+            return Err((2, format!("error creating chain `{name}': chain declared twice{first}")));
         }
         None => t.add_user_chain(name, line),
     }
@@ -261,24 +270,43 @@ fn chain_header(
     Ok(())
 }
 
-fn user_chain<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut super::model::Chain, String> {
-    let kind = t.kind;
-    t.chain_mut(name)
-        .ok_or_else(|| format!("chain `{name}' does not exist in table `{kind}'"))
+/// Which word of a command an error of [`apply`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// The chain the command names.
+    Chain,
+    /// The word after it (rule number, new name, policy).
+    Second,
+    /// The chain a rule jumps to.
+    Target,
+    /// The command as a whole.
+    Line,
 }
 
-fn check_targets(t: &Table, rules: &[Rule]) -> Result<(), String> {
+type Applied = Result<(), (At, String)>;
+
+fn chain_mut<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut Chain, (At, String)> {
+    let kind = t.kind;
+    t.chain_mut(name).ok_or_else(|| {
+        (At::Chain, format!("chain `{name}' does not exist in table `{kind}'"))
+    })
+}
+
+fn check_targets(t: &Table, rules: &[Rule]) -> Applied {
     for r in rules {
         if let Target::Chain { name, .. } = &r.target {
             match t.chain(name) {
                 None => {
-                    return Err(format!(
-                        "jump to chain `{name}' which does not exist in table `{}' (declare it with `:{name} - [0:0]')",
-                        t.kind
+                    return Err((
+                        At::Target,
+                        format!(
+                            "jump to chain `{name}' which does not exist in table `{}' (declare it with `:{name} - [0:0]')",
+                            t.kind
+                        ),
                     ))
                 }
                 Some(c) if c.hook.is_some() => {
-                    return Err(format!("cannot jump to built-in chain `{name}'"))
+                    return Err((At::Target, format!("cannot jump to built-in chain `{name}'")))
                 }
                 _ => {}
             }
@@ -287,12 +315,22 @@ fn check_targets(t: &Table, rules: &[Rule]) -> Result<(), String> {
     Ok(())
 }
 
-fn references(t: &Table, name: &str) -> usize {
+/// Lines of the rules that jump or go to `name`.
+fn references(t: &Table, name: &str) -> Vec<usize> {
     t.chains
         .iter()
         .flat_map(|c| &c.rules)
         .filter(|r| matches!(&r.target, Target::Chain { name: n, .. } if n == name))
-        .count()
+        .map(|r| r.line)
+        .collect()
+}
+
+fn lines(l: &[usize]) -> String {
+    let l: Vec<String> = l.iter().map(|n| n.to_string()).collect();
+    match l.len() {
+        1 => format!("the rule at line {}", l[0]),
+        _ => format!("the rules at lines {}", l.join(", ")),
+    }
 }
 
 fn same_rule(a: &Rule, b: &Rule) -> bool {
@@ -302,12 +340,7 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
     a == *b
 }
 
-fn apply(
-    t: &mut Table,
-    cmd: Command,
-    line: usize,
-    counters: Option<Counters>,
-) -> Result<(), String> {
+fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -> Applied {
     let stamp = |mut rules: Vec<Rule>| {
         for r in &mut rules {
             r.line = line;
@@ -319,131 +352,156 @@ fn apply(
     };
     match cmd {
         Command::Append { chain, rules } => {
+            chain_mut(t, &chain)?;
             check_targets(t, &rules)?;
-            user_chain(t, &chain)?.rules.extend(stamp(rules));
+            chain_mut(t, &chain)?.rules.extend(stamp(rules));
         }
         Command::Insert { chain, pos, rules } => {
+            chain_mut(t, &chain)?;
             check_targets(t, &rules)?;
-            let c = user_chain(t, &chain)?;
+            let c = chain_mut(t, &chain)?;
             if pos > c.rules.len() + 1 {
-                return Err(format!(
-                    "Index of insertion too big: chain `{chain}' has {} rules",
-                    c.rules.len()
+                return Err((
+                    At::Second,
+                    format!("Index of insertion too big: chain `{chain}' has {} rules", c.rules.len()),
                 ));
             }
             let at = pos - 1;
             c.rules.splice(at..at, stamp(rules));
         }
         Command::DeleteNum { chain, num } => {
-            let c = user_chain(t, &chain)?;
+            let c = chain_mut(t, &chain)?;
             if num > c.rules.len() {
-                return Err(format!(
-                    "Index of deletion too big: chain `{chain}' has {} rules",
-                    c.rules.len()
+                return Err((
+                    At::Second,
+                    format!("Index of deletion too big: chain `{chain}' has {} rules", c.rules.len()),
                 ));
             }
             c.rules.remove(num - 1);
         }
         Command::DeleteRule { chain, rules } => {
-            let c = user_chain(t, &chain)?;
+            let c = chain_mut(t, &chain)?;
             for r in rules {
                 let Some(i) = c.rules.iter().position(|x| same_rule(&r, x)) else {
-                    return Err(format!(
-                        "Bad rule (does a matching rule exist in chain `{chain}'?)"
+                    return Err((
+                        At::Line,
+                        format!("Bad rule (does a matching rule exist in that chain?): no such rule in chain `{chain}' to delete"),
                     ));
                 };
                 c.rules.remove(i);
             }
         }
+        Command::Check { chain, rules } => {
+            let c = chain_mut(t, &chain)?;
+            if !rules.iter().all(|r| c.rules.iter().any(|x| same_rule(r, x))) {
+                return Err((
+                    At::Line,
+                    format!("Bad rule (does a matching rule exist in that chain?): -C found no such rule in chain `{chain}'"),
+                ));
+            }
+        }
         Command::Replace { chain, num, rules } => {
+            chain_mut(t, &chain)?;
             check_targets(t, &rules)?;
             if rules.len() != 1 {
-                return Err("-R takes one source and one destination address".into());
+                return Err((At::Line, "Replacement rule does not specify a unique address".into()));
             }
-            let c = user_chain(t, &chain)?;
+            let c = chain_mut(t, &chain)?;
             if num > c.rules.len() {
-                return Err(format!(
-                    "Index of replacement too big: chain `{chain}' has {} rules",
-                    c.rules.len()
+                return Err((
+                    At::Second,
+                    format!("Index of replacement too big: chain `{chain}' has {} rules", c.rules.len()),
                 ));
             }
             c.rules[num - 1] = stamp(rules).remove(0);
         }
         Command::NewChain { chain } => {
-            if t.chain(&chain).is_some() {
-                return Err(format!("Chain `{chain}' already exists"));
+            if let Some(c) = t.chain(&chain) {
+                let at = if c.line > 0 { format!(" (declared at line {})", c.line) } else { String::new() };
+                return Err((At::Chain, format!("Chain `{chain}' already exists{at}")));
             }
             t.add_user_chain(&chain, line);
         }
         Command::Policy { chain, policy } => {
-            let c = user_chain(t, &chain)?;
+            let c = chain_mut(t, &chain)?;
             if c.hook.is_none() {
-                return Err(format!("Can't set policy on user chain `{chain}'"));
+                return Err((
+                    At::Chain,
+                    format!("Can't set policy on user chain `{chain}' (only built-in chains have a policy)"),
+                ));
             }
             c.policy = Some(match policy.as_str() {
                 "ACCEPT" => Policy::Accept,
                 "DROP" => Policy::Drop,
                 _ => {
-                    return Err(format!(
-                        "Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP"
+                    return Err((
+                        At::Second,
+                        format!("Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP"),
                     ))
                 }
             });
         }
         Command::Flush { chain } => match chain {
-            Some(name) => user_chain(t, &name)?.rules.clear(),
+            Some(name) => chain_mut(t, &name)?.rules.clear(),
             None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
         },
         Command::DeleteChain { chain } => match chain {
             Some(name) => {
-                let c = user_chain(t, &name)?;
+                let c = chain_mut(t, &name)?;
                 if c.hook.is_some() {
-                    return Err(format!("cannot delete built-in chain `{name}'"));
+                    return Err((At::Chain, format!("cannot delete built-in chain `{name}'")));
                 }
                 if !c.rules.is_empty() {
-                    return Err(format!(
-                        "chain `{name}' is not empty (flush it first with -F)"
+                    return Err((
+                        At::Chain,
+                        format!("cannot delete chain `{name}': it is not empty (flush it first with -F)"),
                     ));
                 }
-                if references(t, &name) > 0 {
-                    return Err(format!(
-                        "chain `{name}' is still referenced by {} rules",
-                        references(t, &name)
+                let refs = references(t, &name);
+                if !refs.is_empty() {
+                    return Err((
+                        At::Chain,
+                        format!("cannot delete chain `{name}': it is still referenced by {}", lines(&refs)),
                     ));
                 }
                 t.chains.retain(|c| c.name != name);
             }
             None => {
-                let users: Vec<String> = t.user_chains().map(|c| c.name.clone()).collect();
-                for u in &users {
-                    let from_builtin = t
-                        .chains
-                        .iter()
-                        .filter(|c| c.hook.is_some())
-                        .flat_map(|c| &c.rules)
-                        .any(|r| matches!(&r.target, Target::Chain { name, .. } if name == u));
-                    if from_builtin {
-                        return Err(format!(
-                            "chain `{u}' is still referenced from a built-in chain"
+                // libiptc deletes each user chain in turn: each must be
+                // empty and unreferenced.
+                for c in t.user_chains() {
+                    if !c.rules.is_empty() {
+                        return Err((
+                            At::Line,
+                            format!("cannot delete chain `{}': it is not empty (flush first with -F)", c.name),
+                        ));
+                    }
+                }
+                for c in t.user_chains() {
+                    let refs = references(t, &c.name);
+                    if !refs.is_empty() {
+                        return Err((
+                            At::Line,
+                            format!("cannot delete chain `{}': it is still referenced by {}", c.name, lines(&refs)),
                         ));
                     }
                 }
                 t.chains.retain(|c| c.hook.is_some());
             }
         },
-        Command::Zero { chain } => {
+        Command::Zero { chain } | Command::List { chain } => {
             if let Some(name) = chain {
-                user_chain(t, &name)?;
+                chain_mut(t, &name)?;
             }
         }
         Command::Ignored => {}
         Command::Rename { from, to } => {
             if t.chain(&to).is_some() {
-                return Err(format!("Chain `{to}' already exists"));
+                return Err((At::Second, format!("cannot rename to `{to}': Chain `{to}' already exists")));
             }
-            let c = user_chain(t, &from)?;
+            let c = chain_mut(t, &from)?;
             if c.hook.is_some() {
-                return Err(format!("cannot rename built-in chain `{from}'"));
+                return Err((At::Chain, format!("cannot rename built-in chain `{from}'")));
             }
             let mut chain = c.clone();
             chain.name = to.clone();

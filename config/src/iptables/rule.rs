@@ -56,6 +56,11 @@ pub enum Command {
         from: String,
         to: String,
     },
+    /// `-C CHAIN RULE`: fails unless the rule is in the chain.
+    Check { chain: String, rules: Vec<Rule> },
+    /// `-L` / `-S [CHAIN]`: iptables-restore prints, nothing changes (the
+    /// chain must exist).
+    List { chain: Option<String> },
     /// A line iptables-restore skips: it carries `-6` (`--ipv6`), which
     /// marks a rule for ip6tables-restore in a file shared by both
     /// (iptables(8): "silently ignored").
@@ -321,12 +326,31 @@ struct Parser<'w> {
     jump: Option<(Word, String, bool)>,
     command: Option<(Core, Word)>,
     seen: Vec<Core>,
+    /// The word of each option in `seen`.
+    seen_at: Vec<Word>,
     /// `-6` was seen: the line is skipped.
     ignored: bool,
 }
 
 /// Parses the words of one restore command line for `table`.
 pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
+    parse_command_at(words, table).map(|(c, _)| c)
+}
+
+/// Columns of the words a command's later errors concern (when it is
+/// applied to the table), so those errors point at the word too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spots {
+    /// The chain the command names.
+    pub chain: Option<usize>,
+    /// The word after the chain: rule number, new name or policy.
+    pub second: Option<usize>,
+    /// The chain a rule jumps or goes to.
+    pub target: Option<usize>,
+}
+
+/// [`parse_command`], with the [`Spots`] of its words.
+pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots)> {
     let mut p = Parser {
         words,
         pos: 0,
@@ -340,6 +364,7 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
         jump: None,
         command: None,
         seen: Vec::new(),
+        seen_at: Vec::new(),
         ignored: false,
     };
     let mut cmd_args: Vec<Word> = Vec::new();
@@ -347,7 +372,7 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
 
     while p.pos < words.len() {
         if p.ignored {
-            return Ok(Command::Ignored);
+            return Ok((Command::Ignored, Spots::default()));
         }
         let w = &words[p.pos];
         p.pos += 1;
@@ -412,7 +437,7 @@ pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
         }
     }
     if p.ignored {
-        return Ok(Command::Ignored);
+        return Ok((Command::Ignored, Spots::default()));
     }
     if let Some(w) = invert {
         return err(&w, "`!' at the end of the line inverts nothing");
@@ -645,6 +670,7 @@ impl<'w> Parser<'w> {
             return err(w, format!("multiple -{} flags not allowed", c.letter()));
         }
         self.seen.push(key);
+        self.seen_at.push(w.clone());
         let arg = arg.unwrap_or_else(|| w.clone());
         match c {
             Core::Source | Core::Destination => {
@@ -756,11 +782,15 @@ impl<'w> Parser<'w> {
                     "The -t option cannot be used in an iptables-restore file",
                 )
             }
+            Core::Wait | Core::WaitInterval => {
+                return err(
+                    w,
+                    format!("You cannot use `-{}' from iptables-restore", c.letter()),
+                )
+            }
             Core::Numeric
             | Core::Verbose
             | Core::Exact
-            | Core::Wait
-            | Core::WaitInterval
             | Core::Ipv4
             | Core::LineNumbers
             | Core::Modprobe => {}
@@ -774,7 +804,16 @@ impl<'w> Parser<'w> {
         Ok(())
     }
 
-    fn finish(mut self, mut args: Vec<Word>, table: TableKind) -> Res<Command> {
+    fn finish(self, args: Vec<Word>, table: TableKind) -> Res<(Command, Spots)> {
+        let spots = Spots {
+            chain: args.first().map(|w| w.column),
+            second: args.get(1).map(|w| w.column),
+            target: self.jump.as_ref().map(|(w, _, _)| w.column),
+        };
+        self.finish_command(args, table).map(|c| (c, spots))
+    }
+
+    fn finish_command(mut self, mut args: Vec<Word>, table: TableKind) -> Res<Command> {
         let Some((cmd, cw)) = self.command.clone() else {
             let at = self.words.first().cloned().unwrap_or(Word {
                 text: String::new(),
@@ -786,28 +825,12 @@ impl<'w> Parser<'w> {
             cmd,
             Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check
         );
-        let has_rule_opts = !self.seen.is_empty()
-            && self.seen.iter().any(|c| {
-                !matches!(
-                    c,
-                    Core::Numeric
-                        | Core::Verbose
-                        | Core::Exact
-                        | Core::Wait
-                        | Core::WaitInterval
-                        | Core::Ipv4
-                        | Core::LineNumbers
-                        | Core::Modprobe
-                )
-            });
-        if !rule_cmd && has_rule_opts {
-            return err(
-                &cw,
-                format!(
-                    "Illegal option with -{}: rule options are only valid with -A, -I, -D and -R",
-                    cmd.letter()
-                ),
-            );
+        // `-D CHAIN N` is another command for iptables (CMD_DELETE_NUM).
+        let delete_num = cmd == Core::Delete && args.len() > 1;
+        if let Some(i) = self.illegal_option(cmd, delete_num) {
+            let c = self.seen[i];
+            let letter = if c == Core::Goto { 'j' } else { c.letter() };
+            return err(&self.seen_at[i], format!("Illegal option `-{letter}' with this command"));
         }
         // do_parse's own checks, in its order.
         if table == TableKind::Nat {
@@ -878,11 +901,11 @@ impl<'w> Parser<'w> {
                     to: to.text.clone(),
                 })
             }
-            Core::List | Core::ListRules | Core::Check => err(
-                &cw,
-                format!("-{} is not valid in a restore file", cmd.letter()),
-            ),
-            Core::Append | Core::Insert | Core::Delete | Core::Replace => {
+            // Listing prints in iptables-restore and changes nothing.
+            Core::List | Core::ListRules => Ok(Command::List {
+                chain: chain_word.map(|w| w.text),
+            }),
+            Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check => {
                 let name = chain(&chain_word)?;
                 let num = match args.get(1) {
                     Some(w) => {
@@ -897,9 +920,6 @@ impl<'w> Parser<'w> {
                 };
                 args.truncate(2);
                 if cmd == Core::Delete && num.is_some() {
-                    if has_rule_opts {
-                        return err(&cw, "-D with a rule number takes no rule options");
-                    }
                     return Ok(Command::DeleteNum {
                         chain: name,
                         num: num.unwrap_or(1),
@@ -917,6 +937,7 @@ impl<'w> Parser<'w> {
                         rules,
                     },
                     Core::Delete => Command::DeleteRule { chain: name, rules },
+                    Core::Check => Command::Check { chain: name, rules },
                     _ => Command::Replace {
                         chain: name,
                         num: num.unwrap_or(1),
@@ -926,6 +947,27 @@ impl<'w> Parser<'w> {
             }
             _ => unreachable!("only commands are recorded"),
         }
+    }
+
+    /// The first option given that iptables' `generic_opt_check` refuses
+    /// with this command (its commands_v_options table): listing options
+    /// only with -L, rule options only with the rule commands, counters
+    /// also with -P, nothing but -v with the other chain commands.
+    fn illegal_option(&self, cmd: Core, delete_num: bool) -> Option<usize> {
+        use Core::*;
+        let rule_opt = |c: Core| {
+            matches!(c, Source | Destination | Protocol | Jump | Goto | InIface | OutIface | Fragment)
+        };
+        let listing_opt = |c: Core| matches!(c, Numeric | Exact | LineNumbers);
+        self.seen.iter().position(|&c| match cmd {
+            _ if c == Verbose => false,
+            Append | Insert | Replace => listing_opt(c),
+            Delete if delete_num => rule_opt(c) || listing_opt(c) || c == SetCounters,
+            Delete | Check => listing_opt(c) || c == SetCounters,
+            List => rule_opt(c) || c == SetCounters,
+            Policy => rule_opt(c) || listing_opt(c),
+            _ => rule_opt(c) || listing_opt(c) || c == SetCounters,
+        })
     }
 
     fn build_rules(&mut self, cw: &Word, table: TableKind, chain: &str) -> Res<Vec<Rule>> {
@@ -1058,43 +1100,73 @@ fn parse_protocol(w: &Word) -> Res<u8> {
     err(w, format!("unknown protocol \"{}\" specified", w.text))
 }
 
-/// `-s`/`-d`: comma-separated `ADDR[/MASK]`, mask a length or dotted.
+/// `-s`/`-d`: comma-separated `ADDR[/MASK]` as `xtables_ipparse_multiple`
+/// reads them: blanks before an item skipped, the mask after the last `/`
+/// (a dotted mask of four parts, or a length 0..=32), the address masked;
+/// with a zero mask the address is not even read (`any/0`). Each item is
+/// one rule, duplicates included, as the kernel gets them.
 fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
     let mut out = Vec::new();
     for item in w.text.split(',') {
-        let (a, m) = match item.split_once('/') {
+        let item = item.trim_start();
+        let (a, m) = match item.rsplit_once('/') {
             Some((a, m)) => (a, Some(m)),
             None => (item, None),
         };
         let mask = match m {
             None => u32::MAX,
-            Some(m) if m.contains('.') => match ext::parse_ipv4_mask(m) {
+            Some(m) => match ext::parse_ipv4_mask(m) {
                 Some(mask) => u32::from(mask),
-                None => return err(w, format!("invalid mask `{m}' specified")),
+                None => match ext::strtoui(m, 0, 32) {
+                    Some(0) => 0,
+                    Some(n) => u32::MAX << (32 - n),
+                    None => return err(w, format!("invalid mask `{m}' specified")),
+                },
             },
-            Some(m) => match ext::strtoui(m, 0, 32) {
-                Some(0) => 0,
-                Some(n) => u32::MAX << (32 - n),
-                None => return err(w, format!("invalid mask `{m}' specified")),
-            },
         };
-        let Some(addr) = ext::parse_ipv4(a) else {
-            return err(
-                w,
-                format!("host/network `{a}' not found (sluice takes numeric IPv4 addresses only)"),
-            );
+        let addr = if mask == 0 {
+            0
+        } else {
+            match ext::parse_ipv4(a).map(u32::from).or_else(|| inet_aton(a)) {
+                Some(addr) => addr,
+                None => {
+                    let hint = if a.starts_with('-') {
+                        " (iptables 1.8.9 takes an address written against its option, \
+                         like `-s1.2.3.4`, as part of the option word: put a blank after the option)"
+                    } else if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                        " (not a valid IPv4 address: four numbers 0-255)"
+                    } else {
+                        " (sluice takes numeric IPv4 addresses only: it does not resolve host names)"
+                    };
+                    return err(w, format!("host/network `{a}' not found{hint}"));
+                }
+            }
         };
-        let addr = std::net::Ipv4Addr::from(u32::from(addr) & mask);
-        let am = AddrMatch {
-            addr,
-            mask: mask.into(),
-            invert,
-        };
-        if !out.contains(&am) {
-            out.push(am);
-        }
+        out.push(AddrMatch { addr: (addr & mask).into(), mask: mask.into(), invert });
     }
     Ok(out)
+}
+
+/// The numeric forms `getaddrinfo(3)` takes when xtables' own dotted
+/// parser does not (`inet_aton`): `a` (32 bits), `a.b` (8.24), `a.b.c`
+/// (8.8.16) or `a.b.c.d`, each part decimal, `0x` hex or `0` octal.
+/// `0x0a000001` and `167772161` are 10.0.0.1.
+fn inet_aton(s: &str) -> Option<u32> {
+    let parts = s
+        .split('.')
+        .map(ext::strtoul)
+        .collect::<Option<Vec<u64>>>()?;
+    let fits = |v: u64, bits: u32| v < (1u64 << bits);
+    let (last, head) = parts.split_last()?;
+    if head.len() > 3 || !head.iter().all(|v| fits(*v, 8)) {
+        return None;
+    }
+    let last_bits = 32 - 8 * head.len() as u32;
+    if !fits(*last, last_bits) {
+        return None;
+    }
+    let hi = head.iter().fold(0u64, |acc, v| (acc << 8) | v) << last_bits;
+    Some((hi | last) as u32)
 }
 
 /// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.

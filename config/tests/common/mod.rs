@@ -38,7 +38,11 @@ pub fn note(text: &str) {
 /// Runs `cmd` with `input` on stdin; (success, stdout, stderr).
 fn run(cmd: &mut Command, input: Option<&str>) -> Result<(bool, String, String), String> {
     let mut child = cmd
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -88,9 +92,11 @@ pub fn oracle_available() -> Result<(), String> {
                     return Err(format!("`{tool}` is not installed"));
                 }
             }
-            let ns = Netns::create().map_err(|e| format!("cannot create a network namespace: {e}"))?;
-            ns.restore("*filter\nCOMMIT\n")
-                .map_err(|e| format!("iptables-legacy-restore does not work in a namespace: {e}"))?;
+            let ns =
+                Netns::create().map_err(|e| format!("cannot create a network namespace: {e}"))?;
+            ns.restore("*filter\nCOMMIT\n").map_err(|e| {
+                format!("iptables-legacy-restore does not work in a namespace: {e}")
+            })?;
             Ok(())
         })
         .clone()
@@ -104,7 +110,9 @@ pub fn oracle(test: &str) -> Option<Netns> {
     }
     match Netns::create() {
         Ok(ns) => Some(ns),
-        Err(e) => panic!("{test}: the oracle was available but a namespace could not be created: {e}"),
+        Err(e) => {
+            panic!("{test}: the oracle was available but a namespace could not be created: {e}")
+        }
     }
 }
 
@@ -136,7 +144,11 @@ impl Netns {
     /// processes that no longer exist).
     pub fn create() -> Result<Netns, String> {
         sweep_stale();
-        let name = format!("{PREFIX}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let (ok, _, err) = run(Command::new("ip").args(["netns", "add", &name]), None)?;
         if !ok {
             return Err(format!("ip netns add {name}: {}", err.trim()));
@@ -149,7 +161,12 @@ impl Netns {
     }
 
     fn exec(&self, args: &[&str], input: Option<&str>) -> Result<(bool, String, String), String> {
-        run(Command::new("ip").args(["netns", "exec", &self.name]).args(args), input)
+        run(
+            Command::new("ip")
+                .args(["netns", "exec", &self.name])
+                .args(args),
+            input,
+        )
     }
 
     /// `iptables-legacy-restore` with `text` on stdin; `Err` is its stderr.
@@ -225,10 +242,18 @@ fn sweep_stale() {
             return;
         };
         for line in out.lines() {
-            let Some(name) = line.split_whitespace().next() else { continue };
-            let Some(rest) = name.strip_prefix(PREFIX) else { continue };
-            let Some((pid, _)) = rest.split_once('-') else { continue };
-            let Ok(pid) = pid.parse::<u32>() else { continue };
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let Some((pid, _)) = rest.split_once('-') else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = run(Command::new("ip").args(["netns", "del", name]), None);
             }

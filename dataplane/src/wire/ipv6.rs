@@ -300,6 +300,40 @@ pub fn walk_ext_headers(packet: &[u8], mut offset: usize, mut next: IpProtocol) 
     }
 }
 
+/// Checks the hop-by-hop header that follows the fixed header of `packet`
+/// (which ends where the IPv6 payload ends): it fits (`Truncated`), and its
+/// options are well framed TLVs (`Malformed`) — Pad1 is one byte, every other
+/// option's length fits in the header. The option-specific checks and the
+/// unknown-option actions of the kernel's `ip6_parse_tlv` are not made here.
+pub fn check_hop_by_hop(packet: &[u8]) -> Result<()> {
+    let hdr = packet
+        .get(HEADER_LEN..HEADER_LEN + 2)
+        .ok_or(Error::Truncated)?;
+    let len = (hdr[1] as usize + 1) * 8;
+    let area = packet
+        .get(HEADER_LEN + 2..HEADER_LEN + len)
+        .ok_or(Error::Truncated)?;
+    check_tlv_options(area)
+}
+
+/// TLV framing of an options area of a hop-by-hop or destination options
+/// header (RFC 8200 §4.2).
+pub fn check_tlv_options(mut area: &[u8]) -> Result<()> {
+    while let Some((&kind, rest)) = area.split_first() {
+        if kind == 0 {
+            area = rest; // Pad1
+            continue;
+        }
+        let len = *rest
+            .first()
+            .ok_or(Error::Malformed("IPv6 option without a length"))? as usize;
+        area = rest
+            .get(1 + len..)
+            .ok_or(Error::Malformed("IPv6 option length"))?;
+    }
+    Ok(())
+}
+
 fn addr_at(b: &[u8]) -> Ipv6Addr {
     let mut a = [0u8; 16];
     a.copy_from_slice(&b[..16]);

@@ -578,7 +578,7 @@ mod tests {
         assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
         // An option whose length runs past the area.
         let mut bad = s;
-        bad[37] = 9;
+        bad[38] = 9;
         let p = Packet::new_checked(&bad[..]).unwrap();
         let last = p.options_iter().last().unwrap();
         assert!(last.is_err());

@@ -2,17 +2,19 @@
 //! checked by rules (libxt_recent revision 1, kernel xt_recent).
 //!
 //! Lists are shared by name between all rules of a namespace; each entry
-//! keeps the last up to 255 arrival times (`ip_pkt_list_tot`) and the TTL
-//! of the packet that added it.
+//! keeps its last arrival times (at least as many as the largest
+//! `--hitcount` of the rules using the list) and the TTL of the packet that
+//! added it.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{parse_ipv4, strtoui, Cx, Extension, Opt};
+use super::{strtoui, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
-/// Largest `--hitcount` the kernel takes (`XT_RECENT_MAX_NSTAMPS - 1`).
-pub const MAX_HITCOUNT: u32 = 255;
+/// Largest `--hitcount` the kernel takes (`XT_RECENT_MAX_NSTAMPS - 1`;
+/// 65535 on the kernels sluice follows, 6.x).
+pub const MAX_HITCOUNT: u32 = 65535;
 /// Size of the kernel's name buffer (`XT_RECENT_NAME_LEN`): names are cut to
 /// 199 bytes by iptables.
 pub const NAME_LEN: usize = 200;
@@ -64,7 +66,7 @@ pub struct Recent {
     /// `--reap`: purge entries older than `seconds` (needs `--seconds`).
     pub reap: bool,
     /// `--hitcount N`: the address must have been seen at least N times
-    /// (0: no condition), at most 255.
+    /// (0: no condition), at most [`MAX_HITCOUNT`].
     pub hit_count: u32,
     /// `--rttl`: the packet's TTL must equal the TTL of the packet that
     /// added the entry.
@@ -106,20 +108,50 @@ impl Default for Recent {
     }
 }
 
-/// libxtables `xtopt_parse_host` for an IPv4 mask: sluice takes numeric
-/// addresses only.
-fn parse_mask(s: &str) -> Result<Ipv4Addr, String> {
-    // getaddrinfo's numeric form is inet_aton's, where fewer parts fill
-    // from the right (`a.b` is a.0.0.b); only four-part dotted masks are
-    // taken as is by both readings.
-    if s.split('.').count() == 4 {
-        if let Some(a) = parse_ipv4(s) {
-            return Ok(a);
-        }
+/// libxtables `xtopt_parse_host` for an IPv4 mask: `getaddrinfo`, whose
+/// numeric form is `inet_aton`'s: one to four parts, each decimal, `0x`
+/// hex or `0` octal, the last filling the remaining bytes (`255.255.0` is
+/// 255.255.0.0, `255` is 0.0.0.255). Host names are refused: sluice does
+/// not resolve names while parsing.
+pub(crate) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
     }
-    Err(format!(
-        "bad value for option \"--mask\": \"{s}\" (sluice takes a dotted four-part address)"
-    ))
+    let mut vals = Vec::with_capacity(4);
+    for p in &parts {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
+        {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return None;
+        }
+        vals.push(u32::from_str_radix(digits, radix).ok()?);
+    }
+    let (last, head) = vals.split_last()?;
+    if head.iter().any(|v| *v > 255) {
+        return None;
+    }
+    let tail_bits = 8 * (4 - head.len() as u32);
+    if tail_bits < 32 && *last >> tail_bits != 0 {
+        return None;
+    }
+    let mut v = *last;
+    for (i, h) in head.iter().enumerate() {
+        v |= h << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from(v))
+}
+
+fn parse_mask(s: &str) -> Result<Ipv4Addr, String> {
+    inet_aton(s).ok_or_else(|| {
+        format!("bad value for option \"--mask\": \"{s}\" (sluice takes a numeric address, not a host name)")
+    })
 }
 
 impl Extension for Recent {
@@ -252,13 +284,14 @@ impl Extension for Recent {
             out.push_str(c.opt());
         }
         if self.seconds != 0 {
-            let _ = write!(out, " --seconds {}", self.seconds);
+            // libxt_recent prints it with %d.
+            let _ = write!(out, " --seconds {}", self.seconds as i32);
         }
         if self.reap {
             out.push_str(" --reap");
         }
         if self.hit_count != 0 {
-            let _ = write!(out, " --hitcount {}", self.hit_count);
+            let _ = write!(out, " --hitcount {}", self.hit_count as i32);
         }
         if self.rttl {
             out.push_str(" --rttl");
@@ -323,6 +356,18 @@ mod tests {
         );
         let (_, s) = one("-m recent --rcheck --hitcount 255 --rdest --rsource").unwrap();
         assert_eq!(s, "-A INPUT -m recent --rcheck --hitcount 255 --name DEFAULT --mask 255.255.255.255 --rsource");
+        let (r, s) =
+            one("-m recent --rcheck --seconds 4294967295 --hitcount 65535 --mask 255.255.0")
+                .unwrap();
+        assert_eq!((r.seconds, r.hit_count), (u32::MAX, 65535));
+        assert_eq!(
+            s,
+            "-A INPUT -m recent --rcheck --seconds -1 --hitcount 65535 --name DEFAULT --mask 255.255.0.0 --rsource"
+        );
+        assert_eq!(inet_aton("255"), Some(Ipv4Addr::new(0, 0, 0, 255)));
+        assert_eq!(inet_aton("1.65536"), Some(Ipv4Addr::new(1, 1, 0, 0)));
+        assert_eq!(inet_aton("0x1.010.3.4"), Some(Ipv4Addr::new(1, 8, 3, 4)));
+        assert_eq!(inet_aton("4294967295"), Some(Ipv4Addr::BROADCAST));
         let long = "n".repeat(250);
         let (r, _) = one(&format!("-m recent --set --name {long}")).unwrap();
         assert_eq!(r.name.len(), 199);
@@ -338,14 +383,16 @@ mod tests {
             ("-m recent --set --set", "only be used once"),
             ("-m recent --rcheck --reap", "also requires \"--seconds\""),
             ("-m recent --rcheck --seconds 0", "out of range"),
-            ("-m recent --rcheck --hitcount 256", "larger than allowed"),
             ("-m recent --rcheck --hitcount 65536", "larger than allowed"),
             ("-m recent --set --seconds 5", "kernel refuses"),
             ("-m recent --remove --hitcount 5", "kernel refuses"),
             ("-m recent --set --name a/b", "list name"),
             ("-m recent --set --name ..", "list name"),
             ("-m recent --set ! --rttl", "cannot be inverted"),
-            ("-m recent --set --mask 255.0.0", "--mask"),
+            ("-m recent --set --mask localhost", "--mask"),
+            ("-m recent --set --mask 08.1.1.1", "--mask"),
+            ("-m recent --set --mask 1.2.3.4.", "--mask"),
+            ("-m recent --set --mask 1.256.0", "--mask"),
         ] {
             let e = one(rule).unwrap_err();
             assert!(e.contains(msg), "{rule}: {e}");
