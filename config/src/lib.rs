@@ -13,7 +13,7 @@
 pub mod appliance;
 pub mod error;
 pub use error::{Error, ErrorKind, Location};
+pub mod bundle;
 pub mod ipset;
 pub mod iptables;
 pub mod lint;
-pub mod bundle;

@@ -52,7 +52,12 @@ fn rule_lines(text: &str) -> BTreeSet<&str> {
 fn compare(ns: &Netns, name: &str, text: &str) -> (Vec<String>, usize) {
     let mut problems = Vec::new();
     let rs = match iptables::parse(text, Path::new(name)) {
-        Ok(rs) => Some(rs),
+        Ok(rs) => {
+            if let Err(e) = common::check_sets(&rs, &common::set_names(SETS)) {
+                problems.push(format!("sluice: {e}"));
+            }
+            Some(rs)
+        }
         Err(e) => {
             problems.push(format!("sluice refused the file: {e}"));
             None

@@ -79,9 +79,9 @@ fn sluice_parse(case: &Case, text: &str) -> Result<Ruleset, sluice_config::Error
     restore(text, Path::new(&case.name), &Ruleset::default(), opts)
 }
 
-/// Runs one case; returns the problems found (empty when it conforms) and
-/// the number of rule lines compared.
-fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
+/// Runs one case; returns the problems found (empty when it conforms),
+/// the number of rule lines compared and of lines refused on purpose.
+fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize, usize) {
     let mut problems = Vec::new();
     let mut lines: Vec<String> = case.text.split('\n').map(str::to_string).collect();
 
@@ -120,7 +120,13 @@ fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
             }
         }
     };
-    let Some(rs) = rs else { return (problems, 0) };
+    let Some(rs) = rs else {
+        return (problems, 0, 0);
+    };
+    let known = case.sets.map(common::set_names).unwrap_or_default();
+    if let Err(e) = common::check_sets(&rs, &known) {
+        problems.push(format!("{}: {e}", case.name));
+    }
     blanked.sort_unstable();
     if blanked != expected {
         problems.push(format!(
@@ -134,7 +140,7 @@ fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
     if let Some(sets) = case.sets {
         if let Err(e) = ns.ipset_restore(sets) {
             problems.push(format!("{}: ipset restore failed: {e}", case.name));
-            return (problems, 0);
+            return (problems, 0, 0);
         }
     }
     let loaded = if case.noflush {
@@ -147,7 +153,7 @@ fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
             "{}: the kernel refused what sluice accepted: {e}",
             case.name
         ));
-        return (problems, 0);
+        return (problems, 0, 0);
     }
 
     // 3. Table by table, the same iptables-save text.
@@ -164,7 +170,7 @@ fn check(ns: &Netns, case: &Case) -> (Vec<String>, usize) {
             ));
         }
     }
-    (problems, rules)
+    (problems, rules, blanked.len())
 }
 
 /// Runs cases, each in a fresh namespace, and fails listing every problem.
@@ -176,9 +182,9 @@ fn run(test: &str, cases: Vec<Case>) {
         let Some(ns) = common::oracle(test) else {
             return;
         };
-        let (p, rules) = check(&ns, case);
+        let (p, rules, refused) = check(&ns, case);
         common::note(&format!(
-            "{test}: {}: {rules} rules compared, {}",
+            "{test}: {}: {rules} rules compared, {refused} lines refused by name, {}",
             case.name,
             if p.is_empty() {
                 "same as the kernel".to_string()

@@ -104,9 +104,15 @@ fn kernel(ns: &Netns, table: &str, text: &str) -> Outcome {
     }
 }
 
-fn sluice(name: &str, table: &str, text: &str) -> Outcome {
+/// sluice's view: the rule parsed, with its `-m set` references checked
+/// against the sets the .t file has created (`%ipset` lines), as sluice
+/// checks them against its sets file.
+fn sluice(name: &str, table: &str, text: &str, sets: &[String]) -> Outcome {
     match iptables::parse(text, Path::new(name)) {
-        Ok(rs) => Outcome::Saved(common::sluice_table(&rs, table)),
+        Ok(rs) => match common::check_sets(&rs, sets) {
+            Ok(()) => Outcome::Saved(common::sluice_table(&rs, table)),
+            Err(e) => Outcome::Refused(format!("{name}: {e}")),
+        },
         Err(e) => Outcome::Refused(e.to_string()),
     }
 }
@@ -135,6 +141,7 @@ fn run_t_file(file: &str) {
     let mut table = "filter".to_string();
     let mut chains: Vec<String> = vec!["INPUT".into()];
     let mut t = Tally::default();
+    let mut sets: Vec<String> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim_end();
@@ -152,6 +159,10 @@ fn run_t_file(file: &str) {
         if let Some(cmd) = line.strip_prefix('%') {
             let args: Vec<&str> = cmd.split_whitespace().collect();
             if args.first() == Some(&"ipset") {
+                sets.extend(common::set_names(cmd));
+                if matches!(args.get(1), Some(&"destroy") | Some(&"-X")) {
+                    sets.retain(|s| Some(&s.as_str()) != args.get(2));
+                }
                 if let Err(e) = ns.run(&args) {
                     t.mismatches
                         .push(format!("{file}:{n}: `{cmd}` failed in the namespace: {e}"));
@@ -185,7 +196,7 @@ fn run_t_file(file: &str) {
             t.cases += 1;
             let restore = format!("*{table}\n-A {chain} {rule}\nCOMMIT\n");
             let k = kernel(&ns, &table, &restore);
-            let s = sluice(&format!("{file}:{n}"), &table, &restore);
+            let s = sluice(&format!("{file}:{n}"), &table, &restore, &sets);
             let kernel_as_t = expect.agrees(chain, &k);
             if kernel_as_t {
                 t.kernel_as_t += 1;

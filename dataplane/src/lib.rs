@@ -1,2 +1,3 @@
 
 pub mod wire;
+pub mod route;

@@ -74,7 +74,10 @@ pub fn split(line: &str) -> Result<Vec<Word>, (usize, String)> {
     }
     if quote_open {
         let at = quote_at + 1;
-        return Err((at, format!("unterminated quote: the `\"' at column {at} is never closed")));
+        return Err((
+            at,
+            format!("unterminated quote: the `\"' at column {at} is never closed"),
+        ));
     }
     if have_word {
         words.push(Word {

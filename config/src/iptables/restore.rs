@@ -4,6 +4,16 @@
 //! deletes its user chains; with it, the block edits what is there.
 //! A table becomes part of the result only at its `COMMIT`, as with the
 //! kernel: a file that fails changes nothing.
+//!
+//! Lines are read as iptables-restore 1.8.9 reads them (`fgets`, then a
+//! look at the first character): only an empty line or a `#` in column 1
+//! is skipped; `*`, `:` and `COMMIT` count only in column 1, and `COMMIT`
+//! must be the whole line, newline included; a line of blanks, a `\r`
+//! line end or an indented `#` is an error (iptables fails on them too).
+//! `*TABLE` and `:CHAIN POLICY` take their first words and ignore the rest;
+//! counters are not checked (iptables uses them only with `--counters`).
+//! The conformance tests in `config/tests/` compare all this with the
+//! installed iptables in a network namespace.
 
 use std::path::Path;
 
@@ -256,7 +266,10 @@ fn chain_header(
                 0 => String::new(),
                 n => format!(" (first at line {n})"),
             };
-            return Err((2, format!("error creating chain `{name}': chain declared twice{first}")));
+            return Err((
+                2,
+                format!("error creating chain `{name}': chain declared twice{first}"),
+            ));
         }
         None => t.add_user_chain(name, line),
     }
@@ -288,7 +301,10 @@ type Applied = Result<(), (At, String)>;
 fn chain_mut<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut Chain, (At, String)> {
     let kind = t.kind;
     t.chain_mut(name).ok_or_else(|| {
-        (At::Chain, format!("chain `{name}' does not exist in table `{kind}'"))
+        (
+            At::Chain,
+            format!("chain `{name}' does not exist in table `{kind}'"),
+        )
     })
 }
 
@@ -363,7 +379,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             if pos > c.rules.len() + 1 {
                 return Err((
                     At::Second,
-                    format!("Index of insertion too big: chain `{chain}' has {} rules", c.rules.len()),
+                    format!(
+                        "Index of insertion too big: chain `{chain}' has {} rules",
+                        c.rules.len()
+                    ),
                 ));
             }
             let at = pos - 1;
@@ -374,7 +393,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             if num > c.rules.len() {
                 return Err((
                     At::Second,
-                    format!("Index of deletion too big: chain `{chain}' has {} rules", c.rules.len()),
+                    format!(
+                        "Index of deletion too big: chain `{chain}' has {} rules",
+                        c.rules.len()
+                    ),
                 ));
             }
             c.rules.remove(num - 1);
@@ -393,7 +415,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         }
         Command::Check { chain, rules } => {
             let c = chain_mut(t, &chain)?;
-            if !rules.iter().all(|r| c.rules.iter().any(|x| same_rule(r, x))) {
+            if !rules
+                .iter()
+                .all(|r| c.rules.iter().any(|x| same_rule(r, x)))
+            {
                 return Err((
                     At::Line,
                     format!("Bad rule (does a matching rule exist in that chain?): -C found no such rule in chain `{chain}'"),
@@ -404,20 +429,30 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             chain_mut(t, &chain)?;
             check_targets(t, &rules)?;
             if rules.len() != 1 {
-                return Err((At::Line, "Replacement rule does not specify a unique address".into()));
+                return Err((
+                    At::Line,
+                    "Replacement rule does not specify a unique address".into(),
+                ));
             }
             let c = chain_mut(t, &chain)?;
             if num > c.rules.len() {
                 return Err((
                     At::Second,
-                    format!("Index of replacement too big: chain `{chain}' has {} rules", c.rules.len()),
+                    format!(
+                        "Index of replacement too big: chain `{chain}' has {} rules",
+                        c.rules.len()
+                    ),
                 ));
             }
             c.rules[num - 1] = stamp(rules).remove(0);
         }
         Command::NewChain { chain } => {
             if let Some(c) = t.chain(&chain) {
-                let at = if c.line > 0 { format!(" (declared at line {})", c.line) } else { String::new() };
+                let at = if c.line > 0 {
+                    format!(" (declared at line {})", c.line)
+                } else {
+                    String::new()
+                };
                 return Err((At::Chain, format!("Chain `{chain}' already exists{at}")));
             }
             t.add_user_chain(&chain, line);
@@ -436,7 +471,9 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                 _ => {
                     return Err((
                         At::Second,
-                        format!("Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP"),
+                        format!(
+                        "Bad policy name `{policy}': a built-in chain's policy is ACCEPT or DROP"
+                    ),
                     ))
                 }
             });
@@ -445,51 +482,74 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             Some(name) => chain_mut(t, &name)?.rules.clear(),
             None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
         },
-        Command::DeleteChain { chain } => match chain {
-            Some(name) => {
-                let c = chain_mut(t, &name)?;
-                if c.hook.is_some() {
-                    return Err((At::Chain, format!("cannot delete built-in chain `{name}'")));
-                }
-                if !c.rules.is_empty() {
-                    return Err((
+        Command::DeleteChain { chain } => {
+            match chain {
+                Some(name) => {
+                    let c = chain_mut(t, &name)?;
+                    if c.hook.is_some() {
+                        return Err((At::Chain, format!("cannot delete built-in chain `{name}'")));
+                    }
+                    if !c.rules.is_empty() {
+                        return Err((
                         At::Chain,
                         format!("cannot delete chain `{name}': it is not empty (flush it first with -F)"),
                     ));
-                }
-                let refs = references(t, &name);
-                if !refs.is_empty() {
-                    return Err((
-                        At::Chain,
-                        format!("cannot delete chain `{name}': it is still referenced by {}", lines(&refs)),
-                    ));
-                }
-                t.chains.retain(|c| c.name != name);
-            }
-            None => {
-                // libiptc deletes each user chain in turn: each must be
-                // empty and unreferenced.
-                for c in t.user_chains() {
-                    if !c.rules.is_empty() {
+                    }
+                    let refs = references(t, &name);
+                    if !refs.is_empty() {
                         return Err((
+                            At::Chain,
+                            format!(
+                                "cannot delete chain `{name}': it is still referenced by {}",
+                                lines(&refs)
+                            ),
+                        ));
+                    }
+                    t.chains.retain(|c| c.name != name);
+                }
+                None => {
+                    // libiptc deletes each user chain in turn: each must be
+                    // empty and unreferenced.
+                    for c in t.user_chains() {
+                        if !c.rules.is_empty() {
+                            return Err((
                             At::Line,
                             format!("cannot delete chain `{}': it is not empty (flush first with -F)", c.name),
                         ));
+                        }
                     }
-                }
-                for c in t.user_chains() {
-                    let refs = references(t, &c.name);
-                    if !refs.is_empty() {
-                        return Err((
-                            At::Line,
-                            format!("cannot delete chain `{}': it is still referenced by {}", c.name, lines(&refs)),
-                        ));
+                    for c in t.user_chains() {
+                        let refs = references(t, &c.name);
+                        if !refs.is_empty() {
+                            return Err((
+                                At::Line,
+                                format!(
+                                    "cannot delete chain `{}': it is still referenced by {}",
+                                    c.name,
+                                    lines(&refs)
+                                ),
+                            ));
+                        }
                     }
+                    t.chains.retain(|c| c.hook.is_some());
                 }
-                t.chains.retain(|c| c.hook.is_some());
             }
-        },
-        Command::Zero { chain } | Command::List { chain } => {
+        }
+        Command::Zero { chain, num } => {
+            if let Some(name) = chain {
+                let c = chain_mut(t, &name)?;
+                if num.is_some_and(|n| n > c.rules.len()) {
+                    return Err((
+                        At::Second,
+                        format!(
+                            "Index of zeroing too big: chain `{name}' has {} rules",
+                            c.rules.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Command::List { chain } => {
             if let Some(name) = chain {
                 chain_mut(t, &name)?;
             }
@@ -497,7 +557,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         Command::Ignored => {}
         Command::Rename { from, to } => {
             if t.chain(&to).is_some() {
-                return Err((At::Second, format!("cannot rename to `{to}': Chain `{to}' already exists")));
+                return Err((
+                    At::Second,
+                    format!("cannot rename to `{to}': Chain `{to}' already exists"),
+                ));
             }
             let c = chain_mut(t, &from)?;
             if c.hook.is_some() {
@@ -519,4 +582,74 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iptables::save::save;
+
+    fn load(text: &str) -> Result<Ruleset, Error> {
+        restore(
+            text,
+            Path::new("t"),
+            &Ruleset::default(),
+            RestoreOptions::default(),
+        )
+    }
+
+    #[test]
+    fn table_line_takes_its_first_word() {
+        let rs = load("* nat extra\n-A PREROUTING -j ACCEPT\nCOMMIT\n").expect("* nat");
+        assert_eq!(rs.tables[0].kind, TableKind::Nat);
+    }
+
+    #[test]
+    fn builtin_header_with_dash_keeps_the_policy() {
+        let base = load("*filter\n:INPUT DROP [0:0]\nCOMMIT\n").expect("base");
+        let opts = RestoreOptions { noflush: true };
+        let rs = restore(
+            "*filter\n:INPUT - [0:0]\nCOMMIT\n",
+            Path::new("t"),
+            &base,
+            opts,
+        )
+        .expect("noflush");
+        assert_eq!(
+            rs.tables[0].chain("INPUT").and_then(|c| c.policy),
+            Some(Policy::Drop)
+        );
+    }
+
+    #[test]
+    fn header_counters_and_extra_words_are_not_checked() {
+        load("*filter\n:INPUT DROP [x]\n:FOO - [0:0] extra\n[a:b] -A INPUT -j ACCEPT\nCOMMIT\n")
+            .expect("lenient");
+    }
+
+    #[test]
+    fn only_first_column_markers_count() {
+        assert!(load("*filter\n  # indented\nCOMMIT\n").is_err());
+        assert!(load("*filter\n COMMIT\n").is_err());
+        assert!(load("*filter\n -A INPUT -j ACCEPT\nCOMMIT\n").is_ok());
+    }
+
+    #[test]
+    fn check_and_list_commands() {
+        load("*filter\n-A INPUT -j ACCEPT\n-C INPUT -j ACCEPT\n-S INPUT\n-L\nCOMMIT\n")
+            .expect("-C of an existing rule");
+        assert!(load("*filter\n-C INPUT -j ACCEPT\nCOMMIT\n").is_err());
+        assert!(load("*filter\n-L NOPE\nCOMMIT\n").is_err());
+    }
+
+    #[test]
+    fn delete_all_chains_needs_them_empty() {
+        assert!(load("*filter\n:A - [0:0]\n-A A -j ACCEPT\n-X\nCOMMIT\n").is_err());
+        let rs =
+            load("*filter\n:A - [0:0]\n-A A -j ACCEPT\n-F\n-X\nCOMMIT\n").expect("flushed first");
+        assert_eq!(
+            save(&rs),
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+        );
+    }
 }

@@ -3,6 +3,13 @@
 //! extension loaded so far, in load order; unique abbreviations accepted;
 //! `!` before an option inverts it; `-p tcp` loads `-m tcp` implicitly the
 //! first time an option only it knows appears).
+//!
+//! Where iptables 1.8.9 (the installed reference) has quirks that change
+//! what a line means, sluice has them too, each noted where it is handled:
+//! an argument attached to `-s -d -p -j -i -o` is read as the whole word;
+//! a line with `-6` is skipped; `-c` takes `P,B` or `P B`; `-s`/`-d` are
+//! read after the other options. Its own refusals are stated in the
+//! error (host names are not resolved; unsupported extensions say why).
 
 use super::ext;
 use super::ext::{unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt};
@@ -49,18 +56,25 @@ pub enum Command {
     DeleteChain {
         chain: Option<String>,
     },
+    /// `-Z [CHAIN [N]]`.
     Zero {
         chain: Option<String>,
+        num: Option<usize>,
     },
     Rename {
         from: String,
         to: String,
     },
     /// `-C CHAIN RULE`: fails unless the rule is in the chain.
-    Check { chain: String, rules: Vec<Rule> },
+    Check {
+        chain: String,
+        rules: Vec<Rule>,
+    },
     /// `-L` / `-S [CHAIN]`: iptables-restore prints, nothing changes (the
     /// chain must exist).
-    List { chain: Option<String> },
+    List {
+        chain: Option<String>,
+    },
     /// A line iptables-restore skips: it carries `-6` (`--ipv6`), which
     /// marks a rule for ip6tables-restore in a file shared by both
     /// (iptables(8): "silently ignored").
@@ -303,6 +317,9 @@ impl Core {
     }
 }
 
+/// A word with whether `!` preceded its option.
+type Inverted = (Word, bool);
+
 /// Which loaded extension owns a long option.
 #[derive(Debug, Clone, Copy)]
 enum Owner {
@@ -317,6 +334,8 @@ struct Parser<'w> {
     rule: Rule,
     srcs: Vec<AddrMatch>,
     dsts: Vec<AddrMatch>,
+    /// The words of -s and -d (with their inversion), read at the end.
+    addr_words: (Option<Inverted>, Option<Inverted>),
     /// Name given to `-p`, to load its match implicitly.
     proto_name: Option<String>,
     proto_match_loaded: bool,
@@ -357,6 +376,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
         rule: Rule::new(0),
         srcs: Vec::new(),
         dsts: Vec::new(),
+        addr_words: (None, None),
         proto_name: None,
         proto_match_loaded: false,
         target: None,
@@ -639,7 +659,7 @@ impl<'w> Parser<'w> {
                     if let Some(x) = self.optional_word() {
                         cmd_args.push(x);
                     }
-                    if matches!(c, Core::Zero) {
+                    if matches!(c, Core::Zero | Core::List | Core::ListRules) {
                         if let Some(x) = self.optional_word() {
                             cmd_args.push(x);
                         }
@@ -673,14 +693,10 @@ impl<'w> Parser<'w> {
         self.seen_at.push(w.clone());
         let arg = arg.unwrap_or_else(|| w.clone());
         match c {
-            Core::Source | Core::Destination => {
-                let list = parse_addresses(&arg, invert)?;
-                if c == Core::Source {
-                    self.srcs = list;
-                } else {
-                    self.dsts = list;
-                }
-            }
+            // Read once the whole line is (iptables' post_parse): a line
+            // that turns out to be for ip6tables (`-6`) is skipped first.
+            Core::Source => self.addr_words.0 = Some((arg, invert)),
+            Core::Destination => self.addr_words.1 = Some((arg, invert)),
             Core::Protocol => {
                 let proto = parse_protocol(&arg)?;
                 self.proto_name = Some(arg.text.clone());
@@ -821,6 +837,12 @@ impl<'w> Parser<'w> {
             });
             return err(&at, "no command specified");
         };
+        if let Some((w, invert)) = self.addr_words.0.take() {
+            self.srcs = parse_addresses(&w, invert)?;
+        }
+        if let Some((w, invert)) = self.addr_words.1.take() {
+            self.dsts = parse_addresses(&w, invert)?;
+        }
         let rule_cmd = matches!(
             cmd,
             Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check
@@ -830,7 +852,10 @@ impl<'w> Parser<'w> {
         if let Some(i) = self.illegal_option(cmd, delete_num) {
             let c = self.seen[i];
             let letter = if c == Core::Goto { 'j' } else { c.letter() };
-            return err(&self.seen_at[i], format!("Illegal option `-{letter}' with this command"));
+            return err(
+                &self.seen_at[i],
+                format!("Illegal option `-{letter}' with this command"),
+            );
         }
         // do_parse's own checks, in its order.
         if table == TableKind::Nat {
@@ -891,20 +916,24 @@ impl<'w> Parser<'w> {
             }),
             Core::Zero => Ok(Command::Zero {
                 chain: chain_word.map(|w| w.text),
+                num: args.get(1).map(rule_number).transpose()?,
             }),
             Core::Rename => {
                 let from = chain(&chain_word)?;
                 let to = args.get(1).expect("rename takes two words");
-                check_chain_name(to)?;
+                check_new_name(to)?;
                 Ok(Command::Rename {
                     from,
                     to: to.text.clone(),
                 })
             }
             // Listing prints in iptables-restore and changes nothing.
-            Core::List | Core::ListRules => Ok(Command::List {
-                chain: chain_word.map(|w| w.text),
-            }),
+            Core::List | Core::ListRules => {
+                args.get(1).map(rule_number).transpose()?;
+                Ok(Command::List {
+                    chain: chain_word.map(|w| w.text),
+                })
+            }
             Core::Append | Core::Insert | Core::Delete | Core::Replace | Core::Check => {
                 let name = chain(&chain_word)?;
                 let num = match args.get(1) {
@@ -956,7 +985,10 @@ impl<'w> Parser<'w> {
     fn illegal_option(&self, cmd: Core, delete_num: bool) -> Option<usize> {
         use Core::*;
         let rule_opt = |c: Core| {
-            matches!(c, Source | Destination | Protocol | Jump | Goto | InIface | OutIface | Fragment)
+            matches!(
+                c,
+                Source | Destination | Protocol | Jump | Goto | InIface | OutIface | Fragment
+            )
         };
         let listing_opt = |c: Core| matches!(c, Numeric | Exact | LineNumbers);
         self.seen.iter().position(|&c| match cmd {
@@ -1035,7 +1067,36 @@ fn scan_u64(s: &str) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-/// Chain names as iptables allows them for `-N` / `-E`.
+/// `parse_rulenumber`: 1..=INT_MAX.
+fn rule_number(w: &Word) -> Res<usize> {
+    match ext::strtoui(&w.text, 1, i32::MAX as u64) {
+        Some(n) => Ok(n as usize),
+        None => err(w, format!("Invalid rule number `{}'", w.text)),
+    }
+}
+
+/// The new name of `-E`: libiptc's checks only (no target-name or `-N`
+/// checks): at most 31 bytes, not a built-in verdict.
+fn check_new_name(w: &Word) -> Res<()> {
+    if w.text.len() > 31 {
+        return err(
+            w,
+            format!(
+                "chain name `{}' too long (must be under 32 chars for -E)",
+                w.text
+            ),
+        );
+    }
+    if matches!(w.text.as_str(), "ACCEPT" | "DROP" | "QUEUE" | "RETURN") {
+        return err(
+            w,
+            format!("cannot rename to `{}': it is a built-in target", w.text),
+        );
+    }
+    Ok(())
+}
+
+/// Chain names as iptables allows them for `-N`.
 fn check_chain_name(w: &Word) -> Res<()> {
     let name = &w.text;
     if name.len() > 28 {
@@ -1142,7 +1203,11 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
                 }
             }
         };
-        out.push(AddrMatch { addr: (addr & mask).into(), mask: mask.into(), invert });
+        out.push(AddrMatch {
+            addr: (addr & mask).into(),
+            mask: mask.into(),
+            invert,
+        });
     }
     Ok(out)
 }
@@ -1170,34 +1235,142 @@ fn inet_aton(s: &str) -> Option<u32> {
 }
 
 /// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.
+/// Like iptables, a name with `/` or a blank is taken (iptables only warns:
+/// Linux never names an interface so, and the rule never matches).
 fn parse_iface(w: &Word, invert: bool) -> Res<Option<IfaceMatch>> {
     let s = &w.text;
     if s.len() > 15 {
         return err(
             w,
-            format!("interface name `{s}' must be shorter than 16 characters"),
+            format!("interface name `{s}' must be shorter than IFNAMSIZ (15)"),
         );
+    }
+    if s.is_empty() {
+        return err(w, "Empty interface is likely to be undesired");
     }
     let (name, wildcard) = match s.strip_suffix('+') {
         Some(n) => (n, true),
         None => (s.as_str(), false),
     };
-    if name.is_empty() {
-        if !wildcard {
-            return err(w, "empty interface name");
-        }
-        // `-i +` matches every interface; iptables stores nothing.
+    if name.is_empty() && !invert {
+        // `-i +` matches every interface: iptables stores nothing.
         return Ok(None);
     }
-    if name.contains('/') || name.contains(' ') {
-        return err(
-            w,
-            format!("interface name `{s}' has a character the kernel does not allow ('/' or ' ')"),
-        );
-    }
+    // `! -i +` is kept: it matches no interface (iptables-save 1.8.9 prints
+    // nothing for it, see save.rs, but the kernel rule never matches).
     Ok(Some(IfaceMatch {
         name: name.to_string(),
         wildcard,
         invert,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<Word> {
+        super::super::lex::split(line).expect("words")
+    }
+
+    fn append(line: &str) -> Res<Vec<Rule>> {
+        match parse_command(&words(line), TableKind::Filter)? {
+            Command::Append { rules, .. } => Ok(rules),
+            other => panic!("not an append: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inet_aton_forms() {
+        assert_eq!(inet_aton("0x0a000001"), Some(0x0a00_0001));
+        assert_eq!(inet_aton("167772161"), Some(0x0a00_0001));
+        assert_eq!(inet_aton("10.65535"), Some(0x0a00_ffff));
+        assert_eq!(inet_aton("10.1.258"), Some(0x0a01_0102));
+        assert_eq!(inet_aton("1.2.3.256"), None);
+        assert_eq!(inet_aton("1.2.3.4.5"), None);
+        assert_eq!(inet_aton(""), None);
+        assert_eq!(inet_aton("1..2"), None);
+    }
+
+    #[test]
+    fn counters_scan_like_sscanf() {
+        assert_eq!(scan_u64("12"), Some(12));
+        assert_eq!(scan_u64("12,34"), Some(12));
+        assert_eq!(scan_u64(" 7x"), Some(7));
+        assert_eq!(scan_u64(""), None);
+        assert_eq!(scan_u64(",3"), None);
+    }
+
+    #[test]
+    fn counters_as_one_or_two_words() {
+        for line in ["-A INPUT -c 2,3 -j ACCEPT", "-A INPUT -c 2 3 -j ACCEPT"] {
+            let r = append(line).expect(line);
+            assert_eq!(
+                r[0].counters,
+                Counters {
+                    packets: 2,
+                    bytes: 3
+                },
+                "{line}"
+            );
+        }
+        assert!(append("-A INPUT -c 2 -j ACCEPT").is_err());
+    }
+
+    #[test]
+    fn attached_arguments_as_iptables_1_8_9_reads_them() {
+        // -i/-o take the whole word; -s/-d/-p/-j then fail; -g/-m work.
+        let r = append("-A INPUT -ieth0").expect("-ieth0");
+        assert_eq!(
+            r[0].in_iface.as_ref().map(|i| i.name.as_str()),
+            Some("-ieth0")
+        );
+        assert!(append("-A INPUT -s1.2.3.4").is_err());
+        assert!(append("-A INPUT --source=1.2.3.4").is_err());
+        assert!(append("-A INPUT -ptcp").is_err());
+        let r = append("-A INPUT -p tcp --dport=22").expect("--dport=22");
+        assert_eq!(r[0].matches.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_lines_are_skipped() {
+        for line in [
+            "-A INPUT -6 -j ACCEPT",
+            "-6 -A INPUT -j ACCEPT",
+            "-A INPUT -s ::1 --ipv6",
+        ] {
+            let c = parse_command(&words(line), TableKind::Filter).expect(line);
+            assert_eq!(c, Command::Ignored, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_address_is_a_rule_duplicates_included() {
+        let r = append("-A INPUT -s 1.2.3.4,1.2.3.4 -d 5.6.7.8,9.9.9.9").expect("list");
+        assert_eq!(r.len(), 4);
+        let r = append("-A INPUT -s no.such.host/0").expect("any/0 is not resolved");
+        assert_eq!(
+            r[0].src.map(|a| a.mask),
+            Some(std::net::Ipv4Addr::UNSPECIFIED)
+        );
+    }
+
+    #[test]
+    fn inverted_any_interface_is_kept() {
+        let r = append("-A INPUT ! -i +").expect("! -i +");
+        let i = r[0].in_iface.as_ref().expect("kept");
+        assert!(i.invert && i.wildcard && i.name.is_empty());
+        assert!(append("-A INPUT -i +").expect("-i +")[0].in_iface.is_none());
+    }
+
+    #[test]
+    fn options_illegal_with_the_command() {
+        let f = |l: &str| parse_command(&words(l), TableKind::Filter).map(|_| ());
+        assert!(f("-A INPUT -n").is_err());
+        assert!(f("-D INPUT 1 -j ACCEPT").is_err());
+        assert!(f("-D INPUT -c 1 2 -j ACCEPT").is_err());
+        assert!(f("-L INPUT -n -v").is_ok());
+        assert!(f("-P INPUT DROP -c 1 2").is_ok());
+        assert!(f("-F INPUT -s 1.2.3.4").is_err());
+    }
 }

@@ -55,6 +55,11 @@ fn save_addr(out: &mut String, flag: &str, a: &Option<AddrMatch>) {
 
 fn save_iface(out: &mut String, flag: &str, i: &Option<IfaceMatch>) {
     let Some(i) = i else { return };
+    // iptables-save prints nothing for an empty name: `! -i +` (which
+    // never matches) prints as no -i at all (iptables 1.8.9).
+    if i.name.is_empty() {
+        return;
+    }
     if i.invert {
         out.push_str(" !");
     }

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use sluice_config::iptables::{save, Ruleset, TableKind};
+use sluice_config::iptables::{save, Match, Ruleset, TableKind};
 
 const PREFIX: &str = "sluice-test-";
 
@@ -318,4 +318,48 @@ pub fn diff(kernel: &str, sluice: &str) -> String {
         }
     }
     out
+}
+
+/// The set names an `ipset restore` text (or `ipset create ...` command
+/// line) creates.
+pub fn set_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let w = if w.first() == Some(&"ipset") {
+                &w[1..]
+            } else {
+                &w[..]
+            };
+            match w {
+                [cmd, name, ..] if matches!(*cmd, "create" | "-N" | "-exist") => {
+                    Some(name.to_string())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// sluice's check of `-m set` references against the sets it is given
+/// (`bundle::load` does it with the appliance's sets file; the kernel
+/// checks the sets that exist): the first rule naming an unknown set.
+pub fn check_sets(rs: &Ruleset, known: &[String]) -> Result<(), String> {
+    for t in &rs.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                for m in &r.matches {
+                    let Match::Set(set) = m else { continue };
+                    let Some(sr) = &set.match_set else { continue };
+                    if !known.contains(&sr.name) {
+                        return Err(format!(
+                            "line {}: set `{}' does not exist (sets given: {known:?})",
+                            r.line, sr.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }

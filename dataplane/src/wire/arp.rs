@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use super::ethernet::MacAddr;
-use super::{be16, ipv4_at, put16, EtherType, Error, Result};
+use super::{be16, ipv4_at, put16, Error, EtherType, Result};
 
 /// ARP hardware type Ethernet.
 pub const HTYPE_ETHERNET: u16 = 1;

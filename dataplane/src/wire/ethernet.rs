@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{be16, put16, EtherType, Error, Result};
+use super::{be16, put16, Error, EtherType, Result};
 
 /// A 48-bit IEEE MAC address.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,12 +217,21 @@ mod tests {
         p.set_dst_addr(MacAddr([1, 2, 3, 4, 5, 6]));
         p.set_src_addr(MacAddr([7, 8, 9, 10, 11, 12]));
         p.set_ethertype(EtherType::IPV6);
-        assert_eq!(&buf[..14], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x86, 0xdd]);
+        assert_eq!(
+            &buf[..14],
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x86, 0xdd]
+        );
     }
 
     #[test]
     fn truncated() {
-        assert_eq!(Packet::new_checked(&FRAME[..13]).unwrap_err(), Error::Truncated);
-        assert!(Packet::new_checked(&FRAME[..14]).unwrap().payload().is_empty());
+        assert_eq!(
+            Packet::new_checked(&FRAME[..13]).unwrap_err(),
+            Error::Truncated
+        );
+        assert!(Packet::new_checked(&FRAME[..14])
+            .unwrap()
+            .payload()
+            .is_empty());
     }
 }

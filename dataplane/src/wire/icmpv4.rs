@@ -279,12 +279,15 @@ mod tests {
         assert_eq!(p.echo_ident(), 0x1f2e);
         assert_eq!(p.echo_seq_no(), 1);
         assert!(p.verify_checksum());
-        assert_eq!(p.checksum(), checksum::checksum(&{
-            let mut z = m;
-            z[2] = 0;
-            z[3] = 0;
-            z
-        }));
+        assert_eq!(
+            p.checksum(),
+            checksum::checksum(&{
+                let mut z = m;
+                z[2] = 0;
+                z[3] = 0;
+                z
+            })
+        );
         assert!(!p.is_error() && is_query_type(p.msg_type()));
         assert_eq!(p.data(), b"abcdefgh");
         assert_eq!(p.original_datagram(), None);
@@ -304,10 +307,7 @@ mod tests {
         p.fill_checksum();
         assert_eq!(&m[..8], &{
             let mut w = [0x00, 0x00, 0, 0, 0x40, 0x00, 0x00, 0x02];
-            let c = !checksum::combine(&[
-                checksum::sum(&w),
-                checksum::sum(b"abcdefgh"),
-            ]);
+            let c = !checksum::combine(&[checksum::sum(&w), checksum::sum(b"abcdefgh")]);
             w[2..4].copy_from_slice(&c.to_be_bytes());
             w
         });
@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(ip.dst_addr(), Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(ip.protocol(), crate::wire::IpProtocol::UDP);
         assert_eq!(ip.total_len(), 32); // quoted datagram is longer than its quote
-        assert_eq!(ip.payload(), &[0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0x00, 0x00]);
+        assert_eq!(
+            ip.payload(),
+            &[0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0x00, 0x00]
+        );
         assert_eq!(p.original_datagram().unwrap().len(), 28);
     }
 
@@ -370,9 +373,6 @@ mod tests {
         assert_eq!(p.gateway(), Ipv4Addr::new(1, 2, 3, 4));
         p.set_pointer(9);
         assert_eq!(p.pointer(), 9);
-        assert_eq!(
-            Packet::new_checked(&m[..7]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&m[..7]).unwrap_err(), Error::Truncated);
     }
 }

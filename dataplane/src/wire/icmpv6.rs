@@ -250,7 +250,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Sets the NA flags and clears the reserved bits after them.
     pub fn set_na_flags(&mut self, flags: u8) {
-        put32(&mut self.buffer.as_mut()[field::WORD], ((flags & 0xe0) as u32) << 24);
+        put32(
+            &mut self.buffer.as_mut()[field::WORD],
+            ((flags & 0xe0) as u32) << 24,
+        );
     }
 
     /// Sets the target address of an NS or NA (the message must have the
@@ -440,7 +443,10 @@ mod tests {
         let m = solicitation();
         assert_eq!(Packet::new_checked(&m[..23]).unwrap_err(), Error::Truncated);
         assert_eq!(Packet::new_checked(&m[..7]).unwrap_err(), Error::Truncated);
-        assert!(Packet::new_checked(&m[..24]).unwrap().source_ll_addr().is_none());
+        assert!(Packet::new_checked(&m[..24])
+            .unwrap()
+            .source_ll_addr()
+            .is_none());
         let p = Packet::new_checked(&m[..25]).unwrap();
         assert_eq!(p.check_ndisc_options(), Err(Error::Truncated));
         let mut bad = m;

@@ -368,7 +368,10 @@ pub enum Ipv4Option<'a> {
     End,
     Nop,
     /// Any other option: its type byte and the bytes after its length byte.
-    Other { kind: u8, data: &'a [u8] },
+    Other {
+        kind: u8,
+        data: &'a [u8],
+    },
 }
 
 /// Iterator over an IPv4 options area. Yields `Err(Malformed)` once (then
@@ -604,18 +607,30 @@ mod tests {
         );
         let mut bad = d;
         bad[0] = 0x44;
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         bad[0] = 0x66;
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         let mut bad = d;
         bad[3] = 20; // total shorter than the 24-byte header
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         let mut bad = d;
         bad[21] = 9; // option length past the header
         let p = Packet::new_checked(&bad[..]).unwrap();
         assert!(p.check_options().is_err());
         bad[21] = 1;
-        assert!(Packet::new_checked(&bad[..]).unwrap().check_options().is_err());
+        assert!(Packet::new_checked(&bad[..])
+            .unwrap()
+            .check_options()
+            .is_err());
         bad[20] = OPT_NOP;
         bad[21] = OPT_END;
         let p = Packet::new_checked(&bad[..]).unwrap();

@@ -11,9 +11,9 @@
 //! `ipv6_skip_exthdr` follows — hop-by-hop, routing, fragment, destination
 //! options, AH — within the payload length. Each step moves forward by at
 //! least 8 bytes, so a chain cannot loop; it is cut off after
-//! [`MAX_EXT_HEADERS`] headers (`Malformed`, RFC 8200 §4.1 allows six
-//! in a normal chain) and a header that runs past the payload is
-//! `Truncated`. The walk stops at the first non-extension header, at ESP and
+//! [`MAX_EXT_HEADERS`] headers (`Malformed`; a chain in RFC 8200 §4.1's
+//! recommended order has at most six before ESP), and a header that runs
+//! past the payload is `Truncated`. The walk stops at the first non-extension header, at ESP and
 //! No Next Header (nothing readable follows), and after the fragment header
 //! of a non-first fragment (what follows is the middle of the upper layer).
 //! Header order and repetition are not enforced, as the forwarding path of
@@ -235,7 +235,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 /// Walks extension headers in `packet` (which ends where the IPv6 payload
 /// ends) from `offset`, where a header of kind `next` starts.
-pub fn walk_ext_headers(packet: &[u8], mut offset: usize, mut next: IpProtocol) -> Result<UpperLayer> {
+pub fn walk_ext_headers(
+    packet: &[u8],
+    mut offset: usize,
+    mut next: IpProtocol,
+) -> Result<UpperLayer> {
     let mut out = UpperLayer {
         protocol: next,
         offset,
@@ -495,7 +499,10 @@ mod tests {
         p.set_flow_label(0xfff_ffff);
         p.set_traffic_class(0);
         assert_eq!(p.decrement_hop_limit(), 63);
-        assert_eq!((p.version(), p.traffic_class(), p.flow_label()), (6, 0, 0xfffff));
+        assert_eq!(
+            (p.version(), p.traffic_class(), p.flow_label()),
+            (6, 0, 0xfffff)
+        );
         p.set_src_addr(Ipv6Addr::LOCALHOST);
         p.set_dst_addr(Ipv6Addr::UNSPECIFIED);
         assert_eq!(p.src_addr(), Ipv6Addr::LOCALHOST);
@@ -520,7 +527,10 @@ mod tests {
             seen::HOP_BY_HOP | seen::DEST_OPTS | seen::AUTH | seen::FRAGMENT
         );
         let f = up.fragment.unwrap();
-        assert_eq!((f.header_offset, f.offset, f.more, f.ident), (80, 0, true, 0xdeadbeef));
+        assert_eq!(
+            (f.header_offset, f.offset, f.more, f.ident),
+            (80, 0, true, 0xdeadbeef)
+        );
         assert!(!up.is_non_first_fragment() && up.is_fragment());
     }
 
@@ -536,12 +546,18 @@ mod tests {
 
         // Atomic fragment: walked through.
         let ext = [58, 0, 0, 0, 0, 0, 0, 7, 128, 0, 0, 0, 0, 0, 0, 0];
-        let up = Packet::new_checked(&packet(44, &ext)[..]).unwrap().walk().unwrap();
+        let up = Packet::new_checked(&packet(44, &ext)[..])
+            .unwrap()
+            .walk()
+            .unwrap();
         assert_eq!((up.protocol, up.offset), (IpProtocol::ICMPV6, 48));
         assert!(!up.is_fragment());
 
         for (nh, bit) in [(50u8, seen::ESP), (59, seen::NO_NEXT)] {
-            let up = Packet::new_checked(&packet(nh, &[0; 8])[..]).unwrap().walk().unwrap();
+            let up = Packet::new_checked(&packet(nh, &[0; 8])[..])
+                .unwrap()
+                .walk()
+                .unwrap();
             assert_eq!((up.protocol.0, up.offset, up.seen), (nh, 40, bit));
         }
     }
@@ -550,10 +566,16 @@ mod tests {
     fn walk_errors() {
         // A destination options header that claims 16 bytes in an 8-byte payload.
         let b = packet(60, &[6, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Packet::new_checked(&b[..]).unwrap().walk(), Err(Error::Truncated));
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap().walk(),
+            Err(Error::Truncated)
+        );
         // One byte of extension header.
         let b = packet(0, &[6]);
-        assert_eq!(Packet::new_checked(&b[..]).unwrap().walk(), Err(Error::Truncated));
+        assert_eq!(
+            Packet::new_checked(&b[..]).unwrap().walk(),
+            Err(Error::Truncated)
+        );
         // A long chain of destination options.
         let mut ext = Vec::new();
         for _ in 0..MAX_EXT_HEADERS + 1 {
@@ -582,10 +604,19 @@ mod tests {
         assert_eq!(Packet::new_checked(&b[..39]).unwrap_err(), Error::Truncated);
         assert_eq!(Packet::new_checked(&b[..0]).unwrap_err(), Error::Truncated);
         assert!(Packet::new_checked_header(&b[..44]).is_ok());
-        assert_eq!(Packet::new_checked_header(&b[..44]).unwrap().payload().len(), 4);
+        assert_eq!(
+            Packet::new_checked_header(&b[..44])
+                .unwrap()
+                .payload()
+                .len(),
+            4
+        );
         let mut bad = b.clone();
         bad[0] = 0x45;
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         let jumbo = packet(0, &[]);
         assert!(matches!(
             Packet::new_checked(&jumbo[..]),

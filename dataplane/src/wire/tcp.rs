@@ -575,7 +575,10 @@ mod tests {
         assert_eq!(Packet::new_checked(&s[..39]).unwrap_err(), Error::Truncated);
         let mut bad = s;
         bad[12] = 0x40;
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         // An option whose length runs past the area.
         let mut bad = s;
         bad[38] = 9;

@@ -210,7 +210,9 @@ mod tests {
 
     // A DNS-ish query 5353 -> 53 with 4 bytes of data and a real checksum.
     fn datagram() -> [u8; 12] {
-        let mut d = [0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0x00, 0x00, 0xca, 0xfe, 0xba, 0xbe];
+        let mut d = [
+            0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0x00, 0x00, 0xca, 0xfe, 0xba, 0xbe,
+        ];
         let (a, b) = v4();
         Packet::new_unchecked(&mut d[..]).fill_checksum(&a, &b);
         d
@@ -293,9 +295,15 @@ mod tests {
         assert_eq!(Packet::new_checked(&d[..11]).unwrap_err(), Error::Truncated);
         let mut bad = d;
         bad[5] = 7;
-        assert!(matches!(Packet::new_checked(&bad[..]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Packet::new_checked(&bad[..]),
+            Err(Error::Malformed(_))
+        ));
         let mut short = d;
         short[5] = 10; // length shorter than the buffer: payload stops at it
-        assert_eq!(Packet::new_checked(&short[..]).unwrap().payload(), &[0xca, 0xfe]);
+        assert_eq!(
+            Packet::new_checked(&short[..]).unwrap().payload(),
+            &[0xca, 0xfe]
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! depth; the legacy 0x9100 QinQ TPID is not a tag. VID 0 is a priority tag
 //! (802.1p, no VLAN membership); VID 4095 is reserved.
 
-use super::{be16, put16, EtherType, Error, Result};
+use super::{be16, put16, Error, EtherType, Result};
 
 mod field {
     use crate::wire::{Field, Rest};
@@ -188,6 +188,9 @@ mod tests {
 
     #[test]
     fn truncated() {
-        assert_eq!(Packet::new_checked(&TAG[..3]).unwrap_err(), Error::Truncated);
+        assert_eq!(
+            Packet::new_checked(&TAG[..3]).unwrap_err(),
+            Error::Truncated
+        );
     }
 }

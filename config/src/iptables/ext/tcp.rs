@@ -1,6 +1,8 @@
 //! `-m tcp`: ports, flags and options of TCP (libxt_tcp, kernel xt_tcpudp).
 
-use super::{no_invert, parse_port_range, save_invert, save_port_range, Cx, Extension, Opt};
+use super::{
+    no_invert, parse_port, parse_port_range, save_invert, save_port_range, Cx, Extension, Opt,
+};
 use crate::iptables::model::{Rule, PROTO_TCP};
 
 /// A port range with its inversion.
@@ -15,14 +17,16 @@ impl PortRange {
     pub fn contains(&self, port: u16) -> bool {
         (self.lo <= port && port <= self.hi) != self.invert
     }
-    fn is_any(&self) -> bool {
-        self.lo == 0 && self.hi == 65535 && !self.invert
+    /// The whole range, inverted or not: iptables 1.8.9 saves nothing for
+    /// it (so `! --sport :`, which never matches, prints as no option).
+    fn is_full(&self) -> bool {
+        self.lo == 0 && self.hi == 65535
     }
 }
 
 pub(crate) fn save_range(out: &mut String, opt: &str, r: &Option<PortRange>) {
     if let Some(r) = r {
-        if !r.is_any() {
+        if !r.is_full() {
             save_invert(out, r.invert);
             out.push_str(" --");
             out.push_str(opt);
@@ -42,9 +46,35 @@ pub(crate) fn parse_range(
     if slot.is_some() {
         return Err(format!("Only one `--{opt}' allowed"));
     }
-    let (lo, hi) = parse_port_range(arg, proto)?;
+    let (lo, hi) = if proto == "udp" {
+        // libxt_udp 1.8.9 does not check the order: `4:3` loads and never
+        // matches.
+        parse_port_range_unordered(arg, proto)?
+    } else {
+        parse_port_range(arg, proto)?
+    };
     *slot = Some(PortRange { lo, hi, invert });
     Ok(())
+}
+
+/// A range as `parse_port_range` reads it, but without refusing `A > B`.
+fn parse_port_range_unordered(s: &str, proto: &str) -> Result<(u16, u16), String> {
+    match s.split_once(':') {
+        None => parse_port(s, proto).map(|p| (p, p)),
+        Some((a, b)) => {
+            let lo = if a.is_empty() {
+                0
+            } else {
+                parse_port(a, proto)?
+            };
+            let hi = if b.is_empty() {
+                65535
+            } else {
+                parse_port(b, proto)?
+            };
+            Ok((lo, hi))
+        }
+    }
 }
 
 /// TCP flag bits and their names in the order iptables prints them.

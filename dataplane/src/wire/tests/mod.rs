@@ -153,7 +153,10 @@ fn qinq_tagged() {
     assert_eq!((m.src_port, m.dst_port, m.ttl), (22, 50000, 63));
     let t = tcp::Packet::new_checked(m.l4(f)).unwrap();
     assert!(t.verify_checksum(&m.src, &m.dst));
-    assert_eq!((t.seq_number(), t.ack_number(), t.window_len()), (1000, 2000, 501));
+    assert_eq!(
+        (t.seq_number(), t.ack_number(), t.window_len()),
+        (1000, 2000, 501)
+    );
 }
 
 #[test]
@@ -190,7 +193,10 @@ fn fragments() {
     let m = parse(f).unwrap();
     assert_eq!(m.l4, L4Status::Fragment);
     assert_eq!(m.protocol, IpProtocol::UDP);
-    assert_eq!((m.frag_offset, m.more_frags, m.ident), (1448, false, 0xdeadbeef));
+    assert_eq!(
+        (m.frag_offset, m.more_frags, m.ident),
+        (1448, false, 0xdeadbeef)
+    );
     assert_eq!(m.l4_off, 14 + 48);
     assert_eq!(m.l4(f), &[0x22; 8]);
 }
@@ -200,10 +206,16 @@ fn neighbour_solicitation() {
     let f = &frames::ICMPV6_NS;
     let m = parse(f).unwrap();
     assert_eq!(m.protocol, IpProtocol::ICMPV6);
-    assert_eq!((m.icmp_type, m.icmp_code, m.icmp_id, m.ttl), (135, 0, 0, 255));
+    assert_eq!(
+        (m.icmp_type, m.icmp_code, m.icmp_id, m.ttl),
+        (135, 0, 0, 255)
+    );
     let ns = icmpv6::Packet::new_checked(m.l4(f)).unwrap();
     assert!(ns.verify_checksum(&m.src, &m.dst));
-    assert_eq!(ns.target_addr(), Some("2001:db8::1".parse::<Ipv6Addr>().unwrap()));
+    assert_eq!(
+        ns.target_addr(),
+        Some("2001:db8::1".parse::<Ipv6Addr>().unwrap())
+    );
     assert_eq!(ns.source_ll_addr(), Some(MAC_A));
 }
 
@@ -370,15 +382,17 @@ fn rewrite_strategy() -> impl Strategy<Value = Rewrite> {
         proptest::option::of(any::<u16>()),
         proptest::option::of(any::<u16>()),
     )
-        .prop_map(|(src, dst, sport, dport, ttl_steps, mss, icmp_id)| Rewrite {
-            src,
-            dst,
-            sport,
-            dport,
-            ttl_steps,
-            mss,
-            icmp_id,
-        })
+        .prop_map(
+            |(src, dst, sport, dport, ttl_steps, mss, icmp_id)| Rewrite {
+                src,
+                dst,
+                sport,
+                dport,
+                ttl_steps,
+                mss,
+                icmp_id,
+            },
+        )
 }
 
 /// Kind 0 TCP, 1 UDP, 2 UDP without checksum (IPv4 only), 3 ICMP/ICMPv6.
@@ -475,7 +489,10 @@ fn addrs(v6: bool, src: &[u8; 16], dst: &[u8; 16]) -> (IpAddr, IpAddr) {
             IpAddr::V6(Ipv6Addr::from(*dst)),
         )
     } else {
-        (v4([src[0], src[1], src[2], src[3]]), v4([dst[0], dst[1], dst[2], dst[3]]))
+        (
+            v4([src[0], src[1], src[2], src[3]]),
+            v4([dst[0], dst[1], dst[2], dst[3]]),
+        )
     }
 }
 
@@ -486,10 +503,16 @@ fn apply_incremental(v6: bool, kind: u8, b: &mut [u8], rw: &Rewrite) {
     let (old_src, old_dst) = {
         let (s, d) = if v6 {
             let p = ipv6::Packet::new_checked(&*b).unwrap();
-            (p.src_addr().octets().to_vec(), p.dst_addr().octets().to_vec())
+            (
+                p.src_addr().octets().to_vec(),
+                p.dst_addr().octets().to_vec(),
+            )
         } else {
             let p = ipv4::Packet::new_checked(&*b).unwrap();
-            (p.src_addr().octets().to_vec(), p.dst_addr().octets().to_vec())
+            (
+                p.src_addr().octets().to_vec(),
+                p.dst_addr().octets().to_vec(),
+            )
         };
         (s, d)
     };
@@ -678,7 +701,14 @@ fn exercise_views(b: &[u8]) {
         let _ = ethernet::Repr::parse(&p);
     }
     if let Ok(p) = vlan::Packet::new_checked(b) {
-        let _ = (p.tci(), p.pcp(), p.dei(), p.vid(), p.ethertype(), p.payload());
+        let _ = (
+            p.tci(),
+            p.pcp(),
+            p.dei(),
+            p.vid(),
+            p.ethertype(),
+            p.payload(),
+        );
         let _ = vlan::Repr::parse(&p);
     }
     if let Ok(p) = arp::Packet::new_checked(b) {
@@ -688,9 +718,12 @@ fn exercise_views(b: &[u8]) {
         let _ = (p.target_hardware_addr(), p.target_protocol_addr());
         let _ = ArpRepr::parse(&p);
     }
-    for p in [ipv4::Packet::new_checked(b), ipv4::Packet::new_checked_header(b)]
-        .into_iter()
-        .flatten()
+    for p in [
+        ipv4::Packet::new_checked(b),
+        ipv4::Packet::new_checked_header(b),
+    ]
+    .into_iter()
+    .flatten()
     {
         let _ = (p.version(), p.header_len(), p.tos(), p.dscp(), p.ecn());
         let _ = (p.total_len(), p.ident(), p.reserved_flag(), p.dont_frag());
@@ -706,11 +739,19 @@ fn exercise_views(b: &[u8]) {
         let _ = (q.payload_mut().len(), q.options_mut().len());
         q.fill_checksum();
     }
-    for p in [ipv6::Packet::new_checked(b), ipv6::Packet::new_checked_header(b)]
-        .into_iter()
-        .flatten()
+    for p in [
+        ipv6::Packet::new_checked(b),
+        ipv6::Packet::new_checked_header(b),
+    ]
+    .into_iter()
+    .flatten()
     {
-        let _ = (p.version(), p.traffic_class(), p.flow_label(), p.payload_len());
+        let _ = (
+            p.version(),
+            p.traffic_class(),
+            p.flow_label(),
+            p.payload_len(),
+        );
         let _ = (p.total_len(), p.next_header(), p.hop_limit());
         let _ = (p.src_addr(), p.dst_addr(), p.payload().len(), p.walk());
         let _ = ipv6::check_hop_by_hop(&b[..p.total_len().min(b.len())]);
@@ -765,7 +806,11 @@ fn exercise_views(b: &[u8]) {
         let _ = (p.is_ndisc(), p.echo_ident(), p.echo_seq_no(), p.mtu());
         let _ = (p.pointer(), p.na_flags(), p.target_addr(), p.data().len());
         let _ = (p.original_packet(), p.ndisc_options().count());
-        let _ = (p.check_ndisc_options(), p.source_ll_addr(), p.target_ll_addr());
+        let _ = (
+            p.check_ndisc_options(),
+            p.source_ll_addr(),
+            p.target_ll_addr(),
+        );
         let _ = p.verify_checksum(&d, &d);
         if let Ok(inner) = p.embedded_ipv6() {
             exercise_views(inner.into_inner());
@@ -883,4 +928,10 @@ fn every_truncation_of_every_seed() {
             let _ = check_frame(&seed[..n]);
         }
     }
+}
+
+#[test]
+fn packet_meta_stays_small() {
+    // One cache line and a half at most: it travels with every packet.
+    assert!(std::mem::size_of::<PacketMeta>() <= 96);
 }

@@ -1,0 +1,497 @@
+//! Policy routing: `ip rule` semantics (`net/core/fib_rules.c`
+//! `fib_rules_lookup()`, `net/ipv4/fib_rules.c`, `net/ipv6/fib6_rules.c`).
+//!
+//! Rules are kept per family in priority order; rules of equal priority in
+//! the order they were added (the kernel inserts after equal priorities).
+//! The kernel's default rules are always present, before any configured rule
+//! of the same priority, as in a freshly booted kernel:
+//!
+//! | family | rules                                                   |
+//! |--------|---------------------------------------------------------|
+//! | IPv4   | 0 `lookup local`, 32766 `lookup main`, 32767 `lookup default` |
+//! | IPv6   | 0 `lookup local`, 32766 `lookup main` (no default rule) |
+//!
+//! A rule matches when all of its selectors match (`fib_rule_match()`):
+//! `iif` (the port a packet came in on, `lo` for locally generated ones),
+//! `oif` (the port a local socket is bound to), `fwmark` (`(mark ^ value) &
+//! mask == 0`), `from`, `to` (prefix bits only); `not` inverts the result.
+//! An IPv6 `from` selector does not match a locally generated flow that has
+//! no source address yet (`RT6_LOOKUP_F_HAS_SADDR`); IPv4 compares 0.0.0.0.
+//!
+//! A matching rule's action: `lookup TABLE` runs the table's longest-prefix
+//! match; no route, a `throw` route or a table that does not exist go on
+//! with the next rule (`-EAGAIN`). Any other route ends the lookup with its
+//! result: `unreachable`, `prohibit` and `blackhole` routes included. The
+//! actions `unreachable` (`-ENETUNREACH`, the same as finding no route),
+//! `prohibit` and `blackhole` end it at once. When no rule decides, there is
+//! no route (`-ENETUNREACH`).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::fib::{NextHopKind, PortId};
+use super::table::{TableName, Tables, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+use super::RouteError;
+
+/// What routing knows about a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowKey {
+    /// Source address; unspecified (`0.0.0.0`, `::`) for a locally
+    /// generated packet whose source is not chosen yet. A source of the
+    /// other family than `dst` counts as unspecified.
+    pub src: IpAddr,
+    /// Destination address; its family selects the rule list.
+    pub dst: IpAddr,
+    /// The packet mark (`skb->mark`, set by `MARK`/`CONNMARK`).
+    pub mark: u32,
+    /// The port the packet came in on; `None` for locally generated
+    /// packets (the kernel's `iif lo`).
+    pub iif: Option<PortId>,
+    /// For locally generated packets, the port the socket is bound to.
+    /// Only `oif` rule selectors look at it: lookups restricted to one
+    /// device (`SO_BINDTODEVICE`) are not modelled.
+    pub oif: Option<PortId>,
+}
+
+impl FlowKey {
+    /// A forwarded packet from `src` to `dst` that came in on `iif`.
+    pub fn forward(src: IpAddr, dst: IpAddr, iif: PortId) -> Self {
+        FlowKey {
+            src,
+            dst,
+            mark: 0,
+            iif: Some(iif),
+            oif: None,
+        }
+    }
+
+    /// A locally generated packet to `dst` (source not chosen yet).
+    pub fn output(dst: IpAddr) -> Self {
+        let src = match dst {
+            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        FlowKey {
+            src,
+            dst,
+            mark: 0,
+            iif: None,
+            oif: None,
+        }
+    }
+
+    pub fn with_mark(mut self, mark: u32) -> Self {
+        self.mark = mark;
+        self
+    }
+
+    pub fn with_src(mut self, src: IpAddr) -> Self {
+        self.src = src;
+        self
+    }
+}
+
+/// The routing decision for a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteResult {
+    /// For the box itself (a `local` or IPv6 `anycast` route): INPUT.
+    Local,
+    /// An IPv4 subnet broadcast address of `port`: received, delivered
+    /// locally (INPUT, never forwarded); sent, a link broadcast out of
+    /// `port`.
+    Broadcast { port: PortId },
+    /// Forward out of `port` to `next_hop`: the route's gateway, or the
+    /// destination itself on a link route.
+    Forward { port: PortId, next_hop: IpAddr },
+    /// An `unreachable` route: drop; ICMP host unreachable (IPv4) / ICMPv6
+    /// no route (`EHOSTUNREACH`).
+    Unreachable,
+    /// A `prohibit` route or rule: drop; ICMP communication administratively
+    /// prohibited (code 13) / ICMPv6 administratively prohibited
+    /// (`EACCES`).
+    Prohibit,
+    /// A `blackhole` route or rule: drop silently (`EINVAL`).
+    Blackhole,
+    /// No rule found a route, or an `unreachable` rule: drop; ICMP net
+    /// unreachable / ICMPv6 no route (`ENETUNREACH`).
+    NoRoute,
+}
+
+impl RouteResult {
+    /// Counter name of a drop (`route.<reason>`), `None` when the packet
+    /// goes on.
+    pub fn drop_counter(&self) -> Option<&'static str> {
+        match self {
+            RouteResult::Unreachable => Some("route.unreachable"),
+            RouteResult::Prohibit => Some("route.prohibit"),
+            RouteResult::Blackhole => Some("route.blackhole"),
+            RouteResult::NoRoute => Some("route.no_route"),
+            RouteResult::Local | RouteResult::Broadcast { .. } | RouteResult::Forward { .. } => {
+                None
+            }
+        }
+    }
+}
+
+/// An interface named by an `iif`/`oif` selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Iface {
+    Port(PortId),
+    /// `lo`: as `iif`, locally generated packets; as `oif`, sockets bound
+    /// to the loopback device (never, in sluice).
+    Lo,
+}
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleAction {
+    /// `lookup TABLE`.
+    Lookup(u32),
+    /// `unreachable`: the lookup ends with [`RouteResult::NoRoute`].
+    Unreachable,
+    /// `prohibit`.
+    Prohibit,
+    /// `blackhole`.
+    Blackhole,
+}
+
+/// One policy rule, as `ip rule add [not] priority P [from PREFIX]
+/// [to PREFIX] [fwmark V/M] [iif IF] [oif IF] ACTION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub priority: u32,
+    pub not: bool,
+    /// Source prefix (host bits ignored). With `to`, fixes the family; a
+    /// rule without either applies to IPv4 and IPv6.
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    /// `(value, mask)`.
+    pub fwmark: Option<(u32, u32)>,
+    pub iif: Option<Iface>,
+    pub oif: Option<Iface>,
+    pub action: RuleAction,
+    /// Config line; 0 for the kernel's default rules.
+    pub line: usize,
+}
+
+impl Rule {
+    /// `priority P lookup TABLE` with no selector.
+    pub fn lookup(priority: u32, table: u32) -> Self {
+        Rule {
+            priority,
+            not: false,
+            from: None,
+            to: None,
+            fwmark: None,
+            iif: None,
+            oif: None,
+            action: RuleAction::Lookup(table),
+            line: 0,
+        }
+    }
+
+    /// Whether the rule belongs to the IPv4 (`false`) or IPv6 (`true`)
+    /// list; `None` for both.
+    fn family(&self) -> Option<bool> {
+        self.from
+            .or(self.to)
+            .map(|n| matches!(n, IpNet::V6(_)))
+    }
+}
+
+/// The kernel's default rules for one family.
+fn default_rules(v6: bool) -> Vec<Rule> {
+    let mut rules = vec![Rule::lookup(0, TABLE_LOCAL), Rule::lookup(32766, TABLE_MAIN)];
+    if !v6 {
+        rules.push(Rule::lookup(32767, TABLE_DEFAULT));
+    }
+    rules
+}
+
+/// Interface selector, compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfMatch {
+    Any,
+    Port(PortId),
+    /// Matches `None` (locally generated / unbound).
+    Unset,
+    Never,
+}
+
+impl IfMatch {
+    #[inline]
+    fn matches(self, port: Option<PortId>) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Port(p) => port == Some(p),
+            IfMatch::Unset => port.is_none(),
+            IfMatch::Never => false,
+        }
+    }
+}
+
+/// What a matching rule does, with the table resolved to its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Position in [`Tables`]; `None` when the table does not exist.
+    Lookup(Option<usize>),
+    Result(RouteResult),
+}
+
+/// A rule flattened for matching: addresses as `u128` (IPv4 in the low 32
+/// bits), masks 0 where there is no selector.
+#[derive(Debug, Clone, Copy)]
+struct Compiled {
+    src: u128,
+    src_mask: u128,
+    dst: u128,
+    dst_mask: u128,
+    mark: u32,
+    mark_mask: u32,
+    iif: IfMatch,
+    oif: IfMatch,
+    invert: bool,
+    action: Action,
+}
+
+impl Compiled {
+    #[inline]
+    fn matches(&self, src: u128, no_saddr: bool, dst: u128, key: &FlowKey) -> bool {
+        let m = self.iif.matches(key.iif)
+            && self.oif.matches(key.oif)
+            && (key.mark ^ self.mark) & self.mark_mask == 0
+            && (src ^ self.src) & self.src_mask == 0
+            && !(no_saddr && self.src_mask != 0)
+            && (dst ^ self.dst) & self.dst_mask == 0;
+        m != self.invert
+    }
+}
+
+/// Which rule and table decided a lookup (`ip route get` prints the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub result: RouteResult,
+    /// Priority of the deciding rule; `None` when no rule decided.
+    pub priority: Option<u32>,
+    /// Config line of the deciding rule (0 for a default rule).
+    pub line: Option<usize>,
+    /// The table whose route decided; `None` for rule actions and no route.
+    pub table: Option<u32>,
+}
+
+/// The compiled rule lists of both families.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    v4: Box<[Compiled]>,
+    v6: Box<[Compiled]>,
+    /// The source rules, parallel to `v4` / `v6`.
+    rules_v4: Box<[Rule]>,
+    rules_v6: Box<[Rule]>,
+}
+
+impl Policy {
+    /// Compiles `rules` (in config order) plus the default rules against
+    /// `tables`. A table that does not exist makes its rules fall through.
+    pub fn build(rules: &[Rule], tables: &Tables) -> Result<Policy, RouteError> {
+        for r in rules {
+            if let (Some(f), Some(t)) = (r.from, r.to) {
+                if f.addr().is_ipv4() != t.addr().is_ipv4() {
+                    return Err(RouteError::RuleFamilyMismatch {
+                        line: r.line,
+                        from: f,
+                        to: t,
+                    });
+                }
+            }
+        }
+        let list = |v6: bool| -> Vec<Rule> {
+            let mut list = default_rules(v6);
+            list.extend(
+                rules
+                    .iter()
+                    .filter(|r| r.family().map_or(true, |f| f == v6))
+                    .cloned(),
+            );
+            // Stable: defaults stay before configured rules of their
+            // priority, configured rules keep their order.
+            list.sort_by_key(|r| r.priority);
+            list
+        };
+        let (rules_v4, rules_v6) = (list(false), list(true));
+        let compile = |list: &[Rule]| -> Box<[Compiled]> {
+            list.iter().map(|r| compile(r, tables)).collect()
+        };
+        Ok(Policy {
+            v4: compile(&rules_v4),
+            v6: compile(&rules_v6),
+            rules_v4: rules_v4.into_boxed_slice(),
+            rules_v6: rules_v6.into_boxed_slice(),
+        })
+    }
+
+    /// The rules of one family in evaluation order, as `ip [-6] rule show`.
+    pub fn rules(&self, v6: bool) -> &[Rule] {
+        if v6 {
+            &self.rules_v6
+        } else {
+            &self.rules_v4
+        }
+    }
+
+    /// Routes `key` through the rules and `tables`.
+    #[inline]
+    pub fn lookup(&self, tables: &Tables, key: &FlowKey) -> RouteResult {
+        self.walk(tables, key).0
+    }
+
+    /// Like [`Policy::lookup`], also naming the rule and table that decided.
+    pub fn decide(&self, tables: &Tables, key: &FlowKey) -> Decision {
+        let (result, hit) = self.walk(tables, key);
+        let v6 = key.dst.is_ipv6();
+        let rule = hit.and_then(|i| self.rules(v6).get(i));
+        let table = rule.and_then(|r| match r.action {
+            RuleAction::Lookup(t) => Some(t),
+            _ => None,
+        });
+        Decision {
+            result,
+            priority: rule.map(|r| r.priority),
+            line: rule.map(|r| r.line),
+            table,
+        }
+    }
+
+    /// The result and the index of the deciding rule.
+    #[inline]
+    fn walk(&self, tables: &Tables, key: &FlowKey) -> (RouteResult, Option<usize>) {
+        let (rules, src, dst, no_saddr) = match (key.dst, key.src) {
+            (IpAddr::V4(d), s) => {
+                let s = match s {
+                    IpAddr::V4(s) => u32::from(s),
+                    IpAddr::V6(_) => 0,
+                };
+                (&self.v4, u128::from(s), u128::from(u32::from(d)), false)
+            }
+            (IpAddr::V6(d), s) => {
+                let s = match s {
+                    IpAddr::V6(s) => u128::from(s),
+                    IpAddr::V4(_) => 0,
+                };
+                // fib6_rule_match(): without RT6_LOOKUP_F_HAS_SADDR (output
+                // before source selection) `from` never matches.
+                (&self.v6, s, u128::from(d), key.iif.is_none() && s == 0)
+            }
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            if !rule.matches(src, no_saddr, dst, key) {
+                continue;
+            }
+            let table = match rule.action {
+                Action::Result(r) => return (r, Some(i)),
+                Action::Lookup(Some(t)) => t,
+                Action::Lookup(None) => continue,
+            };
+            let Some(nh) = tables.at(table).and_then(|fib| fib.lookup(key.dst)) else {
+                continue;
+            };
+            let result = match nh.kind {
+                NextHopKind::Unicast { via, dev } => RouteResult::Forward {
+                    port: dev,
+                    next_hop: via.unwrap_or(key.dst),
+                },
+                NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
+                NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
+                NextHopKind::Blackhole => RouteResult::Blackhole,
+                NextHopKind::Unreachable => RouteResult::Unreachable,
+                NextHopKind::Prohibit => RouteResult::Prohibit,
+                NextHopKind::Throw => continue,
+            };
+            return (result, Some(i));
+        }
+        (RouteResult::NoRoute, None)
+    }
+}
+
+fn compile(r: &Rule, tables: &Tables) -> Compiled {
+    let prefix = |n: Option<IpNet>| -> (u128, u128) {
+        match n {
+            None => (0, 0),
+            Some(IpNet::V4(n)) => {
+                let mask = u128::from(u32::from(n.netmask()));
+                (u128::from(u32::from(n.network())), mask)
+            }
+            Some(IpNet::V6(n)) => {
+                let mask = u128::from(n.netmask());
+                (u128::from(n.network()), mask)
+            }
+        }
+    };
+    let (src, src_mask) = prefix(r.from);
+    let (dst, dst_mask) = prefix(r.to);
+    let (mark, mark_mask) = r.fwmark.unwrap_or((0, 0));
+    let iif = match r.iif {
+        None => IfMatch::Any,
+        Some(Iface::Port(p)) => IfMatch::Port(p),
+        Some(Iface::Lo) => IfMatch::Unset,
+    };
+    let oif = match r.oif {
+        None => IfMatch::Any,
+        Some(Iface::Port(p)) => IfMatch::Port(p),
+        Some(Iface::Lo) => IfMatch::Never,
+    };
+    let action = match r.action {
+        RuleAction::Lookup(t) => Action::Lookup(tables.index_of(t)),
+        RuleAction::Unreachable => Action::Result(RouteResult::NoRoute),
+        RuleAction::Prohibit => Action::Result(RouteResult::Prohibit),
+        RuleAction::Blackhole => Action::Result(RouteResult::Blackhole),
+    };
+    Compiled {
+        src,
+        src_mask,
+        dst,
+        dst_mask,
+        mark,
+        mark_mask,
+        iif,
+        oif,
+        invert: r.not,
+        action,
+    }
+}
+
+impl std::fmt::Display for Rule {
+    /// As `ip rule show` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:\t", self.priority)?;
+        if self.not {
+            f.write_str("not ")?;
+        }
+        match self.from {
+            Some(n) => write!(f, "from {n}")?,
+            None => f.write_str("from all")?,
+        }
+        if let Some(n) = self.to {
+            write!(f, " to {n}")?;
+        }
+        if let Some((v, m)) = self.fwmark {
+            write!(f, " fwmark {v:#x}/{m:#x}")?;
+        }
+        let name = |i: Iface| match i {
+            Iface::Port(p) => format!("port{}", p.0),
+            Iface::Lo => "lo".into(),
+        };
+        if let Some(i) = self.iif {
+            write!(f, " iif {}", name(i))?;
+        }
+        if let Some(i) = self.oif {
+            write!(f, " oif {}", name(i))?;
+        }
+        match self.action {
+            RuleAction::Lookup(t) => write!(f, " lookup {}", TableName(t)),
+            RuleAction::Unreachable => f.write_str(" unreachable"),
+            RuleAction::Prohibit => f.write_str(" prohibit"),
+            RuleAction::Blackhole => f.write_str(" blackhole"),
+        }
+    }
+}
