@@ -1,3 +1,2 @@
-
-pub mod wire;
 pub mod route;
+pub mod wire;

@@ -237,6 +237,7 @@ impl Fib {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
@@ -286,7 +287,10 @@ mod tests {
             .add(net("10.8.0.0/16"), uni(None, 1, 5))
             .add(net("10.8.0.0/16"), uni(None, 2, 5));
         let f = b.build();
-        assert_eq!(f.lookup(ip("10.9.3.3")), Some(&uni(Some("10.0.2.9"), 1, 10)));
+        assert_eq!(
+            f.lookup(ip("10.9.3.3")),
+            Some(&uni(Some("10.0.2.9"), 1, 10))
+        );
         assert_eq!(f.lookup(ip("10.8.3.3")), Some(&uni(None, 1, 5)));
         // `routes()` lists all of them, by prefix then metric.
         let metrics: Vec<u32> = f.routes().iter().map(|r| r.next_hop.metric).collect();
@@ -320,6 +324,70 @@ mod tests {
         );
         assert_eq!(f.lookup(ip("10.3.0.1")), None);
         assert_eq!(f.lookup(ip("::1")), None);
+    }
+
+    /// The reference: longest prefix, then lowest metric, then first added.
+    fn oracle(routes: &[FibRoute], dst: IpAddr) -> Option<NextHop> {
+        let mut best: Option<&FibRoute> = None;
+        for r in routes {
+            if !r.to.contains(&dst) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    r.to.prefix_len() > b.to.prefix_len()
+                        || (r.to.prefix_len() == b.to.prefix_len()
+                            && r.next_hop.metric < b.next_hop.metric)
+                }
+            };
+            if better {
+                best = Some(r);
+            }
+        }
+        best.map(|r| r.next_hop)
+    }
+
+    fn route() -> impl Strategy<Value = FibRoute> {
+        let v4 = (any::<u32>(), 0u8..=32).prop_map(|(a, l)| {
+            // Few distinct prefixes, so equal prefixes with other metrics occur.
+            IpNet::new(IpAddr::V4((a & 0xff0f_0f0f).into()), l)
+                .unwrap()
+                .trunc()
+        });
+        let v6 = (any::<u16>(), 0u8..=128).prop_map(|(a, l)| {
+            let a = (0xfd00u128 << 112) | (u128::from(a) << 64) | u128::from(a);
+            IpNet::new(IpAddr::V6(a.into()), l).unwrap().trunc()
+        });
+        (prop_oneof![v4, v6], 0u32..4, 0u16..4).prop_map(|(to, metric, dev)| FibRoute {
+            to,
+            next_hop: uni(None, dev, metric),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn matches_linear_scan(
+            routes in prop::collection::vec(route(), 0..120),
+            random in prop::collection::vec(any::<u32>(), 0..20),
+        ) {
+            let mut b = FibBuilder::new();
+            for r in &routes {
+                b.add(r.to, r.next_hop);
+            }
+            let fib = b.build();
+            let mut probes: Vec<IpAddr> =
+                random.iter().map(|&a| IpAddr::V4((a & 0xff0f_0f0f).into())).collect();
+            for r in &routes {
+                probes.push(r.to.network());
+                probes.push(r.to.broadcast());
+            }
+            for dst in probes {
+                prop_assert_eq!(fib.lookup(dst).copied(), oracle(&routes, dst), "dst {}", dst);
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   it is immutable and shared read-only by every worker (inside the
 //!   snapshot). [`Router::lookup`] takes no lock, allocates nothing and
 //!   cannot panic: the policy rules are a short flat list, each table a
-//!   multibit trie ([`lpm`]) — at most 3 memory reads per IPv4 table.
+//!   compressed multibit trie ([`lpm`]): for IPv4 one root read and at most
+//!   3 nodes per table.
 //! * The [`neigh`] table is per worker and mutable; it holds frame handles
 //!   of the caller's type and returns actions, never touching buffers or
 //!   clocks (time is passed in).
@@ -90,7 +91,9 @@ pub enum RouteError {
     #[error("line {line}: route {to}: invalid prefix for given prefix length (host bits set)")]
     HostBits { line: usize, to: IpNet },
     /// "File exists": same table, prefix and metric as an earlier route.
-    #[error("line {line}: route {to} in table {table} with metric {metric}: File exists ({existing})")]
+    #[error(
+        "line {line}: route {to} in table {table} with metric {metric}: File exists ({existing})"
+    )]
     Exists {
         line: usize,
         to: IpNet,
@@ -101,7 +104,11 @@ pub enum RouteError {
     },
     /// A route names a port number that does not exist.
     #[error("line {line}: port {port} does not exist ({count} ports declared)")]
-    UnknownPort { line: usize, port: u16, count: usize },
+    UnknownPort {
+        line: usize,
+        port: u16,
+        count: usize,
+    },
     /// A route or rule names an interface that is not declared.
     #[error("line {line}: {what} {name:?} is not a declared interface")]
     UnknownInterface {
@@ -144,7 +151,11 @@ pub struct Router {
 
 impl Router {
     /// Builds the tables from `ports` and `routes`, then the rules.
-    pub fn build(ports: &[Port], routes: &[StaticRoute], rules: &[Rule]) -> Result<Router, RouteError> {
+    pub fn build(
+        ports: &[Port],
+        routes: &[StaticRoute],
+        rules: &[Rule],
+    ) -> Result<Router, RouteError> {
         let tables = Tables::build(ports, routes)?;
         let policy = Policy::build(rules, &tables)?;
         Ok(Router {
@@ -157,6 +168,57 @@ impl Router {
     /// Builds from the appliance configuration: interface `i` is
     /// `PortId(i)`; every route is `unicast`.
     pub fn from_appliance(a: &Appliance) -> Result<Router, RouteError> {
+        let s = Specs::from_appliance(a)?;
+        Router::build(&s.ports, &s.routes, &s.rules)
+    }
+
+    /// Routes a packet: policy rules, then the chosen table's LPM.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey) -> RouteResult {
+        self.policy.lookup(&self.tables, key)
+    }
+
+    /// Like [`Router::lookup`], also naming the deciding rule and table
+    /// (for `sluice route get` and tests).
+    pub fn decide(&self, key: &FlowKey) -> Decision {
+        self.policy.decide(&self.tables, key)
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Name of port `p`.
+    pub fn port_name(&self, p: PortId) -> Option<&str> {
+        self.ports.get(p.index()).map(String::as_str)
+    }
+
+    /// The port called `name`.
+    pub fn port_id(&self, name: &str) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|n| n == name)
+            .map(|i| PortId(i as u16))
+    }
+}
+
+/// What routing is built from: ports, static routes and policy rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Specs {
+    pub ports: Vec<Port>,
+    pub routes: Vec<StaticRoute>,
+    pub rules: Vec<Rule>,
+}
+
+impl Specs {
+    /// The ports, routes and rules of an appliance configuration, with
+    /// interface names turned into [`PortId`]s by their order (`lo` in rules is
+    /// [`Iface::Lo`]).
+    pub fn from_appliance(a: &Appliance) -> Result<Specs, RouteError> {
         if a.interfaces.len() > usize::from(u16::MAX) + 1 {
             return Err(RouteError::TooManyPorts {
                 count: a.interfaces.len(),
@@ -182,12 +244,10 @@ impl Router {
                     name: name.to_string(),
                 })
         };
-        let iface = |name: &Option<String>, line: usize, what: &'static str| -> Result<Option<Iface>, RouteError> {
-            match name.as_deref() {
-                None => Ok(None),
-                Some("lo") => Ok(Some(Iface::Lo)),
-                Some(n) => port_of(n, line, what).map(|p| Some(Iface::Port(p))),
-            }
+        let iface = |name: &Option<String>, line: usize, what: &'static str| match name.as_deref() {
+            None => Ok(None),
+            Some("lo") => Ok(Some(Iface::Lo)),
+            Some(n) => port_of(n, line, what).map(|p| Some(Iface::Port(p))),
         };
         let routes = a
             .routes
@@ -225,40 +285,11 @@ impl Router {
                 })
             })
             .collect::<Result<Vec<_>, RouteError>>()?;
-        Router::build(&ports, &routes, &rules)
-    }
-
-    /// Routes a packet: policy rules, then the chosen table's LPM.
-    #[inline]
-    pub fn lookup(&self, key: &FlowKey) -> RouteResult {
-        self.policy.lookup(&self.tables, key)
-    }
-
-    /// Like [`Router::lookup`], also naming the deciding rule and table
-    /// (for `sluice route get` and tests).
-    pub fn decide(&self, key: &FlowKey) -> Decision {
-        self.policy.decide(&self.tables, key)
-    }
-
-    pub fn tables(&self) -> &Tables {
-        &self.tables
-    }
-
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// Name of port `p`.
-    pub fn port_name(&self, p: PortId) -> Option<&str> {
-        self.ports.get(p.index()).map(String::as_str)
-    }
-
-    /// The port called `name`.
-    pub fn port_id(&self, name: &str) -> Option<PortId> {
-        self.ports
-            .iter()
-            .position(|n| n == name)
-            .map(|i| PortId(i as u16))
+        Ok(Specs {
+            ports,
+            routes,
+            rules,
+        })
     }
 }
 
@@ -359,13 +390,20 @@ table = 300
         assert_eq!(out("198.51.100.9"), fwd(2, "192.168.100.1"));
         // Local and broadcast.
         assert_eq!(out("10.0.2.1"), RouteResult::Local);
-        assert_eq!(out("10.0.1.255"), RouteResult::Broadcast { port: PortId(0) });
+        assert_eq!(
+            out("10.0.1.255"),
+            RouteResult::Broadcast { port: PortId(0) }
+        );
         // IPv6.
         let out6 = |d: &str| r.lookup(&FlowKey::forward(ip("fd00:1::5"), ip(d), PortId(0)));
         assert_eq!(out6("2001:db8::1"), fwd(1, "fd00:2::fe"));
         assert_eq!(out6("fd00:2::9"), fwd(1, "fd00:2::9"));
         assert_eq!(out6("fd00:1::1"), RouteResult::Local);
-        assert_eq!(out6("fd00:1::"), RouteResult::Local, "subnet-router anycast");
+        assert_eq!(
+            out6("fd00:1::"),
+            RouteResult::Local,
+            "subnet-router anycast"
+        );
         assert_eq!(r.port_name(PortId(2)), Some("wan_b"));
         assert_eq!(r.port_id("wan_a"), Some(PortId(1)));
     }
@@ -380,7 +418,10 @@ table = 300
         assert_eq!(r.lookup(&key.with_mark(0x301)), fwd(2, "192.168.100.1"));
         assert_eq!(r.lookup(&key.with_mark(0x2)), fwd(1, "10.0.2.254"));
         let d = r.decide(&key.with_mark(0x1));
-        assert_eq!((d.priority, d.table, d.line), (Some(100), Some(100), Some(45)));
+        assert_eq!(
+            (d.priority, d.table, d.line),
+            (Some(100), Some(100), Some(45))
+        );
         // Table 100 has no route for local addresses, but the local rule
         // (priority 0) comes first.
         assert_eq!(
@@ -402,7 +443,10 @@ table = 300
         assert_eq!(from("10.0.1.200"), fwd(2, "192.168.100.1"));
         assert_eq!(from("10.0.1.100"), fwd(1, "10.0.2.254"));
         // A locally generated packet without source does not match `from`.
-        assert_eq!(r.lookup(&FlowKey::output(ip("8.8.8.8"))), fwd(1, "10.0.2.254"));
+        assert_eq!(
+            r.lookup(&FlowKey::output(ip("8.8.8.8"))),
+            fwd(1, "10.0.2.254")
+        );
     }
 
     #[test]
@@ -417,12 +461,18 @@ table = 300
         vec![
             Port {
                 name: "r0".into(),
-                addresses: vec!["10.0.1.1/24".parse().unwrap(), "fd00:1::1/64".parse().unwrap()],
+                addresses: vec![
+                    "10.0.1.1/24".parse().unwrap(),
+                    "fd00:1::1/64".parse().unwrap(),
+                ],
                 line: 1,
             },
             Port {
                 name: "r1".into(),
-                addresses: vec!["10.0.2.1/24".parse().unwrap(), "fd00:2::1/64".parse().unwrap()],
+                addresses: vec![
+                    "10.0.2.1/24".parse().unwrap(),
+                    "fd00:2::1/64".parse().unwrap(),
+                ],
                 line: 4,
             },
         ]
@@ -435,13 +485,15 @@ table = 300
     #[test]
     fn typed_routes_end_or_continue_the_lookup() {
         let routes = vec![
-            StaticRoute::unicast(net("0.0.0.0/0"), Some(ip("10.0.2.254")), None, 1).in_table(table::TABLE_DEFAULT),
+            StaticRoute::unicast(net("0.0.0.0/0"), Some(ip("10.0.2.254")), None, 1)
+                .in_table(table::TABLE_DEFAULT),
             StaticRoute::typed(net("10.50.0.0/16"), RouteType::Unreachable, 2),
             StaticRoute::typed(net("10.51.0.0/16"), RouteType::Prohibit, 3),
             StaticRoute::typed(net("10.52.0.0/16"), RouteType::Blackhole, 4),
             StaticRoute::typed(net("10.53.0.0/16"), RouteType::Throw, 5),
             StaticRoute::typed(net("fd00:53::/32"), RouteType::Throw, 6),
-            StaticRoute::unicast(net("::/0"), Some(ip("fd00:2::fe")), None, 7).in_table(table::TABLE_DEFAULT),
+            StaticRoute::unicast(net("::/0"), Some(ip("fd00:2::fe")), None, 7)
+                .in_table(table::TABLE_DEFAULT),
         ];
         let r = Router::build(&ports(), &routes, &[]).unwrap();
         let out = |d: &str| r.lookup(&FlowKey::output(ip(d)));
@@ -535,7 +587,12 @@ table = 300
     fn rule_order_and_defaults() {
         let rules = vec![rule(32766, 7), rule(0, 8), rule(5, 9), rule(5, 10)];
         let r = Router::build(&ports(), &[], &rules).unwrap();
-        let order: Vec<String> = r.policy().rules(false).iter().map(|r| r.to_string()).collect();
+        let order: Vec<String> = r
+            .policy()
+            .rules(false)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         assert_eq!(
             order,
             vec![
@@ -578,18 +635,25 @@ table = 300
         }];
         let r = Router::build(&ports(), &routes, &rules).unwrap();
         // fd00:... is not in ::/1, 2001:... neither; ::1:2 is.
-        assert_eq!(r.lookup(&FlowKey::output(ip("2001:db8::1"))), RouteResult::NoRoute);
+        assert_eq!(
+            r.lookup(&FlowKey::output(ip("2001:db8::1"))),
+            RouteResult::NoRoute
+        );
         let input = FlowKey::forward(ip("::1:2"), ip("2001:db8::1"), PortId(1));
         assert_eq!(r.lookup(&input), fwd(0, "fd00:1::fe"));
         // IPv4 compares the unspecified source: 0.0.0.0 is in 0.0.0.0/1.
-        let routes =
-            vec![StaticRoute::unicast(net("0.0.0.0/0"), Some(ip("10.0.1.254")), None, 1).in_table(100)];
+        let routes = vec![
+            StaticRoute::unicast(net("0.0.0.0/0"), Some(ip("10.0.1.254")), None, 1).in_table(100),
+        ];
         let rules = vec![Rule {
             from: Some(net("0.0.0.0/1")),
             ..rule(10, 100)
         }];
         let r = Router::build(&ports(), &routes, &rules).unwrap();
-        assert_eq!(r.lookup(&FlowKey::output(ip("192.0.2.1"))), fwd(0, "10.0.1.254"));
+        assert_eq!(
+            r.lookup(&FlowKey::output(ip("192.0.2.1"))),
+            fwd(0, "10.0.1.254")
+        );
     }
 
     #[test]

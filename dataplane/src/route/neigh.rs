@@ -222,7 +222,10 @@ pub enum NdInput {
     /// (`ndisc_recv_na()`): updates an existing entry; `solicited` (S)
     /// confirms reachability, `override_flag` (O) lets it replace a known
     /// address.
-    Advertisement { solicited: bool, override_flag: bool },
+    Advertisement {
+        solicited: bool,
+        override_flag: bool,
+    },
 }
 
 /// A neighbour as `ip neigh show` lists it.
@@ -383,9 +386,10 @@ impl<F, O: FnMut(NeighAction<F>)> Cx<'_, F, O> {
     fn output<const Q: usize>(&mut self, e: &mut Entry<F, Q>, frame: F, now: Instant) {
         e.used = now;
         match e.state {
-            NeighState::Reachable | NeighState::Delay | NeighState::Probe | NeighState::Permanent => {
-                self.transmit(e.mac, frame)
-            }
+            NeighState::Reachable
+            | NeighState::Delay
+            | NeighState::Probe
+            | NeighState::Permanent => self.transmit(e.mac, frame),
             NeighState::Stale => {
                 e.state = NeighState::Delay;
                 e.updated = now;
@@ -437,8 +441,7 @@ impl<F, O: FnMut(NeighAction<F>)> Cx<'_, F, O> {
                 }
             }
             NeighState::Delay => {
-                if e
-                    .confirmed
+                if e.confirmed
                     .is_some_and(|c| now <= c + p.delay_first_probe_time)
                 {
                     e.state = NeighState::Reachable;
@@ -637,17 +640,22 @@ impl<F, const Q: usize> NeighTable<F, Q> {
     ) {
         self.stats.lookups += 1;
         let key = (port, target);
-        if !self.entries.contains_key(&key) && !self.make_room(now) {
-            self.stats.table_fulls += 1;
-            out(NeighAction::Drop {
-                port,
-                target,
-                frame,
-                reason: NeighDrop::TableFull,
-            });
-            return;
-        }
-        let e = self.entries.entry(key).or_insert_with(|| Entry::new(now));
+        let e = match self.entries.get_mut(&key) {
+            Some(e) => e,
+            None => {
+                if !self.make_room(now) {
+                    self.stats.table_fulls += 1;
+                    out(NeighAction::Drop {
+                        port,
+                        target,
+                        frame,
+                        reason: NeighDrop::TableFull,
+                    });
+                    return;
+                }
+                self.entries.entry(key).or_insert_with(|| Entry::new(now))
+            }
+        };
         let mut cx = Cx {
             params: &self.params,
             stats: &mut self.stats,
@@ -671,8 +679,9 @@ impl<F, const Q: usize> NeighTable<F, Q> {
         now: Instant,
         out: &mut impl FnMut(NeighAction<F>),
     ) {
-        let locktime_over = |e: Option<&Entry<F, Q>>, lock: Duration| {
-            e.map_or(true, |e| now > e.updated + lock)
+        let locktime_over = |e: Option<&Entry<F, Q>>, lock: Duration| match e {
+            None => true,
+            Some(e) => now > e.updated + lock,
         };
         let existing = self.entries.get(&(port, sender));
         let (new, flags, create) = match kind {
@@ -805,14 +814,21 @@ impl<F, const Q: usize> NeighTable<F, Q> {
         e.timer = None;
         e.updated = now;
         while let Some(f) = e.queue.pop() {
-            out(NeighAction::Transmit { port, mac, frame: f });
+            out(NeighAction::Transmit {
+                port,
+                mac,
+                frame: f,
+            });
         }
     }
 
     /// Runs due timers (retransmissions, state changes) and the periodic
     /// gc. Cheap when nothing is due: call it once per batch.
     pub fn poll(&mut self, now: Instant, out: &mut impl FnMut(NeighAction<F>)) {
-        let gc_due = self.next_gc.map_or(true, |t| now >= t);
+        let gc_due = match self.next_gc {
+            None => true,
+            Some(t) => now >= t,
+        };
         let timers_due = self.next_timer.is_some_and(|t| now >= t);
         if !gc_due && !timers_due {
             return;
@@ -927,13 +943,15 @@ mod tests {
         fn arp(&mut self, mac: Mac, kind: ArpInput, s: f64) -> Actions {
             let mut out = Vec::new();
             let now = self.at(s);
-            self.t.arp_input(P, gw(), mac, kind, now, &mut |a| out.push(a));
+            self.t
+                .arp_input(P, gw(), mac, kind, now, &mut |a| out.push(a));
             out
         }
         fn nd(&mut self, mac: Mac, kind: NdInput, s: f64) -> Actions {
             let mut out = Vec::new();
             let now = self.at(s);
-            self.t.ndisc_input(P, gw(), mac, kind, now, &mut |a| out.push(a));
+            self.t
+                .ndisc_input(P, gw(), mac, kind, now, &mut |a| out.push(a));
             out
         }
         fn state(&self) -> Option<NeighState> {
@@ -1169,7 +1187,9 @@ mod tests {
         // An NS creates an entry for its sender.
         let other: IpAddr = "fd00:2::9".parse().unwrap();
         let mut out: Actions = Vec::new();
-        t.t.ndisc_input(P, other, MAC, NdInput::Solicitation, t.at(1.0), &mut |a| out.push(a));
+        t.t.ndisc_input(P, other, MAC, NdInput::Solicitation, t.at(1.0), &mut |a| {
+            out.push(a)
+        });
         assert_eq!(t.t.get(P, other).map(|i| i.state), Some(NeighState::Stale));
     }
 
@@ -1218,7 +1238,9 @@ mod tests {
         let ip = |i: u8| IpAddr::from([10, 0, 2, i]);
         let mut out = Vec::new();
         t.resolve(P, ip(1), 1, t0, &mut |a| out.push(a));
-        t.arp_input(P, ip(2), MAC, ArpInput::RequestToUs, t0, &mut |a| out.push(a));
+        t.arp_input(P, ip(2), MAC, ArpInput::RequestToUs, t0, &mut |a| {
+            out.push(a)
+        });
         out.clear();
         // Both in use (INCOMPLETE, STALE updated just now): no room.
         t.resolve(P, ip(3), 3, secs(t0, 1.0), &mut |a| out.push(a));
@@ -1250,7 +1272,10 @@ mod tests {
     #[test]
     fn random_reachable_time_spans_half_to_one_and_a_half() {
         let base = Duration::from_secs(30);
-        assert_eq!(NeighParams::random_reachable_time(base, 0), Duration::from_secs(15));
+        assert_eq!(
+            NeighParams::random_reachable_time(base, 0),
+            Duration::from_secs(15)
+        );
         let max = NeighParams::random_reachable_time(base, u32::MAX);
         assert!(max < Duration::from_secs(45) && max > Duration::from_secs(44));
     }

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::fib::{NextHopKind, PortId};
+use super::fib::{Fib, NextHop, NextHopKind, PortId};
 use super::table::{TableName, Tables, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 use super::RouteError;
 
@@ -194,15 +194,16 @@ impl Rule {
     /// Whether the rule belongs to the IPv4 (`false`) or IPv6 (`true`)
     /// list; `None` for both.
     fn family(&self) -> Option<bool> {
-        self.from
-            .or(self.to)
-            .map(|n| matches!(n, IpNet::V6(_)))
+        self.from.or(self.to).map(|n| matches!(n, IpNet::V6(_)))
     }
 }
 
 /// The kernel's default rules for one family.
 fn default_rules(v6: bool) -> Vec<Rule> {
-    let mut rules = vec![Rule::lookup(0, TABLE_LOCAL), Rule::lookup(32766, TABLE_MAIN)];
+    let mut rules = vec![
+        Rule::lookup(0, TABLE_LOCAL),
+        Rule::lookup(32766, TABLE_MAIN),
+    ];
     if !v6 {
         rules.push(Rule::lookup(32767, TABLE_DEFAULT));
     }
@@ -307,12 +308,7 @@ impl Policy {
         }
         let list = |v6: bool| -> Vec<Rule> {
             let mut list = default_rules(v6);
-            list.extend(
-                rules
-                    .iter()
-                    .filter(|r| r.family().map_or(true, |f| f == v6))
-                    .cloned(),
-            );
+            list.extend(rules.iter().filter(|r| r.family() != Some(!v6)).cloned());
             // Stable: defaults stay before configured rules of their
             // priority, configured rules keep their order.
             list.sort_by_key(|r| r.priority);
@@ -365,52 +361,72 @@ impl Policy {
     /// The result and the index of the deciding rule.
     #[inline]
     fn walk(&self, tables: &Tables, key: &FlowKey) -> (RouteResult, Option<usize>) {
-        let (rules, src, dst, no_saddr) = match (key.dst, key.src) {
-            (IpAddr::V4(d), s) => {
-                let s = match s {
+        match key.dst {
+            IpAddr::V4(d) => {
+                let s = match key.src {
                     IpAddr::V4(s) => u32::from(s),
                     IpAddr::V6(_) => 0,
                 };
-                (&self.v4, u128::from(s), u128::from(u32::from(d)), false)
+                let dst = u128::from(u32::from(d));
+                walk_family(&self.v4, tables, key, u128::from(s), false, dst, |fib| {
+                    fib.lookup_v4(d).and_then(|id| fib.next_hop(id))
+                })
             }
-            (IpAddr::V6(d), s) => {
-                let s = match s {
+            IpAddr::V6(d) => {
+                let s = match key.src {
                     IpAddr::V6(s) => u128::from(s),
                     IpAddr::V4(_) => 0,
                 };
                 // fib6_rule_match(): without RT6_LOOKUP_F_HAS_SADDR (output
                 // before source selection) `from` never matches.
-                (&self.v6, s, u128::from(d), key.iif.is_none() && s == 0)
+                let no_saddr = key.iif.is_none() && s == 0;
+                walk_family(&self.v6, tables, key, s, no_saddr, u128::from(d), |fib| {
+                    fib.lookup_v6(d).and_then(|id| fib.next_hop(id))
+                })
             }
-        };
-        for (i, rule) in rules.iter().enumerate() {
-            if !rule.matches(src, no_saddr, dst, key) {
-                continue;
-            }
-            let table = match rule.action {
-                Action::Result(r) => return (r, Some(i)),
-                Action::Lookup(Some(t)) => t,
-                Action::Lookup(None) => continue,
-            };
-            let Some(nh) = tables.at(table).and_then(|fib| fib.lookup(key.dst)) else {
-                continue;
-            };
-            let result = match nh.kind {
-                NextHopKind::Unicast { via, dev } => RouteResult::Forward {
-                    port: dev,
-                    next_hop: via.unwrap_or(key.dst),
-                },
-                NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
-                NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
-                NextHopKind::Blackhole => RouteResult::Blackhole,
-                NextHopKind::Unreachable => RouteResult::Unreachable,
-                NextHopKind::Prohibit => RouteResult::Prohibit,
-                NextHopKind::Throw => continue,
-            };
-            return (result, Some(i));
         }
-        (RouteResult::NoRoute, None)
     }
+}
+
+/// `fib_rules_lookup()` over one family's rules; `lookup` is that family's
+/// LPM in one table.
+#[inline(always)]
+fn walk_family<'t>(
+    rules: &[Compiled],
+    tables: &'t Tables,
+    key: &FlowKey,
+    src: u128,
+    no_saddr: bool,
+    dst: u128,
+    lookup: impl Fn(&'t Fib) -> Option<&'t NextHop>,
+) -> (RouteResult, Option<usize>) {
+    for (i, rule) in rules.iter().enumerate() {
+        if !rule.matches(src, no_saddr, dst, key) {
+            continue;
+        }
+        let table = match rule.action {
+            Action::Result(r) => return (r, Some(i)),
+            Action::Lookup(Some(t)) => t,
+            Action::Lookup(None) => continue,
+        };
+        let Some(nh) = tables.at(table).and_then(&lookup) else {
+            continue;
+        };
+        let result = match nh.kind {
+            NextHopKind::Unicast { via, dev } => RouteResult::Forward {
+                port: dev,
+                next_hop: via.unwrap_or(key.dst),
+            },
+            NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
+            NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
+            NextHopKind::Blackhole => RouteResult::Blackhole,
+            NextHopKind::Unreachable => RouteResult::Unreachable,
+            NextHopKind::Prohibit => RouteResult::Prohibit,
+            NextHopKind::Throw => continue,
+        };
+        return (result, Some(i));
+    }
+    (RouteResult::NoRoute, None)
 }
 
 fn compile(r: &Rule, tables: &Tables) -> Compiled {

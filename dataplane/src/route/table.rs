@@ -596,12 +596,21 @@ mod tests {
             .iter()
             .map(|r| {
                 let nh = r.next_hop;
-                let dev = nh.kind.dev().map(|d| format!(" dev {}", d.0)).unwrap_or_default();
+                let dev = nh
+                    .kind
+                    .dev()
+                    .map(|d| format!(" dev {}", d.0))
+                    .unwrap_or_default();
                 let via = match nh.kind {
                     NextHopKind::Unicast { via: Some(v), .. } => format!(" via {v}"),
                     _ => String::new(),
                 };
-                format!("{} {}{via}{dev} metric {}", nh.kind.type_name(), r.to, nh.metric)
+                format!(
+                    "{} {}{via}{dev} metric {}",
+                    nh.kind.type_name(),
+                    r.to,
+                    nh.metric
+                )
             })
             .collect()
     }
@@ -655,7 +664,10 @@ mod tests {
         let t = Tables::build(&ps, &[]).unwrap();
         assert_eq!(
             show(&t, TABLE_MAIN),
-            vec!["unicast 10.0.1.0/24 dev 0 metric 0", "unicast 10.0.1.0/24 dev 1 metric 0"]
+            vec![
+                "unicast 10.0.1.0/24 dev 0 metric 0",
+                "unicast 10.0.1.0/24 dev 1 metric 0"
+            ]
         );
         let nh = t.get(TABLE_MAIN).unwrap().lookup(ip("10.0.1.9")).unwrap();
         assert_eq!(nh.kind.dev(), Some(PortId(0)));
@@ -693,7 +705,11 @@ mod tests {
         assert_eq!(kind(main, "10.0.9.9").dev(), Some(PortId(1)));
         assert_eq!(kind(main, "2001:db8::1").dev(), Some(PortId(1)));
         assert_eq!(kind(main, "fd00:9::1").dev(), Some(PortId(0)));
-        assert_eq!(kind(main, "fd00:8::1").dev(), Some(PortId(0)), "anycast gateway");
+        assert_eq!(
+            kind(main, "fd00:8::1").dev(),
+            Some(PortId(0)),
+            "anycast gateway"
+        );
         let t100 = t.get(100).unwrap();
         assert_eq!(kind(t100, "8.8.8.8").dev(), Some(PortId(0)));
         assert_eq!(t100.lookup(ip("::1")), None);
@@ -704,7 +720,12 @@ mod tests {
     #[test]
     fn gateway_errors() {
         let build = |r: StaticRoute| Tables::build(&ports(), &[r]).unwrap_err();
-        let e = build(StaticRoute::unicast(net("10.9.0.0/16"), Some(ip("10.0.9.9")), None, 7));
+        let e = build(StaticRoute::unicast(
+            net("10.9.0.0/16"),
+            Some(ip("10.0.9.9")),
+            None,
+            7,
+        ));
         assert_eq!(
             e.to_string(),
             "line 7: route 10.9.0.0/16 via 10.0.9.9: Nexthop has invalid gateway: \
@@ -721,7 +742,12 @@ mod tests {
             "line 7: route 10.9.0.0/16 via 10.0.2.9: Nexthop has invalid gateway: \
              no connected route of interface \"r0\" reaches it"
         );
-        let e = build(StaticRoute::unicast(net("10.9.0.0/16"), Some(ip("10.0.1.255")), None, 7));
+        let e = build(StaticRoute::unicast(
+            net("10.9.0.0/16"),
+            Some(ip("10.0.1.255")),
+            None,
+            7,
+        ));
         assert!(matches!(
             e,
             RouteError::InvalidGateway {
@@ -729,13 +755,23 @@ mod tests {
                 ..
             }
         ));
-        let e = build(StaticRoute::unicast(net("10.9.0.0/16"), Some(ip("10.0.1.7")), None, 7));
+        let e = build(StaticRoute::unicast(
+            net("10.9.0.0/16"),
+            Some(ip("10.0.1.7")),
+            None,
+            7,
+        ));
         assert_eq!(
             e.to_string(),
             "line 7: route 10.9.0.0/16 via 10.0.1.7: Gateway can not be a local address \
              (it is assigned to interface \"r0\")"
         );
-        let e = build(StaticRoute::unicast(net("::/0"), Some(ip("fe80::1")), None, 7));
+        let e = build(StaticRoute::unicast(
+            net("::/0"),
+            Some(ip("fe80::1")),
+            None,
+            7,
+        ));
         assert!(matches!(
             e,
             RouteError::InvalidGateway {
@@ -743,13 +779,31 @@ mod tests {
                 ..
             }
         ));
-        let e = build(StaticRoute::unicast(net("::/0"), Some(ip("10.0.1.9")), None, 7));
+        let e = build(StaticRoute::unicast(
+            net("::/0"),
+            Some(ip("10.0.1.9")),
+            None,
+            7,
+        ));
         assert!(matches!(e, RouteError::FamilyMismatch { .. }));
         let e = build(StaticRoute::unicast(net("10.9.0.0/16"), None, None, 7));
-        assert_eq!(e.to_string(), "line 7: route 10.9.0.0/16 needs `via` or `dev`");
-        let e = build(StaticRoute::unicast(net("10.9.0.1/16"), None, Some(PortId(0)), 7));
+        assert_eq!(
+            e.to_string(),
+            "line 7: route 10.9.0.0/16 needs `via` or `dev`"
+        );
+        let e = build(StaticRoute::unicast(
+            net("10.9.0.1/16"),
+            None,
+            Some(PortId(0)),
+            7,
+        ));
         assert!(matches!(e, RouteError::HostBits { .. }));
-        let e = build(StaticRoute::unicast(net("10.9.0.0/16"), None, Some(PortId(9)), 7));
+        let e = build(StaticRoute::unicast(
+            net("10.9.0.0/16"),
+            None,
+            Some(PortId(9)),
+            7,
+        ));
         assert!(matches!(e, RouteError::UnknownPort { port: 9, .. }));
         // Not through a gateway route (scope universe), nor through a throw.
         let e = Tables::build(
@@ -781,7 +835,12 @@ mod tests {
     fn file_exists() {
         let e = Tables::build(
             &ports(),
-            &[StaticRoute::unicast(net("10.0.1.0/24"), Some(ip("10.0.2.9")), None, 12)],
+            &[StaticRoute::unicast(
+                net("10.0.1.0/24"),
+                Some(ip("10.0.2.9")),
+                None,
+                12,
+            )],
         )
         .unwrap_err();
         assert_eq!(
@@ -793,17 +852,28 @@ mod tests {
         Tables::build(
             &ports(),
             &[
-                StaticRoute::unicast(net("10.0.1.0/24"), Some(ip("10.0.2.9")), None, 12).with_metric(5),
+                StaticRoute::unicast(net("10.0.1.0/24"), Some(ip("10.0.2.9")), None, 12)
+                    .with_metric(5),
                 StaticRoute::unicast(net("fd00:1::/64"), Some(ip("fd00:2::9")), None, 13),
             ],
         )
         .unwrap();
         let e = Tables::build(
             &ports(),
-            &[StaticRoute::unicast(net("fd00:1::/64"), Some(ip("fd00:2::9")), None, 13).with_metric(256)],
+            &[
+                StaticRoute::unicast(net("fd00:1::/64"), Some(ip("fd00:2::9")), None, 13)
+                    .with_metric(256),
+            ],
         )
         .unwrap_err();
-        assert!(matches!(e, RouteError::Exists { line: 13, metric: 256, .. }));
+        assert!(matches!(
+            e,
+            RouteError::Exists {
+                line: 13,
+                metric: 256,
+                ..
+            }
+        ));
         let e = Tables::build(
             &ports(),
             &[
