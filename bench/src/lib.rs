@@ -1,1 +1,17 @@
+//! sluice-bench: traffic tools, pipeline benchmarks and the kernel side of
+//! the differential tests.
+//!
+//! * [`netns`]: network namespaces (deleted on drop, stale ones swept) and
+//!   veth pairs.
+//! * [`afpacket`]: raw Ethernet frames in and out of an interface.
+//! * [`frames`]: probe frame builders, capture summaries and comparison.
+//! * [`kernel`]: an appliance config and ruleset loaded into Linux in a
+//!   router namespace, probed with crafted frames — the oracle of the
+//!   differential tests.
+//!
+//! The `sluice-probe` binary (src/bin) sends and captures the probes.
 
+pub mod afpacket;
+pub mod frames;
+pub mod kernel;
+pub mod netns;
