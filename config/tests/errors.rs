@@ -59,6 +59,17 @@ const UNKNOWN_SERVICE_NAME: &str =
     "*filter\n-A INPUT -p udp --dport no-such-service -j ACCEPT\nCOMMIT\n";
 const BAD_PORT_RANGE_TCP: &str = "*filter\n-A INPUT -p tcp --sport 2000:1000 -j ACCEPT\nCOMMIT\n";
 const BAD_PROTOCOL: &str = "*filter\n-A INPUT -p tcpp -j ACCEPT\nCOMMIT\n";
+const SIGN_AFTER_A_NUMBER_PREFIX: &str =
+    "*filter\n-A INPUT -p tcp --dport 0x+7 -j ACCEPT\nCOMMIT\n";
+const HEX_UDP_PORT: &str = "*filter\n-A INPUT -p udp --dport 0x35 -j ACCEPT\nCOMMIT\n";
+const PROTOCOL_ALIAS_NOT_LOWER_CASE: &str = "*filter\n-A INPUT -p IPSEC-ESP -j ACCEPT\nCOMMIT\n";
+const SIGNED_ADDRESS_PART: &str = "*filter\n-A INPUT -s +10.300 -j ACCEPT\nCOMMIT\n";
+const MULTIPORT_BEFORE_ITS_PROTOCOL: &str =
+    "*filter\n-A INPUT -m multiport --dports 80,443 -p tcp -j ACCEPT\nCOMMIT\n";
+const NAT_PORT_BEFORE_ITS_PROTOCOL: &str =
+    "*nat\n-A PREROUTING -j DNAT --to-destination 192.0.2.1:8080 -p tcp\nCOMMIT\n";
+const REDIRECT_PORT_BEFORE_ITS_PROTOCOL: &str =
+    "*nat\n-A PREROUTING -j REDIRECT --to-ports 3128 -p tcp\nCOMMIT\n";
 const TARGET_IN_THE_WRONG_TABLE: &str =
     "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j DNAT --to-destination 192.0.2.1\nCOMMIT\n";
 const TARGET_IN_A_USER_CHAIN_REACHED_FROM_THE_WRONG_HOOK: &str = "*nat\n\
@@ -262,6 +273,70 @@ fn bad_port_range_tcp() {
         Some(col(text, 2, "--sport")),
         &["tcp", "2000:1000"],
     );
+}
+
+#[test]
+fn numbers_and_names_as_libxtables_reads_them() {
+    // strtoumax stops at a sign after `0x`; `-m udp` reads ports as
+    // getaddrinfo does (decimal only); `-p` is lower-cased before the
+    // protocol database is asked; getaddrinfo takes no sign in an address.
+    for (text, word, says) in [
+        (
+            SIGN_AFTER_A_NUMBER_PREFIX,
+            "--dport",
+            "invalid port/service `0x+7'",
+        ),
+        (
+            HEX_UDP_PORT,
+            "--dport",
+            "Port \"0x35\" does not resolve to anything",
+        ),
+        (
+            PROTOCOL_ALIAS_NOT_LOWER_CASE,
+            "IPSEC",
+            "unknown protocol \"ipsec-esp\"",
+        ),
+        (
+            SIGNED_ADDRESS_PART,
+            "+10",
+            "host/network `+10.300' not found",
+        ),
+    ] {
+        assert_error(text, 2, Some(col(text, 2, word)), &[says]);
+    }
+}
+
+#[test]
+fn multiport_before_its_protocol() {
+    // iptables checks `-p` when it reads the multiport option (its service
+    // names depend on it): a `-p` later on the line is too late.
+    let text = MULTIPORT_BEFORE_ITS_PROTOCOL;
+    assert_error(
+        text,
+        2,
+        Some(col(text, 2, "--dports")),
+        &["multiport", "needs `-p tcp'"],
+    );
+}
+
+#[test]
+fn nat_port_before_its_protocol() {
+    // Likewise libxt_NAT checks that the protocol has ports when it reads
+    // the address and port.
+    for (text, opt, target) in [
+        (NAT_PORT_BEFORE_ITS_PROTOCOL, "--to-destination", "DNAT"),
+        (REDIRECT_PORT_BEFORE_ITS_PROTOCOL, "--to-ports", "REDIRECT"),
+    ] {
+        assert_error(
+            text,
+            2,
+            Some(col(text, 2, opt)),
+            &[
+                target,
+                "Need TCP, UDP, SCTP or DCCP with port specification",
+            ],
+        );
+    }
 }
 
 #[test]
@@ -611,6 +686,22 @@ const ALL: &[(&str, &str)] = &[
     ("unknown_service_name", UNKNOWN_SERVICE_NAME),
     ("bad_port_range_tcp", BAD_PORT_RANGE_TCP),
     ("bad_protocol", BAD_PROTOCOL),
+    ("sign_after_a_number_prefix", SIGN_AFTER_A_NUMBER_PREFIX),
+    ("hex_udp_port", HEX_UDP_PORT),
+    (
+        "protocol_alias_not_lower_case",
+        PROTOCOL_ALIAS_NOT_LOWER_CASE,
+    ),
+    ("signed_address_part", SIGNED_ADDRESS_PART),
+    (
+        "multiport_before_its_protocol",
+        MULTIPORT_BEFORE_ITS_PROTOCOL,
+    ),
+    ("nat_port_before_its_protocol", NAT_PORT_BEFORE_ITS_PROTOCOL),
+    (
+        "redirect_port_before_its_protocol",
+        REDIRECT_PORT_BEFORE_ITS_PROTOCOL,
+    ),
     ("target_in_the_wrong_table", TARGET_IN_THE_WRONG_TABLE),
     (
         "target_in_a_user_chain_reached_from_the_wrong_hook",

@@ -419,3 +419,12 @@ pub fn service_port(name: &str, proto: &str) -> Option<u16> {
         .find(|(n, _, p, aliases)| *p == proto && (*n == name || aliases.contains(&name)))
         .map(|(_, port, _, _)| *port)
 }
+
+/// `getservbyname(name, NULL)`: the port of the first service of that name
+/// or alias, whatever its protocol.
+pub fn service_port_any(name: &str) -> Option<u16> {
+    SERVICES
+        .iter()
+        .find(|(n, _, _, aliases)| *n == name || aliases.contains(&name))
+        .map(|(_, port, _, _)| *port)
+}

@@ -11,7 +11,7 @@
 //! read after the other options. Its own refusals are stated in the
 //! error (host names are not resolved; unsupported extensions say why).
 
-use super::ext;
+use super::ext::parse;
 use super::ext::{unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt};
 use super::lex::Word;
 use super::model::{AddrMatch, Counters, IfaceMatch, ProtoMatch, Rule, TableKind, Target};
@@ -938,12 +938,12 @@ impl<'w> Parser<'w> {
                 let name = chain(&chain_word)?;
                 let num = match args.get(1) {
                     Some(w) => {
-                        Some(
-                            ext::strtoui(&w.text, 1, i32::MAX as u64).ok_or_else(|| ArgError {
+                        Some(parse::strtoui(&w.text, 1, i32::MAX as u64).ok_or_else(|| {
+                            ArgError {
                                 column: w.column,
                                 msg: format!("Invalid rule number `{}'", w.text),
-                            })? as usize,
-                        )
+                            }
+                        })? as usize)
                     }
                     None => None,
                 };
@@ -1037,12 +1037,15 @@ impl<'w> Parser<'w> {
         } else {
             self.dsts.iter().copied().map(Some).collect()
         };
+        // `-s 0.0.0.0/0` is no `-s` to the kernel (a zero mask, not
+        // inverted): one model for both, so `-D` without it finds the rule.
+        let any = |a: &Option<AddrMatch>| a.filter(|a| !a.mask.is_unspecified() || a.invert);
         let mut out = Vec::with_capacity(srcs.len() * dsts.len());
         for s in &srcs {
             for d in &dsts {
                 let mut r = self.rule.clone();
-                r.src = *s;
-                r.dst = *d;
+                r.src = any(s);
+                r.dst = any(d);
                 out.push(r);
             }
         }
@@ -1069,7 +1072,7 @@ fn scan_u64(s: &str) -> Option<u64> {
 
 /// `parse_rulenumber`: 1..=INT_MAX.
 fn rule_number(w: &Word) -> Res<usize> {
-    match ext::strtoui(&w.text, 1, i32::MAX as u64) {
+    match parse::strtoui(&w.text, 1, i32::MAX as u64) {
         Some(n) => Ok(n as usize),
         None => err(w, format!("Invalid rule number `{}'", w.text)),
     }
@@ -1129,36 +1132,11 @@ fn check_chain_name(w: &Word) -> Res<()> {
     Ok(())
 }
 
-/// `-p`: a number 0..=255, `all`, or a name from the protocol database.
+/// `-p`: iptables lower-cases the word, then reads it as
+/// `xtables_parse_protocol` does (a number 0..=255, `all`, or a name from
+/// the protocol database).
 fn parse_protocol(w: &Word) -> Res<u8> {
-    if let Some(n) = ext::strtoui(&w.text, 0, 255) {
-        return Ok(n as u8);
-    }
-    if w.text == "all" {
-        return Ok(0);
-    }
-    if let Some(n) = netdb::proto_by_name(&w.text) {
-        return Ok(n);
-    }
-    let lower = w.text.to_ascii_lowercase();
-    for (name, num) in [
-        ("tcp", 6u8),
-        ("sctp", 132),
-        ("udp", 17),
-        ("udplite", 136),
-        ("icmp", 1),
-        ("icmpv6", 58),
-        ("esp", 50),
-        ("ah", 51),
-        ("ipv6-mh", 135),
-        ("mh", 135),
-        ("all", 0),
-    ] {
-        if name == lower {
-            return Ok(num);
-        }
-    }
-    err(w, format!("unknown protocol \"{}\" specified", w.text))
+    parse::parse_protocol(&w.text.to_ascii_lowercase()).or_else(|m| err(w, m))
 }
 
 /// `-s`/`-d`: comma-separated `ADDR[/MASK]` as `xtables_ipparse_multiple`
@@ -1176,9 +1154,9 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
         };
         let mask = match m {
             None => u32::MAX,
-            Some(m) => match ext::parse_ipv4_mask(m) {
+            Some(m) => match parse::parse_ipv4_mask(m) {
                 Some(mask) => u32::from(mask),
-                None => match ext::strtoui(m, 0, 32) {
+                None => match parse::strtoui(m, 0, 32) {
                     Some(0) => 0,
                     Some(n) => u32::MAX << (32 - n),
                     None => return err(w, format!("invalid mask `{m}' specified")),
@@ -1188,7 +1166,11 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
         let addr = if mask == 0 {
             0
         } else {
-            match ext::parse_ipv4(a).map(u32::from).or_else(|| inet_aton(a)) {
+            // xtables' own dotted form, then getaddrinfo's numeric one.
+            match parse::parse_ipv4(a)
+                .or_else(|| parse::inet_aton(a))
+                .map(u32::from)
+            {
                 Some(addr) => addr,
                 None => {
                     let hint = if a.starts_with('-') {
@@ -1210,28 +1192,6 @@ fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
         });
     }
     Ok(out)
-}
-
-/// The numeric forms `getaddrinfo(3)` takes when xtables' own dotted
-/// parser does not (`inet_aton`): `a` (32 bits), `a.b` (8.24), `a.b.c`
-/// (8.8.16) or `a.b.c.d`, each part decimal, `0x` hex or `0` octal.
-/// `0x0a000001` and `167772161` are 10.0.0.1.
-fn inet_aton(s: &str) -> Option<u32> {
-    let parts = s
-        .split('.')
-        .map(ext::strtoul)
-        .collect::<Option<Vec<u64>>>()?;
-    let fits = |v: u64, bits: u32| v < (1u64 << bits);
-    let (last, head) = parts.split_last()?;
-    if head.len() > 3 || !head.iter().all(|v| fits(*v, 8)) {
-        return None;
-    }
-    let last_bits = 32 - 8 * head.len() as u32;
-    if !fits(*last, last_bits) {
-        return None;
-    }
-    let hi = head.iter().fold(0u64, |acc, v| (acc << 8) | v) << last_bits;
-    Some((hi | last) as u32)
 }
 
 /// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.
@@ -1278,18 +1238,6 @@ mod tests {
             Command::Append { rules, .. } => Ok(rules),
             other => panic!("not an append: {other:?}"),
         }
-    }
-
-    #[test]
-    fn inet_aton_forms() {
-        assert_eq!(inet_aton("0x0a000001"), Some(0x0a00_0001));
-        assert_eq!(inet_aton("167772161"), Some(0x0a00_0001));
-        assert_eq!(inet_aton("10.65535"), Some(0x0a00_ffff));
-        assert_eq!(inet_aton("10.1.258"), Some(0x0a01_0102));
-        assert_eq!(inet_aton("1.2.3.256"), None);
-        assert_eq!(inet_aton("1.2.3.4.5"), None);
-        assert_eq!(inet_aton(""), None);
-        assert_eq!(inet_aton("1..2"), None);
     }
 
     #[test]
@@ -1348,11 +1296,12 @@ mod tests {
     fn every_address_is_a_rule_duplicates_included() {
         let r = append("-A INPUT -s 1.2.3.4,1.2.3.4 -d 5.6.7.8,9.9.9.9").expect("list");
         assert_eq!(r.len(), 4);
+        // any/0 is not resolved, and is no `-s` to the kernel.
         let r = append("-A INPUT -s no.such.host/0").expect("any/0 is not resolved");
-        assert_eq!(
-            r[0].src.map(|a| a.mask),
-            Some(std::net::Ipv4Addr::UNSPECIFIED)
-        );
+        assert_eq!(r[0].src, None);
+        assert_eq!(r, append("-A INPUT").expect("no -s"));
+        let r = append("-A INPUT ! -s 0/0").expect("! any/0");
+        assert!(r[0].src.is_some_and(|a| a.invert));
     }
 
     #[test]

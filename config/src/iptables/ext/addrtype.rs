@@ -3,7 +3,7 @@
 //! address, optionally only in the routing domain of the input or output
 //! interface).
 
-use super::{Cx, Extension, Opt};
+use super::{once, Cx, Extension, Given, Opt};
 use crate::iptables::model::{Hook, HookMask, Rule, TableKind};
 
 /// Route types (`RTN_*`), in kernel order: bit `1 << n` of an
@@ -79,9 +79,7 @@ pub struct Addrtype {
     pub src: Option<AddrTypeMatch>,
     pub dst: Option<AddrTypeMatch>,
     pub limit_iface: Option<LimitIface>,
-    /// Both --limit-iface-in and --limit-iface-out were given (refused in
-    /// `finish`, after the other checks, as iptables does).
-    both_ifaces: bool,
+    given: Given,
 }
 
 /// libxt_addrtype `parse_type`: a case-insensitive prefix of a type name,
@@ -146,7 +144,6 @@ impl Extension for Addrtype {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        let once = || format!("option \"--{id}\" can only be used once.");
         match id {
             "src-type" | "dst-type" => {
                 let slot = if id == "src-type" {
@@ -154,30 +151,19 @@ impl Extension for Addrtype {
                 } else {
                     &mut self.dst
                 };
-                if slot.is_some() {
-                    return Err(once());
-                }
+                once(slot, id)?;
                 *slot = Some(AddrTypeMatch {
                     types: AddrTypes(parse_types(&args[0])?),
                     invert,
                 });
             }
             _ => {
-                let which = if id == "limit-iface-in" {
+                self.given.take(Self::OPTIONS, id, invert)?;
+                self.limit_iface = Some(if id == "limit-iface-in" {
                     LimitIface::In
                 } else {
                     LimitIface::Out
-                };
-                if self.limit_iface == Some(which) {
-                    return Err(once());
-                }
-                if invert {
-                    return Err(format!("option \"--{id}\" cannot be inverted."));
-                }
-                if self.limit_iface.is_some() {
-                    self.both_ifaces = true;
-                }
-                self.limit_iface = Some(which);
+                });
             }
         }
         Ok(())
@@ -187,13 +173,14 @@ impl Extension for Addrtype {
         if self.src.is_none() && self.dst.is_none() {
             return Err("you must specify --src-type or --dst-type".into());
         }
-        if self.both_ifaces {
-            return Err(
-                "option \"--limit-iface-in\" cannot be used together with \"--limit-iface-out\"."
-                    .into(),
-            );
-        }
-        Ok(())
+        // After the check above, as iptables does.
+        self.given.check_excl(
+            Self::OPTIONS,
+            &[
+                ("limit-iface-in", &["limit-iface-out"]),
+                ("limit-iface-out", &["limit-iface-in"]),
+            ],
+        )
     }
 
     fn save(&self, out: &mut String) {
@@ -226,23 +213,11 @@ impl Extension for Addrtype {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::first_match;
+    use crate::iptables::Match;
 
     fn run(chain: &str, rule: &str) -> Result<(Addrtype, String), String> {
-        let text = format!("*filter\n-A {chain} {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        let c = rs.tables[0].chain(chain).ok_or("no chain")?;
-        match &c.rules[0].matches[0] {
-            Match::Addrtype(a) => Ok((a.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", chain, rule, Match::Addrtype)
     }
 
     #[test]

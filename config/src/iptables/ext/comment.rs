@@ -1,7 +1,8 @@
 //! `-m comment --comment TEXT`: always matches; carries the operator's note
 //! (libxt_comment: at most 255 characters).
 
-use super::{no_invert, save_string, Cx, Extension, Opt};
+use super::parse::save_string;
+use super::{no_invert, required, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// The comment text.
@@ -32,10 +33,7 @@ impl Extension for Comment {
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.text.is_none() {
-            return Err("option \"--comment\" must be specified".into());
-        }
-        Ok(())
+        required(&self.text, "comment")
     }
 
     fn save(&self, out: &mut String) {

@@ -15,173 +15,16 @@
 //!   nothing), `--ctstatus` (any bit of the set present; NONE is the empty
 //!   set, which never matches unless inverted) and `--ctexpire` (seconds left
 //!   within `min..=max`). Each may be inverted except `--ctdir`.
-//!
-//! This file also holds the C-library number, address and port readers the
-//! other conntrack-family extensions share (libxtables and glibc semantics).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{save_invert, Cx, Extension, Opt};
+use super::parse::{
+    inet_aton, mask_len, parse_protocol, port_range_opt, save_addr_mask, save_range, strtoui,
+    uint_range_opt,
+};
+use super::{once, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
-use crate::iptables::netdb;
-
-// ---------------------------------------------------------------------------
-// C-library readers.
-
-/// `strtoumax(s, &end, base)` as glibc does it: leading white space, an
-/// optional sign, then digits (`base` 0: `0x` hex, leading `0` octal, else
-/// decimal). `None` when no digit was read; otherwise the value (`None` on
-/// overflow, where C returns `ERANGE`), whether a `-` preceded it, and the
-/// rest of the string after the digits.
-pub(crate) fn c_strtoul(s: &str, base: u32) -> Option<(Option<u64>, bool, &str)> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (radix, digits) = if base == 0 {
-        match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            Some(h) if h.starts_with(|c: char| c.is_ascii_hexdigit()) => (16, h),
-            // "0x" without a hex digit: C reads the "0" and stops at "x".
-            Some(_) => return Some((Some(0), neg, &t[1..])),
-            None if t.starts_with('0') => (8, t),
-            None => (10, t),
-        }
-    } else {
-        (base, t)
-    };
-    let n = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
-    if n == 0 {
-        return None;
-    }
-    let value = u64::from_str_radix(&digits[..n], radix).ok();
-    Some((value, neg, &digits[n..]))
-}
-
-/// `xtables_strtoul(s, &end, ...)`: a base-0 number with what follows it;
-/// `None` without digits, with a `-`, or on overflow. Leading white space
-/// and `+` are accepted, as strtoul accepts them.
-pub(crate) fn xt_strtoul(s: &str) -> Option<(u64, &str)> {
-    match c_strtoul(s, 0)? {
-        (Some(v), false, rest) => Some((v, rest)),
-        _ => None,
-    }
-}
-
-/// `xtables_strtoui(s, NULL, ...)`: the whole string a base-0 number within
-/// `min..=max`.
-pub(crate) fn xt_strtoui_all(s: &str, min: u64, max: u64) -> Option<u64> {
-    match xt_strtoul(s)? {
-        (v, "") if (min..=max).contains(&v) => Some(v),
-        _ => None,
-    }
-}
-
-/// glibc `inet_aton` as `getaddrinfo(AF_INET)` applies it to numeric hosts:
-/// one to four dot-separated parts, each starting with a digit and read in
-/// base 0; the last part fills the remaining bytes (`10` is `0.0.0.10`,
-/// `10.1` is `10.0.0.1`).
-pub(crate) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() > 4 {
-        return None;
-    }
-    let mut val: u32 = 0;
-    for (i, p) in parts.iter().enumerate() {
-        if !p.starts_with(|c: char| c.is_ascii_digit()) {
-            return None;
-        }
-        let (Some(v), false, "") = c_strtoul(p, 0)? else {
-            return None;
-        };
-        let last = i + 1 == parts.len();
-        if last {
-            let bits = 8 * (4 - i as u32);
-            if (bits < 32 && v >> bits != 0) || v > u32::MAX as u64 {
-                return None;
-            }
-            val |= v as u32;
-        } else {
-            if v > 255 {
-                return None;
-            }
-            val |= (v as u32) << (24 - 8 * i as u32);
-        }
-    }
-    Some(Ipv4Addr::from(val))
-}
-
-/// `xtables_getportbyname` as libxtables 1.8.9 resolves a port through
-/// `getaddrinfo(NULL, name, NULL)`: a decimal number (glibc keeps its low 16
-/// bits, and refuses it when the low 32 bits are negative as an `int`), else
-/// a service name looked up for tcp, udp, dccp, udplite then sctp.
-pub(crate) fn port_by_name(s: &str) -> Option<u16> {
-    if let Some((v, neg, "")) = c_strtoul(s, 10) {
-        let v = v.unwrap_or(u64::MAX);
-        let v = if neg { v.wrapping_neg() } else { v };
-        let num = v as u32 as i32;
-        return (num >= 0).then_some(num as u16);
-    }
-    ["tcp", "udp", "dccp", "udplite", "sctp"]
-        .iter()
-        .find_map(|p| netdb::service_port(s, p))
-}
-
-/// `xtables_parse_protocol`: a number 0..=255, `all` (0), a name or alias
-/// from the protocol database (case as written), or iptables' own names.
-pub(crate) fn parse_xt_protocol(s: &str) -> Result<u8, String> {
-    if let Some(v) = xt_strtoui_all(s, 0, 255) {
-        return Ok(v as u8);
-    }
-    if s == "all" {
-        return Ok(0);
-    }
-    if let Some(p) = netdb::proto_by_name(s) {
-        return Ok(p);
-    }
-    const OWN: [(&str, u8); 10] = [
-        ("tcp", 6),
-        ("sctp", 132),
-        ("udp", 17),
-        ("udplite", 136),
-        ("icmp", 1),
-        ("icmpv6", 58),
-        ("esp", 50),
-        ("ah", 51),
-        ("ipv6-mh", 135),
-        ("mh", 135),
-    ];
-    OWN.iter()
-        .find(|(n, _)| *n == s)
-        .map(|(_, p)| *p)
-        .ok_or_else(|| format!("unknown protocol \"{s}\" specified"))
-}
-
-/// The prefix length of a contiguous mask.
-fn mask_len(mask: u32) -> Option<u32> {
-    let ones = mask.leading_ones();
-    (mask.checked_shl(ones).unwrap_or(0) == 0).then_some(ones)
-}
-
-/// Prints ` ADDR[/MASK]` as `xtables_ipaddr_to_numeric` +
-/// `xtables_ipmask_to_numeric`: no suffix for /32, `/N` for a contiguous
-/// mask, the dotted mask otherwise.
-pub(crate) fn save_addr_mask(out: &mut String, addr: Ipv4Addr, mask: Ipv4Addr) {
-    let _ = write!(out, " {addr}");
-    match mask_len(u32::from(mask)) {
-        Some(32) => {}
-        Some(n) => {
-            let _ = write!(out, "/{n}");
-        }
-        None => {
-            let _ = write!(out, "/{mask}");
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // States and statuses.
@@ -461,7 +304,7 @@ fn parse_hostmask(arg: &str, opt: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> 
     let mask = match mask {
         None => u32::MAX,
         Some(m) => {
-            let len = match xt_strtoui_all(m, 0, 32) {
+            let len = match strtoui(m, 0, 32) {
                 Some(n) => n as u32,
                 None => match inet_aton(m) {
                     Some(dotted) => mask_len(u32::from(dotted)).unwrap_or(32),
@@ -477,74 +320,6 @@ fn parse_hostmask(arg: &str, opt: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> 
         }
     };
     Ok((addr, Ipv4Addr::from(mask)))
-}
-
-/// XTTYPE_PORTRC: `[PORT][:[PORT]]`, each a number or service name; an
-/// empty end is 0 (low) or 65535 (high). No order check (1.8.9 has none).
-fn parse_port_rc(arg: &str, opt: &str) -> Result<(u16, u16), String> {
-    let mut range = [0u16, u16::MAX];
-    let mut n = 0;
-    for part in arg.split(':') {
-        if n == 2 {
-            return Err(format!(
-                "Too many components for option \"--{opt}\" (max: 2)"
-            ));
-        }
-        if !part.is_empty() {
-            range[n] = port_by_name(part)
-                .ok_or_else(|| format!("Port \"{part}\" does not resolve to anything."))?;
-        }
-        n += 1;
-    }
-    if n == 1 {
-        range[1] = range[0];
-    }
-    Ok((range[0], range[1]))
-}
-
-/// XTTYPE_UINT32RC: `[MIN][:[MAX]]`; an empty end is 0 (low) or 2^32-1
-/// (high). libxtables 1.8.9 does not check the order (`4:3` is kept).
-fn parse_u32_rc(arg: &str, opt: &str) -> Result<(u32, u32), String> {
-    let (lmin, lmax) = (0u64, u32::MAX as u64);
-    let mut vals = [0u64; 2];
-    let mut n = 0;
-    let mut rest = arg;
-    loop {
-        if n == 2 {
-            return Err(format!(
-                "Too many components for option \"--{opt}\" (max: 2)"
-            ));
-        }
-        let (value, end) = if rest.is_empty() || rest.starts_with(':') {
-            (if n == 1 { lmax } else { lmin }, rest)
-        } else {
-            let (v, end) = xt_strtoul(rest).filter(|(v, _)| (lmin..=lmax).contains(v)).ok_or_else(|| {
-                format!("bad value for option \"--{opt}\" near \"{rest}\", or out of range ({lmin}-{lmax}).")
-            })?;
-            if !end.is_empty() && !end.starts_with(':') {
-                return Err(format!(
-                    "Argument to \"--{opt}\" has unexpected characters near \"{end}\"."
-                ));
-            }
-            (v, end)
-        };
-        vals[n] = value;
-        n += 1;
-        match end.strip_prefix(':') {
-            Some(r) => rest = r,
-            None => break,
-        }
-    }
-    let max = if n >= 2 { vals[1] } else { vals[0] };
-    Ok((vals[0] as u32, max as u32))
-}
-
-/// The "only once" and "cannot be inverted" checks of `xtables_option_parse`.
-pub(crate) fn xt_once<T>(slot: &Option<T>, opt: &str) -> Result<(), String> {
-    match slot {
-        Some(_) => Err(format!("option \"--{opt}\" can only be used once.")),
-        None => Ok(()),
-    }
 }
 
 impl Extension for Conntrack {
@@ -574,13 +349,13 @@ impl Extension for Conntrack {
         let arg = args[0].as_str();
         match id {
             "ctstate" => {
-                xt_once(&self.state, id)?;
+                once(&self.state, id)?;
                 let states = parse_ctstates(arg)?;
                 self.state = Some(CtStateMatch { states, invert });
             }
             "ctproto" => {
-                xt_once(&self.proto, id)?;
-                let proto = parse_xt_protocol(arg)?;
+                once(&self.proto, id)?;
+                let proto = parse_protocol(arg)?;
                 self.proto = Some(CtProto { proto, invert });
             }
             "ctorigsrc" | "ctorigdst" | "ctreplsrc" | "ctrepldst" => {
@@ -590,7 +365,7 @@ impl Extension for Conntrack {
                     "ctreplsrc" => &mut self.repl_src,
                     _ => &mut self.repl_dst,
                 };
-                xt_once(slot, id)?;
+                once(slot, id)?;
                 let (addr, mask) = parse_hostmask(arg, id)?;
                 *slot = Some(CtAddr { addr, mask, invert });
             }
@@ -601,12 +376,12 @@ impl Extension for Conntrack {
                     "ctreplsrcport" => &mut self.repl_src_port,
                     _ => &mut self.repl_dst_port,
                 };
-                xt_once(slot, id)?;
-                let (lo, hi) = parse_port_rc(arg, id)?;
+                once(slot, id)?;
+                let (lo, hi) = port_range_opt(arg, id)?;
                 *slot = Some(CtPortRange { lo, hi, invert });
             }
             "ctstatus" => {
-                xt_once(&self.status, id)?;
+                once(&self.status, id)?;
                 let mut status = CtStatus::default();
                 let names = [("NONE", CtStatus(0))]
                     .into_iter()
@@ -621,12 +396,16 @@ impl Extension for Conntrack {
                 self.status = Some(CtStatusMatch { status, invert });
             }
             "ctexpire" => {
-                xt_once(&self.expire, id)?;
-                let (min, max) = parse_u32_rc(arg, id)?;
-                self.expire = Some(CtExpire { min, max, invert });
+                once(&self.expire, id)?;
+                let (min, max) = uint_range_opt(arg, id, u32::MAX.into())?;
+                self.expire = Some(CtExpire {
+                    min: min as u32,
+                    max: max as u32,
+                    invert,
+                });
             }
             "ctdir" => {
-                xt_once(&self.direction, id)?;
+                once(&self.direction, id)?;
                 if invert {
                     return Err("option \"--ctdir\" cannot be inverted.".into());
                 }
@@ -680,12 +459,9 @@ impl Extension for Conntrack {
         ] {
             if let Some(p) = p {
                 save_invert(out, p.invert);
+                let _ = write!(out, " --{name} ");
                 // conntrack_dump_ports: a high end of 0 prints as one port.
-                if p.hi == 0 || p.lo == p.hi {
-                    let _ = write!(out, " --{name} {}", p.lo);
-                } else {
-                    let _ = write!(out, " --{name} {}:{}", p.lo, p.hi);
-                }
+                save_range(out, p.lo, if p.hi == 0 { p.lo } else { p.hi });
             }
         }
         if let Some(s) = self.status {
@@ -705,11 +481,8 @@ impl Extension for Conntrack {
         }
         if let Some(e) = self.expire {
             save_invert(out, e.invert);
-            if e.min == e.max {
-                let _ = write!(out, " --ctexpire {}", e.min);
-            } else {
-                let _ = write!(out, " --ctexpire {}:{}", e.min, e.max);
-            }
+            out.push_str(" --ctexpire ");
+            save_range(out, e.min, e.max);
         }
         match self.direction {
             Some(CtDir::Original) => out.push_str(" --ctdir ORIGINAL"),
@@ -722,22 +495,11 @@ impl Extension for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Conntrack, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Some(Match::Conntrack(m)) = r.matches.first() else {
-            panic!("no conntrack match")
-        };
-        let line = save(&rs)
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m.clone(), line))
+        first_match!("filter", "INPUT", rule, Match::Conntrack)
     }
 
     fn saved(rule: &str) -> String {
@@ -748,36 +510,7 @@ mod tests {
     }
 
     fn err(rule: &str) -> String {
-        match one(rule) {
-            Ok(x) => panic!("{rule} accepted: {x:?}"),
-            Err(e) => e,
-        }
-    }
-
-    #[test]
-    fn readers_follow_libc() {
-        assert_eq!(c_strtoul("0x", 0), Some((Some(0), false, "x")));
-        assert_eq!(c_strtoul(" +017z", 0), Some((Some(15), false, "z")));
-        assert_eq!(c_strtoul("-", 0), None);
-        assert_eq!(
-            c_strtoul("99999999999999999999", 10),
-            Some((None, false, ""))
-        );
-        assert_eq!(inet_aton("10"), Some(Ipv4Addr::new(0, 0, 0, 10)));
-        assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(inet_aton("1.2.3"), Some(Ipv4Addr::new(1, 2, 0, 3)));
-        assert_eq!(inet_aton("0x7f.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
-        assert_eq!(inet_aton("4294967295"), Some(Ipv4Addr::BROADCAST));
-        assert_eq!(inet_aton("4294967296"), None);
-        assert_eq!(inet_aton("1.256"), Some(Ipv4Addr::new(1, 0, 1, 0)));
-        assert_eq!(inet_aton("1.2.3.256"), None);
-        assert_eq!(inet_aton("1..2"), None);
-        assert_eq!(inet_aton("1.2.3.4.5"), None);
-        assert_eq!(port_by_name("65537"), Some(1));
-        assert_eq!(port_by_name("2147483648"), None);
-        assert_eq!(port_by_name("4294967301"), Some(5));
-        assert_eq!(port_by_name("0x10"), None);
-        assert_eq!(port_by_name("ssh"), Some(22));
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]

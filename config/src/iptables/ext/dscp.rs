@@ -3,15 +3,16 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::uint_opt;
+use super::{Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
-/// Largest DSCP value (`XT_DSCP_MAX`).
+/// Largest DSCP value (`XT_DSCP_MAX`, six bits).
 pub const DSCP_MAX: u8 = 0x3f;
 
-/// DiffServ class names `--dscp-class` takes (dscp_helper.c), in lookup
-/// order. The lookup compares only the length of the class name, so
-/// `AF111` is `AF11`.
+/// DiffServ class names `--dscp-class` and `-j DSCP --set-dscp-class` take
+/// (dscp_helper.c), in lookup order. The lookup compares only the length
+/// of the class name, so `AF111` is `AF11`.
 pub const DSCP_CLASSES: [(&str, u8); 22] = [
     ("CS0", 0x00),
     ("CS1", 0x08),
@@ -84,9 +85,7 @@ impl Extension for Dscp {
             ));
         }
         let v = if id == "dscp" {
-            strtoui(&args[0], 0, u64::from(DSCP_MAX)).ok_or_else(|| {
-                format!("bad value for option \"--dscp\", or out of range (0-{DSCP_MAX}).")
-            })? as u8
+            uint_opt(&args[0], id, 0, u64::from(DSCP_MAX))? as u8
         } else {
             class_to_dscp(&args[0])?
         };
@@ -114,22 +113,15 @@ impl Extension for Dscp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Dscp, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Dscp(d) => Ok((d.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Dscp)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -163,7 +155,7 @@ mod tests {
             ("-m dscp --dscp-class CS", "Invalid DSCP value"),
             ("-m dscp --dscp-class AF14", "Invalid DSCP value"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

@@ -9,8 +9,8 @@
 //! inverted by `!`. Fragments after the first never match (the kernel drops
 //! the match for them, `par->fragoff != 0`).
 
-use super::conntrack::xt_strtoul;
-use super::{save_invert, Cx, Extension, Opt};
+use super::parse::xt_strtoui;
+use super::{once, required, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::{Rule, PROTO_ICMP};
 
 /// The ICMP type number meaning "any type" (`--icmp-type any`).
@@ -93,10 +93,10 @@ pub struct Icmp {
 /// `A[:B]` of numbers 0..=255 as libxt_icmp.h's `parse_range` reads them:
 /// the values and what follows them.
 fn parse_range(s: &str) -> Option<((u8, u8), &str)> {
-    let (lo, rest) = xt_strtoul(s).filter(|(v, _)| *v <= 255)?;
+    let (lo, rest) = xt_strtoui(s, 0, 255)?;
     match rest.strip_prefix(':') {
         Some(r) => {
-            let (hi, rest) = xt_strtoul(r).filter(|(v, _)| *v <= 255)?;
+            let (hi, rest) = xt_strtoui(r, 0, 255)?;
             Some(((lo as u8, hi as u8), rest))
         }
         None => Some(((lo as u8, lo as u8), rest)),
@@ -158,9 +158,7 @@ impl Extension for Icmp {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.icmp_type.is_some() {
-            return Err("option \"--icmp-type\" can only be used once.".into());
-        }
+        once(&self.icmp_type, "icmp-type")?;
         let (icmp_type, code_min, code_max) = parse_icmp_type(&args[0])?;
         self.icmp_type = Some(IcmpType {
             icmp_type,
@@ -172,9 +170,7 @@ impl Extension for Icmp {
     }
 
     fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        if self.icmp_type.is_none() {
-            return Err("option \"--icmp-type\" must be specified".into());
-        }
+        required(&self.icmp_type, "icmp-type")?;
         if !rule.proto_is(PROTO_ICMP) {
             return Err("match \"icmp\" is only valid with \"-p icmp\" (not inverted)".into());
         }
@@ -200,29 +196,16 @@ impl Extension for Icmp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(IcmpType, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Some(Match::Icmp(m)) = r.matches.first() else {
-            panic!("no icmp match")
-        };
-        let line = save(&rs)
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m.icmp_type.expect("type"), line))
+        first_match!("filter", "INPUT", rule, Match::Icmp)
+            .map(|(m, line)| (m.icmp_type.expect("type"), line))
     }
 
     fn err(rule: &str) -> String {
-        match one(rule) {
-            Ok(x) => panic!("{rule} accepted: {x:?}"),
-            Err(e) => e,
-        }
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use std::net::Ipv4Addr;
 
-use super::{parse_ipv4, Cx, Extension, Opt};
+use super::parse::parse_ipv4;
+use super::{once, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// An inclusive address range with its inversion. A reversed range
@@ -31,18 +32,12 @@ pub struct Iprange {
     pub dst: Option<AddrRange>,
 }
 
-/// `xtables_numeric_to_ipaddr`, which first copies the word into a
-/// 20-byte buffer: only its first 19 bytes count.
-fn numeric_addr(s: &str) -> Option<Ipv4Addr> {
-    parse_ipv4(s.get(..19).unwrap_or(s))
-}
-
 /// libxt_iprange `iprange_parse_range`: `A-B`, or one address `A` for
 /// `A-A`, split at the first `-`.
 fn parse_range(arg: &str, opt: &str, invert: bool) -> Result<AddrRange, String> {
     let (a, b) = arg.split_once('-').unwrap_or((arg, arg));
     let addr = |s: &str| {
-        numeric_addr(s).ok_or_else(|| {
+        parse_ipv4(s).ok_or_else(|| {
             format!("Bad value for option \"--{opt}\": \"{s}\" is not a numeric IPv4 address")
         })
     };
@@ -77,9 +72,7 @@ impl Extension for Iprange {
         } else {
             &mut self.dst
         };
-        if slot.is_some() {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
+        once(slot, id)?;
         *slot = Some(parse_range(&args[0], id, invert)?);
         Ok(())
     }
@@ -100,22 +93,15 @@ impl Extension for Iprange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Iprange, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Iprange(i) => Ok((i.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Iprange)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -148,7 +134,7 @@ mod tests {
             ("-m iprange --src-range host.example", "Bad value"),
             ("-m iprange --src-range 1.1.1.1 --src-range 1.1.1.2", "once"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

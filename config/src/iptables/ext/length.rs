@@ -1,9 +1,8 @@
 //! `-m length --length A[:B]`: the IP packet's total length (the IPv4
 //! `tot_len` field) within `A..=B` (libxt_length, kernel xt_length).
 
-use std::fmt::Write as _;
-
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::{save_range, uint_range_opt};
+use super::{once, required, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// `--length`: the range and its inversion. iptables 1.8.9 and the kernel
@@ -29,33 +28,6 @@ pub struct Length {
     pub length: Option<LengthRange>,
 }
 
-/// libxtables `xtopt_parse_mint` for a u16 range: `A`, `A:B`, `:B` (0:B),
-/// `A:` (A:65535), `:` (0:65535); at most two parts.
-pub(crate) fn parse_u16_range(arg: &str, opt: &str) -> Result<(u16, u16), String> {
-    let parts: Vec<&str> = arg.split(':').collect();
-    if parts.len() > 2 {
-        return Err(format!(
-            "Too many components for option \"--{opt}\" (max: 2)"
-        ));
-    }
-    let mut vals = [0u16; 2];
-    for (i, p) in parts.iter().enumerate() {
-        vals[i] = if p.is_empty() {
-            if i == 1 {
-                u16::MAX
-            } else {
-                0
-            }
-        } else {
-            strtoui(p, 0, u64::from(u16::MAX)).ok_or_else(|| {
-                format!("bad value for option \"--{opt}\" near \"{p}\", or out of range (0-65535).")
-            })? as u16
-        };
-    }
-    let max = if parts.len() == 2 { vals[1] } else { vals[0] };
-    Ok((vals[0], max))
-}
-
 impl Extension for Length {
     const OPTIONS: &'static [Opt] = &[Opt::new("length", 1)];
 
@@ -66,19 +38,18 @@ impl Extension for Length {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.length.is_some() {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
-        let (min, max) = parse_u16_range(&args[0], id)?;
-        self.length = Some(LengthRange { min, max, invert });
+        once(&self.length, id)?;
+        let (min, max) = uint_range_opt(&args[0], id, u16::MAX.into())?;
+        self.length = Some(LengthRange {
+            min: min as u16,
+            max: max as u16,
+            invert,
+        });
         Ok(())
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.length.is_none() {
-            return Err("option \"--length\" must be specified".into());
-        }
-        Ok(())
+        required(&self.length, "length")
     }
 
     fn save(&self, out: &mut String) {
@@ -86,11 +57,8 @@ impl Extension for Length {
             if l.invert {
                 out.push_str(" !");
             }
-            if l.min == l.max {
-                let _ = write!(out, " --length {}", l.min);
-            } else {
-                let _ = write!(out, " --length {}:{}", l.min, l.max);
-            }
+            out.push_str(" --length ");
+            save_range(out, l.min, l.max);
         }
     }
 }
@@ -98,22 +66,15 @@ impl Extension for Length {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Length, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Length(l) => Ok((l.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Length)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -148,7 +109,7 @@ mod tests {
             ("-m length --length 5:a", "near \"a\""),
             ("-m length --length 5 --length 6", "only be used once"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

@@ -11,7 +11,8 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::{atoi, uint_opt};
+use super::{Cx, Extension, Given, Opt};
 use crate::iptables::model::Rule;
 
 /// Fixed-point scale of `avg` (`XT_LIMIT_SCALE` in xt_limit.h).
@@ -28,18 +29,16 @@ pub const MAX_BURST: u32 = 10000;
 /// only decides whether a huge `avg * burst` is refused as an overflow.
 const HZ_CREDITS: u32 = 32000;
 
-/// The options of `-m limit`.
-#[derive(Debug, Clone, Eq)]
+/// The options of `-m limit`. Rules compare by what the kernel stores, as
+/// `iptables -D` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     /// Mean interval between matches, in 1/10000 s (`xt_rateinfo.avg`):
     /// `--limit N/unit` gives `10000 * seconds(unit) / N`.
     pub avg: u32,
     /// Matches allowed in a burst (`xt_rateinfo.burst`), 1..=10000.
     pub burst: u32,
-    /// Whether `--limit` / `--limit-burst` were given (parse bookkeeping,
-    /// not part of what the rule means).
-    given_limit: bool,
-    given_burst: bool,
+    given: Given,
 }
 
 impl Default for Limit {
@@ -47,36 +46,9 @@ impl Default for Limit {
         Limit {
             avg: DEFAULT_AVG,
             burst: DEFAULT_BURST,
-            given_limit: false,
-            given_burst: false,
+            given: Given::default(),
         }
     }
-}
-
-impl PartialEq for Limit {
-    /// Rules compare by what the kernel stores, as `iptables -D` does.
-    fn eq(&self, other: &Limit) -> bool {
-        self.avg == other.avg && self.burst == other.burst
-    }
-}
-
-/// glibc `atoi`: leading blanks, an optional sign, decimal digits up to the
-/// first other character; `strtol` saturates at the `long` bounds and the
-/// result is truncated to `int`.
-fn atoi(s: &str) -> i32 {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i128 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = (v * 10 + i128::from(b - b'0')).min(i128::from(i64::MAX) + 1);
-    }
-    let v = if neg { -v } else { v };
-    let long = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-    long as i32
 }
 
 /// libxt_limit `parse_rate`: `N[/second|/minute|/hour|/day]`, the unit
@@ -159,26 +131,10 @@ impl Extension for Limit {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        let given = match id {
-            "limit" => &mut self.given_limit,
-            _ => &mut self.given_burst,
-        };
-        if *given {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
-        if invert {
-            return Err(format!("option \"--{id}\" cannot be inverted."));
-        }
-        *given = true;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
             "limit" => self.avg = parse_rate(&args[0])?,
-            _ => {
-                self.burst = strtoui(&args[0], 0, u64::from(MAX_BURST)).ok_or_else(|| {
-                    format!(
-                        "bad value for option \"--limit-burst\", or out of range (0-{MAX_BURST})."
-                    )
-                })? as u32;
-            }
+            _ => self.burst = uint_opt(&args[0], id, 0, u64::from(MAX_BURST))? as u32,
         }
         Ok(())
     }
@@ -211,23 +167,15 @@ impl Extension for Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Limit, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        let r = &rs.tables[0].chains[0].rules[0];
-        match &r.matches[0] {
-            Match::Limit(l) => Ok((l.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Limit)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -281,17 +229,8 @@ mod tests {
             ("-m limit --limit-burst 0", "Overflow"),
             ("-m limit --limit 1/day --limit-burst 10000", "Overflow"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
-    }
-
-    #[test]
-    fn atoi_like_glibc() {
-        assert_eq!(atoi(" 12x"), 12);
-        assert_eq!(atoi("-3"), -3);
-        assert_eq!(atoi("4294967297"), 1);
-        assert_eq!(atoi("99999999999999999999999"), -1);
-        assert_eq!(atoi("/sec"), 0);
     }
 }

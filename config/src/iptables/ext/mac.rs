@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Cx, Extension, Opt};
+use super::{check_hook_mask, once, required, Cx, Extension, Opt};
 use crate::iptables::model::{Hook, HookMask, Rule, TableKind};
 
 /// `--mac-source`: the address and its inversion.
@@ -66,9 +66,7 @@ impl Extension for Mac {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.source.is_some() {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
+        once(&self.source, id)?;
         let addr = parse_mac(&args[0])
             .ok_or_else(|| format!("Invalid MAC address specified: \"{}\"", args[0]))?;
         self.source = Some(MacSource { addr, invert });
@@ -76,10 +74,7 @@ impl Extension for Mac {
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.source.is_none() {
-            return Err("option \"--mac-source\" must be specified".into());
-        }
-        Ok(())
+        required(&self.source, "mac-source")
     }
 
     fn save(&self, out: &mut String) {
@@ -98,42 +93,23 @@ impl Extension for Mac {
     }
 
     fn check_hooks(&self, _: TableKind, hooks: HookMask) -> Result<(), String> {
-        let bad: Vec<&str> = hooks
-            .hooks()
-            .filter(|h| !MAC_HOOKS.contains(h))
-            .map(Hook::chain_name)
-            .collect();
-        if bad.is_empty() {
-            return Ok(());
-        }
-        Err(format!(
-            "used from hooks {}, but only valid from PREROUTING/INPUT/FORWARD (the frame's source address is only known for received packets)",
-            bad.join("/")
-        ))
+        check_hook_mask(hooks, &MAC_HOOKS, "valid").map_err(|e| {
+            format!("{e} (the frame's source address is only known for received packets)")
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
+    use crate::iptables::ext::testing::first_match;
+    use crate::iptables::Match;
+
+    use crate::iptables::parse;
     use std::path::Path;
 
     fn run(table: &str, chain: &str, rule: &str) -> Result<(Mac, String), String> {
-        let text = format!("*{table}\n-A {chain} {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        let t = &rs.tables[0];
-        let c = t.chain(chain).ok_or("no chain")?;
-        match &c.rules[0].matches[0] {
-            Match::Mac(m) => Ok((m.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!(table, chain, rule, Match::Mac)
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! `-m mark --mark VALUE[/MASK]`: the packet's firewall mark (libxt_mark
 //! revision 1, kernel xt_mark.c `mark_mt`: `(skb->mark & mask) == value`,
 //! inverted by `!`). Valid in every table and chain.
+//!
+//! `-m connmark` has the same option, read and printed alike
+//! ([`super::connmark`]), so both use [`Mark`].
 
-use super::conntrack::{c_strtoul, xt_once};
-use super::{save_invert, Cx, Extension, Opt};
+use super::parse::parse_mark_mask;
+use super::{once, required, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// A mark test: `(mark & mask) == value`, inverted by `!`.
@@ -21,35 +24,6 @@ impl MarkMatch {
     }
 }
 
-/// `xtables_parse_mark_mask` as iptables 1.8.9 reads `VALUE[/MASK]`: each
-/// a base-0 number up to 2^32-1 (leading white space and `+` allowed, as
-/// strtoul allows them), nothing after them.
-pub fn parse_mark_value(s: &str, opt: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("bad integer value for option \"--{opt}\", or out of range.");
-    let garbage = || format!("trailing garbage after value for option \"--{opt}\".");
-    let number = |t: &str| -> Result<(u32, usize), String> {
-        match c_strtoul(t, 0) {
-            Some((Some(v), false, rest)) if v <= u32::MAX as u64 => {
-                Ok((v as u32, t.len() - rest.len()))
-            }
-            _ => Err(bad()),
-        }
-    };
-    let (value, used) = number(s)?;
-    let rest = &s[used..];
-    if rest.is_empty() {
-        return Ok((value, u32::MAX));
-    }
-    let Some(m) = rest.strip_prefix('/') else {
-        return Err(garbage());
-    };
-    let (mask, used) = number(m)?;
-    if used != m.len() {
-        return Err(garbage());
-    }
-    Ok((value, mask))
-}
-
 /// Prints ` --mark 0xVALUE[/0xMASK]` as libxt_mark does (the mask only when
 /// not all ones).
 pub fn save_mark(out: &mut String, m: &MarkMatch) {
@@ -60,10 +34,11 @@ pub fn save_mark(out: &mut String, m: &MarkMatch) {
     }
 }
 
-/// The options of `-m mark`.
+/// The options of `-m mark` and `-m connmark`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mark {
-    /// `--mark` (mandatory).
+    /// `--mark` (mandatory): tested against the packet's mark (`-m mark`)
+    /// or its connection's (`-m connmark`).
     pub mark: Option<MarkMatch>,
 }
 
@@ -77,8 +52,8 @@ impl Extension for Mark {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        xt_once(&self.mark, "mark")?;
-        let (value, mask) = parse_mark_value(&args[0], "mark")?;
+        once(&self.mark, "mark")?;
+        let (value, mask) = parse_mark_mask(&args[0], "mark")?;
         self.mark = Some(MarkMatch {
             value,
             mask,
@@ -88,10 +63,7 @@ impl Extension for Mark {
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.mark.is_none() {
-            return Err("option \"--mark\" must be specified".into());
-        }
-        Ok(())
+        required(&self.mark, "mark")
     }
 
     fn save(&self, out: &mut String) {
@@ -104,29 +76,16 @@ impl Extension for Mark {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(MarkMatch, String), String> {
-        let text = format!("*mangle\n-A PREROUTING {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Some(Match::Mark(m)) = r.matches.first() else {
-            panic!("no mark match")
-        };
-        let line = save(&rs)
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m.mark.expect("mark"), line))
+        first_match!("mangle", "PREROUTING", rule, Match::Mark)
+            .map(|(m, line)| (m.mark.expect("mark"), line))
     }
 
     fn err(rule: &str) -> String {
-        match one(rule) {
-            Ok(x) => panic!("{rule} accepted: {x:?}"),
-            Err(e) => e,
-        }
+        refused_in("mangle", "PREROUTING", rule)
     }
 
     #[test]

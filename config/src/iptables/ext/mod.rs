@@ -6,12 +6,14 @@
 //! refusals), a final check once the whole rule is read (as the extension's
 //! `final_check` and the kernel's `checkentry` do), and how it prints in
 //! `iptables-save` form. Anything not listed here is refused by name.
+//!
+//! What the extensions share lives in one place: the C-library and
+//! libxtables readers of numbers, addresses, ports, protocols and marks in
+//! [`parse`]; below, xtables' option bookkeeping (`Given`, `once`,
+//! `required`) and the kernel's table and hook checks (`check_table`,
+//! `check_hook_mask`), each with the messages of the C code it follows.
 
-use std::fmt::Write as _;
-use std::net::Ipv4Addr;
-
-use super::model::{HookMask, ProtoMatch, Rule, TableKind};
-use super::netdb;
+use super::model::{Hook, HookMask, ProtoMatch, Rule, TableKind};
 
 pub mod addrtype;
 pub mod comment;
@@ -25,6 +27,7 @@ pub mod limit;
 pub mod mac;
 pub mod mark;
 pub mod multiport;
+pub mod parse;
 pub mod pkttype;
 pub mod recent;
 pub mod set;
@@ -250,160 +253,114 @@ pub fn unsupported_target_reason(name: &str) -> Option<&'static str> {
 }
 
 // ---------------------------------------------------------------------------
-// Parsing helpers shared by the extensions, each following the libxtables
-// function named in its doc.
+// Option bookkeeping shared by the extensions, with libxtables' messages
+// (`xtables_option_parse`, `xtables_options_fcheck`).
 
-/// `xtables_strtoul` with base 0: decimal, `0x` hex or leading-`0` octal,
-/// the whole string, no sign.
-pub fn strtoul(s: &str) -> Option<u64> {
-    // strtoumax skips leading white space and takes a `+`; libxtables
-    // refuses the `-` itself.
-    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s.is_empty() || s.starts_with('-') || s.starts_with('+') {
-        return None;
+/// Which options of an extension were given, as xtables' `xflags` (one bit
+/// per entry of the extension's `OPTIONS`, by position). Only used for
+/// iptables' "only once", "cannot be inverted", "cannot be used together"
+/// and "must be specified" errors; it is not part of what a rule means, so
+/// any two compare equal (rules are compared by meaning, e.g. for `-D`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Given(u32);
+
+impl PartialEq for Given {
+    fn eq(&self, _: &Given) -> bool {
+        true
     }
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
-    };
-    if digits.is_empty() {
-        return None;
+}
+
+impl Eq for Given {}
+
+impl Given {
+    fn bit(opts: &[Opt], id: &str) -> u32 {
+        opts.iter()
+            .position(|o| o.id == id)
+            .map(|i| 1u32 << (i % 32))
+            .unwrap_or(0)
     }
-    u64::from_str_radix(digits, radix).ok()
-}
 
-/// `xtables_strtoui(s, NULL, &v, min, max)`: a base-0 number within bounds.
-pub fn strtoui(s: &str, min: u64, max: u64) -> Option<u64> {
-    strtoul(s).filter(|v| (min..=max).contains(v))
-}
-
-/// A u32 in base 0, with a message naming what it is.
-pub fn parse_u32(s: &str, what: &str) -> Result<u32, String> {
-    strtoui(s, 0, u32::MAX as u64)
-        .map(|v| v as u32)
-        .ok_or_else(|| format!("bad {what} value \"{s}\""))
-}
-
-/// `VALUE[/MASK]` as `xtables_parse_mark_mask`; mask defaults to all ones.
-pub fn parse_mark_mask(s: &str) -> Result<(u32, u32), String> {
-    let (v, m) = match s.split_once('/') {
-        Some((v, m)) => (v, Some(m)),
-        None => (s, None),
-    };
-    let value = strtoui(v, 0, u32::MAX as u64).ok_or_else(|| format!("Bad mark value \"{s}\""))?;
-    let mask = match m {
-        Some(m) => strtoui(m, 0, u32::MAX as u64).ok_or_else(|| format!("Bad mask \"{m}\""))?,
-        None => u32::MAX as u64,
-    };
-    Ok((value as u32, mask as u32))
-}
-
-/// `xtables_parse_port`: a number 0..=65535 or a service name for `proto`.
-pub fn parse_port(s: &str, proto: &str) -> Result<u16, String> {
-    if let Some(v) = strtoui(s, 0, 65535) {
-        return Ok(v as u16);
+    /// Whether option `id` was given.
+    pub(crate) fn has(&self, opts: &[Opt], id: &str) -> bool {
+        self.0 & Given::bit(opts, id) != 0
     }
-    netdb::service_port(s, proto).ok_or_else(|| format!("invalid port/service `{s}' specified"))
-}
 
-/// A port range `A[:B]` as the tcp/udp matches take it: `:B` is `0:B`,
-/// `A:` is `A:65535`, `:` is everything; `A > B` is refused.
-pub fn parse_port_range(s: &str, proto: &str) -> Result<(u16, u16), String> {
-    match s.split_once(':') {
-        None => {
-            let p = parse_port(s, proto)?;
-            Ok((p, p))
+    /// Records option `id`, refusing it when given before.
+    pub(crate) fn take_invertible(&mut self, opts: &[Opt], id: &str) -> Result<(), String> {
+        if self.has(opts, id) {
+            return Err(format!("option \"--{id}\" can only be used once."));
         }
-        Some((a, b)) => {
-            let lo = if a.is_empty() {
-                0
-            } else {
-                parse_port(a, proto)?
-            };
-            let hi = if b.is_empty() {
-                65535
-            } else {
-                parse_port(b, proto)?
-            };
-            if lo > hi {
-                return Err(format!("invalid portrange ({lo}:{hi}) specified"));
+        self.0 |= Given::bit(opts, id);
+        Ok(())
+    }
+
+    /// Records option `id` (`invert`: whether `!` preceded it), refusing
+    /// it when given before or inverted: an option without `XTOPT_INVERT`.
+    pub(crate) fn take(&mut self, opts: &[Opt], id: &str, invert: bool) -> Result<(), String> {
+        self.take_invertible(opts, id)?;
+        no_invert_xt(id, invert)
+    }
+
+    /// xtables' exclusion check after parsing: `excl` lists, per option,
+    /// the options it cannot go with. Reports the first conflict in `opts`
+    /// order.
+    pub(crate) fn check_excl(&self, opts: &[Opt], excl: &[(&str, &[&str])]) -> Result<(), String> {
+        for o in opts.iter().filter(|o| o.id == o.name) {
+            if !self.has(opts, o.id) {
+                continue;
             }
-            Ok((lo, hi))
+            let Some((_, others)) = excl.iter().find(|(n, _)| *n == o.id) else {
+                continue;
+            };
+            for other in opts.iter().filter(|x| x.id == x.name && x.id != o.id) {
+                if others.contains(&other.id) && self.has(opts, other.id) {
+                    return Err(format!(
+                        "option \"--{}\" cannot be used together with \"--{}\".",
+                        o.id, other.id
+                    ));
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// A mandatory option (`XTOPT_MAND`).
+    pub(crate) fn must_have(&self, opts: &[Opt], id: &str) -> Result<(), String> {
+        required(&self.has(opts, id).then_some(()), id)
     }
 }
 
-/// Prints a port range as the tcp/udp matches save it: one number when the
-/// ends are equal, else `A:B`.
-pub fn save_port_range(out: &mut String, (lo, hi): (u16, u16)) {
-    if lo == hi {
-        let _ = write!(out, "{lo}");
-    } else {
-        let _ = write!(out, "{lo}:{hi}");
+/// xtables' "must be specified" for a mandatory option (`XTOPT_MAND`) kept
+/// in `slot`.
+pub(crate) fn required<T>(slot: &Option<T>, opt: &str) -> Result<(), String> {
+    match slot {
+        Some(_) => Ok(()),
+        None => Err(format!("option \"--{opt}\" must be specified")),
     }
 }
 
-/// `xtables_save_string`: a word as is when it is only `[A-Za-z0-9_-]`,
-/// otherwise double-quoted with `"`, `\` and `'` escaped by a backslash.
-pub fn save_string(out: &mut String, s: &str) {
-    out.push(' ');
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        out.push_str(s);
-        return;
+/// xtables' "only once" for an option kept in `slot`.
+pub(crate) fn once<T>(slot: &Option<T>, opt: &str) -> Result<(), String> {
+    match slot {
+        Some(_) => Err(format!("option \"--{opt}\" can only be used once.")),
+        None => Ok(()),
     }
-    out.push('"');
-    for ch in s.chars() {
-        if matches!(ch, '"' | '\\' | '\'') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('"');
 }
 
-/// `xtables_numeric_to_ipaddr`: a dotted address, where fewer than four
-/// parts are completed with zeros (`10` is `10.0.0.0`) and each part is a
-/// base-0 number up to 255.
-pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut b = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        b[i] = strtoui(p, 0, 255)? as u8;
-    }
-    Some(Ipv4Addr::from(b))
-}
-
-/// A dotted mask: all four parts required.
-pub fn parse_ipv4_mask(s: &str) -> Option<Ipv4Addr> {
-    if s.split('.').count() != 4 {
-        return None;
-    }
-    parse_ipv4(s)
-}
-
-/// Refuses `!` before an option that cannot be inverted, with iptables' text.
-pub fn no_invert(opt: &str, invert: bool) -> Result<(), String> {
+/// xtables' refusal of `!` before an option that cannot be inverted.
+pub(crate) fn no_invert_xt(opt: &str, invert: bool) -> Result<(), String> {
     if invert {
-        Err(format!("unexpected `!' before --{opt}"))
+        Err(format!("option \"--{opt}\" cannot be inverted."))
     } else {
         Ok(())
     }
 }
 
-/// Refuses an option given twice, with iptables' text.
-pub fn once<T>(slot: &Option<T>, opt: &str) -> Result<(), String> {
-    if slot.is_some() {
-        Err(format!("multiple --{opt} options not allowed"))
+/// Refuses `!` before an option that cannot be inverted, as the extensions
+/// with their own option parser (tcp, comment) word it.
+pub fn no_invert(opt: &str, invert: bool) -> Result<(), String> {
+    if invert {
+        Err(format!("unexpected `!' before --{opt}"))
     } else {
         Ok(())
     }
@@ -416,44 +373,143 @@ pub fn save_invert(out: &mut String, invert: bool) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The kernel's table and hook restrictions (`xt_check_match`,
+// `xt_check_target` in net/netfilter/x_tables.c), with its messages.
+
+/// The table an extension is registered for (`.table`).
+pub(crate) fn check_table(table: TableKind, want: TableKind) -> Result<(), String> {
+    if table != want {
+        return Err(format!("only valid in {want} table, not {table}"));
+    }
+    Ok(())
+}
+
+/// The hooks an extension is registered for (`.hooks`): every hook the
+/// rule is reachable from must be one of `allowed` (a rule in a chain no
+/// hook reaches passes). `usable` is the kernel's word for targets,
+/// `valid` the one for matches.
+pub(crate) fn check_hook_mask(hooks: HookMask, allowed: &[Hook], word: &str) -> Result<(), String> {
+    let ok = HookMask::of(allowed);
+    if hooks.0 & !ok.0 == 0 {
+        return Ok(());
+    }
+    let names = |m: HookMask| {
+        m.hooks()
+            .map(Hook::chain_name)
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    Err(format!(
+        "used from hooks {}, but only {word} from {}",
+        names(hooks),
+        names(ok)
+    ))
+}
+
+/// A target's table and hook restriction: the table must be `want`, and
+/// every hook the rule is reachable from in `allowed`.
+pub(crate) fn check_table_hooks(
+    table: TableKind,
+    hooks: HookMask,
+    want: TableKind,
+    allowed: &[Hook],
+) -> Result<(), String> {
+    check_table(table, want)?;
+    check_hook_mask(hooks, allowed, "usable")
+}
+
+/// What the unit tests of the extensions share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use std::path::Path;
 
-    #[test]
-    fn numbers_parse_in_base_zero() {
-        assert_eq!(strtoul("10"), Some(10));
-        assert_eq!(strtoul("0x10"), Some(16));
-        assert_eq!(strtoul("010"), Some(8));
-        assert_eq!(strtoul("0"), Some(0));
-        assert_eq!(strtoul("-1"), None);
-        assert_eq!(strtoul(" +22"), Some(22));
-        assert_eq!(strtoul("1a"), None);
-        assert_eq!(strtoul(""), None);
+    use crate::iptables::model::{Hook, Rule, Ruleset};
+    use crate::iptables::{parse, save::save};
+
+    /// Parses a whole restore file, the error as text.
+    pub(crate) fn load(text: &str) -> Result<Ruleset, String> {
+        parse(text, Path::new("t")).map_err(|e| e.to_string())
     }
 
-    #[test]
-    fn ports_and_ranges() {
-        assert_eq!(parse_port("ssh", "tcp"), Ok(22));
-        assert_eq!(parse_port_range("1024:", "tcp"), Ok((1024, 65535)));
-        assert_eq!(parse_port_range(":4", "tcp"), Ok((0, 4)));
-        assert!(parse_port_range("4:3", "tcp").is_err());
-        assert!(parse_port("65536", "tcp").is_err());
+    /// The saved rule lines (`-A ...`) of a ruleset.
+    pub(crate) fn saved_rules(rs: &Ruleset) -> Vec<String> {
+        save(rs)
+            .lines()
+            .filter(|l| l.starts_with("-A"))
+            .map(String::from)
+            .collect()
     }
 
-    #[test]
-    fn save_string_quotes_like_xtables() {
-        let mut s = String::new();
-        save_string(&mut s, "foo");
-        save_string(&mut s, "a b");
-        save_string(&mut s, "a'b\"c");
-        assert_eq!(s, r#" foo "a b" "a\'b\"c""#);
+    /// Parses `-A CHAIN RULE` alone in `table` (declaring `chain` when it
+    /// is not a built-in one): the rule and its saved line, or the error.
+    pub(crate) fn rule_in(table: &str, chain: &str, rule: &str) -> Result<(Rule, String), String> {
+        let decl = if Hook::from_chain_name(chain).is_some() {
+            String::new()
+        } else {
+            format!(":{chain} - [0:0]\n")
+        };
+        let rs = load(&format!("*{table}\n{decl}-A {chain} {rule}\nCOMMIT\n"))?;
+        let r = rs.tables[0]
+            .chain(chain)
+            .and_then(|c| c.rules.first())
+            .cloned()
+            .ok_or("no rule")?;
+        let line = saved_rules(&rs).into_iter().next().unwrap_or_default();
+        Ok((r, line))
     }
 
-    #[test]
-    fn short_addresses_complete_with_zeros() {
-        assert_eq!(parse_ipv4("10.1"), Some(Ipv4Addr::new(10, 1, 0, 0)));
-        assert_eq!(parse_ipv4("256.1.1.1"), None);
-        assert_eq!(parse_ipv4_mask("255.0"), None);
+    /// The rule's error message, panicking when it is accepted.
+    pub(crate) fn refused_in(table: &str, chain: &str, rule: &str) -> String {
+        match rule_in(table, chain, rule) {
+            Ok((_, line)) => panic!("accepted: {rule}\nsaved as: {line}"),
+            Err(e) => e,
+        }
     }
+
+    /// Asserts that `rule` (in a user chain) loads in table `want` only,
+    /// and that every other table refuses it with the kernel's message.
+    pub(crate) fn assert_table_only(want: &str, rule: &str) {
+        for t in ["raw", "mangle", "nat", "filter", "security"] {
+            match rule_in(t, "FOO", rule) {
+                Ok(_) if t == want => {}
+                Err(e) if t == want => panic!("{t}: {rule}: {e}"),
+                Ok((_, line)) => panic!("{t}: accepted: {line}"),
+                Err(e) => assert!(
+                    e.contains(&format!("only valid in {want} table, not {t}")),
+                    "{t}: {rule}: {e}"
+                ),
+            }
+        }
+    }
+
+    /// `first_match!(TABLE, CHAIN, RULE, Match::Variant)`: [`rule_in`],
+    /// with the rule's first match, which must be of that variant.
+    macro_rules! first_match {
+        ($table:expr, $chain:expr, $rule:expr, $variant:path) => {
+            $crate::iptables::ext::testing::rule_in($table, $chain, $rule).map(|(r, line)| match r
+                .matches
+                .into_iter()
+                .next()
+            {
+                Some($variant(m)) => (m, line),
+                other => panic!("not the match expected: {other:?}"),
+            })
+        };
+    }
+
+    /// `target_ext!(TABLE, CHAIN, RULE, TargetExt::Variant)`: [`rule_in`],
+    /// with the rule's target extension, which must be of that variant.
+    macro_rules! target_ext {
+        ($table:expr, $chain:expr, $rule:expr, $variant:path) => {
+            $crate::iptables::ext::testing::rule_in($table, $chain, $rule).map(|(r, line)| match r
+                .target
+            {
+                $crate::iptables::model::Target::Ext($variant(t)) => (t, line),
+                other => panic!("not the target expected: {other:?}"),
+            })
+        };
+    }
+
+    pub(crate) use {first_match, target_ext};
 }

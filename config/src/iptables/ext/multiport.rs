@@ -8,15 +8,16 @@
 //! the port (source, destination, or either for `--ports`) makes the match
 //! true, and `!` inverts the result. Fragments after the first never match.
 //!
-//! Service names in the list are looked up for the rule's protocol, so the
-//! list is read once the whole rule is known ([`Extension::finish`]).
+//! The protocol is checked, and service names in the list looked up for
+//! it, when the option is read (libxt_multiport's `check_proto`), against
+//! the `-p` given before the option: `-m multiport --dports 80 -p tcp` is
+//! refused, as by iptables.
 
 use std::fmt::Write as _;
 
-use super::conntrack::xt_strtoui_all;
+use super::parse::{parse_port, save_range};
 use super::{save_invert, Cx, Extension, Opt};
-use crate::iptables::model::Rule;
-use crate::iptables::netdb;
+use crate::iptables::model::{ProtoMatch, Rule};
 
 /// At most this many port slots (a range takes two), `XT_MULTI_PORTS`.
 pub const MULTI_PORTS: usize = 15;
@@ -72,9 +73,6 @@ pub struct Multiport {
     pub ports: Vec<PortItem>,
     /// `!` before the option.
     pub invert: bool,
-    /// The list as written, until [`Extension::finish`] reads it with the
-    /// rule's protocol.
-    spec: Option<String>,
 }
 
 impl Multiport {
@@ -90,13 +88,26 @@ impl Multiport {
     }
 }
 
-/// `xtables_parse_port`: a number 0..=65535 (base 0, as libxtables reads
-/// it) or a service name for `proto`.
-fn parse_port(s: &str, proto: &str) -> Result<u16, String> {
-    if let Some(v) = xt_strtoui_all(s, 0, 65535) {
-        return Ok(v as u16);
+/// libxt_multiport `check_proto`: the name of the rule's protocol (for
+/// service names), which must be given, not inverted, and have ports.
+fn check_proto(proto: Option<ProtoMatch>) -> Result<&'static str, String> {
+    let only = || "multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP".to_string();
+    let Some(p) = proto else {
+        return Err(
+            "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'".into(),
+        );
+    };
+    if p.invert {
+        return Err(only());
     }
-    netdb::service_port(s, proto).ok_or_else(|| format!("invalid port/service `{s}' specified"))
+    match p.proto {
+        6 => Ok("tcp"),
+        17 => Ok("udp"),
+        136 => Ok("udplite"),
+        132 => Ok("sctp"),
+        33 => Ok("dccp"),
+        _ => Err(only()),
+    }
 }
 
 /// `parse_multi_ports_v1`: comma items, each `PORT` or `PORT:PORT` (first
@@ -155,7 +166,7 @@ impl Extension for Multiport {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
         let side = match id {
             "source-ports" => MultiportSide::Source,
@@ -181,40 +192,16 @@ impl Extension for Multiport {
                 b.long_name()
             ));
         }
+        self.ports = parse_list(&args[0], check_proto(cx.proto)?)?;
         self.side = Some(side);
         self.invert = invert;
-        self.spec = Some(args[0].clone());
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        let Some(spec) = self.spec.take() else {
-            if self.side.is_none() {
-                return Err("multiport expection an option".into());
-            }
-            return Ok(());
-        };
-        let proto = match rule.proto {
-            Some(p) if p.invert => None,
-            Some(p) => match p.proto {
-                6 => Some("tcp"),
-                17 => Some("udp"),
-                136 => Some("udplite"),
-                132 => Some("sctp"),
-                33 => Some("dccp"),
-                _ => None,
-            },
-            None => {
-                return Err(
-                    "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'"
-                        .into(),
-                )
-            }
-        };
-        let Some(proto) = proto else {
-            return Err("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP".into());
-        };
-        self.ports = parse_list(&spec, proto)?;
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+        if self.side.is_none() {
+            return Err("multiport expection an option".into());
+        }
         Ok(())
     }
 
@@ -226,11 +213,7 @@ impl Extension for Multiport {
             if i > 0 {
                 out.push(',');
             }
-            if p.lo == p.hi {
-                let _ = write!(out, "{}", p.lo);
-            } else {
-                let _ = write!(out, "{}:{}", p.lo, p.hi);
-            }
+            save_range(out, p.lo, p.hi);
         }
     }
 }
@@ -238,37 +221,15 @@ impl Extension for Multiport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Multiport, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let m = r
-            .matches
-            .iter()
-            .find_map(|m| {
-                if let Match::Multiport(m) = m {
-                    Some(m.clone())
-                } else {
-                    None
-                }
-            })
-            .expect("multiport");
-        let line = save(&rs)
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m, line))
+        first_match!("filter", "INPUT", rule, Match::Multiport)
     }
 
     fn err(rule: &str) -> String {
-        match one(rule) {
-            Ok(x) => panic!("{rule} accepted: {x:?}"),
-            Err(e) => e,
-        }
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -343,6 +304,10 @@ mod tests {
         assert!(err("-p tcp -m multiport --dports 1 --dports 2")
             .contains("option \"--destination-ports\" can only be used once."));
         assert!(err("-m multiport --dports 80").contains("multiport needs `-p tcp'"));
+        // The protocol counts when the option is read, as in iptables.
+        assert!(err("-m multiport --dports 80 -p tcp").contains("multiport needs `-p tcp'"));
+        assert!(err("-m multiport ! --dports 80 ! -p tcp").contains("multiport needs"));
+        assert!(err("-p icmp -m multiport --dports 80 -p tcp").contains("only works with TCP"));
         assert!(err("-p icmp -m multiport --dports 80")
             .contains("multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP"));
         assert!(err("! -p tcp -m multiport --dports 80").contains("only works with TCP"));

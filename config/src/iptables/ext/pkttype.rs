@@ -3,7 +3,7 @@
 //! a looped-back packet counts as multicast when its IPv4 destination is
 //! multicast, else as broadcast).
 
-use super::{Cx, Extension, Opt};
+use super::{once, required, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// The link-layer packet class (`PACKET_*` of linux/if_packet.h).
@@ -59,9 +59,7 @@ impl Extension for Pkttype {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.pkt_type.is_some() {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
+        once(&self.pkt_type, id)?;
         let t = match args[0].to_ascii_lowercase().as_str() {
             "unicast" | "host" => PktType::Unicast,
             "broadcast" | "bcast" => PktType::Broadcast,
@@ -74,10 +72,7 @@ impl Extension for Pkttype {
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.pkt_type.is_none() {
-            return Err("option \"--pkt-type\" must be specified".into());
-        }
-        Ok(())
+        required(&self.pkt_type, "pkt-type")
     }
 
     fn save(&self, out: &mut String) {
@@ -94,22 +89,15 @@ impl Extension for Pkttype {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Pkttype, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Pkttype(p) => Ok((p.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Pkttype)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -143,7 +131,7 @@ mod tests {
                 "only be used once",
             ),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

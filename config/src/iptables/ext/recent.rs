@@ -9,7 +9,8 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::{inet_aton, uint_opt};
+use super::{Cx, Extension, Given, Opt};
 use crate::iptables::model::Rule;
 
 /// Largest `--hitcount` the kernel takes (`XT_RECENT_MAX_NSTAMPS - 1`;
@@ -80,17 +81,6 @@ pub struct Recent {
     given: Given,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Given(Vec<&'static str>);
-
-impl PartialEq for Given {
-    /// Bookkeeping does not take part in comparing rules.
-    fn eq(&self, _: &Given) -> bool {
-        true
-    }
-}
-impl Eq for Given {}
-
 impl Default for Recent {
     fn default() -> Recent {
         Recent {
@@ -108,46 +98,10 @@ impl Default for Recent {
     }
 }
 
-/// libxtables `xtopt_parse_host` for an IPv4 mask: `getaddrinfo`, whose
-/// numeric form is `inet_aton`'s: one to four parts, each decimal, `0x`
-/// hex or `0` octal, the last filling the remaining bytes (`255.255.0` is
-/// 255.255.0.0, `255` is 0.0.0.255). Host names are refused: sluice does
-/// not resolve names while parsing.
-pub(crate) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() > 4 {
-        return None;
-    }
-    let mut vals = Vec::with_capacity(4);
-    for p in &parts {
-        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
-        {
-            (h, 16)
-        } else if p.len() > 1 && p.starts_with('0') {
-            (&p[1..], 8)
-        } else {
-            (*p, 10)
-        };
-        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-            return None;
-        }
-        vals.push(u32::from_str_radix(digits, radix).ok()?);
-    }
-    let (last, head) = vals.split_last()?;
-    if head.iter().any(|v| *v > 255) {
-        return None;
-    }
-    let tail_bits = 8 * (4 - head.len() as u32);
-    if tail_bits < 32 && *last >> tail_bits != 0 {
-        return None;
-    }
-    let mut v = *last;
-    for (i, h) in head.iter().enumerate() {
-        v |= h << (24 - 8 * i as u32);
-    }
-    Some(Ipv4Addr::from(v))
-}
-
+/// `--mask`: libxtables `xtopt_parse_host`, whose numeric form is
+/// `getaddrinfo`'s ([`inet_aton`]: `255.255.0` is 255.255.0.0, `255` is
+/// 0.0.0.255). Host names are refused: sluice does not resolve names while
+/// parsing.
 fn parse_mask(s: &str) -> Result<Ipv4Addr, String> {
     inet_aton(s).ok_or_else(|| {
         format!("bad value for option \"--mask\": \"{s}\" (sluice takes a numeric address, not a host name)")
@@ -177,9 +131,6 @@ impl Extension for Recent {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.given.0.contains(&id) {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
         let command = match id {
             "set" => Some(RecentCommand::Set),
             "rcheck" => Some(RecentCommand::Check),
@@ -187,10 +138,11 @@ impl Extension for Recent {
             "remove" => Some(RecentCommand::Remove),
             _ => None,
         };
-        if invert && command.is_none() {
-            return Err(format!("option \"--{id}\" cannot be inverted."));
+        if command.is_some() {
+            self.given.take_invertible(Self::OPTIONS, id)?;
+        } else {
+            self.given.take(Self::OPTIONS, id, invert)?;
         }
-        self.given.0.push(id);
         if let Some(c) = command {
             if let Some(prev) = self.command {
                 return Err(format!(
@@ -205,16 +157,10 @@ impl Extension for Recent {
         let arg = args.first().map(String::as_str).unwrap_or("");
         match id {
             "seconds" => {
-                self.seconds = strtoui(arg, 1, u64::from(u32::MAX)).ok_or_else(|| {
-                    "bad value for option \"--seconds\", or out of range (1-4294967295)."
-                        .to_string()
-                })? as u32;
+                self.seconds = uint_opt(arg, id, 1, u64::from(u32::MAX))? as u32;
             }
             "hitcount" => {
-                self.hit_count = strtoui(arg, 0, u64::from(u32::MAX)).ok_or_else(|| {
-                    "bad value for option \"--hitcount\", or out of range (0-4294967295)."
-                        .to_string()
-                })? as u32;
+                self.hit_count = uint_opt(arg, id, 0, u64::from(u32::MAX))? as u32;
             }
             "reap" => self.reap = true,
             "rttl" => self.rttl = true,
@@ -307,22 +253,15 @@ impl Extension for Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Recent, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Recent(r) => Ok((r.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Recent)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -394,7 +333,7 @@ mod tests {
             ("-m recent --set --mask 1.2.3.4.", "--mask"),
             ("-m recent --set --mask 1.256.0", "--mask"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

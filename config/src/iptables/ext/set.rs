@@ -8,7 +8,8 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::strtoui;
+use super::{Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// Longest set name (`IPSET_MAXNAMELEN - 1`).
@@ -225,22 +226,15 @@ impl Extension for Set {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Set, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Set(s) => Ok((s.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Set)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -319,7 +313,7 @@ mod tests {
             ),
             ("-m set --match-set foo src --packets-eq x", "counter value"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

@@ -5,8 +5,8 @@
 //! true when the packet's state bit is in the set (`!` inverts), and for
 //! packets without a conntrack entry only that test counts.
 
-use super::conntrack::{parse_states, save_states, xt_once, CtStateMatch};
-use super::{save_invert, Cx, Extension, Opt};
+use super::conntrack::{parse_states, save_states, CtStateMatch};
+use super::{once, required, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// The options of `-m state`.
@@ -27,17 +27,14 @@ impl Extension for State {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        xt_once(&self.state, "state")?;
+        once(&self.state, "state")?;
         let states = parse_states(&args[0])?;
         self.state = Some(CtStateMatch { states, invert });
         Ok(())
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.state.is_none() {
-            return Err("option \"--state\" must be specified".into());
-        }
-        Ok(())
+        required(&self.state, "state")
     }
 
     fn save(&self, out: &mut String) {
@@ -53,29 +50,15 @@ impl Extension for State {
 mod tests {
     use super::super::conntrack::CtStates;
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(State, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Some(Match::State(m)) = r.matches.first() else {
-            panic!("no state match")
-        };
-        let line = save(&rs)
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m.clone(), line))
+        first_match!("filter", "INPUT", rule, Match::State)
     }
 
     fn err(rule: &str) -> String {
-        match one(rule) {
-            Ok(x) => panic!("{rule} accepted: {x:?}"),
-            Err(e) => e,
-        }
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::uint_opt;
+use super::{Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// The kernel's probability scale: a probability p is stored as
@@ -157,9 +158,7 @@ impl Extension for Statistic {
             }
             _ => {
                 let min = if id == "every" { 1 } else { 0 };
-                let v = strtoui(arg, min, u64::from(u32::MAX)).ok_or_else(|| {
-                    format!("bad value for option \"--{id}\", or out of range ({min}-4294967295).")
-                })? as u32;
+                let v = uint_opt(arg, id, min, u64::from(u32::MAX))? as u32;
                 if id == "every" {
                     g.every = Some(v);
                 } else {
@@ -240,22 +239,15 @@ impl Extension for Statistic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Statistic, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Statistic(s) => Ok((s.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Statistic)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -377,7 +369,7 @@ mod tests {
                 "only be used once",
             ),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

@@ -10,8 +10,9 @@
 
 use std::fmt::Write as _;
 
-use super::t_mark::{markmask_opt, uint_opt, Given, XMark};
-use super::{Cx, Extension, Opt};
+use super::parse::{parse_mark_mask, uint_opt};
+use super::t_mark::XMark;
+use super::{Cx, Extension, Given, Opt};
 use crate::iptables::model::Rule;
 
 /// What CONNMARK does.
@@ -140,11 +141,11 @@ impl Extension for Connmark {
         let u32_arg = || uint_opt(&args[0], id, 0, u32::MAX as u64).map(|v| v as u32);
         match id {
             "set-xmark" => {
-                let (v, m) = markmask_opt(&args[0], id)?;
+                let (v, m) = parse_mark_mask(&args[0], id)?;
                 self.set(XMark::set_xmark(v, m));
             }
             "set-mark" => {
-                let (v, m) = markmask_opt(&args[0], id)?;
+                let (v, m) = parse_mark_mask(&args[0], id)?;
                 self.set(XMark::set_mark(v, m));
             }
             "and-mark" => self.set(XMark::and(u32_arg()?)),
@@ -192,9 +193,11 @@ impl Extension for Connmark {
     fn save(&self, out: &mut String) {
         match self.mode {
             None => return,
-            Some(ConnmarkMode::Set) => {
-                let _ = write!(out, " --set-xmark 0x{:x}/0x{:x}", self.ctmark, self.ctmask);
+            Some(ConnmarkMode::Set) => XMark {
+                value: self.ctmark,
+                mask: self.ctmask,
             }
+            .save(out),
             Some(m) => {
                 let op = if m == ConnmarkMode::Save {
                     "save"
@@ -220,29 +223,16 @@ impl Extension for Connmark {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::ext::testing::target_ext;
+    use crate::iptables::TargetExt;
 
     fn canon(rule: &str) -> Result<(Connmark, String), String> {
-        let text = format!("*mangle\n-A PREROUTING -j CONNMARK {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Target::Ext(TargetExt::Connmark(m)) = &r.target else {
-            panic!("not CONNMARK: {r:?}")
-        };
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        let line = line
-            .trim_start_matches("-A PREROUTING -j CONNMARK")
-            .to_string();
-        Ok((m.clone(), line))
+        let rule = format!("-j CONNMARK {rule}");
+        target_ext!("mangle", "PREROUTING", &rule, TargetExt::Connmark).map(|(m, line)| {
+            let line = line.trim_start_matches("-A PREROUTING -j CONNMARK");
+            (m, line.to_string())
+        })
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use std::fmt::Write as _;
 
-use super::t_mark::Given;
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::strtoui;
+use super::{check_table, Cx, Extension, Given, Opt};
 use crate::iptables::model::{HookMask, Rule, TableKind};
 
 /// Conntrack events by name, in the order iptables prints them, with their
@@ -113,14 +113,6 @@ fn save_events(out: &mut String, opt: &str, table: &[(&str, u32)], mask: u32) {
     }
 }
 
-/// The kernel's table restriction for CT and NOTRACK.
-fn raw_only(table: TableKind) -> Result<(), String> {
-    if table != TableKind::Raw {
-        return Err(format!("only valid in table raw, not {table}"));
-    }
-    Ok(())
-}
-
 impl Extension for Ct {
     const OPTIONS: &'static [Opt] = &[
         Opt::new("notrack", 0),
@@ -210,7 +202,7 @@ impl Extension for Ct {
     }
 
     fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
-        raw_only(table)
+        check_table(table, TableKind::Raw)
     }
 }
 
@@ -232,29 +224,19 @@ impl Extension for Notrack {
     fn save(&self, _: &mut String) {}
 
     fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
-        raw_only(table)
+        check_table(table, TableKind::Raw)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::iptables::ext::testing::{assert_table_only, rule_in};
     use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::TargetExt;
 
     fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Target, String), String> {
-        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let c = rs.tables[0].chain(chain).expect("chain");
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((c.rules[0].target.clone(), line))
+        rule_in(table, chain, rule).map(|(r, line)| (r.target, line))
     }
 
     fn ct(rule: &str) -> Result<(Ct, String), String> {
@@ -335,16 +317,8 @@ mod tests {
 
     #[test]
     fn raw_table_only() {
-        for t in ["mangle", "filter", "nat", "security"] {
-            for rule in ["-j CT --notrack", "-j NOTRACK"] {
-                let e = canon_in(t, "FOO", rule).unwrap_err();
-                assert!(
-                    e.contains(&format!("only valid in table raw, not {t}")),
-                    "{t} {rule}: {e}"
-                );
-            }
-        }
-        assert!(canon_in("raw", "FOO", "-j CT --notrack").is_ok());
+        assert_table_only("raw", "-j CT --notrack");
+        assert_table_only("raw", "-j NOTRACK");
     }
 
     #[test]

@@ -4,49 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::t_mark::{uint_opt, Given};
-use super::{Cx, Extension, Opt};
+use super::dscp::{class_to_dscp, DSCP_MAX};
+use super::parse::uint_opt;
+use super::{check_table, Cx, Extension, Given, Opt};
 use crate::iptables::model::{HookMask, Rule, TableKind};
-
-/// Largest DSCP value (six bits).
-pub const DSCP_MAX: u8 = 0x3f;
-
-/// DiffServ class names and their DSCP values, in libxtables' order
-/// (`dscp_helper.c`).
-pub const DSCP_CLASSES: [(&str, u8); 22] = [
-    ("CS0", 0x00),
-    ("CS1", 0x08),
-    ("CS2", 0x10),
-    ("CS3", 0x18),
-    ("CS4", 0x20),
-    ("CS5", 0x28),
-    ("CS6", 0x30),
-    ("CS7", 0x38),
-    ("BE", 0x00),
-    ("AF11", 0x0a),
-    ("AF12", 0x0c),
-    ("AF13", 0x0e),
-    ("AF21", 0x12),
-    ("AF22", 0x14),
-    ("AF23", 0x16),
-    ("AF31", 0x1a),
-    ("AF32", 0x1c),
-    ("AF33", 0x1e),
-    ("AF41", 0x22),
-    ("AF42", 0x24),
-    ("AF43", 0x26),
-    ("EF", 0x2e),
-];
-
-/// A class name to its DSCP value as libxtables' `class_to_dscp` does:
-/// case-insensitive, and only the class name's length is compared, so a
-/// name followed by anything (`AF111`, `efx`) is taken as the class.
-pub fn class_to_dscp(name: &str) -> Option<u8> {
-    DSCP_CLASSES.iter().find_map(|(class, v)| {
-        let head = name.as_bytes().get(..class.len())?;
-        head.eq_ignore_ascii_case(class.as_bytes()).then_some(*v)
-    })
-}
 
 /// `-j DSCP`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,7 +43,7 @@ impl Extension for Dscp {
         self.dscp = Some(if id == "set-dscp" {
             uint_opt(arg, id, 0, DSCP_MAX as u64)? as u8
         } else {
-            class_to_dscp(arg).ok_or_else(|| format!("Invalid DSCP value `{arg}'"))?
+            class_to_dscp(arg)?
         });
         Ok(())
     }
@@ -108,35 +69,18 @@ impl Extension for Dscp {
     }
 
     fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
-        if table != TableKind::Mangle {
-            return Err(format!("only valid in table mangle, not {table}"));
-        }
-        Ok(())
+        check_table(table, TableKind::Mangle)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::ext::testing::{assert_table_only, target_ext};
+    use crate::iptables::TargetExt;
 
     fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Dscp, String), String> {
-        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} -j DSCP {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let c = rs.tables[0].chain(chain).expect("chain");
-        let Target::Ext(TargetExt::Dscp(t)) = &c.rules[0].target else {
-            panic!("not DSCP")
-        };
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((t.clone(), line))
+        target_ext!(table, chain, &format!("-j DSCP {rule}"), TargetExt::Dscp)
     }
 
     #[test]
@@ -173,14 +117,7 @@ mod tests {
 
     #[test]
     fn mangle_only() {
-        assert!(canon_in("mangle", "FOO", "--set-dscp 1").is_ok());
-        for t in ["raw", "filter", "nat", "security"] {
-            let e = canon_in(t, "FOO", "--set-dscp 1").unwrap_err();
-            assert!(
-                e.contains(&format!("only valid in table mangle, not {t}")),
-                "{e}"
-            );
-        }
+        assert_table_only("mangle", "-j DSCP --set-dscp 1");
     }
 
     #[test]

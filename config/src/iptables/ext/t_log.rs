@@ -2,8 +2,8 @@
 //! next rule (iptables 1.8.9 `libxt_LOG`, kernel `xt_LOG.c`). Allowed in
 //! every table and chain.
 
-use super::t_nat::{c_strtoui_all, Seen};
-use super::{save_string, Cx, Extension, Opt};
+use super::parse::{save_string, strtoui};
+use super::{Cx, Extension, Given, Opt};
 use crate::iptables::model::Rule;
 
 /// Syslog priority of the log line (the discriminant is the number
@@ -39,7 +39,7 @@ impl LogLevel {
     /// of its names, exactly (case matters; `err` and `warn` are not
     /// among them, `error` and `panic` are).
     pub fn parse(arg: &str) -> Result<LogLevel, String> {
-        if let Some(n) = c_strtoui_all(arg, 0, 7) {
+        if let Some(n) = strtoui(arg, 0, 7) {
             return Ok(LogLevel::ALL[n as usize & 7]);
         }
         Ok(match arg {
@@ -80,7 +80,7 @@ pub struct Log {
     /// `--log-macdecode` (`XT_LOG_MACDECODE`): log MAC addresses and the
     /// ethertype decoded instead of the raw header.
     pub macdecode: bool,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Log {
@@ -101,7 +101,7 @@ impl Extension for Log {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
             "log-level" => self.level = LogLevel::parse(&args[0])?,
             "log-prefix" => self.prefix = Some(parse_prefix(&args[0])?),
@@ -166,14 +166,9 @@ fn parse_prefix(arg: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::{parse, save::save, Ruleset, TableKind, Target, TargetExt};
-
-    fn load(text: &str) -> Result<Ruleset, String> {
-        parse(text, Path::new("t")).map_err(|e| e.to_string())
-    }
+    use crate::iptables::ext::testing::{load, saved_rules as saved};
+    use crate::iptables::{Ruleset, TableKind, Target, TargetExt};
 
     fn filter(rule: &str) -> Result<Ruleset, String> {
         load(&format!("*filter\n-A INPUT {rule}\nCOMMIT\n"))
@@ -188,14 +183,6 @@ mod tests {
             Target::Ext(TargetExt::Log(l)) => l.clone(),
             other => panic!("not LOG: {other:?}"),
         }
-    }
-
-    fn saved(rs: &Ruleset) -> Vec<String> {
-        save(rs)
-            .lines()
-            .filter(|l| l.starts_with("-A"))
-            .map(String::from)
-            .collect()
     }
 
     #[test]

@@ -3,14 +3,11 @@
 //! "xmark" pair: `mark = (mark & !mask) ^ value`; iptables-save prints every
 //! form back as `--set-xmark 0xVALUE/0xMASK`. Allowed in every table and
 //! chain.
-//!
-//! Also home of two helpers the other target files share: [`Given`] (which
-//! options were seen, for xtables' "only once" / "cannot be used together"
-//! errors) and [`uint_opt`] (xtables' integer option parsing and message).
 
 use std::fmt::Write as _;
 
-use super::{parse_mark_mask, strtoui, Cx, Extension, Opt};
+use super::parse::{parse_mark_mask, uint_opt};
+use super::{Cx, Extension, Given, Opt};
 use crate::iptables::model::Rule;
 
 /// An "xmark" operation on a 32-bit mark: clear the bits of `mask`, then
@@ -71,86 +68,6 @@ impl XMark {
     }
 }
 
-/// The options of an extension given so far, as xtables' `xflags` (one bit
-/// per entry of the extension's `OPTIONS`, by position). Only used for
-/// iptables' "can only be used once" and "cannot be used together" errors;
-/// it is not part of what a rule means, so any two compare equal (rules are
-/// compared by meaning, e.g. for `-D`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Given(u32);
-
-impl PartialEq for Given {
-    fn eq(&self, _: &Given) -> bool {
-        true
-    }
-}
-
-impl Eq for Given {}
-
-impl Given {
-    fn bit(opts: &[Opt], id: &str) -> u32 {
-        opts.iter()
-            .position(|o| o.id == id)
-            .map(|i| 1u32 << (i % 32))
-            .unwrap_or(0)
-    }
-
-    /// Whether option `id` was given.
-    pub(crate) fn has(&self, opts: &[Opt], id: &str) -> bool {
-        self.0 & Given::bit(opts, id) != 0
-    }
-
-    /// Records option `id` (`invert`: whether `!` preceded it), refusing
-    /// it when given before or inverted, as `xtables_option_parse` does for
-    /// options that cannot be inverted.
-    pub(crate) fn take(&mut self, opts: &[Opt], id: &str, invert: bool) -> Result<(), String> {
-        if self.has(opts, id) {
-            return Err(format!("option \"--{id}\" can only be used once"));
-        }
-        if invert {
-            return Err(format!("option \"--{id}\" cannot be inverted"));
-        }
-        self.0 |= Given::bit(opts, id);
-        Ok(())
-    }
-
-    /// xtables' exclusion check after parsing: `excl` lists, per option,
-    /// the options it cannot go with. Reports the first conflict in `opts`
-    /// order, as `xtables_options_fcheck` does.
-    pub(crate) fn check_excl(&self, opts: &[Opt], excl: &[(&str, &[&str])]) -> Result<(), String> {
-        for o in opts.iter().filter(|o| o.id == o.name) {
-            if !self.has(opts, o.id) {
-                continue;
-            }
-            let Some((_, others)) = excl.iter().find(|(n, _)| *n == o.id) else {
-                continue;
-            };
-            for other in opts.iter().filter(|x| x.id == x.name && x.id != o.id) {
-                if others.contains(&other.id) && self.has(opts, other.id) {
-                    return Err(format!(
-                        "option \"--{}\" cannot be used together with \"--{}\"",
-                        o.id, other.id
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// An integer option as xtables parses it (`xtopt_parse_int`): base 0,
-/// within `min..=max`, else iptables' message.
-pub(crate) fn uint_opt(arg: &str, opt: &str, min: u64, max: u64) -> Result<u64, String> {
-    strtoui(arg, min, max)
-        .ok_or_else(|| format!("bad value for option \"--{opt}\", or out of range ({min}-{max})"))
-}
-
-/// A `VALUE[/MASK]` option as xtables parses it (`xtables_parse_mark_mask`).
-pub(crate) fn markmask_opt(arg: &str, opt: &str) -> Result<(u32, u32), String> {
-    parse_mark_mask(arg)
-        .map_err(|_| format!("bad integer value for option \"--{opt}\", or out of range"))
-}
-
 /// `-j MARK`: what it does to the packet mark.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mark {
@@ -189,11 +106,11 @@ impl Extension for Mark {
         let arg = &args[0];
         let x = match id {
             "set-xmark" => {
-                let (v, m) = markmask_opt(arg, id)?;
+                let (v, m) = parse_mark_mask(arg, id)?;
                 XMark::set_xmark(v, m)
             }
             "set-mark" => {
-                let (v, m) = markmask_opt(arg, id)?;
+                let (v, m) = parse_mark_mask(arg, id)?;
                 XMark::set_mark(v, m)
             }
             _ => {
@@ -232,30 +149,15 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::ext::testing::{refused_in, target_ext};
+    use crate::iptables::{parse, TargetExt};
 
     fn canon(rule: &str) -> Result<(Mark, String), String> {
-        let text = format!("*mangle\n-A PREROUTING {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let r = &rs.tables[0].chains[0].rules[0];
-        let Target::Ext(TargetExt::Mark(m)) = &r.target else {
-            panic!("not MARK: {r:?}")
-        };
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((m.clone(), line))
+        target_ext!("mangle", "PREROUTING", rule, TargetExt::Mark)
     }
 
     fn refused(rule: &str) -> String {
-        match canon(rule) {
-            Ok(x) => panic!("accepted: {rule}: {x:?}"),
-            Err(e) => e,
-        }
+        refused_in("mangle", "PREROUTING", rule)
     }
 
     #[test]

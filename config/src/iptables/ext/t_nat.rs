@@ -17,129 +17,17 @@
 //! | MASQUERADE | nat   | POSTROUTING          |
 //! | REDIRECT   | nat   | PREROUTING, OUTPUT   |
 //!
-//! Known difference: iptables checks that the rule's protocol allows ports
-//! when it reads the port option, so `-j DNAT --to-destination 1.1.1.1:80
-//! -p tcp` (protocol given after the target option) fails there; sluice
-//! checks once the rule is complete and accepts it.
+//! Ports need a protocol that has them, checked as libxt_NAT checks it:
+//! when the port option is read, against the `-p` given before it (so
+//! `-j DNAT --to-destination 1.1.1.1:80 -p tcp` is refused).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{Cx, Extension, Opt};
-use crate::iptables::model::{Hook, HookMask, Rule, TableKind};
+use super::parse::xt_strtoui;
+use super::{check_table_hooks, Cx, Extension, Given, Opt};
+use crate::iptables::model::{Hook, HookMask, ProtoMatch, Rule, TableKind};
 use crate::iptables::netdb;
-
-// ---------------------------------------------------------------------------
-// Helpers shared with the other target files (t_log, t_reject).
-
-/// Which options a rule gave already: parse state only, so it never makes
-/// two rules with the same meaning compare unequal (`-D` finds rules by
-/// equality).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Seen(u32);
-
-impl PartialEq for Seen {
-    fn eq(&self, _: &Seen) -> bool {
-        true
-    }
-}
-
-impl Eq for Seen {}
-
-impl Seen {
-    fn bit(opts: &[Opt], id: &str) -> u32 {
-        opts.iter()
-            .position(|o| o.id == id)
-            .map(|i| 1u32 << (i & 31))
-            .unwrap_or(0)
-    }
-
-    /// The checks `xtables_option_parse` makes before any option of an
-    /// x6-style extension: given once only, and never after `!`.
-    pub(crate) fn take(&mut self, opts: &[Opt], id: &str, invert: bool) -> Result<(), String> {
-        let bit = Seen::bit(opts, id);
-        if self.0 & bit != 0 {
-            return Err(format!("option \"--{id}\" can only be used once"));
-        }
-        if invert {
-            return Err(format!("option \"--{id}\" cannot be inverted"));
-        }
-        self.0 |= bit;
-        Ok(())
-    }
-
-    /// Whether option `id` was given.
-    pub(crate) fn has(&self, opts: &[Opt], id: &str) -> bool {
-        self.0 & Seen::bit(opts, id) != 0
-    }
-}
-
-/// `xtables_strtoui(s, &end, ..)`: how libxtables reads a number that may
-/// be followed by more text. C `strtoumax` in base 0 (leading white space
-/// and `+` skipped, `0x` hex, leading-`0` octal) after refusing a leading
-/// `-`. Gives the value and the unread rest, or `None` when there is no
-/// digit, the value overflows, or it is outside `min..=max`.
-pub(crate) fn c_strtoui(s: &str, min: u64, max: u64) -> Option<(u64, &str)> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    if t.starts_with('-') {
-        return None;
-    }
-    let t = t.strip_prefix('+').unwrap_or(t);
-    let hex = t.len() > 2
-        && (t.starts_with("0x") || t.starts_with("0X"))
-        && t.as_bytes()[2].is_ascii_hexdigit();
-    let (digits, radix) = if hex {
-        (&t[2..], 16)
-    } else if t.starts_with('0') {
-        (t, 8)
-    } else {
-        (t, 10)
-    };
-    let n = digits
-        .bytes()
-        .take_while(|b| (*b as char).is_digit(radix))
-        .count();
-    if n == 0 {
-        return None;
-    }
-    let v = u64::from_str_radix(&digits[..n], radix).ok()?;
-    (min..=max).contains(&v).then_some((v, &digits[n..]))
-}
-
-/// `xtables_strtoui(s, NULL, ..)`: the whole string must be the number.
-pub(crate) fn c_strtoui_all(s: &str, min: u64, max: u64) -> Option<u64> {
-    c_strtoui(s, min, max).and_then(|(v, rest)| rest.is_empty().then_some(v))
-}
-
-/// The kernel's table and hook check for a target (`xt_check_target`),
-/// with its messages: the table must be `want`, and every hook the rule is
-/// reachable from must be in `allowed` (no hook at all: an unreachable
-/// chain, only the table counts).
-pub(crate) fn check_table_hooks(
-    table: TableKind,
-    hooks: HookMask,
-    want: TableKind,
-    allowed: &[Hook],
-) -> Result<(), String> {
-    if table != want {
-        return Err(format!("only valid in {want} table, not {table}"));
-    }
-    let ok = HookMask::of(allowed);
-    if hooks.0 & !ok.0 != 0 {
-        let names = |m: HookMask| {
-            m.hooks()
-                .map(Hook::chain_name)
-                .collect::<Vec<_>>()
-                .join("/")
-        };
-        return Err(format!(
-            "used from hooks {}, but only usable from {}",
-            names(hooks),
-            names(ok)
-        ));
-    }
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------
 // The NAT range.
@@ -182,23 +70,14 @@ pub struct NatRange {
     pub ports: Option<PortRange>,
 }
 
-/// `getservbyname(name, NULL)`: the first service of that name or alias,
-/// whatever its protocol.
-fn service_any(name: &str) -> Option<u16> {
-    netdb::SERVICES
-        .iter()
-        .find(|(n, _, _, aliases)| *n == name || aliases.contains(&name))
-        .map(|(_, port, _, _)| *port)
-}
-
 /// A port spec as libxt_NAT's `parse_ports` reads it: `PORT` (number or
 /// service name), `MIN-MAX` (numbers only), `MIN-MAX/BASE` (base a number
 /// 1..=65535 or a service name; text after a numeric base is ignored).
 fn parse_ports(arg: &str) -> Result<PortRange, String> {
-    let (min, rest) = match c_strtoui(arg, 0, 65535) {
+    let (min, rest) = match xt_strtoui(arg, 0, 65535) {
         Some((v, rest)) => (v as u16, rest),
         None => (
-            service_any(arg).ok_or_else(|| format!("Port `{arg}' not valid"))?,
+            netdb::service_port_any(arg).ok_or_else(|| format!("Port `{arg}' not valid"))?,
             "",
         ),
     };
@@ -214,7 +93,7 @@ fn parse_ports(arg: &str) -> Result<PortRange, String> {
         Some(b':') => return Err("Invalid port:port syntax - use dash".into()),
         Some(_) => return Err(format!("Garbage after port value: `{rest}'")),
     };
-    let (max, rest) = c_strtoui(hi, 0, 65535).ok_or_else(|| format!("Port `{hi}' not valid"))?;
+    let (max, rest) = xt_strtoui(hi, 0, 65535).ok_or_else(|| format!("Port `{hi}' not valid"))?;
     let max = max as u16;
     if max < min {
         return Err(format!("Port range `{hi}' funky"));
@@ -230,9 +109,9 @@ fn parse_ports(arg: &str) -> Result<PortRange, String> {
         Some(b'/') => &rest[1..],
         Some(_) => return Err(format!("Garbage after port range: `{rest}'")),
     };
-    let base = match c_strtoui(base, 1, 65535) {
+    let base = match xt_strtoui(base, 1, 65535) {
         Some((v, _)) => v as u16,
-        None => service_any(base).ok_or_else(|| format!("Port `{base}' not valid"))?,
+        None => netdb::service_port_any(base).ok_or_else(|| format!("Port `{base}' not valid"))?,
     };
     Ok(PortRange {
         min,
@@ -261,8 +140,9 @@ fn inet_pton4(s: &str) -> Option<Ipv4Addr> {
 
 /// `--to-destination` / `--to-source` as libxt_NAT's `parse_to` reads it:
 /// `[ADDR[-ADDR]][:PORTS]`. A second colon makes the whole text an
-/// (IPv6) address, which then fails; `[` is refused for IPv4.
-fn parse_to(arg: &str) -> Result<NatRange, String> {
+/// (IPv6) address, which then fails; `[` is refused for IPv4. Ports need
+/// `proto` to have them ([`check_port_proto`]).
+fn parse_to(arg: &str, proto: Option<ProtoMatch>) -> Result<NatRange, String> {
     if arg.contains('[') {
         return Err("Invalid address format".into());
     }
@@ -270,7 +150,7 @@ fn parse_to(arg: &str) -> Result<NatRange, String> {
     let colon = arg.find(':').filter(|&c| !arg[c + 1..].contains(':'));
     let ips = match colon {
         Some(c) => {
-            range.ports = Some(parse_ports(&arg[c + 1..])?);
+            range.ports = Some(parse_ports_for(&arg[c + 1..], proto)?);
             // iptables takes a colon at offset 0 or 2 as "ports only" (the
             // latter meant for IPv6's `[]:PORT`), so `12:80` is `:80`.
             if c == 0 || c == 2 {
@@ -293,16 +173,23 @@ fn parse_to(arg: &str) -> Result<NatRange, String> {
     Ok(range)
 }
 
-/// Ports need a protocol that has them: iptables looks at the protocol
-/// number only, so `! -p tcp` passes.
-fn check_port_proto(rule: &Rule) -> Result<(), String> {
-    let proto = rule.proto.map(|p| p.proto).unwrap_or(0);
+/// Ports need a protocol that has them (libxt_NAT's `portok`), checked
+/// against the `-p` given before the option: iptables looks at the
+/// protocol number only, so `! -p tcp` passes.
+fn check_port_proto(proto: Option<ProtoMatch>) -> Result<(), String> {
+    let proto = proto.map(|p| p.proto).unwrap_or(0);
     // TCP, UDP, SCTP, DCCP, and ICMP (its query id is NAT's "port").
     if matches!(proto, 6 | 17 | 132 | 33 | 1) {
         Ok(())
     } else {
         Err("Need TCP, UDP, SCTP or DCCP with port specification".into())
     }
+}
+
+/// A port spec after [`check_port_proto`].
+fn parse_ports_for(arg: &str, proto: Option<ProtoMatch>) -> Result<PortRange, String> {
+    check_port_proto(proto)?;
+    parse_ports(arg)
 }
 
 fn save_ports(out: &mut String, p: &PortRange) {
@@ -339,14 +226,6 @@ fn save_flag(out: &mut String, on: bool, name: &str) {
     }
 }
 
-fn must_have(seen: &Seen, opts: &[Opt], id: &str) -> Result<(), String> {
-    if seen.has(opts, id) {
-        Ok(())
-    } else {
-        Err(format!("option \"--{id}\" must be specified"))
-    }
-}
-
 // ---------------------------------------------------------------------------
 // DNAT
 
@@ -364,7 +243,7 @@ pub struct Dnat {
     /// `--persistent` (`NF_NAT_RANGE_PERSISTENT`): a client gets the same
     /// address from the range on every connection.
     pub persistent: bool,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Dnat {
@@ -379,22 +258,19 @@ impl Extension for Dnat {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
-            "to-destination" => self.to = parse_to(&args[0])?,
+            "to-destination" => self.to = parse_to(&args[0], cx.proto)?,
             "random" => self.random = true,
             _ => self.persistent = true,
         }
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        if self.to.ports.is_some() {
-            check_port_proto(rule)?;
-        }
-        must_have(&self.seen, Self::OPTIONS, "to-destination")
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+        self.given.must_have(Self::OPTIONS, "to-destination")
     }
 
     fn save(&self, out: &mut String) {
@@ -441,7 +317,7 @@ pub struct Snat {
     /// `--persistent` (`NF_NAT_RANGE_PERSISTENT`): a client gets the same
     /// address from the range on every connection.
     pub persistent: bool,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Snat {
@@ -457,12 +333,12 @@ impl Extension for Snat {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
             "to-source" => {
-                self.to = parse_to(&args[0])?;
+                self.to = parse_to(&args[0], cx.proto)?;
                 lose_base(&mut self.to.ports);
             }
             "random" => self.random = true,
@@ -472,11 +348,8 @@ impl Extension for Snat {
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        if self.to.ports.is_some() {
-            check_port_proto(rule)?;
-        }
-        must_have(&self.seen, Self::OPTIONS, "to-source")
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+        self.given.must_have(Self::OPTIONS, "to-source")
     }
 
     fn save(&self, out: &mut String) {
@@ -510,7 +383,7 @@ pub struct Masquerade {
     pub random: bool,
     /// `--random-fully` (`NF_NAT_RANGE_PROTO_RANDOM_FULLY`).
     pub random_fully: bool,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Masquerade {
@@ -525,12 +398,12 @@ impl Extension for Masquerade {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
             "to-ports" => {
-                self.ports = Some(parse_ports(&args[0])?);
+                self.ports = Some(parse_ports_for(&args[0], cx.proto)?);
                 lose_base(&mut self.ports);
             }
             "random" => self.random = true,
@@ -539,10 +412,7 @@ impl Extension for Masquerade {
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        if self.ports.is_some() {
-            check_port_proto(rule)?;
-        }
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
         Ok(())
     }
 
@@ -572,7 +442,7 @@ pub struct Redirect {
     pub ports: Option<PortRange>,
     /// `--random` (`NF_NAT_RANGE_PROTO_RANDOM`).
     pub random: bool,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Redirect {
@@ -583,22 +453,19 @@ impl Extension for Redirect {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         match id {
-            "to-ports" => self.ports = Some(parse_ports(&args[0])?),
+            "to-ports" => self.ports = Some(parse_ports_for(&args[0], cx.proto)?),
             _ => self.random = true,
         }
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        if let Some(p) = &self.ports {
-            check_port_proto(rule)?;
-            if p.base.is_some() {
-                return Err("Shifted portmap ranges not supported with this kernel".into());
-            }
+    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+        if self.ports.is_some_and(|p| p.base.is_some()) {
+            return Err("Shifted portmap ranges not supported with this kernel".into());
         }
         Ok(())
     }
@@ -626,11 +493,11 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::iptables::{parse, save::save, Ruleset, Target, TargetExt};
+    use crate::iptables::ext::testing::{load, saved_rules as saved};
+    use crate::iptables::{parse, Ruleset, Target, TargetExt};
 
     fn nat(rules: &str) -> Result<Ruleset, String> {
-        let text = format!("*nat\n{rules}\nCOMMIT\n");
-        parse(&text, Path::new("t")).map_err(|e| e.to_string())
+        load(&format!("*nat\n{rules}\nCOMMIT\n"))
     }
 
     fn target(rs: &Ruleset, chain: &str) -> TargetExt {
@@ -644,15 +511,6 @@ mod tests {
         }
     }
 
-    /// The saved rule lines of the nat table.
-    fn saved(rs: &Ruleset) -> Vec<String> {
-        save(rs)
-            .lines()
-            .filter(|l| l.starts_with("-A"))
-            .map(String::from)
-            .collect()
-    }
-
     fn refused(rules: &str, msg: &str) {
         match nat(rules) {
             Ok(_) => panic!("accepted: {rules}"),
@@ -662,20 +520,6 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("ip")
-    }
-
-    #[test]
-    fn numbers_read_like_strtoumax() {
-        assert_eq!(c_strtoui("80x", 0, 65535), Some((80, "x")));
-        assert_eq!(c_strtoui(" +0x50", 0, 65535), Some((80, "")));
-        assert_eq!(c_strtoui("080", 0, 65535), Some((0, "80")));
-        assert_eq!(c_strtoui("0x", 0, 65535), Some((0, "x")));
-        assert_eq!(c_strtoui("-0", 0, 65535), None);
-        assert_eq!(c_strtoui("x", 0, 65535), None);
-        assert_eq!(c_strtoui("65536", 0, 65535), None);
-        assert_eq!(c_strtoui("99999999999999999999999", 0, 65535), None);
-        assert_eq!(c_strtoui_all("7", 0, 7), Some(7));
-        assert_eq!(c_strtoui_all("7 ", 0, 7), None);
     }
 
     #[test]
@@ -972,6 +816,42 @@ mod tests {
         ] {
             refused(rule, msg);
         }
+    }
+
+    #[test]
+    fn ports_need_the_protocol_given_before() {
+        for (rule, target) in [
+            (
+                "-A PREROUTING -j DNAT --to-destination 1.1.1.1:80 -p tcp",
+                "DNAT",
+            ),
+            (
+                "-A PREROUTING -j DNAT --to-destination 1.1.1.1:80 ! -p tcp",
+                "DNAT",
+            ),
+            (
+                "-A PREROUTING -j DNAT --to-destination 1.1.1.1:x -p tcp",
+                "DNAT",
+            ),
+            (
+                "-A POSTROUTING -j SNAT --to-source 1.1.1.1:80 -p udp",
+                "SNAT",
+            ),
+            (
+                "-A POSTROUTING -j MASQUERADE --to-ports 80 -p tcp",
+                "MASQUERADE",
+            ),
+            ("-A PREROUTING -j REDIRECT --to-ports 80 -p tcp", "REDIRECT"),
+            ("-A PREROUTING -p all -j REDIRECT --to-ports 80", "REDIRECT"),
+        ] {
+            refused(
+                rule,
+                &format!("{target}: Need TCP, UDP, SCTP or DCCP with port specification"),
+            );
+        }
+        // Without ports the protocol does not matter, wherever it is.
+        nat("-A PREROUTING -j DNAT --to-destination 1.1.1.1 -p tcp").expect("no port");
+        nat("-A PREROUTING -j REDIRECT -p tcp").expect("no port");
     }
 
     #[test]

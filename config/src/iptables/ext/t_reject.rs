@@ -5,8 +5,7 @@
 //! OUTPUT (`xt_check_target`), and `tcp-reset` only for rules with
 //! `-p tcp` not inverted (`reject_tg_check`).
 
-use super::t_nat::{check_table_hooks, Seen};
-use super::{Cx, Extension, Opt};
+use super::{check_table_hooks, Cx, Extension, Given, Opt};
 use crate::iptables::model::{Hook, HookMask, Rule, TableKind, PROTO_TCP};
 
 /// The answer REJECT sends (`enum ipt_reject_with`; the discriminant is
@@ -121,7 +120,7 @@ impl RejectWith {
 pub struct Reject {
     /// `--reject-with` (default `icmp-port-unreachable`).
     pub with: RejectWith,
-    seen: Seen,
+    given: Given,
 }
 
 impl Extension for Reject {
@@ -134,7 +133,7 @@ impl Extension for Reject {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        self.seen.take(Self::OPTIONS, id, invert)?;
+        self.given.take(Self::OPTIONS, id, invert)?;
         self.with = RejectWith::parse(&args[0])?;
         Ok(())
     }
@@ -165,14 +164,9 @@ impl Extension for Reject {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::{parse, save::save, Ruleset, Target, TargetExt};
-
-    fn load(text: &str) -> Result<Ruleset, String> {
-        parse(text, Path::new("t")).map_err(|e| e.to_string())
-    }
+    use crate::iptables::ext::testing::{load, saved_rules as saved};
+    use crate::iptables::{Ruleset, Target, TargetExt};
 
     fn filter(rule: &str) -> Result<Ruleset, String> {
         load(&format!("*filter\n-A INPUT {rule}\nCOMMIT\n"))
@@ -187,14 +181,6 @@ mod tests {
             Target::Ext(TargetExt::Reject(r)) => r.with,
             other => panic!("not REJECT: {other:?}"),
         }
-    }
-
-    fn saved(rs: &Ruleset) -> Vec<String> {
-        save(rs)
-            .lines()
-            .filter(|l| l.starts_with("-A"))
-            .map(String::from)
-            .collect()
     }
 
     #[test]

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::t_mark::{uint_opt, Given};
-use super::{Cx, Extension, Match, Opt};
+use super::parse::uint_opt;
+use super::{Cx, Extension, Given, Match, Opt};
 use crate::iptables::model::{Hook, HookMask, Rule, TableKind, PROTO_TCP};
 
 /// Largest `--set-mss` iptables takes for IPv4 (65535 - 20).
@@ -102,26 +102,12 @@ impl Extension for Tcpmss {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::ext::testing::target_ext;
+    use crate::iptables::TargetExt;
 
     fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Tcpmss, String), String> {
-        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let c = rs.tables[0].chain(chain).expect("chain");
-        let Target::Ext(TargetExt::Tcpmss(t)) = &c.rules[0].target else {
-            panic!("not TCPMSS")
-        };
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((t.clone(), line))
+        target_ext!(table, chain, rule, TargetExt::Tcpmss)
     }
 
     fn canon(rule: &str) -> Result<(Tcpmss, String), String> {

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::t_mark::{uint_opt, Given};
-use super::{Cx, Extension, Opt};
+use super::parse::uint_opt;
+use super::{check_table, Cx, Extension, Given, Opt};
 use crate::iptables::model::{HookMask, Rule, TableKind};
 
 /// What TTL does to the packet's TTL.
@@ -86,35 +86,18 @@ impl Extension for Ttl {
     }
 
     fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
-        if table != TableKind::Mangle {
-            return Err(format!("only valid in table mangle, not {table}"));
-        }
-        Ok(())
+        check_table(table, TableKind::Mangle)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::iptables::model::Target;
-    use crate::iptables::{parse, save::save, TargetExt};
+    use crate::iptables::ext::testing::{assert_table_only, target_ext};
+    use crate::iptables::TargetExt;
 
     fn canon_in(table: &str, chain: &str, rule: &str) -> Result<(Ttl, String), String> {
-        let text = format!("*{table}\n:FOO - [0:0]\n-A {chain} -j TTL {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let c = rs.tables[0].chain(chain).expect("chain");
-        let Target::Ext(TargetExt::Ttl(t)) = &c.rules[0].target else {
-            panic!("not TTL")
-        };
-        let out = save(&rs);
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("-A"))
-            .unwrap_or("")
-            .to_string();
-        Ok((t.clone(), line))
+        target_ext!(table, chain, &format!("-j TTL {rule}"), TargetExt::Ttl)
     }
 
     #[test]
@@ -145,14 +128,7 @@ mod tests {
 
     #[test]
     fn mangle_only() {
-        assert!(canon_in("mangle", "FOO", "--ttl-set 1").is_ok());
-        for t in ["raw", "filter", "nat", "security"] {
-            let e = canon_in(t, "FOO", "--ttl-set 1").unwrap_err();
-            assert!(
-                e.contains(&format!("only valid in table mangle, not {t}")),
-                "{e}"
-            );
-        }
+        assert_table_only("mangle", "-j TTL --ttl-set 1");
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! `-m tcp`: ports, flags and options of TCP (libxt_tcp, kernel xt_tcpudp).
 
-use super::{
-    no_invert, parse_port, parse_port_range, save_invert, save_port_range, Cx, Extension, Opt,
-};
+use super::parse::{parse_port_range, save_range, strtoui};
+use super::{no_invert, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::{Rule, PROTO_TCP};
 
-/// A port range with its inversion.
+/// A port range with its inversion (`-m tcp` and `-m udp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
     pub lo: u16,
@@ -24,57 +23,32 @@ impl PortRange {
     }
 }
 
-pub(crate) fn save_range(out: &mut String, opt: &str, r: &Option<PortRange>) {
+/// Prints `--sport`/`--dport` as libxt_tcp and libxt_udp save them.
+pub(crate) fn save_ports(out: &mut String, opt: &str, r: &Option<PortRange>) {
     if let Some(r) = r {
         if !r.is_full() {
             save_invert(out, r.invert);
             out.push_str(" --");
             out.push_str(opt);
             out.push(' ');
-            save_port_range(out, (r.lo, r.hi));
+            save_range(out, r.lo, r.hi);
         }
     }
 }
 
-pub(crate) fn parse_range(
+/// `--sport`/`--dport` as libxt_tcp reads them (`parse_tcp_ports`).
+fn parse_ports(
     slot: &mut Option<PortRange>,
     opt: &str,
     invert: bool,
     arg: &str,
-    proto: &str,
 ) -> Result<(), String> {
     if slot.is_some() {
         return Err(format!("Only one `--{opt}' allowed"));
     }
-    let (lo, hi) = if proto == "udp" {
-        // libxt_udp 1.8.9 does not check the order: `4:3` loads and never
-        // matches.
-        parse_port_range_unordered(arg, proto)?
-    } else {
-        parse_port_range(arg, proto)?
-    };
+    let (lo, hi) = parse_port_range(arg, "tcp")?;
     *slot = Some(PortRange { lo, hi, invert });
     Ok(())
-}
-
-/// A range as `parse_port_range` reads it, but without refusing `A > B`.
-fn parse_port_range_unordered(s: &str, proto: &str) -> Result<(u16, u16), String> {
-    match s.split_once(':') {
-        None => parse_port(s, proto).map(|p| (p, p)),
-        Some((a, b)) => {
-            let lo = if a.is_empty() {
-                0
-            } else {
-                parse_port(a, proto)?
-            };
-            let hi = if b.is_empty() {
-                65535
-            } else {
-                parse_port(b, proto)?
-            };
-            Ok((lo, hi))
-        }
-    }
 }
 
 /// TCP flag bits and their names in the order iptables prints them.
@@ -163,8 +137,8 @@ impl Extension for Tcp {
         _: &Cx,
     ) -> Result<(), String> {
         match id {
-            "sport" => parse_range(&mut self.sport, "source-port", invert, &args[0], "tcp"),
-            "dport" => parse_range(&mut self.dport, "destination-port", invert, &args[0], "tcp"),
+            "sport" => parse_ports(&mut self.sport, "source-port", invert, &args[0]),
+            "dport" => parse_ports(&mut self.dport, "destination-port", invert, &args[0]),
             "syn" | "tcp-flags" => {
                 if self.flags.is_some() {
                     return Err("Only one of `--syn' or `--tcp-flags'  allowed".into());
@@ -181,7 +155,7 @@ impl Extension for Tcp {
                 if self.option.is_some() {
                     return Err("Only one `--tcp-option' allowed".into());
                 }
-                let v = super::strtoui(&args[0], 1, 255)
+                let v = strtoui(&args[0], 1, 255)
                     .ok_or_else(|| format!("Bad TCP option value \"{}\"", args[0]))?;
                 self.option = Some((v as u8, invert));
                 Ok(())
@@ -198,8 +172,8 @@ impl Extension for Tcp {
     }
 
     fn save(&self, out: &mut String) {
-        save_range(out, "sport", &self.sport);
-        save_range(out, "dport", &self.dport);
+        save_ports(out, "sport", &self.sport);
+        save_ports(out, "dport", &self.dport);
         if let Some((opt, invert)) = self.option {
             save_invert(out, invert);
             out.push_str(" --tcp-option ");

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::{strtoui, xt_strtoui};
+use super::{once, required, Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// The symbolic TOS names (tos_values.c); with a name the mask is 0x3f,
@@ -40,11 +41,11 @@ pub struct Tos {
 }
 
 /// iptables 1.8.9 `tos_parse_symbolic` (tos_values.c): when the word starts
-/// with a number 0..=255 it must be `VALUE[/MASK]`, both 0..=255, the mask
-/// 0xff when absent; otherwise a symbolic name (case-insensitive) with mask
-/// `sym_mask`.
+/// with a number 0..=255 (as `xtables_strtoui` reads one) it must be
+/// `VALUE[/MASK]`, both 0..=255, the mask 0xff when absent; otherwise a
+/// symbolic name (case-insensitive) with mask `sym_mask`.
 pub(crate) fn parse_tos_mask(arg: &str, sym_mask: u8) -> Result<(u8, u8), String> {
-    if leading_number(arg).is_some_and(|n| n <= 255) {
+    if xt_strtoui(arg, 0, 255).is_some() {
         let illegal = || format!("Illegal value: \"{arg}\"");
         let (v, m) = match arg.split_once('/') {
             Some((v, m)) => (v, Some(m)),
@@ -64,28 +65,6 @@ pub(crate) fn parse_tos_mask(arg: &str, sym_mask: u8) -> Result<(u8, u8), String
         .ok_or_else(|| format!("Symbolic name \"{arg}\" is unknown"))
 }
 
-/// The number `strtoul(s, &end, 0)` reads at the start of `s`, if any.
-fn leading_number(s: &str) -> Option<u64> {
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        if h.starts_with(|c: char| c.is_ascii_hexdigit()) {
-            (h, 16)
-        } else {
-            ("0", 10)
-        }
-    } else if s.starts_with('0') {
-        (s, 8)
-    } else {
-        (s, 10)
-    };
-    let end = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
-    if end == 0 {
-        return None;
-    }
-    Some(u64::from_str_radix(&digits[..end], radix).unwrap_or(u64::MAX))
-}
-
 impl Extension for Tos {
     const OPTIONS: &'static [Opt] = &[Opt::new("tos", 1)];
 
@@ -96,9 +75,7 @@ impl Extension for Tos {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        if self.tos.is_some() {
-            return Err(format!("option \"--{id}\" can only be used once."));
-        }
+        once(&self.tos, id)?;
         let (value, mask) = parse_tos_mask(&args[0], 0x3f)?;
         self.tos = Some(TosMatch {
             value,
@@ -109,10 +86,7 @@ impl Extension for Tos {
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        if self.tos.is_none() {
-            return Err("option \"--tos\" must be specified".into());
-        }
-        Ok(())
+        required(&self.tos, "tos")
     }
 
     fn save(&self, out: &mut String) {
@@ -128,22 +102,15 @@ impl Extension for Tos {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Tos, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Tos(t) => Ok((t.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Tos)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -192,7 +159,7 @@ mod tests {
             ("-m tos --tos 16/0x1ff", "Illegal value"),
             ("-m tos --tos 1 --tos 2", "only be used once"),
         ] {
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

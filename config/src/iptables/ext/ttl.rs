@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{strtoui, Cx, Extension, Opt};
+use super::parse::uint_opt;
+use super::{Cx, Extension, Opt};
 use crate::iptables::model::Rule;
 
 /// How the TTL is compared (`ipt_ttl_info.mode`).
@@ -63,9 +64,7 @@ impl Extension for Ttl {
         if invert && id != "ttl-eq" {
             return Err(format!("option \"--{id}\" cannot be inverted."));
         }
-        let v = strtoui(&args[0], 0, 255)
-            .ok_or_else(|| format!("bad value for option \"--{id}\", or out of range (0-255)."))?
-            as u8;
+        let v = uint_opt(&args[0], id, 0, 255)? as u8;
         let mode = match id {
             "ttl-lt" => TtlMode::Lt,
             "ttl-gt" => TtlMode::Gt,
@@ -101,22 +100,15 @@ impl Extension for Ttl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iptables::{parse, save::save, Match};
-    use std::path::Path;
+    use crate::iptables::ext::testing::{first_match, refused_in};
+    use crate::iptables::Match;
 
     fn one(rule: &str) -> Result<(Ttl, String), String> {
-        let text = format!("*filter\n-A INPUT {rule}\nCOMMIT\n");
-        let rs = parse(&text, Path::new("t")).map_err(|e| e.to_string())?;
-        let saved = save(&rs);
-        let line = saved
-            .lines()
-            .find(|l| l.starts_with("-A "))
-            .unwrap_or("")
-            .to_string();
-        match &rs.tables[0].chains[0].rules[0].matches[0] {
-            Match::Ttl(t) => Ok((t.clone(), line)),
-            m => Err(format!("unexpected match {m:?}")),
-        }
+        first_match!("filter", "INPUT", rule, Match::Ttl)
+    }
+
+    fn err(rule: &str) -> String {
+        refused_in("filter", "INPUT", rule)
     }
 
     #[test]
@@ -152,7 +144,7 @@ mod tests {
                 assert!(one(rule).is_ok());
                 continue;
             }
-            let e = one(rule).unwrap_err();
+            let e = err(rule);
             assert!(e.contains(msg), "{rule}: {e}");
         }
     }

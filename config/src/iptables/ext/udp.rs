@@ -1,7 +1,11 @@
-//! `-m udp`: UDP ports (libxt_udp, kernel xt_tcpudp).
+//! `-m udp`: UDP ports (libxt_udp with the guided option parser of
+//! iptables 1.8.9, kernel xt_tcpudp): `--sport`/`--dport` are XTTYPE_PORTRC
+//! ranges, read as the conntrack tuple ports are (decimal numbers or
+//! service names, no order check: `4:3` loads and never matches).
 
-use super::tcp::{parse_range, save_range, PortRange};
-use super::{no_invert, Cx, Extension, Opt};
+use super::parse::port_range_opt;
+use super::tcp::{save_ports, PortRange};
+use super::{once, Cx, Extension, Opt};
 use crate::iptables::model::{Rule, PROTO_UDP};
 
 /// The options of `-m udp`.
@@ -26,11 +30,16 @@ impl Extension for Udp {
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        match id {
-            "sport" => parse_range(&mut self.sport, "source-port", invert, &args[0], "udp"),
-            "dport" => parse_range(&mut self.dport, "destination-port", invert, &args[0], "udp"),
-            _ => no_invert(id, invert),
-        }
+        // iptables names them by their first table entry.
+        let (slot, name) = if id == "sport" {
+            (&mut self.sport, "source-port")
+        } else {
+            (&mut self.dport, "destination-port")
+        };
+        once(slot, name)?;
+        let (lo, hi) = port_range_opt(&args[0], name)?;
+        *slot = Some(PortRange { lo, hi, invert });
+        Ok(())
     }
 
     fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
@@ -41,7 +50,7 @@ impl Extension for Udp {
     }
 
     fn save(&self, out: &mut String) {
-        save_range(out, "sport", &self.sport);
-        save_range(out, "dport", &self.dport);
+        save_ports(out, "sport", &self.sport);
+        save_ports(out, "dport", &self.dport);
     }
 }
