@@ -64,8 +64,9 @@
 //!   kernel accepts unknown names and leaves the rule inactive.
 //! * A policy rule without `from`/`to` applies to both IPv4 and IPv6 (the
 //!   kernel keeps one rule list per family); `from` and `to` must agree.
-//! * The kernel's default rules (0 local, 32766 main, 32767 default) are
-//!   implied and not listed in [`Appliance::policies`].
+//! * The kernel's default rules are implied and not listed in
+//!   [`Appliance::policies`]: 0 `lookup local`, 32766 `lookup main` and,
+//!   for IPv4 only (as a fresh kernel has them), 32767 `lookup default`.
 
 use std::collections::HashMap;
 use std::fmt;

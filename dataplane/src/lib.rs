@@ -1,2 +1,3 @@
 pub mod route;
+pub mod rules;
 pub mod wire;
