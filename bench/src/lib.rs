@@ -8,6 +8,9 @@
 //! * [`kernel`]: an appliance config and ruleset loaded into Linux in a
 //!   router namespace, probed with crafted frames — the oracle of the
 //!   differential tests.
+//! * [`pipeline`]: the forwarding benchmark's worker and traffic
+//!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
+//!   callgrind).
 //!
 //! The `sluice-probe` binary (src/bin) sends and captures the probes.
 
@@ -15,3 +18,4 @@ pub mod afpacket;
 pub mod frames;
 pub mod kernel;
 pub mod netns;
+pub mod pipeline;

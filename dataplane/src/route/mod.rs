@@ -669,6 +669,42 @@ table = 300
         );
     }
 
+    /// The packet path's IPv4 lookup (32-bit, no rule index) and the full
+    /// walk behind `decide` agree.
+    #[test]
+    fn fast_ipv4_lookup_matches_decide() {
+        let r = router(BRANCH);
+        let mut x: u32 = 0x1234_5678;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let dsts = [
+            "10.0.1.1",
+            "10.0.1.255",
+            "10.0.2.7",
+            "10.20.30.4",
+            "10.20.1.1",
+            "192.168.100.1",
+        ];
+        for n in 0..5000 {
+            let dst = if n % 3 == 0 {
+                ip(dsts[n % dsts.len()])
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::from(next()))
+            };
+            let src = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0100 | (next() & 0xff)));
+            let mut key =
+                FlowKey::forward(src, dst, PortId((next() % 3) as u16)).with_mark(next() % 4);
+            if n % 5 == 0 {
+                key = FlowKey::output(dst).with_mark(next() % 4);
+            }
+            assert_eq!(r.lookup(&key), r.decide(&key).result, "{key:?}");
+        }
+    }
+
     #[test]
     fn router_is_shareable() {
         fn assert_send_sync<T: Send + Sync>() {}

@@ -285,6 +285,8 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Policy {
     v4: Box<[Compiled]>,
+    /// `v4` with 32-bit addresses: the per-packet IPv4 lookup.
+    v4_fast: Box<[CompiledV4]>,
     v6: Box<[Compiled]>,
     /// The source rules, parallel to `v4` / `v6`.
     rules_v4: Box<[Rule]>,
@@ -318,8 +320,11 @@ impl Policy {
         let compile = |list: &[Rule]| -> Box<[Compiled]> {
             list.iter().map(|r| compile(r, tables)).collect()
         };
+        let v4 = compile(&rules_v4);
+        let v4_fast = v4.iter().map(CompiledV4::from).collect();
         Ok(Policy {
-            v4: compile(&rules_v4),
+            v4,
+            v4_fast,
             v6: compile(&rules_v6),
             rules_v4: rules_v4.into_boxed_slice(),
             rules_v6: rules_v6.into_boxed_slice(),
@@ -338,7 +343,56 @@ impl Policy {
     /// Routes `key` through the rules and `tables`.
     #[inline]
     pub fn lookup(&self, tables: &Tables, key: &FlowKey) -> RouteResult {
-        self.walk(tables, key).0
+        match key.dst {
+            IpAddr::V4(d) => self.lookup_v4(tables, key, d),
+            IpAddr::V6(_) => self.walk(tables, key).0,
+        }
+    }
+
+    /// [`Policy::walk`] for IPv4 with 32-bit arithmetic and without
+    /// tracking the deciding rule: the packet path's lookup.
+    #[inline]
+    fn lookup_v4(&self, tables: &Tables, key: &FlowKey, d: std::net::Ipv4Addr) -> RouteResult {
+        let src = match key.src {
+            IpAddr::V4(s) => u32::from(s),
+            IpAddr::V6(_) => 0,
+        };
+        let dst = u32::from(d);
+        let (iif, oif) = (if_code(key.iif), if_code(key.oif));
+        for rule in self.v4_fast.iter() {
+            if !rule.matches(src, dst, iif, oif, key.mark) {
+                continue;
+            }
+            let table = match rule.action {
+                Action::Result(r) => return r,
+                Action::Lookup(Some(t)) => t,
+                Action::Lookup(None) => continue,
+            };
+            let Some(fib) = tables.at(table) else {
+                continue;
+            };
+            let Some(nh) = fib.lookup_v4(d).and_then(|id| fib.next_hop(id)) else {
+                continue;
+            };
+            // As result_of, with the next hop built from its 4 bytes: the
+            // copy of a whole `IpAddr` out of an `Option` compiles to
+            // overlapping stores that stall store forwarding.
+            return match nh.kind {
+                NextHopKind::Unicast { via, dev } => RouteResult::Forward {
+                    port: dev,
+                    next_hop: IpAddr::V4(match via {
+                        Some(IpAddr::V4(g)) => g,
+                        _ => d,
+                    }),
+                },
+                NextHopKind::Throw => continue,
+                _ => match result_of(nh, key) {
+                    Some(r) => r,
+                    None => continue,
+                },
+            };
+        }
+        RouteResult::NoRoute
     }
 
     /// Like [`Policy::lookup`], also naming the rule and table that decided.
@@ -412,21 +466,104 @@ fn walk_family<'t>(
         let Some(nh) = tables.at(table).and_then(&lookup) else {
             continue;
         };
-        let result = match nh.kind {
-            NextHopKind::Unicast { via, dev } => RouteResult::Forward {
-                port: dev,
-                next_hop: via.unwrap_or(key.dst),
-            },
-            NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
-            NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
-            NextHopKind::Blackhole => RouteResult::Blackhole,
-            NextHopKind::Unreachable => RouteResult::Unreachable,
-            NextHopKind::Prohibit => RouteResult::Prohibit,
-            NextHopKind::Throw => continue,
+        let Some(result) = result_of(nh, key) else {
+            continue;
         };
         return (result, Some(i));
     }
     (RouteResult::NoRoute, None)
+}
+
+/// What a route does to the packet; `None` for `throw` (go on with the
+/// next rule).
+#[inline(always)]
+fn result_of(nh: &NextHop, key: &FlowKey) -> Option<RouteResult> {
+    Some(match nh.kind {
+        NextHopKind::Unicast { via, dev } => RouteResult::Forward {
+            port: dev,
+            next_hop: via.unwrap_or(key.dst),
+        },
+        NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
+        NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
+        NextHopKind::Blackhole => RouteResult::Blackhole,
+        NextHopKind::Unreachable => RouteResult::Unreachable,
+        NextHopKind::Prohibit => RouteResult::Prohibit,
+        NextHopKind::Throw => return None,
+    })
+}
+
+/// An IPv4 rule of [`Compiled`] with 32-bit addresses (IPv4 rules hold
+/// their addresses in the low 32 bits of the `u128`s).
+#[derive(Debug, Clone, Copy)]
+struct CompiledV4 {
+    src: u32,
+    src_mask: u32,
+    dst: u32,
+    dst_mask: u32,
+    mark: u32,
+    mark_mask: u32,
+    /// `iif` / `oif` as value and mask over [`if_code`] (branch-free).
+    iif: u32,
+    iif_mask: u32,
+    oif: u32,
+    oif_mask: u32,
+    invert: bool,
+    action: Action,
+}
+
+/// An interface as a number: 0 for none (`lo`, unbound), port + 1.
+#[inline(always)]
+fn if_code(p: Option<PortId>) -> u32 {
+    match p {
+        None => 0,
+        Some(p) => u32::from(p.0) + 1,
+    }
+}
+
+/// An [`IfMatch`] as (value, mask) over [`if_code`]; `Never` is a value
+/// no code has.
+fn if_match_code(m: IfMatch) -> (u32, u32) {
+    match m {
+        IfMatch::Any => (0, 0),
+        IfMatch::Port(p) => (u32::from(p.0) + 1, u32::MAX),
+        IfMatch::Unset => (0, u32::MAX),
+        IfMatch::Never => (u32::MAX, u32::MAX),
+    }
+}
+
+impl From<&Compiled> for CompiledV4 {
+    fn from(c: &Compiled) -> Self {
+        let (iif, iif_mask) = if_match_code(c.iif);
+        let (oif, oif_mask) = if_match_code(c.oif);
+        CompiledV4 {
+            src: c.src as u32,
+            src_mask: c.src_mask as u32,
+            dst: c.dst as u32,
+            dst_mask: c.dst_mask as u32,
+            mark: c.mark,
+            mark_mask: c.mark_mask,
+            iif,
+            iif_mask,
+            oif,
+            oif_mask,
+            invert: c.invert,
+            action: c.action,
+        }
+    }
+}
+
+impl CompiledV4 {
+    /// [`Compiled::matches`] for IPv4 (no `no_saddr`: IPv4 compares the
+    /// unspecified source).
+    #[inline(always)]
+    fn matches(&self, src: u32, dst: u32, iif: u32, oif: u32, mark: u32) -> bool {
+        let diff = ((iif ^ self.iif) & self.iif_mask)
+            | ((oif ^ self.oif) & self.oif_mask)
+            | ((mark ^ self.mark) & self.mark_mask)
+            | ((src ^ self.src) & self.src_mask)
+            | ((dst ^ self.dst) & self.dst_mask);
+        (diff == 0) != self.invert
+    }
 }
 
 fn compile(r: &Rule, tables: &Tables) -> Compiled {

@@ -1,7 +1,7 @@
 pub mod classify;
 pub mod limit;
-pub mod recent;
-pub mod statistic;
-pub mod sets;
-pub mod reject;
 pub mod log;
+pub mod recent;
+pub mod reject;
+pub mod sets;
+pub mod statistic;

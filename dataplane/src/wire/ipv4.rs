@@ -214,7 +214,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// True when the header checksum verifies.
     pub fn verify_checksum(&self) -> bool {
-        checksum::checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+        let b = self.buffer.as_ref();
+        let hl = self.header_len();
+        if let Some(h) = b.first_chunk::<HEADER_LEN>().filter(|_| hl == HEADER_LEN) {
+            // The common header without options: five words, no loop.
+            return checksum::sum20(h) == 0xffff;
+        }
+        checksum::checksum(&b[..hl]) == 0
     }
 
     /// The bytes after the header up to the total length (or to the end of

@@ -337,14 +337,21 @@ impl Default for PacketMeta {
 /// [`L4Status::Invalid`]). Frames other than IPv4, IPv6 and ARP, and frames
 /// with more than two VLAN tags, are `Unsupported`.
 pub fn parse(frame: &[u8]) -> Result<PacketMeta> {
+    let mut meta = PacketMeta::EMPTY;
+    parse_into(frame, &mut meta)?;
+    Ok(meta)
+}
+
+/// [`parse`] into a caller's metadata slot (a batch's, so the metadata is
+/// written once, in place). On error the slot holds a partial parse.
+#[inline]
+pub fn parse_into(frame: &[u8], meta: &mut PacketMeta) -> Result<()> {
+    *meta = PacketMeta::EMPTY;
     if frame.len() > u16::MAX as usize {
         return Err(Error::Unsupported("frame longer than 65535 bytes"));
     }
     let eth = ethernet::Packet::new_checked(frame)?;
-    let mut meta = PacketMeta {
-        frame_len: frame.len() as u16,
-        ..PacketMeta::EMPTY
-    };
+    meta.frame_len = frame.len() as u16;
     let mut ethertype = eth.ethertype();
     let mut off = ethernet::HEADER_LEN;
     while ethertype.is_vlan() {
@@ -361,13 +368,12 @@ pub fn parse(frame: &[u8]) -> Result<PacketMeta> {
     meta.l3_off = off as u16;
     let l3 = &frame[off..];
     match ethertype {
-        EtherType::IPV4 => parse_ipv4(l3, &mut meta)?,
-        EtherType::IPV6 => parse_ipv6(l3, &mut meta)?,
-        EtherType::ARP => parse_arp(l3, &mut meta)?,
-        t if t.0 < 0x0600 => return Err(Error::Unsupported("802.3 length, not an ethertype")),
-        _ => return Err(Error::Unsupported("ethertype")),
+        EtherType::IPV4 => parse_ipv4(l3, meta),
+        EtherType::IPV6 => parse_ipv6(l3, meta),
+        EtherType::ARP => parse_arp(l3, meta),
+        t if t.0 < 0x0600 => Err(Error::Unsupported("802.3 length, not an ethertype")),
+        _ => Err(Error::Unsupported("ethertype")),
     }
-    Ok(meta)
 }
 
 fn parse_arp(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
@@ -378,6 +384,7 @@ fn parse_arp(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
     Ok(())
 }
 
+#[inline]
 fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
     let ip = ipv4::Packet::new_checked(l3)?;
     if !ip.verify_checksum() {

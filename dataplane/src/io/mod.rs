@@ -1,0 +1,238 @@
+//! Frame memory and ports: where frames come from and where they go.
+//!
+//! Owns: the frame arena ([`Umem`]), the frame descriptor ([`Desc`]), the
+//! [`Port`] trait every packet source/sink implements, and the in-memory
+//! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port (a
+//! later issue) implements the same trait over a kernel-shared UMEM.
+//!
+//! The model is AF_XDP's (`Documentation/networking/af_xdp.rst`): all frames
+//! of a worker live in one arena of fixed-size chunks; a frame is named by a
+//! descriptor — the byte address of its first byte in the arena and its
+//! length — exactly like `struct xdp_desc { addr, len, options }`. RX hands
+//! out descriptors, TX takes descriptors, and a frame moves from the RX port
+//! to the TX port of another interface by moving its descriptor: with one
+//! UMEM shared by every port of the worker (`XDP_SHARED_UMEM`), nothing is
+//! copied. A descriptor may start anywhere inside its chunk (the headroom
+//! lets the pipeline prepend or shift headers), never across chunks.
+//!
+//! The free list is allocated once, for every chunk; [`Umem::alloc`] and
+//! [`Umem::free`] never allocate. The in-memory arena is a boxed slice and
+//! needs no `unsafe`; the AF_XDP arena will be an `mmap`ed region, whose
+//! accessors (and only those) will need `unsafe`, in this module.
+
+pub mod mem;
+
+use std::fmt;
+
+/// Default chunk size: a page half, as `XSK_UMEM__DEFAULT_FRAME_SIZE` (4096)
+/// halved; enough for a 1500-byte MTU frame plus headroom.
+pub const DEFAULT_FRAME_SIZE: u32 = 2048;
+
+/// Bytes left free in front of a received frame (`XDP_PACKET_HEADROOM` is
+/// 256): room to prepend or shift headers without copying the payload.
+pub const HEADROOM: u32 = 256;
+
+/// A frame: `len` bytes at byte address `addr` of the [`Umem`]
+/// (`struct xdp_desc`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+}
+
+impl fmt::Debug for Desc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Desc({:#x}+{})", self.addr, self.len)
+    }
+}
+
+/// The frame arena of one worker: `frames` chunks of `frame_size` bytes and
+/// the list of free chunks.
+pub struct Umem {
+    mem: Box<[u8]>,
+    frame_size: u32,
+    /// Chunk base addresses; capacity is the chunk count, so pushing never
+    /// reallocates.
+    free: Vec<u64>,
+}
+
+impl fmt::Debug for Umem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Umem")
+            .field("frames", &self.frames())
+            .field("frame_size", &self.frame_size)
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+impl Umem {
+    /// An arena of `frames` chunks of `frame_size` bytes (a power of two,
+    /// at least 512, as aligned-mode AF_XDP requires 2048 or 4096).
+    pub fn new(frames: u32, frame_size: u32) -> Umem {
+        assert!(
+            frame_size.is_power_of_two() && frame_size >= 512,
+            "frame size must be a power of two >= 512"
+        );
+        let total = frames as usize * frame_size as usize;
+        let mut free = Vec::with_capacity(frames as usize);
+        // Hand out low addresses first.
+        free.extend((0..frames as u64).rev().map(|i| i * frame_size as u64));
+        Umem {
+            mem: vec![0u8; total].into_boxed_slice(),
+            frame_size,
+            free,
+        }
+    }
+
+    pub fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    /// Number of chunks.
+    pub fn frames(&self) -> usize {
+        self.mem.len() / self.frame_size as usize
+    }
+
+    /// Chunks on the free list.
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Takes a free chunk: an empty descriptor after the [`HEADROOM`].
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Desc> {
+        self.free.pop().map(|base| Desc {
+            addr: base + HEADROOM as u64,
+            len: 0,
+        })
+    }
+
+    /// Returns the chunk holding `d` to the free list.
+    #[inline]
+    pub fn free(&mut self, d: Desc) {
+        let base = self.base(d);
+        debug_assert!(self.free.len() < self.frames(), "double free of {d:?}");
+        debug_assert!(!self.free.contains(&base), "double free of {d:?}");
+        if self.free.len() < self.free.capacity() {
+            self.free.push(base);
+        }
+    }
+
+    /// Start of the chunk holding `d`.
+    #[inline]
+    pub fn base(&self, d: Desc) -> u64 {
+        d.addr & !(self.frame_size as u64 - 1)
+    }
+
+    /// Bytes in front of the frame inside its chunk.
+    #[inline]
+    pub fn headroom(&self, d: Desc) -> usize {
+        (d.addr - self.base(d)) as usize
+    }
+
+    /// Bytes after the frame inside its chunk.
+    #[inline]
+    pub fn tailroom(&self, d: Desc) -> usize {
+        (self.frame_size as usize).saturating_sub(self.headroom(d) + d.len as usize)
+    }
+
+    /// The frame's bytes. Descriptors are made by this arena and its ports;
+    /// one that leaves its chunk is a bug and panics.
+    #[inline]
+    pub fn bytes(&self, d: Desc) -> &[u8] {
+        let a = d.addr as usize;
+        &self.mem[a..a + d.len as usize]
+    }
+
+    #[inline]
+    pub fn bytes_mut(&mut self, d: Desc) -> &mut [u8] {
+        let a = d.addr as usize;
+        &mut self.mem[a..a + d.len as usize]
+    }
+
+    /// Moves the start of the frame by `delta` bytes (negative: prepend
+    /// room, positive: strip), keeping its end. `false` (and nothing
+    /// changes) when the start would leave the chunk or pass the end.
+    #[inline]
+    pub fn adjust_head(&self, d: &mut Desc, delta: isize) -> bool {
+        let head = self.headroom(*d) as isize;
+        if head + delta < 0 || delta > d.len as isize {
+            return false;
+        }
+        d.addr = (d.addr as i64 + delta as i64) as u64;
+        d.len = (d.len as i64 - delta as i64) as u32;
+        true
+    }
+
+    /// Copies `len` bytes at `from_off` of frame `from` to `to_off` of frame
+    /// `to` (both of this arena; both ranges inside their frames).
+    #[inline]
+    pub fn copy(&mut self, from: Desc, from_off: usize, to: Desc, to_off: usize, len: usize) {
+        assert!(from_off + len <= from.len as usize && to_off + len <= to.len as usize);
+        let s = from.addr as usize + from_off;
+        let d = to.addr as usize + to_off;
+        self.mem.copy_within(s..s + len, d);
+    }
+
+    /// Sets the frame's length, keeping its start; `false` when it would
+    /// leave the chunk.
+    #[inline]
+    pub fn set_len(&self, d: &mut Desc, len: usize) -> bool {
+        if self.headroom(*d) + len > self.frame_size as usize {
+            return false;
+        }
+        d.len = len as u32;
+        true
+    }
+}
+
+/// A packet source and sink: an AF_XDP socket on one NIC queue, or the
+/// in-memory port of the tests. Every call moves descriptors of the
+/// worker's [`Umem`], never bytes; none of them may block or allocate.
+pub trait Port {
+    /// Moves up to `out.len()` received frames into `out`; returns how many.
+    fn rx(&mut self, umem: &mut Umem, out: &mut [Desc]) -> usize;
+
+    /// Offers frames for transmission; returns how many of them, from the
+    /// front, the port took (all-or-nothing rings take 0 or all). The frames
+    /// it did not take still belong to the caller.
+    fn tx(&mut self, umem: &mut Umem, frames: &[Desc]) -> usize;
+
+    /// Housekeeping once per poll-loop turn: frames whose transmission
+    /// completed go back to the `umem` free list, the RX side is restocked
+    /// (the fill ring), wakeups are issued where needed.
+    fn poll(&mut self, umem: &mut Umem);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_and_bounds() {
+        let mut u = Umem::new(4, 2048);
+        assert_eq!(u.frames(), 4);
+        assert_eq!(u.free_count(), 4);
+        let mut d = u.alloc().unwrap();
+        assert_eq!(d.addr, HEADROOM as u64);
+        assert_eq!(u.headroom(d), 256);
+        assert!(u.set_len(&mut d, 100));
+        assert_eq!(u.tailroom(d), 2048 - 256 - 100);
+        u.bytes_mut(d)[0] = 7;
+        assert!(u.adjust_head(&mut d, -14));
+        assert_eq!((u.headroom(d), d.len), (242, 114));
+        assert_eq!(u.bytes(d)[14], 7);
+        assert!(u.adjust_head(&mut d, 18));
+        assert_eq!(u.bytes(d).len(), 96);
+        assert!(!u.adjust_head(&mut d, -300));
+        assert!(!u.set_len(&mut d, 2000));
+        let others: Vec<Desc> = (0..3).map(|_| u.alloc().unwrap()).collect();
+        assert!(u.alloc().is_none());
+        u.free(d);
+        for o in others {
+            u.free(o);
+        }
+        assert_eq!(u.free_count(), 4);
+    }
+}

@@ -1,0 +1,235 @@
+//! Delivery to the box itself: what the kernel's `ip_local_deliver_finish`
+//! / `ip6_input_finish` would hand to its protocols, and ARP.
+//!
+//! Owns: ICMP and ICMPv6 echo (RFC 792, RFC 4443 §4: answered from the
+//! address that was pinged), ARP (RFC 826, `arp_process`: requests for our
+//! addresses answered, senders learnt), neighbour discovery (RFC 4861,
+//! `ndisc_recv_ns` / `ndisc_recv_na`: solicitations for our addresses on
+//! the port answered, advertisements learnt), the solicitations and ARP
+//! requests the neighbour table asks for, and the bounded [`PuntQueue`] of
+//! everything else addressed to the box, which the AF_XDP issue connects
+//! to a TAP device so the host stack (SSH, DHCP, routing daemons) sees it.
+//!
+//! Replies are written into the request's own frame (no copy of the
+//! payload); the pipeline then sends them through OUTPUT and POSTROUTING
+//! (ARP excepted: the kernel's ARP never meets an IP hook). This module
+//! decides and writes bytes; learning into the neighbour table and queueing
+//! are the pipeline's.
+//!
+//! Differences from the kernel: echo replies carry no IP options (the
+//! kernel echoes record-route and timestamp options back); fragmented
+//! packets to the box are punted whole to the host stack, which reassembles
+//! them, rather than reassembled here; the box has no link-local IPv6
+//! addresses (the configuration gives none), so neighbour solicitations
+//! come from a global address of the port.
+
+pub mod arp;
+pub mod nd;
+pub mod punt;
+
+use std::net::IpAddr;
+
+pub use punt::{PuntQueue, Punted};
+
+use crate::io::{Desc, Umem};
+use crate::pipeline::{Counter, Snapshot};
+use crate::route::PortId;
+use crate::wire::{self, icmpv4, icmpv6, EtherType, IpProtocol, L4Status, MacAddr, PacketMeta};
+
+/// What local delivery did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// For the host stack.
+    Punt,
+    /// Dropped for this reason.
+    Drop(Counter),
+    /// The frame now holds a reply (Ethernet header space, then IP) to send
+    /// through the output path; `info` counts it.
+    Reply {
+        desc: Desc,
+        info: Counter,
+        fixed: bool,
+    },
+    /// A neighbour solicitation, answered in place by an advertisement to
+    /// send out of the ingress port. Learn `learn` first; with
+    /// `needs_entry`, answer only if the sender is already a neighbour.
+    Solicited {
+        desc: Desc,
+        learn: Option<(std::net::Ipv6Addr, MacAddr)>,
+        needs_entry: bool,
+    },
+    /// A neighbour advertisement to learn from; the frame is done with.
+    Advert {
+        target: std::net::Ipv6Addr,
+        mac: Option<MacAddr>,
+        solicited: bool,
+        override_flag: bool,
+    },
+}
+
+/// Delivers a packet that passed INPUT, received on `iif` (whose MAC is
+/// `mac`); `to_group` says it was sent to a broadcast or multicast address.
+/// `ident` is the IPv4 identification for a reply.
+#[allow(clippy::too_many_arguments)]
+pub fn deliver(
+    umem: &mut Umem,
+    d: Desc,
+    meta: &PacketMeta,
+    snap: &Snapshot,
+    iif: PortId,
+    mac: MacAddr,
+    to_group: bool,
+    ident: u16,
+) -> Delivery {
+    if meta.is_fragment() || meta.l4 != L4Status::Parsed {
+        return Delivery::Punt;
+    }
+    match (meta.ip_version, meta.protocol) {
+        (4, IpProtocol::ICMP) if meta.icmp_type == icmpv4::types::ECHO_REQUEST => {
+            echo_v4(umem, d, meta, to_group, ident)
+        }
+        (6, IpProtocol::ICMPV6) => match meta.icmp_type {
+            icmpv6::types::ECHO_REQUEST => echo_v6(umem, d, meta, snap, iif),
+            icmpv6::types::NEIGHBOR_SOLICIT | icmpv6::types::NEIGHBOR_ADVERT => {
+                nd::input(umem, d, meta, snap, iif, mac)
+            }
+            _ => Delivery::Punt,
+        },
+        _ => Delivery::Punt,
+    }
+}
+
+/// The IP packet's end in the frame.
+fn ip_end(meta: &PacketMeta, frame_len: usize) -> usize {
+    (meta.l3_off as usize + meta.ip_len as usize).min(frame_len)
+}
+
+/// `icmp_echo` → `icmp_reply`: the reply goes from the address pinged to
+/// the sender, with the request's TOS, TTL 64, no DF, the request's code,
+/// identifier, sequence and data.
+fn echo_v4(
+    umem: &mut Umem,
+    mut d: Desc,
+    meta: &PacketMeta,
+    to_group: bool,
+    ident: u16,
+) -> Delivery {
+    if to_group {
+        // icmp_echo_ignore_broadcasts = 1.
+        return Delivery::Drop(Counter::LocalEchoBroadcast);
+    }
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (meta.src, meta.dst) else {
+        return Delivery::Punt;
+    };
+    let l4 = meta.l4_off as usize;
+    let end = ip_end(meta, d.len as usize);
+    let frame = umem.bytes_mut(d);
+    let mut m = icmpv4::Packet::new_unchecked(&mut frame[l4..end]);
+    if !m.verify_checksum() {
+        return Delivery::Drop(Counter::LocalIcmpChecksum);
+    }
+    m.set_msg_type(icmpv4::types::ECHO_REPLY);
+    m.fill_checksum();
+    let icmp_len = end - l4;
+    // A 20-byte header right before the message: options are not echoed.
+    let l3 = l4 - wire::ipv4::HEADER_LEN;
+    let repr = wire::ipv4::Repr {
+        src_addr: dst,
+        dst_addr: src,
+        protocol: IpProtocol::ICMP,
+        tos: meta.tos,
+        ident,
+        dont_frag: false,
+        ttl: 64,
+        payload_len: icmp_len,
+    };
+    repr.emit(&mut wire::ipv4::Packet::new_unchecked(&mut frame[l3..end]));
+    finish_reply(
+        umem,
+        &mut d,
+        l3,
+        end,
+        EtherType::IPV4,
+        Counter::LocalEchoReply,
+    )
+}
+
+/// `icmpv6_echo_reply`: from the address pinged (a source chosen for the
+/// sender when that was a multicast or anycast address), hop limit 64,
+/// the request's traffic class, flow label 0.
+fn echo_v6(
+    umem: &mut Umem,
+    mut d: Desc,
+    meta: &PacketMeta,
+    snap: &Snapshot,
+    iif: PortId,
+) -> Delivery {
+    let (IpAddr::V6(src), IpAddr::V6(dst)) = (meta.src, meta.dst) else {
+        return Delivery::Punt;
+    };
+    let l4 = meta.l4_off as usize;
+    let end = ip_end(meta, d.len as usize);
+    {
+        let m = icmpv6::Packet::new_unchecked(&umem.bytes(d)[l4..end]);
+        if !m.verify_checksum(&meta.src, &meta.dst) {
+            return Delivery::Drop(Counter::LocalIcmpChecksum);
+        }
+    }
+    let from = if snap.is_own(meta.dst) {
+        dst
+    } else {
+        match snap.source_for(iif, IpAddr::V6(src)) {
+            Some(IpAddr::V6(a)) => a,
+            _ => return Delivery::Drop(Counter::OutputNoRoute),
+        }
+    };
+    let frame = umem.bytes_mut(d);
+    let l3 = l4 - wire::ipv6::HEADER_LEN;
+    let icmp_len = end - l4;
+    let mut m = icmpv6::Packet::new_unchecked(&mut frame[l4..end]);
+    m.set_msg_type(icmpv6::types::ECHO_REPLY);
+    m.fill_checksum(&IpAddr::V6(from), &IpAddr::V6(src));
+    let repr = wire::ipv6::Repr {
+        src_addr: from,
+        dst_addr: src,
+        next_header: IpProtocol::ICMPV6,
+        traffic_class: meta.tos,
+        flow_label: 0,
+        hop_limit: 64,
+        payload_len: icmp_len as u16,
+    };
+    repr.emit(&mut wire::ipv6::Packet::new_unchecked(&mut frame[l3..end]));
+    finish_reply(
+        umem,
+        &mut d,
+        l3,
+        end,
+        EtherType::IPV6,
+        Counter::LocalEchoReply,
+    )
+}
+
+/// Makes `d` the frame of a reply whose IP header starts at `l3` and ends
+/// at `end`: Ethernet header space in front (addresses zero, filled on
+/// output), everything else cut.
+fn finish_reply(
+    umem: &mut Umem,
+    d: &mut Desc,
+    l3: usize,
+    end: usize,
+    ethertype: EtherType,
+    info: Counter,
+) -> Delivery {
+    let start = l3 - wire::ethernet::HEADER_LEN;
+    let frame = umem.bytes_mut(*d);
+    crate::pipeline::write_eth_placeholder(&mut frame[start..], ethertype);
+    if !umem.adjust_head(d, start as isize) {
+        return Delivery::Drop(Counter::OutputTooBig);
+    }
+    d.len = (end - start) as u32;
+    Delivery::Reply {
+        desc: *d,
+        info,
+        fixed: false,
+    }
+}

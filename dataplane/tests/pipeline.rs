@@ -1,0 +1,1505 @@
+//! Pipeline tests: frames in through in-memory ports with a configuration
+//! from appliance TOML; exact frames out, exact counter deltas.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use sluice_config::iptables::{Hook, TableKind};
+use sluice_dataplane::pipeline::{
+    Batch, Counter, HookCx, HookStage, PipelineParams, PortConf, Snapshot,
+};
+use sluice_dataplane::route::{Port, RouteType, Router, StaticRoute};
+use sluice_dataplane::wire::{self, arp, icmpv6, ipv4, EtherType, IpProtocol, MacAddr};
+
+/// Two ports.
+const TWO: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24", "fd00:1::1/64"]
+
+[[interface]]
+name = "r1"
+address = ["10.0.2.1/24", "fd00:2::1/64"]
+"#;
+
+/// The branch office: a LAN and two uplinks; marked traffic and the upper
+/// half of the LAN leave through the second uplink.
+const BRANCH: &str = r#"
+[[interface]]
+name = "lan"
+address = ["10.0.1.1/24", "fd00:1::1/64"]
+
+[[interface]]
+name = "wan_a"
+address = ["10.0.2.1/24", "fd00:2::1/64"]
+
+[[interface]]
+name = "wan_b"
+address = ["192.168.100.2/30"]
+
+[[route]]
+to = "default"
+via = "10.0.2.254"
+
+[[route]]
+to = "default"
+via = "fd00:2::fe"
+
+[[route]]
+to = "default"
+via = "192.168.100.1"
+table = 100
+
+[[route]]
+to = "10.20.0.0/16"
+via = "10.0.1.20"
+
+[[route]]
+to = "10.20.30.0/24"
+via = "10.0.1.30"
+
+[[policy]]
+priority = 100
+fwmark = "0x1/0xff"
+table = 100
+
+[[policy]]
+priority = 200
+from = "10.0.1.128/25"
+table = 100
+"#;
+
+/// The branch office with its neighbours known.
+fn branch() -> Lab {
+    let mut lab = Lab::new(BRANCH);
+    lab.neighbour("lan", "10.0.1.10", hmac(10));
+    lab.neighbour("lan", "10.0.1.200", hmac(200));
+    lab.neighbour("lan", "10.0.1.20", hmac(20));
+    lab.neighbour("lan", "10.0.1.30", hmac(30));
+    lab.neighbour("wan_a", "10.0.2.254", hmac(254));
+    lab.neighbour("wan_a", "10.0.2.5", hmac(5));
+    lab.neighbour("wan_b", "192.168.100.1", hmac(101));
+    lab.neighbour("lan", "fd00:1::10", hmac(10));
+    lab.neighbour("wan_a", "fd00:2::fe", hmac(254));
+    lab.delta();
+    lab
+}
+
+// ---------------------------------------------------------------------------
+// Forwarding and routing.
+
+#[test]
+fn forwards_between_two_ports_with_mac_rewrite_and_ttl() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.delta();
+    let p = V4::udp("10.0.1.10", "10.0.2.5", 1234, 80, b"hello").tos(0x28);
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    assert_eq!(
+        lab.recv("r1"),
+        vec![p.clone().ttl(63).frame(hmac(5), rmac(1))]
+    );
+    assert!(lab.recv("r0").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[("rx.frames", 1), ("forward.packets", 1), ("tx.frames", 1)])
+    );
+    // And back.
+    lab.neighbour("r0", "10.0.1.10", hmac(10));
+    lab.delta();
+    let back = V4::udp("10.0.2.5", "10.0.1.10", 80, 1234, b"world");
+    lab.inject("r1", &back.frame(rmac(1), hmac(5)));
+    assert_eq!(lab.recv("r0"), vec![back.ttl(63).frame(hmac(10), rmac(0))]);
+    lab.assert_balanced();
+}
+
+#[test]
+fn three_ports_connected_static_default_and_longest_prefix() {
+    let mut lab = branch();
+    let cases = [
+        // (destination, egress, next hop MAC)
+        ("10.0.2.5", "wan_a", hmac(5)),        // connected
+        ("8.8.8.8", "wan_a", hmac(254)),       // default
+        ("10.20.1.1", "lan", hmac(20)),        // static /16
+        ("10.20.30.1", "lan", hmac(30)),       // the longer /24 wins
+        ("192.168.100.1", "wan_b", hmac(101)), // connected on the third port
+    ];
+    for (dst, port, mac) in cases {
+        let p = V4::udp("10.0.1.10", dst, 5000, 53, b"q");
+        lab.inject("lan", &p.frame(rmac(0), hmac(10)));
+        let egress = lab.port(port).0 as u8;
+        let out = lab.recv_all();
+        assert_eq!(out.len(), 1, "{dst}: {out:?}");
+        assert_eq!(
+            out[port],
+            vec![p.ttl(63).frame(mac, rmac(egress))],
+            "{dst} via {port}"
+        );
+    }
+    assert_eq!(lab.delta()["forward.packets"], 5);
+    lab.assert_balanced();
+}
+
+#[test]
+fn source_routing_sends_the_upper_lan_half_to_the_second_uplink() {
+    let mut lab = branch();
+    let low = V4::udp("10.0.1.10", "8.8.8.8", 5000, 53, b"q");
+    let high = V4::udp("10.0.1.200", "8.8.8.8", 5000, 53, b"q");
+    lab.inject("lan", &low.frame(rmac(0), hmac(10)));
+    lab.inject("lan", &high.frame(rmac(0), hmac(200)));
+    assert_eq!(
+        lab.recv("wan_a"),
+        vec![low.ttl(63).frame(hmac(254), rmac(1))]
+    );
+    assert_eq!(
+        lab.recv("wan_b"),
+        vec![high.ttl(63).frame(hmac(101), rmac(2))]
+    );
+}
+
+/// A test-only hook stage: records every call and acts on packets.
+type Action = Box<dyn FnMut(Hook, TableKind, &mut Batch<'_>, usize) + Send>;
+
+struct TestStage {
+    points: Vec<(Hook, TableKind)>,
+    log: Arc<Mutex<Vec<String>>>,
+    action: Action,
+}
+
+impl TestStage {
+    fn new(
+        points: Vec<(Hook, TableKind)>,
+        log: Arc<Mutex<Vec<String>>>,
+        action: Action,
+    ) -> Box<TestStage> {
+        Box::new(TestStage {
+            points,
+            log,
+            action,
+        })
+    }
+}
+
+impl HookStage for TestStage {
+    fn points(&self) -> Vec<(Hook, TableKind)> {
+        self.points.clone()
+    }
+
+    fn run(&mut self, hook: Hook, table: TableKind, batch: &mut Batch<'_>, _cx: &HookCx<'_>) {
+        let idx: Vec<String> = batch
+            .indices()
+            .map(|i| match batch.oif(i) {
+                Some(o) => format!("{i}>{}", o.0),
+                None => i.to_string(),
+            })
+            .collect();
+        self.log.lock().unwrap().push(format!(
+            "{} {} [{}]",
+            hook.chain_name(),
+            table.name(),
+            idx.join(",")
+        ));
+        for i in batch.indices() {
+            (self.action)(hook, table, batch, i);
+        }
+    }
+}
+
+/// Every built-in (hook, table) point.
+fn all_points() -> Vec<(Hook, TableKind)> {
+    TableKind::ALL
+        .iter()
+        .flat_map(|&t| t.builtin_hooks().iter().map(move |&h| (h, t)))
+        .collect()
+}
+
+#[test]
+fn hooks_run_in_kernel_order_with_the_right_batches() {
+    let mut lab = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    lab.register(TestStage::new(
+        all_points(),
+        log.clone(),
+        Box::new(|_, _, _, _| {}),
+    ));
+    // One batch: a forwarded datagram, a datagram for the box (punted),
+    // an echo request for the box (answered: OUTPUT, POSTROUTING).
+    let fwd = V4::udp("10.0.1.10", "10.0.2.5", 5000, 53, b"q");
+    let local = V4::udp("10.0.1.10", "10.0.1.1", 5000, 53, b"q");
+    let ping = V4::echo("10.0.1.10", "10.0.1.1", 7, 1, b"abc");
+    lab.send("lan", &fwd.frame(rmac(0), hmac(10)));
+    lab.send("lan", &local.frame(rmac(0), hmac(10)));
+    lab.send("lan", &ping.frame(rmac(0), hmac(10)));
+    lab.run();
+    let got = log.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![
+            "PREROUTING raw [0,1,2]",
+            "PREROUTING mangle [0,1,2]",
+            "PREROUTING nat [0,1,2]",
+            "FORWARD mangle [0>1]",
+            "FORWARD filter [0>1]",
+            "FORWARD security [0>1]",
+            "INPUT mangle [1,2]",
+            "INPUT filter [1,2]",
+            "INPUT security [1,2]",
+            "INPUT nat [1,2]",
+            "POSTROUTING mangle [0>1]",
+            "POSTROUTING nat [0>1]",
+            // The echo reply, generated: routed before OUTPUT.
+            "OUTPUT raw [0>0]",
+            "OUTPUT mangle [0>0]",
+            "OUTPUT nat [0>0]",
+            "OUTPUT filter [0>0]",
+            "OUTPUT security [0>0]",
+            "POSTROUTING mangle [0>0]",
+            "POSTROUTING nat [0>0]",
+        ]
+    );
+    assert_eq!(lab.recv("wan_a").len(), 1);
+    assert_eq!(lab.recv("lan").len(), 1);
+    assert_eq!(lab.punted().len(), 1);
+    lab.assert_balanced();
+}
+
+#[test]
+fn empty_tables_accept_everything() {
+    // No stage registered: the same as registering stages that do nothing.
+    let mut a = branch();
+    let mut b = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    b.register(TestStage::new(all_points(), log, Box::new(|_, _, _, _| {})));
+    for lab in [&mut a, &mut b] {
+        lab.inject(
+            "lan",
+            &V4::udp("10.0.1.10", "8.8.8.8", 1, 2, b"x").frame(rmac(0), hmac(10)),
+        );
+        lab.inject(
+            "lan",
+            &V4::echo("10.0.1.10", "10.0.1.1", 1, 1, b"x").frame(rmac(0), hmac(10)),
+        );
+    }
+    assert_eq!(a.recv_all(), b.recv_all());
+    assert_eq!(a.delta(), b.delta());
+}
+
+#[test]
+fn mark_set_in_mangle_prerouting_selects_the_second_uplink() {
+    let mut lab = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // As `-t mangle -A PREROUTING -p udp --dport 443 -j MARK --set-mark 1`.
+    lab.register(TestStage::new(
+        vec![(Hook::Prerouting, TableKind::Mangle)],
+        log,
+        Box::new(|_, _, b, i| {
+            if b.meta(i).protocol == IpProtocol::UDP && b.meta(i).dst_port == 443 {
+                b.set_mark(i, 0x1);
+            }
+        }),
+    ));
+    let web = V4::udp("10.0.1.10", "8.8.8.8", 5000, 80, b"q");
+    let quic = V4::udp("10.0.1.10", "8.8.8.8", 5000, 443, b"q");
+    lab.send("lan", &web.frame(rmac(0), hmac(10)));
+    lab.send("lan", &quic.frame(rmac(0), hmac(10)));
+    lab.run();
+    assert_eq!(
+        lab.recv("wan_a"),
+        vec![web.ttl(63).frame(hmac(254), rmac(1))]
+    );
+    assert_eq!(
+        lab.recv("wan_b"),
+        vec![quic.ttl(63).frame(hmac(101), rmac(2))]
+    );
+}
+
+#[test]
+fn dnat_in_nat_prerouting_reroutes() {
+    let mut lab = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // As `-t nat -A PREROUTING -d 10.0.2.1 -p udp --dport 8080 -j DNAT --to 192.168.100.1`:
+    // routed to the box before, to the third port after.
+    lab.register(TestStage::new(
+        vec![(Hook::Prerouting, TableKind::Nat)],
+        log,
+        Box::new(|_, _, b, i| {
+            if b.meta(i).dst == ip("10.0.2.1") && b.meta(i).dst_port == 8080 {
+                assert!(b.set_dst(i, ip("192.168.100.1")));
+            }
+        }),
+    ));
+    let p = V4::udp("10.0.2.5", "10.0.2.1", 5000, 8080, b"data");
+    lab.inject("wan_a", &p.frame(rmac(1), hmac(5)));
+    let mut want = V4::udp("10.0.2.5", "192.168.100.1", 5000, 8080, b"data");
+    want.ttl = 63;
+    let out = lab.recv("wan_b");
+    assert_eq!(out, vec![want.frame(hmac(101), rmac(2))]);
+    assert_v4_checksums(&out[0]);
+    assert!(lab.punted().is_empty());
+    assert_eq!(lab.delta()["forward.packets"], 1);
+}
+
+#[test]
+fn dnat_of_ipv6_keeps_the_udp_checksum() {
+    let mut lab = branch();
+    lab.neighbour("wan_a", "fd00:2::7", hmac(7));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    lab.register(TestStage::new(
+        vec![(Hook::Prerouting, TableKind::Nat)],
+        log,
+        Box::new(|_, _, b, i| {
+            if b.meta(i).dst == ip("fd00:2::6") {
+                assert!(b.set_dst(i, ip("fd00:2::7")));
+            }
+        }),
+    ));
+    let p = V6::udp("fd00:1::10", "fd00:2::6", 1, 2, b"xyz");
+    lab.inject("lan", &p.frame(rmac(0), hmac(10)));
+    let want = V6::udp("fd00:1::10", "fd00:2::7", 1, 2, b"xyz").hop_limit(63);
+    assert_eq!(lab.recv("wan_a"), vec![want.frame(hmac(7), rmac(1))]);
+}
+
+#[test]
+fn mark_set_in_mangle_output_reroutes_a_generated_packet() {
+    let mut lab = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    lab.register(TestStage::new(
+        vec![(Hook::Output, TableKind::Mangle)],
+        log.clone(),
+        Box::new(|_, _, b, i| b.set_mark(i, 0x1)),
+    ));
+    lab.register(TestStage::new(
+        vec![
+            (Hook::Output, TableKind::Filter),
+            (Hook::Postrouting, TableKind::Mangle),
+        ],
+        log.clone(),
+        Box::new(|_, _, _, _| {}),
+    ));
+    let ping = V4::echo("10.0.1.10", "10.0.1.1", 7, 1, b"abc");
+    lab.inject("lan", &ping.frame(rmac(0), hmac(10)));
+    // The reply's mark selects table 100: out of wan_b to its gateway.
+    let out = lab.recv("wan_b");
+    assert_eq!(out.len(), 1);
+    assert_eq!(macs_of(&out[0]).0, hmac(101));
+    assert!(lab.recv("lan").is_empty());
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        vec![
+            "OUTPUT mangle [0>0]",
+            "OUTPUT filter [0>2]",
+            "POSTROUTING mangle [0>2]"
+        ]
+    );
+}
+
+#[test]
+fn drop_in_filter_forward_is_counted_and_local_traffic_is_untouched() {
+    let mut lab = branch();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    lab.register(TestStage::new(
+        vec![(Hook::Forward, TableKind::Filter)],
+        log,
+        Box::new(|_, _, b, i| b.drop(i, Counter::FilterDrop)),
+    ));
+    lab.send(
+        "lan",
+        &V4::udp("10.0.1.10", "8.8.8.8", 1, 2, b"x").frame(rmac(0), hmac(10)),
+    );
+    lab.send(
+        "lan",
+        &V4::echo("10.0.1.10", "10.0.1.1", 1, 1, b"x").frame(rmac(0), hmac(10)),
+    );
+    lab.run();
+    assert!(lab.recv("wan_a").is_empty());
+    assert_eq!(lab.recv("lan").len(), 1, "the echo reply");
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 2),
+            ("filter.drop", 1),
+            ("input.packets", 1),
+            ("local.echo_reply", 1),
+            ("output.packets", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn a_stolen_frame_belongs_to_the_stage() {
+    let mut lab = branch();
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let t = taken.clone();
+    lab.register(TestStage::new(
+        vec![(Hook::Prerouting, TableKind::Raw)],
+        Arc::new(Mutex::new(Vec::new())),
+        Box::new(move |_, _, b, i| t.lock().unwrap().push(b.steal(i))),
+    ));
+    lab.inject(
+        "lan",
+        &V4::udp("10.0.1.10", "8.8.8.8", 1, 2, b"x").frame(rmac(0), hmac(10)),
+    );
+    assert!(lab.recv_all().is_empty());
+    assert_eq!(lab.delta(), counts(&[("rx.frames", 1), ("hook.stolen", 1)]));
+    for d in taken.lock().unwrap().drain(..) {
+        lab.w.umem.free(d);
+    }
+    lab.assert_balanced();
+}
+
+// ---------------------------------------------------------------------------
+// ICMP errors.
+
+/// The IPv4 ICMP error the router should send.
+#[allow(clippy::too_many_arguments)]
+fn icmp4_error(
+    to_mac: MacAddr,
+    from_mac: MacAddr,
+    src: &str,
+    dst: &str,
+    t: u8,
+    code: u8,
+    word: u32,
+    quote: &[u8],
+    orig_tos: u8,
+    ident: u16,
+) -> Vec<u8> {
+    let mut m = vec![t, code, 0, 0];
+    m.extend_from_slice(&word.to_be_bytes());
+    m.extend_from_slice(quote);
+    wire::icmpv4::Packet::new_unchecked(&mut m[..]).fill_checksum();
+    let p = V4 {
+        src: v4(src),
+        dst: v4(dst),
+        ttl: 64,
+        tos: (orig_tos & 0x1e) | 0xc0,
+        ident,
+        df: false,
+        protocol: IpProtocol::ICMP,
+        l4: m,
+    };
+    p.frame(to_mac, from_mac)
+}
+
+#[test]
+fn ttl_expiry_sends_time_exceeded_quoting_the_packet() {
+    let mut lab = branch();
+    let p = V4::udp("10.0.1.10", "8.8.8.8", 5000, 53, b"query")
+        .ttl(1)
+        .tos(0x10);
+    lab.inject("lan", &p.frame(rmac(0), hmac(10)));
+    assert!(lab.recv("wan_a").is_empty());
+    let out = lab.recv("lan");
+    assert_eq!(out.len(), 1);
+    let want = icmp4_error(
+        hmac(10),
+        rmac(0),
+        "10.0.1.1",
+        "10.0.1.10",
+        11,
+        0,
+        0,
+        &p.ip(),
+        0x10,
+        ident_of(&out[0]),
+    );
+    assert_eq!(out[0], want);
+    assert_v4_checksums(&out[0]);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.ttl_exceeded", 1),
+            ("icmp.time_exceeded", 1),
+            ("output.packets", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    // TTL 0 too; and a TTL of 2 goes through with 1.
+    lab.inject("lan", &p.clone().ttl(0).frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("lan").len(), 1);
+    lab.inject("lan", &p.clone().ttl(2).frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("wan_a"), vec![p.ttl(1).frame(hmac(254), rmac(1))]);
+    lab.assert_balanced();
+}
+
+#[test]
+fn icmp_error_quotes_at_most_548_bytes_and_never_answers_errors() {
+    let mut lab = branch();
+    let big = V4::udp_len("10.0.1.10", "8.8.8.8", 1000).ttl(1);
+    lab.inject("lan", &big.frame(rmac(0), hmac(10)));
+    let out = lab.recv("lan");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].len(), 14 + 20 + 8 + 548);
+    assert_eq!(&out[0][42..], &big.ip()[..548]);
+    // An ICMP error that expires gets no error back; nor does a non-first
+    // fragment, nor a link-layer broadcast.
+    let err = V4 {
+        protocol: IpProtocol::ICMP,
+        l4: icmp4(3, 1, 0, 0, &[0u8; 28]),
+        ..V4::udp("10.0.1.10", "8.8.8.8", 1, 2, b"")
+    }
+    .ttl(1);
+    lab.inject("lan", &err.frame(rmac(0), hmac(10)));
+    let mut frag = V4::udp("10.0.1.10", "8.8.8.8", 1, 2, b"12345678")
+        .ttl(1)
+        .df(false)
+        .ip();
+    frag[6..8].copy_from_slice(&0x0003u16.to_be_bytes()); // offset 24
+    ipv4::Packet::new_unchecked(&mut frag[..]).fill_checksum();
+    lab.inject("lan", &eth(rmac(0), hmac(10), EtherType::IPV4, &frag));
+    // An echo request that expires does get one.
+    let ping = V4::echo("10.0.1.10", "8.8.8.8", 1, 1, b"").ttl(1);
+    lab.inject("lan", &ping.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("lan").len(), 1);
+    let d = lab.delta();
+    assert_eq!(d["forward.ttl_exceeded"], 4);
+    assert_eq!(d["icmp.suppressed"], 2);
+    assert_eq!(d["icmp.time_exceeded"], 2);
+}
+
+#[test]
+fn no_route_sends_net_unreachable_rate_limited_like_ip_error() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r0", "10.0.1.10", hmac(10));
+    lab.delta();
+    let p = V4::udp("10.0.1.10", "192.0.2.1", 5000, 53, b"q");
+    for _ in 0..3 {
+        lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    }
+    let out = lab.recv("r0");
+    // ip_error takes 1 s of the source's 5 s bucket, icmp_send 1 s of 6:
+    // two errors, then the third is limited.
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[0],
+        icmp4_error(
+            hmac(10),
+            rmac(0),
+            "10.0.1.1",
+            "10.0.1.10",
+            3,
+            0,
+            0,
+            &p.ip(),
+            0,
+            ident_of(&out[0])
+        )
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("route.no_route", 3),
+            ("icmp.dest_unreachable", 2),
+            ("icmp.ratelimited", 1),
+            ("output.packets", 2),
+            ("tx.frames", 2),
+        ])
+    );
+    // Two seconds later: one more.
+    lab.advance(Duration::from_secs(2));
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("r0").len(), 1);
+    // IPv6 no route: destination unreachable, code 0 (no route).
+    lab.neighbour("r0", "fd00:1::10", hmac(10));
+    lab.delta();
+    let p6 = V6::udp("fd00:1::10", "2001:db8::1", 1, 2, b"q");
+    lab.inject("r0", &p6.frame(rmac(0), hmac(10)));
+    let out = lab.recv("r0");
+    assert_eq!(out.len(), 1);
+    let mut unreach = vec![1, 0, 0, 0, 0, 0, 0, 0];
+    unreach.extend_from_slice(&p6.ip());
+    assert_eq!(
+        out[0],
+        V6::icmp("fd00:1::1", "fd00:1::10", &unreach).frame(hmac(10), rmac(0))
+    );
+    assert_icmpv6_checksum(&out[0]);
+}
+
+#[test]
+fn unreachable_prohibit_and_blackhole_routes() {
+    let ports = vec![
+        Port {
+            name: "r0".into(),
+            addresses: vec!["10.0.1.1/24".parse().unwrap()],
+            line: 1,
+        },
+        Port {
+            name: "r1".into(),
+            addresses: vec!["10.0.2.1/24".parse().unwrap()],
+            line: 2,
+        },
+    ];
+    let routes = vec![
+        StaticRoute::typed("10.50.0.0/16".parse().unwrap(), RouteType::Unreachable, 3),
+        StaticRoute::typed("10.51.0.0/16".parse().unwrap(), RouteType::Prohibit, 4),
+        StaticRoute::typed("10.52.0.0/16".parse().unwrap(), RouteType::Blackhole, 5),
+    ];
+    let router = Router::build(&ports, &routes, &[]).unwrap();
+    let confs = ports
+        .iter()
+        .map(|p| PortConf::new(&p.name, 1500, &p.addresses))
+        .collect();
+    let mut lab = Lab::from_snapshot(Snapshot::new(1, router, confs), PipelineParams::default());
+    for (n, host) in ["10.0.1.10", "10.0.1.11", "10.0.1.12"].iter().enumerate() {
+        lab.neighbour("r0", host, hmac(10 + n as u8));
+    }
+    lab.delta();
+    let to = |src: &str, dst: &str| V4::udp(src, dst, 1, 2, b"x");
+    lab.send("r0", &to("10.0.1.10", "10.50.0.1").frame(rmac(0), hmac(10)));
+    lab.send("r0", &to("10.0.1.11", "10.51.0.1").frame(rmac(0), hmac(11)));
+    lab.send("r0", &to("10.0.1.12", "10.52.0.1").frame(rmac(0), hmac(12)));
+    lab.run();
+    let out = lab.recv("r0");
+    let codes: Vec<(u8, u8, MacAddr)> = out.iter().map(|f| (f[34], f[35], macs_of(f).0)).collect();
+    assert_eq!(codes, vec![(3, 1, hmac(10)), (3, 13, hmac(11))]);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("route.unreachable", 1),
+            ("route.prohibit", 1),
+            ("route.blackhole", 1),
+            ("icmp.dest_unreachable", 2),
+            ("output.packets", 2),
+            ("tx.frames", 2),
+        ])
+    );
+}
+
+const SMALL_MTU: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24", "fd00:1::1/64"]
+
+[[interface]]
+name = "r1"
+address = ["10.0.2.1/24", "fd00:2::1/64"]
+mtu = 1400
+"#;
+
+fn small_mtu() -> Lab {
+    let mut lab = Lab::new(SMALL_MTU);
+    lab.neighbour("r0", "10.0.1.10", hmac(10));
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.neighbour("r0", "fd00:1::10", hmac(10));
+    lab.neighbour("r1", "fd00:2::5", hmac(5));
+    lab.delta();
+    lab
+}
+
+#[test]
+fn df_over_mtu_sends_frag_needed_with_the_next_hop_mtu() {
+    let mut lab = small_mtu();
+    let p = V4::udp_len("10.0.1.10", "10.0.2.5", 1472); // 1500 bytes
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    assert!(lab.recv("r1").is_empty());
+    let out = lab.recv("r0");
+    assert_eq!(out.len(), 1);
+    let want = icmp4_error(
+        hmac(10),
+        rmac(0),
+        "10.0.1.1",
+        "10.0.1.10",
+        3,
+        4,
+        1400,
+        &p.ip()[..548],
+        0,
+        ident_of(&out[0]),
+    );
+    assert_eq!(out[0], want);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.frag_needed", 1),
+            ("icmp.frag_needed", 1),
+            ("output.packets", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    // Exactly the MTU passes.
+    let fits = V4::udp_len("10.0.1.10", "10.0.2.5", 1372);
+    lab.inject("r0", &fits.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("r1").len(), 1);
+    // Fragmentation needed is not rate limited.
+    for _ in 0..10 {
+        lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    }
+    assert_eq!(lab.recv("r0").len(), 10);
+}
+
+#[test]
+fn without_df_the_packet_is_fragmented_as_the_kernel_does() {
+    let mut lab = small_mtu();
+    // 1700 bytes: 1680 of data, 1376 (1400 - 20, rounded down to 8) + 304.
+    let p = V4::udp_len("10.0.1.10", "10.0.2.5", 1672)
+        .df(false)
+        .ident(0xbeef);
+    let orig = p.ip();
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    let out = lab.recv("r1");
+    assert_eq!(out.len(), 2);
+    // 1400 - 20 = 1380, rounded down to 1376 per fragment.
+    let mut data = Vec::new();
+    for (k, f) in out.iter().enumerate() {
+        assert_eq!(macs_of(f), (hmac(5), rmac(1), EtherType::IPV4));
+        assert_v4_checksums(f);
+        let ip4 = ipv4::Packet::new_checked(&f[14..]).unwrap();
+        assert_eq!(ip4.ident(), 0xbeef);
+        assert_eq!(ip4.ttl(), 63);
+        assert!(!ip4.dont_frag());
+        assert_eq!(ip4.more_frags(), k == 0);
+        assert_eq!(ip4.frag_offset() as usize, k * 1376);
+        assert_eq!(f.len(), 14 + ip4.total_len() as usize);
+        assert!(ip4.total_len() <= 1400);
+        data.extend_from_slice(ip4.payload());
+    }
+    assert_eq!(
+        ipv4::Packet::new_checked(&out[0][14..])
+            .unwrap()
+            .total_len(),
+        1396
+    );
+    assert_eq!(data, orig[20..]);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.packets", 1),
+            ("frag.packets", 1),
+            ("frag.created", 1),
+            ("tx.frames", 2),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn fragmenting_a_fragment_keeps_its_offset_and_more_flag() {
+    let mut lab = small_mtu();
+    let p = V4::udp_len("10.0.1.10", "10.0.2.5", 1600).df(false);
+    let mut ip4 = p.ip();
+    // Mark it as a middle fragment at offset 800 (its bytes are then data).
+    {
+        let mut h = ipv4::Packet::new_unchecked(&mut ip4[..]);
+        h.set_frag_offset(800);
+        h.set_more_frags(true);
+        h.fill_checksum();
+    }
+    lab.inject("r0", &eth(rmac(0), hmac(10), EtherType::IPV4, &ip4));
+    let out = lab.recv("r1");
+    assert_eq!(out.len(), 2);
+    let f: Vec<(u16, bool)> = out
+        .iter()
+        .map(|f| {
+            let h = ipv4::Packet::new_checked(&f[14..]).unwrap();
+            (h.frag_offset(), h.more_frags())
+        })
+        .collect();
+    assert_eq!(f, vec![(800, true), (800 + 1376, true)]);
+}
+
+// ---------------------------------------------------------------------------
+// ARP.
+
+#[test]
+fn arp_request_for_the_router_is_answered_and_the_sender_learnt() {
+    let mut lab = Lab::new(TWO);
+    lab.inject("r0", &arp_request(hmac(10), "10.0.1.10", "10.0.1.1"));
+    assert_eq!(
+        lab.recv("r0"),
+        vec![arp_reply(rmac(0), "10.0.1.1", hmac(10), "10.0.1.10")]
+    );
+    // Padded to 60 bytes, the reply is still 42.
+    let mut padded = arp_request(hmac(10), "10.0.1.10", "10.0.1.1");
+    padded.resize(60, 0);
+    lab.inject("r0", &padded);
+    assert_eq!(lab.recv("r0")[0].len(), 42);
+    // The weak host model: the router's address on another port too.
+    lab.inject("r0", &arp_request(hmac(10), "10.0.1.10", "10.0.2.1"));
+    assert_eq!(
+        lab.recv("r0"),
+        vec![arp_reply(rmac(0), "10.0.2.1", hmac(10), "10.0.1.10")]
+    );
+    // Not for us: learnt from only if known, never answered.
+    lab.inject("r0", &arp_request(hmac(11), "10.0.1.11", "10.0.1.99"));
+    assert!(lab.recv("r0").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 4),
+            ("arp.reply_sent", 3),
+            ("arp.consumed", 1),
+            ("tx.frames", 3),
+        ])
+    );
+    // The requester was learnt: traffic to it goes out without a request.
+    let p = V4::udp("10.0.2.5", "10.0.1.10", 1, 2, b"x");
+    lab.inject("r1", &p.frame(rmac(1), hmac(5)));
+    assert_eq!(lab.recv("r0"), vec![p.ttl(63).frame(hmac(10), rmac(0))]);
+    // ... and 10.0.1.11 was not.
+    let q = V4::udp("10.0.2.5", "10.0.1.11", 1, 2, b"x");
+    lab.inject("r1", &q.frame(rmac(1), hmac(5)));
+    let out = lab.recv("r0");
+    assert_eq!(
+        out,
+        vec![arp_request_from_router(0, "10.0.1.1", "10.0.1.11")]
+    );
+    lab.assert_balanced();
+}
+
+/// The ARP request the router broadcasts out of port `i`.
+fn arp_request_from_router(i: u8, spa: &str, tpa: &str) -> Vec<u8> {
+    arp_frame(
+        arp::Operation::Request,
+        MacAddr::BROADCAST,
+        rmac(i),
+        spa,
+        MacAddr::ZERO,
+        tpa,
+    )
+}
+
+#[test]
+fn unresolved_next_hop_queues_frames_until_the_arp_reply() {
+    let mut lab = Lab::new(TWO);
+    let frames: Vec<V4> = (0..4)
+        .map(|n| V4::udp("10.0.1.10", "10.0.2.7", 1000 + n, 53, b"q"))
+        .collect();
+    lab.inject("r0", &frames[0].frame(rmac(0), hmac(10)));
+    assert_eq!(
+        lab.recv("r1"),
+        vec![arp_request_from_router(1, "10.0.2.1", "10.0.2.7")]
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.packets", 1),
+            ("neigh.arp_request", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    assert_eq!(lab.counters().neigh_queued(), 1);
+    // Three more: the queue holds three, the oldest goes.
+    for f in &frames[1..] {
+        lab.inject("r0", &f.frame(rmac(0), hmac(10)));
+    }
+    assert!(lab.recv("r1").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("forward.packets", 3),
+            ("neigh.unres_discard", 1)
+        ])
+    );
+    lab.assert_balanced();
+    // The reply releases them, with the right addresses.
+    lab.inject("r1", &arp_reply(hmac(7), "10.0.2.7", rmac(1), "10.0.2.1"));
+    let want: Vec<Vec<u8>> = frames[1..]
+        .iter()
+        .map(|f| f.clone().ttl(63).frame(hmac(7), rmac(1)))
+        .collect();
+    assert_eq!(lab.recv("r1"), want);
+    assert_eq!(
+        lab.delta(),
+        counts(&[("rx.frames", 1), ("arp.consumed", 1), ("tx.frames", 3)])
+    );
+    assert_eq!(lab.counters().neigh_queued(), 0);
+    lab.assert_balanced();
+}
+
+#[test]
+fn failed_resolution_retries_then_sends_host_unreachable() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r0", "10.0.1.10", hmac(10));
+    lab.delta();
+    let p = V4::udp("10.0.1.10", "10.0.2.9", 1, 2, b"x");
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    let ask = arp_request_from_router(1, "10.0.2.1", "10.0.2.9");
+    assert_eq!(lab.recv("r1"), vec![ask.clone()]);
+    lab.advance(Duration::from_millis(1000));
+    assert_eq!(lab.recv("r1"), vec![ask.clone()]);
+    lab.advance(Duration::from_millis(1000));
+    assert_eq!(lab.recv("r1"), vec![ask]);
+    lab.advance(Duration::from_millis(1000));
+    assert!(lab.recv("r1").is_empty());
+    let out = lab.recv("r0");
+    // Host unreachable, quoting the packet as it was when it was dropped
+    // (TTL already decremented).
+    assert_eq!(
+        out,
+        vec![icmp4_error(
+            hmac(10),
+            rmac(0),
+            "10.0.1.1",
+            "10.0.1.10",
+            3,
+            1,
+            0,
+            &p.clone().ttl(63).ip(),
+            0,
+            ident_of(&out[0])
+        )]
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.packets", 1),
+            ("neigh.arp_request", 3),
+            ("neigh.res_failed", 1),
+            ("icmp.dest_unreachable", 1),
+            ("output.packets", 1),
+            ("tx.frames", 4),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+// ---------------------------------------------------------------------------
+// VLANs, martians, malformed frames.
+
+#[test]
+fn vlan_tagged_frames_are_dropped_and_priority_tagged_ones_forwarded_untagged() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.delta();
+    let p = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"tagged");
+    lab.inject(
+        "r0",
+        &eth_vlan(rmac(0), hmac(10), 100, EtherType::IPV4, &p.ip()),
+    );
+    assert!(lab.recv("r1").is_empty());
+    lab.inject(
+        "r0",
+        &eth_vlan(rmac(0), hmac(10), 0, EtherType::IPV4, &p.ip()),
+    );
+    assert_eq!(lab.recv("r1"), vec![p.ttl(63).frame(hmac(5), rmac(1))]);
+    // ARP in a priority tag is answered (untagged).
+    lab.inject(
+        "r0",
+        &eth_vlan(
+            MacAddr::BROADCAST,
+            hmac(10),
+            0,
+            EtherType::ARP,
+            &arp_request(hmac(10), "10.0.1.10", "10.0.1.1")[14..],
+        ),
+    );
+    assert_eq!(
+        lab.recv("r0"),
+        vec![arp_reply(rmac(0), "10.0.1.1", hmac(10), "10.0.1.10")]
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("l2.vlan", 1),
+            ("forward.packets", 1),
+            ("arp.reply_sent", 1),
+            ("tx.frames", 2),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn martians_and_link_layer_checks() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.delta();
+    let send = |lab: &mut Lab, src: &str, dst: &str, mac: MacAddr| {
+        lab.inject("r0", &V4::udp(src, dst, 1, 2, b"x").frame(mac, hmac(10)));
+    };
+    send(&mut lab, "127.0.0.1", "10.0.2.5", rmac(0));
+    send(&mut lab, "10.0.2.1", "10.0.2.5", rmac(0)); // our own address
+    send(&mut lab, "224.0.0.5", "10.0.2.5", rmac(0));
+    send(&mut lab, "10.0.1.10", "0.1.2.3", rmac(0));
+    send(&mut lab, "10.0.1.10", "127.0.0.1", rmac(0));
+    send(&mut lab, "10.0.1.10", "10.0.2.5", hmac(99)); // another host's MAC
+    send(&mut lab, "10.0.1.10", "10.0.2.5", MacAddr::BROADCAST);
+    send(
+        &mut lab,
+        "10.0.1.10",
+        "239.1.1.1",
+        MacAddr([1, 0, 0x5e, 1, 1, 1]),
+    );
+    assert!(lab.recv_all().is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 8),
+            ("input.martian_source", 3),
+            ("input.martian_destination", 2),
+            ("l2.other_host", 1),
+            ("forward.not_host", 1),
+            ("input.mcast_not_joined", 1),
+        ])
+    );
+    // IPv6: loopback, multicast source, interface-local multicast.
+    let send6 = |lab: &mut Lab, src: &str, dst: &str| {
+        lab.inject(
+            "r0",
+            &V6::udp(src, dst, 1, 2, b"x").frame(rmac(0), hmac(10)),
+        );
+    };
+    send6(&mut lab, "::1", "fd00:2::5");
+    send6(&mut lab, "ff02::1", "fd00:2::5");
+    send6(&mut lab, "fd00:1::10", "ff01::1");
+    send6(&mut lab, "fe80::1", "fd00:2::5");
+    send6(&mut lab, "fd00:1::10", "ff02::1:2");
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 5),
+            ("input.martian_source", 2),
+            ("input.martian_destination", 1),
+            ("forward.link_local", 1),
+            ("input.mcast_not_joined", 1),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn malformed_frames_are_counted_and_dropped() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.delta();
+    let good = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"payload").frame(rmac(0), hmac(10));
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    let mut long_total = good.clone();
+    long_total[16..18].copy_from_slice(&1000u16.to_be_bytes());
+    let mut short_total = good.clone();
+    short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
+    let mut bad_sum = good.clone();
+    bad_sum[24] ^= 0xff;
+    let mut v5 = good.clone();
+    v5[14] = 0x55;
+    let mut triple_tag = eth_vlan(
+        rmac(0),
+        hmac(10),
+        0,
+        EtherType::VLAN,
+        &[0, 0, 0x81, 0, 0, 0, 0x08, 0],
+    );
+    triple_tag.extend_from_slice(&good[14..]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("parse.truncated", good[..10].to_vec()),
+        ("parse.truncated", good[..30].to_vec()),
+        ("parse.malformed", bad_ihl),
+        ("parse.truncated", long_total),
+        ("parse.malformed", short_total),
+        ("parse.checksum", bad_sum),
+        ("parse.malformed", v5),
+        (
+            "parse.unsupported",
+            eth(rmac(0), hmac(10), EtherType(0x88cc), &[0; 40]),
+        ),
+        ("parse.unsupported", triple_tag),
+        (
+            "parse.truncated",
+            arp_request(hmac(10), "10.0.1.10", "10.0.1.1")[..30].to_vec(),
+        ),
+    ];
+    for (reason, frame) in &cases {
+        lab.inject("r0", frame);
+        assert_eq!(
+            lab.delta(),
+            counts(&[("rx.frames", 1), (reason, 1)]),
+            "{reason}: {frame:02x?}"
+        );
+    }
+    // A bad hop-by-hop header is dropped before PREROUTING; a long chain
+    // of destination options is forwarded (the kernel's forwarding path
+    // does not read them).
+    let mut hbh = vec![17, 0, 7, 9, 0, 0, 0, 0]; // a TLV running past the header
+    hbh.extend_from_slice(&udp_segment(ip("fd00:1::10"), ip("fd00:2::5"), 1, 2, b"x"));
+    let p = V6 {
+        next_header: IpProtocol::HOPOPTS,
+        payload: hbh,
+        ..V6::udp("fd00:1::10", "fd00:2::5", 1, 2, b"")
+    };
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    assert_eq!(
+        lab.delta(),
+        counts(&[("rx.frames", 1), ("parse.malformed", 1)])
+    );
+    let mut chain = Vec::new();
+    for _ in 0..9 {
+        chain.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    let n = chain.len();
+    chain[n - 8] = 17;
+    chain.extend_from_slice(&udp_segment(ip("fd00:1::10"), ip("fd00:2::5"), 1, 2, b"x"));
+    let p = V6 {
+        next_header: IpProtocol::IPV6_OPTS,
+        payload: chain,
+        ..V6::udp("fd00:1::10", "fd00:2::5", 1, 2, b"")
+    };
+    lab.neighbour("r1", "fd00:2::5", hmac(5));
+    lab.delta();
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("r1").len(), 1);
+    lab.assert_balanced();
+}
+
+#[test]
+fn ipv4_options_bad_or_source_routed_are_dropped_others_forwarded() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.delta();
+    let with_options = |opts: &[u8]| {
+        let p = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"opt");
+        let mut ip4 = p.ip();
+        let mut out = ip4[..20].to_vec();
+        out.extend_from_slice(opts);
+        out.extend_from_slice(&ip4.split_off(20));
+        let total = out.len() as u16;
+        let mut h = ipv4::Packet::new_unchecked(&mut out[..]);
+        h.set_header_len(20 + opts.len());
+        h.set_total_len(total);
+        h.fill_checksum();
+        eth(rmac(0), hmac(10), EtherType::IPV4, &out)
+    };
+    // Router alert (kept), a loose source route, an option running past
+    // the header.
+    lab.inject("r0", &with_options(&[148, 4, 0, 0]));
+    lab.inject("r0", &with_options(&[131, 7, 4, 10, 0, 2, 5, 0]));
+    lab.inject("r0", &with_options(&[7, 9, 4, 0]));
+    let out = lab.recv("r1");
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][34..38], &[148, 4, 0, 0]);
+    assert_v4_checksums(&out[0]);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("forward.packets", 1),
+            ("input.source_route", 1),
+            ("input.bad_options", 1),
+            ("tx.frames", 1),
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 forwarding and neighbour discovery.
+
+#[test]
+fn ipv6_forwarding_resolves_with_ns_and_na() {
+    let mut lab = Lab::new(TWO);
+    let p = V6::udp("fd00:1::10", "fd00:2::5", 1000, 53, b"query");
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    // A neighbour solicitation to the solicited-node group.
+    let ns = V6::ns("fd00:2::1", "ff02::1:ff00:5", "fd00:2::5", Some(rmac(1)));
+    assert_eq!(
+        lab.recv("r1"),
+        vec![ns.frame(MacAddr([0x33, 0x33, 0xff, 0, 0, 5]), rmac(1))]
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("forward.packets", 1),
+            ("neigh.ns", 1),
+            ("output.packets", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    // The advertisement releases the packet, hop limit decremented.
+    let na = V6::na(
+        "fd00:2::5",
+        "fd00:2::1",
+        "fd00:2::5",
+        icmpv6::na_flags::SOLICITED | icmpv6::na_flags::OVERRIDE,
+        Some(hmac(5)),
+    );
+    lab.inject("r1", &na.frame(rmac(1), hmac(5)));
+    assert_eq!(
+        lab.recv("r1"),
+        vec![p.hop_limit(63).frame(hmac(5), rmac(1))]
+    );
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("input.packets", 1),
+            ("nd.na_processed", 1),
+            ("tx.frames", 1),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn ipv6_hop_limit_and_packet_too_big() {
+    let mut lab = small_mtu();
+    let p = V6::udp("fd00:1::10", "fd00:2::5", 1, 2, b"x").hop_limit(1);
+    lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    let out = lab.recv("r0");
+    assert_eq!(out.len(), 1);
+    let mut te = vec![3, 0, 0, 0, 0, 0, 0, 0];
+    te.extend_from_slice(&p.ip());
+    assert_eq!(
+        out[0],
+        V6::icmp("fd00:1::1", "fd00:1::10", &te).frame(hmac(10), rmac(0))
+    );
+    let big = V6::udp_len("fd00:1::10", "fd00:2::5", 1452); // 1500 bytes
+    lab.inject("r0", &big.frame(rmac(0), hmac(10)));
+    let out = lab.recv("r0");
+    let mut ptb = vec![2, 0, 0, 0];
+    ptb.extend_from_slice(&1400u32.to_be_bytes());
+    ptb.extend_from_slice(&big.ip()[..1232]);
+    assert_eq!(
+        out,
+        vec![V6::icmp("fd00:1::1", "fd00:1::10", &ptb).frame(hmac(10), rmac(0))]
+    );
+    assert!(lab.recv("r1").is_empty());
+    let d = lab.delta();
+    assert_eq!(d["forward.ttl_exceeded"], 1);
+    assert_eq!(d["forward.packet_too_big"], 1);
+    assert_eq!(d["icmp6.time_exceeded"], 1);
+    assert_eq!(d["icmp6.packet_too_big"], 1);
+}
+
+#[test]
+fn neighbour_solicitation_for_the_router_is_answered() {
+    let mut lab = Lab::new(TWO);
+    let ns = V6::ns("fd00:1::10", "ff02::1:ff00:1", "fd00:1::1", Some(hmac(10)));
+    lab.inject(
+        "r0",
+        &ns.frame(MacAddr([0x33, 0x33, 0xff, 0, 0, 1]), hmac(10)),
+    );
+    let na = V6::na(
+        "fd00:1::1",
+        "fd00:1::10",
+        "fd00:1::1",
+        icmpv6::na_flags::ROUTER | icmpv6::na_flags::SOLICITED | icmpv6::na_flags::OVERRIDE,
+        Some(rmac(0)),
+    );
+    assert_eq!(lab.recv("r0"), vec![na.frame(hmac(10), rmac(0))]);
+    // A unicast probe is answered without the option and the override flag.
+    let probe = V6::ns("fd00:1::10", "fd00:1::1", "fd00:1::1", Some(hmac(10)));
+    lab.inject("r0", &probe.frame(rmac(0), hmac(10)));
+    let na = V6::na(
+        "fd00:1::1",
+        "fd00:1::10",
+        "fd00:1::1",
+        icmpv6::na_flags::ROUTER | icmpv6::na_flags::SOLICITED,
+        None,
+    );
+    assert_eq!(lab.recv("r0"), vec![na.frame(hmac(10), rmac(0))]);
+    // Duplicate address detection: to all nodes, not solicited.
+    let dad = V6::ns("::", "ff02::1:ff00:1", "fd00:1::1", None);
+    lab.inject(
+        "r0",
+        &dad.frame(MacAddr([0x33, 0x33, 0xff, 0, 0, 1]), hmac(11)),
+    );
+    let na = V6::na(
+        "fd00:1::1",
+        "ff02::1",
+        "fd00:1::1",
+        icmpv6::na_flags::ROUTER | icmpv6::na_flags::OVERRIDE,
+        Some(rmac(0)),
+    );
+    assert_eq!(
+        lab.recv("r0"),
+        vec![na.frame(MacAddr([0x33, 0x33, 0, 0, 0, 1]), rmac(0))]
+    );
+    // Someone else's address; a bad hop limit.
+    let other = V6::ns(
+        "fd00:1::10",
+        "ff02::1:ff00:99",
+        "fd00:1::99",
+        Some(hmac(10)),
+    );
+    lab.inject(
+        "r0",
+        &other.frame(MacAddr([0x33, 0x33, 0xff, 0, 0, 0x99]), hmac(10)),
+    );
+    let hop = V6::ns("fd00:1::10", "ff02::1:ff00:1", "fd00:1::1", Some(hmac(10))).hop_limit(64);
+    lab.inject(
+        "r0",
+        &hop.frame(MacAddr([0x33, 0x33, 0xff, 0, 0, 1]), hmac(10)),
+    );
+    assert!(lab.recv("r0").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 5),
+            ("input.packets", 4),
+            ("nd.na_sent", 3),
+            ("output.packets", 3),
+            ("tx.frames", 3),
+            ("input.mcast_not_joined", 1),
+            ("nd.invalid", 1),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+// ---------------------------------------------------------------------------
+// Local delivery.
+
+#[test]
+fn echo_to_the_router_is_answered() {
+    let mut lab = Lab::new(TWO);
+    lab.neighbour("r0", "10.0.1.10", hmac(10));
+    lab.neighbour("r0", "fd00:1::10", hmac(10));
+    lab.delta();
+    let ping = V4::echo("10.0.1.10", "10.0.1.1", 0x1f2e, 3, b"abcdefgh").tos(0x10);
+    lab.inject("r0", &ping.frame(rmac(0), hmac(10)));
+    let out = lab.recv("r0");
+    assert_eq!(out.len(), 1);
+    let want = V4 {
+        src: v4("10.0.1.1"),
+        dst: v4("10.0.1.10"),
+        ttl: 64,
+        tos: 0x10,
+        ident: ident_of(&out[0]),
+        df: false,
+        protocol: IpProtocol::ICMP,
+        l4: icmp4(0, 0, 0x1f2e, 3, b"abcdefgh"),
+    };
+    assert_eq!(out[0], want.frame(hmac(10), rmac(0)));
+    // The address of the other port answers too, from that address.
+    lab.inject(
+        "r0",
+        &V4::echo("10.0.1.10", "10.0.2.1", 1, 1, b"").frame(rmac(0), hmac(10)),
+    );
+    let out = lab.recv("r0");
+    assert_eq!(
+        ipv4::Packet::new_checked(&out[0][14..]).unwrap().src_addr(),
+        v4("10.0.2.1")
+    );
+    // IPv6.
+    let ping6 = V6::echo("fd00:1::10", "fd00:1::1", 9, 4, b"xyz");
+    lab.inject("r0", &ping6.frame(rmac(0), hmac(10)));
+    let mut reply = vec![129, 0, 0, 0, 0, 9, 0, 4];
+    reply.extend_from_slice(b"xyz");
+    assert_eq!(
+        lab.recv("r0"),
+        vec![V6::icmp("fd00:1::1", "fd00:1::10", &reply).frame(hmac(10), rmac(0))]
+    );
+    // Broadcast echo is ignored; a bad checksum is dropped.
+    lab.inject(
+        "r0",
+        &V4::echo("10.0.1.10", "10.0.1.255", 1, 1, b"").frame(MacAddr::BROADCAST, hmac(10)),
+    );
+    let mut bad = V4::echo("10.0.1.10", "10.0.1.1", 1, 1, b"").frame(rmac(0), hmac(10));
+    bad[36] ^= 1;
+    lab.inject("r0", &bad);
+    assert!(lab.recv("r0").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 5),
+            ("input.packets", 5),
+            ("local.echo_reply", 3),
+            ("local.echo_broadcast", 1),
+            ("local.icmp_checksum", 1),
+            ("output.packets", 3),
+            ("tx.frames", 3),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn everything_else_for_the_box_is_punted_to_a_bounded_queue() {
+    let params = PipelineParams {
+        punt_capacity: 2,
+        ..PipelineParams::default()
+    };
+    let mut lab = Lab::with_params(TWO, params);
+    let ssh = V4::tcp_syn("10.0.1.10", "10.0.1.1", 40000, 22).frame(rmac(0), hmac(10));
+    let dhcp = V4::udp("0.0.0.0", "255.255.255.255", 68, 67, b"discover")
+        .frame(MacAddr::BROADCAST, hmac(10));
+    let dns6 = V6::udp("fd00:1::10", "fd00:1::1", 1, 53, b"q").frame(rmac(0), hmac(10));
+    lab.send("r0", &ssh);
+    lab.send("r0", &dhcp);
+    lab.send("r0", &dns6);
+    lab.run();
+    let got = lab.punted();
+    assert_eq!(got, vec![(lab.port("r0"), ssh), (lab.port("r0"), dhcp)]);
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 3),
+            ("input.packets", 3),
+            ("local.punted", 2),
+            ("local.punt_full", 1),
+        ])
+    );
+    lab.assert_balanced();
+}
+
+// ---------------------------------------------------------------------------
+// The frame pool and TX.
+
+#[test]
+fn the_frame_pool_is_stable_under_load() {
+    let mut lab = branch();
+    let frames: Vec<Vec<u8>> = (0..64)
+        .map(|i| V4::udp("10.0.1.10", "10.0.2.5", 1000 + i, 2, b"x").frame(rmac(0), hmac(10)))
+        .collect();
+    let free = lab.w.umem.free_count();
+    for _ in 0..50 {
+        for f in &frames {
+            lab.send("lan", f);
+        }
+        lab.run();
+        assert_eq!(lab.recv("wan_a").len(), 64);
+        assert_eq!(lab.w.umem.free_count(), free);
+    }
+    assert_eq!(lab.delta()["tx.frames"], 64 * 50);
+    lab.assert_balanced();
+}
+
+#[test]
+fn a_full_tx_ring_drops_and_counts() {
+    let mut lab = branch();
+    lab.w.ports[1].set_tx_capacity(1);
+    for _ in 0..3 {
+        lab.send(
+            "lan",
+            &V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"x").frame(rmac(0), hmac(10)),
+        );
+    }
+    lab.run();
+    assert_eq!(lab.recv("wan_a").len(), 1);
+    let d = lab.delta();
+    assert_eq!((d["tx.frames"], d["tx.ring_full"]), (1, 2));
+    lab.assert_balanced();
+}
+
+#[test]
+fn generated_packets_wait_for_arp_too() {
+    // An echo request from a host the router has not learnt: the reply
+    // waits for an ARP exchange.
+    let mut lab = Lab::new(TWO);
+    let ping = V4::echo("10.0.1.10", "10.0.1.1", 1, 1, b"x");
+    lab.inject("r0", &ping.frame(rmac(0), hmac(10)));
+    assert_eq!(
+        lab.recv("r0"),
+        vec![arp_request_from_router(0, "10.0.1.1", "10.0.1.10")]
+    );
+    lab.inject("r0", &arp_reply(hmac(10), "10.0.1.10", rmac(0), "10.0.1.1"));
+    let out = lab.recv("r0");
+    assert_eq!(out.len(), 1);
+    assert_eq!(macs_of(&out[0]).0, hmac(10));
+    assert_eq!(out[0][34], 0, "echo reply");
+    lab.assert_balanced();
+}
