@@ -212,7 +212,19 @@ pub fn load(path: &Path) -> Result<Appliance, Error> {
 /// Parses appliance TOML `text`; `file` names it in errors and anchors the
 /// relative firewall paths. Does not touch the filesystem.
 pub fn parse(text: &str, file: &Path) -> Result<Appliance, Error> {
-    let cx = Cx { text, file };
+    let line_starts = std::iter::once(0)
+        .chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let cx = Cx {
+        text,
+        file,
+        line_starts,
+    };
     let raw: RawAppliance = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         cx.error(ErrorKind::Toml(one_line(e.message())), &span)
@@ -326,15 +338,20 @@ impl<'de> Deserialize<'de> for NumOrText {
 struct Cx<'a> {
     text: &'a str,
     file: &'a Path,
+    /// Byte offset of the start of each line, to find a line in O(log n).
+    line_starts: Vec<usize>,
 }
 
 impl Cx<'_> {
     /// 1-based line and column (in characters) of byte `offset`.
     fn line_col(&self, offset: usize) -> (usize, usize) {
         let bytes = self.text.as_bytes();
-        let upto = &bytes[..offset.min(bytes.len())];
-        let line = 1 + upto.iter().filter(|&&b| b == b'\n').count();
-        let line_start = upto.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let offset = offset.min(bytes.len());
+        let upto = &bytes[..offset];
+        // Index of the last line start <= offset.
+        let idx = self.line_starts.partition_point(|&s| s <= offset).max(1) - 1;
+        let line = idx + 1;
+        let line_start = self.line_starts[idx];
         // Count characters, not bytes: skip UTF-8 continuation bytes.
         let column = 1 + upto[line_start..]
             .iter()
