@@ -388,9 +388,12 @@ fn mark_set_in_mangle_output_reroutes_a_generated_packet() {
     assert!(lab.recv("lan").is_empty());
     assert_eq!(
         log.lock().unwrap().clone(),
+        // The tables after mangle at the same hook still see the output
+        // port the hook began with (the kernel's `nf_hook_state.out`);
+        // POSTROUTING sees the new one.
         vec![
             "OUTPUT mangle [0>0]",
-            "OUTPUT filter [0>2]",
+            "OUTPUT filter [0>0]",
             "POSTROUTING mangle [0>2]"
         ]
     );

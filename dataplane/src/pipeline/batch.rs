@@ -16,6 +16,7 @@ use sluice_config::iptables::{Hook, TableKind};
 
 use super::counters::Counter;
 use super::snapshot::Snapshot;
+use super::Out;
 use crate::io::{Desc, Umem};
 use crate::route::PortId;
 use crate::wire::{self, IpProtocol, L4Status, PacketMeta};
@@ -85,6 +86,10 @@ pub struct Pkt {
     pub(crate) fixed_oif: bool,
     /// Destination and mark the last routing decision was made with.
     pub(crate) routed_with: (IpAddr, u32),
+    /// The output port the current hook was entered with (`state->out`):
+    /// the tables of one hook all see it, even after mangle OUTPUT routes
+    /// the packet again.
+    pub(crate) hook_out: Option<PortId>,
 }
 
 impl Pkt {
@@ -101,6 +106,7 @@ impl Pkt {
         l2: L2Class::Host,
         fixed_oif: false,
         routed_with: (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        hook_out: None,
     };
 
     /// A packet the box generated in `desc`, to be routed.
@@ -109,6 +115,18 @@ impl Pkt {
             desc,
             meta,
             ..Pkt::EMPTY
+        }
+    }
+
+    /// The output port a hook sees (`nf_hook_state.out`): the routed port
+    /// of a forwarded or sent packet (a broadcast the box sends included),
+    /// none before routing or for a packet to the box.
+    #[inline]
+    pub(crate) fn out_port(&self) -> Option<PortId> {
+        match self.dest {
+            Dest::Forward => self.oif,
+            Dest::Broadcast if self.iif.is_none() => self.oif,
+            _ => None,
         }
     }
 }
@@ -207,6 +225,21 @@ pub struct Batch<'a> {
     pub(crate) umem: &'a mut Umem,
     pub(crate) buf: &'a mut BatchBuf,
     pub(crate) sel: u64,
+    /// The output side: counters, the queue of generated packets, the
+    /// ICMP rate limits ([`Batch::emit`], [`Batch::count`]).
+    pub(crate) out: &'a mut Out,
+    pub(crate) now: Instant,
+}
+
+/// How a frame a stage built is sent ([`Batch::emit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitKind {
+    /// An ICMP error (`icmp_send`): the kernel's ICMP rate limits apply
+    /// (the global bucket and the destination's, see `pipeline::icmp`),
+    /// and the IPv4 identification is the pipeline's.
+    IcmpError,
+    /// Anything else (a TCP reset, `nf_send_reset`): sent as built.
+    Plain,
 }
 
 impl Batch<'_> {
@@ -293,20 +326,125 @@ impl Batch<'_> {
         self.buf.pkts[i].iif
     }
 
-    /// The port routing chose; `None` before routing (PREROUTING) and for
-    /// packets to the box.
+    /// The output port of the hook (`nf_hook_state.out`): the port routing
+    /// chose when the hook began — a re-route by mangle OUTPUT shows from
+    /// the next hook on, as in the kernel. `None` before routing
+    /// (PREROUTING) and for packets to the box; a broadcast the box sends
+    /// has the port it leaves by.
     #[inline]
     pub fn oif(&self, i: usize) -> Option<PortId> {
         self.check(i);
-        let p = &self.buf.pkts[i];
-        match p.dest {
-            Dest::Forward => p.oif,
-            _ => None,
-        }
+        self.buf.pkts[i].hook_out
     }
 
     pub fn verdict(&self, i: usize) -> Verdict {
         self.buf.pkts[i].verdict
+    }
+
+    /// The link-layer class of the frame (`skb->pkt_type`); generated
+    /// packets are `Host`.
+    #[inline]
+    pub(crate) fn l2(&self, i: usize) -> L2Class {
+        self.check(i);
+        self.buf.pkts[i].l2
+    }
+
+    /// Where routing sent the packet (`Dest::None` before routing).
+    #[inline]
+    pub(crate) fn dest(&self, i: usize) -> Dest {
+        self.check(i);
+        self.buf.pkts[i].dest
+    }
+
+    /// Sets the IPv4 TTL, updating the header checksum incrementally
+    /// (`csum_replace2`) and the metadata. `false` for another family.
+    pub fn set_ttl(&mut self, i: usize, ttl: u8) -> bool {
+        self.check(i);
+        let p = &mut self.buf.pkts[i];
+        if p.meta.ip_version != 4 {
+            return false;
+        }
+        let l3 = p.meta.l3_off as usize;
+        let frame = self.umem.bytes_mut(p.desc);
+        wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).rewrite_ttl(ttl);
+        p.meta.ttl = ttl;
+        true
+    }
+
+    /// Sets the IPv4 TOS byte (DSCP and ECN), updating the header checksum
+    /// incrementally (`ipv4_change_dsfield`) and the metadata. `false` for
+    /// another family.
+    pub fn set_tos(&mut self, i: usize, tos: u8) -> bool {
+        self.check(i);
+        let p = &mut self.buf.pkts[i];
+        if p.meta.ip_version != 4 {
+            return false;
+        }
+        let l3 = p.meta.l3_off as usize;
+        let frame = self.umem.bytes_mut(p.desc);
+        let vihl = frame[l3];
+        let mut ip = wire::ipv4::Packet::new_unchecked(&mut frame[l3..]);
+        let old = u16::from_be_bytes([vihl, ip.tos()]);
+        let new = u16::from_be_bytes([vihl, tos]);
+        let c = wire::checksum::update16(ip.checksum(), old, new);
+        ip.set_tos(tos);
+        ip.set_checksum(c);
+        p.meta.tos = tos;
+        true
+    }
+
+    /// Appends `n` bytes to the IPv4 packet (TCPMSS adding an option):
+    /// the frame grows if the packet ends at its end, the total length
+    /// and the header checksum are updated, and so is the metadata. The
+    /// new bytes are the caller's to fill. `false` (nothing changed) when
+    /// the frame's chunk has no room or the packet is not IPv4.
+    pub fn grow_ipv4(&mut self, i: usize, n: u16) -> bool {
+        self.check(i);
+        let p = &mut self.buf.pkts[i];
+        if p.meta.ip_version != 4 {
+            return false;
+        }
+        let l3 = p.meta.l3_off as usize;
+        let Some(total) = p.meta.ip_len.checked_add(n) else {
+            return false;
+        };
+        let end = l3 + total as usize;
+        if end > p.desc.len as usize {
+            let mut d = p.desc;
+            if !self.umem.set_len(&mut d, end) {
+                return false;
+            }
+            p.desc = d;
+        }
+        let frame = self.umem.bytes_mut(p.desc);
+        let mut ip = wire::ipv4::Packet::new_unchecked(&mut frame[l3..]);
+        let c = wire::checksum::update16(ip.checksum(), p.meta.ip_len, total);
+        ip.set_total_len(total);
+        ip.set_checksum(c);
+        p.meta.ip_len = total;
+        p.meta.frame_len = p.meta.frame_len.max(end as u16);
+        true
+    }
+
+    /// Counts an event of the stage's (a counter of kind `Info`).
+    #[inline]
+    pub fn count(&mut self, c: Counter) {
+        debug_assert_eq!(c.kind(), super::counters::Kind::Info);
+        self.out.counters.inc(c);
+    }
+
+    /// Sends `frame`, a whole frame the stage built (Ethernet header at 0,
+    /// its addresses are filled in on the way out), as a packet the box
+    /// generated: after this batch it is routed, then runs through the
+    /// OUTPUT and POSTROUTING hooks and out, as the kernel's
+    /// `ip_local_out` does with an ICMP error or a reset. Its mark is 0
+    /// (`fwmark_reflect` 0). `counter` (of kind `Generated`) counts it when
+    /// it is queued. Not queued (and `false`): ICMP rate limits
+    /// (`icmp.ratelimited`), no free frame or a full output queue
+    /// (`hook.emit_no_buffer`), a frame that does not parse as IP.
+    pub fn emit(&mut self, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
+        debug_assert_eq!(counter.kind(), super::counters::Kind::Generated);
+        self.out.emit(self.umem, frame, kind, counter, self.now)
     }
 
     /// Drops packet `i`, counted under `reason` (a drop reason).
@@ -449,6 +587,7 @@ impl Hooks {
     }
 
     /// Runs every stage registered at (`hook`, `table`) over `sel`.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
         hook: Hook,
@@ -456,6 +595,7 @@ impl Hooks {
         umem: &mut Umem,
         buf: &mut BatchBuf,
         sel: u64,
+        out: &mut Out,
         cx: &HookCx<'_>,
     ) {
         let Hooks { stages, at, .. } = self;
@@ -467,6 +607,8 @@ impl Hooks {
                 umem: &mut *umem,
                 buf: &mut *buf,
                 sel,
+                out: &mut *out,
+                now: cx.now,
             };
             stages[s].run(hook, table, &mut b, cx);
         }

@@ -104,6 +104,36 @@ counters! {
     SecurityDrop = ("security.drop", Drop),
     /// A hook stage took the frame (`NF_STOLEN`).
     HookStolen = ("hook.stolen", Stolen),
+    /// A frame a hook stage built was not sent: no free frame, or the
+    /// output queue was full ([`super::Batch::emit`]).
+    HookEmitNoBuffer = ("hook.emit_no_buffer", Info),
+
+    // The rule engine (rules/).
+    /// `-j REJECT` (only valid in filter): the packet is dropped, an
+    /// answer may be sent (`reject.*`).
+    FilterReject = ("filter.reject", Drop),
+    /// A match could not read the header it examines (a TCP / UDP / ICMP
+    /// header cut short, a TCP fragment at offset 8): the kernel's
+    /// `hotdrop`, the packet is dropped by the table.
+    RulesHotdrop = ("rules.hotdrop", Drop),
+    /// A `-j LOG` record lost because the worker's log ring was full.
+    LogRingFull = ("log.ring_full", Info),
+    /// ICMP destination unreachable answers sent by `-j REJECT`.
+    RejectIcmp = ("reject.icmp_unreachable", Generated),
+    /// TCP resets sent by `-j REJECT --reject-with tcp-reset`.
+    RejectTcpReset = ("reject.tcp_reset", Generated),
+    // Why `-j REJECT` sent nothing (rules::reject::NoReply).
+    RejectNotIpv4 = ("reject.not_ipv4", Info),
+    RejectFragment = ("reject.fragment", Info),
+    RejectBadChecksum = ("reject.bad_checksum", Info),
+    RejectNotHost = ("reject.not_host", Info),
+    RejectBroadcast = ("reject.broadcast", Info),
+    RejectIcmpError = ("reject.icmp_error", Info),
+    RejectTinyMtu = ("reject.tiny_mtu", Info),
+    RejectNotTcp = ("reject.not_tcp", Info),
+    RejectTruncated = ("reject.truncated", Info),
+    RejectRst = ("reject.rst", Info),
+    RejectBufferTooSmall = ("reject.buffer_too_small", Info),
 
     // Routing of received packets (ip_error / ip6_pkt_drop).
     RouteNoRoute = ("route.no_route", Drop),

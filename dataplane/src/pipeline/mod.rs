@@ -34,7 +34,8 @@
 //! | `neigh_output`     | `ip_finish_output` (`ip_do_fragment`), `neigh_output`, `dev_queue_xmit` | after POSTROUTING |
 //!
 //! Packets the box generates (echo replies, ICMP errors, neighbour
-//! solicitations and advertisements), in a second pass per batch:
+//! solicitations and advertisements, and the answers hook stages send with
+//! [`Batch::emit`], e.g. REJECT's), in a second pass per batch:
 //!
 //! | stage              | kernel                                   | hook, priority        |
 //! |--------------------|------------------------------------------|-----------------------|
@@ -94,11 +95,12 @@ use std::time::Instant;
 
 use sluice_config::iptables::{Hook, TableKind};
 
-pub use batch::{Batch, Bits, CtState, HookCx, HookStage, Pkt, Verdict, BATCH};
+pub use batch::{Batch, Bits, CtState, EmitKind, HookCx, HookStage, Pkt, Verdict, BATCH};
 pub use counters::{Counter, Counters, Kind, Ledger};
 pub use snapshot::{PortConf, Snapshot};
 
-use batch::{tables_at, BatchBuf, Dest, Hooks, L2Class};
+use batch::{tables_at, BatchBuf, Hooks};
+pub(crate) use batch::{Dest, L2Class};
 pub(crate) use icmp::write_eth_placeholder;
 use icmp::{ErrorKind, IcmpLimiter, Offender};
 
@@ -358,8 +360,13 @@ impl Pipeline {
             now,
             snapshot: &snap,
         };
+        for i in Bits(sel & b.live) {
+            let p = &mut b.pkts[i];
+            p.hook_out = p.out_port();
+        }
         for &table in tables_at(hook) {
-            self.hooks.run(hook, table, umem, b, sel & b.live, &cx);
+            self.hooks
+                .run(hook, table, umem, b, sel & b.live, &mut self.out, &cx);
             if hook == Hook::Output && matches!(table, TableKind::Mangle | TableKind::Nat) {
                 let changed = Bits(sel & b.live)
                     .filter(|&i| {
@@ -1490,6 +1497,64 @@ fn action_frame(a: &NeighAction<NeighFrame>) -> Option<Desc> {
 }
 
 impl Out {
+    /// [`Batch::emit`]: queues a frame a hook stage built for the output
+    /// pass, after the ICMP rate limits for an ICMP error.
+    pub(crate) fn emit(
+        &mut self,
+        umem: &mut Umem,
+        frame: &[u8],
+        kind: EmitKind,
+        counter: Counter,
+        now: Instant,
+    ) -> bool {
+        let Ok(meta) = wire::parse(frame) else {
+            debug_assert!(false, "a frame a stage built does not parse");
+            return false;
+        };
+        if !meta.is_ip() {
+            return false;
+        }
+        if kind == EmitKind::IcmpError {
+            // icmp_send: the global bucket, then (after routing) the
+            // destination's; destination unreachable is in icmp_ratemask.
+            let v6 = meta.ip_version == 6;
+            let allowed = self
+                .icmp
+                .global(ErrorKind::HostUnreachable, v6, now)
+                .is_some_and(|apply| self.icmp.peer_allow(apply, meta.dst, now));
+            if !allowed {
+                self.counters.inc(Counter::IcmpRatelimited);
+                return false;
+            }
+        }
+        if self.gen.len() >= self.gen_capacity {
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        }
+        let Some(mut d) = umem.alloc() else {
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        };
+        if !umem.set_len(&mut d, frame.len()) {
+            umem.free(d);
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        }
+        umem.bytes_mut(d).copy_from_slice(frame);
+        let mut meta = meta;
+        if kind == EmitKind::IcmpError && meta.ip_version == 4 {
+            let ident = self.next_ident();
+            let l3 = meta.l3_off as usize;
+            let mut ip = wire::ipv4::Packet::new_unchecked(&mut umem.bytes_mut(d)[l3..]);
+            ip.set_ident(ident);
+            ip.fill_checksum();
+            meta.ident = u32::from(ident);
+        }
+        self.counters.inc(counter);
+        self.gen.push_back(Pkt::generated(d, meta));
+        true
+    }
+
     /// Sends an ICMP / ICMPv6 error of `kind` about packet `p` (whose frame
     /// is still intact) to its source, if the rules and the rate limits
     /// allow (see [`icmp`]). The error is routed here, because its source
@@ -1611,5 +1676,129 @@ impl Out {
         g.next_hop = next_hop;
         g.routed_with = (meta.dst, 0);
         self.gen.push_back(g);
+    }
+}
+
+/// A batch without a pipeline around it, for the unit tests of hook
+/// stages: frames put in by hand with the state routing would have given
+/// them, one stage run at one point, and everything it did read back.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub(crate) struct TestBatch {
+        pub umem: Umem,
+        pub buf: Box<BatchBuf>,
+        pub out: Out,
+        pub now: Instant,
+    }
+
+    impl TestBatch {
+        pub fn new(now: Instant) -> TestBatch {
+            TestBatch {
+                umem: Umem::new(256, 2048),
+                buf: BatchBuf::new(),
+                out: Out {
+                    counters: Counters::default(),
+                    tx: Vec::new(),
+                    tx_capacity: 0,
+                    gen: VecDeque::with_capacity(64),
+                    gen_capacity: 64,
+                    icmp: IcmpLimiter::new(now),
+                    ident: 0,
+                    memo: [(PortId(0), IpAddr::V4(Ipv4Addr::UNSPECIFIED), [0; 6]); 8],
+                    memo_len: 0,
+                },
+                now,
+            }
+        }
+
+        /// Adds a packet; `iif` `None` for one the box generated. `dest`
+        /// and `oif` as routing left them. Returns its index.
+        pub fn push(
+            &mut self,
+            frame: &[u8],
+            iif: Option<PortId>,
+            oif: Option<PortId>,
+            dest: Dest,
+            l2: L2Class,
+        ) -> usize {
+            let i = self.buf.len;
+            let mut d = self.umem.alloc().expect("test arena");
+            assert!(self.umem.set_len(&mut d, frame.len()));
+            self.umem.bytes_mut(d).copy_from_slice(frame);
+            let meta = wire::parse(frame).expect("test frame parses");
+            let mut p = Pkt {
+                desc: d,
+                meta,
+                iif,
+                oif,
+                dest,
+                l2,
+                ..Pkt::EMPTY
+            };
+            p.hook_out = p.out_port();
+            self.buf.pkts[i] = p;
+            self.buf.len += 1;
+            self.buf.live |= 1 << i;
+            i
+        }
+
+        /// Runs `stage` at (`hook`, `table`) over every live packet.
+        pub fn run(
+            &mut self,
+            stage: &mut dyn HookStage,
+            hook: Hook,
+            table: TableKind,
+            snap: &Snapshot,
+        ) {
+            let cx = HookCx {
+                now: self.now,
+                snapshot: snap,
+            };
+            let sel = self.buf.live;
+            let mut b = Batch {
+                umem: &mut self.umem,
+                buf: &mut self.buf,
+                sel,
+                out: &mut self.out,
+                now: self.now,
+            };
+            stage.run(hook, table, &mut b, &cx);
+        }
+
+        pub fn pkt(&self, i: usize) -> &Pkt {
+            &self.buf.pkts[i]
+        }
+
+        pub fn set_mark(&mut self, i: usize, mark: u32) {
+            self.buf.pkts[i].mark = mark;
+        }
+
+        pub fn alive(&self, i: usize) -> bool {
+            self.buf.live & (1 << i) != 0
+        }
+
+        pub fn frame(&self, i: usize) -> Vec<u8> {
+            self.umem.bytes(self.buf.pkts[i].desc).to_vec()
+        }
+
+        pub fn counters(&self) -> &Counters {
+            &self.out.counters
+        }
+
+        /// The frames stages emitted, oldest first.
+        pub fn generated(&mut self) -> Vec<Vec<u8>> {
+            let v = self
+                .out
+                .gen
+                .iter()
+                .map(|p| self.umem.bytes(p.desc).to_vec())
+                .collect();
+            for p in self.out.gen.drain(..) {
+                self.umem.free(p.desc);
+            }
+            v
+        }
     }
 }

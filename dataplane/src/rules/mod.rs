@@ -1,3 +1,69 @@
+//! The rule engine: `iptables-restore` rulesets compiled into immutable
+//! programs and run at the netfilter hooks with the kernel's semantics
+//! (`net/ipv4/netfilter/ip_tables.c` `ipt_do_table`, the `xt_*` matches
+//! and targets).
+//!
+//! Contract:
+//!
+//! * The control side builds a [`RulesStage`] from the appliance config,
+//!   the ruleset and the sets file ([`RulesStage::new`]); this compiles the
+//!   ruleset ([`compile`]): per table its chains as arrays of rules, jumps
+//!   resolved, the entry chain of each hook, and a [`classify::Classifier`]
+//!   per chain. Errors ([`RulesError`]) name the rule's line. Each worker
+//!   registers its own stage ([`RulesStage::for_worker`] shares the
+//!   compiled program) with its pipeline; the stage runs at every
+//!   (hook, table) point of the tables the ruleset has.
+//! * On the packet path ([`eval`], [`matches`](mod@matches), [`targets`]) nothing
+//!   allocates, locks, logs or makes a syscall: counters, the LOG ring, the
+//!   jump stack and the REJECT answer buffer are the worker's, allocated
+//!   when the stage is built; time is the batch's.
+//! * Counters are per worker, plain `u64`: per rule (packets and IP bytes,
+//!   counted when the rule's matches hold, before its target) and per
+//!   built-in chain policy. [`RulesStage::counters`] gives them per (table,
+//!   chain, rule) ([`RuleCounters`], summed over workers with
+//!   [`RuleCounters::merge`]); [`RulesStage::save_with_counters`] prints
+//!   the ruleset as `iptables-save -c` does. LOG records are taken with
+//!   [`RulesStage::drain_log`].
+//! * Drops are counted by the pipeline under `<table>.drop` (DROP, a DROP
+//!   policy, a failed TCPMSS), `filter.reject` (REJECT; its answer
+//!   `reject.icmp_unreachable` / `reject.tcp_reset`, or why none:
+//!   `reject.<reason>`, `icmp.ratelimited`, `icmp.no_route`), and
+//!   `rules.hotdrop`; lost LOG records under `log.ring_full`.
+//!
+//! Semantics: see [`eval`] (chain traversal, verdicts, counters),
+//! [`matches`](mod@matches) (every match) and [`targets`] (every target). IPv4 only:
+//! IPv6 packets pass the iptables tables untouched (ip6tables has tables
+//! of its own, empty here).
+//!
+//! ## Differences from the kernel
+//!
+//! * **No connection tracking yet.** Every packet is untracked
+//!   ([`crate::pipeline::CtState::Untracked`]): `--ctstate UNTRACKED` and
+//!   `--state UNTRACKED` match, NEW / ESTABLISHED / RELATED / INVALID /
+//!   SNAT / DNAT never do; `-m conntrack` without `--ctstate` and
+//!   `-m connmark` never match; `-j CONNMARK` does nothing (the kernel's
+//!   targets do nothing for a packet without a conntrack entry), nor does
+//!   `-j CT` without `--notrack`. In the kernel, a ruleset using conntrack
+//!   makes packets tracked: a first packet is NEW there, UNTRACKED here.
+//!   DNAT, SNAT, MASQUERADE and REDIRECT are refused
+//!   ([`RulesError::NeedsConntrack`]). The nat table's chains (without NAT
+//!   targets) run for every packet, as the kernel runs them for the first
+//!   packet of each connection — with no connections, every packet is a
+//!   first. No defragmentation: the kernel reassembles before PREROUTING
+//!   when conntrack is loaded; here rules see each fragment (`-f` matches
+//!   the non-first ones).
+//! * `limit`, `recent` and `statistic --mode nth` keep their state per
+//!   worker (the kernel's is global); see [`limit`], [`recent`],
+//!   [`statistic`]. `statistic --mode random` draws from a seeded
+//!   per-worker generator ([`RulesParams::seed`]).
+//! * Counters start at zero: `[packets:bytes]` in the restore file are
+//!   kept for printing only (as `iptables-restore` without `--counters`).
+//! * LOG lines go to a per-worker ring, not the kernel log; their time is
+//!   from the stage's first batch.
+//! * `-m recent`'s "TTL before forwarding" adds one for received packets
+//!   with an output interface; the kernel also adds one for the resets it
+//!   generates itself (no socket), sluice does not.
+
 pub mod classify;
 pub mod limit;
 pub mod log;
@@ -5,3 +71,17 @@ pub mod recent;
 pub mod reject;
 pub mod sets;
 pub mod statistic;
+
+pub mod compile;
+pub mod eval;
+pub mod matches;
+mod stage;
+pub mod targets;
+
+#[cfg(test)]
+mod tests;
+
+pub use compile::RulesError;
+pub use stage::{
+    ChainCounters, RuleCounters, RulesParams, RulesStage, TableCounters, DEFAULT_SEED,
+};

@@ -1,0 +1,318 @@
+//! The targets that are not plain verdicts or jumps, run on one packet of
+//! a batch: what each changes and whether the traversal goes on
+//! (`XT_CONTINUE`) or ends.
+//!
+//! | target     | kernel                  | here                                                    |
+//! |------------|-------------------------|---------------------------------------------------------|
+//! | `LOG`      | `log_tg` → `nf_log_packet` | a [`LogRecord`](super::log::LogRecord) in the worker's ring (`log.ring_full` when full); continue |
+//! | `MARK`     | `mark_tg`: `mark = (mark & ~mask) ^ value` | [`Batch::set_mark`]; continue       |
+//! | `CONNMARK` | `connmark_tg`: nothing without a conntrack entry | nothing (no conntrack yet); continue |
+//! | `CT --notrack`, `NOTRACK` | `nf_ct_set(skb, NULL, IP_CT_UNTRACKED)` | [`Batch::set_ct`] untracked; continue |
+//! | `CT` (zone, events) | attaches a conntrack template | nothing; continue                 |
+//! | `TTL`      | `ttl_tg`: set / inc (to 255) / dec (to 0), `csum_replace2` | [`Batch::set_ttl`]; continue |
+//! | `DSCP`     | `dscp_tg`: when the DSCP differs, `ipv4_change_dsfield` | [`Batch::set_tos`]; continue |
+//! | `TCPMSS`   | `tcpmss_tg4` / `tcpmss_mangle_packet` | below; continue, or drop           |
+//! | `REJECT`   | `reject_tg` → `nf_send_unreach` / `nf_send_reset`; `NF_DROP` | below; drop (`filter.reject`) |
+//!
+//! `TCPMSS`: nothing for a non-first fragment; drop when the TCP header
+//! does not fit the packet; the new MSS is `--set-mss`, or for
+//! `--clamp-mss-to-pmtu` the smaller of the egress port's MTU and the MTU
+//! of the route back to the source, minus 40 (drop when that MTU is 40 or
+//! less); the first MSS option found by the kernel's walk is lowered (never
+//! raised), with the checksum updated as the kernel updates it (as an
+//! aligned word, wrong for an option at an odd offset); a SYN without one that carries no
+//! data and has room gets one (at most 536), the packet growing by 4
+//! bytes (options moved, data offset, TCP checksum with the pseudo-header
+//! length, IP total length and header checksum updated).
+//!
+//! `REJECT`: the answer is built by [`super::reject`] and sent with
+//! [`Batch::emit`] through the box's output path (OUTPUT hooks, routing,
+//! POSTROUTING), as `icmp_send` and `nf_send_reset` send theirs with
+//! `ip_local_out`; ICMP answers pass the kernel's ICMP rate limits
+//! (`icmp.ratelimited`). The ICMP source is the rejected packet's
+//! destination in INPUT, else the address the route back to the sender
+//! uses (a broadcast source gets it as a link broadcast; the kernel also
+//! loops a copy back to its own INPUT, sluice does not); no route back, or
+//! one to the box itself: no answer (`icmp.no_route`, `icmp.suppressed`;
+//! the kernel delivers the latter to itself). Why an answer is not sent is
+//! counted as `reject.<reason>`. TTL 64 (`ip_default_ttl`), mark 0.
+
+use std::net::IpAddr;
+
+use sluice_config::iptables::ext::t_reject::RejectWith;
+use sluice_config::iptables::ext::t_tcpmss::TcpmssAction;
+use sluice_config::iptables::ext::t_ttl::TtlOp;
+use sluice_config::iptables::Hook;
+
+use super::compile::CTarget;
+use super::log::{LogContext, LogRing, LogSpec};
+use super::reject::{self, NoReply, RejectContext};
+use crate::pipeline::{Batch, Counter, CtState, Dest, EmitKind, Snapshot};
+use crate::route::{FlowKey, RouteResult};
+use crate::wire::{checksum, MacAddr};
+
+/// What a target leaves the traversal to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `XT_CONTINUE`: the next rule.
+    Continue,
+    /// The packet is dropped, counted under this reason.
+    Drop(Counter),
+}
+
+/// What the targets use besides the batch.
+pub(crate) struct TargetCx<'a> {
+    pub hook: Hook,
+    pub snap: &'a Snapshot,
+    pub now_ns: u64,
+    /// The table's drop reason (`<table>.drop`).
+    pub table_drop: Counter,
+    pub log: &'a mut LogRing,
+    /// Room for a REJECT answer.
+    pub reply: &'a mut [u8],
+}
+
+/// Runs target `t` on packet `i` (not ACCEPT, DROP, RETURN or a jump).
+pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
+    match t {
+        CTarget::Log(spec) => {
+            log(spec, batch, i, cx);
+            Step::Continue
+        }
+        CTarget::Mark(x) => {
+            let m = x.apply(batch.mark(i));
+            batch.set_mark(i, m);
+            Step::Continue
+        }
+        CTarget::Notrack => {
+            batch.set_ct(i, CtState::Untracked);
+            Step::Continue
+        }
+        CTarget::Connmark | CTarget::Ct | CTarget::None => Step::Continue,
+        CTarget::Ttl(op) => {
+            let ttl = batch.meta(i).ttl;
+            let new = match *op {
+                TtlOp::Set(n) => n,
+                TtlOp::Inc(n) => ttl.saturating_add(n),
+                TtlOp::Dec(n) => ttl.saturating_sub(n),
+            };
+            if new != ttl {
+                batch.set_ttl(i, new);
+            }
+            Step::Continue
+        }
+        CTarget::Dscp(d) => {
+            let tos = batch.meta(i).tos;
+            if tos >> 2 != *d {
+                batch.set_tos(i, (tos & 0x03) | (d << 2));
+            }
+            Step::Continue
+        }
+        CTarget::Tcpmss(action) => match tcpmss(*action, batch, i, cx.snap) {
+            Ok(()) => Step::Continue,
+            Err(()) => Step::Drop(cx.table_drop),
+        },
+        CTarget::Reject(with) => {
+            reject(*with, batch, i, cx);
+            Step::Drop(Counter::FilterReject)
+        }
+        CTarget::Accept | CTarget::Drop | CTarget::Return | CTarget::Jump(_) | CTarget::Goto(_) => {
+            debug_assert!(false, "verdicts and jumps are the traversal's");
+            Step::Continue
+        }
+    }
+}
+
+fn log(spec: &LogSpec, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
+    let name =
+        |p: Option<crate::route::PortId>| p.and_then(|p| cx.snap.port(p)).map(|c| c.name.as_str());
+    let ctx = LogContext {
+        in_iface: name(batch.iif(i)),
+        out_iface: name(batch.oif(i)),
+        mark: batch.mark(i),
+        uid_gid: None,
+    };
+    let full = cx.log.ring_full();
+    cx.log
+        .log(spec, batch.frame(i), batch.meta(i), &ctx, cx.now_ns);
+    if cx.log.ring_full() != full {
+        batch.count(Counter::LogRingFull);
+    }
+}
+
+/// The `reject.<reason>` counter of a [`NoReply`].
+fn no_reply_counter(n: NoReply) -> Counter {
+    match n {
+        NoReply::NotIpv4 => Counter::RejectNotIpv4,
+        NoReply::Fragment => Counter::RejectFragment,
+        NoReply::BadChecksum => Counter::RejectBadChecksum,
+        NoReply::NotHost => Counter::RejectNotHost,
+        NoReply::Broadcast => Counter::RejectBroadcast,
+        NoReply::IcmpError => Counter::RejectIcmpError,
+        NoReply::TinyMtu => Counter::RejectTinyMtu,
+        NoReply::NotTcp => Counter::RejectNotTcp,
+        NoReply::Truncated => Counter::RejectTruncated,
+        NoReply::Rst => Counter::RejectRst,
+        NoReply::BufferTooSmall => Counter::RejectBufferTooSmall,
+    }
+}
+
+/// Builds and sends the answer `-j REJECT --reject-with with` gives
+/// packet `i` (the caller drops the packet).
+fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
+    let meta = *batch.meta(i);
+    let icmp = with.icmp_code().is_some();
+    let mut ctx = RejectContext {
+        src_mac: MacAddr::ZERO,
+        dst_mac: MacAddr::ZERO,
+        vlan: None,
+        ttl: 64,
+        route_broadcast: matches!(batch.dest(i), Dest::Broadcast | Dest::Multicast),
+        ..RejectContext::default()
+    };
+    if icmp {
+        // icmp_send routes the answer before building it: its source and
+        // the MTU that caps it come from the route back.
+        let (port, next_hop) = match cx.snap.router.lookup(&FlowKey::output(meta.src)) {
+            RouteResult::Forward { port, next_hop } => (port, next_hop),
+            // To a broadcast source the kernel sends the answer as a link
+            // broadcast (and loops a copy back to itself, which sluice
+            // does not).
+            RouteResult::Broadcast { port } => (port, meta.src),
+            RouteResult::Local => {
+                batch.count(Counter::IcmpSuppressed);
+                return;
+            }
+            _ => {
+                batch.count(Counter::IcmpNoRoute);
+                return;
+            }
+        };
+        ctx.mtu = cx.snap.port(port).map_or(576, |c| u32::from(c.mtu));
+        let route_src = match cx.snap.source_for(port, next_hop) {
+            Some(IpAddr::V4(a)) => Some(a),
+            _ => None,
+        };
+        ctx.icmp_src = reject::icmp_source(&meta, cx.hook == Hook::Input, route_src);
+    }
+    let built = reject::reject(with, batch.frame(i), &meta, &ctx, cx.reply);
+    match built {
+        Ok(n) => {
+            let (kind, counter) = if icmp {
+                (EmitKind::IcmpError, Counter::RejectIcmp)
+            } else {
+                (EmitKind::Plain, Counter::RejectTcpReset)
+            };
+            batch.emit(&cx.reply[..n], kind, counter);
+        }
+        Err(why) => batch.count(no_reply_counter(why)),
+    }
+}
+
+/// `TCPOPT_MSS` and its length.
+const TCPOPT_MSS: u8 = 2;
+const TCPOLEN_MSS: usize = 4;
+
+/// `tcpmss_mangle_packet` for IPv4 (see the module docs); `Err` drops.
+fn tcpmss(
+    action: TcpmssAction,
+    batch: &mut Batch<'_>,
+    i: usize,
+    snap: &Snapshot,
+) -> Result<(), ()> {
+    let meta = *batch.meta(i);
+    if meta.frag_offset != 0 {
+        return Ok(());
+    }
+    let l4 = meta.l4_off as usize;
+    let ihl = usize::from(meta.l4_off - meta.l3_off);
+    let len = usize::from(meta.ip_len).checked_sub(ihl).ok_or(())?;
+    if len < 20 {
+        return Err(());
+    }
+    let (hdr, newmss) = {
+        let frame = batch.frame(i);
+        let th = frame.get(l4..l4 + len).ok_or(())?;
+        let hdr = usize::from(th[12] >> 4) * 4;
+        if len < hdr || hdr < 20 {
+            return Err(());
+        }
+        let newmss = match action {
+            TcpmssAction::Set(m) => m,
+            TcpmssAction::ClampToPmtu => {
+                let out = batch
+                    .oif(i)
+                    .and_then(|p| snap.port(p))
+                    .map_or(u32::MAX, |c| u32::from(c.mtu));
+                let back = reverse_mtu(snap, meta.src);
+                let min = out.min(back);
+                if min <= 40 {
+                    return Err(());
+                }
+                (min - 40).min(u32::from(u16::MAX)) as u16
+            }
+        };
+        // The kernel's walk: a kind 0 or 1, or a zero length, is one byte.
+        let mut k = 20;
+        while k + TCPOLEN_MSS <= hdr {
+            if th[k] == TCPOPT_MSS && usize::from(th[k + 1]) == TCPOLEN_MSS {
+                let old = u16::from_be_bytes([th[k + 2], th[k + 3]]);
+                if old <= newmss {
+                    return Ok(());
+                }
+                let at = l4 + k + 2;
+                let f = batch.frame_mut(i);
+                let new = newmss.to_be_bytes();
+                let sum = u16::from_be_bytes([f[l4 + 16], f[l4 + 17]]);
+                // inet_proto_csum_replace2 treats the value as an aligned
+                // 16-bit word even when the option sits at an odd offset
+                // (the checksum then comes out wrong): same bytes here.
+                let sum = checksum::update_bytes(sum, false, &[f[at], f[at + 1]], &new);
+                f[at..at + 2].copy_from_slice(&new);
+                f[l4 + 16..l4 + 18].copy_from_slice(&sum.to_be_bytes());
+                return Ok(());
+            }
+            k += if th[k] <= 1 || th[k + 1] == 0 {
+                1
+            } else {
+                usize::from(th[k + 1])
+            };
+        }
+        (hdr, newmss)
+    };
+    // No MSS option: add one, if there is no data and the data offset
+    // has room.
+    if len > hdr || hdr >= 15 * 4 {
+        return Ok(());
+    }
+    if !batch.grow_ipv4(i, TCPOLEN_MSS as u16) {
+        return Err(());
+    }
+    let newmss = newmss.min(536);
+    let f = batch.frame_mut(i);
+    let th = &mut f[l4..l4 + len + TCPOLEN_MSS];
+    th.copy_within(20..len, 20 + TCPOLEN_MSS);
+    let m = newmss.to_be_bytes();
+    th[20..24].copy_from_slice(&[TCPOPT_MSS, TCPOLEN_MSS as u8, m[0], m[1]]);
+    let old_word = u16::from_be_bytes([th[12], th[13]]);
+    th[12] = (th[12] & 0x0f) | ((((hdr + TCPOLEN_MSS) / 4) as u8) << 4);
+    let new_word = u16::from_be_bytes([th[12], th[13]]);
+    let mut sum = u16::from_be_bytes([th[16], th[17]]);
+    sum = checksum::update16(sum, len as u16, (len + TCPOLEN_MSS) as u16);
+    sum = checksum::update32(sum, 0, u32::from_be_bytes([th[20], th[21], th[22], th[23]]));
+    sum = checksum::update16(sum, old_word, new_word);
+    th[16..18].copy_from_slice(&sum.to_be_bytes());
+    Ok(())
+}
+
+/// `tcpmss_reverse_mtu`: the MTU of the route back to `src` (`lo`'s
+/// 65536 for a local one; no route: no limit).
+fn reverse_mtu(snap: &Snapshot, src: IpAddr) -> u32 {
+    match snap.router.lookup(&FlowKey::output(src)) {
+        RouteResult::Forward { port, .. } | RouteResult::Broadcast { port } => {
+            snap.port(port).map_or(u32::MAX, |c| u32::from(c.mtu))
+        }
+        RouteResult::Local => 65536,
+        _ => u32::MAX,
+    }
+}
