@@ -15,6 +15,26 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
             for w in &b.warnings {
                 let _ = writeln!(err, "warning: {w}");
             }
+            // The config is valid; say whether today's dataplane can run it.
+            let mut warnings = b.warnings.len();
+            if let Err(e) = sluice_dataplane::rules::RulesStage::new(
+                &b.appliance,
+                &b.rules,
+                &b.sets,
+                sluice_dataplane::rules::RulesParams::default(),
+            ) {
+                let file = b
+                    .appliance
+                    .firewall
+                    .as_ref()
+                    .map(|f| f.rules.display().to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    err,
+                    "warning: {file}: {e}: the ruleset is valid iptables, but sluice's dataplane cannot run it yet"
+                );
+                warnings += 1;
+            }
             let rules: usize = b
                 .rules
                 .tables
@@ -32,7 +52,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 rules,
                 b.rules.tables.len(),
                 b.sets.sets.len(),
-                b.warnings.len()
+                warnings
             );
             true
         }
