@@ -8,6 +8,9 @@
 //! * [`kernel`]: an appliance config and ruleset loaded into Linux in a
 //!   router namespace, probed with crafted frames — the oracle of the
 //!   differential tests.
+//! * [`sluice`]: the same config and ruleset loaded into a sluice pipeline
+//!   with in-memory ports, probed in the same shape — the other half of the
+//!   differential tests (`tests/differential.rs`).
 //! * [`pipeline`]: the forwarding benchmark's worker and traffic
 //!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
 //!   callgrind).
@@ -19,3 +22,4 @@ pub mod frames;
 pub mod kernel;
 pub mod netns;
 pub mod pipeline;
+pub mod sluice;

@@ -290,6 +290,12 @@ pub(crate) struct Program {
     pub counters: usize,
     /// The deepest the jump stack can get.
     pub max_depth: usize,
+    /// Whether a rule enables connection tracking in the kernel (a
+    /// `conntrack`, `state` or `connmark` match, a `CONNMARK` target, or
+    /// `CT` other than `--notrack`: their checkentry calls
+    /// `nf_ct_netns_get`). Without it the kernel's nat hooks see no
+    /// conntrack entry and never run the nat table.
+    pub tracks: bool,
     /// Classifier on (the default) or plain ordered evaluation.
     pub classify: bool,
     /// The ruleset as written, for `iptables-save -c` output.
@@ -399,7 +405,26 @@ pub(crate) fn compile(
         counters,
         ..
     } = cx;
+    let tracks = rules
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .any(|r| {
+            use sluice_config::iptables::{Match, Target, TargetExt};
+            r.matches.iter().any(|m| {
+                matches!(
+                    m,
+                    Match::Conntrack(_) | Match::State(_) | Match::Connmark(_)
+                )
+            }) || match &r.target {
+                Target::Ext(TargetExt::Connmark(_)) => true,
+                Target::Ext(TargetExt::Ct(ct)) => !ct.notrack,
+                _ => false,
+            }
+        });
     Ok(Program {
+        tracks,
         tables: tables.into_boxed_slice(),
         by_kind,
         ifaces,

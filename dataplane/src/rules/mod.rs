@@ -47,9 +47,11 @@
 //!   makes packets tracked: a first packet is NEW there, UNTRACKED here.
 //!   DNAT, SNAT, MASQUERADE and REDIRECT are refused
 //!   ([`RulesError::NeedsConntrack`]). The nat table's chains (without NAT
-//!   targets) run for every packet, as the kernel runs them for the first
-//!   packet of each connection — with no connections, every packet is a
-//!   first. No defragmentation: the kernel reassembles before PREROUTING
+//!   targets) run only when some rule enables tracking in the kernel
+//!   (conntrack/state/connmark matches, CONNMARK, CT without --notrack), as
+//!   the kernel's nat hooks only see tracked packets; then they run for
+//!   every packet, as the kernel runs them for the first packet of each
+//!   connection — with no connections, every packet is a first. No defragmentation: the kernel reassembles before PREROUTING
 //!   when conntrack is loaded; here rules see each fragment (`-f` matches
 //!   the non-first ones).
 //! * `limit`, `recent` and `statistic --mode nth` keep their state per

@@ -313,9 +313,12 @@ fn drop_counter(t: TableKind) -> Counter {
 
 impl HookStage for RulesStage {
     fn points(&self) -> Vec<(sluice_config::iptables::Hook, TableKind)> {
+        // The kernel runs the nat table only for packets with a conntrack
+        // entry, and there are none unless some rule enables tracking.
         self.prog
             .tables
             .iter()
+            .filter(|t| t.kind != TableKind::Nat || self.prog.tracks)
             .flat_map(|t| t.kind.builtin_hooks().iter().map(move |&h| (h, t.kind)))
             .collect()
     }

@@ -1,0 +1,2087 @@
+//! Differential tests: one appliance config, one `iptables-restore` ruleset
+//! (and sets) loaded into Linux in network namespaces
+//! ([`KernelRouter`], the oracle) and into a sluice pipeline with in-memory
+//! ports ([`SluiceRouter`]); the same probes sent through both; the frames
+//! that come out (port, bytes, which probe caused them) and the per-rule
+//! packet and byte counters must be the same.
+//!
+//! The rulesets live in `tests/data/NAME.rules` (sets in `NAME.ipset`,
+//! topologies of their own in `NAME.toml`); one test function per
+//! ruleset, so a failure names its case.
+//!
+//! What is masked: the IPv4 identification and the IPv6 flow label of
+//! packets the router originates (ICMP errors, echo replies: the kernel
+//! hashes a per-boot secret; sluice counts, and leaves the label 0).
+//! Nothing else.
+//!
+//! Known divergences. Until conntrack exists sluice sees every packet as
+//! UNTRACKED: `--ctstate NEW/ESTABLISHED/RELATED/INVALID`, `-m state` and
+//! `-m connmark` never match, CONNMARK does nothing. Probes whose outcome
+//! depends on that run in a round of their own,
+//! [`Diff::known_divergent`], with the reason written next to them; they
+//! are run and printed, and the test requires that they still diverge (so
+//! the list shrinks when conntrack lands instead of rotting). Every other
+//! probe of a stateful ruleset is one where both agree (a first packet,
+//! NEW in the kernel and UNTRACKED in sluice, that no state rule matches).
+//! The divergent cases are listed in [`KNOWN_DIVERGENT`].
+//!
+//! Probes to the router's own TCP/UDP ports are used only where a rule
+//! drops or rejects them: sluice punts accepted local traffic to the host
+//! stack (not part of this comparison), where the kernel answers it.
+//!
+//! Needs root, network namespaces and iptables-legacy; without them each
+//! test prints `SKIP: <reason>` and passes.
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use sluice_bench::frames::{self, describe, mask_ipv4_ident, tcp_opt, Captured, IpFrame, Tcp};
+use sluice_bench::kernel::{self, host_mac, router_mac, KernelRouter};
+use sluice_bench::sluice::{table_section, SluiceRouter};
+use sluice_dataplane::wire::{checksum, ipv4, tcp::flags, MacAddr};
+
+/// Listening time after each probe (the kernel forwards a frame within the
+/// `sendto` that injects it; this is margin for a loaded machine). Dropped
+/// probes cost all of it.
+const WAIT: Duration = Duration::from_millis(60);
+
+const PAYLOAD: &[u8] = b"probe";
+
+/// The cases whose probes include a known divergence, and why.
+const KNOWN_DIVERGENT: &[(&str, &str)] = &[
+    (
+        "stateful_forward",
+        "conntrack: replies are ESTABLISHED in the kernel, UNTRACKED in sluice; \
+         a lone RST / echo reply is INVALID in the kernel",
+    ),
+    (
+        "default_drop_input_established",
+        "conntrack: a repeated echo request is ESTABLISHED in the kernel \
+         (accepted by the ESTABLISHED rule), UNTRACKED in sluice (accepted by \
+         the echo-request rule): same frames, different rule counters",
+    ),
+    (
+        "raw_notrack_untracked",
+        "conntrack: a packet raw did not NOTRACK is NEW in the kernel, \
+         UNTRACKED in sluice, so `--ctstate UNTRACKED` accepts it in sluice only",
+    ),
+    (
+        "nat_table_first_packets",
+        "conntrack: the kernel runs the nat chains for a connection's first \
+         packet only, not for later packets or the replies the box sends",
+    ),
+    (
+        "fragments_with_conntrack",
+        "conntrack: with tracking on, the kernel reassembles fragments before \
+         PREROUTING (a lone fragment waits); sluice has no defragmentation",
+    ),
+    (
+        "connmark_restore_policy_route",
+        "conntrack: CONNMARK --restore-mark gives the reply the connection's \
+         mark in the kernel (policy-routed), nothing in sluice",
+    ),
+];
+
+// ---------------------------------------------------------------------------
+// Topologies.
+
+const TWO_PORTS: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24"]
+
+[[interface]]
+name = "r1"
+address = ["10.0.2.1/24"]
+"#;
+
+const THREE_PORTS: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24"]
+
+[[interface]]
+name = "r1"
+address = ["10.0.2.1/24"]
+
+[[interface]]
+name = "r2"
+address = ["10.0.3.1/24"]
+"#;
+
+// Hosts.
+const H0: &str = "10.0.1.2";
+const H0B: &str = "10.0.1.3";
+const H1: &str = "10.0.2.2";
+const H1B: &str = "10.0.2.3";
+const H2: &str = "10.0.3.2";
+const R0: &str = "10.0.1.1";
+const R1: &str = "10.0.2.1";
+
+// ---------------------------------------------------------------------------
+// Probes.
+
+/// A probe: the port it is sent into and the frame.
+type Probe = (&'static str, Vec<u8>);
+
+/// The index of port `rN`.
+fn port_index(port: &str) -> usize {
+    port.strip_prefix('r')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("port names are r0, r1, ...: {port:?}"))
+}
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse()
+        .unwrap_or_else(|_| panic!("not an IPv4 address: {s}"))
+}
+
+/// Frames from the host behind `port` (its MAC to the router's).
+#[derive(Debug, Clone, Copy)]
+struct P {
+    port: &'static str,
+    f: IpFrame,
+}
+
+/// Headers of a probe arriving at `port` from `src` to `dst`.
+fn p(port: &'static str, src: &str, dst: &str) -> P {
+    let i = port_index(port);
+    P {
+        port,
+        f: IpFrame::new(host_mac(i), router_mac(i), v4(src), v4(dst)),
+    }
+}
+
+impl P {
+    fn ttl(mut self, ttl: u8) -> P {
+        self.f = self.f.ttl(ttl);
+        self
+    }
+
+    fn tos(mut self, tos: u8) -> P {
+        self.f = self.f.tos(tos);
+        self
+    }
+
+    fn ident(mut self, id: u16) -> P {
+        self.f = self.f.ident(id);
+        self
+    }
+
+    fn df(mut self) -> P {
+        self.f = self.f.dont_frag(true);
+        self
+    }
+
+    fn src_mac(mut self, mac: MacAddr) -> P {
+        self.f.src_mac = mac;
+        self
+    }
+
+    fn dst_mac(mut self, mac: MacAddr) -> P {
+        self.f.dst_mac = mac;
+        self
+    }
+
+    fn at(&self, frame: Vec<u8>) -> Probe {
+        (self.port, frame)
+    }
+
+    /// UDP from port 40000 to `dport`, 5 bytes of data.
+    fn udp(&self, dport: u16) -> Probe {
+        self.at(self.f.udp(40000, dport, PAYLOAD))
+    }
+
+    fn udp_ports(&self, sport: u16, dport: u16) -> Probe {
+        self.at(self.f.udp(sport, dport, PAYLOAD))
+    }
+
+    /// UDP to port 9 with `n` bytes of data.
+    fn udp_len(&self, n: usize) -> Probe {
+        let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        self.at(self.f.udp(40000, 9, &data))
+    }
+
+    /// A TCP segment from port 40000 with `flags`, no options.
+    fn tcp(&self, dport: u16, fl: u8) -> Probe {
+        self.seg(Tcp::new(40000, dport, fl))
+    }
+
+    /// A SYN from port 40000 with MSS 1460.
+    fn syn(&self, dport: u16) -> Probe {
+        self.seg(Tcp::new(40000, dport, flags::SYN).option(&tcp_opt::mss(1460)))
+    }
+
+    fn seg(&self, seg: Tcp) -> Probe {
+        self.at(self.f.tcp(&seg))
+    }
+
+    /// A SYN to `dport` whose TCP checksum is wrong.
+    fn syn_bad_checksum(&self, dport: u16) -> Probe {
+        let (port, mut frame) = self.syn(dport);
+        frame[14 + 20 + 17] ^= 0xff;
+        (port, frame)
+    }
+
+    /// A TCP segment to `dport` with `fl` whose data offset says 16 bytes
+    /// (less than a TCP header), checksum recomputed.
+    fn tcp_short_doff(&self, dport: u16, fl: u8) -> Probe {
+        let (port, mut frame) = self.tcp(dport, fl);
+        let l4 = 14 + 20;
+        frame[l4 + 12] = 4 << 4;
+        frame[l4 + 16..l4 + 18].fill(0);
+        let c = checksum::transport(&self.f.src, &self.f.dst, 6, &frame[l4..]);
+        frame[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        (port, frame)
+    }
+
+    /// An echo request, identifier 7.
+    fn ping(&self, seq: u16) -> Probe {
+        self.at(self.f.icmp_echo(7, seq, PAYLOAD))
+    }
+
+    fn icmp(&self, t: u8, code: u8, data: &[u8]) -> Probe {
+        self.at(self.f.icmp(t, code, 0, data))
+    }
+
+    /// A fragment: the IP header for `protocol` with `offset` (in 8-byte
+    /// units) and MF, carrying `l4` as given (for a first fragment, the
+    /// start of the transport header).
+    fn frag(&self, protocol: u8, offset: u16, more: bool, l4: &[u8]) -> Probe {
+        let mut frame = self.f.ip(protocol, l4);
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[14..]);
+        ip.set_frag_offset(offset * 8);
+        ip.set_more_frags(more);
+        ip.fill_checksum();
+        self.at(frame)
+    }
+
+    /// The first fragment (MF, offset 0) of a UDP datagram to `dport` whose
+    /// whole payload is 40 bytes: the UDP header and 16 bytes of it.
+    fn udp_first_frag(&self, dport: u16) -> Probe {
+        let whole = self.f.udp(40000, dport, &[0x5a; 40]);
+        let l4 = whole[34..34 + 24].to_vec();
+        self.frag(17, 0, true, &l4)
+    }
+
+    /// The last fragment of that datagram (offset 24 bytes).
+    fn udp_last_frag(&self) -> Probe {
+        self.frag(17, 3, false, &[0x5a; 24])
+    }
+}
+
+/// `probe` with `opts` (a multiple of 4 bytes) as IPv4 options after the
+/// fixed header: IHL, total length and header checksum follow.
+fn with_ip_options((port, frame): Probe, opts: &[u8]) -> Probe {
+    assert_eq!(opts.len() % 4, 0, "IPv4 options are padded to 4 bytes");
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(opts);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x40 | (5 + opts.len() / 4) as u8;
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+    let total = ip.total_len() + opts.len() as u16;
+    ip.set_total_len(total);
+    ip.fill_checksum();
+    (port, f)
+}
+
+/// `probe` with its IPv4 payload cut to `keep` bytes (total length and
+/// header checksum follow; the transport checksum is left as it was).
+fn truncated((port, mut frame): Probe, keep: usize) -> Probe {
+    frame.truncate(34 + keep);
+    let mut ip = ipv4::Packet::new_unchecked(&mut frame[14..]);
+    ip.set_total_len(20 + keep as u16);
+    ip.fill_checksum();
+    (port, frame)
+}
+
+/// `probe` with `n` bytes of Ethernet padding after the IP datagram.
+fn padded((port, mut frame): Probe, n: usize) -> Probe {
+    frame.resize(frame.len() + n, 0xee);
+    (port, frame)
+}
+
+/// `probe` with its transport checksum (at `at` bytes into the transport
+/// header) replaced by `value`.
+fn with_l4_checksum((port, mut frame): Probe, at: usize, value: u16) -> Probe {
+    frame[34 + at..34 + at + 2].copy_from_slice(&value.to_be_bytes());
+    (port, frame)
+}
+
+// ---------------------------------------------------------------------------
+// The harness.
+
+/// Sets the flow label of an IPv6 frame to 0 (other frames are left
+/// alone): for packets the router originates, whose label the kernel
+/// derives from a per-boot secret (`ip6_make_flowlabel`, auto flow labels)
+/// and sluice leaves 0. The ICMPv6 checksum does not cover it.
+fn mask_ipv6_flow_label(frame: &mut [u8]) {
+    if frame.len() >= 14 + 40 && frame[12..14] == [0x86, 0xdd] {
+        frame[15] &= 0xf0;
+        frame[16] = 0;
+        frame[17] = 0;
+    }
+}
+
+/// Prints `SKIP: ...` past the harness's capture.
+fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
+}
+
+/// One case: both routers, built from the same files.
+struct Diff {
+    name: &'static str,
+    kernel: KernelRouter,
+    sluice: SluiceRouter,
+    /// The tables the ruleset names (`*raw`, ...), whose counters are
+    /// compared.
+    tables: Vec<String>,
+    /// The router's own addresses: packets from them are originated by the
+    /// router, and their IPv4 identification or IPv6 flow label is masked.
+    own: Vec<IpAddr>,
+    probes_sent: usize,
+    failures: Vec<String>,
+    /// Set once a known-divergent round ran: counters no longer compare.
+    diverged: bool,
+    started: Instant,
+}
+
+/// The rules, sets and topology files of a case, from `tests/data`.
+macro_rules! data {
+    ($file:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $file))
+    };
+}
+
+impl Diff {
+    /// Both routers for a case, with the hosts .2 and .3 of every
+    /// connected network as neighbours (at the MAC of the host behind the
+    /// port); `None` after printing SKIP when the kernel cannot run here.
+    fn new(name: &'static str, toml: &str, rules: &str, sets: Option<&str>) -> Option<Diff> {
+        if let Some(why) = kernel::skip_reason() {
+            skip(name, &why);
+            return None;
+        }
+        let started = Instant::now();
+        let kernel = KernelRouter::new(toml, rules, sets)
+            .unwrap_or_else(|e| panic!("{name}: kernel: {e}"))
+            .with_probe_binary(env!("CARGO_BIN_EXE_sluice-probe"));
+        let sluice =
+            SluiceRouter::new(toml, rules, sets).unwrap_or_else(|e| panic!("{name}: sluice: {e}"));
+        let tables = rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('*'))
+            .map(|t| t.trim().to_string())
+            .collect();
+        let own = kernel
+            .appliance()
+            .interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter())
+            .map(IpNet::addr)
+            .collect();
+        let mut d = Diff {
+            name,
+            kernel,
+            sluice,
+            tables,
+            own,
+            probes_sent: 0,
+            failures: Vec::new(),
+            diverged: false,
+            started,
+        };
+        let ports: Vec<String> = d
+            .kernel
+            .appliance()
+            .interfaces
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        for port in &ports {
+            let net = 1 + port_index(port);
+            for host in [2, 3] {
+                d.host(port, &format!("10.0.{net}.{host}"));
+            }
+        }
+        Some(d)
+    }
+
+    /// `ip` is a host behind `port` (a permanent neighbour at its host's
+    /// MAC), in both routers.
+    fn host(&mut self, port: &str, ip: &str) -> &mut Diff {
+        let ip = IpAddr::V4(v4(ip));
+        self.kernel
+            .add_host(port, ip)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        self.sluice.add_host(port, ip);
+        self
+    }
+
+    /// `ip` (IPv6) is a host behind `port`, in both routers.
+    fn host6(&mut self, port: &str, ip: &str) -> &mut Diff {
+        let ip = IpAddr::V6(ip.parse().expect("an IPv6 address"));
+        self.kernel
+            .add_host(port, ip)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        self.sluice.add_host(port, ip);
+        self
+    }
+
+    /// Sends `probes` through both and returns (kernel, sluice) captures,
+    /// masked, with probe indices counted from the start of the case.
+    fn run(&mut self, probes: &[Probe]) -> (Vec<Captured>, Vec<Captured>) {
+        let mut k = self
+            .kernel
+            .probe(probes, WAIT)
+            .unwrap_or_else(|e| panic!("{}: kernel probe: {e}", self.name));
+        let mut s = self
+            .sluice
+            .probe(probes, WAIT)
+            .unwrap_or_else(|e| panic!("{}: sluice probe: {e}", self.name));
+        for c in k.iter_mut().chain(s.iter_mut()) {
+            c.probe += self.probes_sent;
+            if self.originated(&c.frame) {
+                mask_ipv4_ident(&mut c.frame);
+                mask_ipv6_flow_label(&mut c.frame);
+            }
+        }
+        self.probes_sent += probes.len();
+        (k, s)
+    }
+
+    fn originated(&self, frame: &[u8]) -> bool {
+        match sluice_dataplane::wire::parse(frame) {
+            Ok(m) => self.own.contains(&m.src),
+            Err(_) => false,
+        }
+    }
+
+    /// Sends `probes` through both routers; the frames out must agree.
+    fn round(&mut self, probes: &[Probe]) -> &mut Diff {
+        let first = self.probes_sent;
+        let (k, s) = self.run(probes);
+        eprintln!(
+            "{}: probes {first}..{}: kernel\n{}",
+            self.name,
+            self.probes_sent,
+            describe(&k)
+        );
+        if let Some(d) = frames::diff(&k, &s) {
+            self.failures.push(format!(
+                "frames differ for probes {first}..{}:\n{d}\nprobes:\n{}",
+                self.probes_sent,
+                list_probes(probes, first)
+            ));
+        }
+        self
+    }
+
+    /// Moves both routers' clocks on by `d` (the kernel's by sleeping).
+    fn sleep(&mut self, d: Duration) -> &mut Diff {
+        std::thread::sleep(d);
+        self.sluice.advance(d);
+        self
+    }
+
+    /// Probes whose outcome depends on connection tracking (see the module
+    /// docs): run through both, printed, and required to still differ in
+    /// the frames out or the counters. Counters are not compared after
+    /// this.
+    fn known_divergent(&mut self, reason: &str, probes: &[Probe]) -> &mut Diff {
+        assert!(
+            KNOWN_DIVERGENT.iter().any(|(n, _)| *n == self.name),
+            "{}: a known-divergent round must be listed in KNOWN_DIVERGENT",
+            self.name
+        );
+        let first = self.probes_sent;
+        let (k, s) = self.run(probes);
+        let frames = frames::diff(&k, &s);
+        let counters = self.counter_diff();
+        eprintln!(
+            "{}: KNOWN DIVERGENT (probes {first}..{}): {reason}\n{}\n{}",
+            self.name,
+            self.probes_sent,
+            frames.as_deref().unwrap_or("frames agree"),
+            counters.as_deref().unwrap_or("counters agree")
+        );
+        if frames.is_none() && counters.is_none() {
+            self.failures.push(format!(
+                "the known divergence ({reason}) of probes {first}..{} is gone: \
+                 compare them in a normal round and update KNOWN_DIVERGENT",
+                self.probes_sent
+            ));
+        }
+        self.diverged = true;
+        self
+    }
+
+    /// The differences between the kernel's and sluice's counters, table by
+    /// table.
+    fn counter_diff(&self) -> Option<String> {
+        let saved = self.sluice.save_with_counters();
+        let mut out = String::new();
+        for table in &self.tables {
+            let k = self
+                .kernel
+                .counters(table)
+                .unwrap_or_else(|e| panic!("{}: kernel counters: {e}", self.name));
+            eprintln!("{}: kernel counters:\n{k}", self.name);
+            let s = table_section(&saved, table);
+            if k != s {
+                out.push_str(&format!(
+                    "table {table}: kernel vs sluice\n{}",
+                    line_diff(&k, &s)
+                ));
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Compares the counters now (before a known-divergent round makes them
+    /// incomparable); a difference fails the test at [`Diff::check`].
+    fn counters_now(&mut self) -> &mut Diff {
+        if let Some(d) = self.counter_diff() {
+            self.failures.push(format!("counters differ:\n{d}"));
+        }
+        self
+    }
+
+    /// Compares the counters (unless a known divergence ran) and fails the
+    /// test with everything that differed.
+    fn check(&mut self) {
+        if !self.diverged {
+            if let Some(d) = self.counter_diff() {
+                self.failures.push(format!("counters differ:\n{d}"));
+            }
+        }
+        eprintln!(
+            "{}: {} probes in {:?}",
+            self.name,
+            self.probes_sent,
+            self.started.elapsed()
+        );
+        if !self.failures.is_empty() {
+            let punted = self.sluice.take_punted();
+            panic!(
+                "{}: sluice and the kernel disagree\n{}\n(sluice punted {} frame(s) to the host stack; \
+                 pipeline counters: {:?})",
+                self.name,
+                self.failures.join("\n\n"),
+                punted.len(),
+                self.sluice
+                    .pipeline_counters()
+                    .iter()
+                    .filter(|(_, v)| *v != 0)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// The probes, one a line, numbered from `first`.
+fn list_probes(probes: &[Probe], first: usize) -> String {
+    probes
+        .iter()
+        .enumerate()
+        .map(|(i, (port, f))| format!("  #{} {port}: {}", first + i, frames::summarize(f)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Lines of `a` and `b` side by side where they differ (`-` kernel, `+`
+/// sluice), by position.
+fn line_diff(a: &str, b: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut out = String::new();
+    for i in 0..la.len().max(lb.len()) {
+        let (x, y) = (la.get(i), lb.get(i));
+        if x == y {
+            out.push_str(&format!("    {}\n", x.unwrap_or(&"")));
+        } else {
+            if let Some(x) = x {
+                out.push_str(&format!("  - {x}\n"));
+            }
+            if let Some(y) = y {
+                out.push_str(&format!("  + {y}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Builds the case or returns from the test after printing SKIP.
+macro_rules! case {
+    ($name:ident, $toml:expr, $rules:literal) => {
+        case!($name, $toml, $rules, None)
+    };
+    ($name:ident, $toml:expr, $rules:literal, $sets:expr) => {{
+        let Some(d) = Diff::new(stringify!($name), $toml, data!($rules), $sets) else {
+            return;
+        };
+        d
+    }};
+}
+
+// ---------------------------------------------------------------------------
+// The cases.
+
+#[test]
+fn empty_ruleset() {
+    let mut d = case!(empty_ruleset, TWO_PORTS, "empty_ruleset.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r1", H1, H0).udp(53),
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).ping(1),
+        p("r0", H0, R0).ping(2),
+        p("r1", H1, R0).ping(3),
+        p("r0", H0, H1).ttl(1).udp(9),
+        p("r0", H0, H1).ttl(2).udp(9),
+        p("r0", H0, "10.0.9.9").udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn policy_accept_drop_rules() {
+    let mut d = case!(
+        policy_accept_drop_rules,
+        TWO_PORTS,
+        "policy_accept_drop_rules.rules"
+    );
+    d.round(&[
+        p("r0", H0, H1).syn(23),
+        p("r0", H0, H1).syn(22),
+        p("r1", H1B, H0).udp(53),
+        p("r1", H1, H0).udp(53),
+        p("r0", H0, H1B).ping(1),
+        p("r0", H0, H1).ping(2),
+        p("r0", H0, H1).syn(137),
+        p("r0", H0, H1).syn(140),
+        p("r1", H1B, R1).ping(3),
+        p("r1", H1, R1).ping(4),
+    ])
+    .check();
+}
+
+#[test]
+fn bastion_ssh_allowlist() {
+    let mut d = case!(
+        bastion_ssh_allowlist,
+        TWO_PORTS,
+        "bastion_ssh_allowlist.rules"
+    );
+    d.host("r1", "10.0.2.10").host("r0", "10.0.1.10");
+    let bastion = "10.0.2.10";
+    d.round(&[
+        p("r0", "10.0.1.10", bastion).syn(22),
+        p("r0", "10.0.1.11", bastion).syn(22),
+        p("r0", "10.0.1.70", bastion).syn(22),
+        p("r0", "10.0.1.12", bastion).syn(22),
+        p("r0", "10.0.1.128", bastion).syn(22),
+        p("r0", "10.0.1.10", bastion).syn(2222),
+        p("r0", "10.0.1.10", H1).syn(22),
+        p("r0", "10.0.1.12", bastion).ping(1),
+        p("r1", bastion, "10.0.1.10").seg(
+            Tcp::new(22, 40000, flags::SYN | flags::ACK)
+                .ack(1001)
+                .option(&tcp_opt::mss(1460)),
+        ),
+        p("r1", bastion, "10.0.1.10").udp_ports(22, 40000),
+        p("r0", H0, R0).ping(2),
+        p("r0", H0, R0).syn(22),
+    ])
+    .check();
+}
+
+#[test]
+fn database_isolation() {
+    let mut d = case!(database_isolation, TWO_PORTS, "database_isolation.rules");
+    let db = "10.0.2.20";
+    d.host("r1", db)
+        .host("r0", "10.0.1.17")
+        .host("r0", "10.0.1.32");
+    d.round(&[
+        p("r0", "10.0.1.17", db).syn(5432),
+        p("r0", "10.0.1.31", db).syn(5432),
+        p("r0", "10.0.1.32", db).syn(5432),
+        p("r0", "10.0.1.17", db).syn(22),
+        p("r0", H0, db).udp(5432),
+        p("r0", H0, db).ping(1),
+        p("r1", db, "10.0.1.17").seg(Tcp::new(5432, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", db, H0).seg(Tcp::new(5432, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", db, "10.0.1.17").udp_ports(5432, 40000),
+        p("r0", H0, H1).syn(5432),
+    ])
+    .check();
+}
+
+#[test]
+fn log_and_drop_chain() {
+    let mut d = case!(log_and_drop_chain, TWO_PORTS, "log_and_drop_chain.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(23),
+        p("r0", H0, R0).syn(23),
+        p("r1", H1, R0).syn(23),
+        p("r1", H1, H0).udp(161),
+        p("r0", H0, H1).udp(161),
+        p("r0", H0, H1).syn(22),
+        p("r1", H1, H0).ping(1),
+    ])
+    .check();
+    // The LOG records are not compared with the kernel's log (in a
+    // namespace the kernel logs nothing, nf_log_all_netns being 0), but
+    // there is one per packet the chain dropped: telnet forwarded, telnet
+    // to the box from either side, SNMP from the WAN.
+    let log = d.sluice.take_log();
+    assert_eq!(
+        log.iter()
+            .filter(|r| r.prefix.as_str() == "FW DROP: ")
+            .count(),
+        4,
+        "{}",
+        log.iter().map(|r| r.line()).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn default_drop_input_established() {
+    let mut d = case!(
+        default_drop_input_established,
+        TWO_PORTS,
+        "default_drop_input_established.rules"
+    );
+    // First packets: NEW in the kernel, UNTRACKED in sluice; no state rule
+    // matches either.
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0, R1).ping(1),
+        p("r0", H0B, R0).ping(1),
+        p("r1", H1, R0).ping(1),
+        p("r1", H1, R1).syn(22),
+        p("r1", H1, R0).udp(53),
+        p("r0", H0, H1).udp(9),
+    ]);
+    d.counters_now();
+    d.known_divergent(
+        "the same echo request again is ESTABLISHED in the kernel (rule 1), \
+         UNTRACKED in sluice (rule 3); an unsolicited echo reply is INVALID \
+         in the kernel (rule 2), UNTRACKED in sluice (policy)",
+        &[p("r0", H0, R0).ping(1), p("r1", H1, R1).icmp(0, 0, PAYLOAD)],
+    )
+    .check();
+}
+
+#[test]
+fn stateful_forward() {
+    let mut d = case!(stateful_forward, TWO_PORTS, "stateful_forward.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).ping(1),
+        p("r1", H1, H0).syn(22),
+        p("r1", H1, H0).udp_ports(41000, 53),
+        p("r1", H1B, H0).ping(1),
+    ]);
+    d.counters_now();
+    d.known_divergent(
+        "replies are ESTABLISHED in the kernel (forwarded), UNTRACKED in \
+         sluice (policy DROP); a lone RST is INVALID in the kernel",
+        &[
+            p("r1", H1, H0).seg(Tcp::new(80, 40000, flags::SYN | flags::ACK).ack(1001)),
+            p("r1", H1, H0).udp_ports(9, 40000),
+            p("r1", H1, H0).at(p("r1", H1, H0).f.icmp(0, 0, 7 << 16 | 1, PAYLOAD)),
+            p("r1", H1, H0).tcp(5555, flags::RST),
+        ],
+    )
+    .check();
+}
+
+#[test]
+fn raw_notrack_untracked() {
+    let mut d = case!(
+        raw_notrack_untracked,
+        TWO_PORTS,
+        "raw_notrack_untracked.rules"
+    );
+    d.round(&[
+        p("r0", H0, H1).udp(5000),
+        p("r1", H1, H0).udp_ports(5000, 40000),
+        p("r0", H0, H1).syn(80),
+        p("r1", H1, H0).udp(5000),
+    ]);
+    d.counters_now();
+    d.known_divergent(
+        "not NOTRACKed: NEW in the kernel (policy DROP), UNTRACKED in sluice \
+         (accepted by --ctstate UNTRACKED)",
+        &[p("r0", H0, H1).syn(443), p("r0", H0, H1).udp(5001)],
+    )
+    .check();
+}
+
+#[test]
+fn nth_round_robin() {
+    let mut d = case!(
+        nth_round_robin,
+        data!("nth_round_robin.toml"),
+        "nth_round_robin.rules"
+    );
+    let far = "10.99.0.10";
+    let mut probes: Vec<Probe> = (0..7).map(|i| p("r0", H0, far).udp(100 + i)).collect();
+    probes.insert(3, p("r0", H0, H1).udp(9));
+    probes.push(p("r1", H1, far).udp(9));
+    d.round(&probes).check();
+}
+
+#[test]
+fn anti_spoofing() {
+    let mut d = case!(anti_spoofing, TWO_PORTS, "anti_spoofing.rules");
+    d.round(&[
+        p("r1", "10.0.1.5", H0).udp(9),
+        p("r1", "127.0.0.1", H0).udp(9),
+        p("r1", "224.0.0.5", H0).udp(9),
+        p("r1", "0.0.0.1", H0).udp(9),
+        p("r1", R1, H0).udp(9),
+        p("r1", H1, H0).udp(9),
+        p("r1", "172.16.5.5", H0).udp(9),
+        p("r0", H0, H1).udp(9),
+        p("r0", "10.0.3.9", H1).udp(9),
+        p("r0", "192.168.1.1", H1).udp(9),
+        p("r0", H0, R0).ping(1),
+    ])
+    .check();
+}
+
+#[test]
+fn ipset_hash_ip() {
+    let mut d = case!(
+        ipset_hash_ip,
+        TWO_PORTS,
+        "ipset_hash_ip.rules",
+        Some(data!("ipset_hash_ip.ipset"))
+    );
+    d.host("r1", "10.0.2.9");
+    d.round(&[
+        p("r1", "10.0.2.7", H0).udp(9),
+        p("r1", "10.0.2.9", H0).udp(9),
+        p("r1", "172.16.0.1", H0).udp(9),
+        p("r1", "172.16.0.2", H0).udp(9),
+        p("r0", H0, "10.0.2.8").udp(9),
+        p("r0", H0, "10.0.2.9").udp(9),
+        p("r1", "10.0.2.7", R1).ping(1),
+        p("r1", H1, R1).ping(2),
+    ])
+    .check();
+}
+
+#[test]
+fn ipset_hash_net_nomatch() {
+    let mut d = case!(
+        ipset_hash_net_nomatch,
+        THREE_PORTS,
+        "ipset_hash_net_nomatch.rules",
+        Some(data!("ipset_hash_net_nomatch.ipset"))
+    );
+    d.host("r1", "10.0.2.5").host("r1", "10.0.2.200");
+    d.round(&[
+        p("r1", "10.0.2.5", H0).udp(9),
+        p("r1", "10.0.2.200", H0).udp(9),
+        p("r1", "172.16.1.1", H0).udp(9),
+        p("r1", "172.16.5.9", H0).udp(9),
+        p("r1", "172.32.0.1", H0).udp(9),
+        p("r0", H0, "10.0.2.5").udp(9),
+        p("r0", H0, "10.0.2.200").udp(9),
+        p("r0", H0, H2).udp(9),
+        p("r2", H2, H0).udp(9),
+        p("r2", "172.16.9.9", H0).udp(9),
+        p("r2", "172.16.5.1", H0).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn ipset_hash_ip_port() {
+    let mut d = case!(
+        ipset_hash_ip_port,
+        TWO_PORTS,
+        "ipset_hash_ip_port.rules",
+        Some(data!("ipset_hash_ip_port.ipset"))
+    );
+    d.round(&[
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).udp(80),
+        p("r0", H0, H1).udp(53),
+        p("r0", H0, H1B).syn(22),
+        p("r0", H0, H1B).syn(80),
+        p("r0", H0, H1).ping(1),
+        p("r0", H0, H1B).ping(1),
+        p("r1", H1, H0).seg(Tcp::new(80, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", H1, H0).seg(Tcp::new(81, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", H1, H0).udp_ports(53, 40000),
+    ])
+    .check();
+}
+
+#[test]
+fn mark_policy_route() {
+    let mut d = case!(
+        mark_policy_route,
+        data!("mark_policy_route.toml"),
+        "mark_policy_route.rules"
+    );
+    d.round(&[
+        p("r0", H0B, H1).udp(9),
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).syn(443),
+        p("r0", H0, H1).udp(53),
+        p("r0", H0B, H1).syn(443),
+        p("r0", H0B, R0).ping(1),
+        p("r0", H0B, H2).udp(9),
+        p("r0", H0, H1).udp(54),
+        p("r0", H0, H1).udp(55),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_icmp_codes() {
+    let mut d = case!(reject_icmp_codes, TWO_PORTS, "reject_icmp_codes.rules");
+    // At most four ICMP errors per source: the kernel's per-peer limit
+    // allows a burst of six.
+    let quote = p("r0", H0, H1).udp(9).1[14..14 + 28].to_vec();
+    d.round(&[
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).udp(2),
+        p("r0", H0, H1).udp(3),
+        p("r0", H0, H1).udp(4),
+        p("r0", H0B, H1).udp(5),
+        p("r0", H0B, H1).udp(6),
+        p("r0", H0B, H1).udp(7),
+        p("r0", H0B, H1).syn(1),
+        p("r1", H1, H0).ping(1),
+        p("r1", H1B, H0).icmp(3, 3, &quote),
+        p("r1", H1B, H0).udp_last_frag(),
+        p("r1", H1B, H0).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_tcp_reset() {
+    let mut d = case!(reject_tcp_reset, TWO_PORTS, "reject_tcp_reset.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).seg(
+            Tcp::new(40000, 80, flags::ACK | flags::PSH)
+                .seq(5000)
+                .ack(7000)
+                .payload(b"GET / HTTP/1.0\r\n"),
+        ),
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::FIN | flags::ACK).seq(9).ack(77)),
+        p("r0", H0, H1).tcp(80, flags::RST),
+        p("r0", H0, H1).syn_bad_checksum(80),
+        p("r1", H1, H0).syn(80),
+        p("r0", H0B, H1).syn(81),
+        p("r0", H0B, H1).syn(82),
+        p("r0", H0B, R0).syn(23),
+        p("r1", H1B, R0).seg(Tcp::new(40000, 23, flags::ACK).seq(1).ack(2)),
+        p("r0", H0, H1).syn(83),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_input() {
+    let mut d = case!(reject_input, TWO_PORTS, "reject_input.rules");
+    d.round(&[
+        p("r0", H0, R0).udp(53),
+        p("r0", H0B, R1).udp(53),
+        p("r0", H0, R0).syn(22),
+        p("r0", H0B, R1).syn(22),
+        p("r1", H1, R1).icmp(13, 0, &[0; 12]),
+        p("r0", H0, "10.0.1.255")
+            .dst_mac(MacAddr::BROADCAST)
+            .udp(53),
+        p("r1", H1, R1).ping(1),
+    ])
+    .check();
+}
+
+#[test]
+fn ttl_target() {
+    let mut d = case!(ttl_target, TWO_PORTS, "ttl_target.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).ttl(1).udp(1),
+        p("r0", H0, H1).udp(2),
+        p("r0", H0, H1).ttl(5).udp(2),
+        p("r0", H0, H1).ttl(200).udp(3),
+        p("r0", H0, H1).udp(4),
+        p("r0", H0, H1).udp(5),
+        p("r0", H0, H1).ttl(255).udp(5),
+        p("r0", H0, H1).ttl(1).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn dscp_target() {
+    let mut d = case!(dscp_target, TWO_PORTS, "dscp_target.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).tos(0x03).udp(1),
+        p("r0", H0, H1).tos(0x01).udp(2),
+        p("r0", H0, H1).tos(0xfe).udp(3),
+        p("r0", H0, H1).tos(0x01).syn(80),
+        p("r0", H0, H1).tos(0x10).udp(9),
+        p("r0", H0, R0).tos(0xb8).ping(1),
+    ])
+    .check();
+}
+
+#[test]
+fn tcpmss_set_mss() {
+    let mut d = case!(tcpmss_set_mss, TWO_PORTS, "tcpmss_set_mss.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).option(&tcp_opt::mss(1000))),
+        p("r0", H0, H1).tcp(80, flags::SYN),
+        p("r0", H0, H1).seg(
+            Tcp::new(40000, 80, flags::SYN)
+                .option(&tcp_opt::mss(1460))
+                .option(&tcp_opt::sack_permitted())
+                .option(&tcp_opt::timestamps(1, 0))
+                .option(&tcp_opt::nop())
+                .option(&tcp_opt::window_scale(7)),
+        ),
+        p("r1", H1, H0).seg(
+            Tcp::new(80, 40000, flags::SYN | flags::ACK)
+                .ack(1001)
+                .option(&tcp_opt::mss(1460)),
+        ),
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::ACK).option(&tcp_opt::mss(1460))),
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).payload(b"fast open")),
+        p("r0", H0, H1)
+            .seg(Tcp::new(40000, 80, flags::SYN | flags::RST).option(&tcp_opt::mss(1460))),
+        // A 60-byte header without MSS: no room to add one.
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).option(&[1; 40])),
+        // MSS after other options, not 4-aligned.
+        p("r0", H0, H1).seg(
+            Tcp::new(40000, 80, flags::SYN)
+                .option(&tcp_opt::nop())
+                .option(&tcp_opt::window_scale(7))
+                .option(&tcp_opt::mss(1460)),
+        ),
+        // A data offset below 5: TCPMSS drops the packet.
+        p("r0", H0, H1).tcp_short_doff(80, flags::SYN),
+        // IPv4 options in front of the SYN.
+        with_ip_options(p("r0", H0, H1).syn(80), &[1, 1, 1, 0]),
+    ])
+    .check();
+}
+
+#[test]
+fn tcpmss_clamp_pmtu() {
+    let mut d = case!(
+        tcpmss_clamp_pmtu,
+        data!("tcpmss_clamp_pmtu.toml"),
+        "tcpmss_clamp_pmtu.rules"
+    );
+    d.round(&[
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).option(&tcp_opt::mss(1300))),
+        p("r1", H1, H0).seg(
+            Tcp::new(80, 40000, flags::SYN | flags::ACK)
+                .ack(1001)
+                .option(&tcp_opt::mss(1460)),
+        ),
+        p("r1", H1, H0).seg(Tcp::new(40001, 22, flags::SYN).option(&tcp_opt::mss(1500))),
+        p("r0", H0, H1).df().udp_len(1400),
+        p("r0", H0, H1).udp_len(1400),
+    ])
+    .check();
+}
+
+#[test]
+fn multiport() {
+    let mut d = case!(multiport, TWO_PORTS, "multiport.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(22),
+        p("r0", H0, H1).syn(8080),
+        p("r0", H0, H1).syn(8081),
+        p("r0", H0, H1).syn(7999),
+        p("r0", H0, H1).syn(443),
+        p("r1", H1, H0).udp_ports(53, 999),
+        p("r1", H1, H0).udp_ports(54, 999),
+        p("r0", H0, H1).udp(2000),
+        p("r0", H0, H1).seg(Tcp::new(587, 3000, flags::SYN)),
+        p("r0", H0, H1).seg(Tcp::new(3000, 25, flags::SYN)),
+        p("r0", H0, H1).ping(1),
+    ])
+    .check();
+}
+
+#[test]
+fn iprange() {
+    let mut d = case!(iprange, TWO_PORTS, "iprange.rules");
+    d.host("r1", "10.0.2.99").host("r1", "10.0.2.201");
+    d.round(&[
+        p("r0", "10.0.1.9", H1).udp(9),
+        p("r0", "10.0.1.10", H1).udp(9),
+        p("r0", "10.0.1.20", H1).udp(9),
+        p("r0", "10.0.1.21", H1).udp(9),
+        p("r0", H0, "10.0.2.99").udp(9),
+        p("r0", H0, "10.0.2.100").udp(9),
+        p("r0", H0, "10.0.2.200").udp(9),
+        p("r0", H0, "10.0.2.201").udp(9),
+        p("r0", H0, "10.0.2.100").ping(1),
+        p("r1", "10.0.2.127", H0).udp(9),
+        p("r1", "10.0.2.128", H0).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn length_match() {
+    let mut d = case!(length_match, TWO_PORTS, "length_match.rules");
+    let ping = |n: usize| {
+        let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+        let h = p("r0", H0, H1);
+        h.at(h.f.icmp_echo(7, 1, &data))
+    };
+    d.round(&[
+        p("r0", H0, H1).udp_len(12),
+        p("r0", H0, H1).udp_len(13),
+        p("r0", H0, H1).udp_len(971),
+        p("r0", H0, H1).udp_len(972),
+        p("r0", H0, H1).udp_len(1072),
+        p("r0", H0, H1).udp_len(1073),
+        ping(56),
+        ping(5),
+        p("r0", H0, H1).syn(80),
+    ])
+    .check();
+}
+
+#[test]
+fn ttl_match() {
+    let mut d = case!(ttl_match, TWO_PORTS, "ttl_match.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).ttl(63).udp(1),
+        p("r0", H0, H1).ttl(4).udp(9),
+        p("r0", H0, H1).ttl(5).udp(9),
+        p("r0", H0, H1).ttl(255).udp(9),
+        p("r0", H0, H1).ttl(201).udp(9),
+        p("r0", H0, H1).ttl(10).udp(2),
+        p("r0", H0, H1).ttl(9).udp(2),
+        p("r0", H0, R0).ttl(4).ping(1),
+        p("r0", H0, R0).ttl(5).ping(2),
+        p("r0", H0, H1).ttl(1).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn tos_dscp_match() {
+    let mut d = case!(tos_dscp_match, TWO_PORTS, "tos_dscp_match.rules");
+    d.round(&[
+        p("r0", H0, H1).tos(0x10).udp(1),
+        p("r0", H0, H1).tos(0x12).udp(1),
+        p("r0", H0, H1).tos(0x50).udp(1),
+        p("r0", H0, H1).tos(0x08).udp(2),
+        p("r0", H0, H1).tos(0x09).udp(2),
+        p("r0", H0, H1).tos(0xb8).udp(9),
+        p("r0", H0, H1).tos(0xb9).ping(1),
+        p("r0", H0, H1).tos(0x28).udp(9),
+        p("r0", H0, H1).tos(0x28).syn(80),
+        p("r0", H0, H1).tos(0x02).syn(80),
+        p("r0", H0, H1).syn(81),
+    ])
+    .check();
+}
+
+#[test]
+fn pkttype_match() {
+    let mut d = case!(pkttype_match, TWO_PORTS, "pkttype_match.rules");
+    let mcast = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
+    let mcast9 = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
+    d.round(&[
+        p("r0", H0, "10.0.1.255").dst_mac(MacAddr::BROADCAST).udp(9),
+        p("r0", H0, "255.255.255.255")
+            .dst_mac(MacAddr::BROADCAST)
+            .udp(9),
+        p("r0", H0, "224.0.0.1").dst_mac(mcast).udp(9),
+        p("r0", H0, "224.0.0.9").dst_mac(mcast9).udp(520),
+        p("r0", H0, R0).dst_mac(mcast).udp(9),
+        p("r0", H0, R0).ping(1),
+        p("r0", H0, "10.0.1.255")
+            .dst_mac(MacAddr::BROADCAST)
+            .ping(2),
+        p("r0", H0, H1).dst_mac(MacAddr::BROADCAST).udp(9),
+        p("r0", H0, H1).udp(7),
+        p("r0", H0, H1).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn mac_source() {
+    let mut d = case!(mac_source, TWO_PORTS, "mac_source.rules");
+    let other = MacAddr([0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc]);
+    let banned = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).src_mac(other).udp(9),
+        p("r1", H1, H0).udp(9),
+        p("r1", H1, H0).src_mac(banned).udp(9),
+        p("r1", H1, H0).src_mac(other).udp(9),
+        p("r0", H0, R0).src_mac(banned).ping(1),
+        p("r0", H0, R0).src_mac(other).ping(2),
+    ])
+    .check();
+}
+
+#[test]
+fn addrtype_match() {
+    let mut d = case!(addrtype_match, TWO_PORTS, "addrtype_match.rules");
+    let mcast = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0, R1).ping(2),
+        p("r0", H0, R1).udp(53),
+        p("r0", H0, R0).udp(53),
+        p("r0", H0, "10.0.1.255").dst_mac(MacAddr::BROADCAST).udp(9),
+        p("r0", H0, "255.255.255.255")
+            .dst_mac(MacAddr::BROADCAST)
+            .udp(9),
+        p("r0", H0, "224.0.0.1").dst_mac(mcast).udp(9),
+        p("r0", H0, H1).udp(7),
+        p("r0", H0, H1).udp(9),
+        p("r1", "10.0.2.255", H0).udp(9),
+        p("r1", R1, H0).udp(9),
+        p("r1", "10.0.1.255", H0).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn limit_burst() {
+    let mut d = case!(limit_burst, TWO_PORTS, "limit_burst.rules");
+    let mut probes: Vec<Probe> = (0..5).map(|i| p("r0", H0, H1).ping(i)).collect();
+    probes.extend((0..4).map(|i| p("r0", H0, R0).ping(10 + i)));
+    d.round(&probes).check();
+}
+
+#[test]
+fn recent_hitcount() {
+    let mut d = case!(recent_hitcount, TWO_PORTS, "recent_hitcount.rules");
+    d.round(&[
+        p("r0", H0, H1).syn(22),
+        p("r0", H0, H1).syn(22),
+        p("r0", H0, H1).syn(22),
+        p("r0", H0, H1).syn(22),
+        p("r0", H0B, H1).syn(22),
+        p("r0", H0, H1).udp(2),
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).udp(2),
+        p("r0", H0B, H1).udp(2),
+    ])
+    .check();
+}
+
+#[test]
+fn recent_seconds_expiry() {
+    let mut d = case!(
+        recent_seconds_expiry,
+        TWO_PORTS,
+        "recent_seconds_expiry.rules"
+    );
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).udp(9),
+        p("r0", H0B, H1).udp(9),
+    ]);
+    d.sleep(Duration::from_millis(1300));
+    d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, H1).udp(9)])
+        .check();
+}
+
+#[test]
+fn fragments_f_match() {
+    let mut d = case!(fragments_f_match, TWO_PORTS, "fragments_f_match.rules");
+    d.round(&[
+        p("r0", H0, H1).udp_first_frag(7),
+        p("r0", H0, H1).udp_first_frag(9),
+        p("r0", H0, H1).udp_last_frag(),
+        p("r0", H0, H1).udp(7),
+        p("r0", H0, H1).udp(8),
+        p("r0", H0, H1).udp_first_frag(8),
+    ])
+    .check();
+}
+
+#[test]
+fn fragment_port_match() {
+    let mut d = case!(fragment_port_match, TWO_PORTS, "fragment_port_match.rules");
+    let h = p("r0", H0, H1);
+    let echo = h.f.icmp_echo(7, 1, &[0x33; 40]);
+    d.round(&[
+        h.udp_first_frag(9),
+        h.udp_first_frag(10),
+        h.udp_last_frag(),
+        h.frag(1, 3, false, &[0x33; 24]),
+        h.frag(1, 0, true, &echo[34..34 + 24]),
+        h.frag(6, 3, false, &[0x44; 24]),
+        h.frag(6, 1, true, &[0x44; 16]),
+        h.frag(17, 0, true, &h.f.udp(40000, 10, &[0; 40])[34..38]),
+        h.syn(80),
+        h.tcp(80, flags::ACK),
+    ])
+    .check();
+}
+
+#[test]
+fn goto_vs_jump() {
+    let mut d = case!(goto_vs_jump, TWO_PORTS, "goto_vs_jump.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.udp(15),
+        h.udp(25),
+        h.udp_ports(1000, 25),
+        h.udp_ports(1000, 15),
+        h.udp(35),
+        h.udp(36),
+        h.udp(37),
+        h.udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn return_nested_chains() {
+    let mut d = case!(
+        return_nested_chains,
+        TWO_PORTS,
+        "return_nested_chains.rules"
+    );
+    let h = p("r0", H0, H1);
+    let mut probes: Vec<Probe> = (1..=7).map(|port| h.udp(port)).collect();
+    probes.extend([h.udp(10), h.syn(80), h.syn(81)]);
+    d.round(&probes).check();
+}
+
+#[test]
+fn icmp_type_match() {
+    let mut d = case!(icmp_type_match, TWO_PORTS, "icmp_type_match.rules");
+    let quote = p("r0", H0, H1).udp(9).1[14..14 + 28].to_vec();
+    let h = p("r1", H1, H0);
+    d.round(&[
+        h.ping(1),
+        h.at(h.f.icmp(0, 0, 7 << 16 | 1, PAYLOAD)),
+        h.icmp(3, 3, &quote),
+        h.icmp(3, 1, &quote),
+        h.at(h.f.icmp(3, 4, 1400, &quote)),
+        h.icmp(11, 0, &quote),
+        h.icmp(11, 1, &quote),
+        h.icmp(13, 0, &[0; 12]),
+        h.at(h.f.icmp(5, 1, u32::from(v4(H1B)), &quote)),
+        h.icmp(9, 0, &[]),
+    ])
+    .check();
+}
+
+#[test]
+fn input_ping_rules() {
+    let mut d = case!(input_ping_rules, TWO_PORTS, "input_ping_rules.rules");
+    let big: Vec<u8> = (0..1000).map(|i| i as u8).collect();
+    let h = p("r0", H0, R0);
+    d.round(&[
+        h.ping(1),
+        p("r0", H0B, R0).ping(2),
+        p("r1", H1, R0).ping(3),
+        p("r1", H1, R1).ping(4),
+        p("r0", H0, R1).ping(5),
+        h.ttl(1).ping(6),
+        h.df().at(h.df().f.icmp_echo(7, 7, &big)),
+        p("r1", H1, R0).udp(53),
+        p("r1", H1, R0).syn(22),
+    ])
+    .check();
+}
+
+#[test]
+fn output_chain() {
+    let mut d = case!(output_chain, TWO_PORTS, "output_chain.rules");
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0B, R0).ping(2),
+        p("r0", H0, H1).ttl(1).udp(9),
+        p("r0", H0, "10.0.9.9").udp(9),
+        p("r1", H1, R0).ping(3),
+        p("r0", H0, H1).ping(4),
+        p("r0", H0, R0).tos(0x03).ping(5),
+    ])
+    .check();
+}
+
+#[test]
+fn mark_match_xmark() {
+    let mut d = case!(mark_match_xmark, TWO_PORTS, "mark_match_xmark.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.udp(1),
+        h.udp(2),
+        h.udp(3),
+        h.udp(4),
+        h.udp(9),
+        h.syn(80),
+        h.ping(1),
+    ])
+    .check();
+}
+
+#[test]
+fn tcp_flags() {
+    let mut d = case!(tcp_flags, TWO_PORTS, "tcp_flags.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.tcp(80, 0),
+        h.tcp(80, flags::FIN | flags::PSH | flags::URG),
+        h.tcp(80, flags::SYN | flags::FIN),
+        h.tcp(80, flags::SYN | flags::RST),
+        h.syn(25),
+        h.tcp(25, flags::SYN | flags::ACK),
+        h.syn(26),
+        h.tcp(26, flags::ACK),
+        h.seg(Tcp::new(40000, 27, flags::SYN).option(&tcp_opt::timestamps(5, 0))),
+        h.syn(27),
+        h.seg(Tcp::new(40000, 80, flags::ACK | flags::PSH).payload(b"data")),
+        h.tcp(80, flags::SYN | flags::ECE | flags::CWR),
+        h.tcp_short_doff(80, flags::ACK),
+        // The kernel's option walk (`tcp_find_option`) does not stop at
+        // End of Option List, and steps over a zero length byte by one.
+        h.seg(
+            Tcp::new(40000, 27, flags::SYN)
+                .option(&[0, 0, 0, 0])
+                .option(&tcp_opt::timestamps(5, 0)),
+        ),
+        h.seg(
+            Tcp::new(40000, 27, flags::SYN)
+                .option(&[0x22, 0])
+                .option(&tcp_opt::timestamps(5, 0)),
+        ),
+    ])
+    .check();
+}
+
+#[test]
+fn port_ranges() {
+    let mut d = case!(port_ranges, TWO_PORTS, "port_ranges.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.udp(1024),
+        h.udp(1023),
+        h.udp(53),
+        h.udp_ports(53, 53),
+        h.udp_ports(500, 500),
+        h.udp_ports(1024, 500),
+        h.seg(Tcp::new(0, 85, flags::SYN)),
+        h.syn(85),
+        h.syn(91),
+        h.syn(79),
+    ])
+    .check();
+}
+
+#[test]
+fn interface_match() {
+    let mut d = case!(interface_match, THREE_PORTS, "interface_match.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H2).udp(9),
+        p("r0", H0, H2).syn(80),
+        p("r1", H1, H2).syn(80),
+        p("r1", H1, H0).udp(9),
+        p("r1", H1, H0).ping(1),
+        p("r2", H2, H0).ping(2),
+        p("r2", H2, H1).udp(9),
+        p("r2", H2, H1).syn(80),
+    ])
+    .check();
+}
+
+#[test]
+fn ttl_edges() {
+    let mut d = case!(ttl_edges, TWO_PORTS, "ttl_edges.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.ttl(0).udp(9),
+        h.ttl(0).udp(7),
+        h.ttl(1).udp(7),
+        h.ttl(2).udp(7),
+        h.ttl(2).udp(9),
+        h.ttl(255).udp(9),
+        p("r0", H0, R0).ttl(1).ping(1),
+        p("r0", H0, R0).ttl(0).ping(2),
+        p("r1", H1, R0).ttl(1).ping(3),
+        p("r1", H1, H0).ttl(1).ping(4),
+    ])
+    .check();
+}
+
+#[test]
+fn connmark_restore_policy_route() {
+    let mut d = case!(
+        connmark_restore_policy_route,
+        data!("connmark_restore_policy_route.toml"),
+        "connmark_restore_policy_route.rules"
+    );
+    d.round(&[p("r1", H1B, H0).udp(9), p("r1", H1, H0).udp(9)]);
+    d.counters_now();
+    d.known_divergent(
+        "the reply's connection carries mark 1 in the kernel (restored: \
+         table 100, out of r2), none in sluice (main table, out of r1)",
+        &[p("r0", H0, H1B).udp_ports(9, 40000)],
+    )
+    .check();
+}
+
+#[test]
+fn hook_traversal_counts() {
+    let mut d = case!(
+        hook_traversal_counts,
+        TWO_PORTS,
+        "hook_traversal_counts.rules"
+    );
+    let mcast9 = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
+    let mut bad_csum = p("r0", H0, H1).udp(9);
+    bad_csum.1[14 + 10] ^= 0xff;
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).syn(80),
+        p("r0", H0, H1).ping(1),
+        p("r0", H0, R0).ping(2),
+        p("r0", H0, H1).ttl(1).udp(9),
+        p("r0", H0, "10.0.9.9").udp(9),
+        p("r0", "127.0.0.1", H1).udp(9),
+        bad_csum,
+        p("r0", H0, H1)
+            .dst_mac(MacAddr([2, 0, 0, 0, 0, 0x99]))
+            .udp(9),
+        p("r0", H0, "10.0.1.255").dst_mac(MacAddr::BROADCAST).udp(9),
+        p("r0", H0, "224.0.0.9").dst_mac(mcast9).udp(520),
+    ])
+    .check();
+}
+
+/// NAT needs connection tracking: until it exists sluice refuses a ruleset
+/// with a NAT target (the kernel takes it), so no differential case can
+/// use one.
+#[test]
+fn nat_targets_are_refused() {
+    for rule in [
+        "-A POSTROUTING -o r1 -j MASQUERADE",
+        "-A POSTROUTING -o r1 -j SNAT --to-source 10.0.2.1",
+        "-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.2.2:8080",
+        "-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 8080",
+    ] {
+        let rules = format!("*nat\n{rule}\nCOMMIT\n");
+        let e = SluiceRouter::new(TWO_PORTS, &rules, None)
+            .expect_err("sluice refuses NAT until conntrack exists");
+        assert!(e.contains("NAT"), "{rule}: {e}");
+    }
+}
+
+#[test]
+fn truncated_transport() {
+    let mut d = case!(truncated_transport, TWO_PORTS, "truncated_transport.rules");
+    let (a, b) = (p("r0", H0, H1), p("r1", H1, H0));
+    // A datagram whose IP total length claims more than the frame holds.
+    let (port, mut long) = a.udp(10);
+    long[14 + 3] += 20;
+    let mut ip = ipv4::Packet::new_unchecked(&mut long[14..]);
+    ip.fill_checksum();
+    d.round(&[
+        truncated(a.udp(10), 4),
+        truncated(a.ping(1), 2),
+        truncated(a.ping(1), 6),
+        truncated(a.syn(81), 12),
+        a.tcp_short_doff(81, flags::ACK),
+        truncated(a.udp(10), 8),
+        truncated(b.udp(10), 4),
+        truncated(b.ping(1), 2),
+        truncated(b.syn(81), 12),
+        truncated(b.udp(10), 0),
+        (port, long),
+        padded(b.udp(10), 13),
+        a.udp(10),
+    ])
+    .check();
+}
+
+#[test]
+fn ip_options_matches() {
+    let mut d = case!(ip_options_matches, TWO_PORTS, "ip_options_matches.rules");
+    let nops = [1, 1, 1, 0];
+    let h = p("r0", H0, H1);
+    d.round(&[
+        with_ip_options(h.udp(7), &nops),
+        with_ip_options(h.udp(9), &nops),
+        with_ip_options(h.udp(9), &[1, 1, 1, 1, 1, 1, 1, 0]),
+        with_ip_options(h.udp(8), &nops),
+        with_ip_options(h.syn(80), &nops),
+        with_ip_options(p("r0", H0, R0).ping(1), &nops),
+        with_ip_options(h.ttl(1).udp(9), &nops),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_edge_cases() {
+    let mut d = case!(reject_edge_cases, TWO_PORTS, "reject_edge_cases.rules");
+    d.host("r0", "10.0.1.4").host("r0", "10.0.1.5");
+    let (a, b, c) = (p("r0", H0, H1), p("r0", H0B, H1), p("r0", "10.0.1.4", H1));
+    let whole = p("r1", H1, H0)
+        .f
+        .tcp(&Tcp::new(40000, 80, flags::SYN).payload(&[7; 40]));
+    d.round(&[
+        a.udp_len(1000),
+        with_l4_checksum(a.udp(9), 6, 0x1234),
+        with_l4_checksum(a.udp(9), 6, 0),
+        with_l4_checksum(b.ping(1), 2, 0x1234),
+        b.ping(2),
+        b.seg(Tcp::new(40000, 80, flags::SYN).seq(100).payload(&[1; 10])),
+        c.seg(
+            Tcp::new(40000, 80, flags::FIN | flags::ACK | flags::PSH)
+                .seq(100)
+                .ack(200)
+                .payload(&[1; 10]),
+        ),
+        c.seg(Tcp::new(40000, 80, flags::SYN | flags::FIN).seq(100)),
+        c.tcp(80, flags::URG | flags::ACK),
+        p("r0", "10.0.1.5", H1).df().udp_len(1400),
+        p("r0", "10.0.1.5", H1).icmp(42, 0, &[0; 8]),
+        p("r0", "10.0.1.5", H1).icmp(13, 0, &[0; 12]),
+        p("r1", H1, H0).udp_last_frag(),
+        p("r1", H1, H0).udp_first_frag(9),
+        p("r1", H1B, H0).frag(6, 0, true, &whole[34..34 + 32]),
+        p("r1", H1B, H0).frag(6, 4, false, &whole[34 + 32..]),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_ratelimit() {
+    let mut d = case!(reject_ratelimit, TWO_PORTS, "reject_ratelimit.rules");
+    let mut probes: Vec<Probe> = (0..8).map(|i| p("r0", H0, H1).udp(100 + i)).collect();
+    probes.extend((0..2).map(|i| p("r0", H0B, H1).udp(200 + i)));
+    d.round(&probes).check();
+}
+
+#[test]
+fn net_unreachable_ratelimit() {
+    let mut d = case!(
+        net_unreachable_ratelimit,
+        TWO_PORTS,
+        "net_unreachable_ratelimit.rules"
+    );
+    let mut probes: Vec<Probe> = (0..7)
+        .map(|i| p("r0", H0, "10.0.9.9").udp(100 + i))
+        .collect();
+    probes.extend((0..2).map(|i| p("r0", H0B, "10.0.9.9").udp(200 + i)));
+    probes.push(p("r0", H0, H1).ttl(1).udp(9));
+    d.round(&probes).check();
+}
+
+#[test]
+fn output_mark_reroute() {
+    let mut d = case!(
+        output_mark_reroute,
+        data!("output_mark_reroute.toml"),
+        "output_mark_reroute.rules"
+    );
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0B, R0).ping(2),
+        p("r0", H0B, "10.0.3.1").ping(3),
+        p("r0", H0, H1).ttl(1).udp(9),
+        p("r1", H1, H0).ttl(1).udp(9),
+        p("r0", H0B, H1).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn statistic_random_extremes() {
+    let mut d = case!(
+        statistic_random_extremes,
+        TWO_PORTS,
+        "statistic_random_extremes.rules"
+    );
+    let h = p("r0", H0, H1);
+    d.round(&[h.udp(9), h.udp(7), h.udp(9), h.udp(7), h.udp(7), h.ping(1)])
+        .check();
+}
+
+#[test]
+fn recent_variants() {
+    let mut d = case!(recent_variants, TWO_PORTS, "recent_variants.rules");
+    let (a, b) = (p("r0", H0, H1), p("r0", H0, H1B));
+    d.round(&[
+        a.udp(2),
+        a.udp(1),
+        a.udp(2),
+        b.udp(2),
+        a.udp(3),
+        a.udp(2),
+        a.udp(4),
+        a.udp(5),
+        a.ttl(30).udp(5),
+        a.udp(6),
+        a.udp(6),
+        a.udp(6),
+        a.udp(6),
+        a.udp(7),
+        p("r0", "10.0.1.77", H1).udp(8),
+        p("r1", H1, H0).udp(8),
+    ])
+    .check();
+}
+
+#[test]
+fn sets_bitmap_port_hash_net_port() {
+    let mut d = case!(
+        sets_bitmap_port_hash_net_port,
+        TWO_PORTS,
+        "sets_bitmap_port_hash_net_port.rules",
+        Some(data!("sets_bitmap_port_hash_net_port.ipset"))
+    );
+    d.host("r1", "10.0.2.200");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.syn(22),
+        h.syn(80),
+        h.syn(443),
+        h.syn(23),
+        h.syn(2000),
+        h.udp(22),
+        h.syn(8080),
+        p("r0", H0, "10.0.2.200").syn(8080),
+        h.udp(53),
+        p("r0", H0, H1B).udp(53),
+        p("r0", H0, H1B).syn(53),
+    ])
+    .check();
+}
+
+#[test]
+fn local_addresses() {
+    let mut d = case!(local_addresses, TWO_PORTS, "local_addresses.rules");
+    let bcast = MacAddr::BROADCAST;
+    d.round(&[
+        p("r0", H0, "10.0.2.0").ping(1),
+        p("r0", H0, "10.0.2.255").udp(9),
+        p("r0", H0, "10.0.2.0").udp(9),
+        p("r0", "0.0.0.0", "255.255.255.255").dst_mac(bcast).udp(67),
+        p("r0", H0, "127.0.0.1").ping(2),
+        p("r0", H0, "0.0.0.0").udp(9),
+        padded(p("r0", H0, R0).ping(3), 13),
+        padded(p("r0", H0, H1).udp(9), 13),
+        p("r0", H0, "10.0.1.255").ping(4),
+    ])
+    .check();
+}
+
+#[test]
+fn limit_refill() {
+    let mut d = case!(limit_refill, TWO_PORTS, "limit_refill.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[h.ping(1), h.ping(2)]);
+    d.sleep(Duration::from_millis(1300));
+    d.round(&[h.ping(3), h.ping(4)]).check();
+}
+
+#[test]
+fn output_oif_after_reroute() {
+    let mut d = case!(
+        output_oif_after_reroute,
+        data!("output_mark_reroute.toml"),
+        "output_oif_after_reroute.rules"
+    );
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0B, R0).ping(2),
+        p("r0", H0B, "10.0.3.1").ping(3),
+    ])
+    .check();
+}
+
+#[test]
+#[ignore = "sluice bug: a broadcast the box sends (here the port unreachable to the \
+            source 10.0.1.255) is not also delivered to the box itself; the kernel \
+            loops a copy back (ip_mc_output), so filter INPUT counts 1 packet there, 0 in sluice"]
+fn reject_broadcast_source() {
+    let mut d = case!(
+        reject_broadcast_source,
+        TWO_PORTS,
+        "reject_broadcast_source.rules"
+    );
+    d.round(&[p("r0", "10.0.1.255", H1).udp(9), p("r0", H0, H1).udp(9)])
+        .check();
+}
+
+#[test]
+fn core_matches() {
+    let mut d = case!(core_matches, THREE_PORTS, "core_matches.rules");
+    let (a, b) = (p("r0", H0, H1), p("r0", H0B, H1));
+    // SCTP common header (12 bytes) and a GRE header (4 bytes).
+    let sctp = [0x9c, 0x40, 0x00, 0x07, 0, 0, 0, 1, 0, 0, 0, 0];
+    let gre = [0, 0, 0x08, 0x00];
+    d.round(&[
+        a.at(a.f.ip(47, &gre)),
+        a.at(a.f.ip(50, &[0; 16])),
+        a.at(a.f.ip(132, &sctp)),
+        p("r0", H0, H1B).at(p("r0", H0, H1B).f.ip(132, &sctp)),
+        b.udp(9),
+        b.syn(80),
+        b.at(b.f.ip(47, &gre)),
+        p("r0", "10.0.1.200", H1).syn(80),
+        a.syn(80),
+        p("r0", H0, H1B).udp(9),
+        a.udp(7),
+        p("r2", H2, H1).udp(7),
+        p("r2", H2, H0).udp(7),
+        p("r1", H1B, H0).ping(1),
+        p("r1", H1B, H0).at(p("r1", H1B, H0).f.ip(255, &[1, 2, 3])),
+        p("r1", H1, H0).at(p("r1", H1, H0).f.ip(0, &[1, 2, 3, 4])),
+    ])
+    .check();
+}
+
+#[test]
+fn raw_mark_policy_route() {
+    let mut d = case!(
+        raw_mark_policy_route,
+        data!("mark_policy_route.toml"),
+        "raw_mark_policy_route.rules"
+    );
+    d.round(&[
+        p("r0", H0, H1).udp(5353),
+        p("r0", H0, H1).udp(53),
+        p("r1", H1, H0).udp(5353),
+    ])
+    .check();
+}
+
+#[test]
+fn match_order_side_effects() {
+    let mut d = case!(
+        match_order_side_effects,
+        TWO_PORTS,
+        "match_order_side_effects.rules"
+    );
+    let h = p("r0", H0, H1);
+    d.round(&[
+        // limit before the port: two packets to port 10 use the burst up.
+        h.udp(10),
+        h.udp(10),
+        h.udp(9),
+        // nth before the port: the counter moves for port 10 too.
+        h.udp(10),
+        h.udp(11),
+        h.udp(11),
+        // recent --set before the port: every UDP source is recorded.
+        p("r0", H0B, H1).udp(14),
+        p("r0", H0B, H1).udp(13),
+        // limit before the mark.
+        h.udp(25),
+        h.udp(26),
+    ])
+    .check();
+}
+
+#[test]
+fn shared_state_chain() {
+    let mut d = case!(shared_state_chain, TWO_PORTS, "shared_state_chain.rules");
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0, H1).ping(2),
+        p("r0", H0, R0).ping(3),
+        p("r0", H0, H1).ping(4),
+        p("r0", H0, R0).ping(5),
+        p("r0", H0, H1).ping(6),
+        p("r0", H0, H1).udp(2),
+        p("r0", H0, H1).udp(1),
+        p("r0", H0, H1).udp(2),
+    ])
+    .check();
+}
+
+#[test]
+fn classifier_order() {
+    let mut d = case!(classifier_order, TWO_PORTS, "classifier_order.rules");
+    let from = |src: &str| p("r0", src, H1);
+    d.round(&[
+        from("10.0.1.9").udp(100),
+        from("10.0.1.10").udp(100),
+        from("10.0.1.10").udp(150),
+        from("10.0.1.20").udp(150),
+        p("r0", H0, "10.0.2.200").udp(9),
+        from("10.0.1.5").syn(22),
+        from("10.0.1.20").syn(22),
+        from("10.0.1.100").syn(80),
+        from(H0).syn(80),
+        from(H0).seg(Tcp::new(1000, 80, flags::SYN)),
+        p("r0", H0, H1B).syn(80),
+        p("r1", H1, H0).seg(Tcp::new(80, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", H1, H0).seg(Tcp::new(81, 40000, flags::SYN | flags::ACK).ack(1001)),
+        from("10.0.1.5").udp(53),
+        from("10.0.1.9").udp(53),
+        from("10.0.1.20").udp(53),
+        from(H0).udp(61000),
+        p("r0", H0, H1B).udp(9),
+        p("r1", H1, H0).ping(1),
+        from("10.0.1.5").udp(2000),
+        from("10.0.1.5").udp(2001),
+        p("r1", "10.0.2.20", H0).udp(2001),
+        from("10.0.1.40").udp(2002),
+        from("10.0.1.40").udp(2010),
+        from("10.0.1.50").udp(2018),
+    ])
+    .check();
+}
+
+#[test]
+fn ipv6_untouched() {
+    let mut d = case!(
+        ipv6_untouched,
+        data!("ipv6_untouched.toml"),
+        "ipv6_untouched.rules"
+    );
+    d.host6("r1", "fd00:2::2").host6("r0", "fd00:1::2");
+    let v6 = |port: &'static str, src: &str, dst: &str| {
+        let i = port_index(port);
+        let (src, dst): (Ipv6Addr, Ipv6Addr) = (src.parse().unwrap(), dst.parse().unwrap());
+        IpFrame::new(host_mac(i), router_mac(i), src, dst)
+    };
+    let a = v6("r0", "fd00:1::2", "fd00:2::2");
+    let b = v6("r1", "fd00:2::2", "fd00:1::2");
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, R0).ping(1),
+        ("r0", a.udp(40000, 9, PAYLOAD)),
+        ("r0", a.tcp(&Tcp::new(40000, 22, flags::SYN))),
+        ("r1", b.udp(40000, 9, PAYLOAD)),
+        ("r0", a.icmp_echo(7, 1, PAYLOAD)),
+        ("r0", a.ttl(1).udp(40000, 9, PAYLOAD)),
+    ])
+    .check();
+}
+
+#[test]
+fn output_matches() {
+    let mut d = case!(output_matches, TWO_PORTS, "output_matches.rules");
+    d.round(&[
+        p("r0", H0, R0).ping(1),
+        p("r0", H0, R1).ping(2),
+        p("r1", H1, R0).ping(3),
+        p("r0", H0, H1).ttl(1).udp(9),
+        p("r0", H0, H1).udp(8),
+        p("r0", H0, H1).syn(8),
+        p("r1", H1, H0).syn(8),
+        p("r0", H0B, "10.0.9.9").udp(9),
+        p("r0", H0, H1).udp(9),
+    ])
+    .check();
+}
+
+#[test]
+fn reject_after_mangle() {
+    let mut d = case!(reject_after_mangle, TWO_PORTS, "reject_after_mangle.rules");
+    let h = p("r0", H0, H1);
+    d.round(&[
+        h.udp(1),
+        h.tos(0x01).udp(6),
+        h.udp(9),
+        h.ttl(1).udp(7),
+        h.tos(0x02).udp(10),
+    ])
+    .check();
+}
+
+#[test]
+fn security_table() {
+    let mut d = case!(security_table, TWO_PORTS, "security_table.rules");
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0B, H1).udp(9),
+        p("r0", H0B, H1).udp(10),
+        p("r0", H0B, H1).udp(11),
+        p("r0", H0B, R0).ping(1),
+        p("r0", H0, R0).ping(2),
+        p("r1", H1, R1).ping(3),
+    ])
+    .check();
+}
+
+#[test]
+fn nat_table_first_packets() {
+    let mut d = case!(
+        nat_table_first_packets,
+        TWO_PORTS,
+        "nat_table_first_packets.rules"
+    );
+    // First packets of forwarded connections: the nat chains see each in
+    // both.
+    d.round(&[
+        p("r0", H0, H1).udp(9),
+        p("r0", H0, H1).syn(80),
+        p("r1", H1, H0).udp(53),
+        p("r0", H0, H1).ping(1),
+    ]);
+    d.counters_now();
+    d.known_divergent(
+        "a connection's later packets and the box's echo reply skip the nat \
+         chains in the kernel (not NEW), not in sluice (every packet is a \
+         first)",
+        &[p("r0", H0, H1).udp(9), p("r0", H0, R0).ping(2)],
+    )
+    .check();
+}
+
+#[test]
+fn nat_table_without_conntrack() {
+    let mut d = case!(
+        nat_table_without_conntrack,
+        TWO_PORTS,
+        "nat_table_without_conntrack.rules"
+    );
+    d.round(&[p("r0", H0, H1).udp(7), p("r0", H0, H1).udp(9)])
+        .check();
+}
+
+#[test]
+fn fragments_with_conntrack() {
+    let mut d = case!(
+        fragments_with_conntrack,
+        TWO_PORTS,
+        "fragments_with_conntrack.rules"
+    );
+    d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, H1).syn(80)]);
+    d.counters_now();
+    d.known_divergent(
+        "a first fragment alone: the kernel holds it for reassembly, sluice \
+         forwards it; a non-first one alone: held by the kernel, dropped by \
+         -f in sluice",
+        &[
+            p("r0", H0, H1).ident(7).udp_first_frag(9),
+            p("r0", H0B, H1).ident(8).udp_last_frag(),
+        ],
+    )
+    .check();
+}
