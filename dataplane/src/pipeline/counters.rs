@@ -167,6 +167,11 @@ counters! {
     OutputQueueFull = ("output.queue_full", Drop),
     /// Generated packets that passed the OUTPUT hook.
     OutputPackets = ("output.packets", Info),
+    /// Copies of broadcasts the box sends, looped back into its own input
+    /// path (`ip_mc_output` → `dev_loopback_xmit`).
+    OutputLoopback = ("output.loopback", Generated),
+    /// A broadcast not looped back: no free frame.
+    OutputLoopbackNoBuffer = ("output.loopback_no_buffer", Info),
 
     // IPv4 fragmentation (ip_do_fragment).
     /// Packets split into fragments.
@@ -218,6 +223,9 @@ counters! {
     LocalEchoReply = ("local.echo_reply", Info),
     /// Frames for the host stack (TAP).
     LocalPunted = ("local.punted", Punt),
+    /// Looped-back copies of the box's own broadcasts, delivered after
+    /// INPUT and used up without a reply (`output.loopback`).
+    LocalLoopback = ("local.loopback", Consumed),
     /// The punt queue was full.
     LocalPuntFull = ("local.punt_full", Drop),
 

@@ -41,6 +41,7 @@
 //! |--------------------|------------------------------------------|-----------------------|
 //! | `route_output`     | `ip_route_output_key` (the socket's lookup, before the hooks); NDP has its port fixed (`icmp6_dst_alloc`) | |
 //! | raw, mangle, nat, filter, security | re-routed after mangle when the mark or destination changed (`ip_route_me_harder`), after nat when the destination changed | OUTPUT −300, −150, −100, 0, 50 |
+//! | `loop_back`        | `ip_mc_output` (IPv4 broadcast routes): a copy runs POSTROUTING, then is received on the egress port: PREROUTING, INPUT, used up (`output.loopback`, `local.loopback`) | POSTROUTING, PREROUTING, INPUT |
 //! | mangle, nat        |                                          | POSTROUTING −150, 100 |
 //! | `neigh_output`     | as above                                 |                       |
 //!
@@ -176,6 +177,8 @@ pub struct Pipeline {
     punt: PuntQueue,
     main: Option<Box<BatchBuf>>,
     chunk: Option<Box<BatchBuf>>,
+    /// Looped-back copies of the broadcasts of one output batch.
+    looped: Option<Box<BatchBuf>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -222,6 +225,7 @@ impl Pipeline {
             punt: PuntQueue::new(params.punt_capacity),
             main: Some(BatchBuf::new()),
             chunk: Some(BatchBuf::new()),
+            looped: Some(BatchBuf::new()),
         }
     }
 
@@ -344,8 +348,92 @@ impl Pipeline {
             Counter::OutputPackets,
             (b.live & b.output).count_ones() as u64,
         );
+        self.loop_back(umem, b, now);
         self.hook(umem, b, Hook::Postrouting, b.output, now);
         self.neigh_output(umem, b, now);
+    }
+
+    /// `ip_mc_output` for IPv4 broadcasts the box sends (a broadcast
+    /// route, subnet or limited): a copy of each goes through POSTROUTING
+    /// (before the original, as a packet of its own), then
+    /// `dev_loopback_xmit` receives it on the egress port. There it keeps
+    /// its output route (`ip_rcv_finish` routes only packets without one:
+    /// no martian checks), so it runs PREROUTING and INPUT and is then
+    /// delivered to the box, which never answers it: ICMP errors are not
+    /// answered, nor broadcasts to closed ports.
+    fn loop_back(&mut self, umem: &mut Umem, b: &BatchBuf, now: Instant) {
+        let sel = Bits(b.live & b.output)
+            .filter(|&i| b.pkts[i].dest == Dest::Broadcast && b.pkts[i].meta.ip_version == 4)
+            .fold(0u64, |m, i| m | (1u64 << i));
+        if sel == 0 {
+            return;
+        }
+        let mut lb = self.looped.take().expect("loopback batch in use");
+        lb.clear();
+        for i in Bits(sel) {
+            let p = &b.pkts[i];
+            let len = p.desc.len as usize;
+            let Some(mut d) = umem.alloc() else {
+                self.out.counters.inc(Counter::OutputLoopbackNoBuffer);
+                continue;
+            };
+            if !umem.set_len(&mut d, len) {
+                umem.free(d);
+                self.out.counters.inc(Counter::OutputLoopbackNoBuffer);
+                continue;
+            }
+            umem.copy(p.desc, 0, d, 0, len);
+            self.out.counters.inc(Counter::OutputLoopback);
+            let k = lb.len;
+            lb.pkts[k] = Pkt {
+                desc: d,
+                verdict: Verdict::Accept,
+                ..*p
+            };
+            lb.len += 1;
+            lb.live |= 1u64 << k;
+        }
+        lb.output = lb.live;
+        let all = lb.live;
+        self.hook(umem, &mut lb, Hook::Postrouting, all, now);
+        // Received on the egress port (PACKET_LOOPBACK: `-m pkttype` sees
+        // a broadcast).
+        for i in Bits(lb.live) {
+            let p = &mut lb.pkts[i];
+            p.iif = p.oif;
+            p.l2 = L2Class::Broadcast;
+        }
+        lb.output = 0;
+        let all = lb.live;
+        self.hook(umem, &mut lb, Hook::Prerouting, all, now);
+        let snap = Arc::clone(&self.snap);
+        for i in Bits(lb.live) {
+            let p = &mut lb.pkts[i];
+            if p.meta.dst == p.routed_with.0 {
+                lb.input |= 1u64 << i;
+                continue;
+            }
+            // DNAT dropped the route: routed as a received packet.
+            let iif = p.iif.expect("looped packet has a port");
+            p.oif = None;
+            match route_packet(&snap, p, iif) {
+                Ok(()) if p.dest == Dest::Forward => {
+                    lb.finish(i, Verdict::Drop(Counter::ForwardNotHost))
+                }
+                Ok(()) => lb.input |= 1u64 << i,
+                Err(Failure::Drop(c) | Failure::Icmp(c, _)) => lb.finish(i, Verdict::Drop(c)),
+            }
+        }
+        let input = lb.input;
+        self.hook(umem, &mut lb, Hook::Input, input, now);
+        for i in Bits(lb.live & lb.input) {
+            self.out.counters.inc(Counter::InputPackets);
+            self.out.counters.inc(Counter::LocalLoopback);
+            umem.free(lb.pkts[i].desc);
+            lb.retire(i);
+        }
+        self.settle(umem, &mut lb);
+        self.looped = Some(lb);
     }
 
     /// Runs the tables of `hook` in priority order over the live packets
