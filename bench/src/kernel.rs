@@ -58,13 +58,13 @@
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use sluice_config::appliance::{self, Appliance, PolicyRule, Route};
+use sluice_config::appliance::{Appliance, PolicyRule, Route};
 use sluice_dataplane::wire::{self, IpProtocol};
 
 use crate::frames::{hex, unhex, Captured, MacAddr};
@@ -169,11 +169,7 @@ impl KernelRouter {
         rules_v4: &str,
         sets: Option<&str>,
     ) -> Result<KernelRouter, String> {
-        let appliance = appliance::parse(appliance_toml, Path::new("appliance.toml"))
-            .map_err(|e| format!("appliance config: {e}"))?;
-        if appliance.interfaces.len() > 254 {
-            return Err("more than 254 interfaces".into());
-        }
+        let appliance = crate::sluice::parse_appliance(appliance_toml)?;
         let router = Netns::new()?;
         // Defaults first, so the interfaces created next inherit them.
         router.sysctl(&[
@@ -549,8 +545,12 @@ fn run_bounded(cmd: &mut Command, input: &str, limit: Duration) -> Result<String
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
+
+    use sluice_config::appliance;
     use sluice_dataplane::wire::icmpv6;
+
+    use super::*;
 
     #[test]
     fn macs_are_fixed() {

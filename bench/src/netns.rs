@@ -74,9 +74,7 @@ impl Netns {
 
     /// [`Netns::exec`] with `input` on stdin.
     pub fn exec_stdin(&self, argv: &[&str], input: Option<&str>) -> Result<Output, String> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(argv);
-        run(&mut cmd, input)
+        run(&mut self.command(argv), input)
     }
 
     /// Runs `argv` inside the namespace; its stdout when it exits 0, else an
@@ -87,9 +85,14 @@ impl Netns {
 
     /// [`Netns::run`] with `input` on stdin.
     pub fn run_stdin(&self, argv: &[&str], input: Option<&str>) -> Result<String, String> {
+        run_checked(&mut self.command(argv), input)
+    }
+
+    /// `ip netns exec NAME argv...`, not started.
+    fn command(&self, argv: &[&str]) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).args(argv);
-        run_checked(&mut cmd, input)
+        cmd
     }
 
     /// `ip -n NAME args...` (cheaper than `exec`: no mount namespace).

@@ -122,11 +122,7 @@ impl SluiceRouter {
         rules_v4: &str,
         sets: Option<&str>,
     ) -> Result<SluiceRouter, String> {
-        let appliance = appliance::parse(appliance_toml, Path::new("appliance.toml"))
-            .map_err(|e| format!("appliance config: {e}"))?;
-        if appliance.interfaces.len() > 254 {
-            return Err("more than 254 interfaces".into());
-        }
+        let appliance = parse_appliance(appliance_toml)?;
         let ruleset = iptables::parse(rules_v4, Path::new("rules.v4"))
             .map_err(|e| format!("ruleset: {e}"))?;
         let sets = ipset::parse(sets.unwrap_or(""), Path::new("sets.ipset"))
@@ -333,6 +329,18 @@ pub fn table_section(save: &str, table: &str) -> String {
         }
     }
     out
+}
+
+/// The appliance config both routers are built from: it parses, and its
+/// interfaces number at most 254 (the last octet of the host MACs and the
+/// test networks).
+pub(crate) fn parse_appliance(toml: &str) -> Result<Appliance, String> {
+    let appliance = appliance::parse(toml, Path::new("appliance.toml"))
+        .map_err(|e| format!("appliance config: {e}"))?;
+    if appliance.interfaces.len() > 254 {
+        return Err("more than 254 interfaces".into());
+    }
+    Ok(appliance)
 }
 
 #[cfg(test)]

@@ -87,29 +87,17 @@ const KNOWN_DIVERGENT: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------
 // Topologies.
 
-const TWO_PORTS: &str = r#"
-[[interface]]
-name = "r0"
-address = ["10.0.1.1/24"]
-
-[[interface]]
-name = "r1"
-address = ["10.0.2.1/24"]
-"#;
-
-const THREE_PORTS: &str = r#"
-[[interface]]
-name = "r0"
-address = ["10.0.1.1/24"]
-
-[[interface]]
-name = "r1"
-address = ["10.0.2.1/24"]
-
-[[interface]]
-name = "r2"
-address = ["10.0.3.1/24"]
-"#;
+/// The topology of `n` ports r0, r1, ...: port rI has 10.0.(I+1).1/24.
+fn ports(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[interface]]\nname = \"r{i}\"\naddress = [\"10.0.{}.1/24\"]\n",
+                i + 1
+            )
+        })
+        .collect()
+}
 
 // Hosts.
 const H0: &str = "10.0.1.2";
@@ -352,6 +340,15 @@ struct Diff {
 macro_rules! data {
     ($file:literal) => {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/", $file))
+    };
+    ($name:ident, $ext:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/",
+            stringify!($name),
+            ".",
+            $ext
+        ))
     };
 }
 
@@ -612,25 +609,36 @@ fn line_diff(a: &str, b: &str) -> String {
     out
 }
 
-/// Builds the case or returns from the test after printing SKIP.
-macro_rules! case {
-    ($name:ident, $toml:expr, $rules:literal) => {
-        case!($name, $toml, $rules, None)
+/// One `#[test]` per case, named `$name`, from `tests/data/$name.rules`
+/// (and `$name.ipset` with `ipset`; the topology `$name.toml` with
+/// `own_toml`): `$body` runs with the case as `$d`, or the test prints SKIP
+/// and passes.
+macro_rules! diff_test {
+    ($name:ident, own_toml, |$d:ident| $body:block) => {
+        diff_test!(@case $name, data!($name, "toml"), None, |$d| $body);
     };
-    ($name:ident, $toml:expr, $rules:literal, $sets:expr) => {{
-        let Some(d) = Diff::new(stringify!($name), $toml, data!($rules), $sets) else {
-            return;
-        };
-        d
-    }};
+    ($name:ident, $toml:expr, ipset, |$d:ident| $body:block) => {
+        diff_test!(@case $name, $toml, Some(data!($name, "ipset")), |$d| $body);
+    };
+    ($name:ident, $toml:expr, |$d:ident| $body:block) => {
+        diff_test!(@case $name, $toml, None, |$d| $body);
+    };
+    (@case $name:ident, $toml:expr, $sets:expr, |$d:ident| $body:block) => {
+        #[test]
+        fn $name() {
+            let Some(mut $d) = Diff::new(stringify!($name), $toml, data!($name, "rules"), $sets)
+            else {
+                return;
+            };
+            $body
+        }
+    };
 }
 
 // ---------------------------------------------------------------------------
 // The cases.
 
-#[test]
-fn empty_ruleset() {
-    let mut d = case!(empty_ruleset, TWO_PORTS, "empty_ruleset.rules");
+diff_test!(empty_ruleset, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(9),
         p("r1", H1, H0).udp(53),
@@ -643,15 +651,9 @@ fn empty_ruleset() {
         p("r0", H0, "10.0.9.9").udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn policy_accept_drop_rules() {
-    let mut d = case!(
-        policy_accept_drop_rules,
-        TWO_PORTS,
-        "policy_accept_drop_rules.rules"
-    );
+diff_test!(policy_accept_drop_rules, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(23),
         p("r0", H0, H1).syn(22),
@@ -665,15 +667,9 @@ fn policy_accept_drop_rules() {
         p("r1", H1, R1).ping(4),
     ])
     .check();
-}
+});
 
-#[test]
-fn bastion_ssh_allowlist() {
-    let mut d = case!(
-        bastion_ssh_allowlist,
-        TWO_PORTS,
-        "bastion_ssh_allowlist.rules"
-    );
+diff_test!(bastion_ssh_allowlist, &ports(2), |d| {
     d.host("r1", "10.0.2.10").host("r0", "10.0.1.10");
     let bastion = "10.0.2.10";
     d.round(&[
@@ -695,11 +691,9 @@ fn bastion_ssh_allowlist() {
         p("r0", H0, R0).syn(22),
     ])
     .check();
-}
+});
 
-#[test]
-fn database_isolation() {
-    let mut d = case!(database_isolation, TWO_PORTS, "database_isolation.rules");
+diff_test!(database_isolation, &ports(2), |d| {
     let db = "10.0.2.20";
     d.host("r1", db)
         .host("r0", "10.0.1.17")
@@ -717,11 +711,9 @@ fn database_isolation() {
         p("r0", H0, H1).syn(5432),
     ])
     .check();
-}
+});
 
-#[test]
-fn log_and_drop_chain() {
-    let mut d = case!(log_and_drop_chain, TWO_PORTS, "log_and_drop_chain.rules");
+diff_test!(log_and_drop_chain, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(23),
         p("r0", H0, R0).syn(23),
@@ -745,15 +737,9 @@ fn log_and_drop_chain() {
         "{}",
         log.iter().map(|r| r.line()).collect::<Vec<_>>().join("\n")
     );
-}
+});
 
-#[test]
-fn default_drop_input_established() {
-    let mut d = case!(
-        default_drop_input_established,
-        TWO_PORTS,
-        "default_drop_input_established.rules"
-    );
+diff_test!(default_drop_input_established, &ports(2), |d| {
     // First packets: NEW in the kernel, UNTRACKED in sluice; no state rule
     // matches either.
     d.round(&[
@@ -773,11 +759,9 @@ fn default_drop_input_established() {
         &[p("r0", H0, R0).ping(1), p("r1", H1, R1).icmp(0, 0, PAYLOAD)],
     )
     .check();
-}
+});
 
-#[test]
-fn stateful_forward() {
-    let mut d = case!(stateful_forward, TWO_PORTS, "stateful_forward.rules");
+diff_test!(stateful_forward, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(80),
         p("r0", H0, H1).udp(9),
@@ -798,15 +782,9 @@ fn stateful_forward() {
         ],
     )
     .check();
-}
+});
 
-#[test]
-fn raw_notrack_untracked() {
-    let mut d = case!(
-        raw_notrack_untracked,
-        TWO_PORTS,
-        "raw_notrack_untracked.rules"
-    );
+diff_test!(raw_notrack_untracked, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(5000),
         p("r1", H1, H0).udp_ports(5000, 40000),
@@ -820,25 +798,17 @@ fn raw_notrack_untracked() {
         &[p("r0", H0, H1).syn(443), p("r0", H0, H1).udp(5001)],
     )
     .check();
-}
+});
 
-#[test]
-fn nth_round_robin() {
-    let mut d = case!(
-        nth_round_robin,
-        data!("nth_round_robin.toml"),
-        "nth_round_robin.rules"
-    );
+diff_test!(nth_round_robin, own_toml, |d| {
     let far = "10.99.0.10";
     let mut probes: Vec<Probe> = (0..7).map(|i| p("r0", H0, far).udp(100 + i)).collect();
     probes.insert(3, p("r0", H0, H1).udp(9));
     probes.push(p("r1", H1, far).udp(9));
     d.round(&probes).check();
-}
+});
 
-#[test]
-fn anti_spoofing() {
-    let mut d = case!(anti_spoofing, TWO_PORTS, "anti_spoofing.rules");
+diff_test!(anti_spoofing, &ports(2), |d| {
     d.round(&[
         p("r1", "10.0.1.5", H0).udp(9),
         p("r1", "127.0.0.1", H0).udp(9),
@@ -853,16 +823,9 @@ fn anti_spoofing() {
         p("r0", H0, R0).ping(1),
     ])
     .check();
-}
+});
 
-#[test]
-fn ipset_hash_ip() {
-    let mut d = case!(
-        ipset_hash_ip,
-        TWO_PORTS,
-        "ipset_hash_ip.rules",
-        Some(data!("ipset_hash_ip.ipset"))
-    );
+diff_test!(ipset_hash_ip, &ports(2), ipset, |d| {
     d.host("r1", "10.0.2.9");
     d.round(&[
         p("r1", "10.0.2.7", H0).udp(9),
@@ -875,16 +838,9 @@ fn ipset_hash_ip() {
         p("r1", H1, R1).ping(2),
     ])
     .check();
-}
+});
 
-#[test]
-fn ipset_hash_net_nomatch() {
-    let mut d = case!(
-        ipset_hash_net_nomatch,
-        THREE_PORTS,
-        "ipset_hash_net_nomatch.rules",
-        Some(data!("ipset_hash_net_nomatch.ipset"))
-    );
+diff_test!(ipset_hash_net_nomatch, &ports(3), ipset, |d| {
     d.host("r1", "10.0.2.5").host("r1", "10.0.2.200");
     d.round(&[
         p("r1", "10.0.2.5", H0).udp(9),
@@ -900,16 +856,9 @@ fn ipset_hash_net_nomatch() {
         p("r2", "172.16.5.1", H0).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn ipset_hash_ip_port() {
-    let mut d = case!(
-        ipset_hash_ip_port,
-        TWO_PORTS,
-        "ipset_hash_ip_port.rules",
-        Some(data!("ipset_hash_ip_port.ipset"))
-    );
+diff_test!(ipset_hash_ip_port, &ports(2), ipset, |d| {
     d.round(&[
         p("r0", H0, H1).syn(80),
         p("r0", H0, H1).udp(80),
@@ -923,15 +872,9 @@ fn ipset_hash_ip_port() {
         p("r1", H1, H0).udp_ports(53, 40000),
     ])
     .check();
-}
+});
 
-#[test]
-fn mark_policy_route() {
-    let mut d = case!(
-        mark_policy_route,
-        data!("mark_policy_route.toml"),
-        "mark_policy_route.rules"
-    );
+diff_test!(mark_policy_route, own_toml, |d| {
     d.round(&[
         p("r0", H0B, H1).udp(9),
         p("r0", H0, H1).udp(9),
@@ -944,11 +887,9 @@ fn mark_policy_route() {
         p("r0", H0, H1).udp(55),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_icmp_codes() {
-    let mut d = case!(reject_icmp_codes, TWO_PORTS, "reject_icmp_codes.rules");
+diff_test!(reject_icmp_codes, &ports(2), |d| {
     // At most four ICMP errors per source: the kernel's per-peer limit
     // allows a burst of six.
     let quote = p("r0", H0, H1).udp(9).1[14..14 + 28].to_vec();
@@ -967,11 +908,9 @@ fn reject_icmp_codes() {
         p("r1", H1B, H0).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_tcp_reset() {
-    let mut d = case!(reject_tcp_reset, TWO_PORTS, "reject_tcp_reset.rules");
+diff_test!(reject_tcp_reset, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(80),
         p("r0", H0, H1).seg(
@@ -991,11 +930,9 @@ fn reject_tcp_reset() {
         p("r0", H0, H1).syn(83),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_input() {
-    let mut d = case!(reject_input, TWO_PORTS, "reject_input.rules");
+diff_test!(reject_input, &ports(2), |d| {
     d.round(&[
         p("r0", H0, R0).udp(53),
         p("r0", H0B, R1).udp(53),
@@ -1008,11 +945,9 @@ fn reject_input() {
         p("r1", H1, R1).ping(1),
     ])
     .check();
-}
+});
 
-#[test]
-fn ttl_target() {
-    let mut d = case!(ttl_target, TWO_PORTS, "ttl_target.rules");
+diff_test!(ttl_target, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(1),
         p("r0", H0, H1).ttl(1).udp(1),
@@ -1025,11 +960,9 @@ fn ttl_target() {
         p("r0", H0, H1).ttl(1).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn dscp_target() {
-    let mut d = case!(dscp_target, TWO_PORTS, "dscp_target.rules");
+diff_test!(dscp_target, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(1),
         p("r0", H0, H1).tos(0x03).udp(1),
@@ -1040,11 +973,9 @@ fn dscp_target() {
         p("r0", H0, R0).tos(0xb8).ping(1),
     ])
     .check();
-}
+});
 
-#[test]
-fn tcpmss_set_mss() {
-    let mut d = case!(tcpmss_set_mss, TWO_PORTS, "tcpmss_set_mss.rules");
+diff_test!(tcpmss_set_mss, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(80),
         p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).option(&tcp_opt::mss(1000))),
@@ -1081,15 +1012,9 @@ fn tcpmss_set_mss() {
         with_ip_options(p("r0", H0, H1).syn(80), &[1, 1, 1, 0]),
     ])
     .check();
-}
+});
 
-#[test]
-fn tcpmss_clamp_pmtu() {
-    let mut d = case!(
-        tcpmss_clamp_pmtu,
-        data!("tcpmss_clamp_pmtu.toml"),
-        "tcpmss_clamp_pmtu.rules"
-    );
+diff_test!(tcpmss_clamp_pmtu, own_toml, |d| {
     d.round(&[
         p("r0", H0, H1).syn(80),
         p("r0", H0, H1).seg(Tcp::new(40000, 80, flags::SYN).option(&tcp_opt::mss(1300))),
@@ -1103,11 +1028,9 @@ fn tcpmss_clamp_pmtu() {
         p("r0", H0, H1).udp_len(1400),
     ])
     .check();
-}
+});
 
-#[test]
-fn multiport() {
-    let mut d = case!(multiport, TWO_PORTS, "multiport.rules");
+diff_test!(multiport, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(22),
         p("r0", H0, H1).syn(8080),
@@ -1122,11 +1045,9 @@ fn multiport() {
         p("r0", H0, H1).ping(1),
     ])
     .check();
-}
+});
 
-#[test]
-fn iprange() {
-    let mut d = case!(iprange, TWO_PORTS, "iprange.rules");
+diff_test!(iprange, &ports(2), |d| {
     d.host("r1", "10.0.2.99").host("r1", "10.0.2.201");
     d.round(&[
         p("r0", "10.0.1.9", H1).udp(9),
@@ -1142,11 +1063,9 @@ fn iprange() {
         p("r1", "10.0.2.128", H0).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn length_match() {
-    let mut d = case!(length_match, TWO_PORTS, "length_match.rules");
+diff_test!(length_match, &ports(2), |d| {
     let ping = |n: usize| {
         let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
         let h = p("r0", H0, H1);
@@ -1164,11 +1083,9 @@ fn length_match() {
         p("r0", H0, H1).syn(80),
     ])
     .check();
-}
+});
 
-#[test]
-fn ttl_match() {
-    let mut d = case!(ttl_match, TWO_PORTS, "ttl_match.rules");
+diff_test!(ttl_match, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(1),
         p("r0", H0, H1).ttl(63).udp(1),
@@ -1183,11 +1100,9 @@ fn ttl_match() {
         p("r0", H0, H1).ttl(1).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn tos_dscp_match() {
-    let mut d = case!(tos_dscp_match, TWO_PORTS, "tos_dscp_match.rules");
+diff_test!(tos_dscp_match, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).tos(0x10).udp(1),
         p("r0", H0, H1).tos(0x12).udp(1),
@@ -1202,11 +1117,9 @@ fn tos_dscp_match() {
         p("r0", H0, H1).syn(81),
     ])
     .check();
-}
+});
 
-#[test]
-fn pkttype_match() {
-    let mut d = case!(pkttype_match, TWO_PORTS, "pkttype_match.rules");
+diff_test!(pkttype_match, &ports(2), |d| {
     let mcast = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
     let mcast9 = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
     d.round(&[
@@ -1226,11 +1139,9 @@ fn pkttype_match() {
         p("r0", H0, H1).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn mac_source() {
-    let mut d = case!(mac_source, TWO_PORTS, "mac_source.rules");
+diff_test!(mac_source, &ports(2), |d| {
     let other = MacAddr([0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc]);
     let banned = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
     d.round(&[
@@ -1243,11 +1154,9 @@ fn mac_source() {
         p("r0", H0, R0).src_mac(other).ping(2),
     ])
     .check();
-}
+});
 
-#[test]
-fn addrtype_match() {
-    let mut d = case!(addrtype_match, TWO_PORTS, "addrtype_match.rules");
+diff_test!(addrtype_match, &ports(2), |d| {
     let mcast = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
     d.round(&[
         p("r0", H0, R0).ping(1),
@@ -1266,19 +1175,15 @@ fn addrtype_match() {
         p("r1", "10.0.1.255", H0).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn limit_burst() {
-    let mut d = case!(limit_burst, TWO_PORTS, "limit_burst.rules");
+diff_test!(limit_burst, &ports(2), |d| {
     let mut probes: Vec<Probe> = (0..5).map(|i| p("r0", H0, H1).ping(i)).collect();
     probes.extend((0..4).map(|i| p("r0", H0, R0).ping(10 + i)));
     d.round(&probes).check();
-}
+});
 
-#[test]
-fn recent_hitcount() {
-    let mut d = case!(recent_hitcount, TWO_PORTS, "recent_hitcount.rules");
+diff_test!(recent_hitcount, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).syn(22),
         p("r0", H0, H1).syn(22),
@@ -1291,15 +1196,9 @@ fn recent_hitcount() {
         p("r0", H0B, H1).udp(2),
     ])
     .check();
-}
+});
 
-#[test]
-fn recent_seconds_expiry() {
-    let mut d = case!(
-        recent_seconds_expiry,
-        TWO_PORTS,
-        "recent_seconds_expiry.rules"
-    );
+diff_test!(recent_seconds_expiry, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(9),
         p("r0", H0, H1).udp(1),
@@ -1309,11 +1208,9 @@ fn recent_seconds_expiry() {
     d.sleep(Duration::from_millis(1300));
     d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, H1).udp(9)])
         .check();
-}
+});
 
-#[test]
-fn fragments_f_match() {
-    let mut d = case!(fragments_f_match, TWO_PORTS, "fragments_f_match.rules");
+diff_test!(fragments_f_match, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp_first_frag(7),
         p("r0", H0, H1).udp_first_frag(9),
@@ -1323,11 +1220,9 @@ fn fragments_f_match() {
         p("r0", H0, H1).udp_first_frag(8),
     ])
     .check();
-}
+});
 
-#[test]
-fn fragment_port_match() {
-    let mut d = case!(fragment_port_match, TWO_PORTS, "fragment_port_match.rules");
+diff_test!(fragment_port_match, &ports(2), |d| {
     let h = p("r0", H0, H1);
     let echo = h.f.icmp_echo(7, 1, &[0x33; 40]);
     d.round(&[
@@ -1343,11 +1238,9 @@ fn fragment_port_match() {
         h.tcp(80, flags::ACK),
     ])
     .check();
-}
+});
 
-#[test]
-fn goto_vs_jump() {
-    let mut d = case!(goto_vs_jump, TWO_PORTS, "goto_vs_jump.rules");
+diff_test!(goto_vs_jump, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.udp(15),
@@ -1360,24 +1253,16 @@ fn goto_vs_jump() {
         h.udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn return_nested_chains() {
-    let mut d = case!(
-        return_nested_chains,
-        TWO_PORTS,
-        "return_nested_chains.rules"
-    );
+diff_test!(return_nested_chains, &ports(2), |d| {
     let h = p("r0", H0, H1);
     let mut probes: Vec<Probe> = (1..=7).map(|port| h.udp(port)).collect();
     probes.extend([h.udp(10), h.syn(80), h.syn(81)]);
     d.round(&probes).check();
-}
+});
 
-#[test]
-fn icmp_type_match() {
-    let mut d = case!(icmp_type_match, TWO_PORTS, "icmp_type_match.rules");
+diff_test!(icmp_type_match, &ports(2), |d| {
     let quote = p("r0", H0, H1).udp(9).1[14..14 + 28].to_vec();
     let h = p("r1", H1, H0);
     d.round(&[
@@ -1393,11 +1278,9 @@ fn icmp_type_match() {
         h.icmp(9, 0, &[]),
     ])
     .check();
-}
+});
 
-#[test]
-fn input_ping_rules() {
-    let mut d = case!(input_ping_rules, TWO_PORTS, "input_ping_rules.rules");
+diff_test!(input_ping_rules, &ports(2), |d| {
     let big: Vec<u8> = (0..1000).map(|i| i as u8).collect();
     let h = p("r0", H0, R0);
     d.round(&[
@@ -1412,11 +1295,9 @@ fn input_ping_rules() {
         p("r1", H1, R0).syn(22),
     ])
     .check();
-}
+});
 
-#[test]
-fn output_chain() {
-    let mut d = case!(output_chain, TWO_PORTS, "output_chain.rules");
+diff_test!(output_chain, &ports(2), |d| {
     d.round(&[
         p("r0", H0, R0).ping(1),
         p("r0", H0B, R0).ping(2),
@@ -1427,11 +1308,9 @@ fn output_chain() {
         p("r0", H0, R0).tos(0x03).ping(5),
     ])
     .check();
-}
+});
 
-#[test]
-fn mark_match_xmark() {
-    let mut d = case!(mark_match_xmark, TWO_PORTS, "mark_match_xmark.rules");
+diff_test!(mark_match_xmark, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.udp(1),
@@ -1443,11 +1322,9 @@ fn mark_match_xmark() {
         h.ping(1),
     ])
     .check();
-}
+});
 
-#[test]
-fn tcp_flags() {
-    let mut d = case!(tcp_flags, TWO_PORTS, "tcp_flags.rules");
+diff_test!(tcp_flags, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.tcp(80, 0),
@@ -1477,11 +1354,9 @@ fn tcp_flags() {
         ),
     ])
     .check();
-}
+});
 
-#[test]
-fn port_ranges() {
-    let mut d = case!(port_ranges, TWO_PORTS, "port_ranges.rules");
+diff_test!(port_ranges, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.udp(1024),
@@ -1496,11 +1371,9 @@ fn port_ranges() {
         h.syn(79),
     ])
     .check();
-}
+});
 
-#[test]
-fn interface_match() {
-    let mut d = case!(interface_match, THREE_PORTS, "interface_match.rules");
+diff_test!(interface_match, &ports(3), |d| {
     d.round(&[
         p("r0", H0, H1).udp(9),
         p("r0", H0, H2).udp(9),
@@ -1513,11 +1386,9 @@ fn interface_match() {
         p("r2", H2, H1).syn(80),
     ])
     .check();
-}
+});
 
-#[test]
-fn ttl_edges() {
-    let mut d = case!(ttl_edges, TWO_PORTS, "ttl_edges.rules");
+diff_test!(ttl_edges, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.ttl(0).udp(9),
@@ -1532,15 +1403,9 @@ fn ttl_edges() {
         p("r1", H1, H0).ttl(1).ping(4),
     ])
     .check();
-}
+});
 
-#[test]
-fn connmark_restore_policy_route() {
-    let mut d = case!(
-        connmark_restore_policy_route,
-        data!("connmark_restore_policy_route.toml"),
-        "connmark_restore_policy_route.rules"
-    );
+diff_test!(connmark_restore_policy_route, own_toml, |d| {
     d.round(&[p("r1", H1B, H0).udp(9), p("r1", H1, H0).udp(9)]);
     d.counters_now();
     d.known_divergent(
@@ -1549,15 +1414,9 @@ fn connmark_restore_policy_route() {
         &[p("r0", H0, H1B).udp_ports(9, 40000)],
     )
     .check();
-}
+});
 
-#[test]
-fn hook_traversal_counts() {
-    let mut d = case!(
-        hook_traversal_counts,
-        TWO_PORTS,
-        "hook_traversal_counts.rules"
-    );
+diff_test!(hook_traversal_counts, &ports(2), |d| {
     let mcast9 = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x09]);
     let mut bad_csum = p("r0", H0, H1).udp(9);
     bad_csum.1[14 + 10] ^= 0xff;
@@ -1577,7 +1436,7 @@ fn hook_traversal_counts() {
         p("r0", H0, "224.0.0.9").dst_mac(mcast9).udp(520),
     ])
     .check();
-}
+});
 
 /// NAT needs connection tracking: until it exists sluice refuses a ruleset
 /// with a NAT target (the kernel takes it), so no differential case can
@@ -1591,15 +1450,13 @@ fn nat_targets_are_refused() {
         "-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 8080",
     ] {
         let rules = format!("*nat\n{rule}\nCOMMIT\n");
-        let e = SluiceRouter::new(TWO_PORTS, &rules, None)
+        let e = SluiceRouter::new(&ports(2), &rules, None)
             .expect_err("sluice refuses NAT until conntrack exists");
         assert!(e.contains("NAT"), "{rule}: {e}");
     }
 }
 
-#[test]
-fn truncated_transport() {
-    let mut d = case!(truncated_transport, TWO_PORTS, "truncated_transport.rules");
+diff_test!(truncated_transport, &ports(2), |d| {
     let (a, b) = (p("r0", H0, H1), p("r1", H1, H0));
     // A datagram whose IP total length claims more than the frame holds.
     let (port, mut long) = a.udp(10);
@@ -1622,11 +1479,9 @@ fn truncated_transport() {
         a.udp(10),
     ])
     .check();
-}
+});
 
-#[test]
-fn ip_options_matches() {
-    let mut d = case!(ip_options_matches, TWO_PORTS, "ip_options_matches.rules");
+diff_test!(ip_options_matches, &ports(2), |d| {
     let nops = [1, 1, 1, 0];
     let h = p("r0", H0, H1);
     d.round(&[
@@ -1639,11 +1494,9 @@ fn ip_options_matches() {
         with_ip_options(h.ttl(1).udp(9), &nops),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_edge_cases() {
-    let mut d = case!(reject_edge_cases, TWO_PORTS, "reject_edge_cases.rules");
+diff_test!(reject_edge_cases, &ports(2), |d| {
     d.host("r0", "10.0.1.4").host("r0", "10.0.1.5");
     let (a, b, c) = (p("r0", H0, H1), p("r0", H0B, H1), p("r0", "10.0.1.4", H1));
     let whole = p("r1", H1, H0)
@@ -1673,38 +1526,24 @@ fn reject_edge_cases() {
         p("r1", H1B, H0).frag(6, 4, false, &whole[34 + 32..]),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_ratelimit() {
-    let mut d = case!(reject_ratelimit, TWO_PORTS, "reject_ratelimit.rules");
+diff_test!(reject_ratelimit, &ports(2), |d| {
     let mut probes: Vec<Probe> = (0..8).map(|i| p("r0", H0, H1).udp(100 + i)).collect();
     probes.extend((0..2).map(|i| p("r0", H0B, H1).udp(200 + i)));
     d.round(&probes).check();
-}
+});
 
-#[test]
-fn net_unreachable_ratelimit() {
-    let mut d = case!(
-        net_unreachable_ratelimit,
-        TWO_PORTS,
-        "net_unreachable_ratelimit.rules"
-    );
+diff_test!(net_unreachable_ratelimit, &ports(2), |d| {
     let mut probes: Vec<Probe> = (0..7)
         .map(|i| p("r0", H0, "10.0.9.9").udp(100 + i))
         .collect();
     probes.extend((0..2).map(|i| p("r0", H0B, "10.0.9.9").udp(200 + i)));
     probes.push(p("r0", H0, H1).ttl(1).udp(9));
     d.round(&probes).check();
-}
+});
 
-#[test]
-fn output_mark_reroute() {
-    let mut d = case!(
-        output_mark_reroute,
-        data!("output_mark_reroute.toml"),
-        "output_mark_reroute.rules"
-    );
+diff_test!(output_mark_reroute, own_toml, |d| {
     d.round(&[
         p("r0", H0, R0).ping(1),
         p("r0", H0B, R0).ping(2),
@@ -1714,23 +1553,15 @@ fn output_mark_reroute() {
         p("r0", H0B, H1).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn statistic_random_extremes() {
-    let mut d = case!(
-        statistic_random_extremes,
-        TWO_PORTS,
-        "statistic_random_extremes.rules"
-    );
+diff_test!(statistic_random_extremes, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[h.udp(9), h.udp(7), h.udp(9), h.udp(7), h.udp(7), h.ping(1)])
         .check();
-}
+});
 
-#[test]
-fn recent_variants() {
-    let mut d = case!(recent_variants, TWO_PORTS, "recent_variants.rules");
+diff_test!(recent_variants, &ports(2), |d| {
     let (a, b) = (p("r0", H0, H1), p("r0", H0, H1B));
     d.round(&[
         a.udp(2),
@@ -1751,16 +1582,9 @@ fn recent_variants() {
         p("r1", H1, H0).udp(8),
     ])
     .check();
-}
+});
 
-#[test]
-fn sets_bitmap_port_hash_net_port() {
-    let mut d = case!(
-        sets_bitmap_port_hash_net_port,
-        TWO_PORTS,
-        "sets_bitmap_port_hash_net_port.rules",
-        Some(data!("sets_bitmap_port_hash_net_port.ipset"))
-    );
+diff_test!(sets_bitmap_port_hash_net_port, &ports(2), ipset, |d| {
     d.host("r1", "10.0.2.200");
     let h = p("r0", H0, H1);
     d.round(&[
@@ -1777,11 +1601,9 @@ fn sets_bitmap_port_hash_net_port() {
         p("r0", H0, H1B).syn(53),
     ])
     .check();
-}
+});
 
-#[test]
-fn local_addresses() {
-    let mut d = case!(local_addresses, TWO_PORTS, "local_addresses.rules");
+diff_test!(local_addresses, &ports(2), |d| {
     let bcast = MacAddr::BROADCAST;
     d.round(&[
         p("r0", H0, "10.0.2.0").ping(1),
@@ -1795,46 +1617,34 @@ fn local_addresses() {
         p("r0", H0, "10.0.1.255").ping(4),
     ])
     .check();
-}
+});
 
-#[test]
-fn limit_refill() {
-    let mut d = case!(limit_refill, TWO_PORTS, "limit_refill.rules");
+diff_test!(limit_refill, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[h.ping(1), h.ping(2)]);
     d.sleep(Duration::from_millis(1300));
     d.round(&[h.ping(3), h.ping(4)]).check();
-}
+});
 
-#[test]
-fn output_oif_after_reroute() {
-    let mut d = case!(
-        output_oif_after_reroute,
-        data!("output_mark_reroute.toml"),
-        "output_oif_after_reroute.rules"
-    );
-    d.round(&[
-        p("r0", H0, R0).ping(1),
-        p("r0", H0B, R0).ping(2),
-        p("r0", H0B, "10.0.3.1").ping(3),
-    ])
-    .check();
-}
+diff_test!(
+    output_oif_after_reroute,
+    data!("output_mark_reroute.toml"),
+    |d| {
+        d.round(&[
+            p("r0", H0, R0).ping(1),
+            p("r0", H0B, R0).ping(2),
+            p("r0", H0B, "10.0.3.1").ping(3),
+        ])
+        .check();
+    }
+);
 
-#[test]
-fn reject_broadcast_source() {
-    let mut d = case!(
-        reject_broadcast_source,
-        TWO_PORTS,
-        "reject_broadcast_source.rules"
-    );
+diff_test!(reject_broadcast_source, &ports(2), |d| {
     d.round(&[p("r0", "10.0.1.255", H1).udp(9), p("r0", H0, H1).udp(9)])
         .check();
-}
+});
 
-#[test]
-fn core_matches() {
-    let mut d = case!(core_matches, THREE_PORTS, "core_matches.rules");
+diff_test!(core_matches, &ports(3), |d| {
     let (a, b) = (p("r0", H0, H1), p("r0", H0B, H1));
     // SCTP common header (12 bytes) and a GRE header (4 bytes).
     let sctp = [0x9c, 0x40, 0x00, 0x07, 0, 0, 0, 1, 0, 0, 0, 0];
@@ -1858,30 +1668,22 @@ fn core_matches() {
         p("r1", H1, H0).at(p("r1", H1, H0).f.ip(0, &[1, 2, 3, 4])),
     ])
     .check();
-}
+});
 
-#[test]
-fn raw_mark_policy_route() {
-    let mut d = case!(
-        raw_mark_policy_route,
-        data!("mark_policy_route.toml"),
-        "raw_mark_policy_route.rules"
-    );
-    d.round(&[
-        p("r0", H0, H1).udp(5353),
-        p("r0", H0, H1).udp(53),
-        p("r1", H1, H0).udp(5353),
-    ])
-    .check();
-}
+diff_test!(
+    raw_mark_policy_route,
+    data!("mark_policy_route.toml"),
+    |d| {
+        d.round(&[
+            p("r0", H0, H1).udp(5353),
+            p("r0", H0, H1).udp(53),
+            p("r1", H1, H0).udp(5353),
+        ])
+        .check();
+    }
+);
 
-#[test]
-fn match_order_side_effects() {
-    let mut d = case!(
-        match_order_side_effects,
-        TWO_PORTS,
-        "match_order_side_effects.rules"
-    );
+diff_test!(match_order_side_effects, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         // limit before the port: two packets to port 10 use the burst up.
@@ -1900,11 +1702,9 @@ fn match_order_side_effects() {
         h.udp(26),
     ])
     .check();
-}
+});
 
-#[test]
-fn shared_state_chain() {
-    let mut d = case!(shared_state_chain, TWO_PORTS, "shared_state_chain.rules");
+diff_test!(shared_state_chain, &ports(2), |d| {
     d.round(&[
         p("r0", H0, R0).ping(1),
         p("r0", H0, H1).ping(2),
@@ -1917,11 +1717,9 @@ fn shared_state_chain() {
         p("r0", H0, H1).udp(2),
     ])
     .check();
-}
+});
 
-#[test]
-fn classifier_order() {
-    let mut d = case!(classifier_order, TWO_PORTS, "classifier_order.rules");
+diff_test!(classifier_order, &ports(2), |d| {
     let from = |src: &str| p("r0", src, H1);
     d.round(&[
         from("10.0.1.9").udp(100),
@@ -1951,15 +1749,9 @@ fn classifier_order() {
         from("10.0.1.50").udp(2018),
     ])
     .check();
-}
+});
 
-#[test]
-fn ipv6_untouched() {
-    let mut d = case!(
-        ipv6_untouched,
-        data!("ipv6_untouched.toml"),
-        "ipv6_untouched.rules"
-    );
+diff_test!(ipv6_untouched, own_toml, |d| {
     d.host6("r1", "fd00:2::2").host6("r0", "fd00:1::2");
     let v6 = |port: &'static str, src: &str, dst: &str| {
         let i = port_index(port);
@@ -1978,11 +1770,9 @@ fn ipv6_untouched() {
         ("r0", a.ttl(1).udp(40000, 9, PAYLOAD)),
     ])
     .check();
-}
+});
 
-#[test]
-fn output_matches() {
-    let mut d = case!(output_matches, TWO_PORTS, "output_matches.rules");
+diff_test!(output_matches, &ports(2), |d| {
     d.round(&[
         p("r0", H0, R0).ping(1),
         p("r0", H0, R1).ping(2),
@@ -1995,11 +1785,9 @@ fn output_matches() {
         p("r0", H0, H1).udp(9),
     ])
     .check();
-}
+});
 
-#[test]
-fn reject_after_mangle() {
-    let mut d = case!(reject_after_mangle, TWO_PORTS, "reject_after_mangle.rules");
+diff_test!(reject_after_mangle, &ports(2), |d| {
     let h = p("r0", H0, H1);
     d.round(&[
         h.udp(1),
@@ -2009,11 +1797,9 @@ fn reject_after_mangle() {
         h.tos(0x02).udp(10),
     ])
     .check();
-}
+});
 
-#[test]
-fn security_table() {
-    let mut d = case!(security_table, TWO_PORTS, "security_table.rules");
+diff_test!(security_table, &ports(2), |d| {
     d.round(&[
         p("r0", H0, H1).udp(9),
         p("r0", H0B, H1).udp(9),
@@ -2024,15 +1810,9 @@ fn security_table() {
         p("r1", H1, R1).ping(3),
     ])
     .check();
-}
+});
 
-#[test]
-fn nat_table_first_packets() {
-    let mut d = case!(
-        nat_table_first_packets,
-        TWO_PORTS,
-        "nat_table_first_packets.rules"
-    );
+diff_test!(nat_table_first_packets, &ports(2), |d| {
     // First packets of forwarded connections: the nat chains see each in
     // both.
     d.round(&[
@@ -2049,26 +1829,14 @@ fn nat_table_first_packets() {
         &[p("r0", H0, H1).udp(9), p("r0", H0, R0).ping(2)],
     )
     .check();
-}
+});
 
-#[test]
-fn nat_table_without_conntrack() {
-    let mut d = case!(
-        nat_table_without_conntrack,
-        TWO_PORTS,
-        "nat_table_without_conntrack.rules"
-    );
+diff_test!(nat_table_without_conntrack, &ports(2), |d| {
     d.round(&[p("r0", H0, H1).udp(7), p("r0", H0, H1).udp(9)])
         .check();
-}
+});
 
-#[test]
-fn fragments_with_conntrack() {
-    let mut d = case!(
-        fragments_with_conntrack,
-        TWO_PORTS,
-        "fragments_with_conntrack.rules"
-    );
+diff_test!(fragments_with_conntrack, &ports(2), |d| {
     d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, H1).syn(80)]);
     d.counters_now();
     d.known_divergent(
@@ -2081,4 +1849,4 @@ fn fragments_with_conntrack() {
         ],
     )
     .check();
-}
+});

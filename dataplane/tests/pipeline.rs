@@ -14,8 +14,10 @@ use sluice_dataplane::pipeline::{
 use sluice_dataplane::route::{Port, RouteType, Router, StaticRoute};
 use sluice_dataplane::wire::{self, arp, icmpv6, ipv4, EtherType, IpProtocol, MacAddr};
 
-/// Two ports.
-const TWO: &str = r#"
+/// The text of [`TWO`], for configurations that extend it.
+macro_rules! two_ports {
+    () => {
+        r#"
 [[interface]]
 name = "r0"
 address = ["10.0.1.1/24", "fd00:1::1/64"]
@@ -23,7 +25,12 @@ address = ["10.0.1.1/24", "fd00:1::1/64"]
 [[interface]]
 name = "r1"
 address = ["10.0.2.1/24", "fd00:2::1/64"]
-"#;
+"#
+    };
+}
+
+/// Two ports.
+const TWO: &str = two_ports!();
 
 /// The branch office: a LAN and two uplinks; marked traffic and the upper
 /// half of the LAN leave through the second uplink.
@@ -74,18 +81,20 @@ table = 100
 
 /// The branch office with its neighbours known.
 fn branch() -> Lab {
-    let mut lab = Lab::new(BRANCH);
-    lab.neighbour("lan", "10.0.1.10", hmac(10));
-    lab.neighbour("lan", "10.0.1.200", hmac(200));
-    lab.neighbour("lan", "10.0.1.20", hmac(20));
-    lab.neighbour("lan", "10.0.1.30", hmac(30));
-    lab.neighbour("wan_a", "10.0.2.254", hmac(254));
-    lab.neighbour("wan_a", "10.0.2.5", hmac(5));
-    lab.neighbour("wan_b", "192.168.100.1", hmac(101));
-    lab.neighbour("lan", "fd00:1::10", hmac(10));
-    lab.neighbour("wan_a", "fd00:2::fe", hmac(254));
-    lab.delta();
-    lab
+    Lab::with_neighbours(
+        BRANCH,
+        &[
+            ("lan", "10.0.1.10", hmac(10)),
+            ("lan", "10.0.1.200", hmac(200)),
+            ("lan", "10.0.1.20", hmac(20)),
+            ("lan", "10.0.1.30", hmac(30)),
+            ("wan_a", "10.0.2.254", hmac(254)),
+            ("wan_a", "10.0.2.5", hmac(5)),
+            ("wan_b", "192.168.100.1", hmac(101)),
+            ("lan", "fd00:1::10", hmac(10)),
+            ("wan_a", "fd00:2::fe", hmac(254)),
+        ],
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -93,9 +102,7 @@ fn branch() -> Lab {
 
 #[test]
 fn forwards_between_two_ports_with_mac_rewrite_and_ttl() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
     let p = V4::udp("10.0.1.10", "10.0.2.5", 1234, 80, b"hello").tos(0x28);
     lab.inject("r0", &p.frame(rmac(0), hmac(10)));
     assert_eq!(
@@ -170,6 +177,15 @@ struct TestStage {
 }
 
 impl TestStage {
+    /// A stage at one point, whose log is not read.
+    fn at(hook: Hook, table: TableKind, action: Action) -> Box<TestStage> {
+        TestStage::new(
+            vec![(hook, table)],
+            Arc::new(Mutex::new(Vec::new())),
+            action,
+        )
+    }
+
     fn new(
         points: Vec<(Hook, TableKind)>,
         log: Arc<Mutex<Vec<String>>>,
@@ -290,11 +306,10 @@ fn empty_tables_accept_everything() {
 #[test]
 fn mark_set_in_mangle_prerouting_selects_the_second_uplink() {
     let mut lab = branch();
-    let log = Arc::new(Mutex::new(Vec::new()));
     // As `-t mangle -A PREROUTING -p udp --dport 443 -j MARK --set-mark 1`.
-    lab.register(TestStage::new(
-        vec![(Hook::Prerouting, TableKind::Mangle)],
-        log,
+    lab.register(TestStage::at(
+        Hook::Prerouting,
+        TableKind::Mangle,
         Box::new(|_, _, b, i| {
             if b.meta(i).protocol == IpProtocol::UDP && b.meta(i).dst_port == 443 {
                 b.set_mark(i, 0x1);
@@ -319,12 +334,11 @@ fn mark_set_in_mangle_prerouting_selects_the_second_uplink() {
 #[test]
 fn dnat_in_nat_prerouting_reroutes() {
     let mut lab = branch();
-    let log = Arc::new(Mutex::new(Vec::new()));
     // As `-t nat -A PREROUTING -d 10.0.2.1 -p udp --dport 8080 -j DNAT --to 192.168.100.1`:
     // routed to the box before, to the third port after.
-    lab.register(TestStage::new(
-        vec![(Hook::Prerouting, TableKind::Nat)],
-        log,
+    lab.register(TestStage::at(
+        Hook::Prerouting,
+        TableKind::Nat,
         Box::new(|_, _, b, i| {
             if b.meta(i).dst == ip("10.0.2.1") && b.meta(i).dst_port == 8080 {
                 assert!(b.set_dst(i, ip("192.168.100.1")));
@@ -346,10 +360,9 @@ fn dnat_in_nat_prerouting_reroutes() {
 fn dnat_of_ipv6_keeps_the_udp_checksum() {
     let mut lab = branch();
     lab.neighbour("wan_a", "fd00:2::7", hmac(7));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    lab.register(TestStage::new(
-        vec![(Hook::Prerouting, TableKind::Nat)],
-        log,
+    lab.register(TestStage::at(
+        Hook::Prerouting,
+        TableKind::Nat,
         Box::new(|_, _, b, i| {
             if b.meta(i).dst == ip("fd00:2::6") {
                 assert!(b.set_dst(i, ip("fd00:2::7")));
@@ -402,10 +415,9 @@ fn mark_set_in_mangle_output_reroutes_a_generated_packet() {
 #[test]
 fn drop_in_filter_forward_is_counted_and_local_traffic_is_untouched() {
     let mut lab = branch();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    lab.register(TestStage::new(
-        vec![(Hook::Forward, TableKind::Filter)],
-        log,
+    lab.register(TestStage::at(
+        Hook::Forward,
+        TableKind::Filter,
         Box::new(|_, _, b, i| b.drop(i, Counter::FilterDrop)),
     ));
     lab.send(
@@ -438,9 +450,9 @@ fn a_stolen_frame_belongs_to_the_stage() {
     let mut lab = branch();
     let taken = Arc::new(Mutex::new(Vec::new()));
     let t = taken.clone();
-    lab.register(TestStage::new(
-        vec![(Hook::Prerouting, TableKind::Raw)],
-        Arc::new(Mutex::new(Vec::new())),
+    lab.register(TestStage::at(
+        Hook::Prerouting,
+        TableKind::Raw,
         Box::new(move |_, _, b, i| t.lock().unwrap().push(b.steal(i))),
     ));
     lab.inject(
@@ -458,35 +470,25 @@ fn a_stolen_frame_belongs_to_the_stage() {
 // ---------------------------------------------------------------------------
 // ICMP errors.
 
-/// The IPv4 ICMP error the router should send.
-#[allow(clippy::too_many_arguments)]
-fn icmp4_error(
-    to_mac: MacAddr,
-    from_mac: MacAddr,
-    src: &str,
-    dst: &str,
-    t: u8,
-    code: u8,
-    word: u32,
-    quote: &[u8],
-    orig_tos: u8,
-    ident: u16,
-) -> Vec<u8> {
+/// The IPv4 ICMP error the router should send from 10.0.1.1 on port 0 to
+/// the host 10.0.1.10 (MAC 10), with the identification it picked for
+/// `sent`.
+fn icmp4_error(sent: &[u8], t: u8, code: u8, word: u32, quote: &[u8], orig_tos: u8) -> Vec<u8> {
     let mut m = vec![t, code, 0, 0];
     m.extend_from_slice(&word.to_be_bytes());
     m.extend_from_slice(quote);
     wire::icmpv4::Packet::new_unchecked(&mut m[..]).fill_checksum();
     let p = V4 {
-        src: v4(src),
-        dst: v4(dst),
+        src: v4("10.0.1.1"),
+        dst: v4("10.0.1.10"),
         ttl: 64,
         tos: (orig_tos & 0x1e) | 0xc0,
-        ident,
+        ident: ident_of(sent),
         df: false,
         protocol: IpProtocol::ICMP,
         l4: m,
     };
-    p.frame(to_mac, from_mac)
+    p.frame(hmac(10), rmac(0))
 }
 
 #[test]
@@ -499,18 +501,7 @@ fn ttl_expiry_sends_time_exceeded_quoting_the_packet() {
     assert!(lab.recv("wan_a").is_empty());
     let out = lab.recv("lan");
     assert_eq!(out.len(), 1);
-    let want = icmp4_error(
-        hmac(10),
-        rmac(0),
-        "10.0.1.1",
-        "10.0.1.10",
-        11,
-        0,
-        0,
-        &p.ip(),
-        0x10,
-        ident_of(&out[0]),
-    );
+    let want = icmp4_error(&out[0], 11, 0, 0, &p.ip(), 0x10);
     assert_eq!(out[0], want);
     assert_v4_checksums(&out[0]);
     assert_eq!(
@@ -568,9 +559,7 @@ fn icmp_error_quotes_at_most_548_bytes_and_never_answers_errors() {
 
 #[test]
 fn no_route_sends_net_unreachable_rate_limited_like_ip_error() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r0", "10.0.1.10", hmac(10));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r0", "10.0.1.10", hmac(10))]);
     let p = V4::udp("10.0.1.10", "192.0.2.1", 5000, 53, b"q");
     for _ in 0..3 {
         lab.inject("r0", &p.frame(rmac(0), hmac(10)));
@@ -579,21 +568,7 @@ fn no_route_sends_net_unreachable_rate_limited_like_ip_error() {
     // ip_error takes 1 s of the source's 5 s bucket, icmp_send 1 s of 6:
     // two errors, then the third is limited.
     assert_eq!(out.len(), 2);
-    assert_eq!(
-        out[0],
-        icmp4_error(
-            hmac(10),
-            rmac(0),
-            "10.0.1.1",
-            "10.0.1.10",
-            3,
-            0,
-            0,
-            &p.ip(),
-            0,
-            ident_of(&out[0])
-        )
-    );
+    assert_eq!(out[0], icmp4_error(&out[0], 3, 0, 0, &p.ip(), 0));
     assert_eq!(
         lab.delta(),
         counts(&[
@@ -676,25 +651,19 @@ fn unreachable_prohibit_and_blackhole_routes() {
     );
 }
 
-const SMALL_MTU: &str = r#"
-[[interface]]
-name = "r0"
-address = ["10.0.1.1/24", "fd00:1::1/64"]
-
-[[interface]]
-name = "r1"
-address = ["10.0.2.1/24", "fd00:2::1/64"]
-mtu = 1400
-"#;
+/// [`TWO`] with an MTU of 1400 on r1 (the last interface).
+const SMALL_MTU: &str = concat!(two_ports!(), "mtu = 1400\n");
 
 fn small_mtu() -> Lab {
-    let mut lab = Lab::new(SMALL_MTU);
-    lab.neighbour("r0", "10.0.1.10", hmac(10));
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.neighbour("r0", "fd00:1::10", hmac(10));
-    lab.neighbour("r1", "fd00:2::5", hmac(5));
-    lab.delta();
-    lab
+    Lab::with_neighbours(
+        SMALL_MTU,
+        &[
+            ("r0", "10.0.1.10", hmac(10)),
+            ("r1", "10.0.2.5", hmac(5)),
+            ("r0", "fd00:1::10", hmac(10)),
+            ("r1", "fd00:2::5", hmac(5)),
+        ],
+    )
 }
 
 #[test]
@@ -705,18 +674,7 @@ fn df_over_mtu_sends_frag_needed_with_the_next_hop_mtu() {
     assert!(lab.recv("r1").is_empty());
     let out = lab.recv("r0");
     assert_eq!(out.len(), 1);
-    let want = icmp4_error(
-        hmac(10),
-        rmac(0),
-        "10.0.1.1",
-        "10.0.1.10",
-        3,
-        4,
-        1400,
-        &p.ip()[..548],
-        0,
-        ident_of(&out[0]),
-    );
+    let want = icmp4_error(&out[0], 3, 4, 1400, &p.ip()[..548], 0);
     assert_eq!(out[0], want);
     assert_eq!(
         lab.delta(),
@@ -923,9 +881,7 @@ fn unresolved_next_hop_queues_frames_until_the_arp_reply() {
 
 #[test]
 fn failed_resolution_retries_then_sends_host_unreachable() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r0", "10.0.1.10", hmac(10));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r0", "10.0.1.10", hmac(10))]);
     let p = V4::udp("10.0.1.10", "10.0.2.9", 1, 2, b"x");
     lab.inject("r0", &p.frame(rmac(0), hmac(10)));
     let ask = arp_request_from_router(1, "10.0.2.1", "10.0.2.9");
@@ -941,18 +897,7 @@ fn failed_resolution_retries_then_sends_host_unreachable() {
     // (TTL already decremented).
     assert_eq!(
         out,
-        vec![icmp4_error(
-            hmac(10),
-            rmac(0),
-            "10.0.1.1",
-            "10.0.1.10",
-            3,
-            1,
-            0,
-            &p.clone().ttl(63).ip(),
-            0,
-            ident_of(&out[0])
-        )]
+        vec![icmp4_error(&out[0], 3, 1, 0, &p.clone().ttl(63).ip(), 0)]
     );
     assert_eq!(
         lab.delta(),
@@ -974,9 +919,7 @@ fn failed_resolution_retries_then_sends_host_unreachable() {
 
 #[test]
 fn vlan_tagged_frames_are_dropped_and_priority_tagged_ones_forwarded_untagged() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
     let p = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"tagged");
     lab.inject(
         "r0",
@@ -1018,9 +961,7 @@ fn vlan_tagged_frames_are_dropped_and_priority_tagged_ones_forwarded_untagged() 
 
 #[test]
 fn martians_and_link_layer_checks() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
     let send = |lab: &mut Lab, src: &str, dst: &str, mac: MacAddr| {
         lab.inject("r0", &V4::udp(src, dst, 1, 2, b"x").frame(mac, hmac(10)));
     };
@@ -1076,9 +1017,7 @@ fn martians_and_link_layer_checks() {
 
 #[test]
 fn malformed_frames_are_counted_and_dropped() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
     let good = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"payload").frame(rmac(0), hmac(10));
     let mut bad_ihl = good.clone();
     bad_ihl[14] = 0x44;
@@ -1160,9 +1099,7 @@ fn malformed_frames_are_counted_and_dropped() {
 
 #[test]
 fn ipv4_options_bad_or_source_routed_are_dropped_others_forwarded() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r1", "10.0.2.5", hmac(5));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
     let with_options = |opts: &[u8]| {
         let p = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"opt");
         let mut ip4 = p.ip();
@@ -1358,10 +1295,13 @@ fn neighbour_solicitation_for_the_router_is_answered() {
 
 #[test]
 fn echo_to_the_router_is_answered() {
-    let mut lab = Lab::new(TWO);
-    lab.neighbour("r0", "10.0.1.10", hmac(10));
-    lab.neighbour("r0", "fd00:1::10", hmac(10));
-    lab.delta();
+    let mut lab = Lab::with_neighbours(
+        TWO,
+        &[
+            ("r0", "10.0.1.10", hmac(10)),
+            ("r0", "fd00:1::10", hmac(10)),
+        ],
+    );
     let ping = V4::echo("10.0.1.10", "10.0.1.1", 0x1f2e, 3, b"abcdefgh").tos(0x10);
     lab.inject("r0", &ping.frame(rmac(0), hmac(10)));
     let out = lab.recv("r0");

@@ -849,7 +849,9 @@ impl LogRing {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    //! The raw IPv4 and TCP builders here serve the REJECT tests too.
+
     use std::path::Path;
 
     use sluice_config::iptables::{parse, TableKind, Target, TargetExt};
@@ -859,8 +861,9 @@ mod tests {
 
     const R0_MAC: [u8; 6] = [0x72, 0xce, 0xd7, 0x66, 0xb9, 0x1a];
     const A0_MAC: [u8; 6] = [0x5a, 0xb7, 0x09, 0x3f, 0x8e, 0x6b];
-    const A: [u8; 4] = [10, 99, 0, 1];
-    const R: [u8; 4] = [10, 99, 0, 2];
+    /// The sender and the router of the test packets.
+    pub(in crate::rules) const A: [u8; 4] = [10, 99, 0, 1];
+    pub(in crate::rules) const R: [u8; 4] = [10, 99, 0, 2];
 
     fn spec(opts: &str) -> LogSpec {
         let rs = parse(
@@ -881,7 +884,8 @@ mod tests {
         }
     }
 
-    fn ip4(
+    /// An IPv4 packet from [`A`] to [`R`], header checksum filled.
+    pub(in crate::rules) fn ip4(
         proto: u8,
         tos: u8,
         ttl: u8,
@@ -921,6 +925,12 @@ mod tests {
         h
     }
 
+    /// A packet from [`R`] back to [`A`], TOS 0, TTL 60: what the ICMP
+    /// errors below quote.
+    fn inner_ip4(proto: u8, id: u16, frag: u16, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+        ip4_between(R, A, proto, 0, 60, id, frag, opts, payload)
+    }
+
     fn eth(ip: &[u8]) -> Vec<u8> {
         let mut f = Vec::new();
         f.extend_from_slice(&R0_MAC);
@@ -930,8 +940,9 @@ mod tests {
         f
     }
 
+    /// A TCP segment, checksum left 0.
     #[allow(clippy::too_many_arguments)]
-    fn tcp(
+    pub(in crate::rules) fn tcp(
         sport: u16,
         dport: u16,
         seq: u32,
@@ -970,6 +981,11 @@ mod tests {
         m.extend_from_slice(&rest);
         m.extend_from_slice(data);
         m
+    }
+
+    /// An ICMP message from [`A`] to [`R`]: TTL 64, ID 0x1234, no flags.
+    fn icmp_ip4(ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+        ip4(1, 0, 64, 0x1234, 0, &[], &icmp(ty, code, rest, data))
     }
 
     fn ctx_in() -> LogContext<'static> {
@@ -1144,120 +1160,50 @@ mod tests {
     #[test]
     fn icmp_lines() {
         let lt = spec("--log-prefix \"LT: \"");
-        let ping = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(8, 0, [0x42, 0x42, 0, 7], b"hello"),
-        );
+        let ping = icmp_ip4(8, 0, [0x42, 0x42, 0, 7], b"hello");
         assert_eq!(
             line_with(&lt, &ping, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=33 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=8 CODE=0 ID=16962 SEQ=7 ")
         );
-        let inner = ip4_between(
-            R,
-            A,
-            17,
-            0,
-            60,
-            0x4444,
-            0x4000,
-            &[],
-            &udp(53, 40000, b"zzzzzzzz"),
-        );
-        let unreach = ip4(1, 0, 64, 0x1234, 0, &[], &icmp(3, 3, [0; 4], &inner[..28]));
+        let inner = inner_ip4(17, 0x4444, 0x4000, &[], &udp(53, 40000, b"zzzzzzzz"));
+        let unreach = icmp_ip4(3, 3, [0; 4], &inner[..28]);
         assert_eq!(
             line_with(&lt, &unreach, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=56 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.99.0.2 DST=10.99.0.1 LEN=36 TOS=0x00 PREC=0x00 TTL=60 ID=17476 DF PROTO=UDP SPT=53 DPT=40000 LEN=16 ] ")
         );
-        let fragneed = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(3, 4, [0, 0, 0x05, 0x78], &inner),
-        );
+        let fragneed = icmp_ip4(3, 4, [0, 0, 0x05, 0x78], &inner);
         assert_eq!(
             line_with(&lt, &fragneed, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=64 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=3 CODE=4 [SRC=10.99.0.2 DST=10.99.0.1 LEN=36 TOS=0x00 PREC=0x00 TTL=60 ID=17476 DF PROTO=UDP SPT=53 DPT=40000 LEN=16 ] MTU=1400 ")
         );
-        let innert = ip4_between(
-            R,
-            A,
+        let innert = inner_ip4(
             6,
-            0,
-            60,
             0x4445,
             0x4000,
             &[],
             &tcp(22, 40000, 1, 2, 0x12, 64240, &[], b""),
         );
-        let ttlex = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(11, 0, [0; 4], &innert[..28]),
-        );
+        let ttlex = icmp_ip4(11, 0, [0; 4], &innert[..28]);
         assert_eq!(
             line_with(&lt, &ttlex, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=56 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=11 CODE=0 [SRC=10.99.0.2 DST=10.99.0.1 LEN=40 TOS=0x00 PREC=0x00 TTL=60 ID=17477 DF PROTO=TCP INCOMPLETE [8 bytes] ] ")
         );
-        let redirect = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(5, 1, [10, 99, 0, 9], &inner),
-        );
+        let redirect = icmp_ip4(5, 1, [10, 99, 0, 9], &inner);
         assert_eq!(
             line_with(&lt, &redirect, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=64 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=5 CODE=1 GATEWAY=10.99.0.9 [SRC=10.99.0.2 DST=10.99.0.1 LEN=36 TOS=0x00 PREC=0x00 TTL=60 ID=17476 DF PROTO=UDP SPT=53 DPT=40000 LEN=16 ] ")
         );
-        let param = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(12, 0, [20, 0, 0, 0], &inner),
-        );
+        let param = icmp_ip4(12, 0, [20, 0, 0, 0], &inner);
         assert_eq!(
             line_with(&lt, &param, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=64 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=12 CODE=0 PARAMETER=20 ")
         );
-        let ts = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(13, 0, [0, 5, 0, 6], &[0; 8]),
-        );
+        let ts = icmp_ip4(13, 0, [0, 5, 0, 6], &[0; 8]);
         assert_eq!(
             line_with(&lt, &ts, &ctx_in()),
             format!("LT: IN=r0 OUT= {MAC}SRC=10.99.0.1 DST=10.99.0.2 LEN=36 TOS=0x00 PREC=0x00 TTL=64 ID=4660 PROTO=ICMP TYPE=13 CODE=0 INCOMPLETE [16 bytes] ")
         );
-        let ts = ip4(
-            1,
-            0,
-            64,
-            0x1234,
-            0,
-            &[],
-            &icmp(13, 0, [0, 5, 0, 6], &[0; 4]),
-        );
+        let ts = icmp_ip4(13, 0, [0, 5, 0, 6], &[0; 4]);
         assert!(line_with(&lt, &ts, &ctx_in()).ends_with("TYPE=13 CODE=0 INCOMPLETE [12 bytes] "));
     }
 
@@ -1283,21 +1229,11 @@ mod tests {
         assert!(line_with(&none, &frag, &c).ends_with("FRAG:16 PROTO=ICMP MARK=0x1 "));
         // An error in an error is not opened; inner IP options with
         // --log-ip-options; an inner header whose IHL points past the end.
-        let inner_err = ip4_between(
-            R,
-            A,
-            1,
-            0,
-            60,
-            7,
-            0,
-            &[],
-            &icmp(3, 4, [0, 0, 0x05, 0xdc], &[0; 20]),
-        );
+        let inner_err = inner_ip4(1, 7, 0, &[], &icmp(3, 4, [0, 0, 0x05, 0xdc], &[0; 20]));
         let outer = ip4(1, 0, 64, 1, 0, &[], &icmp(11, 0, [0; 4], &inner_err));
         assert!(line_with(&none, &outer, &ctx_in())
             .ends_with("[SRC=10.99.0.2 DST=10.99.0.1 LEN=48 TOS=0x00 PREC=0x00 TTL=60 ID=7 PROTO=ICMP TYPE=3 CODE=4 MTU=1500 ] "));
-        let with_opts = ip4_between(R, A, 17, 0, 60, 7, 0, &[1, 1, 1, 0], &udp(1, 2, b""));
+        let with_opts = inner_ip4(17, 7, 0, &[1, 1, 1, 0], &udp(1, 2, b""));
         let outer = ip4(1, 0, 64, 1, 0, &[], &icmp(3, 3, [0; 4], &with_opts[..24]));
         assert!(line_with(&spec("--log-ip-options"), &outer, &ctx_in())
             .ends_with("[SRC=10.99.0.2 DST=10.99.0.1 LEN=32 TOS=0x00 PREC=0x00 TTL=60 ID=7 OPT (01010100) PROTO=UDP INCOMPLETE [0 bytes] ] "));

@@ -227,6 +227,22 @@ fn ipv4_packet<'a>(frame: &'a [u8], meta: &PacketMeta) -> Result<&'a [u8], NoRep
     Ok(pkt)
 }
 
+/// The IPv4 packet of `frame`, its header length and its (source,
+/// destination) addresses; [`NoReply::Fragment`] when its fragment offset
+/// is not 0.
+fn ipv4_at_offset_zero<'a>(
+    frame: &'a [u8],
+    meta: &PacketMeta,
+) -> Result<(&'a [u8], usize, Ipv4Addr, Ipv4Addr), NoReply> {
+    let pkt = ipv4_packet(frame, meta)?;
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    let (src, dst) = addrs(pkt);
+    if be16(&pkt[6..8]) & IP_OFFSET_MASK != 0 {
+        return Err(NoReply::Fragment);
+    }
+    Ok((pkt, ihl, src, dst))
+}
+
 fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
 }
@@ -329,13 +345,8 @@ pub fn icmp_unreachable(
     ctx: &RejectContext,
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
-    let pkt = ipv4_packet(frame, meta)?;
-    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    let (pkt, ihl, src, dst) = ipv4_at_offset_zero(frame, meta)?;
     let proto = pkt[9];
-    let (src, dst) = addrs(pkt);
-    if be16(&pkt[6..8]) & IP_OFFSET_MASK != 0 {
-        return Err(NoReply::Fragment);
-    }
     if checksum_checked(pkt, ihl, proto) && !payload_checksum_ok(pkt, ihl, proto) {
         return Err(NoReply::BadChecksum);
     }
@@ -396,12 +407,7 @@ pub fn tcp_reset(
     ctx: &RejectContext,
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
-    let pkt = ipv4_packet(frame, meta)?;
-    let ihl = usize::from(pkt[0] & 0x0f) * 4;
-    let (src, dst) = addrs(pkt);
-    if be16(&pkt[6..8]) & IP_OFFSET_MASK != 0 {
-        return Err(NoReply::Fragment);
-    }
+    let (pkt, ihl, src, dst) = ipv4_at_offset_zero(frame, meta)?;
     if pkt[9] != IpProtocol::TCP.0 {
         return Err(NoReply::NotTcp);
     }
@@ -468,12 +474,11 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
+    use crate::rules::log::tests::{ip4, tcp as tcp_header, A, R};
     use crate::wire::{self, icmpv4, ipv4, tcp, L4Status};
 
     const ROUTER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xaa]);
     const HOST_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xbb]);
-    const A: [u8; 4] = [10, 99, 0, 1];
-    const R: [u8; 4] = [10, 99, 0, 2];
 
     fn ctx() -> RejectContext {
         RejectContext {
@@ -483,31 +488,6 @@ mod tests {
             ip_id: 0xbeef,
             ..RejectContext::default()
         }
-    }
-
-    fn ip4(
-        proto: u8,
-        tos: u8,
-        ttl: u8,
-        id: u16,
-        frag: u16,
-        opts: &[u8],
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let ihl = 5 + opts.len() / 4;
-        let total = (ihl * 4 + payload.len()) as u16;
-        let mut h = vec![(4 << 4) | ihl as u8, tos];
-        h.extend_from_slice(&total.to_be_bytes());
-        h.extend_from_slice(&id.to_be_bytes());
-        h.extend_from_slice(&frag.to_be_bytes());
-        h.extend_from_slice(&[ttl, proto, 0, 0]);
-        h.extend_from_slice(&A);
-        h.extend_from_slice(&R);
-        h.extend_from_slice(opts);
-        let c = checksum::checksum(&h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
-        h.extend_from_slice(payload);
-        h
     }
 
     fn a() -> IpAddr {
@@ -540,17 +520,7 @@ mod tests {
         opts: &[u8],
         data: &[u8],
     ) -> Vec<u8> {
-        let doff = 5 + opts.len() / 4;
-        let mut t = Vec::new();
-        t.extend_from_slice(&sport.to_be_bytes());
-        t.extend_from_slice(&dport.to_be_bytes());
-        t.extend_from_slice(&seq.to_be_bytes());
-        t.extend_from_slice(&ack.to_be_bytes());
-        t.extend_from_slice(&[(doff as u8) << 4, flags]);
-        t.extend_from_slice(&64240u16.to_be_bytes());
-        t.extend_from_slice(&[0, 0, 0, 0]);
-        t.extend_from_slice(opts);
-        t.extend_from_slice(data);
+        let mut t = tcp_header(sport, dport, seq, ack, flags, 64240, opts, data);
         let c = checksum::transport(&a(), &r(), 6, &t);
         t[16..18].copy_from_slice(&c.to_be_bytes());
         t

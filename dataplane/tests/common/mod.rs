@@ -57,6 +57,17 @@ impl Lab {
         Lab::with_params(toml, PipelineParams::default())
     }
 
+    /// A lab with permanent neighbours `(port, address, MAC)` and the
+    /// counters that set-up moved taken (see [`Lab::delta`]).
+    pub fn with_neighbours(toml: &str, neighbours: &[(&str, &str, MacAddr)]) -> Lab {
+        let mut lab = Lab::new(toml);
+        for &(port, addr, mac) in neighbours {
+            lab.neighbour(port, addr, mac);
+        }
+        lab.delta();
+        lab
+    }
+
     pub fn with_params(toml: &str, params: PipelineParams) -> Lab {
         let a = sluice_config::appliance::parse(toml, Path::new("test.toml")).unwrap();
         let snap = Snapshot::from_appliance(&a, 1).unwrap();

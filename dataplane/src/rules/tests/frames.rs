@@ -90,6 +90,13 @@ impl Pk {
         Pk::tcp_full(src, dst, 40000, dport, SYN, &[2, 4, m[0], m[1]], &[])
     }
 
+    /// A SYN from 10.0.1.2:1 to 10.0.2.2:80 whose MSS (1460) follows other
+    /// options: NOP, NOP, SACK permitted, MSS.
+    pub fn syn_mss_after_options() -> Pk {
+        let opts = [1, 1, 4, 2, 2, 4, 5, 0xb4];
+        Pk::tcp_full("10.0.1.2", "10.0.2.2", 1, 80, SYN, &opts, &[])
+    }
+
     pub fn udp(src: &str, dst: &str, sport: u16, dport: u16, data: &[u8]) -> Pk {
         let mut l4 = vec![0u8; 8];
         l4[0..2].copy_from_slice(&sport.to_be_bytes());

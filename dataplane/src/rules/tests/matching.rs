@@ -5,26 +5,30 @@ use super::*;
 
 const F: TableKind = TableKind::Filter;
 
-/// FORWARD with policy DROP and one rule accepting: whether `pk` passes
-/// (from r0 to r1).
-fn passes(rule: &str, pk: &Pk) -> bool {
-    let mut h = H::new(&filter(
+/// FORWARD with policy DROP and one rule, `-A FORWARD {rule} -j ACCEPT`.
+fn accepting(rule: &str) -> H {
+    H::new(&filter(
         "DROP",
         &[],
         &[&format!("-A FORWARD {rule} -j ACCEPT")],
-    ));
-    h.fwd(pk).accepted()
+    ))
+}
+
+/// Whether `pk` passes [`accepting`] `rule` (from r0 to r1).
+fn passes(rule: &str, pk: &Pk) -> bool {
+    accepting(rule).fwd(pk).accepted()
 }
 
 fn passes_at(rule: &str, pk: &Pk, at: At) -> bool {
-    let mut h = H::new(&filter(
-        "DROP",
-        &[],
-        &[&format!("-A FORWARD {rule} -j ACCEPT")],
-    ));
+    let mut h = accepting(rule);
     let mut at = at;
     at.hook = Hook::Forward;
     h.run(F, &pk.frame(), at).accepted()
+}
+
+/// Whether each of `n` copies of `pk` in a row is accepted in FORWARD.
+fn fwd_n(h: &mut H, pk: &Pk, n: usize) -> Vec<bool> {
+    (0..n).map(|_| h.fwd(pk).accepted()).collect()
 }
 
 #[test]
@@ -99,15 +103,7 @@ fn tcp_ports_flags_options() {
     assert!(passes("-p tcp -m tcp --tcp-flags FIN,SYN,RST FIN", &fin));
     assert!(!passes("-p tcp -m tcp --tcp-flags FIN,SYN,RST FIN", &syn));
     assert!(!passes("-p tcp -m tcp --syn", &ack));
-    let opts = Pk::tcp_full(
-        "10.0.1.2",
-        "10.0.2.2",
-        1,
-        80,
-        SYN,
-        &[1, 1, 4, 2, 2, 4, 5, 0xb4],
-        &[],
-    );
+    let opts = Pk::syn_mss_after_options();
     assert!(passes("-p tcp -m tcp --tcp-option 2", &opts));
     assert!(passes("-p tcp -m tcp --tcp-option 4", &opts));
     assert!(!passes("-p tcp -m tcp --tcp-option 8", &opts));
@@ -281,46 +277,20 @@ fn addrtype() {
     // Our address on the input port; on another port (local, but not
     // through r0); the subnet broadcast of r0, of r1; limited broadcast;
     // 0.x; multicast; anything else.
-    assert_eq!(
-        hits(&mut h, "10.0.1.1", "10.0.1.2"),
-        vec![1, 1, 0, 0, 0, 0, 0, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "10.0.2.1", "10.0.1.2"),
-        vec![0, 1, 0, 0, 0, 0, 0, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "10.0.1.255", "10.0.1.2"),
-        vec![0, 0, 1, 0, 0, 0, 0, 1]
-    );
-    assert_eq!(
-        hits(&mut h, "10.0.2.255", "10.0.1.2"),
-        vec![0, 0, 1, 0, 0, 0, 0, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "255.255.255.255", "10.0.1.2"),
-        vec![0, 0, 1, 0, 0, 0, 0, 1]
-    );
-    assert_eq!(
-        hits(&mut h, "224.0.0.1", "10.0.1.2"),
-        vec![0, 0, 0, 1, 0, 0, 0, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "8.8.8.8", "10.0.1.2"),
-        vec![0, 0, 0, 0, 1, 0, 0, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "8.8.8.8", "192.168.9.1"),
-        vec![0, 0, 0, 0, 1, 1, 1, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "8.8.8.8", "127.0.0.1"),
-        vec![0, 0, 0, 0, 1, 1, 1, 0]
-    );
-    assert_eq!(
-        hits(&mut h, "8.8.8.8", "0.1.2.3"),
-        vec![0, 0, 0, 0, 1, 0, 1, 0]
-    );
+    for (dst, src, want) in [
+        ("10.0.1.1", "10.0.1.2", [1, 1, 0, 0, 0, 0, 0, 0]),
+        ("10.0.2.1", "10.0.1.2", [0, 1, 0, 0, 0, 0, 0, 0]),
+        ("10.0.1.255", "10.0.1.2", [0, 0, 1, 0, 0, 0, 0, 1]),
+        ("10.0.2.255", "10.0.1.2", [0, 0, 1, 0, 0, 0, 0, 0]),
+        ("255.255.255.255", "10.0.1.2", [0, 0, 1, 0, 0, 0, 0, 1]),
+        ("224.0.0.1", "10.0.1.2", [0, 0, 0, 1, 0, 0, 0, 0]),
+        ("8.8.8.8", "10.0.1.2", [0, 0, 0, 0, 1, 0, 0, 0]),
+        ("8.8.8.8", "192.168.9.1", [0, 0, 0, 0, 1, 1, 1, 0]),
+        ("8.8.8.8", "127.0.0.1", [0, 0, 0, 0, 1, 1, 1, 0]),
+        ("8.8.8.8", "0.1.2.3", [0, 0, 0, 0, 1, 0, 1, 0]),
+    ] {
+        assert_eq!(hits(&mut h, dst, src), want, "to {dst} from {src}");
+    }
 }
 
 #[test]
@@ -349,14 +319,12 @@ fn conntrack_without_conntrack() {
 #[test]
 fn limit_is_the_kernels_bucket() {
     // 3/min burst 5: five at once, then one per 20 s.
-    let mut h = H::new(&filter(
-        "DROP",
-        &[],
-        &["-A FORWARD -m limit --limit 3/min --limit-burst 5 -j ACCEPT"],
-    ));
+    let mut h = accepting("-m limit --limit 3/min --limit-burst 5");
     let u = Pk::udp("10.0.1.2", "10.0.2.2", 1, 2, b"");
-    let got: Vec<bool> = (0..8).map(|_| h.fwd(&u).accepted()).collect();
-    assert_eq!(got, [true, true, true, true, true, false, false, false]);
+    assert_eq!(
+        fwd_n(&mut h, &u, 8),
+        [true, true, true, true, true, false, false, false]
+    );
     h.now += Duration::from_secs(19);
     assert!(!h.fwd(&u).accepted());
     h.now += Duration::from_secs(2);
@@ -393,11 +361,7 @@ fn stateful_match_before_a_port_match_runs_first() {
         );
     }
     // After the port match, only port 22 takes tokens.
-    let mut h = H::new(&filter(
-        "DROP",
-        &[],
-        &["-A FORWARD -p tcp -m tcp --dport 22 -m limit --limit 1/hour --limit-burst 2 -j ACCEPT"],
-    ));
+    let mut h = accepting("-p tcp -m tcp --dport 22 -m limit --limit 1/hour --limit-burst 2");
     h.fwd(&Pk::tcp("10.0.1.2", "10.0.2.2", 1, 80, SYN));
     h.fwd(&Pk::tcp("10.0.1.2", "10.0.2.2", 1, 80, SYN));
     assert!(h
@@ -419,8 +383,7 @@ fn recent_lists() {
     ));
     let a = Pk::tcp("10.0.1.2", "10.0.2.2", 1, 22, SYN);
     let b = Pk::tcp("10.0.1.3", "10.0.2.2", 1, 22, SYN);
-    let got: Vec<bool> = (0..5).map(|_| h.fwd(&a).accepted()).collect();
-    assert_eq!(got, [true, true, true, false, false]);
+    assert_eq!(fwd_n(&mut h, &a, 5), [true, true, true, false, false]);
     assert!(h.fwd(&b).accepted());
     h.now += Duration::from_secs(61);
     assert!(h.fwd(&a).accepted(), "old stamps expire");
@@ -428,14 +391,12 @@ fn recent_lists() {
 
 #[test]
 fn statistic_nth() {
-    let mut h = H::new(&filter(
-        "DROP",
-        &[],
-        &["-A FORWARD -m statistic --mode nth --every 3 --packet 1 -j ACCEPT"],
-    ));
+    let mut h = accepting("-m statistic --mode nth --every 3 --packet 1");
     let u = Pk::udp("10.0.1.2", "10.0.2.2", 1, 2, b"");
-    let got: Vec<bool> = (0..7).map(|_| h.fwd(&u).accepted()).collect();
-    assert_eq!(got, [false, true, false, false, true, false, false]);
+    assert_eq!(
+        fwd_n(&mut h, &u, 7),
+        [false, true, false, false, true, false, false]
+    );
     // Probability 1 and 0.
     assert!(passes("-m statistic --mode random --probability 1", &u));
     assert!(!passes("-m statistic --mode random --probability 0", &u));

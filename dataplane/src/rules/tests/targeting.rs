@@ -82,15 +82,7 @@ fn tcpmss_lowers_never_raises() {
     let r = mangle_one(&format!("{SYN_RULE} --set-mss 1500"), &syn, at);
     assert_eq!(r.frame, syn.frame(), "never raised");
     // After other options.
-    let opts = Pk::tcp_full(
-        "10.0.1.2",
-        "10.0.2.2",
-        1,
-        80,
-        SYN,
-        &[1, 1, 4, 2, 2, 4, 5, 0xb4],
-        &[],
-    );
+    let opts = Pk::syn_mss_after_options();
     let r = mangle_one(&format!("{SYN_RULE} --set-mss 1000"), &opts, at);
     assert_eq!(mss_of(&r.frame), Some(1000));
     assert_checksums(&r.frame);
