@@ -44,7 +44,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 .sum();
             let _ = writeln!(
                 out,
-                "{}: OK: {} interfaces, {} routes, {} policy rules, {} rules in {} tables, {} sets, {} warnings",
+                "{}: OK: {} interfaces, {} routes, {} policy rules, {} rules in {} tables, {} sets, {} warning{}",
                 config.display(),
                 b.appliance.interfaces.len(),
                 b.appliance.routes.len(),
@@ -52,7 +52,8 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 rules,
                 b.rules.tables.len(),
                 b.sets.sets.len(),
-                warnings
+                warnings,
+                if warnings == 1 { "" } else { "s" }
             );
             true
         }

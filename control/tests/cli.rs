@@ -52,7 +52,7 @@ fn example_config_checks_clean() {
     );
     // The example uses DNAT and MASQUERADE, which the dataplane refuses until
     // conntrack exists: exactly that one warning, naming the first NAT rule.
-    assert!(out.contains("1 warnings"), "{out} {}", stderr(&o));
+    assert!(out.contains("1 warning\n"), "{out} {}", stderr(&o));
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.contains("rules.v4: line 29: -A PREROUTING"), "{e}");
