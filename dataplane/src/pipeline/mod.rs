@@ -163,8 +163,57 @@ pub(crate) struct Out {
     /// IPv4 identification of generated packets.
     ident: u16,
     /// Next hops resolved at once in this output pass (see `l2_resolve`).
-    memo: [(PortId, IpAddr, [u8; 6]); 8],
-    memo_len: usize,
+    memo: NeighMemo,
+}
+
+/// Next hops resolved at once in one output pass, as compact keys: the
+/// address as a `u128` (IPv4 in the low 32 bits) and `port << 1 | is_v6`,
+/// so a probe compares two integers instead of two `IpAddr` enums.
+#[derive(Debug, Clone, Copy)]
+struct NeighMemo {
+    ip: [u128; 8],
+    tag: [u32; 8],
+    mac: [[u8; 6]; 8],
+    len: usize,
+}
+
+impl NeighMemo {
+    const fn new() -> Self {
+        NeighMemo {
+            ip: [0; 8],
+            tag: [0; 8],
+            mac: [[0; 6]; 8],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn key(port: PortId, ip: IpAddr) -> (u128, u32) {
+        match ip {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), u32::from(port.0) << 1),
+            IpAddr::V6(a) => (u128::from(a), u32::from(port.0) << 1 | 1),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
+        let (ip, tag) = Self::key(port, ip);
+        let n = self.len.min(self.ip.len());
+        (0..n)
+            .find(|&i| self.ip[i] == ip && self.tag[i] == tag)
+            .map(|i| self.mac[i])
+    }
+
+    #[inline]
+    fn insert(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
+        if self.len < self.ip.len() {
+            let (ip, tag) = Self::key(port, ip);
+            self.ip[self.len] = ip;
+            self.tag[self.len] = tag;
+            self.mac[self.len] = mac;
+            self.len += 1;
+        }
+    }
 }
 
 /// One worker's pipeline. See the module docs.
@@ -219,8 +268,7 @@ impl Pipeline {
                 gen_capacity: params.output_capacity,
                 icmp: IcmpLimiter::new(now),
                 ident: 0,
-                memo: [(PortId(0), IpAddr::V4(Ipv4Addr::UNSPECIFIED), [0; 6]); 8],
-                memo_len: 0,
+                memo: NeighMemo::new(),
             },
             punt: PuntQueue::new(params.punt_capacity),
             main: Some(BatchBuf::new()),
@@ -1139,7 +1187,7 @@ impl Pipeline {
 impl Pipeline {
     fn neigh_output(&mut self, umem: &mut Umem, b: &mut BatchBuf, now: Instant) {
         let snap = Arc::clone(&self.snap);
-        self.out.memo_len = 0;
+        self.out.memo.len = 0;
         for i in Bits(b.live & (b.forward | b.output)) {
             b.retire(i);
             let p = &b.pkts[i];
@@ -1441,7 +1489,7 @@ impl Out {
     /// again, which changes nothing but the table's lookup count — the
     /// same `now` would give the same answer.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn l2_resolve(
         &mut self,
         umem: &mut Umem,
@@ -1455,18 +1503,35 @@ impl Out {
         f: NeighFrame,
         now: Instant,
     ) {
+        // The common cases inline (a group address, a next hop already in
+        // the memo); asking the neighbour table out of line.
         if let Some(mac) = group_mac(dst, broadcast) {
             umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac.0);
             self.tx_push(umem, oif, f.desc);
             return;
         }
-        for &(port, ip, mac) in &self.memo[..self.memo_len] {
-            if port == oif && ip == next_hop {
-                umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac);
-                self.tx_push(umem, oif, f.desc);
-                return;
-            }
+        if let Some(mac) = self.memo.get(oif, next_hop) {
+            umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac);
+            self.tx_push(umem, oif, f.desc);
+            return;
         }
+        self.l2_resolve_neigh(umem, neigh, snap, macs, oif, next_hop, f, now);
+    }
+
+    /// [`Out::l2_resolve`] for a unicast next hop not in the memo.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn l2_resolve_neigh(
+        &mut self,
+        umem: &mut Umem,
+        neigh: &mut NeighTable<NeighFrame>,
+        snap: &Snapshot,
+        macs: &[MacAddr],
+        oif: PortId,
+        next_hop: IpAddr,
+        f: NeighFrame,
+        now: Instant,
+    ) {
         let mut handled = false;
         let mut sent_to = None;
         neigh.resolve(oif, next_hop, f, now, &mut |a| {
@@ -1482,10 +1547,7 @@ impl Out {
             self.counters.neigh_queued += 1;
         }
         if let Some(mac) = sent_to {
-            if self.memo_len < self.memo.len() {
-                self.memo[self.memo_len] = (oif, next_hop, mac);
-                self.memo_len += 1;
-            }
+            self.memo.insert(oif, next_hop, mac);
         }
     }
 
@@ -1794,8 +1856,7 @@ pub(crate) mod testing {
                     gen_capacity: 64,
                     icmp: IcmpLimiter::new(now),
                     ident: 0,
-                    memo: [(PortId(0), IpAddr::V4(Ipv4Addr::UNSPECIFIED), [0; 6]); 8],
-                    memo_len: 0,
+                    memo: NeighMemo::new(),
                 },
                 now,
             }

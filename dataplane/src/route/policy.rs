@@ -253,6 +253,9 @@ struct Compiled {
     iif: IfMatch,
     oif: IfMatch,
     invert: bool,
+    /// Matches every packet (no selector, not inverted): the walk skips
+    /// [`Compiled::matches`].
+    always: bool,
     action: Action,
 }
 
@@ -360,7 +363,7 @@ impl Policy {
         let dst = u32::from(d);
         let (iif, oif) = (if_code(key.iif), if_code(key.oif));
         for rule in self.v4_fast.iter() {
-            if !rule.matches(src, dst, iif, oif, key.mark) {
+            if !rule.always && !rule.matches(src, dst, iif, oif, key.mark) {
                 continue;
             }
             let table = match rule.action {
@@ -455,7 +458,7 @@ fn walk_family<'t>(
     lookup: impl Fn(&'t Fib) -> Option<&'t NextHop>,
 ) -> (RouteResult, Option<usize>) {
     for (i, rule) in rules.iter().enumerate() {
-        if !rule.matches(src, no_saddr, dst, key) {
+        if !rule.always && !rule.matches(src, no_saddr, dst, key) {
             continue;
         }
         let table = match rule.action {
@@ -508,6 +511,8 @@ struct CompiledV4 {
     oif: u32,
     oif_mask: u32,
     invert: bool,
+    /// As [`Compiled::always`].
+    always: bool,
     action: Action,
 }
 
@@ -547,6 +552,7 @@ impl From<&Compiled> for CompiledV4 {
             oif,
             oif_mask,
             invert: c.invert,
+            always: c.always,
             action: c.action,
         }
     }
@@ -609,6 +615,12 @@ fn compile(r: &Rule, tables: &Tables) -> Compiled {
         iif,
         oif,
         invert: r.not,
+        always: src_mask == 0
+            && dst_mask == 0
+            && mark_mask == 0
+            && iif == IfMatch::Any
+            && oif == IfMatch::Any
+            && !r.not,
         action,
     }
 }

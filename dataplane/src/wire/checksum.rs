@@ -25,6 +25,16 @@ fn fold(mut acc: u64) -> u16 {
     acc as u16
 }
 
+/// [`fold`] for sums below 2^32, branch-free: the first round leaves at
+/// most `0x1fffe`, the second at most `0xffff` (when it carries, the low
+/// half is at most `0xfffe`), so two rounds give what the loop gives.
+#[inline(always)]
+fn fold32(acc: u64) -> u16 {
+    debug_assert!(acc < 1 << 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    ((acc & 0xffff) + (acc >> 16)) as u16
+}
+
 /// One's complement addition of two 16-bit sums.
 #[inline]
 pub fn add(a: u16, b: u16) -> u16 {
@@ -72,7 +82,9 @@ pub fn sum(data: &[u8]) -> u16 {
 #[inline]
 pub fn sum20(h: &[u8; 20]) -> u16 {
     let w = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
-    fold(w(0) + w(4) + w(8) + w(12) + w(16))
+    // Five 32-bit words sum below 2^35: one round brings that below 2^20.
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    fold32((acc & 0xffff) + (acc >> 16))
 }
 
 /// The checksum of `data` alone: `!sum(data)`. Fill a header's checksum field
@@ -144,7 +156,7 @@ pub fn transport(src: &IpAddr, dst: &IpAddr, protocol: u8, message: &[u8]) -> u1
 /// `old` it covers became `new`.
 #[inline]
 pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
-    !fold((!hc) as u64 + (!old) as u64 + new as u64)
+    !fold32((!hc) as u64 + (!old) as u64 + new as u64)
 }
 
 /// RFC 1624 eqn. 3 for an aligned 32-bit field (an IPv4 address, or two
@@ -152,7 +164,7 @@ pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
 #[inline]
 pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
     let old_neg = (!(old >> 16) & 0xffff) as u64 + (!old & 0xffff) as u64;
-    !fold((!hc) as u64 + old_neg + (new >> 16) as u64 + (new & 0xffff) as u64)
+    !fold32((!hc) as u64 + old_neg + (new >> 16) as u64 + (new & 0xffff) as u64)
 }
 
 /// RFC 1624 eqn. 3 for a run of bytes (an IPv6 address, a MAC, an option

@@ -327,6 +327,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// incrementally. Returns the new TTL; a TTL already 0 stays 0 (the
     /// caller drops a packet whose TTL is ≤ 1 before forwarding it).
     pub fn decrement_ttl(&mut self) -> u8 {
+        if let Some(h) = self.buffer.as_mut().first_chunk_mut::<12>() {
+            // The same as below with one bounds check: TTL is the high
+            // byte of the word at 8, the checksum the word at 10.
+            let ttl = h[8].saturating_sub(1);
+            let old = u16::from_be_bytes([h[8], h[9]]);
+            let new = u16::from_be_bytes([ttl, h[9]]);
+            let c = checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, new);
+            h[8] = ttl;
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            return ttl;
+        }
         let ttl = self.ttl().saturating_sub(1);
         self.rewrite_ttl(ttl);
         ttl

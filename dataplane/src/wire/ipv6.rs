@@ -225,6 +225,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if b.len() < HEADER_LEN {
             return Err(Error::Truncated);
         }
+        let next = self.next_header();
+        if matches!(next, IpProtocol::TCP | IpProtocol::UDP | IpProtocol::ICMPV6) {
+            // No extension header (the common case): what the walk gives
+            // at once, without the call.
+            return Ok(UpperLayer {
+                protocol: next,
+                offset: HEADER_LEN,
+                fragment: None,
+                ext_count: 0,
+                seen: 0,
+            });
+        }
         walk_ext_headers(
             &b[..self.total_len().min(b.len())],
             HEADER_LEN,
