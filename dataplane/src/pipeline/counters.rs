@@ -144,6 +144,9 @@ counters! {
     // Forwarding (ip_forward / ip6_forward).
     /// Link-layer broadcast or multicast (`pkt_type != PACKET_HOST`).
     ForwardNotHost = ("forward.not_host", Drop),
+    /// A packet reached a stage that needs its input or output port without
+    /// one. Never expected: it stands where a panic would otherwise be.
+    PipelineNoPort = ("pipeline.no_port", Drop),
     /// IPv6 with a link-local, loopback or multicast source, or a
     /// link-local destination: never forwarded.
     ForwardLinkLocal = ("forward.link_local", Drop),

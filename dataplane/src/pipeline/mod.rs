@@ -329,7 +329,10 @@ impl Pipeline {
     /// batches of [`BATCH`]. The frames belong to the pipeline from here.
     pub fn rx(&mut self, umem: &mut Umem, iif: PortId, frames: &[Desc], now: Instant) {
         for chunk in frames.chunks(BATCH) {
-            let mut b = self.main.take().expect("main batch in use");
+            let mut b = self
+                .main
+                .take()
+                .expect("main batch: taken only here, and rx does not re-enter");
             self.load(umem, &mut b, iif, chunk, now);
             self.run_input(umem, &mut b, now);
             self.settle(umem, &mut b);
@@ -416,7 +419,10 @@ impl Pipeline {
         if sel == 0 {
             return;
         }
-        let mut lb = self.looped.take().expect("loopback batch in use");
+        let mut lb = self
+            .looped
+            .take()
+            .expect("loopback batch: taken only here, loop_back does not re-enter");
         lb.clear();
         for i in Bits(sel) {
             let p = &b.pkts[i];
@@ -462,7 +468,10 @@ impl Pipeline {
                 continue;
             }
             // DNAT dropped the route: routed as a received packet.
-            let iif = p.iif.expect("looped packet has a port");
+            let Some(iif) = p.iif else {
+                lb.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
             p.oif = None;
             match route_packet(&snap, p, iif) {
                 Ok(()) if p.dest == Dest::Forward => {
@@ -548,7 +557,10 @@ impl Pipeline {
             let pending = self.out.gen.len();
             let mut done = 0;
             while done < pending {
-                let mut b = self.chunk.take().expect("output batch in use");
+                let mut b = self
+                    .chunk
+                    .take()
+                    .expect("output batch: taken only here, drain_output does not re-enter");
                 let n = (pending - done).min(BATCH);
                 for (slot, p) in b.pkts.iter_mut().zip(self.out.gen.drain(..n)) {
                     *slot = p;
@@ -767,8 +779,11 @@ impl Pipeline {
     fn route_input(&mut self, umem: &mut Umem, b: &mut BatchBuf, now: Instant) {
         let snap = Arc::clone(&self.snap);
         for i in Bits(b.live) {
+            let Some(iif) = b.pkts[i].iif else {
+                b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
             let p = &mut b.pkts[i];
-            let iif = p.iif.expect("received packet");
             let r = match (p.meta.src, p.meta.dst) {
                 (IpAddr::V4(_), IpAddr::V4(_))
                     if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 =>
@@ -966,8 +981,11 @@ impl Pipeline {
     fn forward(&mut self, umem: &mut Umem, b: &mut BatchBuf, now: Instant) {
         let snap = Arc::clone(&self.snap);
         for i in Bits(b.live & b.forward) {
+            let Some(oif) = b.pkts[i].oif else {
+                b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
             let p = &b.pkts[i];
-            let oif = p.oif.expect("forwarded packet has a port");
             let mtu = snap.port(oif).map_or(0, |c| c.mtu as usize);
             let v6 = p.meta.ip_version == 6;
             let ip_len = p.meta.ip_len as usize;
@@ -980,7 +998,10 @@ impl Pipeline {
                 // link-local, loopback or multicast source; sluice also
                 // does not forward to a link-local destination.
                 let (IpAddr::V6(s), IpAddr::V6(d)) = (p.meta.src, p.meta.dst) else {
-                    unreachable!("IPv6 metadata holds IPv6 addresses")
+                    // The parser never mixes families; a stage that did is
+                    // a counted drop, not a panic.
+                    b.finish(i, Verdict::Drop(Counter::ParseMalformed));
+                    continue;
                 };
                 let mtu = mtu.max(1280);
                 if is_link_local(s) || s.is_loopback() || s.is_multicast() || is_link_local(d) {
@@ -1034,7 +1055,10 @@ impl Pipeline {
         for i in Bits(b.live & b.input) {
             self.out.counters.inc(Counter::InputPackets);
             let p = b.pkts[i];
-            let iif = p.iif.expect("received packet");
+            let Some(iif) = p.iif else {
+                b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
             let mac = self.macs[iif.index()];
             let to_group = matches!(p.dest, Dest::Broadcast | Dest::Multicast);
             let ident = self.out.next_ident();
