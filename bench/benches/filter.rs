@@ -33,7 +33,7 @@ use sluice_dataplane::io::mem::MemPort;
 use sluice_dataplane::io::Umem;
 use sluice_dataplane::pipeline::{Counter, Pipeline, Snapshot, BATCH};
 use sluice_dataplane::route::PortId;
-use sluice_dataplane::rules::{RulesParams, RulesStage};
+use sluice_dataplane::rules::{Program, RulesParams};
 use sluice_dataplane::wire::{checksum, MacAddr};
 use sluice_dataplane::worker::Worker;
 
@@ -115,9 +115,8 @@ impl FilterBench {
     fn new(rules: usize, classifier: Option<bool>) -> (FilterBench, String) {
         let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml"))
             .expect("bench appliance");
-        let snap = Snapshot::from_appliance(&app, 1).expect("bench routes");
+        let mut snap = Snapshot::from_appliance(&app, 1).expect("bench routes");
         let now = Instant::now();
-        let mut pipeline = Pipeline::new(Arc::new(snap), vec![port_mac(0), port_mac(1)], now);
         let mut info = String::new();
         if let Some(classifier) = classifier {
             let rs = sluice_config::iptables::parse(&ruleset(rules), Path::new("bench.rules"))
@@ -126,17 +125,18 @@ impl FilterBench {
                 classifier,
                 ..RulesParams::default()
             };
-            let stage =
-                RulesStage::new(&app, &rs, &SetFile::default(), params).expect("bench compile");
-            if let Some((_, _, s)) = stage
+            let prog =
+                Program::compile(&app, &rs, &SetFile::default(), params).expect("bench compile");
+            if let Some((_, _, s)) = prog
                 .classifier_stats()
                 .into_iter()
                 .find(|(_, c, _)| c == "FORWARD")
             {
                 info = format!("{} tuple(s), {} KiB", s.tuples, s.heap_bytes / 1024);
             }
-            pipeline.register(Box::new(stage));
+            snap = snap.with_rules(Some(Arc::new(prog)), 2);
         }
+        let pipeline = Pipeline::new(Arc::new(snap), vec![port_mac(0), port_mac(1)], now);
         let mut ports = vec![MemPort::new(4 * BATCH), MemPort::new(4 * BATCH)];
         for p in &mut ports {
             p.set_recycle(true);

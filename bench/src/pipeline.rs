@@ -22,7 +22,8 @@ use std::time::Instant;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sluice_dataplane::io::mem::MemPort;
 use sluice_dataplane::io::{Port, Umem};
-use sluice_dataplane::pipeline::{Counter, Pipeline, PortConf, Snapshot, BATCH};
+use sluice_dataplane::net::{Net, PortConf};
+use sluice_dataplane::pipeline::{Counter, Pipeline, Snapshot, BATCH};
 use sluice_dataplane::route::{self, PortId, Router, StaticRoute};
 use sluice_dataplane::wire::{
     self, checksum, ethernet, ipv4, ipv6, EtherType, IpProtocol, MacAddr,
@@ -138,7 +139,7 @@ pub fn snapshot(prefixes: usize) -> Snapshot {
         .iter()
         .map(|p| PortConf::new(&p.name, 1500, &p.addresses))
         .collect();
-    Snapshot::new(1, router, confs)
+    Snapshot::new(1, Net::new(router, confs), None)
 }
 
 /// A 64-byte (IPv4) or 78-byte (IPv6) UDP frame to `dst` with complete
@@ -381,8 +382,8 @@ mod tests {
                     key
                 };
                 assert_eq!(
-                    from_toml.router.lookup(&key),
-                    direct.router.lookup(&key),
+                    from_toml.net.router.lookup(&key),
+                    direct.net.router.lookup(&key),
                     "{dst}"
                 );
             }

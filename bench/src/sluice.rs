@@ -6,13 +6,13 @@
 //! ```text
 //!   probe ──inject──▶ MemPort "r0" ─┐                ┌─ MemPort "r1" ──take_sent──▶ Captured
 //!                                   └─ Worker::poll ─┘
-//!                       (Pipeline: hooks with the RulesStage, routing, neighbours)
+//!                       (Pipeline: the compiled ruleset in its snapshot, routing, neighbours)
 //! ```
 //!
 //! [`SluiceRouter::new`] parses the appliance TOML, the ruleset and the
 //! sets with `sluice_config`, builds the [`Snapshot`] from the appliance,
 //! gives port `i` the kernel router's MAC ([`crate::kernel::router_mac`]),
-//! and registers a [`RulesStage`] compiled from the ruleset. Neighbours
+//! and builds its snapshot with the ruleset compiled. Neighbours
 //! are permanent entries ([`SluiceRouter::add_neighbour`],
 //! [`SluiceRouter::add_host`], the kernel side's twins).
 //!
@@ -36,18 +36,17 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_config::appliance::{self, Appliance};
-use sluice_config::iptables::{Hook, TableKind};
 use sluice_config::{ipset, iptables};
 use sluice_dataplane::io::mem::MemPort;
 use sluice_dataplane::io::Umem;
-use sluice_dataplane::pipeline::{Batch, Counters, HookCx, HookStage, Pipeline, Snapshot};
+use sluice_dataplane::pipeline::{Counters, Pipeline, Snapshot};
 use sluice_dataplane::route::PortId;
 use sluice_dataplane::rules::log::LogRecord;
-use sluice_dataplane::rules::{RulesParams, RulesStage};
+use sluice_dataplane::rules::{RulesParams, RulesReader};
 use sluice_dataplane::worker::Worker;
 
 use crate::frames::{Captured, MacAddr};
@@ -72,33 +71,12 @@ pub struct Punted {
     pub frame: Vec<u8>,
 }
 
-/// The rules stage, shared between the pipeline (which runs it) and the
-/// router (which reads its counters). The lock is taken once per batch
-/// and hook: a test harness, not the fast path.
-struct SharedRules(Arc<Mutex<RulesStage>>);
-
-impl HookStage for SharedRules {
-    fn points(&self) -> Vec<(Hook, TableKind)> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .points()
-    }
-
-    fn run(&mut self, hook: Hook, table: TableKind, batch: &mut Batch<'_>, cx: &HookCx<'_>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .run(hook, table, batch, cx)
-    }
-}
-
 /// sluice configured as the appliance: see the module docs.
 pub struct SluiceRouter {
     appliance: Appliance,
     worker: Worker<MemPort>,
     names: Vec<String>,
-    rules: Arc<Mutex<RulesStage>>,
+    rules: RulesReader,
     now: Instant,
     punted: Vec<Punted>,
 }
@@ -127,10 +105,11 @@ impl SluiceRouter {
             .map_err(|e| format!("ruleset: {e}"))?;
         let sets = ipset::parse(sets.unwrap_or(""), Path::new("sets.ipset"))
             .map_err(|e| format!("sets: {e}"))?;
-        let stage = RulesStage::new(&appliance, &ruleset, &sets, RulesParams::default())
-            .map_err(|e| format!("compiling the ruleset: {e}"))?;
-        let snapshot =
-            Snapshot::from_appliance(&appliance, 1).map_err(|e| format!("routes: {e}"))?;
+        let snapshot = Snapshot::build(&appliance, &ruleset, &sets, RulesParams::default(), 1)
+            .map_err(|e| match e {
+                sluice_dataplane::snapshot::SnapshotError::Route(e) => format!("routes: {e}"),
+                e => format!("compiling the ruleset: {e}"),
+            })?;
         let names: Vec<String> = appliance
             .interfaces
             .iter()
@@ -138,9 +117,10 @@ impl SluiceRouter {
             .collect();
         let macs = (0..names.len()).map(router_mac).collect();
         let now = Instant::now();
-        let mut pipeline = Pipeline::new(Arc::new(snapshot), macs, now);
-        let rules = Arc::new(Mutex::new(stage));
-        pipeline.register(Box::new(SharedRules(Arc::clone(&rules))));
+        let pipeline = Pipeline::new(Arc::new(snapshot), macs, now);
+        let rules = pipeline
+            .rules_reader()
+            .expect("a snapshot built with a ruleset has one");
         let ports = names.iter().map(|_| MemPort::new(RING)).collect();
         Ok(SluiceRouter {
             appliance,
@@ -277,10 +257,7 @@ impl SluiceRouter {
     /// log).
     pub fn take_log(&mut self) -> Vec<LogRecord> {
         let mut out = Vec::new();
-        self.rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain_log(&mut out);
+        self.rules.drain_log(&mut out);
         out
     }
 
@@ -293,10 +270,7 @@ impl SluiceRouter {
     /// `iptables-save -c` prints it (the rules stage's
     /// `save_with_counters`).
     pub fn save_with_counters(&self) -> String {
-        self.rules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .save_with_counters()
+        self.rules.save_with_counters()
     }
 
     /// The rules of `table` with their counters, in the form of

@@ -17,7 +17,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
             }
             // The config is valid; say whether today's dataplane can run it.
             let mut warnings = b.warnings.len();
-            if let Err(e) = sluice_dataplane::rules::RulesStage::new(
+            if let Err(e) = sluice_dataplane::rules::Program::compile(
                 &b.appliance,
                 &b.rules,
                 &b.sets,

@@ -1,13 +1,32 @@
-//! sluice-dataplane: everything a worker core does to a frame. The tree
-//! reads like a frame's path: [`io`] (ports and frame memory), [`wire`]
-//! (parsing), [`pipeline`] (the hook order), [`rules`] (compiled rule
-//! programs), [`route`] (FIB, policy, neighbours), [`local`] (delivery to
-//! the box), [`worker`] (the poll loop). See DESIGN.md.
+//! sluice-dataplane: everything a worker core does to a frame.
+//!
+//! Modules in layers, each importing only earlier ones (ARCHITECTURE.md;
+//! `scripts/check-layers` enforces it):
+//!
+//! 1. [`wire`] (parsing, views) and [`io`] (frame memory, ports)
+//! 2. [`packet`]: Pkt, Batch, Verdict, counters
+//! 3. [`route`] (FIB, policy, neighbours), then [`net`] (ports, own
+//!    addresses, the router)
+//! 4. [`rules`], [`conntrack`], [`nat`], [`local`]: the stages
+//! 5. [`snapshot`]: the whole configuration, swapped at batch boundaries
+//! 6. [`pipeline`]: the hook order, the worker state
+//! 7. [`worker`]: the poll loop
 
 pub mod io;
-pub mod local;
-pub mod pipeline;
-pub mod route;
-pub mod rules;
 pub mod wire;
+
+pub mod packet;
+
+pub mod net;
+pub mod route;
+
+pub mod conntrack;
+pub mod local;
+pub mod nat;
+pub mod rules;
+
+pub mod snapshot;
+
+pub mod pipeline;
+
 pub mod worker;

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use sluice_config::iptables::{Hook, TableKind};
-use sluice_dataplane::pipeline::{
-    Batch, Counter, HookCx, HookStage, PipelineParams, PortConf, Snapshot,
-};
+use sluice_dataplane::net::{Net, PortConf};
+use sluice_dataplane::pipeline::{Batch, Counter, HookCx, HookStage, PipelineParams, Snapshot};
 use sluice_dataplane::route::{Port, RouteType, Router, StaticRoute};
 use sluice_dataplane::wire::{self, arp, icmpv6, ipv4, EtherType, IpProtocol, MacAddr};
 
@@ -624,7 +623,10 @@ fn unreachable_prohibit_and_blackhole_routes() {
         .iter()
         .map(|p| PortConf::new(&p.name, 1500, &p.addresses))
         .collect();
-    let mut lab = Lab::from_snapshot(Snapshot::new(1, router, confs), PipelineParams::default());
+    let mut lab = Lab::from_snapshot(
+        Snapshot::new(1, Net::new(router, confs), None),
+        PipelineParams::default(),
+    );
     for (n, host) in ["10.0.1.10", "10.0.1.11", "10.0.1.12"].iter().enumerate() {
         lab.neighbour("r0", host, hmac(10 + n as u8));
     }

@@ -3,28 +3,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use sluice_config::iptables::{Hook, TableKind};
-use sluice_dataplane::pipeline::{Batch, HookCx, HookStage};
+use sluice_config::iptables::TableKind;
 use sluice_dataplane::rules::log::LogRecord;
-use sluice_dataplane::rules::{RulesParams, RulesStage};
+use sluice_dataplane::rules::{RulesParams, RulesReader};
 use sluice_dataplane::wire::{self, checksum, EtherType, MacAddr};
-
-/// The stage, shared between the pipeline and the test (which reads its
-/// counters and log).
-struct Shared(Arc<Mutex<RulesStage>>);
-
-impl HookStage for Shared {
-    fn points(&self) -> Vec<(Hook, TableKind)> {
-        self.0.lock().unwrap().points()
-    }
-    fn run(&mut self, hook: Hook, table: TableKind, batch: &mut Batch<'_>, cx: &HookCx<'_>) {
-        self.0.lock().unwrap().run(hook, table, batch, cx)
-    }
-}
 
 const BRANCH: &str = r#"
 [[interface]]
@@ -57,17 +42,12 @@ table = 100
 
 struct Box_ {
     lab: Lab,
-    rules: Arc<Mutex<RulesStage>>,
+    rules: RulesReader,
 }
 
 fn lab(rules: &str) -> Box_ {
-    let app = sluice_config::appliance::parse(BRANCH, std::path::Path::new("t.toml")).unwrap();
-    let rs = sluice_config::iptables::parse(rules, std::path::Path::new("t.rules"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stage = RulesStage::new(&app, &rs, &Default::default(), RulesParams::default()).unwrap();
-    let rules = Arc::new(Mutex::new(stage));
-    let mut lab = Lab::new(BRANCH);
-    lab.register(Box::new(Shared(Arc::clone(&rules))));
+    let mut lab = Lab::with_rules(BRANCH, rules, RulesParams::default());
+    let rules = lab.rules();
     lab.neighbour("lan", "10.0.1.10", hmac(10));
     lab.neighbour("lan", "10.0.1.20", hmac(20));
     lab.neighbour("wan_a", "10.0.2.254", hmac(254));
@@ -79,17 +59,17 @@ fn lab(rules: &str) -> Box_ {
 
 impl Box_ {
     fn hits(&self, table: TableKind, chain: &str) -> Vec<u64> {
-        let c = self.rules.lock().unwrap().counters();
+        let c = self.rules.counters();
         let t = c.tables.iter().find(|t| t.table == table).unwrap();
         let ch = t.chains.iter().find(|c| c.name == chain).unwrap();
         ch.rules.iter().map(|r| r.packets).collect()
     }
     fn policy(&self, table: TableKind, chain: &str) -> u64 {
-        let c = self.rules.lock().unwrap().counters();
+        let c = self.rules.counters();
         c.policy(table, chain).unwrap().packets
     }
     fn save(&self) -> String {
-        self.rules.lock().unwrap().save_with_counters()
+        self.rules.save_with_counters()
     }
 }
 
@@ -288,7 +268,7 @@ fn log_and_drop_user_chain() {
     );
     assert_eq!(b.lab.delta().get("filter.drop"), Some(&1));
     let mut log: Vec<LogRecord> = Vec::new();
-    b.rules.lock().unwrap().drain_log(&mut log);
+    b.rules.drain_log(&mut log);
     assert_eq!(log.len(), 1);
     assert_eq!(
         log[0].line(),
@@ -436,10 +416,7 @@ fn random_frames_through_every_match_and_target() {
         -A LOGDROP -j LOG --log-prefix \"drop \" --log-tcp-options --log-ip-options\n\
         -A LOGDROP -j DROP\n\
         -A OUTPUT -p icmp -m icmp --icmp-type 3 -m limit --limit 50/s\nCOMMIT\n";
-    let app = sluice_config::appliance::parse(BRANCH, std::path::Path::new("t.toml")).unwrap();
-    let rs = sluice_config::iptables::parse(rules, std::path::Path::new("t.rules"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut labs: Vec<(Lab, Arc<Mutex<RulesStage>>)> = [true, false]
+    let mut labs: Vec<(Lab, RulesReader)> = [true, false]
         .into_iter()
         .map(|classifier| {
             let params = RulesParams {
@@ -447,10 +424,8 @@ fn random_frames_through_every_match_and_target() {
                 log_ring: 16,
                 ..RulesParams::default()
             };
-            let stage = RulesStage::new(&app, &rs, &Default::default(), params).unwrap();
-            let shared = Arc::new(Mutex::new(stage));
-            let mut lab = Lab::new(BRANCH);
-            lab.register(Box::new(Shared(Arc::clone(&shared))));
+            let mut lab = Lab::with_rules(BRANCH, rules, params);
+            let shared = lab.rules();
             lab.neighbour("lan", "10.0.1.20", hmac(20));
             lab.neighbour("wan_a", "10.0.2.254", hmac(254));
             lab.neighbour("wan_a", "10.0.2.5", hmac(5));
@@ -529,7 +504,7 @@ fn random_frames_through_every_match_and_target() {
         lab.recv_all();
         lab.punted();
         lab.assert_balanced();
-        saved.push(stage.lock().unwrap().save_with_counters());
+        saved.push(stage.save_with_counters());
     }
     assert_eq!(saved[0], saved[1], "classifier and plain evaluation");
     assert!(saved[0].contains("] -A FORWARD -p tcp -m tcp --dport 22 -j REJECT"));

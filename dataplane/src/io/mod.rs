@@ -24,6 +24,17 @@ pub mod mem;
 
 use std::fmt;
 
+/// A port: an interface sluice attaches to, numbered by its position in the
+/// appliance configuration (the first `[[interface]]` is port 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub u16);
+
+impl PortId {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
 /// Default chunk size: a page half, as `XSK_UMEM__DEFAULT_FRAME_SIZE` (4096)
 /// halved; enough for a 1500-byte MTU frame plus headroom.
 pub const DEFAULT_FRAME_SIZE: u32 = 2048;

@@ -14,10 +14,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::io::PortId;
 use crate::io::{Desc, Umem};
-use crate::pipeline::Snapshot;
+use crate::net::Net;
 use crate::route::neigh::ArpInput;
-use crate::route::{FlowKey, PortId, RouteResult};
+use crate::route::{FlowKey, RouteResult};
 use crate::wire::{self, arp, ArpRepr, EtherType, MacAddr, PacketMeta};
 
 /// What to do with an ARP packet.
@@ -40,7 +41,7 @@ pub enum Outcome {
 pub fn process(
     frame: &mut [u8],
     meta: &PacketMeta,
-    snap: &Snapshot,
+    net: &Net,
     iif: PortId,
     port_mac: MacAddr,
     to_us: bool,
@@ -74,7 +75,7 @@ pub fn process(
     };
     if sip.is_unspecified() {
         // Duplicate address detection (RFC 5227): answer, learn nothing.
-        if op == arp::Operation::Request && snap.is_own_v4(tip) {
+        if op == arp::Operation::Request && net.is_own_v4(tip) {
             reply(body);
             return Outcome::Reply {
                 dst_mac: sha,
@@ -83,7 +84,7 @@ pub fn process(
         }
         return Outcome::Consumed(None);
     }
-    if op == arp::Operation::Request && for_us(snap, sip, tip, iif) {
+    if op == arp::Operation::Request && for_us(net, sip, tip, iif) {
         reply(body);
         return Outcome::Reply {
             dst_mac: sha,
@@ -103,7 +104,7 @@ pub fn process(
 /// `ip_route_input_noref(skb, tip, sip, 0, dev)` is `RTN_LOCAL`: the
 /// martian checks on the sender, the policy lookup, and a sender that is
 /// not one of our own addresses.
-fn for_us(snap: &Snapshot, sip: Ipv4Addr, tip: Ipv4Addr, iif: PortId) -> bool {
+fn for_us(net: &Net, sip: Ipv4Addr, tip: Ipv4Addr, iif: PortId) -> bool {
     if sip.is_multicast() || sip.is_broadcast() || sip.is_loopback() || sip.octets()[0] == 0 {
         return false;
     }
@@ -111,7 +112,7 @@ fn for_us(snap: &Snapshot, sip: Ipv4Addr, tip: Ipv4Addr, iif: PortId) -> bool {
         return false;
     }
     let key = FlowKey::forward(IpAddr::V4(sip), IpAddr::V4(tip), iif);
-    snap.router.lookup(&key) == RouteResult::Local && !snap.is_own_v4(sip)
+    net.router.lookup(&key) == RouteResult::Local && !net.is_own_v4(sip)
 }
 
 /// Builds an ARP request for `target` out of `port` (MAC `mac`): broadcast,
@@ -122,13 +123,13 @@ fn for_us(snap: &Snapshot, sip: Ipv4Addr, tip: Ipv4Addr, iif: PortId) -> bool {
 /// frame is free.
 pub fn request(
     umem: &mut Umem,
-    snap: &Snapshot,
+    net: &Net,
     port: PortId,
     mac: MacAddr,
     target: Ipv4Addr,
     unicast: Option<MacAddr>,
 ) -> Option<Desc> {
-    let spa = snap
+    let spa = net
         .port(port)
         .and_then(|p| p.source_v4(target))
         .unwrap_or(Ipv4Addr::UNSPECIFIED);

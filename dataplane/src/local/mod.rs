@@ -31,9 +31,10 @@ use std::net::IpAddr;
 
 pub use punt::{PuntQueue, Punted};
 
+use crate::io::PortId;
 use crate::io::{Desc, Umem};
-use crate::pipeline::{Counter, Snapshot};
-use crate::route::PortId;
+use crate::net::Net;
+use crate::packet::Counter;
 use crate::wire::{self, icmpv4, icmpv6, EtherType, IpProtocol, L4Status, MacAddr, PacketMeta};
 
 /// What local delivery did with a packet.
@@ -75,7 +76,7 @@ pub fn deliver(
     umem: &mut Umem,
     d: Desc,
     meta: &PacketMeta,
-    snap: &Snapshot,
+    net: &Net,
     iif: PortId,
     mac: MacAddr,
     to_group: bool,
@@ -89,9 +90,9 @@ pub fn deliver(
             echo_v4(umem, d, meta, to_group, ident)
         }
         (6, IpProtocol::ICMPV6) => match meta.icmp_type {
-            icmpv6::types::ECHO_REQUEST => echo_v6(umem, d, meta, snap, iif),
+            icmpv6::types::ECHO_REQUEST => echo_v6(umem, d, meta, net, iif),
             icmpv6::types::NEIGHBOR_SOLICIT | icmpv6::types::NEIGHBOR_ADVERT => {
-                nd::input(umem, d, meta, snap, iif, mac)
+                nd::input(umem, d, meta, net, iif, mac)
             }
             _ => Delivery::Punt,
         },
@@ -157,13 +158,7 @@ fn echo_v4(
 /// `icmpv6_echo_reply`: from the address pinged (a source chosen for the
 /// sender when that was a multicast or anycast address), hop limit 64,
 /// the request's traffic class, flow label 0.
-fn echo_v6(
-    umem: &mut Umem,
-    mut d: Desc,
-    meta: &PacketMeta,
-    snap: &Snapshot,
-    iif: PortId,
-) -> Delivery {
+fn echo_v6(umem: &mut Umem, mut d: Desc, meta: &PacketMeta, net: &Net, iif: PortId) -> Delivery {
     let (IpAddr::V6(src), IpAddr::V6(dst)) = (meta.src, meta.dst) else {
         return Delivery::Punt;
     };
@@ -175,10 +170,10 @@ fn echo_v6(
             return Delivery::Drop(Counter::LocalIcmpChecksum);
         }
     }
-    let from = if snap.is_own(meta.dst) {
+    let from = if net.is_own(meta.dst) {
         dst
     } else {
-        match snap.source_for(iif, IpAddr::V6(src)) {
+        match net.source_for(iif, IpAddr::V6(src)) {
             Some(IpAddr::V6(a)) => a,
             _ => return Delivery::Drop(Counter::OutputNoRoute),
         }
@@ -222,7 +217,7 @@ fn finish_reply(
 ) -> Delivery {
     let start = l3 - wire::ethernet::HEADER_LEN;
     let frame = umem.bytes_mut(*d);
-    crate::pipeline::write_eth_placeholder(&mut frame[start..], ethertype);
+    crate::wire::ethernet::write_placeholder(&mut frame[start..], ethertype);
     if !umem.adjust_head(d, start as isize) {
         return Delivery::Drop(Counter::OutputTooBig);
     }

@@ -19,10 +19,11 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::Delivery;
+use crate::io::PortId;
 use crate::io::{Desc, Umem};
-use crate::pipeline::snapshot::{solicited_node, ALL_NODES};
-use crate::pipeline::{Counter, Snapshot};
-use crate::route::PortId;
+use crate::net::Net;
+use crate::net::{solicited_node, ALL_NODES};
+use crate::packet::Counter;
 use crate::wire::{self, icmpv6, EtherType, IpProtocol, MacAddr, PacketMeta};
 
 /// Length of an NS or NA with one link-layer address option.
@@ -39,7 +40,7 @@ pub(crate) fn input(
     umem: &mut Umem,
     mut d: Desc,
     meta: &PacketMeta,
-    snap: &Snapshot,
+    net: &Net,
     iif: PortId,
     mac: MacAddr,
 ) -> Delivery {
@@ -77,7 +78,7 @@ pub(crate) fn input(
     if target.is_multicast() {
         return Delivery::Drop(Counter::NdInvalid);
     }
-    let Some(port) = snap.port(iif) else {
+    let Some(port) = net.port(iif) else {
         return Delivery::Drop(Counter::NdInvalid);
     };
     if kind == icmpv6::types::NEIGHBOR_ADVERT {
@@ -146,7 +147,7 @@ pub(crate) fn input(
         with_lladdr.then_some((icmpv6::ndisc_option::TARGET_LL_ADDR, mac)),
     );
     let start = l3 - wire::ethernet::HEADER_LEN;
-    crate::pipeline::write_eth_placeholder(&mut frame[start..], EtherType::IPV6);
+    crate::wire::ethernet::write_placeholder(&mut frame[start..], EtherType::IPV6);
     if !umem.adjust_head(&mut d, start as isize) {
         return Delivery::Drop(Counter::NdInvalid);
     }
@@ -203,13 +204,13 @@ fn write_nd(
 /// the port or a free frame.
 pub fn solicit(
     umem: &mut Umem,
-    snap: &Snapshot,
+    net: &Net,
     port: PortId,
     mac: MacAddr,
     target: Ipv6Addr,
     unicast: bool,
 ) -> Option<(Desc, PacketMeta)> {
-    let src = snap.port(port)?.source_v6(target)?;
+    let src = net.port(port)?.source_v6(target)?;
     let dst = if unicast {
         target
     } else {
@@ -222,7 +223,7 @@ pub fn solicit(
         return None;
     }
     let frame = umem.bytes_mut(d);
-    crate::pipeline::write_eth_placeholder(frame, EtherType::IPV6);
+    crate::wire::ethernet::write_placeholder(frame, EtherType::IPV6);
     write_nd(
         &mut frame[l3..],
         icmpv6::types::NEIGHBOR_SOLICIT,

@@ -4,8 +4,8 @@
 
 use std::collections::VecDeque;
 
+use crate::io::PortId;
 use crate::io::{Desc, Umem};
-use crate::route::PortId;
 
 /// A frame for the host stack and the port it came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use super::batch::{Dest, L2Class};
+use crate::packet::{Dest, L2Class};
 use crate::wire::{self, icmpv4, icmpv6, EtherType, IpProtocol, PacketMeta};
 
 /// Slots of the per-destination rate limit table.
@@ -376,11 +376,7 @@ pub(crate) fn write_v6(buf: &mut [u8], kind: ErrorKind, src: Ipv6Addr, dst: Ipv6
     m.fill_checksum(&IpAddr::V6(src), &IpAddr::V6(dst));
 }
 
-/// An Ethernet header with zero addresses (the output stage fills them).
-pub(crate) fn write_eth_placeholder(buf: &mut [u8], ethertype: EtherType) {
-    buf[..12].fill(0);
-    buf[12..14].copy_from_slice(&ethertype.0.to_be_bytes());
-}
+pub(crate) use crate::wire::ethernet::write_placeholder as write_eth_placeholder;
 
 #[cfg(test)]
 mod tests {

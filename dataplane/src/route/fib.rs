@@ -19,16 +19,7 @@ use ipnet::IpNet;
 
 use super::lpm::{Lpm, LpmBuilder};
 
-/// A port: an interface sluice attaches to, numbered by its position in the
-/// appliance configuration (the first `[[interface]]` is port 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PortId(pub u16);
-
-impl PortId {
-    pub fn index(self) -> usize {
-        usize::from(self.0)
-    }
-}
+pub use crate::io::PortId;
 
 /// What a route does with a packet: the route types of `ip route`
 /// (`rtm_type`), each with what it needs.

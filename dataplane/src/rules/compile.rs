@@ -277,29 +277,31 @@ pub(crate) struct TableProg {
 
 /// Everything the evaluator reads, immutable and shared by workers.
 #[derive(Debug, Clone)]
-pub(crate) struct Program {
-    pub tables: Box<[TableProg]>,
+pub struct Program {
+    /// The parameters it was compiled with.
+    pub(crate) params: super::RulesParams,
+    pub(crate) tables: Box<[TableProg]>,
     /// Table position in [`Program::tables`] by [`table_index`].
-    pub by_kind: [Option<u8>; 5],
-    pub ifaces: InterfaceTable,
-    pub sets: SetTable,
-    pub limits: Box<[LimitRule]>,
-    pub stats: Box<[StatisticRule]>,
-    pub recent: RecentConfig,
+    pub(crate) by_kind: [Option<u8>; 5],
+    pub(crate) ifaces: InterfaceTable,
+    pub(crate) sets: SetTable,
+    pub(crate) limits: Box<[LimitRule]>,
+    pub(crate) stats: Box<[StatisticRule]>,
+    pub(crate) recent: RecentConfig,
     /// Counter slots (rules and policies of every table).
-    pub counters: usize,
+    pub(crate) counters: usize,
     /// The deepest the jump stack can get.
-    pub max_depth: usize,
+    pub(crate) max_depth: usize,
     /// Whether a rule enables connection tracking in the kernel (a
     /// `conntrack`, `state` or `connmark` match, a `CONNMARK` target, or
     /// `CT` other than `--notrack`: their checkentry calls
     /// `nf_ct_netns_get`). Without it the kernel's nat hooks see no
     /// conntrack entry and never run the nat table.
-    pub tracks: bool,
+    pub(crate) tracks: bool,
     /// Classifier on (the default) or plain ordered evaluation.
-    pub classify: bool,
+    pub(crate) classify: bool,
     /// The ruleset as written, for `iptables-save -c` output.
-    pub ruleset: Ruleset,
+    pub(crate) ruleset: Ruleset,
 }
 
 /// What the compiler needs besides the config.
@@ -343,6 +345,7 @@ pub(crate) fn compile(
     rules: &Ruleset,
     sets: &SetFile,
     params: CompileParams,
+    rules_params: super::RulesParams,
 ) -> Result<Program, RulesError> {
     let names = app
         .interfaces
@@ -424,6 +427,7 @@ pub(crate) fn compile(
             }
         });
     Ok(Program {
+        params: rules_params,
         tracks,
         tables: tables.into_boxed_slice(),
         by_kind,

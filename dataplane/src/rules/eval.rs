@@ -30,33 +30,13 @@
 
 use super::classify::{PacketKey, IF_NONE};
 use super::compile::{CTarget, ChainProg, Program, TableProg};
-use super::limit::LimitState;
-use super::log::LogRing;
 use super::matches::{self, Hotdrop, MatchState, PktCx};
-use super::recent::RecentState;
-use super::statistic::{Prng, StatisticState};
+use super::state::{RuleCells, RulesState};
 use super::targets::{self, Step, TargetCx};
-use crate::pipeline::{Batch, Counter, Snapshot};
+use crate::net::Net;
+use crate::packet::{Batch, Counter};
 use crate::wire::{IpProtocol, L4Status, PacketMeta};
 use sluice_config::iptables::{Hook, Policy};
-
-/// One worker's mutable state for a program: counters, the stateful
-/// matches' state, the LOG ring, and scratch space, all allocated when the
-/// stage is built.
-#[derive(Debug, Clone)]
-pub(crate) struct WorkerState {
-    /// `[packets, bytes]` per counter slot of the program.
-    pub counters: Vec<[u64; 2]>,
-    pub limits: Vec<LimitState>,
-    pub stats: Vec<StatisticState>,
-    pub recent: RecentState,
-    pub prng: Prng,
-    pub log: LogRing,
-    /// Return points `(chain, rule)`, capacity [`Program::max_depth`].
-    pub stack: Vec<(u32, u32)>,
-    /// A REJECT answer is built here.
-    pub reply: Box<[u8]>,
-}
 
 /// The end of a table's traversal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +91,7 @@ pub(crate) fn packet_key(meta: &PacketMeta, mark: u32, iif: u16, oif: u16) -> Pa
 /// What the traversal needs besides the program and the worker state.
 pub(crate) struct RunCx<'a> {
     pub hook: Hook,
-    pub snap: &'a Snapshot,
+    pub net: &'a Net,
     pub now_ns: u64,
     /// `<table>.drop`.
     pub table_drop: Counter,
@@ -122,12 +102,12 @@ pub(crate) fn run_packet(
     prog: &Program,
     table: &TableProg,
     entry: u32,
-    st: &mut WorkerState,
+    st: &mut RulesState,
     batch: &mut Batch<'_>,
     i: usize,
     rc: &RunCx<'_>,
 ) -> Fate {
-    let WorkerState {
+    let RulesState {
         counters,
         limits,
         stats,
@@ -136,7 +116,9 @@ pub(crate) fn run_packet(
         log,
         stack,
         reply,
+        ..
     } = st;
+    let counters: &RuleCells = counters;
     let mut ms = MatchState {
         limits,
         stats,
@@ -167,7 +149,7 @@ pub(crate) fn run_packet(
                 oif,
                 l2,
                 ct: batch.ct(i),
-                snap: rc.snap,
+                net: rc.net,
                 now_ns: rc.now_ns,
             };
             if linear {
@@ -194,9 +176,7 @@ pub(crate) fn run_packet(
             },
         };
         let rule = &ch.rules[r];
-        let c = &mut counters[rule.counter as usize];
-        c[0] += 1;
-        c[1] += u64::from(batch.meta(i).ip_len);
+        counters.hit(rule.counter, u64::from(batch.meta(i).ip_len));
         match &rule.target {
             CTarget::None => from = r + 1,
             CTarget::Accept => return Fate::Accept,
@@ -225,7 +205,7 @@ pub(crate) fn run_packet(
             t => {
                 let mut tcx = TargetCx {
                     hook: rc.hook,
-                    snap: rc.snap,
+                    net: rc.net,
                     now_ns: rc.now_ns,
                     table_drop: rc.table_drop,
                     log,
@@ -247,7 +227,7 @@ pub(crate) fn run_packet(
 fn policy(
     table: &TableProg,
     entry: u32,
-    counters: &mut [[u64; 2]],
+    counters: &RuleCells,
     batch: &Batch<'_>,
     i: usize,
     rc: &RunCx<'_>,
@@ -255,10 +235,7 @@ fn policy(
     let (p, slot) = table.chains[entry as usize]
         .policy
         .unwrap_or((Policy::Accept, u32::MAX));
-    if let Some(c) = counters.get_mut(slot as usize) {
-        c[0] += 1;
-        c[1] += u64::from(batch.meta(i).ip_len);
-    }
+    counters.hit(slot, u64::from(batch.meta(i).ip_len));
     match p {
         Policy::Accept => Fate::Accept,
         Policy::Drop => Fate::Drop(rc.table_drop),

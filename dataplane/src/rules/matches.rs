@@ -42,7 +42,8 @@ use super::compile::{CMatch, CRule, Program, LOOPBACK_BROADCAST};
 use super::limit::LimitState;
 use super::recent::{RecentPacket, RecentState};
 use super::statistic::{Prng, StatisticState};
-use crate::pipeline::{CtState, L2Class, Snapshot};
+use crate::net::Net;
+use crate::packet::{CtState, L2Class};
 use crate::route::{NextHopKind, PortId};
 use crate::wire::PacketMeta;
 
@@ -62,7 +63,7 @@ pub(crate) struct PktCx<'a> {
     pub oif: Option<PortId>,
     pub l2: L2Class,
     pub ct: CtState,
-    pub snap: &'a Snapshot,
+    pub net: &'a Net,
     pub now_ns: u64,
 }
 
@@ -260,7 +261,7 @@ fn one(
                 None => None,
             };
             let (s, d) = v4_addrs(meta);
-            addrtype_ok(p.snap, src, s, dev) && addrtype_ok(p.snap, dst, d, dev)
+            addrtype_ok(p.net, src, s, dev) && addrtype_ok(p.net, dst, d, dev)
         }
         CMatch::Limit(id) => {
             let i = *id as usize;
@@ -365,21 +366,16 @@ const RTN_BROADCAST: u8 = 3;
 const RTN_ANYCAST: u8 = 4;
 const RTN_MULTICAST: u8 = 5;
 
-fn addrtype_ok(
-    snap: &Snapshot,
-    m: &Option<AddrTypeMatch>,
-    addr: Ipv4Addr,
-    dev: Option<PortId>,
-) -> bool {
+fn addrtype_ok(net: &Net, m: &Option<AddrTypeMatch>, addr: Ipv4Addr, dev: Option<PortId>) -> bool {
     match m {
         None => true,
-        Some(m) => m.matches(addr_type(snap, addr, dev)),
+        Some(m) => m.matches(addr_type(net, addr, dev)),
     }
 }
 
 /// `inet_dev_addr_type(net, dev, addr)` (see the module docs). `dev`
 /// `None`: no interface restriction.
-pub(crate) fn addr_type(snap: &Snapshot, addr: Ipv4Addr, dev: Option<PortId>) -> u8 {
+pub(crate) fn addr_type(net: &Net, addr: Ipv4Addr, dev: Option<PortId>) -> u8 {
     let o = addr.octets();
     if o[0] == 0 || addr.is_broadcast() {
         return RTN_BROADCAST;
@@ -387,7 +383,7 @@ pub(crate) fn addr_type(snap: &Snapshot, addr: Ipv4Addr, dev: Option<PortId>) ->
     if addr.is_multicast() {
         return RTN_MULTICAST;
     }
-    let local = snap
+    let local = net
         .router
         .tables()
         .get(crate::route::table::TABLE_LOCAL)
@@ -395,7 +391,7 @@ pub(crate) fn addr_type(snap: &Snapshot, addr: Ipv4Addr, dev: Option<PortId>) ->
     // (type, the route's device; `None` for `lo`)
     let (rtn, on) = match local.map(|nh| nh.kind) {
         Some(NextHopKind::Local) => {
-            let owner = snap
+            let owner = net
                 .ports
                 .iter()
                 .position(|p| p.has_addr(IpAddr::V4(addr)))

@@ -5,25 +5,26 @@
 //!
 //! Contract:
 //!
-//! * The control side builds a [`RulesStage`] from the appliance config,
-//!   the ruleset and the sets file ([`RulesStage::new`]); this compiles the
-//!   ruleset ([`compile`]): per table its chains as arrays of rules, jumps
-//!   resolved, the entry chain of each hook, and a [`classify::Classifier`]
-//!   per chain. Errors ([`RulesError`]) name the rule's line. Each worker
-//!   registers its own stage ([`RulesStage::for_worker`] shares the
-//!   compiled program) with its pipeline; the stage runs at every
-//!   (hook, table) point of the tables the ruleset has.
+//! * The control side compiles the appliance config, the ruleset and the
+//!   sets file into a [`Program`] ([`Program::compile`], [`compile`]): per
+//!   table its chains as arrays of rules, jumps resolved, the entry chain
+//!   of each hook, and a [`classify::Classifier`] per chain. Errors
+//!   ([`RulesError`]) name the rule's line. The program goes into the
+//!   snapshot, shared by every worker; each worker keeps its own
+//!   [`RulesState`], and the pipeline calls [`run_table`] at every
+//!   (hook, table) point the program has ([`Program::runs_at`]).
 //! * On the packet path ([`eval`], [`matches`](mod@matches), [`targets`]) nothing
 //!   allocates, locks, logs or makes a syscall: counters, the LOG ring, the
 //!   jump stack and the REJECT answer buffer are the worker's, allocated
-//!   when the stage is built; time is the batch's.
+//!   when the state is built; time is the batch's.
 //! * Counters are per worker, plain `u64`: per rule (packets and IP bytes,
 //!   counted when the rule's matches hold, before its target) and per
-//!   built-in chain policy. [`RulesStage::counters`] gives them per (table,
+//!   built-in chain policy. [`RulesState::counters`] gives them per (table,
 //!   chain, rule) ([`RuleCounters`], summed over workers with
-//!   [`RuleCounters::merge`]); [`RulesStage::save_with_counters`] prints
-//!   the ruleset as `iptables-save -c` does. LOG records are taken with
-//!   [`RulesStage::drain_log`].
+//!   [`RuleCounters::merge`]); [`RulesReader`] reads them (and drains LOG
+//!   records) from another thread without stopping the worker, and
+//!   [`RulesReader::save_with_counters`] prints the ruleset as
+//!   `iptables-save -c` does.
 //! * Drops are counted by the pipeline under `<table>.drop` (DROP, a DROP
 //!   policy, a failed TCPMSS), `filter.reject` (REJECT; its answer
 //!   `reject.icmp_unreachable` / `reject.tcp_reset`, or why none:
@@ -38,7 +39,7 @@
 //! ## Differences from the kernel
 //!
 //! * **No connection tracking yet.** Every packet is untracked
-//!   ([`crate::pipeline::CtState::Untracked`]): `--ctstate UNTRACKED` and
+//!   ([`crate::packet::CtState::Untracked`]): `--ctstate UNTRACKED` and
 //!   `--state UNTRACKED` match, NEW / ESTABLISHED / RELATED / INVALID /
 //!   SNAT / DNAT never do; `-m conntrack` without `--ctstate` and
 //!   `-m connmark` never match; `-j CONNMARK` does nothing (the kernel's
@@ -77,13 +78,14 @@ pub mod statistic;
 pub mod compile;
 pub mod eval;
 pub mod matches;
-mod stage;
+mod state;
 pub mod targets;
 
 #[cfg(test)]
 mod tests;
 
 pub use compile::RulesError;
-pub use stage::{
-    ChainCounters, RuleCounters, RulesParams, RulesStage, TableCounters, DEFAULT_SEED,
+pub use state::{
+    run_table, ChainCounters, Program, RuleCells, RuleCounters, RulesParams, RulesReader,
+    RulesState, TableCounters, DEFAULT_SEED,
 };

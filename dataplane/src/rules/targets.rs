@@ -47,7 +47,8 @@ use sluice_config::iptables::Hook;
 use super::compile::CTarget;
 use super::log::{LogContext, LogRing, LogSpec};
 use super::reject::{self, NoReply, RejectContext};
-use crate::pipeline::{Batch, Counter, CtState, Dest, EmitKind, Snapshot};
+use crate::net::Net;
+use crate::packet::{Batch, Counter, CtState, Dest, EmitKind};
 use crate::route::{FlowKey, RouteResult};
 use crate::wire::{checksum, MacAddr};
 
@@ -63,7 +64,7 @@ pub(crate) enum Step {
 /// What the targets use besides the batch.
 pub(crate) struct TargetCx<'a> {
     pub hook: Hook,
-    pub snap: &'a Snapshot,
+    pub net: &'a Net,
     pub now_ns: u64,
     /// The table's drop reason (`<table>.drop`).
     pub table_drop: Counter,
@@ -108,7 +109,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
             }
             Step::Continue
         }
-        CTarget::Tcpmss(action) => match tcpmss(*action, batch, i, cx.snap) {
+        CTarget::Tcpmss(action) => match tcpmss(*action, batch, i, cx.net) {
             Ok(()) => Step::Continue,
             Err(()) => Step::Drop(cx.table_drop),
         },
@@ -125,7 +126,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
 
 fn log(spec: &LogSpec, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
     let name =
-        |p: Option<crate::route::PortId>| p.and_then(|p| cx.snap.port(p)).map(|c| c.name.as_str());
+        |p: Option<crate::route::PortId>| p.and_then(|p| cx.net.port(p)).map(|c| c.name.as_str());
     let ctx = LogContext {
         in_iface: name(batch.iif(i)),
         out_iface: name(batch.oif(i)),
@@ -173,7 +174,7 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
     if icmp {
         // icmp_send routes the answer before building it: its source and
         // the MTU that caps it come from the route back.
-        let (port, next_hop) = match cx.snap.router.lookup(&FlowKey::output(meta.src)) {
+        let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
             RouteResult::Forward { port, next_hop } => (port, next_hop),
             // To a broadcast source the kernel sends the answer as a link
             // broadcast (and loops a copy back to itself, which sluice
@@ -188,8 +189,8 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
                 return;
             }
         };
-        ctx.mtu = cx.snap.port(port).map_or(576, |c| u32::from(c.mtu));
-        let route_src = match cx.snap.source_for(port, next_hop) {
+        ctx.mtu = cx.net.port(port).map_or(576, |c| u32::from(c.mtu));
+        let route_src = match cx.net.source_for(port, next_hop) {
             Some(IpAddr::V4(a)) => Some(a),
             _ => None,
         };
@@ -214,12 +215,7 @@ const TCPOPT_MSS: u8 = 2;
 const TCPOLEN_MSS: usize = 4;
 
 /// `tcpmss_mangle_packet` for IPv4 (see the module docs); `Err` drops.
-fn tcpmss(
-    action: TcpmssAction,
-    batch: &mut Batch<'_>,
-    i: usize,
-    snap: &Snapshot,
-) -> Result<(), ()> {
+fn tcpmss(action: TcpmssAction, batch: &mut Batch<'_>, i: usize, net: &Net) -> Result<(), ()> {
     let meta = *batch.meta(i);
     if meta.frag_offset != 0 {
         return Ok(());
@@ -242,9 +238,9 @@ fn tcpmss(
             TcpmssAction::ClampToPmtu => {
                 let out = batch
                     .oif(i)
-                    .and_then(|p| snap.port(p))
+                    .and_then(|p| net.port(p))
                     .map_or(u32::MAX, |c| u32::from(c.mtu));
-                let back = reverse_mtu(snap, meta.src);
+                let back = reverse_mtu(net, meta.src);
                 let min = out.min(back);
                 if min <= 40 {
                     return Err(());
@@ -307,10 +303,10 @@ fn tcpmss(
 
 /// `tcpmss_reverse_mtu`: the MTU of the route back to `src` (`lo`'s
 /// 65536 for a local one; no route: no limit).
-fn reverse_mtu(snap: &Snapshot, src: IpAddr) -> u32 {
-    match snap.router.lookup(&FlowKey::output(src)) {
+fn reverse_mtu(net: &Net, src: IpAddr) -> u32 {
+    match net.router.lookup(&FlowKey::output(src)) {
         RouteResult::Forward { port, .. } | RouteResult::Broadcast { port } => {
-            snap.port(port).map_or(u32::MAX, |c| u32::from(c.mtu))
+            net.port(port).map_or(u32::MAX, |c| u32::from(c.mtu))
         }
         RouteResult::Local => 65536,
         _ => u32::MAX,

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use sluice_config::iptables::{Counters, Hook, TableKind};
 
+use std::sync::Arc;
+
 use super::*;
-use crate::pipeline::testing::TestBatch;
-use crate::pipeline::{Counter, CtState, Dest, L2Class, Snapshot, Verdict};
-use crate::route::PortId;
+use crate::io::PortId;
+use crate::net::Net;
+use crate::packet::testing::TestBatch;
+use crate::packet::{Counter, CtState, Dest, L2Class, Verdict};
 use crate::wire::{self, checksum, MacAddr, PacketMeta};
 
 mod frames;
@@ -139,10 +142,59 @@ impl Ran {
     }
 }
 
-/// A stage with its appliance's snapshot and a clock.
+/// A compiled program with one worker's state: what a pipeline holds for
+/// the rules, driven here one (hook, table) point at a time.
+pub(super) struct Stage {
+    pub prog: Arc<Program>,
+    pub st: RulesState,
+}
+
+impl Stage {
+    pub fn new(
+        app: &sluice_config::appliance::Appliance,
+        rs: &sluice_config::iptables::Ruleset,
+        sets: &sluice_config::ipset::SetFile,
+        params: RulesParams,
+    ) -> Result<Stage, RulesError> {
+        let prog = Arc::new(Program::compile(app, rs, sets, params)?);
+        let st = RulesState::new(&prog, params.worker);
+        Ok(Stage { prog, st })
+    }
+
+    /// Worker `worker`'s stage for the same program, fresh state.
+    pub fn for_worker(&self, worker: u32) -> Stage {
+        Stage {
+            prog: Arc::clone(&self.prog),
+            st: RulesState::new(&self.prog, worker),
+        }
+    }
+
+    pub fn counters(&self) -> RuleCounters {
+        self.st.counters(&self.prog)
+    }
+
+    pub fn save_with_counters(&self) -> String {
+        self.counters().save(self.prog.ruleset())
+    }
+
+    pub fn drain_log(&mut self, out: &mut Vec<log::LogRecord>) {
+        self.st.drain_log(out)
+    }
+
+    pub fn log_ring_full(&self) -> u64 {
+        self.st.log_ring_full()
+    }
+
+    pub fn run(&mut self, hook: Hook, table: TableKind, tb: &mut TestBatch, net: &Net) {
+        let mut b = tb.batch();
+        run_table(&self.prog, &mut self.st, hook, table, &mut b, net);
+    }
+}
+
+/// A stage with its appliance's network and a clock.
 pub(super) struct H {
-    pub stage: RulesStage,
-    pub snap: Snapshot,
+    pub stage: Stage,
+    pub snap: Net,
     pub now: Instant,
 }
 
@@ -169,8 +221,8 @@ impl H {
         let rs = sluice_config::iptables::parse(rules, Path::new("t.rules"))
             .unwrap_or_else(|e| panic!("ruleset: {e}"));
         let sets = sluice_config::ipset::parse(sets, Path::new("t.ipset")).unwrap();
-        let stage = RulesStage::new(&app, &rs, &sets, params)?;
-        let snap = Snapshot::from_appliance(&app, 1).unwrap();
+        let stage = Stage::new(&app, &rs, &sets, params)?;
+        let snap = Net::from_appliance(&app).unwrap();
         Ok(H {
             stage,
             snap,
@@ -189,7 +241,7 @@ impl H {
             at.l2,
         );
         tb.set_mark(i, at.mark);
-        tb.run(&mut self.stage, at.hook, table, &self.snap);
+        self.stage.run(at.hook, table, &mut tb, &self.snap);
         let p = *tb.pkt(i);
         Ran {
             verdict: p.verdict,

@@ -176,6 +176,13 @@ impl Repr {
     }
 }
 
+/// An Ethernet header with zero addresses (the output stage fills them)
+/// and `ethertype`, at the start of `buf` (at least 14 bytes).
+pub fn write_placeholder(buf: &mut [u8], ethertype: super::EtherType) {
+    buf[..12].fill(0);
+    buf[12..14].copy_from_slice(&ethertype.0.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use sluice_dataplane::io::mem::MemPort;
 use sluice_dataplane::io::{Port, Umem};
 use sluice_dataplane::pipeline::{Counters, HookStage, Pipeline, PipelineParams, Snapshot};
 use sluice_dataplane::route::PortId;
+use sluice_dataplane::rules::{RulesParams, RulesReader};
 use sluice_dataplane::wire::{
     self, arp, checksum, ethernet, icmpv4, icmpv6, ipv4, ipv6, EtherType, IpProtocol, MacAddr,
 };
@@ -74,9 +75,25 @@ impl Lab {
         Lab::from_snapshot(snap, params)
     }
 
+    /// A lab whose snapshot has `rules` (an iptables-restore file)
+    /// compiled with `params`.
+    pub fn with_rules(toml: &str, rules: &str, params: RulesParams) -> Lab {
+        let a = sluice_config::appliance::parse(toml, Path::new("test.toml")).unwrap();
+        let rs = sluice_config::iptables::parse(rules, Path::new("test.rules"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::build(&a, &rs, &Default::default(), params, 1).unwrap();
+        Lab::from_snapshot(snap, PipelineParams::default())
+    }
+
+    /// A reader of the rules' counters and LOG records (the lab must have
+    /// rules).
+    pub fn rules(&self) -> RulesReader {
+        self.w.pipeline.rules_reader().expect("the lab has rules")
+    }
+
     pub fn from_snapshot(snap: Snapshot, params: PipelineParams) -> Lab {
         let t0 = Instant::now();
-        let names: Vec<String> = snap.ports.iter().map(|p| p.name.clone()).collect();
+        let names: Vec<String> = snap.net.ports.iter().map(|p| p.name.clone()).collect();
         let macs = (0..names.len()).map(|i| rmac(i as u8)).collect();
         let pipeline = Pipeline::with_params(Arc::new(snap), macs, params, t0);
         let ports = names.iter().map(|_| MemPort::new(1024)).collect();

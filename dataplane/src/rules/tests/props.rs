@@ -224,10 +224,10 @@ proptest! {
             return Ok(());
         };
         let sets = sluice_config::ipset::SetFile::default();
-        let snap = Snapshot::from_appliance(&app, 1).unwrap();
+        let snap = Net::from_appliance(&app).unwrap();
         let now = Instant::now();
-        let mut fast = H { stage: RulesStage::new(&app, &rs, &sets, with(true)).unwrap(), snap: snap.clone(), now };
-        let mut plain = H { stage: RulesStage::new(&app, &rs, &sets, with(false)).unwrap(), snap, now };
+        let mut fast = H { stage: Stage::new(&app, &rs, &sets, with(true)).unwrap(), snap: snap.clone(), now };
+        let mut plain = H { stage: Stage::new(&app, &rs, &sets, with(false)).unwrap(), snap, now };
         for k in 0..48 {
             let (pk, at) = packet(&mut rng);
             let a = fast.run(TableKind::Mangle, &pk.frame(), at);

@@ -13,6 +13,7 @@
 //! neighbour solicitation) keeps its frame: the reply is the same frame.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a counter means for the frame ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,6 +382,47 @@ impl Counters {
     }
 }
 
+/// A worker's [`Counters`] as other threads read them: the worker
+/// publishes its plain counters here at the end of a poll turn
+/// ([`CounterBlock::publish`]), the control side takes a copy
+/// ([`CounterBlock::read`]). One writer, relaxed atomics, no lock; a
+/// reader may see one turn's values for some counters and the next turn's
+/// for others, never a torn value.
+#[derive(Debug)]
+pub struct CounterBlock {
+    values: Box<[AtomicU64]>,
+    neigh_queued: AtomicU64,
+}
+
+impl Default for CounterBlock {
+    fn default() -> Self {
+        CounterBlock {
+            values: (0..Counter::ALL.len()).map(|_| AtomicU64::new(0)).collect(),
+            neigh_queued: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CounterBlock {
+    /// Copies `c` in (the worker, its only writer).
+    pub fn publish(&self, c: &Counters) {
+        for (cell, &v) in self.values.iter().zip(c.values.iter()) {
+            cell.store(v, Ordering::Relaxed);
+        }
+        self.neigh_queued.store(c.neigh_queued, Ordering::Relaxed);
+    }
+
+    /// A copy of the last published counters.
+    pub fn read(&self) -> Counters {
+        let mut c = Counters::default();
+        for (v, cell) in c.values.iter_mut().zip(self.values.iter()) {
+            *v = cell.load(Ordering::Relaxed);
+        }
+        c.neigh_queued = self.neigh_queued.load(Ordering::Relaxed);
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +459,16 @@ mod tests {
         sum.merge(&c);
         sum.merge(&c);
         assert_eq!(sum.get(Counter::RxFrames), 8);
+    }
+
+    #[test]
+    fn block_round_trip() {
+        let mut c = Counters::default();
+        c.add(Counter::RxFrames, 7);
+        c.neigh_queued = 2;
+        let b = CounterBlock::default();
+        assert_eq!(b.read(), Counters::default());
+        b.publish(&c);
+        assert_eq!(b.read(), c);
     }
 }

@@ -1,8 +1,7 @@
-//! The immutable configuration a worker runs a batch with: the router (FIB,
-//! policy rules) and each port's addresses, MTU and multicast groups. The
-//! control side builds a new [`Snapshot`] per configuration and the worker
-//! switches to it at a batch boundary ([`super::Pipeline::set_snapshot`]),
-//! so every packet of a batch sees one whole configuration.
+//! The network as configured: each port's addresses, MTU and multicast
+//! groups, and the router (FIB, policy rules) built from them — the part
+//! of a [`crate::snapshot::Snapshot`] that routing, local delivery and the
+//! rules' address questions read. Immutable once built.
 //!
 //! Address questions the packet path asks are answered here from sorted
 //! arrays built once: "is this one of our addresses" (`inet_lookup_ifaddr`,
@@ -14,7 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sluice_config::appliance::Appliance;
 
-use crate::route::{PortId, RouteError, Router};
+use crate::io::PortId;
+use crate::route::{RouteError, Router};
 
 /// `INADDR_DUMMY` (RFC 7600): the source of an ICMP error when the egress
 /// port has no IPv4 address (`__icmp_send`).
@@ -138,9 +138,7 @@ impl PortConf {
 
 /// See the module docs.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// Bumped by the control side for every new configuration.
-    pub generation: u64,
+pub struct Net {
     pub router: Router,
     /// Port `i` is `PortId(i)`.
     pub ports: Vec<PortConf>,
@@ -150,9 +148,9 @@ pub struct Snapshot {
     own_v6: Box<[u128]>,
 }
 
-impl Snapshot {
+impl Net {
     /// Builds from parts; `ports[i]` describes `PortId(i)` of `router`.
-    pub fn new(generation: u64, router: Router, ports: Vec<PortConf>) -> Snapshot {
+    pub fn new(router: Router, ports: Vec<PortConf>) -> Net {
         let mut own_v4: Vec<u32> = ports
             .iter()
             .flat_map(|p| p.v4.iter().map(|n| u32::from(n.addr())))
@@ -165,8 +163,7 @@ impl Snapshot {
             .collect();
         own_v6.sort_unstable();
         own_v6.dedup();
-        Snapshot {
-            generation,
+        Net {
             router,
             ports,
             own_v4: own_v4.into_boxed_slice(),
@@ -175,14 +172,14 @@ impl Snapshot {
     }
 
     /// Builds the router and the port table of an appliance configuration.
-    pub fn from_appliance(a: &Appliance, generation: u64) -> Result<Snapshot, RouteError> {
+    pub fn from_appliance(a: &Appliance) -> Result<Net, RouteError> {
         let router = Router::from_appliance(a)?;
         let ports = a
             .interfaces
             .iter()
             .map(|i| PortConf::new(&i.name, i.mtu, &i.addresses))
             .collect();
-        Ok(Snapshot::new(generation, router, ports))
+        Ok(Net::new(router, ports))
     }
 
     #[inline]

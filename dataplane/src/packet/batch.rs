@@ -1,24 +1,21 @@
-//! Batches and the hook interface: what a netfilter table (rules/,
-//! conntrack/, nat/) sees and may change when the pipeline calls it.
+//! Packets, batches and the view a hook point gets of them: what a
+//! netfilter table (rules/, conntrack/, nat/) sees and may change when the
+//! pipeline calls it at a hook point.
 //!
-//! A hook stage is called once per batch at each (hook, table) point it
-//! declared ([`HookStage::points`]), with a [`Batch`] that exposes only the
-//! packets on that hook's path that are still alive. Through it a stage
-//! reads the parsed metadata, reads and writes frame bytes, sets the mark
-//! and the conntrack slot, rewrites the destination (DNAT), and gives a
-//! verdict: drop with a counted reason, or steal the frame. Packets it
-//! leaves alone are accepted, as with an empty table.
+//! A [`Batch`] exposes only the packets on the hook's path that are still
+//! alive. Through it a stage reads the parsed metadata, reads and writes
+//! frame bytes, sets the mark and the conntrack slot, rewrites addresses
+//! (NAT), and gives a verdict: drop with a counted reason, or steal the
+//! frame. Packets it leaves alone are accepted, as with an empty table.
+//! Frames a stage builds (REJECT's answers) leave through [`Emit`], which
+//! the pipeline implements (rate limits, the output queue).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use sluice_config::iptables::{Hook, TableKind};
-
-use super::counters::Counter;
-use super::snapshot::Snapshot;
-use super::Out;
+use super::counters::{Counter, Counters, Kind};
+use crate::io::PortId;
 use crate::io::{Desc, Umem};
-use crate::route::PortId;
 use crate::wire::{self, IpProtocol, L4Status, PacketMeta};
 
 /// The most packets in one batch (one bit each in a `u64` mask).
@@ -46,7 +43,7 @@ pub enum CtState {
 
 /// Where routing sent a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dest {
+pub enum Dest {
     /// Not routed yet.
     None,
     /// One of the box's own addresses (a `local` or `anycast` route).
@@ -61,7 +58,7 @@ pub(crate) enum Dest {
 
 /// The link-layer destination class (`skb->pkt_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum L2Class {
+pub enum L2Class {
     Host,
     Broadcast,
     Multicast,
@@ -132,7 +129,7 @@ impl Pkt {
 }
 
 /// The packets of one batch and which of them are on which path.
-pub(crate) struct BatchBuf {
+pub struct BatchBuf {
     pub pkts: [Pkt; BATCH],
     pub len: usize,
     /// Not dropped, stolen, punted or otherwise finished.
@@ -198,37 +195,35 @@ impl Iterator for Bits {
     }
 }
 
-/// What a stage gets besides the batch.
-#[derive(Debug, Clone, Copy)]
-pub struct HookCx<'a> {
-    /// Read once per batch.
-    pub now: Instant,
-    /// The configuration this batch runs with.
-    pub snapshot: &'a Snapshot,
-}
+/// Where the frames a stage builds go: the pipeline's output side
+/// (`ip_local_out` for an answer, with the ICMP rate limits), or a test's
+/// collector. Called rarely (an answer per REJECT), hence a trait object.
+pub trait Emit {
+    /// The worker's counters.
+    fn counters(&mut self) -> &mut Counters;
 
-/// A netfilter table's work at a hook, over whole batches.
-pub trait HookStage: Send {
-    /// The (hook, table) points this stage runs at; read once when it is
-    /// registered ([`super::Pipeline::register`]). At one point, stages
-    /// run in registration order.
-    fn points(&self) -> Vec<(Hook, TableKind)>;
-
-    /// Runs the table over the packets of `batch` ([`Batch::indices`]).
-    fn run(&mut self, hook: Hook, table: TableKind, batch: &mut Batch<'_>, cx: &HookCx<'_>);
+    /// See [`Batch::emit`].
+    fn emit(
+        &mut self,
+        umem: &mut Umem,
+        frame: &[u8],
+        kind: EmitKind,
+        counter: Counter,
+        now: Instant,
+    ) -> bool;
 }
 
 /// The packets a stage is called with. Indices are positions in the
 /// batch; only those [`Batch::indices`] yields are on this hook's path and
 /// alive, and accessors may only be called with those.
 pub struct Batch<'a> {
-    pub(crate) umem: &'a mut Umem,
-    pub(crate) buf: &'a mut BatchBuf,
-    pub(crate) sel: u64,
+    umem: &'a mut Umem,
+    buf: &'a mut BatchBuf,
+    sel: u64,
     /// The output side: counters, the queue of generated packets, the
     /// ICMP rate limits ([`Batch::emit`], [`Batch::count`]).
-    pub(crate) out: &'a mut Out,
-    pub(crate) now: Instant,
+    out: &'a mut dyn Emit,
+    now: Instant,
 }
 
 /// How a frame a stage built is sent ([`Batch::emit`]).
@@ -242,7 +237,31 @@ pub enum EmitKind {
     Plain,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
+    /// A view of the packets of `buf` selected by `sel`.
+    #[inline]
+    pub fn new(
+        umem: &'a mut Umem,
+        buf: &'a mut BatchBuf,
+        sel: u64,
+        out: &'a mut dyn Emit,
+        now: Instant,
+    ) -> Batch<'a> {
+        Batch {
+            umem,
+            buf,
+            sel,
+            out,
+            now,
+        }
+    }
+
+    /// The batch's time (read once per batch).
+    #[inline]
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// The packets to run on, lowest index first; dropping or stealing
     /// one while iterating is fine (the iterator is a copy of the mask).
     #[inline]
@@ -344,14 +363,14 @@ impl Batch<'_> {
     /// The link-layer class of the frame (`skb->pkt_type`); generated
     /// packets are `Host`.
     #[inline]
-    pub(crate) fn l2(&self, i: usize) -> L2Class {
+    pub fn l2(&self, i: usize) -> L2Class {
         self.check(i);
         self.buf.pkts[i].l2
     }
 
     /// Where routing sent the packet (`Dest::None` before routing).
     #[inline]
-    pub(crate) fn dest(&self, i: usize) -> Dest {
+    pub fn dest(&self, i: usize) -> Dest {
         self.check(i);
         self.buf.pkts[i].dest
     }
@@ -429,8 +448,8 @@ impl Batch<'_> {
     /// Counts an event of the stage's (a counter of kind `Info`).
     #[inline]
     pub fn count(&mut self, c: Counter) {
-        debug_assert_eq!(c.kind(), super::counters::Kind::Info);
-        self.out.counters.inc(c);
+        debug_assert_eq!(c.kind(), Kind::Info);
+        self.out.counters().inc(c);
     }
 
     /// Sends `frame`, a whole frame the stage built (Ethernet header at 0,
@@ -443,7 +462,7 @@ impl Batch<'_> {
     /// (`icmp.ratelimited`), no free frame or a full output queue
     /// (`hook.emit_no_buffer`), a frame that does not parse as IP.
     pub fn emit(&mut self, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
-        debug_assert_eq!(counter.kind(), super::counters::Kind::Generated);
+        debug_assert_eq!(counter.kind(), Kind::Generated);
         self.out.emit(self.umem, frame, kind, counter, self.now)
     }
 
@@ -451,7 +470,7 @@ impl Batch<'_> {
     #[inline]
     pub fn drop(&mut self, i: usize, reason: Counter) {
         self.check(i);
-        debug_assert_eq!(reason.kind(), super::counters::Kind::Drop);
+        debug_assert_eq!(reason.kind(), Kind::Drop);
         self.buf.finish(i, Verdict::Drop(reason));
     }
 
@@ -482,7 +501,7 @@ impl Batch<'_> {
 }
 
 /// See [`Batch::set_dst`].
-pub(crate) fn rewrite_dst(frame: &mut [u8], meta: &PacketMeta, dst: IpAddr) -> bool {
+pub fn rewrite_dst(frame: &mut [u8], meta: &PacketMeta, dst: IpAddr) -> bool {
     let l3 = meta.l3_off as usize;
     let l4 = meta.l4_off as usize;
     let end = (l3 + meta.ip_len as usize).min(frame.len());
@@ -522,97 +541,6 @@ pub(crate) fn rewrite_dst(frame: &mut [u8], meta: &PacketMeta, dst: IpAddr) -> b
         _ => {}
     }
     true
-}
-
-/// The tables at each hook in the kernel's priority order (`nf_ip_hook_priorities`):
-/// raw −300, (conntrack −200), mangle −150, nat DNAT −100, filter 0,
-/// security 50, nat SNAT +100, (conntrack confirm last).
-pub(crate) fn tables_at(hook: Hook) -> &'static [TableKind] {
-    use TableKind::*;
-    match hook {
-        Hook::Prerouting => &[Raw, Mangle, Nat],
-        Hook::Input => &[Mangle, Filter, Security, Nat],
-        Hook::Forward => &[Mangle, Filter, Security],
-        Hook::Output => &[Raw, Mangle, Nat, Filter, Security],
-        Hook::Postrouting => &[Mangle, Nat],
-    }
-}
-
-fn hook_index(h: Hook) -> usize {
-    match h {
-        Hook::Prerouting => 0,
-        Hook::Input => 1,
-        Hook::Forward => 2,
-        Hook::Output => 3,
-        Hook::Postrouting => 4,
-    }
-}
-
-fn table_index(t: TableKind) -> usize {
-    match t {
-        TableKind::Raw => 0,
-        TableKind::Mangle => 1,
-        TableKind::Nat => 2,
-        TableKind::Filter => 3,
-        TableKind::Security => 4,
-    }
-}
-
-/// The registered stages and where each runs.
-#[derive(Default)]
-pub(crate) struct Hooks {
-    stages: Vec<Box<dyn HookStage>>,
-    /// Stage indices per `[hook][table]`.
-    at: [[Vec<usize>; 5]; 5],
-    /// Bit per hook that has a stage.
-    active: u8,
-}
-
-impl Hooks {
-    pub fn register(&mut self, stage: Box<dyn HookStage>) {
-        let i = self.stages.len();
-        for (h, t) in stage.points() {
-            let slot = &mut self.at[hook_index(h)][table_index(t)];
-            if !slot.contains(&i) {
-                slot.push(i);
-            }
-            self.active |= 1 << hook_index(h);
-        }
-        self.stages.push(stage);
-    }
-
-    #[inline]
-    pub fn any_at(&self, hook: Hook) -> bool {
-        self.active & (1 << hook_index(hook)) != 0
-    }
-
-    /// Runs every stage registered at (`hook`, `table`) over `sel`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run(
-        &mut self,
-        hook: Hook,
-        table: TableKind,
-        umem: &mut Umem,
-        buf: &mut BatchBuf,
-        sel: u64,
-        out: &mut Out,
-        cx: &HookCx<'_>,
-    ) {
-        let Hooks { stages, at, .. } = self;
-        for &s in &at[hook_index(hook)][table_index(table)] {
-            if sel & buf.live == 0 {
-                return;
-            }
-            let mut b = Batch {
-                umem: &mut *umem,
-                buf: &mut *buf,
-                sel,
-                out: &mut *out,
-                now: cx.now,
-            };
-            stages[s].run(hook, table, &mut b, cx);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,81 @@
+//! `forward`: `ip_forward` / `ip6_forward` up to the FORWARD hook (TTL and
+//! hop limit, MTU, the TTL decrement).
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// forward: ip_forward / ip6_forward up to the FORWARD hook.
+
+impl Core {
+    pub(super) fn forward(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        now: Instant,
+    ) {
+        for i in Bits(b.live & b.forward) {
+            let Some(oif) = b.pkts[i].oif else {
+                b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
+            let p = &b.pkts[i];
+            let mtu = snap.net.port(oif).map_or(0, |c| c.mtu as usize);
+            let v6 = p.meta.ip_version == 6;
+            let ip_len = p.meta.ip_len as usize;
+            let fail = if p.l2 != L2Class::Host {
+                Some((Counter::ForwardNotHost, None))
+            } else if p.meta.ttl <= 1 {
+                Some((Counter::ForwardTtlExceeded, Some(ErrorKind::TimeExceeded)))
+            } else if v6 {
+                // "This check is security critical": never forward from a
+                // link-local, loopback or multicast source; sluice also
+                // does not forward to a link-local destination.
+                let (IpAddr::V6(s), IpAddr::V6(d)) = (p.meta.src, p.meta.dst) else {
+                    // The parser never mixes families; a stage that did is
+                    // a counted drop, not a panic.
+                    b.finish(i, Verdict::Drop(Counter::ParseMalformed));
+                    continue;
+                };
+                let mtu = mtu.max(1280);
+                if is_link_local(s) || s.is_loopback() || s.is_multicast() || is_link_local(d) {
+                    Some((Counter::ForwardLinkLocal, None))
+                } else if ip_len > mtu {
+                    Some((
+                        Counter::ForwardTooBig,
+                        Some(ErrorKind::PacketTooBig(mtu as u32)),
+                    ))
+                } else {
+                    None
+                }
+            } else if ip_len > mtu && p.meta.dont_frag {
+                Some((
+                    Counter::ForwardFragNeeded,
+                    Some(ErrorKind::FragNeeded(mtu as u16)),
+                ))
+            } else {
+                None
+            };
+            if let Some((reason, error)) = fail {
+                if let Some(kind) = error {
+                    self.out.icmp_error(umem, snap, &b.pkts[i], kind, now);
+                }
+                b.finish(i, Verdict::Drop(reason));
+                continue;
+            }
+            // The TTL decrement, after the checks (ip_decrease_ttl).
+            let l3 = p.meta.l3_off as usize;
+            let frame = umem.bytes_mut(p.desc);
+            let ttl = if v6 {
+                wire::ipv6::Packet::new_unchecked(&mut frame[l3..]).decrement_hop_limit()
+            } else {
+                wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).decrement_ttl()
+            };
+            b.pkts[i].meta.ttl = ttl;
+        }
+    }
+}
+
+pub(super) fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}

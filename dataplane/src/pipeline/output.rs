@@ -1,0 +1,441 @@
+//! `neigh_output`: the link-layer header and neighbour resolution after
+//! POSTROUTING (`ip_finish_output`, `neigh_output`, `dev_queue_xmit`), and
+//! the output side's TX staging and neighbour actions.
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// neigh_output: fragmentation, the link-layer header, neighbour resolution.
+
+impl Core {
+    pub(super) fn neigh_output(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        now: Instant,
+    ) {
+        self.out.memo.len = 0;
+        for i in Bits(b.live & (b.forward | b.output)) {
+            b.retire(i);
+            let p = &b.pkts[i];
+            let (Some(oif), Some(&src_mac)) = (p.oif, p.oif.and_then(|o| self.macs.get(o.index())))
+            else {
+                b.finish(i, Verdict::Drop(Counter::OutputNoRoute));
+                continue;
+            };
+            let mtu = snap.net.port(oif).map_or(0, |c| c.mtu as usize);
+            let v6 = p.meta.ip_version == 6;
+            let (ethertype, limit) = if v6 {
+                (EtherType::IPV6, mtu.max(1280))
+            } else {
+                (EtherType::IPV4, mtu)
+            };
+            let ip_len = p.meta.ip_len as usize;
+            if ip_len > limit {
+                self.oversized(snap, umem, b, i, oif, limit, src_mac, now);
+                continue;
+            }
+            let mut d = p.desc;
+            let dst = p.meta.dst;
+            let broadcast = p.dest == Dest::Broadcast;
+            let next_hop = p.next_hop;
+            let generated = p.iif.is_none();
+            if !l2_prepare(
+                umem,
+                &mut d,
+                p.meta.l3_off as usize,
+                ip_len,
+                ethertype,
+                src_mac,
+            ) {
+                self.out.counters.inc(Counter::OutputTooBig);
+                umem.free(d);
+                continue;
+            }
+            self.out.l2_resolve(
+                umem,
+                &mut self.st.neigh,
+                snap,
+                &self.macs,
+                oif,
+                dst,
+                broadcast,
+                next_hop,
+                NeighFrame { desc: d, generated },
+                now,
+            );
+        }
+    }
+
+    /// A packet larger than the egress MTU: IPv4 without DF is fragmented
+    /// (`ip_fragment` → `ip_do_fragment`) and each fragment sent; anything
+    /// else is dropped (forwarded packets were checked before FORWARD, so
+    /// this is a generated packet or one a stage made bigger).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn oversized(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        i: usize,
+        oif: PortId,
+        limit: usize,
+        src_mac: MacAddr,
+        now: Instant,
+    ) {
+        let p = b.pkts[i];
+        let generated = p.iif.is_none();
+        let v6 = p.meta.ip_version == 6;
+        if v6 || p.meta.dont_frag {
+            let c = if generated {
+                Counter::OutputTooBig
+            } else if v6 {
+                Counter::ForwardTooBig
+            } else {
+                Counter::ForwardFragNeeded
+            };
+            b.finish(i, Verdict::Drop(c));
+            return;
+        }
+        let mut frags = [Desc::default(); MAX_FRAGS];
+        let n = match fragment(umem, p.desc, &p.meta, limit, &mut frags) {
+            Ok(n) => n,
+            Err(c) => {
+                b.finish(i, Verdict::Drop(c));
+                return;
+            }
+        };
+        self.out.counters.inc(Counter::FragPackets);
+        self.out.counters.add(Counter::FragCreated, (n - 1) as u64);
+        for (k, d) in frags[..n].iter_mut().enumerate() {
+            // Fragments beyond the first have their IP header at 14.
+            let at = if k == 0 {
+                p.meta.l3_off as usize
+            } else {
+                ethernet::HEADER_LEN
+            };
+            let len = wire::ipv4::Packet::new_unchecked(&umem.bytes(*d)[at..]).total_len() as usize;
+            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac) {
+                self.out.counters.inc(Counter::OutputTooBig);
+                umem.free(*d);
+                continue;
+            }
+            self.out.l2_resolve(
+                umem,
+                &mut self.st.neigh,
+                snap,
+                &self.macs,
+                oif,
+                p.meta.dst,
+                p.dest == Dest::Broadcast,
+                p.next_hop,
+                NeighFrame {
+                    desc: *d,
+                    generated,
+                },
+                now,
+            );
+        }
+    }
+}
+
+/// Puts a 14-byte Ethernet header (source `src`, type `ethertype`, a zero
+/// destination) right in front of the `len`-byte L3 packet at offset `l3`
+/// of `d`, and trims the frame to header + packet: VLAN priority tags and
+/// link-layer padding go.
+pub(super) fn l2_prepare(
+    umem: &mut Umem,
+    d: &mut Desc,
+    l3: usize,
+    len: usize,
+    ethertype: EtherType,
+    src: MacAddr,
+) -> bool {
+    let Some(start) = l3.checked_sub(ethernet::HEADER_LEN) else {
+        return false;
+    };
+    if l3 + len > d.len as usize || !umem.adjust_head(d, start as isize) {
+        return false;
+    }
+    d.len = (ethernet::HEADER_LEN + len) as u32;
+    let f = umem.bytes_mut(*d);
+    f[..6].fill(0);
+    f[6..12].copy_from_slice(&src.0);
+    f[12..14].copy_from_slice(&ethertype.0.to_be_bytes());
+    true
+}
+
+/// The link-layer destination of a group address: IPv4 broadcast, IPv4
+/// multicast (RFC 1112 §6.4), IPv6 multicast (RFC 2464 §7).
+pub(super) fn group_mac(dst: IpAddr, broadcast: bool) -> Option<MacAddr> {
+    match dst {
+        _ if broadcast => Some(MacAddr::BROADCAST),
+        IpAddr::V4(a) if a.is_multicast() => {
+            let o = a.octets();
+            Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+        }
+        IpAddr::V4(a) if a.is_broadcast() => Some(MacAddr::BROADCAST),
+        IpAddr::V6(a) if a.is_multicast() => {
+            let o = a.octets();
+            Some(MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]]))
+        }
+        _ => None,
+    }
+}
+
+/// `ip_do_fragment` (its slow path): splits the IPv4 packet of `d` into
+/// fragments of at most `mtu` bytes. The first fragment stays in `d`;
+/// the others go to new frames with their IP header at offset 14. Options
+/// without the copied flag become NOPs in all but the first fragment
+/// (`ip_options_fragment`). Returns the fragment count.
+// ---------------------------------------------------------------------------
+// The output side: TX staging, neighbour actions, generated packets, ICMP.
+
+impl Out {
+    #[inline]
+    pub(super) fn tx_push(&mut self, umem: &mut Umem, port: PortId, d: Desc) {
+        match self.tx.get_mut(port.index()) {
+            Some(q) if q.len() < self.tx_capacity => q.push(d),
+            _ => {
+                self.counters.inc(Counter::TxQueueFull);
+                umem.free(d);
+            }
+        }
+    }
+
+    pub(super) fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// Queues a generated packet for the output pass.
+    pub(super) fn push_generated(&mut self, umem: &mut Umem, p: Pkt) {
+        if self.gen.len() < self.gen_capacity {
+            self.gen.push_back(p);
+        } else {
+            self.counters.inc(Counter::OutputQueueFull);
+            umem.free(p.desc);
+        }
+    }
+
+    /// Sends the prepared frame `f` out of `oif`: to a group address at
+    /// once, to a unicast next hop through the neighbour table. Within one
+    /// output pass, a next hop the table answered at once is remembered
+    /// (the memo): later frames to it get the same address without asking
+    /// again, which changes nothing but the table's lookup count — the
+    /// same `now` would give the same answer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn l2_resolve(
+        &mut self,
+        umem: &mut Umem,
+        neigh: &mut NeighTable<NeighFrame>,
+        snap: &Snapshot,
+        macs: &[MacAddr],
+        oif: PortId,
+        dst: IpAddr,
+        broadcast: bool,
+        next_hop: IpAddr,
+        f: NeighFrame,
+        now: Instant,
+    ) {
+        // The common cases inline (a group address, a next hop already in
+        // the memo); asking the neighbour table out of line.
+        if let Some(mac) = group_mac(dst, broadcast) {
+            umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac.0);
+            self.tx_push(umem, oif, f.desc);
+            return;
+        }
+        if let Some(mac) = self.memo.get(oif, next_hop) {
+            umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac);
+            self.tx_push(umem, oif, f.desc);
+            return;
+        }
+        self.l2_resolve_neigh(umem, neigh, snap, macs, oif, next_hop, f, now);
+    }
+
+    /// [`Out::l2_resolve`] for a unicast next hop not in the memo.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn l2_resolve_neigh(
+        &mut self,
+        umem: &mut Umem,
+        neigh: &mut NeighTable<NeighFrame>,
+        snap: &Snapshot,
+        macs: &[MacAddr],
+        oif: PortId,
+        next_hop: IpAddr,
+        f: NeighFrame,
+        now: Instant,
+    ) {
+        let mut handled = false;
+        let mut sent_to = None;
+        neigh.resolve(oif, next_hop, f, now, &mut |a| {
+            if action_frame(&a) == Some(f.desc) {
+                handled = true;
+                if let NeighAction::Transmit { mac, .. } = &a {
+                    sent_to = Some(*mac);
+                }
+            }
+            self.on_neigh(umem, snap, macs, a, Some(f.desc), now)
+        });
+        if !handled {
+            self.counters.neigh_queued += 1;
+        }
+        if let Some(mac) = sent_to {
+            self.memo.insert(oif, next_hop, mac);
+        }
+    }
+
+    /// Does what the neighbour table asks. `current` is the frame being
+    /// resolved, if any: other frames come out of the table's queues.
+    pub(super) fn on_neigh(
+        &mut self,
+        umem: &mut Umem,
+        snap: &Snapshot,
+        macs: &[MacAddr],
+        a: NeighAction<NeighFrame>,
+        current: Option<Desc>,
+        now: Instant,
+    ) {
+        match a {
+            NeighAction::Transmit { port, mac, frame } => {
+                if current != Some(frame.desc) {
+                    self.counters.neigh_queued = self.counters.neigh_queued.saturating_sub(1);
+                }
+                umem.bytes_mut(frame.desc)[..6].copy_from_slice(&mac);
+                self.tx_push(umem, port, frame.desc);
+            }
+            NeighAction::Drop { frame, reason, .. } => {
+                if current != Some(frame.desc) {
+                    self.counters.neigh_queued = self.counters.neigh_queued.saturating_sub(1);
+                }
+                self.counters.inc(match reason {
+                    NeighDrop::QueueFull => Counter::NeighUnresDiscard,
+                    NeighDrop::Failed => Counter::NeighResFailed,
+                    NeighDrop::TableFull => Counter::NeighTableFull,
+                });
+                if reason == NeighDrop::Failed && !frame.generated {
+                    // arp_error_report / ndisc_error_report: host
+                    // (address) unreachable to the source.
+                    if let Ok(meta) = wire::parse(umem.bytes(frame.desc)) {
+                        let p = Pkt {
+                            desc: frame.desc,
+                            meta,
+                            dest: Dest::Forward,
+                            ..Pkt::EMPTY
+                        };
+                        self.icmp_error(umem, snap, &p, ErrorKind::HostUnreachable, now);
+                    }
+                }
+                umem.free(frame.desc);
+            }
+            NeighAction::Solicit {
+                port,
+                target,
+                unicast,
+            } => {
+                let Some(&mac) = macs.get(port.index()) else {
+                    return;
+                };
+                match target {
+                    IpAddr::V4(t) => {
+                        let Some(d) = local::arp::request(
+                            umem,
+                            &snap.net,
+                            port,
+                            mac,
+                            t,
+                            unicast.map(MacAddr),
+                        ) else {
+                            self.counters.inc(Counter::NeighNoBuffer);
+                            return;
+                        };
+                        self.counters.inc(Counter::NeighArpRequest);
+                        self.tx_push(umem, port, d);
+                    }
+                    IpAddr::V6(t) => {
+                        if self.gen.len() >= self.gen_capacity {
+                            self.counters.inc(Counter::NeighNoBuffer);
+                            return;
+                        }
+                        let Some((d, meta)) =
+                            local::nd::solicit(umem, &snap.net, port, mac, t, unicast.is_some())
+                        else {
+                            self.counters.inc(Counter::NeighNoBuffer);
+                            return;
+                        };
+                        self.counters.inc(Counter::NeighNs);
+                        let mut g = Pkt::generated(d, meta);
+                        g.fixed_oif = true;
+                        g.dest = Dest::Forward;
+                        g.oif = Some(port);
+                        g.next_hop = meta.dst;
+                        self.gen.push_back(g);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The frame a neighbour action is about, if any.
+pub(super) fn action_frame(a: &NeighAction<NeighFrame>) -> Option<Desc> {
+    match a {
+        NeighAction::Transmit { frame, .. } | NeighAction::Drop { frame, .. } => Some(frame.desc),
+        NeighAction::Solicit { .. } => None,
+    }
+}
+
+/// Next hops resolved at once in one output pass, as compact keys: the
+/// address as a `u128` (IPv4 in the low 32 bits) and `port << 1 | is_v6`,
+/// so a probe compares two integers instead of two `IpAddr` enums.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NeighMemo {
+    pub(super) ip: [u128; 8],
+    tag: [u32; 8],
+    mac: [[u8; 6]; 8],
+    pub(super) len: usize,
+}
+
+impl NeighMemo {
+    pub(super) const fn new() -> Self {
+        NeighMemo {
+            ip: [0; 8],
+            tag: [0; 8],
+            mac: [[0; 6]; 8],
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn key(port: PortId, ip: IpAddr) -> (u128, u32) {
+        match ip {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), u32::from(port.0) << 1),
+            IpAddr::V6(a) => (u128::from(a), u32::from(port.0) << 1 | 1),
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn get(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
+        let (ip, tag) = Self::key(port, ip);
+        let n = self.len.min(self.ip.len());
+        (0..n)
+            .find(|&i| self.ip[i] == ip && self.tag[i] == tag)
+            .map(|i| self.mac[i])
+    }
+
+    #[inline]
+    pub(super) fn insert(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
+        if self.len < self.ip.len() {
+            let (ip, tag) = Self::key(port, ip);
+            self.ip[self.len] = ip;
+            self.tag[self.len] = tag;
+            self.mac[self.len] = mac;
+            self.len += 1;
+        }
+    }
+}

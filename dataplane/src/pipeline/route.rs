@@ -1,0 +1,249 @@
+//! The routing decisions: `route_input` after PREROUTING
+//! (`ip_route_input_slow`, `ip6_route_input`) and `route_output` for the
+//! packets the box generates (`ip_route_output_key`).
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// route_input: the routing decision after PREROUTING.
+
+impl Core {
+    pub(super) fn route_input(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        now: Instant,
+    ) {
+        for i in Bits(b.live) {
+            let Some(iif) = b.pkts[i].iif else {
+                b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
+                continue;
+            };
+            let p = &mut b.pkts[i];
+            let r = match (p.meta.src, p.meta.dst) {
+                (IpAddr::V4(_), IpAddr::V4(_))
+                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 =>
+                {
+                    match ipv4_options(umem.bytes(p.desc), &p.meta) {
+                        Err(c) => Err(Failure::Drop(c)),
+                        Ok(()) => route_packet(snap, p, iif),
+                    }
+                }
+                (IpAddr::V4(s), IpAddr::V4(d)) => route_v4(snap, p, s, d, iif),
+                (IpAddr::V6(s), IpAddr::V6(d)) => route_v6(snap, p, s, d, iif),
+                _ => Err(Failure::Drop(Counter::ParseMalformed)),
+            };
+            match r {
+                Ok(()) => match p.dest {
+                    Dest::Forward => b.forward |= 1u64 << i,
+                    _ => b.input |= 1u64 << i,
+                },
+                Err(Failure::Drop(c)) => b.finish(i, Verdict::Drop(c)),
+                Err(Failure::Icmp(c, kind)) => {
+                    let p = b.pkts[i];
+                    if p.meta.ip_version == 4 {
+                        // ip_error's own limit, per source.
+                        if self.out.icmp.ip_error_allow(p.meta.src, now) {
+                            self.out.icmp_error(umem, snap, &p, kind, now);
+                        } else {
+                            self.out.counters.inc(Counter::IcmpRatelimited);
+                        }
+                    } else {
+                        self.out.icmp_error(umem, snap, &p, kind, now);
+                    }
+                    b.finish(i, Verdict::Drop(c));
+                }
+            }
+        }
+    }
+}
+
+/// `ip_rcv_options` (after PREROUTING, before routing) with the default
+/// sysctls: options that do not parse are dropped (the kernel also sends
+/// a parameter problem, sluice does not), and so are source-routed
+/// packets (`accept_source_route` 0).
+#[cold]
+pub(super) fn ipv4_options(frame: &[u8], meta: &PacketMeta) -> Result<(), Counter> {
+    const LSRR: u8 = 131;
+    const SSRR: u8 = 137;
+    let l3 = meta.l3_off as usize;
+    let ip = wire::ipv4::Packet::new_unchecked(frame.get(l3..).unwrap_or(&[]));
+    for o in ip.options_iter() {
+        match o {
+            Err(_) => return Err(Counter::InputBadOptions),
+            Ok(wire::ipv4::Ipv4Option::Other { kind, .. }) if kind == LSRR || kind == SSRR => {
+                return Err(Counter::InputSourceRoute)
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`route_v4`] / [`route_v6`] by family.
+pub(super) fn route_packet(snap: &Snapshot, p: &mut Pkt, iif: PortId) -> Result<(), Failure> {
+    match (p.meta.src, p.meta.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => route_v4(snap, p, s, d, iif),
+        (IpAddr::V6(s), IpAddr::V6(d)) => route_v6(snap, p, s, d, iif),
+        _ => Err(Failure::Drop(Counter::ParseMalformed)),
+    }
+}
+
+/// Why routing refused a packet.
+pub(super) enum Failure {
+    Drop(Counter),
+    /// Dropped, and an ICMP error of this kind is due.
+    Icmp(Counter, ErrorKind),
+}
+
+/// `ip_route_input_slow` for IPv4: the martian checks, the policy lookup,
+/// and what each route type does to a received packet.
+#[inline]
+pub(super) fn route_v4(
+    snap: &Snapshot,
+    p: &mut Pkt,
+    s: Ipv4Addr,
+    d: Ipv4Addr,
+    iif: PortId,
+) -> Result<(), Failure> {
+    use Counter::*;
+    let martian_src = Err(Failure::Drop(InputMartianSource));
+    if d.is_multicast() {
+        // ip_route_input_mc: only the groups the port joined.
+        if s.is_multicast() || s.is_broadcast() || s.is_loopback() {
+            return martian_src;
+        }
+        if d != crate::net::ALL_SYSTEMS {
+            return Err(Failure::Drop(InputMcastNotJoined));
+        }
+        p.dest = Dest::Multicast;
+        return Ok(());
+    }
+    if s.is_multicast() || s.is_broadcast() {
+        return martian_src;
+    }
+    if d.is_broadcast() || (s.is_unspecified() && d.is_unspecified()) {
+        p.dest = Dest::Broadcast;
+        return Ok(());
+    }
+    if s.octets()[0] == 0 {
+        return martian_src;
+    }
+    if d.octets()[0] == 0 || d.is_loopback() {
+        return Err(Failure::Drop(InputMartianDest));
+    }
+    if s.is_loopback() {
+        return martian_src;
+    }
+    let key = FlowKey::forward(IpAddr::V4(s), IpAddr::V4(d), iif).with_mark(p.mark);
+    let r = snap.net.router.lookup(&key);
+    // fib_validate_source with rp_filter off: a source that is one of our
+    // own addresses is a martian.
+    if matches!(
+        r,
+        RouteResult::Local | RouteResult::Broadcast { .. } | RouteResult::Forward { .. }
+    ) && snap.net.is_own_v4(s)
+    {
+        return martian_src;
+    }
+    p.routed_with = (IpAddr::V4(d), p.mark);
+    match r {
+        RouteResult::Local => p.dest = Dest::Local,
+        RouteResult::Broadcast { .. } => p.dest = Dest::Broadcast,
+        // Rebuilt from its four bytes: copying the whole `IpAddr` just
+        // written by the lookup stalls on store forwarding.
+        RouteResult::Forward {
+            port,
+            next_hop: IpAddr::V4(nh),
+        } => {
+            p.dest = Dest::Forward;
+            p.oif = Some(port);
+            p.next_hop = IpAddr::V4(nh);
+        }
+        RouteResult::Forward { .. } => return Err(Failure::Drop(RouteNoRoute)),
+        // ip_error: ENETUNREACH, EHOSTUNREACH, EACCES, EINVAL.
+        RouteResult::NoRoute => return Err(Failure::Icmp(RouteNoRoute, ErrorKind::NetUnreachable)),
+        RouteResult::Unreachable => {
+            return Err(Failure::Icmp(RouteUnreachable, ErrorKind::HostUnreachable))
+        }
+        RouteResult::Prohibit => return Err(Failure::Icmp(RouteProhibit, ErrorKind::Prohibited)),
+        RouteResult::Blackhole => return Err(Failure::Drop(RouteBlackhole)),
+    }
+    Ok(())
+}
+
+/// `ip6_route_input` and the route types' input functions
+/// (`ip6_pkt_discard`: no route, `ip6_pkt_prohibit`, blackhole).
+#[inline]
+pub(super) fn route_v6(
+    snap: &Snapshot,
+    p: &mut Pkt,
+    s: Ipv6Addr,
+    d: Ipv6Addr,
+    iif: PortId,
+) -> Result<(), Failure> {
+    use Counter::*;
+    if d.is_multicast() {
+        let joined = snap.net.port(iif).is_some_and(|c| c.joined_v6(d));
+        if !joined {
+            return Err(Failure::Drop(InputMcastNotJoined));
+        }
+        p.dest = Dest::Multicast;
+        return Ok(());
+    }
+    let key = FlowKey::forward(IpAddr::V6(s), IpAddr::V6(d), iif).with_mark(p.mark);
+    p.routed_with = (p.meta.dst, p.mark);
+    match snap.net.router.lookup(&key) {
+        RouteResult::Local | RouteResult::Broadcast { .. } => p.dest = Dest::Local,
+        RouteResult::Forward { port, next_hop } => {
+            p.dest = Dest::Forward;
+            p.oif = Some(port);
+            p.next_hop = next_hop;
+        }
+        RouteResult::NoRoute => return Err(Failure::Icmp(RouteNoRoute, ErrorKind::NetUnreachable)),
+        RouteResult::Unreachable => {
+            return Err(Failure::Icmp(RouteUnreachable, ErrorKind::NetUnreachable))
+        }
+        RouteResult::Prohibit => return Err(Failure::Icmp(RouteProhibit, ErrorKind::Prohibited)),
+        RouteResult::Blackhole => return Err(Failure::Drop(RouteBlackhole)),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// route_output: the routing decision for generated packets.
+
+impl Core {
+    pub(super) fn route_output(&mut self, snap: &Snapshot, b: &mut BatchBuf, sel: u64) {
+        for i in Bits(sel & b.live) {
+            let p = &mut b.pkts[i];
+            if p.fixed_oif {
+                continue;
+            }
+            if p.dest == Dest::Forward && p.routed_with == (p.meta.dst, p.mark) {
+                // Routed when it was made (ICMP errors pick their source
+                // from the route).
+                continue;
+            }
+            let key = FlowKey::output(p.meta.dst)
+                .with_src(p.meta.src)
+                .with_mark(p.mark);
+            p.routed_with = (p.meta.dst, p.mark);
+            match snap.net.router.lookup(&key) {
+                RouteResult::Forward { port, next_hop } => {
+                    p.dest = Dest::Forward;
+                    p.oif = Some(port);
+                    p.next_hop = next_hop;
+                }
+                RouteResult::Broadcast { port } => {
+                    p.dest = Dest::Broadcast;
+                    p.oif = Some(port);
+                    p.next_hop = p.meta.dst;
+                }
+                RouteResult::Local => b.finish(i, Verdict::Drop(Counter::OutputLocal)),
+                _ => b.finish(i, Verdict::Drop(Counter::OutputNoRoute)),
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! [`WorkerState`]: everything a worker keeps from batch to batch besides
+//! frames — the rules' state for the snapshot's program, the conntrack
+//! shard, the NAT port slice, the neighbour table — owned by the worker's
+//! pipeline and handed to every hook point of a batch, so that several
+//! points share it (a `--ctstate` match, a NAT target and confirm see the
+//! same conntrack entry).
+
+use super::*;
+use crate::conntrack;
+use crate::nat;
+use crate::rules::RulesState;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct WorkerState {
+    /// The rules' state for the snapshot's program (`None` without one).
+    pub rules: Option<RulesState>,
+    pub conntrack: conntrack::Shard,
+    /// This worker's slice of the translated port space.
+    pub nat: nat::PortSlice,
+    pub neigh: NeighTable<NeighFrame>,
+    worker: u32,
+}
+
+impl WorkerState {
+    /// The state of worker `worker` for `snap`.
+    pub fn new(snap: &Snapshot, params: &PipelineParams, worker: u32) -> WorkerState {
+        WorkerState {
+            rules: snap.rules.as_deref().map(|p| RulesState::new(p, worker)),
+            conntrack: conntrack::Shard::new(params.conntrack_max),
+            nat: nat::PortSlice::new(worker, params.workers.max(1)),
+            neigh: NeighTable::new(params.neigh.clone()),
+            worker,
+        }
+    }
+
+    /// Follows a swap from `old` to `new`: a new program gets new rule
+    /// state with the counters of its unchanged rules carried over
+    /// ([`RulesState::carry_over`]); the same program keeps its state.
+    /// Conntrack entries, NAT bindings and neighbours stay, as they do
+    /// across an `iptables-restore`.
+    pub fn follow(&mut self, old: &Snapshot, new: &Snapshot) {
+        self.rules = match (&old.rules, &new.rules, self.rules.take()) {
+            (Some(o), Some(n), Some(st)) if Arc::ptr_eq(o, n) => Some(st),
+            (Some(o), Some(n), Some(st)) => Some(st.carry_over(o, n)),
+            (_, Some(n), _) => Some(RulesState::new(n, self.worker)),
+            (_, None, _) => None,
+        };
+    }
+
+    /// This worker's index.
+    pub fn worker(&self) -> u32 {
+        self.worker
+    }
+}

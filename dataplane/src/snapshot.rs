@@ -1,0 +1,109 @@
+//! [`Snapshot`]: the whole configuration a worker runs a batch with — the
+//! network (ports, addresses, routes, policy rules) and the compiled
+//! ruleset with its sets — built by the control side, immutable, and
+//! swapped whole at a batch boundary ([`crate::worker::SnapshotCell`],
+//! [`crate::pipeline::Pipeline::set_snapshot`]): every packet of a batch
+//! sees one whole configuration, never half of an apply.
+//!
+//! The sets are compiled into the ruleset's program (a `-m set` match
+//! holds the index of its set), so a changed set comes with a new program
+//! in a new snapshot.
+
+use std::sync::Arc;
+
+use sluice_config::appliance::Appliance;
+use sluice_config::ipset::SetFile;
+use sluice_config::iptables::Ruleset;
+
+use crate::net::Net;
+use crate::pipeline::hooks::hook_bit;
+use crate::route::RouteError;
+use crate::rules::{Program, RulesError, RulesParams};
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Bumped by the control side for every new configuration.
+    pub generation: u64,
+    pub net: Net,
+    /// The compiled iptables ruleset (with its sets); `None`: no rules,
+    /// every hook accepts.
+    pub rules: Option<Arc<Program>>,
+    /// [`hook_bit`] of every hook where the ruleset has a table to run.
+    hooks: u8,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("routes: {0}")]
+    Route(#[from] RouteError),
+    #[error("{0}")]
+    Rules(#[from] RulesError),
+}
+
+impl Snapshot {
+    /// From parts.
+    pub fn new(generation: u64, net: Net, rules: Option<Arc<Program>>) -> Snapshot {
+        let hooks = rules.as_deref().map_or(0, |p| {
+            use sluice_config::iptables::{Hook, TableKind};
+            let mut m = 0;
+            for h in [
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Forward,
+                Hook::Output,
+                Hook::Postrouting,
+            ] {
+                for t in [
+                    TableKind::Raw,
+                    TableKind::Mangle,
+                    TableKind::Nat,
+                    TableKind::Filter,
+                    TableKind::Security,
+                ] {
+                    if p.runs_at(h, t) {
+                        m |= hook_bit(h);
+                    }
+                }
+            }
+            m
+        });
+        Snapshot {
+            generation,
+            net,
+            rules,
+            hooks,
+        }
+    }
+
+    /// The network of an appliance configuration, without rules.
+    pub fn from_appliance(a: &Appliance, generation: u64) -> Result<Snapshot, RouteError> {
+        Ok(Snapshot::new(generation, Net::from_appliance(a)?, None))
+    }
+
+    /// The network of `a` with `rules` (and the sets of `sets`) compiled.
+    pub fn build(
+        a: &Appliance,
+        rules: &Ruleset,
+        sets: &SetFile,
+        params: RulesParams,
+        generation: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let prog = Program::compile(a, rules, sets, params)?;
+        let net = Net::from_appliance(a)?;
+        Ok(Snapshot::new(generation, net, Some(Arc::new(prog))))
+    }
+
+    /// The same configuration with `rules` instead, as generation
+    /// `generation`.
+    pub fn with_rules(&self, rules: Option<Arc<Program>>, generation: u64) -> Snapshot {
+        Snapshot::new(generation, self.net.clone(), rules)
+    }
+
+    /// [`hook_bit`] of every hook where the ruleset has something to run.
+    #[inline]
+    pub fn hooks(&self) -> u8 {
+        self.hooks
+    }
+}
