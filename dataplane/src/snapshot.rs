@@ -16,9 +16,20 @@ use sluice_config::ipset::SetFile;
 use sluice_config::iptables::Ruleset;
 
 use crate::net::Net;
-use crate::pipeline::hooks::hook_bit;
 use crate::route::RouteError;
 use crate::rules::{Program, RulesError, RulesParams};
+
+/// The bit of `hook` in hook masks ([`Snapshot::hooks`]).
+pub fn hook_bit(h: sluice_config::iptables::Hook) -> u8 {
+    use sluice_config::iptables::Hook;
+    1 << match h {
+        Hook::Prerouting => 0,
+        Hook::Input => 1,
+        Hook::Forward => 2,
+        Hook::Output => 3,
+        Hook::Postrouting => 4,
+    }
+}
 
 /// See the module docs.
 #[derive(Debug, Clone)]

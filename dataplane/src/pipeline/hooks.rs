@@ -98,10 +98,7 @@ pub fn points(hook: Hook) -> &'static [Point] {
     }
 }
 
-/// The bit of `hook` in hook masks.
-pub fn hook_bit(h: Hook) -> u8 {
-    1 << hook_index(h)
-}
+pub use crate::snapshot::hook_bit;
 
 fn hook_index(h: Hook) -> usize {
     match h {

@@ -127,7 +127,7 @@ pub(super) struct Ran {
     pub mark: u32,
     pub ct: CtState,
     pub generated: Vec<Vec<u8>>,
-    pub counters: crate::pipeline::Counters,
+    pub counters: crate::packet::Counters,
 }
 
 impl Ran {
