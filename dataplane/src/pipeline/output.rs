@@ -146,6 +146,7 @@ impl Core {
 /// destination) right in front of the `len`-byte L3 packet at offset `l3`
 /// of `d`, and trims the frame to header + packet: VLAN priority tags and
 /// link-layer padding go.
+#[inline]
 pub(super) fn l2_prepare(
     umem: &mut Umem,
     d: &mut Desc,
@@ -170,6 +171,7 @@ pub(super) fn l2_prepare(
 
 /// The link-layer destination of a group address: IPv4 broadcast, IPv4
 /// multicast (RFC 1112 §6.4), IPv6 multicast (RFC 2464 §7).
+#[inline]
 pub(super) fn group_mac(dst: IpAddr, broadcast: bool) -> Option<MacAddr> {
     match dst {
         _ if broadcast => Some(MacAddr::BROADCAST),

@@ -939,6 +939,11 @@ impl<A: Addr> Classifier<A> {
     /// from rule `from` (a batch entering the chain). The tuples are walked
     /// once for the whole batch, keeping each tuple's table hot. Only the
     /// first `min(pkts.len(), out.len())` packets are classified.
+    ///
+    /// Not on the pipeline's path (rule evaluation asks
+    /// [`Classifier::first_from`] per packet, and the benches measure that);
+    /// kept, with its property tests, for the batched evaluation the
+    /// classifier issue may adopt.
     pub fn first_from_batch(&self, pkts: &[PacketKey<A>], from: usize, out: &mut [Option<usize>]) {
         let n = pkts.len().min(out.len());
         if from >= self.rules {
