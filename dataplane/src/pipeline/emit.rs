@@ -187,10 +187,6 @@ impl Out {
     }
 }
 
-/// A batch without a pipeline around it, for the unit tests of hook
-/// stages: frames put in by hand with the state routing would have given
-/// them, one stage run at one point, and everything it did read back.
-
 impl Emit for Out {
     fn counters(&mut self) -> &mut Counters {
         &mut self.counters

@@ -58,6 +58,7 @@ impl Core {
     /// Parses one frame into `meta` and makes the checks the kernel makes
     /// before PREROUTING. ARP is handled here entirely (`Ok(None)`).
     #[inline]
+    #[allow(clippy::too_many_arguments)] // one frame's context, per packet, inlined
     pub(super) fn classify(
         &mut self,
         snap: &Snapshot,
@@ -108,6 +109,7 @@ impl Core {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one frame's context
     pub(super) fn arp_input(
         &mut self,
         snap: &Snapshot,

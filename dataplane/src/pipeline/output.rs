@@ -188,11 +188,6 @@ pub(super) fn group_mac(dst: IpAddr, broadcast: bool) -> Option<MacAddr> {
     }
 }
 
-/// `ip_do_fragment` (its slow path): splits the IPv4 packet of `d` into
-/// fragments of at most `mtu` bytes. The first fragment stays in `d`;
-/// the others go to new frames with their IP header at offset 14. Options
-/// without the copied flag become NOPs in all but the first fragment
-/// (`ip_options_fragment`). Returns the fragment count.
 // ---------------------------------------------------------------------------
 // The output side: TX staging, neighbour actions, generated packets, ICMP.
 
