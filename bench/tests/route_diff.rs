@@ -596,78 +596,59 @@ fn base_ports() -> Vec<Port> {
     ]
 }
 
-/// The branch office: LAN on r0, two uplinks, marked traffic and the upper
-/// half of the LAN leave through uplink B (table 100), from the appliance
-/// TOML.
+/// The branch office of `config/examples/branch-office/sluice.toml` (LAN
+/// lan0, fibre wan0 as the default route, LTE wan1 in table 100 for traffic
+/// marked 0x1, management mgmt0), with more added in code so that more of
+/// routing is compared: IPv6 on both uplinks with a default route each
+/// (main and table 100), nested routes to routers on the LAN, one prefix
+/// out of both uplinks at different metrics, a route in the `default`
+/// table, and rules sending the upper half of the LAN to table 100, a
+/// destination to a table without routes, and traffic not both from wan1
+/// and marked 0x4 to table 100.
 #[test]
 fn kernel_agrees_branch_office() {
-    let toml = r#"
-[[interface]]
-name = "lan"
-address = ["10.0.1.1/24", "fd00:1::1/64"]
-[[interface]]
-name = "wan_a"
-address = ["10.0.2.1/24", "fd00:2::1/64"]
-[[interface]]
-name = "wan_b"
-address = ["192.168.100.2/30", "fd00:3::2/64"]
-[[route]]
-to = "default"
-via = "10.0.2.254"
-[[route]]
-to = "default"
-via = "fd00:2::fe"
-[[route]]
-to = "default"
-via = "192.168.100.1"
-table = 100
-[[route]]
-to = "default"
-via = "fd00:3::1"
-table = 100
-[[route]]
-to = "10.20.0.0/16"
-via = "10.0.1.20"
-[[route]]
-to = "10.20.30.0/24"
-via = "10.0.1.30"
-[[route]]
-to = "198.51.100.0/24"
-via = "10.0.2.254"
-metric = 10
-[[route]]
-to = "198.51.100.0/24"
-via = "192.168.100.1"
-metric = 5
-[[route]]
-to = "10.30.0.0/16"
-dev = "lan"
-table = "default"
-[[policy]]
-priority = 100
-fwmark = "0x1/0xff"
-table = 100
-[[policy]]
-priority = 200
-from = "10.0.1.128/25"
-table = 100
-[[policy]]
-priority = 300
-to = "203.0.113.0/24"
-table = 300
-[[policy]]
-priority = 400
-iif = "wan_b"
-not = true
-fwmark = "0x4/0x4"
-table = 100
-"#;
-    let a = sluice_config::appliance::parse(toml, Path::new("branch.toml")).unwrap();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/branch-office/sluice.toml");
+    let a = sluice_config::appliance::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let Specs {
-        ports,
-        routes,
-        rules,
+        mut ports,
+        mut routes,
+        mut rules,
     } = Specs::from_appliance(&a).unwrap();
+    let port = |name: &str| match ports.iter().position(|p| p.name == name) {
+        Some(i) => PortId(i as u16),
+        None => panic!("{}: no interface {name}", path.display()),
+    };
+    let (lan0, wan0, wan1) = (port("lan0"), port("wan0"), port("wan1"));
+    ports[wan0.index()].addresses.push(net("fd00:2::2/64"));
+    ports[wan1.index()].addresses.push(net("fd00:3::2/64"));
+    let via = |to: &str, gw: &str| StaticRoute::unicast(net(to), Some(ip(gw)), None, 0);
+    routes.extend([
+        via("::/0", "fd00:2::1"),
+        via("::/0", "fd00:3::1").in_table(100),
+        via("10.20.0.0/16", "192.168.10.20"),
+        via("10.20.30.0/24", "192.168.10.30"),
+        via("192.0.2.0/24", "203.0.113.1").with_metric(10),
+        via("192.0.2.0/24", "198.51.100.5").with_metric(5),
+        StaticRoute::unicast(net("10.30.0.0/16"), None, Some(lan0), 0)
+            .in_table(table::TABLE_DEFAULT),
+    ]);
+    rules.extend([
+        Rule {
+            from: Some(net("192.168.10.128/25")),
+            ..Rule::lookup(200, 100)
+        },
+        Rule {
+            to: Some(net("100.64.0.0/10")),
+            ..Rule::lookup(300, 300)
+        },
+        Rule {
+            not: true,
+            iif: Some(Iface::Port(wan1)),
+            fwmark: Some((0x4, 0x4)),
+            ..Rule::lookup(400, 100)
+        },
+    ]);
     let s = Scenario {
         ports,
         routes,
