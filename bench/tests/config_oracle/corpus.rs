@@ -26,8 +26,7 @@ const SETS: &str = "create blocklist hash:net family inet\n\
 
 fn data(name: &str) -> (String, String) {
     let path = crate::config_dir().join("tests/data").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (path.display().to_string(), text)
+    (path.display().to_string(), common::read(&path))
 }
 
 /// Rule-command lines of a restore file (`-A`, `-I`, `-R`, with or without

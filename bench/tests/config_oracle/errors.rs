@@ -16,8 +16,9 @@ const KERNEL_ACCEPTS: &[&str] = &[
 ];
 
 /// The kernel (iptables-legacy-restore in a namespace) refuses every bad
-/// input of the error tests too, except sluice's deliberate refusals, listed: an error
-/// test must not make sluice stricter than iptables by accident.
+/// input of the error tests too, except sluice's deliberate refusals,
+/// listed: an error test must not make sluice stricter than iptables by
+/// accident.
 #[test]
 fn the_kernel_refuses_them_too() {
     let Some(ns) = oracle::oracle("errors::the_kernel_refuses_them_too") else {

@@ -19,7 +19,7 @@
 //! | `realworld` | kube-proxy, Istio, Docker, UFW and iptables' own dumps |
 //! | `t_files`   | iptables' per-extension `.t` tests, line by line       |
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[path = "../../../config/tests/common/mod.rs"]
 mod common;
@@ -30,7 +30,11 @@ mod oracle;
 mod realworld;
 mod t_files;
 
-/// The config crate's folder.
+/// The config crate's folder (bench's sibling).
 fn config_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    bench
+        .parent()
+        .expect("bench is in the workspace")
+        .join("config")
 }
