@@ -100,6 +100,22 @@ impl Netns {
         run_checked(Command::new("ip").args(["-n", &self.name]).args(args), None)
     }
 
+    /// Runs `script`, one `ip` command a line, in one process: `ip -n NAME
+    /// flags... -force -batch -` with the script on stdin. `-force` goes on
+    /// past a failing line; each failure is reported on stderr as the
+    /// command's error message followed by `Command failed -:LINE`. Returns
+    /// the output whatever the exit status; `Err` only when `ip` cannot be
+    /// started.
+    pub fn batch(&self, flags: &[&str], script: &str) -> Result<Output, String> {
+        run(
+            Command::new("ip")
+                .args(["-n", &self.name])
+                .args(flags)
+                .args(["-force", "-batch", "-"]),
+            Some(script),
+        )
+    }
+
     /// Sets sysctls (`net.ipv4.ip_forward=1`, ...) in one `sysctl -w` run.
     pub fn sysctl(&self, settings: &[(&str, &str)]) -> Result<(), String> {
         if settings.is_empty() {

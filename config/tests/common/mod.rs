@@ -1,28 +1,16 @@
-//! The kernel oracle for conformance tests: the installed iptables (legacy
-//! backend) in a throwaway network namespace, and helpers to compare its
-//! `iptables-save` output with sluice's, table by table.
-//!
-//! Tests that need the oracle call [`oracle`] and return early when it gives
-//! `None`: it has then printed `SKIP: <reason>` straight to the process's
-//! stderr (not through the test harness's capture), so a run without root or
-//! without iptables says what it did not check instead of passing silently.
-//!
-//! Each [`Netns`] is named `sluice-test-<pid>-<n>` and deleted when dropped,
-//! also while a failing test unwinds. Namespaces left behind by a test
-//! process that was killed (its pid no longer exists) are swept the next
-//! time one is created.
+//! What config's tests share with each other and with the kernel-oracle
+//! tests of config's parsers in `bench/tests/config_oracle/`, which include
+//! this folder with `#[path]` (the namespaces and the iptables oracle are
+//! theirs; nothing here needs root): where the conformance material is,
+//! `SKIP` and notes printed past the harness's capture, the bad inputs of
+//! the error tests, and the adaptation of Istio's goldens.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod bad_inputs;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
-use sluice_config::iptables::{save, Match, Ruleset, TableKind};
-
-const PREFIX: &str = "sluice-test-";
 
 /// Prints `SKIP: <reason>` where it is seen even when the harness captures
 /// test output.
@@ -35,90 +23,9 @@ pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
-/// Runs `cmd` with `input` on stdin; (success, stdout, stderr).
-fn run(cmd: &mut Command, input: Option<&str>) -> Result<(bool, String, String), String> {
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if let Some(text) = input {
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        // A command that fails early may close its stdin: not an error here.
-        let _ = stdin.write_all(text.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("cannot wait for {cmd:?}: {e}"))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
-}
-
-fn have(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// Whether the kernel oracle can run here: root, `ip`, the legacy iptables
-/// tools, and a namespace can be created. `Err` holds the reason it cannot.
-pub fn oracle_available() -> Result<(), String> {
-    static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
-    AVAILABLE
-        .get_or_init(|| {
-            let uid = Command::new("id")
-                .arg("-u")
-                .output()
-                .map_err(|e| format!("cannot run `id -u`: {e}"))?;
-            if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-                return Err("kernel oracle needs root (network namespaces, iptables)".into());
-            }
-            if !have("ip", "-V") {
-                return Err("`ip` (iproute2) is not installed".into());
-            }
-            for tool in ["iptables-legacy-restore", "iptables-legacy-save"] {
-                if !have(tool, "--version") {
-                    return Err(format!("`{tool}` is not installed"));
-                }
-            }
-            let ns =
-                Netns::create().map_err(|e| format!("cannot create a network namespace: {e}"))?;
-            ns.restore("*filter\nCOMMIT\n").map_err(|e| {
-                format!("iptables-legacy-restore does not work in a namespace: {e}")
-            })?;
-            Ok(())
-        })
-        .clone()
-}
-
-/// A fresh namespace for the oracle, or `None` after printing why not.
-pub fn oracle(test: &str) -> Option<Netns> {
-    if let Err(reason) = oracle_available() {
-        skip(&format!("{test}: {reason}"));
-        return None;
-    }
-    match Netns::create() {
-        Ok(ns) => Some(ns),
-        Err(e) => {
-            panic!("{test}: the oracle was available but a namespace could not be created: {e}")
-        }
-    }
-}
-
 /// `shared/conformance` next to the project (../../shared/conformance from
-/// this crate), or `None` after printing SKIP when it is absent, as in a
-/// user's clone.
+/// config or bench), or `None` after printing SKIP when it is absent, as in
+/// a user's clone.
 pub fn conformance_dir(test: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
     if dir.join("README.md").is_file() {
@@ -132,234 +39,34 @@ pub fn conformance_dir(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// A network namespace, deleted on drop.
-pub struct Netns {
-    name: String,
+/// The text of `path`; panics naming it when it cannot be read.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-impl Netns {
-    /// Creates `sluice-test-<pid>-<n>` (after sweeping namespaces of test
-    /// processes that no longer exist).
-    pub fn create() -> Result<Netns, String> {
-        sweep_stale();
-        let name = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        let (ok, _, err) = run(Command::new("ip").args(["netns", "add", &name]), None)?;
-        if !ok {
-            return Err(format!("ip netns add {name}: {}", err.trim()));
-        }
-        Ok(Netns { name })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn exec(&self, args: &[&str], input: Option<&str>) -> Result<(bool, String, String), String> {
-        run(
-            Command::new("ip")
-                .args(["netns", "exec", &self.name])
-                .args(args),
-            input,
-        )
-    }
-
-    /// `iptables-legacy-restore` with `text` on stdin; `Err` is its stderr.
-    pub fn restore(&self, text: &str) -> Result<(), String> {
-        self.restore_with(text, false)
-    }
-
-    /// `iptables-legacy-restore --noflush`.
-    pub fn restore_noflush(&self, text: &str) -> Result<(), String> {
-        self.restore_with(text, true)
-    }
-
-    fn restore_with(&self, text: &str, noflush: bool) -> Result<(), String> {
-        // -w: wait for the xtables lock, which is shared by every namespace
-        // (tests run in parallel, and so may other users of iptables).
-        let mut args = vec!["iptables-legacy-restore", "-w"];
-        if noflush {
-            args.push("--noflush");
-        }
-        let (ok, _, err) = self.exec(&args, Some(text))?;
-        if ok {
-            Ok(())
-        } else {
-            Err(err.trim().to_string())
-        }
-    }
-
-    /// `iptables-legacy-save -t TABLE` without its `#` lines.
-    pub fn save_table(&self, table: &str) -> String {
-        let (ok, out, err) = self
-            .exec(&["iptables-legacy-save", "-t", table], None)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(ok, "iptables-legacy-save -t {table} failed: {err}");
-        out.lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect()
-    }
-
-    /// `ipset restore` with `text` on stdin.
-    pub fn ipset_restore(&self, text: &str) -> Result<(), String> {
-        let (ok, _, err) = self.exec(&["ipset", "restore"], Some(text))?;
-        if ok {
-            Ok(())
-        } else {
-            Err(err.trim().to_string())
-        }
-    }
-
-    /// Runs a command in the namespace (an `%ipset ...` line of a .t file).
-    pub fn run(&self, args: &[&str]) -> Result<String, String> {
-        let (ok, out, err) = self.exec(args, None)?;
-        if ok {
-            Ok(out)
-        } else {
-            Err(err.trim().to_string())
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = run(Command::new("ip").args(["netns", "del", &self.name]), None);
-    }
-}
-
-/// Deletes `sluice-test-<pid>-<n>` namespaces whose test process is gone
-/// (killed before its guards could run).
-fn sweep_stale() {
-    static SWEPT: OnceLock<()> = OnceLock::new();
-    SWEPT.get_or_init(|| {
-        let Ok((_, out, _)) = run(Command::new("ip").args(["netns", "list"]), None) else {
-            return;
-        };
-        for line in out.lines() {
-            let Some(name) = line.split_whitespace().next() else {
-                continue;
-            };
-            let Some(rest) = name.strip_prefix(PREFIX) else {
-                continue;
-            };
-            let Some((pid, _)) = rest.split_once('-') else {
-                continue;
-            };
-            let Ok(pid) = pid.parse::<u32>() else {
-                continue;
-            };
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = run(Command::new("ip").args(["netns", "del", name]), None);
-            }
-        }
-    });
-}
-
-/// The table names a restore file opens, in order, each once (`*nat` and
-/// `* nat` alike, as iptables-restore reads them).
-pub fn tables_of(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix('*') {
-            if let Some(name) = rest.split_whitespace().next() {
-                if !out.iter().any(|t| t == name) {
-                    out.push(name.to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Sluice's `iptables-save` text for one table of a parsed ruleset (a
-/// table the ruleset does not have prints as the kernel's fresh table).
-pub fn sluice_table(rs: &Ruleset, table: &str) -> String {
-    let kind = TableKind::from_name(table).unwrap_or_else(|| panic!("unknown table {table}"));
-    match rs.table(kind) {
-        Some(t) => save::save_table(t),
-        None => save::save_table(&sluice_config::iptables::Table::new(kind)),
-    }
-}
-
-/// A line-by-line difference of two texts, for failure messages.
-pub fn diff(kernel: &str, sluice: &str) -> String {
-    let k: Vec<&str> = kernel.lines().collect();
-    let s: Vec<&str> = sluice.lines().collect();
+/// An Istio golden as a restore file: the `iptables-save` /
+/// `ip6tables-save` lines are dry-run markers, and the ip6tables part
+/// (from the first table opened a second time, or with an IPv6 address)
+/// is not for iptables. The Go strings lack the final newline.
+pub fn istio_v4(text: &str) -> String {
     let mut out = String::new();
-    // Longest common subsequence, small inputs.
-    let (n, m) = (k.len(), s.len());
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if k[i] == s[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+    let mut seen: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line == "iptables-save" || line == "ip6tables-save" {
+            continue;
         }
-    }
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && k[i] == s[j] {
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("  sluice+ {}\n", s[j]));
-            j += 1;
-        } else {
-            out.push_str(&format!("  kernel- {}\n", k[i]));
-            i += 1;
+        if let Some(t) = line.strip_prefix('*') {
+            let t = t.trim().to_string();
+            if seen.contains(&t) {
+                break;
+            }
+            seen.push(t);
         }
+        if line.contains("::") {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
     }
     out
-}
-
-/// The set names an `ipset restore` text (or `ipset create ...` command
-/// line) creates.
-pub fn set_names(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let w = if w.first() == Some(&"ipset") {
-                &w[1..]
-            } else {
-                &w[..]
-            };
-            match w {
-                [cmd, name, ..] if matches!(*cmd, "create" | "-N" | "-exist") => {
-                    Some(name.to_string())
-                }
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// sluice's check of `-m set` references against the sets it is given
-/// (`bundle::load` does it with the appliance's sets file; the kernel
-/// checks the sets that exist): the first rule naming an unknown set.
-pub fn check_sets(rs: &Ruleset, known: &[String]) -> Result<(), String> {
-    for t in &rs.tables {
-        for c in &t.chains {
-            for r in &c.rules {
-                for m in &r.matches {
-                    let Match::Set(set) = m else { continue };
-                    let Some(sr) = &set.match_set else { continue };
-                    if !known.contains(&sr.name) {
-                        return Err(format!(
-                            "line {}: set `{}' does not exist (sets given: {known:?})",
-                            r.line, sr.name
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -18,12 +18,12 @@
 //!
 //! The behaviour reference is Linux 6.x (`net/ipv4/fib_*.c`,
 //! `net/ipv6/route.c`, `net/core/fib_rules.c`, `net/core/neighbour.c`);
-//! `kernel_diff` tests compare [`Router::lookup`] with `ip route get` in a
-//! network namespace. Known differences, all documented where they live:
-//! no multipath, no device-bound lookups (`oif` only selects rules), no
-//! multicast routes, no martian / reverse-path checks (those belong to the
-//! input stage), a gateway that is one of the router's own addresses is
-//! refused.
+//! `bench/tests/route_diff.rs` compares [`Router::lookup`] with `ip route
+//! get` in a network namespace. Known differences, all documented where
+//! they live: no multipath, no device-bound lookups (`oif` only selects
+//! rules), no multicast routes, no martian / reverse-path checks (those
+//! belong to the input stage), a gateway that is one of the router's own
+//! addresses is refused.
 //!
 //! | file        | owns                                                     |
 //! |-------------|----------------------------------------------------------|
@@ -38,9 +38,6 @@ pub mod lpm;
 pub mod neigh;
 pub mod policy;
 pub mod table;
-
-#[cfg(test)]
-mod kernel_diff;
 
 use std::net::IpAddr;
 

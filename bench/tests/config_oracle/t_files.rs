@@ -13,13 +13,13 @@
 //! One test per .t file, so a failure names the extension (and so the
 //! engineer) it belongs to. All lines of one file run in one namespace.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::{note, Netns};
 use sluice_config::iptables;
+
+use crate::common::{self, note};
+use crate::oracle::{self, Oracle};
 
 /// What one restore did: refused (with the message) or the saved table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Expect {
     }
 }
 
-fn kernel(ns: &Netns, table: &str, text: &str) -> Outcome {
+fn kernel(ns: &Oracle, table: &str, text: &str) -> Outcome {
     match ns.restore(text) {
         Ok(()) => Outcome::Saved(ns.save_table(table)),
         Err(e) => Outcome::Refused(e),
@@ -109,8 +109,8 @@ fn kernel(ns: &Netns, table: &str, text: &str) -> Outcome {
 /// checks them against its sets file.
 fn sluice(name: &str, table: &str, text: &str, sets: &[String]) -> Outcome {
     match iptables::parse(text, Path::new(name)) {
-        Ok(rs) => match common::check_sets(&rs, sets) {
-            Ok(()) => Outcome::Saved(common::sluice_table(&rs, table)),
+        Ok(rs) => match oracle::check_sets(&rs, sets) {
+            Ok(()) => Outcome::Saved(oracle::sluice_table(&rs, table)),
             Err(e) => Outcome::Refused(format!("{name}: {e}")),
         },
         Err(e) => Outcome::Refused(e.to_string()),
@@ -134,7 +134,7 @@ fn run_t_file(file: &str) {
     };
     let path = dir.join("iptables-1.8.11/extensions_t").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let Some(ns) = common::oracle(&test) else {
+    let Some(ns) = oracle::oracle(&test) else {
         return;
     };
 
@@ -159,7 +159,7 @@ fn run_t_file(file: &str) {
         if let Some(cmd) = line.strip_prefix('%') {
             let args: Vec<&str> = cmd.split_whitespace().collect();
             if args.first() == Some(&"ipset") {
-                sets.extend(common::set_names(cmd));
+                sets.extend(oracle::set_names(cmd));
                 if matches!(args.get(1), Some(&"destroy") | Some(&"-X")) {
                     sets.retain(|s| Some(&s.as_str()) != args.get(2));
                 }
@@ -222,7 +222,7 @@ fn run_t_file(file: &str) {
                     .filter(|l| !l.starts_with("-A "))
                     .ne(b.lines().filter(|l| !l.starts_with("-A ")))
                 {
-                    let _ = write!(m, "{}", common::diff(a, b));
+                    let _ = write!(m, "{}", oracle::diff(a, b));
                 }
             }
             t.mismatches.push(m);

@@ -1,10 +1,12 @@
-//! Differential tests: the same ports, routes and rules are loaded into a
-//! Linux network namespace (veth pairs, `ip addr`, `ip route`, `ip rule`)
-//! and into a [`Router`]; every probe is asked of both, `ip route get` being
-//! the oracle. Needs root and iproute2; prints `SKIP` and passes otherwise.
+//! Routing compared with the kernel: the same ports, routes and rules are
+//! loaded into a Linux network namespace (veth pairs, `ip addr`, `ip
+//! route`, `ip rule`) and into a [`Router`]; every probe is asked of both,
+//! `ip route get` being the oracle. Needs root and iproute2; prints `SKIP`
+//! and passes otherwise.
 //!
-//! The namespace is `rt-test-<pid>-<n>` and is deleted when the test ends,
-//! also on failure. Forwarding is on and `rp_filter` off in it, and no
+//! Only the public API of `sluice_dataplane::route` is used. Each test's
+//! namespace is a [`Netns`] of `sluice_bench::netns`, deleted when the test
+//! ends, also on failure. Forwarding is on and `rp_filter` off in it, and no
 //! interface has a link-local address, as on a sluice port.
 //!
 //! Not compared, because sluice leaves them to other stages or does not
@@ -17,17 +19,17 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnet::IpNet;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-use super::*;
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+use sluice_bench::netns::Netns;
+use sluice_dataplane::route::{
+    table, FlowKey, Iface, Port, PortId, RouteError, RouteResult, RouteType, Router, Rule,
+    RuleAction, Specs, StaticRoute, Tables,
+};
 
 /// Why the kernel cannot be asked, if it cannot.
 fn skip_reason() -> Option<String> {
@@ -46,116 +48,51 @@ fn skip_reason() -> Option<String> {
     }
 }
 
-/// A network namespace that is deleted on drop.
-struct Netns {
-    name: String,
+/// Runs `script` with `ip -n NS [flags] -force -batch`; returns stdout,
+/// stderr.
+fn batch(ns: &Netns, flags: &[&str], script: &str) -> (String, String) {
+    let o = ns.batch(flags, script).unwrap_or_else(|e| panic!("{e}"));
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
-impl Netns {
-    fn new() -> Result<Netns, String> {
-        let name = format!(
-            "rt-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let o = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !o.status.success() {
-            return Err(format!(
-                "ip netns add {name}: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
-        }
-        Ok(Netns { name })
+/// Runs a setup script; every command must succeed.
+fn setup(ns: &Netns, flags: &[&str], script: &str) {
+    if script.is_empty() {
+        return;
     }
-
-    /// Runs `script` with `ip -n NS [flags] -force -batch FILE`; returns
-    /// stdout, stderr.
-    fn batch(&self, flags: &[&str], script: &str) -> (String, String) {
-        let path: PathBuf = std::env::temp_dir().join(format!(
-            "{}-{}.batch",
-            self.name,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, script).unwrap();
-        let o = Command::new("ip")
-            .args(["-n", &self.name])
-            .args(flags)
-            .args(["-force", "-batch"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_file(&path);
-        (
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-
-    /// Runs a setup script; every command must succeed.
-    fn setup(&self, flags: &[&str], script: &str) {
-        if script.is_empty() {
-            return;
-        }
-        let (_, err) = self.batch(flags, script);
-        assert!(
-            err.trim().is_empty(),
-            "setup failed in {}:\n{err}\nscript:\n{script}",
-            self.name
-        );
-    }
-
-    fn sysctl(&self, settings: &[&str]) {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sysctl", "-qw"])
-            .args(settings)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "sysctl: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    /// Per-line outcome of a batch: `Ok(first output line)` or
-    /// `Err(error message)`.
-    fn batch_results(
-        &self,
-        path_lines: usize,
-        stdout: &str,
-        stderr: &str,
-    ) -> Vec<Result<String, String>> {
-        let mut failed: Vec<Option<String>> = vec![None; path_lines + 1];
-        let mut last = String::new();
-        for l in stderr.lines() {
-            if let Some(rest) = l.split("Command failed ").nth(1) {
-                let n: usize = rest.rsplit(':').next().unwrap().trim().parse().unwrap();
-                failed[n] = Some(std::mem::take(&mut last));
-            } else {
-                last = l.to_string();
-            }
-        }
-        let mut outputs = stdout
-            .lines()
-            .filter(|l| !l.starts_with(char::is_whitespace));
-        (1..=path_lines)
-            .map(|n| match failed[n].take() {
-                Some(e) => Err(e),
-                None => Ok(outputs.next().unwrap_or_default().to_string()),
-            })
-            .collect()
-    }
+    let (_, err) = batch(ns, flags, script);
+    assert!(
+        err.trim().is_empty(),
+        "setup failed in {}:\n{err}\nscript:\n{script}",
+        ns.name()
+    );
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+/// Per-line outcome of a batch: `Ok(first output line)` or
+/// `Err(error message)`.
+fn batch_results(path_lines: usize, stdout: &str, stderr: &str) -> Vec<Result<String, String>> {
+    let mut failed: Vec<Option<String>> = vec![None; path_lines + 1];
+    let mut last = String::new();
+    for l in stderr.lines() {
+        if let Some(rest) = l.split("Command failed ").nth(1) {
+            let n: usize = rest.rsplit(':').next().unwrap().trim().parse().unwrap();
+            failed[n] = Some(std::mem::take(&mut last));
+        } else {
+            last = l.to_string();
+        }
     }
+    let mut outputs = stdout
+        .lines()
+        .filter(|l| !l.starts_with(char::is_whitespace));
+    (1..=path_lines)
+        .map(|n| match failed[n].take() {
+            Some(e) => Err(e),
+            None => Ok(outputs.next().unwrap_or_default().to_string()),
+        })
+        .collect()
 }
 
 /// What the config says, for both sides.
@@ -232,13 +169,15 @@ fn rule_cmd(s: &Scenario, r: &Rule) -> String {
 /// as they would with `ip` run by hand.
 fn load(ns: &Netns, s: &Scenario) {
     ns.sysctl(&[
-        "net.ipv4.ip_forward=1",
-        "net.ipv4.conf.all.rp_filter=0",
-        "net.ipv4.conf.default.rp_filter=0",
-        "net.ipv6.conf.all.forwarding=1",
-        "net.ipv6.conf.default.forwarding=1",
-    ]);
-    let mut links = String::from("link set lo up\n");
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+        ("net.ipv4.conf.default.rp_filter", "0"),
+        ("net.ipv6.conf.all.forwarding", "1"),
+        ("net.ipv6.conf.default.forwarding", "1"),
+    ])
+    .unwrap_or_else(|e| panic!("sysctl: {e}"));
+    // `lo` is up already (`Netns::new`).
+    let mut links = String::new();
     for (i, p) in s.ports.iter().enumerate() {
         let _ = writeln!(links, "link add {} type veth peer name q{i}", p.name);
         for dev in [p.name.clone(), format!("q{i}")] {
@@ -250,9 +189,9 @@ fn load(ns: &Netns, s: &Scenario) {
             let _ = writeln!(links, "addr add {a} dev {}{nodad}", p.name);
         }
     }
-    ns.setup(&[], &links);
+    setup(ns, &[], &links);
     let routes: String = s.routes.iter().map(|r| route_cmd(s, r) + "\n").collect();
-    ns.setup(&[], &routes);
+    setup(ns, &[], &routes);
     for (flag, v6) in [("-4", false), ("-6", true)] {
         let rules: String = s
             .rules
@@ -260,7 +199,7 @@ fn load(ns: &Netns, s: &Scenario) {
             .filter(|r| r.from.or(r.to).map(|n| n.addr().is_ipv6()) != Some(!v6))
             .map(|r| rule_cmd(s, r) + "\n")
             .collect();
-        ns.setup(&[flag], &rules);
+        setup(ns, &[flag], &rules);
     }
 }
 
@@ -357,8 +296,8 @@ fn parse_kernel(s: &Scenario, dst: IpAddr, r: &Result<String, String>) -> Kernel
 /// Runs `probes` against both sides; panics listing every difference.
 fn compare(ns: &Netns, s: &Scenario, router: &Router, probes: &[Probe]) -> Stats {
     let script: String = probes.iter().map(|p| p.cmd(s) + "\n").collect();
-    let (out, err) = ns.batch(&[], &script);
-    let results = ns.batch_results(probes.len(), &out, &err);
+    let (out, err) = batch(ns, &[], &script);
+    let results = batch_results(probes.len(), &out, &err);
     let mut stats = Stats::default();
     let mut diffs = Vec::new();
     for (p, r) in probes.iter().zip(&results) {
@@ -657,78 +596,59 @@ fn base_ports() -> Vec<Port> {
     ]
 }
 
-/// The branch office: LAN on r0, two uplinks, marked traffic and the upper
-/// half of the LAN leave through uplink B (table 100), from the appliance
-/// TOML.
+/// The branch office of `config/examples/branch-office/sluice.toml` (LAN
+/// lan0, fibre wan0 as the default route, LTE wan1 in table 100 for traffic
+/// marked 0x1, management mgmt0), with more added in code so that more of
+/// routing is compared: IPv6 on both uplinks with a default route each
+/// (main and table 100), nested routes to routers on the LAN, one prefix
+/// out of both uplinks at different metrics, a route in the `default`
+/// table, and rules sending the upper half of the LAN to table 100, a
+/// destination to a table without routes, and traffic not both from wan1
+/// and marked 0x4 to table 100.
 #[test]
 fn kernel_agrees_branch_office() {
-    let toml = r#"
-[[interface]]
-name = "lan"
-address = ["10.0.1.1/24", "fd00:1::1/64"]
-[[interface]]
-name = "wan_a"
-address = ["10.0.2.1/24", "fd00:2::1/64"]
-[[interface]]
-name = "wan_b"
-address = ["192.168.100.2/30", "fd00:3::2/64"]
-[[route]]
-to = "default"
-via = "10.0.2.254"
-[[route]]
-to = "default"
-via = "fd00:2::fe"
-[[route]]
-to = "default"
-via = "192.168.100.1"
-table = 100
-[[route]]
-to = "default"
-via = "fd00:3::1"
-table = 100
-[[route]]
-to = "10.20.0.0/16"
-via = "10.0.1.20"
-[[route]]
-to = "10.20.30.0/24"
-via = "10.0.1.30"
-[[route]]
-to = "198.51.100.0/24"
-via = "10.0.2.254"
-metric = 10
-[[route]]
-to = "198.51.100.0/24"
-via = "192.168.100.1"
-metric = 5
-[[route]]
-to = "10.30.0.0/16"
-dev = "lan"
-table = "default"
-[[policy]]
-priority = 100
-fwmark = "0x1/0xff"
-table = 100
-[[policy]]
-priority = 200
-from = "10.0.1.128/25"
-table = 100
-[[policy]]
-priority = 300
-to = "203.0.113.0/24"
-table = 300
-[[policy]]
-priority = 400
-iif = "wan_b"
-not = true
-fwmark = "0x4/0x4"
-table = 100
-"#;
-    let a = sluice_config::appliance::parse(toml, Path::new("branch.toml")).unwrap();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/branch-office/sluice.toml");
+    let a = sluice_config::appliance::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let Specs {
-        ports,
-        routes,
-        rules,
+        mut ports,
+        mut routes,
+        mut rules,
     } = Specs::from_appliance(&a).unwrap();
+    let port = |name: &str| match ports.iter().position(|p| p.name == name) {
+        Some(i) => PortId(i as u16),
+        None => panic!("{}: no interface {name}", path.display()),
+    };
+    let (lan0, wan0, wan1) = (port("lan0"), port("wan0"), port("wan1"));
+    ports[wan0.index()].addresses.push(net("fd00:2::2/64"));
+    ports[wan1.index()].addresses.push(net("fd00:3::2/64"));
+    let via = |to: &str, gw: &str| StaticRoute::unicast(net(to), Some(ip(gw)), None, 0);
+    routes.extend([
+        via("::/0", "fd00:2::1"),
+        via("::/0", "fd00:3::1").in_table(100),
+        via("10.20.0.0/16", "192.168.10.20"),
+        via("10.20.30.0/24", "192.168.10.30"),
+        via("192.0.2.0/24", "203.0.113.1").with_metric(10),
+        via("192.0.2.0/24", "198.51.100.5").with_metric(5),
+        StaticRoute::unicast(net("10.30.0.0/16"), None, Some(lan0), 0)
+            .in_table(table::TABLE_DEFAULT),
+    ]);
+    rules.extend([
+        Rule {
+            from: Some(net("192.168.10.128/25")),
+            ..Rule::lookup(200, 100)
+        },
+        Rule {
+            to: Some(net("100.64.0.0/10")),
+            ..Rule::lookup(300, 300)
+        },
+        Rule {
+            not: true,
+            iif: Some(Iface::Port(wan1)),
+            fwmark: Some((0x4, 0x4)),
+            ..Rule::lookup(400, 100)
+        },
+    ]);
     let s = Scenario {
         ports,
         routes,
@@ -1015,11 +935,11 @@ fn kernel_agrees_on_which_routes_are_valid() {
         routes.push(case.clone());
         let ours = Tables::build(&base.ports, &routes);
         let cmd = route_cmd(&base, case);
-        let (_, err) = ns.batch(&[], &format!("{cmd}\n"));
+        let (_, err) = batch(&ns, &[], &format!("{cmd}\n"));
         let kernel_ok = err.trim().is_empty();
         if kernel_ok {
             let del = cmd.replacen("route add", "route del", 1);
-            ns.setup(&[], &format!("{del}\n"));
+            setup(&ns, &[], &format!("{del}\n"));
         }
         let _ = writeln!(
             report,
@@ -1043,7 +963,7 @@ fn kernel_agrees_on_which_routes_are_valid() {
     // The documented difference: Linux accepts one of our own IPv4
     // addresses as a gateway, sluice refuses it.
     let own = r("10.9.0.0/16", Some("10.0.1.1"), None);
-    let (_, err) = ns.batch(&[], &format!("{}\n", route_cmd(&base, &own)));
+    let (_, err) = batch(&ns, &[], &format!("{}\n", route_cmd(&base, &own)));
     assert!(err.trim().is_empty(), "{err}");
     let mut routes = base.routes.clone();
     routes.push(own);

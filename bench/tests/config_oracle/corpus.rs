@@ -1,19 +1,20 @@
-//! Our own rulesets, compared with the kernel: `data/corpus.rules` (every
-//! supported match and target, and the core options in their spellings)
-//! and `data/gateway.rules` (a realistic branch-office gateway).
+//! Our own rulesets, compared with the kernel: config's
+//! `tests/data/corpus.rules` (every supported match and target, and the
+//! core options in their spellings) and `tests/data/gateway.rules` (a
+//! realistic branch-office gateway).
 //!
 //! Each file is restored whole in a namespace and parsed by sluice; every
 //! table must print the same. When they differ, each rule line is also
 //! tried alone (with its table's chain declarations) so the failure lists
 //! every line that differs, not only the first.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::Netns;
 use sluice_config::iptables;
+
+use crate::common;
+use crate::oracle::{self, Oracle};
 
 /// Sets the corpus matches against (`-m set`), created in the namespace.
 const SETS: &str = "create blocklist hash:net family inet\n\
@@ -24,11 +25,8 @@ const SETS: &str = "create blocklist hash:net family inet\n\
                     add svc 192.0.2.10,tcp:443\n";
 
 fn data(name: &str) -> (String, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    (path.display().to_string(), text)
+    let path = crate::config_dir().join("tests/data").join(name);
+    (path.display().to_string(), common::read(&path))
 }
 
 /// Rule-command lines of a restore file (`-A`, `-I`, `-R`, with or without
@@ -49,11 +47,11 @@ fn rule_lines(text: &str) -> BTreeSet<&str> {
 }
 
 /// Compares a whole file; returns (problems, rule lines the kernel saved).
-fn compare(ns: &Netns, name: &str, text: &str) -> (Vec<String>, usize) {
+fn compare(ns: &Oracle, name: &str, text: &str) -> (Vec<String>, usize) {
     let mut problems = Vec::new();
     let rs = match iptables::parse(text, Path::new(name)) {
         Ok(rs) => {
-            if let Err(e) = common::check_sets(&rs, &common::set_names(SETS)) {
+            if let Err(e) = oracle::check_sets(&rs, &oracle::set_names(SETS)) {
                 problems.push(format!("sluice: {e}"));
             }
             Some(rs)
@@ -68,13 +66,13 @@ fn compare(ns: &Netns, name: &str, text: &str) -> (Vec<String>, usize) {
         return (problems, 0);
     }
     let mut saved = 0;
-    for table in common::tables_of(text) {
+    for table in oracle::tables_of(text) {
         let k = ns.save_table(&table);
         saved += k.lines().filter(|l| l.starts_with("-A ")).count();
         if let Some(rs) = &rs {
-            let s = common::sluice_table(rs, &table);
+            let s = oracle::sluice_table(rs, &table);
             if k != s {
-                problems.push(format!("table {table} differs:\n{}", common::diff(&k, &s)));
+                problems.push(format!("table {table} differs:\n{}", oracle::diff(&k, &s)));
             }
         }
     }
@@ -83,7 +81,7 @@ fn compare(ns: &Netns, name: &str, text: &str) -> (Vec<String>, usize) {
 
 /// Each rule line alone in its table, after the table's chain headers and
 /// `-N` lines: the lines where the kernel and sluice disagree.
-fn per_line(ns: &Netns, name: &str, text: &str) -> Vec<String> {
+fn per_line(ns: &Oracle, name: &str, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut table = "";
@@ -108,7 +106,7 @@ fn per_line(ns: &Netns, name: &str, text: &str) -> Vec<String> {
         };
         let alone = format!("{name} (line {} alone)", i + 1);
         let s = iptables::parse(&one, Path::new(&alone))
-            .map(|rs| common::sluice_table(&rs, table))
+            .map(|rs| oracle::sluice_table(&rs, table))
             .map_err(|e| e.to_string());
         let same = match (&k, &s) {
             (Ok(a), Ok(b)) => a == b,
@@ -142,7 +140,7 @@ fn run(test: &str, file: &str, min_rules: usize) {
         distinct >= min_rules,
         "{file}: {distinct} distinct rule lines, the corpus must have at least {min_rules}"
     );
-    let Some(ns) = common::oracle(test) else {
+    let Some(ns) = oracle::oracle(test) else {
         return;
     };
     ns.ipset_restore(SETS)
