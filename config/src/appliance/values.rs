@@ -10,6 +10,7 @@ use super::model::{MAX_IFNAME_LEN, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 use super::raw::{NumOrText, TableRef};
 use super::validate::Cx;
 use crate::error::Error;
+use crate::num;
 
 // Value parsers.
 
@@ -91,21 +92,10 @@ pub(super) fn resolve_table(cx: &Cx<'_>, t: &Spanned<TableRef>) -> Result<u32, E
     }
 }
 
-/// `strtoul(text, .., 0)` for a whole string: `0x` hex, leading `0` octal,
-/// else decimal. No sign, no surrounding space.
+/// `strtoul(text, .., 0)` for a whole string ([`num::plain`]): `0x` hex,
+/// leading `0` octal, else decimal. No sign, no surrounding space.
 fn parse_c_u32(text: &str) -> Option<u32> {
-    let (digits, radix) =
-        if let Some(h) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            (h, 16)
-        } else if text.len() > 1 && text.starts_with('0') {
-            (&text[1..], 8)
-        } else {
-            (text, 10)
-        };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    u32::from_str_radix(digits, radix).ok()
+    num::plain(text).ok().and_then(|n| u32::try_from(n).ok())
 }
 
 /// `fwmark VALUE[/MASK]` as `ip rule` reads it, with the kernel's default

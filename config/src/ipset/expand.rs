@@ -13,6 +13,7 @@ use super::model::{
 };
 use super::parse::Fail;
 use crate::iptables::netdb;
+use crate::num::{self, NumError};
 
 /// `strtoull(s, .., 0)` over the whole word, within `0..=max`, with ipset's
 /// messages.
@@ -23,30 +24,16 @@ pub(super) fn number(w: &Word, max: u64) -> Result<u64, Fail> {
 pub(super) fn parse_c_number(s: &str, max: u64) -> Result<u64, String> {
     c_number(s, max).map_err(|e| match e {
         NumError::Invalid => format!("`{s}` is invalid as number"),
-        NumError::Range => format!("`{s}` is out of range 0-{max}"),
+        NumError::Overflow => format!("`{s}` is out of range 0-{max}"),
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NumError {
-    Invalid,
-    Range,
-}
-
+/// [`num::plain`] within `0..=max`: ipset says "out of range" for a value
+/// above `max` as for one past 64 bits, so both are `Overflow` here.
 fn c_number(s: &str, max: u64) -> Result<u64, NumError> {
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(NumError::Invalid);
-    }
-    match u64::from_str_radix(digits, radix) {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(NumError::Range),
+    match num::plain(s)? {
+        n if n <= max => Ok(n),
+        _ => Err(NumError::Overflow),
     }
 }
 
@@ -326,7 +313,7 @@ fn port_span(col: usize, s: &str) -> Result<(u16, u16), Fail> {
 pub(super) fn port_number(col: usize, s: &str) -> Result<u16, Fail> {
     match c_number(s, u64::from(u16::MAX)) {
         Ok(n) => Ok(n as u16),
-        Err(NumError::Range) => Err((col, format!("`{s}` is out of range 0-65535"))),
+        Err(NumError::Overflow) => Err((col, format!("`{s}` is out of range 0-65535"))),
         Err(NumError::Invalid) => netdb::service_port(s, "tcp")
             .ok_or_else(|| (col, format!("cannot parse `{s}` as a port"))),
     }
