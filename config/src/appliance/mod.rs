@@ -72,6 +72,7 @@
 //! serde shape with spans, `validate` the checks, `values` the readers of
 //! single values (interface names, addresses, tables, fwmarks).
 
+mod error;
 mod model;
 mod raw;
 #[cfg(test)]
@@ -81,22 +82,17 @@ mod values;
 
 use std::path::Path;
 
+pub use error::{ApplianceError, IfnameProblem};
 pub use model::*;
 
-use crate::error::{Error, ErrorKind, Location};
+use crate::error::{read_file, Error, ErrorKind};
 use raw::RawAppliance;
 use validate::Cx;
 use values::one_line;
 
 /// Reads and parses the appliance TOML at `path`.
 pub fn load(path: &Path) -> Result<Appliance, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::new(
-            Location::new(path, 1, None),
-            ErrorKind::Io(format!("{}: {e}", path.display())),
-        )
-    })?;
-    parse(&text, path)
+    parse(&read_file(path)?, path)
 }
 
 /// Parses appliance TOML `text`; `file` names it in errors and anchors the

@@ -324,6 +324,12 @@ fn route_dev_undeclared() {
 fn route_gateway_checks() {
     assert_eq!(
         err(&with_ifaces(
+            "[[route]]\nto = \"10.9.0.0/16\"\ndev = \"r0\"\nmetric = -5\n"
+        )),
+        "13:10: metric -5 is out of range 0..=4294967295"
+    );
+    assert_eq!(
+        err(&with_ifaces(
             "[[route]]\nto = \"10.9.0.0/16\"\nvia = \"fd00:1::2\"\n"
         )),
         "12:7: gateway fd00:1::2 is IPv6 but destination 10.9.0.0/16 is IPv4"
@@ -560,6 +566,10 @@ fn duplicate_address() {
 #[test]
 fn interface_checks() {
     assert_eq!(
+        err("[[interface]]\nname = \"..\"\n"),
+        "2:8: invalid interface name \"..\": reserved"
+    );
+    assert_eq!(
         err("[[interface]]\nname = \"averyveryverylongname\"\n"),
         "2:8: invalid interface name \"averyveryverylongname\": longer than 15 bytes"
     );
@@ -623,7 +633,14 @@ fn load_reports_io_errors_with_the_path() {
     let e = load(path).unwrap_err();
     assert_eq!(e.at.file, path);
     assert!(
-        matches!(e.kind, ErrorKind::Io(ref m) if m.starts_with("/nonexistent/sluice/appliance.toml: "))
+        matches!(e.kind, ErrorKind::Io(ref r) if r.path.as_deref() == Some(path) && r.kind == std::io::ErrorKind::NotFound)
+    );
+    assert!(
+        e.to_string().starts_with(
+            "/nonexistent/sluice/appliance.toml:1: cannot read file: \
+             /nonexistent/sluice/appliance.toml: "
+        ),
+        "{e}"
     );
 }
 

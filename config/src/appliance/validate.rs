@@ -10,14 +10,13 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::error::ApplianceError;
 use super::model::{
     Appliance, Dataplane, Firewall, Interface, PolicyRule, Route, DEFAULT_CONNTRACK_MAX,
     DEFAULT_MTU, DEFAULT_WORKERS, MIN_MTU, MIN_MTU_IPV6, TABLE_MAIN,
 };
 use super::raw::{RawAppliance, RawDataplane, RawFirewall, RawInterface, RawPolicy, RawRoute};
-use super::values::{
-    check_ifname, family_name, parse_address, parse_fwmark, resolve_table, table_name,
-};
+use super::values::{check_ifname, parse_address, parse_fwmark, resolve_table};
 use crate::error::{Error, ErrorKind, Location};
 
 /// The text being parsed, to turn byte spans into locations.
@@ -75,18 +74,15 @@ impl<'a> Cx<'a> {
         Error::new(self.location(span), kind)
     }
 
-    pub(super) fn invalid(&self, span: &Range<usize>, msg: impl Into<String>) -> Error {
-        self.error(ErrorKind::Invalid(msg.into()), span)
+    pub(super) fn invalid(&self, span: &Range<usize>, e: ApplianceError) -> Error {
+        self.error(ErrorKind::Invalid(e), span)
     }
 }
 
 impl RawAppliance {
     pub(super) fn validate(self, cx: &Cx<'_>) -> Result<Appliance, Error> {
         if self.interface.is_empty() {
-            return Err(cx.invalid(
-                &(0..0),
-                "no [[interface]] defined: sluice needs at least one interface to attach to",
-            ));
+            return Err(cx.invalid(&(0..0), ApplianceError::NoInterface));
         }
         let mut interfaces = Vec::with_capacity(self.interface.len());
         // Name -> index into `interfaces`; address -> (interface, line).
@@ -111,12 +107,12 @@ impl RawAppliance {
             if let Some(first) = seen_routes.get(&key) {
                 return Err(cx.invalid(
                     &to_span,
-                    format!(
-                        "route {} in table {} with metric {} is already defined at line {first}",
-                        route.to,
-                        table_name(route.table),
-                        route.metric
-                    ),
+                    ApplianceError::DuplicateRoute {
+                        to: route.to,
+                        table: route.table,
+                        metric: route.metric,
+                        first: *first,
+                    },
                 ));
             }
             seen_routes.insert(key, route.line);
@@ -164,18 +160,15 @@ impl RawInterface {
         let name_span = self.name.span();
         let name = self.name.into_inner();
         if let Err(why) = check_ifname(&name) {
-            return Err(cx.invalid(
-                &name_span,
-                format!("invalid interface name {name:?}: {why}"),
-            ));
+            return Err(cx.invalid(&name_span, ApplianceError::InterfaceName { name, why }));
         }
         if let Some(first) = by_name.get(&name).and_then(|&i| interfaces.get(i)) {
             return Err(cx.invalid(
                 &name_span,
-                format!(
-                    "interface {name:?} is already defined at line {}",
-                    first.line
-                ),
+                ApplianceError::DuplicateInterface {
+                    name,
+                    first: first.line,
+                },
             ));
         }
 
@@ -183,22 +176,17 @@ impl RawInterface {
         for a in self.address {
             let span = a.span();
             let text = a.into_inner();
-            let net = parse_address(&text).ok_or_else(|| {
-                cx.invalid(
-                    &span,
-                    format!(
-                        "invalid address {text:?}: expected ADDRESS/PREFIXLEN, \
-                         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
-                    ),
-                )
-            })?;
+            let Some(net) = parse_address(&text) else {
+                return Err(cx.invalid(&span, ApplianceError::Address { text }));
+            };
             if let Some((other, other_line)) = owner.get(&net.addr()) {
                 return Err(cx.invalid(
                     &span,
-                    format!(
-                        "address {} is already assigned to interface {other:?} at line {other_line}",
-                        net.addr()
-                    ),
+                    ApplianceError::DuplicateAddress {
+                        addr: net.addr(),
+                        interface: other.clone(),
+                        line: *other_line,
+                    },
                 ));
             }
             owner.insert(net.addr(), (name.clone(), line));
@@ -212,16 +200,14 @@ impl RawInterface {
                 let mtu = u16::try_from(v)
                     .ok()
                     .filter(|&v| v >= MIN_MTU)
-                    .ok_or_else(|| {
-                        cx.invalid(&span, format!("mtu {v} is out of range {MIN_MTU}..=65535"))
-                    })?;
+                    .ok_or_else(|| cx.invalid(&span, ApplianceError::Mtu { mtu: v }))?;
                 if mtu < MIN_MTU_IPV6 && addresses.iter().any(|a| a.addr().is_ipv6()) {
                     return Err(cx.invalid(
                         &span,
-                        format!(
-                            "mtu {mtu} is below {MIN_MTU_IPV6}, the IPv6 minimum (RFC 8200), \
-                             and interface {name:?} has an IPv6 address"
-                        ),
+                        ApplianceError::MtuBelowIpv6 {
+                            mtu,
+                            interface: name,
+                        },
                     ));
                 }
                 mtu
@@ -251,10 +237,7 @@ impl RawRoute {
             Some(v) => {
                 let text = v.get_ref();
                 Some(text.parse::<IpAddr>().map_err(|_| {
-                    cx.invalid(
-                        &v.span(),
-                        format!("invalid gateway {text:?}: expected an IPv4 or IPv6 address"),
-                    )
+                    cx.invalid(&v.span(), ApplianceError::Gateway { text: text.clone() })
                 })?)
             }
         };
@@ -265,33 +248,19 @@ impl RawRoute {
             match via {
                 Some(IpAddr::V4(_)) => IpNet::V4(Default::default()),
                 Some(IpAddr::V6(_)) => IpNet::V6(Default::default()),
-                None => {
-                    return Err(cx.invalid(
-                        &to_span,
-                        "\"default\" takes its family from `via`; without a gateway \
-                         write \"0.0.0.0/0\" or \"::/0\"",
-                    ))
-                }
+                None => return Err(cx.invalid(&to_span, ApplianceError::DefaultWithoutGateway)),
             }
         } else {
             let net = parse_address(to_text).ok_or_else(|| {
                 cx.invalid(
                     &to_span,
-                    format!(
-                        "invalid route destination {to_text:?}: expected PREFIX/LEN, \
-                         e.g. \"10.0.0.0/8\", \"::/0\" or \"default\""
-                    ),
+                    ApplianceError::RouteDestination {
+                        text: to_text.clone(),
+                    },
                 )
             })?;
             if net.trunc() != net {
-                return Err(cx.invalid(
-                    &to_span,
-                    format!(
-                        "invalid prefix for given prefix length: {net} has host bits set \
-                         (the network is {})",
-                        net.trunc()
-                    ),
-                ));
+                return Err(cx.invalid(&to_span, ApplianceError::HostBits { net }));
             }
             net
         };
@@ -302,10 +271,7 @@ impl RawRoute {
                 let span = d.span();
                 let name = d.into_inner();
                 if !by_name.contains_key(&name) {
-                    return Err(cx.invalid(
-                        &span,
-                        format!("dev {name:?} is not a declared [[interface]]"),
-                    ));
+                    return Err(cx.invalid(&span, ApplianceError::UnknownDev { name }));
                 }
                 Some(name)
             }
@@ -314,21 +280,15 @@ impl RawRoute {
         if let (Some(gw), Some(v)) = (via, &self.via) {
             let span = v.span();
             if gw.is_ipv4() != to.addr().is_ipv4() {
-                return Err(cx.invalid(
-                    &span,
-                    format!(
-                        "gateway {gw} is {} but destination {to} is {}",
-                        family_name(gw),
-                        family_name(to.addr())
-                    ),
-                ));
+                return Err(cx.invalid(&span, ApplianceError::GatewayFamily { via: gw, to }));
             }
             if let Some((iface, _)) = owner.get(&gw) {
                 return Err(cx.invalid(
                     &span,
-                    format!(
-                        "invalid gateway {gw}: it is the router's own address on interface {iface:?}"
-                    ),
+                    ApplianceError::GatewayIsLocal {
+                        via: gw,
+                        interface: iface.clone(),
+                    },
                 ));
             }
             let candidates: Vec<&Interface> = match &dev {
@@ -342,27 +302,23 @@ impl RawRoute {
             let link_local = matches!(gw, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
             if link_local {
                 if dev.is_none() {
-                    return Err(cx.invalid(
-                        &span,
-                        format!("link-local gateway {gw} needs `dev` to say which link"),
-                    ));
+                    return Err(cx.invalid(&span, ApplianceError::LinkLocalWithoutDev { via: gw }));
                 }
             } else if !candidates
                 .iter()
                 .any(|i| i.addresses.iter().any(|a| a.trunc().contains(&gw)))
             {
-                let msg = match &dev {
-                    Some(d) => format!(
-                        "invalid gateway {gw}: not on a connected network of interface {d:?}"
-                    ),
-                    None => {
-                        format!("invalid gateway {gw}: not on a connected network of any interface")
-                    }
+                let e = match &dev {
+                    Some(d) => ApplianceError::GatewayNotOnDev {
+                        via: gw,
+                        dev: d.clone(),
+                    },
+                    None => ApplianceError::GatewayNotConnected { via: gw },
                 };
-                return Err(cx.invalid(&span, msg));
+                return Err(cx.invalid(&span, e));
             }
         } else if via.is_none() && dev.is_none() {
-            return Err(cx.invalid(&to_span, format!("route {to} needs `via` or `dev`")));
+            return Err(cx.invalid(&to_span, ApplianceError::NoNextHop { to }));
         }
 
         let table = match self.table {
@@ -374,7 +330,9 @@ impl RawRoute {
             Some(m) => u32::try_from(*m.get_ref()).map_err(|_| {
                 cx.invalid(
                     &m.span(),
-                    format!("metric {} is out of range 0..=4294967295", m.get_ref()),
+                    ApplianceError::Metric {
+                        metric: *m.get_ref(),
+                    },
                 )
             })?,
         };
@@ -400,10 +358,9 @@ impl RawPolicy {
         let priority = u32::try_from(*self.priority.get_ref()).map_err(|_| {
             cx.invalid(
                 &self.priority.span(),
-                format!(
-                    "priority {} is out of range 0..=4294967295",
-                    self.priority.get_ref()
-                ),
+                ApplianceError::Priority {
+                    priority: *self.priority.get_ref(),
+                },
             )
         })?;
 
@@ -412,43 +369,42 @@ impl RawPolicy {
             Some(m) => Some(parse_fwmark(m.get_ref()).map_err(|why| cx.invalid(&m.span(), why))?),
         };
 
-        let selector = |s: &Option<Spanned<String>>, key: &str| -> Result<Option<IpNet>, Error> {
-            let Some(s) = s else { return Ok(None) };
-            let text = s.get_ref();
-            if text == "all" {
-                return Ok(None);
-            }
-            parse_address(text).map(|n| Some(n.trunc())).ok_or_else(|| {
-                cx.invalid(
-                    &s.span(),
-                    format!("invalid `{key}` prefix {text:?}: expected PREFIX/LEN or \"all\""),
-                )
-            })
-        };
+        let selector =
+            |s: &Option<Spanned<String>>, key: &'static str| -> Result<Option<IpNet>, Error> {
+                let Some(s) = s else { return Ok(None) };
+                let text = s.get_ref();
+                if text == "all" {
+                    return Ok(None);
+                }
+                parse_address(text).map(|n| Some(n.trunc())).ok_or_else(|| {
+                    cx.invalid(
+                        &s.span(),
+                        ApplianceError::Selector {
+                            key,
+                            text: text.clone(),
+                        },
+                    )
+                })
+            };
         let from = selector(&self.from, "from")?;
         let to = selector(&self.to, "to")?;
         if let (Some(f), Some(t), Some(ts)) = (from, to, &self.to) {
             if f.addr().is_ipv4() != t.addr().is_ipv4() {
                 return Err(cx.invalid(
                     &ts.span(),
-                    format!(
-                        "`to` {t} is {} but `from` {f} is {}",
-                        family_name(t.addr()),
-                        family_name(f.addr())
-                    ),
+                    ApplianceError::SelectorFamily { from: f, to: t },
                 ));
             }
         }
 
-        let device = |s: Option<Spanned<String>>, key: &str| -> Result<Option<String>, Error> {
+        let device = |s: Option<Spanned<String>>,
+                      key: &'static str|
+         -> Result<Option<String>, Error> {
             let Some(s) = s else { return Ok(None) };
             let span = s.span();
             let name = s.into_inner();
             if name != "lo" && !by_name.contains_key(&name) {
-                return Err(cx.invalid(
-                    &span,
-                    format!("{key} {name:?} is not a declared [[interface]] (nor \"lo\")"),
-                ));
+                return Err(cx.invalid(&span, ApplianceError::UnknownPolicyDevice { key, name }));
             }
             Ok(Some(name))
         };
@@ -473,11 +429,11 @@ impl RawPolicy {
 impl RawFirewall {
     fn validate(self, cx: &Cx<'_>, line: usize) -> Result<Firewall, Error> {
         let dir = cx.file.parent().unwrap_or_else(|| Path::new(""));
-        let resolve = |s: Spanned<String>, key: &str| -> Result<PathBuf, Error> {
+        let resolve = |s: Spanned<String>, key: &'static str| -> Result<PathBuf, Error> {
             let span = s.span();
             let p = s.into_inner();
             if p.is_empty() {
-                return Err(cx.invalid(&span, format!("`{key}` is an empty path")));
+                return Err(cx.invalid(&span, ApplianceError::EmptyPath { key }));
             }
             Ok(dir.join(p))
         };
@@ -492,18 +448,22 @@ impl RawFirewall {
 
 impl RawDataplane {
     fn validate(self, cx: &Cx<'_>) -> Result<Dataplane, Error> {
-        let positive = |v: Option<Spanned<i64>>, key: &str, default: u32| -> Result<u32, Error> {
-            let Some(v) = v else { return Ok(default) };
-            u32::try_from(*v.get_ref())
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    cx.invalid(
-                        &v.span(),
-                        format!("{key} = {} is out of range 1..=4294967295", v.get_ref()),
-                    )
-                })
-        };
+        let positive =
+            |v: Option<Spanned<i64>>, key: &'static str, default: u32| -> Result<u32, Error> {
+                let Some(v) = v else { return Ok(default) };
+                u32::try_from(*v.get_ref())
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| {
+                        cx.invalid(
+                            &v.span(),
+                            ApplianceError::DataplaneCount {
+                                key,
+                                value: *v.get_ref(),
+                            },
+                        )
+                    })
+            };
         Ok(Dataplane {
             workers: positive(self.workers, "workers", DEFAULT_WORKERS)?,
             conntrack_max: positive(self.conntrack_max, "conntrack_max", DEFAULT_CONNTRACK_MAX)?,

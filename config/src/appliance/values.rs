@@ -6,13 +6,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::error::{ApplianceError, IfnameProblem};
 use super::model::{MAX_IFNAME_LEN, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 use super::raw::{NumOrText, TableRef};
 use super::validate::Cx;
 use crate::error::Error;
 use crate::num;
-
-// Value parsers.
 
 /// toml's messages may span lines ("invalid string\nexpected ..."); errors
 /// print as one `file:line:col: message` line.
@@ -26,21 +25,21 @@ pub(super) fn one_line(msg: &str) -> String {
 }
 
 /// `dev_valid_name()` in net/core/dev.c.
-pub(super) fn check_ifname(name: &str) -> Result<(), String> {
+pub(super) fn check_ifname(name: &str) -> Result<(), IfnameProblem> {
     if name.is_empty() {
-        return Err("empty".into());
+        return Err(IfnameProblem::Empty);
     }
     if name.len() > MAX_IFNAME_LEN {
-        return Err(format!("longer than {MAX_IFNAME_LEN} bytes"));
+        return Err(IfnameProblem::TooLong);
     }
     if name == "." || name == ".." {
-        return Err("reserved".into());
+        return Err(IfnameProblem::Reserved);
     }
     if let Some(c) = name
         .chars()
         .find(|&c| c == '/' || c == ':' || c.is_whitespace())
     {
-        return Err(format!("contains {c:?}"));
+        return Err(IfnameProblem::BadChar(c));
     }
     Ok(())
 }
@@ -76,18 +75,12 @@ pub(super) fn resolve_table(cx: &Cx<'_>, t: &Spanned<TableRef>) -> Result<u32, E
         NumOrText::Num(n) => u32::try_from(*n)
             .ok()
             .filter(|&n| n >= 1)
-            .ok_or_else(|| cx.invalid(&span, format!("table {n} is out of range 1..=4294967295"))),
+            .ok_or_else(|| cx.invalid(&span, ApplianceError::TableNumber { table: *n })),
         NumOrText::Text(s) => match s.as_str() {
             "main" => Ok(TABLE_MAIN),
             "local" => Ok(TABLE_LOCAL),
             "default" => Ok(TABLE_DEFAULT),
-            _ => Err(cx.invalid(
-                &span,
-                format!(
-                    "unknown table {s:?}: expected \"main\", \"local\", \"default\" \
-                     or a number 1..=4294967295"
-                ),
-            )),
+            _ => Err(cx.invalid(&span, ApplianceError::TableName { name: s.clone() })),
         },
     }
 }
@@ -101,21 +94,15 @@ fn parse_c_u32(text: &str) -> Option<u32> {
 /// `fwmark VALUE[/MASK]` as `ip rule` reads it, with the kernel's default
 /// mask (`fib_nl2rule()` in net/core/fib_rules.c: all ones when the value is
 /// non-zero, otherwise 0).
-pub(super) fn parse_fwmark(m: &NumOrText) -> Result<(u32, u32), String> {
+pub(super) fn parse_fwmark(m: &NumOrText) -> Result<(u32, u32), ApplianceError> {
     let default_mask = |v: u32| if v == 0 { 0 } else { u32::MAX };
     match m {
         NumOrText::Num(n) => {
-            let v = u32::try_from(*n)
-                .map_err(|_| format!("fwmark {n} is out of range 0..=0xffffffff"))?;
+            let v = u32::try_from(*n).map_err(|_| ApplianceError::FwmarkNumber { mark: *n })?;
             Ok((v, default_mask(v)))
         }
         NumOrText::Text(s) => {
-            let bad = || {
-                format!(
-                    "invalid fwmark {s:?}: expected VALUE[/MASK], numbers in decimal or 0x hex, \
-                     e.g. \"0x1/0xff\""
-                )
-            };
+            let bad = || ApplianceError::Fwmark { text: s.clone() };
             let (v, mask) = match s.split_once('/') {
                 Some((v, m)) => (v, Some(m)),
                 None => (s.as_str(), None),

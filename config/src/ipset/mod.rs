@@ -62,19 +62,19 @@ pub use model::{
     MAX_EXPANSION, MAX_SETNAME_LEN, MAX_TIMEOUT,
 };
 
-use crate::error::{Error, ErrorKind, Location};
+use crate::error::{read_file, Error, ErrorKind, Location};
 use lex::split;
 use parse::Parser;
 
+/// An error in a sets file: ipset's own message or sluice's refusal with
+/// its reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SetsError(pub String);
+
 /// Reads and parses the sets file at `path`.
 pub fn load(path: &Path) -> Result<SetFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::new(
-            Location::new(path, 1, None),
-            ErrorKind::Io(format!("{}: {e}", path.display())),
-        )
-    })?;
-    parse(&text, path)
+    parse(&read_file(path)?, path)
 }
 
 /// Parses a sets file; `file` names it in errors. Does not touch the
@@ -84,13 +84,14 @@ pub fn parse(text: &str, file: &Path) -> Result<SetFile, Error> {
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         let at = |column: usize| Location::new(file, lineno, Some(column));
-        let words = split(line).map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(msg)))?;
+        let words = split(line)
+            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(SetsError(msg))))?;
         let Some(first) = words.first() else { continue };
         if first.text.starts_with('#') && first.quoted_from.is_none() {
             continue;
         }
         p.line(lineno, &words)
-            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(msg)))?;
+            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(SetsError(msg))))?;
     }
     Ok(p.finish())
 }
