@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::error::SetsError;
 use super::lex::Word;
 use super::model::{
     icmp_by_name, Family, ProtoPort, SetKind, ICMPV6_NAMES, ICMP_NAMES, PROTO_ICMP, PROTO_ICMPV6,
@@ -21,10 +22,15 @@ pub(super) fn number(w: &Word, max: u64) -> Result<u64, Fail> {
     parse_c_number(&w.text, max).map_err(|m| (w.column, m))
 }
 
-pub(super) fn parse_c_number(s: &str, max: u64) -> Result<u64, String> {
+pub(super) fn parse_c_number(s: &str, max: u64) -> Result<u64, SetsError> {
     c_number(s, max).map_err(|e| match e {
-        NumError::Invalid => format!("`{s}` is invalid as number"),
-        NumError::Overflow => format!("`{s}` is out of range 0-{max}"),
+        NumError::Invalid => SetsError::Number {
+            text: s.to_string(),
+        },
+        NumError::Overflow => SetsError::NumberRange {
+            text: s.to_string(),
+            max,
+        },
     })
 }
 
@@ -56,11 +62,17 @@ pub(super) fn split_pair(col: usize, s: &str, kind: SetKind) -> Result<(&str, &s
         Some((a, b)) if !b.contains(',') => Ok((a, b)),
         Some(_) => Err((
             col,
-            format!("`{s}` has two `,` but set type {kind} takes one"),
+            SetsError::TwoCommas {
+                text: s.to_string(),
+                kind,
+            },
         )),
         None => Err((
             col,
-            format!("`{s}` is not an element of {kind}: expected ADDRESS,[PROTO:]PORT"),
+            SetsError::NotAPair {
+                text: s.to_string(),
+                kind,
+            },
         )),
     }
 }
@@ -70,12 +82,14 @@ fn parse_ip(col: usize, s: &str, family: Family) -> Result<IpAddr, Fail> {
         Family::Inet => s.parse::<Ipv4Addr>().map(IpAddr::V4).ok(),
         Family::Inet6 => s.parse::<Ipv6Addr>().map(IpAddr::V6).ok(),
     };
-    ip.ok_or_else(|| {
-        (
-            col,
-            format!("cannot parse `{s}` as an {} address", family.ip_name()),
-        )
-    })
+    ip.ok_or_else(|| (col, address_error(s, family)))
+}
+
+fn address_error(s: &str, family: Family) -> SetsError {
+    SetsError::Address {
+        text: s.to_string(),
+        family,
+    }
 }
 
 /// A CIDR length, 1..=max (the kernel refuses /0 in every type here).
@@ -83,7 +97,12 @@ fn parse_cidr(col: usize, s: &str, family: Family) -> Result<u8, Fail> {
     let max = family.max_prefix();
     let n = parse_c_number(s, u64::from(max)).map_err(|m| (col, m))? as u8;
     if n == 0 {
-        return Err((col, format!("CIDR /{s} is invalid: 0 matches everything")));
+        return Err((
+            col,
+            SetsError::CidrZero {
+                text: s.to_string(),
+            },
+        ));
     }
     Ok(n)
 }
@@ -106,7 +125,9 @@ pub(super) fn ip_elems(
             if split_range(s).is_some() || cidr.is_some_and(|c| parse_c_number(c, 128) != Ok(128)) {
                 return Err((
                     col,
-                    format!("`{s}`: an IPv6 element takes a plain address (no range or network)"),
+                    SetsError::Ipv6NotPlain {
+                        text: s.to_string(),
+                    },
                 ));
             }
             let ip = parse_ip(col, addr, family)?;
@@ -131,7 +152,11 @@ pub(super) fn ip_elems(
             if count > cap {
                 return Err((
                     col,
-                    format!("`{s}` expands to {count} entries, more than the {cap} sluice allows on one line"),
+                    SetsError::Expansion {
+                        text: s.to_string(),
+                        count,
+                        cap,
+                    },
                 ));
             }
             Ok((0..count)
@@ -159,8 +184,7 @@ fn v4_span(col: usize, s: &str) -> Result<(u32, u32), Fail> {
 }
 
 fn parse_v4(col: usize, s: &str) -> Result<Ipv4Addr, Fail> {
-    s.parse()
-        .map_err(|_| (col, format!("cannot parse `{s}` as an IPv4 address")))
+    s.parse().map_err(|_| (col, address_error(s, Family::Inet)))
 }
 
 /// The networks of a `hash:net` (or `hash:net,port`) element: `ADDR`,
@@ -169,14 +193,23 @@ pub(super) fn net_elems(col: usize, s: &str, family: Family) -> Result<Vec<IpNet
     if let Some((a, c)) = split_at_sep(s, '/') {
         let ip = parse_ip(col, a, family)?;
         let cidr = parse_cidr(col, c, family)?;
-        let net = IpNet::new(ip, cidr).map_err(|_| (col, format!("invalid CIDR `{c}`")))?;
+        let net = IpNet::new(ip, cidr).map_err(|_| {
+            (
+                col,
+                SetsError::Cidr {
+                    text: c.to_string(),
+                },
+            )
+        })?;
         return Ok(vec![net.trunc()]);
     }
     if let Some((a, b)) = split_range(s) {
         if family == Family::Inet6 {
             return Err((
                 col,
-                format!("`{s}`: IPv6 takes ADDRESS or ADDRESS/CIDR, no ranges"),
+                SetsError::Ipv6Range {
+                    text: s.to_string(),
+                },
             ));
         }
         let a = u32::from(parse_v4(col, a)?);
@@ -241,10 +274,10 @@ pub(super) fn port_elems(col: usize, s: &str, family: Family) -> Result<Vec<Prot
             if family != want {
                 return Err((
                     col,
-                    format!(
-                        "protocol {label} can be used with family {} only",
-                        want.name()
-                    ),
+                    SetsError::IcmpFamily {
+                        label,
+                        family: want,
+                    },
                 ));
             }
             let (ty, code) = match port_text.split_once('/') {
@@ -256,7 +289,10 @@ pub(super) fn port_elems(col: usize, s: &str, family: Family) -> Result<Vec<Prot
                 None => icmp_by_name(table, port_text).ok_or_else(|| {
                     (
                         col,
-                        format!("cannot parse `{port_text}` as an {label} type/code: expected TYPE/CODE or a name"),
+                        SetsError::IcmpType {
+                            text: port_text.to_string(),
+                            label,
+                        },
                     )
                 })?,
             };
@@ -268,10 +304,7 @@ pub(super) fn port_elems(col: usize, s: &str, family: Family) -> Result<Vec<Prot
         }
         other => {
             if parse_c_number(port_text, 0).is_err() {
-                return Err((
-                    col,
-                    format!("protocol {other} can be used with pseudo port value 0 only"),
-                ));
+                return Err((col, SetsError::PseudoPort { proto: other }));
             }
             Ok(vec![ProtoPort::Other(other)])
         }
@@ -288,8 +321,18 @@ fn parse_proto(col: usize, s: &str) -> Result<u8, Fail> {
         netdb::proto_by_name(s)
     };
     match proto {
-        None => Err((col, format!("cannot parse `{s}` as a protocol"))),
-        Some(0) => Err((col, format!("invalid protocol `{s}`"))),
+        None => Err((
+            col,
+            SetsError::Protocol {
+                text: s.to_string(),
+            },
+        )),
+        Some(0) => Err((
+            col,
+            SetsError::ProtocolZero {
+                text: s.to_string(),
+            },
+        )),
         Some(p) => Ok(p),
     }
 }
@@ -313,9 +356,21 @@ fn port_span(col: usize, s: &str) -> Result<(u16, u16), Fail> {
 pub(super) fn port_number(col: usize, s: &str) -> Result<u16, Fail> {
     match c_number(s, u64::from(u16::MAX)) {
         Ok(n) => Ok(n as u16),
-        Err(NumError::Overflow) => Err((col, format!("`{s}` is out of range 0-65535"))),
-        Err(NumError::Invalid) => netdb::service_port(s, "tcp")
-            .ok_or_else(|| (col, format!("cannot parse `{s}` as a port"))),
+        Err(NumError::Overflow) => Err((
+            col,
+            SetsError::NumberRange {
+                text: s.to_string(),
+                max: u64::from(u16::MAX),
+            },
+        )),
+        Err(NumError::Invalid) => netdb::service_port(s, "tcp").ok_or_else(|| {
+            (
+                col,
+                SetsError::Port {
+                    text: s.to_string(),
+                },
+            )
+        }),
     }
 }
 
@@ -325,7 +380,7 @@ pub(super) fn bitmap_port_elems(col: usize, s: &str, range: (u16, u16)) -> Resul
         Some((p, rest)) => {
             let proto = parse_proto(col, p)?;
             if proto != PROTO_TCP && proto != PROTO_UDP {
-                return Err((col, "only protocols TCP and UDP are valid".into()));
+                return Err((col, SetsError::BitmapProtocol));
             }
             rest
         }
@@ -335,10 +390,10 @@ pub(super) fn bitmap_port_elems(col: usize, s: &str, range: (u16, u16)) -> Resul
     if a < range.0 || b > range.1 {
         return Err((
             col,
-            format!(
-                "`{s}` is out of the range {}-{} of the set",
-                range.0, range.1
-            ),
+            SetsError::OutOfSetRange {
+                text: s.to_string(),
+                range,
+            },
         ));
     }
     Ok((a..=b).collect())

@@ -1,5 +1,7 @@
 //! The words of a line, as `ipset restore` splits them.
 
+use super::error::SetsError;
+
 /// One word of a line and the 1-based character column it starts at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Word {
@@ -11,7 +13,7 @@ pub(super) struct Word {
 
 /// Splits a line as `ipset restore` does: blanks separate words; `"`
 /// toggles a quoted run and is dropped. Fails on an unterminated quote.
-pub(super) fn split(line: &str) -> Result<Vec<Word>, (usize, String)> {
+pub(super) fn split(line: &str) -> Result<Vec<Word>, (usize, SetsError)> {
     let mut words = Vec::new();
     let mut cur: Option<Word> = None;
     let mut quote_col = None;
@@ -46,7 +48,7 @@ pub(super) fn split(line: &str) -> Result<Vec<Word>, (usize, String)> {
         }
     }
     if let Some(col) = quote_col {
-        return Err((col, "unterminated quote".into()));
+        return Err((col, SetsError::UnterminatedQuote));
     }
     words.extend(cur);
     Ok(words)

@@ -46,6 +46,7 @@
 //! turns an element value into the elements it names, `print` writes the
 //! file back as `ipset save` does.
 
+mod error;
 mod expand;
 mod lex;
 mod model;
@@ -56,6 +57,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use error::SetsError;
 pub use model::{
     Entry, Family, HashOptions, IpPortElem, IpSet, NetElem, NetPortElem, ProtoPort, SetEntries,
     SetFile, SetKind, DEFAULT_BUCKETSIZE, DEFAULT_HASHSIZE, DEFAULT_MAXELEM, MAX_COMMENT_LEN,
@@ -65,12 +67,6 @@ pub use model::{
 use crate::error::{read_file, Error, ErrorKind, Location};
 use lex::split;
 use parse::Parser;
-
-/// An error in a sets file: ipset's own message or sluice's refusal with
-/// its reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SetsError(pub String);
 
 /// Reads and parses the sets file at `path`.
 pub fn load(path: &Path) -> Result<SetFile, Error> {
@@ -84,14 +80,13 @@ pub fn parse(text: &str, file: &Path) -> Result<SetFile, Error> {
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         let at = |column: usize| Location::new(file, lineno, Some(column));
-        let words = split(line)
-            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(SetsError(msg))))?;
+        let words = split(line).map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(msg)))?;
         let Some(first) = words.first() else { continue };
         if first.text.starts_with('#') && first.quoted_from.is_none() {
             continue;
         }
         p.line(lineno, &words)
-            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(SetsError(msg))))?;
+            .map_err(|(col, msg)| Error::new(at(col), ErrorKind::Sets(msg)))?;
     }
     Ok(p.finish())
 }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::error::SetsError;
 use super::expand::{
     bitmap_port_elems, ip_elems, net_elems, number, port_elems, port_number, split_pair,
     split_range,
@@ -57,7 +58,7 @@ pub(super) struct Parser {
 }
 
 /// A failure: the column it is at and the message.
-pub(super) type Fail = (usize, String);
+pub(super) type Fail = (usize, SetsError);
 
 impl Parser {
     pub(super) fn new() -> Self {
@@ -82,27 +83,26 @@ impl Parser {
             "add" => self.add(line, words),
             other => Err((
                 cmd.column,
-                format!(
-                    "unsupported command `{other}`: a sets file holds `create` and `add` lines, \
-                     as `ipset save` writes them"
-                ),
+                SetsError::UnsupportedCommand {
+                    command: other.to_string(),
+                },
             )),
         }
     }
 
     fn create(&mut self, line: usize, words: &[Word]) -> Result<(), Fail> {
         let (Some(name), Some(ty)) = (words.get(1), words.get(2)) else {
-            return Err((
-                words[0].column,
-                "`create` needs a set name and a type".into(),
-            ));
+            return Err((words[0].column, SetsError::CreateArgs));
         };
         check_setname(name)?;
         if let Some(&i) = self.by_name.get(&name.text) {
             let first = self.sets.get(i).map_or(0, |b| b.set.line);
             return Err((
                 name.column,
-                format!("set `{}` is already created at line {first}", name.text),
+                SetsError::DuplicateSet {
+                    name: name.text.clone(),
+                    first,
+                },
             ));
         }
         let kind = match SetKind::from_name(&ty.text) {
@@ -110,14 +110,19 @@ impl Parser {
             None if UNSUPPORTED_KINDS.contains(&ty.text.as_str()) => {
                 return Err((
                     ty.column,
-                    format!(
-                        "set type `{}` is not supported by sluice (supported: hash:ip, hash:net, \
-                         hash:ip,port, hash:net,port, bitmap:port)",
-                        ty.text
-                    ),
+                    SetsError::UnsupportedType {
+                        kind: ty.text.clone(),
+                    },
                 ))
             }
-            None => return Err((ty.column, format!("unknown set type `{}`", ty.text))),
+            None => {
+                return Err((
+                    ty.column,
+                    SetsError::UnknownType {
+                        kind: ty.text.clone(),
+                    },
+                ))
+            }
         };
 
         let mut family = None;
@@ -141,7 +146,9 @@ impl Parser {
                 "skbinfo" | "revision" | "-exist" | "-!" => {
                     return Err((
                         opt.column,
-                        format!("option `{key}` is not supported by sluice"),
+                        SetsError::UnsupportedOption {
+                            option: key.to_string(),
+                        },
                     ))
                 }
                 _ => false,
@@ -149,17 +156,17 @@ impl Parser {
             if !valid {
                 return Err((
                     opt.column,
-                    format!("unknown option `{key}` for set type {kind}"),
+                    SetsError::UnknownOption {
+                        option: key.to_string(),
+                        kind,
+                    },
                 ));
             }
             if seen.contains(&key) {
-                return Err((opt.column, format!("`{key}` is given twice")));
+                return Err((opt.column, twice(key)));
             }
             seen.push(key);
-            let mut value = || {
-                rest.next()
-                    .ok_or_else(|| (opt.column, format!("`{key}` needs a value")))
-            };
+            let mut value = || rest.next().ok_or_else(|| (opt.column, needs_value(key)));
             match key {
                 "family" => {
                     let v = value()?;
@@ -169,7 +176,9 @@ impl Parser {
                         other => {
                             return Err((
                                 v.column,
-                                format!("unknown family `{other}`: expected inet or inet6"),
+                                SetsError::UnknownFamily {
+                                    family: other.to_string(),
+                                },
                             ))
                         }
                     });
@@ -180,7 +189,7 @@ impl Parser {
                     hash.hashsize = n
                         .max(64)
                         .checked_next_power_of_two()
-                        .ok_or_else(|| (v.column, format!("hashsize {n} is too large")))?;
+                        .ok_or((v.column, SetsError::Hashsize { hashsize: n }))?;
                 }
                 "maxelem" => hash.maxelem = number(value()?, u64::from(u32::MAX))? as u32,
                 "bucketsize" => {
@@ -197,8 +206,14 @@ impl Parser {
                 }
                 "range" => {
                     let v = value()?;
-                    let (a, b) = split_range(&v.text)
-                        .ok_or_else(|| (v.column, format!("range `{}` must be FROM-TO", v.text)))?;
+                    let (a, b) = split_range(&v.text).ok_or_else(|| {
+                        (
+                            v.column,
+                            SetsError::RangeForm {
+                                text: v.text.clone(),
+                            },
+                        )
+                    })?;
                     let a = port_number(v.column, a)?;
                     let b = port_number(v.column, b)?;
                     range = Some((a.min(b), a.max(b)));
@@ -219,18 +234,17 @@ impl Parser {
             if m == 0 || m > f.max_prefix() {
                 return Err((
                     col,
-                    format!(
-                        "netmask {m} is out of range 1-{} for family {}",
-                        f.max_prefix(),
-                        f.name()
-                    ),
+                    SetsError::Netmask {
+                        netmask: m,
+                        family: f,
+                    },
                 ));
             }
             // The full mask is no mask (the kernel prints none).
             hash.netmask = (m < f.max_prefix()).then_some(m);
         }
         if kind == SetKind::BitmapPort && range.is_none() {
-            return Err((ty.column, "bitmap:port needs `range FROM-TO`".into()));
+            return Err((ty.column, SetsError::BitmapNeedsRange));
         }
 
         let set = IpSet {
@@ -255,10 +269,7 @@ impl Parser {
 
     fn add(&mut self, line: usize, words: &[Word]) -> Result<(), Fail> {
         let (Some(name), Some(elem)) = (words.get(1), words.get(2)) else {
-            return Err((
-                words[0].column,
-                "`add` needs a set name and an element".into(),
-            ));
+            return Err((words[0].column, SetsError::AddArgs));
         };
         let Some(b) = self
             .by_name
@@ -267,10 +278,9 @@ impl Parser {
         else {
             return Err((
                 name.column,
-                format!(
-                    "set `{}` does not exist (no `create` line for it before this one)",
-                    name.text
-                ),
+                SetsError::NoSuchSet {
+                    name: name.text.clone(),
+                },
             ));
         };
         let set = &b.set;
@@ -291,37 +301,35 @@ impl Parser {
                 "comment" => set.comment.then_some(()).ok_or("comment"),
                 "nomatch" => {
                     if !set.kind.has_nomatch() {
-                        return Err((
-                            opt.column,
-                            format!("`nomatch` is not valid for set type {}", set.kind),
-                        ));
+                        return Err((opt.column, SetsError::Nomatch { kind: set.kind }));
                     }
                     Ok(())
                 }
                 _ => {
                     return Err((
                         opt.column,
-                        format!("unknown element option `{key}` for set type {}", set.kind),
+                        SetsError::UnknownElementOption {
+                            option: key.to_string(),
+                            kind: set.kind,
+                        },
                     ))
                 }
             };
             if let Err(feature) = needs {
                 return Err((
                     opt.column,
-                    format!(
-                        "`{key}` cannot be used: set `{}` was created without `{feature}`",
-                        set.name
-                    ),
+                    SetsError::ExtensionOff {
+                        option: key.to_string(),
+                        set: set.name.clone(),
+                        feature,
+                    },
                 ));
             }
             if seen.contains(&key) {
-                return Err((opt.column, format!("`{key}` is given twice")));
+                return Err((opt.column, twice(key)));
             }
             seen.push(key);
-            let mut value = || {
-                rest.next()
-                    .ok_or_else(|| (opt.column, format!("`{key}` needs a value")))
-            };
+            let mut value = || rest.next().ok_or_else(|| (opt.column, needs_value(key)));
             match key {
                 "timeout" => timeout = Some(number(value()?, u64::from(MAX_TIMEOUT))? as u32),
                 "packets" => packets = Some(number(value()?, u64::MAX - 1)?),
@@ -329,13 +337,10 @@ impl Parser {
                 "comment" => {
                     let v = value()?;
                     if v.text.is_empty() {
-                        return Err((v.column, "`comment` needs a value".into()));
+                        return Err((v.column, needs_value("comment")));
                     }
                     if v.text.chars().count() > MAX_COMMENT_LEN {
-                        return Err((
-                            v.column,
-                            format!("comment is longer than {MAX_COMMENT_LEN} characters"),
-                        ));
+                        return Err((v.column, SetsError::CommentTooLong));
                     }
                     comment = Some(v.text.clone());
                 }
@@ -413,20 +418,20 @@ impl Parser {
             if let Some(first) = b.seen.get(&key) {
                 return Err((
                     col,
-                    format!(
-                        "element {} is already in set `{}` (added at line {first})",
-                        elem, b.set.name
-                    ),
+                    SetsError::DuplicateElement {
+                        element: elem.to_string(),
+                        set: b.set.name.clone(),
+                        first: *first,
+                    },
                 ));
             }
             if limit.is_some_and(|max| b.set.entries.len() >= max) {
                 return Err((
                     col,
-                    format!(
-                        "set `{}` is full: it holds maxelem {} elements",
-                        b.set.name,
-                        limit.unwrap_or(0)
-                    ),
+                    SetsError::Full {
+                        set: b.set.name.clone(),
+                        maxelem: limit.unwrap_or(0),
+                    },
                 ));
             }
             b.seen.insert(key, line);
@@ -488,17 +493,28 @@ impl fmt::Display for Elem {
     }
 }
 
+fn twice(option: &str) -> SetsError {
+    SetsError::Twice {
+        option: option.to_string(),
+    }
+}
+
+fn needs_value(option: &str) -> SetsError {
+    SetsError::NeedsValue {
+        option: option.to_string(),
+    }
+}
+
 fn check_setname(name: &Word) -> Result<(), Fail> {
     if name.text.is_empty() {
-        return Err((name.column, "empty set name".into()));
+        return Err((name.column, SetsError::EmptySetName));
     }
     if name.text.len() > MAX_SETNAME_LEN {
         return Err((
             name.column,
-            format!(
-                "set name `{}` is longer than {MAX_SETNAME_LEN} characters",
-                name.text
-            ),
+            SetsError::SetNameTooLong {
+                name: name.text.clone(),
+            },
         ));
     }
     Ok(())
@@ -507,10 +523,7 @@ fn check_setname(name: &Word) -> Result<(), Fail> {
 fn check_product(col: usize, a: usize, b: usize) -> Result<(), Fail> {
     let n = (a as u64).saturating_mul(b as u64);
     if n > MAX_EXPANSION {
-        return Err((
-            col,
-            format!("element expands to {n} entries, more than the {MAX_EXPANSION} sluice allows on one line"),
-        ));
+        return Err((col, SetsError::Product { count: n }));
     }
     Ok(())
 }

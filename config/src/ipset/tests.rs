@@ -726,32 +726,28 @@ fn add_errors() {
 
 #[test]
 fn numbers_like_strtoull() {
-    assert_eq!(parse_c_number("0", 10), Ok(0));
-    assert_eq!(parse_c_number("010", 10), Ok(8));
-    assert_eq!(parse_c_number("0x1F", 100), Ok(31));
-    assert_eq!(parse_c_number("0X1f", 100), Ok(31));
+    let n = |s: &str, max: u64| parse_c_number(s, max).map_err(|e| e.to_string());
+    assert_eq!(n("0", 10), Ok(0));
+    assert_eq!(n("010", 10), Ok(8));
+    assert_eq!(n("0x1F", 100), Ok(31));
+    assert_eq!(n("0X1f", 100), Ok(31));
+    assert_eq!(n("09", 100), Err("`09` is invalid as number".into()));
+    assert_eq!(n("0x", 100), Err("`0x` is invalid as number".into()));
+    assert_eq!(n("", 100), Err("`` is invalid as number".into()));
+    assert_eq!(n("+1", 100), Err("`+1` is invalid as number".into()));
     assert_eq!(
-        parse_c_number("09", 100),
-        Err("`09` is invalid as number".into())
-    );
-    assert_eq!(
-        parse_c_number("0x", 100),
-        Err("`0x` is invalid as number".into())
-    );
-    assert_eq!(
-        parse_c_number("", 100),
-        Err("`` is invalid as number".into())
-    );
-    assert_eq!(
-        parse_c_number("+1", 100),
-        Err("`+1` is invalid as number".into())
-    );
-    assert_eq!(
-        parse_c_number("99999999999999999999999", u64::MAX),
+        n("99999999999999999999999", u64::MAX),
         Err(format!(
             "`99999999999999999999999` is out of range 0-{}",
             u64::MAX
         ))
+    );
+    assert_eq!(
+        parse_c_number("101", 100),
+        Err(SetsError::NumberRange {
+            text: "101".into(),
+            max: 100
+        })
     );
 }
 
@@ -765,7 +761,7 @@ fn split_words() {
     );
     assert_eq!(
         split("é \"x").unwrap_err(),
-        (3, "unterminated quote".to_string())
+        (3, SetsError::UnterminatedQuote)
     );
     assert!(split("").unwrap().is_empty());
 }
