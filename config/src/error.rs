@@ -71,7 +71,8 @@ pub enum ErrorKind {
     /// An iptables-restore ruleset error.
     #[error(transparent)]
     Rules(#[from] RestoreError),
-    /// A rule names a set the sets file does not create.
+    /// The appliance's files do not fit together (a rule names a set the
+    /// sets file does not create).
     #[error(transparent)]
     Bundle(#[from] BundleError),
     /// An ipset save-file error.
