@@ -8,7 +8,8 @@
 //! * `-i`/`-o` naming an interface the appliance does not have (warning:
 //!   the kernel accepts it, but the rule can never match on this box).
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::appliance::{self, Appliance};
 use crate::ipset::{self, SetFile};
@@ -51,6 +52,34 @@ pub fn load(path: &Path) -> Result<Bundle, Error> {
     })
 }
 
+/// Why the files of an appliance do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// `-m set --match-set NAME` names a set the sets file does not create
+    /// (the kernel refuses such a rule at load).
+    #[error(
+        "set `{name}' does not exist: declare it in the sets file{}",
+        SetsFileHint(sets_file.as_deref())
+    )]
+    NoSuchSet {
+        name: String,
+        /// `[firewall] sets`, when the appliance names a sets file.
+        sets_file: Option<PathBuf>,
+    },
+}
+
+/// " (PATH)" naming the sets file, or how to name one.
+struct SetsFileHint<'a>(Option<&'a Path>);
+
+impl fmt::Display for SetsFileHint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, " ({})", p.display()),
+            None => f.write_str(" ([firewall] sets = \"...\")"),
+        }
+    }
+}
+
 fn cross_check(
     app: &Appliance,
     rules: &Ruleset,
@@ -77,15 +106,10 @@ fn cross_check(
                     let Some(def) = sets.set(&sr.name) else {
                         return Err(Error::new(
                             Location::new(file, r.line, None),
-                            ErrorKind::Rules(format!(
-                                "set `{}' does not exist: declare it in the sets file{}",
-                                sr.name,
-                                app.firewall
-                                    .as_ref()
-                                    .and_then(|f| f.sets.as_ref())
-                                    .map(|p| format!(" ({})", p.display()))
-                                    .unwrap_or_else(|| " ([firewall] sets = \"...\")".into())
-                            )),
+                            ErrorKind::Bundle(BundleError::NoSuchSet {
+                                name: sr.name.clone(),
+                                sets_file: app.firewall.as_ref().and_then(|f| f.sets.clone()),
+                            }),
                         ));
                     };
                     if sr.dirs.len() < def.kind.dimensions() {
@@ -168,6 +192,25 @@ mod tests {
         assert_eq!(e.at.line, 2);
         assert!(e.at.file.ends_with("r.v4"));
         assert!(e.to_string().contains("set `nope' does not exist"), "{e}");
+    }
+
+    #[test]
+    fn missing_set_names_the_sets_file_or_how_to_give_one() {
+        let e = |sets_file: Option<&str>| {
+            BundleError::NoSuchSet {
+                name: "bad".into(),
+                sets_file: sets_file.map(PathBuf::from),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e(Some("/etc/sluice/sets.save")),
+            "set `bad' does not exist: declare it in the sets file (/etc/sluice/sets.save)"
+        );
+        assert_eq!(
+            e(None),
+            "set `bad' does not exist: declare it in the sets file ([firewall] sets = \"...\")"
+        );
     }
 
     #[test]

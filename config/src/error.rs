@@ -2,7 +2,13 @@
 //! source format gives one) the column of what failed.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use crate::appliance::ApplianceError;
+pub use crate::bundle::BundleError;
+pub use crate::ipset::SetsError;
+pub use crate::iptables::RestoreError;
 
 /// Where in an operator's file something is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,22 +55,70 @@ impl Error {
     }
 }
 
-/// What went wrong. The doc comment of each variant is its message.
+/// What went wrong. Each variant's `#[error]` is its message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrorKind {
     /// A file could not be read.
     #[error("cannot read file: {0}")]
-    Io(String),
-    /// The appliance TOML is malformed or has the wrong shape.
+    Io(ReadError),
+    /// The appliance TOML is malformed or has the wrong shape: the toml
+    /// crate's own message, on one line.
     #[error("{0}")]
     Toml(String),
     /// A value in the appliance config is out of range or inconsistent.
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] ApplianceError),
     /// An iptables-restore ruleset error.
-    #[error("{0}")]
-    Rules(String),
+    #[error(transparent)]
+    Rules(#[from] RestoreError),
+    /// The appliance's files do not fit together (a rule names a set the
+    /// sets file does not create).
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     /// An ipset save-file error.
-    #[error("{0}")]
-    Sets(String),
+    #[error(transparent)]
+    Sets(#[from] SetsError),
+}
+
+/// Why a file could not be read. `io::Error` is neither `Clone` nor `Eq`,
+/// so its kind and its text are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// The file, when the message names it: the appliance and sets loaders
+    /// name it, the rules loader leaves it to the [`Location`].
+    pub path: Option<PathBuf>,
+    pub kind: io::ErrorKind,
+    /// `io::Error`'s text, e.g. "No such file or directory (os error 2)".
+    pub reason: String,
+}
+
+impl ReadError {
+    pub fn new(path: Option<&Path>, e: &io::Error) -> Self {
+        ReadError {
+            path: path.map(Path::to_path_buf),
+            kind: e.kind(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{}: ", p.display())?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads the file at `path`; a failure is at line 1 of it and names it.
+pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            Location::new(path, 1, None),
+            ErrorKind::Io(ReadError::new(Some(path), &e)),
+        )
+    })
 }

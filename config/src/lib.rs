@@ -17,3 +17,4 @@ pub mod bundle;
 pub mod ipset;
 pub mod iptables;
 pub mod lint;
+mod num;

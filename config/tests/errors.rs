@@ -43,6 +43,38 @@ fn assert_error(text: &str, line: usize, column: Option<usize>, says: &[&str]) {
     }
 }
 
+/// A file that cannot be read: the appliance and sets loaders name it at
+/// line 1 and again in the message; the rules loader at line 0.
+#[test]
+fn unreadable_files() {
+    use sluice_config::{appliance, ipset, ErrorKind};
+    use std::io;
+    let missing = Path::new("/nonexistent/sluice/f");
+    for (e, shown) in [
+        (
+            appliance::load(missing).unwrap_err(),
+            "/nonexistent/sluice/f:1: cannot read file: /nonexistent/sluice/f: ",
+        ),
+        (
+            ipset::load(missing).unwrap_err(),
+            "/nonexistent/sluice/f:1: cannot read file: /nonexistent/sluice/f: ",
+        ),
+        (
+            iptables::load(missing).unwrap_err(),
+            "/nonexistent/sluice/f:0: cannot read file: ",
+        ),
+    ] {
+        let ErrorKind::Io(r) = &e.kind else {
+            panic!("not an I/O error: {e:?}");
+        };
+        assert_eq!(r.kind, io::ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            format!("{shown}No such file or directory (os error 2)")
+        );
+    }
+}
+
 /// The column of `needle` in line `line` (1-based) of `text`.
 fn col(text: &str, line: usize, needle: &str) -> usize {
     let l = text.lines().nth(line - 1).expect("line exists");

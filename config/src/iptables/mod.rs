@@ -18,9 +18,9 @@ use std::path::Path;
 
 pub use ext::{Match, TargetExt};
 pub use model::*;
-pub use restore::RestoreOptions;
+pub use restore::{RestoreError, RestoreOptions};
 
-use crate::error::{Error, ErrorKind, Location};
+use crate::error::{Error, ErrorKind, Location, ReadError};
 
 /// Parses a restore file from an empty ruleset (as `iptables-restore FILE`
 /// on a fresh namespace).
@@ -30,8 +30,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Ruleset, Error> {
 
 /// Reads and parses a restore file.
 pub fn load(path: &Path) -> Result<Ruleset, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::new(Location::new(path, 0, None), ErrorKind::Io(e.to_string())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            Location::new(path, 0, None),
+            ErrorKind::Io(ReadError::new(None, &e)),
+        )
+    })?;
     parse(&text, path)
 }
 

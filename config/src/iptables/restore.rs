@@ -23,6 +23,14 @@ use super::rule::{parse_command_at, Command};
 use super::validate;
 use crate::error::{Error, ErrorKind, Location};
 
+/// An error in an iptables-restore file: iptables' own message (the
+/// extension parsers return libxtables' texts) or sluice's refusal with its
+/// reason. A message, not yet one variant per failure: the rule and
+/// extension parsers build several hundred of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RestoreError(pub String);
+
 /// How to apply a restore file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RestoreOptions {
@@ -46,7 +54,10 @@ pub fn restore(
     let mut open: Option<Open> = None;
     let mut last_line = 0;
     let e = |line: usize, col: Option<usize>, msg: String| {
-        Error::new(Location::new(file, line, col), ErrorKind::Rules(msg))
+        Error::new(
+            Location::new(file, line, col),
+            ErrorKind::Rules(RestoreError(msg)),
+        )
     };
     // Lines as `fgets` gives them to iptables-restore: split on `\n` only
     // (a `\r` stays part of the line), each known to end with `\n` or not.

@@ -1,0 +1,105 @@
+//! The appliance TOML as written: private structs that serde fills, each
+//! value with its byte span ([`toml::Spanned`]) so that validation can say
+//! where a bad value is.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAppliance {
+    #[serde(default)]
+    pub(super) interface: Vec<Spanned<RawInterface>>,
+    #[serde(default)]
+    pub(super) route: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub(super) policy: Vec<Spanned<RawPolicy>>,
+    pub(super) firewall: Option<Spanned<RawFirewall>>,
+    pub(super) dataplane: Option<RawDataplane>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInterface {
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) address: Vec<Spanned<String>>,
+    pub(super) mtu: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    pub(super) to: Spanned<String>,
+    pub(super) via: Option<Spanned<String>>,
+    pub(super) dev: Option<Spanned<String>>,
+    pub(super) table: Option<Spanned<TableRef>>,
+    pub(super) metric: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub(super) priority: Spanned<i64>,
+    pub(super) fwmark: Option<Spanned<NumOrText>>,
+    pub(super) from: Option<Spanned<String>>,
+    pub(super) to: Option<Spanned<String>>,
+    pub(super) iif: Option<Spanned<String>>,
+    pub(super) oif: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) not: bool,
+    pub(super) table: Spanned<TableRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFirewall {
+    pub(super) rules: Spanned<String>,
+    pub(super) sets: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDataplane {
+    pub(super) workers: Option<Spanned<i64>>,
+    pub(super) conntrack_max: Option<Spanned<i64>>,
+}
+
+/// A routing table as written: a number or a name.
+pub(super) type TableRef = NumOrText;
+
+/// A TOML value that may be an integer or a string (`table`, `fwmark`).
+pub(super) enum NumOrText {
+    Num(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumOrText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumOrText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumOrText, E> {
+                Ok(NumOrText::Num(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumOrText, E> {
+                i64::try_from(v)
+                    .map(NumOrText::Num)
+                    .map_err(|_| E::custom(format!("integer {v} is out of range")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumOrText, E> {
+                Ok(NumOrText::Text(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<NumOrText, E> {
+                Ok(NumOrText::Text(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

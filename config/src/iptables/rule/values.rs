@@ -1,0 +1,180 @@
+//! Readers of the core options' values: counters, rule numbers, chain
+//! names, protocols, addresses and interfaces, each as iptables 1.8.9
+//! reads it.
+
+use super::{err, Res};
+use crate::iptables::ext::{parse, unsupported_target_reason, TargetExt};
+use crate::iptables::lex::Word;
+use crate::iptables::model::{AddrMatch, IfaceMatch};
+
+/// `sscanf(s, "%llu")`: blanks, an optional sign, then at least one digit;
+/// what follows the digits is ignored (a negative number wraps, as in C).
+pub(super) fn scan_u64(s: &str) -> Option<u64> {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let v = t[..digits].parse::<u64>().unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// `parse_rulenumber`: 1..=INT_MAX.
+pub(super) fn rule_number(w: &Word) -> Res<usize> {
+    match parse::strtoui(&w.text, 1, i32::MAX as u64) {
+        Some(n) => Ok(n as usize),
+        None => err(w, format!("Invalid rule number `{}'", w.text)),
+    }
+}
+
+/// The new name of `-E`: libiptc's checks only (no target-name or `-N`
+/// checks): at most 31 bytes, not a built-in verdict.
+pub(super) fn check_new_name(w: &Word) -> Res<()> {
+    if w.text.len() > 31 {
+        return err(
+            w,
+            format!(
+                "chain name `{}' too long (must be under 32 chars for -E)",
+                w.text
+            ),
+        );
+    }
+    if matches!(w.text.as_str(), "ACCEPT" | "DROP" | "QUEUE" | "RETURN") {
+        return err(
+            w,
+            format!("cannot rename to `{}': it is a built-in target", w.text),
+        );
+    }
+    Ok(())
+}
+
+/// Chain names as iptables allows them for `-N`.
+pub(super) fn check_chain_name(w: &Word) -> Res<()> {
+    let name = &w.text;
+    if name.len() > 28 {
+        return err(
+            w,
+            format!("chain name `{name}' too long (must be under 29 chars)"),
+        );
+    }
+    if name.is_empty() {
+        return err(w, "empty chain name");
+    }
+    if name.starts_with('-') || name.starts_with('!') {
+        return err(
+            w,
+            format!("chain name not allowed to start with `{}'", &name[..1]),
+        );
+    }
+    if TargetExt::by_name(name).is_some()
+        || unsupported_target_reason(name).is_some()
+        || matches!(name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
+    {
+        return err(
+            w,
+            format!("chain name may not clash with target name `{name}'"),
+        );
+    }
+    if name.chars().any(|c| c.is_whitespace()) {
+        return err(w, format!("Invalid chain name `{name}'"));
+    }
+    Ok(())
+}
+
+/// `-p`: iptables lower-cases the word, then reads it as
+/// `xtables_parse_protocol` does (a number 0..=255, `all`, or a name from
+/// the protocol database).
+pub(super) fn parse_protocol(w: &Word) -> Res<u8> {
+    parse::parse_protocol(&w.text.to_ascii_lowercase()).or_else(|m| err(w, m))
+}
+
+/// `-s`/`-d`: comma-separated `ADDR[/MASK]` as `xtables_ipparse_multiple`
+/// reads them: blanks before an item skipped, the mask after the last `/`
+/// (a dotted mask of four parts, or a length 0..=32), the address masked;
+/// with a zero mask the address is not even read (`any/0`). Each item is
+/// one rule, duplicates included, as the kernel gets them.
+pub(super) fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
+    let mut out = Vec::new();
+    for item in w.text.split(',') {
+        let item = item.trim_start();
+        let (a, m) = match item.rsplit_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (item, None),
+        };
+        let mask = match m {
+            None => u32::MAX,
+            Some(m) => match parse::parse_ipv4_mask(m) {
+                Some(mask) => u32::from(mask),
+                None => match parse::strtoui(m, 0, 32) {
+                    Some(0) => 0,
+                    Some(n) => u32::MAX << (32 - n),
+                    None => return err(w, format!("invalid mask `{m}' specified")),
+                },
+            },
+        };
+        let addr = if mask == 0 {
+            0
+        } else {
+            // xtables' own dotted form, then getaddrinfo's numeric one.
+            match parse::parse_ipv4(a)
+                .or_else(|| parse::inet_aton(a))
+                .map(u32::from)
+            {
+                Some(addr) => addr,
+                None => {
+                    let hint = if a.starts_with('-') {
+                        " (iptables 1.8.9 takes an address written against its option, \
+                         like `-s1.2.3.4`, as part of the option word: put a blank after the option)"
+                    } else if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                        " (not a valid IPv4 address: four numbers 0-255)"
+                    } else {
+                        " (sluice takes numeric IPv4 addresses only: it does not resolve host names)"
+                    };
+                    return err(w, format!("host/network `{a}' not found{hint}"));
+                }
+            }
+        };
+        out.push(AddrMatch {
+            addr: (addr & mask).into(),
+            mask: mask.into(),
+            invert,
+        });
+    }
+    Ok(out)
+}
+
+/// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.
+/// Like iptables, a name with `/` or a blank is taken (iptables only warns:
+/// Linux never names an interface so, and the rule never matches).
+pub(super) fn parse_iface(w: &Word, invert: bool) -> Res<Option<IfaceMatch>> {
+    let s = &w.text;
+    if s.len() > 15 {
+        return err(
+            w,
+            format!("interface name `{s}' must be shorter than IFNAMSIZ (15)"),
+        );
+    }
+    if s.is_empty() {
+        return err(w, "Empty interface is likely to be undesired");
+    }
+    let (name, wildcard) = match s.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (s.as_str(), false),
+    };
+    if name.is_empty() && !invert {
+        // `-i +` matches every interface: iptables stores nothing.
+        return Ok(None);
+    }
+    // `! -i +` is kept: it matches no interface (iptables-save 1.8.9 prints
+    // nothing for it, see save.rs, but the kernel rule never matches).
+    Ok(Some(IfaceMatch {
+        name: name.to_string(),
+        wildcard,
+        invert,
+    }))
+}
