@@ -262,7 +262,7 @@ impl SluiceRouter {
     }
 
     /// The pipeline's counters (drops by reason, ICMP errors sent, ...).
-    pub fn pipeline_counters(&self) -> &Counters {
+    pub fn pipeline_counters(&self) -> Counters {
         self.worker.pipeline.counters()
     }
 

@@ -95,7 +95,7 @@ impl<P: Port> Worker<P> {
 
     /// Publishes the counters now.
     pub fn publish(&mut self) {
-        self.published.publish(self.pipeline.counters());
+        self.published.publish(&self.pipeline.counters());
         self.turns = 0;
     }
 

@@ -335,6 +335,11 @@ impl Counters {
         Counter::ALL.iter().map(|&c| (c.name(), self.get(c)))
     }
 
+    /// Sets the gauge of frames waiting for neighbour resolution.
+    pub fn set_neigh_queued(&mut self, n: u64) {
+        self.neigh_queued = n;
+    }
+
     /// Frames waiting for neighbour resolution now.
     pub fn neigh_queued(&self) -> u64 {
         self.neigh_queued

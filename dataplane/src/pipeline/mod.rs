@@ -302,8 +302,12 @@ impl Pipeline {
         self.snap.generation
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.core.out.counters
+    /// This worker's counters, with the `neigh.queued` gauge read from
+    /// the neighbour table itself (frames waiting for resolution now).
+    pub fn counters(&self) -> Counters {
+        let mut c = self.core.out.counters.clone();
+        c.set_neigh_queued(self.core.st.neigh.queued() as u64);
+        c
     }
 
     /// The per-worker state the hook points share.

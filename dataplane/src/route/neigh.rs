@@ -596,6 +596,12 @@ impl<F, const Q: usize> NeighTable<F, Q> {
         &self.stats
     }
 
+    /// Frames waiting in the entries' queues now (walks the table: for
+    /// the control side and the counters, not the packet path).
+    pub fn queued(&self) -> usize {
+        self.entries.values().map(|e| e.queue.len).sum()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

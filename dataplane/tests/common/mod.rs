@@ -183,7 +183,7 @@ impl Lab {
             .add_permanent_neighbour(&mut self.w.umem, p, ip(addr), mac, now);
     }
 
-    pub fn counters(&self) -> &Counters {
+    pub fn counters(&self) -> Counters {
         self.w.pipeline.counters()
     }
 
