@@ -17,18 +17,12 @@ use sluice_config::iptables::Ruleset;
 
 use crate::net::Net;
 use crate::route::RouteError;
+use crate::rules::compile::hook_index;
 use crate::rules::{Program, RulesError, RulesParams};
 
 /// The bit of `hook` in hook masks ([`Snapshot::hooks`]).
 pub fn hook_bit(h: sluice_config::iptables::Hook) -> u8 {
-    use sluice_config::iptables::Hook;
-    1 << match h {
-        Hook::Prerouting => 0,
-        Hook::Input => 1,
-        Hook::Forward => 2,
-        Hook::Output => 3,
-        Hook::Postrouting => 4,
-    }
+    1 << hook_index(h)
 }
 
 /// See the module docs.
@@ -56,30 +50,9 @@ pub enum SnapshotError {
 impl Snapshot {
     /// From parts.
     pub fn new(generation: u64, net: Net, rules: Option<Arc<Program>>) -> Snapshot {
-        let hooks = rules.as_deref().map_or(0, |p| {
-            use sluice_config::iptables::{Hook, TableKind};
-            let mut m = 0;
-            for h in [
-                Hook::Prerouting,
-                Hook::Input,
-                Hook::Forward,
-                Hook::Output,
-                Hook::Postrouting,
-            ] {
-                for t in [
-                    TableKind::Raw,
-                    TableKind::Mangle,
-                    TableKind::Nat,
-                    TableKind::Filter,
-                    TableKind::Security,
-                ] {
-                    if p.runs_at(h, t) {
-                        m |= hook_bit(h);
-                    }
-                }
-            }
-            m
-        });
+        let hooks = rules
+            .as_deref()
+            .map_or(0, |p| p.points().fold(0, |m, (h, _)| m | hook_bit(h)));
         Snapshot {
             generation,
             net,

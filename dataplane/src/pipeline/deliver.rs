@@ -69,7 +69,7 @@ impl Core {
                             mac.0,
                             crate::route::neigh::NdInput::Solicitation,
                             now,
-                            &mut |a| out.on_neigh(umem, snap, macs, a, None, now),
+                            &mut |a| out.on_neigh(umem, snap, macs, a, now),
                         );
                     } else if needs_entry && self.st.neigh.get(iif, src).is_none() {
                         b.finish(i, Verdict::Drop(Counter::NdInvalid));
@@ -116,7 +116,7 @@ impl Core {
                                     override_flag,
                                 },
                                 now,
-                                &mut |a| out.on_neigh(umem, snap, macs, a, None, now),
+                                &mut |a| out.on_neigh(umem, snap, macs, a, now),
                             );
                             self.out.counters.inc(Counter::NdNaProcessed);
                             umem.free(p.desc);

@@ -5,64 +5,6 @@ use super::*;
 use crate::packet::Emit;
 
 impl Out {
-    /// [`Batch::emit`]: queues a frame a hook stage built for the output
-    /// pass, after the ICMP rate limits for an ICMP error.
-    pub(crate) fn emit(
-        &mut self,
-        umem: &mut Umem,
-        frame: &[u8],
-        kind: EmitKind,
-        counter: Counter,
-        now: Instant,
-    ) -> bool {
-        let Ok(meta) = wire::parse(frame) else {
-            debug_assert!(false, "a frame a stage built does not parse");
-            return false;
-        };
-        if !meta.is_ip() {
-            return false;
-        }
-        if kind == EmitKind::IcmpError {
-            // icmp_send: the global bucket, then (after routing) the
-            // destination's; destination unreachable is in icmp_ratemask.
-            let v6 = meta.ip_version == 6;
-            let allowed = self
-                .icmp
-                .global(ErrorKind::HostUnreachable, v6, now)
-                .is_some_and(|apply| self.icmp.peer_allow(apply, meta.dst, now));
-            if !allowed {
-                self.counters.inc(Counter::IcmpRatelimited);
-                return false;
-            }
-        }
-        if self.gen.len() >= self.gen_capacity {
-            self.counters.inc(Counter::HookEmitNoBuffer);
-            return false;
-        }
-        let Some(mut d) = umem.alloc() else {
-            self.counters.inc(Counter::HookEmitNoBuffer);
-            return false;
-        };
-        if !umem.set_len(&mut d, frame.len()) {
-            umem.free(d);
-            self.counters.inc(Counter::HookEmitNoBuffer);
-            return false;
-        }
-        umem.bytes_mut(d).copy_from_slice(frame);
-        let mut meta = meta;
-        if kind == EmitKind::IcmpError && meta.ip_version == 4 {
-            let ident = self.next_ident();
-            let l3 = meta.l3_off as usize;
-            let mut ip = wire::ipv4::Packet::new_unchecked(&mut umem.bytes_mut(d)[l3..]);
-            ip.set_ident(ident);
-            ip.fill_checksum();
-            meta.ident = u32::from(ident);
-        }
-        self.counters.inc(counter);
-        self.gen.push_back(Pkt::generated(d, meta));
-        true
-    }
-
     /// Sends an ICMP / ICMPv6 error of `kind` about packet `p` (whose frame
     /// is still intact) to its source, if the rules and the rate limits
     /// allow (see [`icmp`]). The error is routed here, because its source
@@ -192,6 +134,8 @@ impl Emit for Out {
         &mut self.counters
     }
 
+    /// [`Batch::emit`]: queues a frame a hook stage built for the output
+    /// pass, after the ICMP rate limits for an ICMP error.
     fn emit(
         &mut self,
         umem: &mut Umem,
@@ -200,6 +144,51 @@ impl Emit for Out {
         counter: Counter,
         now: Instant,
     ) -> bool {
-        Out::emit(self, umem, frame, kind, counter, now)
+        let Ok(meta) = wire::parse(frame) else {
+            debug_assert!(false, "a frame a stage built does not parse");
+            return false;
+        };
+        if !meta.is_ip() {
+            return false;
+        }
+        if kind == EmitKind::IcmpError {
+            // icmp_send: the global bucket, then (after routing) the
+            // destination's; destination unreachable is in icmp_ratemask.
+            let v6 = meta.ip_version == 6;
+            let allowed = self
+                .icmp
+                .global(ErrorKind::HostUnreachable, v6, now)
+                .is_some_and(|apply| self.icmp.peer_allow(apply, meta.dst, now));
+            if !allowed {
+                self.counters.inc(Counter::IcmpRatelimited);
+                return false;
+            }
+        }
+        if self.gen.len() >= self.gen_capacity {
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        }
+        let Some(mut d) = umem.alloc() else {
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        };
+        if !umem.set_len(&mut d, frame.len()) {
+            umem.free(d);
+            self.counters.inc(Counter::HookEmitNoBuffer);
+            return false;
+        }
+        umem.bytes_mut(d).copy_from_slice(frame);
+        let mut meta = meta;
+        if kind == EmitKind::IcmpError && meta.ip_version == 4 {
+            let ident = self.next_ident();
+            let l3 = meta.l3_off as usize;
+            let mut ip = wire::ipv4::Packet::new_unchecked(&mut umem.bytes_mut(d)[l3..]);
+            ip.set_ident(ident);
+            ip.fill_checksum();
+            meta.ident = u32::from(ident);
+        }
+        self.counters.inc(counter);
+        self.gen.push_back(Pkt::generated(d, meta));
+        true
     }
 }

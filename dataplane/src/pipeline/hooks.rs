@@ -21,6 +21,7 @@ use sluice_config::iptables::{Hook, TableKind};
 
 use super::*;
 use crate::packet::Batch;
+use crate::rules::compile::{hook_index, table_index};
 
 /// What runs at a hook point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,26 +100,6 @@ pub fn points(hook: Hook) -> &'static [Point] {
 }
 
 pub use crate::snapshot::hook_bit;
-
-fn hook_index(h: Hook) -> usize {
-    match h {
-        Hook::Prerouting => 0,
-        Hook::Input => 1,
-        Hook::Forward => 2,
-        Hook::Output => 3,
-        Hook::Postrouting => 4,
-    }
-}
-
-fn table_index(t: TableKind) -> usize {
-    match t {
-        TableKind::Raw => 0,
-        TableKind::Mangle => 1,
-        TableKind::Nat => 2,
-        TableKind::Filter => 3,
-        TableKind::Security => 4,
-    }
-}
 
 /// What an extra stage gets besides the batch.
 #[derive(Debug, Clone, Copy)]

@@ -132,7 +132,7 @@ impl Core {
         let (out, macs) = (&mut self.out, &self.macs);
         let mut learn = |n: &mut NeighTable<NeighFrame>, ip, mac: MacAddr, kind| {
             n.arp_input(iif, IpAddr::V4(ip), mac.0, kind, now, &mut |a| {
-                out.on_neigh(umem, snap, macs, a, None, now)
+                out.on_neigh(umem, snap, macs, a, now)
             });
         };
         match outcome {

@@ -18,6 +18,7 @@ impl Core {
         snap: &Snapshot,
         umem: &mut Umem,
         b: &BatchBuf,
+        lb: &mut BatchBuf,
         now: Instant,
     ) {
         let sel = Bits(b.live & b.output)
@@ -26,10 +27,6 @@ impl Core {
         if sel == 0 {
             return;
         }
-        let mut lb = self
-            .looped
-            .take()
-            .expect("loopback batch: taken only here, loop_back does not re-enter");
         lb.clear();
         for i in Bits(sel) {
             let p = &b.pkts[i];
@@ -56,7 +53,7 @@ impl Core {
         }
         lb.output = lb.live;
         let all = lb.live;
-        self.hook(snap, umem, &mut lb, Hook::Postrouting, all, now);
+        self.hook(snap, umem, lb, Hook::Postrouting, all, now);
         // Received on the egress port (PACKET_LOOPBACK: `-m pkttype` sees
         // a broadcast).
         for i in Bits(lb.live) {
@@ -66,7 +63,7 @@ impl Core {
         }
         lb.output = 0;
         let all = lb.live;
-        self.hook(snap, umem, &mut lb, Hook::Prerouting, all, now);
+        self.hook(snap, umem, lb, Hook::Prerouting, all, now);
         for i in Bits(lb.live) {
             let p = &mut lb.pkts[i];
             if p.meta.dst == p.routed_with.0 {
@@ -88,14 +85,13 @@ impl Core {
             }
         }
         let input = lb.input;
-        self.hook(snap, umem, &mut lb, Hook::Input, input, now);
+        self.hook(snap, umem, lb, Hook::Input, input, now);
         for i in Bits(lb.live & lb.input) {
             self.out.counters.inc(Counter::InputPackets);
             self.out.counters.inc(Counter::LocalLoopback);
             umem.free(lb.pkts[i].desc);
             lb.retire(i);
         }
-        self.settle(umem, &mut lb);
-        self.looped = Some(lb);
+        self.settle(umem, lb);
     }
 }

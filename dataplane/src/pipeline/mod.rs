@@ -198,6 +198,19 @@ struct Out {
 pub struct Pipeline {
     snap: Arc<Snapshot>,
     core: Core,
+    bufs: Bufs,
+}
+
+/// The batch buffers, apart from [`Core`] so that a stage method can work
+/// on one while borrowing the rest of the pipeline: allocated once, reused
+/// for every batch.
+struct Bufs {
+    /// Received frames.
+    main: Box<BatchBuf>,
+    /// Generated packets, one output pass at a time.
+    chunk: Box<BatchBuf>,
+    /// Looped-back copies of the broadcasts of one output batch.
+    looped: Box<BatchBuf>,
 }
 
 /// The pipeline without its snapshot: every stage is a method of `Core`
@@ -210,10 +223,6 @@ struct Core {
     st: WorkerState,
     out: Out,
     punt: PuntQueue,
-    main: Option<Box<BatchBuf>>,
-    chunk: Option<Box<BatchBuf>>,
-    /// Looped-back copies of the broadcasts of one output batch.
-    looped: Option<Box<BatchBuf>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -272,9 +281,11 @@ impl Pipeline {
                     memo: NeighMemo::new(),
                 },
                 punt: PuntQueue::new(params.punt_capacity),
-                main: Some(BatchBuf::new()),
-                chunk: Some(BatchBuf::new()),
-                looped: Some(BatchBuf::new()),
+            },
+            bufs: Bufs {
+                main: BatchBuf::new(),
+                chunk: BatchBuf::new(),
+                looped: BatchBuf::new(),
             },
         }
     }
@@ -361,43 +372,39 @@ impl Pipeline {
         mac: MacAddr,
         now: Instant,
     ) {
-        let Pipeline { snap, core } = self;
+        let Pipeline { snap, core, bufs } = self;
         let snap: &Snapshot = snap;
         let (out, macs) = (&mut core.out, &core.macs);
         core.st.neigh.add_permanent(port, ip, mac.0, now, &mut |a| {
-            out.on_neigh(umem, snap, macs, a, None, now)
+            out.on_neigh(umem, snap, macs, a, now)
         });
-        core.drain_output(snap, umem, now);
+        core.drain_output(snap, umem, bufs, now);
     }
 
     /// Runs the frames `frames` received on `iif` through the pipeline, in
     /// batches of [`BATCH`]. The frames belong to the pipeline from here.
     pub fn rx(&mut self, umem: &mut Umem, iif: PortId, frames: &[Desc], now: Instant) {
-        let Pipeline { snap, core } = self;
+        let Pipeline { snap, core, bufs } = self;
         let snap: &Snapshot = snap;
         for chunk in frames.chunks(BATCH) {
-            let mut b = core
-                .main
-                .take()
-                .expect("main batch: taken only here, and rx does not re-enter");
-            core.load(snap, umem, &mut b, iif, chunk, now);
-            core.run_input(snap, umem, &mut b, now);
-            core.settle(umem, &mut b);
-            core.main = Some(b);
-            core.drain_output(snap, umem, now);
+            let b = &mut bufs.main;
+            core.load(snap, umem, b, iif, chunk, now);
+            core.run_input(snap, umem, b, now);
+            core.settle(umem, b);
+            core.drain_output(snap, umem, bufs, now);
         }
     }
 
     /// Timers: neighbour retransmissions and failures. Once per poll loop
     /// turn.
     pub fn poll(&mut self, umem: &mut Umem, now: Instant) {
-        let Pipeline { snap, core } = self;
+        let Pipeline { snap, core, bufs } = self;
         let snap: &Snapshot = snap;
         let (out, macs) = (&mut core.out, &core.macs);
         core.st
             .neigh
-            .poll(now, &mut |a| out.on_neigh(umem, snap, macs, a, None, now));
-        core.drain_output(snap, umem, now);
+            .poll(now, &mut |a| out.on_neigh(umem, snap, macs, a, now));
+        core.drain_output(snap, umem, bufs, now);
     }
 
     /// Hands the staged TX frames to the ports; frames a port refuses are
@@ -445,14 +452,21 @@ impl Core {
     }
 
     /// The path of packets the box generated.
-    fn run_output(&mut self, snap: &Snapshot, umem: &mut Umem, b: &mut BatchBuf, now: Instant) {
+    fn run_output(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        looped: &mut BatchBuf,
+        now: Instant,
+    ) {
         self.route_output(snap, b, b.live);
         self.hook(snap, umem, b, Hook::Output, b.output, now);
         self.out.counters.add(
             Counter::OutputPackets,
             (b.live & b.output).count_ones() as u64,
         );
-        self.loop_back(snap, umem, b, now);
+        self.loop_back(snap, umem, b, looped, now);
         self.hook(snap, umem, b, Hook::Postrouting, b.output, now);
         self.neigh_output(snap, umem, b, now);
     }
@@ -474,7 +488,10 @@ impl Core {
     }
 
     /// Runs generated packets through the output path, 64 at a time.
-    fn drain_output(&mut self, snap: &Snapshot, umem: &mut Umem, now: Instant) {
+    fn drain_output(&mut self, snap: &Snapshot, umem: &mut Umem, bufs: &mut Bufs, now: Instant) {
+        let Bufs {
+            chunk: b, looped, ..
+        } = bufs;
         let mut rounds = 0;
         while !self.out.gen.is_empty() {
             rounds += 1;
@@ -488,10 +505,6 @@ impl Core {
             let pending = self.out.gen.len();
             let mut done = 0;
             while done < pending {
-                let mut b = self
-                    .chunk
-                    .take()
-                    .expect("output batch: taken only here, drain_output does not re-enter");
                 let n = (pending - done).min(BATCH);
                 for (slot, p) in b.pkts.iter_mut().zip(self.out.gen.drain(..n)) {
                     *slot = p;
@@ -499,9 +512,8 @@ impl Core {
                 b.len = n;
                 b.live = mask(n);
                 b.output = b.live;
-                self.run_output(snap, umem, &mut b, now);
-                self.settle(umem, &mut b);
-                self.chunk = Some(b);
+                self.run_output(snap, umem, b, looped, now);
+                self.settle(umem, b);
                 done += n;
             }
         }

@@ -268,48 +268,45 @@ impl Out {
         f: NeighFrame,
         now: Instant,
     ) {
-        let mut handled = false;
+        // A multicast next hop under a unicast destination (a stage changed
+        // the destination after routing): the kernel's neighbour for a
+        // multicast key is NOARP with the mapped group address
+        // (`ndisc_mc_map`, `arp_mc_map`), never a solicitation.
+        if let Some(mac) = group_mac(next_hop, false) {
+            umem.bytes_mut(f.desc)[..6].copy_from_slice(&mac.0);
+            self.tx_push(umem, oif, f.desc);
+            return;
+        }
         let mut sent_to = None;
         neigh.resolve(oif, next_hop, f, now, &mut |a| {
-            if action_frame(&a) == Some(f.desc) {
-                handled = true;
-                if let NeighAction::Transmit { mac, .. } = &a {
+            if let NeighAction::Transmit { mac, frame, .. } = &a {
+                if frame.desc == f.desc {
                     sent_to = Some(*mac);
                 }
             }
-            self.on_neigh(umem, snap, macs, a, Some(f.desc), now)
+            self.on_neigh(umem, snap, macs, a, now)
         });
-        if !handled {
-            self.counters.neigh_queued += 1;
-        }
         if let Some(mac) = sent_to {
             self.memo.insert(oif, next_hop, mac);
         }
     }
 
-    /// Does what the neighbour table asks. `current` is the frame being
-    /// resolved, if any: other frames come out of the table's queues.
+    /// Does what the neighbour table asks. (Frames waiting in the table
+    /// are counted by the table itself: `Pipeline::counters`.)
     pub(super) fn on_neigh(
         &mut self,
         umem: &mut Umem,
         snap: &Snapshot,
         macs: &[MacAddr],
         a: NeighAction<NeighFrame>,
-        current: Option<Desc>,
         now: Instant,
     ) {
         match a {
             NeighAction::Transmit { port, mac, frame } => {
-                if current != Some(frame.desc) {
-                    self.counters.neigh_queued = self.counters.neigh_queued.saturating_sub(1);
-                }
                 umem.bytes_mut(frame.desc)[..6].copy_from_slice(&mac);
                 self.tx_push(umem, port, frame.desc);
             }
             NeighAction::Drop { frame, reason, .. } => {
-                if current != Some(frame.desc) {
-                    self.counters.neigh_queued = self.counters.neigh_queued.saturating_sub(1);
-                }
                 self.counters.inc(match reason {
                     NeighDrop::QueueFull => Counter::NeighUnresDiscard,
                     NeighDrop::Failed => Counter::NeighResFailed,
@@ -376,14 +373,6 @@ impl Out {
                 }
             }
         }
-    }
-}
-
-/// The frame a neighbour action is about, if any.
-pub(super) fn action_frame(a: &NeighAction<NeighFrame>) -> Option<Desc> {
-    match a {
-        NeighAction::Transmit { frame, .. } | NeighAction::Drop { frame, .. } => Some(frame.desc),
-        NeighAction::Solicit { .. } => None,
     }
 }
 

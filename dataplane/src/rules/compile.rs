@@ -313,7 +313,9 @@ pub(crate) struct CompileParams {
     pub classify: bool,
 }
 
-pub(crate) fn hook_index(h: Hook) -> usize {
+/// The position of `h` in per-hook arrays (the kernel's `NF_INET_*`
+/// order).
+pub fn hook_index(h: Hook) -> usize {
     match h {
         Hook::Prerouting => 0,
         Hook::Input => 1,
@@ -323,7 +325,8 @@ pub(crate) fn hook_index(h: Hook) -> usize {
     }
 }
 
-pub(crate) fn table_index(t: TableKind) -> usize {
+/// The position of `t` in per-table arrays.
+pub fn table_index(t: TableKind) -> usize {
     match t {
         TableKind::Raw => 0,
         TableKind::Mangle => 1,

@@ -298,6 +298,17 @@ impl Program {
             .is_some_and(|t| t.entry[hook_index(hook)].is_some())
     }
 
+    /// Every (hook, table) point the pipeline must run for this program
+    /// ([`Program::runs_at`]), hooks in `NF_INET_*` order.
+    pub fn points(&self) -> impl Iterator<Item = (Hook, TableKind)> + '_ {
+        Hook::ALL.into_iter().flat_map(move |h| {
+            TableKind::ALL
+                .into_iter()
+                .filter(move |&t| self.runs_at(h, t))
+                .map(move |t| (h, t))
+        })
+    }
+
     /// The classifier of every chain: `(table, chain, stats)`; empty with
     /// the classifier off.
     pub fn classifier_stats(&self) -> Vec<(TableKind, String, ClassifierStats)> {

@@ -246,26 +246,7 @@ fn empty_chains_count_their_policy() {
 #[test]
 fn points_and_other_families() {
     let h = H::new(&filter("DROP", &[], &[]));
-    let mut pts = Vec::new();
-    for hk in [
-        Hook::Prerouting,
-        Hook::Input,
-        Hook::Forward,
-        Hook::Output,
-        Hook::Postrouting,
-    ] {
-        for t in [
-            TableKind::Raw,
-            TableKind::Mangle,
-            TableKind::Nat,
-            TableKind::Filter,
-            TableKind::Security,
-        ] {
-            if h.stage.prog.runs_at(hk, t) {
-                pts.push((hk, t));
-            }
-        }
-    }
+    let mut pts: Vec<_> = h.stage.prog.points().collect();
     pts.sort_by_key(|(hk, t)| (*hk as u8, *t as u8));
     assert_eq!(
         pts,
