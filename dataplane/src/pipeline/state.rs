@@ -28,7 +28,7 @@ impl WorkerState {
         WorkerState {
             rules: snap.rules.as_deref().map(|p| RulesState::new(p, worker)),
             conntrack: conntrack::Shard::new(params.conntrack_max),
-            nat: nat::PortSlice::new(worker, params.workers.max(1)),
+            nat: nat::PortSlice::new(worker, params.workers),
             neigh: NeighTable::new(params.neigh.clone()),
             worker,
         }
