@@ -13,6 +13,8 @@
 //! will all see the same entry through the packet's conntrack slot
 //! ([`crate::packet::CtState`]).
 
+pub mod tuple;
+
 use crate::packet::Batch;
 
 /// One worker's flow table (empty until conntrack is built).
