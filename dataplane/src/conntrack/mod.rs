@@ -13,6 +13,7 @@
 //! will all see the same entry through the packet's conntrack slot
 //! ([`crate::packet::CtState`]).
 
+pub mod tcp;
 pub mod tuple;
 
 use crate::packet::Batch;

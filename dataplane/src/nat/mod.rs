@@ -8,6 +8,8 @@
 //! names the worker that owns its flow by its destination port, and a
 //! frame that arrives at the wrong worker can be handed to the owner.
 
+pub mod select;
+
 /// The part of a port (or ICMP id) range that one worker allocates from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSlice {

@@ -1,0 +1,1 @@
+//! TCP connection tracking (`nf_conntrack_proto_tcp.c`). Being written.

@@ -1,0 +1,1 @@
+//! NAT tuple selection (`get_unique_tuple`). Being written.
