@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sluice_config::appliance::Appliance;
 use sluice_config::ipset::SetFile;
-use sluice_config::iptables::Ruleset;
+use sluice_config::iptables::{Hook, Ruleset};
 
 use crate::net::Net;
 use crate::route::RouteError;
@@ -36,6 +36,11 @@ pub struct Snapshot {
     pub rules: Option<Arc<Program>>,
     /// [`hook_bit`] of every hook where the ruleset has a table to run.
     hooks: u8,
+    /// Connection tracking is on (IPv4): a rule needs it, as in the
+    /// kernel (`nf_ct_netns_get`).
+    tracks: bool,
+    /// Conntrack timeouts and knobs (`[conntrack]`).
+    pub conntrack: crate::conntrack::Config,
 }
 
 /// Why a snapshot could not be built.
@@ -50,14 +55,23 @@ pub enum SnapshotError {
 impl Snapshot {
     /// From parts.
     pub fn new(generation: u64, net: Net, rules: Option<Arc<Program>>) -> Snapshot {
-        let hooks = rules
+        let tracks = rules.as_deref().is_some_and(|p| p.tracks());
+        let mut hooks = rules
             .as_deref()
             .map_or(0, |p| p.points().fold(0, |m, (h, _)| m | hook_bit(h)));
+        if tracks {
+            // The conntrack and confirm points.
+            for h in [Hook::Prerouting, Hook::Input, Hook::Output, Hook::Postrouting] {
+                hooks |= hook_bit(h);
+            }
+        }
         Snapshot {
             generation,
             net,
             rules,
             hooks,
+            tracks,
+            conntrack: crate::conntrack::Config::default(),
         }
     }
 
@@ -82,7 +96,15 @@ impl Snapshot {
     /// The same configuration with `rules` instead, as generation
     /// `generation`.
     pub fn with_rules(&self, rules: Option<Arc<Program>>, generation: u64) -> Snapshot {
-        Snapshot::new(generation, self.net.clone(), rules)
+        let mut s = Snapshot::new(generation, self.net.clone(), rules);
+        s.conntrack = self.conntrack.clone();
+        s
+    }
+
+    /// Whether IPv4 connections are tracked.
+    #[inline]
+    pub fn tracks(&self) -> bool {
+        self.tracks
     }
 
     /// [`hook_bit`] of every hook where the ruleset has something to run.

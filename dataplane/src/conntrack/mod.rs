@@ -3,54 +3,333 @@
 //! and confirmed at the end of INPUT and POSTROUTING
 //! ([`crate::pipeline::hooks`]).
 //!
-//! **Not built yet** (the conntrack issue): the shard holds no entries and
-//! its points leave every packet UNTRACKED, as after `-j CT --notrack`,
-//! which is what sluice did before this module existed. What is fixed
-//! here is where it plugs in: the shard lives in the worker's
-//! [`WorkerState`](crate::pipeline::WorkerState), sized once from
-//! `[dataplane] conntrack_max`, and the pipeline hands it each batch at
-//! its points, so `--ctstate` matches, CONNMARK, NAT targets and confirm
-//! will all see the same entry through the packet's conntrack slot
-//! ([`crate::packet::CtState`]).
+//! A packet's entry is found by its tuple in either direction
+//! ([`table::Table`]); the packet's conntrack slot
+//! ([`crate::packet::CtState`]) then names the entry and how the packet
+//! relates to it (`ctinfo`), which is what `--ctstate`, CONNMARK, the NAT
+//! targets and confirm read.
+//!
+//! What `nf_conntrack_in` does, and where it is here:
+//!
+//! | kernel | here |
+//! |---|---|
+//! | untracked / already attached: skip | [`Shard::input`] skips `Untracked` and `Tracked` |
+//! | `nf_ct_get_tuple` fails (truncated, non-first fragment) → no ct | INVALID (`conntrack.invalid`) |
+//! | `nf_conntrack_checksum` at PREROUTING | [`Config::checksum`]: a bad TCP/UDP/ICMP checksum is INVALID |
+//! | `icmp_error` / `icmpv6_error`: an error quoting a tracked flow | RELATED / RELATED_REPLY, the entry not refreshed |
+//! | `resolve_normal_ct`: lookup, else `init_conntrack` (unconfirmed) | [`Shard::input`]; a full table evicts a non-assured entry near the new one's slot (`early_drop`) or drops the packet |
+//! | `ctinfo`: reply → ESTABLISHED_REPLY; SEEN_REPLY → ESTABLISHED; else NEW | the same |
+//! | the protocol's `packet`: state, timeout, ASSURED | TCP [`tcp`], UDP, ICMP/ICMPv6 echo, generic |
+//! | `nf_confirm`: insert into the hash | [`Shard::confirm`] marks the entry CONFIRMED |
+//!
+//! **Batches and order.** The kernel runs one packet through every hook
+//! before the next; sluice runs a batch through one point at a time. The
+//! only place where that could show is a new flow with two packets in one
+//! batch: the kernel's second packet finds the first one's entry
+//! confirmed (or, if the first was dropped, none). Here a new entry is
+//! findable at once but unconfirmed, and a later packet of the batch that
+//! finds an unconfirmed entry is *deferred* ([`Shard::input`] returns it):
+//! the pipeline runs it again from the conntrack point once the batch is
+//! done, after [`Shard::end_batch`] has removed the entries of packets
+//! that were dropped before confirm. So every packet sees exactly what it
+//! would have seen in the kernel.
+//!
+//! Not here: connection tracking helpers (FTP, SIP, ...) and expectations;
+//! SCTP, DCCP and GRE are tracked by the generic tracker; fragments are not
+//! reassembled (IPv4 and IPv6 `nf_defrag`): a non-first fragment is
+//! INVALID and a first fragment is tracked by its own header.
 
+pub mod entry;
+pub mod table;
 pub mod tcp;
+pub mod track;
 pub mod tuple;
 
-use crate::packet::Batch;
+use std::time::Instant;
 
-/// One worker's flow table (empty until conntrack is built).
-#[derive(Debug, Clone)]
+use crate::packet::{Batch, Counter, CtInfo, CtState, BATCH};
+pub use entry::{status, Acct, Entry, ProtoState};
+pub use table::Table;
+pub use tuple::{Dir, Tuple};
+
+/// Timeouts and knobs: the `nf_conntrack_*` sysctls (`[conntrack]` in the
+/// appliance TOML), the kernel's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `udp_timeout`: an unreplied UDP flow (s).
+    pub udp_timeout: u32,
+    /// `udp_timeout_stream`: a replied flow seen for more than 2 s (s).
+    pub udp_timeout_stream: u32,
+    pub icmp_timeout: u32,
+    pub icmpv6_timeout: u32,
+    pub generic_timeout: u32,
+    pub tcp: tcp::TcpConfig,
+    /// `acct`: per-entry packet and byte counters.
+    pub acct: bool,
+    /// `checksum`: verify transport checksums at PREROUTING before
+    /// tracking (a bad one is INVALID).
+    pub checksum: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            udp_timeout: 30,
+            udp_timeout_stream: 120,
+            icmp_timeout: 30,
+            icmpv6_timeout: 30,
+            generic_timeout: 600,
+            tcp: tcp::TcpConfig::default(),
+            acct: false,
+            checksum: true,
+        }
+    }
+}
+
+const NS: u64 = 1_000_000_000;
+
+/// How many slab slots the sweep looks at per batch.
+const SWEEP_PER_BATCH: usize = 64;
+
+/// One worker's flow table. See the module docs.
 pub struct Shard {
-    max: usize,
+    pub(crate) table: Table,
+    pub(crate) cfg: Config,
+    /// Per-entry counters when `acct` is on (one per slab slot).
+    acct: Vec<Acct>,
+    epoch: Instant,
+    /// Entries created in this batch, not confirmed yet.
+    pending: Vec<u32>,
+    /// Where the incremental sweep goes on.
+    sweep_at: usize,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard").field("table", &self.table).finish()
+    }
 }
 
 impl Shard {
-    /// A shard for at most `max` entries.
-    pub fn new(max: usize) -> Shard {
-        Shard { max }
+    /// A shard for at most `max` entries, allocated now.
+    pub fn new(max: usize, cfg: Config) -> Shard {
+        let table = Table::new(max);
+        let acct = if cfg.acct {
+            vec![Acct::default(); table.max()]
+        } else {
+            Vec::new()
+        };
+        Shard {
+            table,
+            cfg,
+            acct,
+            epoch: Instant::now(),
+            pending: Vec::with_capacity(4 * BATCH),
+            sweep_at: 0,
+        }
     }
 
     /// The most entries the shard holds.
     pub fn max(&self) -> usize {
-        self.max
+        self.table.max()
     }
 
-    /// Entries now (none yet).
+    /// Entries now (confirmed or not, expired ones not swept yet included).
     pub fn len(&self) -> usize {
-        0
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
-    /// `nf_conntrack_in` for the packets of `batch`: today every packet
-    /// stays UNTRACKED (its slot as `load` left it).
-    #[inline]
-    pub fn input(&mut self, _batch: &mut Batch<'_>) {}
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
 
-    /// `nf_confirm` for the packets of `batch` that made it through: today
-    /// nothing to confirm.
+    /// Replaces the timeouts and knobs (a new configuration); entries keep
+    /// their current expiry, as when a sysctl is written.
+    pub fn set_config(&mut self, cfg: Config) {
+        if cfg.acct && self.acct.is_empty() {
+            self.acct = vec![Acct::default(); self.table.max()];
+        }
+        self.cfg = cfg;
+    }
+
+    /// The shard's clock (ns) at `now`.
     #[inline]
-    pub fn confirm(&mut self, _batch: &mut Batch<'_>) {}
+    pub fn clock(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// The entry in `slot`.
+    #[inline]
+    pub fn entry(&self, slot: u32) -> Option<&Entry> {
+        self.table.get(slot)
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.table.get_mut(slot)
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn table_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+
+    /// The counters of the entry in `slot` (zero without `acct`).
+    pub fn acct(&self, slot: u32) -> Acct {
+        self.acct.get(slot as usize).copied().unwrap_or_default()
+    }
+
+    /// Seconds left before the entry in `slot` expires at `now`.
+    pub fn remaining(&self, slot: u32, now: Instant) -> Option<u64> {
+        let e = self.table.get(slot)?;
+        Some(e.expires.saturating_sub(self.clock(now)) / NS)
+    }
+
+    /// `nf_conntrack_in` for the packets of `batch` (the conntrack point
+    /// of PREROUTING, `pre` true, or OUTPUT). Returns the packets to run
+    /// again from this point after the batch (see the module docs).
+    pub fn input(&mut self, batch: &mut Batch<'_>, pre: bool) -> u64 {
+        let now = self.clock(batch.now());
+        self.sweep(now, SWEEP_PER_BATCH, batch);
+        let mut deferred = 0u64;
+        for i in batch.indices() {
+            let zone = match batch.ct(i) {
+                CtState::None => 0,
+                CtState::Template { zone } => zone,
+                CtState::Untracked | CtState::Tracked { .. } => continue,
+            };
+            match track::packet(self, batch, i, zone, now, pre) {
+                track::Outcome::Tracked(slot, info) => {
+                    batch.set_ct(i, CtState::Tracked { slot, info });
+                    if self.cfg.acct {
+                        let len = u64::from(batch.meta(i).ip_len);
+                        let a = &mut self.acct[slot as usize];
+                        let d = usize::from(info.is_reply());
+                        a.packets[d] += 1;
+                        a.bytes[d] += len;
+                    }
+                }
+                track::Outcome::Invalid => {
+                    batch.set_ct(i, CtState::None);
+                    batch.count(Counter::CtInvalid);
+                }
+                track::Outcome::Untracked => batch.set_ct(i, CtState::Untracked),
+                track::Outcome::Defer => {
+                    deferred |= 1u64 << i;
+                    batch.count(Counter::CtDeferred);
+                }
+                track::Outcome::Drop(c) => batch.drop(i, c),
+            }
+        }
+        deferred
+    }
+
+    /// `nf_confirm` for the packets of `batch` that made it through: their
+    /// new entries become CONFIRMED (findable by the next batch).
+    pub fn confirm(&mut self, batch: &mut Batch<'_>) {
+        for i in batch.indices() {
+            if let CtState::Tracked { slot, info } = batch.ct(i) {
+                if info.is_related() {
+                    continue;
+                }
+                if let Some(e) = self.table.get_mut(slot) {
+                    if e.status & status::CONFIRMED == 0 {
+                        e.status |= status::CONFIRMED;
+                        batch.count(Counter::CtNew);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a batch: the entries its packets created but never confirmed
+    /// (dropped on the way) go, as the kernel frees an unconfirmed entry
+    /// with its packet. Returns how many.
+    pub fn end_batch(&mut self) -> usize {
+        let mut n = 0;
+        for k in 0..self.pending.len() {
+            let slot = self.pending[k];
+            if let Some(e) = self.table.get(slot) {
+                if e.status & status::CONFIRMED == 0 {
+                    self.table.remove(slot);
+                    n += 1;
+                }
+            }
+        }
+        self.pending.clear();
+        n
+    }
+
+    /// Removes the entry in `slot` now (`nf_ct_kill`).
+    pub fn kill(&mut self, slot: u32) {
+        self.table.remove(slot);
+        if let Some(a) = self.acct.get_mut(slot as usize) {
+            *a = Acct::default();
+        }
+    }
+
+    /// Looks at up to `budget` slab slots from where the last sweep
+    /// stopped and removes the confirmed entries that expired.
+    fn sweep(&mut self, now: u64, budget: usize, batch: &mut Batch<'_>) {
+        let n = self.table.slots();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..budget.min(n) {
+            if self.sweep_at >= n {
+                self.sweep_at = 0;
+            }
+            let slot = self.sweep_at as u32;
+            self.sweep_at += 1;
+            if let Some(e) = self.table.get(slot) {
+                if e.status & status::CONFIRMED != 0 && e.expires <= now {
+                    self.kill(slot);
+                    batch.count(Counter::CtExpired);
+                }
+            }
+        }
+    }
+
+    /// Removes every entry (`conntrack -F`).
+    pub fn flush(&mut self) {
+        for slot in 0..self.table.slots() as u32 {
+            self.kill(slot);
+        }
+        self.pending.clear();
+    }
+
+    /// Removes the entries `pred` selects; returns how many.
+    pub fn delete_where(&mut self, mut pred: impl FnMut(&Entry) -> bool) -> usize {
+        let mut n = 0;
+        for slot in 0..self.table.slots() as u32 {
+            if self.table.get(slot).is_some_and(&mut pred) {
+                self.kill(slot);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every live entry with its slot.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        (0..self.table.slots() as u32).filter_map(|s| self.table.get(s).map(|e| (s, e)))
+    }
+}
+
+/// The `ctinfo` of a packet of direction `dir` on an entry with `status`
+/// (`resolve_normal_ct`).
+#[inline]
+pub fn ctinfo(dir: Dir, status: u32) -> CtInfo {
+    match dir {
+        Dir::Reply => CtInfo::EstablishedReply,
+        Dir::Orig if status & status::SEEN_REPLY != 0 => CtInfo::Established,
+        Dir::Orig => CtInfo::New,
+    }
 }

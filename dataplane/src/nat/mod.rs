@@ -1,14 +1,375 @@
 //! NAT (`nf_nat`): SNAT / DNAT / MASQUERADE / REDIRECT bindings on the
-//! conntrack entries of a worker's shard, and port allocation.
+//! conntrack entries of a worker's shard, and the packet rewriting that
+//! follows them.
 //!
-//! **Not built yet** (the conntrack and NAT issue): the targets are refused
-//! when a ruleset is compiled. What is fixed here is how the translated
-//! port space is shared among workers (DESIGN.md, "Conntrack sharding and
-//! NAT"): each worker owns a disjoint slice ([`PortSlice`]), so a reply
-//! names the worker that owns its flow by its destination port, and a
-//! frame that arrives at the wrong worker can be handed to the owner.
+//! A binding is the entry's reply tuple: [`setup`] (`nf_nat_setup_info`)
+//! picks a unique tuple in the target's range ([`select`]), makes its
+//! inverse the entry's reply tuple and sets `SRC_NAT`/`DST_NAT` and the
+//! `*_NAT_DONE` bit; a connection's first packet that no rule binds gets a
+//! null binding at each NAT hook ([`null_binding`]), which only changes
+//! the tuple when it would clash. Every tracked packet is then rewritten
+//! to the tuple of the other direction ([`manip`], `nf_nat_packet`), and
+//! an ICMP error about a NAT'd flow has its quoted packet and outer
+//! address de-translated ([`icmp_reply_translation`]).
+//!
+//! The translated port space is shared among workers (DESIGN.md,
+//! "Conntrack sharding and NAT"): each worker owns a disjoint slice
+//! ([`PortSlice`]), so a reply names the worker that owns its flow by its
+//! destination port, and a frame that arrives at the wrong worker can be
+//! handed to the owner.
 
 pub mod select;
+
+
+use crate::conntrack::entry::status;
+use crate::conntrack::tuple::{Dir, Tuple};
+use crate::conntrack::Shard;
+use crate::packet::{Batch, Counter, CtInfo};
+use crate::wire::{checksum, L4Status, PacketMeta};
+pub use select::{Manip, Range};
+
+/// A worker's NAT state: its port slice and the random source of
+/// `--random` and the kernel's random port offsets.
+#[derive(Debug, Clone)]
+pub struct Nat {
+    pub slice: PortSlice,
+    rng: u64,
+}
+
+impl Nat {
+    pub fn new(worker: u32, workers: u32) -> Nat {
+        Nat {
+            slice: PortSlice::new(worker, workers),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(worker).wrapping_mul(0xa24b_aed4_963e_e407),
+        }
+    }
+
+    fn next(&mut self) -> u32 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}
+
+/// The manip type of a NAT hook (`HOOK2MANIP`): destination at
+/// PREROUTING and OUTPUT, source at POSTROUTING and INPUT.
+pub fn hook_manip(hook: sluice_config::iptables::Hook) -> Manip {
+    use sluice_config::iptables::Hook;
+    match hook {
+        Hook::Prerouting | Hook::Output => Manip::Dst,
+        _ => Manip::Src,
+    }
+}
+
+fn done_bit(m: Manip) -> u32 {
+    match m {
+        Manip::Src => status::SRC_NAT_DONE,
+        Manip::Dst => status::DST_NAT_DONE,
+    }
+}
+
+/// `nf_nat_initialized`.
+pub fn initialized(shard: &Shard, slot: u32, m: Manip) -> bool {
+    shard
+        .entry(slot)
+        .is_some_and(|e| e.status & done_bit(m) != 0)
+}
+
+/// `nf_nat_setup_info`: binds the unconfirmed entry in `slot` to a tuple in
+/// `range` for `m`. `Err` when no unique tuple is left in the range (the
+/// packet is dropped, `nat.exhausted`).
+pub fn setup(
+    shard: &mut Shard,
+    nat: &mut Nat,
+    slot: u32,
+    range: &Range,
+    m: Manip,
+) -> Result<bool, Counter> {
+    let Some(e) = shard.entry(slot) else {
+        return Ok(false);
+    };
+    if e.status & status::CONFIRMED != 0 || e.status & done_bit(m) != 0 {
+        return Ok(false);
+    }
+    let Some(curr) = e.tuple[1].invert() else {
+        return Ok(false);
+    };
+    let slice = nat.slice;
+    let table = &shard.table;
+    let mut rand = || nat.next();
+    let mut taken = |t: &Tuple| {
+        t.invert()
+            .and_then(|r| table.find(&r))
+            .is_some_and(|(s, _)| s != slot)
+    };
+    let new = select::unique_tuple(&curr, range, m, slice, &mut rand, &mut taken)
+        .ok_or(Counter::NatExhausted)?;
+    let mut changed = false;
+    if new != curr {
+        let reply = new.invert().ok_or(Counter::NatExhausted)?;
+        shard.table_mut().set_reply(slot, reply);
+        changed = true;
+    }
+    let e = shard.entry_mut(slot).expect("present");
+    if changed {
+        e.status |= match m {
+            Manip::Src => status::SRC_NAT,
+            Manip::Dst => status::DST_NAT,
+        };
+    }
+    e.status |= done_bit(m);
+    Ok(changed)
+}
+
+/// `nf_nat_alloc_null_binding`: the address stays, the port changes only
+/// if the tuple would clash.
+pub fn null_binding(shard: &mut Shard, nat: &mut Nat, slot: u32, m: Manip) -> Result<bool, Counter> {
+    let Some(e) = shard.entry(slot) else {
+        return Ok(false);
+    };
+    let ip = match m {
+        Manip::Src => e.tuple[1].dst,
+        Manip::Dst => e.tuple[1].src,
+    };
+    let range = Range {
+        addrs: Some((ip, ip)),
+        ..Range::default()
+    };
+    setup(shard, nat, slot, &range, m)
+}
+
+/// `nf_nat_packet`: rewrites packet `i` (of direction `dir` on the entry
+/// in `slot`) for manip `m` when the entry's bindings say so.
+pub fn packet(shard: &Shard, batch: &mut Batch<'_>, i: usize, slot: u32, dir: Dir, m: Manip) {
+    let Some(e) = shard.entry(slot) else { return };
+    let mut bit = match m {
+        Manip::Src => status::SRC_NAT,
+        Manip::Dst => status::DST_NAT,
+    };
+    if dir == Dir::Reply {
+        bit ^= status::NAT_MASK;
+    }
+    if e.status & bit == 0 {
+        return;
+    }
+    // The target: the other direction's tuple, inverted.
+    let Some(target) = e.tuple[dir.other().index()].invert() else {
+        return;
+    };
+    let mut meta = *batch.meta(i);
+    let l3 = meta.l3_off as usize;
+    let frame = batch.frame_mut(i);
+    manip_ip(frame, l3, &mut meta, &target, m);
+    batch.set_meta(i, meta);
+}
+
+/// `nf_nat_ipv4_manip_pkt` / `nf_nat_ipv6_manip_pkt` on the packet whose
+/// IP header is at `l3`: the address of side `m` and the transport's
+/// port (or ICMP query id), with every checksum updated. `meta` describes
+/// it and is kept current. A TCP checksum is updated only when the whole
+/// header is there (a datagram an ICMP error quotes may carry 8 bytes).
+fn manip_ip(frame: &mut [u8], l3: usize, meta: &mut PacketMeta, target: &Tuple, m: Manip) {
+    let v4 = meta.ip_version == 4;
+    let alen = if v4 { 4 } else { 16 };
+    let (aoff, new_addr) = match (m, v4) {
+        (Manip::Src, true) => (l3 + 12, &target.src[..4]),
+        (Manip::Dst, true) => (l3 + 16, &target.dst[..4]),
+        (Manip::Src, false) => (l3 + 8, &target.src[..]),
+        (Manip::Dst, false) => (l3 + 24, &target.dst[..]),
+    };
+    let end = (l3 + meta.ip_len as usize).min(frame.len());
+    if aoff + alen > frame.len() {
+        return;
+    }
+    let mut old_addr = [0u8; 16];
+    old_addr[..alen].copy_from_slice(&frame[aoff..aoff + alen]);
+    let l4 = meta.l4_off as usize;
+    let proto = meta.protocol.0;
+    let icmp = crate::conntrack::tuple::is_icmp(meta.ip_version, proto);
+    if meta.l4 == L4Status::Parsed && l4 <= end {
+        let seg_len = end - l4;
+        let new_port = match m {
+            Manip::Src => target.sport,
+            Manip::Dst => target.dport,
+        };
+        match proto {
+            6 | 17 | 33 | 132 | 136 if seg_len >= 4 => {
+                let poff = l4 + if m == Manip::Src { 0 } else { 2 };
+                let old_port = u16::from_be_bytes([frame[poff], frame[poff + 1]]);
+                frame[poff..poff + 2].copy_from_slice(&new_port.to_be_bytes());
+                let coff = match proto {
+                    6 if seg_len >= 20 => Some(l4 + 16),
+                    17 | 136 if seg_len >= 8 => Some(l4 + 6),
+                    _ => None,
+                };
+                if let Some(c) = coff {
+                    let hc = u16::from_be_bytes([frame[c], frame[c + 1]]);
+                    let udp4 = proto == 17 && v4;
+                    if !(udp4 && hc == 0) {
+                        let mut x = checksum::update_bytes(hc, false, &old_addr[..alen], new_addr);
+                        x = checksum::update16(x, old_port, new_port);
+                        if udp4 {
+                            x = checksum::udp_wire(x);
+                        }
+                        frame[c..c + 2].copy_from_slice(&x.to_be_bytes());
+                    }
+                }
+                match m {
+                    Manip::Src => meta.src_port = new_port,
+                    Manip::Dst => meta.dst_port = new_port,
+                }
+            }
+            _ if icmp && seg_len >= 8 && crate::conntrack::tuple::icmp_invert(!v4, frame[l4]).is_some() => {
+                // A query: its id is the tuple's source "port".
+                let old_id = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
+                let new_id = target.sport;
+                frame[l4 + 4..l4 + 6].copy_from_slice(&new_id.to_be_bytes());
+                let hc = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
+                let mut x = checksum::update16(hc, old_id, new_id);
+                if !v4 {
+                    x = checksum::update_bytes(x, false, &old_addr[..alen], new_addr);
+                }
+                frame[l4 + 2..l4 + 4].copy_from_slice(&x.to_be_bytes());
+                meta.icmp_id = new_id;
+            }
+            _ if icmp && !v4 && seg_len >= 4 => {
+                // An ICMPv6 error: its checksum covers the pseudo-header.
+                let hc = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);
+                let x = checksum::update_bytes(hc, false, &old_addr[..alen], new_addr);
+                frame[l4 + 2..l4 + 4].copy_from_slice(&x.to_be_bytes());
+            }
+            _ => {}
+        }
+    }
+    frame[aoff..aoff + alen].copy_from_slice(new_addr);
+    if v4 {
+        let hc = u16::from_be_bytes([frame[l3 + 10], frame[l3 + 11]]);
+        let x = checksum::update_bytes(hc, false, &old_addr[..4], new_addr);
+        frame[l3 + 10..l3 + 12].copy_from_slice(&x.to_be_bytes());
+    }
+    let ip = crate::conntrack::tuple::ip(meta.ip_version, &{
+        let mut a = [0u8; 16];
+        a[..alen].copy_from_slice(new_addr);
+        a
+    });
+    match m {
+        Manip::Src => meta.src = ip,
+        Manip::Dst => meta.dst = ip,
+    }
+}
+
+/// `nf_nat_icmp_reply_translation` (and its IPv6 twin): an ICMP error
+/// RELATED to the entry in `slot` gets the datagram it quotes rewritten
+/// back as the other side sent it, its checksum recomputed, and its outer
+/// address rewritten like a reply. `false`: drop it.
+pub fn icmp_reply_translation(
+    shard: &Shard,
+    batch: &mut Batch<'_>,
+    i: usize,
+    slot: u32,
+    info: CtInfo,
+    m: Manip,
+) -> bool {
+    let Some(e) = shard.entry(slot) else {
+        return true;
+    };
+    let dir = if info.is_reply() { Dir::Reply } else { Dir::Orig };
+    let mut meta = *batch.meta(i);
+    let v4 = meta.ip_version == 4;
+    let l4 = meta.l4_off as usize;
+    let end = meta.l3_off as usize + meta.ip_len as usize;
+    {
+        let frame = batch.frame(i);
+        if frame.len() < end || end < l4 + 8 {
+            return false;
+        }
+        // A redirect about a NAT'd flow is dropped (the kernel's check).
+        if v4 && frame[l4] == 5 {
+            if e.status & (status::SRC_NAT_DONE | status::DST_NAT_DONE)
+                != (status::SRC_NAT_DONE | status::DST_NAT_DONE)
+            {
+                return false;
+            }
+            if e.status & status::NAT_MASK != 0 {
+                return false;
+            }
+        }
+    }
+    let mut bit = match m {
+        Manip::Src => status::SRC_NAT,
+        Manip::Dst => status::DST_NAT,
+    };
+    if dir == Dir::Reply {
+        bit ^= status::NAT_MASK;
+    }
+    if e.status & bit == 0 {
+        return true;
+    }
+    let other = e.tuple[dir.other().index()];
+    let inner_m = match m {
+        Manip::Src => Manip::Dst,
+        Manip::Dst => Manip::Src,
+    };
+    // The quoted datagram as a packet of its own.
+    let inner_l3 = l4 + 8;
+    let frame = batch.frame_mut(i);
+    let Some(mut inner) = quoted_meta(&frame[..end], inner_l3, meta.ip_version) else {
+        return false;
+    };
+    manip_ip(&mut frame[..end], inner_l3, &mut inner, &other, inner_m);
+    // The ICMP checksum over the whole message, recomputed.
+    frame[l4 + 2] = 0;
+    frame[l4 + 3] = 0;
+    let c = if v4 {
+        checksum::checksum(&frame[l4..end])
+    } else {
+        checksum::transport(&meta.src, &meta.dst, 58, &frame[l4..end])
+    };
+    frame[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+    // The outer header: like a reply to what the other side sent.
+    let Some(mut target) = other.invert() else {
+        return false;
+    };
+    target.proto = meta.protocol.0;
+    let mut outer = meta;
+    // Only the address changes (an error's ICMP header has no id).
+    outer.l4 = L4Status::Opaque;
+    manip_ip(frame, meta.l3_off as usize, &mut outer, &target, m);
+    if !v4 {
+        // The ICMPv6 checksum covers the pseudo-header: recompute it with
+        // the new address.
+        frame[l4 + 2] = 0;
+        frame[l4 + 3] = 0;
+        let c = checksum::transport(&outer.src, &outer.dst, 58, &frame[l4..end]);
+        frame[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+    }
+    meta.src = outer.src;
+    meta.dst = outer.dst;
+    batch.set_meta(i, meta);
+    true
+}
+
+/// A [`PacketMeta`] for the datagram quoted at `l3` of `frame` (as much of
+/// it as the error carries).
+fn quoted_meta(frame: &[u8], l3: usize, version: u8) -> Option<PacketMeta> {
+    let q = frame.get(l3..)?;
+    let (_, l4_rel) = crate::conntrack::track::quoted_tuple(version, q, 0)?;
+    let mut m = PacketMeta::EMPTY;
+    m.ip_version = version;
+    m.l3_off = l3 as u16;
+    m.l4_off = (l3 + l4_rel) as u16;
+    m.ip_len = q.len() as u16;
+    m.protocol = crate::wire::IpProtocol(if version == 4 { q[9] } else {
+        // The walk's result: read the protocol back from the tuple.
+        crate::conntrack::track::quoted_tuple(version, q, 0)?.0.proto
+    });
+    m.l4 = if frame.len() > l3 + l4_rel { L4Status::Parsed } else { L4Status::Absent };
+    Some(m)
+}
 
 /// The part of a port (or ICMP id) range that one worker allocates from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

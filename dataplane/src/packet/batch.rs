@@ -32,13 +32,50 @@ pub enum Verdict {
     Stolen,
 }
 
-/// The packet's connection tracking state (`skb->_nfct`). The conntrack
-/// stage (a later issue) fills it; until then every packet is untracked,
-/// as after `-j CT --notrack`.
+/// The packet's connection tracking state (`skb->_nfct` with its
+/// `ctinfo`), as `nf_ct_get` reports it to a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CtState {
+    /// No conntrack entry: not looked at yet (the raw table, or a ruleset
+    /// that does not enable tracking), or judged invalid by conntrack.
+    /// `--ctstate INVALID` matches it, as in the kernel.
     #[default]
+    None,
+    /// `-j CT --zone Z` in raw: a template the conntrack point reads.
+    Template { zone: u16 },
+    /// `-j CT --notrack`, `NOTRACK`: conntrack leaves the packet alone.
     Untracked,
+    /// Attached to the entry in slot `slot` of the worker's shard.
+    Tracked { slot: u32, info: CtInfo },
+}
+
+/// `enum ip_conntrack_info`: how the packet relates to its entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CtInfo {
+    /// `IP_CT_ESTABLISHED`: original direction, a reply was seen.
+    Established = 0,
+    /// `IP_CT_RELATED`: an ICMP error about the flow, original direction.
+    Related = 1,
+    /// `IP_CT_NEW`: original direction, no reply seen yet.
+    New = 2,
+    /// `IP_CT_ESTABLISHED_REPLY`.
+    EstablishedReply = 3,
+    /// `IP_CT_RELATED_REPLY`.
+    RelatedReply = 4,
+}
+
+impl CtInfo {
+    /// The direction: `false` original, `true` reply (`CTINFO2DIR`).
+    #[inline]
+    pub fn is_reply(self) -> bool {
+        self as u8 >= 3
+    }
+
+    #[inline]
+    pub fn is_related(self) -> bool {
+        matches!(self, CtInfo::Related | CtInfo::RelatedReply)
+    }
 }
 
 /// Where routing sent a packet.
@@ -94,7 +131,7 @@ impl Pkt {
         desc: Desc { addr: 0, len: 0 },
         meta: PacketMeta::EMPTY,
         mark: 0,
-        ct: CtState::Untracked,
+        ct: CtState::None,
         verdict: Verdict::Accept,
         iif: None,
         oif: None,
@@ -310,6 +347,14 @@ impl<'a> Batch<'a> {
         self.umem.bytes_mut(self.buf.pkts[i].desc)
     }
 
+    /// Replaces the metadata after a stage rewrote what it describes in
+    /// the frame (NAT).
+    #[inline]
+    pub fn set_meta(&mut self, i: usize, meta: PacketMeta) {
+        self.check(i);
+        self.buf.pkts[i].meta = meta;
+    }
+
     /// The packet mark (`skb->mark`).
     #[inline]
     pub fn mark(&self, i: usize) -> u32 {
@@ -366,6 +411,13 @@ impl<'a> Batch<'a> {
     pub fn l2(&self, i: usize) -> L2Class {
         self.check(i);
         self.buf.pkts[i].l2
+    }
+
+    /// The next hop routing chose (a forwarded packet).
+    #[inline]
+    pub fn next_hop(&self, i: usize) -> IpAddr {
+        self.check(i);
+        self.buf.pkts[i].next_hop
     }
 
     /// Where routing sent the packet (`Dest::None` before routing).

@@ -109,6 +109,38 @@ counters! {
     /// output queue was full ([`super::Batch::emit`]).
     HookEmitNoBuffer = ("hook.emit_no_buffer", Info),
 
+    // Connection tracking (conntrack/) and NAT (nat/).
+    /// Entries created (confirmed: the first packet made it through).
+    CtNew = ("conntrack.new", Info),
+    /// Packets conntrack judged INVALID (no entry; `--ctstate INVALID`).
+    CtInvalid = ("conntrack.invalid", Info),
+    /// Entries that expired (swept, or found expired by a lookup).
+    CtExpired = ("conntrack.expired", Info),
+    /// Non-assured entries evicted to make room for a new flow (the
+    /// kernel's early drop).
+    CtEarlyDrop = ("conntrack.early_drop", Info),
+    /// New flows refused because the table was full and no entry could be
+    /// evicted (`nf_conntrack: table full, dropping packet`).
+    CtTableFull = ("conntrack.table_full", Drop),
+    /// Packets held back to the next pass because an earlier packet of
+    /// the same batch had just created their flow's entry.
+    CtDeferred = ("conntrack.deferred", Info),
+    /// Entries removed because their packet was dropped before confirm.
+    CtUnconfirmed = ("conntrack.unconfirmed_dropped", Info),
+    /// A TCP SYN reopened a connection in TIME_WAIT or CLOSE.
+    CtReopen = ("conntrack.reopen", Info),
+    /// NAT bindings set up (a NAT target or a null binding that changed
+    /// the tuple).
+    NatBinding = ("nat.binding", Info),
+    /// No unique tuple could be found in the NAT range.
+    NatExhausted = ("nat.exhausted", Drop),
+    /// A masqueraded flow's egress port changed, or its address went away
+    /// (the kernel kills such entries).
+    NatMasqGone = ("nat.masquerade_gone", Drop),
+    /// An ICMP error about a NAT'd flow whose quoted packet could not be
+    /// de-translated.
+    NatIcmpBad = ("nat.icmp_untranslatable", Drop),
+
     // The rule engine (rules/).
     /// `-j REJECT` (only valid in filter): the packet is dropped, an
     /// answer may be sent (`reject.*`).

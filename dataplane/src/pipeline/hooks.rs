@@ -182,6 +182,22 @@ impl Core {
         sel: u64,
         now: Instant,
     ) {
+        self.hook_from(snap, umem, b, hook, sel, now, 0);
+    }
+
+    /// [`Core::hook`] from point `from` of the hook on (a deferred packet
+    /// runs again from the conntrack point).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hook_from(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        hook: Hook,
+        sel: u64,
+        now: Instant,
+        from: usize,
+    ) {
         if (snap.hooks() | self.hooks.active) & hook_bit(hook) == 0 {
             return;
         }
@@ -189,17 +205,30 @@ impl Core {
             let p = &mut b.pkts[i];
             p.hook_out = p.out_port();
         }
-        for point in points(hook) {
+        for point in &points(hook)[from..] {
             let table = match point.stage {
                 Table(t) => t,
                 Conntrack => {
-                    let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
-                    self.st.conntrack.input(&mut v);
+                    if snap.tracks() && sel & b.live != 0 {
+                        let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
+                        let d = self
+                            .st
+                            .conntrack
+                            .input(&mut v, hook == Hook::Prerouting);
+                        if d != 0 {
+                            for i in Bits(d) {
+                                self.held.push(b.pkts[i]);
+                                b.retire(i);
+                            }
+                        }
+                    }
                     continue;
                 }
                 Confirm => {
-                    let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
-                    self.st.conntrack.confirm(&mut v);
+                    if snap.tracks() && sel & b.live != 0 {
+                        let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
+                        self.st.conntrack.confirm(&mut v);
+                    }
                     continue;
                 }
                 Defrag => continue,
@@ -207,7 +236,12 @@ impl Core {
             if let (Some(prog), Some(st)) = (&snap.rules, &mut self.st.rules) {
                 if prog.runs_at(hook, table) && sel & b.live != 0 {
                     let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
-                    crate::rules::run_table(prog, st, hook, table, &mut v, &snap.net);
+                    let cx = crate::rules::TableCx {
+                        net: &snap.net,
+                        ct: &mut self.st.conntrack,
+                        nat: &mut self.st.nat,
+                    };
+                    crate::rules::run_table(prog, st, hook, table, &mut v, cx);
                 }
             }
             if self.hooks.active & hook_bit(hook) != 0 {
@@ -231,6 +265,14 @@ impl Core {
             }
         }
     }
+}
+
+/// The index of the conntrack point of `hook` (PREROUTING, OUTPUT).
+pub(super) fn conntrack_point(hook: Hook) -> usize {
+    points(hook)
+        .iter()
+        .position(|p| p.stage == Conntrack)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

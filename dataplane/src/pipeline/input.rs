@@ -36,7 +36,7 @@ impl Core {
                 Ok(Some(l2)) => {
                     slot.desc = d;
                     slot.mark = 0;
-                    slot.ct = CtState::Untracked;
+                    slot.ct = CtState::None;
                     slot.verdict = Verdict::Accept;
                     slot.iif = Some(iif);
                     slot.oif = None;

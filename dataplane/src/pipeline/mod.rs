@@ -223,6 +223,9 @@ struct Core {
     st: WorkerState,
     out: Out,
     punt: PuntQueue,
+    /// Packets conntrack deferred to after the batch (see
+    /// [`crate::conntrack`]): they run again from the conntrack point.
+    held: Vec<Pkt>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -281,6 +284,7 @@ impl Pipeline {
                     memo: NeighMemo::new(),
                 },
                 punt: PuntQueue::new(params.punt_capacity),
+                held: Vec::with_capacity(BATCH),
             },
             bufs: Bufs {
                 main: BatchBuf::new(),
@@ -389,8 +393,16 @@ impl Pipeline {
         for chunk in frames.chunks(BATCH) {
             let b = &mut bufs.main;
             core.load(snap, umem, b, iif, chunk, now);
-            core.run_input(snap, umem, b, now);
+            core.run_input(snap, umem, b, now, 0);
             core.settle(umem, b);
+            core.end_batch();
+            while !core.held.is_empty() {
+                core.reload_held(b);
+                let from = hooks::conntrack_point(Hook::Prerouting);
+                core.run_input(snap, umem, b, now, from);
+                core.settle(umem, b);
+                core.end_batch();
+            }
             core.drain_output(snap, umem, bufs, now);
         }
     }
@@ -435,9 +447,16 @@ impl Pipeline {
 impl Core {
     /// The receive path, in the kernel's order (the table in the module
     /// docs).
-    fn run_input(&mut self, snap: &Snapshot, umem: &mut Umem, b: &mut BatchBuf, now: Instant) {
+    fn run_input(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        b: &mut BatchBuf,
+        now: Instant,
+        from: usize,
+    ) {
         let all = b.live;
-        self.hook(snap, umem, b, Hook::Prerouting, all, now);
+        self.hook_from(snap, umem, b, Hook::Prerouting, all, now, from);
         self.route_input(snap, umem, b, now);
         self.forward(snap, umem, b, now);
         self.hook(snap, umem, b, Hook::Forward, b.forward, now);
@@ -459,9 +478,10 @@ impl Core {
         b: &mut BatchBuf,
         looped: &mut BatchBuf,
         now: Instant,
+        from: usize,
     ) {
         self.route_output(snap, b, b.live);
-        self.hook(snap, umem, b, Hook::Output, b.output, now);
+        self.hook_from(snap, umem, b, Hook::Output, b.output, now, from);
         self.out.counters.add(
             Counter::OutputPackets,
             (b.live & b.output).count_ones() as u64,
@@ -485,6 +505,26 @@ impl Core {
         }
         debug_assert_eq!(b.live, 0, "packets left in the batch");
         b.clear();
+    }
+
+    /// After a batch: conntrack forgets the entries of packets dropped
+    /// before confirm.
+    fn end_batch(&mut self) {
+        let n = self.st.conntrack.end_batch();
+        if n != 0 {
+            self.out.counters.add(Counter::CtUnconfirmed, n as u64);
+        }
+    }
+
+    /// Puts the deferred packets in `b` as a batch of their own.
+    fn reload_held(&mut self, b: &mut BatchBuf) {
+        b.clear();
+        let n = self.held.len();
+        for (slot, p) in b.pkts.iter_mut().zip(self.held.drain(..)) {
+            *slot = p;
+        }
+        b.len = n;
+        b.live = mask(n);
     }
 
     /// Runs generated packets through the output path, 64 at a time.
@@ -512,8 +552,17 @@ impl Core {
                 b.len = n;
                 b.live = mask(n);
                 b.output = b.live;
-                self.run_output(snap, umem, b, looped, now);
+                self.run_output(snap, umem, b, looped, now, 0);
                 self.settle(umem, b);
+                self.end_batch();
+                while !self.held.is_empty() {
+                    self.reload_held(b);
+                    b.output = b.live;
+                    let from = hooks::conntrack_point(Hook::Output);
+                    self.run_output(snap, umem, b, looped, now, from);
+                    self.settle(umem, b);
+                    self.end_batch();
+                }
                 done += n;
             }
         }

@@ -16,8 +16,8 @@ pub struct WorkerState {
     /// The rules' state for the snapshot's program (`None` without one).
     pub rules: Option<RulesState>,
     pub conntrack: conntrack::Shard,
-    /// This worker's slice of the translated port space.
-    pub nat: nat::PortSlice,
+    /// This worker's NAT state (its slice of the translated port space).
+    pub nat: nat::Nat,
     pub neigh: NeighTable<NeighFrame>,
     worker: u32,
 }
@@ -27,8 +27,8 @@ impl WorkerState {
     pub fn new(snap: &Snapshot, params: &PipelineParams, worker: u32) -> WorkerState {
         WorkerState {
             rules: snap.rules.as_deref().map(|p| RulesState::new(p, worker)),
-            conntrack: conntrack::Shard::new(params.conntrack_max),
-            nat: nat::PortSlice::new(worker, params.workers),
+            conntrack: conntrack::Shard::new(params.conntrack_max, snap.conntrack.clone()),
+            nat: nat::Nat::new(worker, params.workers),
             neigh: NeighTable::new(params.neigh.clone()),
             worker,
         }
@@ -46,6 +46,17 @@ impl WorkerState {
             (_, Some(n), _) => Some(RulesState::new(n, self.worker)),
             (_, None, _) => None,
         };
+        if old.conntrack != new.conntrack {
+            self.conntrack.set_config(new.conntrack.clone());
+        }
+        // The kernel kills the entries masqueraded through an address that
+        // went away (`masq_inet_event`).
+        if old.net.ports != new.net.ports {
+            let net = &new.net;
+            self.conntrack.delete_where(|e| {
+                e.masq_port != 0 && !net.is_own(e.tuple[1].dst_ip())
+            });
+        }
     }
 
     /// This worker's index.

@@ -42,6 +42,7 @@ use sluice_config::iptables::ext::mark::MarkMatch as CfgMark;
 use sluice_config::iptables::ext::multiport::Multiport;
 use sluice_config::iptables::ext::pkttype::PktType;
 use sluice_config::iptables::ext::t_mark::XMark;
+use sluice_config::iptables::ext::t_nat::NatRange;
 use sluice_config::iptables::ext::t_reject::RejectWith;
 use sluice_config::iptables::ext::t_tcpmss::TcpmssAction;
 use sluice_config::iptables::ext::t_ttl::TtlOp;
@@ -185,14 +186,12 @@ pub(crate) enum CMatch {
     /// Index of the rule's [`StatisticRule`] and of the worker's state.
     Statistic(u32),
     Set(SetMatch),
-    /// `-m conntrack`: only the state test can hold without a conntrack
-    /// entry (`conntrack_mt`: with no entry the match is the state test
-    /// when there is one, false otherwise).
-    Conntrack(Option<CtStateMatch>),
+    /// `-m conntrack` (`conntrack_mt`).
+    Conntrack(Box<sluice_config::iptables::ext::conntrack::Conntrack>),
     /// `-m state`.
     State(CtStateMatch),
-    /// `-m connmark`: never matches a packet without a conntrack entry.
-    Connmark,
+    /// `-m connmark` (`connmark_mt`): never matches without an entry.
+    Connmark(Option<sluice_config::iptables::ext::mark::MarkMatch>),
 }
 
 impl CMatch {
@@ -227,15 +226,17 @@ pub(crate) enum CTarget {
     Log(LogSpec),
     Mark(XMark),
     /// `-j CONNMARK`: nothing to do without a conntrack entry.
-    Connmark,
+    Connmark(sluice_config::iptables::ext::t_connmark::Connmark),
     Ttl(TtlOp),
     Dscp(u8),
     Tcpmss(TcpmssAction),
     /// `-j CT --notrack` / `-j NOTRACK`.
     Notrack,
-    /// `-j CT` without `--notrack` (zone, events): attaches a conntrack
-    /// template in the kernel; nothing here.
-    Ct,
+    /// `-j CT` without `--notrack`: a template with the zone (events
+    /// are not reported by sluice).
+    Ct(sluice_config::iptables::ext::t_ct::CtZone),
+    /// `-j SNAT`, `DNAT`, `MASQUERADE`, `REDIRECT`.
+    Nat(NatTarget),
 }
 
 /// One compiled rule.
@@ -360,28 +361,6 @@ pub(crate) fn compile(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ifaces = InterfaceTable::new(names)?;
-    // The NAT refusal comes first: it is the most useful thing to say
-    // about a ruleset that has them.
-    for t in &rules.tables {
-        for c in &t.chains {
-            for r in &c.rules {
-                if let Target::Ext(
-                    x @ (TargetExt::Dnat(_)
-                    | TargetExt::Snat(_)
-                    | TargetExt::Masquerade(_)
-                    | TargetExt::Redirect(_)),
-                ) = &r.target
-                {
-                    return Err(RulesError::NeedsConntrack {
-                        line: r.line,
-                        table: t.kind,
-                        chain: c.name.clone(),
-                        target: x.name(),
-                    });
-                }
-            }
-        }
-    }
     let set_table = SetTable::compile(sets).map_err(|e| RulesError::Params(e.to_string()))?;
     let mut cx = Cx {
         params,
@@ -426,6 +405,12 @@ pub(crate) fn compile(
             }) || match &r.target {
                 Target::Ext(TargetExt::Connmark(_)) => true,
                 Target::Ext(TargetExt::Ct(ct)) => !ct.notrack,
+                Target::Ext(
+                    TargetExt::Dnat(_)
+                    | TargetExt::Snat(_)
+                    | TargetExt::Masquerade(_)
+                    | TargetExt::Redirect(_),
+                ) => true,
                 _ => false,
             }
         });
@@ -682,12 +667,12 @@ impl Cx<'_> {
                         }
                     })?)
                 }
-                Match::Conntrack(x) => CMatch::Conntrack(x.state),
+                Match::Conntrack(x) => CMatch::Conntrack(Box::new(x.clone())),
                 Match::State(x) => match x.state {
                     Some(s) => CMatch::State(s),
                     None => continue,
                 },
-                Match::Connmark(_) => CMatch::Connmark,
+                Match::Connmark(x) => CMatch::Connmark(x.mark),
             };
             matches.push(c);
         }
@@ -733,7 +718,7 @@ impl Cx<'_> {
                     Some(x) => CTarget::Mark(x),
                     None => CTarget::None,
                 },
-                TargetExt::Connmark(_) => CTarget::Connmark,
+                TargetExt::Connmark(x) => CTarget::Connmark(x.clone()),
                 TargetExt::Ttl(x) => match x.op {
                     Some(op) => CTarget::Ttl(op),
                     None => CTarget::None,
@@ -747,21 +732,63 @@ impl Cx<'_> {
                     None => CTarget::None,
                 },
                 TargetExt::Ct(ct) if ct.notrack => CTarget::Notrack,
-                TargetExt::Ct(_) => CTarget::Ct,
+                TargetExt::Ct(ct) => CTarget::Ct(ct.zone),
                 TargetExt::Notrack(_) => CTarget::Notrack,
-                TargetExt::Dnat(_)
-                | TargetExt::Snat(_)
-                | TargetExt::Masquerade(_)
-                | TargetExt::Redirect(_) => {
-                    return Err(RulesError::NeedsConntrack {
-                        line: at.line,
-                        table: at.table,
-                        chain: at.chain.to_string(),
-                        target: x.name(),
-                    })
-                }
-            },
+                TargetExt::Dnat(x) => CTarget::Nat(NatTarget::Dnat(nat_range(
+                    &x.to,
+                    x.random,
+                    false,
+                    x.persistent,
+                ))),
+                TargetExt::Snat(x) => CTarget::Nat(NatTarget::Snat(nat_range(
+                    &x.to,
+                    x.random,
+                    x.random_fully,
+                    x.persistent,
+                ))),
+                TargetExt::Masquerade(x) => CTarget::Nat(NatTarget::Masquerade(nat_range(
+                    &NatRange {
+                        addrs: None,
+                        ports: x.ports,
+                    },
+                    x.random,
+                    x.random_fully,
+                    false,
+                ))),
+                TargetExt::Redirect(x) => CTarget::Nat(NatTarget::Redirect(nat_range(
+                    &NatRange {
+                        addrs: None,
+                        ports: x.ports,
+                    },
+                    x.random,
+                    false,
+                    false,
+                ))),            },
         })
+    }
+}
+
+/// A NAT target, with its range as `nf_nat_range2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NatTarget {
+    Snat(crate::nat::Range),
+    Dnat(crate::nat::Range),
+    /// The address is the egress port's, chosen per packet.
+    Masquerade(crate::nat::Range),
+    /// The address is the ingress port's primary one (127.0.0.1 at
+    /// OUTPUT), chosen per packet.
+    Redirect(crate::nat::Range),
+}
+
+fn nat_range(r: &NatRange, random: bool, random_fully: bool, persistent: bool) -> crate::nat::Range {
+    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
+    crate::nat::Range {
+        addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),
+        ports: r.ports.map(|p| (p.min, p.max)),
+        base: r.ports.and_then(|p| p.base),
+        random,
+        random_fully,
+        persistent,
     }
 }
 

@@ -95,6 +95,10 @@ pub(crate) struct RunCx<'a> {
     pub now_ns: u64,
     /// `<table>.drop`.
     pub table_drop: Counter,
+    pub ct: &'a mut crate::conntrack::Shard,
+    pub nat: &'a mut crate::nat::Nat,
+    /// The shard's clock at this batch.
+    pub ct_now: u64,
 }
 
 /// Runs `table` from its chain `entry` for packet `i` of `batch` (IPv4).
@@ -105,7 +109,7 @@ pub(crate) fn run_packet(
     st: &mut RulesState,
     batch: &mut Batch<'_>,
     i: usize,
-    rc: &RunCx<'_>,
+    rc: &mut RunCx<'_>,
 ) -> Fate {
     let RulesState {
         counters,
@@ -149,6 +153,11 @@ pub(crate) fn run_packet(
                 oif,
                 l2,
                 ct: batch.ct(i),
+                entry: match batch.ct(i) {
+                    crate::packet::CtState::Tracked { slot, .. } => rc.ct.entry(slot),
+                    _ => None,
+                },
+                ct_now: rc.ct_now,
                 net: rc.net,
                 now_ns: rc.now_ns,
             };
@@ -210,12 +219,15 @@ pub(crate) fn run_packet(
                     table_drop: rc.table_drop,
                     log,
                     reply,
+                    ct: rc.ct,
+                    nat: rc.nat,
                 };
                 match targets::run(t, batch, i, &mut tcx) {
                     Step::Continue => {
                         from = r + 1;
                         key.mark = batch.mark(i);
                     }
+                    Step::Accept => return Fate::Accept,
                     Step::Drop(c) => return Fate::Drop(c),
                 }
             }

@@ -63,6 +63,10 @@ pub(crate) struct PktCx<'a> {
     pub oif: Option<PortId>,
     pub l2: L2Class,
     pub ct: CtState,
+    /// The packet's conntrack entry (`nf_ct_get`), if tracked.
+    pub entry: Option<&'a crate::conntrack::Entry>,
+    /// The conntrack shard's clock (`--ctexpire`).
+    pub ct_now: u64,
     pub net: &'a Net,
     pub now_ns: u64,
 }
@@ -75,12 +79,32 @@ pub(crate) struct MatchState<'a> {
     pub prng: &'a mut Prng,
 }
 
-/// The conntrack state bits of a packet (`XT_CONNTRACK_STATE_*`). Every
-/// state today is one without a conntrack entry; when conntrack lands, the
-/// matches below that say "no entry" grow their entry cases.
-fn ct_states(ct: CtState) -> CtStates {
+/// The conntrack state bits of a packet (`XT_CONNTRACK_STATE_*`, as
+/// `conntrack_mt` computes them): INVALID without an entry, UNTRACKED, or
+/// the `ctinfo` bit, plus SNAT / DNAT when the entry is NAT'd.
+pub(crate) fn ct_states(ct: CtState, entry: Option<&crate::conntrack::Entry>) -> CtStates {
+    use crate::conntrack::status;
+    use crate::packet::CtInfo;
     match ct {
+        CtState::None => CtStates::INVALID,
         CtState::Untracked => CtStates::UNTRACKED,
+        CtState::Template { .. } => CtStates::NEW,
+        CtState::Tracked { info, .. } => {
+            let mut s = match info {
+                CtInfo::New => CtStates::NEW,
+                CtInfo::Established | CtInfo::EstablishedReply => CtStates::ESTABLISHED,
+                CtInfo::Related | CtInfo::RelatedReply => CtStates::RELATED,
+            };
+            if let Some(e) = entry {
+                if e.status & status::SRC_NAT != 0 {
+                    s = CtStates(s.0 | CtStates::SNAT.0);
+                }
+                if e.status & status::DST_NAT != 0 {
+                    s = CtStates(s.0 | CtStates::DNAT.0);
+                }
+            }
+            s
+        }
     }
 }
 
@@ -283,14 +307,76 @@ fn one(
             prog.stats[i].matches(&mut st.stats[i], st.prng)
         }
         CMatch::Set(s) => s.matches(&prog.sets, p.frame, meta),
-        // conntrack_mt: the state test first; then a packet without a
-        // conntrack entry matches exactly when there was a state test (the
-        // other options are not looked at).
-        CMatch::Conntrack(state) => state.is_some_and(|s| s.matches(ct_states(p.ct))),
-        CMatch::State(s) => s.matches(ct_states(p.ct)),
+        CMatch::Conntrack(c) => conntrack_mt(c, p),
+        CMatch::State(s) => s.matches(ct_states(p.ct, p.entry)),
         // connmark_mt: no conntrack entry, no match (inverted or not).
-        CMatch::Connmark => false,
+        CMatch::Connmark(m) => match (p.entry, m) {
+            (Some(e), Some(m)) => m.matches(e.mark),
+            _ => false,
+        },
     })
+}
+
+/// `conntrack_mt` (revision 3): the state test first; a packet without a
+/// conntrack entry then matches exactly when there was a state test (the
+/// other options are not looked at); with one, every option given must
+/// hold. `--ctdir` is tested as the kernel tests it: `ORIGINAL` holds for
+/// packets of the reply direction and `REPLY` for the original one (the
+/// kernel's expression, `(dir == ORIGINAL) ^ invert` → no match).
+fn conntrack_mt(c: &sluice_config::iptables::ext::conntrack::Conntrack, p: &PktCx<'_>) -> bool {
+    use sluice_config::iptables::ext::conntrack::CtDir;
+    if let Some(s) = c.state {
+        if !s.matches(ct_states(p.ct, p.entry)) {
+            return false;
+        }
+    }
+    let (Some(e), crate::packet::CtState::Tracked { info, .. }) = (p.entry, p.ct) else {
+        return c.state.is_some();
+    };
+    if let Some(d) = c.direction {
+        let orig = !info.is_reply();
+        if orig ^ (d == CtDir::Reply) {
+            return false;
+        }
+    }
+    let v4 = |a: &crate::conntrack::tuple::Addr| Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+    let [o, r] = &e.tuple;
+    for (m, a) in [
+        (c.orig_src, &o.src),
+        (c.orig_dst, &o.dst),
+        (c.repl_src, &r.src),
+        (c.repl_dst, &r.dst),
+    ] {
+        if m.is_some_and(|m| !m.matches(v4(a))) {
+            return false;
+        }
+    }
+    if c.proto.is_some_and(|x| (o.proto == x.proto) == x.invert) {
+        return false;
+    }
+    for (m, port) in [
+        (c.orig_src_port, o.sport),
+        (c.orig_dst_port, o.dport),
+        (c.repl_src_port, r.sport),
+        (c.repl_dst_port, r.dport),
+    ] {
+        if m.is_some_and(|m| !m.matches(port)) {
+            return false;
+        }
+    }
+    if c
+        .status
+        .is_some_and(|x| (x.status.0 & e.status != 0) == x.invert)
+    {
+        return false;
+    }
+    if let Some(x) = c.expire {
+        let secs = (e.expires.saturating_sub(p.ct_now) / 1_000_000_000) as u32;
+        if !x.matches(secs) {
+            return false;
+        }
+    }
+    true
 }
 
 fn v4_addrs(meta: &PacketMeta) -> (Ipv4Addr, Ipv4Addr) {

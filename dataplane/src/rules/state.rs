@@ -20,6 +20,7 @@ use sluice_config::iptables::save::save_rule;
 use sluice_config::iptables::{Counters, Hook, Ruleset, TableKind};
 
 use super::classify::ClassifierStats;
+use super::compile::TableProg;
 pub use super::compile::Program;
 use super::compile::{self, hook_index, CompileParams, RulesError};
 use super::eval::{self, Fate, RunCx};
@@ -489,15 +490,25 @@ fn drop_counter(t: TableKind) -> Counter {
     }
 }
 
+/// What a table needs of the worker besides the rules' state: the
+/// network, the conntrack shard (matches read entries, CONNMARK and the
+/// NAT targets write them) and the NAT state.
+pub struct TableCx<'a> {
+    pub net: &'a Net,
+    pub ct: &'a mut crate::conntrack::Shard,
+    pub nat: &'a mut crate::nat::Nat,
+}
+
 /// Runs `table` of `prog` at `hook` over the packets of `batch`, with
-/// worker state `st`: the table's work at one hook point.
+/// worker state `st`: the table's work at one hook point. The nat table
+/// runs as the kernel's NAT hooks run it ([`run_nat`]).
 pub fn run_table(
     prog: &Program,
     st: &mut RulesState,
     hook: Hook,
     table: TableKind,
     batch: &mut Batch<'_>,
-    net: &Net,
+    cx: TableCx<'_>,
 ) {
     let Some(t) = prog.table(table) else { return };
     let Some(entry) = t.entry[hook_index(hook)] else {
@@ -505,20 +516,105 @@ pub fn run_table(
     };
     let now = batch.now();
     let epoch = *st.epoch.get_or_insert(now);
-    let rc = RunCx {
+    let TableCx { net, ct, nat } = cx;
+    let mut rc = RunCx {
         hook,
         net,
         now_ns: now.saturating_duration_since(epoch).as_nanos() as u64,
         table_drop: drop_counter(table),
+        ct_now: ct.clock(now),
+        ct,
+        nat,
     };
+    if table == TableKind::Nat {
+        return run_nat(prog, t, entry, st, batch, &mut rc);
+    }
     for i in batch.indices() {
         // iptables tables see IPv4 only (ip6tables' are other tables).
         if batch.meta(i).ip_version != 4 {
             continue;
         }
-        match eval::run_packet(prog, t, entry, st, batch, i, &rc) {
+        match eval::run_packet(prog, t, entry, st, batch, i, &mut rc) {
             Fate::Accept => {}
             Fate::Drop(reason) => batch.drop(i, reason),
         }
     }
+}
+
+/// The nat table at a NAT hook (`nf_nat_ipv4_fn` → `nf_nat_inet_fn`):
+/// only a connection's first packet runs the table, and only until a rule
+/// binds it; what no rule bound gets a null binding; then every tracked
+/// packet is rewritten by its entry's bindings. An ICMP error RELATED to
+/// a flow is de-translated instead.
+fn run_nat(
+    prog: &Program,
+    t: &TableProg,
+    entry: u32,
+    st: &mut RulesState,
+    batch: &mut Batch<'_>,
+    rc: &mut RunCx<'_>,
+) {
+    use crate::conntrack::tuple::Dir;
+    use crate::nat;
+    use crate::packet::{CtInfo, CtState};
+    let m = nat::hook_manip(rc.hook);
+    for i in batch.indices() {
+        if batch.meta(i).ip_version != 4 {
+            continue;
+        }
+        let CtState::Tracked { slot, info } = batch.ct(i) else {
+            continue;
+        };
+        let dir = if info.is_reply() { Dir::Reply } else { Dir::Orig };
+        if info.is_related() && batch.meta(i).protocol.0 == 1 {
+            if !nat::icmp_reply_translation(rc.ct, batch, i, slot, info, m) {
+                batch.drop(i, Counter::NatIcmpBad);
+            }
+            continue;
+        }
+        if matches!(info, CtInfo::New | CtInfo::Related | CtInfo::RelatedReply) {
+            if !nat::initialized(rc.ct, slot, m) {
+                match eval::run_packet(prog, t, entry, st, batch, i, rc) {
+                    Fate::Accept => {}
+                    Fate::Drop(reason) => {
+                        batch.drop(i, reason);
+                        continue;
+                    }
+                }
+                if !nat::initialized(rc.ct, slot, m) {
+                    if let Err(c) = nat::null_binding(rc.ct, rc.nat, slot, m) {
+                        batch.drop(i, c);
+                        continue;
+                    }
+                }
+            } else if masq_oif_changed(rc, batch, i, slot, dir) {
+                rc.ct.kill(slot);
+                batch.drop(i, Counter::NatMasqGone);
+                continue;
+            }
+        } else if masq_oif_changed(rc, batch, i, slot, dir) {
+            rc.ct.kill(slot);
+            batch.drop(i, Counter::NatMasqGone);
+            continue;
+        }
+        nat::packet(rc.ct, batch, i, slot, dir, m);
+    }
+}
+
+/// `nf_nat_oif_changed`: a masqueraded flow's original-direction packet
+/// leaving by another port than the binding's.
+fn masq_oif_changed(
+    rc: &RunCx<'_>,
+    batch: &Batch<'_>,
+    i: usize,
+    slot: u32,
+    dir: crate::conntrack::tuple::Dir,
+) -> bool {
+    if rc.hook != Hook::Postrouting || dir != crate::conntrack::tuple::Dir::Orig {
+        return false;
+    }
+    let Some(e) = rc.ct.entry(slot) else {
+        return false;
+    };
+    e.masq_port != 0 && batch.oif(i).map(|p| p.0 as u16 + 1) != Some(e.masq_port)
 }

@@ -44,11 +44,11 @@ use sluice_config::iptables::ext::t_tcpmss::TcpmssAction;
 use sluice_config::iptables::ext::t_ttl::TtlOp;
 use sluice_config::iptables::Hook;
 
-use super::compile::CTarget;
+use super::compile::{CTarget, NatTarget};
 use super::log::{LogContext, LogRing, LogSpec};
 use super::reject::{self, NoReply, RejectContext};
 use crate::net::Net;
-use crate::packet::{Batch, Counter, CtState, Dest, EmitKind};
+use crate::packet::{Batch, Counter, CtInfo, CtState, Dest, EmitKind};
 use crate::route::{FlowKey, RouteResult};
 use crate::wire::{checksum, MacAddr};
 
@@ -57,6 +57,8 @@ use crate::wire::{checksum, MacAddr};
 pub(crate) enum Step {
     /// `XT_CONTINUE`: the next rule.
     Continue,
+    /// `NF_ACCEPT`: the table ends for the packet (a NAT target).
+    Accept,
     /// The packet is dropped, counted under this reason.
     Drop(Counter),
 }
@@ -71,6 +73,8 @@ pub(crate) struct TargetCx<'a> {
     pub log: &'a mut LogRing,
     /// Room for a REJECT answer.
     pub reply: &'a mut [u8],
+    pub ct: &'a mut crate::conntrack::Shard,
+    pub nat: &'a mut crate::nat::Nat,
 }
 
 /// Runs target `t` on packet `i` (not ACCEPT, DROP, RETURN or a jump).
@@ -89,7 +93,30 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
             batch.set_ct(i, CtState::Untracked);
             Step::Continue
         }
-        CTarget::Connmark | CTarget::Ct | CTarget::None => Step::Continue,
+        CTarget::Connmark(x) => {
+            // `connmark_tg`: nothing without an entry.
+            if let CtState::Tracked { slot, .. } = batch.ct(i) {
+                if let Some(e) = cx.ct.entry_mut(slot) {
+                    let (ctmark, nfmark) = x.apply(e.mark, batch.mark(i));
+                    e.mark = ctmark;
+                    if nfmark != batch.mark(i) {
+                        batch.set_mark(i, nfmark);
+                    }
+                }
+            }
+            Step::Continue
+        }
+        CTarget::Ct(zone) => {
+            // `xt_ct_target`: a template, unless the packet already has an
+            // entry (the kernel leaves an attached one alone).
+            if matches!(batch.ct(i), CtState::None | CtState::Template { .. }) {
+                let z = zone.zone_for(batch.mark(i));
+                batch.set_ct(i, CtState::Template { zone: z });
+            }
+            Step::Continue
+        }
+        CTarget::Nat(n) => nat(n, batch, i, cx),
+        CTarget::None => Step::Continue,
         CTarget::Ttl(op) => {
             let ttl = batch.meta(i).ttl;
             let new = match *op {
@@ -121,6 +148,79 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
             debug_assert!(false, "verdicts and jumps are the traversal's");
             Step::Continue
         }
+    }
+}
+
+/// The NAT targets (`xt_snat_target_v2`, `xt_dnat_target_v2`,
+/// `masquerade_tg`, `redirect_tg4`): `nf_nat_setup_info` on the packet's
+/// new connection, then `NF_ACCEPT`.
+fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
+    use crate::nat::{self, Manip};
+    let CtState::Tracked { slot, info } = batch.ct(i) else {
+        return Step::Accept;
+    };
+    if !matches!(info, CtInfo::New | CtInfo::Related | CtInfo::RelatedReply) {
+        return Step::Accept;
+    }
+    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(IpAddr::V4(a));
+    let (mut range, m) = match *n {
+        NatTarget::Snat(r) => (r, Manip::Src),
+        NatTarget::Dnat(r) => (r, Manip::Dst),
+        NatTarget::Masquerade(r) => {
+            // `nf_nat_masquerade_ipv4`: the source the route out would
+            // pick (`inet_select_addr(out, nh, RT_SCOPE_UNIVERSE)`); no
+            // address on the port: drop.
+            let Some(out) = batch.oif(i) else {
+                return Step::Drop(cx.table_drop);
+            };
+            let nh = match batch.next_hop(i) {
+                IpAddr::V4(a) if !a.is_unspecified() => a,
+                _ => match batch.meta(i).dst {
+                    IpAddr::V4(d) => d,
+                    IpAddr::V6(_) => return Step::Drop(cx.table_drop),
+                },
+            };
+            let Some(src) = cx.net.port(out).and_then(|p| p.source_v4(nh)) else {
+                return Step::Drop(cx.table_drop);
+            };
+            if let Some(e) = cx.ct.entry_mut(slot) {
+                e.masq_port = out.0 as u16 + 1;
+            }
+            let mut r = r;
+            r.addrs = Some((v4(src), v4(src)));
+            (r, Manip::Src)
+        }
+        NatTarget::Redirect(r) => {
+            // `nf_nat_redirect_ipv4`: at OUTPUT the loopback address, else
+            // the first address of the port the packet came in on.
+            let dst = if cx.hook == Hook::Output {
+                std::net::Ipv4Addr::LOCALHOST
+            } else {
+                match batch
+                    .iif(i)
+                    .and_then(|p| cx.net.port(p))
+                    .and_then(|p| p.v4.first())
+                {
+                    Some(n) => n.addr(),
+                    None => return Step::Drop(cx.table_drop),
+                }
+            };
+            let mut r = r;
+            r.addrs = Some((v4(dst), v4(dst)));
+            (r, Manip::Dst)
+        }
+    };
+    if m == Manip::Dst && range.addrs.is_none() {
+        range.addrs = None;
+    }
+    match nat::setup(cx.ct, cx.nat, slot, &range, m) {
+        Ok(changed) => {
+            if changed {
+                batch.count(Counter::NatBinding);
+            }
+            Step::Accept
+        }
+        Err(c) => Step::Drop(c),
     }
 }
 
