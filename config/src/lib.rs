@@ -1,7 +1,7 @@
 //! sluice-config: the typed model of everything an operator writes.
 //!
 //! * [`appliance`]: the appliance TOML (interfaces, routes, policy rules,
-//!   firewall files, dataplane sizing).
+//!   firewall files, dataplane sizing, conntrack sysctls).
 //! * [`iptables`]: the `iptables-restore` language, parsed into a typed rule
 //!   model and printed back exactly as `iptables-save` prints it.
 //! * [`ipset`]: `ipset save` / `ipset restore` files.

@@ -14,6 +14,7 @@
 //!
 //! | module      | compares with the kernel                               |
 //! |-------------|--------------------------------------------------------|
+//! | `conntrack` | `[conntrack]` defaults and a fresh namespace's sysctls |
 //! | `corpus`    | our own corpus and branch-office gateway rulesets      |
 //! | `errors`    | the bad inputs of config's error tests (all refused)   |
 //! | `realworld` | kube-proxy, Istio, Docker, UFW and iptables' own dumps |
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 #[path = "../../../config/tests/common/mod.rs"]
 mod common;
 
+mod conntrack;
 mod corpus;
 mod errors;
 mod oracle;

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::model::{MAX_IFNAME_LEN, MIN_MTU, MIN_MTU_IPV6};
-use super::values::{family_name, table_name};
+use super::model::{MAX_CONNTRACK_TIMEOUT, MAX_IFNAME_LEN, MIN_MTU, MIN_MTU_IPV6};
+use super::values::{conntrack_keys, family_name, table_name};
 
 /// A value of the appliance config that is out of range or inconsistent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +145,42 @@ pub enum ApplianceError {
     /// A `[dataplane]` count outside 1..=`u32::MAX`.
     #[error("{key} = {value} is out of range 1..=4294967295")]
     DataplaneCount { key: &'static str, value: i64 },
+    /// A `[conntrack]` key that is no sysctl sluice follows.
+    #[error("unknown field `{key}`, expected one of {}", conntrack_keys())]
+    ConntrackKey { key: String },
+    /// `max` or `buckets` (with or without the `nf_conntrack_` prefix) in
+    /// `[conntrack]`.
+    #[error(
+        "`{key}` is not a [conntrack] setting: the conntrack table is sized \
+         by `conntrack_max` in [dataplane]"
+    )]
+    ConntrackSize { key: String },
+    /// A `[conntrack]` key written with the sysctl's `nf_conntrack_` prefix.
+    #[error(
+        "unknown field `{key}`: [conntrack] keys are the sysctl names without \
+         the `nf_conntrack_` prefix, write `{bare}`"
+    )]
+    ConntrackPrefix { key: String, bare: &'static str },
+    /// A conntrack timeout of 0, which the kernel takes and with which
+    /// every such connection ends as soon as it is made.
+    #[error(
+        "{key} = 0 would end every such connection as soon as it is made: \
+         a timeout is 1..={MAX_CONNTRACK_TIMEOUT} seconds"
+    )]
+    ConntrackTimeoutZero { key: String },
+    /// A conntrack timeout below 0 (as 0 in the kernel) or above
+    /// [`MAX_CONNTRACK_TIMEOUT`].
+    #[error("{key} = {value} is out of range 1..={MAX_CONNTRACK_TIMEOUT} (seconds)")]
+    ConntrackTimeout { key: String, value: i64 },
+    /// A 0/1 conntrack sysctl with another number.
+    #[error("{key} = {value} is out of range: expected 0, 1, false or true")]
+    ConntrackSwitch { key: String, value: i64 },
+    /// `tcp_max_retrans` outside a `u8`.
+    #[error("{key} = {value} is out of range 0..=255")]
+    ConntrackCount { key: String, value: i64 },
+    /// `true`/`false` for a conntrack timeout or count.
+    #[error("{key} = {value}: expected an integer")]
+    ConntrackBool { key: String, value: bool },
 }
 
 /// Why `dev_valid_name()` (net/core/dev.c) refuses an interface name.

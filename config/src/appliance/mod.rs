@@ -1,6 +1,6 @@
 //! The appliance TOML: which interfaces sluice attaches to and their
 //! addresses, the routes and policy rules of the FIB, where the firewall
-//! files are, and how the dataplane is sized.
+//! files are, how the dataplane is sized, and the conntrack sysctls.
 //!
 //! ```toml
 //! [[interface]]
@@ -32,6 +32,11 @@
 //! [dataplane]
 //! workers = 1             # optional, default 1
 //! conntrack_max = 262144  # optional, default 262144
+//!
+//! [conntrack]             # optional: net.netfilter.nf_conntrack_* sysctls
+//! tcp_timeout_established = 432000  # seconds; every key optional, default the kernel's
+//! udp_timeout = 30
+//! tcp_loose = 1           # 0/1 switches also take false/true
 //! ```
 //!
 //! Unknown keys are errors. Every error names the file, line and column of
@@ -39,7 +44,8 @@
 //! that keep the span of every value ([`toml::Spanned`]), then validated into
 //! the plain public model, where each item keeps the line it was declared on.
 //!
-//! What follows the kernel (iproute2 + `net/ipv4/fib_*.c`, `net/core/fib_rules.c`):
+//! What follows the kernel (iproute2 + `net/ipv4/fib_*.c`, `net/core/fib_rules.c`,
+//! `net/netfilter/nf_conntrack_*.c`):
 //!
 //! * A route prefix with host bits set is refused, like `ip route`'s
 //!   "Invalid prefix for given prefix length". A plain address is a host
@@ -56,6 +62,16 @@
 //! * `fwmark` parses numbers as `strtoul(.., 0)` does (hex `0x`, octal `0`,
 //!   decimal). Without a mask the mask is `0xffffffff`, except for the value
 //!   0, where the kernel leaves the mask 0 (the rule then matches every mark).
+//! * `[conntrack]` keys are the `net.netfilter.nf_conntrack_*` sysctl names
+//!   without the prefix, each defaulting to a fresh network namespace's
+//!   value ([`ConntrackConf`]): the TCP state timeouts
+//!   `tcp_timeout_{syn_sent, syn_recv, established, fin_wait, close_wait,
+//!   last_ack, time_wait, close, max_retrans, unacknowledged}`, `udp_timeout`,
+//!   `udp_timeout_stream`, `icmp_timeout`, `icmpv6_timeout` and
+//!   `generic_timeout` (seconds); the 0/1 switches `tcp_loose`,
+//!   `tcp_be_liberal`, `tcp_ignore_invalid_rst`, `acct` and `checksum`
+//!   (`proc_dou8vec_minmax`: 0 or 1; `false`/`true` are taken too); and
+//!   `tcp_max_retrans` (0..=255).
 //!
 //! Deliberate differences, checked here because sluice owns the whole box:
 //!
@@ -67,10 +83,20 @@
 //! * The kernel's default rules are implied and not listed in
 //!   [`Appliance::policies`]: 0 `lookup local`, 32766 `lookup main` and,
 //!   for IPv4 only (as a fresh kernel has them), 32767 `lookup default`.
+//! * A conntrack timeout is 1..=2147483 seconds. The kernel
+//!   (`proc_dointvec_jiffies`) also takes 0 and negative values, with
+//!   which every such connection ends as soon as it is made (`conntrack -L`
+//!   shows no entry), and its upper bound is `INT_MAX / HZ`: 2147483 with
+//!   `HZ` = 1000, more with a smaller `HZ` (8589934 at 250). sluice refuses
+//!   0 and negatives, and takes the bound that holds whatever the `HZ`.
+//! * The conntrack table's size is `[dataplane] conntrack_max` alone:
+//!   `max` and `buckets` (`nf_conntrack_max`, `nf_conntrack_buckets`) in
+//!   `[conntrack]` are refused with a pointer to it.
 //!
 //! Layout: `model` holds the public types (re-exported here), `raw` the
 //! serde shape with spans, `validate` the checks, `values` the readers of
-//! single values (interface names, addresses, tables, fwmarks).
+//! single values (interface names, addresses, tables, fwmarks) and the list
+//! of `[conntrack]` keys.
 
 mod error;
 mod model;

@@ -25,6 +25,10 @@ pub const DEFAULT_WORKERS: u32 = 1;
 pub const DEFAULT_CONNTRACK_MAX: u32 = 262_144;
 /// Longest Linux interface name (`IFNAMSIZ` - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
+/// Longest conntrack timeout, in seconds: `INT_MAX / HZ` with `HZ` = 1000,
+/// the largest value `proc_dointvec_jiffies` accepts whatever the
+/// `CONFIG_HZ` (100, 250, 300 or 1000; at 250 it takes up to 8589934).
+pub const MAX_CONNTRACK_TIMEOUT: u32 = 2_147_483;
 
 /// A whole appliance configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub struct Appliance {
     pub policies: Vec<PolicyRule>,
     pub firewall: Option<Firewall>,
     pub dataplane: Dataplane,
+    /// The `[conntrack]` table; the kernel's defaults when absent.
+    pub conntrack: ConntrackConf,
 }
 
 impl Appliance {
@@ -120,5 +126,148 @@ impl Default for Dataplane {
             workers: DEFAULT_WORKERS,
             conntrack_max: DEFAULT_CONNTRACK_MAX,
         }
+    }
+}
+
+/// The `[conntrack]` section: the `net.netfilter.nf_conntrack_*` sysctls
+/// sluice follows, each field named as its sysctl without the prefix.
+/// Timeouts are in seconds, as the sysctls print them.
+///
+/// [`Default`] is a fresh kernel's network namespace (Linux 6.18; checked
+/// against the running kernel by bench's `config_oracle` conntrack test).
+/// The table size is not here: it is [`Dataplane::conntrack_max`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConntrackConf {
+    /// A SYN sent, no answer yet (`TCP_CONNTRACK_SYN_SENT`).
+    pub tcp_timeout_syn_sent: u32,
+    /// A SYN answered by a SYN-ACK, no final ACK yet.
+    pub tcp_timeout_syn_recv: u32,
+    pub tcp_timeout_established: u32,
+    pub tcp_timeout_fin_wait: u32,
+    pub tcp_timeout_close_wait: u32,
+    pub tcp_timeout_last_ack: u32,
+    pub tcp_timeout_time_wait: u32,
+    pub tcp_timeout_close: u32,
+    /// After `tcp_max_retrans` retransmissions of the same segment
+    /// without an answer (when shorter than the state's own timeout).
+    pub tcp_timeout_max_retrans: u32,
+    /// While data sent is not acknowledged (when shorter than the state's
+    /// own timeout).
+    pub tcp_timeout_unacknowledged: u32,
+    /// Pick up connections already established (mid-stream) as NEW.
+    pub tcp_loose: bool,
+    /// Of the segments outside the TCP window, mark only RSTs INVALID.
+    pub tcp_be_liberal: bool,
+    /// Retransmissions before `tcp_timeout_max_retrans` applies.
+    pub tcp_max_retrans: u8,
+    /// Do not mark RSTs with an unacceptable sequence or acknowledgement
+    /// number INVALID.
+    pub tcp_ignore_invalid_rst: bool,
+    /// UDP until it is a stream.
+    pub udp_timeout: u32,
+    /// UDP seen in both directions and still going 2 seconds after its
+    /// first packet (a stream, then ASSURED).
+    pub udp_timeout_stream: u32,
+    pub icmp_timeout: u32,
+    pub icmpv6_timeout: u32,
+    /// Any other layer-4 protocol.
+    pub generic_timeout: u32,
+    /// Per-connection packet and byte counters.
+    pub acct: bool,
+    /// Verify layer-4 checksums before tracking; a bad one is INVALID.
+    pub checksum: bool,
+}
+
+impl Default for ConntrackConf {
+    /// The kernel's: `tcp_timeouts[]` in net/netfilter/nf_conntrack_proto_tcp.c,
+    /// `udp_timeouts[]` in nf_conntrack_proto_udp.c, `nf_ct_icmp_timeout`,
+    /// `nf_ct_icmpv6_timeout`, `nf_ct_generic_timeout`, `nf_ct_acct` and
+    /// `sysctl_checksum` (nf_conntrack_standalone.c).
+    fn default() -> Self {
+        const MINUTES: u32 = 60;
+        const DAYS: u32 = 24 * 60 * MINUTES;
+        ConntrackConf {
+            tcp_timeout_syn_sent: 2 * MINUTES,
+            tcp_timeout_syn_recv: 60,
+            tcp_timeout_established: 5 * DAYS,
+            tcp_timeout_fin_wait: 2 * MINUTES,
+            tcp_timeout_close_wait: 60,
+            tcp_timeout_last_ack: 30,
+            tcp_timeout_time_wait: 2 * MINUTES,
+            tcp_timeout_close: 10,
+            tcp_timeout_max_retrans: 5 * MINUTES,
+            tcp_timeout_unacknowledged: 5 * MINUTES,
+            tcp_loose: true,
+            tcp_be_liberal: false,
+            tcp_max_retrans: 3,
+            tcp_ignore_invalid_rst: false,
+            udp_timeout: 30,
+            udp_timeout_stream: 2 * MINUTES,
+            icmp_timeout: 30,
+            icmpv6_timeout: 30,
+            generic_timeout: 10 * MINUTES,
+            acct: false,
+            checksum: true,
+        }
+    }
+}
+
+impl ConntrackConf {
+    /// Every setting as `(key, value)`, in the order of the fields, the
+    /// value as `sysctl net.netfilter.nf_conntrack_<key>` prints it (a
+    /// switch as 0 or 1). The keys are those `[conntrack]` takes.
+    pub fn sysctls(&self) -> [(&'static str, u32); 21] {
+        // No `..`: a new field does not compile until it is listed here.
+        let ConntrackConf {
+            tcp_timeout_syn_sent,
+            tcp_timeout_syn_recv,
+            tcp_timeout_established,
+            tcp_timeout_fin_wait,
+            tcp_timeout_close_wait,
+            tcp_timeout_last_ack,
+            tcp_timeout_time_wait,
+            tcp_timeout_close,
+            tcp_timeout_max_retrans,
+            tcp_timeout_unacknowledged,
+            tcp_loose,
+            tcp_be_liberal,
+            tcp_max_retrans,
+            tcp_ignore_invalid_rst,
+            udp_timeout,
+            udp_timeout_stream,
+            icmp_timeout,
+            icmpv6_timeout,
+            generic_timeout,
+            acct,
+            checksum,
+        } = *self;
+        [
+            ("tcp_timeout_syn_sent", tcp_timeout_syn_sent),
+            ("tcp_timeout_syn_recv", tcp_timeout_syn_recv),
+            ("tcp_timeout_established", tcp_timeout_established),
+            ("tcp_timeout_fin_wait", tcp_timeout_fin_wait),
+            ("tcp_timeout_close_wait", tcp_timeout_close_wait),
+            ("tcp_timeout_last_ack", tcp_timeout_last_ack),
+            ("tcp_timeout_time_wait", tcp_timeout_time_wait),
+            ("tcp_timeout_close", tcp_timeout_close),
+            ("tcp_timeout_max_retrans", tcp_timeout_max_retrans),
+            ("tcp_timeout_unacknowledged", tcp_timeout_unacknowledged),
+            ("tcp_loose", u32::from(tcp_loose)),
+            ("tcp_be_liberal", u32::from(tcp_be_liberal)),
+            ("tcp_max_retrans", u32::from(tcp_max_retrans)),
+            ("tcp_ignore_invalid_rst", u32::from(tcp_ignore_invalid_rst)),
+            ("udp_timeout", udp_timeout),
+            ("udp_timeout_stream", udp_timeout_stream),
+            ("icmp_timeout", icmp_timeout),
+            ("icmpv6_timeout", icmpv6_timeout),
+            ("generic_timeout", generic_timeout),
+            ("acct", u32::from(acct)),
+            ("checksum", u32::from(checksum)),
+        ]
+    }
+
+    /// The keys `[conntrack]` takes, in the order of the fields.
+    pub fn keys() -> [&'static str; 21] {
+        ConntrackConf::default().sysctls().map(|(k, _)| k)
     }
 }

@@ -19,6 +19,7 @@ pub(super) struct RawAppliance {
     pub(super) policy: Vec<Spanned<RawPolicy>>,
     pub(super) firewall: Option<Spanned<RawFirewall>>,
     pub(super) dataplane: Option<RawDataplane>,
+    pub(super) conntrack: Option<RawConntrack>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +67,67 @@ pub(super) struct RawFirewall {
 pub(super) struct RawDataplane {
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) conntrack_max: Option<Spanned<i64>>,
+}
+
+/// `[conntrack]` as written: its keys and values in file order. The keys
+/// are checked in validation, not by serde, so that `max` and a key with
+/// the `nf_conntrack_` prefix get their own messages, and the list of
+/// known keys in the message of an unknown one is the model's.
+pub(super) struct RawConntrack(pub(super) Vec<(Spanned<String>, Spanned<SysctlValue>)>);
+
+impl<'de> Deserialize<'de> for RawConntrack {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawConntrack;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of conntrack settings")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawConntrack, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(RawConntrack(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A sysctl's value as written: an integer, or for a 0/1 switch also
+/// `true`/`false`.
+#[derive(Clone, Copy)]
+pub(super) enum SysctlValue {
+    Int(i64),
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for SysctlValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SysctlValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a boolean")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SysctlValue, E> {
+                Ok(SysctlValue::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SysctlValue, E> {
+                i64::try_from(v)
+                    .map(SysctlValue::Int)
+                    .map_err(|_| E::custom(format!("integer {v} is out of range")))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SysctlValue, E> {
+                Ok(SysctlValue::Bool(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A routing table as written: a number or a name.

@@ -12,10 +12,14 @@ use toml::Spanned;
 
 use super::error::ApplianceError;
 use super::model::{
-    Appliance, Dataplane, Firewall, Interface, PolicyRule, Route, DEFAULT_CONNTRACK_MAX,
-    DEFAULT_MTU, DEFAULT_WORKERS, MIN_MTU, MIN_MTU_IPV6, TABLE_MAIN,
+    Appliance, ConntrackConf, Dataplane, Firewall, Interface, PolicyRule, Route,
+    DEFAULT_CONNTRACK_MAX, DEFAULT_MTU, DEFAULT_WORKERS, MAX_CONNTRACK_TIMEOUT, MIN_MTU,
+    MIN_MTU_IPV6, TABLE_MAIN,
 };
-use super::raw::{RawAppliance, RawDataplane, RawFirewall, RawInterface, RawPolicy, RawRoute};
+use super::raw::{
+    RawAppliance, RawConntrack, RawDataplane, RawFirewall, RawInterface, RawPolicy, RawRoute,
+    SysctlValue,
+};
 use super::values::{check_ifname, parse_address, parse_fwmark, resolve_table};
 use crate::error::{Error, ErrorKind, Location};
 
@@ -138,12 +142,18 @@ impl RawAppliance {
             Some(raw) => raw.validate(cx)?,
         };
 
+        let conntrack = match self.conntrack {
+            None => ConntrackConf::default(),
+            Some(raw) => raw.validate(cx)?,
+        };
+
         Ok(Appliance {
             interfaces,
             routes,
             policies,
             firewall,
             dataplane,
+            conntrack,
         })
     }
 }
@@ -468,5 +478,101 @@ impl RawDataplane {
             workers: positive(self.workers, "workers", DEFAULT_WORKERS)?,
             conntrack_max: positive(self.conntrack_max, "conntrack_max", DEFAULT_CONNTRACK_MAX)?,
         })
+    }
+}
+
+/// Where a `[conntrack]` key's value goes, by the kind of sysctl it is.
+enum Slot<'a> {
+    /// Seconds, 1..=[`MAX_CONNTRACK_TIMEOUT`] (`proc_dointvec_jiffies`).
+    Timeout(&'a mut u32),
+    /// 0 or 1 (`proc_dou8vec_minmax` between 0 and 1); `false`/`true` too.
+    Switch(&'a mut bool),
+    /// 0..=255 (`proc_dou8vec_minmax`).
+    Count(&'a mut u8),
+}
+
+/// The field of `c` that `key` sets, `None` for an unknown key. Every key
+/// of [`ConntrackConf::keys`] has one (a test checks it).
+fn slot<'a>(c: &'a mut ConntrackConf, key: &str) -> Option<Slot<'a>> {
+    use Slot::{Count, Switch, Timeout};
+    Some(match key {
+        "tcp_timeout_syn_sent" => Timeout(&mut c.tcp_timeout_syn_sent),
+        "tcp_timeout_syn_recv" => Timeout(&mut c.tcp_timeout_syn_recv),
+        "tcp_timeout_established" => Timeout(&mut c.tcp_timeout_established),
+        "tcp_timeout_fin_wait" => Timeout(&mut c.tcp_timeout_fin_wait),
+        "tcp_timeout_close_wait" => Timeout(&mut c.tcp_timeout_close_wait),
+        "tcp_timeout_last_ack" => Timeout(&mut c.tcp_timeout_last_ack),
+        "tcp_timeout_time_wait" => Timeout(&mut c.tcp_timeout_time_wait),
+        "tcp_timeout_close" => Timeout(&mut c.tcp_timeout_close),
+        "tcp_timeout_max_retrans" => Timeout(&mut c.tcp_timeout_max_retrans),
+        "tcp_timeout_unacknowledged" => Timeout(&mut c.tcp_timeout_unacknowledged),
+        "tcp_loose" => Switch(&mut c.tcp_loose),
+        "tcp_be_liberal" => Switch(&mut c.tcp_be_liberal),
+        "tcp_max_retrans" => Count(&mut c.tcp_max_retrans),
+        "tcp_ignore_invalid_rst" => Switch(&mut c.tcp_ignore_invalid_rst),
+        "udp_timeout" => Timeout(&mut c.udp_timeout),
+        "udp_timeout_stream" => Timeout(&mut c.udp_timeout_stream),
+        "icmp_timeout" => Timeout(&mut c.icmp_timeout),
+        "icmpv6_timeout" => Timeout(&mut c.icmpv6_timeout),
+        "generic_timeout" => Timeout(&mut c.generic_timeout),
+        "acct" => Switch(&mut c.acct),
+        "checksum" => Switch(&mut c.checksum),
+        _ => return None,
+    })
+}
+
+/// Why `key` is no `[conntrack]` key: the table size (kept in
+/// `[dataplane]`), a known key written with the sysctl's prefix, or
+/// unknown.
+fn unknown_conntrack_key(key: String) -> ApplianceError {
+    let bare = key.strip_prefix("nf_conntrack_").unwrap_or(&key);
+    if bare == "max" || bare == "buckets" {
+        return ApplianceError::ConntrackSize { key };
+    }
+    if bare.len() < key.len() {
+        if let Some(bare) = ConntrackConf::keys().into_iter().find(|k| *k == bare) {
+            return ApplianceError::ConntrackPrefix { key, bare };
+        }
+    }
+    ApplianceError::ConntrackKey { key }
+}
+
+impl RawConntrack {
+    /// The kernel's defaults with the settings written here, checked as
+    /// the sysctl checks them, except that a timeout of 0 or below (which
+    /// the kernel takes, ending every such connection at once) is refused,
+    /// and so is one too large for a kernel with `HZ` = 1000.
+    fn validate(self, cx: &Cx<'_>) -> Result<ConntrackConf, Error> {
+        let mut conf = ConntrackConf::default();
+        for (key, value) in self.0 {
+            let key_span = key.span();
+            let key = key.into_inner();
+            let span = value.span();
+            let value = value.into_inner();
+            let Some(slot) = slot(&mut conf, &key) else {
+                return Err(cx.invalid(&key_span, unknown_conntrack_key(key)));
+            };
+            let bad = |e| Err(cx.invalid(&span, e));
+            match (slot, value) {
+                (Slot::Timeout(t), SysctlValue::Int(n)) => match u32::try_from(n) {
+                    Ok(0) => return bad(ApplianceError::ConntrackTimeoutZero { key }),
+                    Ok(n) if n <= MAX_CONNTRACK_TIMEOUT => *t = n,
+                    _ => return bad(ApplianceError::ConntrackTimeout { key, value: n }),
+                },
+                (Slot::Switch(b), SysctlValue::Bool(v)) => *b = v,
+                (Slot::Switch(b), SysctlValue::Int(n)) => match n {
+                    0 | 1 => *b = n == 1,
+                    _ => return bad(ApplianceError::ConntrackSwitch { key, value: n }),
+                },
+                (Slot::Count(c), SysctlValue::Int(n)) => match u8::try_from(n) {
+                    Ok(n) => *c = n,
+                    Err(_) => return bad(ApplianceError::ConntrackCount { key, value: n }),
+                },
+                (Slot::Timeout(_) | Slot::Count(_), SysctlValue::Bool(v)) => {
+                    return bad(ApplianceError::ConntrackBool { key, value: v })
+                }
+            }
+        }
+        Ok(conf)
     }
 }

@@ -1,5 +1,5 @@
 //! Readers and names of single values: interface names, addresses,
-//! routing tables and fwmarks.
+//! routing tables and fwmarks; the list of `[conntrack]` keys.
 
 use std::net::IpAddr;
 
@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::error::{ApplianceError, IfnameProblem};
-use super::model::{MAX_IFNAME_LEN, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+use super::model::{ConntrackConf, MAX_IFNAME_LEN, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 use super::raw::{NumOrText, TableRef};
 use super::validate::Cx;
 use crate::error::Error;
@@ -22,6 +22,11 @@ pub(super) fn one_line(msg: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// The `[conntrack]` keys as serde lists expected fields: `` `a`, `b` ``.
+pub(super) fn conntrack_keys() -> String {
+    ConntrackConf::keys().map(|k| format!("`{k}`")).join(", ")
 }
 
 /// `dev_valid_name()` in net/core/dev.c.
