@@ -14,16 +14,13 @@
 //! hashes a per-boot secret; sluice counts, and leaves the label 0).
 //! Nothing else.
 //!
-//! Known divergences. Until conntrack exists sluice sees every packet as
-//! UNTRACKED: `--ctstate NEW/ESTABLISHED/RELATED/INVALID`, `-m state` and
-//! `-m connmark` never match, CONNMARK does nothing. Probes whose outcome
-//! depends on that run in a round of their own,
-//! [`Diff::known_divergent`], with the reason written next to them; they
-//! are run and printed, and the test requires that they still diverge (so
-//! the list shrinks when conntrack lands instead of rotting). Every other
-//! probe of a stateful ruleset is one where both agree (a first packet,
-//! NEW in the kernel and UNTRACKED in sluice, that no state rule matches).
-//! The divergent cases are listed in [`KNOWN_DIVERGENT`].
+//! Conntrack and NAT run in both: the kernel namespace tracks as soon as a
+//! rule needs it, exactly as sluice does, so every probe compares, the
+//! stateful ones included. One known divergence is left, run in a round
+//! of its own ([`Diff::known_divergent`]) that must still diverge (so it
+//! is not forgotten when it goes): sluice does not reassemble IPv4
+//! fragments for conntrack (`nf_defrag_ipv4`), so a lone fragment is
+//! INVALID in sluice where the kernel holds it for the rest.
 //!
 //! Probes to the router's own TCP/UDP ports are used only where a rule
 //! drops or rejects them: sluice punts accepted local traffic to the host
@@ -48,41 +45,6 @@ use sluice_dataplane::wire::{checksum, ipv4, tcp::flags, MacAddr};
 const WAIT: Duration = Duration::from_millis(60);
 
 const PAYLOAD: &[u8] = b"probe";
-
-/// The cases whose probes include a known divergence, and why.
-const KNOWN_DIVERGENT: &[(&str, &str)] = &[
-    (
-        "stateful_forward",
-        "conntrack: replies are ESTABLISHED in the kernel, UNTRACKED in sluice; \
-         a lone RST / echo reply is INVALID in the kernel",
-    ),
-    (
-        "default_drop_input_established",
-        "conntrack: a repeated echo request is ESTABLISHED in the kernel \
-         (accepted by the ESTABLISHED rule), UNTRACKED in sluice (accepted by \
-         the echo-request rule): same frames, different rule counters",
-    ),
-    (
-        "raw_notrack_untracked",
-        "conntrack: a packet raw did not NOTRACK is NEW in the kernel, \
-         UNTRACKED in sluice, so `--ctstate UNTRACKED` accepts it in sluice only",
-    ),
-    (
-        "nat_table_first_packets",
-        "conntrack: the kernel runs the nat chains for a connection's first \
-         packet only, not for later packets or the replies the box sends",
-    ),
-    (
-        "fragments_with_conntrack",
-        "conntrack: with tracking on, the kernel reassembles fragments before \
-         PREROUTING (a lone fragment waits); sluice has no defragmentation",
-    ),
-    (
-        "connmark_restore_policy_route",
-        "conntrack: CONNMARK --restore-mark gives the reply the connection's \
-         mark in the kernel (policy-routed), nothing in sluice",
-    ),
-];
 
 // ---------------------------------------------------------------------------
 // Topologies.
@@ -331,9 +293,9 @@ struct Diff {
     own: Vec<IpAddr>,
     probes_sent: usize,
     failures: Vec<String>,
+    started: Instant,
     /// Set once a known-divergent round ran: counters no longer compare.
     diverged: bool,
-    started: Instant,
 }
 
 /// The rules, sets and topology files of a case, from `tests/data`.
@@ -387,8 +349,8 @@ impl Diff {
             own,
             probes_sent: 0,
             failures: Vec::new(),
-            diverged: false,
             started,
+            diverged: false,
         };
         let ports: Vec<String> = d
             .kernel
@@ -483,16 +445,10 @@ impl Diff {
         self
     }
 
-    /// Probes whose outcome depends on connection tracking (see the module
-    /// docs): run through both, printed, and required to still differ in
+    /// Probes whose outcome is known to differ (see the module docs): run through both, printed, and required to still differ in
     /// the frames out or the counters. Counters are not compared after
     /// this.
     fn known_divergent(&mut self, reason: &str, probes: &[Probe]) -> &mut Diff {
-        assert!(
-            KNOWN_DIVERGENT.iter().any(|(n, _)| *n == self.name),
-            "{}: a known-divergent round must be listed in KNOWN_DIVERGENT",
-            self.name
-        );
         let first = self.probes_sent;
         let (k, s) = self.run(probes);
         let frames = frames::diff(&k, &s);
@@ -537,8 +493,8 @@ impl Diff {
         (!out.is_empty()).then_some(out)
     }
 
-    /// Compares the counters now (before a known-divergent round makes them
-    /// incomparable); a difference fails the test at [`Diff::check`].
+    /// Compares the counters now (a mid-test check of the counters so far);
+    /// a difference fails the test at [`Diff::check`].
     fn counters_now(&mut self) -> &mut Diff {
         if let Some(d) = self.counter_diff() {
             self.failures.push(format!("counters differ:\n{d}"));
@@ -752,13 +708,8 @@ diff_test!(default_drop_input_established, &ports(2), |d| {
         p("r0", H0, H1).udp(9),
     ]);
     d.counters_now();
-    d.known_divergent(
-        "the same echo request again is ESTABLISHED in the kernel (rule 1), \
-         UNTRACKED in sluice (rule 3); an unsolicited echo reply is INVALID \
-         in the kernel (rule 2), UNTRACKED in sluice (policy)",
-        &[p("r0", H0, R0).ping(1), p("r1", H1, R1).icmp(0, 0, PAYLOAD)],
-    )
-    .check();
+    d.round(&[p("r0", H0, R0).ping(1), p("r1", H1, R1).icmp(0, 0, PAYLOAD)])
+        .check();
 });
 
 diff_test!(stateful_forward, &ports(2), |d| {
@@ -771,16 +722,12 @@ diff_test!(stateful_forward, &ports(2), |d| {
         p("r1", H1B, H0).ping(1),
     ]);
     d.counters_now();
-    d.known_divergent(
-        "replies are ESTABLISHED in the kernel (forwarded), UNTRACKED in \
-         sluice (policy DROP); a lone RST is INVALID in the kernel",
-        &[
-            p("r1", H1, H0).seg(Tcp::new(80, 40000, flags::SYN | flags::ACK).ack(1001)),
-            p("r1", H1, H0).udp_ports(9, 40000),
-            p("r1", H1, H0).at(p("r1", H1, H0).f.icmp(0, 0, 7 << 16 | 1, PAYLOAD)),
-            p("r1", H1, H0).tcp(5555, flags::RST),
-        ],
-    )
+    d.round(&[
+        p("r1", H1, H0).seg(Tcp::new(80, 40000, flags::SYN | flags::ACK).ack(1001)),
+        p("r1", H1, H0).udp_ports(9, 40000),
+        p("r1", H1, H0).at(p("r1", H1, H0).f.icmp(0, 0, 7 << 16 | 1, PAYLOAD)),
+        p("r1", H1, H0).tcp(5555, flags::RST),
+    ])
     .check();
 });
 
@@ -792,12 +739,8 @@ diff_test!(raw_notrack_untracked, &ports(2), |d| {
         p("r1", H1, H0).udp(5000),
     ]);
     d.counters_now();
-    d.known_divergent(
-        "not NOTRACKed: NEW in the kernel (policy DROP), UNTRACKED in sluice \
-         (accepted by --ctstate UNTRACKED)",
-        &[p("r0", H0, H1).syn(443), p("r0", H0, H1).udp(5001)],
-    )
-    .check();
+    d.round(&[p("r0", H0, H1).syn(443), p("r0", H0, H1).udp(5001)])
+        .check();
 });
 
 diff_test!(nth_round_robin, own_toml, |d| {
@@ -1408,12 +1351,7 @@ diff_test!(ttl_edges, &ports(2), |d| {
 diff_test!(connmark_restore_policy_route, own_toml, |d| {
     d.round(&[p("r1", H1B, H0).udp(9), p("r1", H1, H0).udp(9)]);
     d.counters_now();
-    d.known_divergent(
-        "the reply's connection carries mark 1 in the kernel (restored: \
-         table 100, out of r2), none in sluice (main table, out of r1)",
-        &[p("r0", H0, H1B).udp_ports(9, 40000)],
-    )
-    .check();
+    d.round(&[p("r0", H0, H1B).udp_ports(9, 40000)]).check();
 });
 
 diff_test!(hook_traversal_counts, &ports(2), |d| {
@@ -1437,24 +1375,6 @@ diff_test!(hook_traversal_counts, &ports(2), |d| {
     ])
     .check();
 });
-
-/// NAT needs connection tracking: until it exists sluice refuses a ruleset
-/// with a NAT target (the kernel takes it), so no differential case can
-/// use one.
-#[test]
-fn nat_targets_are_refused() {
-    for rule in [
-        "-A POSTROUTING -o r1 -j MASQUERADE",
-        "-A POSTROUTING -o r1 -j SNAT --to-source 10.0.2.1",
-        "-A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.2.2:8080",
-        "-A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 8080",
-    ] {
-        let rules = format!("*nat\n{rule}\nCOMMIT\n");
-        let e = SluiceRouter::new(&ports(2), &rules, None)
-            .expect_err("sluice refuses NAT until conntrack exists");
-        assert!(e.contains("NAT"), "{rule}: {e}");
-    }
-}
 
 diff_test!(truncated_transport, &ports(2), |d| {
     let (a, b) = (p("r0", H0, H1), p("r1", H1, H0));
@@ -1822,13 +1742,8 @@ diff_test!(nat_table_first_packets, &ports(2), |d| {
         p("r0", H0, H1).ping(1),
     ]);
     d.counters_now();
-    d.known_divergent(
-        "a connection's later packets and the box's echo reply skip the nat \
-         chains in the kernel (not NEW), not in sluice (every packet is a \
-         first)",
-        &[p("r0", H0, H1).udp(9), p("r0", H0, R0).ping(2)],
-    )
-    .check();
+    d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, R0).ping(2)])
+        .check();
 });
 
 diff_test!(nat_table_without_conntrack, &ports(2), |d| {
@@ -1840,9 +1755,8 @@ diff_test!(fragments_with_conntrack, &ports(2), |d| {
     d.round(&[p("r0", H0, H1).udp(9), p("r0", H0, H1).syn(80)]);
     d.counters_now();
     d.known_divergent(
-        "a first fragment alone: the kernel holds it for reassembly, sluice \
-         forwards it; a non-first one alone: held by the kernel, dropped by \
-         -f in sluice",
+        "no IPv4 reassembly for conntrack: the kernel holds the lone first \
+         fragment for the rest and forwards nothing; sluice calls it INVALID",
         &[
             p("r0", H0, H1).ident(7).udp_first_frag(9),
             p("r0", H0B, H1).ident(8).udp_last_frag(),

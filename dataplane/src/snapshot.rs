@@ -61,7 +61,12 @@ impl Snapshot {
             .map_or(0, |p| p.points().fold(0, |m, (h, _)| m | hook_bit(h)));
         if tracks {
             // The conntrack and confirm points.
-            for h in [Hook::Prerouting, Hook::Input, Hook::Output, Hook::Postrouting] {
+            for h in [
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Output,
+                Hook::Postrouting,
+            ] {
                 hooks |= hook_bit(h);
             }
         }
@@ -77,7 +82,9 @@ impl Snapshot {
 
     /// The network of an appliance configuration, without rules.
     pub fn from_appliance(a: &Appliance, generation: u64) -> Result<Snapshot, RouteError> {
-        Ok(Snapshot::new(generation, Net::from_appliance(a)?, None))
+        let mut s = Snapshot::new(generation, Net::from_appliance(a)?, None);
+        s.conntrack = crate::conntrack::Config::from_conf(&a.conntrack);
+        Ok(s)
     }
 
     /// The network of `a` with `rules` (and the sets of `sets`) compiled.
@@ -90,7 +97,9 @@ impl Snapshot {
     ) -> Result<Snapshot, SnapshotError> {
         let prog = Program::compile(a, rules, sets, params)?;
         let net = Net::from_appliance(a)?;
-        Ok(Snapshot::new(generation, net, Some(Arc::new(prog))))
+        let mut s = Snapshot::new(generation, net, Some(Arc::new(prog)));
+        s.conntrack = crate::conntrack::Config::from_conf(&a.conntrack);
+        Ok(s)
     }
 
     /// The same configuration with `rules` instead, as generation

@@ -26,7 +26,9 @@ pub enum ProtoState {
     /// ICMP, ICMPv6 and the generic tracker keep nothing.
     None,
     /// UDP: when a replied flow counts as a stream (`stream_ts`, ns).
-    Udp { stream_ts: u64 },
+    Udp {
+        stream_ts: u64,
+    },
     Tcp(TcpConn),
 }
 

@@ -86,6 +86,41 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// From the appliance's `[conntrack]` table.
+    pub fn from_conf(c: &sluice_config::appliance::ConntrackConf) -> Config {
+        let mut timeouts = [0u32; 10];
+        timeouts[1] = c.tcp_timeout_syn_sent;
+        timeouts[2] = c.tcp_timeout_syn_recv;
+        timeouts[3] = c.tcp_timeout_established;
+        timeouts[4] = c.tcp_timeout_fin_wait;
+        timeouts[5] = c.tcp_timeout_close_wait;
+        timeouts[6] = c.tcp_timeout_last_ack;
+        timeouts[7] = c.tcp_timeout_time_wait;
+        timeouts[8] = c.tcp_timeout_close;
+        // SYN_SENT2 shares SYN_SENT's timeout, as in the kernel.
+        timeouts[9] = c.tcp_timeout_syn_sent;
+        Config {
+            udp_timeout: c.udp_timeout,
+            udp_timeout_stream: c.udp_timeout_stream,
+            icmp_timeout: c.icmp_timeout,
+            icmpv6_timeout: c.icmpv6_timeout,
+            generic_timeout: c.generic_timeout,
+            tcp: tcp::TcpConfig {
+                timeouts,
+                retrans: c.tcp_timeout_max_retrans,
+                unack: c.tcp_timeout_unacknowledged,
+                loose: c.tcp_loose,
+                be_liberal: c.tcp_be_liberal,
+                max_retrans: c.tcp_max_retrans,
+                ignore_invalid_rst: c.tcp_ignore_invalid_rst,
+            },
+            acct: c.acct,
+            checksum: c.checksum,
+        }
+    }
+}
+
 const NS: u64 = 1_000_000_000;
 
 /// How many slab slots the sweep looks at per batch.

@@ -245,8 +245,7 @@ pub(super) fn packet(
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
             // `init_conntrack`: ICMP only with a query (`icmp_new`).
-            if super::tuple::is_icmp(meta.ip_version, proto.0)
-                && !icmp_is_query(v6, meta.icmp_type)
+            if super::tuple::is_icmp(meta.ip_version, proto.0) && !icmp_is_query(v6, meta.icmp_type)
             {
                 return Outcome::Invalid;
             }

@@ -20,7 +20,6 @@
 
 pub mod select;
 
-
 use crate::conntrack::entry::status;
 use crate::conntrack::tuple::{Dir, Tuple};
 use crate::conntrack::Shard;
@@ -127,7 +126,12 @@ pub fn setup(
 
 /// `nf_nat_alloc_null_binding`: the address stays, the port changes only
 /// if the tuple would clash.
-pub fn null_binding(shard: &mut Shard, nat: &mut Nat, slot: u32, m: Manip) -> Result<bool, Counter> {
+pub fn null_binding(
+    shard: &mut Shard,
+    nat: &mut Nat,
+    slot: u32,
+    m: Manip,
+) -> Result<bool, Counter> {
     let Some(e) = shard.entry(slot) else {
         return Ok(false);
     };
@@ -223,7 +227,10 @@ fn manip_ip(frame: &mut [u8], l3: usize, meta: &mut PacketMeta, target: &Tuple, 
                     Manip::Dst => meta.dst_port = new_port,
                 }
             }
-            _ if icmp && seg_len >= 8 && crate::conntrack::tuple::icmp_invert(!v4, frame[l4]).is_some() => {
+            _ if icmp
+                && seg_len >= 8
+                && crate::conntrack::tuple::icmp_invert(!v4, frame[l4]).is_some() =>
+            {
                 // A query: its id is the tuple's source "port".
                 let old_id = u16::from_be_bytes([frame[l4 + 4], frame[l4 + 5]]);
                 let new_id = target.sport;
@@ -277,7 +284,11 @@ pub fn icmp_reply_translation(
     let Some(e) = shard.entry(slot) else {
         return true;
     };
-    let dir = if info.is_reply() { Dir::Reply } else { Dir::Orig };
+    let dir = if info.is_reply() {
+        Dir::Reply
+    } else {
+        Dir::Orig
+    };
     let mut meta = *batch.meta(i);
     let v4 = meta.ip_version == 4;
     let l4 = meta.l4_off as usize;
@@ -363,11 +374,19 @@ fn quoted_meta(frame: &[u8], l3: usize, version: u8) -> Option<PacketMeta> {
     m.l3_off = l3 as u16;
     m.l4_off = (l3 + l4_rel) as u16;
     m.ip_len = q.len() as u16;
-    m.protocol = crate::wire::IpProtocol(if version == 4 { q[9] } else {
+    m.protocol = crate::wire::IpProtocol(if version == 4 {
+        q[9]
+    } else {
         // The walk's result: read the protocol back from the tuple.
-        crate::conntrack::track::quoted_tuple(version, q, 0)?.0.proto
+        crate::conntrack::track::quoted_tuple(version, q, 0)?
+            .0
+            .proto
     });
-    m.l4 = if frame.len() > l3 + l4_rel { L4Status::Parsed } else { L4Status::Absent };
+    m.l4 = if frame.len() > l3 + l4_rel {
+        L4Status::Parsed
+    } else {
+        L4Status::Absent
+    };
     Some(m)
 }
 

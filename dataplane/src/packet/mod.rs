@@ -14,6 +14,7 @@ pub mod counters;
 pub(crate) mod testing;
 
 pub use batch::{
-    rewrite_dst, Batch, BatchBuf, Bits, CtInfo, CtState, Dest, Emit, EmitKind, L2Class, Pkt, Verdict, BATCH,
+    rewrite_dst, Batch, BatchBuf, Bits, CtInfo, CtState, Dest, Emit, EmitKind, L2Class, Pkt,
+    Verdict, BATCH,
 };
 pub use counters::{Counter, CounterBlock, Counters, Kind, Ledger};

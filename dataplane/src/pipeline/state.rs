@@ -53,9 +53,8 @@ impl WorkerState {
         // went away (`masq_inet_event`).
         if old.net.ports != new.net.ports {
             let net = &new.net;
-            self.conntrack.delete_where(|e| {
-                e.masq_port != 0 && !net.is_own(e.tuple[1].dst_ip())
-            });
+            self.conntrack
+                .delete_where(|e| e.masq_port != 0 && !net.is_own(e.tuple[1].dst_ip()));
         }
     }
 

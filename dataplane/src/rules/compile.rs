@@ -763,7 +763,8 @@ impl Cx<'_> {
                     x.random,
                     false,
                     false,
-                ))),            },
+                ))),
+            },
         })
     }
 }
@@ -780,7 +781,12 @@ pub(crate) enum NatTarget {
     Redirect(crate::nat::Range),
 }
 
-fn nat_range(r: &NatRange, random: bool, random_fully: bool, persistent: bool) -> crate::nat::Range {
+fn nat_range(
+    r: &NatRange,
+    random: bool,
+    random_fully: bool,
+    persistent: bool,
+) -> crate::nat::Range {
     let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
     crate::nat::Range {
         addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),

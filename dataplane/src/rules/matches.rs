@@ -364,8 +364,7 @@ fn conntrack_mt(c: &sluice_config::iptables::ext::conntrack::Conntrack, p: &PktC
             return false;
         }
     }
-    if c
-        .status
+    if c.status
         .is_some_and(|x| (x.status.0 & e.status != 0) == x.invert)
     {
         return false;

@@ -86,6 +86,6 @@ mod tests;
 
 pub use compile::RulesError;
 pub use state::{
-    run_table, ChainCounters, Program, TableCx, RuleCells, RuleCounters, RulesParams, RulesReader,
-    RulesState, TableCounters, DEFAULT_SEED,
+    run_table, ChainCounters, Program, RuleCells, RuleCounters, RulesParams, RulesReader,
+    RulesState, TableCounters, TableCx, DEFAULT_SEED,
 };

@@ -20,8 +20,8 @@ use sluice_config::iptables::save::save_rule;
 use sluice_config::iptables::{Counters, Hook, Ruleset, TableKind};
 
 use super::classify::ClassifierStats;
-use super::compile::TableProg;
 pub use super::compile::Program;
+use super::compile::TableProg;
 use super::compile::{self, hook_index, CompileParams, RulesError};
 use super::eval::{self, Fate, RunCx};
 use super::limit::{LimitSharing, LimitState, DEFAULT_HZ};
@@ -565,7 +565,11 @@ fn run_nat(
         let CtState::Tracked { slot, info } = batch.ct(i) else {
             continue;
         };
-        let dir = if info.is_reply() { Dir::Reply } else { Dir::Orig };
+        let dir = if info.is_reply() {
+            Dir::Reply
+        } else {
+            Dir::Orig
+        };
         if info.is_related() && batch.meta(i).protocol.0 == 1 {
             if !nat::icmp_reply_translation(rc.ct, batch, i, slot, info, m) {
                 batch.drop(i, Counter::NatIcmpBad);

@@ -147,6 +147,8 @@ impl Ran {
 pub(super) struct Stage {
     pub prog: Arc<Program>,
     pub st: RulesState,
+    pub ct: crate::conntrack::Shard,
+    pub nat: crate::nat::Nat,
 }
 
 impl Stage {
@@ -158,7 +160,12 @@ impl Stage {
     ) -> Result<Stage, RulesError> {
         let prog = Arc::new(Program::compile(app, rs, sets, params)?);
         let st = RulesState::new(&prog, params.worker);
-        Ok(Stage { prog, st })
+        Ok(Stage {
+            prog,
+            st,
+            ct: crate::conntrack::Shard::new(1024, Default::default()),
+            nat: crate::nat::Nat::new(params.worker, 1),
+        })
     }
 
     /// Worker `worker`'s stage for the same program, fresh state.
@@ -166,6 +173,8 @@ impl Stage {
         Stage {
             prog: Arc::clone(&self.prog),
             st: RulesState::new(&self.prog, worker),
+            ct: crate::conntrack::Shard::new(1024, Default::default()),
+            nat: crate::nat::Nat::new(worker, 1),
         }
     }
 
@@ -187,7 +196,12 @@ impl Stage {
 
     pub fn run(&mut self, hook: Hook, table: TableKind, tb: &mut TestBatch, net: &Net) {
         let mut b = tb.batch();
-        run_table(&self.prog, &mut self.st, hook, table, &mut b, net);
+        let cx = crate::rules::TableCx {
+            net,
+            ct: &mut self.ct,
+            nat: &mut self.nat,
+        };
+        run_table(&self.prog, &mut self.st, hook, table, &mut b, cx);
     }
 }
 

@@ -294,22 +294,24 @@ fn addrtype() {
 }
 
 #[test]
-fn conntrack_without_conntrack() {
+fn conntrack_without_an_entry_is_invalid() {
+    // A packet the rules see without conntrack having run (no rule here
+    // enables tracking): `nf_ct_get` is NULL, the state is INVALID.
     let u = Pk::udp("10.0.1.2", "10.0.2.2", 1, 2, b"");
-    assert!(passes("-m conntrack --ctstate UNTRACKED", &u));
-    assert!(passes("-m conntrack --ctstate NEW,UNTRACKED", &u));
+    assert!(passes("-m conntrack --ctstate INVALID", &u));
+    assert!(passes("-m conntrack --ctstate NEW,INVALID", &u));
     assert!(!passes(
-        "-m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID",
+        "-m conntrack --ctstate NEW,ESTABLISHED,RELATED,UNTRACKED",
         &u
     ));
     assert!(passes("-m conntrack ! --ctstate NEW", &u));
-    assert!(!passes("-m conntrack ! --ctstate UNTRACKED", &u));
+    assert!(!passes("-m conntrack ! --ctstate INVALID", &u));
     // No entry: the other options are not looked at once the state holds,
     // and without a state test nothing matches.
-    assert!(passes("-m conntrack --ctstate UNTRACKED --ctproto udp", &u));
+    assert!(passes("-m conntrack --ctstate INVALID --ctproto udp", &u));
     assert!(!passes("-m conntrack --ctproto udp", &u));
     assert!(!passes("-m conntrack ! --ctproto tcp", &u));
-    assert!(passes("-m state --state UNTRACKED", &u));
+    assert!(passes("-m state --state INVALID", &u));
     assert!(!passes("-m state --state NEW", &u));
     assert!(passes("-m state ! --state NEW,ESTABLISHED", &u));
     assert!(!passes("-m connmark --mark 0x0", &u));
