@@ -14,10 +14,13 @@
 //! * [`pipeline`]: the forwarding benchmark's worker and traffic
 //!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
 //!   callgrind).
+//! * [`conntrack`]: the conntrack and NAT benchmark's worker and traffic
+//!   (`benches/conntrack.rs`, and the `sluice-conntrack-fixed` binary).
 //!
 //! The `sluice-probe` binary (src/bin) sends and captures the probes.
 
 pub mod afpacket;
+pub mod conntrack;
 pub mod frames;
 pub mod kernel;
 pub mod netns;
