@@ -1408,7 +1408,19 @@ diff_test!(ttl_edges, &ports(2), |d| {
 diff_test!(connmark_restore_policy_route, own_toml, |d| {
     d.round(&[p("r1", H1B, H0).udp(9), p("r1", H1, H0).udp(9)]);
     d.counters_now();
-    d.round(&[p("r0", H0, H1B).udp_ports(9, 40000)]).check();
+    d.round(&[p("r0", H0, H1B).udp_ports(9, 40000)]);
+    // A port forward reached over either uplink: the server's answers
+    // leave by the uplink the connection came in on (the mark restored
+    // from the connection picks table 100), translated back.
+    let client = "198.51.100.9";
+    d.round(&[
+        p("r2", client, "10.0.3.1").syn(8080),
+        p("r0", H0, client).tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        p("r1", client, R1).seg(Tcp::new(40001, 8080, flags::SYN)),
+        p("r0", H0, client).tcp_seg(80, 40001, SYN_ACK, 6000, 1001, &[]),
+        p("r2", client, "10.0.3.1").tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
+    ]);
+    d.conntrack_now().check();
 });
 
 diff_test!(hook_traversal_counts, &ports(2), |d| {
@@ -2156,6 +2168,24 @@ diff_test!(nat_established_related, own_toml, |d| {
         wan.icmp(3, 3, &quote(&stray, 28)),
         lan.ping(1),
         wan.pong(1),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_notrack_bypass, &ports(2), |d| {
+    d.round(&[
+        // Untracked: leaves with the LAN address, and its answer (to the
+        // LAN address) is let in untracked.
+        p("r0", H0, H1).udp(5000),
+        p("r1", H1, H0).udp_ports(5000, 40000),
+        // Tracked: masqueraded, the answer to the LAN address is not let
+        // in, the one to the WAN address is.
+        p("r0", H0, H1).udp(5001),
+        p("r1", H1, H0).udp_ports(5001, 40000),
+        p("r1", H1, R1).udp_ports(5001, 40000),
+        // An untracked packet to the masquerading address is not
+        // translated: it stays the box's (INPUT drops it).
+        p("r1", H1, R1).udp_ports(5000, 40000),
     ]);
     d.conntrack_now().check();
 });
