@@ -8,6 +8,7 @@
 //! names the worker that owns its flow by its destination port, and a
 //! frame that arrives at the wrong worker can be handed to the owner.
 
+pub mod jhash;
 pub mod select;
 
 /// The part of a port (or ICMP id) range that one worker allocates from.
