@@ -980,6 +980,29 @@ mod tests {
         assert_eq!(third.sport, 105);
     }
 
+    /// DNAT of ICMP changes the id too, from 0 up (6.18: echo id 777
+    /// from one client to three addresses DNATed to 10.0.1.2 got the
+    /// ids 777, 0 and 1).
+    #[test]
+    fn dnat_of_icmp_searches_ids_from_zero() {
+        let range = to("10.0.1.2", "10.0.1.2");
+        let mut tab = Table::default();
+        let mut got = Vec::new();
+        for vip in ["203.0.113.5", "203.0.113.6", "203.0.113.7"] {
+            let echo = Tuple {
+                proto: 1,
+                sport: 777,
+                dport: 8 << 8,
+                ..udp("198.51.100.1", 0, vip, 0)
+            };
+            let new = pick(&echo, &range, Manip::Dst, &mut tab).unwrap();
+            assert_eq!((new.dst, new.dport), (a("10.0.1.2"), 8 << 8));
+            tab.commit(new);
+            got.push(new.sport);
+        }
+        assert_eq!(got, vec![777, 0, 1]);
+    }
+
     /// A protocol without ports (GRE here): only the address changes,
     /// and a taken tuple is returned as is.
     #[test]
