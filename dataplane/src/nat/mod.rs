@@ -18,6 +18,7 @@
 //! destination port, and a frame that arrives at the wrong worker can be
 //! handed to the owner.
 
+pub mod jhash;
 pub mod select;
 
 use crate::conntrack::entry::status;
