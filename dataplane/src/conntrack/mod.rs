@@ -44,6 +44,10 @@ pub mod table;
 pub mod tcp;
 pub mod track;
 pub mod tuple;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 use std::time::Instant;
 
