@@ -67,7 +67,14 @@ pub struct Worker<P: Port> {
     cell: Option<Arc<SnapshotCell>>,
     published: Arc<CounterBlock>,
     turns: u32,
+    /// The control side's requests about the conntrack shard.
+    ct: crate::conntrack::view::Channel,
+    ct_service: crate::conntrack::view::Service,
 }
+
+/// Conntrack slab slots the worker looks at per turn for a control
+/// request (a listing of 1M entries takes about 250 turns).
+const CT_SERVICE_BUDGET: usize = 4096;
 
 impl<P: Port> Worker<P> {
     pub fn new(umem: Umem, ports: Vec<P>, pipeline: Pipeline) -> Worker<P> {
@@ -79,7 +86,22 @@ impl<P: Port> Worker<P> {
             cell: None,
             published: Arc::new(CounterBlock::default()),
             turns: 0,
+            ct: Default::default(),
+            ct_service: crate::conntrack::view::Channel::default().service(),
         }
+        .with_ct_channel()
+    }
+
+    fn with_ct_channel(mut self) -> Worker<P> {
+        self.ct_service = self.ct.service();
+        self
+    }
+
+    /// The channel another thread lists, counts, deletes and flushes this
+    /// worker's conntrack entries through ([`crate::conntrack::view`]):
+    /// served a bounded slice per poll turn, never stopping the worker.
+    pub fn conntrack_channel(&self) -> crate::conntrack::view::Channel {
+        self.ct.clone()
     }
 
     /// Follows the snapshots published in `cell` from the next turn on.
@@ -122,6 +144,11 @@ impl<P: Port> Worker<P> {
         for p in &mut self.ports {
             p.poll(&mut self.umem);
         }
+        self.ct_service.serve(
+            &mut self.pipeline.state_mut().conntrack,
+            now,
+            CT_SERVICE_BUDGET,
+        );
         self.turns += 1;
         if self.turns >= PUBLISH_EVERY {
             self.publish();
