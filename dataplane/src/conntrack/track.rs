@@ -377,8 +377,8 @@ fn track_tcp(
     now: u64,
     depth: u8,
 ) -> Outcome {
-    let (slot, dir) = match lookup(sh, batch, &tuple, now) {
-        Lookup::Found(s, d) => (s, d),
+    let (slot, dir, created) = match lookup(sh, batch, &tuple, now) {
+        Lookup::Found(s, d) => (s, d, false),
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
             let Some(conn) = TcpConn::new(seg, &sh.cfg.tcp) else {
@@ -390,7 +390,7 @@ fn track_tcp(
             let mut e = Entry::new(tuple, reply, now);
             e.proto = ProtoState::Tcp(conn);
             match create(sh, batch, e) {
-                Ok(s) => (s, Dir::Orig),
+                Ok(s) => (s, Dir::Orig, true),
                 Err(o) => return o,
             }
         }
@@ -402,22 +402,53 @@ fn track_tcp(
     };
     let seen_reply = e.status & status::SEEN_REPLY != 0;
     let assured = e.status & status::ASSURED != 0;
-    match conn.packet(dir, seg, seen_reply, assured, cfg) {
+    let verdict = conn.packet(dir, seg, seen_reply, assured, cfg);
+    // `nf_conntrack_in`: SEEN_REPLY once a reply is accepted (ignored
+    // ones included).
+    let accepted = |e: &mut Entry| {
+        if dir == Dir::Reply {
+            e.status |= status::SEEN_REPLY;
+        }
+        ctinfo(dir, e.status)
+    };
+    match verdict {
         TcpVerdict::Accept {
             timeout,
             assured: set,
+            ..
         } => {
-            if dir == Dir::Reply {
-                e.status |= status::SEEN_REPLY;
-            }
             if set {
                 e.status |= status::ASSURED;
             }
-            let info = ctinfo(dir, e.status);
+            let info = accepted(e);
             refresh(e, now, timeout);
             Outcome::Tracked(slot, info)
         }
-        TcpVerdict::Invalid(_) => Outcome::Invalid,
+        TcpVerdict::SynNoRefresh { .. } | TcpVerdict::Ignore(_) => {
+            let info = accepted(e);
+            Outcome::Tracked(slot, info)
+        }
+        TcpVerdict::Kill => {
+            // The packet keeps its entry; the entry is gone for the next
+            // one (`nf_ct_kill_acct`): it expires now.
+            let info = accepted(e);
+            e.expires = now;
+            e.status |= status::DYING;
+            Outcome::Tracked(slot, info)
+        }
+        TcpVerdict::Invalid(_) => {
+            if created {
+                sh.kill(slot);
+            }
+            Outcome::Invalid
+        }
+        TcpVerdict::InvalidShorten { timeout, .. } => {
+            let left = (e.expires.saturating_sub(now) / NS) as u32;
+            if let Some(t) = TcpVerdict::shortened(left, timeout) {
+                refresh(e, now, t);
+            }
+            Outcome::Invalid
+        }
         TcpVerdict::Reopen => {
             // `nf_ct_kill` + `-NF_REPEAT`: the SYN is looked up again and
             // opens a new connection.
