@@ -38,18 +38,16 @@
 //!
 //! # Deviation: one worker's port slice
 //!
-//! Each worker owns a [`PortSlice`] of every port range (`nat/mod.rs`):
-//! a reply names its worker by its destination port, and two workers
-//! never choose the same reply tuple without looking at each other's
-//! tables. So, for a **source** manip:
+//! Each worker owns a [`PortSlice`]: the ports equal to its index modulo
+//! the number of workers (`nat/mod.rs`), so a reply names its worker by
+//! its destination port, and two workers never choose the same reply
+//! tuple without looking at each other's tables. So, for a **source**
+//! manip:
 //!
-//! * a port (or ICMP id) this function chooses lies in the worker's part
-//!   of the range it chooses from (no part: `None`); a one-port range
-//!   belongs to worker 0;
-//! * a port kept from the connection (steps 1 and 3) is kept only if it
-//!   lies in the worker's part of the range, or, without a range, of the
-//!   kernel's default range for that port; the ports no default range
-//!   holds (0 and 512..=599) belong to worker 0. Another worker remaps them.
+//! * a port (or ICMP id) this function chooses is one of the worker's
+//!   ports of the range it chooses from (none: `None`);
+//! * a port kept from the connection (steps 1 and 3) is kept only if the
+//!   worker owns it. Another worker remaps it.
 //!
 //! With one worker this is the kernel exactly. With more, a connection
 //! whose source port another worker owns gets a new one where the kernel
@@ -310,12 +308,8 @@ fn keeps(slice: PortSlice, t: &Tuple, range: &Range, manip: Manip) -> bool {
         None if is_icmp(t.family, t.proto) => (0, u16::MAX),
         None => default_port_range(port),
     };
-    if !(lo..=hi).contains(&port) {
-        return slice.worker() == 0;
-    }
-    slice
-        .range(lo, hi)
-        .is_some_and(|(a, b)| (a..=b).contains(&port))
+    let _ = (lo, hi);
+    slice.owns(port)
 }
 
 /// `find_appropriate_src`: the first mapping of the same source (the
@@ -430,11 +424,14 @@ fn l4proto_unique_tuple(
         None if manip == Manip::Dst => return Some(t),
         None => default_port_range(port),
     };
-    let (lo, hi) = match manip {
-        Manip::Src => slice.range(lo, hi)?,
-        Manip::Dst => (lo, hi),
+    // This worker's ports of the range: every `step`-th from `min`.
+    let (min, size, step) = match manip {
+        Manip::Src => {
+            let (first, n) = slice.part(lo, hi)?;
+            (u32::from(first), n, slice.workers())
+        }
+        Manip::Dst => (u32::from(lo), u32::from(hi) - u32::from(lo) + 1, 1),
     };
-    let (min, size) = (u32::from(lo), u32::from(hi) - u32::from(lo) + 1);
 
     let mut off: u16 = match range.base {
         Some(base) => port.wrapping_sub(base),
@@ -444,7 +441,7 @@ fn l4proto_unique_tuple(
     let mut attempts = size.min(MAX_ATTEMPTS);
     loop {
         for i in 0..attempts {
-            set_key(&mut t, manip, (min + u32::from(off) % size) as u16);
+            set_key(&mut t, manip, (min + (u32::from(off) % size) * step) as u16);
             let check = Check::Search {
                 attempts_left: attempts - i,
             };
@@ -1059,16 +1056,14 @@ mod tests {
             tab.commit(new);
             mine[w as usize].push(new.sport);
         }
-        let (a0, b0) = PortSlice::new(0, 2).range(1024, 65535).unwrap();
-        let (a1, b1) = PortSlice::new(1, 2).range(1024, 65535).unwrap();
-        assert!(mine[0].iter().all(|p| (a0..=b0).contains(p)));
-        assert!(mine[1].iter().all(|p| (a1..=b1).contains(p)));
-        // 40000 is worker 1's: only worker 1 kept it (once).
-        assert!((a1..=b1).contains(&40000));
-        assert_eq!(mine[1].iter().filter(|&&p| p == 40000).count(), 1);
+        assert!(mine[0].iter().all(|&p| PortSlice::new(0, 2).owns(p)));
+        assert!(mine[1].iter().all(|&p| PortSlice::new(1, 2).owns(p)));
+        // 40000 is worker 0's: only worker 0 kept it (once).
+        assert!(PortSlice::new(0, 2).owns(40000));
+        assert_eq!(mine[0].iter().filter(|&&p| p == 40000).count(), 1);
         let all: HashSet<u16> = mine.iter().flatten().copied().collect();
         assert_eq!(all.len(), 400);
-        // Ports no default range holds belong to worker 0.
+        // 550 (no default range holds it) is worker 0's by its parity.
         let t = udp("10.0.0.1", 550, "203.0.113.5", 53);
         let w0 = select(
             &t,
@@ -1087,8 +1082,11 @@ mod tests {
             &mut rand,
             &mut Table::default(),
         );
-        let (a, b) = PortSlice::new(1, 2).range(600, 1023).unwrap();
-        assert!((a..=b).contains(&w1.unwrap().sport));
+        let p = w1.unwrap().sport;
+        assert!(
+            PortSlice::new(1, 2).owns(p) && (600..=1023).contains(&p),
+            "{p}"
+        );
     }
 
     /// A one-port range has a part for one worker only: the others find
