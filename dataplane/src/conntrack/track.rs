@@ -20,6 +20,9 @@ pub enum Outcome {
     Defer,
     /// `nf_ct_set(skb, NULL, IP_CT_UNTRACKED)` (IPv6 ND and MLD).
     Untracked,
+    /// The flow may be another worker's: hand the packet to it, with
+    /// this hop ([`Shard::owner_on_miss`]).
+    Handoff(u32, u8),
     /// Dropped (the table is full).
     Drop(Counter),
 }
@@ -238,12 +241,15 @@ pub(super) fn packet(
         if !tcp::valid_flags(seg.flags) {
             return Outcome::Invalid;
         }
-        return track_tcp(sh, batch, tuple, &seg, now, 0);
+        return track_tcp(sh, batch, i, tuple, &seg, now, 0);
     }
     let (slot, dir) = match lookup(sh, batch, &tuple, now) {
         Lookup::Found(slot, dir) => (slot, dir),
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
+            if let Some((w, hop)) = sh.owner_on_miss(&tuple, batch.hop(i)) {
+                return Outcome::Handoff(w, hop);
+            }
             // `init_conntrack`: ICMP only with a query (`icmp_new`).
             if super::tuple::is_icmp(meta.ip_version, proto.0) && !icmp_is_query(v6, meta.icmp_type)
             {
@@ -372,6 +378,7 @@ fn early_drop(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple) -> bool {
 fn track_tcp(
     sh: &mut Shard,
     batch: &mut Batch<'_>,
+    i: usize,
     tuple: Tuple,
     seg: &TcpSeg,
     now: u64,
@@ -381,6 +388,11 @@ fn track_tcp(
         Lookup::Found(s, d) => (s, d, false),
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
+            if depth == 0 {
+                if let Some((w, hop)) = sh.owner_on_miss(&tuple, batch.hop(i)) {
+                    return Outcome::Handoff(w, hop);
+                }
+            }
             let Some(conn) = TcpConn::new(seg, &sh.cfg.tcp) else {
                 return Outcome::Invalid;
             };
@@ -457,7 +469,7 @@ fn track_tcp(
             if depth > 0 {
                 return Outcome::Invalid;
             }
-            track_tcp(sh, batch, tuple, seg, now, depth + 1)
+            track_tcp(sh, batch, i, tuple, seg, now, depth + 1)
         }
     }
 }
@@ -488,7 +500,12 @@ fn icmp_error(
     let (slot, dir) = match lookup(sh, batch, &inner, now) {
         Lookup::Found(s, d) => (s, d),
         Lookup::Defer => return Outcome::Defer,
-        Lookup::Missing => return Outcome::Invalid,
+        Lookup::Missing => {
+            return match sh.owner_on_miss(&inner, batch.hop(i)) {
+                Some((w, hop)) => Outcome::Handoff(w, hop),
+                None => Outcome::Invalid,
+            }
+        }
     };
     let e = sh.table.get(slot).expect("found");
     if e.tuple[dir.index()].dst != addr(meta.dst) {
