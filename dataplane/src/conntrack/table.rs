@@ -295,7 +295,7 @@ mod tests {
             let k = (x % 900) as u32;
             let orig = tuple(k);
             match model.get(&k) {
-                Some(&slot) if x % 3 == 0 => {
+                Some(&slot) if x.is_multiple_of(3) => {
                     t.remove(slot);
                     model.remove(&k);
                 }

@@ -124,6 +124,9 @@ pub struct Pkt {
     /// the tables of one hook all see it, even after mangle OUTPUT routes
     /// the packet again.
     pub(crate) hook_out: Option<PortId>,
+    /// How far the cross-worker handoff of a conntrack miss has gone
+    /// (`crate::conntrack`'s owner search): 0 not handed off.
+    pub(crate) hop: u8,
 }
 
 impl Pkt {
@@ -141,6 +144,7 @@ impl Pkt {
         fixed_oif: false,
         routed_with: (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         hook_out: None,
+        hop: 0,
     };
 
     /// A packet the box generated in `desc`, to be routed.
@@ -411,6 +415,13 @@ impl<'a> Batch<'a> {
     pub fn l2(&self, i: usize) -> L2Class {
         self.check(i);
         self.buf.pkts[i].l2
+    }
+
+    /// How far the packet's conntrack handoff went (0: not handed off).
+    #[inline]
+    pub fn hop(&self, i: usize) -> u8 {
+        self.check(i);
+        self.buf.pkts[i].hop
     }
 
     /// The next hop routing chose (a forwarded packet).
