@@ -7,7 +7,9 @@
 //! icmp ~30 src=10.0.1.2 dst=10.0.2.2 type=8 code=0 id=7 | src=10.0.2.2 dst=10.0.2.1 type=0 code=0 id=7 mark=0
 //! ```
 //!
-//! The protocol, the TCP state name, both tuples, `[UNREPLIED]` (no
+//! The kernel's lines are read from `conntrack -L`; sluice's are printed
+//! by its own read side and read back the same way. The protocol, the TCP
+//! state name, both tuples, `[UNREPLIED]` (no
 //! SEEN_REPLY) and `[ASSURED]`, the mark and a non-zero zone are compared
 //! as they are; the time left is compared by its *timeout class*
 //! ([`timeout_class`]): the smallest of the kernel's default timeouts that
@@ -16,7 +18,7 @@
 
 use std::time::Instant;
 
-use sluice_dataplane::conntrack::{self, status, ProtoState, Shard};
+use sluice_dataplane::conntrack::{self, status, Shard};
 
 /// The default timeouts (s) of every protocol and TCP state, in order.
 const CLASSES: [u64; 7] = [10, 30, 60, 120, 300, 600, 432_000];
@@ -127,50 +129,19 @@ fn line_of(
     s
 }
 
-fn tuple_text(t: &conntrack::Tuple) -> String {
-    let ip = |a| conntrack::tuple::ip(t.family, a);
-    let mut s = format!("src={} dst={}", ip(&t.src), ip(&t.dst));
-    if conntrack::tuple::is_icmp(t.family, t.proto) {
-        s.push_str(&format!(
-            " type={} code={} id={}",
-            t.dport >> 8,
-            t.dport & 0xff,
-            t.sport
-        ));
-    } else if conntrack::tuple::has_ports(t.proto) {
-        s.push_str(&format!(" sport={} dport={}", t.sport, t.dport));
-    }
-    s
-}
-
-/// The confirmed, unexpired entries of `shard` at `now`, in the form of the
-/// module docs, sorted.
+/// The confirmed, unexpired entries of `shard` at `now`, printed as
+/// `conntrack -L` lines by sluice's own read side
+/// ([`conntrack::view::EntryView`]) and read back as above: so sluice's
+/// listing format is checked too.
 pub fn from_shard(shard: &Shard, now: Instant) -> Vec<String> {
     let clock = shard.clock(now);
-    let mut out: Vec<String> = shard
+    let text: String = shard
         .iter()
         .filter(|(_, e)| e.status & status::CONFIRMED != 0 && e.expires > clock)
-        .map(|(slot, e)| {
-            let state = match &e.proto {
-                ProtoState::Tcp(c) => Some(c.state().name()),
-                _ => None,
-            };
-            let zone = e.zone().to_string();
-            line_of(
-                e.tuple[0].proto,
-                state,
-                shard.remaining(slot, now).unwrap_or(0),
-                &tuple_text(&e.tuple[0]),
-                &tuple_text(&e.tuple[1]),
-                e.status & status::SEEN_REPLY == 0,
-                e.status & status::ASSURED != 0,
-                &e.mark.to_string(),
-                (e.zone() != 0).then_some(zone.as_str()),
-            )
-        })
+        .filter_map(|(slot, _)| conntrack::view::EntryView::new(shard, slot, clock))
+        .map(|v| format!("{v}\n"))
         .collect();
-    out.sort();
-    out
+    from_conntrack_l(&text)
 }
 
 #[cfg(test)]
