@@ -1953,6 +1953,9 @@ diff_test!(nat_port_forward, &ports(2), |d| {
         // UDP to the other server, and its answer.
         p("r1", H1B, R1).udp(5353),
         p("r0", H0B, H1B).udp_ports(53, 40000),
+        // The server says port unreachable about it: RELATED, and the
+        // quoted datagram and the error's source translated back.
+        p("r0", H0B, H1B).icmp(3, 3, &quote(&p("r0", H1B, H0B).ttl(63).udp(53).1, 64)),
         // A second client of the TCP forward.
         p("r1", H1B, R1).syn(8080),
         p("r0", H0, H1B).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),
