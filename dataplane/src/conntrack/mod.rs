@@ -139,6 +139,9 @@ pub struct Shard {
     epoch: Instant,
     /// Entries created in this batch, not confirmed yet.
     pending: Vec<u32>,
+    /// Unconfirmed entries out of the index that an answer the box made
+    /// still holds ([`Shard::end_batch`]); freed by [`Shard::free_unlinked`].
+    unlinked: Vec<u32>,
     /// Where the incremental sweep goes on.
     sweep_at: usize,
     /// This worker and how many there are (see [`Shard::owner_on_miss`]).
@@ -170,6 +173,7 @@ impl Shard {
             acct,
             epoch: Instant::now(),
             pending: Vec::with_capacity(4 * BATCH),
+            unlinked: Vec::with_capacity(4 * BATCH),
             sweep_at: 0,
             worker: 0,
             workers: 1,
@@ -373,20 +377,38 @@ impl Shard {
 
     /// After a batch: the entries its packets created but never confirmed
     /// (dropped on the way) go, as the kernel frees an unconfirmed entry
-    /// with its packet. Returns how many.
-    pub fn end_batch(&mut self) -> usize {
+    /// with its packet. One an answer the box made is attached to
+    /// (`held(slot)`: a REJECT reset, an ICMP error, waiting for the
+    /// output pass) leaves the index but lives until
+    /// [`Shard::free_unlinked`], as the kernel's lives with the answer's
+    /// reference. Returns how many went.
+    pub fn end_batch(&mut self, held: &dyn Fn(u32) -> bool) -> usize {
         let mut n = 0;
         for k in 0..self.pending.len() {
             let slot = self.pending[k];
             if let Some(e) = self.table.get(slot) {
                 if e.status & status::CONFIRMED == 0 {
-                    self.table.remove(slot);
+                    if held(slot) {
+                        self.table.unlink(slot);
+                        self.unlinked.push(slot);
+                    } else {
+                        self.table.remove(slot);
+                    }
                     n += 1;
                 }
             }
         }
         self.pending.clear();
         n
+    }
+
+    /// Frees the entries [`Shard::end_batch`] kept for the answers (once
+    /// they went through the output path).
+    pub fn free_unlinked(&mut self) {
+        for k in 0..self.unlinked.len() {
+            self.table.remove(self.unlinked[k]);
+        }
+        self.unlinked.clear();
     }
 
     /// Removes the entry in `slot` now (`nf_ct_kill`).

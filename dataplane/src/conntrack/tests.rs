@@ -61,7 +61,7 @@ fn run(sh: &mut Shard, now: Instant, frames: &[Vec<u8>], confirm: u64) -> (Vec<C
     let states = (0..frames.len()).map(|i| tb.pkt(i).ct).collect();
     tb.buf.live &= confirm & !d;
     sh.confirm(&mut tb.batch());
-    sh.end_batch();
+    sh.end_batch(&|_| false);
     (states, d)
 }
 

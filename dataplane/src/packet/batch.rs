@@ -49,6 +49,26 @@ pub enum CtState {
     Tracked { slot: u32, info: CtInfo },
 }
 
+impl CtState {
+    /// The state of an answer the box makes to a packet in this state (an
+    /// ICMP error, a TCP reset): `nf_ct_attach` gives it the packet's
+    /// entry as RELATED in the other direction; nothing without an entry.
+    #[inline]
+    pub fn attached(self) -> CtState {
+        match self {
+            CtState::Tracked { slot, info } => CtState::Tracked {
+                slot,
+                info: if info.is_reply() {
+                    CtInfo::Related
+                } else {
+                    CtInfo::RelatedReply
+                },
+            },
+            _ => CtState::None,
+        }
+    }
+}
+
 /// `enum ip_conntrack_info`: how the packet relates to its entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -243,13 +263,16 @@ pub trait Emit {
     /// The worker's counters.
     fn counters(&mut self) -> &mut Counters;
 
-    /// See [`Batch::emit`].
+    /// See [`Batch::emit`]; `ct`: the conntrack entry the answer is
+    /// attached to ([`CtState::attached`]).
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
         umem: &mut Umem,
         frame: &[u8],
         kind: EmitKind,
         counter: Counter,
+        ct: CtState,
         now: Instant,
     ) -> bool;
 }
@@ -524,9 +547,12 @@ impl<'a> Batch<'a> {
     /// it is queued. Not queued (and `false`): ICMP rate limits
     /// (`icmp.ratelimited`), no free frame or a full output queue
     /// (`hook.emit_no_buffer`), a frame that does not parse as IP.
-    pub fn emit(&mut self, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
+    /// The answer is attached to packet `i`'s conntrack entry as the
+    /// kernel's `nf_ct_attach` does (RELATED, in the other direction).
+    pub fn emit(&mut self, i: usize, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
         debug_assert_eq!(counter.kind(), Kind::Generated);
-        self.out.emit(self.umem, frame, kind, counter, self.now)
+        let ct = self.ct(i).attached();
+        self.out.emit(self.umem, frame, kind, counter, ct, self.now)
     }
 
     /// Drops packet `i`, counted under `reason` (a drop reason).

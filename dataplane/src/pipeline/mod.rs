@@ -555,7 +555,12 @@ impl Core {
     /// After a batch: conntrack forgets the entries of packets dropped
     /// before confirm.
     fn end_batch(&mut self) {
-        let n = self.st.conntrack.end_batch();
+        let gen = &self.out.gen;
+        let held = |slot: u32| {
+            gen.iter()
+                .any(|p| matches!(p.ct, CtState::Tracked { slot: s, .. } if s == slot))
+        };
+        let n = self.st.conntrack.end_batch(&held);
         if n != 0 {
             self.out.counters.add(Counter::CtUnconfirmed, n as u64);
         }
@@ -611,6 +616,9 @@ impl Core {
                 done += n;
             }
         }
+        // The answers have gone through: the unconfirmed entries they held
+        // go now.
+        self.st.conntrack.free_unlinked();
     }
 }
 

@@ -304,7 +304,7 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
             } else {
                 (EmitKind::Plain, Counter::RejectTcpReset)
             };
-            batch.emit(&cx.reply[..n], kind, counter);
+            batch.emit(i, &cx.reply[..n], kind, counter);
         }
         Err(why) => batch.count(no_reply_counter(why)),
     }
