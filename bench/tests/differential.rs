@@ -29,9 +29,6 @@
 //! * sluice does not reassemble IPv4 fragments for conntrack
 //!   (`nf_defrag_ipv4`), so a lone fragment is INVALID in sluice where the
 //!   kernel holds it for the rest;
-//! * answers the box makes to a translated packet (REJECT's reset or ICMP
-//!   error, TTL exceeded) leave untranslated: the kernel attaches the
-//!   packet's conntrack entry to them ([`NO_CT_ATTACH`]);
 //! * a source's existing NAT mapping is not reused (`find_appropriate_src`,
 //!   [`NO_BYSOURCE`]);
 //! * a tuple that still clashes is confirmed instead of dropped
@@ -1856,17 +1853,6 @@ diff_test!(fragments_with_conntrack, &ports(2), |d| {
 // ---------------------------------------------------------------------------
 // NAT and conntrack: flows through the translation and back.
 
-/// Answers sluice makes to a packet (REJECT's reset or ICMP error, the
-/// pipeline's TTL exceeded) are tracked afresh at OUTPUT instead of
-/// carrying the packet's entry.
-const NO_CT_ATTACH: &str = "answers to translated packets leave untranslated: the kernel attaches \
-     the offending packet's conntrack entry to the reset or ICMP error it makes \
-     (nf_ct_attach in nf_send_reset, icmp_glue_bits) as RELATED_REPLY, and the NAT \
-     hooks translate it back; sluice emits it without the entry (rules/targets.rs \
-     reject, pipeline/emit.rs), tracks it afresh at OUTPUT, where the original's \
-     unconfirmed entry is gone, so the reset is INVALID and the ICMP error \
-     INVALID, and both leave with the internal address and port";
-
 /// `find_appropriate_src` (reuse a source's existing mapping) is not
 /// reached from the NAT targets.
 const NO_BYSOURCE: &str = "a new connection from a source that already has a mapping reuses it in \
@@ -1959,22 +1945,17 @@ diff_test!(nat_port_forward, &ports(2), |d| {
         // A second client of the TCP forward.
         p("r1", H1B, R1).syn(8080),
         p("r0", H0, H1B).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),
+        // Answers the box makes to translated packets go back translated
+        // (the kernel attaches the packet's conntrack entry to them,
+        // `nf_ct_attach`): FORWARD's rejects, and a TTL exceeded quoting
+        // a forwarded SYN.
+        p("r1", H1, R1).seg(Tcp::new(41000, 8443, flags::SYN)),
+        p("r1", H1, R1).udp(5354),
+        p("r1", H1B, R1)
+            .ttl(1)
+            .seg(Tcp::new(41001, 8080, flags::SYN)),
     ]);
-    d.conntrack_now();
-    // Answers the box makes to translated packets go back translated
-    // (the kernel attaches the packet's conntrack entry to them): FORWARD's
-    // rejects, and a TTL exceeded quoting a forwarded SYN.
-    d.known_divergent(
-        NO_CT_ATTACH,
-        &[
-            p("r1", H1, R1).seg(Tcp::new(41000, 8443, flags::SYN)),
-            p("r1", H1, R1).udp(5354),
-            p("r1", H1B, R1)
-                .ttl(1)
-                .seg(Tcp::new(41001, 8080, flags::SYN)),
-        ],
-    )
-    .check();
+    d.conntrack_now().check();
 });
 
 diff_test!(nat_dnat_balance, &ports(2), |d| {
@@ -2182,32 +2163,25 @@ diff_test!(nat_hairpin, &ports(2), |d| {
 
 diff_test!(nat_redirect_local, &ports(2), |d| {
     d.round(&[
+        // To the WAN address: redirected to 10.0.2.1:2222, reset from
+        // there, and the reset's source translated back (the kernel runs
+        // the reset through the nat POSTROUTING chain too: the SYN never
+        // got there, so the entry has no source binding yet).
+        p("r1", H1, R1).syn(8080),
+        // To the box's LAN address through the WAN port: REDIRECT takes
+        // the first address of the port it came in on (10.0.2.1).
+        p("r1", H1B, R0).syn(8080),
+        // UDP: the port unreachable quotes the datagram as it was sent
+        // (and comes from the address it was sent to).
+        p("r1", H1, R1).udp(5353),
+        p("r1", H1B, R0).udp(5353),
         // From the LAN: not redirected.
         p("r0", H0, R0).syn(8080),
         p("r0", H0, R1).udp(5353),
         // The redirect's own target port, straight.
         p("r1", H1, R1).seg(Tcp::new(41000, 2222, flags::SYN)),
     ]);
-    d.conntrack_now();
-    d.known_divergent(
-        NO_CT_ATTACH,
-        &[
-            // To the WAN address: redirected to 10.0.2.1:2222, reset from
-            // there, and the reset's source translated back (the kernel
-            // runs the reset through the nat POSTROUTING chain too: the
-            // SYN never got there, so the entry has no source binding).
-            p("r1", H1, R1).syn(8080),
-            // To the box's LAN address through the WAN port: REDIRECT
-            // takes the first address of the port it came in on
-            // (10.0.2.1).
-            p("r1", H1B, R0).syn(8080),
-            // UDP: the port unreachable quotes the datagram as it was sent
-            // (and comes from the address it was sent to).
-            p("r1", H1, R1).udp(5353),
-            p("r1", H1B, R0).udp(5353),
-        ],
-    )
-    .check();
+    d.conntrack_now().check();
 });
 
 diff_test!(nat_established_related, own_toml, |d| {
