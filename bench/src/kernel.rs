@@ -413,6 +413,11 @@ impl KernelRouter {
         self.router.run(&["conntrack", "-L"])
     }
 
+    /// The conntrack table as [`crate::ctlist`] lines, sorted.
+    pub fn conntrack_entries(&self) -> Result<Vec<String>, String> {
+        Ok(crate::ctlist::from_conntrack_l(&self.conntrack()?))
+    }
+
     /// Empties the conntrack table (`conntrack -F`).
     pub fn flush_conntrack(&self) -> Result<(), String> {
         self.router.run(&["conntrack", "-F"]).map(drop)

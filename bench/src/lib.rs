@@ -11,6 +11,8 @@
 //! * [`sluice`]: the same config and ruleset loaded into a sluice pipeline
 //!   with in-memory ports, probed in the same shape — the other half of the
 //!   differential tests (`tests/differential.rs`).
+//! * [`ctlist`]: the kernel's `conntrack -L` and a sluice shard as lines
+//!   of one comparable form.
 //! * [`pipeline`]: the forwarding benchmark's worker and traffic
 //!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
 //!   callgrind).
@@ -21,6 +23,7 @@
 
 pub mod afpacket;
 pub mod conntrack;
+pub mod ctlist;
 pub mod frames;
 pub mod kernel;
 pub mod netns;

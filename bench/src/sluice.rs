@@ -266,6 +266,12 @@ impl SluiceRouter {
         self.worker.pipeline.counters()
     }
 
+    /// The conntrack shard as [`crate::ctlist`] lines, sorted (confirmed,
+    /// unexpired entries, as `conntrack -L` lists them).
+    pub fn conntrack_entries(&self) -> Vec<String> {
+        crate::ctlist::from_shard(&self.worker.pipeline.state().conntrack, self.now)
+    }
+
     /// The whole ruleset with its packet and byte counters, as
     /// `iptables-save -c` prints it (the rules stage's
     /// `save_with_counters`).

@@ -31,7 +31,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                     .unwrap_or_default();
                 let _ = writeln!(
                     err,
-                    "warning: {file}: {e}: the ruleset is valid iptables, but sluice's dataplane cannot run it yet"
+                    "warning: {file}: {e}: the ruleset is valid iptables, but sluice's dataplane cannot run it"
                 );
                 warnings += 1;
             }

@@ -50,13 +50,11 @@ fn example_config_checks_clean() {
         out.contains("OK: 4 interfaces, 2 routes, 1 policy rules"),
         "{out}"
     );
-    // The example uses DNAT and MASQUERADE, which the dataplane refuses until
-    // conntrack exists: exactly that one warning, naming the first NAT rule.
-    assert!(out.contains("1 warning\n"), "{out} {}", stderr(&o));
+    // The example uses DNAT and MASQUERADE, which the dataplane runs (with
+    // conntrack): no warning at all.
+    assert!(out.contains("0 warnings\n"), "{out} {}", stderr(&o));
     let e = stderr(&o);
-    assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains("rules.v4: line 29: -A PREROUTING"), "{e}");
-    assert!(e.contains("NAT targets need connection tracking"), "{e}");
+    assert_eq!(e.lines().count(), 0, "{e}");
 }
 
 #[test]

@@ -11,8 +11,10 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+use crossbeam_queue::ArrayQueue;
+
 use crate::io::{Desc, Port, PortId, Umem};
-use crate::packet::{CounterBlock, BATCH};
+use crate::packet::{Counter, CounterBlock, CtState, L2Class, Pkt, BATCH};
 use crate::pipeline::Pipeline;
 use crate::snapshot::Snapshot;
 
@@ -54,6 +56,65 @@ impl SnapshotCell {
     }
 }
 
+/// The bytes a handoff slot carries; a longer frame is dropped
+/// (`handoff.too_big`).
+pub const HANDOFF_FRAME: usize = 2048;
+
+/// A frame on its way to the worker that owns its flow, with what the
+/// pipeline knew of it before the conntrack point (the raw table's mark,
+/// a CT zone template, the port it came in on). Copied through the ring:
+/// the workers' frame arenas are their own.
+#[derive(Clone)]
+pub struct HandoffFrame {
+    bytes: [u8; HANDOFF_FRAME],
+    len: u16,
+    mark: u32,
+    iif: u16,
+    l2: L2Class,
+    ct: CtState,
+    hop: u8,
+}
+
+/// A bounded ring from one worker to another (single producer, single
+/// consumer; a full ring drops and counts, never blocks).
+pub type HandoffRing = Arc<ArrayQueue<HandoffFrame>>;
+
+/// One worker's ends of the handoff rings: `to[w]` to worker `w` (none to
+/// itself), and every ring into it.
+#[derive(Clone, Default)]
+pub struct HandoffLinks {
+    pub to: Vec<Option<HandoffRing>>,
+    pub from: Vec<HandoffRing>,
+}
+
+impl std::fmt::Debug for HandoffLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoffLinks")
+            .field("to", &self.to.len())
+            .field("from", &self.from.len())
+            .finish()
+    }
+}
+
+/// The rings between `workers` workers, `capacity` frames each, one per
+/// ordered pair: element `w` is worker `w`'s ends.
+pub fn handoff_mesh(workers: usize, capacity: usize) -> Vec<HandoffLinks> {
+    let mut links = vec![HandoffLinks::default(); workers];
+    for l in &mut links {
+        l.to = vec![None; workers];
+    }
+    for a in 0..workers {
+        for b in 0..workers {
+            if a != b {
+                let r: HandoffRing = Arc::new(ArrayQueue::new(capacity.max(1)));
+                links[a].to[b] = Some(Arc::clone(&r));
+                links[b].from.push(r);
+            }
+        }
+    }
+    links
+}
+
 /// Poll turns between two publications of the counters.
 const PUBLISH_EVERY: u32 = 16;
 
@@ -67,7 +128,17 @@ pub struct Worker<P: Port> {
     cell: Option<Arc<SnapshotCell>>,
     published: Arc<CounterBlock>,
     turns: u32,
+    /// The control side's requests about the conntrack shard.
+    ct: crate::conntrack::view::Channel,
+    ct_service: crate::conntrack::view::Service,
+    handoff: Option<HandoffLinks>,
+    /// Handed-off packets being taken in (reused).
+    taken: Vec<Pkt>,
 }
+
+/// Conntrack slab slots the worker looks at per turn for a control
+/// request (a listing of 1M entries takes about 250 turns).
+const CT_SERVICE_BUDGET: usize = 4096;
 
 impl<P: Port> Worker<P> {
     pub fn new(umem: Umem, ports: Vec<P>, pipeline: Pipeline) -> Worker<P> {
@@ -79,12 +150,115 @@ impl<P: Port> Worker<P> {
             cell: None,
             published: Arc::new(CounterBlock::default()),
             turns: 0,
+            ct: Default::default(),
+            ct_service: crate::conntrack::view::Channel::default().service(),
+            handoff: None,
+            taken: Vec::with_capacity(BATCH),
         }
+        .with_ct_channel()
+    }
+
+    fn with_ct_channel(mut self) -> Worker<P> {
+        self.ct_service = self.ct.service();
+        self
+    }
+
+    /// The channel another thread lists, counts, deletes and flushes this
+    /// worker's conntrack entries through ([`crate::conntrack::view`]):
+    /// served a bounded slice per poll turn, never stopping the worker.
+    pub fn conntrack_channel(&self) -> crate::conntrack::view::Channel {
+        self.ct.clone()
     }
 
     /// Follows the snapshots published in `cell` from the next turn on.
     pub fn follow(&mut self, cell: Arc<SnapshotCell>) {
         self.cell = Some(cell);
+    }
+
+    /// Connects this worker to the others ([`handoff_mesh`]): packets of
+    /// flows another worker owns go there, and theirs come here.
+    pub fn set_handoff(&mut self, links: HandoffLinks) {
+        self.handoff = Some(links);
+    }
+
+    /// Takes in what other workers handed over (a batch per ring at most).
+    fn take_handoffs(&mut self, now: Instant) {
+        let Some(links) = &self.handoff else { return };
+        for ring in &links.from {
+            self.taken.clear();
+            while self.taken.len() < BATCH {
+                let Some(h) = ring.pop() else { break };
+                self.pipeline.count(Counter::HandoffReceived, 1);
+                let Some(mut d) = self.umem.alloc() else {
+                    self.pipeline.count(Counter::HandoffNoBuffer, 1);
+                    continue;
+                };
+                let len = usize::from(h.len);
+                if !self.umem.set_len(&mut d, len) {
+                    self.umem.free(d);
+                    self.pipeline.count(Counter::HandoffTooBig, 1);
+                    continue;
+                }
+                self.umem.bytes_mut(d).copy_from_slice(&h.bytes[..len]);
+                let Ok(meta) = crate::wire::parse(self.umem.bytes(d)) else {
+                    self.umem.free(d);
+                    self.pipeline.count(Counter::ParseMalformed, 1);
+                    continue;
+                };
+                let mut p = Pkt::generated(d, meta);
+                p.mark = h.mark;
+                p.iif = Some(PortId(h.iif));
+                p.l2 = h.l2;
+                p.ct = h.ct;
+                p.hop = h.hop;
+                self.taken.push(p);
+            }
+            if !self.taken.is_empty() {
+                self.pipeline.rx_handoff(&mut self.umem, &self.taken, now);
+            }
+        }
+        if self.handoff.as_ref().is_some_and(|l| !l.from.is_empty()) {
+            self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
+        }
+    }
+
+    /// Passes the packets the pipeline handed off to their workers.
+    fn give_handoffs(&mut self) {
+        let out = std::mem::take(self.pipeline.handoffs());
+        for &(w, p) in &out {
+            let bytes = self.umem.bytes(p.desc);
+            let ring = self
+                .handoff
+                .as_ref()
+                .and_then(|l| l.to.get(w as usize))
+                .and_then(|r| r.as_ref());
+            let c = match ring {
+                _ if bytes.len() > HANDOFF_FRAME => Counter::HandoffTooBig,
+                None => Counter::HandoffRingFull,
+                Some(r) => {
+                    let mut h = HandoffFrame {
+                        bytes: [0; HANDOFF_FRAME],
+                        len: bytes.len() as u16,
+                        mark: p.mark,
+                        iif: p.iif.map_or(u16::MAX, |i| i.0),
+                        l2: p.l2,
+                        ct: p.ct,
+                        hop: p.hop,
+                    };
+                    h.bytes[..bytes.len()].copy_from_slice(bytes);
+                    match r.push(h) {
+                        Ok(()) => Counter::HandoffSent,
+                        Err(_) => Counter::HandoffRingFull,
+                    }
+                }
+            };
+            self.pipeline.count(c, 1);
+            self.umem.free(p.desc);
+        }
+        // Keep the vector's room for the next turn.
+        let mut out = out;
+        out.clear();
+        *self.pipeline.handoffs() = out;
     }
 
     /// The block this worker publishes its counters to, for readers on
@@ -107,6 +281,9 @@ impl<P: Port> Worker<P> {
                 self.pipeline.set_snapshot(cell.load());
             }
         }
+        if self.handoff.is_some() {
+            self.take_handoffs(now);
+        }
         let mut received = 0;
         for i in 0..self.ports.len() {
             let n = self.ports[i].rx(&mut self.umem, &mut self.rx);
@@ -117,11 +294,19 @@ impl<P: Port> Worker<P> {
                 self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
             }
         }
+        if !self.pipeline.handoffs().is_empty() {
+            self.give_handoffs();
+        }
         self.pipeline.poll(&mut self.umem, now);
         self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
         for p in &mut self.ports {
             p.poll(&mut self.umem);
         }
+        self.ct_service.serve(
+            &mut self.pipeline.state_mut().conntrack,
+            now,
+            CT_SERVICE_BUDGET,
+        );
         self.turns += 1;
         if self.turns >= PUBLISH_EVERY {
             self.publish();

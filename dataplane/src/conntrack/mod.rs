@@ -44,6 +44,10 @@ pub mod table;
 pub mod tcp;
 pub mod track;
 pub mod tuple;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 use std::time::Instant;
 
@@ -135,8 +139,17 @@ pub struct Shard {
     epoch: Instant,
     /// Entries created in this batch, not confirmed yet.
     pending: Vec<u32>,
+    /// Unconfirmed entries out of the index that an answer the box made
+    /// still holds ([`Shard::end_batch`]); freed by [`Shard::free_unlinked`].
+    unlinked: Vec<u32>,
     /// Where the incremental sweep goes on.
     sweep_at: usize,
+    /// This worker and how many there are (see [`Shard::owner_on_miss`]).
+    worker: u32,
+    workers: u32,
+    /// Packets of the last [`Shard::input`] to hand to another worker:
+    /// (index in the batch, worker, hop).
+    handoffs: Vec<(u8, u32, u8)>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -160,8 +173,81 @@ impl Shard {
             acct,
             epoch: Instant::now(),
             pending: Vec::with_capacity(4 * BATCH),
+            unlinked: Vec::with_capacity(4 * BATCH),
             sweep_at: 0,
+            worker: 0,
+            workers: 1,
+            handoffs: Vec::with_capacity(BATCH),
         }
+    }
+
+    /// Makes this the shard of worker `worker` of `workers`: a flow whose
+    /// packet misses here may belong to another one ([`Shard::owner_on_miss`]).
+    pub fn set_workers(&mut self, worker: u32, workers: u32) {
+        self.workers = workers.max(1);
+        self.worker = worker % self.workers;
+    }
+
+    /// Where a packet whose lookup tuple `t` missed here goes next, with
+    /// its new hop, or `None` to create the flow here. Both directions of
+    /// a flow meet at its owner:
+    ///
+    /// * the *flow owner*, a symmetric hash of the tuple's two ends (the
+    ///   same for both directions of a flow NAT did not change): flows
+    ///   are created there;
+    /// * the *port owner* of its destination port (or ICMP id,
+    ///   [`crate::nat::PortSlice`]): NAT chooses a translated port among
+    ///   its worker's own, so a reply to a translated flow names the
+    ///   worker that created it.
+    ///
+    /// A fresh miss (hop 0) goes to the port owner first (hop 1), and a
+    /// miss there to the flow owner (hop 2), which creates it. With
+    /// symmetric RSS most packets never leave their worker.
+    pub fn owner_on_miss(&self, t: &Tuple, hop: u8) -> Option<(u32, u8)> {
+        if self.workers <= 1 || hop >= 2 {
+            return None;
+        }
+        let me = self.worker;
+        let flow = self.flow_owner(t);
+        if hop == 0 {
+            if let Some(p) = self.port_owner(t) {
+                if p != me {
+                    return Some((p, 1));
+                }
+            }
+        }
+        (flow != me).then_some((flow, 2))
+    }
+
+    /// The symmetric hash of the tuple's ends, modulo the workers.
+    fn flow_owner(&self, t: &Tuple) -> u32 {
+        let mut c = *t;
+        if tuple::is_icmp(t.family, t.proto) {
+            // The id at both ends (the type differs between directions).
+            c.dport = c.sport;
+        }
+        let (a, b) = ((c.src, c.sport), (c.dst, c.dport));
+        if a > b {
+            (c.src, c.sport, c.dst, c.dport) = (b.0, b.1, a.0, a.1);
+        }
+        (self.table.hash(&c) % u64::from(self.workers)) as u32
+    }
+
+    fn port_owner(&self, t: &Tuple) -> Option<u32> {
+        let port = if tuple::is_icmp(t.family, t.proto) {
+            t.sport
+        } else if tuple::has_ports(t.proto) {
+            t.dport
+        } else {
+            return None;
+        };
+        Some(u32::from(port) % self.workers)
+    }
+
+    /// The packets the last [`Shard::input`] handed off: (index, worker,
+    /// hop). The caller takes them out of the batch.
+    pub fn handoffs(&mut self) -> &mut Vec<(u8, u32, u8)> {
+        &mut self.handoffs
     }
 
     /// The most entries the shard holds.
@@ -233,6 +319,7 @@ impl Shard {
     pub fn input(&mut self, batch: &mut Batch<'_>, pre: bool) -> u64 {
         let now = self.clock(batch.now());
         self.sweep(now, SWEEP_PER_BATCH, batch);
+        self.handoffs.clear();
         let mut deferred = 0u64;
         for i in batch.indices() {
             let zone = match batch.ct(i) {
@@ -260,6 +347,10 @@ impl Shard {
                     deferred |= 1u64 << i;
                     batch.count(Counter::CtDeferred);
                 }
+                track::Outcome::Handoff(w, hop) => {
+                    self.handoffs.push((i as u8, w, hop));
+                    batch.count(Counter::CtHandoff);
+                }
                 track::Outcome::Drop(c) => batch.drop(i, c),
             }
         }
@@ -286,20 +377,38 @@ impl Shard {
 
     /// After a batch: the entries its packets created but never confirmed
     /// (dropped on the way) go, as the kernel frees an unconfirmed entry
-    /// with its packet. Returns how many.
-    pub fn end_batch(&mut self) -> usize {
+    /// with its packet. One an answer the box made is attached to
+    /// (`held(slot)`: a REJECT reset, an ICMP error, waiting for the
+    /// output pass) leaves the index but lives until
+    /// [`Shard::free_unlinked`], as the kernel's lives with the answer's
+    /// reference. Returns how many went.
+    pub fn end_batch(&mut self, held: &dyn Fn(u32) -> bool) -> usize {
         let mut n = 0;
         for k in 0..self.pending.len() {
             let slot = self.pending[k];
             if let Some(e) = self.table.get(slot) {
                 if e.status & status::CONFIRMED == 0 {
-                    self.table.remove(slot);
+                    if held(slot) {
+                        self.table.unlink(slot);
+                        self.unlinked.push(slot);
+                    } else {
+                        self.table.remove(slot);
+                    }
                     n += 1;
                 }
             }
         }
         self.pending.clear();
         n
+    }
+
+    /// Frees the entries [`Shard::end_batch`] kept for the answers (once
+    /// they went through the output path).
+    pub fn free_unlinked(&mut self) {
+        for k in 0..self.unlinked.len() {
+            self.table.remove(self.unlinked[k]);
+        }
+        self.unlinked.clear();
     }
 
     /// Removes the entry in `slot` now (`nf_ct_kill`).

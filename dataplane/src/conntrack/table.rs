@@ -17,8 +17,10 @@ pub const EVICTION_RANGE: usize = 8;
 
 pub struct Table {
     pub(super) entries: Vec<Entry>,
-    /// Whether the slot is in use.
-    used: Vec<bool>,
+    /// Whether the slot is in use: 0 free, 1 in use and indexed, 2 in use
+    /// but taken out of the index (an unconfirmed entry an answer the box
+    /// made is still attached to).
+    used: Vec<u8>,
     free: Vec<u32>,
     index: Box<[u64]>,
     mask: usize,
@@ -89,6 +91,13 @@ impl Table {
         self.max * (std::mem::size_of::<Entry>() + 1 + 4) + self.index.len() * 8
     }
 
+    /// Entries taken out of the index and not freed yet (see
+    /// [`Table::unlink`]) do not count in [`Table::len`]; this does.
+    #[inline]
+    pub fn in_use(&self, slot: u32) -> bool {
+        self.used.get(slot as usize).copied().unwrap_or(0) != 0
+    }
+
     #[inline]
     pub fn hash(&self, t: &Tuple) -> u64 {
         self.hasher.hash_one(t)
@@ -98,7 +107,7 @@ impl Table {
     #[inline]
     pub fn get(&self, slot: u32) -> Option<&Entry> {
         let s = slot as usize;
-        if self.used.get(s).copied().unwrap_or(false) {
+        if self.used.get(s).copied().unwrap_or(0) != 0 {
             Some(&self.entries[s])
         } else {
             None
@@ -108,7 +117,7 @@ impl Table {
     #[inline]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
         let s = slot as usize;
-        if self.used.get(s).copied().unwrap_or(false) {
+        if self.used.get(s).copied().unwrap_or(0) != 0 {
             Some(&mut self.entries[s])
         } else {
             None
@@ -202,12 +211,12 @@ impl Table {
         let slot = match self.free.pop() {
             Some(s) => {
                 self.entries[s as usize] = e;
-                self.used[s as usize] = true;
+                self.used[s as usize] = 1;
                 s
             }
             None => {
                 self.entries.push(e);
-                self.used.push(true);
+                self.used.push(1);
                 (self.entries.len() - 1) as u32
             }
         };
@@ -220,27 +229,50 @@ impl Table {
     /// Changes the reply tuple of the entry in `slot` (NAT:
     /// `nf_conntrack_alter_reply`).
     pub fn set_reply(&mut self, slot: u32, reply: Tuple) {
+        let indexed = self.used[slot as usize] == 1;
         let h_old = self.entries[slot as usize].hash[1];
-        self.index_remove(h_old, slot_ref(slot, Dir::Reply));
+        if indexed {
+            self.index_remove(h_old, slot_ref(slot, Dir::Reply));
+        }
         let h = self.hash(&reply);
         let e = &mut self.entries[slot as usize];
         e.tuple[1] = reply;
         e.hash[1] = h;
-        self.index_insert(h, slot_ref(slot, Dir::Reply));
+        if indexed {
+            self.index_insert(h, slot_ref(slot, Dir::Reply));
+        }
     }
 
-    /// Removes the entry in `slot`.
-    pub fn remove(&mut self, slot: u32) {
+    /// Takes the entry in `slot` out of the index (no lookup finds it
+    /// again) but keeps it for whoever holds its slot; [`Table::remove`]
+    /// frees it.
+    pub fn unlink(&mut self, slot: u32) {
         let s = slot as usize;
-        if !self.used.get(s).copied().unwrap_or(false) {
+        if self.used.get(s).copied().unwrap_or(0) != 1 {
             return;
         }
         let [h0, h1] = self.entries[s].hash;
         self.index_remove(h0, slot_ref(slot, Dir::Orig));
         self.index_remove(h1, slot_ref(slot, Dir::Reply));
-        self.used[s] = false;
-        self.free.push(slot);
+        self.used[s] = 2;
         self.len -= 1;
+    }
+
+    /// Removes the entry in `slot`.
+    pub fn remove(&mut self, slot: u32) {
+        let s = slot as usize;
+        match self.used.get(s).copied().unwrap_or(0) {
+            0 => return,
+            1 => {
+                let [h0, h1] = self.entries[s].hash;
+                self.index_remove(h0, slot_ref(slot, Dir::Orig));
+                self.index_remove(h1, slot_ref(slot, Dir::Reply));
+                self.len -= 1;
+            }
+            _ => {}
+        }
+        self.used[s] = 0;
+        self.free.push(slot);
     }
 
     /// The entries whose keys sit in the first [`EVICTION_RANGE`] slots
@@ -295,7 +327,7 @@ mod tests {
             let k = (x % 900) as u32;
             let orig = tuple(k);
             match model.get(&k) {
-                Some(&slot) if x % 3 == 0 => {
+                Some(&slot) if x.is_multiple_of(3) => {
                     t.remove(slot);
                     model.remove(&k);
                 }

@@ -20,6 +20,9 @@ pub enum Outcome {
     Defer,
     /// `nf_ct_set(skb, NULL, IP_CT_UNTRACKED)` (IPv6 ND and MLD).
     Untracked,
+    /// The flow may be another worker's: hand the packet to it, with
+    /// this hop ([`Shard::owner_on_miss`]).
+    Handoff(u32, u8),
     /// Dropped (the table is full).
     Drop(Counter),
 }
@@ -238,12 +241,15 @@ pub(super) fn packet(
         if !tcp::valid_flags(seg.flags) {
             return Outcome::Invalid;
         }
-        return track_tcp(sh, batch, tuple, &seg, now, 0);
+        return track_tcp(sh, batch, i, tuple, &seg, now, 0);
     }
     let (slot, dir) = match lookup(sh, batch, &tuple, now) {
         Lookup::Found(slot, dir) => (slot, dir),
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
+            if let Some((w, hop)) = sh.owner_on_miss(&tuple, batch.hop(i)) {
+                return Outcome::Handoff(w, hop);
+            }
             // `init_conntrack`: ICMP only with a query (`icmp_new`).
             if super::tuple::is_icmp(meta.ip_version, proto.0) && !icmp_is_query(v6, meta.icmp_type)
             {
@@ -372,15 +378,21 @@ fn early_drop(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple) -> bool {
 fn track_tcp(
     sh: &mut Shard,
     batch: &mut Batch<'_>,
+    i: usize,
     tuple: Tuple,
     seg: &TcpSeg,
     now: u64,
     depth: u8,
 ) -> Outcome {
-    let (slot, dir) = match lookup(sh, batch, &tuple, now) {
-        Lookup::Found(s, d) => (s, d),
+    let (slot, dir, created) = match lookup(sh, batch, &tuple, now) {
+        Lookup::Found(s, d) => (s, d, false),
         Lookup::Defer => return Outcome::Defer,
         Lookup::Missing => {
+            if depth == 0 {
+                if let Some((w, hop)) = sh.owner_on_miss(&tuple, batch.hop(i)) {
+                    return Outcome::Handoff(w, hop);
+                }
+            }
             let Some(conn) = TcpConn::new(seg, &sh.cfg.tcp) else {
                 return Outcome::Invalid;
             };
@@ -390,7 +402,7 @@ fn track_tcp(
             let mut e = Entry::new(tuple, reply, now);
             e.proto = ProtoState::Tcp(conn);
             match create(sh, batch, e) {
-                Ok(s) => (s, Dir::Orig),
+                Ok(s) => (s, Dir::Orig, true),
                 Err(o) => return o,
             }
         }
@@ -402,22 +414,53 @@ fn track_tcp(
     };
     let seen_reply = e.status & status::SEEN_REPLY != 0;
     let assured = e.status & status::ASSURED != 0;
-    match conn.packet(dir, seg, seen_reply, assured, cfg) {
+    let verdict = conn.packet(dir, seg, seen_reply, assured, cfg);
+    // `nf_conntrack_in`: SEEN_REPLY once a reply is accepted (ignored
+    // ones included).
+    let accepted = |e: &mut Entry| {
+        if dir == Dir::Reply {
+            e.status |= status::SEEN_REPLY;
+        }
+        ctinfo(dir, e.status)
+    };
+    match verdict {
         TcpVerdict::Accept {
             timeout,
             assured: set,
+            ..
         } => {
-            if dir == Dir::Reply {
-                e.status |= status::SEEN_REPLY;
-            }
             if set {
                 e.status |= status::ASSURED;
             }
-            let info = ctinfo(dir, e.status);
+            let info = accepted(e);
             refresh(e, now, timeout);
             Outcome::Tracked(slot, info)
         }
-        TcpVerdict::Invalid(_) => Outcome::Invalid,
+        TcpVerdict::SynNoRefresh { .. } | TcpVerdict::Ignore(_) => {
+            let info = accepted(e);
+            Outcome::Tracked(slot, info)
+        }
+        TcpVerdict::Kill => {
+            // The packet keeps its entry; the entry is gone for the next
+            // one (`nf_ct_kill_acct`): it expires now.
+            let info = accepted(e);
+            e.expires = now;
+            e.status |= status::DYING;
+            Outcome::Tracked(slot, info)
+        }
+        TcpVerdict::Invalid(_) => {
+            if created {
+                sh.kill(slot);
+            }
+            Outcome::Invalid
+        }
+        TcpVerdict::InvalidShorten { timeout, .. } => {
+            let left = (e.expires.saturating_sub(now) / NS) as u32;
+            if let Some(t) = TcpVerdict::shortened(left, timeout) {
+                refresh(e, now, t);
+            }
+            Outcome::Invalid
+        }
         TcpVerdict::Reopen => {
             // `nf_ct_kill` + `-NF_REPEAT`: the SYN is looked up again and
             // opens a new connection.
@@ -426,7 +469,7 @@ fn track_tcp(
             if depth > 0 {
                 return Outcome::Invalid;
             }
-            track_tcp(sh, batch, tuple, seg, now, depth + 1)
+            track_tcp(sh, batch, i, tuple, seg, now, depth + 1)
         }
     }
 }
@@ -457,7 +500,12 @@ fn icmp_error(
     let (slot, dir) = match lookup(sh, batch, &inner, now) {
         Lookup::Found(s, d) => (s, d),
         Lookup::Defer => return Outcome::Defer,
-        Lookup::Missing => return Outcome::Invalid,
+        Lookup::Missing => {
+            return match sh.owner_on_miss(&inner, batch.hop(i)) {
+                Some((w, hop)) => Outcome::Handoff(w, hop),
+                None => Outcome::Invalid,
+            }
+        }
     };
     let e = sh.table.get(slot).expect("found");
     if e.tuple[dir.index()].dst != addr(meta.dst) {

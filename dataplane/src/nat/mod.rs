@@ -18,6 +18,7 @@
 //! destination port, and a frame that arrives at the wrong worker can be
 //! handed to the owner.
 
+pub mod jhash;
 pub mod select;
 
 use crate::conntrack::entry::status;
@@ -390,7 +391,11 @@ fn quoted_meta(frame: &[u8], l3: usize, version: u8) -> Option<PacketMeta> {
     Some(m)
 }
 
-/// The part of a port (or ICMP id) range that one worker allocates from.
+/// The ports (or ICMP ids) one worker allocates: those equal to its index
+/// modulo the number of workers, in every range. Interleaved rather than
+/// cut into blocks, so that a port names its worker whatever range it
+/// was chosen from ([`PortSlice::owner`]): a reply to a translated flow
+/// finds the worker that owns the binding by its destination port alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSlice {
     worker: u32,
@@ -407,35 +412,41 @@ impl PortSlice {
         }
     }
 
-    /// This worker's part of `lo..=hi`: `lo..=hi` cut into `workers`
-    /// consecutive blocks as equal as possible, the first ones one larger;
-    /// `None` when the range has fewer ports than there are workers and
-    /// this worker gets none.
-    pub fn range(&self, lo: u16, hi: u16) -> Option<(u16, u16)> {
-        let (lo32, hi32) = (u32::from(lo.min(hi)), u32::from(hi.max(lo)));
-        let n = hi32 - lo32 + 1;
-        let (base, extra) = (n / self.workers, n % self.workers);
-        let w = self.worker;
-        let size = base + u32::from(w < extra);
-        if size == 0 {
-            return None;
-        }
-        let start = lo32 + w * base + w.min(extra);
-        Some((start as u16, (start + size - 1) as u16))
+    /// Whether `port` is this worker's.
+    #[inline]
+    pub fn owns(&self, port: u16) -> bool {
+        u32::from(port) % self.workers == self.worker
     }
 
-    /// The worker that owns `port` of `lo..=hi` among `workers` (the
-    /// inverse of [`PortSlice::range`]); `None` outside the range.
-    pub fn owner(port: u16, lo: u16, hi: u16, workers: u32) -> Option<u32> {
-        (0..workers.max(1)).find(|&w| {
-            PortSlice::new(w, workers)
-                .range(lo, hi)
-                .is_some_and(|(a, b)| (a..=b).contains(&port))
-        })
+    /// This worker's part of `lo..=hi`: its first port and how many it
+    /// has (every `workers`-th port from there); `None` when it has none.
+    pub fn part(&self, lo: u16, hi: u16) -> Option<(u16, u32)> {
+        let (lo, hi) = (u32::from(lo.min(hi)), u32::from(hi.max(lo)));
+        let first = lo + (self.worker + self.workers - lo % self.workers) % self.workers;
+        if first > hi {
+            return None;
+        }
+        Some((first as u16, (hi - first) / self.workers + 1))
+    }
+
+    /// The `k`-th port of the part that starts at `first`.
+    #[inline]
+    pub fn nth(&self, first: u16, k: u32) -> u16 {
+        (u32::from(first) + k * self.workers) as u16
+    }
+
+    /// The worker that owns `port` among `workers`.
+    #[inline]
+    pub fn owner(port: u16, workers: u32) -> u32 {
+        u32::from(port) % workers.max(1)
     }
 
     pub fn worker(&self) -> u32 {
         self.worker
+    }
+
+    pub fn workers(&self) -> u32 {
+        self.workers
     }
 }
 
@@ -444,25 +455,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slices_are_disjoint_and_cover_the_range() {
+    fn slices_are_disjoint_and_cover_every_range() {
         for workers in 1..=7u32 {
             for (lo, hi) in [(1024u16, 65535u16), (0, 0), (10, 12), (500, 1000)] {
                 let mut covered = Vec::new();
                 for w in 0..workers {
-                    if let Some((a, b)) = PortSlice::new(w, workers).range(lo, hi) {
-                        assert!(a <= b);
-                        covered.extend(a..=b);
+                    let s = PortSlice::new(w, workers);
+                    if let Some((first, n)) = s.part(lo, hi) {
+                        for k in 0..n {
+                            let p = s.nth(first, k);
+                            assert!(s.owns(p) && (lo..=hi).contains(&p));
+                            assert_eq!(PortSlice::owner(p, workers), w);
+                            covered.push(p);
+                        }
                     }
                 }
+                covered.sort_unstable();
                 let want: Vec<u16> = (lo..=hi).collect();
                 assert_eq!(covered, want, "{workers} workers, {lo}..={hi}");
-                for p in [lo, hi, lo + (hi - lo) / 2] {
-                    let o = PortSlice::owner(p, lo, hi, workers).unwrap();
-                    let (a, b) = PortSlice::new(o, workers).range(lo, hi).unwrap();
-                    assert!((a..=b).contains(&p));
-                }
             }
         }
-        assert_eq!(PortSlice::owner(5, 10, 20, 2), None);
+        assert_eq!(PortSlice::new(1, 2).part(4, 4), None);
     }
 }

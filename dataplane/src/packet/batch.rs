@@ -49,6 +49,26 @@ pub enum CtState {
     Tracked { slot: u32, info: CtInfo },
 }
 
+impl CtState {
+    /// The state of an answer the box makes to a packet in this state (an
+    /// ICMP error, a TCP reset): `nf_ct_attach` gives it the packet's
+    /// entry as RELATED in the other direction; nothing without an entry.
+    #[inline]
+    pub fn attached(self) -> CtState {
+        match self {
+            CtState::Tracked { slot, info } => CtState::Tracked {
+                slot,
+                info: if info.is_reply() {
+                    CtInfo::Related
+                } else {
+                    CtInfo::RelatedReply
+                },
+            },
+            _ => CtState::None,
+        }
+    }
+}
+
 /// `enum ip_conntrack_info`: how the packet relates to its entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -124,6 +144,9 @@ pub struct Pkt {
     /// the tables of one hook all see it, even after mangle OUTPUT routes
     /// the packet again.
     pub(crate) hook_out: Option<PortId>,
+    /// How far the cross-worker handoff of a conntrack miss has gone
+    /// (`crate::conntrack`'s owner search): 0 not handed off.
+    pub(crate) hop: u8,
 }
 
 impl Pkt {
@@ -141,6 +164,7 @@ impl Pkt {
         fixed_oif: false,
         routed_with: (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         hook_out: None,
+        hop: 0,
     };
 
     /// A packet the box generated in `desc`, to be routed.
@@ -239,13 +263,16 @@ pub trait Emit {
     /// The worker's counters.
     fn counters(&mut self) -> &mut Counters;
 
-    /// See [`Batch::emit`].
+    /// See [`Batch::emit`]; `ct`: the conntrack entry the answer is
+    /// attached to ([`CtState::attached`]).
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
         umem: &mut Umem,
         frame: &[u8],
         kind: EmitKind,
         counter: Counter,
+        ct: CtState,
         now: Instant,
     ) -> bool;
 }
@@ -413,6 +440,13 @@ impl<'a> Batch<'a> {
         self.buf.pkts[i].l2
     }
 
+    /// How far the packet's conntrack handoff went (0: not handed off).
+    #[inline]
+    pub fn hop(&self, i: usize) -> u8 {
+        self.check(i);
+        self.buf.pkts[i].hop
+    }
+
     /// The next hop routing chose (a forwarded packet).
     #[inline]
     pub fn next_hop(&self, i: usize) -> IpAddr {
@@ -513,9 +547,12 @@ impl<'a> Batch<'a> {
     /// it is queued. Not queued (and `false`): ICMP rate limits
     /// (`icmp.ratelimited`), no free frame or a full output queue
     /// (`hook.emit_no_buffer`), a frame that does not parse as IP.
-    pub fn emit(&mut self, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
+    /// The answer is attached to packet `i`'s conntrack entry as the
+    /// kernel's `nf_ct_attach` does (RELATED, in the other direction).
+    pub fn emit(&mut self, i: usize, frame: &[u8], kind: EmitKind, counter: Counter) -> bool {
         debug_assert_eq!(counter.kind(), Kind::Generated);
-        self.out.emit(self.umem, frame, kind, counter, self.now)
+        let ct = self.ct(i).attached();
+        self.out.emit(self.umem, frame, kind, counter, ct, self.now)
     }
 
     /// Drops packet `i`, counted under `reason` (a drop reason).

@@ -127,6 +127,19 @@ counters! {
     CtDeferred = ("conntrack.deferred", Info),
     /// Entries removed because their packet was dropped before confirm.
     CtUnconfirmed = ("conntrack.unconfirmed_dropped", Info),
+    /// Packets whose flow another worker owns, handed to it.
+    CtHandoff = ("conntrack.handoff", Info),
+    /// Frames passed to another worker through the handoff rings (they
+    /// leave this worker, as if transmitted).
+    HandoffSent = ("handoff.sent", Tx),
+    /// Frames another worker passed to this one.
+    HandoffReceived = ("handoff.received", Rx),
+    /// A handoff ring was full: the frame is dropped (never blocks).
+    HandoffRingFull = ("handoff.ring_full", Drop),
+    /// A frame too long for a handoff slot.
+    HandoffTooBig = ("handoff.too_big", Drop),
+    /// No free frame for a handed-off packet (counted by the receiver).
+    HandoffNoBuffer = ("handoff.no_buffer", Info),
     /// A TCP SYN reopened a connection in TIME_WAIT or CLOSE.
     CtReopen = ("conntrack.reopen", Info),
     /// NAT bindings set up (a NAT target or a null binding that changed

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::{Batch, BatchBuf, Counter, Counters, Dest, Emit, EmitKind, L2Class, Pkt};
+use super::{Batch, BatchBuf, Counter, Counters, CtState, Dest, Emit, EmitKind, L2Class, Pkt};
 use crate::io::{PortId, Umem};
 use crate::wire;
 
@@ -31,6 +31,7 @@ impl Emit for Collect {
         frame: &[u8],
         kind: EmitKind,
         counter: Counter,
+        _ct: CtState,
         _now: Instant,
     ) -> bool {
         match wire::parse(frame) {

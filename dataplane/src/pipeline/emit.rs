@@ -121,6 +121,8 @@ impl Out {
         };
         self.counters.inc(counter);
         let mut g = Pkt::generated(d, meta);
+        // `icmp_glue_bits`: the error is attached to the offender's entry.
+        g.ct = p.ct.attached();
         g.dest = Dest::Forward;
         g.oif = Some(port);
         g.next_hop = next_hop;
@@ -142,6 +144,7 @@ impl Emit for Out {
         frame: &[u8],
         kind: EmitKind,
         counter: Counter,
+        ct: CtState,
         now: Instant,
     ) -> bool {
         let Ok(meta) = wire::parse(frame) else {
@@ -188,7 +191,9 @@ impl Emit for Out {
             meta.ident = u32::from(ident);
         }
         self.counters.inc(counter);
-        self.gen.push_back(Pkt::generated(d, meta));
+        let mut g = Pkt::generated(d, meta);
+        g.ct = ct;
+        self.gen.push_back(g);
         true
     }
 }

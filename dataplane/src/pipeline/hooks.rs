@@ -218,6 +218,15 @@ impl Core {
                                 b.retire(i);
                             }
                         }
+                        let handoffs = self.st.conntrack.handoffs();
+                        for &(i, w, hop) in handoffs.iter() {
+                            let i = usize::from(i);
+                            let mut p = b.pkts[i];
+                            p.hop = hop;
+                            self.outbox.push((w, p));
+                            b.retire(i);
+                        }
+                        handoffs.clear();
                     }
                     continue;
                 }

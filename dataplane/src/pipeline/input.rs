@@ -43,6 +43,7 @@ impl Core {
                     slot.dest = Dest::None;
                     slot.l2 = l2;
                     slot.fixed_oif = false;
+                    slot.hop = 0;
                     b.len += 1;
                     b.live |= 1u64 << i;
                 }

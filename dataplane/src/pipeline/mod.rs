@@ -226,6 +226,9 @@ struct Core {
     /// Packets conntrack deferred to after the batch (see
     /// [`crate::conntrack`]): they run again from the conntrack point.
     held: Vec<Pkt>,
+    /// Packets whose flow another worker owns: (worker, packet), their
+    /// frames still in this worker's arena ([`Pipeline::handoffs`]).
+    outbox: Vec<(u32, Pkt)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -285,6 +288,7 @@ impl Pipeline {
                 },
                 punt: PuntQueue::new(params.punt_capacity),
                 held: Vec::with_capacity(BATCH),
+                outbox: Vec::with_capacity(4 * BATCH),
             },
             bufs: Bufs {
                 main: BatchBuf::new(),
@@ -323,6 +327,11 @@ impl Pipeline {
         let mut c = self.core.out.counters.clone();
         c.set_neigh_queued(self.core.st.neigh.queued() as u64);
         c
+    }
+
+    /// Adds `n` to counter `c` (the worker's own events: handoffs).
+    pub fn count(&mut self, c: Counter, n: u64) {
+        self.core.out.counters.add(c, n);
     }
 
     /// The per-worker state the hook points share.
@@ -399,6 +408,42 @@ impl Pipeline {
             while !core.held.is_empty() {
                 core.reload_held(b);
                 let from = hooks::conntrack_point(Hook::Prerouting);
+                core.run_input(snap, umem, b, now, from);
+                core.settle(umem, b);
+                core.end_batch();
+            }
+            core.drain_output(snap, umem, bufs, now);
+        }
+    }
+
+    /// The packets handed to other workers since the last call: (worker,
+    /// packet); their frames are in this worker's arena, the caller passes
+    /// them on and frees them.
+    pub fn handoffs(&mut self) -> &mut Vec<(u32, Pkt)> {
+        &mut self.core.outbox
+    }
+
+    /// Runs packets another worker handed to this one (their frames
+    /// copied into this worker's arena, parsed, with the mark, ports and
+    /// hop they had) from the PREROUTING conntrack point on, as the owner
+    /// of their flow.
+    pub fn rx_handoff(&mut self, umem: &mut Umem, pkts: &[Pkt], now: Instant) {
+        let Pipeline { snap, core, bufs } = self;
+        let snap: &Snapshot = snap;
+        let from = hooks::conntrack_point(Hook::Prerouting);
+        for chunk in pkts.chunks(BATCH) {
+            let b = &mut bufs.main;
+            b.clear();
+            for (slot, p) in b.pkts.iter_mut().zip(chunk) {
+                *slot = *p;
+            }
+            b.len = chunk.len();
+            b.live = mask(chunk.len());
+            core.run_input(snap, umem, b, now, from);
+            core.settle(umem, b);
+            core.end_batch();
+            while !core.held.is_empty() {
+                core.reload_held(b);
                 core.run_input(snap, umem, b, now, from);
                 core.settle(umem, b);
                 core.end_batch();
@@ -510,7 +555,12 @@ impl Core {
     /// After a batch: conntrack forgets the entries of packets dropped
     /// before confirm.
     fn end_batch(&mut self) {
-        let n = self.st.conntrack.end_batch();
+        let gen = &self.out.gen;
+        let held = |slot: u32| {
+            gen.iter()
+                .any(|p| matches!(p.ct, CtState::Tracked { slot: s, .. } if s == slot))
+        };
+        let n = self.st.conntrack.end_batch(&held);
         if n != 0 {
             self.out.counters.add(Counter::CtUnconfirmed, n as u64);
         }
@@ -566,6 +616,9 @@ impl Core {
                 done += n;
             }
         }
+        // The answers have gone through: the unconfirmed entries they held
+        // go now.
+        self.st.conntrack.free_unlinked();
     }
 }
 

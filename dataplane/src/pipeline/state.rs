@@ -25,9 +25,11 @@ pub struct WorkerState {
 impl WorkerState {
     /// The state of worker `worker` for `snap`.
     pub fn new(snap: &Snapshot, params: &PipelineParams, worker: u32) -> WorkerState {
+        let mut conntrack = conntrack::Shard::new(params.conntrack_max, snap.conntrack.clone());
+        conntrack.set_workers(worker, params.workers);
         WorkerState {
             rules: snap.rules.as_deref().map(|p| RulesState::new(p, worker)),
-            conntrack: conntrack::Shard::new(params.conntrack_max, snap.conntrack.clone()),
+            conntrack,
             nat: nat::Nat::new(worker, params.workers),
             neigh: NeighTable::new(params.neigh.clone()),
             worker,

@@ -64,17 +64,6 @@ use super::statistic::{StatisticError, StatisticRule};
 /// rules file, the table and the chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RulesError {
-    /// `-j DNAT` / `SNAT` / `MASQUERADE` / `REDIRECT`.
-    #[error(
-        "line {line}: -A {chain} ... -j {target} (table {table}): NAT targets need connection \
-         tracking, which sluice does not have yet"
-    )]
-    NeedsConntrack {
-        line: usize,
-        table: TableKind,
-        chain: String,
-        target: &'static str,
-    },
     /// `-j CHAIN` / `-g CHAIN` naming a chain the table does not have (the
     /// config parser refuses this already).
     #[error("line {line}: -A {chain} ... (table {table}): no chain named {target:?}")]

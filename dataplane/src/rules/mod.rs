@@ -38,23 +38,16 @@
 //!
 //! ## Differences from the kernel
 //!
-//! * **No connection tracking yet.** Every packet is untracked
-//!   ([`crate::packet::CtState::Untracked`]): `--ctstate UNTRACKED` and
-//!   `--state UNTRACKED` match, NEW / ESTABLISHED / RELATED / INVALID /
-//!   SNAT / DNAT never do; `-m conntrack` without `--ctstate` and
-//!   `-m connmark` never match; `-j CONNMARK` does nothing (the kernel's
-//!   targets do nothing for a packet without a conntrack entry), nor does
-//!   `-j CT` without `--notrack`. In the kernel, a ruleset using conntrack
-//!   makes packets tracked: a first packet is NEW there, UNTRACKED here.
-//!   DNAT, SNAT, MASQUERADE and REDIRECT are refused
-//!   ([`RulesError::NeedsConntrack`]). The nat table's chains (without NAT
-//!   targets) run only when some rule enables tracking in the kernel
-//!   (conntrack/state/connmark matches, CONNMARK, CT without --notrack), as
-//!   the kernel's nat hooks only see tracked packets; then they run for
-//!   every packet, as the kernel runs them for the first packet of each
-//!   connection — with no connections, every packet is a first. No defragmentation: the kernel reassembles before PREROUTING
-//!   when conntrack is loaded; here rules see each fragment (`-f` matches
-//!   the non-first ones).
+//! * **Connection tracking** is the worker's shard ([`crate::conntrack`]):
+//!   it runs when a rule needs it, as the kernel's `nf_ct_netns_get` turns
+//!   it on (conntrack / state / connmark matches, CONNMARK, CT without
+//!   `--notrack`, a NAT target). Before the conntrack point (the raw
+//!   table), and without tracking, a packet has no entry: INVALID. The nat
+//!   table runs as the kernel's NAT hooks run it: for a connection's first
+//!   packet only, until a rule binds it ([`run_nat`](state)). No IPv4
+//!   defragmentation: the kernel reassembles before PREROUTING when
+//!   conntrack is on; here rules see each fragment (`-f` matches the
+//!   non-first ones) and conntrack calls a non-first fragment INVALID.
 //! * `limit`, `recent` and `statistic --mode nth` keep their state per
 //!   worker (the kernel's is global); see [`limit`], [`recent`],
 //!   [`statistic`]. `statistic --mode random` draws from a seeded

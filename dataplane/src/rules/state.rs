@@ -620,5 +620,5 @@ fn masq_oif_changed(
     let Some(e) = rc.ct.entry(slot) else {
         return false;
     };
-    e.masq_port != 0 && batch.oif(i).map(|p| p.0 as u16 + 1) != Some(e.masq_port)
+    e.masq_port != 0 && batch.oif(i).map(|p| p.0 + 1) != Some(e.masq_port)
 }

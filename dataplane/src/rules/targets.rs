@@ -184,7 +184,7 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
                 return Step::Drop(cx.table_drop);
             };
             if let Some(e) = cx.ct.entry_mut(slot) {
-                e.masq_port = out.0 as u16 + 1;
+                e.masq_port = out.0 + 1;
             }
             let mut r = r;
             r.addrs = Some((v4(src), v4(src)));
@@ -304,7 +304,7 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
             } else {
                 (EmitKind::Plain, Counter::RejectTcpReset)
             };
-            batch.emit(&cx.reply[..n], kind, counter);
+            batch.emit(i, &cx.reply[..n], kind, counter);
         }
         Err(why) => batch.count(no_reply_counter(why)),
     }

@@ -217,10 +217,6 @@ impl H {
         H::with(THREE, rules, "", RulesParams::default())
     }
 
-    pub fn try_new(rules: &str) -> Result<H, RulesError> {
-        H::try_with(THREE, rules, "", RulesParams::default())
-    }
-
     pub fn with(toml: &str, rules: &str, sets: &str, params: RulesParams) -> H {
         H::try_with(toml, rules, sets, params).expect("rules compile")
     }

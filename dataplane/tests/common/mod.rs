@@ -92,10 +92,15 @@ impl Lab {
     }
 
     pub fn from_snapshot(snap: Snapshot, params: PipelineParams) -> Lab {
+        Lab::worker(Arc::new(snap), params, 0)
+    }
+
+    /// Worker `worker` (of `params.workers`) of a multi-worker box.
+    pub fn worker(snap: Arc<Snapshot>, params: PipelineParams, worker: u32) -> Lab {
         let t0 = Instant::now();
         let names: Vec<String> = snap.net.ports.iter().map(|p| p.name.clone()).collect();
         let macs = (0..names.len()).map(|i| rmac(i as u8)).collect();
-        let pipeline = Pipeline::with_params(Arc::new(snap), macs, params, t0);
+        let pipeline = Pipeline::for_worker(snap, macs, params, worker, t0);
         let ports = names.iter().map(|_| MemPort::new(1024)).collect();
         Lab {
             w: Worker::new(Umem::new(FRAMES, 2048), ports, pipeline),

@@ -279,50 +279,6 @@ fn notrack_ct_and_connmark() {
 }
 
 #[test]
-fn nat_targets_are_refused_with_their_line() {
-    for (rule, target) in [
-        (
-            "-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.2.2",
-            "DNAT",
-        ),
-        ("-A POSTROUTING -o r1 -j MASQUERADE", "MASQUERADE"),
-        ("-A POSTROUTING -o r1 -j SNAT --to-source 10.0.2.1", "SNAT"),
-        (
-            "-A PREROUTING -p tcp -j REDIRECT --to-ports 8080",
-            "REDIRECT",
-        ),
-    ] {
-        let rules = format!(
-            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
-             :POSTROUTING ACCEPT [0:0]\n-A PREROUTING -j LOG\n{rule}\nCOMMIT\n"
-        );
-        let e = H::try_new(&rules).err().expect("refused");
-        assert!(
-            matches!(e, RulesError::NeedsConntrack { line: 7, .. }),
-            "{e:?}"
-        );
-        let msg = e.to_string();
-        assert!(msg.starts_with("line 7: "), "{msg}");
-        assert!(msg.contains(target), "{msg}");
-        assert!(
-            msg.contains("NAT targets need connection tracking, which sluice does not have yet"),
-            "{msg}"
-        );
-    }
-    // A nat table without NAT targets is fine, and runs.
-    let rules = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
-                 :POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p udp\nCOMMIT\n";
-    let mut h = H::new(rules);
-    let r = h.run(
-        TableKind::Nat,
-        &Pk::udp("10.0.1.2", "10.0.2.2", 1, 2, b"").frame(),
-        At::prerouting(0),
-    );
-    assert!(r.accepted());
-    assert_eq!(h.hits(TableKind::Nat, "PREROUTING"), vec![1]);
-}
-
-#[test]
 fn output_and_postrouting() {
     let rules = filter("ACCEPT", &[], &["-A OUTPUT -o r1 -p icmp -j DROP"]);
     let mut h = H::new(&rules);

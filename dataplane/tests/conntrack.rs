@@ -1,0 +1,195 @@
+//! Conntrack and NAT under pressure, through the whole pipeline: more
+//! flows than `conntrack_max`, with assured flows that must keep working.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use sluice_dataplane::packet::Counter;
+use sluice_dataplane::pipeline::{PipelineParams, Snapshot};
+use sluice_dataplane::rules::RulesParams;
+use sluice_dataplane::wire;
+
+const TOML: &str = r#"
+[[interface]]
+name = "lan"
+address = ["10.0.1.1/24"]
+
+[[interface]]
+name = "wan"
+address = ["192.0.2.1/24"]
+
+[[route]]
+to = "default"
+via = "192.0.2.254"
+"#;
+
+const RULES: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o wan -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i lan -o wan -j ACCEPT
+COMMIT
+";
+
+const MAX: usize = 1000;
+
+fn lab() -> Lab {
+    lab_of(MAX)
+}
+
+fn lab_of(conntrack_max: usize) -> Lab {
+    let a = sluice_config::appliance::parse(TOML, Path::new("t.toml")).unwrap();
+    let rs = sluice_config::iptables::parse(RULES, Path::new("t.rules")).unwrap();
+    let snap =
+        Arc::new(Snapshot::build(&a, &rs, &Default::default(), RulesParams::default(), 1).unwrap());
+    let params = PipelineParams {
+        conntrack_max,
+        ..PipelineParams::default()
+    };
+    let mut lab = Lab::worker(snap, params, 0);
+    for k in 2..=250 {
+        lab.neighbour("lan", &format!("10.0.1.{k}"), hmac(k));
+    }
+    lab.neighbour("wan", "192.0.2.254", hmac(1));
+    lab.delta();
+    lab
+}
+
+fn out(host: u8, sport: u16) -> Vec<u8> {
+    V4::udp(&format!("10.0.1.{host}"), "198.51.100.7", sport, 53, b"q").frame(rmac(0), hmac(host))
+}
+
+fn reply(port: u16) -> Vec<u8> {
+    V4::udp("198.51.100.7", "192.0.2.1", 53, port, b"a").frame(rmac(1), hmac(1))
+}
+
+#[test]
+fn more_flows_than_the_table_holds() {
+    let mut lab = lab();
+    // 100 flows made ASSURED: out, reply, and out again after 3 s.
+    let mut assured = Vec::new();
+    for k in 0..100u16 {
+        lab.inject("lan", &out(2 + (k % 10) as u8, 20000 + k));
+        let f = lab.recv("wan");
+        assert_eq!(f.len(), 1);
+        let port = wire::parse(&f[0]).unwrap().src_port;
+        lab.inject("wan", &reply(port));
+        assert_eq!(lab.recv("lan").len(), 1, "reply of flow {k}");
+        assured.push((2 + (k % 10) as u8, 20000 + k, port));
+    }
+    lab.advance(Duration::from_secs(3));
+    for &(h, s, _) in &assured {
+        lab.inject("lan", &out(h, s));
+    }
+    assert_eq!(lab.recv("wan").len(), 100);
+    lab.delta();
+    // 5 000 unreplied flows, in batches, through a table of 1 000.
+    let (mut sent, mut forwarded) = (0, 0);
+    for round in 0..50u16 {
+        for k in 0..100u16 {
+            lab.send("lan", &out(20 + (k % 200) as u8, 40000 + round * 100 + k));
+            sent += 1;
+        }
+        lab.run();
+        forwarded += lab.recv("wan").len();
+    }
+    let d = lab.delta();
+    let get = |c: &str| d.get(c).copied().unwrap_or(0);
+    assert!(get("conntrack.early_drop") > 0, "{d:?}");
+    assert_eq!(
+        forwarded as u64 + get("conntrack.table_full"),
+        sent as u64,
+        "{d:?}"
+    );
+    assert!(lab.w.pipeline.state().conntrack.len() <= MAX);
+    // Every assured flow survived: its replies are still de-translated.
+    for &(h, s, port) in &assured {
+        lab.inject("wan", &reply(port));
+        let back = lab.recv("lan");
+        assert_eq!(back.len(), 1, "assured flow {h}:{s} lost");
+        let m = wire::parse(&back[0]).unwrap();
+        assert_eq!((m.dst.to_string(), m.dst_port), (format!("10.0.1.{h}"), s));
+    }
+    lab.assert_balanced();
+    let c = lab.counters();
+    assert!(c.get(Counter::CtNew) >= 1000);
+}
+
+/// A table full of ASSURED entries has nothing to evict (the kernel's
+/// `early_drop` passes them over): a new flow is dropped, the assured ones
+/// keep working. (The kernel side of the differential suite cannot have a
+/// small table: `nf_conntrack_max` is read-only in a network namespace.)
+#[test]
+fn a_table_of_assured_flows_drops_new_ones() {
+    let mut lab = lab_of(2);
+    let mut ports = Vec::new();
+    for s in [1001, 1002] {
+        lab.inject("lan", &out(2, s));
+        let f = lab.recv("wan");
+        let port = wire::parse(&f[0]).unwrap().src_port;
+        lab.inject("wan", &reply(port));
+        assert_eq!(lab.recv("lan").len(), 1);
+        ports.push((s, port));
+    }
+    lab.advance(Duration::from_secs(3));
+    for &(s, _) in &ports {
+        lab.inject("lan", &out(2, s));
+        assert_eq!(lab.recv("wan").len(), 1);
+    }
+    assert!(lab
+        .w
+        .pipeline
+        .state()
+        .conntrack
+        .iter()
+        .all(|(_, e)| e.status & sluice_dataplane::conntrack::status::ASSURED != 0));
+    lab.delta();
+    lab.inject("lan", &out(3, 3000));
+    assert!(lab.recv("wan").is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[("rx.frames", 1), ("conntrack.table_full", 1)])
+    );
+    for &(s, port) in &ports {
+        lab.inject("wan", &reply(port));
+        let back = lab.recv("lan");
+        assert_eq!(back.len(), 1, "assured flow {s} lost");
+        assert_eq!(wire::parse(&back[0]).unwrap().dst_port, s);
+    }
+    lab.assert_balanced();
+}
+
+#[test]
+fn masqueraded_flows_die_with_their_address() {
+    let mut lab = lab();
+    lab.inject("lan", &out(2, 5555));
+    let f = lab.recv("wan");
+    assert_eq!(wire::parse(&f[0]).unwrap().src.to_string(), "192.0.2.1");
+    assert_eq!(lab.w.pipeline.state().conntrack.len(), 1);
+    // The same box with another address on wan (an apply): the binding
+    // through 192.0.2.1 is gone, as the kernel's masquerade notifier
+    // removes it; a new packet of the flow is masqueraded afresh.
+    let moved = TOML.replace("192.0.2.1/24", "192.0.2.9/24");
+    let a = sluice_config::appliance::parse(&moved, Path::new("t.toml")).unwrap();
+    let rs = sluice_config::iptables::parse(RULES, Path::new("t.rules")).unwrap();
+    let snap = Snapshot::build(&a, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
+    lab.w.pipeline.set_snapshot(Arc::new(snap));
+    assert_eq!(lab.w.pipeline.state().conntrack.len(), 0);
+    lab.inject("lan", &out(2, 5555));
+    let f = lab.recv("wan");
+    assert_eq!(f.len(), 1);
+    assert_eq!(wire::parse(&f[0]).unwrap().src.to_string(), "192.0.2.9");
+    lab.assert_balanced();
+}
