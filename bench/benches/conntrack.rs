@@ -29,7 +29,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use sluice_bench::conntrack::{CtBench, Kind, Mode, MAX_FLOWS};
-use sluice_dataplane::conntrack::{Entry, Table, Tuple};
+use sluice_dataplane::conntrack::{Entry, ProtoState, Table, Tuple};
 use sluice_dataplane::pipeline::{Counter, BATCH};
 
 /// `[dataplane] conntrack_max` of every hit case: room for 1M flows.
@@ -133,10 +133,12 @@ fn measure(mode: Mode, flows: usize, miss: f64, cfg: &Cfg) -> Cell {
 
 fn bytes_per_flow() {
     println!(
-        "size_of::<conntrack::Entry>() = {} B (two {}-byte tuples); Table::footprint()/max \
-         (slab + used flag + free list + index of u64, at least 4 slots per entry, a power of two):",
+        "size_of::<conntrack::Entry>() = {} B (two {}-byte tuples, a {}-byte ProtoState); \
+         Table::footprint()/max (slab + used flag + free list + index of u64, at least 4 slots \
+         per entry, a power of two):",
         std::mem::size_of::<Entry>(),
-        std::mem::size_of::<Tuple>()
+        std::mem::size_of::<Tuple>(),
+        std::mem::size_of::<ProtoState>()
     );
     for max in [262_144usize, 1_000_000, CT_MAX, CT_MAX + 1] {
         let t = Table::new(max);
