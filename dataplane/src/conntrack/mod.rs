@@ -365,11 +365,23 @@ impl Shard {
                 if info.is_related() {
                     continue;
                 }
+                let Some(e) = self.table.get(slot) else {
+                    continue;
+                };
+                if e.status & status::CONFIRMED != 0 {
+                    continue;
+                }
+                // `__nf_conntrack_confirm`: a tuple another entry has
+                // (NAT could only find a taken one) fails the insert and
+                // the packet is dropped.
+                let [o, r] = e.tuple;
+                if self.table.taken_by_other(&o, slot) || self.table.taken_by_other(&r, slot) {
+                    batch.drop(i, Counter::CtInsertFailed);
+                    continue;
+                }
                 if let Some(e) = self.table.get_mut(slot) {
-                    if e.status & status::CONFIRMED == 0 {
-                        e.status |= status::CONFIRMED;
-                        batch.count(Counter::CtNew);
-                    }
+                    e.status |= status::CONFIRMED;
+                    batch.count(Counter::CtNew);
                 }
             }
         }
