@@ -322,6 +322,12 @@ impl Shard {
         self.handoffs.clear();
         let mut deferred = 0u64;
         for i in batch.indices() {
+            // An iptables ruleset turns on IPv4 tracking only
+            // (`nf_ct_netns_get(net, NFPROTO_IPV4)`); IPv6 waits for
+            // ip6tables rulesets.
+            if batch.meta(i).ip_version != 4 {
+                continue;
+            }
             let zone = match batch.ct(i) {
                 CtState::None => 0,
                 CtState::Template { zone } => zone,
