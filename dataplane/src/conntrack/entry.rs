@@ -37,8 +37,6 @@ pub enum ProtoState {
 pub struct Entry {
     /// `tuplehash[IP_CT_DIR_ORIGINAL]`, `tuplehash[IP_CT_DIR_REPLY]`.
     pub tuple: [Tuple; 2],
-    /// The index hashes of both tuples (kept so removal needs no hashing).
-    pub(super) hash: [u64; 2],
     /// When it expires, in ns of the shard's clock.
     pub expires: u64,
     /// `ct->status` ([`status`]).
@@ -56,7 +54,6 @@ impl Entry {
     pub fn new(orig: Tuple, reply: Tuple, expires: u64) -> Entry {
         Entry {
             tuple: [orig, reply],
-            hash: [0; 2],
             expires,
             status: 0,
             mark: 0,

@@ -322,6 +322,12 @@ impl Shard {
         self.handoffs.clear();
         let mut deferred = 0u64;
         for i in batch.indices() {
+            // An iptables ruleset turns on IPv4 tracking only
+            // (`nf_ct_netns_get(net, NFPROTO_IPV4)`); IPv6 waits for
+            // ip6tables rulesets.
+            if batch.meta(i).ip_version != 4 {
+                continue;
+            }
             let zone = match batch.ct(i) {
                 CtState::None => 0,
                 CtState::Template { zone } => zone,
@@ -365,11 +371,23 @@ impl Shard {
                 if info.is_related() {
                     continue;
                 }
+                let Some(e) = self.table.get(slot) else {
+                    continue;
+                };
+                if e.status & status::CONFIRMED != 0 {
+                    continue;
+                }
+                // `__nf_conntrack_confirm`: a tuple another entry has
+                // (NAT could only find a taken one) fails the insert and
+                // the packet is dropped.
+                let [o, r] = e.tuple;
+                if self.table.taken_by_other(&o, slot) || self.table.taken_by_other(&r, slot) {
+                    batch.drop(i, Counter::CtInsertFailed);
+                    continue;
+                }
                 if let Some(e) = self.table.get_mut(slot) {
-                    if e.status & status::CONFIRMED == 0 {
-                        e.status |= status::CONFIRMED;
-                        batch.count(Counter::CtNew);
-                    }
+                    e.status |= status::CONFIRMED;
+                    batch.count(Counter::CtNew);
                 }
             }
         }

@@ -4,10 +4,18 @@
 //! degrades it and nothing is allocated after [`Table::new`]).
 //!
 //! An index slot is a `u64`: the tuple hash's high 32 bits as a tag, and
-//! `(entry << 1 | dir) + 1` (0 is an empty slot). The index has at least
-//! four slots per entry (two keys per entry, load at most one half).
+//! `(entry << 1 | dir) + 1` (0 is an empty slot). A key's home slot is
+//! computed from its tag alone (`tag * slots >> 32`), so neither the
+//! entries nor the index keep hashes. The index has [`SLOTS_PER_ENTRY`]
+//! slots per entry (two keys each: load at most 0.77).
+//!
+//! A second index, *by source*, holds the entries whose source NAT is set
+//! up, keyed by their original source (address, port or ICMP id,
+//! protocol, zone): `find_appropriate_src` walks it so that a source keeps
+//! the mapping it has (`nf_nat_bysource`). Its slots are bare entry
+//! references (the key is read from the entry), 1.3 per entry.
 
-use super::entry::Entry;
+use super::entry::{status, Entry};
 use super::tuple::{Dir, Tuple};
 
 /// How far from a key's home slot early drop looks for a victim
@@ -15,15 +23,24 @@ use super::tuple::{Dir, Tuple};
 /// new tuple's hash bucket).
 pub const EVICTION_RANGE: usize = 8;
 
+/// Index slots per entry (in tenths).
+const SLOTS_PER_ENTRY_X10: usize = 26;
+/// By-source index slots per entry (in tenths).
+const SRC_SLOTS_PER_ENTRY_X10: usize = 13;
+
+/// `status` bit (not one of the kernel's) of an entry in the by-source
+/// index.
+pub const IN_BYSOURCE: u32 = 1 << 30;
+
 pub struct Table {
     pub(super) entries: Vec<Entry>,
-    /// Whether the slot is in use: 0 free, 1 in use and indexed, 2 in use
-    /// but taken out of the index (an unconfirmed entry an answer the box
-    /// made is still attached to).
+    /// 0 free, 1 in use and indexed, 2 in use but taken out of the index
+    /// (an unconfirmed entry an answer the box made is still attached to).
     used: Vec<u8>,
     free: Vec<u32>,
     index: Box<[u64]>,
-    mask: usize,
+    /// Entry + 1 per slot, 0 empty.
+    bysource: Box<[u32]>,
     hasher: ahash::RandomState,
     len: usize,
     max: usize,
@@ -43,17 +60,34 @@ fn slot_ref(entry: u32, dir: Dir) -> u64 {
     ((u64::from(entry) << 1) | dir as u64) + 1
 }
 
+/// The home of a tag in `n` slots (Lemire's fast range reduction).
+#[inline]
+fn home(tag: u64, n: usize) -> usize {
+    ((tag * n as u64) >> 32) as usize
+}
+
+/// The by-source key of an original tuple: the source side only.
+#[inline]
+fn src_key(t: &Tuple) -> Tuple {
+    Tuple {
+        dst: [0; 16],
+        dport: 0,
+        ..*t
+    }
+}
+
 impl Table {
     /// A table for at most `max` entries (at least 1), allocated now.
     pub fn new(max: usize) -> Table {
         let max = max.clamp(1, 1 << 30);
-        let slots = (max * 4).next_power_of_two().max(16);
+        let slots = (max * SLOTS_PER_ENTRY_X10 / 10).max(16);
+        let src_slots = (max * SRC_SLOTS_PER_ENTRY_X10 / 10).max(16);
         Table {
             entries: Vec::with_capacity(max),
             used: Vec::with_capacity(max),
             free: Vec::with_capacity(max),
             index: vec![0u64; slots].into_boxed_slice(),
-            mask: slots - 1,
+            bysource: vec![0u32; src_slots].into_boxed_slice(),
             hasher: ahash::RandomState::with_seeds(
                 0x243f_6a88_85a3_08d3,
                 0x1319_8a2e_0370_7344,
@@ -86,13 +120,15 @@ impl Table {
         self.entries.len()
     }
 
-    /// Bytes the table holds for `max` entries (slab, index, free list).
+    /// Bytes the table holds for `max` entries (slab, state, free list and
+    /// both indexes).
     pub fn footprint(&self) -> usize {
-        self.max * (std::mem::size_of::<Entry>() + 1 + 4) + self.index.len() * 8
+        self.max * (std::mem::size_of::<Entry>() + 1 + 4)
+            + self.index.len() * 8
+            + self.bysource.len() * 4
     }
 
-    /// Entries taken out of the index and not freed yet (see
-    /// [`Table::unlink`]) do not count in [`Table::len`]; this does.
+    /// Whether `slot` holds an entry (indexed or not).
     #[inline]
     pub fn in_use(&self, slot: u32) -> bool {
         self.used.get(slot as usize).copied().unwrap_or(0) != 0
@@ -106,9 +142,8 @@ impl Table {
     /// The entry in `slot`, if in use.
     #[inline]
     pub fn get(&self, slot: u32) -> Option<&Entry> {
-        let s = slot as usize;
-        if self.used.get(s).copied().unwrap_or(0) != 0 {
-            Some(&self.entries[s])
+        if self.in_use(slot) {
+            Some(&self.entries[slot as usize])
         } else {
             None
         }
@@ -116,9 +151,8 @@ impl Table {
 
     #[inline]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
-        let s = slot as usize;
-        if self.used.get(s).copied().unwrap_or(0) != 0 {
-            Some(&mut self.entries[s])
+        if self.in_use(slot) {
+            Some(&mut self.entries[slot as usize])
         } else {
             None
         }
@@ -132,8 +166,15 @@ impl Table {
 
     #[inline]
     pub fn find_hashed(&self, t: &Tuple, h: u64) -> Option<(u32, Dir)> {
+        self.find_other(t, h, u32::MAX)
+    }
+
+    /// The first entry other than `skip` indexed under `t`.
+    #[inline]
+    fn find_other(&self, t: &Tuple, h: u64, skip: u32) -> Option<(u32, Dir)> {
         let tag = h >> 32;
-        let mut i = h as usize & self.mask;
+        let n = self.index.len();
+        let mut i = home(tag, n);
         loop {
             let s = self.index[i];
             if s == 0 {
@@ -142,24 +183,39 @@ impl Table {
             if s >> 32 == tag {
                 let r = (s as u32) - 1;
                 let (e, dir) = (r >> 1, if r & 1 == 0 { Dir::Orig } else { Dir::Reply });
-                if self.entries[e as usize].tuple[dir.index()] == *t {
+                if e != skip && self.entries[e as usize].tuple[dir.index()] == *t {
                     return Some((e, dir));
                 }
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
         }
+    }
+
+    /// Whether another entry than `slot` is indexed under `t` (a clash
+    /// `__nf_conntrack_confirm` refuses).
+    pub fn taken_by_other(&self, t: &Tuple, slot: u32) -> bool {
+        self.find_other(t, self.hash(t), slot).is_some()
     }
 
     fn index_insert(&mut self, h: u64, r: u64) {
-        let mut i = h as usize & self.mask;
+        let tag = h >> 32;
+        let n = self.index.len();
+        let mut i = home(tag, n);
         while self.index[i] != 0 {
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
         }
-        self.index[i] = ((h >> 32) << 32) | r;
+        self.index[i] = (tag << 32) | r;
     }
 
     fn index_remove(&mut self, h: u64, r: u64) {
-        let mut i = h as usize & self.mask;
+        let n = self.index.len();
+        let mut i = home(h >> 32, n);
         loop {
             let s = self.index[i];
             if s == 0 {
@@ -169,45 +225,39 @@ impl Table {
             if s & 0xffff_ffff == r {
                 break;
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
         }
         // Backward shift: move later members of the cluster whose home is
         // not between the hole and themselves into the hole.
         let mut hole = i;
-        let mut j = (i + 1) & self.mask;
+        let mut j = if i + 1 == n { 0 } else { i + 1 };
         loop {
             let s = self.index[j];
             if s == 0 {
                 break;
             }
-            let home = self.home_of(s);
-            let dist_j = j.wrapping_sub(home) & self.mask;
-            let dist_hole = hole.wrapping_sub(home) & self.mask;
+            let k = home(s >> 32, n);
+            let dist_j = (j + n - k) % n;
+            let dist_hole = (hole + n - k) % n;
             if dist_hole <= dist_j {
                 self.index[hole] = s;
                 hole = j;
             }
-            j = (j + 1) & self.mask;
+            j = if j + 1 == n { 0 } else { j + 1 };
         }
         self.index[hole] = 0;
     }
 
-    /// The home slot of the key an index slot refers to.
-    #[inline]
-    fn home_of(&self, s: u64) -> usize {
-        let r = (s as u32) - 1;
-        let e = &self.entries[(r >> 1) as usize];
-        e.hash[(r & 1) as usize] as usize & self.mask
-    }
-
     /// Puts `e` in the table, indexed by both its tuples; `None` when full.
-    pub fn insert(&mut self, mut e: Entry) -> Option<u32> {
+    pub fn insert(&mut self, e: Entry) -> Option<u32> {
         if self.len >= self.max {
             return None;
         }
         let h0 = self.hash(&e.tuple[0]);
         let h1 = self.hash(&e.tuple[1]);
-        e.hash = [h0, h1];
         let slot = match self.free.pop() {
             Some(s) => {
                 self.entries[s as usize] = e;
@@ -220,6 +270,7 @@ impl Table {
                 (self.entries.len() - 1) as u32
             }
         };
+        self.entries[slot as usize].status &= !IN_BYSOURCE;
         self.index_insert(h0, slot_ref(slot, Dir::Orig));
         self.index_insert(h1, slot_ref(slot, Dir::Reply));
         self.len += 1;
@@ -230,32 +281,35 @@ impl Table {
     /// `nf_conntrack_alter_reply`).
     pub fn set_reply(&mut self, slot: u32, reply: Tuple) {
         let indexed = self.used[slot as usize] == 1;
-        let h_old = self.entries[slot as usize].hash[1];
         if indexed {
+            let h_old = self.hash(&self.entries[slot as usize].tuple[1]);
             self.index_remove(h_old, slot_ref(slot, Dir::Reply));
         }
-        let h = self.hash(&reply);
-        let e = &mut self.entries[slot as usize];
-        e.tuple[1] = reply;
-        e.hash[1] = h;
+        self.entries[slot as usize].tuple[1] = reply;
         if indexed {
+            let h = self.hash(&reply);
             self.index_insert(h, slot_ref(slot, Dir::Reply));
         }
+    }
+
+    fn unindex(&mut self, slot: u32) {
+        let e = &self.entries[slot as usize];
+        let (h0, h1) = (self.hash(&e.tuple[0]), self.hash(&e.tuple[1]));
+        self.index_remove(h0, slot_ref(slot, Dir::Orig));
+        self.index_remove(h1, slot_ref(slot, Dir::Reply));
+        self.len -= 1;
     }
 
     /// Takes the entry in `slot` out of the index (no lookup finds it
     /// again) but keeps it for whoever holds its slot; [`Table::remove`]
     /// frees it.
     pub fn unlink(&mut self, slot: u32) {
-        let s = slot as usize;
-        if self.used.get(s).copied().unwrap_or(0) != 1 {
+        if self.used.get(slot as usize).copied().unwrap_or(0) != 1 {
             return;
         }
-        let [h0, h1] = self.entries[s].hash;
-        self.index_remove(h0, slot_ref(slot, Dir::Orig));
-        self.index_remove(h1, slot_ref(slot, Dir::Reply));
-        self.used[s] = 2;
-        self.len -= 1;
+        self.unindex(slot);
+        self.bysource_remove(slot);
+        self.used[slot as usize] = 2;
     }
 
     /// Removes the entry in `slot`.
@@ -264,10 +318,8 @@ impl Table {
         match self.used.get(s).copied().unwrap_or(0) {
             0 => return,
             1 => {
-                let [h0, h1] = self.entries[s].hash;
-                self.index_remove(h0, slot_ref(slot, Dir::Orig));
-                self.index_remove(h1, slot_ref(slot, Dir::Reply));
-                self.len -= 1;
+                self.unindex(slot);
+                self.bysource_remove(slot);
             }
             _ => {}
         }
@@ -275,26 +327,112 @@ impl Table {
         self.free.push(slot);
     }
 
-    /// The entries whose keys sit in the first [`EVICTION_RANGE`] slots
-    /// from `t`'s home slot (the neighbourhood early drop searches).
+    /// Enters the (indexed) entry in `slot` in the by-source index (its
+    /// source NAT is set up). Nothing when the index is full.
+    pub fn bysource_insert(&mut self, slot: u32) {
+        let s = slot as usize;
+        if self.used.get(s).copied().unwrap_or(0) != 1 || self.entries[s].status & IN_BYSOURCE != 0
+        {
+            return;
+        }
+        let n = self.bysource.len();
+        let mut i = home(self.hash(&src_key(&self.entries[s].tuple[0])) >> 32, n);
+        for _ in 0..n {
+            if self.bysource[i] == 0 {
+                self.bysource[i] = slot + 1;
+                self.entries[s].status |= IN_BYSOURCE;
+                return;
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+    }
+
+    fn bysource_remove(&mut self, slot: u32) {
+        let s = slot as usize;
+        if self.entries[s].status & IN_BYSOURCE == 0 {
+            return;
+        }
+        self.entries[s].status &= !IN_BYSOURCE;
+        let n = self.bysource.len();
+        let mut i = home(self.hash(&src_key(&self.entries[s].tuple[0])) >> 32, n);
+        loop {
+            let v = self.bysource[i];
+            if v == 0 {
+                debug_assert!(false, "by-source entry missing");
+                return;
+            }
+            if v == slot + 1 {
+                break;
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        let mut hole = i;
+        let mut j = if i + 1 == n { 0 } else { i + 1 };
+        loop {
+            let v = self.bysource[j];
+            if v == 0 {
+                break;
+            }
+            let k = home(
+                self.hash(&src_key(&self.entries[(v - 1) as usize].tuple[0])) >> 32,
+                n,
+            );
+            let dist_j = (j + n - k) % n;
+            let dist_hole = (hole + n - k) % n;
+            if dist_hole <= dist_j {
+                self.bysource[hole] = v;
+                hole = j;
+            }
+            j = if j + 1 == n { 0 } else { j + 1 };
+        }
+        self.bysource[hole] = 0;
+    }
+
+    /// The entries in the by-source index whose original source is
+    /// `orig`'s (address, port or id, protocol, zone), newest last; at
+    /// most `out.len()`.
+    pub fn same_source(&self, orig: &Tuple, out: &mut [u32]) -> usize {
+        let key = src_key(orig);
+        let n = self.bysource.len();
+        let mut i = home(self.hash(&key) >> 32, n);
+        let mut k = 0;
+        for _ in 0..n {
+            let v = self.bysource[i];
+            if v == 0 || k == out.len() {
+                break;
+            }
+            let e = &self.entries[(v - 1) as usize];
+            if src_key(&e.tuple[0]) == key && e.status & status::DYING == 0 {
+                out[k] = v - 1;
+                k += 1;
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        k
+    }
+
+    /// The entries whose keys sit in the first slots from `t`'s home slot
+    /// (the neighbourhood early drop searches), at most
+    /// [`EVICTION_RANGE`].
     pub fn neighbourhood(&self, t: &Tuple, out: &mut [u32; EVICTION_RANGE]) -> usize {
-        let h = self.hash(t);
-        let mut n = 0;
+        let n = self.index.len();
+        let start = home(self.hash(t) >> 32, n);
+        let mut c = 0;
         for k in 0..EVICTION_RANGE * 2 {
-            let s = self.index[(h as usize + k) & self.mask];
+            let s = self.index[(start + k) % n];
             if s == 0 {
                 continue;
             }
             let e = ((s as u32) - 1) >> 1;
-            if !out[..n].contains(&e) {
-                out[n] = e;
-                n += 1;
-                if n == EVICTION_RANGE {
+            if !out[..c].contains(&e) {
+                out[c] = e;
+                c += 1;
+                if c == EVICTION_RANGE {
                     break;
                 }
             }
         }
-        n
+        c
     }
 }
 

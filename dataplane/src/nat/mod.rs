@@ -99,14 +99,12 @@ pub fn setup(
         return Ok(false);
     };
     let slice = nat.slice;
-    let table = &shard.table;
     let mut rand = || nat.next();
-    let mut taken = |t: &Tuple| {
-        t.invert()
-            .and_then(|r| table.find(&r))
-            .is_some_and(|(s, _)| s != slot)
+    let mut conns = ShardConns {
+        table: &shard.table,
+        slot,
     };
-    let new = select::unique_tuple(&curr, range, m, slice, &mut rand, &mut taken)
+    let new = select::select(&curr, range, m, slice, &mut rand, &mut conns)
         .ok_or(Counter::NatExhausted)?;
     let mut changed = false;
     if new != curr {
@@ -122,7 +120,41 @@ pub fn setup(
         };
     }
     e.status |= done_bit(m);
+    if m == Manip::Src {
+        shard.table_mut().bysource_insert(slot);
+    }
     Ok(changed)
+}
+
+/// The shard's table as selection sees it.
+struct ShardConns<'a> {
+    table: &'a crate::conntrack::Table,
+    /// The entry being set up.
+    slot: u32,
+}
+
+impl select::Conns for ShardConns<'_> {
+    fn taken(&mut self, t: &Tuple, _check: select::Check) -> bool {
+        t.invert()
+            .and_then(|r| self.table.find(&r))
+            .is_some_and(|(s, _)| s != self.slot)
+    }
+
+    fn same_src(&mut self, orig: &Tuple, visit: &mut dyn FnMut(&Tuple) -> bool) {
+        let mut found = [0u32; 16];
+        let n = self.table.same_source(orig, &mut found);
+        // Newest first, as the kernel's list.
+        for &s in found[..n].iter().rev() {
+            if s == self.slot {
+                continue;
+            }
+            if let Some(e) = self.table.get(s) {
+                if e.status & status::SRC_NAT_DONE != 0 && visit(&e.tuple[1]) {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// `nf_nat_alloc_null_binding`: the address stays, the port changes only
@@ -149,8 +181,19 @@ pub fn null_binding(
 
 /// `nf_nat_packet`: rewrites packet `i` (of direction `dir` on the entry
 /// in `slot`) for manip `m` when the entry's bindings say so.
-pub fn packet(shard: &Shard, batch: &mut Batch<'_>, i: usize, slot: u32, dir: Dir, m: Manip) {
-    let Some(e) = shard.entry(slot) else { return };
+/// `false`: the packet cannot be rewritten and is dropped (the kernel's
+/// `l4proto_manip_pkt` failing: a GRE header shorter than 8 bytes).
+pub fn packet(
+    shard: &Shard,
+    batch: &mut Batch<'_>,
+    i: usize,
+    slot: u32,
+    dir: Dir,
+    m: Manip,
+) -> bool {
+    let Some(e) = shard.entry(slot) else {
+        return true;
+    };
     let mut bit = match m {
         Manip::Src => status::SRC_NAT,
         Manip::Dst => status::DST_NAT,
@@ -159,17 +202,25 @@ pub fn packet(shard: &Shard, batch: &mut Batch<'_>, i: usize, slot: u32, dir: Di
         bit ^= status::NAT_MASK;
     }
     if e.status & bit == 0 {
-        return;
+        return true;
     }
     // The target: the other direction's tuple, inverted.
     let Some(target) = e.tuple[dir.other().index()].invert() else {
-        return;
+        return true;
     };
     let mut meta = *batch.meta(i);
+    // `gre_manip_pkt` wants the 8 bytes of a GRE header with a key.
+    if meta.protocol.0 == 47
+        && meta.frag_offset == 0
+        && (meta.l3_off as usize + meta.ip_len as usize) < meta.l4_off as usize + 8
+    {
+        return false;
+    }
     let l3 = meta.l3_off as usize;
     let frame = batch.frame_mut(i);
     manip_ip(frame, l3, &mut meta, &target, m);
     batch.set_meta(i, meta);
+    true
 }
 
 /// `nf_nat_ipv4_manip_pkt` / `nf_nat_ipv6_manip_pkt` on the packet whose

@@ -122,6 +122,10 @@ counters! {
     /// New flows refused because the table was full and no entry could be
     /// evicted (`nf_conntrack: table full, dropping packet`).
     CtTableFull = ("conntrack.table_full", Drop),
+    /// A new entry whose tuple another entry already has (a NAT range with
+    /// nothing free): its packet is dropped at confirm, as the kernel's
+    /// insert fails (`insert_failed`).
+    CtInsertFailed = ("conntrack.insert_failed", Drop),
     /// Packets held back to the next pass because an earlier packet of
     /// the same batch had just created their flow's entry.
     CtDeferred = ("conntrack.deferred", Info),

@@ -601,7 +601,9 @@ fn run_nat(
             batch.drop(i, Counter::NatMasqGone);
             continue;
         }
-        nat::packet(rc.ct, batch, i, slot, dir, m);
+        if !nat::packet(rc.ct, batch, i, slot, dir, m) {
+            batch.drop(i, Counter::NatDrop);
+        }
     }
 }
 
