@@ -32,8 +32,12 @@ pub enum ProtoState {
     Tcp(TcpConn),
 }
 
-/// One connection. See the module docs.
+/// One connection. See the module docs. `repr(C)`: the field order is the
+/// order the hot path reads (tuples, then expiry and status, then the
+/// protocol's state), which the warm-up pass of
+/// [`super::Shard::input`] touches line by line.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub struct Entry {
     /// `tuplehash[IP_CT_DIR_ORIGINAL]`, `tuplehash[IP_CT_DIR_REPLY]`.
     pub tuple: [Tuple; 2],

@@ -158,6 +158,36 @@ impl Table {
         }
     }
 
+    /// The home slot of hash `h` in the index (the warm-up pass).
+    #[inline]
+    pub fn home_slot(&self, h: u64) -> u64 {
+        home(h >> 32, self.index.len()) as u64
+    }
+
+    /// The index slot `i` (the warm-up pass).
+    #[inline]
+    pub fn index_at(&self, i: usize) -> u64 {
+        self.index[i]
+    }
+
+    /// Reads the entry an index slot names, if any (the warm-up pass).
+    #[inline]
+    pub fn touch_entry(&self, s: u64) -> u64 {
+        if s == 0 {
+            return 0;
+        }
+        let e = (((s as u32) - 1) >> 1) as usize;
+        // Every cache line of the entry, and its slot state.
+        self.entries.get(e).map_or(0, |x| {
+            let p = match &x.proto {
+                super::entry::ProtoState::Udp { stream_ts } => *stream_ts,
+                super::entry::ProtoState::Tcp(c) => c.state() as u64,
+                super::entry::ProtoState::None => 0,
+            };
+            u64::from(x.tuple[0].src[0]) ^ x.expires ^ p ^ u64::from(self.used[e])
+        })
+    }
+
     /// The entry and direction `t` belongs to.
     #[inline]
     pub fn find(&self, t: &Tuple) -> Option<(u32, Dir)> {

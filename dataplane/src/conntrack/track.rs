@@ -211,8 +211,12 @@ pub(super) fn packet(
     }
     let v6 = meta.ip_version == 6;
     let proto = meta.protocol;
-    let Some(tuple) = packet_tuple(&meta, zone) else {
-        return Outcome::Invalid;
+    let tuple = match sh.prehashed {
+        Some((t, _)) => t,
+        None => match packet_tuple(&meta, zone) {
+            Some(t) => t,
+            None => return Outcome::Invalid,
+        },
     };
     if pre && sh.cfg.checksum && meta.l4 == L4Status::Parsed {
         let check = matches!(proto, IpProtocol::TCP | IpProtocol::UDP)
@@ -319,7 +323,12 @@ enum Lookup {
 /// Finds the entry of `t`, removing it if it expired; an unconfirmed one
 /// (created earlier in this batch) defers the packet.
 fn lookup(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple, now: u64) -> Lookup {
-    let Some((slot, dir)) = sh.table.find(t) else {
+    // The warm-up pass hashed the packet's own tuple already.
+    let h = match sh.prehashed {
+        Some((ref pt, h)) if std::ptr::eq(pt, t) || pt == t => h,
+        _ => sh.table.hash(t),
+    };
+    let Some((slot, dir)) = sh.table.find_hashed(t, h) else {
         return Lookup::Missing;
     };
     let e = sh.table.get(slot).expect("indexed");

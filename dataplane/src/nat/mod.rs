@@ -208,7 +208,7 @@ pub fn packet(
     let Some(target) = e.tuple[dir.other().index()].invert() else {
         return true;
     };
-    let mut meta = *batch.meta(i);
+    let (frame, meta) = batch.frame_meta_mut(i);
     // `gre_manip_pkt` wants the 8 bytes of a GRE header with a key.
     if meta.protocol.0 == 47
         && meta.frag_offset == 0
@@ -216,10 +216,85 @@ pub fn packet(
     {
         return false;
     }
+    if !manip_v4_fast(frame, meta, &target, m) {
+        let l3 = meta.l3_off as usize;
+        manip_ip(frame, l3, meta, &target, m);
+    }
+    true
+}
+
+/// [`manip_ip`] for the common case, an IPv4 packet with a whole TCP or
+/// UDP header or an ICMP query, with 32-bit checksum updates; `false`
+/// (nothing done) for anything else.
+#[inline]
+fn manip_v4_fast(frame: &mut [u8], meta: &mut PacketMeta, target: &Tuple, m: Manip) -> bool {
+    if meta.ip_version != 4 || meta.l4 != L4Status::Parsed {
+        return false;
+    }
     let l3 = meta.l3_off as usize;
-    let frame = batch.frame_mut(i);
-    manip_ip(frame, l3, &mut meta, &target, m);
-    batch.set_meta(i, meta);
+    let l4 = meta.l4_off as usize;
+    let end = l3 + meta.ip_len as usize;
+    let proto = meta.protocol.0;
+    let need = match proto {
+        6 => 20,
+        17 => 8,
+        1 => 8,
+        _ => return false,
+    };
+    if end > frame.len() || l4 + need > end {
+        return false;
+    }
+    let (aoff, new_addr, new_port) = match m {
+        Manip::Src => (l3 + 12, &target.src, target.sport),
+        Manip::Dst => (l3 + 16, &target.dst, target.dport),
+    };
+    let rd32 = |f: &[u8], o: usize| u32::from_be_bytes([f[o], f[o + 1], f[o + 2], f[o + 3]]);
+    let rd16 = |f: &[u8], o: usize| u16::from_be_bytes([f[o], f[o + 1]]);
+    let old_a = rd32(frame, aoff);
+    let new_a = u32::from_be_bytes([new_addr[0], new_addr[1], new_addr[2], new_addr[3]]);
+    match proto {
+        1 => {
+            if crate::conntrack::tuple::icmp_invert(false, frame[l4]).is_none() {
+                return false;
+            }
+            // A query: its id is the tuple's source "port".
+            let old_id = rd16(frame, l4 + 4);
+            let new_id = target.sport;
+            if old_id != new_id {
+                let c = checksum::update16(rd16(frame, l4 + 2), old_id, new_id);
+                frame[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+                frame[l4 + 4..l4 + 6].copy_from_slice(&new_id.to_be_bytes());
+                meta.icmp_id = new_id;
+            }
+        }
+        _ => {
+            let poff = l4 + if m == Manip::Src { 0 } else { 2 };
+            let coff = l4 + if proto == 6 { 16 } else { 6 };
+            let old_port = rd16(frame, poff);
+            frame[poff..poff + 2].copy_from_slice(&new_port.to_be_bytes());
+            let hc = rd16(frame, coff);
+            if !(proto == 17 && hc == 0) {
+                let mut x = checksum::update32(hc, old_a, new_a);
+                x = checksum::update16(x, old_port, new_port);
+                if proto == 17 {
+                    x = checksum::udp_wire(x);
+                }
+                frame[coff..coff + 2].copy_from_slice(&x.to_be_bytes());
+            }
+            match m {
+                Manip::Src => meta.src_port = new_port,
+                Manip::Dst => meta.dst_port = new_port,
+            }
+        }
+    }
+    frame[aoff..aoff + 4].copy_from_slice(&new_a.to_be_bytes());
+    let hc = checksum::update32(rd16(frame, l3 + 10), old_a, new_a);
+    frame[l3 + 10..l3 + 12].copy_from_slice(&hc.to_be_bytes());
+    let ip = std::net::IpAddr::V4(new_a.into());
+    match m {
+        Manip::Src => meta.src = ip,
+        Manip::Dst => meta.dst = ip,
+    }
     true
 }
 

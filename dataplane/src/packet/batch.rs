@@ -374,6 +374,15 @@ impl<'a> Batch<'a> {
         self.umem.bytes_mut(self.buf.pkts[i].desc)
     }
 
+    /// The frame and its metadata, both writable: a stage that rewrites
+    /// what the metadata describes (NAT) keeps them in step.
+    #[inline]
+    pub fn frame_meta_mut(&mut self, i: usize) -> (&mut [u8], &mut PacketMeta) {
+        self.check(i);
+        let p = &mut self.buf.pkts[i];
+        (self.umem.bytes_mut(p.desc), &mut p.meta)
+    }
+
     /// Replaces the metadata after a stage rewrote what it describes in
     /// the frame (NAT).
     #[inline]

@@ -656,6 +656,18 @@ impl Cx<'_> {
                         }
                     })?)
                 }
+                // `--ctstate` alone is `-m state` (conntrack_mt: the state
+                // test, then true with or without an entry).
+                Match::Conntrack(x)
+                    if x.state.is_some()
+                        && *x
+                            == sluice_config::iptables::ext::conntrack::Conntrack {
+                                state: x.state,
+                                ..Default::default()
+                            } =>
+                {
+                    CMatch::State(x.state.expect("checked"))
+                }
                 Match::Conntrack(x) => CMatch::Conntrack(Box::new(x.clone())),
                 Match::State(x) => match x.state {
                     Some(s) => CMatch::State(s),
