@@ -193,3 +193,18 @@ fn masqueraded_flows_die_with_their_address() {
     assert_eq!(wire::parse(&f[0]).unwrap().src.to_string(), "192.0.2.9");
     lab.assert_balanced();
 }
+
+#[test]
+fn entries_expire_without_traffic() {
+    let mut lab = lab();
+    lab.inject("lan", &out(2, 5555));
+    lab.recv("wan");
+    assert_eq!(lab.w.pipeline.state().conntrack.len(), 1);
+    // An unreplied UDP flow lives 30 s: still there at 29 s, gone after
+    // 31 s with nothing but poll turns.
+    lab.advance(Duration::from_secs(29));
+    assert_eq!(lab.w.pipeline.state().conntrack.len(), 1);
+    lab.advance(Duration::from_secs(2));
+    assert_eq!(lab.w.pipeline.state().conntrack.len(), 0);
+    assert_eq!(lab.delta().get("conntrack.expired"), Some(&1));
+}

@@ -128,7 +128,9 @@ impl Config {
 const NS: u64 = 1_000_000_000;
 
 /// How many slab slots the sweep looks at per batch.
-const SWEEP_PER_BATCH: usize = 64;
+const SWEEP_PER_BATCH: usize = 32;
+/// How many per idle poll turn ([`Shard::tick`]).
+const SWEEP_PER_TICK: usize = 256;
 
 /// One worker's flow table. See the module docs.
 pub struct Shard {
@@ -402,9 +404,10 @@ impl Shard {
         }
         let mut acc = 0u64;
         for i in Bits(warm) {
-            let s = self.table.index_at(slots[i] as usize);
-            slots[i] = s;
-            acc = acc.wrapping_add(s);
+            acc = acc.wrapping_add(self.table.index_at(slots[i] as usize));
+        }
+        for i in Bits(warm) {
+            slots[i] = self.table.tagged_slot(self.warm[i]);
         }
         for i in Bits(warm) {
             acc = acc.wrapping_add(self.table.touch_entry(slots[i]));
@@ -487,12 +490,27 @@ impl Shard {
         }
     }
 
+    /// The sweep between batches (once per poll turn): entries expire
+    /// even when no traffic comes. Returns how many went.
+    pub fn tick(&mut self, now: Instant) -> u64 {
+        let now = self.clock(now);
+        self.sweep_slots(now, SWEEP_PER_TICK)
+    }
+
     /// Looks at up to `budget` slab slots from where the last sweep
     /// stopped and removes the confirmed entries that expired.
     fn sweep(&mut self, now: u64, budget: usize, batch: &mut Batch<'_>) {
+        let n = self.sweep_slots(now, budget);
+        if n != 0 {
+            batch.count_n(Counter::CtExpired, n);
+        }
+    }
+
+    fn sweep_slots(&mut self, now: u64, budget: usize) -> u64 {
         let n = self.table.slots();
+        let mut expired = 0;
         if n == 0 {
-            return;
+            return 0;
         }
         for _ in 0..budget.min(n) {
             if self.sweep_at >= n {
@@ -503,10 +521,11 @@ impl Shard {
             if let Some(e) = self.table.get(slot) {
                 if e.status & status::CONFIRMED != 0 && e.expires <= now {
                     self.kill(slot);
-                    batch.count(Counter::CtExpired);
+                    expired += 1;
                 }
             }
         }
+        expired
     }
 
     /// Removes every entry (`conntrack -F`).

@@ -170,6 +170,27 @@ impl Table {
         self.index[i]
     }
 
+    /// The index slot of the first key with `h`'s tag from its home slot
+    /// (the warm-up pass; the index line is in cache by then): 0 when a
+    /// free slot comes first.
+    #[inline]
+    pub fn tagged_slot(&self, h: u64) -> u64 {
+        let tag = h >> 32;
+        let n = self.index.len();
+        let mut i = home(tag, n);
+        for _ in 0..16 {
+            let s = self.index[i];
+            if s == 0 || s >> 32 == tag {
+                return s;
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        0
+    }
+
     /// Reads the entry an index slot names, if any (the warm-up pass).
     #[inline]
     pub fn touch_entry(&self, s: u64) -> u64 {

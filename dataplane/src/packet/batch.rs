@@ -564,6 +564,12 @@ impl<'a> Batch<'a> {
         self.out.emit(self.umem, frame, kind, counter, ct, self.now)
     }
 
+    /// Adds `n` to an event counter.
+    #[inline]
+    pub fn count_n(&mut self, c: Counter, n: u64) {
+        self.out.counters().add(c, n);
+    }
+
     /// Drops packet `i`, counted under `reason` (a drop reason).
     #[inline]
     pub fn drop(&mut self, i: usize, reason: Counter) {

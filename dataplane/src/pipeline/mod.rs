@@ -457,6 +457,10 @@ impl Pipeline {
     pub fn poll(&mut self, umem: &mut Umem, now: Instant) {
         let Pipeline { snap, core, bufs } = self;
         let snap: &Snapshot = snap;
+        let expired = core.st.conntrack.tick(now);
+        if expired != 0 {
+            core.out.counters.add(Counter::CtExpired, expired);
+        }
         let (out, macs) = (&mut core.out, &core.macs);
         core.st
             .neigh
