@@ -43,7 +43,7 @@ use sluice_config::appliance::{self, Appliance};
 use sluice_config::{ipset, iptables};
 use sluice_dataplane::io::mem::MemPort;
 use sluice_dataplane::io::Umem;
-use sluice_dataplane::pipeline::{Counters, Pipeline, Snapshot};
+use sluice_dataplane::pipeline::{Counters, Pipeline, PipelineParams, Snapshot};
 use sluice_dataplane::route::PortId;
 use sluice_dataplane::rules::log::LogRecord;
 use sluice_dataplane::rules::{RulesParams, RulesReader};
@@ -117,7 +117,13 @@ impl SluiceRouter {
             .collect();
         let macs = (0..names.len()).map(router_mac).collect();
         let now = Instant::now();
-        let pipeline = Pipeline::new(Arc::new(snapshot), macs, now);
+        // One worker: the whole `[dataplane] conntrack_max` is its shard.
+        let params = PipelineParams {
+            workers: 1,
+            conntrack_max: appliance.dataplane.conntrack_max as usize,
+            ..PipelineParams::for_appliance(&appliance)
+        };
+        let pipeline = Pipeline::with_params(Arc::new(snapshot), macs, params, now);
         let rules = pipeline
             .rules_reader()
             .expect("a snapshot built with a ruleset has one");

@@ -169,6 +169,19 @@ impl Default for PipelineParams {
     }
 }
 
+impl PipelineParams {
+    /// Default sizes with the appliance's `[dataplane]` settings: its
+    /// workers, and `conntrack_max` divided among them.
+    pub fn for_appliance(a: &sluice_config::appliance::Appliance) -> PipelineParams {
+        let workers = a.dataplane.workers.max(1);
+        PipelineParams {
+            conntrack_max: (a.dataplane.conntrack_max / workers).max(1) as usize,
+            workers,
+            ..PipelineParams::default()
+        }
+    }
+}
+
 /// How many output passes one call runs at most (an echo reply may need a
 /// neighbour solicitation, which is generated in turn).
 const MAX_OUTPUT_ROUNDS: usize = 8;
