@@ -1841,7 +1841,8 @@ diff_test!(fragments_with_conntrack, &ports(2), |d| {
     d.counters_now();
     d.known_divergent(
         "no IPv4 reassembly for conntrack: the kernel holds the lone first \
-         fragment for the rest and forwards nothing; sluice calls it INVALID",
+         fragment for the rest and forwards nothing; sluice tracks it by its \
+         own header and forwards it",
         &[
             p("r0", H0, H1).ident(7).udp_first_frag(9),
             p("r0", H0B, H1).ident(8).udp_last_frag(),

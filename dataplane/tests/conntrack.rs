@@ -208,3 +208,67 @@ fn entries_expire_without_traffic() {
     assert_eq!(lab.w.pipeline.state().conntrack.len(), 0);
     assert_eq!(lab.delta().get("conntrack.expired"), Some(&1));
 }
+
+/// `datagram` (an IPv4 packet without options) cut in two at `at` bytes
+/// of its payload (a multiple of 8), as Ethernet frames.
+fn fragments(datagram: &[u8], at: usize) -> [Vec<u8>; 2] {
+    let payload = &datagram[20..];
+    let piece = |off: usize, data: &[u8], more: bool| {
+        let mut ip = datagram[..20].to_vec();
+        ip.extend_from_slice(data);
+        let len = ip.len() as u16;
+        ip[2..4].copy_from_slice(&len.to_be_bytes());
+        let fo = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        ip[6..8].copy_from_slice(&fo.to_be_bytes());
+        ip[10] = 0;
+        ip[11] = 0;
+        let c = sluice_dataplane::wire::checksum::checksum(&ip[..20]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        eth(
+            rmac(1),
+            hmac(1),
+            sluice_dataplane::wire::EtherType::IPV4,
+            &ip,
+        )
+    };
+    [
+        piece(0, &payload[..at], true),
+        piece(at, &payload[at..], false),
+    ]
+}
+
+#[test]
+fn later_fragments_follow_the_first_ones_entry() {
+    let mut lab = lab();
+    lab.inject("lan", &out(2, 5555));
+    let f = lab.recv("wan");
+    let port = wire::parse(&f[0]).unwrap().src_port;
+    // A 1 200-byte answer in two fragments: the reply is ESTABLISHED,
+    // both pieces are forwarded with the address translated back.
+    let big = V4::udp("198.51.100.7", "192.0.2.1", 53, port, &[7u8; 1200])
+        .df(false)
+        .ip();
+    let [a, b] = fragments(&big, 1000);
+    lab.send("wan", &a);
+    lab.send("wan", &b);
+    lab.run();
+    let back = lab.recv("lan");
+    assert_eq!(back.len(), 2, "{:?}", lab.delta());
+    for (k, fr) in back.iter().enumerate() {
+        let m = wire::parse(fr).unwrap();
+        assert_eq!(m.dst.to_string(), "10.0.1.2", "fragment {k}");
+        // The IPv4 header checksum still verifies.
+        assert_eq!(sluice_dataplane::wire::checksum::checksum(&fr[14..34]), 0);
+    }
+    assert_eq!(wire::parse(&back[0]).unwrap().dst_port, 5555);
+    // A later fragment of a datagram whose first one never came: INVALID,
+    // dropped by the policy.
+    let other = V4::udp("198.51.100.7", "192.0.2.1", 53, port, &[7u8; 1200])
+        .df(false)
+        .ident(0x4444)
+        .ip();
+    let [_, lone] = fragments(&other, 1000);
+    lab.inject("wan", &lone);
+    assert!(lab.recv("lan").is_empty());
+    lab.assert_balanced();
+}

@@ -35,9 +35,13 @@
 //! would have seen in the kernel.
 //!
 //! Not here: connection tracking helpers (FTP, SIP, ...) and expectations;
-//! SCTP, DCCP and GRE are tracked by the generic tracker; fragments are not
-//! reassembled (IPv4 and IPv6 `nf_defrag`): a non-first fragment is
-//! INVALID and a first fragment is tracked by its own header.
+//! SCTP, DCCP and GRE are tracked by the generic tracker. Fragments are not
+//! reassembled (IPv4 and IPv6 `nf_defrag`): a first fragment is tracked by
+//! its own header, and the later fragments of its datagram follow its
+//! entry (same state, NAT'd addresses) when they come after it; a
+//! fragment whose first one was not seen is INVALID. The kernel instead
+//! holds the fragments until the datagram is whole: it forwards nothing of
+//! an incomplete datagram, and its rules count a datagram once.
 
 pub mod entry;
 pub mod table;
@@ -157,6 +161,9 @@ pub struct Shard {
     warm_t: [Tuple; BATCH],
     /// The packet being tracked: its tuple and hash from the warm-up.
     pub(crate) prehashed: Option<(Tuple, u64)>,
+    /// Fragmented datagrams whose first fragment was tracked: the rest
+    /// follow its entry ([`track::FragMap`]).
+    pub(crate) frags: track::FragMap,
 }
 
 impl std::fmt::Debug for Shard {
@@ -188,6 +195,7 @@ impl Shard {
             warm: [0; BATCH],
             warm_t: [Tuple::default(); BATCH],
             prehashed: None,
+            frags: track::FragMap::new(),
         }
     }
 
@@ -347,6 +355,17 @@ impl Shard {
             self.prehashed = (warm & (1u64 << i) != 0).then(|| (self.warm_t[i], self.warm[i]));
             let outcome = track::packet(self, batch, i, zone, now, pre);
             self.prehashed = None;
+            if let track::Outcome::Tracked(slot, info) = outcome {
+                let m = batch.meta(i);
+                if m.more_frags && m.frag_offset == 0 && !info.is_related() {
+                    let dir = if info.is_reply() {
+                        Dir::Reply
+                    } else {
+                        Dir::Orig
+                    };
+                    self.frags.remember(m, zone, slot, dir, now);
+                }
+            }
             match outcome {
                 track::Outcome::Tracked(slot, info) => {
                     batch.set_ct(i, CtState::Tracked { slot, info });

@@ -61,6 +61,100 @@ pub fn packet_tuple(meta: &PacketMeta, zone: u16) -> Option<Tuple> {
     Some(t)
 }
 
+/// The datagrams whose first fragment was tracked: (source, destination,
+/// IP id, protocol, zone) → its entry, for `FRAG_TIMEOUT`, in a fixed
+/// array (a newer datagram takes the place of an older one that hashes
+/// alike).
+#[derive(Debug, Clone)]
+pub struct FragMap {
+    slots: Box<[FragSlot]>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FragSlot {
+    key: (u32, u32, u32, u8, u16),
+    slot: u32,
+    dir: u8,
+    expires: u64,
+    used: bool,
+}
+
+/// How long later fragments follow a first one (`ipfrag_time`, 30 s).
+const FRAG_TIMEOUT: u64 = 30 * NS;
+const FRAG_SLOTS: usize = 1024;
+
+impl FragMap {
+    pub fn new() -> FragMap {
+        FragMap {
+            slots: vec![FragSlot::default(); FRAG_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    fn key(meta: &PacketMeta, zone: u16) -> Option<(u32, u32, u32, u8, u16)> {
+        match (meta.src, meta.dst) {
+            (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => Some((
+                u32::from(s),
+                u32::from(d),
+                meta.ident,
+                meta.protocol.0,
+                zone,
+            )),
+            _ => None,
+        }
+    }
+
+    fn index(k: &(u32, u32, u32, u8, u16)) -> usize {
+        let x = (u64::from(k.0) << 32 | u64::from(k.1))
+            ^ (u64::from(k.2) << 16 | u64::from(k.3) << 8 | u64::from(k.4) << 40);
+        ((x.wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 54) as usize % FRAG_SLOTS
+    }
+
+    pub(super) fn remember(&mut self, meta: &PacketMeta, zone: u16, slot: u32, dir: Dir, now: u64) {
+        if let Some(k) = FragMap::key(meta, zone) {
+            self.slots[FragMap::index(&k)] = FragSlot {
+                key: k,
+                slot,
+                dir: dir as u8,
+                expires: now + FRAG_TIMEOUT,
+                used: true,
+            };
+        }
+    }
+
+    fn find(&self, meta: &PacketMeta, zone: u16, now: u64) -> Option<(u32, Dir)> {
+        let k = FragMap::key(meta, zone)?;
+        let f = &self.slots[FragMap::index(&k)];
+        (f.used && f.key == k && f.expires > now)
+            .then_some((f.slot, if f.dir == 0 { Dir::Orig } else { Dir::Reply }))
+    }
+}
+
+impl Default for FragMap {
+    fn default() -> Self {
+        FragMap::new()
+    }
+}
+
+/// A later fragment of a datagram whose first fragment was tracked: its
+/// entry's state in the first fragment's direction (`None`: INVALID).
+fn later_fragment(sh: &mut Shard, meta: &PacketMeta, zone: u16, now: u64) -> Outcome {
+    let Some((slot, dir)) = sh.frags.find(meta, zone, now) else {
+        return Outcome::Invalid;
+    };
+    let Some(e) = sh.table.get(slot) else {
+        return Outcome::Invalid;
+    };
+    if e.tuple[dir.index()].src != addr(meta.src) {
+        // The slot was reused by another connection.
+        return Outcome::Invalid;
+    }
+    if e.status & status::CONFIRMED == 0 {
+        // The first fragment is in this batch: after it.
+        return Outcome::Defer;
+    }
+    Outcome::Tracked(slot, ctinfo(dir, e.status))
+}
+
 /// ICMP error types conntrack relates to a flow (`icmp_is_err`).
 fn icmp_is_err(v6: bool, ty: u8) -> bool {
     if v6 {
@@ -211,6 +305,9 @@ pub(super) fn packet(
     }
     let v6 = meta.ip_version == 6;
     let proto = meta.protocol;
+    if meta.l4 == L4Status::Fragment {
+        return later_fragment(sh, &meta, zone, now);
+    }
     let tuple = match sh.prehashed {
         Some((t, _)) => t,
         None => match packet_tuple(&meta, zone) {
@@ -218,7 +315,9 @@ pub(super) fn packet(
             None => return Outcome::Invalid,
         },
     };
-    if pre && sh.cfg.checksum && meta.l4 == L4Status::Parsed {
+    // A first fragment's checksum covers the whole datagram, which is not
+    // here to verify.
+    if pre && sh.cfg.checksum && meta.l4 == L4Status::Parsed && !meta.more_frags {
         let check = matches!(proto, IpProtocol::TCP | IpProtocol::UDP)
             || super::tuple::is_icmp(meta.ip_version, proto.0);
         if check && !checksum_ok(batch.frame(i), &meta) {

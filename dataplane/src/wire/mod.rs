@@ -464,6 +464,14 @@ fn parse_l4(l4: &[u8], meta: &mut PacketMeta) {
             }
             Err(_) => L4Status::Invalid,
         },
+        // A first fragment's UDP length is the whole datagram's: only the
+        // header must be here (what `udp_mt` reads).
+        IpProtocol::UDP if meta.more_frags && l4.len() >= udp::HEADER_LEN => {
+            let u = udp::Packet::new_unchecked(l4);
+            meta.src_port = u.src_port();
+            meta.dst_port = u.dst_port();
+            L4Status::Parsed
+        }
         IpProtocol::UDP => match udp::Packet::new_checked(l4) {
             Ok(u) => {
                 meta.src_port = u.src_port();
