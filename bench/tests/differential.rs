@@ -23,17 +23,11 @@
 //! port range), [`Diff::round_masked`] blanks it on both sides and the
 //! test checks what is deterministic about it.
 //!
-//! Known divergences run in rounds of their own ([`Diff::known_divergent`])
-//! that must still diverge (so they are not forgotten when they go):
-//!
-//! * sluice does not reassemble IPv4 fragments for conntrack
-//!   (`nf_defrag_ipv4`), so a lone fragment is INVALID in sluice where the
-//!   kernel holds it for the rest;
-//! * a source's existing NAT mapping is not reused (`find_appropriate_src`,
-//!   [`NO_BYSOURCE`]);
-//! * a tuple that still clashes is confirmed instead of dropped
-//!   ([`NO_CONFIRM_CLASH`]); a GRE packet too short for the kernel's GRE
-//!   manip is translated instead of dropped.
+//! One known divergence runs in a round of its own
+//! ([`Diff::known_divergent`]) that must still diverge (so it is not
+//! forgotten when it goes): sluice does not reassemble IPv4 fragments for
+//! conntrack (`nf_defrag_ipv4`), so a lone first fragment is forwarded by
+//! sluice where the kernel holds it for the rest.
 //!
 //! Not compared here: a full conntrack table (`nf_conntrack_max` is
 //! read-only in a network namespace; see dataplane/tests/conntrack.rs).
