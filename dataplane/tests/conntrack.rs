@@ -3,45 +3,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use sluice_dataplane::packet::Counter;
-use sluice_dataplane::pipeline::{PipelineParams, Snapshot};
-use sluice_dataplane::rules::RulesParams;
+use sluice_dataplane::pipeline::PipelineParams;
 use sluice_dataplane::wire;
-
-const TOML: &str = r#"
-[[interface]]
-name = "lan"
-address = ["10.0.1.1/24"]
-
-[[interface]]
-name = "wan"
-address = ["192.0.2.1/24"]
-
-[[route]]
-to = "default"
-via = "192.0.2.254"
-"#;
-
-const RULES: &str = "*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o wan -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A FORWARD -i lan -o wan -j ACCEPT
-COMMIT
-";
 
 const MAX: usize = 1000;
 
@@ -50,10 +18,7 @@ fn lab() -> Lab {
 }
 
 fn lab_of(conntrack_max: usize) -> Lab {
-    let a = sluice_config::appliance::parse(TOML, Path::new("t.toml")).unwrap();
-    let rs = sluice_config::iptables::parse(RULES, Path::new("t.rules")).unwrap();
-    let snap =
-        Arc::new(Snapshot::build(&a, &rs, &Default::default(), RulesParams::default(), 1).unwrap());
+    let snap = Arc::new(snapshot(GATEWAY_TOML, GATEWAY_RULES, 1));
     let params = PipelineParams {
         conntrack_max,
         ..PipelineParams::default()
@@ -181,11 +146,10 @@ fn masqueraded_flows_die_with_their_address() {
     // The same box with another address on wan (an apply): the binding
     // through 192.0.2.1 is gone, as the kernel's masquerade notifier
     // removes it; a new packet of the flow is masqueraded afresh.
-    let moved = TOML.replace("192.0.2.1/24", "192.0.2.9/24");
-    let a = sluice_config::appliance::parse(&moved, Path::new("t.toml")).unwrap();
-    let rs = sluice_config::iptables::parse(RULES, Path::new("t.rules")).unwrap();
-    let snap = Snapshot::build(&a, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
-    lab.w.pipeline.set_snapshot(Arc::new(snap));
+    let moved = GATEWAY_TOML.replace("192.0.2.1/24", "192.0.2.9/24");
+    lab.w
+        .pipeline
+        .set_snapshot(Arc::new(snapshot(&moved, GATEWAY_RULES, 2)));
     assert_eq!(lab.w.pipeline.state().conntrack.len(), 0);
     lab.inject("lan", &out(2, 5555));
     let f = lab.recv("wan");

@@ -7,50 +7,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use sluice_dataplane::pipeline::{PipelineParams, Snapshot};
-use sluice_dataplane::rules::RulesParams;
+use sluice_dataplane::pipeline::PipelineParams;
 use sluice_dataplane::wire;
 use sluice_dataplane::worker::handoff_mesh;
 
-const TOML: &str = r#"
-[[interface]]
-name = "lan"
-address = ["10.0.1.1/24"]
-
-[[interface]]
-name = "wan"
-address = ["192.0.2.1/24"]
-
-[[route]]
-to = "default"
-via = "192.0.2.254"
-"#;
-
-const RULES: &str = "*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o wan -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
--A FORWARD -i lan -o wan -j ACCEPT
-COMMIT
-";
-
 fn labs() -> [Lab; 2] {
-    let a = sluice_config::appliance::parse(TOML, Path::new("t.toml")).unwrap();
-    let rs = sluice_config::iptables::parse(RULES, Path::new("t.rules")).unwrap();
-    let snap =
-        Arc::new(Snapshot::build(&a, &rs, &Default::default(), RulesParams::default(), 1).unwrap());
+    let snap = Arc::new(snapshot(GATEWAY_TOML, GATEWAY_RULES, 1));
     let params = PipelineParams {
         workers: 2,
         ..PipelineParams::default()

@@ -66,6 +66,34 @@ fn home(tag: u64, n: usize) -> usize {
     ((tag * n as u64) >> 32) as usize
 }
 
+/// Empties slot `i` of a linear-probing array (0 is empty) by backward
+/// shift: later members of the cluster whose home (`home_of`) is not
+/// between the hole and themselves move into the hole, so no tombstone is
+/// left and lookups stay short under churn.
+fn backward_shift<T: Copy + PartialEq + Default>(
+    slots: &mut [T],
+    i: usize,
+    home_of: impl Fn(T) -> usize,
+) {
+    let n = slots.len();
+    let empty = T::default();
+    let mut hole = i;
+    let mut j = if i + 1 == n { 0 } else { i + 1 };
+    loop {
+        let s = slots[j];
+        if s == empty {
+            break;
+        }
+        let k = home_of(s);
+        if (hole + n - k) % n <= (j + n - k) % n {
+            slots[hole] = s;
+            hole = j;
+        }
+        j = if j + 1 == n { 0 } else { j + 1 };
+    }
+    slots[hole] = empty;
+}
+
 /// The by-source key of an original tuple: the source side only.
 #[inline]
 fn src_key(t: &Tuple) -> Tuple {
@@ -281,25 +309,7 @@ impl Table {
                 i = 0;
             }
         }
-        // Backward shift: move later members of the cluster whose home is
-        // not between the hole and themselves into the hole.
-        let mut hole = i;
-        let mut j = if i + 1 == n { 0 } else { i + 1 };
-        loop {
-            let s = self.index[j];
-            if s == 0 {
-                break;
-            }
-            let k = home(s >> 32, n);
-            let dist_j = (j + n - k) % n;
-            let dist_hole = (hole + n - k) % n;
-            if dist_hole <= dist_j {
-                self.index[hole] = s;
-                hole = j;
-            }
-            j = if j + 1 == n { 0 } else { j + 1 };
-        }
-        self.index[hole] = 0;
+        backward_shift(&mut self.index, i, |s| home(s >> 32, n));
     }
 
     /// Puts `e` in the table, indexed by both its tuples; `None` when full.
@@ -417,26 +427,13 @@ impl Table {
             }
             i = if i + 1 == n { 0 } else { i + 1 };
         }
-        let mut hole = i;
-        let mut j = if i + 1 == n { 0 } else { i + 1 };
-        loop {
-            let v = self.bysource[j];
-            if v == 0 {
-                break;
-            }
-            let k = home(
-                self.hash(&src_key(&self.entries[(v - 1) as usize].tuple[0])) >> 32,
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        backward_shift(&mut self.bysource, i, |v| {
+            home(
+                hasher.hash_one(src_key(&entries[(v - 1) as usize].tuple[0])) >> 32,
                 n,
-            );
-            let dist_j = (j + n - k) % n;
-            let dist_hole = (hole + n - k) % n;
-            if dist_hole <= dist_j {
-                self.bysource[hole] = v;
-                hole = j;
-            }
-            j = if j + 1 == n { 0 } else { j + 1 };
-        }
-        self.bysource[hole] = 0;
+            )
+        });
     }
 
     /// The entries in the by-source index whose original source is

@@ -179,6 +179,21 @@ pub fn null_binding(
     setup(shard, nat, slot, &range, m)
 }
 
+/// Whether a packet of direction `dir` on an entry with `status` is
+/// rewritten by manip `m` (`nf_nat_packet`'s status bit: the manip's own
+/// bit in the original direction, the other one in the reply).
+#[inline]
+fn manips(status: u32, dir: Dir, m: Manip) -> bool {
+    let mut bit = match m {
+        Manip::Src => status::SRC_NAT,
+        Manip::Dst => status::DST_NAT,
+    };
+    if dir == Dir::Reply {
+        bit ^= status::NAT_MASK;
+    }
+    status & bit != 0
+}
+
 /// `nf_nat_packet`: rewrites packet `i` (of direction `dir` on the entry
 /// in `slot`) for manip `m` when the entry's bindings say so.
 /// `false`: the packet cannot be rewritten and is dropped (the kernel's
@@ -194,14 +209,7 @@ pub fn packet(
     let Some(e) = shard.entry(slot) else {
         return true;
     };
-    let mut bit = match m {
-        Manip::Src => status::SRC_NAT,
-        Manip::Dst => status::DST_NAT,
-    };
-    if dir == Dir::Reply {
-        bit ^= status::NAT_MASK;
-    }
-    if e.status & bit == 0 {
+    if !manips(e.status, dir, m) {
         return true;
     }
     // The target: the other direction's tuple, inverted.
@@ -437,14 +445,7 @@ pub fn icmp_reply_translation(
             }
         }
     }
-    let mut bit = match m {
-        Manip::Src => status::SRC_NAT,
-        Manip::Dst => status::DST_NAT,
-    };
-    if dir == Dir::Reply {
-        bit ^= status::NAT_MASK;
-    }
-    if e.status & bit == 0 {
+    if !manips(e.status, dir, m) {
         return true;
     }
     let other = e.tuple[dir.other().index()];

@@ -19,6 +19,54 @@ use sluice_dataplane::wire::{
 };
 use sluice_dataplane::worker::Worker;
 
+/// A two-port gateway: `lan` 10.0.1.1/24, `wan` 192.0.2.1/24 with the
+/// default route via 192.0.2.254.
+pub const GATEWAY_TOML: &str = r#"
+[[interface]]
+name = "lan"
+address = ["10.0.1.1/24"]
+
+[[interface]]
+name = "wan"
+address = ["192.0.2.1/24"]
+
+[[route]]
+to = "default"
+via = "192.0.2.254"
+"#;
+
+/// The gateway's ruleset: MASQUERADE out of `wan`, FORWARD policy DROP
+/// with ESTABLISHED/RELATED back and `lan` → `wan` out.
+pub const GATEWAY_RULES: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o wan -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i lan -o wan -j ACCEPT
+COMMIT
+";
+
+/// The snapshot of `toml` with `rules` compiled (generation `generation`).
+pub fn snapshot(toml: &str, rules: &str, generation: u64) -> Snapshot {
+    let a = sluice_config::appliance::parse(toml, Path::new("t.toml")).unwrap();
+    let rs = sluice_config::iptables::parse(rules, Path::new("t.rules")).unwrap();
+    Snapshot::build(
+        &a,
+        &rs,
+        &Default::default(),
+        RulesParams::default(),
+        generation,
+    )
+    .unwrap()
+}
+
 /// The router's MAC on port `i`.
 pub fn rmac(i: u8) -> MacAddr {
     MacAddr([0x02, 0x00, 0x00, 0x00, 0x01, i])
