@@ -25,6 +25,8 @@
 //! N` (MODE: none, stateless, ct, nat) only runs hits at N flows for 20 s,
 //! for a profiler.
 
+use sluice_bench::timing::ns_per_packet;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -37,27 +39,6 @@ const CT_MAX: usize = 1 << 20;
 const SIZES: &[usize] = &[1_000, 100_000, 1_000_000];
 /// The share of misses in the miss columns.
 const MISS: f64 = 0.10;
-
-/// Median ns per packet of `f`, which handles `packets` packets.
-fn ns_per_packet(samples: usize, sample: Duration, packets: usize, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut iters = 0u64;
-    while start.elapsed() < sample {
-        f();
-        iters += 1;
-    }
-    let mut v: Vec<f64> = (0..samples)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / (iters as f64 * packets as f64)
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

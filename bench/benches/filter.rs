@@ -23,6 +23,8 @@
 //! `-- --profile N` measures only the classifier at N rules (0: no rules
 //! stage), for a profiler.
 
+use sluice_bench::timing::ns_per_packet;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -194,27 +196,6 @@ impl FilterBench {
     }
 }
 
-/// Median ns per packet of `f`, which handles one batch.
-fn ns_per_packet(samples: usize, sample: Duration, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut iters = 0u64;
-    while start.elapsed() < sample {
-        f();
-        iters += 1;
-    }
-    let mut v: Vec<f64> = (0..samples)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / (iters as f64 * BATCH as f64)
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// ns per packet of the pipeline (loop minus refill) for one setup.
 fn measure(
     rules: usize,
@@ -231,8 +212,8 @@ fn measure(
         "every packet matches the last rule and is forwarded"
     );
     let free = b.worker.umem.free_count();
-    let whole = ns_per_packet(samples, sample, || b.batch());
-    let refill = ns_per_packet(samples, sample, || b.refill_only());
+    let whole = ns_per_packet(samples, sample, BATCH, || b.batch());
+    let refill = ns_per_packet(samples, sample, BATCH, || b.refill_only());
     assert_eq!(b.worker.umem.free_count(), free, "frames leaked");
     (whole - refill, info)
 }

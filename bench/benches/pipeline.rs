@@ -17,32 +17,13 @@
 //!
 //! `-- --quick` runs fewer samples (a smoke test).
 
+use sluice_bench::timing::ns_per_packet;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sluice_bench::pipeline::{check_output, Family, ForwardBench};
 use sluice_dataplane::pipeline::BATCH;
-
-/// Median ns per packet of `f`, which handles one batch.
-fn ns_per_packet(samples: usize, sample: Duration, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut iters = 0u64;
-    while start.elapsed() < sample {
-        f();
-        iters += 1;
-    }
-    let mut v: Vec<f64> = (0..samples)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / (iters as f64 * BATCH as f64)
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -82,10 +63,10 @@ fn main() {
         let out = b.sample_output().expect("the bench forwards");
         check_output(&out).expect("forwarded frame");
         let free = b.free_frames();
-        let whole = ns_per_packet(samples, sample, || {
+        let whole = ns_per_packet(samples, sample, BATCH, || {
             black_box(b.run_batches(1));
         });
-        let refill = ns_per_packet(samples, sample, || b.refill_only());
+        let refill = ns_per_packet(samples, sample, BATCH, || b.refill_only());
         assert_eq!(b.free_frames(), free, "frames leaked");
         let pipeline = whole - refill;
         println!(

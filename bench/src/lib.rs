@@ -29,3 +29,4 @@ pub mod kernel;
 pub mod netns;
 pub mod pipeline;
 pub mod sluice;
+pub mod timing;
