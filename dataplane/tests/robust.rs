@@ -351,6 +351,107 @@ fn random_and_mutated_frames_are_all_accounted_for() {
     }
 }
 
+/// A stateful gateway: conntrack, MASQUERADE, a port forward, REJECT,
+/// CONNMARK, NOTRACK.
+const GATEWAY: &str = "*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp --dport 5060 -j CT --notrack
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -j CONNMARK --restore-mark
+-A PREROUTING -i wan_b -j MARK --set-mark 0x1
+-A PREROUTING -j CONNMARK --save-mark
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i wan_a -p tcp --dport 8080 -j DNAT --to-destination 10.0.1.10:80
+-A PREROUTING -i wan_a -p udp --dport 53 -j REDIRECT --to-ports 5353
+-A POSTROUTING -o wan_a -j MASQUERADE
+-A POSTROUTING -o wan_b -p udp -j SNAT --to-source 192.168.100.2:1024-1100
+-A POSTROUTING -o wan_b -j SNAT --to-source 192.168.100.2
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset
+-A INPUT -j REJECT
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED,UNTRACKED -j ACCEPT
+-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT
+-A FORWARD -i lan -j ACCEPT
+-A FORWARD -p tcp -j REJECT --reject-with tcp-reset
+COMMIT
+";
+
+#[test]
+fn random_frames_through_a_stateful_gateway_are_all_accounted_for() {
+    let mut rng = StdRng::seed_from_u64(0xc0_4417);
+    let mut lab = Lab::with_rules(CONFIG, GATEWAY, Default::default());
+    lab.register(Box::new(Chaos {
+        rng: StdRng::seed_from_u64(11),
+    }));
+    lab.neighbour("lan", "10.0.1.10", hmac(10));
+    lab.neighbour("wan_a", "10.0.2.254", hmac(20));
+    lab.neighbour("wan_b", "192.168.100.1", hmac(101));
+    let seeds = seeds();
+    let names = ["lan", "wan_a", "wan_b"];
+    let mut sent = 0u64;
+    while sent < 8000 {
+        for _ in 0..rng.gen_range(1..=64) {
+            let (port, frame) = &seeds[rng.gen_range(0..seeds.len())];
+            let frame = if rng.gen_bool(0.7) {
+                mutate(&mut rng, frame.clone())
+            } else {
+                frame.clone()
+            };
+            let port = if rng.gen_bool(0.7) {
+                *port
+            } else {
+                names[rng.gen_range(0..3)]
+            };
+            let p = lab.port(port).0 as usize;
+            if lab.w.ports[p].inject(&mut lab.w.umem, &frame) {
+                sent += 1;
+            }
+        }
+        lab.run();
+        if rng.gen_bool(0.3) {
+            lab.advance(Duration::from_millis(rng.gen_range(0..40_000)));
+        }
+        lab.recv_all();
+        lab.punted();
+        lab.assert_balanced();
+    }
+    for _ in 0..5 {
+        lab.advance(Duration::from_secs(5));
+        lab.recv_all();
+        lab.punted();
+    }
+    lab.assert_balanced();
+    let c = lab.counters();
+    assert_eq!(c.ledger().rx, sent);
+    for name in [
+        "conntrack.new",
+        "conntrack.invalid",
+        "nat.binding",
+        "filter.drop",
+    ] {
+        assert!(c.by_name(name).unwrap() > 0, "{name} never counted: {c:?}");
+    }
+}
+
 #[test]
 fn fully_random_bytes_never_panic() {
     let mut rng = StdRng::seed_from_u64(42);

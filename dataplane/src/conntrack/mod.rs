@@ -134,7 +134,7 @@ const NS: u64 = 1_000_000_000;
 /// How many slab slots the sweep looks at per batch.
 const SWEEP_PER_BATCH: usize = 32;
 /// How many per idle poll turn ([`Shard::tick`]).
-const SWEEP_PER_TICK: usize = 256;
+const SWEEP_PER_TICK: usize = 64;
 
 /// One worker's flow table. See the module docs.
 pub struct Shard {
