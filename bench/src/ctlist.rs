@@ -137,7 +137,9 @@ pub fn from_shard(shard: &Shard, now: Instant) -> Vec<String> {
     let clock = shard.clock(now);
     let text: String = shard
         .iter()
-        .filter(|(_, e)| e.status & status::CONFIRMED != 0 && e.expires > clock)
+        .filter(|(_, e)| {
+            e.status & status::CONFIRMED != 0 && !e.expired(sluice_dataplane::conntrack::ms(clock))
+        })
         .filter_map(|(slot, _)| conntrack::view::EntryView::new(shard, slot, clock))
         .map(|v| format!("{v}\n"))
         .collect();

@@ -41,8 +41,10 @@ pub enum ProtoState {
 pub struct Entry {
     /// `tuplehash[IP_CT_DIR_ORIGINAL]`, `tuplehash[IP_CT_DIR_REPLY]`.
     pub tuple: [Tuple; 2],
-    /// When it expires, in ns of the shard's clock.
-    pub expires: u64,
+    /// When it expires, in ms of the shard's clock, wrapping (compare with
+    /// [`Entry::expired`]; a timeout is at most 2^31 ms, 24.8 days, as
+    /// the kernel's in jiffies).
+    pub expires: u32,
     /// `ct->status` ([`status`]).
     pub status: u32,
     /// `ct->mark` (CONNMARK).
@@ -55,7 +57,7 @@ pub struct Entry {
 
 impl Entry {
     /// A new, unconfirmed entry for `orig` with reply tuple `reply`.
-    pub fn new(orig: Tuple, reply: Tuple, expires: u64) -> Entry {
+    pub fn new(orig: Tuple, reply: Tuple, expires: u32) -> Entry {
         Entry {
             tuple: [orig, reply],
             expires,
@@ -63,6 +65,22 @@ impl Entry {
             mark: 0,
             masq_port: 0,
             proto: ProtoState::None,
+        }
+    }
+
+    /// Whether it has expired at `now_ms` (the shard's clock in ms).
+    #[inline]
+    pub fn expired(&self, now_ms: u32) -> bool {
+        now_ms.wrapping_sub(self.expires) as i32 >= 0
+    }
+
+    /// Milliseconds left at `now_ms` (0 once expired).
+    #[inline]
+    pub fn left_ms(&self, now_ms: u32) -> u32 {
+        if self.expired(now_ms) {
+            0
+        } else {
+            self.expires.wrapping_sub(now_ms)
         }
     }
 

@@ -131,6 +131,12 @@ impl Config {
 
 const NS: u64 = 1_000_000_000;
 
+/// The shard's clock (ns) in the ms entries keep, wrapping.
+#[inline]
+pub fn ms(ns: u64) -> u32 {
+    (ns / 1_000_000) as u32
+}
+
 /// How many slab slots the sweep looks at per batch.
 const SWEEP_PER_BATCH: usize = 32;
 /// How many per idle poll turn ([`Shard::tick`]).
@@ -328,7 +334,7 @@ impl Shard {
     /// Seconds left before the entry in `slot` expires at `now`.
     pub fn remaining(&self, slot: u32, now: Instant) -> Option<u64> {
         let e = self.table.get(slot)?;
-        Some(e.expires.saturating_sub(self.clock(now)) / NS)
+        Some(u64::from(e.left_ms(ms(self.clock(now)))) / 1000)
     }
 
     /// `nf_conntrack_in` for the packets of `batch` (the conntrack point
@@ -538,7 +544,7 @@ impl Shard {
             let slot = self.sweep_at as u32;
             self.sweep_at += 1;
             if let Some(e) = self.table.get(slot) {
-                if e.status & status::CONFIRMED != 0 && e.expires <= now {
+                if e.status & status::CONFIRMED != 0 && e.expired(ms(now)) {
                     self.kill(slot);
                     expired += 1;
                 }

@@ -12,8 +12,8 @@
 //! A second index, *by source*, holds the entries whose source NAT is set
 //! up, keyed by their original source (address, port or ICMP id,
 //! protocol, zone): `find_appropriate_src` walks it so that a source keeps
-//! the mapping it has (`nf_nat_bysource`). Its slots are bare entry
-//! references (the key is read from the entry), 1.3 per entry.
+//! the mapping it has (`nf_nat_bysource`). Its slots are like the main
+//! index's (a tag and the entry), 1.3 per entry.
 
 use super::entry::{status, Entry};
 use super::tuple::{Dir, Tuple};
@@ -39,8 +39,9 @@ pub struct Table {
     used: Vec<u8>,
     free: Vec<u32>,
     index: Box<[u64]>,
-    /// Entry + 1 per slot, 0 empty.
-    bysource: Box<[u32]>,
+    /// `tag << 32 | entry + 1` per slot (the tag: the by-source key's
+    /// hash, high half), 0 empty.
+    bysource: Box<[u64]>,
     hasher: ahash::RandomState,
     len: usize,
     max: usize,
@@ -115,7 +116,7 @@ impl Table {
             used: Vec::with_capacity(max),
             free: Vec::with_capacity(max),
             index: vec![0u64; slots].into_boxed_slice(),
-            bysource: vec![0u32; src_slots].into_boxed_slice(),
+            bysource: vec![0u64; src_slots].into_boxed_slice(),
             hasher: ahash::RandomState::with_seeds(
                 0x243f_6a88_85a3_08d3,
                 0x1319_8a2e_0370_7344,
@@ -153,7 +154,7 @@ impl Table {
     pub fn footprint(&self) -> usize {
         self.max * (std::mem::size_of::<Entry>() + 1 + 4)
             + self.index.len() * 8
-            + self.bysource.len() * 4
+            + self.bysource.len() * 8
     }
 
     /// Whether `slot` holds an entry (indexed or not).
@@ -233,7 +234,7 @@ impl Table {
                 super::entry::ProtoState::Tcp(c) => c.state() as u64,
                 super::entry::ProtoState::None => 0,
             };
-            u64::from(x.tuple[0].src[0]) ^ x.expires ^ p ^ u64::from(self.used[e])
+            u64::from(x.tuple[0].src[0]) ^ u64::from(x.expires) ^ p ^ u64::from(self.used[e])
         })
     }
 
@@ -396,11 +397,12 @@ impl Table {
         {
             return;
         }
+        let tag = self.hash(&src_key(&self.entries[s].tuple[0])) >> 32;
         let n = self.bysource.len();
-        let mut i = home(self.hash(&src_key(&self.entries[s].tuple[0])) >> 32, n);
+        let mut i = home(tag, n);
         for _ in 0..n {
             if self.bysource[i] == 0 {
-                self.bysource[i] = slot + 1;
+                self.bysource[i] = (tag << 32) | u64::from(slot + 1);
                 self.entries[s].status |= IN_BYSOURCE;
                 return;
             }
@@ -414,45 +416,44 @@ impl Table {
             return;
         }
         self.entries[s].status &= !IN_BYSOURCE;
+        let tag = self.hash(&src_key(&self.entries[s].tuple[0])) >> 32;
         let n = self.bysource.len();
-        let mut i = home(self.hash(&src_key(&self.entries[s].tuple[0])) >> 32, n);
+        let mut i = home(tag, n);
         loop {
             let v = self.bysource[i];
             if v == 0 {
                 debug_assert!(false, "by-source entry missing");
                 return;
             }
-            if v == slot + 1 {
+            if v as u32 == slot + 1 {
                 break;
             }
             i = if i + 1 == n { 0 } else { i + 1 };
         }
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        backward_shift(&mut self.bysource, i, |v| {
-            home(
-                hasher.hash_one(src_key(&entries[(v - 1) as usize].tuple[0])) >> 32,
-                n,
-            )
-        });
+        backward_shift(&mut self.bysource, i, |v| home(v >> 32, n));
     }
 
     /// The entries in the by-source index whose original source is
-    /// `orig`'s (address, port or id, protocol, zone), newest last; at
+    /// `orig`'s (address, port or id, protocol, zone), oldest first; at
     /// most `out.len()`.
     pub fn same_source(&self, orig: &Tuple, out: &mut [u32]) -> usize {
         let key = src_key(orig);
+        let tag = self.hash(&key) >> 32;
         let n = self.bysource.len();
-        let mut i = home(self.hash(&key) >> 32, n);
+        let mut i = home(tag, n);
         let mut k = 0;
         for _ in 0..n {
             let v = self.bysource[i];
             if v == 0 || k == out.len() {
                 break;
             }
-            let e = &self.entries[(v - 1) as usize];
-            if src_key(&e.tuple[0]) == key && e.status & status::DYING == 0 {
-                out[k] = v - 1;
-                k += 1;
+            if v >> 32 == tag {
+                let e = (v as u32) - 1;
+                let x = &self.entries[e as usize];
+                if src_key(&x.tuple[0]) == key && x.status & status::DYING == 0 {
+                    out[k] = e;
+                    k += 1;
+                }
             }
             i = if i + 1 == n { 0 } else { i + 1 };
         }

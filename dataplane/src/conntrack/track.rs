@@ -361,7 +361,7 @@ pub(super) fn packet(
             let Some(reply) = tuple.invert() else {
                 return Outcome::Invalid;
             };
-            let mut e = Entry::new(tuple, reply, now);
+            let mut e = Entry::new(tuple, reply, super::ms(now));
             if matches!(proto, IpProtocol::UDP | IpProtocol(136)) {
                 e.proto = ProtoState::Udp {
                     stream_ts: now + 2 * NS,
@@ -409,7 +409,7 @@ pub(super) fn packet(
 #[inline]
 fn refresh(e: &mut Entry, now: u64, timeout: u32) {
     if e.status & status::FIXED_TIMEOUT == 0 {
-        e.expires = now + u64::from(timeout) * NS;
+        e.expires = super::ms(now).wrapping_add(timeout.saturating_mul(1000).min(i32::MAX as u32));
     }
 }
 
@@ -434,7 +434,7 @@ fn lookup(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple, now: u64) -> Lookup 
     if e.status & status::CONFIRMED == 0 {
         return Lookup::Defer;
     }
-    if e.expires <= now {
+    if e.expired(super::ms(now)) {
         sh.kill(slot);
         batch.count(Counter::CtExpired);
         return Lookup::Missing;
@@ -468,7 +468,7 @@ fn early_drop(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple) -> bool {
         if e.status & status::CONFIRMED == 0 {
             continue;
         }
-        if e.expires <= now {
+        if e.expired(super::ms(now)) {
             sh.kill(slot);
             batch.count(Counter::CtExpired);
             return true;
@@ -507,7 +507,7 @@ fn track_tcp(
             let Some(reply) = tuple.invert() else {
                 return Outcome::Invalid;
             };
-            let mut e = Entry::new(tuple, reply, now);
+            let mut e = Entry::new(tuple, reply, super::ms(now));
             e.proto = ProtoState::Tcp(conn);
             match create(sh, batch, e) {
                 Ok(s) => (s, Dir::Orig, true),
@@ -552,7 +552,7 @@ fn track_tcp(
             // The packet keeps its entry; the entry is gone for the next
             // one (`nf_ct_kill_acct`): it expires now.
             let info = accepted(e);
-            e.expires = now;
+            e.expires = super::ms(now);
             e.status |= status::DYING;
             Outcome::Tracked(slot, info)
         }
@@ -563,7 +563,7 @@ fn track_tcp(
             Outcome::Invalid
         }
         TcpVerdict::InvalidShorten { timeout, .. } => {
-            let left = (e.expires.saturating_sub(now) / NS) as u32;
+            let left = e.left_ms(super::ms(now)) / 1000;
             if let Some(t) = TcpVerdict::shortened(left, timeout) {
                 refresh(e, now, t);
             }

@@ -41,7 +41,7 @@ impl EntryView {
         Some(EntryView {
             orig: e.tuple[0],
             reply: e.tuple[1],
-            timeout: e.expires.saturating_sub(now) / super::NS,
+            timeout: u64::from(e.left_ms(super::ms(now))) / 1000,
             state: match &e.proto {
                 ProtoState::Tcp(c) => Some(c.state().name()),
                 _ => None,

@@ -370,7 +370,7 @@ fn conntrack_mt(c: &sluice_config::iptables::ext::conntrack::Conntrack, p: &PktC
         return false;
     }
     if let Some(x) = c.expire {
-        let secs = (e.expires.saturating_sub(p.ct_now) / 1_000_000_000) as u32;
+        let secs = e.left_ms(crate::conntrack::ms(p.ct_now)) / 1000;
         if !x.matches(secs) {
             return false;
         }
