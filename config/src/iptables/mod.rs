@@ -5,6 +5,7 @@
 //! the extensions' userspace parsers) and the kernel's checks at table load.
 //! Where sluice refuses something iptables accepts, the error says so and why.
 
+pub mod bytes;
 pub mod ext;
 pub mod lex;
 pub mod model;
@@ -28,15 +29,21 @@ pub fn parse(text: &str, file: &Path) -> Result<Ruleset, Error> {
     restore::restore(text, file, &Ruleset::default(), RestoreOptions::default())
 }
 
+/// Parses a restore file given as bytes, as iptables-restore reads it
+/// (see [`bytes`] for what sluice accepts beyond UTF-8 text).
+pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Ruleset, Error> {
+    parse(&bytes::decode(bytes, file)?, file)
+}
+
 /// Reads and parses a restore file.
 pub fn load(path: &Path) -> Result<Ruleset, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
             Location::new(path, 0, None),
             ErrorKind::Io(ReadError::new(None, &e)),
         )
     })?;
-    parse(&text, path)
+    parse_bytes(&bytes, path)
 }
 
 /// The canonical form: what `iptables-save` prints after restoring `text`.

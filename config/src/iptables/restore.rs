@@ -14,6 +14,11 @@
 //! counters are not checked (iptables uses them only with `--counters`).
 //! The conformance tests in `config/tests/` compare all this with the
 //! installed iptables in a network namespace.
+//!
+//! `restore` takes text; the file's bytes become text in [`super::bytes`],
+//! which accepts any byte in a `#` line and refuses a BOM, a NUL (iptables
+//! would cut the line there: a deliberate difference) and a non-UTF-8 byte
+//! elsewhere, each with its own message, line and column.
 
 use std::path::Path;
 
