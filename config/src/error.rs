@@ -113,12 +113,31 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// Reads the file at `path`; a failure is at line 1 of it and names it.
+/// Reads the UTF-8 file at `path`; a failure to read is at line 1 of it and
+/// names it; a byte that is not UTF-8 is named at its line and column.
 pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
             Location::new(path, 1, None),
             ErrorKind::Io(ReadError::new(Some(path), &e)),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let reason = format!("byte 0x{:02x} is not UTF-8", bytes[at]);
+        Error::new(
+            Location::new(path, line, Some(at - line_start + 1)),
+            ErrorKind::Io(ReadError {
+                path: Some(path.to_path_buf()),
+                kind: io::ErrorKind::InvalidData,
+                reason,
+            }),
         )
     })
 }

@@ -110,3 +110,31 @@ fn load_reads_bytes_and_names_the_line() {
     assert!(e.to_string().contains("byte 0xe9 is not UTF-8"), "{e}");
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[test]
+fn sets_and_appliance_files_name_the_bad_byte_and_its_place() {
+    use sluice_config::{appliance, ipset};
+    let dir = std::env::temp_dir().join(format!("sluice-bytes-other-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sets = dir.join("sets");
+    std::fs::write(&sets, b"create a hash:ip\nadd a 10.0.0.1 caf\xe9\n").expect("write");
+    let toml = dir.join("a.toml");
+    std::fs::write(&toml, b"# caf\xe9\n").expect("write");
+    for (e, at) in [
+        (
+            ipset::load(&sets).unwrap_err(),
+            format!("{}:2:19", sets.display()),
+        ),
+        (
+            appliance::load(&toml).unwrap_err(),
+            format!("{}:1:6", toml.display()),
+        ),
+    ] {
+        let path = at.rsplitn(3, ':').nth(2).expect("path").to_owned();
+        assert_eq!(
+            e.to_string(),
+            format!("{at}: cannot read file: {path}: byte 0xe9 is not UTF-8")
+        );
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
