@@ -152,12 +152,110 @@ pub fn covers(earlier: &Rule, later: &Rule) -> bool {
         && earlier.matches.iter().all(|m| match_covers(m, later))
 }
 
+/// Where an address condition files an earlier rule in the shadow index:
+/// a later rule is compared only with the earlier rules filed under one of
+/// its probes ([`addr_probes`]), a superset of those that can cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AddrKey {
+    /// No condition (or a /0): may cover any address condition.
+    Any,
+    /// `! -s/-d addr/mask`: covers only the identical condition.
+    Not(u32, u32),
+    /// `-s/-d addr/mask` (mask, addr): covers a condition whose address
+    /// falls in the block.
+    In(u32, u32),
+}
+
+fn addr_key(a: &Option<AddrMatch>) -> AddrKey {
+    match a {
+        None => AddrKey::Any,
+        Some(a) if a.invert => AddrKey::Not(u32::from(a.addr), u32::from(a.mask)),
+        Some(a) if u32::from(a.mask) == 0 => AddrKey::Any,
+        Some(a) => AddrKey::In(u32::from(a.mask), u32::from(a.addr)),
+    }
+}
+
+/// The keys under which an earlier rule that covers address condition `b`
+/// can be filed, given the masks of the `In` keys in the index.
+fn addr_probes(b: &Option<AddrMatch>, masks: &[u32]) -> Vec<AddrKey> {
+    let mut out = vec![AddrKey::Any];
+    match b {
+        None => {}
+        Some(b) if b.invert => out.push(AddrKey::Not(u32::from(b.addr), u32::from(b.mask))),
+        Some(b) => out.extend(masks.iter().map(|&m| AddrKey::In(m, u32::from(b.addr) & m))),
+    }
+    out
+}
+
+type ShadowKey = (Option<(u8, bool)>, AddrKey, AddrKey);
+
+/// Earlier deciding rules of a chain filed by protocol, source and
+/// destination, so that each rule is compared only with the earlier rules
+/// that can cover it (near-linear on real rulesets, where rules differ by
+/// address or protocol; [`covers`] still decides every warning).
+#[derive(Default)]
+struct ShadowIndex {
+    by_key: std::collections::HashMap<ShadowKey, Vec<usize>>,
+    src_masks: Vec<u32>,
+    dst_masks: Vec<u32>,
+}
+
+impl ShadowIndex {
+    fn insert(&mut self, i: usize, r: &Rule) {
+        let key = (
+            r.proto.map(|p| (p.proto, p.invert)),
+            addr_key(&r.src),
+            addr_key(&r.dst),
+        );
+        if let AddrKey::In(m, _) = key.1 {
+            if !self.src_masks.contains(&m) {
+                self.src_masks.push(m);
+            }
+        }
+        if let AddrKey::In(m, _) = key.2 {
+            if !self.dst_masks.contains(&m) {
+                self.dst_masks.push(m);
+            }
+        }
+        self.by_key.entry(key).or_default().push(i);
+    }
+
+    /// The first earlier rule (lowest index) that covers `later`.
+    fn first_cover(&self, rules: &[Rule], later: &Rule) -> Option<usize> {
+        let mut protos = vec![None];
+        if let Some(p) = later.proto {
+            protos.push(Some((p.proto, p.invert)));
+        }
+        let srcs = addr_probes(&later.src, &self.src_masks);
+        let dsts = addr_probes(&later.dst, &self.dst_masks);
+        let mut best: Option<usize> = None;
+        for &p in &protos {
+            for &s in &srcs {
+                for &d in &dsts {
+                    let Some(list) = self.by_key.get(&(p, s, d)) else {
+                        continue;
+                    };
+                    for &i in list {
+                        if best.is_some_and(|b| i >= b) {
+                            break;
+                        }
+                        if covers(&rules[i], later) {
+                            best = Some(i);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
 fn shadowed(t: &Table, c: &Chain, file: &Path, out: &mut Vec<Warning>) {
+    let mut index = ShadowIndex::default();
     for (j, later) in c.rules.iter().enumerate() {
-        if let Some(earlier) = c.rules[..j]
-            .iter()
-            .find(|e| always_decides(e) && covers(e, later))
-        {
+        if let Some(i) = index.first_cover(&c.rules, later) {
+            let earlier = &c.rules[i];
             out.push(Warning {
                 at: at(file, later.line),
                 msg: format!(
@@ -165,22 +263,34 @@ fn shadowed(t: &Table, c: &Chain, file: &Path, out: &mut Vec<Warning>) {
                     j + 1,
                     c.name,
                     t.kind,
-                    c.rules.iter().position(|r| std::ptr::eq(r, earlier)).map_or(0, |p| p + 1),
+                    i + 1,
                     earlier.line
                 ),
             });
+        }
+        // Rules with a stateful match never cover (`match_covers`).
+        let stateful = later
+            .matches
+            .iter()
+            .any(|m| matches!(m, Match::Limit(_) | Match::Recent(_) | Match::Statistic(_)));
+        if always_decides(later) && !stateful {
+            index.insert(j, later);
         }
     }
 }
 
 fn unreferenced(t: &Table, file: &Path, out: &mut Vec<Warning>) {
+    let used: std::collections::HashSet<&str> = t
+        .chains
+        .iter()
+        .flat_map(|x| &x.rules)
+        .filter_map(|r| match &r.target {
+            Target::Chain { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
     for c in t.user_chains() {
-        let used = t
-            .chains
-            .iter()
-            .flat_map(|x| &x.rules)
-            .any(|r| matches!(&r.target, Target::Chain { name, .. } if *name == c.name));
-        if !used {
+        if !used.contains(c.name.as_str()) {
             out.push(Warning {
                 at: at(file, c.line),
                 msg: format!(
@@ -205,10 +315,13 @@ fn input_drop_without_established(filter: &Table, file: &Path, out: &mut Vec<War
         return;
     }
     // Look through INPUT and every chain reachable from it.
+    let by_name: std::collections::HashMap<&str, &Chain> =
+        filter.chains.iter().map(|c| (c.name.as_str(), c)).collect();
     let mut seen = vec![input.name.as_str()];
+    let mut known: std::collections::HashSet<&str> = seen.iter().copied().collect();
     let mut i = 0;
     while i < seen.len() {
-        let Some(c) = filter.chain(seen[i]) else {
+        let Some(c) = by_name.get(seen[i]) else {
             break;
         };
         for r in &c.rules {
@@ -216,7 +329,7 @@ fn input_drop_without_established(filter: &Table, file: &Path, out: &mut Vec<War
                 return;
             }
             if let Target::Chain { name, .. } = &r.target {
-                if !seen.contains(&name.as_str()) {
+                if known.insert(name.as_str()) {
                     seen.push(name);
                 }
             }
