@@ -458,4 +458,90 @@ mod tests {
         ));
         assert_eq!(w.len(), 1, "{w:?}");
     }
+
+    /// The indexed shadow lint gives exactly what comparing each rule with
+    /// every earlier one gives, on chains built from a few overlapping
+    /// prefixes, protocols, inversions and targets.
+    #[test]
+    fn indexed_shadow_lint_agrees_with_the_pairwise_one() {
+        fn pairwise(c: &Chain) -> Vec<(usize, usize)> {
+            let mut out = Vec::new();
+            for (j, later) in c.rules.iter().enumerate() {
+                if let Some(i) = c.rules[..j]
+                    .iter()
+                    .position(|e| always_decides(e) && covers(e, later))
+                {
+                    out.push((j + 1, i + 1));
+                }
+            }
+            out
+        }
+        let srcs = [
+            "",
+            "-s 10.0.0.0/8 ",
+            "-s 10.1.0.0/16 ",
+            "-s 10.1.2.3/32 ",
+            "! -s 10.1.0.0/16 ",
+            "-s 0.0.0.0/0 ",
+            "-s 10.1.0.0/255.255.0.255 ",
+        ];
+        let dsts = [
+            "",
+            "-d 10.0.0.0/8 ",
+            "-d 10.1.2.0/24 ",
+            "-d 0.0.0.0/0 ",
+            "! -d 10.1.2.0/24 ",
+        ];
+        let protos = [
+            "",
+            "-p tcp ",
+            "-p udp ",
+            "! -p tcp ",
+            "-p tcp -m tcp --dport 22 ",
+        ];
+        let targets = ["-j ACCEPT", "-j DROP", "-j LOG", "-j SUB", "-g SUB", ""];
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut found = 0;
+        for _ in 0..40 {
+            let mut text = String::from("*filter\n:SUB - [0:0]\n");
+            for _ in 0..60 {
+                text += &format!(
+                    "-A FORWARD {}{}{}{}\n",
+                    srcs[next(srcs.len())],
+                    dsts[next(dsts.len())],
+                    protos[next(protos.len())],
+                    targets[next(targets.len())]
+                );
+            }
+            text += "COMMIT\n";
+            let rs = crate::iptables::parse(&text, Path::new("r.v4")).expect("parses");
+            let t = rs.table(TableKind::Filter).expect("filter");
+            let c = t.chain("FORWARD").expect("FORWARD");
+            let mut out = Vec::new();
+            shadowed(t, c, Path::new("r.v4"), &mut out);
+            let want: Vec<String> = pairwise(c)
+                .into_iter()
+                .map(|(j, i)| format!("rule {j} of chain `FORWARD' (table filter) can never match: rule {i} at line {}", c.rules[i - 1].line))
+                .collect();
+            let got: Vec<String> = out
+                .iter()
+                .map(|w| {
+                    w.msg
+                        .split(" matches every")
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(got, want, "{text}");
+            found += want.len();
+        }
+        assert!(found > 100, "the chains exercise the lint: {found}");
+    }
 }
