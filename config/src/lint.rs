@@ -187,10 +187,30 @@ fn addr_probes(b: &Option<AddrMatch>, masks: &[u32]) -> Vec<AddrKey> {
     out
 }
 
-type ShadowKey = (Option<(u8, bool)>, AddrKey, AddrKey);
+/// A single destination port (`-m tcp/udp --dport P`, not inverted): `(tcp, P)`.
+type PortKey = Option<(bool, u16)>;
+
+type ShadowKey = (Option<(u8, bool)>, AddrKey, AddrKey, PortKey);
+
+fn single_port(d: &Option<PortRange>) -> Option<u16> {
+    d.as_ref()
+        .filter(|d| !d.invert && d.lo == d.hi)
+        .map(|d| d.lo)
+}
+
+/// The single destination ports of a rule's tcp and udp matches.
+fn single_dports(r: &Rule) -> impl Iterator<Item = (bool, u16)> + '_ {
+    r.matches.iter().filter_map(|m| match m {
+        Match::Tcp(t) => single_port(&t.dport).map(|p| (true, p)),
+        Match::Udp(u) => single_port(&u.dport).map(|p| (false, p)),
+        _ => None,
+    })
+}
 
 /// Earlier deciding rules of a chain filed by protocol, source and
-/// destination, so that each rule is compared only with the earlier rules
+/// destination and single destination port (an earlier rule needing port P
+/// covers only a later rule whose match of the same kind needs P), so
+/// that each rule is compared only with the earlier rules
 /// that can cover it (near-linear on real rulesets, where rules differ by
 /// address or protocol; [`covers`] still decides every warning).
 #[derive(Default)]
@@ -206,6 +226,7 @@ impl ShadowIndex {
             r.proto.map(|p| (p.proto, p.invert)),
             addr_key(&r.src),
             addr_key(&r.dst),
+            single_dports(r).next(),
         );
         if let AddrKey::In(m, _) = key.1 {
             if !self.src_masks.contains(&m) {
@@ -228,20 +249,24 @@ impl ShadowIndex {
         }
         let srcs = addr_probes(&later.src, &self.src_masks);
         let dsts = addr_probes(&later.dst, &self.dst_masks);
+        let mut ports: Vec<PortKey> = vec![None];
+        ports.extend(single_dports(later).map(Some));
         let mut best: Option<usize> = None;
         for &p in &protos {
             for &s in &srcs {
                 for &d in &dsts {
-                    let Some(list) = self.by_key.get(&(p, s, d)) else {
-                        continue;
-                    };
-                    for &i in list {
-                        if best.is_some_and(|b| i >= b) {
-                            break;
-                        }
-                        if covers(&rules[i], later) {
-                            best = Some(i);
-                            break;
+                    for &port in &ports {
+                        let Some(list) = self.by_key.get(&(p, s, d, port)) else {
+                            continue;
+                        };
+                        for &i in list {
+                            if best.is_some_and(|b| i >= b) {
+                                break;
+                            }
+                            if covers(&rules[i], later) {
+                                best = Some(i);
+                                break;
+                            }
                         }
                     }
                 }
@@ -498,6 +523,12 @@ mod tests {
             "-p udp ",
             "! -p tcp ",
             "-p tcp -m tcp --dport 22 ",
+            "-p tcp -m tcp --dport 23 ",
+            "-p tcp -m tcp --dport 20:30 ",
+            "-p tcp -m tcp ! --dport 22 ",
+            "-p udp -m udp --dport 22 ",
+            "-p tcp -m tcp --dport 22 -m tcp --dport 23 ",
+            "-p tcp -m tcp --sport 22 --dport 22 ",
         ];
         let targets = ["-j ACCEPT", "-j DROP", "-j LOG", "-j SUB", "-g SUB", ""];
         let mut seed: u64 = 0x5eed;
