@@ -87,6 +87,19 @@ impl Open {
             line,
         });
     }
+    /// Removes user chain `name` in O(1): the last chain takes its place
+    /// (the order is restored by [`Open::sort`]).
+    fn remove(&mut self, name: &str) {
+        let Some(i) = self.idx.remove(name) else {
+            return;
+        };
+        self.table.chains.swap_remove(i);
+        if let Some(c) = self.table.chains.get(i) {
+            if let Some(slot) = self.idx.get_mut(c.name.as_str()) {
+                *slot = i;
+            }
+        }
+    }
     /// Puts the user chains back in libiptc's order (by name).
     fn sort(&mut self) {
         let builtins = self.table.kind.builtin_hooks().len();
@@ -566,9 +579,10 @@ fn apply(t: &mut Open, cmd: Command, line: usize, counters: Option<Counters>) ->
                         format!("cannot delete chain `{name}': it is not empty (flush it first with -F)"),
                     ));
                     }
-                    t.sort();
-                    let refs = references(&t.table, &name);
-                    if !refs.is_empty() {
+                    if !references(&t.table, &name).is_empty() {
+                        // The lines in libiptc's chain order.
+                        t.sort();
+                        let refs = references(&t.table, &name);
                         return Err((
                             At::Chain,
                             format!(
@@ -577,8 +591,7 @@ fn apply(t: &mut Open, cmd: Command, line: usize, counters: Option<Counters>) ->
                             ),
                         ));
                     }
-                    t.table.chains.retain(|c| c.name != name);
-                    t.reindex();
+                    t.remove(&name);
                 }
                 None => {
                     // libiptc deletes each user chain in turn: each must be
@@ -781,5 +794,22 @@ mod tests {
         );
         assert_eq!(rs.tables[0].chain("AA").map(|c| c.line), Some(3));
         assert!(rs.tables[0].chain("C").is_none());
+    }
+
+    #[test]
+    fn deleting_chains_keeps_the_order_and_names_references_in_chain_order() {
+        let rs = load("*filter\n:D - [0:0]\n:B - [0:0]\n:C - [0:0]\n:A - [0:0]\n-X B\n-A INPUT -j D\nCOMMIT\n")
+            .expect("loads");
+        assert_eq!(
+            save(&rs),
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n:C - [0:0]\n:D - [0:0]\n-A INPUT -j D\nCOMMIT\n"
+        );
+        let err = load("*filter\n:Z - [0:0]\n:T - [0:0]\n:A - [0:0]\n-A Z -j T\n-A A -j T\n-A INPUT -j T\n-X T\nCOMMIT\n")
+            .expect_err("referenced");
+        assert!(
+            err.to_string()
+                .contains("still referenced by the rules at lines 7, 6, 5"),
+            "{err}"
+        );
     }
 }
