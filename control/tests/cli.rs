@@ -108,6 +108,41 @@ fn warnings_do_not_fail_the_check() {
     assert!(e.contains("no rule accepts established traffic"), "{e}");
 }
 
+/// iptables-legacy-restore loads a chain of jumps 25 000 deep; `check`
+/// (parse, loop check, lint, compile) and `canon` take it without
+/// aborting (they used to overflow the stack).
+#[test]
+fn jump_chain_25000_deep_checks_and_canons() {
+    let d = Scratch::new("deep");
+    let n = 25_000;
+    let mut text = String::from("*filter\n");
+    for i in 0..n {
+        text += &format!(":C{i} - [0:0]\n");
+    }
+    text += "-A INPUT -j C0\n";
+    for i in 0..n - 1 {
+        text += &format!("-A C{i} -j C{}\n", i + 1);
+    }
+    text += "COMMIT\n";
+    let rules = d.write("rules.v4", &text);
+    let cfg = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1/24\"]\n[firewall]\nrules = \"rules.v4\"\n",
+    );
+    let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("25000 rules in 1 tables"), "{out}");
+    let o = sluice(&["rules", "canon", rules.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("-A C24998 -j C24999\n"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+}
+
 #[test]
 fn canon_prints_save_form() {
     let d = Scratch::new("canon");

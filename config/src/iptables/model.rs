@@ -193,13 +193,24 @@ impl Table {
     }
 
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &self.chains[i])
     }
     pub fn chain_mut(&mut self, name: &str) -> Option<&mut Chain> {
-        self.chains.iter_mut().find(|c| c.name == name)
+        self.chain_index(name).map(|i| &mut self.chains[i])
     }
+    /// Position of chain `name`: the built-in chains, then a binary search
+    /// of the user chains (kept sorted by name), so lookups cost O(log n);
+    /// a table built out of order by hand falls back to a linear search
+    /// when the name is not found.
     pub fn chain_index(&self, name: &str) -> Option<usize> {
-        self.chains.iter().position(|c| c.name == name)
+        let builtins = self.kind.builtin_hooks().len().min(self.chains.len());
+        if let Some(i) = self.chains[..builtins].iter().position(|c| c.name == name) {
+            return Some(i);
+        }
+        match self.chains[builtins..].binary_search_by(|c| c.name.as_str().cmp(name)) {
+            Ok(i) => Some(builtins + i),
+            Err(_) => self.chains.iter().position(|c| c.name == name),
+        }
     }
 
     /// Adds a user chain, keeping user chains sorted by name.

@@ -20,6 +20,7 @@
 //! would cut the line there: a deliberate difference) and a non-UTF-8 byte
 //! elsewhere, each with its own message, line and column.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::lex;
@@ -43,9 +44,80 @@ pub struct RestoreOptions {
     pub noflush: bool,
 }
 
+/// A table being read. User chains are appended as they are declared and
+/// found through `idx` (name to position), so that each line costs the
+/// same however many chains the table has; they are sorted by name, as
+/// libiptc keeps them, at COMMIT and before anything whose result depends
+/// on their order.
 struct Open {
     table: Table,
     line: usize,
+    idx: HashMap<String, usize>,
+}
+
+impl Open {
+    fn new(table: Table, line: usize) -> Open {
+        let mut o = Open {
+            table,
+            line,
+            idx: HashMap::new(),
+        };
+        o.reindex();
+        o
+    }
+    fn reindex(&mut self) {
+        self.idx = self
+            .table
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+    }
+    fn get(&self, name: &str) -> Option<&Chain> {
+        self.idx.get(name).map(|&i| &self.table.chains[i])
+    }
+    fn get_mut(&mut self, name: &str) -> Option<&mut Chain> {
+        self.idx.get(name).map(|&i| &mut self.table.chains[i])
+    }
+    /// Appends a user chain (out of order until [`Open::sort`]).
+    fn add(&mut self, name: &str, line: usize) {
+        self.idx.insert(name.to_string(), self.table.chains.len());
+        self.table.chains.push(Chain {
+            name: name.to_string(),
+            hook: None,
+            policy: None,
+            counters: Counters::default(),
+            rules: Vec::new(),
+            line,
+        });
+    }
+    /// Removes user chain `name` in O(1): the last chain takes its place
+    /// (the order is restored by [`Open::sort`]).
+    fn remove(&mut self, name: &str) {
+        let Some(i) = self.idx.remove(name) else {
+            return;
+        };
+        self.table.chains.swap_remove(i);
+        if let Some(c) = self.table.chains.get(i) {
+            if let Some(slot) = self.idx.get_mut(c.name.as_str()) {
+                *slot = i;
+            }
+        }
+    }
+    /// Puts the user chains back in libiptc's order (by name).
+    fn sort(&mut self) {
+        let builtins = self.table.kind.builtin_hooks().len();
+        let user = &mut self.table.chains[builtins..];
+        if !user.windows(2).all(|w| w[0].name < w[1].name) {
+            user.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            self.reindex();
+        }
+    }
+    fn into_table(mut self) -> Table {
+        self.sort();
+        self.table
+    }
 }
 
 /// Applies the restore file `text` (named `file` in errors) to `base`.
@@ -135,7 +207,7 @@ pub fn restore(
                     c.rules.clear();
                 }
             }
-            open = Some(Open { table, line });
+            open = Some(Open::new(table, line));
             continue;
         }
         if raw == "COMMIT" {
@@ -153,10 +225,11 @@ pub fn restore(
                     "COMMIT must end with a newline: iptables-restore reads only `COMMIT\\n` as a commit (it fails with \"Bad argument `COMMIT'\")".into(),
                 ));
             }
-            validate::check_table(&o.table).map_err(|r| e(r.line, None, r.msg))?;
-            match rs.table_mut(o.table.kind) {
-                Some(t) => *t = o.table,
-                None => rs.tables.push(o.table),
+            let table = o.into_table();
+            validate::check_table(&table).map_err(|r| e(r.line, None, r.msg))?;
+            match rs.table_mut(table.kind) {
+                Some(t) => *t = table,
+                None => rs.tables.push(table),
             }
             continue;
         }
@@ -168,7 +241,7 @@ pub fn restore(
             ));
         };
         if let Some(rest) = raw.strip_prefix(':') {
-            chain_header(&mut o.table, rest, line, opts).map_err(|(c, m)| e(line, Some(c), m))?;
+            chain_header(o, rest, line, opts).map_err(|(c, m)| e(line, Some(c), m))?;
             continue;
         }
         // A command line, perhaps with a `[pkts:bytes]` prefix.
@@ -196,7 +269,7 @@ pub fn restore(
         }
         let (cmd, spots) =
             parse_command_at(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
-        apply(&mut o.table, cmd, line, counters).map_err(|(at, m)| {
+        apply(o, cmd, line, counters).map_err(|(at, m)| {
             let col = match at {
                 At::Chain => spots.chain,
                 At::Second => spots.second,
@@ -223,7 +296,7 @@ pub fn restore(
 /// split on blanks, the counters (and anything after them) used only with
 /// `--counters`, so not checked here. `Err` holds (column, message).
 fn chain_header(
-    t: &mut Table,
+    t: &mut Open,
     rest: &str,
     line: usize,
     opts: RestoreOptions,
@@ -252,7 +325,7 @@ fn chain_header(
             format!("chain header `:{name}' without a policy (use `-' for a user chain)"),
         )
     };
-    if let Some(c) = t.chain_mut(name).filter(|c| c.hook.is_some()) {
+    if let Some(c) = t.get_mut(name).filter(|c| c.hook.is_some()) {
         let (col, policy) = policy.ok_or_else(no_policy)?;
         c.line = line;
         c.policy = Some(match policy {
@@ -275,7 +348,7 @@ fn chain_header(
             format!("error creating chain `{name}': it is the name of a built-in target"),
         ));
     }
-    match t.chain_mut(name) {
+    match t.get_mut(name) {
         Some(c) if opts.noflush => c.rules.clear(),
         Some(c) => {
             let first = match c.line {
@@ -287,7 +360,7 @@ fn chain_header(
                 format!("error creating chain `{name}': chain declared twice{first}"),
             ));
         }
-        None => t.add_user_chain(name, line),
+        None => t.add(name, line),
     }
     let (col, policy) = policy.ok_or_else(no_policy)?;
     if policy != "-" {
@@ -314,9 +387,9 @@ enum At {
 
 type Applied = Result<(), (At, String)>;
 
-fn chain_mut<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut Chain, (At, String)> {
-    let kind = t.kind;
-    t.chain_mut(name).ok_or_else(|| {
+fn chain_mut<'t>(t: &'t mut Open, name: &str) -> Result<&'t mut Chain, (At, String)> {
+    let kind = t.table.kind;
+    t.get_mut(name).ok_or_else(|| {
         (
             At::Chain,
             format!("chain `{name}' does not exist in table `{kind}'"),
@@ -324,16 +397,16 @@ fn chain_mut<'t>(t: &'t mut Table, name: &str) -> Result<&'t mut Chain, (At, Str
     })
 }
 
-fn check_targets(t: &Table, rules: &[Rule]) -> Applied {
+fn check_targets(t: &Open, rules: &[Rule]) -> Applied {
     for r in rules {
         if let Target::Chain { name, .. } = &r.target {
-            match t.chain(name) {
+            match t.get(name) {
                 None => {
                     return Err((
                         At::Target,
                         format!(
                             "jump to chain `{name}' which does not exist in table `{}' (declare it with `:{name} - [0:0]')",
-                            t.kind
+                            t.table.kind
                         ),
                     ))
                 }
@@ -372,7 +445,7 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
     a == *b
 }
 
-fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -> Applied {
+fn apply(t: &mut Open, cmd: Command, line: usize, counters: Option<Counters>) -> Applied {
     let stamp = |mut rules: Vec<Rule>| {
         for r in &mut rules {
             r.line = line;
@@ -463,7 +536,7 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             c.rules[num - 1] = stamp(rules).remove(0);
         }
         Command::NewChain { chain } => {
-            if let Some(c) = t.chain(&chain) {
+            if let Some(c) = t.get(&chain) {
                 let at = if c.line > 0 {
                     format!(" (declared at line {})", c.line)
                 } else {
@@ -471,7 +544,7 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                 };
                 return Err((At::Chain, format!("Chain `{chain}' already exists{at}")));
             }
-            t.add_user_chain(&chain, line);
+            t.add(&chain, line);
         }
         Command::Policy { chain, policy } => {
             let c = chain_mut(t, &chain)?;
@@ -496,7 +569,7 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         }
         Command::Flush { chain } => match chain {
             Some(name) => chain_mut(t, &name)?.rules.clear(),
-            None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
+            None => t.table.chains.iter_mut().for_each(|c| c.rules.clear()),
         },
         Command::DeleteChain { chain } => {
             match chain {
@@ -511,8 +584,10 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                         format!("cannot delete chain `{name}': it is not empty (flush it first with -F)"),
                     ));
                     }
-                    let refs = references(t, &name);
-                    if !refs.is_empty() {
+                    if !references(&t.table, &name).is_empty() {
+                        // The lines in libiptc's chain order.
+                        t.sort();
+                        let refs = references(&t.table, &name);
                         return Err((
                             At::Chain,
                             format!(
@@ -521,12 +596,14 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                             ),
                         ));
                     }
-                    t.chains.retain(|c| c.name != name);
+                    t.remove(&name);
                 }
                 None => {
                     // libiptc deletes each user chain in turn: each must be
                     // empty and unreferenced.
-                    for c in t.user_chains() {
+                    t.sort();
+                    let t = &mut *t;
+                    for c in t.table.user_chains() {
                         if !c.rules.is_empty() {
                             return Err((
                             At::Line,
@@ -534,8 +611,8 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                         ));
                         }
                     }
-                    for c in t.user_chains() {
-                        let refs = references(t, &c.name);
+                    for c in t.table.user_chains() {
+                        let refs = references(&t.table, &c.name);
                         if !refs.is_empty() {
                             return Err((
                                 At::Line,
@@ -547,7 +624,8 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
                             ));
                         }
                     }
-                    t.chains.retain(|c| c.hook.is_some());
+                    t.table.chains.retain(|c| c.hook.is_some());
+                    t.reindex();
                 }
             }
         }
@@ -572,7 +650,7 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
         }
         Command::Ignored => {}
         Command::Rename { from, to } => {
-            if t.chain(&to).is_some() {
+            if t.get(&to).is_some() {
                 return Err((
                     At::Second,
                     format!("cannot rename to `{to}': Chain `{to}' already exists"),
@@ -582,19 +660,20 @@ fn apply(t: &mut Table, cmd: Command, line: usize, counters: Option<Counters>) -
             if c.hook.is_some() {
                 return Err((At::Chain, format!("cannot rename built-in chain `{from}'")));
             }
-            let mut chain = c.clone();
-            chain.name = to.clone();
-            t.chains.retain(|c| c.name != from);
-            for r in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+            // Renamed in place (a fresh chain with the same line and rules,
+            // as libiptc makes it); sorted into place later.
+            c.name = to.clone();
+            c.counters = Counters::default();
+            if let Some(i) = t.idx.remove(&from) {
+                t.idx.insert(to.clone(), i);
+            }
+            for r in t.table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
                 if let Target::Chain { name, .. } = &mut r.target {
                     if *name == from {
                         *name = to.clone();
                     }
                 }
             }
-            let rules = chain.rules;
-            t.add_user_chain(&to, chain.line);
-            t.chain_mut(&to).expect("just added").rules = rules;
         }
     }
     Ok(())
@@ -666,6 +745,76 @@ mod tests {
         assert_eq!(
             save(&rs),
             "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+        );
+    }
+
+    fn deep_chain(n: usize, back_to: Option<usize>) -> String {
+        let mut t = String::from("*filter\n");
+        for i in 0..n {
+            t += &format!(":C{i} - [0:0]\n");
+        }
+        t += "-A INPUT -j C0\n";
+        for i in 0..n - 1 {
+            t += &format!("-A C{i} -j C{}\n", i + 1);
+        }
+        if let Some(j) = back_to {
+            t += &format!("-A C{} -j C{j}\n", n - 1);
+        }
+        t + "COMMIT\n"
+    }
+
+    /// iptables-legacy-restore loads a chain of jumps 25 000 deep (0.4 s);
+    /// the loop check walks it without recursion.
+    #[test]
+    fn jump_chain_25000_deep_loads() {
+        let rs = load(&deep_chain(25_000, None)).expect("deep chain loads");
+        assert_eq!(rs.tables[0].chains.len(), 3 + 25_000);
+        let masks = validate::reach(&rs.tables[0]).expect("no loop");
+        assert_eq!(
+            masks.get("C24999").copied(),
+            Some(crate::iptables::model::HookMask(
+                crate::iptables::model::Hook::Input.bit()
+            ))
+        );
+    }
+
+    #[test]
+    fn loop_at_the_end_of_a_deep_chain_is_refused() {
+        let err = load(&deep_chain(25_000, Some(24_990))).expect_err("ELOOP");
+        let msg = err.to_string();
+        assert!(msg.contains("loop of jumps: C24990 -> C24991 -> "), "{msg}");
+        assert!(
+            msg.contains("C24999 -> C24990 (the kernel refuses it: ELOOP)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn user_chains_come_out_sorted_whatever_the_declaration_order() {
+        let rs = load("*filter\n:B - [0:0]\n:C - [0:0]\n:A - [0:0]\n-A INPUT -j C\n-E C AA\n-A AA -j B\nCOMMIT\n")
+            .expect("loads");
+        assert_eq!(
+            save(&rs),
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n:AA - [0:0]\n:B - [0:0]\n-A INPUT -j AA\n-A AA -j B\nCOMMIT\n"
+        );
+        assert_eq!(rs.tables[0].chain("AA").map(|c| c.line), Some(3));
+        assert!(rs.tables[0].chain("C").is_none());
+    }
+
+    #[test]
+    fn deleting_chains_keeps_the_order_and_names_references_in_chain_order() {
+        let rs = load("*filter\n:D - [0:0]\n:B - [0:0]\n:C - [0:0]\n:A - [0:0]\n-X B\n-A INPUT -j D\nCOMMIT\n")
+            .expect("loads");
+        assert_eq!(
+            save(&rs),
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n:C - [0:0]\n:D - [0:0]\n-A INPUT -j D\nCOMMIT\n"
+        );
+        let err = load("*filter\n:Z - [0:0]\n:T - [0:0]\n:A - [0:0]\n-A Z -j T\n-A A -j T\n-A INPUT -j T\n-X T\nCOMMIT\n")
+            .expect_err("referenced");
+        assert!(
+            err.to_string()
+                .contains("still referenced by the rules at lines 7, 6, 5"),
+            "{err}"
         );
     }
 }

@@ -24,84 +24,88 @@ pub fn reach(table: &Table) -> Result<HashMap<String, HookMask>, Refusal> {
         .enumerate()
         .map(|(i, c)| (c.name.as_str(), i))
         .collect();
-    // Loop detection: DFS with colours over jump/goto edges.
+    // Edges: for each chain, the chains its rules jump or go to, with the
+    // line of the rule (unknown names are skipped: restore refuses them).
+    let n = table.chains.len();
+    let edges: Vec<Vec<(usize, usize)>> = table
+        .chains
+        .iter()
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| match &r.target {
+                    Target::Chain { name, .. } => idx.get(name.as_str()).map(|&w| (w, r.line)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    // Loop detection: DFS with colours over jump/goto edges, iterative (an
+    // explicit stack of (chain, next edge)) so that no depth of jumps can
+    // overflow the thread's stack; the kernel has no depth limit either.
     #[derive(Clone, Copy, PartialEq)]
     enum Colour {
         White,
         Grey,
         Black,
     }
-    let n = table.chains.len();
     let mut colour = vec![Colour::White; n];
-    let mut stack: Vec<usize> = Vec::new();
-    fn dfs(
-        t: &Table,
-        idx: &HashMap<&str, usize>,
-        v: usize,
-        colour: &mut [Colour],
-        stack: &mut Vec<usize>,
-    ) -> Result<(), Refusal> {
-        colour[v] = Colour::Grey;
-        stack.push(v);
-        for r in &t.chains[v].rules {
-            if let Target::Chain { name, .. } = &r.target {
-                let Some(&w) = idx.get(name.as_str()) else {
-                    continue;
-                };
-                match colour[w] {
-                    Colour::Grey => {
-                        let from = stack.iter().position(|&x| x == w).unwrap_or(0);
-                        let mut path: Vec<&str> = stack[from..]
-                            .iter()
-                            .map(|&i| t.chains[i].name.as_str())
-                            .collect();
-                        path.push(&t.chains[w].name);
-                        return Err(Refusal {
-                            line: r.line,
-                            msg: format!(
-                                "loop of jumps: {} (the kernel refuses it: ELOOP)",
-                                path.join(" -> ")
-                            ),
-                        });
-                    }
-                    Colour::White => dfs(t, idx, w, colour, stack)?,
-                    Colour::Black => {}
-                }
-            }
-        }
-        stack.pop();
-        colour[v] = Colour::Black;
-        Ok(())
-    }
+    // Chains in the order the DFS finished them: every chain reached from a
+    // hook comes after all the chains it jumps to.
+    let mut finished: Vec<usize> = Vec::new();
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     // Only from the built-in chains, as mark_source_chains walks: a loop
     // among chains no hook reaches is loaded (and never runs).
-    for v in 0..n {
-        if colour[v] == Colour::White && table.chains[v].hook.is_some() {
-            dfs(table, &idx, v, &mut colour, &mut stack)?;
+    for root in 0..n {
+        if colour[root] != Colour::White || table.chains[root].hook.is_none() {
+            continue;
+        }
+        colour[root] = Colour::Grey;
+        stack.push((root, 0));
+        while let Some(top) = stack.last_mut() {
+            let (v, e) = *top;
+            let Some(&(w, line)) = edges[v].get(e) else {
+                colour[v] = Colour::Black;
+                finished.push(v);
+                stack.pop();
+                continue;
+            };
+            top.1 += 1;
+            match colour[w] {
+                Colour::Grey => {
+                    let from = stack.iter().position(|&(x, _)| x == w).unwrap_or(0);
+                    let mut path: Vec<&str> = stack[from..]
+                        .iter()
+                        .map(|&(i, _)| table.chains[i].name.as_str())
+                        .collect();
+                    path.push(&table.chains[w].name);
+                    return Err(Refusal {
+                        line,
+                        msg: format!(
+                            "loop of jumps: {} (the kernel refuses it: ELOOP)",
+                            path.join(" -> ")
+                        ),
+                    });
+                }
+                Colour::White => {
+                    colour[w] = Colour::Grey;
+                    stack.push((w, 0));
+                }
+                Colour::Black => {}
+            }
         }
     }
-    // Propagate hooks from built-in chains (what they reach is acyclic now;
-    // a loop elsewhere keeps its empty mask and is never revisited).
+    // Propagate hooks from built-in chains in reverse finishing order (a
+    // topological order of what the hooks reach, acyclic now): one pass.
+    // A chain no hook reaches keeps its empty mask.
     let mut masks: Vec<HookMask> = table
         .chains
         .iter()
         .map(|c| c.hook.map(|h| HookMask(h.bit())).unwrap_or_default())
         .collect();
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (i, c) in table.chains.iter().enumerate() {
-            for r in &c.rules {
-                if let Target::Chain { name, .. } = &r.target {
-                    if let Some(&j) = idx.get(name.as_str()) {
-                        let m = HookMask(masks[j].0 | masks[i].0);
-                        if m != masks[j] {
-                            masks[j] = m;
-                            changed = true;
-                        }
-                    }
-                }
-            }
+    for &v in finished.iter().rev() {
+        for &(w, _) in &edges[v] {
+            masks[w] = HookMask(masks[w].0 | masks[v].0);
         }
     }
     Ok(table
