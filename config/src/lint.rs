@@ -332,38 +332,102 @@ fn accepts_established(r: &Rule) -> bool {
     r.target == Target::Accept && r.matches.iter().any(match_established)
 }
 
+/// Whether the rule matches every packet: no address, interface, protocol
+/// or fragment condition (a /0 or `-p all` counts as none) and no match
+/// but comments.
+fn unconditional(r: &Rule) -> bool {
+    let no_addr = |a: &Option<AddrMatch>| {
+        a.as_ref().map_or(true, |a| {
+            !a.invert && a.mask == std::net::Ipv4Addr::UNSPECIFIED
+        })
+    };
+    no_addr(&r.src)
+        && no_addr(&r.dst)
+        && r.in_iface.is_none()
+        && r.out_iface.is_none()
+        && r.proto.map_or(true, |p| p.proto == 0 && !p.invert)
+        && r.fragment.is_none()
+        && r.matches.iter().all(|m| matches!(m, Match::Comment(_)))
+}
+
+/// Whether a matching rule drops the packet for good (DROP or REJECT).
+fn drops(r: &Rule) -> bool {
+    matches!(r.target, Target::Drop | Target::Ext(TargetExt::Reject(_)))
+}
+
+/// Warns when filter INPUT drops by default (policy DROP, or policy ACCEPT
+/// with an unconditional DROP/REJECT rule, which decides every packet that
+/// reaches it the same way) and no rule that runs before that accepts
+/// established traffic. An unconditional ACCEPT before it accepts
+/// established traffic too. An ESTABLISHED accept placed after the
+/// unconditional DROP never runs: that gets its own warning.
 fn input_drop_without_established(filter: &Table, file: &Path, out: &mut Vec<Warning>) {
     let Some(input) = filter.chain("INPUT") else {
         return;
     };
-    if input.policy != Some(Policy::Drop) {
-        return;
+    // The first unconditional rule of INPUT that always decides ends the
+    // chain for every packet: rules after it never run.
+    let end = input
+        .rules
+        .iter()
+        .position(|r| unconditional(r) && always_decides(r));
+    let live = &input.rules[..end.map_or(input.rules.len(), |i| i + 1)];
+    let dead_drop = end.map(|i| &input.rules[i]).filter(|r| drops(r));
+    match end.map(|i| &input.rules[i]) {
+        // Everything that gets there is accepted; an unconditional RETURN
+        // or goto leaves it to the policy (or the chain gone to).
+        Some(r) if r.target == Target::Accept => return,
+        Some(r) if drops(r) => {}
+        _ if input.policy == Some(Policy::Drop) => {}
+        _ => return,
     }
-    // Look through INPUT and every chain reachable from it.
+    // Look through the rules of INPUT that run (up to and including the
+    // deciding one: a `-g` there is followed) and every chain they reach.
     let by_name: std::collections::HashMap<&str, &Chain> =
         filter.chains.iter().map(|c| (c.name.as_str(), c)).collect();
-    let mut seen = vec![input.name.as_str()];
-    let mut known: std::collections::HashSet<&str> = seen.iter().copied().collect();
-    let mut i = 0;
-    while i < seen.len() {
-        let Some(c) = by_name.get(seen[i]) else {
-            break;
-        };
-        for r in &c.rules {
+    let mut known: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut todo: Vec<&[Rule]> = vec![live];
+    while let Some(rules) = todo.pop() {
+        for r in rules {
             if accepts_established(r) {
                 return;
             }
             if let Target::Chain { name, .. } = &r.target {
                 if known.insert(name.as_str()) {
-                    seen.push(name);
+                    if let Some(c) = by_name.get(name.as_str()) {
+                        todo.push(&c.rules);
+                    }
                 }
             }
         }
-        i += 1;
     }
-    out.push(Warning {
-        at: at(file, input.line),
-        msg: "filter INPUT has policy DROP and no rule accepts established traffic (e.g. `-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`): replies to the router's own connections will be dropped".into(),
+    if let Some(drop) = dead_drop {
+        if let Some(late) = input.rules[end.unwrap_or(0) + 1..]
+            .iter()
+            .find(|r| accepts_established(r))
+        {
+            out.push(Warning {
+                at: at(file, late.line),
+                msg: format!(
+                    "this rule accepting established traffic never runs: the unconditional rule at line {} drops every packet of filter INPUT first, so replies to the router's own connections will be dropped",
+                    drop.line
+                ),
+            });
+            return;
+        }
+    }
+    const HINT: &str = "(e.g. `-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`): replies to the router's own connections will be dropped";
+    out.push(match dead_drop {
+        Some(d) => Warning {
+            at: at(file, d.line),
+            msg: format!("this unconditional rule drops every packet that reaches it in filter INPUT and no rule before it accepts established traffic {HINT}"),
+        },
+        None => Warning {
+            at: at(file, input.line),
+            msg: format!(
+                "filter INPUT has policy DROP and no rule accepts established traffic {HINT}"
+            ),
+        },
     });
 }
 
@@ -371,8 +435,10 @@ fn input_drop_without_established(filter: &Table, file: &Path, out: &mut Vec<War
 /// and nothing else narrows it.
 fn match_established(m: &Match) -> bool {
     use crate::iptables::ext::conntrack::CtStates;
+    // `--ctstate ESTABLISHED,...` or a negated list leaving ESTABLISHED
+    // out (`! --ctstate NEW,INVALID`).
     let est = |s: &Option<crate::iptables::ext::conntrack::CtStateMatch>| {
-        s.is_some_and(|s| !s.invert && s.states.contains(CtStates::ESTABLISHED))
+        s.is_some_and(|s| s.matches(CtStates::ESTABLISHED))
     };
     match m {
         Match::Conntrack(c) => est(&c.state),
@@ -459,29 +525,187 @@ mod tests {
         assert_eq!(w, ["r.v4:2: user chain `ORPHAN' (table filter) is never jumped to: its rules never run"]);
     }
 
+    /// Runs each case (name, rules of `*filter`, the warnings expected as
+    /// "line: start of message", in any order) and reports every mismatch at once.
+    fn table(cases: &[(&str, &str, &[(usize, &str)])]) {
+        let mut bad = Vec::new();
+        for (name, rules, want) in cases {
+            let got = warnings(&filter(rules));
+            let ok = got.len() == want.len()
+                && want.iter().all(|(line, start)| {
+                    let start = format!("r.v4:{line}: {start}");
+                    got.iter().any(|g| g.starts_with(&start))
+                });
+            if !ok {
+                bad.push(format!("{name}: want {want:?}, got {got:?}"));
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+
+    const NO_EST: &str = "filter INPUT has policy DROP and no rule accepts established";
+
     #[test]
-    fn input_drop_without_established() {
-        let w = warnings(&filter(
-            ":INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n",
-        ));
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(
-            w[0].starts_with("r.v4:2: filter INPUT has policy DROP"),
-            "{w:?}"
-        );
-        let ok = warnings(&filter(
-            ":INPUT DROP [0:0]\n:BASE - [0:0]\n-A INPUT -j BASE\n-A BASE -m state --state RELATED,ESTABLISHED -j ACCEPT\n",
-        ));
-        assert!(ok.is_empty(), "{ok:?}");
-        let ok = warnings(&filter(
-            ":INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n",
-        ));
-        assert!(ok.is_empty(), "{ok:?}");
-        // An inverted state match does not accept established traffic.
-        let w = warnings(&filter(
-            ":INPUT DROP [0:0]\n-A INPUT -m conntrack ! --ctstate ESTABLISHED -j ACCEPT\n",
-        ));
-        assert_eq!(w.len(), 1, "{w:?}");
+    fn established_lint_table() {
+        table(&[
+            // True positives.
+            (
+                "policy DROP, only ssh accepted",
+                ":INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n",
+                &[(2, NO_EST)],
+            ),
+            (
+                "inverted ESTABLISHED does not accept established",
+                ":INPUT DROP [0:0]\n-A INPUT -m conntrack ! --ctstate ESTABLISHED -j ACCEPT\n",
+                &[(2, NO_EST)],
+            ),
+            (
+                "negated list that includes ESTABLISHED",
+                ":INPUT DROP [0:0]\n-A INPUT -m conntrack ! --ctstate NEW,ESTABLISHED -j ACCEPT\n",
+                &[(2, NO_EST)],
+            ),
+            (
+                "policy ACCEPT ending in an unconditional DROP is policy DROP",
+                "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j DROP\n",
+                &[(3, "this unconditional rule drops every packet that reaches it in filter INPUT and no rule before it accepts established")],
+            ),
+            (
+                "unconditional REJECT too",
+                "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT\n",
+                &[(3, "this unconditional rule drops every packet")],
+            ),
+            (
+                "ESTABLISHED accept after an unconditional DROP never runs",
+                ":INPUT DROP [0:0]\n-A INPUT -j DROP\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n",
+                &[
+                    (4, "this rule accepting established traffic never runs: the unconditional rule at line 3"),
+                    (4, "rule 2 of chain `INPUT'"),
+                ],
+            ),
+            (
+                "a jump after the unconditional DROP is not followed",
+                ":INPUT DROP [0:0]\n:BASE - [0:0]\n-A INPUT -j DROP\n-A INPUT -j BASE\n-A BASE -m state --state ESTABLISHED -j ACCEPT\n",
+                &[(4, "this unconditional rule drops every packet"), (5, "rule 2 of chain `INPUT'")],
+            ),
+            // Must not warn.
+            ("policy ACCEPT", "-A INPUT -p tcp -j DROP\n", &[]),
+            (
+                "conntrack ESTABLISHED",
+                ":INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "state in a user chain",
+                ":INPUT DROP [0:0]\n:BASE - [0:0]\n-A INPUT -j BASE\n-A BASE -m state --state RELATED,ESTABLISHED -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "unconditional ACCEPT",
+                ":INPUT DROP [0:0]\n-A INPUT -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "unconditional ACCEPT with a comment and /0",
+                ":INPUT DROP [0:0]\n-A INPUT -s 0.0.0.0/0 -m comment --comment all -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "negated ctstate NEW,INVALID",
+                ":INPUT DROP [0:0]\n-A INPUT -m conntrack ! --ctstate NEW,INVALID -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "negated state NEW",
+                ":INPUT DROP [0:0]\n-A INPUT -m state ! --state NEW -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "policy ACCEPT, ESTABLISHED accepted before the final DROP",
+                "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -j DROP\n",
+                &[],
+            ),
+            (
+                "policy ACCEPT, conditional DROP at the end",
+                "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -i wan0 -j DROP\n",
+                &[],
+            ),
+            (
+                "policy ACCEPT, final DROP is a LOG (does not decide)",
+                "-A INPUT -j LOG\n",
+                &[],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn shadow_lint_table() {
+        const NEVER: &str = "rule 2 of chain `FORWARD' (table filter) can never match";
+        table(&[
+            (
+                "broader prefix first",
+                "-A FORWARD -s 10.0.0.0/8 -j DROP\n-A FORWARD -s 10.1.0.0/16 -p tcp -j ACCEPT\n",
+                &[(3, NEVER)],
+            ),
+            (
+                "port range covers port",
+                "-A FORWARD -p tcp -m tcp --dport 1:1024 -j DROP\n-A FORWARD -p tcp -m tcp --dport 22 -j ACCEPT\n",
+                &[(3, NEVER)],
+            ),
+            (
+                "identical inverted condition",
+                "-A FORWARD ! -s 10.0.0.0/8 -j DROP\n-A FORWARD ! -s 10.0.0.0/8 -p udp -j ACCEPT\n",
+                &[(3, NEVER)],
+            ),
+            (
+                "narrower first",
+                "-A FORWARD -s 10.1.0.0/16 -j ACCEPT\n-A FORWARD -s 10.0.0.0/8 -j DROP\n",
+                &[],
+            ),
+            (
+                "non-deciding earlier rule",
+                "-A FORWARD -j LOG\n-A FORWARD -p tcp -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "stateful earlier rule",
+                "-A FORWARD -m limit --limit 1/sec -j DROP\n-A FORWARD -p tcp -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "different inverted prefixes",
+                "-A FORWARD ! -s 10.0.0.0/8 -j DROP\n-A FORWARD ! -s 10.1.0.0/16 -j ACCEPT\n",
+                &[],
+            ),
+            (
+                "other interface",
+                "-A FORWARD -i eth0 -j DROP\n-A FORWARD -i eth1 -j ACCEPT\n",
+                &[],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn unreferenced_chain_lint_table() {
+        const ORPHAN: &str = "user chain `ORPHAN' (table filter) is never jumped to";
+        table(&[
+            (
+                "never jumped to",
+                ":ORPHAN - [0:0]\n:USED - [0:0]\n-A INPUT -j USED\n",
+                &[(2, ORPHAN)],
+            ),
+            (
+                "a chain with rules but no jump",
+                ":ORPHAN - [0:0]\n-A ORPHAN -j ACCEPT\n",
+                &[(2, ORPHAN)],
+            ),
+            ("jumped to", ":USED - [0:0]\n-A INPUT -j USED\n", &[]),
+            ("gone to", ":USED - [0:0]\n-A INPUT -g USED\n", &[]),
+            (
+                "jumped to from another user chain",
+                ":A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n",
+                &[],
+            ),
+        ]);
     }
 
     /// The indexed shadow lint gives exactly what comparing each rule with
