@@ -42,6 +42,11 @@ enum RulesCmd {
     Canon {
         /// An iptables-restore file (IPv4).
         file: PathBuf,
+        /// An `ipset save` file with the sets the rules name; required when
+        /// a rule uses `-m set --match-set` (checked as the kernel checks:
+        /// the set exists and is IPv4).
+        #[arg(long)]
+        sets: Option<PathBuf>,
     },
 }
 
@@ -50,16 +55,19 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => sluice_control::check::run(&config),
         Cmd::Rules {
-            cmd: RulesCmd::Canon { file },
-        } => match sluice_config::iptables::load(&file) {
-            Ok(rs) => {
-                print!("{}", sluice_config::iptables::save::save(&rs));
+            cmd: RulesCmd::Canon { file, sets },
+        } => {
+            let ok = sluice_control::canon::canon(
+                &file,
+                sets.as_deref(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            if ok {
                 ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
+            } else {
                 ExitCode::FAILURE
             }
-        },
+        }
     }
 }

@@ -1,0 +1,56 @@
+//! `sluice rules canon FILE [--sets SETS]`: print an iptables-restore file
+//! as `iptables-legacy-save` prints it after the restore.
+//!
+//! The kernel refuses a rule naming a set that does not exist or is of the
+//! wrong family, so canon checks sets too: a rule naming a set needs
+//! `--sets` (an `ipset save` file); without it canon refuses rather than
+//! print a ruleset the kernel might not load.
+
+use std::io::Write;
+use std::path::Path;
+
+use sluice_config::{bundle, ipset, iptables};
+
+/// Runs canon, writing the ruleset to `out` and errors and warnings to
+/// `err`. Returns whether the file was printed.
+pub fn canon(file: &Path, sets: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+    let rs = match iptables::load(file) {
+        Ok(rs) => rs,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return false;
+        }
+    };
+    match sets {
+        Some(sets_path) => {
+            let set_file = match ipset::load(sets_path) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return false;
+                }
+            };
+            let mut warnings = Vec::new();
+            if let Err(e) = bundle::check_sets(&rs, &set_file, file, Some(sets_path), &mut warnings)
+            {
+                let _ = writeln!(err, "error: {e}");
+                return false;
+            }
+            for w in &warnings {
+                let _ = writeln!(err, "warning: {w}");
+            }
+        }
+        None => {
+            if let Some((name, line)) = bundle::first_set_reference(&rs) {
+                let _ = writeln!(
+                    err,
+                    "error: {}:{line}: rule names set `{name}': pass --sets FILE (an `ipset save` file) so canon can check that the set exists and is IPv4, as the kernel does",
+                    file.display()
+                );
+                return false;
+            }
+        }
+    }
+    let _ = write!(out, "{}", iptables::save::save(&rs));
+    true
+}
