@@ -4,8 +4,12 @@
 //! * a rule that can never match because an earlier rule of the same chain
 //!   matches every packet it would match and always decides (shadowed);
 //! * a user chain that nothing jumps to;
-//! * filter INPUT with policy DROP and no rule accepting established
-//!   traffic (replies to the box's own connections would be dropped).
+//! * filter INPUT with policy DROP (or an unconditional DROP/REJECT rule)
+//!   and no rule before it accepting established traffic (replies to the
+//!   box's own connections would be dropped); an unconditional ACCEPT and
+//!   negated states leaving ESTABLISHED in (`! --ctstate NEW,INVALID`)
+//!   count as accepting it; an ESTABLISHED accept after an unconditional
+//!   DROP gets its own warning (it never runs).
 //!
 //! Shadowing is decided conservatively: a warning is given only when the
 //! earlier rule's conditions provably contain the later rule's (addresses,
@@ -337,15 +341,14 @@ fn accepts_established(r: &Rule) -> bool {
 /// but comments.
 fn unconditional(r: &Rule) -> bool {
     let no_addr = |a: &Option<AddrMatch>| {
-        a.as_ref().map_or(true, |a| {
-            !a.invert && a.mask == std::net::Ipv4Addr::UNSPECIFIED
-        })
+        a.as_ref()
+            .is_none_or(|a| !a.invert && a.mask == std::net::Ipv4Addr::UNSPECIFIED)
     };
     no_addr(&r.src)
         && no_addr(&r.dst)
         && r.in_iface.is_none()
         && r.out_iface.is_none()
-        && r.proto.map_or(true, |p| p.proto == 0 && !p.invert)
+        && r.proto.is_none_or(|p| p.proto == 0 && !p.invert)
         && r.fragment.is_none()
         && r.matches.iter().all(|m| matches!(m, Match::Comment(_)))
 }
@@ -527,7 +530,10 @@ mod tests {
 
     /// Runs each case (name, rules of `*filter`, the warnings expected as
     /// "line: start of message", in any order) and reports every mismatch at once.
-    fn table(cases: &[(&str, &str, &[(usize, &str)])]) {
+    /// A case: name, rules of `*filter`, expected (line, start of message).
+    type Case<'a> = (&'a str, &'a str, &'a [(usize, &'a str)]);
+
+    fn table(cases: &[Case]) {
         let mut bad = Vec::new();
         for (name, rules, want) in cases {
             let got = warnings(&filter(rules));

@@ -229,3 +229,26 @@ fn canon_checks_sets() {
     let o = sluice(&["rules", "canon", plain.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `sluice check` refuses a `family inet6` set in the IPv4 rules, at the
+/// rule's line, as iptables-legacy-restore does.
+#[test]
+fn check_refuses_an_inet6_set_in_ipv4_rules() {
+    let d = Scratch::new("check-inet6");
+    d.write(
+        "rules.v4",
+        "*filter\n-A INPUT -m set --match-set s6 src -j DROP\nCOMMIT\n",
+    );
+    d.write("sets.save", "create s6 hash:ip family inet6\n");
+    let cfg = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1/24\"]\n[firewall]\nrules = \"rules.v4\"\nsets = \"sets.save\"\n",
+    );
+    let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("rules.v4:2: the protocol family of set `s6' is IPv6"),
+        "{e}"
+    );
+}
