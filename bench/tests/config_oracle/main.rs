@@ -30,6 +30,7 @@ mod corpus;
 mod errors;
 mod oracle;
 mod realworld;
+mod sets;
 mod t_files;
 
 /// The config crate's folder (bench's sibling).
