@@ -1,10 +1,12 @@
 //! Printing a ruleset exactly as `iptables-save` (v1.8, legacy backend)
-//! prints it, without the `#` header/footer lines and with zero counters.
+//! prints it, without the `#` header/footer lines and with zero counters;
+//! [`save_nft`] prints it as `iptables-nft-save` (the nf_tables backend,
+//! Debian 12's default `iptables-save`) does.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, Target};
+use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, TableKind, Target};
 use super::netdb;
 
 /// The whole ruleset, tables in the order the file first named them.
@@ -12,6 +14,32 @@ pub fn save(rs: &Ruleset) -> String {
     let mut out = String::new();
     for t in &rs.tables {
         out.push_str(&save_table(t));
+    }
+    out
+}
+
+/// The order `iptables-nft-save` (1.8.9) prints tables in, whatever order
+/// they were restored in (its own table list: mangle, security, raw,
+/// filter, nat).
+pub const NFT_TABLE_ORDER: [TableKind; 5] = [
+    TableKind::Mangle,
+    TableKind::Security,
+    TableKind::Raw,
+    TableKind::Filter,
+    TableKind::Nat,
+];
+
+/// The whole ruleset as `iptables-nft-save` prints it after
+/// `iptables-nft-restore` of the same file: the tables in
+/// [`NFT_TABLE_ORDER`], each table's text as the legacy backend prints it
+/// (the rules and options of the rulesets we compared print the same; see
+/// the README for the differences not modelled).
+pub fn save_nft(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for kind in NFT_TABLE_ORDER {
+        if let Some(t) = rs.tables.iter().find(|t| t.kind == kind) {
+            out.push_str(&save_table(t));
+        }
     }
     out
 }
