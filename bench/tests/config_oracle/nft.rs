@@ -5,9 +5,8 @@
 //! byte-identical. Files whose tables are opened out of iptables-nft's
 //! order (mangle, security, raw, filter, nat) are among them.
 //!
-//! Not compared here: config's `corpus.rules` (iptables-nft-restore 1.8.9
-//! crashes on the whole file) and rules with two `-m tcp`/`-m udp` matches,
-//! which iptables-nft merges (see the README's Commands section).
+//! Not compared here: config's `corpus.rules` whole (iptables-nft-restore
+//! 1.8.9 crashes on it; see the README's Commands section).
 
 use std::path::Path;
 
@@ -105,4 +104,24 @@ fn nft_shell_dumps() {
         }
         compare("nft_shell_dumps", &name, &text, None);
     }
+}
+
+/// Repeated `-m tcp`/`-m udp` matches, which iptables-nft merges into the
+/// first translatable one (each field the last value), and those it keeps
+/// apart (`--tcp-option`, or no option).
+#[test]
+fn nft_merged_port_matches() {
+    let text = "*filter\n\
+        -A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 1024:65535 -m comment --comment twice\n\
+        -A INPUT -p tcp -m tcp --tcp-option 5 -m tcp --dport 7 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp --dport 7 -m tcp --tcp-option 5 --sport 9 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp ! --dport 7 -m tcp --syn -j ACCEPT\n\
+        -A INPUT -p udp -m udp --dport 7 -m comment --comment y -m udp ! --sport 9 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp --syn -m tcp --sport 3 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp --dport 1 -m tcp --dport 2 -m tcp --dport 3 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp -m tcp --dport 2 -j ACCEPT\n\
+        -A INPUT -p tcp -m tcp --dport 80 -m tcp ! --tcp-flags SYN,ACK SYN -j ACCEPT\n\
+        -A INPUT -p udp -m udp --sport 53 -m udp --sport 5353 -j ACCEPT\n\
+        COMMIT\n";
+    compare("nft_merged_port_matches", "merged-ports.rules", text, None);
 }
