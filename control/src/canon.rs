@@ -1,5 +1,6 @@
-//! `sluice rules canon FILE [--sets SETS]`: print an iptables-restore file
-//! as `iptables-legacy-save` prints it after the restore.
+//! `sluice rules canon FILE [--sets SETS] [--nft]`: print an
+//! iptables-restore file as `iptables-legacy-save` (or, with `--nft`,
+//! `iptables-nft-save`) prints it after the restore.
 //!
 //! The kernel refuses a rule naming a set that does not exist or is of the
 //! wrong family, so canon checks sets too: a rule naming a set needs
@@ -13,7 +14,14 @@ use sluice_config::{bundle, ipset, iptables};
 
 /// Runs canon, writing the ruleset to `out` and errors and warnings to
 /// `err`. Returns whether the file was printed.
-pub fn canon(file: &Path, sets: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) -> bool {
+/// `nft`: as `iptables-nft-save` prints it instead.
+pub fn canon(
+    file: &Path,
+    sets: Option<&Path>,
+    nft: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> bool {
     let rs = match iptables::load(file) {
         Ok(rs) => rs,
         Err(e) => {
@@ -51,6 +59,11 @@ pub fn canon(file: &Path, sets: Option<&Path>, out: &mut dyn Write, err: &mut dy
             }
         }
     }
-    let _ = write!(out, "{}", iptables::save::save(&rs));
+    let text = if nft {
+        iptables::save::save_nft(&rs)
+    } else {
+        iptables::save::save(&rs)
+    };
+    let _ = write!(out, "{text}");
     true
 }

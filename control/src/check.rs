@@ -44,16 +44,15 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 .sum();
             let _ = writeln!(
                 out,
-                "{}: OK: {} interfaces, {} routes, {} policy rules, {} rules in {} tables, {} sets, {} warning{}",
+                "{}: OK: {}, {}, {}, {} in {}, {}, {}",
                 config.display(),
-                b.appliance.interfaces.len(),
-                b.appliance.routes.len(),
-                b.appliance.policies.len(),
-                rules,
-                b.rules.tables.len(),
-                b.sets.sets.len(),
-                warnings,
-                if warnings == 1 { "" } else { "s" }
+                count(b.appliance.interfaces.len(), "interface"),
+                count(b.appliance.routes.len(), "route"),
+                count(b.appliance.policies.len(), "policy rule"),
+                count(rules, "rule"),
+                count(b.rules.tables.len(), "table"),
+                count(b.sets.sets.len(), "set"),
+                count(warnings, "warning"),
             );
             true
         }
@@ -64,6 +63,11 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
     }
 }
 
+/// `n` and `noun`, plural unless `n` is 1: "1 set", "0 sets", "2 sets".
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The `sluice check` command: exit code 0 when valid, 1 otherwise.
 pub fn run(config: &Path) -> ExitCode {
     let ok = check(config, &mut std::io::stdout(), &mut std::io::stderr());
@@ -71,5 +75,20 @@ pub fn run(config: &Path) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_are_plural_unless_one() {
+        assert_eq!(count(0, "set"), "0 sets");
+        assert_eq!(count(1, "set"), "1 set");
+        assert_eq!(count(1, "policy rule"), "1 policy rule");
+        assert_eq!(count(2, "policy rule"), "2 policy rules");
+        assert_eq!(count(1, "table"), "1 table");
+        assert_eq!(count(25000, "rule"), "25000 rules");
     }
 }

@@ -37,9 +37,16 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum RulesCmd {
-    /// Print FILE as `iptables-save` prints it after `iptables-restore FILE`
-    /// (without the `#` header/footer lines; counters are zero).
+    /// Print FILE as `iptables-legacy-save` prints it after
+    /// `iptables-legacy-restore FILE`, for the tables FILE names, in the
+    /// order FILE first names them (without the `#` header/footer lines;
+    /// counters are zero). With --nft, as `iptables-nft-save` prints it.
     Canon {
+        /// Print as `iptables-nft-save` (the nf_tables backend, Debian 12's
+        /// default `iptables-save`) prints it after `iptables-nft-restore
+        /// FILE`: its table order (mangle, security, raw, filter, nat).
+        #[arg(long)]
+        nft: bool,
         /// An iptables-restore file (IPv4).
         file: PathBuf,
         /// An `ipset save` file with the sets the rules name; required when
@@ -55,11 +62,12 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Check { config } => sluice_control::check::run(&config),
         Cmd::Rules {
-            cmd: RulesCmd::Canon { file, sets },
+            cmd: RulesCmd::Canon { nft, file, sets },
         } => {
             let ok = sluice_control::canon::canon(
                 &file,
                 sets.as_deref(),
+                nft,
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             );

@@ -47,7 +47,7 @@ fn example_config_checks_clean() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("OK: 4 interfaces, 2 routes, 1 policy rules"),
+        out.contains("OK: 4 interfaces, 2 routes, 1 policy rule, "),
         "{out}"
     );
     // The example uses DNAT and MASQUERADE, which the dataplane runs (with
@@ -132,7 +132,7 @@ fn jump_chain_25000_deep_checks_and_canons() {
     let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("25000 rules in 1 tables"), "{out}");
+    assert!(out.contains("25000 rules in 1 table, "), "{out}");
     let o = sluice(&["rules", "canon", rules.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -156,6 +156,55 @@ fn canon_prints_save_form() {
         String::from_utf8_lossy(&o.stdout),
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
          -A INPUT -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -m comment --comment \"a b\" -j ACCEPT\nCOMMIT\n"
+    );
+}
+
+/// Legacy canon keeps the file's table order; `--nft` prints the tables in
+/// iptables-nft-save's order (mangle, security, raw, filter, nat), each
+/// table's text the same.
+#[test]
+fn canon_nft_prints_tables_in_nft_order() {
+    let d = Scratch::new("canon-nft");
+    let f = d.write(
+        "r.v4",
+        "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n\
+         *filter\n-A INPUT -j ACCEPT\nCOMMIT\n\
+         *raw\nCOMMIT\n\
+         *security\nCOMMIT\n\
+         *mangle\nCOMMIT\n",
+    );
+    let tables = |args: &[&str]| -> (Vec<String>, String) {
+        let o = sluice(args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let t = out
+            .lines()
+            .filter_map(|l| l.strip_prefix('*'))
+            .map(str::to_string)
+            .collect();
+        (t, out)
+    };
+    let (legacy, legacy_text) = tables(&["rules", "canon", f.to_str().unwrap()]);
+    assert_eq!(legacy, ["nat", "filter", "raw", "security", "mangle"]);
+    let (nft, nft_text) = tables(&["rules", "canon", "--nft", f.to_str().unwrap()]);
+    assert_eq!(nft, ["mangle", "security", "raw", "filter", "nat"]);
+    let mut a: Vec<&str> = legacy_text.lines().collect();
+    let mut b: Vec<&str> = nft_text.lines().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b, "the same lines, in another table order");
+}
+
+#[test]
+fn canon_help_names_the_backends() {
+    let o = sluice(&["rules", "canon", "--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("iptables-legacy-save")
+            && out.contains("--nft")
+            && out.contains("iptables-nft-save"),
+        "{out}"
     );
 }
 

@@ -17,6 +17,7 @@
 //! | `conntrack` | `[conntrack]` defaults and a fresh namespace's sysctls |
 //! | `corpus`    | our own corpus and branch-office gateway rulesets      |
 //! | `errors`    | the bad inputs of config's error tests (all refused)   |
+//! | `nft`       | `canon --nft` and `iptables-nft-save` (nf_tables)      |
 //! | `realworld` | kube-proxy, Istio, Docker, UFW and iptables' own dumps |
 //! | `t_files`   | iptables' per-extension `.t` tests, line by line       |
 
@@ -28,6 +29,7 @@ mod common;
 mod conntrack;
 mod corpus;
 mod errors;
+mod nft;
 mod oracle;
 mod realworld;
 mod sets;

@@ -56,6 +56,37 @@ pub fn oracle_available() -> Result<(), String> {
         .clone()
 }
 
+/// A fresh namespace for the nf_tables oracle (`iptables-nft-restore`,
+/// `iptables-nft-save`), or `None` after printing why not.
+pub fn nft_oracle(test: &str) -> Option<Oracle> {
+    static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    let available = AVAILABLE
+        .get_or_init(|| {
+            oracle_available()?;
+            for tool in ["iptables-nft-restore", "iptables-nft-save"] {
+                if !have(tool, "--version") {
+                    return Err(format!("`{tool}` is not installed"));
+                }
+            }
+            let ns =
+                Oracle::create().map_err(|e| format!("cannot create a network namespace: {e}"))?;
+            ns.nft_restore("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n")
+                .map_err(|e| format!("iptables-nft-restore does not work in a namespace: {e}"))?;
+            Ok(())
+        })
+        .clone();
+    if let Err(reason) = available {
+        skip(&format!("{test}: {reason}"));
+        return None;
+    }
+    match Oracle::create() {
+        Ok(ns) => Some(ns),
+        Err(e) => {
+            panic!("{test}: the oracle was available but a namespace could not be created: {e}")
+        }
+    }
+}
+
 /// A fresh namespace for the oracle, or `None` after printing why not.
 pub fn oracle(test: &str) -> Option<Oracle> {
     if let Err(reason) = oracle_available() {
@@ -120,6 +151,23 @@ impl Oracle {
         let out = self
             .exec(&["iptables-legacy-save", "-t", table], None)
             .unwrap_or_else(|err| panic!("iptables-legacy-save -t {table} failed: {err}"));
+        out.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// `iptables-nft-restore` with `text` on stdin; `Err` is its stderr.
+    pub fn nft_restore(&self, text: &str) -> Result<(), String> {
+        self.exec(&["iptables-nft-restore", "-w"], Some(text))
+            .map(drop)
+    }
+
+    /// `iptables-nft-save` (every table it has) without its `#` lines.
+    pub fn nft_save(&self) -> String {
+        let out = self
+            .exec(&["iptables-nft-save"], None)
+            .unwrap_or_else(|err| panic!("iptables-nft-save failed: {err}"));
         out.lines()
             .filter(|l| !l.starts_with('#'))
             .map(|l| format!("{l}\n"))

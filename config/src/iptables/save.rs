@@ -1,10 +1,13 @@
 //! Printing a ruleset exactly as `iptables-save` (v1.8, legacy backend)
-//! prints it, without the `#` header/footer lines and with zero counters.
+//! prints it, without the `#` header/footer lines and with zero counters;
+//! [`save_nft`] prints it as `iptables-nft-save` (the nf_tables backend,
+//! Debian 12's default `iptables-save`) does.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, Target};
+use super::ext::Match;
+use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, TableKind, Target};
 use super::netdb;
 
 /// The whole ruleset, tables in the order the file first named them.
@@ -14,6 +17,85 @@ pub fn save(rs: &Ruleset) -> String {
         out.push_str(&save_table(t));
     }
     out
+}
+
+/// The order `iptables-nft-save` (1.8.9) prints tables in, whatever order
+/// they were restored in (its own table list: mangle, security, raw,
+/// filter, nat).
+pub const NFT_TABLE_ORDER: [TableKind; 5] = [
+    TableKind::Mangle,
+    TableKind::Security,
+    TableKind::Raw,
+    TableKind::Filter,
+    TableKind::Nat,
+];
+
+/// The whole ruleset as `iptables-nft-save` prints it after
+/// `iptables-nft-restore` of the same file: the tables in
+/// [`NFT_TABLE_ORDER`], each table's text as the legacy backend prints it
+/// but for repeated `-m tcp`/`-m udp` matches, which iptables-nft merges
+/// (see the README for the differences not modelled).
+pub fn save_nft(rs: &Ruleset) -> String {
+    let mut out = String::new();
+    for kind in NFT_TABLE_ORDER {
+        if let Some(t) = rs.tables.iter().find(|t| t.kind == kind) {
+            let mut t = t.clone();
+            for c in &mut t.chains {
+                for r in &mut c.rules {
+                    merge_nft_ports(r);
+                }
+            }
+            out.push_str(&save_table(&t));
+        }
+    }
+    out
+}
+
+/// iptables-nft turns a `-m tcp` with ports or flags (and no
+/// `--tcp-option`) and a `-m udp` with ports into nf_tables payload
+/// expressions, and reads them back as one match per protocol, where the
+/// first such match was, each field the last value given. (`-m tcp
+/// --dport 22 -m tcp --sport 1024` saves as `-m tcp --sport 1024 --dport
+/// 22`.) Matches it keeps as xtables matches (with `--tcp-option`, or
+/// with no option at all) are left alone.
+fn merge_nft_ports(r: &mut Rule) {
+    let mut first_tcp: Option<usize> = None;
+    let mut first_udp: Option<usize> = None;
+    let mut keep = Vec::with_capacity(r.matches.len());
+    for m in std::mem::take(&mut r.matches) {
+        match m {
+            Match::Tcp(t)
+                if t.option.is_none()
+                    && (t.sport.is_some() || t.dport.is_some() || t.flags.is_some()) =>
+            {
+                if let Some(i) = first_tcp {
+                    let Match::Tcp(into) = &mut keep[i] else {
+                        unreachable!("first_tcp indexes a tcp match")
+                    };
+                    into.sport = t.sport.or(into.sport);
+                    into.dport = t.dport.or(into.dport);
+                    into.flags = t.flags.or(into.flags);
+                } else {
+                    first_tcp = Some(keep.len());
+                    keep.push(Match::Tcp(t));
+                }
+            }
+            Match::Udp(u) if u.sport.is_some() || u.dport.is_some() => {
+                if let Some(i) = first_udp {
+                    let Match::Udp(into) = &mut keep[i] else {
+                        unreachable!("first_udp indexes a udp match")
+                    };
+                    into.sport = u.sport.or(into.sport);
+                    into.dport = u.dport.or(into.dport);
+                } else {
+                    first_udp = Some(keep.len());
+                    keep.push(Match::Udp(u));
+                }
+            }
+            m => keep.push(m),
+        }
+    }
+    r.matches = keep;
 }
 
 /// One table from `*name` to `COMMIT`.
