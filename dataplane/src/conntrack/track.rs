@@ -373,7 +373,9 @@ pub(super) fn packet(
             }
         }
     };
-    let e = sh.table.get_mut(slot).expect("found");
+    let Some(e) = sh.table.get_mut(slot) else {
+        return Outcome::Invalid;
+    };
     if dir == Dir::Reply {
         e.status |= status::SEEN_REPLY;
     }
@@ -430,7 +432,9 @@ fn lookup(sh: &mut Shard, batch: &mut Batch<'_>, t: &Tuple, now: u64) -> Lookup 
     let Some((slot, dir)) = sh.table.find_hashed(t, h) else {
         return Lookup::Missing;
     };
-    let e = sh.table.get(slot).expect("indexed");
+    let Some(e) = sh.table.get(slot) else {
+        return Lookup::Missing;
+    };
     if e.status & status::CONFIRMED == 0 {
         return Lookup::Defer;
     }
@@ -516,7 +520,9 @@ fn track_tcp(
         }
     };
     let cfg = &sh.cfg.tcp;
-    let e = sh.table.get_mut(slot).expect("found");
+    let Some(e) = sh.table.get_mut(slot) else {
+        return Outcome::Invalid;
+    };
     let ProtoState::Tcp(conn) = &mut e.proto else {
         return Outcome::Invalid;
     };
@@ -615,7 +621,9 @@ fn icmp_error(
             }
         }
     };
-    let e = sh.table.get(slot).expect("found");
+    let Some(e) = sh.table.get(slot) else {
+        return Outcome::Invalid;
+    };
     if e.tuple[dir.index()].dst != addr(meta.dst) {
         return Outcome::Invalid;
     }

@@ -87,11 +87,15 @@ impl std::hash::Hash for Tuple {
     /// packet.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let w = |a: &[u8]| u64::from_ne_bytes(a.try_into().expect("8 bytes"));
-        h.write_u64(w(&self.src[..8]));
-        h.write_u64(w(&self.src[8..]));
-        h.write_u64(w(&self.dst[..8]));
-        h.write_u64(w(&self.dst[8..]));
+        let w = |a: &[u8; 16], k: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&a[8 * k..8 * k + 8]);
+            u64::from_ne_bytes(b)
+        };
+        h.write_u64(w(&self.src, 0));
+        h.write_u64(w(&self.src, 1));
+        h.write_u64(w(&self.dst, 0));
+        h.write_u64(w(&self.dst, 1));
         h.write_u64(
             u64::from(self.sport)
                 | u64::from(self.dport) << 16

@@ -266,7 +266,9 @@ impl Service {
             });
         }
         let clock = shard.clock(now);
-        let job = self.job.as_mut().expect("job");
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
         let end = shard.table.slots() as u32;
         let stop = job.at.saturating_add(budget as u32).min(end);
         for slot in job.at..stop {
@@ -317,7 +319,9 @@ impl Service {
         }
         job.at = stop;
         if stop >= end {
-            let job = self.job.take().expect("job");
+            let Some(job) = self.job.take() else {
+                return;
+            };
             let reply = match job.req {
                 Request::List(_) => Reply::Entries(job.entries),
                 Request::Count => Reply::Counts(job.counts),

@@ -112,7 +112,9 @@ pub fn setup(
         shard.table_mut().set_reply(slot, reply);
         changed = true;
     }
-    let e = shard.entry_mut(slot).expect("present");
+    let Some(e) = shard.entry_mut(slot) else {
+        return Ok(changed);
+    };
     if changed {
         e.status |= match m {
             Manip::Src => status::SRC_NAT,

@@ -658,17 +658,18 @@ impl Cx<'_> {
                 }
                 // `--ctstate` alone is `-m state` (conntrack_mt: the state
                 // test, then true with or without an entry).
-                Match::Conntrack(x)
-                    if x.state.is_some()
-                        && *x
+                Match::Conntrack(x) => match x.state {
+                    Some(st)
+                        if *x
                             == sluice_config::iptables::ext::conntrack::Conntrack {
-                                state: x.state,
+                                state: Some(st),
                                 ..Default::default()
                             } =>
-                {
-                    CMatch::State(x.state.expect("checked"))
-                }
-                Match::Conntrack(x) => CMatch::Conntrack(Box::new(x.clone())),
+                    {
+                        CMatch::State(st)
+                    }
+                    _ => CMatch::Conntrack(Box::new(x.clone())),
+                },
                 Match::State(x) => match x.state {
                     Some(s) => CMatch::State(s),
                     None => continue,
