@@ -426,7 +426,7 @@ pub fn icmp_reply_translation(
     } else {
         Dir::Orig
     };
-    let mut meta = *batch.meta(i);
+    let meta = *batch.meta(i);
     let v4 = meta.ip_version == 4;
     let l4 = meta.l4_off as usize;
     let end = meta.l3_off as usize + meta.ip_len as usize;
@@ -455,14 +455,25 @@ pub fn icmp_reply_translation(
         Manip::Src => Manip::Dst,
         Manip::Dst => Manip::Src,
     };
+    let Some(mut target) = other.invert() else {
+        return false;
+    };
+    target.proto = meta.protocol.0;
     // The quoted datagram as a packet of its own.
     let inner_l3 = l4 + 8;
-    let frame = batch.frame_mut(i);
+    let (frame, meta) = batch.frame_meta_mut(i);
     let Some(mut inner) = quoted_meta(&frame[..end], inner_l3, meta.ip_version) else {
         return false;
     };
     manip_ip(&mut frame[..end], inner_l3, &mut inner, &other, inner_m);
-    // The ICMP checksum over the whole message, recomputed.
+    // The outer header: like a reply to what the other side sent; only
+    // the address changes (an error's ICMP header has no id).
+    let l4_status = meta.l4;
+    meta.l4 = L4Status::Opaque;
+    manip_ip(frame, meta.l3_off as usize, meta, &target, m);
+    meta.l4 = l4_status;
+    // The ICMP checksum over the whole message, recomputed (ICMPv6's
+    // covers the pseudo-header with the new address).
     frame[l4 + 2] = 0;
     frame[l4 + 3] = 0;
     let c = if v4 {
@@ -471,26 +482,6 @@ pub fn icmp_reply_translation(
         checksum::transport(&meta.src, &meta.dst, 58, &frame[l4..end])
     };
     frame[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
-    // The outer header: like a reply to what the other side sent.
-    let Some(mut target) = other.invert() else {
-        return false;
-    };
-    target.proto = meta.protocol.0;
-    let mut outer = meta;
-    // Only the address changes (an error's ICMP header has no id).
-    outer.l4 = L4Status::Opaque;
-    manip_ip(frame, meta.l3_off as usize, &mut outer, &target, m);
-    if !v4 {
-        // The ICMPv6 checksum covers the pseudo-header: recompute it with
-        // the new address.
-        frame[l4 + 2] = 0;
-        frame[l4 + 3] = 0;
-        let c = checksum::transport(&outer.src, &outer.dst, 58, &frame[l4..end]);
-        frame[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
-    }
-    meta.src = outer.src;
-    meta.dst = outer.dst;
-    batch.set_meta(i, meta);
     true
 }
 
@@ -498,21 +489,14 @@ pub fn icmp_reply_translation(
 /// it as the error carries).
 fn quoted_meta(frame: &[u8], l3: usize, version: u8) -> Option<PacketMeta> {
     let q = frame.get(l3..)?;
-    let (_, l4_rel) = crate::conntrack::track::quoted_tuple(version, q, 0)?;
+    let (t, l4_rel) = crate::conntrack::track::quoted_tuple(version, q, 0)?;
     let mut m = PacketMeta::EMPTY;
     m.ip_version = version;
     m.l3_off = l3 as u16;
     m.l4_off = (l3 + l4_rel) as u16;
     m.ip_len = q.len() as u16;
-    m.protocol = crate::wire::IpProtocol(if version == 4 {
-        q[9]
-    } else {
-        // The walk's result: read the protocol back from the tuple.
-        crate::conntrack::track::quoted_tuple(version, q, 0)?
-            .0
-            .proto
-    });
-    m.l4 = if frame.len() > l3 + l4_rel {
+    m.protocol = crate::wire::IpProtocol(t.proto);
+    m.l4 = if q.len() > l4_rel {
         L4Status::Parsed
     } else {
         L4Status::Absent

@@ -383,14 +383,6 @@ impl<'a> Batch<'a> {
         (self.umem.bytes_mut(p.desc), &mut p.meta)
     }
 
-    /// Replaces the metadata after a stage rewrote what it describes in
-    /// the frame (NAT).
-    #[inline]
-    pub fn set_meta(&mut self, i: usize, meta: PacketMeta) {
-        self.check(i);
-        self.buf.pkts[i].meta = meta;
-    }
-
     /// The packet mark (`skb->mark`).
     #[inline]
     pub fn mark(&self, i: usize) -> u32 {
