@@ -267,6 +267,38 @@ fn mutate(rng: &mut StdRng, mut f: Vec<u8>) -> Vec<u8> {
     f
 }
 
+/// A frame for a run: one of `seeds`, mutated with probability
+/// `mutate_p`, on its own port, or with probability `1 - own_port_p` on any
+/// port (`None`: always its own).
+fn draw(
+    rng: &mut StdRng,
+    seeds: &[(&'static str, Vec<u8>)],
+    mutate_p: f64,
+    own_port_p: Option<f64>,
+) -> (&'static str, Vec<u8>) {
+    const NAMES: [&str; 3] = ["lan", "wan_a", "wan_b"];
+    let (port, frame) = &seeds[rng.gen_range(0..seeds.len())];
+    let frame = if rng.gen_bool(mutate_p) {
+        mutate(rng, frame.clone())
+    } else {
+        frame.clone()
+    };
+    let port = match own_port_p {
+        Some(p) if !rng.gen_bool(p) => NAMES[rng.gen_range(0..3)],
+        _ => *port,
+    };
+    (port, frame)
+}
+
+/// Lets every pending resolution fail and collects what comes out.
+fn drain(lab: &mut Lab) {
+    for _ in 0..5 {
+        lab.advance(Duration::from_secs(5));
+        lab.recv_all();
+        lab.punted();
+    }
+}
+
 #[test]
 fn random_and_mutated_frames_are_all_accounted_for() {
     let mut rng = StdRng::seed_from_u64(0x5eed_5100);
@@ -286,22 +318,11 @@ fn random_and_mutated_frames_are_all_accounted_for() {
     lab.neighbour("lan", "10.0.1.10", hmac(10));
     lab.neighbour("wan_b", "192.168.100.1", hmac(101));
     let seeds = seeds();
-    let names = ["lan", "wan_a", "wan_b"];
     let mut sent = 0u64;
     while sent < 8000 {
         let batch = rng.gen_range(1..=64);
         for _ in 0..batch {
-            let (port, frame) = &seeds[rng.gen_range(0..seeds.len())];
-            let frame = if rng.gen_bool(0.8) {
-                mutate(&mut rng, frame.clone())
-            } else {
-                frame.clone()
-            };
-            let port = if rng.gen_bool(0.9) {
-                *port
-            } else {
-                names[rng.gen_range(0..3)]
-            };
+            let (port, frame) = draw(&mut rng, &seeds, 0.8, Some(0.9));
             let p = lab.port(port).0 as usize;
             if lab.w.ports[p].inject(&mut lab.w.umem, &frame) {
                 sent += 1;
@@ -319,11 +340,7 @@ fn random_and_mutated_frames_are_all_accounted_for() {
         lab.assert_balanced();
     }
     // Let every pending resolution fail, then everything is back.
-    for _ in 0..5 {
-        lab.advance(Duration::from_secs(5));
-        lab.recv_all();
-        lab.punted();
-    }
+    drain(&mut lab);
     let c = lab.counters().clone();
     assert_eq!(c.neigh_queued(), 0);
     lab.assert_balanced();
@@ -406,21 +423,10 @@ fn random_frames_through_a_stateful_gateway_are_all_accounted_for() {
     lab.neighbour("wan_a", "10.0.2.254", hmac(20));
     lab.neighbour("wan_b", "192.168.100.1", hmac(101));
     let seeds = seeds();
-    let names = ["lan", "wan_a", "wan_b"];
     let mut sent = 0u64;
     while sent < 8000 {
         for _ in 0..rng.gen_range(1..=64) {
-            let (port, frame) = &seeds[rng.gen_range(0..seeds.len())];
-            let frame = if rng.gen_bool(0.7) {
-                mutate(&mut rng, frame.clone())
-            } else {
-                frame.clone()
-            };
-            let port = if rng.gen_bool(0.7) {
-                *port
-            } else {
-                names[rng.gen_range(0..3)]
-            };
+            let (port, frame) = draw(&mut rng, &seeds, 0.7, Some(0.7));
             let p = lab.port(port).0 as usize;
             if lab.w.ports[p].inject(&mut lab.w.umem, &frame) {
                 sent += 1;
@@ -434,11 +440,7 @@ fn random_frames_through_a_stateful_gateway_are_all_accounted_for() {
         lab.punted();
         lab.assert_balanced();
     }
-    for _ in 0..5 {
-        lab.advance(Duration::from_secs(5));
-        lab.recv_all();
-        lab.punted();
-    }
+    drain(&mut lab);
     lab.assert_balanced();
     let c = lab.counters();
     assert_eq!(c.ledger().rx, sent);
@@ -477,12 +479,7 @@ fn two_workers_with_random_frames_hand_off_and_account_for_everything() {
     let mut sent = [0u64; 2];
     while sent[0] + sent[1] < 8000 {
         for _ in 0..rng.gen_range(1..=64) {
-            let (port, frame) = &seeds[rng.gen_range(0..seeds.len())];
-            let frame = if rng.gen_bool(0.5) {
-                mutate(&mut rng, frame.clone())
-            } else {
-                frame.clone()
-            };
+            let (port, frame) = draw(&mut rng, &seeds, 0.5, None);
             let w = rng.gen_range(0..2);
             let p = labs[w].port(port).0 as usize;
             let lab = &mut labs[w];
@@ -506,6 +503,7 @@ fn two_workers_with_random_frames_hand_off_and_account_for_everything() {
             lab.punted();
         }
     }
+    // Together, turn by turn: frames may still be in the rings.
     for _ in 0..5 {
         for lab in labs.iter_mut() {
             lab.advance(Duration::from_secs(5));
