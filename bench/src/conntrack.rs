@@ -262,23 +262,14 @@ pub enum Kind {
 #[inline]
 fn write_kind(t: &Templates, mode: Mode, buf: &mut [u8], kind: Kind) -> usize {
     match kind {
-        Kind::Orig(k) => {
+        Kind::Orig(k) | Kind::Invalid(k) => {
+            let bad_checksum = matches!(kind, Kind::Invalid(_));
             t.write(
                 buf,
                 LAN,
                 (client(k), server(k)),
                 (sport(k), SERVER_PORT),
-                false,
-            );
-            LAN
-        }
-        Kind::Invalid(k) => {
-            t.write(
-                buf,
-                LAN,
-                (client(k), server(k)),
-                (sport(k), SERVER_PORT),
-                true,
+                bad_checksum,
             );
             LAN
         }
