@@ -25,7 +25,7 @@
 //! N` (MODE: none, stateless, ct, nat) only runs hits at N flows for 20 s,
 //! for a profiler.
 
-use sluice_bench::timing::ns_per_packet;
+use sluice_bench::timing::{cpu_model, ns_per_packet};
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -43,18 +43,6 @@ const MISS: f64 = 0.10;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 struct Cfg {

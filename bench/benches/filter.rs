@@ -23,7 +23,7 @@
 //! `-- --profile N` measures only the classifier at N rules (0: no rules
 //! stage), for a profiler.
 
-use sluice_bench::timing::ns_per_packet;
+use sluice_bench::timing::{cpu_model, ns_per_packet};
 
 use std::hint::black_box;
 use std::path::Path;
@@ -216,18 +216,6 @@ fn measure(
     let refill = ns_per_packet(samples, sample, BATCH, || b.refill_only());
     assert_eq!(b.worker.umem.free_count(), free, "frames leaked");
     (whole - refill, info)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn main() {

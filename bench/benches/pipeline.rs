@@ -17,25 +17,13 @@
 //!
 //! `-- --quick` runs fewer samples (a smoke test).
 
-use sluice_bench::timing::ns_per_packet;
+use sluice_bench::timing::{cpu_model, ns_per_packet};
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use sluice_bench::pipeline::{check_output, Family, ForwardBench};
 use sluice_dataplane::pipeline::BATCH;
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");

@@ -1,4 +1,5 @@
-//! The one timing loop of the benches: calibrate, then take samples.
+//! What every bench shares: the timing loop (calibrate, then take
+//! samples) and the CPU it ran on.
 
 use std::time::{Duration, Instant};
 
@@ -23,4 +24,17 @@ pub fn ns_per_packet(samples: usize, sample: Duration, packets: usize, mut f: im
         .collect();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The CPU's model name (`/proc/cpuinfo`), for the conditions line.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
