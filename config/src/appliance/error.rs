@@ -145,6 +145,12 @@ pub enum ApplianceError {
     /// A `[dataplane]` count outside 1..=`u32::MAX`.
     #[error("{key} = {value} is out of range 1..=4294967295")]
     DataplaneCount { key: &'static str, value: i64 },
+    /// `[dataplane] cores` with a number of entries other than `workers`.
+    #[error("cores lists {given} core(s) but workers = {workers}: give one core per worker")]
+    CoresCount { given: usize, workers: u32 },
+    /// A `[dataplane] cores` entry that is no CPU number, or repeated.
+    #[error("cores: {value} {why}")]
+    Core { value: i64, why: &'static str },
     /// A `[conntrack]` key that is no sysctl sluice follows.
     #[error("unknown field `{key}`, expected one of {}", conntrack_keys())]
     ConntrackKey { key: String },

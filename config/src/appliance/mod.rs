@@ -32,6 +32,8 @@
 //! [dataplane]
 //! workers = 1             # optional, default 1
 //! conntrack_max = 262144  # optional, default 262144
+//! cores = [1]             # optional: the CPU of each worker, one per worker
+//! busy_poll = false       # optional: never sleep (default: poll(2) when idle)
 //!
 //! [conntrack]             # optional: net.netfilter.nf_conntrack_* sysctls
 //! tcp_timeout_established = 432000  # seconds; every key optional, default the kernel's

@@ -118,6 +118,12 @@ pub struct Dataplane {
     pub workers: u32,
     /// Conntrack table size, at least 1.
     pub conntrack_max: u32,
+    /// The CPU each worker is pinned to (`cores[w]` for worker `w`); empty:
+    /// worker `w` takes the `w`-th CPU the daemon may run on.
+    pub cores: Vec<u16>,
+    /// Poll the rings without ever sleeping (one core at 100 % per worker);
+    /// by default a worker sleeps in `poll(2)` after a run of empty turns.
+    pub busy_poll: bool,
 }
 
 impl Default for Dataplane {
@@ -125,6 +131,8 @@ impl Default for Dataplane {
         Dataplane {
             workers: DEFAULT_WORKERS,
             conntrack_max: DEFAULT_CONNTRACK_MAX,
+            cores: Vec::new(),
+            busy_poll: false,
         }
     }
 }

@@ -67,6 +67,8 @@ pub(super) struct RawFirewall {
 pub(super) struct RawDataplane {
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) conntrack_max: Option<Spanned<i64>>,
+    pub(super) cores: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub(super) busy_poll: Option<Spanned<bool>>,
 }
 
 /// `[conntrack]` as written: its keys and values in file order. The keys

@@ -205,7 +205,9 @@ acct = 1
         a.dataplane,
         Dataplane {
             workers: 4,
-            conntrack_max: 1_048_576
+            conntrack_max: 1_048_576,
+            cores: vec![],
+            busy_poll: false,
         }
     );
     assert_eq!(
@@ -280,7 +282,7 @@ fn unknown_key() {
     );
     assert_eq!(
         err(&with_ifaces("[dataplane]\nworkers = 1\nthreads = 2\n")),
-        "12:1: unknown field `threads`, expected `workers` or `conntrack_max`"
+        "12:1: unknown field `threads`, expected one of `workers`, `conntrack_max`, `cores`, `busy_poll`"
     );
     let e = err(&with_ifaces("[routes]\nto = \"0.0.0.0/0\"\n"));
     assert!(e.starts_with("10:2: unknown field `routes`"), "{e}");
@@ -539,6 +541,28 @@ fn policy_checks() {
     assert_eq!(r.table, TABLE_MAIN);
     assert!(!r.not);
     assert_eq!(r.line, 10);
+}
+
+#[test]
+fn cores_and_busy_poll() {
+    let a = p(&with_ifaces(
+        "[dataplane]\nworkers = 2\ncores = [3, 1]\nbusy_poll = true\n",
+    ))
+    .unwrap();
+    assert_eq!(a.dataplane.cores, vec![3, 1]);
+    assert!(a.dataplane.busy_poll);
+    assert_eq!(
+        err(&with_ifaces("[dataplane]\nworkers = 2\ncores = [1]\n")),
+        "12:9: cores lists 1 core(s) but workers = 2: give one core per worker"
+    );
+    assert_eq!(
+        err(&with_ifaces("[dataplane]\nworkers = 2\ncores = [1, 1]\n")),
+        "12:13: cores: 1 is listed twice: one worker per core"
+    );
+    assert_eq!(
+        err(&with_ifaces("[dataplane]\ncores = [-1]\n")),
+        "11:10: cores: -1 is not a CPU number (0..=65535)"
+    );
 }
 
 #[test]

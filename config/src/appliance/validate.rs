@@ -474,9 +474,38 @@ impl RawDataplane {
                         )
                     })
             };
+        let workers = positive(self.workers, "workers", DEFAULT_WORKERS)?;
+        let mut cores = Vec::new();
+        if let Some(list) = self.cores {
+            let span = list.span();
+            let list = list.into_inner();
+            if list.len() != workers as usize {
+                return Err(cx.invalid(
+                    &span,
+                    ApplianceError::CoresCount {
+                        given: list.len(),
+                        workers,
+                    },
+                ));
+            }
+            for c in list {
+                let value = *c.get_ref();
+                let why = match u16::try_from(value) {
+                    Err(_) => Some("is not a CPU number (0..=65535)"),
+                    Ok(n) if cores.contains(&n) => Some("is listed twice: one worker per core"),
+                    Ok(_) => None,
+                };
+                if let Some(why) = why {
+                    return Err(cx.invalid(&c.span(), ApplianceError::Core { value, why }));
+                }
+                cores.push(value as u16);
+            }
+        }
         Ok(Dataplane {
-            workers: positive(self.workers, "workers", DEFAULT_WORKERS)?,
+            workers,
             conntrack_max: positive(self.conntrack_max, "conntrack_max", DEFAULT_CONNTRACK_MAX)?,
+            cores,
+            busy_poll: self.busy_poll.is_some_and(|b| b.into_inner()),
         })
     }
 }
