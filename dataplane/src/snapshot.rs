@@ -41,6 +41,12 @@ pub struct Snapshot {
     tracks: bool,
     /// Conntrack timeouts and knobs (`[conntrack]`).
     pub conntrack: crate::conntrack::Config,
+    /// Whether IPv4 / IPv6 packets are forwarded (the kernel's
+    /// `net.ipv4.ip_forward`, `net.ipv6.conf.all.forwarding`). On by
+    /// default; `sluice run` turns a family off when no ruleset filters
+    /// it. The box still answers for its own addresses.
+    pub forward_v4: bool,
+    pub forward_v6: bool,
 }
 
 /// Why a snapshot could not be built.
@@ -77,6 +83,8 @@ impl Snapshot {
             hooks,
             tracks,
             conntrack: crate::conntrack::Config::default(),
+            forward_v4: true,
+            forward_v6: true,
         }
     }
 
@@ -107,6 +115,8 @@ impl Snapshot {
     pub fn with_rules(&self, rules: Option<Arc<Program>>, generation: u64) -> Snapshot {
         let mut s = Snapshot::new(generation, self.net.clone(), rules);
         s.conntrack = self.conntrack.clone();
+        s.forward_v4 = self.forward_v4;
+        s.forward_v6 = self.forward_v6;
         s
     }
 

@@ -5,7 +5,7 @@
 //! then the counters published for readers. Pinning the thread to a core
 //! and the AF_XDP wakeup policy come with the AF_XDP port.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -289,6 +289,7 @@ impl<P: Port> Worker<P> {
             let n = self.ports[i].rx(&mut self.umem, &mut self.rx);
             if n > 0 {
                 received += n;
+                self.pipeline.count(Counter::WorkerBatches, 1);
                 self.pipeline
                     .rx(&mut self.umem, PortId(i as u16), &self.rx[..n], now);
                 self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
@@ -307,10 +308,71 @@ impl<P: Port> Worker<P> {
             now,
             CT_SERVICE_BUDGET,
         );
+        self.pipeline.count(Counter::WorkerTurns, 1);
+        if received == 0 {
+            self.pipeline.count(Counter::WorkerEmptyPolls, 1);
+        }
         self.turns += 1;
         if self.turns >= PUBLISH_EVERY {
             self.publish();
         }
         received
+    }
+}
+
+/// How a worker's loop waits for work ([`Worker::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunParams {
+    /// Never sleep: poll the rings back to back (a core at 100 %).
+    pub busy_poll: bool,
+    /// Empty turns in a row before the worker sleeps in `poll(2)`.
+    pub idle_turns: u32,
+    /// The longest sleep (ms): timers (neighbours, conntrack expiry, the
+    /// control side's requests, a new snapshot) run at least this often.
+    pub sleep_ms: i32,
+}
+
+impl Default for RunParams {
+    fn default() -> Self {
+        RunParams {
+            busy_poll: false,
+            idle_turns: 256,
+            sleep_ms: 10,
+        }
+    }
+}
+
+impl<P: Port> Worker<P> {
+    /// The descriptors that poll readable when this worker has work.
+    pub fn wait_fds(&self, out: &mut Vec<std::os::fd::RawFd>) {
+        out.extend(self.ports.iter().filter_map(|p| p.fd()));
+    }
+
+    /// The poll loop: turns until `stop` is set (checked once a turn),
+    /// sleeping in `poll(2)` after `params.idle_turns` empty turns unless
+    /// busy-polling, and never while a port still has frames to send.
+    /// Publishes the counters before it returns.
+    pub fn run(&mut self, stop: &AtomicBool, params: &RunParams) {
+        let mut empty = 0u32;
+        let mut fds = Vec::with_capacity(crate::io::wait::MAX_WAIT_FDS);
+        while !stop.load(Ordering::Relaxed) {
+            let n = self.poll(Instant::now());
+            if n > 0 {
+                empty = 0;
+                continue;
+            }
+            empty = empty.saturating_add(1);
+            if params.busy_poll
+                || empty < params.idle_turns
+                || self.ports.iter().any(|p| p.tx_pending())
+            {
+                continue;
+            }
+            fds.clear();
+            self.wait_fds(&mut fds);
+            self.pipeline.count(Counter::WorkerSleeps, 1);
+            crate::io::wait::wait_readable(&fds, params.sleep_ms);
+        }
+        self.publish();
     }
 }

@@ -1448,3 +1448,33 @@ fn generated_packets_wait_for_arp_too() {
     assert_eq!(out[0][34], 0, "echo reply");
     lab.assert_balanced();
 }
+
+#[test]
+fn a_family_switched_off_is_not_forwarded_but_the_box_still_answers() {
+    let a = sluice_config::appliance::parse(TWO, std::path::Path::new("test.toml")).unwrap();
+    let mut snap = Snapshot::from_appliance(&a, 1).unwrap();
+    snap.forward_v6 = false;
+    let mut lab = Lab::from_snapshot(snap, PipelineParams::default());
+    lab.neighbour("r1", "10.0.2.5", hmac(5));
+    lab.neighbour("r1", "fd00:2::5", hmac(5));
+    lab.delta();
+    // IPv6 to forward: dropped and counted, no ICMPv6 error.
+    let p6 = V6::udp("fd00:1::10", "fd00:2::5", 1234, 80, b"v6");
+    lab.inject("r0", &p6.frame(rmac(0), hmac(10)));
+    assert!(lab.recv_all().is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[("rx.frames", 1), ("forward.disabled", 1)])
+    );
+    // IPv4 still forwarded.
+    let p4 = V4::udp("10.0.1.10", "10.0.2.5", 1234, 80, b"v4");
+    lab.inject("r0", &p4.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("r1"), vec![p4.ttl(63).frame(hmac(5), rmac(1))]);
+    lab.delta();
+    // An IPv6 echo request to the box's own address is still answered.
+    let echo = V6::echo("fd00:1::10", "fd00:1::1", 7, 1, b"ping");
+    lab.neighbour("r0", "fd00:1::10", hmac(10));
+    lab.inject("r0", &echo.frame(rmac(0), hmac(10)));
+    assert_eq!(lab.recv("r0").len(), 1);
+    lab.assert_balanced();
+}

@@ -21,6 +21,7 @@
 //! accessors (and only those) will need `unsafe`, in this module.
 
 pub mod mem;
+pub mod wait;
 
 use std::fmt;
 
@@ -214,6 +215,18 @@ pub trait Port {
     /// completed go back to the `umem` free list, the RX side is restocked
     /// (the fill ring), wakeups are issued where needed.
     fn poll(&mut self, umem: &mut Umem);
+
+    /// A descriptor that polls readable when frames wait (the worker's
+    /// idle back-off sleeps on it); `None`: the port has none.
+    fn fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// Frames handed to the port and not yet sent (the worker does not
+    /// sleep while there are: copy-mode AF_XDP needs a kick per 32).
+    fn tx_pending(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

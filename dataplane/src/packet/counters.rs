@@ -144,6 +144,14 @@ counters! {
     HandoffTooBig = ("handoff.too_big", Drop),
     /// No free frame for a handed-off packet (counted by the receiver).
     HandoffNoBuffer = ("handoff.no_buffer", Info),
+    /// Poll turns of the worker loop.
+    WorkerTurns = ("worker.turns", Info),
+    /// Turns that received nothing.
+    WorkerEmptyPolls = ("worker.empty_polls", Info),
+    /// Batches taken from ports.
+    WorkerBatches = ("worker.batches", Info),
+    /// Times the worker slept in poll(2) for want of work.
+    WorkerSleeps = ("worker.sleeps", Info),
     /// A TCP SYN reopened a connection in TIME_WAIT or CLOSE.
     CtReopen = ("conntrack.reopen", Info),
     /// NAT bindings set up (a NAT target or a null binding that changed
@@ -192,6 +200,9 @@ counters! {
     RouteBlackhole = ("route.blackhole", Drop),
 
     // Forwarding (ip_forward / ip6_forward).
+    /// A packet to forward in a family the configuration forwards not
+    /// (no ruleset for it: the kernel's `forwarding` sysctl at 0).
+    ForwardDisabled = ("forward.disabled", Drop),
     /// Link-layer broadcast or multicast (`pkt_type != PACKET_HOST`).
     ForwardNotHost = ("forward.not_host", Drop),
     /// A packet reached a stage that needs its input or output port without

@@ -23,7 +23,9 @@ impl Core {
             let mtu = snap.net.port(oif).map_or(0, |c| c.mtu as usize);
             let v6 = p.meta.ip_version == 6;
             let ip_len = p.meta.ip_len as usize;
-            let fail = if p.l2 != L2Class::Host {
+            let fail = if !(if v6 { snap.forward_v6 } else { snap.forward_v4 }) {
+                Some((Counter::ForwardDisabled, None))
+            } else if p.l2 != L2Class::Host {
                 Some((Counter::ForwardNotHost, None))
             } else if p.meta.ttl <= 1 {
                 Some((Counter::ForwardTtlExceeded, Some(ErrorKind::TimeExceeded)))

@@ -219,10 +219,15 @@ impl Lab {
         self.w.pipeline.punt().take_all(&mut self.w.umem)
     }
 
-    /// The counters that moved since the last call, with their increase.
+    /// The counters that moved since the last call, with their increase;
+    /// the poll loop's own (`worker.*`: turns, batches) are left out.
     pub fn delta(&mut self) -> BTreeMap<&'static str, u64> {
         let now = self.w.pipeline.counters().clone();
-        let d = now.delta(&self.last).into_iter().collect();
+        let d = now
+            .delta(&self.last)
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("worker."))
+            .collect();
         self.last = now;
         d
     }
