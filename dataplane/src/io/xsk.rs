@@ -323,9 +323,6 @@ impl XskPort {
 
     /// Tops the fill ring up to its target from the free list.
     fn refill(&mut self, umem: &mut Umem) {
-        if self.fill_out == 0 {
-            self.stats.fill_ring_empty += 1;
-        }
         let room = self.fill_target.saturating_sub(self.fill_out);
         if room == 0 {
             return;
@@ -450,6 +447,9 @@ impl Port for XskPort {
     fn poll(&mut self, umem: &mut Umem) {
         self.complete(umem);
         self.kick_tx();
+        if self.fill_out == 0 {
+            self.stats.fill_ring_empty += 1;
+        }
         self.refill(umem);
         if self.fill_q.needs_wakeup() {
             let _ = self.fill_q.wakeup(self.rx_q.fd_mut(), 0);
