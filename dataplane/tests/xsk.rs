@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use nix::sched::{setns, unshare, CloneFlags};
 use sluice_dataplane::io::xsk::{
-    detach_stale, open_worker, preflight, xdp_programs, XskConfig, XskError, XskPort,
+    detach_stale, open_worker, preflight, xdp_programs, XskConfig, XskError, XskMode, XskPort,
     XSK_PROG_NAME,
 };
 use sluice_dataplane::io::{Desc, Port, Umem};
@@ -84,9 +84,28 @@ impl Lab {
     fn veth(&self, i: usize, a: &str, j: usize, b: &str, queues: u32) -> Result<(), String> {
         let q = queues.to_string();
         run(&[
-            "ip", "link", "add", "name", a, "numtxqueues", &q, "numrxqueues", &q, "netns",
-            self.ns(i), "type", "veth", "peer", "name", b, "numtxqueues", &q, "numrxqueues", &q,
-            "netns", self.ns(j),
+            "ip",
+            "link",
+            "add",
+            "name",
+            a,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            self.ns(i),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            self.ns(j),
         ])?;
         Ok(())
     }
@@ -153,8 +172,34 @@ fn forwarding_lab(tag: &str) -> Result<Lab, String> {
     lab.exec(0, &["ethtool", "-K", "a0", "tx", "off"])?;
     lab.exec(2, &["ethtool", "-K", "c0", "tx", "off"])?;
     let (ma, mc) = (lab.mac(0, "a0")?, lab.mac(2, "c0")?);
-    lab.ip(0, &["neigh", "replace", "10.77.0.2", "lladdr", &mc, "dev", "a0", "nud", "permanent"])?;
-    lab.ip(2, &["neigh", "replace", "10.77.0.1", "lladdr", &ma, "dev", "c0", "nud", "permanent"])?;
+    lab.ip(
+        0,
+        &[
+            "neigh",
+            "replace",
+            "10.77.0.2",
+            "lladdr",
+            &mc,
+            "dev",
+            "a0",
+            "nud",
+            "permanent",
+        ],
+    )?;
+    lab.ip(
+        2,
+        &[
+            "neigh",
+            "replace",
+            "10.77.0.1",
+            "lladdr",
+            &ma,
+            "dev",
+            "c0",
+            "nud",
+            "permanent",
+        ],
+    )?;
     Ok(lab)
 }
 
@@ -256,7 +301,8 @@ fn forwarder(
     }
     for p in &ports {
         let s = p.stats();
-        f.stats.push(format!("{}: {s:?} mode {:?}", p.ifname(), p.mode()));
+        f.stats
+            .push(format!("{}: {s:?} mode {:?}", p.ifname(), p.mode()));
         f.tx_kicks += s.tx_kicks;
         f.head_moves += s.head_moves;
         assert_eq!(s.kernel_rx_invalid + s.kernel_tx_invalid, 0, "{s:?}");
@@ -346,7 +392,10 @@ fn forward_udp(tag: &str, shift: bool, count: u32) {
     let f = fwd.join().expect("forwarder panicked").expect("forwarder");
     println!("{test}: sent {count}, received {got}, forwarder {f:?}");
     assert_eq!(got, count, "datagrams lost: {f:?}");
-    assert!(f.rx >= u64::from(count) && f.tx >= u64::from(count), "{f:?}");
+    assert!(
+        f.rx >= u64::from(count) && f.tx >= u64::from(count),
+        "{f:?}"
+    );
     assert_eq!(f.dropped, 0, "{f:?}");
     assert!(f.tx_kicks > 0, "copy mode needs TX kicks: {f:?}");
     if shift {
@@ -421,7 +470,14 @@ fn xsk_setup_errors_and_stale_cleanup() {
         assert!(e.to_string().contains("ip link set dev dn up"), "{e}");
         let e = preflight("q0", 3).unwrap_err();
         assert!(
-            matches!(e, XskError::TooFewQueues { have: 2, need: 3, .. }),
+            matches!(
+                e,
+                XskError::TooFewQueues {
+                    have: 2,
+                    need: 3,
+                    ..
+                }
+            ),
             "{e}"
         );
         let info = preflight("q0", 2).map_err(|e| e.to_string())?;
@@ -448,8 +504,43 @@ fn xsk_setup_errors_and_stale_cleanup() {
         let (umem, ports) = open_worker(&["q0"], 0, &cfg).map_err(|e| e.to_string())?;
         drop((umem, ports));
         assert_eq!(xdp_programs("q0").map_err(|e| e.to_string())?, vec![]);
+        // No native XDP on a bridge: generic mode, one warning.
+        run(&["ip", "link", "add", "dm", "type", "bridge"])?;
+        run(&["ip", "link", "set", "dev", "dm", "up"])?;
+        let (umem, ports) = open_worker(&["dm"], 0, &cfg).map_err(|e| e.to_string())?;
+        assert_eq!(
+            ports[0].mode(),
+            XskMode {
+                native: false,
+                zerocopy: false
+            }
+        );
+        drop((umem, ports));
+        // Forced generic mode on a veth that has native XDP.
+        let forced = XskConfig {
+            force_generic: true,
+            force_copy: true,
+            ..cfg
+        };
+        // (Queue 1 is still held by the "killed" sockets above.)
+        let (umem, ports) = open_worker(&["q0"], 0, &forced).map_err(|e| e.to_string())?;
+        assert!(!ports[0].mode().native);
+        drop((umem, ports));
+        let e = open_worker(&["q0"], 2, &cfg).unwrap_err();
+        assert!(matches!(e, XskError::TooFewQueues { need: 3, .. }), "{e}");
         if have_obj {
-            run(&["ip", "link", "set", "dev", "q0", "xdpgeneric", "obj", &obj_s, "sec", "xdp"])?;
+            run(&[
+                "ip",
+                "link",
+                "set",
+                "dev",
+                "q0",
+                "xdpgeneric",
+                "obj",
+                &obj_s,
+                "sec",
+                "xdp",
+            ])?;
             let e = preflight("q0", 1).unwrap_err();
             assert!(
                 matches!(&e, XskError::ForeignProgram { name, .. } if name == "foreign_pass"),
@@ -472,7 +563,10 @@ fn xsk_setup_errors_and_stale_cleanup() {
 #[test]
 fn not_root_is_a_clear_error() {
     if nix::unistd::geteuid().is_root() {
-        return skip("xsk not root", "runs as root: the not-root error cannot show");
+        return skip(
+            "xsk not root",
+            "runs as root: the not-root error cannot show",
+        );
     }
     let e = open_worker(&["lo"], 0, &XskConfig::default()).unwrap_err();
     assert!(matches!(e, XskError::NotRoot), "{e}");

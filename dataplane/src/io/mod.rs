@@ -111,6 +111,12 @@ enum Backing {
 #[allow(unsafe_code)]
 unsafe impl Send for Umem {}
 
+// SAFETY: `&Umem` only reads (`bytes`, `headroom`, ...): there is no
+// interior mutability, every write needs `&mut Umem` — as for the
+// `Box<[u8]>` this arena used to be, which was `Sync`.
+#[allow(unsafe_code)]
+unsafe impl Sync for Umem {}
+
 impl Drop for Umem {
     fn drop(&mut self) {
         if let Backing::Heap = self.backing {
@@ -240,10 +246,7 @@ impl Umem {
     fn span(&self, a: usize, n: usize) -> (usize, usize) {
         match a.checked_add(n) {
             Some(end) if end <= self.len => (a, n),
-            _ => panic!(
-                "frame {a:#x}+{n} outside the {}-byte arena",
-                self.len
-            ),
+            _ => panic!("frame {a:#x}+{n} outside the {}-byte arena", self.len),
         }
     }
 

@@ -177,7 +177,11 @@ pub enum XskError {
          remove it (`ip link set dev {ifname} xdp off`, or `xdp-loader unload {ifname} --all`) \
          if nothing needs it"
     )]
-    ForeignProgram { ifname: String, name: String, id: u32 },
+    ForeignProgram {
+        ifname: String,
+        name: String,
+        id: u32,
+    },
     #[error(
         "interface {ifname} cannot take an XDP program in native or generic mode ({source}): \
          check the kernel (CONFIG_XDP_SOCKETS) and that bpffs is mounted \
@@ -412,10 +416,7 @@ impl Port for XskPort {
             // (it is in neither ring); setting the length writes no byte.
             #[allow(unsafe_code)]
             unsafe {
-                self.umem
-                    .data_mut(&mut fd)
-                    .cursor()
-                    .set_pos(d.len as usize);
+                self.umem.data_mut(&mut fd).cursor().set_pos(d.len as usize);
             }
             self.scratch[k] = fd;
             k += 1;
@@ -506,8 +507,8 @@ pub fn preflight(ifname: &str, queues_needed: u32) -> Result<IfInfo, XskError> {
         });
     }
     let ifindex = sys_read(ifname, "ifindex")?.parse().unwrap_or(0);
-    let flags = u32::from_str_radix(sys_read(ifname, "flags")?.trim_start_matches("0x"), 16)
-        .unwrap_or(0);
+    let flags =
+        u32::from_str_radix(sys_read(ifname, "flags")?.trim_start_matches("0x"), 16).unwrap_or(0);
     const IFF_UP: u32 = 0x1;
     if flags & IFF_UP == 0 {
         return Err(XskError::Down {
@@ -624,6 +625,13 @@ impl MultiProg {
         out
     }
 
+    fn native(&self) -> bool {
+        // SAFETY: `mp` is a live handle.
+        #[allow(unsafe_code)]
+        let mode = unsafe { libxdp_sys::xdp_multiprog__attach_mode(self.0.as_ptr()) };
+        mode == libxdp_sys::xdp_attach_mode_XDP_MODE_NATIVE
+    }
+
     fn detach(&self) -> i32 {
         // SAFETY: `mp` is a live handle.
         #[allow(unsafe_code)]
@@ -682,8 +690,8 @@ pub fn detach_stale(ifname: &str) -> Result<bool, XskError> {
 }
 
 /// One UMEM of `cfg.frames` chunks and one AF_XDP port per interface on
-/// queue `queue`; port `i` is on `ifaces[i]`. Run [`preflight`] first for
-/// the friendlier errors.
+/// queue `queue`; port `i` is on `ifaces[i]`. Runs [`preflight`] on each
+/// interface (for `queue + 1` queues) first.
 pub fn open_worker(
     ifaces: &[&str],
     queue: u32,
@@ -693,53 +701,112 @@ pub fn open_worker(
     if ifaces.is_empty() {
         return Err(XskError::Config("no interface to open".into()));
     }
-    let mut native = vec![!cfg.force_generic; ifaces.len()];
+    for (i, a) in ifaces.iter().enumerate() {
+        if ifaces[..i].contains(a) {
+            return Err(XskError::Config(format!("interface {a} named twice")));
+        }
+        preflight(a, queue + 1)?;
+    }
+    let mut native = Vec::with_capacity(ifaces.len());
+    for a in ifaces {
+        native.push(!cfg.force_generic && native_xdp(a)?);
+    }
+    let generic: Vec<&str> = ifaces
+        .iter()
+        .zip(&native)
+        .filter(|(_, &n)| !n)
+        .map(|(i, _)| *i)
+        .collect();
+    if !generic.is_empty() && !cfg.force_generic {
+        eprintln!(
+            "sluice: warning: no native XDP on {}: using generic (SKB) mode, which is slower",
+            generic.join(", ")
+        );
+    }
     let mut zerocopy = !cfg.force_copy;
     loop {
         match try_open(ifaces, queue, cfg, &native, zerocopy) {
-            Ok(r) => {
-                let generic: Vec<&str> = ifaces
-                    .iter()
-                    .zip(&native)
-                    .filter(|(_, &n)| !n)
-                    .map(|(i, _)| *i)
-                    .collect();
-                if !generic.is_empty() && !cfg.force_generic {
-                    eprintln!(
-                        "sluice: warning: native XDP not supported on {}: using generic (SKB) mode, slower",
-                        generic.join(", ")
-                    );
-                }
-                return Ok(r);
+            Ok(r) => return Ok(r),
+            // The zero-copy bind fails before anything is attached: retry
+            // in copy mode. (A failure after the bind is not retried: the
+            // kernel may hold the queue until the socket is gone.)
+            Err((0, XskError::Socket { source, .. }))
+                if zerocopy
+                    && matches!(
+                        source.raw_os_error(),
+                        Some(nix::libc::EOPNOTSUPP | nix::libc::EINVAL)
+                    ) =>
+            {
+                zerocopy = false;
             }
-            Err((i, e)) => {
-                let unsupported = matches!(
-                    &e,
-                    XskError::Socket { source, .. }
-                        if matches!(
-                            source.raw_os_error(),
-                            Some(nix::libc::EOPNOTSUPP | nix::libc::EINVAL | nix::libc::EPROTONOSUPPORT)
-                        )
-                );
-                if !unsupported {
-                    return Err(e);
-                }
-                if i == 0 && zerocopy {
-                    zerocopy = false;
-                } else if native[i] {
-                    native[i] = false;
-                } else {
-                    let XskError::Socket { source, .. } = e else {
-                        unreachable!()
-                    };
-                    return Err(XskError::NoXdp {
-                        ifname: ifaces[i].to_string(),
-                        source,
-                    });
-                }
+            Err((i, XskError::Socket { source, .. }))
+                if source.raw_os_error() == Some(nix::libc::EOPNOTSUPP) =>
+            {
+                return Err(XskError::NoXdp {
+                    ifname: ifaces[i].to_string(),
+                    source,
+                })
             }
+            Err((_, e)) => return Err(e),
         }
     }
+}
+
+/// Whether `ifname` runs XDP in native (driver) mode: the mode of the
+/// program already attached (another worker's), or else a probe that
+/// attaches a two-instruction `XDP_PASS` program in native mode and
+/// detaches it.
+fn native_xdp(ifname: &str) -> Result<bool, XskError> {
+    if let Some(mp) = MultiProg::get(ifname)? {
+        return Ok(mp.native());
+    }
+    let idx = ifindex(ifname)? as i32;
+    const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1;
+    const XDP_FLAGS_DRV_MODE: u32 = 4;
+    let insn = |code: u8, imm: i32| libxdp_sys::bpf_insn {
+        code,
+        _bitfield_align_1: [],
+        _bitfield_1: libxdp_sys::bpf_insn::new_bitfield_1(0, 0),
+        off: 0,
+        imm,
+    };
+    // r0 = XDP_PASS (BPF_ALU64 | BPF_MOV | BPF_K); exit (BPF_JMP | BPF_EXIT).
+    let prog = [insn(0xb7, 2), insn(0x95, 0)];
+    // SAFETY: `prog` and the two C strings outlive the call, which copies
+    // them into the kernel; the returned fd is ours and closed below.
+    #[allow(unsafe_code)]
+    let fd = unsafe {
+        libxdp_sys::bpf_prog_load(
+            libxdp_sys::bpf_prog_type_BPF_PROG_TYPE_XDP,
+            c"sluice_probe".as_ptr(),
+            c"GPL".as_ptr(),
+            prog.as_ptr(),
+            prog.len(),
+            std::ptr::null_mut(),
+        )
+    };
+    if fd < 0 {
+        return Err(XskError::NoXdp {
+            ifname: ifname.to_string(),
+            source: io::Error::from_raw_os_error(-fd),
+        });
+    }
+    // SAFETY: plain syscalls on our ifindex and fd; no memory is shared.
+    #[allow(unsafe_code)]
+    let native = unsafe {
+        let ok = libxdp_sys::bpf_xdp_attach(
+            idx,
+            fd,
+            XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST,
+            std::ptr::null(),
+        ) == 0;
+        if ok {
+            libxdp_sys::bpf_xdp_detach(idx, XDP_FLAGS_DRV_MODE, std::ptr::null());
+        }
+        nix::libc::close(fd);
+        ok
+    };
+    Ok(native)
 }
 
 fn try_open(
@@ -749,10 +816,14 @@ fn try_open(
     native: &[bool],
     zerocopy: bool,
 ) -> Result<(Umem, Vec<XskPort>), (usize, XskError)> {
-    let ring = QueueSize::new(cfg.ring_size)
-        .map_err(|e| (0, XskError::Config(format!("ring_size {}: {e}", cfg.ring_size))))?;
-    let frames = NonZeroU32::new(cfg.frames)
-        .ok_or((0, XskError::Config("frames must not be 0".into())))?;
+    let ring = QueueSize::new(cfg.ring_size).map_err(|e| {
+        (
+            0,
+            XskError::Config(format!("ring_size {}: {e}", cfg.ring_size)),
+        )
+    })?;
+    let frames =
+        NonZeroU32::new(cfg.frames).ok_or((0, XskError::Config("frames must not be 0".into())))?;
     let frame_size = DEFAULT_FRAME_SIZE;
     let umem_cfg = UmemConfig::builder()
         .frame_size(FrameSize::new(frame_size).map_err(|e| (0, XskError::Config(e.to_string())))?)
@@ -764,7 +835,10 @@ fn try_open(
     let (xumem, chunks) = xsk_rs::Umem::new(umem_cfg, frames, false).map_err(|e| {
         let source = std::error::Error::source(&e)
             .and_then(|s| s.downcast_ref::<io::Error>())
-            .map_or_else(|| io::Error::other(e.to_string()), |s| io::Error::new(s.kind(), s.to_string()));
+            .map_or_else(
+                || io::Error::other(e.to_string()),
+                |s| io::Error::new(s.kind(), s.to_string()),
+            );
         (
             0,
             XskError::Umem {
@@ -799,9 +873,14 @@ fn try_open(
     let fill_target = cfg.ring_size.min(cfg.frames / (2 * n_ports)).max(1);
     let mut ports = Vec::with_capacity(ifaces.len());
     for (i, ifname) in ifaces.iter().enumerate() {
-        let iface: Interface = ifname
-            .parse()
-            .map_err(|_| (i, XskError::NoSuchInterface { ifname: ifname.to_string() }))?;
+        let iface: Interface = ifname.parse().map_err(|_| {
+            (
+                i,
+                XskError::NoSuchInterface {
+                    ifname: ifname.to_string(),
+                },
+            )
+        })?;
         let xdp = if native[i] {
             XdpFlags::XDP_FLAGS_DRV_MODE
         } else {
@@ -836,8 +915,8 @@ fn try_open(
         // once per worker and `ifaces` names distinct interfaces (checked
         // by the kernel too: a second bind fails with EBUSY).
         #[allow(unsafe_code)]
-        let (tx_q, rx_q, fq_cq) = unsafe { Socket::new(sock_cfg, &xumem, &iface, queue) }
-            .map_err(|e| {
+        let (tx_q, rx_q, fq_cq) =
+            unsafe { Socket::new(sock_cfg, &xumem, &iface, queue) }.map_err(|e| {
                 let src = std::error::Error::source(&e)
                     .and_then(|s| s.downcast_ref::<io::Error>())
                     .and_then(io::Error::raw_os_error)
