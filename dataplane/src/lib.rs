@@ -12,7 +12,6 @@
 //! 6. [`pipeline`]: the hook order, the worker state
 //! 7. [`worker`]: the poll loop
 
-#[allow(unsafe_code)] // AF_XDP: the mmapped UMEM and the rings (io/mod.rs, io/xsk.rs)
 pub mod io;
 pub mod wire;
 

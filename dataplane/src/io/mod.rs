@@ -2,8 +2,8 @@
 //!
 //! Owns: the frame arena ([`Umem`]), the frame descriptor ([`Desc`]), the
 //! [`Port`] trait every packet source/sink implements, and the in-memory
-//! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port (a
-//! later issue) implements the same trait over a kernel-shared UMEM.
+//! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port
+//! ([`xsk::XskPort`]) implements the same trait over a kernel-shared UMEM.
 //!
 //! The model is AF_XDP's (`Documentation/networking/af_xdp.rst`): all frames
 //! of a worker live in one arena of fixed-size chunks; a frame is named by a

@@ -8,7 +8,8 @@
 //! preflight(ifname, queues_needed) -> Result<IfInfo, XskError>
 //!     root? interface present, up, enough RX queues, no foreign XDP program
 //! open_worker(ifaces, queue, &XskConfig) -> Result<(Umem, Vec<XskPort>), XskError>
-//!     one UMEM, port i on ifaces[i] queue `queue`; the pair is `Send`
+//!     one UMEM, port i on ifaces[i] queue `queue` (preflight included);
+//!     the pair is `Send`: a worker thread owns it
 //! detach_stale(ifname) -> Result<bool, XskError>
 //!     removes libxdp's xsk program (and with it its xsks map) a killed run
 //!     left attached; `true` when there was one
@@ -41,9 +42,11 @@
 //! is moved back there before TX and counted (`head_moves`); RX frames and
 //! freshly allocated ones already start there.
 //!
-//! Attach modes: native XDP first, generic (SKB) when the driver refuses
-//! (one warning line on stderr); zero-copy first, copy when the driver
-//! refuses (veth: copy). The kernel gives the sockets after the first one
+//! Attach modes: native XDP where the driver has it — probed before any
+//! socket exists by attaching a two-instruction `XDP_PASS` program in
+//! native mode, since a socket whose attach fails after its bind can keep
+//! the queue busy — generic (SKB) otherwise, with one warning line on
+//! stderr; zero-copy first, copy when the bind refuses it (veth: copy). The kernel gives the sockets after the first one
 //! (`XDP_SHARED_UMEM`) the first one's copy/zero-copy and need_wakeup mode.
 //! libxdp detaches its program when the last socket on an interface
 //! closes, so dropping the ports detaches; [`detach_stale`] cleans up
@@ -988,4 +991,35 @@ fn set_busy_poll(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker thread owns its arena and ports.
+    #[test]
+    fn worker_state_is_send() {
+        fn send<T: Send>() {}
+        send::<(Umem, Vec<XskPort>)>();
+    }
+
+    #[test]
+    fn errors_name_the_interface_and_the_fix() {
+        let e = XskError::TooFewQueues {
+            ifname: "eth1".into(),
+            have: 1,
+            need: 4,
+        };
+        let m = e.to_string();
+        assert!(
+            m.contains("eth1") && m.contains("ethtool -L eth1 combined 4"),
+            "{m}"
+        );
+        let m = XskError::Down {
+            ifname: "eth2".into(),
+        }
+        .to_string();
+        assert!(m.contains("ip link set dev eth2 up"), "{m}");
+    }
 }
