@@ -246,7 +246,7 @@ impl Umem {
     fn span(&self, a: usize, n: usize) -> (usize, usize) {
         match a.checked_add(n) {
             Some(end) if end <= self.len => (a, n),
-            _ => panic!("frame {a:#x}+{n} outside the {}-byte arena", self.len),
+            _ => out_of_arena(a, n, self.len),
         }
     }
 
@@ -304,6 +304,13 @@ impl Umem {
         d.len = len as u32;
         true
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_arena(a: usize, n: usize, len: usize) -> ! {
+    panic!("frame {a:#x}+{n} outside the {len}-byte arena")
 }
 
 /// A packet source and sink: an AF_XDP socket on one NIC queue, or the
