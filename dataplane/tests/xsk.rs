@@ -424,6 +424,10 @@ fn forward_udp(tag: &str, load: Load) {
     );
     assert_eq!(f.dropped, 0, "{f:?}");
     assert!(f.tx_kicks > 0, "copy mode needs TX kicks: {f:?}");
+    assert!(
+        f.tx_kicks <= 2 * f.turns,
+        "more than one TX kick per port per turn: {f:?}"
+    );
     if shift {
         assert!(f.head_moves >= u64::from(count), "{f:?}");
     } else {

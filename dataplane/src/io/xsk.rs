@@ -31,8 +31,9 @@
 //!
 //! Wakeups follow `Documentation/networking/af_xdp.rst` ("XDP_USE_NEED_WAKEUP"):
 //! the fill ring is kicked (poll(2)) only when the kernel sets its
-//! need_wakeup flag; TX is kicked (sendto) on every [`Port::poll`] while
-//! frames are outstanding and the kernel asks — in copy mode it always
+//! need_wakeup flag; TX is kicked (sendto) once per [`Port::poll`] (not in
+//! [`Port::tx`]: at most one kick per ring per turn) while frames are
+//! outstanding and the kernel asks — in copy mode it always
 //! asks, and one sendto sends at most 32 frames, so kicking only when new
 //! frames arrive would stall the ring.
 //!
@@ -443,7 +444,8 @@ impl Port for XskPort {
             }
             self.tx_out += k as u32;
             self.stats.tx += k as u64;
-            self.kick_tx();
+            // The kick waits for `poll`, at the end of the turn: one
+            // sendto per turn however many `tx` calls the turn made.
         }
         n
     }
