@@ -2,8 +2,8 @@
 //!
 //! Owns: the frame arena ([`Umem`]), the frame descriptor ([`Desc`]), the
 //! [`Port`] trait every packet source/sink implements, and the in-memory
-//! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port (a
-//! later issue) implements the same trait over a kernel-shared UMEM.
+//! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port
+//! ([`xsk::XskPort`]) implements the same trait over a kernel-shared UMEM.
 //!
 //! The model is AF_XDP's (`Documentation/networking/af_xdp.rst`): all frames
 //! of a worker live in one arena of fixed-size chunks; a frame is named by a
@@ -16,14 +16,25 @@
 //! lets the pipeline prepend or shift headers), never across chunks.
 //!
 //! The free list is allocated once, for every chunk; [`Umem::alloc`] and
-//! [`Umem::free`] never allocate. The in-memory arena is a boxed slice and
-//! needs no `unsafe`; the AF_XDP arena will be an `mmap`ed region, whose
-//! accessors (and only those) will need `unsafe`, in this module.
+//! [`Umem::free`] never allocate. The arena's bytes are either a boxed
+//! slice (tests, benches: [`Umem::new`]) or the region xsk-rs `mmap`ed and
+//! registered with the kernel ([`xsk::open_worker`]). Both are held the
+//! same way — a base pointer and a length — so the byte accessors have no
+//! branch on the backing; the `unsafe` this needs lives in this module and
+//! in [`xsk`], each block with its `// SAFETY:` argument.
+//!
+//! The contract that makes the shared arena sound: a frame's bytes belong
+//! to whoever holds its descriptor. A chunk on a fill or TX ring belongs to
+//! the kernel until it comes back through the RX or completion ring (the
+//! rings' acquire/release ordering hands the bytes over); the pipeline only
+//! names descriptors it was given by [`Port::rx`] or [`Umem::alloc`].
 
 pub mod mem;
 pub mod wait;
+pub mod xsk;
 
 use std::fmt;
+use std::ptr::NonNull;
 
 /// A port: an interface sluice attaches to, numbered by its position in the
 /// appliance configuration (the first `[[interface]]` is port 0).
@@ -61,7 +72,10 @@ impl fmt::Debug for Desc {
 /// The frame arena of one worker: `frames` chunks of `frame_size` bytes and
 /// the list of free chunks.
 pub struct Umem {
-    mem: Box<[u8]>,
+    /// First byte of the arena; `len` bytes follow, owned as `backing` says.
+    base: NonNull<u8>,
+    len: usize,
+    backing: Backing,
     frame_size: u32,
     /// Chunk base addresses; capacity is the chunk count, so pushing never
     /// reallocates.
@@ -74,7 +88,45 @@ impl fmt::Debug for Umem {
             .field("frames", &self.frames())
             .field("frame_size", &self.frame_size)
             .field("free", &self.free.len())
+            .field("xsk", &matches!(self.backing, Backing::Xsk(_)))
             .finish()
+    }
+}
+
+/// Who owns the arena's bytes.
+enum Backing {
+    /// A boxed slice leaked by [`Umem::new`] and reclaimed by `Drop`.
+    Heap,
+    /// The xsk-rs UMEM region: this handle (with the sockets' clones) keeps
+    /// the mapping alive.
+    Xsk(#[allow(dead_code)] xsk::Region),
+}
+
+// SAFETY: a `Umem` owns its arena outright (the leaked box, or a handle on
+// the xsk-rs mapping that keeps it mapped while any clone lives); the base
+// pointer is only dereferenced through `&self`/`&mut self` methods, so
+// moving the `Umem` to another thread moves that exclusive access with it.
+// Nothing in it is tied to the creating thread (xsk-rs's UMEM handle is an
+// `Arc<Mutex<..>>` and itself `Send`). The kernel's concurrent access to
+// chunks on the fill/TX rings does not depend on which thread owns us.
+#[allow(unsafe_code)]
+unsafe impl Send for Umem {}
+
+// SAFETY: `&Umem` only reads (`bytes`, `headroom`, ...): there is no
+// interior mutability, every write needs `&mut Umem` — as for the
+// `Box<[u8]>` this arena used to be, which was `Sync`.
+#[allow(unsafe_code)]
+unsafe impl Sync for Umem {}
+
+impl Drop for Umem {
+    fn drop(&mut self) {
+        if let Backing::Heap = self.backing {
+            let raw = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len);
+            // SAFETY: `base`/`len` came from `Box::into_raw` of a
+            // `Box<[u8]>` in `Umem::new` and are reclaimed only here, once.
+            #[allow(unsafe_code)]
+            drop(unsafe { Box::from_raw(raw) });
+        }
     }
 }
 
@@ -87,14 +139,29 @@ impl Umem {
             "frame size must be a power of two >= 512"
         );
         let total = frames as usize * frame_size as usize;
-        let mut free = Vec::with_capacity(frames as usize);
+        let raw = Box::into_raw(vec![0u8; total].into_boxed_slice());
+        let base = NonNull::new(raw.cast::<u8>()).expect("Box::into_raw is never null");
+        Umem::with_backing(base, total, frame_size, Backing::Heap)
+    }
+
+    fn with_backing(base: NonNull<u8>, len: usize, frame_size: u32, backing: Backing) -> Umem {
+        let frames = len / frame_size as usize;
+        let mut free = Vec::with_capacity(frames);
         // Hand out low addresses first.
         free.extend((0..frames as u64).rev().map(|i| i * frame_size as u64));
         Umem {
-            mem: vec![0u8; total].into_boxed_slice(),
+            base,
+            len,
+            backing,
             frame_size,
             free,
         }
+    }
+
+    /// An arena over the xsk-rs region `r`: `r.len()` bytes at `r.base()`.
+    fn from_region(r: xsk::Region, frame_size: u32) -> Umem {
+        let (base, len) = (r.base(), r.len());
+        Umem::with_backing(base, len, frame_size, Backing::Xsk(r))
     }
 
     pub fn frame_size(&self) -> u32 {
@@ -103,7 +170,7 @@ impl Umem {
 
     /// Number of chunks.
     pub fn frames(&self) -> usize {
-        self.mem.len() / self.frame_size as usize
+        self.len / self.frame_size as usize
     }
 
     /// Chunks on the free list.
@@ -153,14 +220,35 @@ impl Umem {
     /// one that leaves its chunk is a bug and panics.
     #[inline]
     pub fn bytes(&self, d: Desc) -> &[u8] {
-        let a = d.addr as usize;
-        &self.mem[a..a + d.len as usize]
+        let (a, n) = self.span(d.addr as usize, d.len as usize);
+        // SAFETY: `span` checked `a + n <= len`, so the range lies inside
+        // the arena, which lives as long as `self`; the returned borrow of
+        // `self` keeps `bytes_mut`/`copy` (which need `&mut self`) away.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::slice::from_raw_parts(self.base.as_ptr().add(a), n)
+        }
     }
 
     #[inline]
     pub fn bytes_mut(&mut self, d: Desc) -> &mut [u8] {
-        let a = d.addr as usize;
-        &mut self.mem[a..a + d.len as usize]
+        let (a, n) = self.span(d.addr as usize, d.len as usize);
+        // SAFETY: in bounds as in `bytes`; `&mut self` makes this the only
+        // borrow of the arena while it lives.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::slice::from_raw_parts_mut(self.base.as_ptr().add(a), n)
+        }
+    }
+
+    /// `(start, len)` of a byte range, panicking (as slice indexing does)
+    /// when it leaves the arena.
+    #[inline]
+    fn span(&self, a: usize, n: usize) -> (usize, usize) {
+        match a.checked_add(n) {
+            Some(end) if end <= self.len => (a, n),
+            _ => out_of_arena(a, n, self.len),
+        }
     }
 
     /// Moves the start of the frame by `delta` bytes (negative: prepend
@@ -182,9 +270,29 @@ impl Umem {
     #[inline]
     pub fn copy(&mut self, from: Desc, from_off: usize, to: Desc, to_off: usize, len: usize) {
         assert!(from_off + len <= from.len as usize && to_off + len <= to.len as usize);
-        let s = from.addr as usize + from_off;
-        let d = to.addr as usize + to_off;
-        self.mem.copy_within(s..s + len, d);
+        let (s, _) = self.span(from.addr as usize + from_off, len);
+        let (d, _) = self.span(to.addr as usize + to_off, len);
+        // SAFETY: both ranges are inside the arena (`span`); `copy` is a
+        // memmove, so they may overlap; `&mut self` excludes other borrows.
+        #[allow(unsafe_code)]
+        unsafe {
+            let p = self.base.as_ptr();
+            std::ptr::copy(p.add(s), p.add(d), len);
+        }
+    }
+
+    /// Moves `len` bytes inside the arena from byte address `from` to `to`
+    /// (memmove; the ranges may overlap). Panics when a range leaves it.
+    #[inline]
+    pub(crate) fn move_bytes(&mut self, from: u64, to: u64, len: usize) {
+        let (s, _) = self.span(from as usize, len);
+        let (d, _) = self.span(to as usize, len);
+        // SAFETY: as in `copy`.
+        #[allow(unsafe_code)]
+        unsafe {
+            let p = self.base.as_ptr();
+            std::ptr::copy(p.add(s), p.add(d), len);
+        }
     }
 
     /// Sets the frame's length, keeping its start; `false` when it would
@@ -197,6 +305,13 @@ impl Umem {
         d.len = len as u32;
         true
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_arena(a: usize, n: usize, len: usize) -> ! {
+    panic!("frame {a:#x}+{n} outside the {len}-byte arena")
 }
 
 /// A packet source and sink: an AF_XDP socket on one NIC queue, or the

@@ -2,8 +2,6 @@
 //! descriptors, for a worker's idle back-off. Called only after a run of
 //! empty poll turns, never per packet.
 
-#![allow(unsafe_code)]
-
 use std::os::fd::RawFd;
 
 /// The most descriptors one wait watches (ports and TAP queues of a
@@ -13,6 +11,7 @@ pub const MAX_WAIT_FDS: usize = 64;
 /// Sleeps until one of `fds` is readable or `timeout_ms` passed (an
 /// interrupted wait returns early, as a timeout does). Returns whether a
 /// descriptor is readable. With no descriptors it just sleeps.
+#[allow(unsafe_code)]
 pub fn wait_readable(fds: &[RawFd], timeout_ms: i32) -> bool {
     let mut set = [libc::pollfd {
         fd: -1,
