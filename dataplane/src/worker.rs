@@ -1,9 +1,18 @@
 //! The poll loop of one worker core: its ports, its frame arena and its
 //! pipeline. [`Worker::poll`] is one turn: the snapshot swap if the
 //! control side published a new one, each port's RX batch through the
-//! pipeline, neighbour timers, TX flush, port housekeeping, and now and
-//! then the counters published for readers. Pinning the thread to a core
-//! and the AF_XDP wakeup policy come with the AF_XDP port.
+//! pipeline, the punted frames written to the host's TAPs and the frames
+//! the host wrote read back into the output path, neighbour timers, TX
+//! flush, port housekeeping, and now and then the counters published for
+//! readers. Pinning the thread to a core and the AF_XDP wakeup policy come
+//! with the AF_XDP port.
+//!
+//! The TAPs ([`crate::io::tap`], one queue per worker, indexed by the
+//! port they mirror) are the host's slow path: a `write(2)` per punted
+//! frame, a `read(2)` per host frame (copied into an arena frame), at most
+//! [`BATCH`] host frames per TAP per turn, plus one `read` that finds the
+//! queue empty. Their fds are in [`Worker::wait_fds`] for an idle
+//! `poll(2)`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +22,7 @@ use arc_swap::ArcSwap;
 
 use crossbeam_queue::ArrayQueue;
 
+use crate::io::tap::TapQueue;
 use crate::io::{Desc, Port, PortId, Umem};
 use crate::packet::{Counter, CounterBlock, CtState, L2Class, Pkt, BATCH};
 use crate::pipeline::Pipeline;
@@ -134,6 +144,11 @@ pub struct Worker<P: Port> {
     handoff: Option<HandoffLinks>,
     /// Handed-off packets being taken in (reused).
     taken: Vec<Pkt>,
+    /// The host's TAP queue of each port (index: `PortId`); empty: no
+    /// TAPs, punted frames stay in the pipeline's punt queue.
+    taps: Vec<Option<TapQueue>>,
+    /// Frames read from a TAP, one batch.
+    host_rx: [Desc; BATCH],
 }
 
 /// Conntrack slab slots the worker looks at per turn for a control
@@ -154,6 +169,8 @@ impl<P: Port> Worker<P> {
             ct_service: crate::conntrack::view::Channel::default().service(),
             handoff: None,
             taken: Vec::with_capacity(BATCH),
+            taps: Vec::new(),
+            host_rx: [Desc::default(); BATCH],
         }
         .with_ct_channel()
     }
@@ -179,6 +196,85 @@ impl<P: Port> Worker<P> {
     /// flows another worker owns go there, and theirs come here.
     pub fn set_handoff(&mut self, links: HandoffLinks) {
         self.handoff = Some(links);
+    }
+
+    /// Connects this worker to the host's TAPs: `taps[i]` is this worker's
+    /// queue of the TAP of port `i` (`None`: that port has none, its
+    /// punted frames are dropped as `local.tap_error`). From the next turn
+    /// on, the punt queue is drained into them and what the host writes
+    /// is read back ([`Pipeline::rx_host`]).
+    pub fn set_taps(&mut self, taps: Vec<Option<TapQueue>>) {
+        self.taps = taps;
+    }
+
+    /// The TAP queues (index: `PortId`).
+    pub fn taps(&self) -> &[Option<TapQueue>] {
+        &self.taps
+    }
+
+    /// Writes the punted frames to the TAP of their ingress port, each
+    /// frame freed after its `write(2)`. Without TAPs, nothing: the frames
+    /// stay queued.
+    fn drain_punts(&mut self) {
+        if self.taps.is_empty() {
+            return;
+        }
+        while let Some(p) = self.pipeline.punt().pop() {
+            let c = match self.taps.get_mut(p.iif.index()).and_then(|t| t.as_mut()) {
+                None => Counter::LocalTapError,
+                Some(tap) => match tap.write(self.umem.bytes(p.desc)) {
+                    Ok(true) => Counter::LocalTapTx,
+                    Ok(false) => Counter::LocalTapFull,
+                    Err(_) => Counter::LocalTapError,
+                },
+            };
+            self.pipeline.count(c, 1);
+            self.umem.free(p.desc);
+        }
+    }
+
+    /// Reads up to a batch of frames from each TAP into arena frames and
+    /// runs them through the output path; returns how many.
+    fn read_host(&mut self, now: Instant) -> usize {
+        let mut total = 0;
+        for i in 0..self.taps.len() {
+            let Some(tap) = self.taps[i].as_mut() else {
+                continue;
+            };
+            let mut n = 0;
+            while n < BATCH {
+                let Some(mut d) = self.umem.alloc() else {
+                    // The frames wait in the TAP's queue (the host drops
+                    // what does not fit there).
+                    break;
+                };
+                let room = self.umem.frame_size() as usize - self.umem.headroom(d);
+                self.umem.set_len(&mut d, room);
+                match tap.read(self.umem.bytes_mut(d)) {
+                    Ok(Some(len)) => {
+                        self.umem.set_len(&mut d, len);
+                        self.host_rx[n] = d;
+                        n += 1;
+                    }
+                    Ok(None) => {
+                        self.umem.free(d);
+                        break;
+                    }
+                    Err(_) => {
+                        self.umem.free(d);
+                        self.pipeline.count(Counter::LocalTapError, 1);
+                        break;
+                    }
+                }
+            }
+            if n > 0 {
+                self.pipeline
+                    .rx_host(&mut self.umem, PortId(i as u16), &self.host_rx[..n], now);
+                self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
+                total += n;
+            }
+        }
+        total
     }
 
     /// Takes in what other workers handed over (a batch per ring at most).
@@ -273,7 +369,8 @@ impl<P: Port> Worker<P> {
         self.turns = 0;
     }
 
-    /// One turn of the poll loop; returns how many frames were received.
+    /// One turn of the poll loop; returns how many frames were received
+    /// (from the ports and the TAPs).
     /// `now` is read once by the caller and used for the whole turn.
     pub fn poll(&mut self, now: Instant) -> usize {
         if let Some(cell) = &self.cell {
@@ -297,6 +394,10 @@ impl<P: Port> Worker<P> {
         }
         if !self.pipeline.handoffs().is_empty() {
             self.give_handoffs();
+        }
+        if !self.taps.is_empty() {
+            self.drain_punts();
+            received += self.read_host(now);
         }
         self.pipeline.poll(&mut self.umem, now);
         self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
@@ -343,9 +444,11 @@ impl Default for RunParams {
 }
 
 impl<P: Port> Worker<P> {
-    /// The descriptors that poll readable when this worker has work.
+    /// The descriptors that poll readable when this worker has work: its
+    /// ports' and its TAP queues' (the host sent a frame).
     pub fn wait_fds(&self, out: &mut Vec<std::os::fd::RawFd>) {
         out.extend(self.ports.iter().filter_map(|p| p.fd()));
+        out.extend(self.taps.iter().flatten().map(|t| t.raw_fd()));
     }
 
     /// The poll loop: turns until `stop` is set (checked once a turn),

@@ -4,6 +4,8 @@
 //! [`Port`] trait every packet source/sink implements, and the in-memory
 //! port ([`mem::MemPort`]) the tests and benches use. The AF_XDP port
 //! ([`xsk::XskPort`]) implements the same trait over a kernel-shared UMEM.
+//! The TAP devices to the host kernel ([`tap`]) are no [`Port`]: the
+//! worker copies frames between them and the arena (the host's slow path).
 //!
 //! The model is AF_XDP's (`Documentation/networking/af_xdp.rst`): all frames
 //! of a worker live in one arena of fixed-size chunks; a frame is named by a
@@ -21,7 +23,8 @@
 //! registered with the kernel ([`xsk::open_worker`]). Both are held the
 //! same way — a base pointer and a length — so the byte accessors have no
 //! branch on the backing; the `unsafe` this needs lives in this module and
-//! in [`xsk`], each block with its `// SAFETY:` argument.
+//! in [`xsk`], each block with its `// SAFETY:` argument ([`tap`] has one
+//! more, its ioctl; [`wait`] its `poll(2)`).
 //!
 //! The contract that makes the shared arena sound: a frame's bytes belong
 //! to whoever holds its descriptor. A chunk on a fill or TX ring belongs to
@@ -30,6 +33,7 @@
 //! names descriptors it was given by [`Port::rx`] or [`Umem::alloc`].
 
 pub mod mem;
+pub mod tap;
 pub mod wait;
 pub mod xsk;
 

@@ -7,8 +7,10 @@
 //! `ndisc_recv_ns` / `ndisc_recv_na`: solicitations for our addresses on
 //! the port answered, advertisements learnt), the solicitations and ARP
 //! requests the neighbour table asks for, and the bounded [`PuntQueue`] of
-//! everything else addressed to the box, which the AF_XDP issue connects
-//! to a TAP device so the host stack (SSH, DHCP, routing daemons) sees it.
+//! everything else addressed to the box, which the worker drains into the
+//! port's TAP device ([`crate::io::tap`]) so the host stack (SSH, DHCP,
+//! routing daemons) sees it; what the host answers comes back through the
+//! OUTPUT path (`Pipeline::rx_host`).
 //!
 //! Replies are written into the request's own frame (no copy of the
 //! payload); the pipeline then sends them through OUTPUT and POSTROUTING

@@ -1,6 +1,9 @@
-//! The punt queue: frames for the host stack, bounded. The AF_XDP issue
-//! drains it into a TAP device; until then tests drain it. When full, the
-//! pipeline drops what would not fit (`local.punt_full`).
+//! The punt queue: frames for the host stack, bounded. The worker drains
+//! it each poll turn into the TAP (`sl-<ifname>`, [`crate::io::tap`]) of
+//! each frame's ingress port (`local.tap_tx`, `local.tap_full`,
+//! `local.tap_error`); a worker without TAPs leaves the frames here for
+//! its owner to take (the tests do). When full, the pipeline drops what
+//! would not fit (`local.punt_full`).
 
 use std::collections::VecDeque;
 

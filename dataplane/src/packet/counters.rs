@@ -292,6 +292,20 @@ counters! {
     LocalLoopback = ("local.loopback", Consumed),
     /// The punt queue was full.
     LocalPuntFull = ("local.punt_full", Drop),
+    /// Punted frames written to the TAP of their port (already counted
+    /// by `local.punted`: no ledger entry).
+    LocalTapTx = ("local.tap_tx", Info),
+    /// Punted frames the TAP did not take (the write would block); gone,
+    /// already counted by `local.punted`.
+    LocalTapFull = ("local.tap_full", Info),
+    /// TAP errors: a punted frame for a port without a TAP, a write or a
+    /// read that failed (a frame longer than the read buffer is lost so).
+    LocalTapError = ("local.tap_error", Info),
+    /// Frames the host wrote into a TAP, taken into the OUTPUT path.
+    LocalHostRx = ("local.host_rx", Rx),
+    /// Host frames that make no sense on a NOARP TAP: ARP, neighbour and
+    /// router discovery, MLD, other ethertypes.
+    LocalHostL2 = ("local.host_l2", Drop),
 
     // ICMP errors the router sends (icmp_send / icmp6_send).
     IcmpTimeExceeded = ("icmp.time_exceeded", Generated),

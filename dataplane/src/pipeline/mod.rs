@@ -30,17 +30,20 @@
 //! | mangle, filter, security | `iptable_*`                        | FORWARD −150, 0, 50   |
 //! | mangle, filter, security, nat | `iptable_*`, SNAT             | INPUT −150, 0, 50, 100 |
 //! | (conntrack confirm) | `nf_confirm` — a shell until the conntrack issue | INPUT last  |
-//! | `local_deliver`    | `ip_local_deliver_finish`: `icmp_echo`, `ndisc_rcv`, else the punt | after INPUT |
+//! | `local_deliver`    | `ip_local_deliver_finish`: `icmp_echo`, `ndisc_rcv`, else the punt queue, which the worker drains into the port's TAP (`sl-<port>`) to the host kernel | after INPUT |
 //! | mangle, nat        | `iptable_mangle`, SNAT                   | POSTROUTING −150, 100 |
 //! | (conntrack confirm) | `nf_confirm` — a shell until the conntrack issue | POSTROUTING last |
 //! | `neigh_output`     | `ip_finish_output` (`ip_do_fragment`), `neigh_output`, `dev_queue_xmit` | after POSTROUTING |
 //!
 //! Packets the box generates (echo replies, ICMP errors, neighbour
 //! solicitations and advertisements, and the answers hook stages send with
-//! [`Batch::emit`], e.g. REJECT's), in a second pass per batch:
+//! [`Batch::emit`], e.g. REJECT's), in a second pass per batch; the frames
+//! the host kernel writes into a TAP ([`Pipeline::rx_host`]) are the
+//! host's locally generated packets and take the same pass:
 //!
 //! | stage              | kernel                                   | hook, priority        |
 //! |--------------------|------------------------------------------|-----------------------|
+//! | `host_output`      | (frames from a TAP) what the host's stack sent: ARP, NDP, MLD dropped (`local.host_l2`), IP queued for this pass; group destinations fixed to the TAP's port | |
 //! | `route_output`     | `ip_route_output_key` (the socket's lookup, before the hooks); NDP has its port fixed (`icmp6_dst_alloc`) | |
 //! | raw, mangle, nat, filter, security | re-routed after mangle when the mark or destination changed (`ip_route_me_harder`), after nat when the destination changed | OUTPUT −300, −150, −100, 0, 50 |
 //! | `loop_back`        | `ip_mc_output` (IPv4 broadcast routes): a copy runs POSTROUTING, then is received on the egress port: PREROUTING, INPUT, used up (`output.loopback`, `local.loopback`) | POSTROUTING, PREROUTING, INPUT |
@@ -55,7 +58,8 @@
 //!
 //! The files follow the stages: [`input`](self) `load`, `route` (input and
 //! output routing), `forward`, `deliver`, `output` (`neigh_output`),
-//! `fragment`, `emit` (generated packets, ICMP errors), `loopback`, and
+//! `fragment`, `emit` (generated packets, ICMP errors), `host` (frames
+//! from the host's TAPs), `loopback`, and
 //! [`hooks`] (the points and what runs at each).
 //!
 //! ## Differences from the kernel (Linux 6.x, default sysctls)
@@ -81,7 +85,9 @@
 //! * Fragments for the box are punted as they are (the kernel reassembles
 //!   before INPUT, so INPUT rules see the whole packet there).
 //! * Generated packets routed to the box itself are dropped
-//!   (`output.local`; the kernel loops them back); generated IPv6 packets
+//!   (`output.local`; the kernel loops them back), host frames from a TAP
+//!   included (the host owns the box's addresses: it never sends such a
+//!   packet into the TAP); generated IPv6 packets
 //!   over the MTU, or IPv4 ones with DF, are dropped (`output.too_big`).
 //! * ARP requests name the port's address on the target's network as
 //!   sender (the kernel prefers the waiting packet's source when it is
@@ -96,6 +102,7 @@ mod emit;
 mod forward;
 mod fragment;
 pub mod hooks;
+mod host;
 pub(crate) mod icmp;
 mod input;
 mod loopback;
@@ -424,6 +431,21 @@ impl Pipeline {
                 core.run_input(snap, umem, b, now, from);
                 core.settle(umem, b);
                 core.end_batch();
+            }
+            core.drain_output(snap, umem, bufs, now);
+        }
+    }
+
+    /// Runs the frames the host kernel wrote into the TAP of port
+    /// `tap_port` as packets the box generates (the module docs' second
+    /// table; `host_output` in `host.rs`), in batches of [`BATCH`]. The
+    /// frames belong to the pipeline from here.
+    pub fn rx_host(&mut self, umem: &mut Umem, tap_port: PortId, frames: &[Desc], now: Instant) {
+        let Pipeline { snap, core, bufs } = self;
+        let snap: &Snapshot = snap;
+        for chunk in frames.chunks(BATCH) {
+            for &d in chunk {
+                core.host_frame(umem, tap_port, d);
             }
             core.drain_output(snap, umem, bufs, now);
         }
