@@ -269,3 +269,70 @@ fn host_packets_run_output_conntrack_nat_and_filter_and_replies_are_punted() {
     assert_eq!(d.get("filter.drop"), None);
     lab.assert_balanced();
 }
+
+#[test]
+fn redirect_to_the_box_lands_at_the_host_and_its_answer_is_translated_back() {
+    let rules = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i wan -p tcp --dport 2222 -j REDIRECT --to-ports 22
+COMMIT
+";
+    let mut lab = Lab::with_rules(BOX, rules, RulesParams::default());
+    neighbours(&mut lab);
+    let syn = V4::tcp_syn("192.0.2.254", "192.0.2.1", 50000, 2222);
+    lab.inject("wan", &syn.frame(rmac(1), hmac(254)));
+    // The host's sshd sees port 22.
+    let punted = lab.punted();
+    assert_eq!(punted.len(), 1);
+    let (src, sport, dst, dport, _) = tcp_of(&punted[0].1);
+    assert_eq!(
+        (src, sport, dst, dport),
+        (v4("192.0.2.254"), 50000, v4("192.0.2.1"), 22)
+    );
+    // Its SYN-ACK from port 22 leaves as from port 2222.
+    let mut synack = V4::tcp_syn("192.0.2.1", "192.0.2.254", 22, 50000);
+    synack.l4[13] = wire::tcp::flags::SYN | wire::tcp::flags::ACK;
+    synack.l4[8..12].copy_from_slice(&1001u32.to_be_bytes());
+    synack.l4[16..18].fill(0);
+    let c = wire::checksum::transport(&ip("192.0.2.1"), &ip("192.0.2.254"), 6, &synack.l4);
+    synack.l4[16..18].copy_from_slice(&c.to_be_bytes());
+    from_host(&mut lab, "wan", &[host_frame(&synack.ip(), 1, false)]);
+    let out = lab.recv("wan");
+    assert_eq!(out.len(), 1);
+    let (src, sport, dst, dport, _) = tcp_of(&out[0]);
+    assert_eq!(
+        (src, sport, dst, dport),
+        (v4("192.0.2.1"), 2222, v4("192.0.2.254"), 50000)
+    );
+    assert_eq!(macs_of(&out[0]), (hmac(254), rmac(1), EtherType::IPV4));
+    let seg = &out[0][14 + 20..];
+    assert_eq!(
+        wire::checksum::transport(&ip("192.0.2.1"), &ip("192.0.2.254"), 6, seg),
+        0,
+        "TCP checksum after de-translation"
+    );
+    lab.assert_balanced();
+}
+
+#[test]
+fn a_worker_with_taps_drops_punts_for_a_port_without_one() {
+    let mut lab = plain();
+    lab.w.set_taps(vec![None, None]);
+    assert_eq!(lab.w.wait_fds().count(), 0);
+    let ssh = V4::tcp_syn("10.0.1.2", "10.0.1.1", 40000, 22).frame(rmac(0), hmac(2));
+    lab.inject("lan", &ssh);
+    assert!(lab.punted().is_empty());
+    assert_eq!(
+        lab.delta(),
+        counts(&[
+            ("rx.frames", 1),
+            ("input.packets", 1),
+            ("local.punted", 1),
+            ("local.tap_error", 1),
+        ])
+    );
+    lab.assert_balanced();
+}

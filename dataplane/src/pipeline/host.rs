@@ -15,9 +15,22 @@
 //! | to one of the box's own addresses | dropped (`output.local`): the host owns those addresses and never sends them into the TAP |
 //! | ARP, neighbour / router discovery, redirects, MLD, other ethertypes | dropped (`local.host_l2`): the dataplane is the box's link layer |
 //! | a bad IP header, truncated | dropped (`parse.*`) |
+//!
+//! Several workers: each has its own queue of each TAP, and the host's
+//! frames are tracked by the worker that read them, never handed off. A
+//! flow that starts outside (the host answers) stays with its owner, as
+//! the tun driver sends the answer to the queue that wrote the request.
+//! A flow the host starts lands on a queue by the tun driver's hash, not
+//! sluice's owner: without NAT its replies from the wire may reach a
+//! worker that does not know it (with MASQUERADE/SNAT the translated
+//! port names the right worker). Not covered yet.
 
 use super::*;
 use crate::wire::{icmpv6, IpProtocol};
+
+/// A handoff hop count past the owner search ([`crate::conntrack`]): the
+/// packet is tracked where it is.
+const NO_HANDOFF: u8 = 2;
 
 /// ICMPv6 types that are link-layer business (RFC 4861 router and
 /// neighbour discovery and redirect, RFC 2710 / RFC 3810 MLD).
@@ -60,6 +73,13 @@ impl Core {
             return;
         }
         let mut g = Pkt::generated(d, meta);
+        // No cross-worker handoff at the OUTPUT conntrack point: the
+        // handoff path runs packets from PREROUTING, as received ones.
+        // The flow is tracked by the worker whose TAP queue the host
+        // chose (the tun driver steers a reply to the queue that wrote
+        // its request, so a flow from outside stays with its owner; see
+        // the module docs for what several workers do not cover yet).
+        g.hop = NO_HANDOFF;
         let group = match meta.dst {
             IpAddr::V4(a) if a.is_broadcast() => Some(Dest::Broadcast),
             IpAddr::V4(a) if a.is_multicast() => Some(Dest::Forward),
