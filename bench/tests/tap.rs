@@ -153,16 +153,49 @@ fn the_host_answers_a_ping_into_the_tap_with_its_own_mac_as_destination() {
         assert!(ip4.verify_checksum());
         let icmp = icmpv4::Packet::new_checked(ip4.payload()).unwrap();
         assert!(icmp.verify_checksum());
-        // Never ARP on a NOARP device.
-        assert!(
-            others.iter().all(|f| macs_of(f).2 != EtherType::ARP),
-            "{others:?}"
-        );
+        // IPv6 alike (`ndisc_constructor`): no neighbour solicitation,
+        // the device's own address as destination.
+        let ping6 = IpFrame::new(
+            CLIENT,
+            ROUTER,
+            "2001:db8:1::2".parse::<std::net::Ipv6Addr>().unwrap(),
+            "2001:db8:1::1".parse::<std::net::Ipv6Addr>().unwrap(),
+        )
+        .icmp_echo(7, 1, b"sl");
+        assert!(q.write(&ping6).unwrap());
+        let end = Instant::now() + Duration::from_secs(3);
+        let reply6 = loop {
+            assert!(
+                Instant::now() < end,
+                "no echo6 reply; the host wrote {others:?}"
+            );
+            match q.read(&mut buf).unwrap() {
+                Some(n) => {
+                    let f = buf[..n].to_vec();
+                    match wire::parse(&f) {
+                        Ok(m) if m.protocol == IpProtocol::ICMPV6 && m.icmp_type == 129 => break f,
+                        _ => others.push(f),
+                    }
+                }
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        assert_eq!(macs_of(&reply6), (ROUTER, ROUTER, EtherType::IPV6));
+        // Never ARP or neighbour solicitations on a NOARP device.
+        for f in &others {
+            assert_ne!(macs_of(f).2, EtherType::ARP, "{others:?}");
+            if let Ok(m) = wire::parse(f) {
+                assert!(
+                    !(m.protocol == IpProtocol::ICMPV6 && m.icmp_type == 135),
+                    "{others:?}"
+                );
+            }
+        }
     });
 }
 
 #[test]
-fn queues_share_one_device_that_goes_with_the_last_fd() {
+fn queues_share_one_device_that_goes_with_the_last_fd_and_cut_frames_are_errors() {
     if let Some(why) = unable() {
         return skip("tap queues", &why);
     }
@@ -184,6 +217,27 @@ fn queues_share_one_device_that_goes_with_the_last_fd() {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(ip_link("sl-mq").is_none());
+        // A frame longer than the buffer is cut by the tun driver: taken
+        // for an error, the next read goes on.
+        let mut q = lan_tap();
+        let big = IpFrame::new(CLIENT, ROUTER, v4("10.0.1.2"), v4("10.0.1.1")).icmp_echo(
+            7,
+            1,
+            &[0u8; 1000],
+        );
+        assert!(q.write(&big).unwrap());
+        let end = Instant::now() + Duration::from_secs(3);
+        let e = loop {
+            assert!(Instant::now() < end, "no echo reply");
+            match q.read(&mut [0u8; 100]) {
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Ok(Some(n)) => panic!("a {n}-byte frame fit in 100 bytes"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(q.read(&mut [0u8; 2048]).unwrap(), None);
+        drop(q);
         // A name that does not fit is refused before any syscall.
         let e = Tap::open_queues("sl-abcdefghijklm", 1).unwrap_err();
         assert!(e.to_string().contains("IFNAMSIZ"), "{e}");

@@ -242,7 +242,11 @@ impl<P: Port> Worker<P> {
                 continue;
             };
             let mut n = 0;
-            while n < BATCH {
+            // At most a batch of frames, and as many failed reads.
+            for _ in 0..2 * BATCH {
+                if n == BATCH {
+                    break;
+                }
                 let Some(mut d) = self.umem.alloc() else {
                     // The frames wait in the TAP's queue (the host drops
                     // what does not fit there).
@@ -260,9 +264,13 @@ impl<P: Port> Worker<P> {
                         self.umem.free(d);
                         break;
                     }
-                    Err(_) => {
+                    Err(e) => {
                         self.umem.free(d);
                         self.pipeline.count(Counter::LocalTapError, 1);
+                        if e.kind() == std::io::ErrorKind::InvalidData {
+                            // A frame too long for the chunk, cut and gone.
+                            continue;
+                        }
                         break;
                     }
                 }

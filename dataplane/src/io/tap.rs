@@ -47,7 +47,10 @@
 //! Offloads: the device is opened without `IFF_VNET_HDR` and no
 //! `TUNSETOFFLOAD`, so the host kernel keeps checksum and segmentation
 //! offloads off on it (`tun_net_fix_features`): frames it writes carry
-//! complete checksums and are at most MTU + 14 bytes.
+//! complete checksums and are at most MTU + 14 bytes. The worker reads a
+//! frame straight into an arena chunk after its headroom (2048 − 256 =
+//! 1792 bytes): an MTU above 1777 would have the host's larger frames cut
+//! and dropped (`local.tap_error`).
 //!
 //! A syscall per frame: host traffic is the slow path (management,
 //! probes), and the worker bounds how many frames it reads per turn.
@@ -253,12 +256,23 @@ impl TapQueue {
     }
 
     /// Reads one frame the host sent into `buf`: `Ok(Some(len))`, or
-    /// `Ok(None)` when there is none (EAGAIN). A frame longer than `buf`
-    /// is lost with an error (the tun driver's `EFAULT`): give a buffer of
-    /// MTU + 14 bytes at least.
+    /// `Ok(None)` when there is none (EAGAIN). The tun driver cuts a frame
+    /// longer than `buf` to `buf.len()` and drops the rest (observed:
+    /// `read` returns `buf.len()`), so a read that fills `buf` is taken
+    /// for a cut frame: an `InvalidData` error, the frame is gone. Give a
+    /// buffer longer than the largest frame (MTU + 14).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         loop {
             match self.file.read(buf) {
+                Ok(n) if n >= buf.len() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "TAP {}: a frame of {n} bytes or more, cut to the buffer",
+                            self.name
+                        ),
+                    ))
+                }
                 Ok(n) => return Ok(Some(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
