@@ -373,3 +373,74 @@ fn a_client_on_the_wire_reaches_a_host_tcp_listener_through_the_worker() {
         assert!(c.ledger().balanced(), "{:?}", c.ledger());
     });
 }
+
+/// Sets the flag when dropped: a failing assertion still stops the
+/// worker thread (after its current sleep).
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_sleeping_worker_wakes_when_the_host_writes_into_its_tap() {
+    if let Some(why) = unable() {
+        return skip("tap wakeup", &why);
+    }
+    in_netns(|| {
+        use sluice_dataplane::worker::RunParams;
+        use std::sync::atomic::AtomicBool;
+        let q = lan_tap();
+        let mut w = worker();
+        w.set_taps(vec![Some(q)]);
+        let counters = w.counter_block();
+        let stop = AtomicBool::new(false);
+        // Sleeps of 5 s: only the TAP's fd can wake it sooner.
+        let params = RunParams {
+            busy_poll: false,
+            idle_turns: 64,
+            sleep_ms: 5_000,
+        };
+        let connect = || {
+            let _ = std::net::TcpStream::connect_timeout(
+                &"10.0.1.2:80".parse().unwrap(),
+                Duration::from_millis(20),
+            );
+        };
+        std::thread::scope(|s| {
+            let runner = s.spawn(|| w.run(&stop, &params));
+            let _stop = StopOnDrop(&stop);
+            // 64 empty turns take far less: it sleeps by then.
+            std::thread::sleep(Duration::from_millis(300));
+            connect();
+            // The SYN goes out in the turn after the wakeup, and the
+            // counters are published within the 64 empty turns after.
+            let end = Instant::now() + Duration::from_millis(2_500);
+            while counters.read().by_name("tx.frames") == Some(0) {
+                assert!(
+                    Instant::now() < end,
+                    "the host's SYN did not wake the worker: {:?}",
+                    counters.read()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(_stop);
+            // Wake it once more so it sees `stop` at once.
+            connect();
+            runner.join().unwrap();
+        });
+        let sent = w.ports[0].take_sent(&mut w.umem);
+        let syn = sent
+            .iter()
+            .find(|f| tcp_fields(f).is_some_and(|t| t.1 == 80))
+            .expect("the host's SYN left by lan");
+        assert_eq!(macs_of(syn), (CLIENT, ROUTER, EtherType::IPV4));
+        let (_, _, _, _, flags, _) = tcp_fields(syn).unwrap();
+        assert_eq!(flags, tcp::flags::SYN);
+        let c = w.pipeline.counters();
+        assert!(c.by_name("worker.sleeps").unwrap() >= 1, "{c:?}");
+        assert!(c.by_name("local.host_rx").unwrap() >= 1, "{c:?}");
+    });
+}
