@@ -167,7 +167,12 @@ impl Lab {
     }
 
     fn spawn_sluice(&self, config: &Path) -> Child {
+        self.spawn_sluice_env(config, &[])
+    }
+
+    fn spawn_sluice_env(&self, config: &Path, env: &[(&str, &str)]) -> Child {
         Command::new("ip")
+            .envs(env.iter().copied())
             .args([
                 "netns",
                 "exec",
@@ -708,4 +713,39 @@ fn start_refused_fast_with_one_line_naming_the_cause() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("needs root"), "{err}");
     assert_eq!(lab.leftovers(), "");
+}
+
+#[test]
+fn a_dying_worker_stops_the_daemon_cleanly_with_an_error() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    // SIGHUP does not kill it (reload is not built yet; it says so).
+    let pid = Pid::from_raw(lab.daemon.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
+    assert!(lab.log_text().contains("SIGHUP"), "{}", lab.log_text());
+    let (st, _) = lab.stop();
+    assert!(st.success());
+
+    let mut child = lab.spawn_sluice_env(&lab.config(), &[("SLUICE_FAULT", "worker-panic")]);
+    let t = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = lab.log_text();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(log.contains("worker 0 stopped unexpectedly"), "{log}");
+    assert!(log.contains("worker 0 panicked"), "{log}");
+    assert_eq!(
+        lab.leftovers(),
+        "",
+        "a dead worker's sockets and TAPs are gone"
+    );
 }

@@ -51,10 +51,12 @@ pub fn run(config: &Path) -> ExitCode {
     let log = Log::new();
     let stop = Arc::new(AtomicBool::new(false));
     let usr1 = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
     for (sig, flag) in [
         (signal_hook::consts::SIGINT, &stop),
         (signal_hook::consts::SIGTERM, &stop),
         (signal_hook::consts::SIGUSR1, &usr1),
+        (signal_hook::consts::SIGHUP, &hup),
     ] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(flag)) {
             log.error(&format!("cannot install the signal handler for {sig}: {e}"));
@@ -68,7 +70,7 @@ pub fn run(config: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    daemon.serve(&log, &stop, &usr1)
+    daemon.serve(&log, &stop, &usr1, &hup)
 }
 
 /// A running daemon: what [`Drop`] must undo, in the order it must be
@@ -206,11 +208,18 @@ impl Daemon {
             let rules = worker.pipeline.rules_reader();
             let core = cores.get(w as usize).copied();
             let stop = Arc::clone(stop);
+            let fault = w == 0 && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic");
             let handle = std::thread::Builder::new()
                 .name(format!("sluice-w{w}"))
                 .spawn(move || {
                     if let Some(c) = core {
                         core_affinity::set_for_current(c);
+                    }
+                    if fault {
+                        // A test hook (control/tests/lab.rs): the daemon's
+                        // answer to a dying worker is tested for real.
+                        std::thread::sleep(Duration::from_millis(300));
+                        panic!("injected fault: SLUICE_FAULT=worker-panic");
                     }
                     worker.run(&stop, &run);
                 })
@@ -236,7 +245,13 @@ impl Daemon {
     }
 
     /// Waits for a signal or a worker's death, then stops everything.
-    fn serve(mut self, log: &Log, stop: &AtomicBool, usr1: &AtomicBool) -> ExitCode {
+    fn serve(
+        mut self,
+        log: &Log,
+        stop: &AtomicBool,
+        usr1: &AtomicBool,
+        hup: &AtomicBool,
+    ) -> ExitCode {
         log.step(&format!(
             "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGUSR1 prints counters)",
             self.workers.len(),
@@ -249,6 +264,9 @@ impl Daemon {
             self.drain_logs(&mut records);
             if usr1.swap(false, Ordering::Relaxed) {
                 self.print_counters();
+            }
+            if hup.swap(false, Ordering::Relaxed) {
+                log.step("SIGHUP: live reload is not built yet (it comes with `sluice apply`); the running configuration stays; restart to change it");
             }
             if let Some(w) = self
                 .workers
@@ -322,7 +340,26 @@ impl Daemon {
                 }
             }
         }
-        let mut out = String::from("sluice: counters (summed over workers):\n");
+        let mut out = String::new();
+        for w in &self.workers {
+            let c = w.counters.read();
+            let l = c.ledger();
+            let get = |name: &str| c.by_name(name).unwrap_or(0);
+            out.push_str(&format!(
+                "sluice: worker {}: rx {} tx {} dropped {} punted {} batches {} empty_polls {} sleeps {} handoffs sent {} received {}\n",
+                w.index,
+                get("rx.frames"),
+                get("tx.frames"),
+                l.dropped,
+                l.punted,
+                get("worker.batches"),
+                get("worker.empty_polls"),
+                get("worker.sleeps"),
+                get("handoff.sent"),
+                get("handoff.received"),
+            ));
+        }
+        out.push_str("sluice: counters (summed over workers):\n");
         for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {
             out.push_str(&format!("  {name} {v}\n"));
         }
