@@ -489,6 +489,7 @@ fn take_arp_copy(umem: &mut Umem, pipeline: &mut Pipeline, h: &HandoffFrame, now
         return;
     }
     umem.bytes_mut(d).copy_from_slice(&h.bytes[..len]);
+    pipeline.count(Counter::HandoffArpCopyReceived, 1);
     pipeline.rx(umem, PortId(h.iif), std::slice::from_ref(&d), now);
 }
 

@@ -147,6 +147,9 @@ counters! {
     /// Copies of a received ARP reply passed to another worker (each
     /// worker keeps its own neighbour table).
     HandoffArpCopy = ("handoff.arp_copy", Info),
+    /// Copies of ARP replies taken in from other workers (each also counts
+    /// as `rx.frames` here: it runs as received).
+    HandoffArpCopyReceived = ("handoff.arp_copy_received", Info),
     /// An ARP reply copy lost: a full ring or no free frame.
     HandoffArpCopyLost = ("handoff.arp_copy_lost", Info),
     /// Poll turns of the worker loop.
