@@ -694,6 +694,70 @@ fn start_refused_fast_with_one_line_naming_the_cause() {
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     assert_eq!(lab.leftovers(), "", "a refused start leaves nothing");
 
+    // An interface already holding someone else's XDP program (built with
+    // clang, which the AF_XDP build needs anyway).
+    let src = lab.dir.join("pass.c");
+    let obj = lab.dir.join("pass.o");
+    std::fs::write(
+        &src,
+        "__attribute__((section(\"xdp\"), used)) int foreign_pass(void *ctx) { return 2; }\n\
+         char _license[] __attribute__((section(\"license\"), used)) = \"GPL\";\n",
+    )
+    .unwrap();
+    let built = Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        built,
+        "clang cannot build a BPF object (scripts/bootstrap installs clang)"
+    );
+    lab.rtr
+        .ip(&[
+            "link",
+            "set",
+            "dev",
+            "r1",
+            "xdpgeneric",
+            "obj",
+            obj.to_str().unwrap(),
+            "sec",
+            "xdp",
+        ])
+        .unwrap();
+    let t = Instant::now();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.rtr.name(),
+            env!("CARGO_BIN_EXE_sluice"),
+        ])
+        .arg("run")
+        .arg("--config")
+        .arg(lab.config())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("r1"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Nothing of ours was attached, the foreign program is untouched.
+    let links = lab.rtr.ip(&["-d", "link", "show"]).unwrap();
+    assert!(!links.contains("sl-r"), "{links}");
+    assert!(
+        links.contains("foreign_pass") || links.contains("xdpgeneric"),
+        "{links}"
+    );
+    lab.rtr
+        .ip(&["link", "set", "dev", "r1", "xdpgeneric", "off"])
+        .unwrap();
+
     // Not root.
     let out = Command::new("ip")
         .args(["netns", "exec", lab.rtr.name()])
