@@ -139,7 +139,7 @@ pub enum ApplianceError {
     /// A policy `iif`/`oif` that is no declared interface nor `lo`.
     #[error("{key} {name:?} is not a declared [[interface]] (nor \"lo\")")]
     UnknownPolicyDevice { key: &'static str, name: String },
-    /// A `[firewall]` path that is empty.
+    /// A `[firewall]` or `[control]` path that is empty.
     #[error("`{key}` is an empty path")]
     EmptyPath { key: &'static str },
     /// A `[dataplane]` count outside 1..=`u32::MAX`.

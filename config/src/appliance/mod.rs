@@ -35,6 +35,9 @@
 //! cores = [1]             # optional: the CPU of each worker, one per worker
 //! busy_poll = false       # optional: never sleep (default: poll(2) when idle)
 //!
+//! [control]
+//! socket = "/run/sluice/sluice.sock"  # optional: the daemon's API socket (this default)
+//!
 //! [conntrack]             # optional: net.netfilter.nf_conntrack_* sysctls
 //! tcp_timeout_established = 432000  # seconds; every key optional, default the kernel's
 //! udp_timeout = 30

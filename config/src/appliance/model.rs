@@ -43,6 +43,8 @@ pub struct Appliance {
     pub dataplane: Dataplane,
     /// The `[conntrack]` table; the kernel's defaults when absent.
     pub conntrack: ConntrackConf,
+    /// The `[control]` section.
+    pub control: Control,
 }
 
 impl Appliance {
@@ -109,6 +111,25 @@ pub struct Firewall {
     pub sets: Option<PathBuf>,
     /// Line of the `[firewall]` header.
     pub line: usize,
+}
+
+/// Where `sluice run` serves its API when `[control] socket` is not set.
+pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
+
+/// The `[control]` section: the daemon's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// The Unix socket of the API (`[control] socket`, resolved against
+    /// the TOML file's folder when relative); default [`DEFAULT_SOCKET`].
+    pub socket: PathBuf,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+        }
+    }
 }
 
 /// The `[dataplane]` section.

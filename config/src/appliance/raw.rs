@@ -20,6 +20,13 @@ pub(super) struct RawAppliance {
     pub(super) firewall: Option<Spanned<RawFirewall>>,
     pub(super) dataplane: Option<RawDataplane>,
     pub(super) conntrack: Option<RawConntrack>,
+    pub(super) control: Option<RawControl>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub(super) socket: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

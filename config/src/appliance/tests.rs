@@ -978,3 +978,23 @@ mod props {
         }
     }
 }
+
+#[test]
+fn control_socket() {
+    let a = p(&with_ifaces("")).unwrap();
+    assert_eq!(a.control.socket, PathBuf::from("/run/sluice/sluice.sock"));
+    let a = p(&with_ifaces("[control]\nsocket = \"/tmp/x.sock\"\n")).unwrap();
+    assert_eq!(a.control.socket, PathBuf::from("/tmp/x.sock"));
+    // Relative: against the TOML file's folder, as [firewall]'s paths.
+    let a = p(&with_ifaces("[control]\nsocket = \"run/s.sock\"\n")).unwrap();
+    assert_eq!(a.control.socket, PathBuf::from("/etc/sluice/run/s.sock"));
+    assert_eq!(
+        err(&with_ifaces("[control]\nsocket = \"\"\n")),
+        "11:10: `socket` is an empty path"
+    );
+    assert_eq!(
+        err(&with_ifaces("[control]\nsokcet = \"/tmp/x\"\n")),
+        "11:1: unknown field `sokcet`, expected `socket`"
+    );
+    assert!(err(&with_ifaces("[control]\nsocket = 1\n")).starts_with("11:10: "));
+}

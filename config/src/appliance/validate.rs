@@ -12,13 +12,13 @@ use toml::Spanned;
 
 use super::error::ApplianceError;
 use super::model::{
-    Appliance, ConntrackConf, Dataplane, Firewall, Interface, PolicyRule, Route,
+    Appliance, ConntrackConf, Control, Dataplane, Firewall, Interface, PolicyRule, Route,
     DEFAULT_CONNTRACK_MAX, DEFAULT_MTU, DEFAULT_WORKERS, MAX_CONNTRACK_TIMEOUT, MIN_MTU,
     MIN_MTU_IPV6, TABLE_MAIN,
 };
 use super::raw::{
-    RawAppliance, RawConntrack, RawDataplane, RawFirewall, RawInterface, RawPolicy, RawRoute,
-    SysctlValue,
+    RawAppliance, RawConntrack, RawControl, RawDataplane, RawFirewall, RawInterface, RawPolicy,
+    RawRoute, SysctlValue,
 };
 use super::values::{check_ifname, parse_address, parse_fwmark, resolve_table};
 use crate::error::{Error, ErrorKind, Location};
@@ -147,7 +147,13 @@ impl RawAppliance {
             Some(raw) => raw.validate(cx)?,
         };
 
+        let control = match self.control {
+            None => Control::default(),
+            Some(raw) => raw.validate(cx)?,
+        };
+
         Ok(Appliance {
+            control,
             interfaces,
             routes,
             policies,
@@ -453,6 +459,23 @@ impl RawFirewall {
             Some(s) => Some(resolve(s, "sets")?),
         };
         Ok(Firewall { rules, sets, line })
+    }
+}
+
+impl RawControl {
+    fn validate(self, cx: &Cx<'_>) -> Result<Control, Error> {
+        let Some(s) = self.socket else {
+            return Ok(Control::default());
+        };
+        let span = s.span();
+        let p = s.into_inner();
+        if p.is_empty() {
+            return Err(cx.invalid(&span, ApplianceError::EmptyPath { key: "socket" }));
+        }
+        let dir = cx.file.parent().unwrap_or_else(|| Path::new(""));
+        Ok(Control {
+            socket: dir.join(p),
+        })
     }
 }
 
