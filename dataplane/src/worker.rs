@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -139,6 +139,10 @@ pub struct Worker<P: Port> {
     pub pipeline: Pipeline,
     rx: [Desc; BATCH],
     cell: Option<Arc<SnapshotCell>>,
+    /// This worker's [`crate::rules::RulesReader`] for the snapshot it
+    /// runs, replaced when it takes a new one (the control side reads
+    /// counters and drains LOG records through it).
+    reader: Arc<ArcSwapOption<crate::rules::RulesReader>>,
     published: Arc<CounterBlock>,
     turns: u32,
     /// The control side's requests about the conntrack shard.
@@ -166,6 +170,7 @@ impl<P: Port> Worker<P> {
             pipeline,
             rx: [Desc::default(); BATCH],
             cell: None,
+            reader: Arc::new(ArcSwapOption::empty()),
             published: Arc::new(CounterBlock::default()),
             turns: 0,
             ct: Default::default(),
@@ -180,7 +185,16 @@ impl<P: Port> Worker<P> {
 
     fn with_ct_channel(mut self) -> Worker<P> {
         self.ct_service = self.ct.service();
+        self.reader
+            .store(self.pipeline.rules_reader().map(Arc::new));
         self
+    }
+
+    /// Where this worker keeps its [`crate::rules::RulesReader`] for the
+    /// snapshot it runs now: after a swap, the new program's counters
+    /// (unchanged rules carried over) and the same LOG ring.
+    pub fn rules_reader_slot(&self) -> Arc<ArcSwapOption<crate::rules::RulesReader>> {
+        Arc::clone(&self.reader)
     }
 
     /// The channel another thread lists, counts, deletes and flushes this
@@ -427,6 +441,9 @@ impl<P: Port> Worker<P> {
         if let Some(cell) = &self.cell {
             if cell.generation() != self.pipeline.generation() {
                 self.pipeline.set_snapshot(cell.load());
+                // Between batches: the allocation is the control's.
+                self.reader
+                    .store(self.pipeline.rules_reader().map(Arc::new));
             }
         }
         if self.handoff.is_some() {

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+#[derive(Clone, Copy)]
 pub struct Log {
     start: Instant,
 }

@@ -15,8 +15,11 @@
 //!    [`sluice_dataplane::io::tap`]);
 //! 5. open one AF_XDP socket per (interface, worker queue) and start the
 //!    workers, each pinned to its core;
-//! 6. serve: SIGINT/SIGTERM stop, SIGUSR1 prints the counters, LOG records
-//!    go to stderr; a worker that dies stops the daemon (exit 1).
+//! 6. serve: the API socket (`[control] socket`, [`api`]) on a control
+//!    thread (apply, confirm, rollback, history, diff); SIGINT/SIGTERM
+//!    stop, SIGHUP re-applies the config file the daemon started with,
+//!    SIGUSR1 prints the counters, LOG records go to stderr; a worker
+//!    that dies stops the daemon (exit 1).
 //!
 //! Everything the daemon creates is owned by a value whose `Drop` undoes
 //! it (sockets and XDP programs, TAPs, the lock), so every exit path —
@@ -24,21 +27,20 @@
 //! leaves nothing behind. A SIGKILL leaves the XDP programs (the TAPs
 //! vanish with the process); the next start removes them (step 2).
 
+pub mod api;
 mod lock;
 mod log;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sluice_config::bundle;
 use sluice_dataplane::packet::{CounterBlock, Counters};
 use sluice_dataplane::pipeline::{Pipeline, PipelineParams};
-use sluice_dataplane::rules::{RuleCounters, RulesParams, RulesReader};
-use sluice_dataplane::snapshot::Snapshot;
+use sluice_dataplane::rules::{RuleCounters, RulesReader};
 use sluice_dataplane::worker::{handoff_mesh, RunParams, SnapshotCell, Worker};
 
 pub use log::Log;
@@ -82,13 +84,20 @@ struct Daemon {
     taps: attach::Taps,
     _lock: lock::RunLock,
     ifnames: Vec<String>,
+    /// The config file it started with (absolute): SIGHUP applies it again.
+    config: PathBuf,
+    control: Arc<Mutex<api::Control>>,
+    /// The API socket, until the control thread takes it.
+    socket: Option<api::Socket>,
+    api_thread: Option<JoinHandle<()>>,
 }
 
 struct WorkerThread {
     index: usize,
     handle: Option<JoinHandle<()>>,
     counters: Arc<CounterBlock>,
-    rules: Option<RulesReader>,
+    /// The worker's reader for the snapshot it runs.
+    rules: Arc<arc_swap::ArcSwapOption<RulesReader>>,
 }
 
 mod attach;
@@ -96,23 +105,12 @@ mod attach;
 impl Daemon {
     fn start(config: &Path, log: &Log, stop: &Arc<AtomicBool>) -> Result<Daemon, String> {
         log.step(&format!("loading {}", config.display()));
-        let b = bundle::load(config).map_err(|e| e.to_string())?;
+        let config = std::path::absolute(config)
+            .map_err(|e| format!("{}: {e}", config.display()))?;
+        let loaded = api::load(&config, 1)?;
+        let b = Arc::clone(&loaded.bundle);
         let a = &b.appliance;
-        let rules: usize = b
-            .rules
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .map(|c| c.rules.len())
-            .sum();
-        let mut snap = Snapshot::build(a, &b.rules, &b.sets, RulesParams::default(), 1).map_err(
-            |e| match &a.firewall {
-                Some(fw) => format!("{}: {e}", fw.rules.display()),
-                None => format!("{}: {e}", config.display()),
-            },
-        )?;
-        snap.forward_v4 = a.firewall.is_some();
-        snap.forward_v6 = false;
+        let rules = loaded.rules;
         log.step(&format!(
             "config: {} interface(s), {} route(s), {} policy rule(s), {} rule(s), {} set(s), {} warning(s) (`sluice check` lists them)",
             a.interfaces.len(),
@@ -134,6 +132,13 @@ impl Daemon {
             );
         }
         let lock = lock::RunLock::take()?;
+        let (socket, stale_socket) = api::Socket::bind(&a.control.socket)?;
+        if stale_socket {
+            log.step(&format!(
+                "{}: removed the stale socket a killed sluice run left",
+                socket.path().display()
+            ));
+        }
         let ifnames: Vec<String> = a.interfaces.iter().map(|i| i.name.clone()).collect();
         let workers = a.dataplane.workers;
         if lock.stale {
@@ -170,8 +175,9 @@ impl Daemon {
             taps.names().join(", ")
         ));
 
-        let snap = Arc::new(snap);
+        let snap = Arc::clone(&loaded.snap);
         let cell = Arc::new(SnapshotCell::new(Arc::clone(&snap)));
+        let control = api::Control::new(Arc::clone(&cell), &config, loaded, *log);
         let params = PipelineParams::for_appliance(a);
         let run = RunParams {
             busy_poll: a.dataplane.busy_poll,
@@ -184,6 +190,10 @@ impl Daemon {
             taps,
             _lock: lock,
             ifnames,
+            config,
+            control: Arc::new(Mutex::new(control)),
+            socket: Some(socket),
+            api_thread: None,
         };
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
         for w in 0..workers {
@@ -205,7 +215,7 @@ impl Daemon {
             }
             daemon.taps.attach(&mut worker, w as usize)?;
             let counters = worker.counter_block();
-            let rules = worker.pipeline.rules_reader();
+            let rules = worker.rules_reader_slot();
             let core = cores.get(w as usize).copied();
             let stop = Arc::clone(stop);
             let fault = w == 0 && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic");
@@ -252,8 +262,26 @@ impl Daemon {
         usr1: &AtomicBool,
         hup: &AtomicBool,
     ) -> ExitCode {
+        if let Some(socket) = self.socket.take() {
+            log.step(&format!(
+                "API on {} (sluice apply/confirm/rollback/history/diff)",
+                socket.path().display()
+            ));
+            let control = Arc::clone(&self.control);
+            let api_stop = Arc::clone(&self.stop);
+            match std::thread::Builder::new()
+                .name("sluice-api".into())
+                .spawn(move || api::serve(socket, control, api_stop))
+            {
+                Ok(h) => self.api_thread = Some(h),
+                Err(e) => {
+                    log.error(&format!("cannot start the API thread: {e}"));
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         log.step(&format!(
-            "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGUSR1 prints counters)",
+            "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGHUP re-applies the config, SIGUSR1 prints counters)",
             self.workers.len(),
             self.ifnames.join(", ")
         ));
@@ -266,7 +294,13 @@ impl Daemon {
                 self.print_counters();
             }
             if hup.swap(false, Ordering::Relaxed) {
-                log.step("SIGHUP: live reload is not built yet (it comes with `sluice apply`); the running configuration stays; restart to change it");
+                let r = match self.control.lock() {
+                    Ok(mut c) => c.apply(&self.config, None, "SIGHUP"),
+                    Err(_) => Err("the control state is poisoned".into()),
+                };
+                if let Err(e) = r {
+                    log.error(&format!("SIGHUP: {e}"));
+                }
             }
             if let Some(w) = self
                 .workers
@@ -299,6 +333,9 @@ impl Daemon {
     /// Joins the workers; whether one had panicked.
     fn join(&mut self, log: &Log) -> bool {
         let mut failed = false;
+        if let Some(h) = self.api_thread.take() {
+            let _ = h.join();
+        }
         for w in &mut self.workers {
             if let Some(h) = w.handle.take() {
                 if h.join().is_err() {
@@ -312,7 +349,7 @@ impl Daemon {
 
     fn drain_logs(&self, buf: &mut Vec<sluice_dataplane::rules::log::LogRecord>) {
         for w in &self.workers {
-            if let Some(r) = &w.rules {
+            if let Some(r) = w.rules.load_full() {
                 buf.clear();
                 r.drain_log(buf);
                 for rec in buf.iter() {
@@ -332,7 +369,7 @@ impl Daemon {
             for &k in sluice_dataplane::packet::Counter::ALL {
                 sum.add(k, c.get(k));
             }
-            if let Some(r) = &w.rules {
+            if let Some(r) = w.rules.load_full() {
                 let rc = r.counters();
                 match &mut rules {
                     Some(acc) => acc.merge(&rc),
@@ -363,7 +400,7 @@ impl Daemon {
         for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {
             out.push_str(&format!("  {name} {v}\n"));
         }
-        if let (Some(rc), Some(r)) = (&rules, self.workers.first().and_then(|w| w.rules.as_ref())) {
+        if let (Some(rc), Some(r)) = (&rules, self.workers.first().and_then(|w| w.rules.load_full())) {
             out.push_str("sluice: rule counters (iptables-save -c):\n");
             out.push_str(&rc.save(r.program().ruleset()));
         }
@@ -377,6 +414,9 @@ impl Drop for Daemon {
         // TAPs and the lock. On the normal path they were joined already;
         // on an error half-way through start-up they are stopped here.
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.api_thread.take() {
+            let _ = h.join();
+        }
         for w in &mut self.workers {
             if let Some(h) = w.handle.take() {
                 let _ = h.join();

@@ -1,0 +1,276 @@
+//! The wire protocol: one JSON line from the client, one back.
+//!
+//! ```text
+//! → {"v":1,"cmd":"apply","config":"/etc/sluice/sluice.toml","confirm":30}
+//! ← {"v":1,"ok":true,"reply":"applied","generation":2,"rules":31,"confirm":30}
+//! ← {"v":1,"ok":false,"reply":"error","error":"restart needed: ..."}
+//! ```
+//!
+//! `v` is [`VERSION`]; a line with another version, or that is not a
+//! request, is answered with an error naming what was wrong. Fields are
+//! added compatibly (unknown fields are ignored); a change of meaning
+//! bumps `v`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The longest line either side reads (a diff of a 10 000-rule ruleset
+/// fits).
+pub const MAX_LINE: usize = 64 << 20;
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Load, compile and swap in the config at `config` (absolute); with
+    /// `confirm`, roll back by itself unless [`Request::Confirm`] comes
+    /// within that many seconds.
+    Apply {
+        config: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm: Option<u64>,
+    },
+    /// Keep the configuration of the pending `apply --confirm`.
+    Confirm,
+    /// Go back to the configuration before the running one.
+    Rollback,
+    /// The configurations applied so far (the last 10).
+    History,
+    /// What applying `config` would change.
+    Diff { config: PathBuf },
+    /// The running generation and config file.
+    Status,
+}
+
+/// One configuration the daemon ran, for `sluice history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub generation: u64,
+    /// Seconds since the Unix epoch when it was applied.
+    pub time: u64,
+    pub file: PathBuf,
+    pub rules: usize,
+    /// `started`, `applied`, `pending`, `confirmed` or `rolled-back`.
+    pub state: String,
+    /// It is the one running now.
+    pub running: bool,
+    /// How it came: `start`, `apply`, `SIGHUP`.
+    pub by: String,
+}
+
+/// What the daemon answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    Applied {
+        generation: u64,
+        rules: usize,
+        /// Seconds left to confirm, when applied with `--confirm`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm: Option<u64>,
+    },
+    Confirmed {
+        generation: u64,
+    },
+    RolledBack {
+        /// The generation that was running and is rolled back.
+        from: u64,
+        /// The generation running now.
+        to: u64,
+    },
+    History {
+        entries: Vec<HistoryEntry>,
+    },
+    Diff {
+        /// Unified-diff-like text; empty when nothing would change.
+        text: String,
+        /// Lines added or removed.
+        changes: usize,
+    },
+    Status {
+        generation: u64,
+        config: PathBuf,
+        pid: u32,
+        /// Seconds left before a pending `--confirm` rolls back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        confirm: Option<u64>,
+    },
+    /// The request failed and changed nothing; one line.
+    Error {
+        error: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Out<'a, T> {
+    v: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// `req` as one line (with its `\n`).
+pub fn encode_request(req: &Request) -> String {
+    line(&Out {
+        v: VERSION,
+        ok: None,
+        body: req,
+    })
+}
+
+/// `resp` as one line (with its `\n`).
+pub fn encode_response(resp: &Response) -> String {
+    line(&Out {
+        v: VERSION,
+        ok: Some(!matches!(resp, Response::Error { .. })),
+        body: resp,
+    })
+}
+
+fn line<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string(v).expect("protocol values always serialize");
+    s.push('\n');
+    s
+}
+
+/// A line's JSON object once its version is checked.
+fn versioned(line: &str, what: &str) -> Result<serde_json::Value, String> {
+    let v: serde_json::Value = serde_json::from_str(line.trim_end())
+        .map_err(|e| format!("bad {what} line (not JSON: {e})"))?;
+    let Some(obj) = v.as_object() else {
+        return Err(format!("bad {what} line (not a JSON object)"));
+    };
+    match obj.get("v").and_then(|v| v.as_u64()) {
+        None => Err(format!("bad {what} line (no protocol version \"v\")")),
+        Some(n) if n != u64::from(VERSION) => Err(format!(
+            "unsupported protocol version {n} (this sluice speaks v{VERSION}): use the sluice binary of the running daemon"
+        )),
+        Some(_) => Ok(v),
+    }
+}
+
+/// Parses a request line.
+pub fn decode_request(line: &str) -> Result<Request, String> {
+    let v = versioned(line, "request")?;
+    serde_json::from_value(v).map_err(|e| format!("bad request: {e}"))
+}
+
+/// Parses a response line.
+pub fn decode_response(line: &str) -> Result<Response, String> {
+    let v = versioned(line, "response")?;
+    serde_json::from_value(v).map_err(|e| format!("bad response: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        for r in [
+            Request::Apply {
+                config: "/etc/sluice/sluice.toml".into(),
+                confirm: None,
+            },
+            Request::Apply {
+                config: "/x.toml".into(),
+                confirm: Some(30),
+            },
+            Request::Confirm,
+            Request::Rollback,
+            Request::History,
+            Request::Diff {
+                config: "/x.toml".into(),
+            },
+            Request::Status,
+        ] {
+            let l = encode_request(&r);
+            assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'), "{l}");
+            assert_eq!(decode_request(&l), Ok(r));
+        }
+        assert_eq!(
+            encode_request(&Request::Apply {
+                config: "/x.toml".into(),
+                confirm: Some(3)
+            }),
+            "{\"v\":1,\"cmd\":\"apply\",\"config\":\"/x.toml\",\"confirm\":3}\n"
+        );
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        for r in [
+            Response::Applied {
+                generation: 2,
+                rules: 31,
+                confirm: Some(3),
+            },
+            Response::Confirmed { generation: 2 },
+            Response::RolledBack { from: 3, to: 2 },
+            Response::History {
+                entries: vec![HistoryEntry {
+                    generation: 1,
+                    time: 1_700_000_000,
+                    file: "/etc/sluice/sluice.toml".into(),
+                    rules: 31,
+                    state: "started".into(),
+                    running: true,
+                    by: "start".into(),
+                }],
+            },
+            Response::Diff {
+                text: "+ -A FORWARD -j DROP\n".into(),
+                changes: 1,
+            },
+            Response::Status {
+                generation: 4,
+                config: "/x.toml".into(),
+                pid: 42,
+                confirm: None,
+            },
+            Response::Error {
+                error: "no".into(),
+            },
+        ] {
+            let l = encode_response(&r);
+            assert_eq!(decode_response(&l), Ok(r));
+        }
+        assert_eq!(
+            encode_response(&Response::Error { error: "x".into() }),
+            "{\"v\":1,\"ok\":false,\"reply\":\"error\",\"error\":\"x\"}\n"
+        );
+        assert!(encode_response(&Response::Confirmed { generation: 2 })
+            .starts_with("{\"v\":1,\"ok\":true,"));
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let e = decode_request("{\"v\":2,\"cmd\":\"history\"}").unwrap_err();
+        assert_eq!(
+            e,
+            "unsupported protocol version 2 (this sluice speaks v1): use the sluice binary of the running daemon"
+        );
+        let e = decode_request("{\"cmd\":\"history\"}").unwrap_err();
+        assert_eq!(e, "bad request line (no protocol version \"v\")");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let e = decode_request("GET / HTTP/1.0").unwrap_err();
+        assert!(e.starts_with("bad request line (not JSON: "), "{e}");
+        assert!(!e.contains('\n'));
+        assert_eq!(
+            decode_request("[1,2]").unwrap_err(),
+            "bad request line (not a JSON object)"
+        );
+        let e = decode_request("{\"v\":1,\"cmd\":\"reboot\"}").unwrap_err();
+        assert!(e.starts_with("bad request: unknown variant `reboot`"), "{e}");
+        let e = decode_request("{\"v\":1,\"cmd\":\"apply\"}").unwrap_err();
+        assert!(e.contains("missing field `config`"), "{e}");
+    }
+}

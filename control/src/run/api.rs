@@ -1,0 +1,471 @@
+//! The daemon's side of the API ([`crate::api`]): the socket, the control
+//! thread that serves it, and the configurations it applies.
+//!
+//! Applying is a transaction (DESIGN.md, "Control and data"): the daemon
+//! loads the file itself (it is the authority; the client's check is for
+//! the operator's sake), validates and compiles it into a new
+//! [`Snapshot`], and only then publishes it to the [`SnapshotCell`]; each
+//! worker takes it at its next batch boundary. What fails on the way
+//! changes nothing. Conntrack entries and NAT bindings live in the
+//! workers' shards, not in the snapshot, so established flows go on;
+//! rule counters carry over for unchanged rules
+//! ([`sluice_dataplane::pipeline::Pipeline::set_snapshot`]).
+//!
+//! What the workers were built with cannot change live: the interface
+//! set and order, `[dataplane]` (workers, cores, busy_poll,
+//! conntrack_max) and the socket itself. An apply that changes one is
+//! refused, naming the key.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use sluice_config::bundle::{self, Bundle};
+use sluice_dataplane::rules::RulesParams;
+use sluice_dataplane::snapshot::Snapshot;
+use sluice_dataplane::worker::SnapshotCell;
+
+use super::log::Log;
+use crate::api::proto::{self, HistoryEntry, Request, Response};
+
+/// Configurations kept for `sluice history` and `sluice rollback`.
+pub const HISTORY: usize = 10;
+
+/// A loaded, compiled configuration.
+pub struct Loaded {
+    pub bundle: Arc<Bundle>,
+    pub snap: Arc<Snapshot>,
+    pub rules: usize,
+}
+
+/// Loads `config` and compiles it as generation `generation`; one line
+/// naming file and line when it fails.
+pub fn load(config: &Path, generation: u64) -> Result<Loaded, String> {
+    let b = bundle::load(config).map_err(|e| e.to_string())?;
+    let a = &b.appliance;
+    let rules: usize = b
+        .rules
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum();
+    let mut snap = Snapshot::build(a, &b.rules, &b.sets, RulesParams::default(), generation)
+        .map_err(|e| match &a.firewall {
+            Some(fw) => format!("{}: {e}", fw.rules.display()),
+            None => format!("{}: {e}", config.display()),
+        })?;
+    snap.forward_v4 = a.firewall.is_some();
+    snap.forward_v6 = false;
+    Ok(Loaded {
+        bundle: Arc::new(b),
+        snap: Arc::new(snap),
+        rules,
+    })
+}
+
+/// The API socket, removed when dropped.
+pub struct Socket {
+    listener: UnixListener,
+    path: PathBuf,
+    ino: u64,
+}
+
+impl Socket {
+    /// Binds `path` (mode 0600). A socket a live daemon answers on is
+    /// refused; a stale one (its daemon was killed) is removed — the
+    /// second value says so.
+    pub fn bind(path: &Path) -> Result<(Socket, bool), String> {
+        let p = path.display();
+        let mut stale = false;
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => match UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(format!(
+                        "{p}: another sluice run answers on this socket: stop it first, or give this one another `[control] socket`"
+                    ))
+                }
+                Err(_) => {
+                    std::fs::remove_file(path)
+                        .map_err(|e| format!("{p}: cannot remove the stale socket: {e}"))?;
+                    stale = true;
+                }
+            },
+            Ok(_) => {
+                return Err(format!(
+                    "{p}: exists and is not a socket: remove it or set `[control] socket` to another path"
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{p}: {e}")),
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        // Never reachable by anyone but root, not even between bind and
+        // chmod.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let bound = UnixListener::bind(path);
+        nix::sys::stat::umask(old);
+        let listener = bound.map_err(|e| format!("{p}: cannot bind the API socket: {e}"))?;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("{p}: {e}"))?;
+        let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+        Ok((
+            Socket {
+                listener,
+                path: path.to_path_buf(),
+                ino,
+            },
+            stale,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Only ours: a file some other daemon bound since is left alone.
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// State of a configuration in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Started,
+    Applied,
+    /// Applied with `--confirm`, not confirmed yet.
+    Pending,
+    Confirmed,
+    RolledBack,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Started => "started",
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::Confirmed => "confirmed",
+            State::RolledBack => "rolled-back",
+        }
+    }
+}
+
+struct Entry {
+    generation: u64,
+    time: SystemTime,
+    file: PathBuf,
+    by: &'static str,
+    state: State,
+    loaded: Loaded,
+}
+
+/// The configurations the daemon ran and the one it runs.
+pub struct Control {
+    cell: Arc<SnapshotCell>,
+    /// Oldest first; at most [`HISTORY`].
+    history: VecDeque<Entry>,
+    /// Index in `history` of the running one.
+    running: usize,
+    next_generation: u64,
+    /// When the pending `--confirm` rolls back.
+    deadline: Option<Instant>,
+    log: Log,
+}
+
+impl Control {
+    /// The daemon started with `loaded` from `file` and publishes to `cell`.
+    pub fn new(cell: Arc<SnapshotCell>, file: &Path, loaded: Loaded, log: Log) -> Control {
+        let generation = loaded.snap.generation;
+        let mut history = VecDeque::new();
+        history.push_back(Entry {
+            generation,
+            time: SystemTime::now(),
+            file: file.to_path_buf(),
+            by: "start",
+            state: State::Started,
+            loaded,
+        });
+        Control {
+            cell,
+            history,
+            running: 0,
+            next_generation: generation + 1,
+            deadline: None,
+            log,
+        }
+    }
+
+    fn current(&self) -> &Entry {
+        &self.history[self.running]
+    }
+
+    /// Applies `file`; `by` says who asked (`apply`, `SIGHUP`).
+    pub fn apply(
+        &mut self,
+        file: &Path,
+        confirm: Option<u64>,
+        by: &'static str,
+    ) -> Result<Response, String> {
+        if let Some(d) = self.deadline {
+            return Err(format!(
+                "generation {} waits for `sluice confirm` ({}s left): confirm or roll it back first",
+                self.current().generation,
+                d.saturating_duration_since(Instant::now()).as_secs()
+            ));
+        }
+        let t0 = Instant::now();
+        let loaded = load(file, self.next_generation)?;
+        restart_needed(&self.current().loaded.bundle, &loaded.bundle)?;
+        let compiled = t0.elapsed();
+        let generation = loaded.snap.generation;
+        let rules = loaded.rules;
+        self.next_generation += 1;
+        self.cell.store(Arc::clone(&loaded.snap));
+        // What was rolled back after the running one is replaced by this.
+        self.history.truncate(self.running + 1);
+        self.history.push_back(Entry {
+            generation,
+            time: SystemTime::now(),
+            file: file.to_path_buf(),
+            by,
+            state: if confirm.is_some() {
+                State::Pending
+            } else {
+                State::Applied
+            },
+            loaded,
+        });
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.running = self.history.len() - 1;
+        self.deadline = confirm.map(|s| Instant::now() + Duration::from_secs(s));
+        self.log.step(&format!(
+            "{by}: generation {generation} from {}: {rules} rule(s), compiled in {:.3}s{}",
+            file.display(),
+            compiled.as_secs_f64(),
+            match confirm {
+                Some(s) => format!(", rolls back in {s}s unless `sluice confirm`"),
+                None => String::new(),
+            }
+        ));
+        Ok(Response::Applied {
+            generation,
+            rules,
+            confirm,
+        })
+    }
+
+    pub fn confirm(&mut self) -> Result<Response, String> {
+        if self.deadline.take().is_none() {
+            return Err("nothing to confirm: no `sluice apply --confirm` is pending".into());
+        }
+        let e = &mut self.history[self.running];
+        e.state = State::Confirmed;
+        let generation = e.generation;
+        self.log
+            .step(&format!("confirm: generation {generation} is kept"));
+        Ok(Response::Confirmed { generation })
+    }
+
+    /// Back to the configuration before the running one.
+    pub fn rollback(&mut self, why: &str) -> Result<Response, String> {
+        let Some(to) = (0..self.running)
+            .rev()
+            .find(|&i| self.history[i].state != State::RolledBack)
+        else {
+            return Err(format!(
+                "nothing to roll back to: generation {} is the oldest configuration kept",
+                self.current().generation
+            ));
+        };
+        let from = self.current().generation;
+        self.history[self.running].state = State::RolledBack;
+        self.deadline = None;
+        self.running = to;
+        let e = &self.history[to];
+        self.cell.store(Arc::clone(&e.loaded.snap));
+        let to = e.generation;
+        self.log.step(&format!(
+            "{why}: rolled back generation {from}; generation {to} ({}) runs again",
+            e.file.display()
+        ));
+        Ok(Response::RolledBack { from, to })
+    }
+
+    /// Rolls back a pending `--confirm` whose time is up.
+    pub fn tick(&mut self) {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = self.rollback("confirm timeout");
+        }
+    }
+
+    pub fn history(&self) -> Response {
+        let entries = self
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, e)| HistoryEntry {
+                generation: e.generation,
+                time: e
+                    .time
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                file: e.file.clone(),
+                rules: e.loaded.rules,
+                state: e.state.name().into(),
+                running: i == self.running,
+                by: e.by.into(),
+            })
+            .collect();
+        Response::History { entries }
+    }
+
+    pub fn diff(&self, file: &Path) -> Result<Response, String> {
+        let b = bundle::load(file).map_err(|e| e.to_string())?;
+        let (text, changes) = crate::api::diff::diff(&self.current().loaded.bundle, &b);
+        Ok(Response::Diff { text, changes })
+    }
+
+    pub fn status(&self) -> Response {
+        Response::Status {
+            generation: self.current().generation,
+            config: self.current().file.clone(),
+            pid: std::process::id(),
+            confirm: self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()).as_secs()),
+        }
+    }
+
+    /// The ruleset running now (for the counters' printout).
+    pub fn running_snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current().loaded.snap)
+    }
+
+    fn handle(&mut self, req: Request) -> Response {
+        let r = match req {
+            Request::Apply { config, confirm } => {
+                if !config.is_absolute() {
+                    Err(format!(
+                        "{}: the daemon needs an absolute path",
+                        config.display()
+                    ))
+                } else {
+                    self.apply(&config, confirm, "apply")
+                }
+            }
+            Request::Confirm => self.confirm(),
+            Request::Rollback => self.rollback("rollback"),
+            Request::History => Ok(self.history()),
+            Request::Diff { config } => self.diff(&config),
+            Request::Status => Ok(self.status()),
+        };
+        r.unwrap_or_else(|error| Response::Error { error })
+    }
+}
+
+/// Why `new` cannot be applied to a daemon running `old`: what the
+/// workers, sockets and TAPs were built with.
+fn restart_needed(old: &Bundle, new: &Bundle) -> Result<(), String> {
+    let (o, n) = (&old.appliance, &new.appliance);
+    let names = |a: &sluice_config::appliance::Appliance| -> Vec<String> {
+        a.interfaces.iter().map(|i| i.name.clone()).collect()
+    };
+    let changed = if names(o) != names(n) {
+        Some(format!(
+            "[[interface]] set or order ({} -> {})",
+            names(o).join(","),
+            names(n).join(",")
+        ))
+    } else if let Some(i) = o
+        .interfaces
+        .iter()
+        .zip(&n.interfaces)
+        .find(|(a, b)| a.mtu != b.mtu)
+    {
+        Some(format!("[[interface]] {} mtu", i.0.name))
+    } else if o.dataplane.workers != n.dataplane.workers {
+        Some("[dataplane] workers".into())
+    } else if o.dataplane.cores != n.dataplane.cores {
+        Some("[dataplane] cores".into())
+    } else if o.dataplane.busy_poll != n.dataplane.busy_poll {
+        Some("[dataplane] busy_poll".into())
+    } else if o.dataplane.conntrack_max != n.dataplane.conntrack_max {
+        Some("[dataplane] conntrack_max".into())
+    } else if o.control != n.control {
+        Some("[control] socket".into())
+    } else {
+        None
+    };
+    match changed {
+        Some(what) => Err(format!(
+            "restart needed: {what} changed, which cannot be applied live (restart sluice run); nothing was changed"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Serves `socket` until `stop`: one request per connection, from root
+/// only; rolls back a pending `--confirm` whose time is up.
+pub fn serve(socket: Socket, control: Arc<Mutex<Control>>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match socket.listener.accept() {
+            Ok((stream, _)) => {
+                if let Ok(mut c) = control.lock() {
+                    answer(stream, &mut c);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+        if let Ok(mut c) = control.lock() {
+            c.tick();
+        }
+    }
+}
+
+fn answer(mut stream: UnixStream, control: &mut Control) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    // Mode 0600 keeps others out; the peer's uid says so again.
+    let root = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+        .is_ok_and(|c| c.uid() == 0);
+    let resp = if !root {
+        Response::Error {
+            error: "permission denied (root only)".into(),
+        }
+    } else {
+        let mut line = String::new();
+        let read = BufReader::new((&stream).take(proto::MAX_LINE as u64)).read_line(&mut line);
+        match read {
+            Err(e) => Response::Error {
+                error: format!("cannot read the request: {e}"),
+            },
+            Ok(_) => match proto::decode_request(&line) {
+                Ok(req) => control.handle(req),
+                Err(error) => Response::Error { error },
+            },
+        }
+    };
+    let _ = stream.write_all(proto::encode_response(&resp).as_bytes());
+}
