@@ -4,4 +4,5 @@
 pub mod api;
 pub mod canon;
 pub mod check;
+pub mod ctl;
 pub mod run;

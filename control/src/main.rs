@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sluice_control::api::proto::Request;
+use sluice_control::ctl;
 
 #[derive(Parser)]
 #[command(
@@ -39,11 +41,53 @@ enum Cmd {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Apply a config to the running daemon atomically: validated here
+    /// (errors name file:line, exit 1, nothing sent), then loaded,
+    /// compiled and swapped in by the daemon at a batch boundary;
+    /// established flows keep their conntrack entries and NAT bindings.
+    Apply {
+        /// The appliance TOML file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Roll back by itself unless `sluice confirm` comes within SECS.
+        #[arg(long, value_name = "SECS")]
+        confirm: Option<u64>,
+        /// The API socket (default: the config's `[control] socket`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Keep the configuration of a pending `apply --confirm`.
+    Confirm(Target),
+    /// Go back to the configuration before the running one.
+    Rollback(Target),
+    /// The last 10 configurations (generation, time, file, rules, state).
+    History(Target),
+    /// What `sluice apply --config FILE` would change, rule by rule.
+    Diff {
+        /// The appliance TOML file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The API socket (default: the config's `[control] socket`).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Work with iptables-restore rulesets.
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+}
+
+/// Which daemon: `--socket`, or the `[control] socket` of `--config`,
+/// else /run/sluice/sluice.sock.
+#[derive(clap::Args)]
+struct Target {
+    /// An appliance TOML whose `[control] socket` names the socket.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The API socket.
+    #[arg(long)]
+    socket: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +117,15 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run { config } => sluice_control::run::run(&config),
         Cmd::Check { config } => sluice_control::check::run(&config),
+        Cmd::Apply {
+            config,
+            confirm,
+            socket,
+        } => ctl::apply(&config, confirm, socket),
+        Cmd::Diff { config, socket } => ctl::diff(&config, socket),
+        Cmd::Confirm(t) => ctl::simple(Request::Confirm, t.config.as_deref(), t.socket),
+        Cmd::Rollback(t) => ctl::simple(Request::Rollback, t.config.as_deref(), t.socket),
+        Cmd::History(t) => ctl::simple(Request::History, t.config.as_deref(), t.socket),
         Cmd::Rules {
             cmd: RulesCmd::Canon { nft, file, sets },
         } => {

@@ -70,7 +70,14 @@ fn rules(d: &mut Diff, old: &Ruleset, new: &Ruleset) {
             let a = oc.iter().find(|c| c.name == name);
             let b = nc.iter().find(|c| c.name == name);
             let mut lines = Vec::new();
-            let (ha, hb) = (a.map(head), b.map(head));
+            // A table that comes or goes brings its built-in chains with
+            // policy ACCEPT: no change by itself.
+            let builtin =
+                |c: &Chain| c.hook.is_some() && c.policy.is_none_or(|p| p.name() == "ACCEPT");
+            let (ha, hb) = match (a, b) {
+                (Some(x), None) | (None, Some(x)) if builtin(x) => (None, None),
+                _ => (a.map(head), b.map(head)),
+            };
             if ha != hb {
                 lines.extend(ha.map(|h| ('-', h)));
                 lines.extend(hb.map(|h| ('+', h)));
@@ -124,12 +131,12 @@ fn lines_diff(a: &[String], b: &[String]) -> Vec<(char, String)> {
                 out.push((' ', am[i].clone()));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j]) {
-                out.push(('+', bm[j].clone()));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
                 out.push(('-', am[i].clone()));
                 i += 1;
+            } else {
+                out.push(('+', bm[j].clone()));
+                j += 1;
             }
         }
     } else {
@@ -182,7 +189,11 @@ fn set_diff(a: &[String], b: &[String]) -> Vec<(char, String)> {
         .filter(|l| !b.contains(l))
         .map(|l| ('-', l.clone()))
         .collect();
-    out.extend(b.iter().filter(|l| !a.contains(l)).map(|l| ('+', l.clone())));
+    out.extend(
+        b.iter()
+            .filter(|l| !a.contains(l))
+            .map(|l| ('+', l.clone())),
+    );
     out
 }
 
@@ -236,7 +247,10 @@ fn sets(d: &mut Diff, old: &Bundle, new: &Bundle) {
         match new.sets.set(&s.name) {
             None => lines.push(('-', format!("set {} {}", s.name, s.kind.name()))),
             Some(n) if n != s => {
-                lines.push(('-', format!("set {} {} (as running)", s.name, s.kind.name())));
+                lines.push((
+                    '-',
+                    format!("set {} {} (as running)", s.name, s.kind.name()),
+                ));
                 lines.push(('+', format!("set {} {} (changed)", n.name, n.kind.name())));
             }
             Some(_) => {}
@@ -292,10 +306,7 @@ mod tests {
             -A POSTROUTING -o r1 -j MASQUERADE\nCOMMIT\n";
         let (text, n) = diff(
             &bundle("", V1),
-            &bundle(
-                "[[route]]\nto = \"0.0.0.0/0\"\nvia = \"10.0.2.2\"\n",
-                v2,
-            ),
+            &bundle("[[route]]\nto = \"0.0.0.0/0\"\nvia = \"10.0.2.2\"\n", v2),
         );
         assert_eq!(
             text,

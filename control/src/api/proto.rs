@@ -233,9 +233,7 @@ mod tests {
                 pid: 42,
                 confirm: None,
             },
-            Response::Error {
-                error: "no".into(),
-            },
+            Response::Error { error: "no".into() },
         ] {
             let l = encode_response(&r);
             assert_eq!(decode_response(&l), Ok(r));
@@ -269,7 +267,10 @@ mod tests {
             "bad request line (not a JSON object)"
         );
         let e = decode_request("{\"v\":1,\"cmd\":\"reboot\"}").unwrap_err();
-        assert!(e.starts_with("bad request: unknown variant `reboot`"), "{e}");
+        assert!(
+            e.starts_with("bad request: unknown variant `reboot`"),
+            "{e}"
+        );
         let e = decode_request("{\"v\":1,\"cmd\":\"apply\"}").unwrap_err();
         assert!(e.contains("missing field `config`"), "{e}");
     }

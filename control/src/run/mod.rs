@@ -105,8 +105,8 @@ mod attach;
 impl Daemon {
     fn start(config: &Path, log: &Log, stop: &Arc<AtomicBool>) -> Result<Daemon, String> {
         log.step(&format!("loading {}", config.display()));
-        let config = std::path::absolute(config)
-            .map_err(|e| format!("{}: {e}", config.display()))?;
+        let config =
+            std::path::absolute(config).map_err(|e| format!("{}: {e}", config.display()))?;
         let loaded = api::load(&config, 1)?;
         let b = Arc::clone(&loaded.bundle);
         let a = &b.appliance;
@@ -400,7 +400,10 @@ impl Daemon {
         for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {
             out.push_str(&format!("  {name} {v}\n"));
         }
-        if let (Some(rc), Some(r)) = (&rules, self.workers.first().and_then(|w| w.rules.load_full())) {
+        if let (Some(rc), Some(r)) = (
+            &rules,
+            self.workers.first().and_then(|w| w.rules.load_full()),
+        ) {
             out.push_str("sluice: rule counters (iptables-save -c):\n");
             out.push_str(&rc.save(r.program().ruleset()));
         }

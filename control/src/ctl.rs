@@ -1,0 +1,155 @@
+//! The operator commands that talk to a running daemon over the API
+//! socket ([`crate::api`]): `apply`, `confirm`, `rollback`, `history`,
+//! `diff`. Each prints one line on failure (`sluice: error: ...`) and
+//! exits 1; none changes anything then.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use sluice_config::appliance::DEFAULT_SOCKET;
+
+use crate::api::client;
+use crate::api::proto::{Request, Response};
+
+/// Where the socket is: `--socket`, else the config's `[control] socket`,
+/// else the default.
+pub fn socket(socket: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(s) = socket {
+        return Ok(s);
+    }
+    match config {
+        Some(c) => sluice_config::appliance::load(c)
+            .map(|a| a.control.socket)
+            .map_err(|e| e.to_string()),
+        None => Ok(PathBuf::from(DEFAULT_SOCKET)),
+    }
+}
+
+fn fail(e: &str) -> ExitCode {
+    eprintln!("sluice: error: {}", e.replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+/// Validates the whole config here first (the operator sees file:line
+/// before the daemon is asked), then asks the daemon, which loads it again.
+fn checked(config: &Path) -> Result<PathBuf, String> {
+    let abs = std::path::absolute(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    sluice_config::bundle::load(&abs).map_err(|e| e.to_string())?;
+    Ok(abs)
+}
+
+/// Runs one command; what it prints on success comes from `show`.
+fn run(socket: Result<PathBuf, String>, req: Result<Request, String>) -> ExitCode {
+    let (socket, req) = match (socket, req) {
+        (Ok(s), Ok(r)) => (s, r),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    match client::call(&socket, &req) {
+        Err(e) => fail(&e),
+        Ok(Response::Error { error }) => fail(&error),
+        Ok(r) => {
+            print!("{}", show(&r));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn apply(config: &Path, confirm: Option<u64>, socket: Option<PathBuf>) -> ExitCode {
+    let req = checked(config).map(|config| Request::Apply { config, confirm });
+    run(self::socket(socket, Some(config)), req)
+}
+
+pub fn diff(config: &Path, socket: Option<PathBuf>) -> ExitCode {
+    let req = checked(config).map(|config| Request::Diff { config });
+    run(self::socket(socket, Some(config)), req)
+}
+
+pub fn simple(req: Request, config: Option<&Path>, socket: Option<PathBuf>) -> ExitCode {
+    run(self::socket(socket, config), Ok(req))
+}
+
+/// What a successful answer prints.
+pub fn show(r: &Response) -> String {
+    match r {
+        Response::Applied {
+            generation,
+            rules,
+            confirm,
+        } => match confirm {
+            Some(s) => format!(
+                "applied generation {generation} ({rules} rules); rolls back in {s}s unless `sluice confirm`\n"
+            ),
+            None => format!("applied generation {generation} ({rules} rules)\n"),
+        },
+        Response::Confirmed { generation } => format!("confirmed generation {generation}\n"),
+        Response::RolledBack { from, to } => {
+            format!("rolled back generation {from}; generation {to} runs\n")
+        }
+        Response::History { entries } => {
+            let mut s = format!(
+                "  {:>4}  {:<20}  {:>6}  {:<11}  {:<6}  {}\n",
+                "GEN", "TIME (UTC)", "RULES", "STATE", "BY", "FILE"
+            );
+            for e in entries {
+                s.push_str(&format!(
+                    "{} {:>4}  {:<20}  {:>6}  {:<11}  {:<6}  {}\n",
+                    if e.running { '*' } else { ' ' },
+                    e.generation,
+                    utc(e.time),
+                    e.rules,
+                    e.state,
+                    e.by,
+                    e.file.display()
+                ));
+            }
+            s
+        }
+        Response::Diff { text, changes } => {
+            if *changes == 0 {
+                "no changes\n".to_string()
+            } else {
+                format!("{text}{changes} line(s) changed\n")
+            }
+        }
+        Response::Status {
+            generation,
+            config,
+            pid,
+            confirm,
+        } => format!(
+            "pid {pid}, generation {generation} from {}{}\n",
+            config.display(),
+            confirm.map_or(String::new(), |s| format!(", rolls back in {s}s unless confirmed"))
+        ),
+        Response::Error { error } => format!("error: {error}\n"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of Unix time `t` (UTC; civil-from-days, H. Hinnant).
+fn utc(t: u64) -> String {
+    let (days, secs) = ((t / 86_400) as i64, t % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(1_796_420_740), "2026-12-04 21:45:40");
+    }
+}
