@@ -134,7 +134,9 @@ impl Lab {
         }
         let toml = std::fs::read_to_string(example.join("sluice.toml"))
             .unwrap()
-            .replace("workers = 1", &format!("workers = {workers}"));
+            .replace("workers = 1", &format!("workers = {workers}"))
+            // Each lab's own API socket (relative: in the lab's folder).
+            + "\n[control]\nsocket = \"sluice.sock\"\n";
         std::fs::write(lab.dir.join("sluice.toml"), toml).unwrap();
         lab.start();
         lab
@@ -812,4 +814,170 @@ fn a_dying_worker_stops_the_daemon_cleanly_with_an_error() {
         "",
         "a dead worker's sockets and TAPs are gone"
     );
+}
+
+/// `sluice ARGS...` from the root namespace (the API socket is a file in
+/// the lab's folder); (exit code, stdout, stderr).
+fn ctl(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Live apply (issue 11): a transfer held open across the apply completes
+/// with every byte intact while the new ruleset (REJECT tcp/5001) holds
+/// for new connections; rollback; `--confirm 3` rolls back by itself;
+/// bad input to each command is one line, exit 1, and changes nothing.
+#[test]
+fn apply_live_rollback_confirm_and_bad_input() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::up(1);
+    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
+    let rules = std::fs::read_to_string(lab.dir.join("rules.v4")).unwrap();
+    let at = rules
+        .find("-A FORWARD -i r0 -o r1 -j ACCEPT")
+        .expect("the lab's LAN->uplink rule");
+    let mut new_rules = rules.clone();
+    new_rules.insert_str(
+        at,
+        "-A FORWARD -p tcp -m tcp --dport 5001 -j REJECT --reject-with tcp-reset\n",
+    );
+    std::fs::write(lab.dir.join("rules-new.v4"), new_rules).unwrap();
+    let toml = std::fs::read_to_string(lab.config()).unwrap();
+    let new = lab.dir.join("new.toml");
+    std::fs::write(&new, toml.replace("\"rules.v4\"", "\"rules-new.v4\"")).unwrap();
+    let mut bad_rules = rules.clone();
+    bad_rules.insert_str(at, "-A FORWARD -p tcp -j NOPE\n");
+    let bad_line = rules[..at].lines().count() + 1;
+    std::fs::write(lab.dir.join("rules-bad.v4"), bad_rules).unwrap();
+    let bad = lab.dir.join("bad.toml");
+    std::fs::write(&bad, toml.replace("\"rules.v4\"", "\"rules-bad.v4\"")).unwrap();
+    let cfg = lab.config().to_str().unwrap().to_string();
+    let new = new.to_str().unwrap().to_string();
+    let bad = bad.to_str().unwrap().to_string();
+    let outcome = |lab: &Lab| {
+        in_ns(&lab.lan, || connect_outcome("198.51.100.10:5001"))
+            .join()
+            .unwrap()
+    };
+    assert_eq!(outcome(&lab), "open");
+
+    // A transfer held open across the apply: 8 MB in 64 kB writes, paced.
+    let (tx, rx) = mpsc::channel();
+    let transfer = in_ns(&lab.lan, move || {
+        let dst: SocketAddr = "198.51.100.10:5001".parse().unwrap();
+        let mut c = TcpStream::connect_timeout(&dst, Duration::from_secs(3))?;
+        c.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let data = payload(7, 8 << 20);
+        for (i, chunk) in data.chunks(64 << 10).enumerate() {
+            c.write_all(chunk)?;
+            if i == 8 {
+                tx.send(()).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        c.shutdown(std::net::Shutdown::Write)?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer)?;
+        Ok::<_, std::io::Error>((answer, format!("{:x}", fnv(FNV0, &data))))
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (code, out, err) = ctl(&["apply", "--config", &new]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "applied generation 2 (32 rules)\n");
+    assert_eq!(outcome(&lab), "refused", "new flows meet the new rule");
+    let (answer, hash) = transfer.join().unwrap().expect("the held transfer");
+    let f: Vec<&str> = answer.split_whitespace().collect();
+    assert_eq!(
+        f.get(2..4),
+        Some(&[&*(8usize << 20).to_string(), &*hash][..]),
+        "{answer}"
+    );
+
+    // Rollback on demand.
+    let (code, out, err) = ctl(&["rollback", "--config", &cfg]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "rolled back generation 2; generation 1 runs\n");
+    assert_eq!(outcome(&lab), "open");
+
+    // --confirm 3 without a confirm: back by itself, traffic flowing.
+    let (code, out, err) = ctl(&["apply", "--config", &new, "--confirm", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("rolls back in 3s"), "{out}");
+    assert_eq!(outcome(&lab), "refused");
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(outcome(&lab), "open", "the old ruleset is back by itself");
+    in_ns(&lab.lan, || {
+        tcp_send(None, "198.51.100.10:5001", 9, 1 << 20)
+    })
+    .join()
+    .unwrap()
+    .expect("traffic flows after the rollback");
+    let (code, hist, err) = ctl(&["history", "--config", &cfg]);
+    assert_eq!(code, Some(0), "{err}");
+    let states: Vec<(&str, &str)> = hist
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.trim_start_matches('*').split_whitespace().collect();
+            (f[0], f[4])
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [("1", "started"), ("2", "rolled-back"), ("3", "rolled-back")],
+        "{hist}"
+    );
+    assert!(hist.lines().nth(1).unwrap().starts_with('*'), "{hist}");
+
+    // Bad input: one line, exit 1, nothing changed.
+    let one_line = |code: Option<i32>, out: &str, err: &str, want: &str| {
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(out, "");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("sluice: error: ") && err.contains(want),
+            "{err}"
+        );
+    };
+    let (c, o, e) = ctl(&["apply", "--config", &bad]);
+    one_line(c, &o, &e, &format!("rules-bad.v4:{bad_line}:"));
+    let (c, o, e) = ctl(&["diff", "--config", &bad]);
+    one_line(c, &o, &e, &format!("rules-bad.v4:{bad_line}:"));
+    let (c, o, e) = ctl(&["confirm", "--config", &cfg]);
+    one_line(c, &o, &e, "nothing to confirm");
+    let nope = lab.dir.join("nope.sock");
+    let (c, o, e) = ctl(&["history", "--socket", nope.to_str().unwrap()]);
+    one_line(c, &o, &e, "socket missing / daemon not running");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .args(["apply", "--config", &new, "--socket"])
+        .arg(lab.dir.join("sluice.sock"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    // The lab's folder may be closed to others: then the config itself
+    // cannot be read, also one line.
+    one_line(out.status.code(), "", &e, "");
+    assert!(
+        e.contains("permission denied") || e.contains("Permission denied"),
+        "{e}"
+    );
+    // A restart-only change is refused, naming the key.
+    let workers = lab.dir.join("workers.toml");
+    std::fs::write(&workers, toml.replace("workers = 1", "workers = 2")).unwrap();
+    let (c, o, e) = ctl(&["apply", "--config", workers.to_str().unwrap()]);
+    one_line(c, &o, &e, "restart needed: [dataplane] workers changed");
+    let (_, after, _) = ctl(&["history", "--config", &cfg]);
+    assert_eq!(after, hist, "no bad input changed anything");
+    assert_eq!(outcome(&lab), "open");
 }

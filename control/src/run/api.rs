@@ -237,8 +237,6 @@ impl Control {
         let rules = loaded.rules;
         self.next_generation += 1;
         self.cell.store(Arc::clone(&loaded.snap));
-        // What was rolled back after the running one is replaced by this.
-        self.history.truncate(self.running + 1);
         self.history.push_back(Entry {
             generation,
             time: SystemTime::now(),
