@@ -506,6 +506,7 @@ fn parse_mac(s: &str) -> [u8; 6] {
 /// Reads `/sys/class/net`: in a network namespace entered with setns(2),
 /// mount that namespace's sysfs first, as `ip netns exec` does.
 pub fn preflight(ifname: &str, queues_needed: u32) -> Result<IfInfo, XskError> {
+    quiet_libraries();
     check_root()?;
     if ifname.is_empty()
         || ifname.contains('/')
@@ -673,6 +674,7 @@ pub fn xdp_programs(ifname: &str) -> Result<Vec<XdpProg>, XskError> {
 /// [`open_worker`], never while another sluice runs on the interface.
 pub fn detach_stale(ifname: &str) -> Result<bool, XskError> {
     check_root()?;
+    quiet_libraries();
     let Some(mp) = MultiProg::get(ifname)? else {
         return Ok(false);
     };
@@ -698,6 +700,35 @@ pub fn detach_stale(ifname: &str) -> Result<bool, XskError> {
     Ok(true)
 }
 
+extern "C" {
+    /// libbpf's (linked in through libxdp-sys, which does not bind it):
+    /// `NULL` turns its messages off.
+    fn libbpf_set_print(f: Option<unsafe extern "C" fn()>) -> Option<unsafe extern "C" fn()>;
+}
+
+/// Turns libbpf's and libxdp's own stderr messages off, once. They report
+/// what the errors here report again in one line naming the interface
+/// (and, on a kernel that refuses libxdp's dispatcher, a dozen lines of
+/// "skipping unrecognized data section" and the fallback to a single
+/// program, which works): an operator reading the daemon's log should see
+/// sluice's lines only. `SLUICE_LIBBPF_DEBUG=1` keeps them.
+fn quiet_libraries() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("SLUICE_LIBBPF_DEBUG").is_some() {
+            return;
+        }
+        // SAFETY: both functions only store the callback pointer (NULL
+        // here: print nothing) in a library global; they are called once,
+        // before any socket exists, so no library call races with it.
+        #[allow(unsafe_code)]
+        unsafe {
+            libbpf_set_print(None);
+            libxdp_sys::libxdp_set_print(None);
+        }
+    });
+}
+
 /// One UMEM of `cfg.frames` chunks and one AF_XDP port per interface on
 /// queue `queue`; port `i` is on `ifaces[i]`. Runs [`preflight`] on each
 /// interface (for `queue + 1` queues) first.
@@ -707,6 +738,7 @@ pub fn open_worker(
     cfg: &XskConfig,
 ) -> Result<(Umem, Vec<XskPort>), XskError> {
     check_root()?;
+    quiet_libraries();
     if ifaces.is_empty() {
         return Err(XskError::Config("no interface to open".into()));
     }
