@@ -464,7 +464,7 @@ pub fn udp_blast(iface: &str, flows: usize, secs: f64) -> Result<BlastReport, St
     let mut turns = 0u32;
     loop {
         turns = turns.wrapping_add(1);
-        if turns % 64 == 0 && Instant::now() >= end {
+        if turns.is_multiple_of(64) && Instant::now() >= end {
             break;
         }
         let mut n = 0;
