@@ -1,5 +1,6 @@
-//! sluice-control: the control side of the appliance: CLI commands, and (with
-//! the AF_XDP issue) the daemon and its control thread.
+//! sluice-control: the control side of the appliance: the CLI commands and
+//! the daemon (`sluice run`).
 
 pub mod canon;
 pub mod check;
+pub mod run;

@@ -1,7 +1,7 @@
 //! `sluice`: the appliance's command line.
 //!
-//! Today it checks configurations and prints rulesets in canonical form;
-//! the daemon (`sluice run`) arrives with the AF_XDP ports.
+//! The daemon (`sluice run`), the config check, and rulesets printed in
+//! canonical form.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +21,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the gateway: attach to every [[interface]] of the config over
+    /// AF_XDP, start the workers and the host-side TAP devices (`sl-IF`),
+    /// and forward until SIGINT or SIGTERM. Logs one line per start-up step
+    /// to stderr; SIGUSR1 prints the counters. Exit 1 (touching nothing)
+    /// when the config is invalid, an interface is missing or busy, or
+    /// not run as root.
+    Run {
+        /// The appliance TOML file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate an appliance config and the files it names (rules, sets).
     /// Exit 0 when valid (warnings go to stderr), 1 with errors on stderr.
     Check {
@@ -60,6 +71,7 @@ enum RulesCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Run { config } => sluice_control::run::run(&config),
         Cmd::Check { config } => sluice_control::check::run(&config),
         Cmd::Rules {
             cmd: RulesCmd::Canon { nft, file, sets },

@@ -83,6 +83,9 @@ pub struct HandoffFrame {
     l2: L2Class,
     ct: CtState,
     hop: u8,
+    /// A copy of an ARP reply another worker received, for this worker's
+    /// neighbour table: it runs as received on port `iif`.
+    arp: bool,
 }
 
 /// A bounded ring from one worker to another (single producer, single
@@ -292,6 +295,10 @@ impl<P: Port> Worker<P> {
             self.taken.clear();
             while self.taken.len() < BATCH {
                 let Some(h) = ring.pop() else { break };
+                if h.arp {
+                    take_arp_copy(&mut self.umem, &mut self.pipeline, &h, now);
+                    continue;
+                }
                 self.pipeline.count(Counter::HandoffReceived, 1);
                 let Some(mut d) = self.umem.alloc() else {
                     self.pipeline.count(Counter::HandoffNoBuffer, 1);
@@ -326,6 +333,41 @@ impl<P: Port> Worker<P> {
         }
     }
 
+    /// Copies the ARP replies among `self.rx[..n]` (received on port
+    /// `iif`) to every other worker: each worker has its own neighbour
+    /// table, and the reply to one worker's request may arrive on another
+    /// worker's queue. Replies are rare; a full ring loses the copy
+    /// (`handoff.arp_copy_lost`), never blocks.
+    fn copy_arp_replies(&mut self, iif: u16, n: usize) {
+        let Some(links) = &self.handoff else { return };
+        for &d in &self.rx[..n] {
+            let b = self.umem.bytes(d);
+            // Ethernet type ARP, operation 2 (reply).
+            if b.len() < 42 || b.len() > HANDOFF_FRAME || b[12..14] != [8, 6] || b[20..22] != [0, 2]
+            {
+                continue;
+            }
+            for ring in links.to.iter().flatten() {
+                let mut h = HandoffFrame {
+                    bytes: [0; HANDOFF_FRAME],
+                    len: b.len() as u16,
+                    mark: 0,
+                    iif,
+                    l2: L2Class::Host,
+                    ct: CtState::default(),
+                    hop: 0,
+                    arp: true,
+                };
+                h.bytes[..b.len()].copy_from_slice(b);
+                let c = match ring.push(h) {
+                    Ok(()) => Counter::HandoffArpCopy,
+                    Err(_) => Counter::HandoffArpCopyLost,
+                };
+                self.pipeline.count(c, 1);
+            }
+        }
+    }
+
     /// Passes the packets the pipeline handed off to their workers.
     fn give_handoffs(&mut self) {
         let out = std::mem::take(self.pipeline.handoffs());
@@ -348,6 +390,7 @@ impl<P: Port> Worker<P> {
                         l2: p.l2,
                         ct: p.ct,
                         hop: p.hop,
+                        arp: false,
                     };
                     h.bytes[..bytes.len()].copy_from_slice(bytes);
                     match r.push(h) {
@@ -395,6 +438,9 @@ impl<P: Port> Worker<P> {
             if n > 0 {
                 received += n;
                 self.pipeline.count(Counter::WorkerBatches, 1);
+                if self.handoff.is_some() {
+                    self.copy_arp_replies(i as u16, n);
+                }
                 self.pipeline
                     .rx(&mut self.umem, PortId(i as u16), &self.rx[..n], now);
                 self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
@@ -427,6 +473,23 @@ impl<P: Port> Worker<P> {
         }
         received
     }
+}
+
+/// Runs a copy of an ARP reply another worker received as received here
+/// (it is learnt from, and frames waiting for that neighbour leave).
+fn take_arp_copy(umem: &mut Umem, pipeline: &mut Pipeline, h: &HandoffFrame, now: Instant) {
+    let Some(mut d) = umem.alloc() else {
+        pipeline.count(Counter::HandoffArpCopyLost, 1);
+        return;
+    };
+    let len = usize::from(h.len);
+    if !umem.set_len(&mut d, len) {
+        umem.free(d);
+        pipeline.count(Counter::HandoffArpCopyLost, 1);
+        return;
+    }
+    umem.bytes_mut(d).copy_from_slice(&h.bytes[..len]);
+    pipeline.rx(umem, PortId(h.iif), std::slice::from_ref(&d), now);
 }
 
 /// How a worker's loop waits for work ([`Worker::run`]).

@@ -120,3 +120,38 @@ fn crossed_queues_keep_every_flow_on_its_owner() {
         l.assert_balanced();
     }
 }
+
+#[test]
+fn an_arp_reply_on_another_workers_queue_resolves_the_waiting_frames() {
+    let mut labs = labs();
+    // A LAN host sends to a WAN neighbour nobody has resolved: whichever
+    // worker owns the flow queues the frame and sends an ARP request.
+    let p = V4::udp("10.0.1.2", "192.0.2.50", 4000, 5000, b"x");
+    labs[0].send("lan", &p.frame(rmac(0), hmac(2)));
+    settle(&mut labs);
+    let asked: Vec<usize> = (0..2)
+        .filter(|&w| !labs[w].recv("wan").is_empty())
+        .collect();
+    assert_eq!(asked.len(), 1, "one worker sent the ARP request");
+    let (asker, other) = (asked[0], 1 - asked[0]);
+    assert_eq!(labs[asker].w.pipeline.counters().neigh_queued(), 1);
+    for l in &mut labs {
+        l.delta();
+    }
+    // The reply lands on the other worker's queue.
+    labs[other].send(
+        "wan",
+        &arp_reply(hmac(50), "192.0.2.50", rmac(1), "192.0.2.1"),
+    );
+    settle(&mut labs);
+    assert_eq!(labs[other].delta().get("handoff.arp_copy"), Some(&1));
+    // The asker learnt it from the copy: the waiting frame left,
+    // masqueraded, to the resolved MAC; both ledgers balance.
+    let out = labs[asker].recv("wan");
+    assert_eq!(out.len(), 1, "the waiting frame left");
+    assert_eq!(&out[0][..6], &hmac(50).0);
+    assert_eq!(labs[asker].w.pipeline.counters().neigh_queued(), 0);
+    for l in &mut labs {
+        l.assert_balanced();
+    }
+}

@@ -144,6 +144,11 @@ counters! {
     HandoffTooBig = ("handoff.too_big", Drop),
     /// No free frame for a handed-off packet (counted by the receiver).
     HandoffNoBuffer = ("handoff.no_buffer", Info),
+    /// Copies of a received ARP reply passed to another worker (each
+    /// worker keeps its own neighbour table).
+    HandoffArpCopy = ("handoff.arp_copy", Info),
+    /// An ARP reply copy lost: a full ring or no free frame.
+    HandoffArpCopyLost = ("handoff.arp_copy_lost", Info),
     /// Poll turns of the worker loop.
     WorkerTurns = ("worker.turns", Info),
     /// Turns that received nothing.

@@ -1,0 +1,349 @@
+//! `sluice run --config FILE`: the daemon.
+//!
+//! Start-up, one line on stderr per step (`sluice: [  0.012s] ...`):
+//!
+//! 1. load and validate the config and every file it names, compile the
+//!    ruleset and the routes (a bad config: exit 1 with the errors,
+//!    nothing touched);
+//! 2. need root; take the namespace's run lock (`/run/sluice/netns-<inode>.lock`,
+//!    `flock`): a second daemon in the same network namespace refuses to
+//!    start, and a lock nobody holds means a previous run was killed, whose
+//!    XDP programs are removed in step 3;
+//! 3. check every `[[interface]]` (exists, up, enough queues, no foreign XDP
+//!    program) — before anything is attached;
+//! 4. create the TAP devices of the host side (`sl-<ifname>`, see
+//!    [`sluice_dataplane::io::tap`]);
+//! 5. open one AF_XDP socket per (interface, worker queue) and start the
+//!    workers, each pinned to its core;
+//! 6. serve: SIGINT/SIGTERM stop, SIGUSR1 prints the counters, LOG records
+//!    go to stderr; a worker that dies stops the daemon (exit 1).
+//!
+//! Everything the daemon creates is owned by a value whose `Drop` undoes
+//! it (sockets and XDP programs, TAPs, the lock), so every exit path —
+//! an error half-way through start-up, a signal, a worker's panic —
+//! leaves nothing behind. A SIGKILL leaves the XDP programs (the TAPs
+//! vanish with the process); the next start removes them (step 2).
+
+mod lock;
+mod log;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sluice_config::bundle;
+use sluice_dataplane::packet::{CounterBlock, Counters};
+use sluice_dataplane::pipeline::{Pipeline, PipelineParams};
+use sluice_dataplane::rules::{RuleCounters, RulesParams, RulesReader};
+use sluice_dataplane::snapshot::Snapshot;
+use sluice_dataplane::worker::{handoff_mesh, RunParams, SnapshotCell, Worker};
+
+pub use log::Log;
+
+/// Frames of a handoff ring between two workers.
+const HANDOFF_RING: usize = 1024;
+
+/// Runs the daemon until a signal stops it; the exit code.
+pub fn run(config: &Path) -> ExitCode {
+    let log = Log::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let usr1 = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGINT, &stop),
+        (signal_hook::consts::SIGTERM, &stop),
+        (signal_hook::consts::SIGUSR1, &usr1),
+    ] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(flag)) {
+            log.error(&format!("cannot install the signal handler for {sig}: {e}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    let daemon = match Daemon::start(config, &log, &stop) {
+        Ok(d) => d,
+        Err(e) => {
+            log.error(&e);
+            return ExitCode::FAILURE;
+        }
+    };
+    daemon.serve(&log, &stop, &usr1)
+}
+
+/// A running daemon: what [`Drop`] must undo, in the order it must be
+/// undone (workers first: they own the sockets; then the TAPs; the lock
+/// last).
+struct Daemon {
+    stop: Arc<AtomicBool>,
+    workers: Vec<WorkerThread>,
+    taps: attach::Taps,
+    _lock: lock::RunLock,
+    ifnames: Vec<String>,
+}
+
+struct WorkerThread {
+    index: usize,
+    handle: Option<JoinHandle<()>>,
+    counters: Arc<CounterBlock>,
+    rules: Option<RulesReader>,
+}
+
+mod attach;
+
+impl Daemon {
+    fn start(config: &Path, log: &Log, stop: &Arc<AtomicBool>) -> Result<Daemon, String> {
+        log.step(&format!("loading {}", config.display()));
+        let b = bundle::load(config).map_err(|e| e.to_string())?;
+        let a = &b.appliance;
+        let rules: usize = b
+            .rules
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum();
+        let mut snap = Snapshot::build(a, &b.rules, &b.sets, RulesParams::default(), 1).map_err(
+            |e| match &a.firewall {
+                Some(fw) => format!("{}: {e}", fw.rules.display()),
+                None => format!("{}: {e}", config.display()),
+            },
+        )?;
+        snap.forward_v4 = a.firewall.is_some();
+        snap.forward_v6 = false;
+        log.step(&format!(
+            "config: {} interface(s), {} route(s), {} policy rule(s), {} rule(s), {} set(s), {} warning(s) (`sluice check` lists them)",
+            a.interfaces.len(),
+            a.routes.len(),
+            a.policies.len(),
+            rules,
+            b.sets.sets.len(),
+            b.warnings.len()
+        ));
+        if a.firewall.is_none() {
+            log.step("IPv4: no [firewall] rules configured: IPv4 is not forwarded (the box still answers ARP and echo for its own addresses)");
+        }
+        log.step("IPv6: no ip6tables ruleset configured: IPv6 is not forwarded (the box still answers ND and echo for its own addresses)");
+
+        if !nix::unistd::geteuid().is_root() {
+            return Err(
+                "sluice run needs root (CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF) to attach AF_XDP sockets and create TAP devices: run it as root"
+                    .into(),
+            );
+        }
+        let lock = lock::RunLock::take()?;
+        let ifnames: Vec<String> = a.interfaces.iter().map(|i| i.name.clone()).collect();
+        let workers = a.dataplane.workers;
+        if lock.stale {
+            for n in &ifnames {
+                if attach::detach_stale(n)? {
+                    log.step(&format!(
+                        "{n}: removed the XDP program a killed sluice run left"
+                    ));
+                }
+            }
+        }
+        let mut macs = Vec::with_capacity(ifnames.len());
+        for (i, n) in ifnames.iter().enumerate() {
+            let info = attach::preflight(n, workers)?;
+            log.step(&format!(
+                "{n}: port {i}, MAC {}, MTU {}, {} queue(s)",
+                info.mac, info.mtu, info.queues
+            ));
+            if info.queues > workers {
+                log.step(&format!(
+                    "warning: {n} has {} RX queues and sluice serves {workers} (one per worker): frames the NIC steers to queues {workers}..{} never reach sluice; set `ethtool -L {n} combined {workers}` or `workers = {}`",
+                    info.queues,
+                    info.queues - 1,
+                    info.queues
+                ));
+            }
+            macs.push(info.mac);
+        }
+        let cores = attach::cores(&a.dataplane)?;
+
+        let taps = attach::Taps::create(a, &macs, workers)?;
+        log.step(&format!(
+            "host side: {} (the box's own services run behind the firewall there)",
+            taps.names().join(", ")
+        ));
+
+        let snap = Arc::new(snap);
+        let cell = Arc::new(SnapshotCell::new(Arc::clone(&snap)));
+        let params = PipelineParams::for_appliance(a);
+        let run = RunParams {
+            busy_poll: a.dataplane.busy_poll,
+            ..RunParams::default()
+        };
+        let mut links = handoff_mesh(workers as usize, HANDOFF_RING).into_iter();
+        let mut daemon = Daemon {
+            stop: Arc::clone(stop),
+            workers: Vec::new(),
+            taps,
+            _lock: lock,
+            ifnames,
+        };
+        let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
+        for w in 0..workers {
+            let (umem, ports) = attach::open_worker(&names, w)?;
+            let mut pipeline = Pipeline::for_worker(
+                Arc::clone(&snap),
+                macs.clone(),
+                params.clone(),
+                w,
+                Instant::now(),
+            );
+            pipeline.count(sluice_dataplane::packet::Counter::WorkerTurns, 0);
+            let mut worker = Worker::new(umem, ports, pipeline);
+            worker.follow(Arc::clone(&cell));
+            if workers > 1 {
+                if let Some(l) = links.next() {
+                    worker.set_handoff(l);
+                }
+            }
+            daemon.taps.attach(&mut worker, w as usize)?;
+            let counters = worker.counter_block();
+            let rules = worker.pipeline.rules_reader();
+            let core = cores.get(w as usize).copied();
+            let stop = Arc::clone(stop);
+            let handle = std::thread::Builder::new()
+                .name(format!("sluice-w{w}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
+                    worker.run(&stop, &run);
+                })
+                .map_err(|e| format!("worker {w}: cannot start its thread: {e}"))?;
+            log.step(&format!(
+                "worker {w}: queue {w} of {}, {}, {}",
+                names.join(", "),
+                core.map_or("not pinned".to_string(), |c| format!("core {}", c.id)),
+                if run.busy_poll {
+                    "busy-polling"
+                } else {
+                    "sleeps when idle"
+                }
+            ));
+            daemon.workers.push(WorkerThread {
+                index: w as usize,
+                handle: Some(handle),
+                counters,
+                rules,
+            });
+        }
+        Ok(daemon)
+    }
+
+    /// Waits for a signal or a worker's death, then stops everything.
+    fn serve(mut self, log: &Log, stop: &AtomicBool, usr1: &AtomicBool) -> ExitCode {
+        log.step(&format!(
+            "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGUSR1 prints counters)",
+            self.workers.len(),
+            self.ifnames.join(", ")
+        ));
+        let mut records = Vec::new();
+        let mut failed = false;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.drain_logs(&mut records);
+            if usr1.swap(false, Ordering::Relaxed) {
+                self.print_counters();
+            }
+            if let Some(w) = self
+                .workers
+                .iter()
+                .find(|w| w.handle.as_ref().is_some_and(|h| h.is_finished()))
+            {
+                log.error(&format!("worker {} stopped unexpectedly", w.index));
+                failed = true;
+                break;
+            }
+        }
+        log.step("stopping");
+        stop.store(true, Ordering::Relaxed);
+        failed |= self.join(log);
+        self.drain_logs(&mut records);
+        self.print_counters();
+        drop(self);
+        log.step(if failed {
+            "stopped after a failure; everything attached was removed"
+        } else {
+            "stopped; everything attached was removed"
+        });
+        if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+
+    /// Joins the workers; whether one had panicked.
+    fn join(&mut self, log: &Log) -> bool {
+        let mut failed = false;
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                if h.join().is_err() {
+                    log.error(&format!("worker {} panicked", w.index));
+                    failed = true;
+                }
+            }
+        }
+        failed
+    }
+
+    fn drain_logs(&self, buf: &mut Vec<sluice_dataplane::rules::log::LogRecord>) {
+        for w in &self.workers {
+            if let Some(r) = &w.rules {
+                buf.clear();
+                r.drain_log(buf);
+                for rec in buf.iter() {
+                    eprintln!("sluice: LOG: {}", rec.line().trim_end());
+                }
+            }
+        }
+    }
+
+    /// The counters summed over the workers, on stderr: the dataplane's
+    /// (non-zero ones) and the ruleset's as `iptables-save -c` prints it.
+    fn print_counters(&self) {
+        let mut sum = Counters::default();
+        let mut rules: Option<RuleCounters> = None;
+        for w in &self.workers {
+            let c = w.counters.read();
+            for &k in sluice_dataplane::packet::Counter::ALL {
+                sum.add(k, c.get(k));
+            }
+            if let Some(r) = &w.rules {
+                let rc = r.counters();
+                match &mut rules {
+                    Some(acc) => acc.merge(&rc),
+                    None => rules = Some(rc),
+                }
+            }
+        }
+        let mut out = String::from("sluice: counters (summed over workers):\n");
+        for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {
+            out.push_str(&format!("  {name} {v}\n"));
+        }
+        if let (Some(rc), Some(r)) = (&rules, self.workers.first().and_then(|w| w.rules.as_ref())) {
+            out.push_str("sluice: rule counters (iptables-save -c):\n");
+            out.push_str(&rc.save(r.program().ruleset()));
+        }
+        eprint!("{out}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Workers own the AF_XDP sockets; they must be gone before the
+        // TAPs and the lock. On the normal path they were joined already;
+        // on an error half-way through start-up they are stopped here.
+        self.stop.store(true, Ordering::Relaxed);
+        for w in &mut self.workers {
+            if let Some(h) = w.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
