@@ -240,6 +240,15 @@ impl Lab {
         veth_pair(&end(&lab.rtr, "r0", R0_MAC), &end(&lab.lan, "l0", L0_MAC))?;
         veth_pair(&end(&lab.rtr, "r1", R1_MAC), &end(&lab.wan, "w0", W0_MAC))?;
         let (lan, rtr, wan) = (&lab.lan, &lab.rtr, &lab.wan);
+        // One queue each way on every end: sluice runs one worker, which
+        // serves queue 0; with four, veth hands a frame to the RX queue of
+        // the sender's TX queue (XPS, socket hash), and TCP from a stack
+        // lands on queues 1..3 that no AF_XDP socket serves (observed: the
+        // SYN-ACK never reached sluice). The kernel router is unaffected
+        // (veth without XDP or GRO takes the backlog path, not its queues).
+        for (ns, dev) in [(lan, "l0"), (wan, "w0"), (rtr, "r0"), (rtr, "r1")] {
+            ns.run(&["ethtool", "-L", dev, "rx", "1", "tx", "1"])?;
+        }
         lan.ip(&["addr", "add", "10.0.1.2/24", "dev", "l0"])?;
         wan.ip(&["addr", "add", "10.0.2.2/24", "dev", "w0"])?;
         wan.ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])?;

@@ -44,8 +44,8 @@ struct Opts {
     logs: PathBuf,
 }
 
-/// One case's measurements.
-#[derive(Debug, Clone, Copy, Default)]
+/// One case's measurements (NaN: that workload failed).
+#[derive(Debug, Clone, Copy)]
 struct Sample {
     /// Frames counted at w0 per second of the window (forwarded).
     udp_fwd_mpps: f64,
@@ -54,6 +54,17 @@ struct Sample {
     /// Frames the sender's TX ring completed per second, whole run.
     udp_sent_mpps: f64,
     tcp_gbps: f64,
+}
+
+impl Default for Sample {
+    fn default() -> Sample {
+        Sample {
+            udp_fwd_mpps: f64::NAN,
+            udp_offered_mpps: f64::NAN,
+            udp_sent_mpps: f64::NAN,
+            tcp_gbps: f64::NAN,
+        }
+    }
 }
 
 fn main() {
@@ -192,6 +203,13 @@ fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// `/proc/loadavg`'s three averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn orchestrate(o: &Opts) -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("needs root (network namespaces, AF_XDP)".into());
@@ -207,6 +225,7 @@ fn orchestrate(o: &Opts) -> Result<(), String> {
     routers.extend(o.modes.iter().map(|&b| Router::Sluice { busy_poll: b }));
     let started = Instant::now();
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let load_before = loadavg();
     let mut samples: HashMap<(usize, usize), Vec<Sample>> = HashMap::new();
     let mut notes: Vec<String> = Vec::new();
     for rep in 0..o.reps {
@@ -254,7 +273,8 @@ fn orchestrate(o: &Opts) -> Result<(), String> {
             }
         }
     }
-    let md = table(o, &routers, &samples, &notes, &date);
+    let load = format!("{load_before} before, {} after", loadavg());
+    let md = table(o, &routers, &samples, &notes, &date, &load);
     println!("{md}");
     if let Some(out) = &o.out {
         if let Some(d) = out.parent() {
@@ -296,20 +316,41 @@ fn run_case(
     let mut s = Sample::default();
     let udp = measure_udp(o, &lab, &mut s);
     thread::sleep(Duration::from_millis(300));
-    let tcp = udp.and_then(|()| measure_tcp(o, &lab, &mut s));
-    let mut note = None;
+    let tcp = measure_tcp(o, &lab, &mut s);
+    // The veths' own counters (XDP drops, ring drops) for the record.
+    let mut eth = String::new();
+    for dev in ["r0", "r1"] {
+        if let Ok(out) = lab.rtr.exec(&["ethtool", "-S", dev]) {
+            let _ = writeln!(eth, "{dev}:\n{}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    let _ = std::fs::write(o.logs.join(format!("{tag}.ethtool")), eth);
+    let mut note: Vec<String> = Vec::new();
+    if let Err(e) = &udp {
+        note.push(format!("UDP failed: {e}"));
+    }
+    if let Err(e) = &tcp {
+        note.push(format!("TCP failed: {e}"));
+    }
     if let Some(d) = daemon.as_mut() {
         let alive = d.alive();
         let counters = if alive { d.counters() } else { String::new() };
         let path = o.logs.join(format!("{tag}.counters"));
         let _ = std::fs::write(&path, &counters);
         if !alive {
-            note = Some(format!("sluice exited during the run (log {tag}.log)"));
+            note.push(format!("sluice exited during the run (log {tag}.log)"));
+        }
+        if let Some(l) = counters
+            .lines()
+            .find(|l| l.trim_start().starts_with("tx.ring_full"))
+        {
+            note.push(format!("sluice {} (counters in {tag}.counters)", l.trim()));
         }
     }
     drop(daemon);
     drop(lab);
-    tcp.map(|()| (s, note))
+    let note = (!note.is_empty()).then(|| note.join("; "));
+    Ok((s, note))
 }
 
 fn measure_udp(o: &Opts, lab: &Lab, s: &mut Sample) -> Result<(), String> {
@@ -431,9 +472,17 @@ fn table(
     samples: &HashMap<(usize, usize), Vec<Sample>>,
     notes: &[String],
     date: &str,
+    load: &str,
 ) -> String {
     let med = |si: usize, ri: usize, f: fn(&Sample) -> f64| -> Option<f64> {
-        median(samples.get(&(si, ri))?.iter().map(f).collect())
+        median(
+            samples
+                .get(&(si, ri))?
+                .iter()
+                .map(f)
+                .filter(|v| !v.is_nan())
+                .collect(),
+        )
     };
     let mut md = String::new();
     let _ = writeln!(md, "### Throughput (the lab), measured {date}\n");
@@ -509,7 +558,7 @@ fn table(
     let n: Vec<usize> = samples.values().map(Vec::len).collect();
     let _ = writeln!(
         md,
-        "\nConditions: {} ({} CPUs), Linux {}; veth pairs (4 queues, MTU 1500), \
+        "\nConditions: {} ({} CPUs), Linux {}; veth pairs (1 RX and 1 TX queue, MTU 1500), \
          lan ─ rtr ─ wan namespaces; one run of `sluice-lab-bench`, {} repetition(s) \
          of every case interleaved (router order rotated per repetition), each cell \
          the median of {}–{} samples; each case on a freshly built lab. UDP: 60-byte \
@@ -522,7 +571,8 @@ fn table(
          (ipset for the gateway's set). sluice: `sluice run`, 1 worker, AF_XDP copy mode \
          on veth, `busy_poll` as labelled. Sender, router and sink share the machine's \
          CPUs: the kernel router forwards in softirq on whichever CPU the veth \
-         transmit ran on (the sender's), sluice's worker is a thread of its own.",
+         transmit ran on (the sender's), sluice's worker is a thread of its own. \
+         Load average (1/5/15 min) {}: the machine is shared.",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         sh("uname", &["-r"]),
@@ -535,6 +585,7 @@ fn table(
         o.streams,
         o.secs,
         o.warm,
+        load,
     );
     if !notes.is_empty() {
         let _ = writeln!(md, "\nNotes from the run:\n");
