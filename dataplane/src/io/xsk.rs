@@ -254,6 +254,8 @@ pub struct XskPort {
     fill_target: u32,
     /// Frames on the TX ring not yet completed.
     tx_out: u32,
+    /// Frames produced on the TX ring since the last kick.
+    tx_new: u32,
     stats: XskPortStats,
 }
 
@@ -364,14 +366,27 @@ impl XskPort {
 
     /// Kicks TX while frames are outstanding and the kernel asks.
     fn kick_tx(&mut self) {
-        if self.tx_out > 0 && self.tx_q.needs_wakeup() {
+        // Copy mode sends at most 32 frames per sendto (the kernel's
+        // TX_BATCH_SIZE): one kick per 32 frames produced since the last
+        // turn (at least one while any is outstanding), up to MAX_KICKS,
+        // so a turn that received a full batch on each port also sends it.
+        if self.tx_out == 0 || !self.tx_q.needs_wakeup() {
+            self.tx_new = 0;
+            return;
+        }
+        let kicks = self.tx_new.div_ceil(32).clamp(1, MAX_KICKS);
+        for _ in 0..kicks {
             // Transient errors (EAGAIN, EBUSY, ENOBUFS, ENETDOWN) are
             // swallowed by xsk-rs; the next poll kicks again.
             let _ = self.tx_q.wakeup();
             self.stats.tx_kicks += 1;
         }
+        self.tx_new = 0;
     }
 }
+
+/// Most TX kicks (sendto) per port per poll turn.
+const MAX_KICKS: u32 = 8;
 
 impl Port for XskPort {
     fn rx(&mut self, _umem: &mut Umem, out: &mut [Desc]) -> usize {
@@ -443,6 +458,7 @@ impl Port for XskPort {
                 return n;
             }
             self.tx_out += k as u32;
+            self.tx_new += k as u32;
             self.stats.tx += k as u64;
             // The kick waits for `poll`, at the end of the turn: one
             // sendto per turn however many `tx` calls the turn made.
@@ -992,6 +1008,7 @@ fn try_open(
             fill_out: 0,
             fill_target,
             tx_out: 0,
+            tx_new: 0,
             stats: XskPortStats::default(),
         });
     }
