@@ -61,9 +61,13 @@ pub fn from_restore(rules: &Ruleset, text: &str) -> RuleCounters {
             continue;
         };
         let mut w = rest.split_whitespace();
-        let (Some(name), Some(_policy), Some(n)) = (w.next(), w.next(), w.next()) else {
+        // `-` keeps a built-in chain's policy and counters as they are.
+        let (Some(name), Some(policy), Some(n)) = (w.next(), w.next(), w.next()) else {
             continue;
         };
+        if policy == "-" {
+            continue;
+        }
         let Some((p, b)) = n
             .strip_prefix('[')
             .and_then(|n| n.strip_suffix(']'))
