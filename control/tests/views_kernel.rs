@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use sluice_bench::netns::Netns;
 use sluice_config::iptables::{self, TableKind};
 use sluice_control::views::counters::from_restore;
+use sluice_control::views::names::Names;
 use sluice_control::views::rules_list::{rules_list, ListOptions};
 use sluice_control::views::rules_save::{rules_save, SaveOptions};
 
@@ -171,6 +172,7 @@ fn option_sets(table: TableKind) -> Vec<(Vec<&'static str>, ListOptions)> {
     let base = ListOptions {
         table,
         numeric: true,
+        names: Names::from_etc(),
         ..ListOptions::default()
     };
     vec![
@@ -199,6 +201,23 @@ fn option_sets(table: TableKind) -> Vec<(Vec<&'static str>, ListOptions)> {
             },
         ),
         (vec!["-n"], base.clone()),
+        (
+            vec!["-v", "-x"],
+            ListOptions {
+                verbose: true,
+                exact: true,
+                numeric: false,
+                ..base.clone()
+            },
+        ),
+        (
+            vec!["--line-numbers"],
+            ListOptions {
+                numeric: false,
+                line_numbers: true,
+                ..base.clone()
+            },
+        ),
         (
             vec!["-n", "--line-numbers"],
             ListOptions {
@@ -279,6 +298,7 @@ fn rules_list_and_save_equal_the_kernels() {
                     numeric: true,
                     exact: true,
                     line_numbers: false,
+                    names: Names::none(),
                 };
                 let got = rules_list(&rules, &counters, &opts).expect("rules list CHAIN");
                 if want != got {

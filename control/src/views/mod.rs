@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod conntrack;
 pub mod counters;
+pub mod names;
 pub mod rules_list;
 pub mod rules_save;
 

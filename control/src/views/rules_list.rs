@@ -14,11 +14,13 @@
 //!
 //! ## Differences from iptables
 //!
-//! * Without `-n` iptables resolves addresses to host names (reverse DNS,
-//!   `/etc/hosts`, `/etc/networks`); sluice prints them as numbers (and
-//!   `anywhere` for `0.0.0.0/0`, as iptables does). Protocol, port and
-//!   ICMP type names *are* printed without `-n`, from the same tables
-//!   iptables reads (netbase's `/etc/protocols` and `/etc/services`).
+//! * Without `-n` iptables names addresses through the C library
+//!   (`/etc/hosts`, `/etc/networks`, and DNS if nsswitch says so); sluice
+//!   uses [`ListOptions::names`], which the CLI fills from `/etc/hosts`
+//!   and `/etc/networks` only ([`Names::from_etc`]): an address only DNS
+//!   names prints as a number. Protocol, port, ICMP type and LOG level
+//!   names come from the same tables iptables reads (netbase's
+//!   `/etc/protocols` and `/etc/services`, embedded).
 //!
 //! [`Program::ruleset`]: sluice_dataplane::rules::Program::ruleset
 
@@ -49,6 +51,7 @@ use sluice_config::iptables::{
 };
 use sluice_dataplane::rules::RuleCounters;
 
+use super::names::Names;
 use super::ViewError;
 
 /// What `rules list` was asked for: `iptables [-t TABLE] -L [CHAIN] [-v]
@@ -67,6 +70,8 @@ pub struct ListOptions {
     pub exact: bool,
     /// `--line-numbers`.
     pub line_numbers: bool,
+    /// Address names used without `-n` (none: numbers).
+    pub names: Names,
 }
 
 impl Default for ListOptions {
@@ -78,13 +83,15 @@ impl Default for ListOptions {
             numeric: false,
             exact: false,
             line_numbers: false,
+            names: Names::none(),
         }
     }
 }
 
 /// `xtables_print_num`'s format bits (xtables.h `FMT_*`).
 #[derive(Debug, Clone, Copy)]
-struct Fmt {
+struct Fmt<'a> {
+    names: &'a Names,
     counts: bool,
     via: bool,
     numeric: bool,
@@ -92,9 +99,10 @@ struct Fmt {
     line_numbers: bool,
 }
 
-impl Fmt {
-    fn of(o: &ListOptions) -> Fmt {
+impl Fmt<'_> {
+    fn of(o: &ListOptions) -> Fmt<'_> {
         Fmt {
+            names: &o.names,
             counts: o.verbose,
             via: o.verbose,
             numeric: o.numeric,
@@ -259,12 +267,12 @@ fn rule_line(out: &mut String, f: Fmt, num_: usize, n: Counters, r: &Rule) {
         let _ = write!(out, " {:<6} ", iface(&r.in_iface, f.numeric));
         let _ = write!(out, "{:<6} ", iface(&r.out_iface, f.numeric));
     }
-    addr_column(out, &r.src, f.numeric);
-    addr_column(out, &r.dst, f.numeric);
+    addr_column(out, &r.src, f);
+    addr_column(out, &r.dst, f);
     if matches!(r.target, Target::Chain { goto: true, .. }) {
         out.push_str("[goto] ");
     }
-    out.push_str(&rule_options(r, f.numeric));
+    out.push_str(&rule_options_named(r, f.numeric, f.names));
     out.push('\n');
 }
 
@@ -327,15 +335,18 @@ fn mask_suffix(mask: Ipv4Addr) -> String {
     }
 }
 
-fn addr_column(out: &mut String, a: &Option<AddrMatch>, numeric: bool) {
+fn addr_column(out: &mut String, a: &Option<AddrMatch>, f: Fmt) {
+    let numeric = f.numeric;
     let (addr, mask, inv) = a
         .map(|a| (a.addr, a.mask, a.invert))
         .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, false));
     out.push(if inv { '!' } else { ' ' });
     let text = if mask == Ipv4Addr::UNSPECIFIED && !numeric {
         "anywhere".to_string()
-    } else {
+    } else if numeric {
         format!("{addr}{}", mask_suffix(mask))
+    } else {
+        format!("{}{}", f.names.any_name(addr), mask_suffix(mask))
     };
     let _ = write!(out, "{text:<19} ");
 }
@@ -344,9 +355,14 @@ fn addr_column(out: &mut String, a: &Option<AddrMatch>, numeric: bool) {
 /// the target's, as iptables prints them (each with a leading space,
 /// after the column's own).
 pub fn rule_options(r: &Rule, numeric: bool) -> String {
+    rule_options_named(r, numeric, &Names::none())
+}
+
+/// [`rule_options`], addresses named by `names` without `-n`.
+pub fn rule_options_named(r: &Rule, numeric: bool, names: &Names) -> String {
     let mut s = String::new();
     for m in &r.matches {
-        print_match(&mut s, m, r, numeric);
+        print_match(&mut s, m, r, numeric, names);
     }
     if let Target::Ext(t) = &r.target {
         print_target(&mut s, t, numeric);
@@ -422,7 +438,7 @@ fn ct_states(s: &mut String, st: CtStates) {
     s.push_str(&names.join(","));
 }
 
-fn ct_addr(s: &mut String, name: &str, a: &Option<CtAddr>, numeric: bool) {
+fn ct_addr(s: &mut String, name: &str, a: &Option<CtAddr>, numeric: bool, names: &Names) {
     let Some(a) = a else { return };
     if a.invert {
         s.push_str(" !");
@@ -430,8 +446,10 @@ fn ct_addr(s: &mut String, name: &str, a: &Option<CtAddr>, numeric: bool) {
     let _ = write!(s, " ct{name}");
     if !numeric && a.addr == Ipv4Addr::UNSPECIFIED {
         s.push_str(" anywhere");
-    } else {
+    } else if numeric {
         let _ = write!(s, " {}{}", a.addr, mask_suffix(a.mask));
+    } else {
+        let _ = write!(s, " {}{}", names.any_name(a.addr), mask_suffix(a.mask));
     }
 }
 
@@ -484,7 +502,7 @@ fn counter_cmp(s: &mut String, what: &str, c: &Option<CounterCmp>) {
 }
 
 /// The `print` function of each match extension.
-fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool) {
+fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names) {
     match m {
         Match::Tcp(t) => {
             s.push_str(" tcp");
@@ -546,10 +564,10 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool) {
                 }
                 let _ = write!(s, " ctproto {}", p.proto);
             }
-            ct_addr(s, "origsrc", &c.orig_src, numeric);
-            ct_addr(s, "origdst", &c.orig_dst, numeric);
-            ct_addr(s, "replsrc", &c.repl_src, numeric);
-            ct_addr(s, "repldst", &c.repl_dst, numeric);
+            ct_addr(s, "origsrc", &c.orig_src, numeric, names);
+            ct_addr(s, "origdst", &c.orig_dst, numeric, names);
+            ct_addr(s, "replsrc", &c.repl_src, numeric, names);
+            ct_addr(s, "repldst", &c.repl_dst, numeric, names);
             ct_port(s, "origsrcport", &c.orig_src_port);
             ct_port(s, "origdstport", &c.orig_dst_port);
             ct_port(s, "replsrcport", &c.repl_src_port);
@@ -867,7 +885,7 @@ fn events(s: &mut String, word: &str, table: &[(&str, u32)], mask: u32) {
 }
 
 const LOG_LEVELS: [&str; 8] = [
-    "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
+    "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug",
 ];
 
 /// The `print` function of each target extension.
