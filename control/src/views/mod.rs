@@ -14,6 +14,7 @@ pub mod cli;
 pub mod conntrack;
 pub mod counters;
 pub mod names;
+pub mod route;
 pub mod rules_list;
 pub mod rules_save;
 
@@ -33,6 +34,10 @@ pub enum ViewError {
     /// `ip route show table N` of a table that is not a number or name.
     #[error("Error: argument \"{0}\" is wrong: table id value is invalid")]
     RouteTable(String),
+    /// `ip route show table N` of a table without routes (the kernel has
+    /// no such table).
+    #[error("Error: ipv4: FIB table does not exist.\nDump terminated")]
+    NoFibTable,
     /// `ipset list NAME` of a set that does not exist.
     #[error("ipset v7.17: The set with the given name does not exist")]
     NoSet(String),
