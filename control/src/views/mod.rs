@@ -17,6 +17,7 @@ pub mod names;
 pub mod route;
 pub mod rules_list;
 pub mod rules_save;
+pub mod sets;
 
 use thiserror::Error;
 
