@@ -18,6 +18,7 @@ pub mod route;
 pub mod rules_list;
 pub mod rules_save;
 pub mod sets;
+pub mod stats;
 
 use thiserror::Error;
 
