@@ -404,3 +404,78 @@ pub fn neigh_show_json(router: &Router, entries: &[NeighEntry]) -> serde_json::V
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_dataplane::route::neigh::{NeighParams, NeighTable};
+    use std::time::Instant;
+
+    fn router() -> (Router, Vec<Port>) {
+        let ports = vec![
+            Port {
+                name: "r0".into(),
+                addresses: vec!["10.0.1.1/24".parse().unwrap()],
+                line: 0,
+            },
+            Port {
+                name: "r1".into(),
+                addresses: vec!["10.0.2.1/24".parse().unwrap()],
+                line: 0,
+            },
+        ];
+        let r = Router::build(&ports, &[], &[]).unwrap();
+        (r, ports)
+    }
+
+    #[test]
+    fn neigh_show_merges_workers() {
+        let (r, _) = router();
+        let now = Instant::now();
+        let mut t: NeighTable<u32> = NeighTable::new(NeighParams::default());
+        let gw: IpAddr = "10.0.2.254".parse().unwrap();
+        t.add_permanent(PortId(1), gw, [2, 0, 0, 0, 0, 1], now, &mut |_| {});
+        let mut entries: Vec<NeighEntry> = t.entries().map(|(p, ip, i)| (1, p, ip, i)).collect();
+        // Worker 0 is still resolving it; another host only worker 0 knows.
+        entries.push((
+            0,
+            PortId(1),
+            gw,
+            NeighInfo {
+                state: NeighState::Incomplete,
+                mac: None,
+                queued: 1,
+            },
+        ));
+        entries.push((
+            0,
+            PortId(0),
+            "10.0.1.2".parse().unwrap(),
+            NeighInfo {
+                state: NeighState::Incomplete,
+                mac: None,
+                queued: 1,
+            },
+        ));
+        assert_eq!(
+            neigh_show(&r, &entries),
+            "10.0.1.2 dev r0 INCOMPLETE\n10.0.2.254 dev r1 lladdr 02:00:00:00:00:01 PERMANENT\n"
+        );
+        let j = neigh_show_json(&r, &entries);
+        assert_eq!(j[1]["workers"], serde_json::json!([1, 0]));
+    }
+
+    #[test]
+    fn route_show_json_and_missing_table() {
+        let (r, ports) = router();
+        assert_eq!(
+            route_show(&r, &ports, Some(254)).unwrap(),
+            "10.0.1.0/24 dev r0 proto kernel scope link src 10.0.1.1 \n10.0.2.0/24 dev r1 proto kernel scope link src 10.0.2.1 \n"
+        );
+        assert!(route_show(&r, &ports, Some(100)).is_err());
+        let j = route_show_json(&r, &ports, Some(254));
+        assert_eq!(j[0]["connected"], true);
+        assert!(route_show(&r, &ports, None).unwrap().contains("local 10.0.1.1 dev r0 table local"));
+        assert_eq!(rule_show(&r), "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n");
+    }
+}

@@ -123,3 +123,32 @@ mod tests {
         assert_eq!(ctime(t), "Tue Feb 29 00:00:00 2000");
     }
 }
+
+/// `rules save --json`: every table (or the one asked for) as
+/// [`rules_list_json`](super::rules_list::rules_list_json) gives it, each
+/// rule with its `iptables-save` text and counters.
+pub fn rules_save_json(
+    rules: &Ruleset,
+    counters: &RuleCounters,
+    opts: &SaveOptions,
+) -> serde_json::Value {
+    serde_json::Value::Array(
+        rules
+            .tables
+            .iter()
+            .filter(|t| opts.table.is_none_or(|k| k == t.kind))
+            .filter_map(|t| {
+                super::rules_list::rules_list_json(
+                    rules,
+                    counters,
+                    &super::rules_list::ListOptions {
+                        table: t.kind,
+                        numeric: true,
+                        ..Default::default()
+                    },
+                )
+                .ok()
+            })
+            .collect(),
+    )
+}
