@@ -149,6 +149,18 @@ fn compare(label: &str, s: &Specs) -> usize {
         assert_eq!(got.unwrap(), want, "{label}: ip route show table {t}");
         lines += want.lines().count();
     }
+    let want: String = ns
+        .ip(&["-4", "route", "show", "table", "all"])
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(" dev lo "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        route_show(&router, &s.ports, None).unwrap(),
+        want,
+        "{label}: ip route show table all"
+    );
     let want = ns.ip(&["rule", "show"]).unwrap();
     assert_eq!(rule_show(&router), want, "{label}: ip rule show");
     lines + want.lines().count()
