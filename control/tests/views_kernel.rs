@@ -110,10 +110,7 @@ fn candidates() -> Vec<(String, String)> {
             v.push((label.to_string(), t));
         }
     };
-    add(
-        "views_all",
-        r.join("control/tests/data/views_all.v4"),
-    );
+    add("views_all", r.join("control/tests/data/views_all.v4"));
     add(
         "branch-office",
         r.join("config/examples/branch-office/rules.v4"),
@@ -156,7 +153,11 @@ fn adapt(text: &str, label: &str) -> Option<(String, usize)> {
             Err(e) => {
                 let i = e.at.line.checked_sub(1)?;
                 let l = lines.get(i)?.trim_start();
-                let l = l.split_once("] ").map(|(_, r)| r).filter(|_| l.starts_with('[')).unwrap_or(l);
+                let l = l
+                    .split_once("] ")
+                    .map(|(_, r)| r)
+                    .filter(|_| l.starts_with('['))
+                    .unwrap_or(l);
                 if !(l.starts_with("-A ") || l.starts_with("-I ")) || dropped > 200 {
                     return None;
                 }
@@ -302,7 +303,11 @@ fn rules_list_and_save_equal_the_kernels() {
                 };
                 let got = rules_list(&rules, &counters, &opts).expect("rules list CHAIN");
                 if want != got {
-                    failures.push(diff(&format!("{label} -t {tname} -L {}", c.name), &want, &got));
+                    failures.push(diff(
+                        &format!("{label} -t {tname} -L {}", c.name),
+                        &want,
+                        &got,
+                    ));
                 }
             }
             // iptables-save -c.
@@ -326,7 +331,9 @@ fn rules_list_and_save_equal_the_kernels() {
                 failures.push(diff(&format!("{label} save -c -t {tname}"), &want, &got));
             }
         }
-        compared.push(format!("{label} ({lines} lines, {dropped} rule(s) sluice refuses left out)"));
+        compared.push(format!(
+            "{label} ({lines} lines, {dropped} rule(s) sluice refuses left out)"
+        ));
     }
     eprintln!("compared: {}", compared.join(", "));
     assert!(
@@ -335,7 +342,10 @@ fn rules_list_and_save_equal_the_kernels() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(compared.len() >= 15, "too few rulesets compared: {compared:?}");
+    assert!(
+        compared.len() >= 15,
+        "too few rulesets compared: {compared:?}"
+    );
 }
 
 #[test]
@@ -344,8 +354,11 @@ fn unknown_chain_is_iptables_error() {
         return;
     }
     let ns = Netns::new().unwrap();
-    ns.run_stdin(&["iptables-legacy-restore", "-w", "10"], Some("*filter\nCOMMIT\n"))
-        .unwrap();
+    ns.run_stdin(
+        &["iptables-legacy-restore", "-w", "10"],
+        Some("*filter\nCOMMIT\n"),
+    )
+    .unwrap();
     let out = ns.exec(&["iptables-legacy", "-L", "NOPE"]).unwrap();
     let kernel = String::from_utf8_lossy(&out.stderr).trim().to_string();
     let rules = iptables::parse("*filter\nCOMMIT\n", Path::new("t")).unwrap();
@@ -411,7 +424,8 @@ create empty hash:net family inet hashsize 1024 maxelem 65536 initval 0x0000abcf
 ";
     let sets = sluice_config::ipset::parse(text, Path::new("t")).expect("sets");
     let ns = Netns::new().unwrap();
-    ns.run_stdin(&["ipset", "restore"], Some(&sets.save())).unwrap();
+    ns.run_stdin(&["ipset", "restore"], Some(&sets.save()))
+        .unwrap();
     let norm = |s: &str| -> Vec<String> {
         // Per set: header lines as they are, members sorted.
         let mut out = Vec::new();

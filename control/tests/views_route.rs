@@ -174,8 +174,9 @@ fn route_and_rule_show_equal_iproute2() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut n = 0;
     for ex in ["branch-office", "lab"] {
-        let a = sluice_config::appliance::load(&root.join(format!("config/examples/{ex}/sluice.toml")))
-            .unwrap();
+        let a =
+            sluice_config::appliance::load(&root.join(format!("config/examples/{ex}/sluice.toml")))
+                .unwrap();
         let s = Specs::from_appliance(&a).unwrap();
         n += compare(ex, &s);
     }
@@ -186,7 +187,9 @@ fn route_and_rule_show_equal_iproute2() {
     let mut s = Specs::from_appliance(&a).unwrap();
     let port = |name: &str| PortId(s.ports.iter().position(|p| p.name == name).unwrap() as u16);
     let (lan0, wan1) = (port("lan0"), port("wan1"));
-    s.ports[lan0.index()].addresses.push(net("192.168.10.77/24"));
+    s.ports[lan0.index()]
+        .addresses
+        .push(net("192.168.10.77/24"));
     s.ports[lan0.index()].addresses.push(net("10.7.7.1/32"));
     s.ports[wan1.index()].addresses.push(net("10.5.5.0/31"));
     let via = |to: &str, gw: &str| StaticRoute::unicast(net(to), Some(ip(gw)), None, 0);

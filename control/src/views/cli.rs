@@ -295,7 +295,18 @@ mod tests {
     fn rules_list_flags_as_iptables() {
         let Top::Rules {
             cmd: RulesViewCmd::List(a),
-        } = parse(&["rules", "list", "-t", "nat", "POSTROUTING", "-v", "-n", "-x", "--line-numbers"]).unwrap()
+        } = parse(&[
+            "rules",
+            "list",
+            "-t",
+            "nat",
+            "POSTROUTING",
+            "-v",
+            "-n",
+            "-x",
+            "--line-numbers",
+        ])
+        .unwrap()
         else {
             panic!("not rules list");
         };
@@ -309,7 +320,10 @@ mod tests {
         else {
             panic!("not rules list");
         };
-        assert!(a.options().unwrap_err().contains("can't initialize iptables table `bogus'"));
+        assert!(a
+            .options()
+            .unwrap_err()
+            .contains("can't initialize iptables table `bogus'"));
         let Top::Rules {
             cmd: RulesViewCmd::Save(s),
         } = parse(&["rules", "save", "-c"]).unwrap()
@@ -323,7 +337,18 @@ mod tests {
     fn conntrack_filters_pass_through() {
         let Top::View(ViewCmd::Conntrack {
             cmd: ConntrackCmd::List(a),
-        }) = parse(&["conntrack", "list", "--json", "-p", "tcp", "--dport", "443", "-s", "10.0.1.2"]).unwrap()
+        }) = parse(&[
+            "conntrack",
+            "list",
+            "--json",
+            "-p",
+            "tcp",
+            "--dport",
+            "443",
+            "-s",
+            "10.0.1.2",
+        ])
+        .unwrap()
         else {
             panic!("not conntrack list");
         };

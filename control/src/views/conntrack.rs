@@ -159,9 +159,13 @@ impl CtQuery {
                         None => (v, None),
                     };
                     let bad = || err(format!("invalid mark `{v}'"));
-                    let m = number(m).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?;
+                    let m = number(m)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(bad)?;
                     let mask = match mask {
-                        Some(k) => number(k).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?,
+                        Some(k) => number(k)
+                            .and_then(|n| u32::try_from(n).ok())
+                            .ok_or_else(bad)?,
                         None => u32::MAX,
                     };
                     q.mark = Some((m, mask));
@@ -336,7 +340,13 @@ mod tests {
     use sluice_dataplane::conntrack::Tuple;
     use std::net::Ipv4Addr;
 
-    fn entry(src: [u8; 4], sport: u16, dport: u16, state: Option<&'static str>, mark: u32) -> EntryView {
+    fn entry(
+        src: [u8; 4],
+        sport: u16,
+        dport: u16,
+        state: Option<&'static str>,
+        mark: u32,
+    ) -> EntryView {
         let t = |s: [u8; 4], d: [u8; 4], sp, dp| Tuple {
             src: ct_addr(IpAddr::V4(Ipv4Addr::from(s))),
             dst: ct_addr(IpAddr::V4(Ipv4Addr::from(d))),
@@ -361,15 +371,36 @@ mod tests {
     fn parse_errors_are_conntracks() {
         let e = |a: &[&str]| CtQuery::parse(a).unwrap_err().to_string();
         let pre = "conntrack v1.4.7 (conntrack-tools): ";
-        assert_eq!(e(&["--sport", "22"]), format!("{pre}unknown option `--sport'"));
-        assert_eq!(e(&["-p", "icmp", "--sport", "5"]), format!("{pre}unknown option `--sport'"));
-        assert_eq!(e(&["--state", "ESTABLISHED"]), format!("{pre}unknown option `--state'"));
-        assert_eq!(e(&["-p", "udp", "--state", "ESTABLISHED"]), format!("{pre}unknown option `--state'"));
-        assert_eq!(e(&["-p", "tcp", "--state", "established"]), format!("{pre}unknown TCP state `established'"));
-        assert_eq!(e(&["-p", "foo"]), format!("{pre}`foo' unsupported protocol"));
+        assert_eq!(
+            e(&["--sport", "22"]),
+            format!("{pre}unknown option `--sport'")
+        );
+        assert_eq!(
+            e(&["-p", "icmp", "--sport", "5"]),
+            format!("{pre}unknown option `--sport'")
+        );
+        assert_eq!(
+            e(&["--state", "ESTABLISHED"]),
+            format!("{pre}unknown option `--state'")
+        );
+        assert_eq!(
+            e(&["-p", "udp", "--state", "ESTABLISHED"]),
+            format!("{pre}unknown option `--state'")
+        );
+        assert_eq!(
+            e(&["-p", "tcp", "--state", "established"]),
+            format!("{pre}unknown TCP state `established'")
+        );
+        assert_eq!(
+            e(&["-p", "foo"]),
+            format!("{pre}`foo' unsupported protocol")
+        );
         assert_eq!(e(&["-s", "foo"]), format!("{pre}Invalid IP address `foo'"));
         assert_eq!(e(&["--bogus"]), format!("{pre}unknown option `--bogus'"));
-        assert_eq!(e(&["-p", "tcp", "--dport", "70000"]), format!("{pre}invalid port `70000'"));
+        assert_eq!(
+            e(&["-p", "tcp", "--dport", "70000"]),
+            format!("{pre}invalid port `70000'")
+        );
     }
 
     #[test]
@@ -386,7 +417,10 @@ mod tests {
         assert_eq!(n(&["-p", "tcp"]), 2);
         assert_eq!(n(&["-p", "udp", "--dport", "53"]), 1);
         assert_eq!(n(&["-s", "10.0.1.2"]), 2);
-        assert_eq!(n(&["-d", "198.51.100.10", "-p", "tcp", "--sport", "40001"]), 1);
+        assert_eq!(
+            n(&["-d", "198.51.100.10", "-p", "tcp", "--sport", "40001"]),
+            1
+        );
         assert_eq!(n(&["-r", "198.51.100.10", "-q", "10.0.1.3"]), 1);
         assert_eq!(n(&["-p", "tcp", "--state", "ESTABLISHED"]), 1);
         assert_eq!(n(&["--mark", "1"]), 1);
@@ -399,7 +433,10 @@ mod tests {
             text,
             "tcp      6 100 ESTABLISHED src=10.0.1.2 dst=198.51.100.10 sport=40000 dport=443 src=198.51.100.10 dst=10.0.1.2 sport=443 dport=40000 [ASSURED] mark=0 use=1\n"
         );
-        assert_eq!(shown_line(1), "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.");
+        assert_eq!(
+            shown_line(1),
+            "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown."
+        );
         // The workers get what they can apply themselves.
         let f = q(&["-p", "tcp", "-s", "10.0.1.2", "--mark", "5", "--dport", "1"]).worker_filter();
         assert_eq!(f.proto, Some(6));
@@ -428,6 +465,9 @@ mod tests {
         let c = conntrack_count(&[a, b]);
         assert_eq!(c.total, 5);
         assert_eq!(c.tcp, vec![("ESTABLISHED", 3), ("TIME_WAIT", 1)]);
-        assert_eq!(conntrack_count_json(&c, Some(65536))["tcp"]["ESTABLISHED"], 3);
+        assert_eq!(
+            conntrack_count_json(&c, Some(65536))["tcp"]["ESTABLISHED"],
+            3
+        );
     }
 }

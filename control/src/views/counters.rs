@@ -257,7 +257,10 @@ mod tests {
         assert_eq!(c.rule(TableKind::Filter, "INPUT", 0), Some(n(5, 500)));
         assert_eq!(c.rule(TableKind::Filter, "X", 0), Some(n(7, 700)));
         assert_eq!(c.policy(TableKind::Filter, "X"), None);
-        assert_eq!(sum(&[c.clone(), c.clone()]).rule(TableKind::Filter, "X", 0), Some(n(14, 1400)));
+        assert_eq!(
+            sum(&[c.clone(), c.clone()]).rule(TableKind::Filter, "X", 0),
+            Some(n(14, 1400))
+        );
     }
 
     #[test]
@@ -268,21 +271,42 @@ mod tests {
         assert_eq!(b.shown(&live), live);
         b.zero(&live, TableKind::Filter, Some("INPUT")).unwrap();
         let shown = b.shown(&live);
-        assert_eq!(shown.rule(TableKind::Filter, "INPUT", 0), Some(Counters::default()));
-        assert_eq!(shown.policy(TableKind::Filter, "INPUT"), Some(Counters::default()));
+        assert_eq!(
+            shown.rule(TableKind::Filter, "INPUT", 0),
+            Some(Counters::default())
+        );
+        assert_eq!(
+            shown.policy(TableKind::Filter, "INPUT"),
+            Some(Counters::default())
+        );
         // X was not zeroed.
         assert_eq!(shown.rule(TableKind::Filter, "X", 0).unwrap().packets, 7);
         // Hits after the zero show.
         let mut later = live.clone();
         later.tables[0].chains[0].rules[0].packets += 3;
-        assert_eq!(b.shown(&later).rule(TableKind::Filter, "INPUT", 0).unwrap().packets, 3);
+        assert_eq!(
+            b.shown(&later)
+                .rule(TableKind::Filter, "INPUT", 0)
+                .unwrap()
+                .packets,
+            3
+        );
         // The whole table.
         b.zero(&later, TableKind::Filter, None).unwrap();
-        assert_eq!(b.shown(&later).rule(TableKind::Filter, "X", 0).unwrap().packets, 0);
+        assert_eq!(
+            b.shown(&later)
+                .rule(TableKind::Filter, "X", 0)
+                .unwrap()
+                .packets,
+            0
+        );
         // An unknown chain is iptables' error and changes nothing.
         let before = b.clone();
         let e = b.zero(&later, TableKind::Filter, Some("NOPE")).unwrap_err();
-        assert_eq!(e.to_string(), "iptables: No chain/target/match by that name.");
+        assert_eq!(
+            e.to_string(),
+            "iptables: No chain/target/match by that name."
+        );
         assert_eq!(b, before);
     }
 
@@ -295,7 +319,10 @@ mod tests {
         let new = rules("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n-A INPUT -p udp -j ACCEPT\n-A INPUT -p tcp -j ACCEPT\n-A X -j DROP\nCOMMIT\n");
         let nb = b.carry_over(&old, &new);
         let base = &nb.base;
-        assert_eq!(base.rule(TableKind::Filter, "INPUT", 0), Some(Counters::default()));
+        assert_eq!(
+            base.rule(TableKind::Filter, "INPUT", 0),
+            Some(Counters::default())
+        );
         assert_eq!(base.rule(TableKind::Filter, "INPUT", 1).unwrap().packets, 5);
         assert_eq!(base.rule(TableKind::Filter, "X", 0).unwrap().packets, 7);
         assert_eq!(base.policy(TableKind::Filter, "INPUT").unwrap().packets, 10);

@@ -66,7 +66,10 @@ impl Names {
 /// `10.1.2`, `0.0.0.0`, left-aligned as `getnetbyaddr` compares them
 /// (`127` is 127.0.0.0).
 fn inet_network(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<u8> = s.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let parts: Vec<u8> = s
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     if parts.is_empty() || parts.len() > 4 {
         return None;
     }

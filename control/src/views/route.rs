@@ -136,7 +136,10 @@ fn route_line(
                 let _ = write!(s, " table {}", TableName(t));
             }
             s.push_str(" proto kernel scope link");
-            if let Some(src) = ports.get(dev.index()).and_then(|p| primary_in(p, r.to.addr())) {
+            if let Some(src) = ports
+                .get(dev.index())
+                .and_then(|p| primary_in(p, r.to.addr()))
+            {
                 let _ = write!(s, " src {src}");
             }
         }
@@ -369,13 +372,7 @@ pub fn neigh_show(router: &Router, entries: &[NeighEntry]) -> String {
 fn merged(entries: &[NeighEntry]) -> Vec<NeighEntry> {
     let mut v: Vec<NeighEntry> = entries.to_vec();
     v.sort_by_key(|(w, port, ip, info)| {
-        (
-            ip.is_ipv6(),
-            *ip,
-            port.index(),
-            !info.state.is_valid(),
-            *w,
-        )
+        (ip.is_ipv6(), *ip, port.index(), !info.state.is_valid(), *w)
     });
     v.dedup_by_key(|(_, port, ip, _)| (*ip, port.index()));
     v
@@ -475,7 +472,9 @@ mod tests {
         assert!(route_show(&r, &ports, Some(100)).is_err());
         let j = route_show_json(&r, &ports, Some(254));
         assert_eq!(j[0]["connected"], true);
-        assert!(route_show(&r, &ports, None).unwrap().contains("local 10.0.1.1 dev r0 table local"));
+        assert!(route_show(&r, &ports, None)
+            .unwrap()
+            .contains("local 10.0.1.1 dev r0 table local"));
         assert_eq!(rule_show(&r), "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n");
     }
 }

@@ -160,9 +160,14 @@ pub fn rules_list(
         let policy = c
             .hook
             .map(|_| counters.policy(table.kind, &c.name).unwrap_or_default());
-        header(&mut out, f, &c.name, c.policy.map(|p| p.name()), policy, || {
-            references(&table, &c.name)
-        });
+        header(
+            &mut out,
+            f,
+            &c.name,
+            c.policy.map(|p| p.name()),
+            policy,
+            || references(&table, &c.name),
+        );
         for (k, r) in c.rules.iter().enumerate() {
             let n = counters.rule(table.kind, &c.name, k).unwrap_or_default();
             rule_line(&mut out, f, k + 1, n, r);
@@ -337,9 +342,11 @@ fn mask_suffix(mask: Ipv4Addr) -> String {
 
 fn addr_column(out: &mut String, a: &Option<AddrMatch>, f: Fmt) {
     let numeric = f.numeric;
-    let (addr, mask, inv) = a
-        .map(|a| (a.addr, a.mask, a.invert))
-        .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, false));
+    let (addr, mask, inv) = a.map(|a| (a.addr, a.mask, a.invert)).unwrap_or((
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        false,
+    ));
     out.push(if inv { '!' } else { ' ' });
     let text = if mask == Ipv4Addr::UNSPECIFIED && !numeric {
         "anywhere".to_string()

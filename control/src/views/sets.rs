@@ -37,7 +37,9 @@ pub fn references(rules: &Ruleset, name: &str) -> usize {
         .flat_map(|t| &t.chains)
         .flat_map(|c| &c.rules)
         .flat_map(|r| &r.matches)
-        .filter(|m| matches!(m, Match::Set(s) if s.match_set.as_ref().is_some_and(|m| m.name == name)))
+        .filter(
+            |m| matches!(m, Match::Set(s) if s.match_set.as_ref().is_some_and(|m| m.name == name)),
+        )
         .count()
 }
 
@@ -50,11 +52,7 @@ fn parts(set: &IpSet) -> (String, Vec<String>) {
     .save();
     let mut lines = text.lines();
     let create = lines.next().unwrap_or_default();
-    let header = create
-        .splitn(4, ' ')
-        .nth(3)
-        .unwrap_or_default()
-        .to_string();
+    let header = create.splitn(4, ' ').nth(3).unwrap_or_default().to_string();
     let prefix = format!("add {} ", set.name);
     let members = lines
         .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))

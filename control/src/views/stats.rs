@@ -38,7 +38,14 @@ fn get(c: &Counters, name: &str) -> u64 {
     c.by_name(name).unwrap_or(0)
 }
 
-fn block(out: &mut String, label: &str, c: &Counters, t: &BatchTimes, ct: Option<&Counts>, max: usize) {
+fn block(
+    out: &mut String,
+    label: &str,
+    c: &Counters,
+    t: &BatchTimes,
+    ct: Option<&Counts>,
+    max: usize,
+) {
     let l = c.ledger();
     let _ = writeln!(
         out,
@@ -205,7 +212,10 @@ mod tests {
         ];
         let s = stats(&w, 1000);
         let first = s.lines().next().unwrap();
-        assert_eq!(first, "total (2 workers): rx 105 tx 94 dropped 11 to host 0 queued 0");
+        assert_eq!(
+            first,
+            "total (2 workers): rx 105 tx 94 dropped 11 to host 0 queued 0"
+        );
         assert!(s.contains("  conntrack: 10 / 1000 entries (1.0%)\n"), "{s}");
         assert!(s.contains("    filter.drop"), "{s}");
         assert!(s.contains("    parse.malformed"), "{s}");
