@@ -647,24 +647,8 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names
             save_rate(s, l.avg);
             let _ = write!(s, " burst {}", l.burst);
         }
-        Match::Mark(m) | Match::Connmark(m) => {
-            let Some(mm) = &m.mark else { return };
-            // mark: " mark match" + " !" + " 0x.."; connmark: " connmark
-            // match " + "!" + " 0x..".
-            if is_connmark(m, r) {
-                s.push_str(" connmark match ");
-                s.push_str(inv(mm.invert));
-            } else {
-                s.push_str(" mark match");
-                if mm.invert {
-                    s.push_str(" !");
-                }
-            }
-            let _ = write!(s, " 0x{:x}", mm.value);
-            if mm.mask != u32::MAX {
-                let _ = write!(s, "/0x{:x}", mm.mask);
-            }
-        }
+        Match::Mark(m) => mark_match(s, m, false),
+        Match::Connmark(m) => mark_match(s, m, true),
         Match::Set(set) => {
             if let Some(ms) = &set.match_set {
                 let _ = write!(
@@ -841,12 +825,24 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names
     }
 }
 
-/// Whether `m` is the connmark match of `r` (mark and connmark share a
-/// struct; tell them apart by identity).
-fn is_connmark(m: &sluice_config::iptables::ext::mark::Mark, r: &Rule) -> bool {
-    r.matches
-        .iter()
-        .any(|x| matches!(x, Match::Connmark(c) if std::ptr::eq(c, m)))
+/// libxt_mark's and libxt_connmark's `print`: `mark match ! 0x1/0xff`,
+/// `connmark match ! 0x1/0xff` (connmark puts its space before the `!`,
+/// so without one it prints two).
+fn mark_match(s: &mut String, m: &sluice_config::iptables::ext::mark::Mark, connmark: bool) {
+    let Some(mm) = &m.mark else { return };
+    if connmark {
+        s.push_str(" connmark match ");
+        s.push_str(inv(mm.invert));
+    } else {
+        s.push_str(" mark match");
+        if mm.invert {
+            s.push_str(" !");
+        }
+    }
+    let _ = write!(s, " 0x{:x}", mm.value);
+    if mm.mask != u32::MAX {
+        let _ = write!(s, "/0x{:x}", mm.mask);
+    }
 }
 
 fn nat_range(s: &mut String, r: &NatRange) {
