@@ -4,3 +4,4 @@
 pub mod canon;
 pub mod check;
 pub mod run;
+pub mod views;
