@@ -13,6 +13,9 @@
 //!   differential tests (`tests/differential.rs`).
 //! * [`ctlist`]: the kernel's `conntrack -L` and a sluice shard as lines
 //!   of one comparable form.
+//! * [`lab`]: the throughput lab (lan ─ rtr ─ wan namespaces, the kernel
+//!   or `sluice run` as the router, the UDP blast and TCP bulk tools) that
+//!   the `sluice-lab-bench` binary measures.
 //! * [`pipeline`]: the forwarding benchmark's worker and traffic
 //!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
 //!   callgrind).
@@ -26,6 +29,7 @@ pub mod conntrack;
 pub mod ctlist;
 pub mod frames;
 pub mod kernel;
+pub mod lab;
 pub mod netns;
 pub mod pipeline;
 pub mod sluice;

@@ -6,3 +6,4 @@ pub mod canon;
 pub mod check;
 pub mod ctl;
 pub mod run;
+pub mod views;

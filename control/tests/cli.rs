@@ -47,7 +47,7 @@ fn example_config_checks_clean() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("OK: 4 interfaces, 2 routes, 1 policy rule, "),
+        out.contains("OK: 4 interfaces, 3 routes, 1 policy rule, "),
         "{out}"
     );
     // The example uses DNAT and MASQUERADE, which the dataplane runs (with

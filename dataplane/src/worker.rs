@@ -24,7 +24,9 @@ use crossbeam_queue::ArrayQueue;
 
 use crate::io::tap::TapQueue;
 use crate::io::{Desc, Port, PortId, Umem};
-use crate::packet::{Counter, CounterBlock, CtState, L2Class, Pkt, BATCH};
+use crate::packet::{
+    BatchTimes, Counter, CounterBlock, CtState, L2Class, LatencyBlock, Pkt, BATCH,
+};
 use crate::pipeline::Pipeline;
 use crate::snapshot::Snapshot;
 
@@ -144,6 +146,9 @@ pub struct Worker<P: Port> {
     /// counters and drains LOG records through it).
     reader: Arc<ArcSwapOption<crate::rules::RulesReader>>,
     published: Arc<CounterBlock>,
+    /// Batch times, recorded per RX batch and published with the counters.
+    batch_times: BatchTimes,
+    published_times: Arc<LatencyBlock>,
     turns: u32,
     /// The control side's requests about the conntrack shard.
     ct: crate::conntrack::view::Channel,
@@ -172,6 +177,8 @@ impl<P: Port> Worker<P> {
             cell: None,
             reader: Arc::new(ArcSwapOption::empty()),
             published: Arc::new(CounterBlock::default()),
+            batch_times: BatchTimes::default(),
+            published_times: Arc::new(LatencyBlock::default()),
             turns: 0,
             ct: Default::default(),
             ct_service: crate::conntrack::view::Channel::default().service(),
@@ -428,9 +435,16 @@ impl<P: Port> Worker<P> {
         Arc::clone(&self.published)
     }
 
-    /// Publishes the counters now.
+    /// The block this worker publishes its batch-time histogram to
+    /// ([`crate::packet::latency`]), with the counters.
+    pub fn latency_block(&self) -> Arc<LatencyBlock> {
+        Arc::clone(&self.published_times)
+    }
+
+    /// Publishes the counters (and the batch times) now.
     pub fn publish(&mut self) {
         self.published.publish(&self.pipeline.counters());
+        self.published_times.publish(&self.batch_times);
         self.turns = 0;
     }
 
@@ -450,6 +464,9 @@ impl<P: Port> Worker<P> {
             self.take_handoffs(now);
         }
         let mut received = 0;
+        // Start of the next batch's time: the turn's start, then the end
+        // of the previous batch (one clock read per batch).
+        let mut mark = now;
         for i in 0..self.ports.len() {
             let n = self.ports[i].rx(&mut self.umem, &mut self.rx);
             if n > 0 {
@@ -461,6 +478,10 @@ impl<P: Port> Worker<P> {
                 self.pipeline
                     .rx(&mut self.umem, PortId(i as u16), &self.rx[..n], now);
                 self.pipeline.flush_tx(&mut self.umem, &mut self.ports);
+                let end = Instant::now();
+                self.batch_times
+                    .record(end.saturating_duration_since(mark).as_nanos() as u64);
+                mark = end;
             }
         }
         if !self.pipeline.handoffs().is_empty() {

@@ -254,6 +254,8 @@ pub struct XskPort {
     fill_target: u32,
     /// Frames on the TX ring not yet completed.
     tx_out: u32,
+    /// Frames produced on the TX ring since the last kick.
+    tx_new: u32,
     stats: XskPortStats,
 }
 
@@ -364,14 +366,27 @@ impl XskPort {
 
     /// Kicks TX while frames are outstanding and the kernel asks.
     fn kick_tx(&mut self) {
-        if self.tx_out > 0 && self.tx_q.needs_wakeup() {
+        // Copy mode sends at most 32 frames per sendto (the kernel's
+        // TX_BATCH_SIZE): one kick per 32 frames produced since the last
+        // turn (at least one while any is outstanding), up to MAX_KICKS,
+        // so a turn that received a full batch on each port also sends it.
+        if self.tx_out == 0 || !self.tx_q.needs_wakeup() {
+            self.tx_new = 0;
+            return;
+        }
+        let kicks = self.tx_new.div_ceil(32).clamp(1, MAX_KICKS);
+        for _ in 0..kicks {
             // Transient errors (EAGAIN, EBUSY, ENOBUFS, ENETDOWN) are
             // swallowed by xsk-rs; the next poll kicks again.
             let _ = self.tx_q.wakeup();
             self.stats.tx_kicks += 1;
         }
+        self.tx_new = 0;
     }
 }
+
+/// Most TX kicks (sendto) per port per poll turn.
+const MAX_KICKS: u32 = 8;
 
 impl Port for XskPort {
     fn rx(&mut self, _umem: &mut Umem, out: &mut [Desc]) -> usize {
@@ -443,6 +458,7 @@ impl Port for XskPort {
                 return n;
             }
             self.tx_out += k as u32;
+            self.tx_new += k as u32;
             self.stats.tx += k as u64;
             // The kick waits for `poll`, at the end of the turn: one
             // sendto per turn however many `tx` calls the turn made.
@@ -506,6 +522,7 @@ fn parse_mac(s: &str) -> [u8; 6] {
 /// Reads `/sys/class/net`: in a network namespace entered with setns(2),
 /// mount that namespace's sysfs first, as `ip netns exec` does.
 pub fn preflight(ifname: &str, queues_needed: u32) -> Result<IfInfo, XskError> {
+    quiet_libraries();
     check_root()?;
     if ifname.is_empty()
         || ifname.contains('/')
@@ -673,6 +690,7 @@ pub fn xdp_programs(ifname: &str) -> Result<Vec<XdpProg>, XskError> {
 /// [`open_worker`], never while another sluice runs on the interface.
 pub fn detach_stale(ifname: &str) -> Result<bool, XskError> {
     check_root()?;
+    quiet_libraries();
     let Some(mp) = MultiProg::get(ifname)? else {
         return Ok(false);
     };
@@ -698,6 +716,35 @@ pub fn detach_stale(ifname: &str) -> Result<bool, XskError> {
     Ok(true)
 }
 
+extern "C" {
+    /// libbpf's (linked in through libxdp-sys, which does not bind it):
+    /// `NULL` turns its messages off.
+    fn libbpf_set_print(f: Option<unsafe extern "C" fn()>) -> Option<unsafe extern "C" fn()>;
+}
+
+/// Turns libbpf's and libxdp's own stderr messages off, once. They report
+/// what the errors here report again in one line naming the interface
+/// (and, on a kernel that refuses libxdp's dispatcher, a dozen lines of
+/// "skipping unrecognized data section" and the fallback to a single
+/// program, which works): an operator reading the daemon's log should see
+/// sluice's lines only. `SLUICE_LIBBPF_DEBUG=1` keeps them.
+fn quiet_libraries() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("SLUICE_LIBBPF_DEBUG").is_some() {
+            return;
+        }
+        // SAFETY: both functions only store the callback pointer (NULL
+        // here: print nothing) in a library global; they are called once,
+        // before any socket exists, so no library call races with it.
+        #[allow(unsafe_code)]
+        unsafe {
+            libbpf_set_print(None);
+            libxdp_sys::libxdp_set_print(None);
+        }
+    });
+}
+
 /// One UMEM of `cfg.frames` chunks and one AF_XDP port per interface on
 /// queue `queue`; port `i` is on `ifaces[i]`. Runs [`preflight`] on each
 /// interface (for `queue + 1` queues) first.
@@ -707,6 +754,7 @@ pub fn open_worker(
     cfg: &XskConfig,
 ) -> Result<(Umem, Vec<XskPort>), XskError> {
     check_root()?;
+    quiet_libraries();
     if ifaces.is_empty() {
         return Err(XskError::Config("no interface to open".into()));
     }
@@ -960,6 +1008,7 @@ fn try_open(
             fill_out: 0,
             fill_target,
             tx_out: 0,
+            tx_new: 0,
             stats: XskPortStats::default(),
         });
     }

@@ -10,6 +10,7 @@
 
 mod batch;
 pub mod counters;
+pub mod latency;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -18,3 +19,4 @@ pub use batch::{
     Verdict, BATCH,
 };
 pub use counters::{Counter, CounterBlock, Counters, Kind, Ledger};
+pub use latency::{BatchTimes, LatencyBlock};

@@ -619,6 +619,23 @@ impl<F, const Q: usize> NeighTable<F, Q> {
         })
     }
 
+    /// Every neighbour, as `ip neigh show` lists them (walks the table: for
+    /// the control side, between batches, not the packet path). Order is
+    /// the hash table's.
+    pub fn entries(&self) -> impl Iterator<Item = (PortId, IpAddr, NeighInfo)> + '_ {
+        self.entries.iter().map(|(&(port, ip), e)| {
+            (
+                port,
+                ip,
+                NeighInfo {
+                    state: e.state,
+                    mac: e.state.is_valid().then_some(e.mac),
+                    queued: e.queue.len,
+                },
+            )
+        })
+    }
+
     /// When [`NeighTable::poll`] next has work: the earliest timer or the
     /// next periodic gc.
     pub fn next_timeout(&self) -> Option<Instant> {

@@ -1,0 +1,229 @@
+//! `sluice stats`: per worker and summed, frames in and out, drops by
+//! reason (`stage.reason` counters), handoffs between workers, conntrack
+//! occupancy against the maximum, and the batch-time histogram's p50 /
+//! p99 / p99.9.
+//!
+//! What it reads, per worker: `CounterBlock::read()` (the worker's
+//! [`Counters`]), `LatencyBlock::read()` ([`BatchTimes`]) and the
+//! conntrack shard's [`Counts`] (`Request::Count` on its channel); and
+//! the configured `conntrack_max`. Per-port counters are not kept by the
+//! dataplane (its counters are per worker); the port lines come when it
+//! does.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+use sluice_dataplane::conntrack::view::Counts;
+use sluice_dataplane::packet::{BatchTimes, Counter, Counters, Kind};
+
+/// One worker's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub counters: Counters,
+    pub batch_times: BatchTimes,
+    /// `None` when the worker did not answer in time.
+    pub conntrack: Option<Counts>,
+}
+
+fn ns(v: Option<u64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(n) if n < 1_000 => format!("{n}ns"),
+        Some(n) if n < 10_000_000 => format!("{:.1}us", n as f64 / 1e3),
+        Some(n) => format!("{:.1}ms", n as f64 / 1e6),
+    }
+}
+
+fn get(c: &Counters, name: &str) -> u64 {
+    c.by_name(name).unwrap_or(0)
+}
+
+fn block(
+    out: &mut String,
+    label: &str,
+    c: &Counters,
+    t: &BatchTimes,
+    ct: Option<&Counts>,
+    max: usize,
+) {
+    let l = c.ledger();
+    let _ = writeln!(
+        out,
+        "{label}: rx {} tx {} dropped {} to host {} queued {}",
+        get(c, "rx.frames"),
+        get(c, "tx.frames"),
+        l.dropped,
+        l.punted,
+        l.queued
+    );
+    let _ = writeln!(
+        out,
+        "  handoffs: sent {} received {} ring full {}",
+        get(c, "handoff.sent"),
+        get(c, "handoff.received"),
+        get(c, "handoff.ring_full")
+    );
+    if let Some(ct) = ct {
+        let pct = if max == 0 {
+            0.0
+        } else {
+            ct.total as f64 * 100.0 / max as f64
+        };
+        let _ = writeln!(out, "  conntrack: {} / {max} entries ({pct:.1}%)", ct.total);
+    } else {
+        let _ = writeln!(out, "  conntrack: no answer");
+    }
+    let _ = writeln!(
+        out,
+        "  batch time: p50 {} p99 {} p99.9 {} max {} ({} batches)",
+        ns(t.quantile(0.5)),
+        ns(t.quantile(0.99)),
+        ns(t.quantile(0.999)),
+        ns(t.max()),
+        t.count()
+    );
+    let drops: Vec<(&str, u64)> = Counter::ALL
+        .iter()
+        .filter(|k| k.kind() == Kind::Drop)
+        .map(|&k| (k.name(), c.get(k)))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    if !drops.is_empty() {
+        out.push_str("  drops:\n");
+        for (name, v) in drops {
+            let _ = writeln!(out, "    {name:<32} {v:>12}");
+        }
+    }
+}
+
+/// The sum of the workers' numbers.
+pub fn total(workers: &[WorkerStats]) -> WorkerStats {
+    let mut t = WorkerStats {
+        conntrack: Some(Counts::default()),
+        ..WorkerStats::default()
+    };
+    for w in workers {
+        t.counters.merge(&w.counters);
+        t.batch_times.merge(&w.batch_times);
+        if let (Some(a), Some(b)) = (&mut t.conntrack, &w.conntrack) {
+            *a = super::conntrack::conntrack_count(&[a.clone(), b.clone()]);
+        }
+    }
+    t
+}
+
+/// `sluice stats`: the total, then each worker.
+pub fn stats(workers: &[WorkerStats], conntrack_max: usize) -> String {
+    let mut out = String::new();
+    let t = total(workers);
+    let all_answered = workers.iter().all(|w| w.conntrack.is_some());
+    block(
+        &mut out,
+        &format!("total ({} workers)", workers.len()),
+        &t.counters,
+        &t.batch_times,
+        t.conntrack.as_ref().filter(|_| all_answered),
+        conntrack_max,
+    );
+    // Each shard gets an equal share of the table.
+    let share = conntrack_max / workers.len().max(1);
+    for (i, w) in workers.iter().enumerate() {
+        block(
+            &mut out,
+            &format!("worker {i}"),
+            &w.counters,
+            &w.batch_times,
+            w.conntrack.as_ref(),
+            share,
+        );
+    }
+    out
+}
+
+fn json_of(c: &Counters, t: &BatchTimes, ct: Option<&Counts>) -> serde_json::Value {
+    let counters: serde_json::Map<String, serde_json::Value> =
+        c.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
+    json!({
+        "counters": counters,
+        "ledger": {
+            "rx": c.ledger().rx,
+            "tx": c.ledger().tx,
+            "dropped": c.ledger().dropped,
+            "punted": c.ledger().punted,
+            "queued": c.ledger().queued,
+        },
+        "conntrack": ct.map(|c| c.total),
+        "batch_ns": {
+            "count": t.count(),
+            "p50": t.quantile(0.5),
+            "p99": t.quantile(0.99),
+            "p999": t.quantile(0.999),
+            "max": t.max(),
+        },
+    })
+}
+
+/// `sluice stats --json`.
+pub fn stats_json(workers: &[WorkerStats], conntrack_max: usize) -> serde_json::Value {
+    let t = total(workers);
+    json!({
+        "conntrack_max": conntrack_max,
+        "total": json_of(&t.counters, &t.batch_times, t.conntrack.as_ref()),
+        "workers": workers
+            .iter()
+            .map(|w| json_of(&w.counters, &w.batch_times, w.conntrack.as_ref()))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_and_drops_by_reason() {
+        let mut a = Counters::default();
+        a.add(Counter::RxFrames, 100);
+        a.add(Counter::TxFrames, 90);
+        a.add(Counter::FilterDrop, 10);
+        let mut ta = BatchTimes::default();
+        ta.record(2_000);
+        let mut b = Counters::default();
+        b.add(Counter::RxFrames, 5);
+        b.add(Counter::TxFrames, 4);
+        b.add(Counter::ParseMalformed, 1);
+        let w = vec![
+            WorkerStats {
+                counters: a,
+                batch_times: ta,
+                conntrack: Some(Counts {
+                    total: 7,
+                    ..Counts::default()
+                }),
+            },
+            WorkerStats {
+                counters: b,
+                batch_times: BatchTimes::default(),
+                conntrack: Some(Counts {
+                    total: 3,
+                    ..Counts::default()
+                }),
+            },
+        ];
+        let s = stats(&w, 1000);
+        let first = s.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "total (2 workers): rx 105 tx 94 dropped 11 to host 0 queued 0"
+        );
+        assert!(s.contains("  conntrack: 10 / 1000 entries (1.0%)\n"), "{s}");
+        assert!(s.contains("    filter.drop"), "{s}");
+        assert!(s.contains("    parse.malformed"), "{s}");
+        assert!(s.contains("worker 1: rx 5 tx 4 dropped 1"), "{s}");
+        assert!(s.contains("  conntrack: 3 / 500 entries (0.6%)\n"), "{s}");
+        assert!(s.contains("batch time: p50 2.0us"), "{s}");
+        let j = stats_json(&w, 1000);
+        assert_eq!(j["total"]["counters"]["rx.frames"], 105);
+        assert_eq!(j["workers"][0]["batch_ns"]["count"], 1);
+    }
+}
