@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use sluice_config::appliance::DEFAULT_SOCKET;
 
 use crate::api::client;
-use crate::api::proto::{Request, Response};
+use crate::api::proto::{Request, Response, ViewReq};
+use crate::views::cli::{ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd};
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
 /// else the default.
@@ -47,6 +48,13 @@ fn run(socket: Result<PathBuf, String>, req: Result<Request, String>) -> ExitCod
     match client::call(&socket, &req) {
         Err(e) => fail(&e),
         Ok(Response::Error { error }) => fail(&error),
+        Ok(Response::Text { text, note }) => {
+            print!("{text}");
+            if !note.is_empty() {
+                eprintln!("{note}");
+            }
+            ExitCode::SUCCESS
+        }
         Ok(r) => {
             print!("{}", show(&r));
             ExitCode::SUCCESS
@@ -66,6 +74,124 @@ pub fn diff(config: &Path, socket: Option<PathBuf>) -> ExitCode {
 
 pub fn simple(req: Request, config: Option<&Path>, socket: Option<PathBuf>) -> ExitCode {
     run(self::socket(socket, config), Ok(req))
+}
+
+/// An operator view: asked of the daemon, printed as it renders it.
+pub fn view(
+    view: ViewReq,
+    json: bool,
+    config: Option<&Path>,
+    socket: Option<PathBuf>,
+) -> ExitCode {
+    run(self::socket(socket, config), Ok(Request::View { view, json }))
+}
+
+/// `sluice rules list|save|zero`.
+pub fn rules_view(cmd: RulesViewCmd) -> ExitCode {
+    match cmd {
+        RulesViewCmd::List(a) => view(
+            ViewReq::RulesList {
+                table: a.table,
+                chain: a.chain,
+                verbose: a.verbose,
+                numeric: a.numeric,
+                exact: a.exact,
+                line_numbers: a.line_numbers,
+            },
+            a.common.json,
+            a.common.config.as_deref(),
+            a.common.socket,
+        ),
+        RulesViewCmd::Save(a) => view(
+            ViewReq::RulesSave {
+                counters: a.counters,
+                table: a.table,
+            },
+            a.json,
+            a.config.as_deref(),
+            a.socket,
+        ),
+        RulesViewCmd::Zero(a) => view(
+            ViewReq::RulesZero {
+                table: a.table,
+                chain: a.chain,
+            },
+            false,
+            a.config.as_deref(),
+            a.socket,
+        ),
+    }
+}
+
+/// `sluice conntrack|route|rule|sets|stats ...`.
+pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
+    let ct = |op: &str, a: ConntrackArgs| {
+        // conntrack's own errors before the daemon is asked.
+        if let Err(e) = a.query() {
+            return fail(&e.to_string());
+        }
+        view(
+            ViewReq::Conntrack {
+                op: op.into(),
+                filter: a.filter,
+            },
+            a.common.json,
+            a.common.config.as_deref(),
+            a.common.socket,
+        )
+    };
+    match cmd {
+        ViewCmd::Conntrack { cmd } => match cmd {
+            ConntrackCmd::List(a) => ct("list", a),
+            ConntrackCmd::Count(a) => ct("count", a),
+            ConntrackCmd::Delete(a) => ct("delete", a),
+            ConntrackCmd::Flush(c) => view(
+                ViewReq::Conntrack {
+                    op: "flush".into(),
+                    filter: Vec::new(),
+                },
+                c.json,
+                c.config.as_deref(),
+                c.socket,
+            ),
+        },
+        ViewCmd::Route {
+            cmd: RouteCmd::Show(a),
+        } => view(
+            ViewReq::RouteShow {
+                selector: a.selector,
+            },
+            a.common.json,
+            a.common.config.as_deref(),
+            a.common.socket,
+        ),
+        ViewCmd::Rule {
+            cmd: ShowCmd::Show(c),
+        } => view(ViewReq::RuleShow, c.json, c.config.as_deref(), c.socket),
+        ViewCmd::Sets {
+            cmd: SetsCmd::List { name, common },
+        } => view(
+            ViewReq::SetsList { name },
+            common.json,
+            common.config.as_deref(),
+            common.socket,
+        ),
+        ViewCmd::Stats(a) => loop {
+            let r = view(
+                ViewReq::Stats,
+                a.common.json,
+                a.common.config.as_deref(),
+                a.common.socket.clone(),
+            );
+            match a.watch {
+                Some(s) if r == ExitCode::SUCCESS => {
+                    std::thread::sleep(std::time::Duration::from_secs(s.max(1)));
+                    println!();
+                }
+                _ => break r,
+            }
+        },
+    }
 }
 
 /// What a successful answer prints.
@@ -121,6 +247,7 @@ pub fn show(r: &Response) -> String {
             config.display(),
             confirm.map_or(String::new(), |s| format!(", rolls back in {s}s unless confirmed"))
         ),
+        Response::Text { text, .. } => text.clone(),
         Response::Error { error } => format!("error: {error}\n"),
     }
 }

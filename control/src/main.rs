@@ -71,11 +71,14 @@ enum Cmd {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
-    /// Work with iptables-restore rulesets.
+    /// Work with iptables-restore rulesets, and the running daemon's
+    /// ruleset (list, save, zero).
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+    #[command(flatten)]
+    View(sluice_control::views::cli::ViewCmd),
 }
 
 /// Which daemon: `--socket`, or the `[control] socket` of `--config`,
@@ -110,6 +113,8 @@ enum RulesCmd {
         #[arg(long)]
         sets: Option<PathBuf>,
     },
+    #[command(flatten)]
+    View(sluice_control::views::cli::RulesViewCmd),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +131,10 @@ fn main() -> ExitCode {
         Cmd::Confirm(t) => ctl::simple(Request::Confirm, t.config.as_deref(), t.socket),
         Cmd::Rollback(t) => ctl::simple(Request::Rollback, t.config.as_deref(), t.socket),
         Cmd::History(t) => ctl::simple(Request::History, t.config.as_deref(), t.socket),
+        Cmd::View(v) => ctl::view_cmd(v),
+        Cmd::Rules {
+            cmd: RulesCmd::View(v),
+        } => ctl::rules_view(v),
         Cmd::Rules {
             cmd: RulesCmd::Canon { nft, file, sets },
         } => {

@@ -44,6 +44,60 @@ pub enum Request {
     Diff { config: PathBuf },
     /// The running generation and config file.
     Status,
+    /// An operator view ([`crate::views`]), rendered by the daemon: text
+    /// in the layout of the tool it imitates, or JSON.
+    View {
+        #[serde(flatten)]
+        view: ViewReq,
+        #[serde(default)]
+        json: bool,
+    },
+}
+
+/// Which view, with its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "view", rename_all = "snake_case")]
+pub enum ViewReq {
+    RulesList {
+        table: String,
+        #[serde(default)]
+        chain: Option<String>,
+        #[serde(default)]
+        verbose: bool,
+        #[serde(default)]
+        numeric: bool,
+        #[serde(default)]
+        exact: bool,
+        #[serde(default)]
+        line_numbers: bool,
+    },
+    RulesSave {
+        #[serde(default)]
+        counters: bool,
+        #[serde(default)]
+        table: Option<String>,
+    },
+    RulesZero {
+        table: String,
+        #[serde(default)]
+        chain: Option<String>,
+    },
+    /// `op`: list, count, delete, flush; `filter`: conntrack's options.
+    Conntrack {
+        op: String,
+        #[serde(default)]
+        filter: Vec<String>,
+    },
+    RouteShow {
+        #[serde(default)]
+        selector: Vec<String>,
+    },
+    RuleShow,
+    SetsList {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Stats,
 }
 
 /// One configuration the daemon ran, for `sluice history`.
@@ -98,6 +152,13 @@ pub enum Response {
         /// Seconds left before a pending `--confirm` rolls back.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         confirm: Option<u64>,
+    },
+    /// A view: `text` for stdout, `note` for stderr (conntrack's count
+    /// line).
+    Text {
+        text: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        note: String,
     },
     /// The request failed and changed nothing; one line.
     Error {

@@ -186,6 +186,10 @@ pub struct Control {
     /// When the pending `--confirm` rolls back.
     deadline: Option<Instant>,
     log: Log,
+    /// What the views read of each worker (filled as they start).
+    pub workers: Vec<super::views::WorkerView>,
+    /// `rules zero`'s baseline for the running ruleset.
+    baseline: crate::views::counters::Baseline,
 }
 
 impl Control {
@@ -208,7 +212,18 @@ impl Control {
             next_generation: generation + 1,
             deadline: None,
             log,
+            workers: Vec::new(),
+            baseline: crate::views::counters::Baseline::new(),
         }
+    }
+
+    /// `rules zero`'s baseline follows the counters over a swap to `new`.
+    fn carry_baseline(&mut self, new: &Snapshot) {
+        let old = self.current().loaded.snap.rules.clone();
+        self.baseline = match (old, &new.rules) {
+            (Some(o), Some(n)) => self.baseline.carry_over(o.ruleset(), n.ruleset()),
+            _ => crate::views::counters::Baseline::new(),
+        };
     }
 
     fn current(&self) -> &Entry {
@@ -236,6 +251,7 @@ impl Control {
         let generation = loaded.snap.generation;
         let rules = loaded.rules;
         self.next_generation += 1;
+        self.carry_baseline(&loaded.snap);
         self.cell.store(Arc::clone(&loaded.snap));
         self.history.push_back(Entry {
             generation,
@@ -296,6 +312,8 @@ impl Control {
         let from = self.current().generation;
         self.history[self.running].state = State::RolledBack;
         self.deadline = None;
+        let snap = Arc::clone(&self.history[to].loaded.snap);
+        self.carry_baseline(&snap);
         self.running = to;
         let e = &self.history[to];
         self.cell.store(Arc::clone(&e.loaded.snap));
@@ -374,6 +392,19 @@ impl Control {
             Request::History => Ok(self.history()),
             Request::Diff { config } => self.diff(&config),
             Request::Status => Ok(self.status()),
+            Request::View { view, json } => {
+                let e = &self.history[self.running];
+                super::views::view(
+                    super::views::Sources {
+                        workers: &self.workers,
+                        baseline: &mut self.baseline,
+                        bundle: &e.loaded.bundle,
+                        snap: &e.loaded.snap,
+                    },
+                    view,
+                    json,
+                )
+            }
         };
         r.unwrap_or_else(|error| Response::Error { error })
     }

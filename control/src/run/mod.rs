@@ -101,6 +101,7 @@ struct WorkerThread {
 }
 
 mod attach;
+mod views;
 
 impl Daemon {
     fn start(config: &Path, log: &Log, stop: &Arc<AtomicBool>) -> Result<Daemon, String> {
@@ -216,6 +217,14 @@ impl Daemon {
             daemon.taps.attach(&mut worker, w as usize)?;
             let counters = worker.counter_block();
             let rules = worker.rules_reader_slot();
+            if let Ok(mut c) = daemon.control.lock() {
+                c.workers.push(views::WorkerView {
+                    counters: Arc::clone(&counters),
+                    times: worker.latency_block(),
+                    rules: Arc::clone(&rules),
+                    ct: worker.conntrack_channel(),
+                });
+            }
             let core = cores.get(w as usize).copied();
             let stop = Arc::clone(stop);
             let fault = w == 0 && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic");

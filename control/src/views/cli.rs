@@ -25,6 +25,9 @@ pub struct ViewCommon {
     /// The appliance TOML of the running daemon (its `[control] socket`).
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// The API socket (instead of --config's `[control] socket`).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
     /// Print JSON instead of the text layout.
     #[arg(long)]
     pub json: bool,
@@ -110,6 +113,12 @@ pub struct RulesSaveArgs {
     /// The daemon's appliance TOML.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The API socket (instead of --config's `[control] socket`).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Print JSON instead of the text layout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl RulesSaveArgs {
@@ -133,6 +142,9 @@ pub struct RulesZeroArgs {
     /// The daemon's appliance TOML.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// The API socket (instead of --config's `[control] socket`).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
 }
 
 impl RulesZeroArgs {
@@ -160,11 +172,6 @@ pub enum ViewCmd {
         #[command(subcommand)]
         cmd: ShowCmd,
     },
-    /// The workers' neighbour (ARP) tables, as `ip neigh show`.
-    Neigh {
-        #[command(subcommand)]
-        cmd: ShowCmd,
-    },
     /// The sets the rules use, as `ipset list [NAME]`.
     Sets {
         #[command(subcommand)]
@@ -185,6 +192,11 @@ pub enum ConntrackCmd {
     List(ConntrackArgs),
     /// Count entries, as `conntrack -C` (with --json: by state).
     Count(ConntrackArgs),
+    /// Delete the entries FILTER selects, as `conntrack -D` (-p, -s, -d,
+    /// -m VALUE, -w, -u).
+    Delete(ConntrackArgs),
+    /// Delete every entry, as `conntrack -F`.
+    Flush(ViewCommon),
 }
 
 /// A conntrack command's filter, read as conntrack reads it.
@@ -231,7 +243,7 @@ impl RouteShowArgs {
     }
 }
 
-/// `rule show` / `neigh show`.
+/// `rule show`.
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum ShowCmd {
     /// List them.

@@ -1,0 +1,340 @@
+//! The operator views served on the API socket: the daemon gathers what
+//! each [`crate::views`] function needs from the running snapshot and the
+//! workers (rule counters through their readers, conntrack through their
+//! channels, counters and batch times through their published blocks)
+//! and renders text or JSON.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sluice_config::iptables::TableKind;
+use sluice_dataplane::conntrack::view::{Channel, Counts, EntryView, Filter, Reply, Request};
+use sluice_dataplane::packet::{CounterBlock, LatencyBlock};
+use sluice_dataplane::route::Port;
+use sluice_dataplane::rules::{Program, RuleCounters, RulesReader};
+
+use crate::api::proto::{Response, ViewReq};
+use crate::views::conntrack::{self, CtQuery};
+use crate::views::counters::{self, Baseline};
+use crate::views::names::Names;
+use crate::views::rules_list::{self, ListOptions};
+use crate::views::rules_save::{self, SaveOptions};
+use crate::views::stats::{self, WorkerStats};
+use crate::views::{route, sets};
+
+/// How long the control thread waits for a worker's conntrack answer.
+const CT_WAIT: Duration = Duration::from_secs(3);
+
+/// What the control thread reads of one worker.
+pub struct WorkerView {
+    pub counters: Arc<CounterBlock>,
+    pub times: Arc<LatencyBlock>,
+    pub rules: Arc<arc_swap::ArcSwapOption<RulesReader>>,
+    pub ct: Channel,
+}
+
+fn table(name: &str) -> Result<TableKind, String> {
+    TableKind::from_name(name).ok_or_else(|| {
+        format!(
+            "iptables v1.8.9 (legacy): can't initialize iptables table `{name}': Table does not exist (do you need to insmod?)"
+        )
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn text(text: String) -> Response {
+    Response::Text {
+        text,
+        note: String::new(),
+    }
+}
+
+/// The rule counters of `prog` summed over the workers running it (a
+/// worker still on the previous program after a swap is waited for, a
+/// second at most).
+pub fn rule_counters(workers: &[WorkerView], prog: &Arc<Program>) -> RuleCounters {
+    let t0 = Instant::now();
+    loop {
+        let readers: Vec<_> = workers.iter().map(|w| w.rules.load_full()).collect();
+        let on: Vec<RuleCounters> = readers
+            .iter()
+            .flatten()
+            .filter(|r| Arc::ptr_eq(r.program(), prog))
+            .map(|r| r.counters())
+            .collect();
+        if on.len() == workers.len() || t0.elapsed() > Duration::from_secs(1) {
+            return if on.is_empty() {
+                counters::from_ruleset(prog.ruleset())
+            } else {
+                counters::sum(&on)
+            };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Asks every worker `req`; their answers in worker order.
+fn ask_all(workers: &[WorkerView], req: &Request) -> Result<Vec<Reply>, String> {
+    for w in workers {
+        // An answer left from a request that timed out is not this one's.
+        while w.ct.answer().is_some() {}
+        w.ct
+            .ask(req.clone())
+            .map_err(|_| "a worker has too many conntrack requests queued: try again".to_string())?;
+    }
+    let mut out = Vec::with_capacity(workers.len());
+    for (i, w) in workers.iter().enumerate() {
+        let t0 = Instant::now();
+        loop {
+            if let Some(r) = w.ct.answer() {
+                out.push(r);
+                break;
+            }
+            if t0.elapsed() > CT_WAIT {
+                return Err(format!(
+                    "worker {i} did not answer the conntrack request in {}s",
+                    CT_WAIT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    Ok(out)
+}
+
+fn entries(workers: &[WorkerView], f: Filter) -> Result<Vec<Vec<EntryView>>, String> {
+    ask_all(workers, &Request::List(f))?
+        .into_iter()
+        .map(|r| match r {
+            Reply::Entries(e) => Ok(e),
+            _ => Err("a worker answered another conntrack request".into()),
+        })
+        .collect()
+}
+
+fn counts(workers: &[WorkerView]) -> Result<Vec<Counts>, String> {
+    ask_all(workers, &Request::Count)?
+        .into_iter()
+        .map(|r| match r {
+            Reply::Counts(c) => Ok(c),
+            _ => Err("a worker answered another conntrack request".into()),
+        })
+        .collect()
+}
+
+fn deleted(replies: Vec<Reply>) -> usize {
+    replies
+        .into_iter()
+        .map(|r| match r {
+            Reply::Deleted(n) => n,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The daemon's state a view reads.
+pub struct Sources<'a> {
+    pub workers: &'a [WorkerView],
+    pub baseline: &'a mut Baseline,
+    pub bundle: &'a sluice_config::bundle::Bundle,
+    pub snap: &'a sluice_dataplane::snapshot::Snapshot,
+}
+
+/// Renders `v`; an error is one line, what the imitated tool says.
+pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> {
+    let prog = s.snap.rules.clone();
+    let no_rules = || "no [firewall] ruleset is configured: there are no rules".to_string();
+    match v {
+        ViewReq::RulesList {
+            table: t,
+            chain,
+            verbose,
+            numeric,
+            exact,
+            line_numbers,
+        } => {
+            let prog = prog.ok_or_else(no_rules)?;
+            let opts = ListOptions {
+                table: table(&t)?,
+                chain,
+                verbose,
+                numeric,
+                exact,
+                line_numbers,
+                names: if numeric {
+                    Names::none()
+                } else {
+                    Names::from_etc()
+                },
+            };
+            let c = s.baseline.shown(&rule_counters(s.workers, &prog));
+            if json {
+                rules_list::rules_list_json(prog.ruleset(), &c, &opts)
+                    .map(|j| text(pretty(&j)))
+                    .map_err(|e| e.to_string())
+            } else {
+                rules_list::rules_list(prog.ruleset(), &c, &opts)
+                    .map(text)
+                    .map_err(|e| e.to_string())
+            }
+        }
+        ViewReq::RulesSave { counters, table: t } => {
+            let prog = prog.ok_or_else(no_rules)?;
+            let opts = SaveOptions {
+                counters,
+                table: t.as_deref().map(table).transpose()?,
+            };
+            let c = s.baseline.shown(&rule_counters(s.workers, &prog));
+            Ok(text(if json {
+                pretty(&rules_save::rules_save_json(prog.ruleset(), &c, &opts))
+            } else {
+                rules_save::rules_save(prog.ruleset(), &c, &opts, Some(SystemTime::now()))
+            }))
+        }
+        ViewReq::RulesZero { table: t, chain } => {
+            let prog = prog.ok_or_else(no_rules)?;
+            let live = rule_counters(s.workers, &prog);
+            s.baseline
+                .zero(&live, table(&t)?, chain.as_deref())
+                .map_err(|e| e.to_string())?;
+            Ok(text(String::new()))
+        }
+        ViewReq::Conntrack { op, filter } => {
+            let q = CtQuery::parse(&filter).map_err(|e| e.to_string())?;
+            let max = s.bundle.appliance.dataplane.conntrack_max as usize;
+            match op.as_str() {
+                "list" => {
+                    let e = entries(s.workers, q.worker_filter())?;
+                    if json {
+                        Ok(text(pretty(&conntrack::conntrack_list_json(&e, &q))))
+                    } else {
+                        let (out, n) = conntrack::conntrack_list(&e, &q);
+                        Ok(Response::Text {
+                            text: out,
+                            note: conntrack::shown_line(n),
+                        })
+                    }
+                }
+                "count" => {
+                    let c = conntrack::conntrack_count(&counts(s.workers)?);
+                    Ok(text(if json {
+                        pretty(&conntrack::conntrack_count_json(&c, Some(max)))
+                    } else {
+                        format!("{}\n", c.total)
+                    }))
+                }
+                "delete" => {
+                    // The workers delete by what their filter can say;
+                    // a query it cannot say whole is refused, not widened.
+                    let e = entries(s.workers, q.worker_filter())?;
+                    let all: usize = e.iter().map(Vec::len).sum();
+                    let (_, n) = conntrack::conntrack_list(&e, &q);
+                    if n != all {
+                        return Err("conntrack delete filters by -p, -s, -d, -m VALUE (no mask), -w and -u only; --sport/--dport/--state/-r/-q/-f select for list only".into());
+                    }
+                    if q == CtQuery::default() {
+                        return Err("conntrack delete needs a filter (use `sluice conntrack flush` for all)".into());
+                    }
+                    let n = deleted(ask_all(s.workers, &Request::Delete(q.worker_filter()))?);
+                    Ok(Response::Text {
+                        text: if json {
+                            pretty(&serde_json::json!({ "deleted": n }))
+                        } else {
+                            String::new()
+                        },
+                        note: format!(
+                            "conntrack v1.4.7 (conntrack-tools): {n} flow entries have been deleted."
+                        ),
+                    })
+                }
+                "flush" => {
+                    let n = deleted(ask_all(s.workers, &Request::Flush)?);
+                    Ok(Response::Text {
+                        text: if json {
+                            pretty(&serde_json::json!({ "deleted": n }))
+                        } else {
+                            String::new()
+                        },
+                        note: "conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.".into(),
+                    })
+                }
+                other => Err(format!("unknown conntrack operation {other:?}")),
+            }
+        }
+        ViewReq::RouteShow { selector } => {
+            let t = match selector.as_slice() {
+                [] => Some(254),
+                [t, id] if t == "table" => route::parse_table(id).map_err(|e| e.to_string())?,
+                [other, ..] => {
+                    return Err(crate::views::ViewError::RouteTable(other.clone()).to_string())
+                }
+            };
+            let ports = ports(s.bundle);
+            let router = &s.snap.net.router;
+            if json {
+                Ok(text(pretty(&route::route_show_json(router, &ports, t))))
+            } else {
+                route::route_show(router, &ports, t)
+                    .map(text)
+                    .map_err(|e| e.to_string().replace('\n', "; "))
+            }
+        }
+        ViewReq::RuleShow => {
+            let router = &s.snap.net.router;
+            Ok(text(if json {
+                pretty(&route::rule_show_json(router))
+            } else {
+                route::rule_show(router)
+            }))
+        }
+        ViewReq::SetsList { name } => {
+            let rules = &s.bundle.rules;
+            let sets = &s.bundle.sets;
+            if json {
+                sets::sets_list_json(sets, rules, name.as_deref())
+                    .map(|j| text(pretty(&j)))
+                    .map_err(|e| e.to_string())
+            } else {
+                sets::sets_list(sets, rules, name.as_deref())
+                    .map(text)
+                    .map_err(|e| e.to_string())
+            }
+        }
+        ViewReq::Stats => {
+            let ct = counts(s.workers).ok();
+            let w: Vec<WorkerStats> = s
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| WorkerStats {
+                    counters: w.counters.read(),
+                    batch_times: w.times.read(),
+                    conntrack: ct.as_ref().and_then(|c| c.get(i).cloned()),
+                })
+                .collect();
+            let max = s.bundle.appliance.dataplane.conntrack_max as usize;
+            Ok(text(if json {
+                pretty(&stats::stats_json(&w, max))
+            } else {
+                stats::stats(&w, max)
+            }))
+        }
+    }
+}
+
+fn ports(b: &sluice_config::bundle::Bundle) -> Vec<Port> {
+    b.appliance
+        .interfaces
+        .iter()
+        .map(|i| Port {
+            name: i.name.clone(),
+            addresses: i.addresses.clone(),
+            line: i.line,
+        })
+        .collect()
+}
