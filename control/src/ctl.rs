@@ -125,7 +125,20 @@ pub fn rules_view(cmd: RulesViewCmd) -> ExitCode {
 
 /// `sluice conntrack|route|rule|sets|stats ...`.
 pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
-    let ct = |op: &str, a: ConntrackArgs| {
+    let ct = |op: &str, mut a: ConntrackArgs| {
+        // The filter takes the rest of the line: --config/--socket/--json
+        // after it are still sluice's.
+        let mut filter = Vec::new();
+        let mut it = std::mem::take(&mut a.filter).into_iter();
+        while let Some(x) = it.next() {
+            match x.as_str() {
+                "--json" => a.common.json = true,
+                "--config" => a.common.config = it.next().map(PathBuf::from),
+                "--socket" => a.common.socket = it.next().map(PathBuf::from),
+                _ => filter.push(x),
+            }
+        }
+        a.filter = filter;
         // conntrack's own errors before the daemon is asked.
         if let Err(e) = a.query() {
             return fail(&e.to_string());

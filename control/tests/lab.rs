@@ -981,3 +981,96 @@ fn apply_live_rollback_confirm_and_bad_input() {
     assert_eq!(after, hist, "no bad input changed anything");
     assert_eq!(outcome(&lab), "open");
 }
+
+/// The operator views through the API socket after real traffic: rule
+/// counters summed over the workers land on the rules that matched,
+/// `rules zero` zeroes them, conntrack shows, counts and flushes the
+/// flow, and route/rule/sets/stats answer, each also as JSON.
+#[test]
+fn views_through_the_socket_after_traffic() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::up(2);
+    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
+    in_ns(&lab.lan, || {
+        tcp_send(None, "198.51.100.10:5001", 3, 1 << 20)
+    })
+    .join()
+    .unwrap()
+    .expect("a transfer through the box");
+    let cfg = lab.config().to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--config", &cfg]);
+        let (code, out, err) = ctl(&a);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        (out, err)
+    };
+    // `iptables -L FORWARD -v -n -x`: pkts, bytes, target, prot, opt, in, out.
+    let forward = |out: &str| -> Vec<(u64, String, String, String)> {
+        out.lines()
+            .skip(2)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (
+                    f[0].parse().unwrap(),
+                    f[2].to_string(),
+                    f[5].to_string(),
+                    f[6].to_string(),
+                )
+            })
+            .collect()
+    };
+    let (out, _) = ok(&["rules", "list", "FORWARD", "-v", "-n", "-x"]);
+    assert!(out.starts_with("Chain FORWARD (policy DROP "), "{out}");
+    let rows = forward(&out);
+    // ESTABLISHED carries the transfer; r0 -> r1 ACCEPT saw its SYN.
+    assert!(rows[0].0 > 100, "{out}");
+    let syn = rows
+        .iter()
+        .find(|r| r.1 == "ACCEPT" && r.2 == "r0" && r.3 == "r1")
+        .expect("the r0 -> r1 rule");
+    assert_eq!(syn.0, 1, "{out}");
+    let (nat, _) = ok(&["rules", "list", "-t", "nat", "POSTROUTING", "-v", "-n", "-x"]);
+    let masq = nat.lines().nth(2).unwrap();
+    assert!(masq.contains("MASQUERADE") && masq.split_whitespace().next() == Some("1"), "{nat}");
+    let (json, _) = ok(&["rules", "list", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&json).expect("rules list --json");
+    let (save, _) = ok(&["rules", "save", "-c", "-t", "filter"]);
+    assert!(save.contains("-A FORWARD -i r0 -o r1 -j ACCEPT"), "{save}");
+    ok(&["rules", "zero", "FORWARD"]);
+    let (out, _) = ok(&["rules", "list", "FORWARD", "-v", "-n", "-x"]);
+    assert!(forward(&out).iter().all(|r| r.0 == 0), "zeroed: {out}");
+
+    let (list, note) = ok(&["conntrack", "list", "-p", "tcp", "--dport", "5001"]);
+    assert!(list.contains("dst=198.51.100.10") && list.contains("dport=5001"), "{list}");
+    assert!(note.contains("flow entries have been shown"), "{note}");
+    let (count, _) = ok(&["conntrack", "count"]);
+    assert!(count.trim().parse::<u64>().unwrap() >= 1, "{count}");
+    ok(&["conntrack", "flush"]);
+    let (count, _) = ok(&["conntrack", "count"]);
+    assert_eq!(count, "0\n");
+
+    let (route, _) = ok(&["route", "show"]);
+    assert!(route.contains("default via 10.0.2.2 dev r1"), "{route}");
+    let (route, _) = ok(&["route", "show", "table", "100"]);
+    assert!(route.contains("default via 10.0.3.2 dev r2"), "{route}");
+    let (rule, _) = ok(&["rule", "show"]);
+    assert!(rule.contains("fwmark 0x1/0xff lookup 100"), "{rule}");
+    let (sets, _) = ok(&["sets", "list"]);
+    assert!(sets.contains("Name: blocklist"), "{sets}");
+    let (stats, _) = ok(&["stats"]);
+    assert!(stats.contains("batch time: p50"), "{stats}");
+    let (json, _) = ok(&["stats", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&json).expect("stats --json");
+
+    // Wrong input: the imitated tool's one line, exit 1.
+    let (code, out, err) = ctl(&["rules", "list", "-t", "bogus", "--config", &cfg]);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert!(err.contains("can't initialize iptables table `bogus'") && err.lines().count() == 1, "{err}");
+    let (code, _, err) = ctl(&["rules", "list", "NOPE", "--config", &cfg]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("No chain/target/match by that name"), "{err}");
+}
