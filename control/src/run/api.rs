@@ -498,3 +498,34 @@ fn answer(mut stream: UnixStream, control: &mut Control) {
     };
     let _ = stream.write_all(proto::encode_response(&resp).as_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_0600_live_refused_stale_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("sluice-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub/api.sock");
+        let (s, stale) = Socket::bind(&path).unwrap();
+        assert!(!stale);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let e = Socket::bind(&path).err().unwrap();
+        assert!(e.contains("another sluice run answers"), "{e}");
+        drop(s);
+        assert!(!path.exists(), "removed when dropped");
+        // A socket file nobody answers on (its daemon was killed).
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let (s, stale) = Socket::bind(&path).unwrap();
+        assert!(stale);
+        drop(s);
+        std::fs::write(&path, "x").unwrap();
+        let e = Socket::bind(&path).err().unwrap();
+        assert!(e.contains("not a socket"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
