@@ -10,7 +10,9 @@ use sluice_config::appliance::DEFAULT_SOCKET;
 
 use crate::api::client;
 use crate::api::proto::{Request, Response, ViewReq};
-use crate::views::cli::{ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd};
+use crate::views::cli::{
+    ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
+};
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
 /// else the default.
@@ -77,13 +79,11 @@ pub fn simple(req: Request, config: Option<&Path>, socket: Option<PathBuf>) -> E
 }
 
 /// An operator view: asked of the daemon, printed as it renders it.
-pub fn view(
-    view: ViewReq,
-    json: bool,
-    config: Option<&Path>,
-    socket: Option<PathBuf>,
-) -> ExitCode {
-    run(self::socket(socket, config), Ok(Request::View { view, json }))
+pub fn view(view: ViewReq, json: bool, config: Option<&Path>, socket: Option<PathBuf>) -> ExitCode {
+    run(
+        self::socket(socket, config),
+        Ok(Request::View { view, json }),
+    )
 }
 
 /// `sluice rules list|save|zero`.

@@ -1033,9 +1033,21 @@ fn views_through_the_socket_after_traffic() {
         .find(|r| r.1 == "ACCEPT" && r.2 == "r0" && r.3 == "r1")
         .expect("the r0 -> r1 rule");
     assert_eq!(syn.0, 1, "{out}");
-    let (nat, _) = ok(&["rules", "list", "-t", "nat", "POSTROUTING", "-v", "-n", "-x"]);
+    let (nat, _) = ok(&[
+        "rules",
+        "list",
+        "-t",
+        "nat",
+        "POSTROUTING",
+        "-v",
+        "-n",
+        "-x",
+    ]);
     let masq = nat.lines().nth(2).unwrap();
-    assert!(masq.contains("MASQUERADE") && masq.split_whitespace().next() == Some("1"), "{nat}");
+    assert!(
+        masq.contains("MASQUERADE") && masq.split_whitespace().next() == Some("1"),
+        "{nat}"
+    );
     let (json, _) = ok(&["rules", "list", "--json"]);
     serde_json::from_str::<serde_json::Value>(&json).expect("rules list --json");
     let (save, _) = ok(&["rules", "save", "-c", "-t", "filter"]);
@@ -1045,7 +1057,10 @@ fn views_through_the_socket_after_traffic() {
     assert!(forward(&out).iter().all(|r| r.0 == 0), "zeroed: {out}");
 
     let (list, note) = ok(&["conntrack", "list", "-p", "tcp", "--dport", "5001"]);
-    assert!(list.contains("dst=198.51.100.10") && list.contains("dport=5001"), "{list}");
+    assert!(
+        list.contains("dst=198.51.100.10") && list.contains("dport=5001"),
+        "{list}"
+    );
     assert!(note.contains("flow entries have been shown"), "{note}");
     let (count, _) = ok(&["conntrack", "count"]);
     assert!(count.trim().parse::<u64>().unwrap() >= 1, "{count}");
@@ -1069,7 +1084,10 @@ fn views_through_the_socket_after_traffic() {
     // Wrong input: the imitated tool's one line, exit 1.
     let (code, out, err) = ctl(&["rules", "list", "-t", "bogus", "--config", &cfg]);
     assert_eq!((code, out.as_str()), (Some(1), ""));
-    assert!(err.contains("can't initialize iptables table `bogus'") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("can't initialize iptables table `bogus'") && err.lines().count() == 1,
+        "{err}"
+    );
     let (code, _, err) = ctl(&["rules", "list", "NOPE", "--config", &cfg]);
     assert_eq!(code, Some(1));
     assert!(err.contains("No chain/target/match by that name"), "{err}");

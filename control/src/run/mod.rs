@@ -273,7 +273,7 @@ impl Daemon {
     ) -> ExitCode {
         if let Some(socket) = self.socket.take() {
             log.step(&format!(
-                "API on {} (sluice apply/confirm/rollback/history/diff)",
+                "API on {} (sluice apply/confirm/rollback/history/diff and the views: rules, conntrack, route, rule, sets, stats)",
                 socket.path().display()
             ));
             let control = Arc::clone(&self.control);

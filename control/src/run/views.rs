@@ -83,9 +83,9 @@ fn ask_all(workers: &[WorkerView], req: &Request) -> Result<Vec<Reply>, String> 
     for w in workers {
         // An answer left from a request that timed out is not this one's.
         while w.ct.answer().is_some() {}
-        w.ct
-            .ask(req.clone())
-            .map_err(|_| "a worker has too many conntrack requests queued: try again".to_string())?;
+        w.ct.ask(req.clone()).map_err(|_| {
+            "a worker has too many conntrack requests queued: try again".to_string()
+        })?;
     }
     let mut out = Vec::with_capacity(workers.len());
     for (i, w) in workers.iter().enumerate() {
