@@ -154,3 +154,31 @@ fn nft_merged_port_matches() {
         COMMIT\n";
     compare("nft_merged_port_matches", "merged-ports.rules", text, None);
 }
+
+/// iptables-nft creates a table only when a line names one of its chains
+/// (`:CHAIN`, or a command with a chain, even `-F CHAIN` or a `-N`/`-X`
+/// pair); a table opened and committed without one is absent from
+/// `iptables-nft-save`, where legacy prints its empty built-in chains.
+#[test]
+fn nft_tables_opened_without_a_chain() {
+    let files = [
+        "*nat\nCOMMIT\n",
+        "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*mangle\nCOMMIT\n",
+        "*raw\n:foo - [0:0]\nCOMMIT\n",
+        "*mangle\n-F\n-X\n-Z\nCOMMIT\n",
+        "*nat\n:X - [0:0]\n-X X\nCOMMIT\n*filter\nCOMMIT\n*raw\n-A PREROUTING -j ACCEPT\n-D PREROUTING 1\nCOMMIT\n",
+        "*nat\n-N foo\n-X foo\nCOMMIT\n",
+        "*nat\n-P PREROUTING ACCEPT\nCOMMIT\n",
+        "*nat\n-F PREROUTING\nCOMMIT\n",
+        "*nat\n-F PREROUTING\nCOMMIT\n*nat\nCOMMIT\n",
+        "*nat\nCOMMIT\n*nat\n-F PREROUTING\nCOMMIT\n",
+    ];
+    for (i, text) in files.iter().enumerate() {
+        compare(
+            "nft_tables_opened_without_a_chain",
+            &format!("empty-{i}.rules"),
+            text,
+            None,
+        );
+    }
+}

@@ -153,6 +153,11 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ruleset {
     pub tables: Vec<Table>,
+    /// Tables a restore file opened and committed without naming any of
+    /// their chains: iptables-legacy has them (with empty built-in
+    /// chains), iptables-nft does not create them, so `iptables-nft-save`
+    /// omits them ([`crate::iptables::save::save_nft`]).
+    pub nft_absent: Vec<TableKind>,
 }
 
 impl Ruleset {

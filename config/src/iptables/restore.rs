@@ -58,6 +58,10 @@ struct Open {
     /// run of chain deletions costs one pass over the rules, not one
     /// each.
     refs: Option<HashMap<String, usize>>,
+    /// Whether a line named a chain of the table (`:CHAIN`, or a command
+    /// with a chain): iptables-nft creates a table only then, so a table
+    /// opened and committed without one is absent from `iptables-nft-save`.
+    touched: bool,
 }
 
 impl Open {
@@ -67,6 +71,7 @@ impl Open {
             line,
             idx: HashMap::new(),
             refs: None,
+            touched: false,
         };
         o.reindex();
         o
@@ -245,8 +250,13 @@ pub fn restore(
                     "COMMIT must end with a newline: iptables-restore reads only `COMMIT\\n` as a commit (it fails with \"Bad argument `COMMIT'\")".into(),
                 ));
             }
+            let touched = o.touched;
             let table = o.into_table();
             validate::check_table(&table).map_err(|r| e(r.line, None, r.msg))?;
+            rs.nft_absent.retain(|k| *k != table.kind);
+            if !touched && !opts.noflush {
+                rs.nft_absent.push(table.kind);
+            }
             match rs.table_mut(table.kind) {
                 Some(t) => *t = table,
                 None => rs.tables.push(table),
@@ -261,6 +271,7 @@ pub fn restore(
             ));
         };
         if let Some(rest) = raw.strip_prefix(':') {
+            o.touched = true;
             chain_header(o, rest, line, opts).map_err(|(c, m)| e(line, Some(c), m))?;
             continue;
         }
@@ -478,6 +489,17 @@ fn apply(t: &mut Open, cmd: Command, line: usize, counters: Option<Counters>) ->
         }
         rules
     };
+    // A command naming no chain leaves an iptables-nft table uncreated.
+    if !matches!(
+        cmd,
+        Command::Flush { chain: None }
+            | Command::DeleteChain { chain: None }
+            | Command::Zero { chain: None, .. }
+            | Command::List { chain: None }
+            | Command::Ignored
+    ) {
+        t.touched = true;
+    }
     // Every command but these changes rules, so the reference counts.
     if !matches!(
         cmd,

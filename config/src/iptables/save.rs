@@ -38,6 +38,9 @@ pub const NFT_TABLE_ORDER: [TableKind; 5] = [
 pub fn save_nft(rs: &Ruleset) -> String {
     let mut out = String::new();
     for kind in NFT_TABLE_ORDER {
+        if rs.nft_absent.contains(&kind) {
+            continue;
+        }
         if let Some(t) = rs.tables.iter().find(|t| t.kind == kind) {
             let mut t = t.clone();
             for c in &mut t.chains {
