@@ -337,7 +337,7 @@ mod tests {
         .unwrap();
         let w: Vec<String> = b.warnings.iter().map(|w| w.to_string()).collect();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("r.v4:4: -i eth0"), "{w:?}");
-        assert!(w[1].contains("r.v4:5: -o wan+"), "{w:?}");
+        assert!(w[0].contains("r.v4:4:1: -i eth0"), "{w:?}");
+        assert!(w[1].contains("r.v4:5:1: -o wan+"), "{w:?}");
     }
 }

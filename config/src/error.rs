@@ -10,11 +10,14 @@ pub use crate::bundle::BundleError;
 pub use crate::ipset::SetsError;
 pub use crate::iptables::RestoreError;
 
-/// Where in an operator's file something is.
+/// Where in an operator's file something is. Printed `file:line:column`
+/// (column 1 when only the line is known), or `file` alone for what
+/// concerns the whole file (it cannot be read): one form for every
+/// message, which editors and `grep -n`-style tools jump to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub file: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 for the file as a whole.
     pub line: usize,
     /// 1-based column, when known.
     pub column: Option<usize>,
@@ -32,11 +35,16 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)?;
-        if let Some(c) = self.column {
-            write!(f, ":{c}")?;
+        if self.line == 0 {
+            return write!(f, "{}", self.file.display());
         }
-        Ok(())
+        write!(
+            f,
+            "{}:{}:{}",
+            self.file.display(),
+            self.line,
+            self.column.unwrap_or(1)
+        )
     }
 }
 
@@ -82,20 +90,17 @@ pub enum ErrorKind {
 
 /// Why a file could not be read. `io::Error` is neither `Clone` nor `Eq`,
 /// so its kind and its text are kept.
+/// The file is named by the error's [`Location`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
-    /// The file, when the message names it: the appliance and sets loaders
-    /// name it, the rules loader leaves it to the [`Location`].
-    pub path: Option<PathBuf>,
     pub kind: io::ErrorKind,
     /// `io::Error`'s text, e.g. "No such file or directory (os error 2)".
     pub reason: String,
 }
 
 impl ReadError {
-    pub fn new(path: Option<&Path>, e: &io::Error) -> Self {
+    pub fn new(e: &io::Error) -> Self {
         ReadError {
-            path: path.map(Path::to_path_buf),
             kind: e.kind(),
             reason: e.to_string(),
         }
@@ -104,22 +109,19 @@ impl ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.path {
-            write!(f, "{}: ", p.display())?;
-        }
         f.write_str(&self.reason)
     }
 }
 
 impl std::error::Error for ReadError {}
 
-/// Reads the UTF-8 file at `path`; a failure to read is at line 1 of it and
-/// names it; a byte that is not UTF-8 is named at its line and column.
+/// Reads the UTF-8 file at `path`; a failure to read is about the whole
+/// file (no line); a byte that is not UTF-8 is named at its line and column.
 pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
-            Location::new(path, 1, None),
-            ErrorKind::Io(ReadError::new(Some(path), &e)),
+            Location::new(path, 0, None),
+            ErrorKind::Io(ReadError::new(&e)),
         )
     })?;
     String::from_utf8(bytes).map_err(|e| {
@@ -134,7 +136,6 @@ pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
         Error::new(
             Location::new(path, line, Some(at - line_start + 1)),
             ErrorKind::Io(ReadError {
-                path: Some(path.to_path_buf()),
                 kind: io::ErrorKind::InvalidData,
                 reason,
             }),

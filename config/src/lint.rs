@@ -473,7 +473,7 @@ mod tests {
         ));
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("r.v4:3: rule 2 of chain `FORWARD'"),
+            w[0].starts_with("r.v4:3:1: rule 2 of chain `FORWARD'"),
             "{w:?}"
         );
         assert!(w[0].contains("rule 1 at line 2"), "{w:?}");
@@ -525,7 +525,7 @@ mod tests {
         let w = warnings(&filter(
             ":ORPHAN - [0:0]\n:USED - [0:0]\n-A INPUT -j USED\n",
         ));
-        assert_eq!(w, ["r.v4:2: user chain `ORPHAN' (table filter) is never jumped to: its rules never run"]);
+        assert_eq!(w, ["r.v4:2:1: user chain `ORPHAN' (table filter) is never jumped to: its rules never run"]);
     }
 
     /// Runs each case (name, rules of `*filter`, the warnings expected as
@@ -539,7 +539,7 @@ mod tests {
             let got = warnings(&filter(rules));
             let ok = got.len() == want.len()
                 && want.iter().all(|(line, start)| {
-                    let start = format!("r.v4:{line}: {start}");
+                    let start = format!("r.v4:{line}:1: {start}");
                     got.iter().any(|g| g.starts_with(&start))
                 });
             if !ok {

@@ -130,10 +130,9 @@ fn sets_and_appliance_files_name_the_bad_byte_and_its_place() {
             format!("{}:1:6", toml.display()),
         ),
     ] {
-        let path = at.rsplitn(3, ':').nth(2).expect("path").to_owned();
         assert_eq!(
             e.to_string(),
-            format!("{at}: cannot read file: {path}: byte 0xe9 is not UTF-8")
+            format!("{at}: cannot read file: byte 0xe9 is not UTF-8")
         );
     }
     std::fs::remove_dir_all(&dir).expect("clean up");

@@ -53,15 +53,15 @@ fn unreadable_files() {
     for (e, shown) in [
         (
             appliance::load(missing).unwrap_err(),
-            "/nonexistent/sluice/f:1: cannot read file: /nonexistent/sluice/f: ",
+            "/nonexistent/sluice/f: cannot read file: ",
         ),
         (
             ipset::load(missing).unwrap_err(),
-            "/nonexistent/sluice/f:1: cannot read file: /nonexistent/sluice/f: ",
+            "/nonexistent/sluice/f: cannot read file: ",
         ),
         (
             iptables::load(missing).unwrap_err(),
-            "/nonexistent/sluice/f:0: cannot read file: ",
+            "/nonexistent/sluice/f: cannot read file: ",
         ),
     ] {
         let ErrorKind::Io(r) = &e.kind else {

@@ -52,7 +52,7 @@ pub fn canon(
             if let Some((name, line)) = bundle::first_set_reference(&rs) {
                 let _ = writeln!(
                     err,
-                    "error: {}:{line}: rule names set `{name}': pass --sets FILE (an `ipset save` file) so canon can check that the set exists and is IPv4, as the kernel does",
+                    "error: {}:{line}:1: rule names set `{name}': pass --sets FILE (an `ipset save` file) so canon can check that the set exists and is IPv4, as the kernel does",
                     file.display()
                 );
                 return false;

@@ -103,7 +103,7 @@ fn warnings_do_not_fail_the_check() {
     let o = sluice(&["check", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("rules.v4:5: rule 2 of chain `INPUT'"), "{e}");
+    assert!(e.contains("rules.v4:5:1: rule 2 of chain `INPUT'"), "{e}");
     assert!(e.contains("user chain `UNUSED'"), "{e}");
     assert!(e.contains("no rule accepts established traffic"), "{e}");
 }
@@ -169,9 +169,9 @@ fn canon_nft_prints_tables_in_nft_order() {
         "r.v4",
         "*nat\n-A POSTROUTING -o wan0 -j MASQUERADE\nCOMMIT\n\
          *filter\n-A INPUT -j ACCEPT\nCOMMIT\n\
-         *raw\nCOMMIT\n\
-         *security\nCOMMIT\n\
-         *mangle\nCOMMIT\n",
+         *raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n\
+         *security\n-F INPUT\nCOMMIT\n\
+         *mangle\n:FORWARD ACCEPT [0:0]\nCOMMIT\n",
     );
     let tables = |args: &[&str]| -> (Vec<String>, String) {
         let o = sluice(args);
@@ -242,7 +242,7 @@ fn canon_checks_sets() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
-        e.contains("r.v4:2: rule names set `s4': pass --sets FILE"),
+        e.contains("r.v4:2:1: rule names set `s4': pass --sets FILE"),
         "{e}"
     );
     assert!(o.stdout.is_empty());
@@ -260,7 +260,7 @@ fn canon_checks_sets() {
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(
-        e.contains("r.v4:2: the protocol family of set `s4' is IPv6, which is not applicable"),
+        e.contains("r.v4:2:1: the protocol family of set `s4' is IPv6, which is not applicable"),
         "{e}"
     );
 
@@ -297,7 +297,7 @@ fn check_refuses_an_inet6_set_in_ipv4_rules() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("rules.v4:2: the protocol family of set `s6' is IPv6"),
+        e.contains("rules.v4:2:1: the protocol family of set `s6' is IPv6"),
         "{e}"
     );
 }

@@ -869,14 +869,10 @@ fn load_reports_io_errors_with_the_path() {
     let path = Path::new("/nonexistent/sluice/appliance.toml");
     let e = load(path).unwrap_err();
     assert_eq!(e.at.file, path);
+    assert!(matches!(e.kind, ErrorKind::Io(ref r) if r.kind == std::io::ErrorKind::NotFound));
     assert!(
-        matches!(e.kind, ErrorKind::Io(ref r) if r.path.as_deref() == Some(path) && r.kind == std::io::ErrorKind::NotFound)
-    );
-    assert!(
-        e.to_string().starts_with(
-            "/nonexistent/sluice/appliance.toml:1: cannot read file: \
-             /nonexistent/sluice/appliance.toml: "
-        ),
+        e.to_string()
+            .starts_with("/nonexistent/sluice/appliance.toml: cannot read file: No such file"),
         "{e}"
     );
 }

@@ -40,7 +40,7 @@ pub fn load(path: &Path) -> Result<Ruleset, Error> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
             Location::new(path, 0, None),
-            ErrorKind::Io(ReadError::new(None, &e)),
+            ErrorKind::Io(ReadError::new(&e)),
         )
     })?;
     parse_bytes(&bytes, path)

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sluice_config::bundle::{self, Bundle};
 use sluice_dataplane::rules::RulesParams;
-use sluice_dataplane::snapshot::Snapshot;
+use sluice_dataplane::snapshot::{Snapshot, SnapshotError};
 use sluice_dataplane::worker::SnapshotCell;
 
 use super::log::Log;
@@ -56,9 +56,11 @@ pub fn load(config: &Path, generation: u64) -> Result<Loaded, String> {
         .map(|c| c.rules.len())
         .sum();
     let mut snap = Snapshot::build(a, &b.rules, &b.sets, RulesParams::default(), generation)
-        .map_err(|e| match &a.firewall {
-            Some(fw) => format!("{}: {e}", fw.rules.display()),
-            None => format!("{}: {e}", config.display()),
+        .map_err(|e| match (&e, &a.firewall) {
+            // Routes and policy rules are in the appliance TOML; the
+            // checks `bundle::load` ran cover these, so this is defensive.
+            (SnapshotError::Rules(_), Some(fw)) => format!("{}: {e}", fw.rules.display()),
+            _ => format!("{}: {e}", config.display()),
         })?;
     snap.forward_v4 = a.firewall.is_some();
     snap.forward_v6 = false;
