@@ -3,7 +3,8 @@
 //! its exact message and location. Observed with the kernel
 //! (iptables-legacy-restore 1.8.9 in a network namespace): a Latin-1 byte
 //! in a `#` line, a `--comment` or a `--log-prefix` loads (the two strings
-//! are saved back byte for byte); a BOM is refused ("line 1 failed"); a NUL
+//! are saved back byte for byte, and so by sluice; the kernel comparison
+//! is `bench/tests/config_oracle/corpus.rs`); a BOM is refused ("line 1 failed"); a NUL
 //! cuts the rule short at the NUL and loads the rest of the line before it.
 
 use std::path::Path;
@@ -20,7 +21,13 @@ fn refused(bytes: &[u8]) -> String {
     }
 }
 
-const NOT_UTF8: &str = "is not UTF-8: sluice reads a restore file as UTF-8 outside `#' lines (iptables-restore would keep the byte as it is); write the text in UTF-8";
+const NOT_UTF8: &str = "is not UTF-8: sluice keeps such bytes only in the texts of --comment and --log-prefix (as iptables-save prints them back); write this word in UTF-8";
+
+/// The file's `iptables-save` text as bytes.
+fn saved(bytes: &[u8]) -> Vec<u8> {
+    let rs = iptables::parse_bytes(bytes, Path::new(FILE)).expect("loads");
+    iptables::bytes::to_bytes(&iptables::save::save(&rs)).into_owned()
+}
 
 #[test]
 fn latin1_in_a_hash_line_is_ignored_as_iptables_ignores_it() {
@@ -35,25 +42,66 @@ fn latin1_in_a_hash_line_is_ignored_as_iptables_ignores_it() {
     );
 }
 
+const HEAD: &[u8] = b"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n";
+
 #[test]
-fn latin1_in_a_comment_string_names_line_column_and_byte() {
-    // iptables keeps it (saved back as `--comment "caf\xe9"`); sluice's
-    // model holds text, so it refuses it with the place and the byte.
-    let e = refused(b"*filter\n-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\nCOMMIT\n");
-    assert_eq!(e, format!("{FILE}:2:35: byte 0xe9 {NOT_UTF8}"));
+fn latin1_in_a_comment_string_is_kept_byte_for_byte() {
+    for rule in [
+        &b"-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\n"[..],
+        b"-A INPUT -m comment --comment=caf\xe9 -j ACCEPT\n",
+        b"-A INPUT -m comment --comm \"\xff \xc3\xa9\xe9\"\n",
+    ] {
+        let file = [HEAD, rule, b"COMMIT\n"].concat();
+        let want: Vec<u8> = [HEAD, &rule_saved(rule)[..], b"COMMIT\n"].concat();
+        assert_eq!(saved(&file), want, "{}", String::from_utf8_lossy(rule));
+    }
+}
+
+/// How iptables-save prints a rule line of the tests above.
+fn rule_saved(rule: &[u8]) -> Vec<u8> {
+    let s = String::from_utf8_lossy(rule);
+    if s.contains("--comm ") {
+        b"-A INPUT -m comment --comment \"\xff \xc3\xa9\xe9\"\n".to_vec()
+    } else {
+        b"-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\n".to_vec()
+    }
 }
 
 #[test]
-fn latin1_in_a_log_prefix_names_line_column_and_byte() {
-    let e =
-        refused(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"x\xe9 \"\nCOMMIT\n");
-    assert_eq!(e, format!("{FILE}:3:32: byte 0xe9 {NOT_UTF8}"));
+fn latin1_in_a_log_prefix_is_kept_byte_for_byte() {
+    let file = [HEAD, b"-A INPUT -j LOG --log-prefix \"x\xe9 \"\nCOMMIT\n"].concat();
+    assert_eq!(saved(&file), file);
+}
+
+#[test]
+fn latin1_anywhere_else_names_line_column_and_byte() {
+    for (rule, col) in [
+        (&b"-A INPUT -i eth\xe9 -j ACCEPT"[..], 16),
+        (b"-A INPUT -j LOG --log-level \xe9", 29),
+        (b"-A INPUT --log-pr\xe9 x", 18),
+        (b"-A INPUT -j C\xe9", 14),
+        (b"-A INPUT \xe9", 10),
+        (b"-A INPUT -m comment --comment x -s 10.0.0.\xe9", 43),
+    ] {
+        let e = refused(&[b"*filter\n", rule, b"\nCOMMIT\n"].concat());
+        assert_eq!(
+            e,
+            format!("{FILE}:2:{col}: byte 0xe9 {NOT_UTF8}"),
+            "{}",
+            String::from_utf8_lossy(rule)
+        );
+    }
 }
 
 #[test]
 fn a_bad_byte_in_a_table_line_is_named_too() {
     let e = refused(b"*filt\xc3er\nCOMMIT\n");
-    assert_eq!(e, format!("{FILE}:1:6: byte 0xc3 {NOT_UTF8}"));
+    assert_eq!(e, format!("{FILE}:1:6: byte 0xc3 is not UTF-8: sluice keeps such bytes only in the texts of --comment and --log-prefix; write table and chain names in UTF-8"));
+    let e = refused(b"*filter\n:A\xe9 - [0:0]\nCOMMIT\n");
+    assert!(
+        e.starts_with(&format!("{FILE}:2:3: byte 0xe9 is not UTF-8")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -101,12 +149,12 @@ fn load_reads_bytes_and_names_the_line() {
     let bad = dir.join("bad.v4");
     std::fs::write(
         &bad,
-        b"*filter\n-A INPUT -j LOG --log-prefix \"\xe9\"\nCOMMIT\n",
+        b"*filter\n-A INPUT -j LOG --log-level \"\xe9\"\nCOMMIT\n",
     )
     .expect("write");
     let e = iptables::load(&bad).unwrap_err();
     assert_eq!(e.at.line, 2);
-    assert_eq!(e.at.column, Some(31));
+    assert_eq!(e.at.column, Some(29), "the quote that opens the word");
     assert!(e.to_string().contains("byte 0xe9 is not UTF-8"), "{e}");
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -64,6 +64,7 @@ pub fn canon(
     } else {
         iptables::save::save(&rs)
     };
-    let _ = write!(out, "{text}");
+    // Non-UTF-8 bytes of --comment/--log-prefix texts go out as bytes.
+    let _ = out.write_all(&iptables::bytes::to_bytes(&text));
     true
 }

@@ -47,11 +47,21 @@ fn run(socket: Result<PathBuf, String>, req: Result<Request, String>) -> ExitCod
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
+    let json = matches!(req, Request::View { json: true, .. });
     match client::call(&socket, &req) {
         Err(e) => fail(&e),
         Ok(Response::Error { error }) => fail(&error),
         Ok(Response::Text { text, note }) => {
-            print!("{text}");
+            // Text views print a --comment/--log-prefix byte that is not
+            // UTF-8 as the byte, as iptables does; JSON keeps it a
+            // character (sluice_config::iptables::bytes).
+            if json {
+                print!("{text}");
+            } else {
+                use std::io::Write;
+                let _ =
+                    std::io::stdout().write_all(&sluice_config::iptables::bytes::to_bytes(&text));
+            }
             if !note.is_empty() {
                 eprintln!("{note}");
             }

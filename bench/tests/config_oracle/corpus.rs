@@ -183,3 +183,37 @@ fn rule_lines_are_counted_distinct() {
     let text = "*filter\n-A INPUT -j ACCEPT\n-A INPUT -j ACCEPT\n[1:2] -I INPUT 1 -j DROP\n:X - [0:0]\n# -A x\nCOMMIT\n";
     assert_eq!(rule_lines(text).len(), 2);
 }
+
+/// Non-UTF-8 bytes in `--comment` and `--log-prefix` texts (and a prefix
+/// cut inside a character) are kept and printed back byte for byte, as
+/// iptables-legacy-save prints them.
+#[test]
+fn non_utf8_comment_and_log_prefix_bytes() {
+    let Some(ns) = oracle::oracle("non_utf8_comment_and_log_prefix_bytes") else {
+        return;
+    };
+    let file: &[u8] =
+        b"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+-A INPUT -p tcp -m comment --comment \"caf\xe9 \xff\" -j LOG --log-prefix \"pr\xe9fix \"\n\
+-A INPUT -m comment --comment=\xe9t\xe9 -j ACCEPT\n\
+-A INPUT -j LOG --log-prefix \"aaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9zz\"\n\
+-A INPUT -j LOG --log-prefix \"aaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9zz\"\n\
+-A INPUT -m comment --comment \"\xc3\xa9\xe9 \\\"q\\\" \xe9\"\n\
+COMMIT\n";
+    let dir = std::env::temp_dir().join(format!("sluice-oracle-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("raw.rules");
+    std::fs::write(&path, file).expect("write");
+    let kernel = ns.restore_save_bytes(&path);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    let kernel = kernel.expect("iptables-legacy-restore takes the file");
+    let rs =
+        iptables::parse_bytes(file, std::path::Path::new("raw.rules")).expect("sluice takes it");
+    let ours = iptables::bytes::to_bytes(&iptables::save::save(&rs)).into_owned();
+    assert!(
+        kernel == ours,
+        "kernel:\n{}\nsluice:\n{}",
+        String::from_utf8_lossy(&kernel),
+        String::from_utf8_lossy(&ours)
+    );
+}

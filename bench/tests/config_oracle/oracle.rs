@@ -146,6 +146,29 @@ impl Oracle {
         self.exec(&args, Some(text)).map(drop)
     }
 
+    /// `iptables-legacy-restore` of the bytes `file` holds, then
+    /// `iptables-legacy-save` of everything, as bytes without its `#` lines.
+    pub fn restore_save_bytes(&self, file: &std::path::Path) -> Result<Vec<u8>, String> {
+        let script = format!(
+            "iptables-legacy-restore -w < '{}' && iptables-legacy-save",
+            file.display()
+        );
+        let out = self
+            .ns
+            .exec(&["sh", "-c", &script])
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(out
+            .stdout
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| l.first() != Some(&b'#'))
+            .flatten()
+            .copied()
+            .collect())
+    }
+
     /// `iptables-legacy-save -t TABLE` without its `#` lines.
     pub fn save_table(&self, table: &str) -> String {
         let out = self

@@ -23,7 +23,13 @@ pub fn split(line: &str) -> Result<Vec<Word>, (usize, String)> {
     let mut escaped = false;
     let mut have_word = false;
     let mut quote_at = 0usize;
+    // Columns count the file's bytes: a raw byte (see `bytes`) is one.
+    let mut shrink = 0usize;
     for (i, ch) in line.char_indices() {
+        let i = i - shrink;
+        if super::bytes::raw_byte(ch).is_some() {
+            shrink += ch.len_utf8() - 1;
+        }
         if quote_open {
             if escaped {
                 buf.push(ch);

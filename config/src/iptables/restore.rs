@@ -198,6 +198,15 @@ pub fn restore(
                 "a line of only blanks is not empty for iptables-restore (it fails with \"no command specified\"); remove the blanks".into(),
             ));
         }
+        if raw.starts_with(['*', ':']) {
+            if let Some((before, b)) = super::bytes::first_raw(raw) {
+                return Err(e(
+                    line,
+                    Some(before + 1),
+                    format!("byte 0x{b:02x} is not UTF-8: sluice keeps such bytes only in the texts of --comment and --log-prefix; write table and chain names in UTF-8"),
+                ));
+            }
+        }
         if let Some(after) = raw.strip_prefix('*') {
             if let Some(o) = &open {
                 return Err(e(

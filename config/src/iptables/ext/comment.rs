@@ -22,10 +22,10 @@ impl Extension for Comment {
         _: &Cx,
     ) -> Result<(), String> {
         no_invert(id, invert)?;
-        if args[0].len() > 255 {
+        let len = crate::iptables::bytes::byte_len(&args[0]);
+        if len > 255 {
             return Err(format!(
-                "comment may not exceed 255 characters (this one has {})",
-                args[0].len()
+                "comment may not exceed 255 characters (this one has {len})"
             ));
         }
         self.text = Some(args[0].clone());

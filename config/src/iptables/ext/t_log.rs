@@ -143,8 +143,8 @@ impl Extension for Log {
 }
 
 /// `--log-prefix`: not empty, no newline; cut to [`PREFIX_MAX`] bytes as
-/// iptables cuts it. Refused (where iptables would store half a character)
-/// when the cut falls inside a UTF-8 character.
+/// iptables cuts it (a character the cut splits keeps its leading bytes,
+/// held as raw bytes: see [`crate::iptables::bytes`]).
 fn parse_prefix(arg: &str) -> Result<String, String> {
     if arg.is_empty() {
         return Err("Argument must have a minimum length of 1 characters".into());
@@ -152,16 +152,7 @@ fn parse_prefix(arg: &str) -> Result<String, String> {
     if arg.contains('\n') {
         return Err("Newlines not allowed in --log-prefix".into());
     }
-    if arg.len() <= PREFIX_MAX {
-        return Ok(arg.to_string());
-    }
-    match arg.get(..PREFIX_MAX) {
-        Some(cut) => Ok(cut.to_string()),
-        None => Err(format!(
-            "--log-prefix is cut to {PREFIX_MAX} bytes, which here splits a multi-byte character; \
-             sluice refuses it (shorten the prefix)"
-        )),
-    }
+    Ok(crate::iptables::bytes::truncate_bytes(arg, PREFIX_MAX))
 }
 
 #[cfg(test)]
@@ -278,10 +269,6 @@ mod tests {
             ("-j LOG --log-prefix", "requires an argument"),
             ("-j LOG --log-uid --log-uid", "can only be used once"),
             ("-j LOG ! --log-uid", "cannot be inverted"),
-            (
-                "-j LOG --log-prefix ééééééééééééééé",
-                "splits a multi-byte character",
-            ),
         ] {
             match filter(rule) {
                 Ok(_) => panic!("accepted: {rule}"),
@@ -289,6 +276,19 @@ mod tests {
             }
         }
         assert!(parse_prefix("a\nb").is_err());
+    }
+
+    /// The prefix is cut to 29 bytes as iptables cuts it, even inside a
+    /// character: its leading byte stays, printed back as the byte.
+    #[test]
+    fn prefix_cut_inside_a_character_keeps_the_byte() {
+        use crate::iptables::bytes::{byte_len, to_bytes};
+        let p = parse_prefix("ééééééééééééééé").expect("cut");
+        assert_eq!(byte_len(&p), PREFIX_MAX);
+        let mut want = "é".repeat(14).into_bytes();
+        want.push(0xc3);
+        assert_eq!(to_bytes(&p).as_ref(), want.as_slice());
+        assert_eq!(parse_prefix("abc").as_deref(), Ok("abc"));
     }
 
     #[test]

@@ -105,6 +105,22 @@ pub(super) fn err<T>(w: &Word, msg: impl Into<String>) -> Res<T> {
     })
 }
 
+/// Refuses a word holding a non-UTF-8 byte: iptables-restore keeps such
+/// bytes, but sluice only in the texts of `--comment` and `--log-prefix`
+/// (see [`crate::iptables::bytes`]). The column is the byte's, when the
+/// word has no quote or escape before it.
+pub(super) fn refuse_raw(w: &Word) -> Res<()> {
+    match crate::iptables::bytes::first_raw(&w.text) {
+        None => Ok(()),
+        Some((before, b)) => Err(ArgError {
+            column: w.column + before,
+            msg: format!(
+                "byte 0x{b:02x} is not UTF-8: sluice keeps such bytes only in the texts of --comment and --log-prefix (as iptables-save prints them back); write this word in UTF-8"
+            ),
+        }),
+    }
+}
+
 /// Parses the words of one restore command line for `table`.
 pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
     parse_command_at(words, table).map(|(c, _)| c)

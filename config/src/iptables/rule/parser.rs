@@ -7,7 +7,7 @@ use super::values::{
     check_chain_name, check_new_name, parse_addresses, parse_iface, parse_protocol, rule_number,
     scan_u64,
 };
-use super::{err, ArgError, Command, Res, Spots};
+use super::{err, refuse_raw, ArgError, Command, Res, Spots};
 use crate::iptables::ext::parse;
 use crate::iptables::ext::{
     unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt,
@@ -48,9 +48,15 @@ struct Parser<'w> {
     seen_at: Vec<Word>,
     /// `-6` was seen: the line is skipped.
     ignored: bool,
+    /// The words [`Parser::next_word`] takes may hold raw bytes (the
+    /// argument of `--comment` or `--log-prefix`).
+    raw_ok: bool,
 }
 
 /// [`parse_command`], with the [`Spots`] of its words.
+/// The options whose argument may hold non-UTF-8 bytes.
+const RAW_OK: &[&str] = &["comment", "log-prefix"];
+
 pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots)> {
     let mut p = Parser {
         words,
@@ -68,6 +74,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
         seen: Vec::new(),
         seen_at: Vec::new(),
         ignored: false,
+        raw_ok: false,
     };
     let mut cmd_args: Vec<Word> = Vec::new();
     let mut invert: Option<Word> = None;
@@ -91,7 +98,18 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
                 Some((n, a)) => (n, Some(a.to_string())),
                 None => (long, None),
             };
+            if crate::iptables::bytes::has_raw(name) {
+                refuse_raw(w)?;
+            }
             let owner = p.resolve(w, name, table)?;
+            let raw_ok = match owner {
+                Owner::Match(_, opt) | Owner::Target(opt) => RAW_OK.contains(&opt.name),
+                Owner::Core(_) => false,
+            };
+            if !raw_ok {
+                refuse_raw(w)?;
+            }
+            p.raw_ok = raw_ok;
             match owner {
                 Owner::Core(c) => {
                     p.core(c, w, inv.is_some(), attached, &mut cmd_args, table)?;
@@ -119,7 +137,9 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
                         .or_else(|m| err(w, format!("{}: {m}", t.name())))?;
                 }
             }
+            p.raw_ok = false;
         } else if w.text.len() >= 2 && w.text.starts_with('-') {
+            refuse_raw(w)?;
             let mut chars = w.text[1..].chars();
             let c = chars.next().unwrap_or('-');
             let rest: String = chars.collect();
@@ -135,6 +155,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
             };
             p.core(core, w, inv.is_some(), attached, &mut cmd_args, table)?;
         } else {
+            refuse_raw(w)?;
             return err(w, format!("Bad argument `{}'", w.text));
         }
     }
@@ -152,6 +173,9 @@ impl<'w> Parser<'w> {
         match self.words.get(self.pos) {
             Some(w) => {
                 self.pos += 1;
+                if !self.raw_ok {
+                    refuse_raw(w)?;
+                }
                 Ok(w.clone())
             }
             None => err(opt, format!("option \"{name}\" requires an argument")),
