@@ -1144,12 +1144,12 @@ fn sighup_reapplies_the_config_file_and_the_socket_is_0600() {
     assert!(last.starts_with('*') && last.contains("SIGHUP"), "{hist}");
 }
 
-/// `METHOD PATH` to the daemon's metrics endpoint inside `rtr`; the
-/// status line, the headers and the body.
-fn http(lab: &Lab, method: &str, path: &str) -> (String, String, String) {
+/// `METHOD PATH` to the daemon's metrics endpoint at `addr`, from `rtr`
+/// (the host side of the box); the status line, the headers and the body.
+fn http(lab: &Lab, addr: &'static str, method: &str, path: &str) -> (String, String, String) {
     let req = format!("{method} {path} HTTP/1.1\r\nHost: sluice\r\n\r\n");
     let raw = in_ns(&lab.rtr, move || {
-        let mut c = TcpStream::connect("127.0.0.1:9469").expect("connect to the metrics endpoint");
+        let mut c = TcpStream::connect(addr).expect("connect to the metrics endpoint");
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         c.write_all(req.as_bytes()).unwrap();
         let mut out = String::new();
@@ -1224,13 +1224,18 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+const LOOPBACK: &str = "127.0.0.1:9469";
+const BOX: &str = "10.0.1.1:9469";
+
 /// Metrics and logs (issue 11, items 5 and 6): after real traffic, a
 /// scrape of `[control] metrics` parses with Prometheus' own parser and
 /// its FORWARD rule counters are what `sluice rules list -v -x` shows;
 /// a LOG rule's record lands in the `[control] log` file in the kernel's
 /// format; then, restarted with `log = "syslog"` and `log_format =
 /// "json"`, the record reaches a test-bound syslog socket as an RFC 3164
-/// datagram holding a JSON object.
+/// datagram holding a JSON object; the endpoint on the box's LAN
+/// address is warned about and the ruleset's INPUT chain keeps the LAN
+/// out; a port in use refuses the start in one line.
 #[test]
 fn metrics_scrape_and_log_sinks_after_traffic() {
     use std::os::unix::fs::PermissionsExt;
@@ -1290,7 +1295,7 @@ fn metrics_scrape_and_log_sinks_after_traffic() {
     assert_eq!(mode & 0o777, 0o640);
 
     // The scrape.
-    let (status, headers, body) = http(&lab, "GET", "/metrics");
+    let (status, headers, body) = http(&lab, LOOPBACK, "GET", "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(
         headers.contains("Content-Type: text/plain; version=0.0.4"),
@@ -1383,24 +1388,67 @@ fn metrics_scrape_and_log_sinks_after_traffic() {
             "FORWARD rule {n}:\n{list}"
         );
     }
-    let (status, _, _) = http(&lab, "GET", "/");
+    let (status, _, _) = http(&lab, LOOPBACK, "GET", "/");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
-    let (status, _, _) = http(&lab, "POST", "/metrics");
+    let (status, _, _) = http(&lab, LOOPBACK, "POST", "/metrics");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 
-    // syslog + JSON, to a socket standing in for /dev/log.
+    // The port taken: the start is refused in one line naming it.
     lab.stop();
+    let taken = in_ns(&lab.rtr, || TcpListener::bind(LOOPBACK).unwrap())
+        .join()
+        .unwrap();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.rtr.name(),
+            env!("CARGO_BIN_EXE_sluice"),
+        ])
+        .arg("run")
+        .arg("--config")
+        .arg(lab.config())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("sluice: error: [control] metrics: cannot listen on 127.0.0.1:9469: ")
+            && last.contains("in use"),
+        "{err}"
+    );
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    drop(taken);
+    assert_eq!(lab.leftovers(), "", "nothing left after the refused start");
+
+    // syslog + JSON, to a socket standing in for /dev/log; the endpoint on
+    // the box's LAN address.
     let sock = lab.dir.join("devlog.sock");
     let reader = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
     reader
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let toml = std::fs::read_to_string(lab.config()).unwrap().replace(
-        "log = \"./fw.log\"",
-        "log = \"syslog\"\nlog_format = \"json\"",
-    );
+    let toml = std::fs::read_to_string(lab.config())
+        .unwrap()
+        .replace(
+            "log = \"./fw.log\"",
+            "log = \"syslog\"\nlog_format = \"json\"",
+        )
+        .replace(LOOPBACK, BOX);
     std::fs::write(lab.config(), toml).unwrap();
     lab.start_env(&[("SLUICE_SYSLOG_SOCKET", sock.to_str().unwrap())]);
+    let daemon_log = lab.log_text();
+    assert!(
+        daemon_log.contains(
+            "warning: [control] metrics on 10.0.1.1:9469 is not a loopback address: the endpoint has no authentication"
+        ) && daemon_log.contains("LOG records to syslog ("),
+        "{daemon_log}"
+    );
+    // From the LAN the scrape crosses the dataplane, whose INPUT chain
+    // answers TCP to the box with a reset.
+    let from_lan = in_ns(&lab.lan, || connect_outcome(BOX)).join().unwrap();
+    assert_eq!(from_lan, "refused");
     let sport = probe_from_wan(&lab);
     let mut buf = [0u8; 4096];
     let msg = loop {
@@ -1444,7 +1492,7 @@ fn metrics_scrape_and_log_sinks_after_traffic() {
             && line.contains(&format!("SPT={sport} DPT=9999 ")),
         "{line}"
     );
-    let (status, _, body) = http(&lab, "GET", "/metrics");
+    let (status, _, body) = http(&lab, BOX, "GET", "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     let samples = prometheus_parse(&body);
     assert!(

@@ -156,18 +156,6 @@ impl Daemon {
                 socket.path().display()
             ));
         }
-        let metrics = match a.control.metrics {
-            Some(addr) => {
-                let ep = metrics::Endpoint::bind(addr)?;
-                if !addr.ip().is_loopback() {
-                    log.step(&format!(
-                        "warning: [control] metrics on {addr} is not a loopback address: the endpoint has no authentication; the INPUT chain decides who reaches it"
-                    ));
-                }
-                Some(ep)
-            }
-            None => None,
-        };
         let sink = logsink::LogSink::open(&a.control.log, a.control.log_format, *log)?;
         let ifnames: Vec<String> = a.interfaces.iter().map(|i| i.name.clone()).collect();
         let workers = a.dataplane.workers;
@@ -205,6 +193,19 @@ impl Daemon {
             taps.names().join(", ")
         ));
 
+        // After the TAPs: an address of the box is on them.
+        let metrics = match a.control.metrics {
+            Some(addr) => {
+                let ep = metrics::Endpoint::bind(addr)?;
+                if !addr.ip().is_loopback() {
+                    log.step(&format!(
+                        "warning: [control] metrics on {addr} is not a loopback address: the endpoint has no authentication; the INPUT chain decides who reaches it"
+                    ));
+                }
+                Some(ep)
+            }
+            None => None,
+        };
         let snap = Arc::clone(&loaded.snap);
         let cell = Arc::new(SnapshotCell::new(Arc::clone(&snap)));
         let control = api::Control::new(Arc::clone(&cell), &config, loaded, *log);
