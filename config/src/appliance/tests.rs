@@ -1025,7 +1025,7 @@ fn control_metrics_and_log() {
     let a = p(&with_ifaces("[control]\nlog = \"./log/x.log\"\n")).unwrap();
     assert_eq!(
         a.control.log,
-        LogTarget::File("/etc/sluice/./log/x.log".into())
+        LogTarget::File("/etc/sluice/log/x.log".into())
     );
     for (text, e) in [
         (

@@ -488,7 +488,9 @@ impl RawControl {
             c.log = match text.as_str() {
                 "stderr" => LogTarget::Stderr,
                 "syslog" => LogTarget::Syslog,
-                p if p.contains('/') && !p.ends_with('/') => LogTarget::File(dir.join(p)),
+                p if p.contains('/') && !p.ends_with('/') => {
+                    LogTarget::File(dir.join(p).components().collect())
+                }
                 _ => return Err(cx.invalid(&span, ApplianceError::LogTarget { text })),
             };
         }
