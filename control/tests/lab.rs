@@ -179,18 +179,29 @@ impl Lab {
         }
     }
 
+    /// `sluice run --config CONFIG` in `rtr`.
+    fn sluice_run(&self, config: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            self.rtr.name(),
+            env!("CARGO_BIN_EXE_sluice"),
+        ])
+        .arg("run")
+        .arg("--config")
+        .arg(config);
+        c
+    }
+
+    /// [`Lab::sluice_run`] to its end (a start that is refused); its output.
+    fn run_output(&self, config: &Path) -> std::process::Output {
+        self.sluice_run(config).output().unwrap()
+    }
+
     fn spawn_sluice_env(&self, config: &Path, env: &[(&str, &str)]) -> Child {
-        Command::new("ip")
+        self.sluice_run(config)
             .envs(env.iter().copied())
-            .args([
-                "netns",
-                "exec",
-                self.rtr.name(),
-                env!("CARGO_BIN_EXE_sluice"),
-            ])
-            .arg("run")
-            .arg("--config")
-            .arg(config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&self.log).unwrap())
@@ -653,18 +664,7 @@ fn start_refused_fast_with_one_line_naming_the_cause() {
     let mut lab = Lab::up(1);
     // A second daemon in the same namespace.
     let t = Instant::now();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.rtr.name(),
-            env!("CARGO_BIN_EXE_sluice"),
-        ])
-        .arg("run")
-        .arg("--config")
-        .arg(lab.config())
-        .output()
-        .unwrap();
+    let out = lab.run_output(&lab.config());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("another sluice run"), "{err}");
@@ -683,18 +683,7 @@ fn start_refused_fast_with_one_line_naming_the_cause() {
     )
     .unwrap();
     let t = Instant::now();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.rtr.name(),
-            env!("CARGO_BIN_EXE_sluice"),
-        ])
-        .arg("run")
-        .arg("--config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = lab.run_output(&bad);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
@@ -738,18 +727,7 @@ fn start_refused_fast_with_one_line_naming_the_cause() {
         ])
         .unwrap();
     let t = Instant::now();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.rtr.name(),
-            env!("CARGO_BIN_EXE_sluice"),
-        ])
-        .arg("run")
-        .arg("--config")
-        .arg(lab.config())
-        .output()
-        .unwrap();
+    let out = lab.run_output(&lab.config());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
@@ -1398,18 +1376,7 @@ fn metrics_scrape_and_log_sinks_after_traffic() {
     let taken = in_ns(&lab.rtr, || TcpListener::bind(LOOPBACK).unwrap())
         .join()
         .unwrap();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.rtr.name(),
-            env!("CARGO_BIN_EXE_sluice"),
-        ])
-        .arg("run")
-        .arg("--config")
-        .arg(lab.config())
-        .output()
-        .unwrap();
+    let out = lab.run_output(&lab.config());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let last = err.lines().last().unwrap();

@@ -306,7 +306,6 @@ pub fn render(m: &MetricsInput<'_>) -> String {
 mod tests {
     use super::*;
     use sluice_config::iptables::TableKind;
-    use sluice_dataplane::conntrack::view::Counts;
     use sluice_dataplane::packet::{BatchTimes, Counters};
     use sluice_dataplane::rules::{ChainCounters, TableCounters};
 
@@ -330,19 +329,8 @@ mod tests {
         b.add(Counter::RxFrames, 5);
         b.add(Counter::LogRingFull, 1);
         vec![
-            WorkerStats {
-                counters: a,
-                batch_times: t,
-                conntrack: Some(Counts {
-                    total: 7,
-                    ..Counts::default()
-                }),
-            },
-            WorkerStats {
-                counters: b,
-                batch_times: BatchTimes::default(),
-                conntrack: None,
-            },
+            WorkerStats::of(a, t, Some(7)),
+            WorkerStats::of(b, BatchTimes::default(), None),
         ]
     }
 
