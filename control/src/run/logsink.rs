@@ -510,6 +510,19 @@ mod tests {
                 sink_dropped: 0
             }
         );
+        // SIGHUP reopens: after a rename without a drain in between, the
+        // next record goes to a new file at the path.
+        std::fs::rename(&path, d.join("sluice.log.2")).unwrap();
+        s.reopen();
+        s.write(&udp_record(), at());
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(d.join("sluice.log.2"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
         // An unopenable file is one start-up line naming it.
         let e = LogSink::open(
             &LogTarget::File(d.join("no/such/dir.log")),
@@ -523,6 +536,30 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A full disk (`/dev/full`: every write fails with ENOSPC): each
+    /// record is dropped and counted, one error line for the streak.
+    #[test]
+    fn disk_full_drops_and_counts() {
+        let mut s = LogSink::open(
+            &LogTarget::File("/dev/full".into()),
+            LogFormat::Kernel,
+            Log::new(),
+        )
+        .unwrap();
+        for _ in 0..100 {
+            s.tick();
+            s.write(&udp_record(), at());
+        }
+        assert_eq!(
+            s.counts().get(),
+            LogCounts {
+                records: 0,
+                sink_dropped: 100
+            }
+        );
+        assert_eq!(s.streaks, 1);
     }
 
     /// A syslog reader that does not read: the datagram queue fills, the
