@@ -142,6 +142,21 @@ pub enum ApplianceError {
     /// A `[firewall]` or `[control]` path that is empty.
     #[error("`{key}` is an empty path")]
     EmptyPath { key: &'static str },
+    /// A `[control] metrics` that is no socket address.
+    #[error(
+        "invalid metrics address {text:?}: expected ADDRESS:PORT, \
+         e.g. \"127.0.0.1:9469\" or \"[::1]:9469\""
+    )]
+    MetricsAddress { text: String },
+    /// A `[control] log` that is neither stderr, syslog nor a path.
+    #[error(
+        "invalid log target {text:?}: expected \"stderr\", \"syslog\" or a file path \
+         containing a `/` (e.g. \"/var/log/sluice.log\" or \"./sluice.log\")"
+    )]
+    LogTarget { text: String },
+    /// A `[control] log_format` other than kernel and json.
+    #[error("invalid log_format {text:?}: expected \"kernel\" or \"json\"")]
+    LogFormat { text: String },
     /// A `[dataplane]` count outside 1..=`u32::MAX`.
     #[error("{key} = {value} is out of range 1..=4294967295")]
     DataplaneCount { key: &'static str, value: i64 },

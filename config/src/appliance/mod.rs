@@ -37,6 +37,14 @@
 //!
 //! [control]
 //! socket = "/run/sluice/sluice.sock"  # optional: the daemon's API socket (this default)
+//! metrics = "127.0.0.1:9469"  # optional: Prometheus text endpoint (absent: none);
+//!                             # unauthenticated: the daemon warns at start when
+//!                             # the address is not loopback
+//! log = "stderr"          # optional: where LOG records go: "stderr" (default),
+//!                         # "syslog" (/dev/log, facility daemon) or a file path
+//!                         # containing a `/` ("./sluice.log": beside this file)
+//! log_format = "kernel"   # optional: "kernel" (the kernel's line, default) or
+//!                         # "json" (one object a line, the kernel's line as `line`)
 //!
 //! [conntrack]             # optional: net.netfilter.nf_conntrack_* sysctls
 //! tcp_timeout_established = 432000  # seconds; every key optional, default the kernel's

@@ -1,7 +1,7 @@
 //! The plain appliance model: what the TOML says once validated, each item
 //! with the line it was declared on.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use ipnet::IpNet;
@@ -116,20 +116,49 @@ pub struct Firewall {
 /// Where `sluice run` serves its API when `[control] socket` is not set.
 pub const DEFAULT_SOCKET: &str = "/run/sluice/sluice.sock";
 
-/// The `[control]` section: the daemon's API.
+/// The `[control]` section: the daemon's API, metrics and LOG records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Control {
     /// The Unix socket of the API (`[control] socket`, resolved against
     /// the TOML file's folder when relative); default [`DEFAULT_SOCKET`].
     pub socket: PathBuf,
+    /// The Prometheus text endpoint (`[control] metrics = "ADDR:PORT"`);
+    /// `None`: no endpoint.
+    pub metrics: Option<SocketAddr>,
+    /// Where LOG records go (`[control] log`); default stderr.
+    pub log: LogTarget,
+    /// How each LOG record is written (`[control] log_format`).
+    pub log_format: LogFormat,
 }
 
 impl Default for Control {
     fn default() -> Self {
         Control {
             socket: PathBuf::from(DEFAULT_SOCKET),
+            metrics: None,
+            log: LogTarget::Stderr,
+            log_format: LogFormat::Kernel,
         }
     }
+}
+
+/// `[control] log`: `"stderr"` (the default), `"syslog"` (the `/dev/log`
+/// datagram socket) or a file path containing a `/` (resolved against the
+/// TOML file's folder when relative: `"./sluice.log"` is beside it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    Syslog,
+    File(PathBuf),
+}
+
+/// `[control] log_format`: `"kernel"` (the default: the kernel's line) or
+/// `"json"` (one JSON object a line, the kernel's line in it as `line`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Kernel,
+    Json,
 }
 
 /// The `[dataplane]` section.

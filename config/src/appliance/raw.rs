@@ -27,6 +27,9 @@ pub(super) struct RawAppliance {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawControl {
     pub(super) socket: Option<Spanned<String>>,
+    pub(super) metrics: Option<Spanned<String>>,
+    pub(super) log: Option<Spanned<String>>,
+    pub(super) log_format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

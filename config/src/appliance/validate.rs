@@ -3,7 +3,7 @@
 //! fault.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -12,9 +12,9 @@ use toml::Spanned;
 
 use super::error::ApplianceError;
 use super::model::{
-    Appliance, ConntrackConf, Control, Dataplane, Firewall, Interface, PolicyRule, Route,
-    DEFAULT_CONNTRACK_MAX, DEFAULT_MTU, DEFAULT_WORKERS, MAX_CONNTRACK_TIMEOUT, MIN_MTU,
-    MIN_MTU_IPV6, TABLE_MAIN,
+    Appliance, ConntrackConf, Control, Dataplane, Firewall, Interface, LogFormat, LogTarget,
+    PolicyRule, Route, DEFAULT_CONNTRACK_MAX, DEFAULT_MTU, DEFAULT_WORKERS, MAX_CONNTRACK_TIMEOUT,
+    MIN_MTU, MIN_MTU_IPV6, TABLE_MAIN,
 };
 use super::raw::{
     RawAppliance, RawConntrack, RawControl, RawDataplane, RawFirewall, RawInterface, RawPolicy,
@@ -464,18 +464,46 @@ impl RawFirewall {
 
 impl RawControl {
     fn validate(self, cx: &Cx<'_>) -> Result<Control, Error> {
-        let Some(s) = self.socket else {
-            return Ok(Control::default());
-        };
-        let span = s.span();
-        let p = s.into_inner();
-        if p.is_empty() {
-            return Err(cx.invalid(&span, ApplianceError::EmptyPath { key: "socket" }));
-        }
         let dir = cx.file.parent().unwrap_or_else(|| Path::new(""));
-        Ok(Control {
-            socket: dir.join(p),
-        })
+        let mut c = Control::default();
+        if let Some(s) = self.socket {
+            let span = s.span();
+            let p = s.into_inner();
+            if p.is_empty() {
+                return Err(cx.invalid(&span, ApplianceError::EmptyPath { key: "socket" }));
+            }
+            c.socket = dir.join(p);
+        }
+        if let Some(s) = self.metrics {
+            let span = s.span();
+            let text = s.into_inner();
+            let addr = text
+                .parse::<SocketAddr>()
+                .map_err(|_| cx.invalid(&span, ApplianceError::MetricsAddress { text }))?;
+            c.metrics = Some(addr);
+        }
+        if let Some(s) = self.log {
+            let span = s.span();
+            let text = s.into_inner();
+            c.log = match text.as_str() {
+                "stderr" => LogTarget::Stderr,
+                "syslog" => LogTarget::Syslog,
+                p if p.contains('/') && !p.ends_with('/') => {
+                    LogTarget::File(dir.join(p).components().collect())
+                }
+                _ => return Err(cx.invalid(&span, ApplianceError::LogTarget { text })),
+            };
+        }
+        if let Some(s) = self.log_format {
+            let span = s.span();
+            let text = s.into_inner();
+            c.log_format = match text.as_str() {
+                "kernel" => LogFormat::Kernel,
+                "json" => LogFormat::Json,
+                _ => return Err(cx.invalid(&span, ApplianceError::LogFormat { text })),
+            };
+        }
+        Ok(c)
     }
 }
 

@@ -377,6 +377,12 @@ impl Control {
         Arc::clone(&self.current().loaded.snap)
     }
 
+    /// A scrape of the metrics endpoint ([`super::metrics`]).
+    pub fn metrics(&self, log: crate::views::metrics::LogCounts) -> String {
+        let e = self.current();
+        super::views::metrics(&self.workers, &e.loaded.bundle, &e.loaded.snap, log)
+    }
+
     fn handle(&mut self, req: Request) -> Response {
         let r = match req {
             Request::Apply { config, confirm } => {
@@ -440,8 +446,12 @@ fn restart_needed(old: &Bundle, new: &Bundle) -> Result<(), String> {
         Some("[dataplane] busy_poll".into())
     } else if o.dataplane.conntrack_max != n.dataplane.conntrack_max {
         Some("[dataplane] conntrack_max".into())
-    } else if o.control != n.control {
+    } else if o.control.socket != n.control.socket {
         Some("[control] socket".into())
+    } else if o.control.metrics != n.control.metrics {
+        Some("[control] metrics".into())
+    } else if o.control.log != n.control.log || o.control.log_format != n.control.log_format {
+        Some("[control] log / log_format".into())
     } else {
         None
     };

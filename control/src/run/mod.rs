@@ -16,10 +16,12 @@
 //! 5. open one AF_XDP socket per (interface, worker queue) and start the
 //!    workers, each pinned to its core;
 //! 6. serve: the API socket (`[control] socket`, [`api`]) on a control
-//!    thread (apply, confirm, rollback, history, diff); SIGINT/SIGTERM
-//!    stop, SIGHUP re-applies the config file the daemon started with,
-//!    SIGUSR1 prints the counters, LOG records go to stderr; a worker
-//!    that dies stops the daemon (exit 1).
+//!    thread (apply, confirm, rollback, history, diff), the Prometheus
+//!    endpoint (`[control] metrics`, [`metrics`]) on another; a third
+//!    drains the workers' LOG records to `[control] log` ([`logsink`]);
+//!    SIGINT/SIGTERM stop, SIGHUP re-applies the config file the daemon
+//!    started with and reopens the log file, SIGUSR1 prints the counters;
+//!    a worker that dies stops the daemon (exit 1).
 //!
 //! Everything the daemon creates is owned by a value whose `Drop` undoes
 //! it (sockets and XDP programs, TAPs, the lock), so every exit path —
@@ -30,6 +32,8 @@
 pub mod api;
 mod lock;
 mod log;
+pub mod logsink;
+pub mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -90,6 +94,18 @@ struct Daemon {
     /// The API socket, until the control thread takes it.
     socket: Option<api::Socket>,
     api_thread: Option<JoinHandle<()>>,
+    /// The metrics endpoint, until its thread takes it.
+    metrics: Option<metrics::Endpoint>,
+    metrics_thread: Option<JoinHandle<()>>,
+    /// The LOG sink, until the drain thread takes it.
+    sink: Option<logsink::LogSink>,
+    sink_counts: Arc<logsink::SinkCounts>,
+    log_thread: Option<JoinHandle<()>>,
+    /// Set once the workers are joined: the drain thread drains a last
+    /// time and ends.
+    log_done: Arc<AtomicBool>,
+    /// SIGHUP: the drain thread reopens the log file.
+    log_reopen: Arc<AtomicBool>,
 }
 
 struct WorkerThread {
@@ -140,6 +156,7 @@ impl Daemon {
                 socket.path().display()
             ));
         }
+        let sink = logsink::LogSink::open(&a.control.log, a.control.log_format, *log)?;
         let ifnames: Vec<String> = a.interfaces.iter().map(|i| i.name.clone()).collect();
         let workers = a.dataplane.workers;
         if lock.stale {
@@ -176,6 +193,19 @@ impl Daemon {
             taps.names().join(", ")
         ));
 
+        // After the TAPs: an address of the box is on them.
+        let metrics = match a.control.metrics {
+            Some(addr) => {
+                let ep = metrics::Endpoint::bind(addr)?;
+                if !addr.ip().is_loopback() {
+                    log.step(&format!(
+                        "warning: [control] metrics on {addr} is not a loopback address: the endpoint has no authentication; the INPUT chain decides who reaches it"
+                    ));
+                }
+                Some(ep)
+            }
+            None => None,
+        };
         let snap = Arc::clone(&loaded.snap);
         let cell = Arc::new(SnapshotCell::new(Arc::clone(&snap)));
         let control = api::Control::new(Arc::clone(&cell), &config, loaded, *log);
@@ -195,6 +225,13 @@ impl Daemon {
             control: Arc::new(Mutex::new(control)),
             socket: Some(socket),
             api_thread: None,
+            metrics,
+            metrics_thread: None,
+            sink_counts: sink.counts(),
+            sink: Some(sink),
+            log_thread: None,
+            log_done: Arc::new(AtomicBool::new(false)),
+            log_reopen: Arc::new(AtomicBool::new(false)),
         };
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
         for w in 0..workers {
@@ -289,20 +326,63 @@ impl Daemon {
                 }
             }
         }
+        if let Some(ep) = self.metrics.take() {
+            log.step(&format!(
+                "metrics on http://{}/metrics (Prometheus text format 0.0.4)",
+                ep.addr()
+            ));
+            let control = Arc::clone(&self.control);
+            let counts = Arc::clone(&self.sink_counts);
+            let m_stop = Arc::clone(&self.stop);
+            match std::thread::Builder::new()
+                .name("sluice-metrics".into())
+                .spawn(move || metrics::serve(ep, control, counts, m_stop))
+            {
+                Ok(h) => self.metrics_thread = Some(h),
+                Err(e) => {
+                    log.error(&format!("cannot start the metrics thread: {e}"));
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(mut sink) = self.sink.take() {
+            log.step(&format!("LOG records to {}", sink.describe()));
+            let readers: Vec<_> = self.workers.iter().map(|w| Arc::clone(&w.rules)).collect();
+            let done = Arc::clone(&self.log_done);
+            let reopen = Arc::clone(&self.log_reopen);
+            match std::thread::Builder::new()
+                .name("sluice-log".into())
+                .spawn(move || {
+                    let mut buf = Vec::new();
+                    while !done.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                        if reopen.swap(false, Ordering::Relaxed) {
+                            sink.reopen();
+                        }
+                        logsink::drain(&readers, &mut sink, &mut buf);
+                    }
+                    logsink::drain(&readers, &mut sink, &mut buf);
+                }) {
+                Ok(h) => self.log_thread = Some(h),
+                Err(e) => {
+                    log.error(&format!("cannot start the LOG thread: {e}"));
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         log.step(&format!(
             "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGHUP re-applies the config, SIGUSR1 prints counters)",
             self.workers.len(),
             self.ifnames.join(", ")
         ));
-        let mut records = Vec::new();
         let mut failed = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            self.drain_logs(&mut records);
             if usr1.swap(false, Ordering::Relaxed) {
                 self.print_counters();
             }
             if hup.swap(false, Ordering::Relaxed) {
+                self.log_reopen.store(true, Ordering::Relaxed);
                 let r = match self.control.lock() {
                     Ok(mut c) => c.apply(&self.config, None, "SIGHUP"),
                     Err(_) => Err("the control state is poisoned".into()),
@@ -324,7 +404,6 @@ impl Daemon {
         log.step("stopping");
         stop.store(true, Ordering::Relaxed);
         failed |= self.join(log);
-        self.drain_logs(&mut records);
         self.print_counters();
         drop(self);
         log.step(if failed {
@@ -339,10 +418,14 @@ impl Daemon {
         }
     }
 
-    /// Joins the workers; whether one had panicked.
+    /// Joins the workers, then the threads that read them (the LOG
+    /// drain last, after its final drain); whether a worker had panicked.
     fn join(&mut self, log: &Log) -> bool {
         let mut failed = false;
-        if let Some(h) = self.api_thread.take() {
+        for h in [self.api_thread.take(), self.metrics_thread.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = h.join();
         }
         for w in &mut self.workers {
@@ -353,19 +436,11 @@ impl Daemon {
                 }
             }
         }
-        failed
-    }
-
-    fn drain_logs(&self, buf: &mut Vec<sluice_dataplane::rules::log::LogRecord>) {
-        for w in &self.workers {
-            if let Some(r) = w.rules.load_full() {
-                buf.clear();
-                r.drain_log(buf);
-                for rec in buf.iter() {
-                    eprintln!("sluice: LOG: {}", rec.line().trim_end());
-                }
-            }
+        self.log_done.store(true, Ordering::Relaxed);
+        if let Some(h) = self.log_thread.take() {
+            let _ = h.join();
         }
+        failed
     }
 
     /// The counters summed over the workers, on stderr: the dataplane's
@@ -426,13 +501,6 @@ impl Drop for Daemon {
         // TAPs and the lock. On the normal path they were joined already;
         // on an error half-way through start-up they are stopped here.
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.api_thread.take() {
-            let _ = h.join();
-        }
-        for w in &mut self.workers {
-            if let Some(h) = w.handle.take() {
-                let _ = h.join();
-            }
-        }
+        let _ = self.join(&Log::new());
     }
 }

@@ -306,17 +306,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             }
         }
         ViewReq::Stats => {
-            let ct = counts(s.workers).ok();
-            let w: Vec<WorkerStats> = s
-                .workers
-                .iter()
-                .enumerate()
-                .map(|(i, w)| WorkerStats {
-                    counters: w.counters.read(),
-                    batch_times: w.times.read(),
-                    conntrack: ct.as_ref().and_then(|c| c.get(i).cloned()),
-                })
-                .collect();
+            let w = worker_stats(s.workers);
             let max = s.bundle.appliance.dataplane.conntrack_max as usize;
             Ok(text(if json {
                 pretty(&stats::stats_json(&w, max))
@@ -325,6 +315,38 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             }))
         }
     }
+}
+
+/// Each worker's counters, batch times and conntrack count (`None` for
+/// all when a shard did not answer).
+pub fn worker_stats(workers: &[WorkerView]) -> Vec<WorkerStats> {
+    let ct = counts(workers).ok();
+    workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| WorkerStats {
+            counters: w.counters.read(),
+            batch_times: w.times.read(),
+            conntrack: ct.as_ref().and_then(|c| c.get(i).cloned()),
+        })
+        .collect()
+}
+
+/// The body of a scrape of the metrics endpoint.
+pub fn metrics(
+    workers: &[WorkerView],
+    bundle: &sluice_config::bundle::Bundle,
+    snap: &sluice_dataplane::snapshot::Snapshot,
+    log: crate::views::metrics::LogCounts,
+) -> String {
+    let w = worker_stats(workers);
+    let rules = snap.rules.as_ref().map(|p| rule_counters(workers, p));
+    crate::views::metrics::render(&crate::views::metrics::MetricsInput {
+        workers: &w,
+        conntrack_max: bundle.appliance.dataplane.conntrack_max as usize,
+        rules: rules.as_ref(),
+        log,
+    })
 }
 
 fn ports(b: &sluice_config::bundle::Bundle) -> Vec<Port> {

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod conntrack;
 pub mod counters;
+pub mod metrics;
 pub mod names;
 pub mod route;
 pub mod rules_list;

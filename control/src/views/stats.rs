@@ -96,6 +96,25 @@ fn block(
     }
 }
 
+impl WorkerStats {
+    /// A worker's numbers with `conntrack` entries in its shard (tests).
+    #[cfg(test)]
+    pub(crate) fn of(
+        counters: Counters,
+        batch_times: BatchTimes,
+        conntrack: Option<usize>,
+    ) -> Self {
+        WorkerStats {
+            counters,
+            batch_times,
+            conntrack: conntrack.map(|total| Counts {
+                total,
+                ..Counts::default()
+            }),
+        }
+    }
+}
+
 /// The sum of the workers' numbers.
 pub fn total(workers: &[WorkerStats]) -> WorkerStats {
     let mut t = WorkerStats {
@@ -193,22 +212,8 @@ mod tests {
         b.add(Counter::TxFrames, 4);
         b.add(Counter::ParseMalformed, 1);
         let w = vec![
-            WorkerStats {
-                counters: a,
-                batch_times: ta,
-                conntrack: Some(Counts {
-                    total: 7,
-                    ..Counts::default()
-                }),
-            },
-            WorkerStats {
-                counters: b,
-                batch_times: BatchTimes::default(),
-                conntrack: Some(Counts {
-                    total: 3,
-                    ..Counts::default()
-                }),
-            },
+            WorkerStats::of(a, ta, Some(7)),
+            WorkerStats::of(b, BatchTimes::default(), Some(3)),
         ];
         let s = stats(&w, 1000);
         let first = s.lines().next().unwrap();

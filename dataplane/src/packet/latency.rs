@@ -104,6 +104,19 @@ impl BatchTimes {
         None
     }
 
+    /// The non-empty buckets, fastest first: (lowest value, first value of
+    /// the next bucket, batches), in ns.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c != 0)
+            .map(|(i, &c)| {
+                let (lo, hi) = bounds(i);
+                (lo, hi, c)
+            })
+    }
+
     /// The slowest batch's bucket's upper end.
     pub fn max(&self) -> Option<u64> {
         let i = self.counts.iter().rposition(|&c| c != 0)?;
@@ -181,6 +194,11 @@ mod tests {
         assert!(near(t.quantile(0.999).unwrap(), 50_000));
         assert!(near(t.quantile(1.0).unwrap(), 1_000_000));
         assert!(t.max().unwrap() >= 1_000_000);
+        let b: Vec<(u64, u64, u64)> = t.buckets().collect();
+        assert_eq!(b.iter().map(|x| x.2).collect::<Vec<_>>(), [990, 9, 1]);
+        assert!(b.iter().all(|&(lo, hi, _)| lo < hi));
+        assert!(b[0].0 <= 1_000 && 1_000 < b[0].1, "{b:?}");
+        assert!(b[2].0 <= 1_000_000 && 1_000_000 < b[2].1, "{b:?}");
         let block = LatencyBlock::default();
         block.publish(&t);
         let mut sum = block.read();
