@@ -279,22 +279,30 @@ impl LogSink {
     /// Writes one record; a failure drops it and counts.
     pub fn write(&mut self, rec: &LogRecord, now: SystemTime) {
         let line = text(rec, self.format, now);
+        // A --log-prefix byte that is not UTF-8 goes out as the byte, as
+        // the kernel logs it (JSON keeps it a character: JSON is text).
+        let out = |s: &str| -> Vec<u8> {
+            match self.format {
+                LogFormat::Kernel => sluice_config::iptables::bytes::to_bytes(s).into_owned(),
+                LogFormat::Json => s.as_bytes().to_vec(),
+            }
+        };
         let r = match &mut self.out {
             Out::Stderr => {
                 let mut e = std::io::stderr().lock();
-                writeln!(e, "sluice: LOG: {line}")
+                e.write_all(&out(&format!("sluice: LOG: {line}\n")))
             }
             Out::File { file, .. } => match file {
                 Some((f, _)) => {
                     let l = format!("{} sluice: {line}\n", Civil::utc(now).rfc3339());
-                    f.write_all(l.as_bytes())
+                    f.write_all(&out(&l))
                 }
                 None => Err(ErrorKind::NotFound.into()),
             },
             Out::Syslog { sock, .. } => match sock {
                 Some(s) => {
                     let m = syslog_message(rec.level as u8, now, &line);
-                    s.send(m.as_bytes()).map(|_| ())
+                    s.send(&out(&m)).map(|_| ())
                 }
                 None => Err(std::io::Error::new(
                     ErrorKind::NotConnected,
@@ -471,6 +479,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// A --log-prefix byte that is not UTF-8 is written as the byte, as
+    /// the kernel logs it.
+    #[test]
+    fn a_raw_prefix_byte_is_written_as_the_byte() {
+        use sluice_config::iptables::bytes::raw_char;
+        let d = tmp("raw");
+        let path = d.join("sluice.log");
+        let mut s = LogSink::open(
+            &LogTarget::File(path.clone()),
+            LogFormat::Kernel,
+            Log::new(),
+        )
+        .unwrap();
+        let mut rec = udp_record();
+        let prefix = format!("caf{}{} ", raw_char(0xe9), raw_char(0xff)).repeat(5);
+        rec.prefix = InlineStr::new(&prefix);
+        s.write(&rec, at());
+        let got = std::fs::read(&path).unwrap();
+        let want = [
+            &b"2026-12-05T05:07:09.250Z sluice: "[..],
+            &b"caf\xe9\xff ".repeat(5),
+            LINE.strip_prefix("sluice drop: ").unwrap().as_bytes(),
+            b"\n",
+        ]
+        .concat();
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(&got));
     }
 
     #[test]

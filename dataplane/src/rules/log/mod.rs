@@ -86,8 +86,12 @@ pub mod flags {
     pub const MACDECODE: u8 = 0x20;
 }
 
-/// Longest prefix the kernel keeps.
+/// Longest prefix the kernel keeps, in bytes.
 pub const PREFIX_MAX: usize = 29;
+/// Room for a prefix as the config holds it: a byte that is not UTF-8 is a
+/// 4-byte private-use character there (`sluice_config::iptables::bytes`),
+/// turned back into the byte where the line is written out.
+pub const PREFIX_CAP: usize = PREFIX_MAX * 4;
 /// Longest interface name (`IFNAMSIZ - 1`).
 pub const IFNAME_MAX: usize = 15;
 /// Name of the counter of records dropped because the ring was full.
@@ -166,7 +170,7 @@ impl fmt::Debug for Options {
 /// A compiled `-j LOG`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSpec {
-    pub prefix: InlineStr<PREFIX_MAX>,
+    pub prefix: InlineStr<PREFIX_CAP>,
     pub level: LogLevel,
     /// [`flags`] bits.
     pub flags: u8,
@@ -351,7 +355,7 @@ pub struct LogRecord {
     pub level: LogLevel,
     /// [`flags`] of the rule.
     pub flags: u8,
-    pub prefix: InlineStr<PREFIX_MAX>,
+    pub prefix: InlineStr<PREFIX_CAP>,
     /// Empty when there is none.
     pub in_iface: InlineStr<IFNAME_MAX>,
     pub out_iface: InlineStr<IFNAME_MAX>,
