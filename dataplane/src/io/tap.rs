@@ -339,6 +339,51 @@ fn ip(args: &[&str]) -> HostStep {
     HostStep::Ip(args.iter().map(|s| s.to_string()).collect())
 }
 
+/// `ip addr replace` (`add`) or `ip addr del` of `a` on `tap`.
+fn addr_step(a: &IpNet, tap: &str, add: bool) -> HostStep {
+    let a = a.to_string();
+    match (a.contains(':'), add) {
+        (true, true) => ip(&["-6", "addr", "replace", &a, "dev", tap, "nodad"]),
+        (true, false) => ip(&["-6", "addr", "del", &a, "dev", tap]),
+        (false, true) => ip(&["addr", "replace", &a, "brd", "+", "dev", tap]),
+        (false, false) => ip(&["addr", "del", &a, "dev", tap]),
+    }
+}
+
+/// The host routes of [`HostPlan::routes`], each with what identifies it
+/// in the host's main table (family, destination, metric) and its `ip`
+/// arguments (`-4|-6 route replace DST dev TAP [metric M]`).
+fn host_routes(a: &Appliance) -> Result<Vec<((bool, IpNet, u32), Vec<String>)>, TapError> {
+    let mut out = Vec::new();
+    for r in a.routes.iter().filter(|r| r.table == TABLE_MAIN) {
+        let dev = r.dev.clone().or_else(|| {
+            let via = r.via?;
+            a.interfaces
+                .iter()
+                .find(|i| i.addresses.iter().any(|n| n.contains(&via)))
+                .map(|i| i.name.clone())
+        });
+        let Some(dev) = dev else { continue };
+        let tap = tap_name(&dev)?;
+        let to = match r.to {
+            n if n.prefix_len() == 0 => "default".to_string(),
+            n => n.to_string(),
+        };
+        let v6 = matches!(r.to, IpNet::V6(_));
+        let family = if v6 { "-6" } else { "-4" };
+        let metric = r.metric.to_string();
+        let mut args = vec![family, "route", "replace", &to, "dev", &tap];
+        if r.metric != 0 {
+            args.extend(["metric", &metric]);
+        }
+        out.push((
+            (v6, r.to, r.metric),
+            args.iter().map(|s| s.to_string()).collect(),
+        ));
+    }
+    Ok(out)
+}
+
 impl HostPlan {
     /// The set-up of the TAP of `iface` (whose MAC is `mac`), to run after
     /// [`Tap::open_queues`] created it: MAC, MTU, `arp off`, no host
@@ -370,15 +415,50 @@ impl HostPlan {
                 optional: true,
             });
         }
-        for a in &iface.addresses {
-            let a = a.to_string();
-            match a.contains(':') {
-                true => steps.push(ip(&["-6", "addr", "replace", &a, "dev", t, "nodad"])),
-                false => steps.push(ip(&["addr", "replace", &a, "brd", "+", "dev", t])),
-            }
-        }
+        steps.extend(iface.addresses.iter().map(|a| addr_step(a, t, true)));
         steps.push(ip(&["link", "set", "dev", t, "up"]));
         Ok(HostPlan { tap, steps })
+    }
+
+    /// What an apply from `old` to `new` (the same interfaces, in the same
+    /// order: anything else needs a restart) changes on the host side:
+    /// addresses the new config gives an interface are added to its TAP
+    /// before the ones it no longer has are removed (a host service bound
+    /// to an address that stays is never left without one), then the main
+    /// table's host routes ([`HostPlan::routes`]) that are gone are deleted
+    /// and the new or changed ones replaced. Empty when nothing changed.
+    pub fn update(old: &Appliance, new: &Appliance) -> Result<HostPlan, TapError> {
+        let mut steps = Vec::new();
+        let mut dels = Vec::new();
+        for (o, n) in old.interfaces.iter().zip(&new.interfaces) {
+            let tap = tap_name(&n.name)?;
+            for a in n.addresses.iter().filter(|a| !o.addresses.contains(a)) {
+                steps.push(addr_step(a, &tap, true));
+            }
+            for a in o.addresses.iter().filter(|a| !n.addresses.contains(a)) {
+                dels.push(addr_step(a, &tap, false));
+            }
+        }
+        steps.extend(dels);
+        let (o, n) = (host_routes(old)?, host_routes(new)?);
+        for (key, args) in &o {
+            if !n.iter().any(|(k, _)| k == key) {
+                // `ip route del` of what `replace` made: same family,
+                // destination, device and metric.
+                let mut args = args.clone();
+                args[2] = "del".into();
+                steps.push(HostStep::Ip(args));
+            }
+        }
+        for (key, args) in &n {
+            if !o.iter().any(|(k, a)| k == key && a == args) {
+                steps.push(HostStep::Ip(args.clone()));
+            }
+        }
+        Ok(HostPlan {
+            tap: "host side".to_string(),
+            steps,
+        })
     }
 
     /// The host routes: each route of the main table (the default among
@@ -387,37 +467,30 @@ impl HostPlan {
     /// Routes whose interface cannot be told are left out. Run after every
     /// TAP is up (the kernel refuses a route over a down device).
     pub fn routes(a: &Appliance) -> Result<HostPlan, TapError> {
-        let mut steps = Vec::new();
-        for r in a.routes.iter().filter(|r| r.table == TABLE_MAIN) {
-            let dev = r.dev.clone().or_else(|| {
-                let via = r.via?;
-                a.interfaces
-                    .iter()
-                    .find(|i| i.addresses.iter().any(|n| n.contains(&via)))
-                    .map(|i| i.name.clone())
-            });
-            let Some(dev) = dev else { continue };
-            let tap = tap_name(&dev)?;
-            let to = match r.to {
-                n if n.prefix_len() == 0 => "default".to_string(),
-                n => n.to_string(),
-            };
-            let family = if matches!(r.to, IpNet::V6(_)) {
-                "-6"
-            } else {
-                "-4"
-            };
-            let metric = r.metric.to_string();
-            let mut args = vec![family, "route", "replace", &to, "dev", &tap];
-            if r.metric != 0 {
-                args.extend(["metric", &metric]);
-            }
-            steps.push(ip(&args));
-        }
         Ok(HostPlan {
             tap: "routes".to_string(),
-            steps,
+            steps: host_routes(a)?
+                .into_iter()
+                .map(|(_, args)| HostStep::Ip(args))
+                .collect(),
         })
+    }
+
+    /// Runs every step, whatever fails: the failures, each naming its
+    /// step (an apply's host side: the dataplane has the new config
+    /// already, so as much of the host side as can follow does).
+    pub fn apply_each(&self) -> Vec<TapError> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                HostPlan {
+                    tap: self.tap.clone(),
+                    steps: vec![s.clone()],
+                }
+                .apply()
+                .err()
+            })
+            .collect()
     }
 
     /// Runs the steps in order in the caller's network namespace; the
@@ -539,6 +612,73 @@ table = 100
         assert_eq!(
             lines,
             [
+                "ip -4 route replace default dev sl-wan",
+                "ip -4 route replace 10.9.0.0/16 dev sl-lan metric 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_apply_changes_only_what_changed_on_the_host() {
+        let old = appliance();
+        assert!(HostPlan::update(&old, &old).unwrap().steps.is_empty());
+        let text = r#"
+[[interface]]
+name = "lan"
+address = ["10.0.1.1/24", "10.0.7.1/24"]
+mtu = 1400
+
+[[interface]]
+name = "wan"
+address = ["192.0.2.1/24"]
+
+[[route]]
+to = "default"
+via = "192.0.2.254"
+metric = 7
+
+[[route]]
+to = "10.6.0.0/16"
+via = "10.0.7.254"
+
+[[route]]
+to = "10.8.0.0/16"
+via = "10.0.1.254"
+"#;
+        let new = sluice_config::appliance::parse(text, Path::new("t.toml")).unwrap();
+        let steps: Vec<String> = HostPlan::update(&old, &new)
+            .unwrap()
+            .steps
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "ip addr replace 10.0.7.1/24 brd + dev sl-lan",
+                "ip -6 addr del 2001:db8:1::1/64 dev sl-lan",
+                "ip -4 route del default dev sl-wan",
+                "ip -4 route del 10.9.0.0/16 dev sl-lan metric 5",
+                "ip -4 route replace default dev sl-wan metric 7",
+                "ip -4 route replace 10.6.0.0/16 dev sl-lan",
+                "ip -4 route replace 10.8.0.0/16 dev sl-lan",
+            ]
+        );
+        // And back: the inverse changes.
+        let back: Vec<String> = HostPlan::update(&new, &old)
+            .unwrap()
+            .steps
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            back,
+            [
+                "ip -6 addr replace 2001:db8:1::1/64 dev sl-lan nodad",
+                "ip addr del 10.0.7.1/24 dev sl-lan",
+                "ip -4 route del default dev sl-wan metric 7",
+                "ip -4 route del 10.6.0.0/16 dev sl-lan",
+                "ip -4 route del 10.8.0.0/16 dev sl-lan",
                 "ip -4 route replace default dev sl-wan",
                 "ip -4 route replace 10.9.0.0/16 dev sl-lan metric 5",
             ]
