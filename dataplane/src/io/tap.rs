@@ -350,10 +350,14 @@ fn addr_step(a: &IpNet, tap: &str, add: bool) -> HostStep {
     }
 }
 
+/// What identifies a host route in the host's main table: IPv6 or not,
+/// destination, metric.
+type RouteKey = (bool, IpNet, u32);
+
 /// The host routes of [`HostPlan::routes`], each with what identifies it
 /// in the host's main table (family, destination, metric) and its `ip`
 /// arguments (`-4|-6 route replace DST dev TAP [metric M]`).
-fn host_routes(a: &Appliance) -> Result<Vec<((bool, IpNet, u32), Vec<String>)>, TapError> {
+fn host_routes(a: &Appliance) -> Result<Vec<(RouteKey, Vec<String>)>, TapError> {
     let mut out = Vec::new();
     for r in a.routes.iter().filter(|r| r.table == TABLE_MAIN) {
         let dev = r.dev.clone().or_else(|| {
