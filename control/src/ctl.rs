@@ -11,7 +11,7 @@ use sluice_config::appliance::DEFAULT_SOCKET;
 use crate::api::client;
 use crate::api::proto::{Request, Response, ViewReq};
 use crate::views::cli::{
-    ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
+    ConntrackArgs, ConntrackCmd, NeighCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
 };
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
@@ -172,6 +172,16 @@ pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
             cmd: RouteCmd::Show(a),
         } => view(
             ViewReq::RouteShow {
+                selector: a.selector,
+            },
+            a.common.json,
+            a.common.config.as_deref(),
+            a.common.socket,
+        ),
+        ViewCmd::Neigh {
+            cmd: NeighCmd::Show(a),
+        } => view(
+            ViewReq::NeighShow {
                 selector: a.selector,
             },
             a.common.json,

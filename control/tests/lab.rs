@@ -985,7 +985,8 @@ fn apply_live_rollback_confirm_and_bad_input() {
 /// The operator views through the API socket after real traffic: rule
 /// counters summed over the workers land on the rules that matched,
 /// `rules zero` zeroes them, conntrack shows, counts and flushes the
-/// flow, and route/rule/sets/stats answer, each also as JSON.
+/// flow, the neighbour tables show the hosts the traffic went between,
+/// and route/rule/sets/stats answer, each also as JSON.
 #[test]
 fn views_through_the_socket_after_traffic() {
     if skip() {
@@ -1076,6 +1077,52 @@ fn views_through_the_socket_after_traffic() {
     assert!(rule.contains("fwmark 0x1/0xff lookup 100"), "{rule}");
     let (sets, _) = ok(&["sets", "list"]);
     assert!(sets.contains("Name: blocklist"), "{sets}");
+    // The hosts the transfer went between, learnt by ARP, valid (the
+    // transfer ended moments ago: REACHABLE, or STALE/DELAY on a slow run).
+    let (neigh, _) = ok(&["neigh", "show"]);
+    eprintln!("$ sluice neigh show\n{neigh}");
+    let valid = |l: &str| {
+        ["REACHABLE ", "STALE ", "DELAY "]
+            .iter()
+            .any(|s| l.ends_with(s))
+    };
+    let line = |out: &str, start: &str| {
+        out.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} in:\n{out}"))
+            .to_string()
+    };
+    let client = line(&neigh, "10.0.1.2 dev r0 lladdr 02:5c:00:00:01:00 ");
+    let uplink = line(&neigh, "10.0.2.2 dev r1 lladdr 02:5c:00:00:01:01 ");
+    assert!(valid(&client) && valid(&uplink), "{neigh}");
+    assert_eq!(
+        neigh.lines().filter(|l| l.starts_with("10.0.1.2 ")).count(),
+        1,
+        "one line over 2 workers: {neigh}"
+    );
+    let (dev, _) = ok(&["neigh", "show", "dev", "r1"]);
+    assert!(dev.lines().all(|l| !l.contains(" dev ")), "{dev}");
+    line(&dev, "10.0.2.2 lladdr 02:5c:00:00:01:01 ");
+    assert!(!dev.contains("10.0.1.2"), "{dev}");
+    let (json, _) = ok(&["neigh", "show", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&json).expect("neigh show --json");
+    let c = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["dst"] == "10.0.1.2")
+        .expect("the client in --json");
+    assert_eq!(
+        (c["dev"].as_str(), c["lladdr"].as_str()),
+        (Some("r0"), Some("02:5c:00:00:01:00")),
+        "{json}"
+    );
+    let (code, out, err) = ctl(&["neigh", "show", "dev", "eth9", "--config", &cfg]);
+    assert_eq!((code, out.as_str()), (Some(1), ""));
+    assert!(
+        err.contains("Cannot find device \"eth9\"") && err.lines().count() == 1,
+        "{err}"
+    );
     let (stats, _) = ok(&["stats"]);
     assert!(stats.contains("batch time: p50"), "{stats}");
     let (json, _) = ok(&["stats", "--json"]);

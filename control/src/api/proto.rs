@@ -93,6 +93,11 @@ pub enum ViewReq {
         selector: Vec<String>,
     },
     RuleShow,
+    /// `selector`: `[]` or `["dev", IF]`.
+    NeighShow {
+        #[serde(default)]
+        selector: Vec<String>,
+    },
     SetsList {
         #[serde(default)]
         name: Option<String>,

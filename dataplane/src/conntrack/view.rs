@@ -9,15 +9,11 @@
 //! writer, so every line is consistent; like the kernel's `conntrack -L`,
 //! a listing is not a snapshot of the whole table at one instant.
 
-use std::fmt;
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use crossbeam_queue::ArrayQueue;
-
 use super::entry::{status, Acct, Entry, ProtoState};
 use super::tuple::{is_icmp, Tuple};
 use super::Shard;
+use std::fmt;
+use std::net::IpAddr;
 
 /// One entry as `conntrack -L` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,35 +183,11 @@ pub enum Reply {
     Deleted(usize),
 }
 
-/// The two queues between the control thread and one worker: one request
-/// at a time in flight.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    requests: Arc<ArrayQueue<Request>>,
-    replies: Arc<ArrayQueue<Reply>>,
-}
-
-impl Default for Channel {
-    fn default() -> Self {
-        Channel {
-            requests: Arc::new(ArrayQueue::new(4)),
-            replies: Arc::new(ArrayQueue::new(4)),
-        }
-    }
-}
+/// The channel between the control thread and one worker's shard
+/// ([`crate::ask`]): one request at a time in flight.
+pub type Channel = crate::ask::Channel<Request, Reply>;
 
 impl Channel {
-    /// Asks; `Err` (the request back) when the worker has too many
-    /// unanswered ones.
-    pub fn ask(&self, r: Request) -> Result<(), Request> {
-        self.requests.push(r)
-    }
-
-    /// The next answer, if the worker has given one.
-    pub fn answer(&self) -> Option<Reply> {
-        self.replies.pop()
-    }
-
     /// The worker's end.
     pub fn service(&self) -> Service {
         Service {
@@ -248,13 +220,13 @@ impl Service {
     /// never in a batch).
     pub fn serve(&mut self, shard: &mut Shard, now: std::time::Instant, budget: usize) {
         if self.job.is_none() {
-            let Some(req) = self.chan.requests.pop() else {
+            let Some(req) = self.chan.request() else {
                 return;
             };
             if req == Request::Flush {
                 let n = shard.len();
                 shard.flush();
-                let _ = self.chan.replies.push(Reply::Deleted(n));
+                self.chan.reply(Reply::Deleted(n));
                 return;
             }
             self.job = Some(Job {
@@ -327,7 +299,7 @@ impl Service {
                 Request::Count => Reply::Counts(job.counts),
                 Request::Delete(_) | Request::Flush => Reply::Deleted(job.deleted),
             };
-            let _ = self.chan.replies.push(reply);
+            self.chan.reply(reply);
         }
     }
 }
