@@ -52,14 +52,59 @@ fn mac(a: u8, b: u8) -> MacAddr {
 }
 
 impl Lab {
-    /// The topology, with `workers` workers (each veth has 4 queues).
+    /// The topology with `sluice run` in `rtr`, with `workers` workers.
     fn up(workers: u32) -> Lab {
+        let mut lab = Lab::topology(workers);
+        lab.start();
+        lab
+    }
+
+    /// The same topology with the kernel as the gateway in `rtr`: the
+    /// lab's addresses, routes and policy rule, its sets (`ipset restore`)
+    /// and its ruleset (`iptables-legacy-restore`), forwarding on: the
+    /// oracle of the differential tests.
+    fn kernel() -> Lab {
+        let lab = Lab::topology(1);
+        let script = "addr add 10.0.1.1/24 dev r0\n\
+             addr add 10.0.2.1/24 dev r1\n\
+             addr add 10.0.3.1/24 dev r2\n\
+             route add default via 10.0.2.2 dev r1\n\
+             route add default via 10.0.3.2 dev r2 table 100\n\
+             route add 10.0.1.0/24 dev r0 table 100\n\
+             rule add pref 100 fwmark 0x1/0xff table 100\n";
+        let out = lab.rtr.batch(&[], script).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab.rtr
+            .sysctl(&[
+                ("net.ipv4.ip_forward", "1"),
+                ("net.ipv4.conf.all.rp_filter", "0"),
+                ("net.ipv4.conf.default.rp_filter", "0"),
+            ])
+            .unwrap();
+        let sets = std::fs::read_to_string(lab.dir.join("sets.save")).unwrap();
+        lab.rtr
+            .run_stdin(&["ipset", "restore"], Some(&sets))
+            .unwrap();
+        let rules = std::fs::read_to_string(lab.dir.join("rules.v4")).unwrap();
+        lab.rtr
+            .run_stdin(&["iptables-legacy-restore", "-w", "10"], Some(&rules))
+            .unwrap();
+        lab
+    }
+
+    /// The namespaces, veths, hosts and the config files; `rtr` has its
+    /// links up and nothing else. `workers`: queues per veth.
+    fn topology(workers: u32) -> Lab {
         let ns = || Netns::new().expect("create a namespace");
         let (lan, rtr, wan, wan2) = (ns(), ns(), ns(), ns());
         let dir =
             std::env::temp_dir().join(format!("sluice-lab-{}-{}", std::process::id(), rtr.name()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
+        let lab = Lab {
             daemon: None,
             log: dir.join("sluice.log"),
             dir,
@@ -138,7 +183,6 @@ impl Lab {
             // Each lab's own API socket (relative: in the lab's folder).
             + "\n[control]\nsocket = \"sluice.sock\"\n";
         std::fs::write(lab.dir.join("sluice.toml"), toml).unwrap();
-        lab.start();
         lab
     }
 
@@ -1182,4 +1226,230 @@ fn sighup_reapplies_the_config_file_and_the_socket_is_0600() {
     assert_eq!(code, Some(0), "{err}");
     let last = hist.lines().last().unwrap();
     assert!(last.starts_with('*') && last.contains("SIGHUP"), "{hist}");
+}
+
+/// What [`ct_traffic`] keeps open until the listing is read: the
+/// established connection and the one-way flow's silent receiver.
+struct HeldFlows {
+    _established: TcpStream,
+    _sink: UdpSocket,
+}
+
+/// The differential test's traffic, from lan through the gateway: two TCP
+/// transfers that complete (client closes first: TIME_WAIT), one to the
+/// rsync port (marked 0x1 by the gateway's mangle rules, out of r2), one
+/// connection left ESTABLISHED, a UDP question answered (both
+/// directions), a UDP datagram nobody answers (one way), and ICMP echo.
+fn ct_traffic(lab: &Lab) -> HeldFlows {
+    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
+    tcp_server(&lab.wan2, "198.51.100.10:873", "wan2");
+    udp_server(&lab.wan, "198.51.100.10:5300", "wan");
+    let sink = in_ns(&lab.wan, || UdpSocket::bind("198.51.100.10:5400"))
+        .join()
+        .unwrap()
+        .expect("bind the one-way sink");
+    for (dst, seed) in [
+        ("198.51.100.10:5001", 1),
+        ("198.51.100.10:5001", 2),
+        ("198.51.100.10:873", 3),
+    ] {
+        in_ns(&lab.lan, move || tcp_send(None, dst, seed, 4096))
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{dst}: {e}"));
+    }
+    let established = in_ns(&lab.lan, || {
+        let mut c = socket2_like_connect(None, "198.51.100.10:5001".parse().unwrap())?;
+        c.write_all(b"held open").map_err(|e| e.to_string())?;
+        Ok::<_, String>(c)
+    })
+    .join()
+    .unwrap()
+    .expect("the held connection");
+    in_ns(&lab.lan, || {
+        udp_ask(CLIENT, "198.51.100.10:5300", "both ways")
+    })
+    .join()
+    .unwrap()
+    .expect("a UDP answer");
+    in_ns(&lab.lan, || {
+        let s = UdpSocket::bind((CLIENT, 0)).unwrap();
+        s.send_to(b"one way", "198.51.100.10:5400").unwrap();
+    })
+    .join()
+    .unwrap();
+    ping(&lab.lan, "198.51.100.10").expect("ping through the gateway");
+    // The last ACKs of the closes, the held connection's data ACKed.
+    std::thread::sleep(Duration::from_millis(300));
+    HeldFlows {
+        _established: established,
+        _sink: sink,
+    }
+}
+
+/// A `conntrack -L` line made comparable across runs: (the line with the
+/// timeout taken out and each ephemeral port or ICMP id, which the hosts
+/// pick, replaced by a label numbered in order of appearance within the
+/// line; the timeout).
+fn ct_canonical(line: &str) -> (String, u64) {
+    let fixed = ["5001", "873", "5300", "5400"];
+    let mut f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    assert!(f.len() > 3, "not a conntrack line: {line:?}");
+    let timeout: u64 = f[2]
+        .parse()
+        .unwrap_or_else(|_| panic!("timeout in {line:?}"));
+    f[2] = "T".into();
+    let mut seen: Vec<String> = Vec::new();
+    for t in &mut f {
+        let Some((k, v)) = t.split_once('=') else {
+            continue;
+        };
+        if matches!(k, "sport" | "dport" | "id") && !fixed.contains(&v) {
+            let i = seen.iter().position(|s| s == v).unwrap_or_else(|| {
+                seen.push(v.to_string());
+                seen.len() - 1
+            });
+            *t = format!("{k}=P{i}");
+        }
+    }
+    (f.join(" "), timeout)
+}
+
+/// Sorted canonical lines of a listing.
+fn ct_listing(out: &str) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(ct_canonical)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The conntrack commands the differential test runs on both gateways,
+/// in order: `conntrack ARGS` there, `sluice conntrack OP ARGS` here.
+const CT_COMMANDS: &[(&str, &[&str])] = &[
+    ("list", &[]),
+    ("list", &["-p", "tcp", "--state", "TIME_WAIT"]),
+    ("list", &["-p", "tcp", "--state", "ESTABLISHED"]),
+    ("list", &["-p", "udp", "--dport", "5300"]),
+    ("list", &["-p", "tcp", "--sport", "5001"]),
+    ("list", &["--mark", "1"]),
+    ("list", &["-s", "10.0.1.2", "-p", "icmp"]),
+    (
+        "list",
+        &["-d", "198.51.100.10", "-p", "tcp", "--dport", "873"],
+    ),
+    ("delete", &["-p", "udp", "--dport", "5400"]),
+    (
+        "delete",
+        &["-p", "tcp", "--state", "TIME_WAIT", "--mark", "1"],
+    ),
+    ("list", &[]),
+];
+
+/// Runs [`CT_COMMANDS`] on the kernel gateway (`conntrack -L|-D -f ipv4
+/// ARGS` in rtr): (stdout, stderr) of each.
+fn ct_kernel(lab: &Lab) -> Vec<(String, String)> {
+    CT_COMMANDS
+        .iter()
+        .map(|(op, args)| {
+            let mut argv = vec![
+                "conntrack",
+                if *op == "list" { "-L" } else { "-D" },
+                "-f",
+                "ipv4",
+            ];
+            argv.extend_from_slice(args);
+            let out = lab
+                .rtr
+                .exec(&argv)
+                .expect("conntrack in the kernel gateway");
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs [`CT_COMMANDS`] through `sluice conntrack OP -f ipv4 ARGS`.
+fn ct_sluice(lab: &Lab) -> Vec<(String, String)> {
+    let cfg = lab.config().to_str().unwrap().to_string();
+    CT_COMMANDS
+        .iter()
+        .map(|(op, args)| {
+            let mut argv = vec!["conntrack", op, "-f", "ipv4"];
+            argv.extend_from_slice(args);
+            argv.extend(["--config", &cfg]);
+            let (code, out, err) = ctl(&argv);
+            assert_eq!(code, Some(0), "{argv:?}: {err}");
+            (out, err)
+        })
+        .collect()
+}
+
+/// `sluice conntrack list|delete` against `conntrack -L|-D` (issue 11):
+/// the same traffic through the kernel as the gateway (the lab's ruleset
+/// loaded by iptables-legacy) and through `sluice run`, then the same
+/// commands with conntrack's filters on both: the same flows, line for
+/// line (protocol, state, both tuples, [UNREPLIED]/[ASSURED], mark, use;
+/// timeouts within 5 s, the two runs being seconds apart), the same
+/// stderr line.
+#[test]
+fn conntrack_list_is_conntrack_l_for_the_same_traffic() {
+    if skip() {
+        return;
+    }
+    if Command::new("conntrack").arg("--version").output().is_err()
+        || Command::new("ipset").arg("--version").output().is_err()
+    {
+        eprintln!("SKIP: conntrack or ipset is not installed");
+        return;
+    }
+    let kernel = {
+        let lab = Lab::kernel();
+        let _held = ct_traffic(&lab);
+        ct_kernel(&lab)
+    };
+    let lab = Lab::up(1);
+    let held = ct_traffic(&lab);
+    let sluice = ct_sluice(&lab);
+    drop(held);
+    eprintln!(
+        "$ conntrack -L -f ipv4   (kernel gateway)\n{}{}",
+        kernel[0].0, kernel[0].1
+    );
+    eprintln!(
+        "$ sluice conntrack list -f ipv4\n{}{}",
+        sluice[0].0, sluice[0].1
+    );
+    for (((op, args), (ko, ke)), (so, se)) in CT_COMMANDS.iter().zip(&kernel).zip(&sluice) {
+        let (k, s) = (ct_listing(ko), ct_listing(so));
+        let lines = |v: &[(String, u64)]| v.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            lines(&s),
+            lines(&k),
+            "{op} {args:?}: sluice (left) and the kernel (right), canonical"
+        );
+        for ((line, ts), (_, tk)) in s.iter().zip(&k) {
+            assert!(
+                ts.abs_diff(*tk) <= 5,
+                "{op} {args:?}: timeout {ts} (sluice) vs {tk} (kernel): {line}"
+            );
+        }
+        assert_eq!(se.trim_end(), ke.trim_end(), "{op} {args:?}: stderr");
+    }
+    let all = ct_listing(&kernel[0].0);
+    assert_eq!(
+        all.len(),
+        7,
+        "every flow of the traffic is listed:\n{}",
+        kernel[0].0
+    );
+    assert_eq!(
+        ct_listing(&kernel[CT_COMMANDS.len() - 1].0).len(),
+        5,
+        "two deleted"
+    );
 }

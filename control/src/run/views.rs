@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sluice_config::iptables::TableKind;
-use sluice_dataplane::conntrack::view::{Channel, Counts, EntryView, Filter, Reply, Request};
+use sluice_dataplane::conntrack::view::{Channel, Counts, EntryView, Reply, Request};
 use sluice_dataplane::packet::{CounterBlock, LatencyBlock};
 use sluice_dataplane::route::Port;
 use sluice_dataplane::rules::{Program, RuleCounters, RulesReader};
@@ -131,8 +131,9 @@ fn neighbours(workers: &[WorkerView]) -> Result<Vec<route::NeighEntry>, String> 
         .collect())
 }
 
-fn entries(workers: &[WorkerView], f: Filter) -> Result<Vec<Vec<EntryView>>, String> {
-    ask_all(workers, &Request::List(f))?
+/// The entries each worker answers `req` (a list, or a delete) with.
+fn entries(workers: &[WorkerView], req: Request) -> Result<Vec<Vec<EntryView>>, String> {
+    ask_all(workers, &req)?
         .into_iter()
         .map(|r| match r {
             Reply::Entries(e) => Ok(e),
@@ -233,7 +234,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             let max = s.bundle.appliance.dataplane.conntrack_max as usize;
             match op.as_str() {
                 "list" => {
-                    let e = entries(s.workers, q.worker_filter())?;
+                    let e = entries(s.workers, Request::List(q.worker_filter()))?;
                     if json {
                         Ok(text(pretty(&conntrack::conntrack_list_json(&e, &q))))
                     } else {
@@ -253,23 +254,19 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                     }))
                 }
                 "delete" => {
-                    // The workers delete by what their filter can say;
-                    // a query it cannot say whole is refused, not widened.
-                    let e = entries(s.workers, q.worker_filter())?;
-                    let all: usize = e.iter().map(Vec::len).sum();
-                    let (_, n) = conntrack::conntrack_list(&e, &q);
-                    if n != all {
-                        return Err("conntrack delete filters by -p, -s, -d, -m VALUE (no mask), -w and -u only; --sport/--dport/--state/-r/-q/-f select for list only".into());
-                    }
                     if q == CtQuery::default() {
                         return Err("conntrack delete needs a filter (use `sluice conntrack flush` for all)".into());
                     }
-                    let n = deleted(ask_all(s.workers, &Request::Delete(q.worker_filter()))?);
+                    // conntrack -D prints each entry it deleted.
+                    let gone = entries(s.workers, Request::Delete(q.worker_filter()))?;
+                    let n: usize = gone.iter().map(Vec::len).sum();
                     Ok(Response::Text {
                         text: if json {
-                            pretty(&serde_json::json!({ "deleted": n }))
+                            let mut j = conntrack::conntrack_list_json(&gone, &q);
+                            j = serde_json::json!({ "deleted": n, "entries": j });
+                            pretty(&j)
                         } else {
-                            String::new()
+                            conntrack::conntrack_list(&gone, &q).0
                         },
                         note: format!(
                             "conntrack v1.4.7 (conntrack-tools): {n} flow entries have been deleted."

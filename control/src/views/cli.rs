@@ -197,8 +197,8 @@ pub enum ConntrackCmd {
     List(ConntrackArgs),
     /// Count entries, as `conntrack -C` (with --json: by state).
     Count(ConntrackArgs),
-    /// Delete the entries FILTER selects, as `conntrack -D` (-p, -s, -d,
-    /// -m VALUE, -w, -u).
+    /// Delete the entries FILTER selects, as `conntrack -D` (the options
+    /// of list; without any, refused: use flush).
     Delete(ConntrackArgs),
     /// Delete every entry, as `conntrack -F`.
     Flush(ViewCommon),
