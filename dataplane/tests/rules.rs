@@ -514,9 +514,20 @@ fn random_frames_through_every_match_and_target() {
 /// `SnapshotCell` and taken by the worker at its next turn. Rules whose
 /// text is unchanged in their chain keep their counters, new rules start
 /// at zero and hold for the next packet, and a reader made before the
-/// swap still reads the old program's counters (as they were).
+/// swap still reads the old program's counters (as they were). Prepared:
+/// the carry map worked out before publication, as the daemon does
+/// (`Program::prepare_carry`); else the worker works it out at the swap.
 #[test]
 fn snapshot_swap_carries_counters_of_unchanged_rules() {
+    snapshot_swap_carries(false);
+}
+
+#[test]
+fn snapshot_swap_carries_counters_prepared_by_the_control_side() {
+    snapshot_swap_carries(true);
+}
+
+fn snapshot_swap_carries(prepared: bool) {
     use std::sync::Arc;
 
     use sluice_dataplane::pipeline::Snapshot;
@@ -545,7 +556,13 @@ fn snapshot_swap_carries_counters_of_unchanged_rules() {
 
     let app = sluice_config::appliance::parse(BRANCH, std::path::Path::new("t.toml")).unwrap();
     let rs = sluice_config::iptables::parse(v2, std::path::Path::new("v2.rules")).unwrap();
-    let next = Snapshot::build(&app, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
+    let mut next =
+        Snapshot::build(&app, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
+    if prepared {
+        let old = Arc::clone(b.lab.w.pipeline.snapshot().rules.as_ref().unwrap());
+        let prog = next.rules.as_mut().and_then(Arc::get_mut).unwrap();
+        prog.prepare_carry(&old);
+    }
     let running = b.lab.w.running_generation();
     assert_eq!(running.load(std::sync::atomic::Ordering::Acquire), 1);
     cell.store(Arc::new(next));
