@@ -961,6 +961,7 @@ fn apply_live_rollback_confirm_and_bad_input() {
     // --confirm 3 without a confirm: back by itself, traffic flowing.
     let (code, out, err) = ctl(&["apply", "--config", &new, "--confirm", "3"]);
     assert_eq!(code, Some(0), "{err}");
+    eprint!("$ sluice apply --config new.toml --confirm 3\n{out}");
     assert!(out.contains("rolls back in 3s"), "{out}");
     assert_eq!(outcome(&lab), "refused");
     std::thread::sleep(Duration::from_millis(3500));
