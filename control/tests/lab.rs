@@ -1466,22 +1466,20 @@ fn conntrack_list_is_conntrack_l_for_the_same_traffic() {
             break (kernel, sluice);
         }
     };
-    eprintln!(
-        "$ conntrack -L -f ipv4   (kernel gateway)\n{}{}",
-        kernel[0].0, kernel[0].1
-    );
-    eprintln!(
-        "$ sluice conntrack list -f ipv4\n{}{}",
-        sluice[0].0, sluice[0].1
-    );
-    eprintln!(
-        "$ conntrack -D -f ipv4 -p udp --dport 5400   (kernel gateway)\n{}{}",
-        kernel[8].0, kernel[8].1
-    );
-    eprintln!(
-        "$ sluice conntrack delete -f ipv4 -p udp --dport 5400\n{}{}",
-        sluice[8].0, sluice[8].1
-    );
+    for (cmd, (out, err)) in [
+        ("conntrack -L -f ipv4   (kernel gateway)", &kernel[0]),
+        ("sluice conntrack list -f ipv4", &sluice[0]),
+        (
+            "conntrack -D -f ipv4 -p udp --dport 5400   (kernel gateway)",
+            &kernel[8],
+        ),
+        (
+            "sluice conntrack delete -f ipv4 -p udp --dport 5400",
+            &sluice[8],
+        ),
+    ] {
+        eprintln!("$ {cmd}\n{out}{err}");
+    }
     for (((op, args), (ko, ke)), (so, se)) in CT_COMMANDS.iter().zip(&kernel).zip(&sluice) {
         let (k, s) = (ct_listing(ko), ct_listing(so));
         let lines = |v: &[(String, u64)]| v.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>();

@@ -646,17 +646,19 @@ mod tests {
                 }
             })
         };
-        let t = Instant::now();
-        let Ok(Response::Applied {
-            generation,
-            workers,
-            swap_us,
-            lagging,
-            ..
-        }) = c.apply(&file, None, "apply")
-        else {
-            panic!("applied")
+        // (generation, workers running it, swap µs, lagging workers).
+        let apply = |c: &mut Control| match c.apply(&file, None, "apply") {
+            Ok(Response::Applied {
+                generation,
+                workers,
+                swap_us,
+                lagging,
+                ..
+            }) => (generation, workers, swap_us, lagging),
+            other => panic!("{other:?}"),
         };
+        let t = Instant::now();
+        let (generation, workers, swap_us, lagging) = apply(&mut c);
         assert!(t.elapsed() >= SWAP_WAIT, "waited for the stuck worker");
         assert_eq!((generation, workers, lagging), (2, 1, vec![1]));
         assert!(swap_us >= SWAP_WAIT.as_micros() as u64);
@@ -672,16 +674,7 @@ mod tests {
                 w1.store(3, Ordering::Release);
             })
         };
-        let Ok(Response::Applied {
-            generation,
-            workers,
-            swap_us,
-            lagging,
-            ..
-        }) = c.apply(&file, None, "apply")
-        else {
-            panic!("applied")
-        };
+        let (generation, workers, swap_us, lagging) = apply(&mut c);
         assert_eq!((generation, workers, lagging), (3, 2, vec![]));
         assert!(
             (20_000..SWAP_WAIT.as_micros() as u64).contains(&swap_us),

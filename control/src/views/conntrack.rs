@@ -53,30 +53,22 @@ const PROTOS: [(&str, u8); 8] = [
     ("gre", 47),
 ];
 
-/// A `conntrack -L` / `-D` selection.
+/// A `conntrack -L` / `-D` selection: the workers' [`Filter`], read from
+/// conntrack's options ([`CtQuery::parse`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CtQuery {
-    /// `-f ipv4|ipv6`: 4 or 6.
-    pub family: Option<u8>,
-    /// `-p`.
-    pub proto: Option<u8>,
-    /// `-s` / `-d`: the original direction's addresses.
-    pub orig_src: Option<IpAddr>,
-    pub orig_dst: Option<IpAddr>,
-    /// `-r` / `-q`: the reply direction's addresses.
-    pub reply_src: Option<IpAddr>,
-    pub reply_dst: Option<IpAddr>,
-    /// `--sport` / `--dport` (after `-p tcp|udp|...`): original ports.
-    pub sport: Option<u16>,
-    pub dport: Option<u16>,
-    /// `--state` (after `-p tcp`): the TCP state.
-    pub state: Option<&'static str>,
-    /// `-m VALUE[/MASK]`: `(mark & mask) == value`.
-    pub mark: Option<(u32, u32)>,
-    /// `-w`/`--zone`.
-    pub zone: Option<u16>,
-    /// `-u`/`--status`: these status bits all set.
-    pub status: Option<u32>,
+pub struct CtQuery(pub Filter);
+
+impl std::ops::Deref for CtQuery {
+    type Target = Filter;
+    fn deref(&self) -> &Filter {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CtQuery {
+    fn deref_mut(&mut self) -> &mut Filter {
+        &mut self.0
+    }
 }
 
 fn err(m: impl Into<String>) -> ViewError {
@@ -203,25 +195,12 @@ impl CtQuery {
 
     /// The query as the workers apply it (all of it).
     pub fn worker_filter(&self) -> Filter {
-        Filter {
-            family: self.family,
-            proto: self.proto,
-            orig_src: self.orig_src,
-            orig_dst: self.orig_dst,
-            reply_src: self.reply_src,
-            reply_dst: self.reply_dst,
-            sport: self.sport,
-            dport: self.dport,
-            state: self.state,
-            mark: self.mark,
-            zone: self.zone,
-            status: self.status,
-        }
+        self.0.clone()
     }
 
     /// Whether `e` is selected (the whole query).
     pub fn matches(&self, e: &EntryView) -> bool {
-        self.worker_filter().matches_view(e)
+        self.0.matches_view(e)
     }
 }
 

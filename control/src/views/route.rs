@@ -443,18 +443,17 @@ mod tests {
     use std::time::Instant;
 
     fn router() -> (Router, Vec<Port>) {
-        let ports = vec![
-            Port {
-                name: "r0".into(),
-                addresses: vec!["10.0.1.1/24".parse().unwrap()],
-                line: 0,
-            },
-            Port {
-                name: "r1".into(),
-                addresses: vec!["10.0.2.1/24".parse().unwrap()],
-                line: 0,
-            },
-        ];
+        named_router("r0", "r1")
+    }
+
+    /// Ports `a` (10.0.1.1/24) and `b` (10.0.2.1/24).
+    fn named_router(a: &str, b: &str) -> (Router, Vec<Port>) {
+        let port = |name: &str, addr: &str| Port {
+            name: name.into(),
+            addresses: vec![addr.parse().unwrap()],
+            line: 0,
+        };
+        let ports = vec![port(a, "10.0.1.1/24"), port(b, "10.0.2.1/24")];
         let r = Router::build(&ports, &[], &[]).unwrap();
         (r, ports)
     }
@@ -534,19 +533,7 @@ mod tests {
 
     #[test]
     fn neigh_show_as_iproute2_prints_it() {
-        let ports = vec![
-            Port {
-                name: "lan".into(),
-                addresses: vec!["10.0.1.1/24".parse().unwrap()],
-                line: 0,
-            },
-            Port {
-                name: "wan".into(),
-                addresses: vec!["10.0.2.1/24".parse().unwrap()],
-                line: 0,
-            },
-        ];
-        let r = Router::build(&ports, &[], &[]).unwrap();
+        let (r, _) = named_router("lan", "wan");
         let now = Instant::now();
         let e = |port: u16, ip: &str, state, last: u8| {
             let valid = NeighState::is_valid(state);
