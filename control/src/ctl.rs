@@ -11,7 +11,7 @@ use sluice_config::appliance::DEFAULT_SOCKET;
 use crate::api::client;
 use crate::api::proto::{Request, Response, ViewReq};
 use crate::views::cli::{
-    ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
+    ConntrackArgs, ConntrackCmd, NeighCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
 };
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
@@ -69,7 +69,15 @@ fn run(socket: Result<PathBuf, String>, req: Result<Request, String>) -> ExitCod
         }
         Ok(r) => {
             print!("{}", show(&r));
-            ExitCode::SUCCESS
+            match r {
+                // Published, but not every worker is known to run it.
+                Response::Applied {
+                    lagging,
+                    generation,
+                    ..
+                } if !lagging.is_empty() => fail(&lag_line(&lagging, generation)),
+                _ => ExitCode::SUCCESS,
+            }
         }
     }
 }
@@ -188,6 +196,16 @@ pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
             a.common.config.as_deref(),
             a.common.socket,
         ),
+        ViewCmd::Neigh {
+            cmd: NeighCmd::Show(a),
+        } => view(
+            ViewReq::NeighShow {
+                selector: a.selector,
+            },
+            a.common.json,
+            a.common.config.as_deref(),
+            a.common.socket,
+        ),
         ViewCmd::Rule {
             cmd: ShowCmd::Show(c),
         } => view(ViewReq::RuleShow, c.json, c.config.as_deref(), c.socket),
@@ -217,6 +235,16 @@ pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
     }
 }
 
+/// The line naming the workers an apply did not see swap in time.
+fn lag_line(lagging: &[usize], generation: u64) -> String {
+    let w: Vec<String> = lagging.iter().map(usize::to_string).collect();
+    format!(
+        "worker {} not yet running generation {generation} after {} ms (it takes it at its next poll turn)",
+        w.join(", "),
+        crate::run::api::SWAP_WAIT.as_millis()
+    )
+}
+
 /// What a successful answer prints.
 pub fn show(r: &Response) -> String {
     match r {
@@ -224,12 +252,23 @@ pub fn show(r: &Response) -> String {
             generation,
             rules,
             confirm,
-        } => match confirm {
-            Some(s) => format!(
-                "applied generation {generation} ({rules} rules); rolls back in {s}s unless `sluice confirm`\n"
-            ),
-            None => format!("applied generation {generation} ({rules} rules)\n"),
-        },
+            workers,
+            took_us,
+            swap_us,
+            ..
+        } => {
+            let mut s = format!(
+                "applied generation {generation} ({rules} rules) on {workers} worker{} in {:.1} ms (swap {:.1} ms)",
+                if *workers == 1 { "" } else { "s" },
+                *took_us as f64 / 1000.0,
+                *swap_us as f64 / 1000.0,
+            );
+            if let Some(c) = confirm {
+                s.push_str(&format!("; rolls back in {c}s unless `sluice confirm`"));
+            }
+            s.push('\n');
+            s
+        }
         Response::Confirmed { generation } => format!("confirmed generation {generation}\n"),
         Response::RolledBack { from, to } => {
             format!("rolled back generation {from}; generation {to} runs\n")
@@ -268,7 +307,9 @@ pub fn show(r: &Response) -> String {
         } => format!(
             "pid {pid}, generation {generation} from {}{}\n",
             config.display(),
-            confirm.map_or(String::new(), |s| format!(", rolls back in {s}s unless confirmed"))
+            confirm.map_or(String::new(), |s| format!(
+                ", rolls back in {s}s unless confirmed"
+            ))
         ),
         Response::Text { text, .. } => text.clone(),
         Response::Error { error } => format!("error: {error}\n"),

@@ -29,4 +29,5 @@ pub mod snapshot;
 
 pub mod pipeline;
 
+pub mod ask;
 pub mod worker;

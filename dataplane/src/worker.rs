@@ -130,6 +130,13 @@ pub fn handoff_mesh(workers: usize, capacity: usize) -> Vec<HandoffLinks> {
     links
 }
 
+/// A neighbour of one worker's table: port, address, what is known.
+pub type NeighRow = (PortId, std::net::IpAddr, crate::route::neigh::NeighInfo);
+
+/// The channel the control side lists a worker's neighbour table through
+/// ([`Worker::neigh_channel`]): a request is `()`, the answer every entry.
+pub type NeighChannel = crate::ask::Channel<(), Vec<NeighRow>>;
+
 /// Poll turns between two publications of the counters.
 const PUBLISH_EVERY: u32 = 16;
 
@@ -153,6 +160,11 @@ pub struct Worker<P: Port> {
     /// The control side's requests about the conntrack shard.
     ct: crate::conntrack::view::Channel,
     ct_service: crate::conntrack::view::Service,
+    /// The control side's requests for the neighbour table.
+    neigh: NeighChannel,
+    /// The generation of the snapshot this worker runs, stored at the
+    /// turn it swaps (the control side's apply waits for it).
+    running: Arc<AtomicU64>,
     handoff: Option<HandoffLinks>,
     /// Handed-off packets being taken in (reused).
     taken: Vec<Pkt>,
@@ -182,6 +194,8 @@ impl<P: Port> Worker<P> {
             turns: 0,
             ct: Default::default(),
             ct_service: crate::conntrack::view::Channel::default().service(),
+            neigh: NeighChannel::default(),
+            running: Arc::new(AtomicU64::new(0)),
             handoff: None,
             taken: Vec::with_capacity(BATCH),
             taps: Vec::new(),
@@ -192,6 +206,8 @@ impl<P: Port> Worker<P> {
 
     fn with_ct_channel(mut self) -> Worker<P> {
         self.ct_service = self.ct.service();
+        self.running
+            .store(self.pipeline.generation(), Ordering::Release);
         self.reader
             .store(self.pipeline.rules_reader().map(Arc::new));
         self
@@ -209,6 +225,23 @@ impl<P: Port> Worker<P> {
     /// served a bounded slice per poll turn, never stopping the worker.
     pub fn conntrack_channel(&self) -> crate::conntrack::view::Channel {
         self.ct.clone()
+    }
+
+    /// The channel another thread lists this worker's neighbour table
+    /// through: answered whole at the end of the next poll turn (the table
+    /// is bounded by `gc_thresh3`).
+    pub fn neigh_channel(&self) -> NeighChannel {
+        self.neigh.clone()
+    }
+
+    /// The generation of the snapshot this worker runs: it changes at the
+    /// start of the first turn after a publication in the
+    /// [`SnapshotCell`], before that turn's first batch, so every packet
+    /// received after it is seen changed meets the new snapshot. An idle
+    /// worker sleeping in `poll(2)` takes it when the sleep ends, at most
+    /// [`RunParams::sleep_ms`] later.
+    pub fn running_generation(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.running)
     }
 
     /// Follows the snapshots published in `cell` from the next turn on.
@@ -458,6 +491,8 @@ impl<P: Port> Worker<P> {
                 // Between batches: the allocation is the control's.
                 self.reader
                     .store(self.pipeline.rules_reader().map(Arc::new));
+                self.running
+                    .store(self.pipeline.generation(), Ordering::Release);
             }
         }
         if self.handoff.is_some() {
@@ -501,6 +536,11 @@ impl<P: Port> Worker<P> {
             now,
             CT_SERVICE_BUDGET,
         );
+        if self.neigh.request().is_some() {
+            // Between batches: the allocation is the control's.
+            let rows = self.pipeline.state().neigh.entries().collect();
+            self.neigh.reply(rows);
+        }
         self.pipeline.count(Counter::WorkerTurns, 1);
         if received == 0 {
             self.pipeline.count(Counter::WorkerEmptyPolls, 1);

@@ -514,9 +514,20 @@ fn random_frames_through_every_match_and_target() {
 /// `SnapshotCell` and taken by the worker at its next turn. Rules whose
 /// text is unchanged in their chain keep their counters, new rules start
 /// at zero and hold for the next packet, and a reader made before the
-/// swap still reads the old program's counters (as they were).
+/// swap still reads the old program's counters (as they were). Prepared:
+/// the carry map worked out before publication, as the daemon does
+/// (`Program::prepare_carry`); else the worker works it out at the swap.
 #[test]
 fn snapshot_swap_carries_counters_of_unchanged_rules() {
+    snapshot_swap_carries(false);
+}
+
+#[test]
+fn snapshot_swap_carries_counters_prepared_by_the_control_side() {
+    snapshot_swap_carries(true);
+}
+
+fn snapshot_swap_carries(prepared: bool) {
     use std::sync::Arc;
 
     use sluice_dataplane::pipeline::Snapshot;
@@ -545,12 +556,22 @@ fn snapshot_swap_carries_counters_of_unchanged_rules() {
 
     let app = sluice_config::appliance::parse(BRANCH, std::path::Path::new("t.toml")).unwrap();
     let rs = sluice_config::iptables::parse(v2, std::path::Path::new("v2.rules")).unwrap();
-    let next = Snapshot::build(&app, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
+    let mut next =
+        Snapshot::build(&app, &rs, &Default::default(), RulesParams::default(), 2).unwrap();
+    if prepared {
+        let old = Arc::clone(b.lab.w.pipeline.snapshot().rules.as_ref().unwrap());
+        let prog = next.rules.as_mut().and_then(Arc::get_mut).unwrap();
+        prog.prepare_carry(&old);
+    }
+    let running = b.lab.w.running_generation();
+    assert_eq!(running.load(std::sync::atomic::Ordering::Acquire), 1);
     cell.store(Arc::new(next));
-    // Not taken before the worker's next turn.
+    // Not taken (nor acknowledged) before the worker's next turn.
     assert_eq!(b.lab.w.pipeline.generation(), 1);
+    assert_eq!(running.load(std::sync::atomic::Ordering::Acquire), 1);
     b.lab.inject("lan", &ssh.frame(rmac(0), hmac(10)));
     assert_eq!(b.lab.w.pipeline.generation(), 2);
+    assert_eq!(running.load(std::sync::atomic::Ordering::Acquire), 2);
     assert_eq!(b.lab.recv("wan_a").len(), 1, "the new rule holds at once");
     b.lab.inject("lan", &web.frame(rmac(0), hmac(10)));
     assert!(b.lab.recv("wan_a").is_empty(), "the removed rule is gone");
@@ -570,6 +591,39 @@ fn snapshot_swap_carries_counters_of_unchanged_rules() {
             bytes: web.frame(rmac(0), hmac(10)).len() as u64 - 14,
         })
     );
+}
+
+/// The neighbour table is listed through the worker's channel: nothing
+/// until the worker's next turn, then every entry, permanent and learnt.
+#[test]
+fn neighbour_table_listed_through_the_channel() {
+    use sluice_dataplane::route::neigh::NeighState;
+
+    let mut b = lab("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n");
+    let chan = b.lab.w.neigh_channel();
+    // An unresolved next hop: the first packet starts resolution.
+    let pk = V4::udp("10.0.1.10", "10.0.2.77", 5000, 53, b"q");
+    b.lab.inject("lan", &pk.frame(rmac(0), hmac(10)));
+    assert_eq!(chan.ask(()), Ok(()));
+    assert!(chan.answer().is_none(), "answered at a turn, not before");
+    b.lab.run();
+    let mut rows = chan.answer().expect("answered at the next turn");
+    rows.sort_by_key(|r| (r.0, r.1));
+    let wan_a = b.lab.port("wan_a");
+    let got: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == wan_a)
+        .map(|r| (r.1.to_string(), r.2.state, r.2.mac.is_some()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("10.0.2.5".into(), NeighState::Permanent, true),
+            ("10.0.2.77".into(), NeighState::Incomplete, false),
+            ("10.0.2.254".into(), NeighState::Permanent, true),
+        ]
+    );
+    assert_eq!(rows.len(), 6, "{rows:?}");
 }
 
 /// Counters and LOG records are read from another thread while the worker

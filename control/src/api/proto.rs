@@ -93,6 +93,11 @@ pub enum ViewReq {
         selector: Vec<String>,
     },
     RuleShow,
+    /// `selector`: `[]` or `["dev", IF]`.
+    NeighShow {
+        #[serde(default)]
+        selector: Vec<String>,
+    },
     SetsList {
         #[serde(default)]
         name: Option<String>,
@@ -126,6 +131,21 @@ pub enum Response {
         /// Seconds left to confirm, when applied with `--confirm`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         confirm: Option<u64>,
+        /// The workers running `generation` when the daemon answered.
+        #[serde(default)]
+        workers: usize,
+        /// Microseconds from the request to the last worker's swap
+        /// (load, compile, publish, swap).
+        #[serde(default)]
+        took_us: u64,
+        /// Of which from the publication to the last worker's swap.
+        #[serde(default)]
+        swap_us: u64,
+        /// Workers not running `generation` yet after
+        /// [`SWAP_WAIT`](crate::run::api::SWAP_WAIT) (each takes it at its
+        /// next poll turn).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lagging: Vec<usize>,
     },
     Confirmed {
         generation: u64,
@@ -270,6 +290,10 @@ mod tests {
                 generation: 2,
                 rules: 31,
                 confirm: Some(3),
+                workers: 2,
+                took_us: 40_000,
+                swap_us: 120,
+                lagging: vec![1],
             },
             Response::Confirmed { generation: 2 },
             Response::RolledBack { from: 3, to: 2 },

@@ -5,8 +5,11 @@
 //! loads the file itself (it is the authority; the client's check is for
 //! the operator's sake), validates and compiles it into a new
 //! [`Snapshot`], and only then publishes it to the [`SnapshotCell`]; each
-//! worker takes it at its next batch boundary. What fails on the way
-//! changes nothing. Conntrack entries and NAT bindings live in the
+//! worker takes it at its next batch boundary (the start of a poll turn)
+//! and says so ([`sluice_dataplane::worker::Worker::running_generation`]);
+//! the apply answers once every worker runs it, or after [`SWAP_WAIT`]
+//! naming the ones that do not yet. What fails on the way changes
+//! nothing. Conntrack entries and NAT bindings live in the
 //! workers' shards, not in the snapshot, so established flows go on;
 //! rule counters carry over for unchanged rules
 //! ([`sluice_dataplane::pipeline::Pipeline::set_snapshot`]).
@@ -32,6 +35,23 @@ use sluice_dataplane::worker::SnapshotCell;
 
 use super::log::Log;
 use crate::api::proto::{self, HistoryEntry, Request, Response};
+
+/// How long an apply or a rollback waits for every worker to run the
+/// published generation before it answers. An idle worker sleeps in
+/// `poll(2)` at most `RunParams::sleep_ms` (10 ms) between turns, so this
+/// is only reached when a worker is stuck or gone.
+pub const SWAP_WAIT: Duration = Duration::from_secs(1);
+
+/// What publishing a snapshot came to.
+struct Swap {
+    /// From the publication to the last worker's swap (or to the end of
+    /// the wait).
+    took: Duration,
+    /// Workers running it.
+    running: usize,
+    /// Workers not running it yet.
+    lagging: Vec<usize>,
+}
 
 /// Configurations kept for `sluice history` and `sluice rollback`.
 pub const HISTORY: usize = 10;
@@ -228,6 +248,31 @@ impl Control {
         };
     }
 
+    /// Publishes `snap` to the workers and waits, [`SWAP_WAIT`] at most,
+    /// until each runs its generation.
+    fn publish(&self, snap: &Arc<Snapshot>) -> Swap {
+        let g = snap.generation;
+        let t0 = Instant::now();
+        self.cell.store(Arc::clone(snap));
+        loop {
+            let lagging: Vec<usize> = self
+                .workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.running.load(Ordering::Acquire) != g)
+                .map(|(i, _)| i)
+                .collect();
+            if lagging.is_empty() || t0.elapsed() >= SWAP_WAIT {
+                return Swap {
+                    took: t0.elapsed(),
+                    running: self.workers.len() - lagging.len(),
+                    lagging,
+                };
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
     fn current(&self) -> &Entry {
         &self.history[self.running]
     }
@@ -247,14 +292,24 @@ impl Control {
             ));
         }
         let t0 = Instant::now();
-        let loaded = load(file, self.next_generation)?;
+        let mut loaded = load(file, self.next_generation)?;
         restart_needed(&self.current().loaded.bundle, &loaded.bundle)?;
+        // Which rule counters carry over, worked out here so the workers'
+        // swap only copies them.
+        if let (Some(old), Some(snap)) = (
+            self.current().loaded.snap.rules.clone(),
+            Arc::get_mut(&mut loaded.snap),
+        ) {
+            if let Some(p) = snap.rules.as_mut().and_then(Arc::get_mut) {
+                p.prepare_carry(&old);
+            }
+        }
         let compiled = t0.elapsed();
         let generation = loaded.snap.generation;
         let rules = loaded.rules;
         self.next_generation += 1;
         self.carry_baseline(&loaded.snap);
-        self.cell.store(Arc::clone(&loaded.snap));
+        let swap = self.publish(&loaded.snap);
         self.history.push_back(Entry {
             generation,
             time: SystemTime::now(),
@@ -273,9 +328,12 @@ impl Control {
         self.running = self.history.len() - 1;
         self.deadline = confirm.map(|s| Instant::now() + Duration::from_secs(s));
         self.log.step(&format!(
-            "{by}: generation {generation} from {}: {rules} rule(s), compiled in {:.3}s{}",
+            "{by}: generation {generation} from {}: {rules} rule(s), compiled in {:.3}s, running on {} worker(s) {:.1} ms after publication{}{}",
             file.display(),
             compiled.as_secs_f64(),
+            swap.running,
+            swap.took.as_secs_f64() * 1e3,
+            lag_note(&swap.lagging),
             match confirm {
                 Some(s) => format!(", rolls back in {s}s unless `sluice confirm`"),
                 None => String::new(),
@@ -285,6 +343,10 @@ impl Control {
             generation,
             rules,
             confirm,
+            workers: swap.running,
+            took_us: t0.elapsed().as_micros() as u64,
+            swap_us: swap.took.as_micros() as u64,
+            lagging: swap.lagging,
         })
     }
 
@@ -317,12 +379,15 @@ impl Control {
         let snap = Arc::clone(&self.history[to].loaded.snap);
         self.carry_baseline(&snap);
         self.running = to;
+        let swap = self.publish(&snap);
         let e = &self.history[to];
-        self.cell.store(Arc::clone(&e.loaded.snap));
         let to = e.generation;
         self.log.step(&format!(
-            "{why}: rolled back generation {from}; generation {to} ({}) runs again",
-            e.file.display()
+            "{why}: rolled back generation {from}; generation {to} ({}) runs again, on {} worker(s) {:.1} ms after publication{}",
+            e.file.display(),
+            swap.running,
+            swap.took.as_secs_f64() * 1e3,
+            lag_note(&swap.lagging),
         ));
         Ok(Response::RolledBack { from, to })
     }
@@ -511,6 +576,19 @@ fn answer(mut stream: UnixStream, control: &mut Control) {
     let _ = stream.write_all(proto::encode_response(&resp).as_bytes());
 }
 
+/// ` (worker N not yet after 1000 ms)` for the log, or nothing.
+fn lag_note(lagging: &[usize]) -> String {
+    if lagging.is_empty() {
+        return String::new();
+    }
+    let w: Vec<String> = lagging.iter().map(usize::to_string).collect();
+    format!(
+        " (worker {} not yet after {} ms)",
+        w.join(", "),
+        SWAP_WAIT.as_millis()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +617,83 @@ mod tests {
         let e = Socket::bind(&path).err().unwrap();
         assert!(e.contains("not a socket"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An apply answers once every worker runs the new generation, and
+    /// after [`SWAP_WAIT`] names the worker that does not; a rollback
+    /// waits the same way.
+    #[test]
+    fn apply_waits_for_the_workers_and_names_a_lagging_one() {
+        use std::sync::atomic::AtomicU64;
+
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/lab/sluice.toml");
+        let loaded = load(&file, 1).unwrap();
+        let cell = Arc::new(SnapshotCell::new(Arc::clone(&loaded.snap)));
+        let mut c = Control::new(Arc::clone(&cell), &file, loaded, Log::new());
+        let view = |g: u64| super::super::views::WorkerView {
+            counters: Default::default(),
+            times: Default::default(),
+            rules: Default::default(),
+            ct: Default::default(),
+            neigh: Default::default(),
+            running: Arc::new(AtomicU64::new(g)),
+        };
+        c.workers = vec![view(1), view(1)];
+        // Worker 0 follows the cell, 5 ms after each publication (as a
+        // worker sleeping in poll(2) would); worker 1 is stuck.
+        let (w0, stop) = (
+            Arc::clone(&c.workers[0].running),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let follower = {
+            let (cell, stop) = (Arc::clone(&cell), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let g = cell.generation();
+                    if w0.load(Ordering::Acquire) != g {
+                        std::thread::sleep(Duration::from_millis(5));
+                        w0.store(g, Ordering::Release);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        // (generation, workers running it, swap µs, lagging workers).
+        let apply = |c: &mut Control| match c.apply(&file, None, "apply") {
+            Ok(Response::Applied {
+                generation,
+                workers,
+                swap_us,
+                lagging,
+                ..
+            }) => (generation, workers, swap_us, lagging),
+            other => panic!("{other:?}"),
+        };
+        let t = Instant::now();
+        let (generation, workers, swap_us, lagging) = apply(&mut c);
+        assert!(t.elapsed() >= SWAP_WAIT, "waited for the stuck worker");
+        assert_eq!((generation, workers, lagging), (2, 1, vec![1]));
+        assert!(swap_us >= SWAP_WAIT.as_micros() as u64);
+        // Unstuck: the next apply answers as soon as both run it.
+        let w1 = Arc::clone(&c.workers[1].running);
+        let unstick = {
+            let cell = Arc::clone(&cell);
+            std::thread::spawn(move || {
+                while cell.generation() != 3 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                w1.store(3, Ordering::Release);
+            })
+        };
+        let (generation, workers, swap_us, lagging) = apply(&mut c);
+        assert_eq!((generation, workers, lagging), (3, 2, vec![]));
+        assert!(
+            (20_000..SWAP_WAIT.as_micros() as u64).contains(&swap_us),
+            "answered when the last worker swapped: {swap_us} us"
+        );
+        unstick.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        follower.join().unwrap();
     }
 }

@@ -260,6 +260,8 @@ impl Daemon {
                     times: worker.latency_block(),
                     rules: Arc::clone(&rules),
                     ct: worker.conntrack_channel(),
+                    neigh: worker.neigh_channel(),
+                    running: worker.running_generation(),
                 });
             }
             let core = cores.get(w as usize).copied();

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sluice_config::iptables::TableKind;
-use sluice_dataplane::conntrack::view::{Channel, Counts, EntryView, Filter, Reply, Request};
+use sluice_dataplane::conntrack::view::{Channel, Counts, EntryView, Reply, Request};
 use sluice_dataplane::packet::{CounterBlock, LatencyBlock};
 use sluice_dataplane::route::Port;
 use sluice_dataplane::rules::{Program, RuleCounters, RulesReader};
+use sluice_dataplane::worker::NeighChannel;
 
 use crate::api::proto::{Response, ViewReq};
 use crate::views::conntrack::{self, CtQuery};
@@ -31,6 +32,9 @@ pub struct WorkerView {
     pub times: Arc<LatencyBlock>,
     pub rules: Arc<arc_swap::ArcSwapOption<RulesReader>>,
     pub ct: Channel,
+    pub neigh: NeighChannel,
+    /// The generation the worker runs ([`sluice_dataplane::worker::Worker::running_generation`]).
+    pub running: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn table(name: &str) -> Result<TableKind, String> {
@@ -78,26 +82,32 @@ pub fn rule_counters(workers: &[WorkerView], prog: &Arc<Program>) -> RuleCounter
     }
 }
 
-/// Asks every worker `req`; their answers in worker order.
-fn ask_all(workers: &[WorkerView], req: &Request) -> Result<Vec<Reply>, String> {
+/// Asks every worker `req` through the channel `chan` picks; their
+/// answers in worker order. `what` names the request in errors.
+fn ask_each<Q: Clone, A>(
+    workers: &[WorkerView],
+    chan: impl Fn(&WorkerView) -> &sluice_dataplane::ask::Channel<Q, A>,
+    req: &Q,
+    what: &str,
+) -> Result<Vec<A>, String> {
     for w in workers {
+        let c = chan(w);
         // An answer left from a request that timed out is not this one's.
-        while w.ct.answer().is_some() {}
-        w.ct.ask(req.clone()).map_err(|_| {
-            "a worker has too many conntrack requests queued: try again".to_string()
-        })?;
+        while c.answer().is_some() {}
+        c.ask(req.clone())
+            .map_err(|_| format!("a worker has too many {what} requests queued: try again"))?;
     }
     let mut out = Vec::with_capacity(workers.len());
     for (i, w) in workers.iter().enumerate() {
         let t0 = Instant::now();
         loop {
-            if let Some(r) = w.ct.answer() {
+            if let Some(r) = chan(w).answer() {
                 out.push(r);
                 break;
             }
             if t0.elapsed() > CT_WAIT {
                 return Err(format!(
-                    "worker {i} did not answer the conntrack request in {}s",
+                    "worker {i} did not answer the {what} request in {}s",
                     CT_WAIT.as_secs()
                 ));
             }
@@ -107,8 +117,23 @@ fn ask_all(workers: &[WorkerView], req: &Request) -> Result<Vec<Reply>, String> 
     Ok(out)
 }
 
-fn entries(workers: &[WorkerView], f: Filter) -> Result<Vec<Vec<EntryView>>, String> {
-    ask_all(workers, &Request::List(f))?
+/// Asks every worker's conntrack shard `req`.
+fn ask_all(workers: &[WorkerView], req: &Request) -> Result<Vec<Reply>, String> {
+    ask_each(workers, |w| &w.ct, req, "conntrack")
+}
+
+/// Every worker's neighbour table, as [`route::NeighEntry`]s.
+fn neighbours(workers: &[WorkerView]) -> Result<Vec<route::NeighEntry>, String> {
+    Ok(ask_each(workers, |w| &w.neigh, &(), "neighbour table")?
+        .into_iter()
+        .enumerate()
+        .flat_map(|(w, rows)| rows.into_iter().map(move |(p, ip, i)| (w, p, ip, i)))
+        .collect())
+}
+
+/// The entries each worker answers `req` (a list, or a delete) with.
+fn entries(workers: &[WorkerView], req: Request) -> Result<Vec<Vec<EntryView>>, String> {
+    ask_all(workers, &req)?
         .into_iter()
         .map(|r| match r {
             Reply::Entries(e) => Ok(e),
@@ -209,7 +234,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             let max = s.bundle.appliance.dataplane.conntrack_max as usize;
             match op.as_str() {
                 "list" => {
-                    let e = entries(s.workers, q.worker_filter())?;
+                    let e = entries(s.workers, Request::List(q.worker_filter()))?;
                     if json {
                         Ok(text(pretty(&conntrack::conntrack_list_json(&e, &q))))
                     } else {
@@ -229,23 +254,19 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                     }))
                 }
                 "delete" => {
-                    // The workers delete by what their filter can say;
-                    // a query it cannot say whole is refused, not widened.
-                    let e = entries(s.workers, q.worker_filter())?;
-                    let all: usize = e.iter().map(Vec::len).sum();
-                    let (_, n) = conntrack::conntrack_list(&e, &q);
-                    if n != all {
-                        return Err("conntrack delete filters by -p, -s, -d, -m VALUE (no mask), -w and -u only; --sport/--dport/--state/-r/-q/-f select for list only".into());
-                    }
                     if q == CtQuery::default() {
                         return Err("conntrack delete needs a filter (use `sluice conntrack flush` for all)".into());
                     }
-                    let n = deleted(ask_all(s.workers, &Request::Delete(q.worker_filter()))?);
+                    // conntrack -D prints each entry it deleted.
+                    let gone = entries(s.workers, Request::Delete(q.worker_filter()))?;
+                    let n: usize = gone.iter().map(Vec::len).sum();
                     Ok(Response::Text {
                         text: if json {
-                            pretty(&serde_json::json!({ "deleted": n }))
+                            let mut j = conntrack::conntrack_list_json(&gone, &q);
+                            j = serde_json::json!({ "deleted": n, "entries": j });
+                            pretty(&j)
                         } else {
-                            String::new()
+                            conntrack::conntrack_list(&gone, &q).0
                         },
                         note: format!(
                             "conntrack v1.4.7 (conntrack-tools): {n} flow entries have been deleted."
@@ -290,6 +311,16 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 pretty(&route::rule_show_json(router))
             } else {
                 route::rule_show(router)
+            }))
+        }
+        ViewReq::NeighShow { selector } => {
+            let router = &s.snap.net.router;
+            let dev = route::parse_neigh_selector(router, &selector).map_err(|e| e.to_string())?;
+            let n = neighbours(s.workers)?;
+            Ok(text(if json {
+                pretty(&route::neigh_show_json(router, &n, dev))
+            } else {
+                route::neigh_show(router, &n, dev)
             }))
         }
         ViewReq::SetsList { name } => {

@@ -172,6 +172,11 @@ pub enum ViewCmd {
         #[command(subcommand)]
         cmd: ShowCmd,
     },
+    /// The workers' neighbour tables, as `ip neigh show [dev IF]`.
+    Neigh {
+        #[command(subcommand)]
+        cmd: NeighCmd,
+    },
     /// The sets the rules use, as `ipset list [NAME]`.
     Sets {
         #[command(subcommand)]
@@ -192,8 +197,8 @@ pub enum ConntrackCmd {
     List(ConntrackArgs),
     /// Count entries, as `conntrack -C` (with --json: by state).
     Count(ConntrackArgs),
-    /// Delete the entries FILTER selects, as `conntrack -D` (-p, -s, -d,
-    /// -m VALUE, -w, -u).
+    /// Delete the entries FILTER selects, as `conntrack -D` (the options
+    /// of list; without any, refused: use flush).
     Delete(ConntrackArgs),
     /// Delete every entry, as `conntrack -F`.
     Flush(ViewCommon),
@@ -248,6 +253,22 @@ impl RouteShowArgs {
 pub enum ShowCmd {
     /// List them.
     Show(ViewCommon),
+}
+
+/// `neigh show [dev IF]`.
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum NeighCmd {
+    /// List the neighbours (ARP), merged over the workers: an address
+    /// several workers know is shown once, with the freshest state.
+    Show(NeighShowArgs),
+}
+
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct NeighShowArgs {
+    #[command(flatten)]
+    pub common: ViewCommon,
+    /// `dev IF`: one interface's neighbours.
+    pub selector: Vec<String>,
 }
 
 /// `sets list [NAME]`.

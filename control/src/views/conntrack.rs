@@ -5,10 +5,9 @@
 //! The daemon asks every worker's [`Channel`] for
 //! `Request::List(query.worker_filter())` (or `Request::Count`), collects
 //! one answer per worker, and calls [`conntrack_list`] /
-//! [`conntrack_count`]. The workers filter by protocol, original
-//! addresses, zone and status themselves ([`Filter`]); the rest of the
-//! query (reply addresses, ports, TCP state, a masked mark) is applied
-//! here to what they return ([`CtQuery::matches`]).
+//! [`conntrack_count`]. The workers apply the whole query themselves
+//! ([`Filter`]), so `delete` (`Request::Delete`) takes every option
+//! `list` does; [`CtQuery::matches`] is the same test on listed entries.
 //!
 //! Lines are [`EntryView`]'s `Display` (the kernel's format, checked
 //! against `conntrack -L` in bench/tests). Differences: entries come
@@ -54,30 +53,22 @@ const PROTOS: [(&str, u8); 8] = [
     ("gre", 47),
 ];
 
-/// A `conntrack -L` / `-D` selection.
+/// A `conntrack -L` / `-D` selection: the workers' [`Filter`], read from
+/// conntrack's options ([`CtQuery::parse`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CtQuery {
-    /// `-f ipv4|ipv6`: 4 or 6.
-    pub family: Option<u8>,
-    /// `-p`.
-    pub proto: Option<u8>,
-    /// `-s` / `-d`: the original direction's addresses.
-    pub orig_src: Option<IpAddr>,
-    pub orig_dst: Option<IpAddr>,
-    /// `-r` / `-q`: the reply direction's addresses.
-    pub reply_src: Option<IpAddr>,
-    pub reply_dst: Option<IpAddr>,
-    /// `--sport` / `--dport` (after `-p tcp|udp|...`): original ports.
-    pub sport: Option<u16>,
-    pub dport: Option<u16>,
-    /// `--state` (after `-p tcp`): the TCP state.
-    pub state: Option<&'static str>,
-    /// `-m VALUE[/MASK]`: `(mark & mask) == value`.
-    pub mark: Option<(u32, u32)>,
-    /// `-w`/`--zone`.
-    pub zone: Option<u16>,
-    /// `-u`/`--status`: these status bits all set.
-    pub status: Option<u32>,
+pub struct CtQuery(pub Filter);
+
+impl std::ops::Deref for CtQuery {
+    type Target = Filter;
+    fn deref(&self) -> &Filter {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CtQuery {
+    fn deref_mut(&mut self) -> &mut Filter {
+        &mut self.0
+    }
 }
 
 fn err(m: impl Into<String>) -> ViewError {
@@ -202,36 +193,14 @@ impl CtQuery {
         Ok(q)
     }
 
-    /// The part of the query a worker applies itself (see the module doc).
+    /// The query as the workers apply it (all of it).
     pub fn worker_filter(&self) -> Filter {
-        Filter {
-            proto: self.proto,
-            orig_src: self.orig_src,
-            orig_dst: self.orig_dst,
-            mark: self.mark.filter(|(_, m)| *m == u32::MAX).map(|(v, _)| v),
-            zone: self.zone,
-            status: self.status,
-        }
+        self.0.clone()
     }
 
     /// Whether `e` is selected (the whole query).
     pub fn matches(&self, e: &EntryView) -> bool {
-        let (o, r) = (&e.orig, &e.reply);
-        self.family.is_none_or(|f| f == o.family)
-            && self.proto.is_none_or(|p| p == o.proto)
-            && self.orig_src.is_none_or(|a| a == o.src_ip())
-            && self.orig_dst.is_none_or(|a| a == o.dst_ip())
-            && self.reply_src.is_none_or(|a| a == r.src_ip())
-            && self.reply_dst.is_none_or(|a| a == r.dst_ip())
-            && self.sport.is_none_or(|p| p == o.sport)
-            && self.dport.is_none_or(|p| p == o.dport)
-            && self.state.is_none_or(|s| {
-                e.state
-                    .is_some_and(|x| x == s || (s == "LISTEN" && x == "SYN_SENT2"))
-            })
-            && self.mark.is_none_or(|(v, m)| e.mark & m == v)
-            && self.zone.is_none_or(|z| z == o.zone)
-            && self.status.is_none_or(|s| e.status & s == s)
+        self.0.matches_view(e)
     }
 }
 
@@ -437,11 +406,12 @@ mod tests {
             shown_line(1),
             "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown."
         );
-        // The workers get what they can apply themselves.
+        // The workers get the whole query (a delete selects as a list).
         let f = q(&["-p", "tcp", "-s", "10.0.1.2", "--mark", "5", "--dport", "1"]).worker_filter();
         assert_eq!(f.proto, Some(6));
-        assert_eq!(f.mark, Some(5));
-        assert_eq!(q(&["--mark", "5/0xf"]).worker_filter().mark, None);
+        assert_eq!(f.mark, Some((5, u32::MAX)));
+        assert_eq!(f.dport, Some(1));
+        assert_eq!(q(&["--mark", "5/0xf"]).worker_filter().mark, Some((5, 0xf)));
         let j = conntrack_list_json(&workers, &q(&["-p", "udp"]));
         assert_eq!(j[0]["orig"]["dport"], 53);
     }

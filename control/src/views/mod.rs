@@ -41,6 +41,12 @@ pub enum ViewError {
     /// no such table).
     #[error("Error: ipv4: FIB table does not exist.\nDump terminated")]
     NoFibTable,
+    /// `ip neigh show dev IF` of an interface the box does not have.
+    #[error("Cannot find device \"{0}\"")]
+    NoDevice(String),
+    /// `ip neigh show` with something other than `dev IF`.
+    #[error("Error: sluice neigh show takes `dev IF` only, not \"{0}\".")]
+    NeighSelector(String),
     /// `ipset list NAME` of a set that does not exist.
     #[error("ipset v7.17: The set with the given name does not exist")]
     NoSet(String),

@@ -352,36 +352,70 @@ fn mac(m: [u8; 6]) -> String {
 /// A neighbour of one worker: `(worker, port, address, info)`.
 pub type NeighEntry = (usize, PortId, IpAddr, NeighInfo);
 
-/// `ip neigh show`: `ADDR dev DEV lladdr MAC STATE` (no `lladdr` while
-/// unresolved), IPv4 then IPv6, by address. Each worker keeps its own
-/// table (ARP replies are copied to all); an address several workers know
-/// is printed once, from the worker whose state is the most useful
-/// (valid before not, then the lowest worker).
-pub fn neigh_show(router: &Router, entries: &[NeighEntry]) -> String {
+/// `neigh show [dev IF]`'s selector: the interface, if one is named.
+pub fn parse_neigh_selector(router: &Router, sel: &[String]) -> Result<Option<PortId>, ViewError> {
+    match sel {
+        [] => Ok(None),
+        [d, name] if d == "dev" => router
+            .port_id(name)
+            .map(Some)
+            .ok_or_else(|| ViewError::NoDevice(name.clone())),
+        [d] if d == "dev" => Err(ViewError::NeighSelector("dev".into())),
+        [other, ..] => Err(ViewError::NeighSelector(other.clone())),
+    }
+}
+
+/// `ip neigh show [dev IF]`: `ADDR dev DEV lladdr MAC STATE` (no
+/// `lladdr` while unresolved; no `dev DEV` when one device is asked for,
+/// as iproute2 prints it), IPv4 then IPv6, by address. Each worker keeps
+/// its own table (ARP replies are copied to all); an address several
+/// workers know is printed once, with the freshest state: the worker that
+/// changed or confirmed it last ([`NeighInfo::fresh`]) wins.
+pub fn neigh_show(router: &Router, entries: &[NeighEntry], dev: Option<PortId>) -> String {
     let mut out = String::new();
-    for (_, port, ip, info) in merged(entries) {
-        let _ = write!(out, "{ip} dev {}", port_name(router, port));
+    for (_, port, ip, info) in merged(entries, dev) {
+        let _ = write!(out, "{ip}");
+        if dev.is_none() {
+            let _ = write!(out, " dev {}", port_name(router, port));
+        }
         if let Some(m) = info.mac {
             let _ = write!(out, " lladdr {}", mac(m));
         }
-        let _ = writeln!(out, " {}", nud(info.state));
+        // iproute2 ends the line with a space.
+        let _ = writeln!(out, " {} ", nud(info.state));
     }
     out
 }
 
-fn merged(entries: &[NeighEntry]) -> Vec<NeighEntry> {
-    let mut v: Vec<NeighEntry> = entries.to_vec();
+/// One entry per (address, port), the freshest; `dev` keeps one port's.
+fn merged(entries: &[NeighEntry], dev: Option<PortId>) -> Vec<NeighEntry> {
+    let mut v: Vec<NeighEntry> = entries
+        .iter()
+        .filter(|e| dev.is_none_or(|d| d == e.1))
+        .copied()
+        .collect();
     v.sort_by_key(|(w, port, ip, info)| {
-        (ip.is_ipv6(), *ip, port.index(), !info.state.is_valid(), *w)
+        (
+            ip.is_ipv6(),
+            *ip,
+            port.index(),
+            std::cmp::Reverse(info.fresh),
+            *w,
+        )
     });
     v.dedup_by_key(|(_, port, ip, _)| (*ip, port.index()));
     v
 }
 
-/// `neigh show --json`; `workers` lists which workers know the address.
-pub fn neigh_show_json(router: &Router, entries: &[NeighEntry]) -> serde_json::Value {
+/// `neigh show --json`; `workers` lists which workers know the address
+/// (the shown state is the freshest of theirs).
+pub fn neigh_show_json(
+    router: &Router,
+    entries: &[NeighEntry],
+    dev: Option<PortId>,
+) -> serde_json::Value {
     serde_json::Value::Array(
-        merged(entries)
+        merged(entries, dev)
             .into_iter()
             .map(|(_, port, ip, info)| {
                 let workers: Vec<usize> = entries
@@ -409,57 +443,134 @@ mod tests {
     use std::time::Instant;
 
     fn router() -> (Router, Vec<Port>) {
-        let ports = vec![
-            Port {
-                name: "r0".into(),
-                addresses: vec!["10.0.1.1/24".parse().unwrap()],
-                line: 0,
-            },
-            Port {
-                name: "r1".into(),
-                addresses: vec!["10.0.2.1/24".parse().unwrap()],
-                line: 0,
-            },
-        ];
+        named_router("r0", "r1")
+    }
+
+    /// Ports `a` (10.0.1.1/24) and `b` (10.0.2.1/24).
+    fn named_router(a: &str, b: &str) -> (Router, Vec<Port>) {
+        let port = |name: &str, addr: &str| Port {
+            name: name.into(),
+            addresses: vec![addr.parse().unwrap()],
+            line: 0,
+        };
+        let ports = vec![port(a, "10.0.1.1/24"), port(b, "10.0.2.1/24")];
         let r = Router::build(&ports, &[], &[]).unwrap();
         (r, ports)
     }
 
+    fn info(state: NeighState, mac: Option<[u8; 6]>, fresh: Instant) -> NeighInfo {
+        NeighInfo {
+            state,
+            mac,
+            queued: 0,
+            fresh,
+        }
+    }
+
     #[test]
-    fn neigh_show_merges_workers() {
+    fn neigh_show_merges_workers_freshest_wins() {
         let (r, _) = router();
         let now = Instant::now();
+        let later = now + std::time::Duration::from_secs(1);
         let mut t: NeighTable<u32> = NeighTable::new(NeighParams::default());
         let gw: IpAddr = "10.0.2.254".parse().unwrap();
         t.add_permanent(PortId(1), gw, [2, 0, 0, 0, 0, 1], now, &mut |_| {});
         let mut entries: Vec<NeighEntry> = t.entries().map(|(p, ip, i)| (1, p, ip, i)).collect();
-        // Worker 0 is still resolving it; another host only worker 0 knows.
-        entries.push((
-            0,
-            PortId(1),
-            gw,
-            NeighInfo {
-                state: NeighState::Incomplete,
-                mac: None,
-                queued: 1,
-            },
-        ));
-        entries.push((
-            0,
-            PortId(0),
-            "10.0.1.2".parse().unwrap(),
-            NeighInfo {
-                state: NeighState::Incomplete,
-                mac: None,
-                queued: 1,
-            },
-        ));
+        let h: IpAddr = "10.0.1.2".parse().unwrap();
+        let m = Some([2, 0, 0, 0, 1, 2]);
+        // Worker 0 confirmed 10.0.1.2 after worker 1 saw it go stale.
+        entries.push((0, PortId(0), h, info(NeighState::Reachable, m, later)));
+        entries.push((1, PortId(0), h, info(NeighState::Stale, m, now)));
+        // Worker 2 is resolving the gateway afresh.
+        entries.push((2, PortId(1), gw, info(NeighState::Incomplete, None, later)));
         assert_eq!(
-            neigh_show(&r, &entries),
-            "10.0.1.2 dev r0 INCOMPLETE\n10.0.2.254 dev r1 lladdr 02:00:00:00:00:01 PERMANENT\n"
+            neigh_show(&r, &entries, None),
+            "10.0.1.2 dev r0 lladdr 02:00:00:00:01:02 REACHABLE \n10.0.2.254 dev r1 INCOMPLETE \n"
         );
-        let j = neigh_show_json(&r, &entries);
-        assert_eq!(j[1]["workers"], serde_json::json!([1, 0]));
+        assert_eq!(
+            neigh_show(&r, &entries, Some(PortId(0))),
+            "10.0.1.2 lladdr 02:00:00:00:01:02 REACHABLE \n"
+        );
+        let j = neigh_show_json(&r, &entries, None);
+        assert_eq!(j[0]["workers"], serde_json::json!([0, 1]));
+        assert_eq!(j[1]["workers"], serde_json::json!([1, 2]));
+        assert_eq!(j[1]["state"], "INCOMPLETE");
+        assert_eq!(
+            parse_neigh_selector(&r, &["dev".into(), "r1".into()]).unwrap(),
+            Some(PortId(1))
+        );
+        assert_eq!(
+            parse_neigh_selector(&r, &["dev".into(), "eth9".into()])
+                .unwrap_err()
+                .to_string(),
+            "Cannot find device \"eth9\""
+        );
+        assert!(parse_neigh_selector(&r, &["to".into()]).is_err());
+    }
+
+    /// Captured from iproute2 6.1 in a namespace (veth `lan` 10.0.1.1/24,
+    /// `wan` 10.0.2.1/24; `ip neigh add ... nud STATE` for each entry;
+    /// DELAY is not in it: the kernel's timer turned it into PROBE at
+    /// once). The kernel lists in hash order, sluice by address: the lines
+    /// are compared as sets.
+    const IP_NEIGH_SHOW: &str = "\
+10.0.1.2 dev lan lladdr 02:00:00:00:01:02 REACHABLE 
+10.0.1.7 dev lan FAILED 
+10.0.1.3 dev lan lladdr 02:00:00:00:01:03 STALE 
+10.0.1.4 dev lan INCOMPLETE 
+10.0.1.5 dev lan lladdr 02:00:00:00:01:05 PROBE 
+10.0.1.6 dev lan lladdr 02:00:00:00:01:06 PROBE 
+10.0.2.254 dev wan lladdr 02:00:00:00:02:fe PERMANENT 
+";
+    const IP_NEIGH_SHOW_DEV_LAN: &str = "\
+10.0.1.2 lladdr 02:00:00:00:01:02 REACHABLE 
+10.0.1.7 FAILED 
+10.0.1.3 lladdr 02:00:00:00:01:03 STALE 
+10.0.1.4 INCOMPLETE 
+10.0.1.5 lladdr 02:00:00:00:01:05 PROBE 
+10.0.1.6 lladdr 02:00:00:00:01:06 PROBE 
+";
+
+    #[test]
+    fn neigh_show_as_iproute2_prints_it() {
+        let (r, _) = named_router("lan", "wan");
+        let now = Instant::now();
+        let e = |port: u16, ip: &str, state, last: u8| {
+            let valid = NeighState::is_valid(state);
+            (
+                0,
+                PortId(port),
+                ip.parse().unwrap(),
+                info(
+                    state,
+                    valid.then_some([2, 0, 0, 0, port as u8 + 1, last]),
+                    now,
+                ),
+            )
+        };
+        let entries: Vec<NeighEntry> = vec![
+            e(0, "10.0.1.2", NeighState::Reachable, 2),
+            e(0, "10.0.1.7", NeighState::Failed, 7),
+            e(0, "10.0.1.3", NeighState::Stale, 3),
+            e(0, "10.0.1.4", NeighState::Incomplete, 4),
+            e(0, "10.0.1.5", NeighState::Probe, 5),
+            e(0, "10.0.1.6", NeighState::Probe, 6),
+            e(1, "10.0.2.254", NeighState::Permanent, 0xfe),
+        ];
+        let sorted = |s: &str| {
+            let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(&neigh_show(&r, &entries, None)),
+            sorted(IP_NEIGH_SHOW)
+        );
+        let lan = parse_neigh_selector(&r, &["dev".into(), "lan".into()]).unwrap();
+        assert_eq!(
+            sorted(&neigh_show(&r, &entries, lan)),
+            sorted(IP_NEIGH_SHOW_DEV_LAN)
+        );
     }
 
     #[test]

@@ -300,7 +300,11 @@ fn the_read_side_lists_counts_deletes_and_flushes() {
         status: Some(status::SEEN_REPLY),
         ..Filter::default()
     };
-    assert_eq!(ask(&mut sh, Request::Delete(f)), Reply::Deleted(1));
+    let Reply::Entries(gone) = ask(&mut sh, Request::Delete(f)) else {
+        panic!("a delete answers the entries it removed")
+    };
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0].status & status::SEEN_REPLY != 0);
     assert_eq!(sh.len(), 4);
     assert_eq!(ask(&mut sh, Request::Flush), Reply::Deleted(4));
     assert!(sh.is_empty());

@@ -9,15 +9,11 @@
 //! writer, so every line is consistent; like the kernel's `conntrack -L`,
 //! a listing is not a snapshot of the whole table at one instant.
 
-use std::fmt;
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use crossbeam_queue::ArrayQueue;
-
 use super::entry::{status, Acct, Entry, ProtoState};
 use super::tuple::{is_icmp, Tuple};
 use super::Shard;
+use std::fmt;
+use std::net::IpAddr;
 
 /// One entry as `conntrack -L` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,15 +122,28 @@ impl fmt::Display for EntryView {
 }
 
 /// Which entries a request is about (`conntrack -L/-D` options); every
-/// field given must hold.
+/// field given must hold. The same test selects for a listing and a
+/// deletion, so `-D` takes every option `-L` does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
+    /// `-f ipv4|ipv6`: 4 or 6.
+    pub family: Option<u8>,
+    /// `-p`.
     pub proto: Option<u8>,
-    /// `--orig-src` / `--orig-dst`.
+    /// `-s` / `--orig-src`, `-d` / `--orig-dst`.
     pub orig_src: Option<IpAddr>,
     pub orig_dst: Option<IpAddr>,
-    /// `--mark`.
-    pub mark: Option<u32>,
+    /// `-r` / `--reply-src`, `-q` / `--reply-dst`.
+    pub reply_src: Option<IpAddr>,
+    pub reply_dst: Option<IpAddr>,
+    /// `--sport` / `--dport`: the original direction's ports.
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    /// `--state`: the TCP state's name (`LISTEN` also selects
+    /// `SYN_SENT2`, as the kernel's state table names it so).
+    pub state: Option<&'static str>,
+    /// `-m VALUE[/MASK]`: `(mark & mask) == value`.
+    pub mark: Option<(u32, u32)>,
     /// `--zone`.
     pub zone: Option<u16>,
     /// `--status ASSURED` etc.: these status bits all set.
@@ -142,14 +151,37 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, e: &Entry) -> bool {
-        let o = &e.tuple[0];
-        self.proto.is_none_or(|p| p == o.proto)
+    /// Whether the entry with these tuples, TCP state, mark and status is
+    /// selected.
+    fn selects(&self, o: &Tuple, r: &Tuple, state: Option<&str>, mark: u32, st: u32) -> bool {
+        self.family.is_none_or(|f| f == o.family)
+            && self.proto.is_none_or(|p| p == o.proto)
             && self.orig_src.is_none_or(|a| a == o.src_ip())
             && self.orig_dst.is_none_or(|a| a == o.dst_ip())
-            && self.mark.is_none_or(|m| m == e.mark)
+            && self.reply_src.is_none_or(|a| a == r.src_ip())
+            && self.reply_dst.is_none_or(|a| a == r.dst_ip())
+            && self.sport.is_none_or(|p| p == o.sport)
+            && self.dport.is_none_or(|p| p == o.dport)
+            && self.state.is_none_or(|s| {
+                state.is_some_and(|x| x == s || (s == "LISTEN" && x == "SYN_SENT2"))
+            })
+            && self.mark.is_none_or(|(v, m)| mark & m == v)
             && self.zone.is_none_or(|z| z == o.zone)
-            && self.status.is_none_or(|s| e.status & s == s)
+            && self.status.is_none_or(|s| st & s == s)
+    }
+
+    /// Whether the worker's entry `e` is selected.
+    pub fn matches(&self, e: &Entry) -> bool {
+        let state = match &e.proto {
+            ProtoState::Tcp(c) => Some(c.state().name()),
+            _ => None,
+        };
+        self.selects(&e.tuple[0], &e.tuple[1], state, e.mark, e.status)
+    }
+
+    /// Whether the listed entry `e` is selected.
+    pub fn matches_view(&self, e: &EntryView) -> bool {
+        self.selects(&e.orig, &e.reply, e.state, e.mark, e.status)
     }
 }
 
@@ -160,7 +192,8 @@ pub enum Request {
     List(Filter),
     /// How many confirmed entries, by state (`conntrack -C` and more).
     Count,
-    /// Deletes the entries the filter selects.
+    /// Deletes the entries the filter selects; answers them as they were
+    /// (`conntrack -D` prints what it deleted).
     Delete(Filter),
     /// Deletes every entry.
     Flush,
@@ -182,40 +215,18 @@ pub struct Counts {
 /// A worker's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
+    /// A listing, or the entries a `Delete` removed.
     Entries(Vec<EntryView>),
     Counts(Counts),
+    /// How many entries a `Flush` removed.
     Deleted(usize),
 }
 
-/// The two queues between the control thread and one worker: one request
-/// at a time in flight.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    requests: Arc<ArrayQueue<Request>>,
-    replies: Arc<ArrayQueue<Reply>>,
-}
-
-impl Default for Channel {
-    fn default() -> Self {
-        Channel {
-            requests: Arc::new(ArrayQueue::new(4)),
-            replies: Arc::new(ArrayQueue::new(4)),
-        }
-    }
-}
+/// The channel between the control thread and one worker's shard
+/// ([`crate::ask`]): one request at a time in flight.
+pub type Channel = crate::ask::Channel<Request, Reply>;
 
 impl Channel {
-    /// Asks; `Err` (the request back) when the worker has too many
-    /// unanswered ones.
-    pub fn ask(&self, r: Request) -> Result<(), Request> {
-        self.requests.push(r)
-    }
-
-    /// The next answer, if the worker has given one.
-    pub fn answer(&self) -> Option<Reply> {
-        self.replies.pop()
-    }
-
     /// The worker's end.
     pub fn service(&self) -> Service {
         Service {
@@ -238,7 +249,6 @@ struct Job {
     at: u32,
     entries: Vec<EntryView>,
     counts: Counts,
-    deleted: usize,
 }
 
 impl Service {
@@ -248,13 +258,13 @@ impl Service {
     /// never in a batch).
     pub fn serve(&mut self, shard: &mut Shard, now: std::time::Instant, budget: usize) {
         if self.job.is_none() {
-            let Some(req) = self.chan.requests.pop() else {
+            let Some(req) = self.chan.request() else {
                 return;
             };
             if req == Request::Flush {
                 let n = shard.len();
                 shard.flush();
-                let _ = self.chan.replies.push(Reply::Deleted(n));
+                self.chan.reply(Reply::Deleted(n));
                 return;
             }
             self.job = Some(Job {
@@ -262,7 +272,6 @@ impl Service {
                 at: 0,
                 entries: Vec::new(),
                 counts: Counts::default(),
-                deleted: 0,
             });
         }
         let clock = shard.clock(now);
@@ -286,8 +295,10 @@ impl Service {
                 }
                 Request::Delete(f) => {
                     if f.matches(e) {
+                        if let Some(v) = EntryView::new(shard, slot, clock) {
+                            job.entries.push(v);
+                        }
                         shard.kill(slot);
-                        job.deleted += 1;
                     }
                 }
                 Request::Count => {
@@ -323,11 +334,12 @@ impl Service {
                 return;
             };
             let reply = match job.req {
-                Request::List(_) => Reply::Entries(job.entries),
+                Request::List(_) | Request::Delete(_) => Reply::Entries(job.entries),
                 Request::Count => Reply::Counts(job.counts),
-                Request::Delete(_) | Request::Flush => Reply::Deleted(job.deleted),
+                // Answered at once, never a job.
+                Request::Flush => Reply::Deleted(0),
             };
-            let _ = self.chan.replies.push(reply);
+            self.chan.reply(reply);
         }
     }
 }

@@ -236,6 +236,10 @@ pub struct NeighInfo {
     pub mac: Option<Mac>,
     /// Frames waiting for resolution.
     pub queued: usize,
+    /// The last change of state or address, or confirmation of
+    /// reachability, whichever is later: how fresh this knowledge is
+    /// (the kernel's `updated` and `confirmed`).
+    pub fresh: Instant,
 }
 
 /// Per-worker counters, summed by the control side (names follow
@@ -326,6 +330,15 @@ impl<F, const Q: usize> Entry<F, Q> {
             updated: now,
             timer: None,
             queue: Pending::new(),
+        }
+    }
+
+    fn info(&self) -> NeighInfo {
+        NeighInfo {
+            state: self.state,
+            mac: self.state.is_valid().then_some(self.mac),
+            queued: self.queue.len,
+            fresh: self.confirmed.map_or(self.updated, |c| c.max(self.updated)),
         }
     }
 }
@@ -612,28 +625,16 @@ impl<F, const Q: usize> NeighTable<F, Q> {
 
     /// The neighbour `target` on `port`.
     pub fn get(&self, port: PortId, target: IpAddr) -> Option<NeighInfo> {
-        self.entries.get(&(port, target)).map(|e| NeighInfo {
-            state: e.state,
-            mac: e.state.is_valid().then_some(e.mac),
-            queued: e.queue.len,
-        })
+        self.entries.get(&(port, target)).map(Entry::info)
     }
 
     /// Every neighbour, as `ip neigh show` lists them (walks the table: for
     /// the control side, between batches, not the packet path). Order is
     /// the hash table's.
     pub fn entries(&self) -> impl Iterator<Item = (PortId, IpAddr, NeighInfo)> + '_ {
-        self.entries.iter().map(|(&(port, ip), e)| {
-            (
-                port,
-                ip,
-                NeighInfo {
-                    state: e.state,
-                    mac: e.state.is_valid().then_some(e.mac),
-                    queued: e.queue.len,
-                },
-            )
-        })
+        self.entries
+            .iter()
+            .map(|(&(port, ip), e)| (port, ip, e.info()))
     }
 
     /// When [`NeighTable::poll`] next has work: the earliest timer or the

@@ -292,6 +292,10 @@ pub struct Program {
     pub(crate) classify: bool,
     /// The ruleset as written, for `iptables-save -c` output.
     pub(crate) ruleset: Ruleset,
+    /// Which counters to carry over from the program it replaces,
+    /// worked out by the control side before publication
+    /// ([`Program::prepare_carry`]).
+    pub(crate) carry: Option<super::state::Carry>,
 }
 
 /// What the compiler needs besides the config.
@@ -417,6 +421,7 @@ pub(crate) fn compile(
         max_depth,
         classify: params.classify,
         ruleset: rules.clone(),
+        carry: None,
     })
 }
 

@@ -326,6 +326,34 @@ impl Program {
 
     /// `(table, chain, rule text) → counter slot` for every rule, and
     /// `(table, chain, "") → slot` for every policy.
+    /// `(new slot, old slot)` of every counter that carries over from
+    /// `old` to `new`: a rule whose text is unchanged in its chain (the
+    /// n-th such rule to the n-th), a chain's policy. Renders every rule
+    /// of both: the control side's work, not a worker's
+    /// ([`Program::prepare_carry`]).
+    pub fn carry_map(old: &Program, new: &Program) -> Vec<(u32, u32)> {
+        let mut before = old.slots();
+        let mut map = Vec::new();
+        for (key, slots) in new.slots() {
+            let Some(olds) = before.get_mut(&key) else {
+                continue;
+            };
+            map.extend(slots.iter().copied().zip(olds.drain(..)));
+        }
+        map
+    }
+
+    /// Works out, on the control side, which counters carry over when
+    /// this program replaces `old`, so a worker's swap copies them
+    /// without rendering a rule. A worker that runs another program when
+    /// it takes this one works the map out itself.
+    pub fn prepare_carry(&mut self, old: &Arc<Program>) {
+        self.carry = Some(Carry {
+            from: Arc::downgrade(old),
+            map: Program::carry_map(old, self),
+        });
+    }
+
     fn slots(&self) -> HashMap<(TableKind, &str, String), Vec<u32>> {
         let mut m: HashMap<(TableKind, &str, String), Vec<u32>> = HashMap::new();
         for (t, cfg) in self.tables.iter().zip(&self.ruleset.tables) {
@@ -344,6 +372,17 @@ impl Program {
         }
         m
     }
+}
+
+/// The counters a program takes over from the one it replaces
+/// ([`Program::prepare_carry`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Carry {
+    /// The program the map is from (its allocation stays while this
+    /// lives, so the address names it).
+    from: std::sync::Weak<Program>,
+    /// `(new slot, old slot)`.
+    map: Vec<(u32, u32)>,
 }
 
 impl RulesState {
@@ -377,14 +416,14 @@ impl RulesState {
         let mut st = RulesState::new(new, self.worker);
         st.log = self.log.clone_shared();
         st.epoch = self.epoch;
-        let mut before = old.slots();
-        for (key, slots) in new.slots() {
-            let Some(olds) = before.get_mut(&key) else {
-                continue;
-            };
-            for (&n, o) in slots.iter().zip(olds.drain(..)) {
+        let copy = |map: &[(u32, u32)]| {
+            for &(n, o) in map {
                 st.counters.set(n, self.counters.get(o));
             }
+        };
+        match &new.carry {
+            Some(c) if std::ptr::eq(c.from.as_ptr(), old) => copy(&c.map),
+            _ => copy(&Program::carry_map(old, new)),
         }
         st
     }
