@@ -26,6 +26,7 @@ pub mod nat;
 pub mod rules;
 
 pub mod snapshot;
+pub mod trace;
 
 pub mod pipeline;
 
