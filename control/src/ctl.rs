@@ -11,7 +11,7 @@ use sluice_config::appliance::DEFAULT_SOCKET;
 use crate::api::client;
 use crate::api::proto::{Request, Response, ViewReq};
 use crate::views::cli::{
-    ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
+    ConntrackArgs, ConntrackCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, TraceArgs, ViewCmd,
 };
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
@@ -204,6 +204,36 @@ pub fn view_cmd(cmd: ViewCmd) -> ExitCode {
                 _ => break r,
             }
         },
+    }
+}
+
+/// `sluice trace`: the packet checked here (a wrong description is a
+/// usage error: exit 2), then traced by the daemon, or with `--config`
+/// against that file, loaded here as the daemon would load it.
+pub fn trace(a: TraceArgs) -> ExitCode {
+    let packet = a.packet();
+    if let Err(e) = crate::views::trace::parse(&packet) {
+        eprintln!("sluice: error: {e}");
+        return ExitCode::from(2);
+    }
+    let Some(config) = &a.config else {
+        return run(
+            self::socket(a.socket, None),
+            Ok(Request::Trace {
+                packet,
+                json: a.json,
+            }),
+        );
+    };
+    let loaded = std::path::absolute(config)
+        .map_err(|e| format!("{}: {e}", config.display()))
+        .and_then(|abs| crate::run::api::load(&abs, 0));
+    match loaded.and_then(|l| crate::views::trace::answer(&l.snap, &packet, a.json)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -219,7 +219,11 @@ pub enum TraceStep {
         dropped: Option<Counter>,
     },
     /// The conntrack point: the state the rules see from here on.
-    Conntrack { state: &'static str, note: String },
+    Conntrack {
+        hook: Hook,
+        state: &'static str,
+        note: String,
+    },
     /// The routing decision after PREROUTING.
     Route {
         /// The key's mark (after mangle) and destination (after DNAT).
@@ -338,6 +342,7 @@ impl Run<'_> {
                 Stage::Table(t) => self.table(hook, t),
                 Stage::Conntrack if self.snap.tracks() => self.conntrack(hook),
                 Stage::Conntrack => self.steps.push(TraceStep::Conntrack {
+                    hook,
                     state: "INVALID",
                     note: "conntrack off: no rule needs it, every packet is INVALID to the \
                            matches and the nat table never runs"
@@ -390,7 +395,7 @@ impl Run<'_> {
             (_, w) => (got, w.name(), "as given".into()),
         };
         b.set_ct(0, ct);
-        self.steps.push(TraceStep::Conntrack { state, note });
+        self.steps.push(TraceStep::Conntrack { hook, state, note });
     }
 
     fn table(&mut self, hook: Hook, table: TableKind) {

@@ -19,6 +19,7 @@ pub mod rules_list;
 pub mod rules_save;
 pub mod sets;
 pub mod stats;
+pub mod trace;
 
 use thiserror::Error;
 
