@@ -365,19 +365,8 @@ impl Run<'_> {
         let got = b.ct(0);
         let (ct, state, note) = match (got, self.want) {
             (CtState::Untracked, _) => (got, "UNTRACKED", "the raw table set NOTRACK".to_string()),
-            (CtState::Tracked { .. } | CtState::None, CtWant::New) => (
-                got,
-                if matches!(got, CtState::None) {
-                    "INVALID"
-                } else {
-                    "NEW"
-                },
-                if matches!(got, CtState::None) {
-                    "conntrack refused the packet".into()
-                } else {
-                    "a connection's first packet".into()
-                },
-            ),
+            (_, CtWant::Invalid) => (CtState::None, "INVALID", "as given".into()),
+            (_, CtWant::Untracked) => (CtState::Untracked, "UNTRACKED", "as given".into()),
             (CtState::Tracked { slot, .. }, w @ (CtWant::Established | CtWant::Related)) => {
                 let info = if w == CtWant::Established {
                     CtInfo::Established
@@ -390,9 +379,21 @@ impl Run<'_> {
                     "as given (a packet of a known connection)".into(),
                 )
             }
-            (_, CtWant::Invalid) => (CtState::None, "INVALID", "as given".into()),
-            (_, CtWant::Untracked) => (CtState::Untracked, "UNTRACKED", "as given".into()),
-            (_, w) => (got, w.name(), "as given".into()),
+            (CtState::Tracked { .. } | CtState::Template { .. }, _) => {
+                (got, "NEW", "a connection's first packet".into())
+            }
+            (CtState::None, w) => (
+                got,
+                "INVALID",
+                if w == CtWant::New {
+                    "conntrack refused the packet".into()
+                } else {
+                    format!(
+                        "conntrack refused the packet, so it cannot be given state {}",
+                        w.name()
+                    )
+                },
+            ),
         };
         b.set_ct(0, ct);
         self.steps.push(TraceStep::Conntrack { hook, state, note });

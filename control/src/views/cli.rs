@@ -396,8 +396,10 @@ pub struct TraceArgs {
     /// tcp, udp, icmp, another /etc/protocols name or a number.
     #[arg(short = 'p', long = "protocol", value_name = "PROTO")]
     pub proto: String,
+    /// Source address (IPv4).
     #[arg(short = 's', long = "source", value_name = "ADDR")]
     pub src: std::net::Ipv4Addr,
+    /// Destination address (IPv4).
     #[arg(short = 'd', long = "destination", value_name = "ADDR")]
     pub dst: std::net::Ipv4Addr,
     /// Source port (tcp, udp; default 40000).
