@@ -317,3 +317,40 @@ fn chosen_packets_agree_with_the_pipeline() {
         }
     }
 }
+
+/// `--state` is given to the rules only where conntrack made an entry:
+/// an ICMP error about no known connection is INVALID whatever is asked,
+/// and the trace says so; a NOTRACK in raw wins over any state.
+#[test]
+fn a_state_conntrack_cannot_give_is_reported_as_invalid() {
+    let s = example("branch-office");
+    let mut p = tcp(1, "8.8.8.8", 0, "203.0.113.2", 0);
+    p.proto = 1;
+    p.icmp = (3, 3);
+    p.state = CtWant::Related;
+    let t = trace(&s, &p);
+    let ct = t
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            TraceStep::Conntrack { state, note, .. } => Some((*state, note.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ct.0, "INVALID", "{}", ct.1);
+    assert!(ct.1.contains("cannot be given state RELATED"), "{}", ct.1);
+    assert_eq!(t.end, TraceEnd::Dropped(Counter::FilterDrop));
+    // NTP from the fibre provider is NOTRACK'd in raw, even when asked
+    // for ESTABLISHED.
+    let mut ntp = tcp(1, "203.0.113.1", 123, "203.0.113.2", 123);
+    ntp.proto = 17;
+    ntp.state = CtWant::Established;
+    let t = trace(&s, &ntp);
+    assert!(t.steps.iter().any(|s| matches!(
+        s,
+        TraceStep::Conntrack {
+            state: "UNTRACKED",
+            ..
+        }
+    )));
+}

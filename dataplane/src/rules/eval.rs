@@ -27,6 +27,14 @@
 //! hotdrop depending on what precedes it — every rule is tried in order,
 //! all its matches in order. Both give the same answers (a property test
 //! checks it).
+//!
+//! Tracing (`sluice trace`, [`crate::trace`]): [`run_packet`] is generic
+//! over a [`Tracer`]. The packet path runs it with [`NoTrace`], whose
+//! `ON` is false, so every tracing branch is removed at compile time; a
+//! tracer with `ON` evaluates in plain order (the classifier's answers,
+//! as above) and hears of every rule tested, every jump, return, target
+//! outcome and policy. A property test checks that the traced traversal's
+//! verdicts, marks, frames and counters are the packet path's.
 
 use super::classify::{PacketKey, IF_NONE};
 use super::compile::{CTarget, ChainProg, Program, TableProg};
