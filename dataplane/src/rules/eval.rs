@@ -28,7 +28,7 @@
 //! all its matches in order. Both give the same answers (a property test
 //! checks it).
 //!
-//! Tracing (`sluice trace`, [`crate::trace`]): [`run_packet`] is generic
+//! Tracing (`sluice trace`, [`crate::trace`]): `run_packet` is generic
 //! over a [`Tracer`]. The packet path runs it with [`NoTrace`], whose
 //! `ON` is false, so every tracing branch is removed at compile time; a
 //! tracer with `ON` evaluates in plain order (the classifier's answers,
