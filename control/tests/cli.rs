@@ -310,11 +310,12 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// `sluice trace --config <branch-office> ARGS`: stdout, asserting success.
-fn trace_example(args: &[&str]) -> String {
+/// `sluice trace --config <branch-office> ARGS` (split at spaces):
+/// stdout, asserting success.
+fn trace_example(args: &str) -> String {
     let cfg = example();
     let mut a = vec!["trace", "--config", cfg.to_str().unwrap()];
-    a.extend_from_slice(args);
+    a.extend(args.split_whitespace());
     let o = sluice(&a);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     stdout(&o)
@@ -330,20 +331,8 @@ fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
 
 #[test]
 fn trace_port_forward_is_dnated_and_forwarded_to_the_nas() {
-    let out = trace_example(&[
-        "-i",
-        "wan0",
-        "-p",
-        "tcp",
-        "-s",
-        "198.51.100.77",
-        "--sport",
-        "40000",
-        "-d",
-        "203.0.113.2",
-        "--dport",
-        "443",
-    ]);
+    let out =
+        trace_example("-i wan0 -p tcp -s 198.51.100.77 --sport 40000 -d 203.0.113.2 --dport 443");
     assert!(out.starts_with(
         "packet: tcp 198.51.100.77:40000 -> 203.0.113.2:443 in wan0 mark 0x0 state NEW\n"
     ));
@@ -369,16 +358,7 @@ fn trace_port_forward_is_dnated_and_forwarded_to_the_nas() {
 #[test]
 fn trace_lan_to_internet_is_masqueraded_out_of_the_fibre() {
     // No -i: the interface the route back to the source leaves by (lan0).
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "192.168.10.5",
-        "-d",
-        "8.8.8.8",
-        "--dport",
-        "443",
-    ]);
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 8.8.8.8 --dport 443");
     assert!(out.contains(" in lan0 mark 0x0 state NEW\n"), "{out}");
     assert!(line_with(&out, "routing").ends_with("-> table main -> out wan0 via 203.0.113.1"));
     assert!(line_with(&out, "FORWARD #3 ")
@@ -394,16 +374,7 @@ fn trace_lan_to_internet_is_masqueraded_out_of_the_fibre() {
 
 #[test]
 fn trace_marked_backup_traffic_is_policy_routed_out_of_lte() {
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "192.168.10.5",
-        "-d",
-        "8.8.8.8",
-        "--dport",
-        "873",
-    ]);
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 8.8.8.8 --dport 873");
     assert!(
         line_with(&out, "--set-xmark 0x1/0xff").ends_with("matched -> MARK, continue (mark 0x1)")
     );
@@ -418,16 +389,7 @@ fn trace_marked_backup_traffic_is_policy_routed_out_of_lte() {
 
 #[test]
 fn trace_probe_from_the_internet_is_logged_and_dropped() {
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "198.51.100.77",
-        "-d",
-        "192.168.10.5",
-        "--dport",
-        "22",
-    ]);
+    let out = trace_example("-p tcp -s 198.51.100.77 -d 192.168.10.5 --dport 22");
     assert!(line_with(&out, "FORWARD #5 ")
         .ends_with("-A FORWARD -j LOG_AND_DROP  matched -> jump LOG_AND_DROP"));
     assert!(line_with(&out, "LOG_AND_DROP #1 ").ends_with("matched -> LOG, continue"));
@@ -444,16 +406,7 @@ fn trace_probe_from_the_internet_is_logged_and_dropped() {
 
 #[test]
 fn trace_ssh_from_management_is_delivered_locally() {
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "10.99.0.5",
-        "-d",
-        "10.99.0.1",
-        "--dport",
-        "22",
-    ]);
+    let out = trace_example("-p tcp -s 10.99.0.5 -d 10.99.0.1 --dport 22");
     assert!(
         line_with(&out, "routing").ends_with("-> table local -> local: for the box (INPUT)"),
         "{out}"
@@ -462,16 +415,7 @@ fn trace_ssh_from_management_is_delivered_locally() {
     assert!(!out.contains("FORWARD"), "{out}");
     assert!(out.ends_with("verdict: delivered to the box (10.99.0.1:22 from 10.99.0.5:40000)\n"));
     // The same from the LAN: TCP to the box is rejected with a reset.
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "192.168.10.5",
-        "-d",
-        "192.168.10.1",
-        "--dport",
-        "22",
-    ]);
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 192.168.10.1 --dport 22");
     assert!(line_with(&out, "--reject-with tcp-reset").ends_with("matched -> REJECT: dropped"));
     assert!(
         out.ends_with("verdict: dropped in INPUT filter (filter.reject)\n"),
@@ -481,20 +425,9 @@ fn trace_ssh_from_management_is_delivered_locally() {
 
 #[test]
 fn trace_established_reply_skips_nat_and_is_accepted_first() {
-    let out = trace_example(&[
-        "-p",
-        "tcp",
-        "-s",
-        "8.8.8.8",
-        "--sport",
-        "443",
-        "-d",
-        "203.0.113.2",
-        "--dport",
-        "40000",
-        "--state",
-        "established",
-    ]);
+    let out = trace_example(
+        "-p tcp -s 8.8.8.8 --sport 443 -d 203.0.113.2 --dport 40000 --state established",
+    );
     assert!(out.contains(" state ESTABLISHED\n"));
     assert!(line_with(&out, "PREROUTING nat")
         .ends_with("not traversed (only a connection's first packet goes through nat)"));
@@ -504,38 +437,14 @@ fn trace_established_reply_skips_nat_and_is_accepted_first() {
 
 #[test]
 fn trace_untracked_ntp_and_a_mark_at_entry() {
-    let out = trace_example(&[
-        "-i",
-        "wan0",
-        "-p",
-        "udp",
-        "-s",
-        "203.0.113.1",
-        "--sport",
-        "123",
-        "-d",
-        "203.0.113.2",
-        "--dport",
-        "123",
-    ]);
+    let out = trace_example("-i wan0 -p udp -s 203.0.113.1 --sport 123 -d 203.0.113.2 --dport 123");
     assert!(line_with(&out, "--notrack").ends_with("matched -> CT, continue"));
     assert!(
         out.contains("PREROUTING conntrack   UNTRACKED (the raw table set NOTRACK)\n"),
         "{out}"
     );
     // A mark at entry is restored-over by nothing here and routes by LTE.
-    let out = trace_example(&[
-        "-p",
-        "udp",
-        "-s",
-        "192.168.10.5",
-        "-d",
-        "8.8.8.8",
-        "--dport",
-        "53",
-        "--mark",
-        "0x101/0xff",
-    ]);
+    let out = trace_example("-p udp -s 192.168.10.5 -d 8.8.8.8 --dport 53 --mark 0x101/0xff");
     assert!(out.contains(" mark 0x1 state NEW\n"), "{out}");
     assert!(
         line_with(&out, "routing").contains("policy rule 100 "),
@@ -558,19 +467,22 @@ fn trace_user_chain_return_goes_back_after_the_jump() {
         "[[interface]]\nname = \"lan0\"\naddress = [\"10.0.1.1/24\"]\n\n[[interface]]\nname = \"wan0\"\naddress = [\"192.0.2.1/24\"]\n\n\
          [[route]]\nto = \"0.0.0.0/0\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n\n[firewall]\nrules = \"rules.v4\"\n",
     );
-    let o = sluice(&[
-        "trace",
-        "--config",
-        toml.to_str().unwrap(),
-        "-p",
-        "tcp",
-        "-s",
-        "10.0.1.2",
-        "-d",
-        "198.51.100.9",
-        "--dport",
-        "22",
-    ]);
+    let to_port = |dport: &str| {
+        sluice(&[
+            "trace",
+            "--config",
+            toml.to_str().unwrap(),
+            "-p",
+            "tcp",
+            "-s",
+            "10.0.1.2",
+            "-d",
+            "198.51.100.9",
+            "--dport",
+            dport,
+        ])
+    };
+    let o = to_port("22");
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let filter: Vec<&str> = out
@@ -596,37 +508,13 @@ fn trace_user_chain_return_goes_back_after_the_jump() {
         "{out}"
     );
     // Port 443 falls through web to its DROP.
-    let o = sluice(&[
-        "trace",
-        "--config",
-        toml.to_str().unwrap(),
-        "-p",
-        "tcp",
-        "-s",
-        "10.0.1.2",
-        "-d",
-        "198.51.100.9",
-        "--dport",
-        "443",
-    ]);
+    let o = to_port("443");
     assert!(stdout(&o).ends_with("verdict: dropped in FORWARD filter (filter.drop)\n"));
 }
 
 #[test]
 fn trace_json_names_every_step_and_the_verdict() {
-    let out = trace_example(&[
-        "-i",
-        "wan0",
-        "-p",
-        "tcp",
-        "-s",
-        "198.51.100.77",
-        "-d",
-        "203.0.113.2",
-        "--dport",
-        "443",
-        "--json",
-    ]);
+    let out = trace_example("-i wan0 -p tcp -s 198.51.100.77 -d 203.0.113.2 --dport 443 --json");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verdict"]["fate"], "forwarded");
     assert_eq!(v["verdict"]["out"], "lan0");
@@ -647,103 +535,58 @@ fn trace_json_names_every_step_and_the_verdict() {
 fn trace_bad_input_is_one_line_and_a_nonzero_exit() {
     let cfg = example();
     let cfg = cfg.to_str().unwrap();
-    let run = |args: &[&str]| {
+    // `sluice trace ARGS` (split at spaces): exit code, stderr.
+    let run = |args: &str| {
         let mut a = vec!["trace"];
-        a.extend_from_slice(args);
+        a.extend(args.split_whitespace());
         let o = sluice(&a);
         (o.status.code(), stderr(&o))
     };
     // Usage errors: exit 2, as clap's own.
     for (args, says) in [
         (
-            vec!["-p", "tcp", "-s", "10.0.0.300", "-d", "8.8.8.8"],
+            "-p tcp -s 10.0.0.300 -d 8.8.8.8",
             "invalid value '10.0.0.300'",
         ),
-        (vec!["-p", "tcp", "-s", "10.0.0.1"], "--destination"),
+        ("-p tcp -s 10.0.0.1", "--destination"),
         (
-            vec!["-p", "foo", "-s", "10.0.0.1", "-d", "8.8.8.8"],
+            "-p foo -s 10.0.0.1 -d 8.8.8.8",
             "-p `foo`: unknown protocol",
         ),
         (
-            vec![
-                "-p", "icmp", "-s", "10.0.0.1", "-d", "8.8.8.8", "--sport", "1",
-            ],
+            "-p icmp -s 10.0.0.1 -d 8.8.8.8 --sport 1",
             "--sport/--dport need -p tcp or -p udp",
         ),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --state OLD", "--state `OLD`"),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --mark x", "--mark `x`"),
         (
-            vec![
-                "-p", "tcp", "-s", "10.0.0.1", "-d", "8.8.8.8", "--state", "OLD",
-            ],
-            "--state `OLD`",
-        ),
-        (
-            vec![
-                "-p", "tcp", "-s", "10.0.0.1", "-d", "8.8.8.8", "--mark", "x",
-            ],
-            "--mark `x`",
-        ),
-        (
-            vec![
-                "-p",
-                "icmp",
-                "-s",
-                "10.0.0.1",
-                "-d",
-                "8.8.8.8",
-                "--icmp-type",
-                "bogus",
-            ],
+            "-p icmp -s 10.0.0.1 -d 8.8.8.8 --icmp-type bogus",
             "--icmp-type",
         ),
-        (
-            vec!["-p", "tcp", "-s", "10.0.0.1", "-d", "8.8.8.8", "--bogus"],
-            "--bogus",
-        ),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --bogus", "--bogus"),
     ] {
-        let mut a = args.clone();
-        a.extend_from_slice(&["--config", cfg]);
-        let (code, err) = run(&a);
-        assert_eq!(code, Some(2), "{args:?}: {err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        let (code, err) = run(&format!("{args} --config {cfg}"));
+        assert_eq!(code, Some(2), "{args}: {err}");
+        assert!(err.contains(says), "{args}: {err}");
     }
     // Errors of the config or the daemon: exit 1, one line.
     for (args, says) in [
         (
-            vec![
-                "-i", "eth9", "-p", "tcp", "-s", "10.0.0.1", "-d", "8.8.8.8", "--config", cfg,
-            ],
+            format!("-i eth9 -p tcp -s 10.0.0.1 -d 8.8.8.8 --config {cfg}"),
             "sluice: error: -i `eth9`: no such interface (the config has lan0, wan0, wan1, mgmt0)",
         ),
         (
-            vec![
-                "-p",
-                "tcp",
-                "-s",
-                "10.0.0.1",
-                "-d",
-                "8.8.8.8",
-                "--config",
-                "/nonexistent/sluice.toml",
-            ],
+            "-p tcp -s 10.0.0.1 -d 8.8.8.8 --config /nonexistent/sluice.toml".into(),
             "sluice: error: ",
         ),
         (
-            vec![
-                "-p",
-                "tcp",
-                "-s",
-                "10.0.0.1",
-                "-d",
-                "8.8.8.8",
-                "--socket",
-                "/nonexistent/sluice.sock",
-            ],
+            "-p tcp -s 10.0.0.1 -d 8.8.8.8 --socket /nonexistent/sluice.sock".into(),
             "sluice: error: ",
         ),
     ] {
         let (code, err) = run(&args);
-        assert_eq!(code, Some(1), "{args:?}: {err}");
-        assert!(err.starts_with(says), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert_eq!(code, Some(1), "{args}: {err}");
+        assert!(err.starts_with(says), "{args}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args}: {err}");
     }
 }

@@ -1251,21 +1251,10 @@ fn trace_through_the_socket_agrees_with_the_config_file() {
             assert_eq!(out1, out2, "{p:?}");
         }
     }
-    let (_, out, _) = ctl(&[
-        "trace",
-        "-i",
-        "r1",
-        "-p",
-        "tcp",
-        "-s",
-        "198.51.100.10",
-        "-d",
-        "10.0.2.1",
-        "--dport",
-        "8443",
-        "--socket",
-        &sock,
-    ]);
+    let mut port_forward = vec!["trace"];
+    port_forward.extend_from_slice(packets[0]);
+    port_forward.extend(["--socket", &sock]);
+    let (_, out, _) = ctl(&port_forward);
     assert!(
         out.ends_with("verdict: forwarded out r0 to 10.0.1.3:8080 from 198.51.100.10:40000\n"),
         "{out}"

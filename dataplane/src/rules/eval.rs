@@ -245,23 +245,14 @@ pub(crate) fn run_packet<T: Tracer>(
                 // The end of the built-in chain: its policy.
                 Some(_) => return policy(table, entry, counters, batch, i, rc, tr),
                 // The end of a user chain: an implicit RETURN.
-                None => {
-                    let back = stack.pop();
-                    if T::ON {
-                        tr.event(Event::Return {
-                            implicit: true,
-                            to: back.map(|(c, _)| c),
-                        });
+                None => match pop_return(stack, true, tr) {
+                    Some((c, r)) => {
+                        chain = c;
+                        from = r as usize + 1;
+                        continue;
                     }
-                    match back {
-                        Some((c, r)) => {
-                            chain = c;
-                            from = r as usize + 1;
-                            continue;
-                        }
-                        None => return policy(table, entry, counters, batch, i, rc, tr),
-                    }
-                }
+                    None => return policy(table, entry, counters, batch, i, rc, tr),
+                },
             },
         };
         let rule = &ch.rules[r];
@@ -287,22 +278,13 @@ pub(crate) fn run_packet<T: Tracer>(
                 }
                 return Fate::Drop(rc.table_drop);
             }
-            CTarget::Return => {
-                let back = stack.pop();
-                if T::ON {
-                    tr.event(Event::Return {
-                        implicit: false,
-                        to: back.map(|(c, _)| c),
-                    });
+            CTarget::Return => match pop_return(stack, false, tr) {
+                Some((c, r)) => {
+                    chain = c;
+                    from = r as usize + 1;
                 }
-                match back {
-                    Some((c, r)) => {
-                        chain = c;
-                        from = r as usize + 1;
-                    }
-                    None => return policy(table, entry, counters, batch, i, rc, tr),
-                }
-            }
+                None => return policy(table, entry, counters, batch, i, rc, tr),
+            },
             CTarget::Jump(target) => {
                 if stack.len() == stack.capacity() {
                     // The kernel's jump stack overflow (cannot happen:
@@ -355,6 +337,24 @@ pub(crate) fn run_packet<T: Tracer>(
             }
         }
     }
+}
+
+/// A RETURN (`implicit`: the end of a user chain): the return point
+/// popped from the jump stack, `None` for the policy.
+#[inline(always)]
+fn pop_return<T: Tracer>(
+    stack: &mut Vec<(u32, u32)>,
+    implicit: bool,
+    tr: &mut T,
+) -> Option<(u32, u32)> {
+    let back = stack.pop();
+    if T::ON {
+        tr.event(Event::Return {
+            implicit,
+            to: back.map(|(c, _)| c),
+        });
+    }
+    back
 }
 
 /// The policy of the hook's built-in chain, counted.
