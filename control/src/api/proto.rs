@@ -289,6 +289,20 @@ mod tests {
                 config: "/x.toml".into(),
             },
             Request::Status,
+            Request::Trace {
+                packet: TracePacket {
+                    iif: Some("r0".into()),
+                    proto: "tcp".into(),
+                    src: "10.0.1.2".into(),
+                    dst: "198.51.100.10".into(),
+                    sport: Some(40000),
+                    dport: Some(443),
+                    mark: Some("0x1/0xff".into()),
+                    state: Some("NEW".into()),
+                    ..TracePacket::default()
+                },
+                json: true,
+            },
         ] {
             let l = encode_request(&r);
             assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'), "{l}");
