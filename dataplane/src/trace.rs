@@ -104,6 +104,29 @@ pub struct Probe {
 impl Probe {
     const TTL: u8 = 64;
 
+    /// A NEW packet, mark 0, default TCP flags, ICMP echo request.
+    pub fn new(
+        iif: PortId,
+        proto: u8,
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+    ) -> Probe {
+        Probe {
+            iif,
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+            tcp_flags: None,
+            icmp: (8, 0),
+            mark: 0,
+            state: CtWant::New,
+        }
+    }
+
     /// The packet as a received Ethernet frame, checksums right: TCP with
     /// a 20-byte header, UDP with 8, ICMP with an 8-byte header (echo
     /// identifier 1, sequence 1), other protocols with no payload.

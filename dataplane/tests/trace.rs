@@ -28,18 +28,7 @@ fn v4(s: &str) -> Ipv4Addr {
 }
 
 fn tcp(iif: u16, src: &str, sport: u16, dst: &str, dport: u16) -> Probe {
-    Probe {
-        iif: PortId(iif),
-        proto: 6,
-        src: v4(src),
-        dst: v4(dst),
-        sport,
-        dport,
-        tcp_flags: None,
-        icmp: (8, 0),
-        mark: 0,
-        state: CtWant::New,
-    }
+    Probe::new(PortId(iif), 6, v4(src), sport, v4(dst), dport)
 }
 
 /// The line of the rule that decided `hook`'s `table`: the last matched.
@@ -255,21 +244,18 @@ mod differential {
             icmp in prop::sample::select(vec![(8u8, 0u8), (0, 0), (3, 3)]),
         ) {
             // A received frame carries no mark: `--mark` is the trace's
-            // alone, not compared here.
-            let mark = 0;
+            // alone, not compared here (Probe::new's mark is 0).
             let snap = lab_snapshot();
-            let probe = Probe {
-                iif: PortId(iif),
+            let ports = matches!(proto, 6 | 17);
+            let mut probe = Probe::new(
+                PortId(iif),
                 proto,
-                src: v4(src),
-                dst: v4(dst),
-                sport: if matches!(proto, 6 | 17) { sport } else { 0 },
-                dport: if matches!(proto, 6 | 17) { dport } else { 0 },
-                tcp_flags: None,
-                icmp,
-                mark,
-                state: CtWant::New,
-            };
+                v4(src),
+                if ports { sport } else { 0 },
+                v4(dst),
+                if ports { dport } else { 0 },
+            );
+            probe.icmp = icmp;
             let t = trace(&snap, &probe);
             let seen = pipeline(&snap, &probe);
             if let Err(e) = agrees(&t, &snap, &seen) {
