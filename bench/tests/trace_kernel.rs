@@ -27,7 +27,7 @@ use sluice_bench::kernel::{self, KernelRouter};
 use sluice_dataplane::route::PortId;
 use sluice_dataplane::rules::RulesParams;
 use sluice_dataplane::snapshot::Snapshot;
-use sluice_dataplane::trace::{trace, CtWant, Probe, Trace, TraceEnd, TraceStep};
+use sluice_dataplane::trace::{trace, Probe, Trace, TraceEnd, TraceStep};
 use sluice_dataplane::wire;
 
 const WAIT: Duration = Duration::from_millis(60);
