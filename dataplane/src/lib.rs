@@ -11,6 +11,8 @@
 //! 5. [`snapshot`]: the whole configuration, swapped at batch boundaries
 //! 6. [`pipeline`]: the hook order, the worker state
 //! 7. [`worker`]: the poll loop
+//! 8. [`trace`]: `sluice trace`, one packet through a snapshot (off the
+//!    workers)
 
 pub mod io;
 pub mod wire;
@@ -26,8 +28,9 @@ pub mod nat;
 pub mod rules;
 
 pub mod snapshot;
-pub mod trace;
 
 pub mod pipeline;
 
 pub mod worker;
+
+pub mod trace;
