@@ -418,7 +418,8 @@ pub struct TraceArgs {
     /// Same as --tcp-flags SYN.
     #[arg(long)]
     pub syn: bool,
-    /// The packet's mark when it arrives (VALUE or VALUE/MASK).
+    /// The packet's mark when it arrives: VALUE, or VALUE/MASK for
+    /// VALUE & MASK (hex 0x.., octal 0.., or decimal).
     #[arg(long, value_name = "M[/MASK]")]
     pub mark: Option<String>,
     /// The conntrack state the rules see: NEW (default), ESTABLISHED,
