@@ -11,7 +11,8 @@ use sluice_config::appliance::DEFAULT_SOCKET;
 use crate::api::client;
 use crate::api::proto::{Request, Response, ViewReq};
 use crate::views::cli::{
-    ConntrackArgs, ConntrackCmd, NeighCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, ViewCmd,
+    ConntrackArgs, ConntrackCmd, NeighCmd, RouteCmd, RulesViewCmd, SetsCmd, ShowCmd, TraceArgs,
+    ViewCmd,
 };
 
 /// Where the socket is: `--socket`, else the config's `[control] socket`,
@@ -47,7 +48,10 @@ fn run(socket: Result<PathBuf, String>, req: Result<Request, String>) -> ExitCod
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => return fail(&e),
     };
-    let json = matches!(req, Request::View { json: true, .. });
+    let json = matches!(
+        req,
+        Request::View { json: true, .. } | Request::Trace { json: true, .. }
+    );
     match client::call(&socket, &req) {
         Err(e) => fail(&e),
         Ok(Response::Error { error }) => fail(&error),
@@ -243,6 +247,41 @@ fn lag_line(lagging: &[usize], generation: u64) -> String {
         w.join(", "),
         crate::run::api::SWAP_WAIT.as_millis()
     )
+}
+
+/// `sluice trace`: the packet checked here (a wrong description is a
+/// usage error: exit 2), then traced by the daemon, or with `--config`
+/// against that file, loaded here as the daemon would load it.
+pub fn trace(a: TraceArgs) -> ExitCode {
+    let packet = a.packet();
+    if let Err(e) = crate::views::trace::parse(&packet) {
+        eprintln!("sluice: error: {e}");
+        return ExitCode::from(2);
+    }
+    let Some(config) = &a.config else {
+        return run(
+            self::socket(a.socket, None),
+            Ok(Request::Trace {
+                packet,
+                json: a.json,
+            }),
+        );
+    };
+    let loaded = std::path::absolute(config)
+        .map_err(|e| format!("{}: {e}", config.display()))
+        .and_then(|abs| crate::run::api::load(&abs, 0));
+    match loaded.and_then(|l| crate::views::trace::answer(&l.snap, &packet, a.json)) {
+        Ok(text) if a.json => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(text) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&sluice_config::iptables::bytes::to_bytes(&text));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 /// What a successful answer prints.

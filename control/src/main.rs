@@ -77,6 +77,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+    /// Print the whole path a described packet would take through the
+    /// running configuration, without sending anything: every hook,
+    /// table, chain and rule it is tested against and what decides, the
+    /// NAT it gets, the policy rule and route chosen, the egress
+    /// interface and next hop. With --config FILE, through FILE's
+    /// configuration instead (what-if before apply; no daemon needed).
+    /// Exit 2 when the packet is described wrongly, 1 on other errors.
+    Trace(sluice_control::views::cli::TraceArgs),
     #[command(flatten)]
     View(sluice_control::views::cli::ViewCmd),
 }
@@ -132,6 +140,7 @@ fn main() -> ExitCode {
         Cmd::Rollback(t) => ctl::simple(Request::Rollback, t.config.as_deref(), t.socket),
         Cmd::History(t) => ctl::simple(Request::History, t.config.as_deref(), t.socket),
         Cmd::View(v) => ctl::view_cmd(v),
+        Cmd::Trace(a) => ctl::trace(a),
         Cmd::Rules {
             cmd: RulesCmd::View(v),
         } => ctl::rules_view(v),

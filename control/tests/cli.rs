@@ -301,3 +301,292 @@ fn check_refuses_an_inet6_set_in_ipv4_rules() {
         "{e}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// `sluice trace --config FILE`: the path of a described packet through a
+// config that is not running (no daemon, no root).
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `sluice trace --config <branch-office> ARGS` (split at spaces):
+/// stdout, asserting success.
+fn trace_example(args: &str) -> String {
+    let cfg = example();
+    let mut a = vec!["trace", "--config", cfg.to_str().unwrap()];
+    a.extend(args.split_whitespace());
+    let o = sluice(&a);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// The line of `out` that starts with `head` (a step's first line) or,
+/// for a rule, contains `needle`.
+fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with `{needle}` in\n{out}"))
+}
+
+#[test]
+fn trace_port_forward_is_dnated_and_forwarded_to_the_nas() {
+    let out =
+        trace_example("-i wan0 -p tcp -s 198.51.100.77 --sport 40000 -d 203.0.113.2 --dport 443");
+    assert!(out.starts_with(
+        "packet: tcp 198.51.100.77:40000 -> 203.0.113.2:443 in wan0 mark 0x0 state NEW\n"
+    ));
+    let dnat = line_with(&out, "-j DNAT");
+    assert!(dnat.starts_with("PREROUTING nat "), "{dnat}");
+    assert!(dnat.ends_with(
+        "PREROUTING #1 -A PREROUTING -i wan0 -p tcp -m tcp --dport 443 -j DNAT --to-destination 192.168.10.20:443  matched -> DNAT, table ends (ACCEPT)"
+    ), "{dnat}");
+    assert!(out.contains("=> DNAT: destination 203.0.113.2:443 becomes 192.168.10.20:443\n"));
+    assert!(line_with(&out, "routing").ends_with(
+        "to 192.168.10.20 mark 0x0: policy rule 32766 (from all lookup main) -> table main -> out lan0, next hop 192.168.10.20 (direct)"
+    ));
+    // The FORWARD rule that lets DNAT'ed connections in decides.
+    assert!(line_with(&out, "FORWARD #4 ").ends_with("--ctstate DNAT -j ACCEPT  matched -> ACCEPT"));
+    assert!(
+        out.ends_with(
+            "verdict: forwarded out lan0 to 192.168.10.20:443 from 198.51.100.77:40000\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_lan_to_internet_is_masqueraded_out_of_the_fibre() {
+    // No -i: the interface the route back to the source leaves by (lan0).
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 8.8.8.8 --dport 443");
+    assert!(out.contains(" in lan0 mark 0x0 state NEW\n"), "{out}");
+    assert!(line_with(&out, "routing").ends_with("-> table main -> out wan0 via 203.0.113.1"));
+    assert!(line_with(&out, "FORWARD #3 ")
+        .ends_with("-A FORWARD -i lan0 -o wan+ -j ACCEPT  matched -> ACCEPT"));
+    assert!(line_with(&out, "MASQUERADE  matched").contains("-A POSTROUTING -o wan0 -j MASQUERADE"));
+    assert!(out.contains(
+        "=> SNAT: source 192.168.10.5:40000 becomes 203.0.113.2:40000 (port kept if free)\n"
+    ));
+    assert!(out.ends_with(
+        "verdict: forwarded out wan0 to 8.8.8.8:443 via 203.0.113.1 from 203.0.113.2:40000 (port kept if free)\n"
+    ), "{out}");
+}
+
+#[test]
+fn trace_marked_backup_traffic_is_policy_routed_out_of_lte() {
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 8.8.8.8 --dport 873");
+    assert!(
+        line_with(&out, "--set-xmark 0x1/0xff").ends_with("matched -> MARK, continue (mark 0x1)")
+    );
+    assert!(line_with(&out, "routing").ends_with(
+        "to 8.8.8.8 mark 0x1: policy rule 100 (from all fwmark 0x1/0xff lookup 100) -> table 100 -> out wan1 via 198.51.100.5"
+    ));
+    assert!(
+        out.ends_with("from 198.51.100.6:40000 (port kept if free)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_probe_from_the_internet_is_logged_and_dropped() {
+    let out = trace_example("-p tcp -s 198.51.100.77 -d 192.168.10.5 --dport 22");
+    assert!(line_with(&out, "FORWARD #5 ")
+        .ends_with("-A FORWARD -j LOG_AND_DROP  matched -> jump LOG_AND_DROP"));
+    assert!(line_with(&out, "LOG_AND_DROP #1 ").ends_with("matched -> LOG, continue"));
+    assert!(
+        line_with(&out, "LOG_AND_DROP #2 ").ends_with("-A LOG_AND_DROP -j DROP  matched -> DROP")
+    );
+    assert!(
+        out.ends_with("verdict: dropped in FORWARD filter (filter.drop)\n"),
+        "{out}"
+    );
+    // Nothing after the drop.
+    assert!(!out.contains("POSTROUTING"), "{out}");
+}
+
+#[test]
+fn trace_ssh_from_management_is_delivered_locally() {
+    let out = trace_example("-p tcp -s 10.99.0.5 -d 10.99.0.1 --dport 22");
+    assert!(
+        line_with(&out, "routing").ends_with("-> table local -> local: for the box (INPUT)"),
+        "{out}"
+    );
+    assert!(line_with(&out, "INPUT #6 ").ends_with("--ctstate NEW -j ACCEPT  matched -> ACCEPT"));
+    assert!(!out.contains("FORWARD"), "{out}");
+    assert!(out.ends_with("verdict: delivered to the box (10.99.0.1:22 from 10.99.0.5:40000)\n"));
+    // The same from the LAN: TCP to the box is rejected with a reset.
+    let out = trace_example("-p tcp -s 192.168.10.5 -d 192.168.10.1 --dport 22");
+    assert!(line_with(&out, "--reject-with tcp-reset").ends_with("matched -> REJECT: dropped"));
+    assert!(
+        out.ends_with("verdict: dropped in INPUT filter (filter.reject)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_established_reply_skips_nat_and_is_accepted_first() {
+    let out = trace_example(
+        "-p tcp -s 8.8.8.8 --sport 443 -d 203.0.113.2 --dport 40000 --state established",
+    );
+    assert!(out.contains(" state ESTABLISHED\n"));
+    assert!(line_with(&out, "PREROUTING nat")
+        .ends_with("not traversed (only a connection's first packet goes through nat)"));
+    assert!(line_with(&out, "INPUT #2 ")
+        .ends_with("--ctstate RELATED,ESTABLISHED -j ACCEPT  matched -> ACCEPT"));
+}
+
+#[test]
+fn trace_untracked_ntp_and_a_mark_at_entry() {
+    let out = trace_example("-i wan0 -p udp -s 203.0.113.1 --sport 123 -d 203.0.113.2 --dport 123");
+    assert!(line_with(&out, "--notrack").ends_with("matched -> CT, continue"));
+    assert!(
+        out.contains("PREROUTING conntrack   UNTRACKED (the raw table set NOTRACK)\n"),
+        "{out}"
+    );
+    // A mark at entry is restored-over by nothing here and routes by LTE.
+    let out = trace_example("-p udp -s 192.168.10.5 -d 8.8.8.8 --dport 53 --mark 0x101/0xff");
+    assert!(out.contains(" mark 0x1 state NEW\n"), "{out}");
+    assert!(
+        line_with(&out, "routing").contains("policy rule 100 "),
+        "{out}"
+    );
+}
+
+#[test]
+fn trace_user_chain_return_goes_back_after_the_jump() {
+    let d = Scratch::new("trace-return");
+    d.write(
+        "rules.v4",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:web - [0:0]\n\
+         -A FORWARD -i lan0 -j web\n-A FORWARD -i lan0 -p tcp -m tcp --dport 22 -j ACCEPT\n\
+         -A web -p tcp -m tcp --dport 80 -j ACCEPT\n-A web -p tcp -m tcp --dport 22 -j RETURN\n\
+         -A web -j DROP\nCOMMIT\n",
+    );
+    let toml = d.write(
+        "sluice.toml",
+        "[[interface]]\nname = \"lan0\"\naddress = [\"10.0.1.1/24\"]\n\n[[interface]]\nname = \"wan0\"\naddress = [\"192.0.2.1/24\"]\n\n\
+         [[route]]\nto = \"0.0.0.0/0\"\nvia = \"192.0.2.254\"\ndev = \"wan0\"\n\n[firewall]\nrules = \"rules.v4\"\n",
+    );
+    let to_port = |dport: &str| {
+        sluice(&[
+            "trace",
+            "--config",
+            toml.to_str().unwrap(),
+            "-p",
+            "tcp",
+            "-s",
+            "10.0.1.2",
+            "-d",
+            "198.51.100.9",
+            "--dport",
+            dport,
+        ])
+    };
+    let o = to_port("22");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let filter: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("FORWARD filter"))
+        .take(4)
+        .map(|l| l[23..].trim_end())
+        .collect();
+    assert_eq!(
+        filter,
+        [
+            "FORWARD #1 -A FORWARD -i lan0 -j web  matched -> jump web",
+            "web #1 -A web -p tcp -m tcp --dport 80 -j ACCEPT  no match",
+            "web #2 -A web -p tcp -m tcp --dport 22 -j RETURN  matched -> RETURN, return to FORWARD",
+            "FORWARD #2 -A FORWARD -i lan0 -p tcp -m tcp --dport 22 -j ACCEPT  matched -> ACCEPT",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "verdict: forwarded out wan0 to 198.51.100.9:22 via 192.0.2.254 from 10.0.1.2:40000\n"
+        ),
+        "{out}"
+    );
+    // Port 443 falls through web to its DROP.
+    let o = to_port("443");
+    assert!(stdout(&o).ends_with("verdict: dropped in FORWARD filter (filter.drop)\n"));
+}
+
+#[test]
+fn trace_json_names_every_step_and_the_verdict() {
+    let out = trace_example("-i wan0 -p tcp -s 198.51.100.77 -d 203.0.113.2 --dport 443 --json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"]["fate"], "forwarded");
+    assert_eq!(v["verdict"]["out"], "lan0");
+    assert_eq!(v["verdict"]["dst"]["addr"], "192.168.10.20");
+    let steps = v["steps"].as_array().unwrap();
+    let nat = steps
+        .iter()
+        .find(|s| s["hook"] == "PREROUTING" && s["table"] == "nat")
+        .unwrap();
+    assert_eq!(nat["dnat"]["to"]["addr"], "192.168.10.20");
+    assert_eq!(nat["rules"][0]["matched"], true);
+    let route = steps.iter().find(|s| s["step"] == "routing").unwrap();
+    assert_eq!(route["priority"], 32766);
+    assert_eq!(route["table"], "main");
+}
+
+#[test]
+fn trace_bad_input_is_one_line_and_a_nonzero_exit() {
+    let cfg = example();
+    let cfg = cfg.to_str().unwrap();
+    // `sluice trace ARGS` (split at spaces): exit code, stderr.
+    let run = |args: &str| {
+        let mut a = vec!["trace"];
+        a.extend(args.split_whitespace());
+        let o = sluice(&a);
+        (o.status.code(), stderr(&o))
+    };
+    // Usage errors: exit 2, as clap's own.
+    for (args, says) in [
+        (
+            "-p tcp -s 10.0.0.300 -d 8.8.8.8",
+            "invalid value '10.0.0.300'",
+        ),
+        ("-p tcp -s 10.0.0.1", "--destination"),
+        (
+            "-p foo -s 10.0.0.1 -d 8.8.8.8",
+            "-p `foo`: unknown protocol",
+        ),
+        (
+            "-p icmp -s 10.0.0.1 -d 8.8.8.8 --sport 1",
+            "--sport/--dport need -p tcp or -p udp",
+        ),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --state OLD", "--state `OLD`"),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --mark x", "--mark `x`"),
+        (
+            "-p icmp -s 10.0.0.1 -d 8.8.8.8 --icmp-type bogus",
+            "--icmp-type",
+        ),
+        ("-p tcp -s 10.0.0.1 -d 8.8.8.8 --bogus", "--bogus"),
+    ] {
+        let (code, err) = run(&format!("{args} --config {cfg}"));
+        assert_eq!(code, Some(2), "{args}: {err}");
+        assert!(err.contains(says), "{args}: {err}");
+    }
+    // Errors of the config or the daemon: exit 1, one line.
+    for (args, says) in [
+        (
+            format!("-i eth9 -p tcp -s 10.0.0.1 -d 8.8.8.8 --config {cfg}"),
+            "sluice: error: -i `eth9`: no such interface (the config has lan0, wan0, wan1, mgmt0)",
+        ),
+        (
+            "-p tcp -s 10.0.0.1 -d 8.8.8.8 --config /nonexistent/sluice.toml".into(),
+            "sluice: error: ",
+        ),
+        (
+            "-p tcp -s 10.0.0.1 -d 8.8.8.8 --socket /nonexistent/sluice.sock".into(),
+            "sluice: error: ",
+        ),
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(1), "{args}: {err}");
+        assert!(err.starts_with(says), "{args}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args}: {err}");
+    }
+}

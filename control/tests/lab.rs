@@ -2023,3 +2023,151 @@ fn apply_10k_rules_under_a_steady_flow_loses_nothing() {
     assert_eq!(received, got.len() as u64, "no datagram duplicated");
     assert!(sent > 2000, "the stream ran across the applies: {sent}");
 }
+
+/// `sluice trace` asked of the running daemon through its socket prints
+/// exactly what `sluice trace --config` prints for the same file, text and
+/// JSON, for packets that take every kind of path (DNAT port forward,
+/// MASQUERADE, fwmark policy routing, a drop in a user chain, local
+/// delivery, REDIRECT, an ESTABLISHED reply); and a trace sends nothing:
+/// the rules it matched still count zero packets.
+#[test]
+fn trace_through_the_socket_agrees_with_the_config_file() {
+    if skip() {
+        return;
+    }
+    let lab = Lab::up(1);
+    let cfg = lab.config().to_str().unwrap().to_string();
+    let sock = sluice_config::appliance::load(&lab.config())
+        .unwrap()
+        .control
+        .socket;
+    let sock = sock.to_str().unwrap().to_string();
+    let packets: [&[&str]; 8] = [
+        &[
+            "-i",
+            "r1",
+            "-p",
+            "tcp",
+            "-s",
+            "198.51.100.10",
+            "-d",
+            "10.0.2.1",
+            "--dport",
+            "8443",
+        ],
+        &[
+            "-i",
+            "r0",
+            "-p",
+            "tcp",
+            "-s",
+            "10.0.1.2",
+            "--sport",
+            "40000",
+            "-d",
+            "198.51.100.10",
+            "--dport",
+            "443",
+        ],
+        &[
+            "-p",
+            "tcp",
+            "-s",
+            "10.0.1.2",
+            "-d",
+            "198.51.100.10",
+            "--dport",
+            "873",
+        ],
+        &[
+            "-p",
+            "tcp",
+            "-s",
+            "198.51.100.10",
+            "-d",
+            "10.0.1.3",
+            "--dport",
+            "22",
+        ],
+        &[
+            "-p", "tcp", "-s", "10.0.1.3", "-d", "10.0.1.1", "--dport", "22",
+        ],
+        &[
+            "-p", "udp", "-s", "10.0.1.2", "-d", "9.9.9.9", "--dport", "53",
+        ],
+        &[
+            "-p",
+            "icmp",
+            "-s",
+            "10.0.1.2",
+            "-d",
+            "198.51.100.10",
+            "--icmp-type",
+            "echo-request",
+        ],
+        &[
+            "-p",
+            "tcp",
+            "-s",
+            "198.51.100.10",
+            "--sport",
+            "443",
+            "-d",
+            "10.0.2.1",
+            "--dport",
+            "40000",
+            "--state",
+            "ESTABLISHED",
+        ],
+    ];
+    for p in packets {
+        for json in [false, true] {
+            let mut live: Vec<&str> = vec!["trace"];
+            live.extend_from_slice(p);
+            if json {
+                live.push("--json");
+            }
+            let mut offline = live.clone();
+            live.extend(["--socket", &sock]);
+            offline.extend(["--config", &cfg]);
+            let (c1, out1, err1) = ctl(&live);
+            let (c2, out2, err2) = ctl(&offline);
+            assert_eq!(c1, Some(0), "{live:?}: {err1}");
+            assert_eq!(c2, Some(0), "{offline:?}: {err2}");
+            assert!(out1.contains("verdict"), "{out1}");
+            assert_eq!(out1, out2, "{p:?}");
+        }
+    }
+    let mut port_forward = vec!["trace"];
+    port_forward.extend_from_slice(packets[0]);
+    port_forward.extend(["--socket", &sock]);
+    let (_, out, _) = ctl(&port_forward);
+    assert!(
+        out.ends_with("verdict: forwarded out r0 to 10.0.1.3:8080 from 198.51.100.10:40000\n"),
+        "{out}"
+    );
+    // Nothing was sent: the rules those traces matched counted nothing.
+    let (code, save, err) = ctl(&["rules", "save", "-c", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{err}");
+    for rule in [
+        "-A PREROUTING -d 10.0.2.1/32 -p tcp -m tcp --dport 8443 -j DNAT --to-destination 10.0.1.3:8080",
+        "-A FORWARD -i r0 -o r1 -j ACCEPT",
+        "-A FORWARD -i r0 -o r2 -j ACCEPT",
+        "-A POSTROUTING -o r1 -j MASQUERADE",
+    ] {
+        let line = save
+            .lines()
+            .find(|l| l.ends_with(rule))
+            .unwrap_or_else(|| panic!("no `{rule}` in\n{save}"));
+        assert!(line.starts_with("[0:0] "), "{line}");
+    }
+    // The daemon's errors come back as one line, exit 1.
+    let (code, _, err) = ctl(&[
+        "trace", "-i", "eth9", "-p", "tcp", "-s", "10.0.1.2", "-d", "8.8.8.8", "--socket", &sock,
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        "sluice: error: -i `eth9`: no such interface (the config has r0, r1, r2)\n"
+    );
+}

@@ -11,6 +11,8 @@
 //! 5. [`snapshot`]: the whole configuration, swapped at batch boundaries
 //! 6. [`pipeline`]: the hook order, the worker state
 //! 7. [`worker`]: the poll loop
+//! 8. [`trace`]: `sluice trace`, one packet through a snapshot (off the
+//!    workers)
 
 pub mod io;
 pub mod wire;
@@ -31,3 +33,5 @@ pub mod pipeline;
 
 pub mod ask;
 pub mod worker;
+
+pub mod trace;

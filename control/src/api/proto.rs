@@ -52,6 +52,46 @@ pub enum Request {
         #[serde(default)]
         json: bool,
     },
+    /// `sluice trace`: the path of `packet` through the running
+    /// configuration, rendered by the daemon ([`crate::views::trace`]);
+    /// answered with [`Response::Text`]. Nothing is sent.
+    Trace {
+        #[serde(flatten)]
+        packet: TracePacket,
+        #[serde(default)]
+        json: bool,
+    },
+}
+
+/// A packet to trace as the command line gives it; the side holding the
+/// configuration checks it and resolves the interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracePacket {
+    /// `-i`: the interface it arrives on (default: the one the route
+    /// back to the source leaves by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iif: Option<String>,
+    /// `-p`: `tcp`, `udp`, `icmp`, another name of /etc/protocols' or a
+    /// number.
+    pub proto: String,
+    pub src: String,
+    pub dst: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sport: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dport: Option<u16>,
+    /// `--icmp-type` as iptables takes it (name or `TYPE[/CODE]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<String>,
+    /// `--tcp-flags`: the flags set, as a comma list (`SYN,ACK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_flags: Option<String>,
+    /// `--mark M[/MASK]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
+    /// `--state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// Which view, with its options.
@@ -269,6 +309,20 @@ mod tests {
                 config: "/x.toml".into(),
             },
             Request::Status,
+            Request::Trace {
+                packet: TracePacket {
+                    iif: Some("r0".into()),
+                    proto: "tcp".into(),
+                    src: "10.0.1.2".into(),
+                    dst: "198.51.100.10".into(),
+                    sport: Some(40000),
+                    dport: Some(443),
+                    mark: Some("0x1/0xff".into()),
+                    state: Some("NEW".into()),
+                    ..TracePacket::default()
+                },
+                json: true,
+            },
         ] {
             let l = encode_request(&r);
             assert!(l.ends_with('\n') && !l[..l.len() - 1].contains('\n'), "{l}");

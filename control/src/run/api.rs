@@ -478,6 +478,15 @@ impl Control {
                     json,
                 )
             }
+            Request::Trace { packet, json } => {
+                let e = &self.history[self.running];
+                crate::views::trace::answer(&e.loaded.snap, &packet, json).map(|text| {
+                    Response::Text {
+                        text,
+                        note: String::new(),
+                    }
+                })
+            }
         };
         r.unwrap_or_else(|error| Response::Error { error })
     }

@@ -405,3 +405,78 @@ mod tests {
         assert!(t(&["route", "show", "table", "x"]).is_err());
     }
 }
+
+/// `sluice trace`: a packet, described as iptables rules describe one,
+/// and where to trace it.
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct TraceArgs {
+    /// The interface it arrives on (default: the one the route back to
+    /// the source leaves by).
+    #[arg(short = 'i', long = "in-interface", value_name = "IF")]
+    pub iif: Option<String>,
+    /// tcp, udp, icmp, another /etc/protocols name or a number.
+    #[arg(short = 'p', long = "protocol", value_name = "PROTO")]
+    pub proto: String,
+    /// Source address (IPv4).
+    #[arg(short = 's', long = "source", value_name = "ADDR")]
+    pub src: std::net::Ipv4Addr,
+    /// Destination address (IPv4).
+    #[arg(short = 'd', long = "destination", value_name = "ADDR")]
+    pub dst: std::net::Ipv4Addr,
+    /// Source port (tcp, udp; default 40000).
+    #[arg(long, value_name = "PORT")]
+    pub sport: Option<u16>,
+    /// Destination port (tcp, udp; default 80).
+    #[arg(long, value_name = "PORT")]
+    pub dport: Option<u16>,
+    /// ICMP type (name or TYPE[/CODE], as iptables; default echo-request).
+    #[arg(long = "icmp-type", value_name = "TYPE")]
+    pub icmp_type: Option<String>,
+    /// The TCP flags set, comma-separated (default SYN for NEW, ACK
+    /// otherwise).
+    #[arg(long = "tcp-flags", value_name = "FLAGS", conflicts_with = "syn")]
+    pub tcp_flags: Option<String>,
+    /// Same as --tcp-flags SYN.
+    #[arg(long)]
+    pub syn: bool,
+    /// The packet's mark when it arrives: VALUE, or VALUE/MASK for
+    /// VALUE & MASK (hex 0x.., octal 0.., or decimal).
+    #[arg(long, value_name = "M[/MASK]")]
+    pub mark: Option<String>,
+    /// The conntrack state the rules see: NEW (default), ESTABLISHED,
+    /// RELATED, INVALID, UNTRACKED.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Trace against this appliance TOML instead of the running daemon:
+    /// loaded and compiled here as `apply` would (no daemon, no root).
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "socket")]
+    pub config: Option<PathBuf>,
+    /// The running daemon's API socket (default /run/sluice/sluice.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print JSON instead of the text layout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TraceArgs {
+    /// The packet as the protocol carries it.
+    pub fn packet(&self) -> crate::api::proto::TracePacket {
+        crate::api::proto::TracePacket {
+            iif: self.iif.clone(),
+            proto: self.proto.clone(),
+            src: self.src.to_string(),
+            dst: self.dst.to_string(),
+            sport: self.sport,
+            dport: self.dport,
+            icmp_type: self.icmp_type.clone(),
+            tcp_flags: if self.syn {
+                Some("SYN".into())
+            } else {
+                self.tcp_flags.clone()
+            },
+            mark: self.mark.clone(),
+            state: self.state.clone(),
+        }
+    }
+}

@@ -4,7 +4,9 @@
 //! snapshot's ruleset, FIB and sets, the workers' counters, conntrack
 //! listings and neighbour tables), each in the text layout of the tool
 //! operators know (`iptables -L`, `iptables-save`, `conntrack -L`, `ip
-//! route`, `ip rule`, `ip neigh`, `ipset list`) and as JSON.
+//! route`, `ip rule`, `ip neigh`, `ipset list`) and as JSON. And
+//! `sluice trace` ([`trace`]): a described packet's path through the
+//! snapshot, from the dataplane's tracer.
 //!
 //! Nothing here talks to a worker or a socket: the daemon gathers the data
 //! (see each function's doc for what it needs) and calls these; the CLI
@@ -20,6 +22,7 @@ pub mod rules_list;
 pub mod rules_save;
 pub mod sets;
 pub mod stats;
+pub mod trace;
 
 use thiserror::Error;
 

@@ -22,7 +22,7 @@ use ipnet::IpNet;
 use serde_json::json;
 use sluice_dataplane::route::neigh::{NeighInfo, NeighState};
 use sluice_dataplane::route::{
-    FibRoute, Iface, NextHopKind, Port, PortId, Router, RuleAction, TableName,
+    FibRoute, Iface, NextHopKind, Port, PortId, Router, Rule, RuleAction, TableName,
 };
 
 use super::ViewError;
@@ -41,7 +41,7 @@ pub fn parse_table(s: &str) -> Result<Option<u32>, ViewError> {
     }))
 }
 
-fn port_name(router: &Router, p: PortId) -> String {
+pub(crate) fn port_name(router: &Router, p: PortId) -> String {
     router
         .port_name(p)
         .map(str::to_string)
@@ -263,40 +263,45 @@ fn iface(router: &Router, i: Iface) -> String {
 pub fn rule_show(router: &Router) -> String {
     let mut out = String::new();
     for r in router.policy().rules(false) {
-        let _ = write!(out, "{}:\t", r.priority);
-        if r.not {
-            out.push_str("not ");
+        let _ = writeln!(out, "{}:\t{}", r.priority, rule_text(router, r));
+    }
+    out
+}
+
+/// One policy rule as `ip rule show` prints it after `PRIORITY:\t`.
+pub fn rule_text(router: &Router, r: &Rule) -> String {
+    let mut out = String::new();
+    if r.not {
+        out.push_str("not ");
+    }
+    match r.from {
+        Some(n) if n.prefix_len() != 0 => {
+            let _ = write!(out, "from {}", dst(n.trunc()));
         }
-        match r.from {
-            Some(n) if n.prefix_len() != 0 => {
-                let _ = write!(out, "from {}", dst(n.trunc()));
-            }
-            _ => out.push_str("from all"),
+        _ => out.push_str("from all"),
+    }
+    if let Some(n) = r.to.filter(|n| n.prefix_len() != 0) {
+        let _ = write!(out, " to {}", dst(n.trunc()));
+    }
+    if let Some((v, m)) = r.fwmark {
+        let _ = write!(out, " fwmark {v:#x}");
+        if m != u32::MAX {
+            let _ = write!(out, "/{m:#x}");
         }
-        if let Some(n) = r.to.filter(|n| n.prefix_len() != 0) {
-            let _ = write!(out, " to {}", dst(n.trunc()));
+    }
+    if let Some(i) = r.iif {
+        let _ = write!(out, " iif {}", iface(router, i));
+    }
+    if let Some(i) = r.oif {
+        let _ = write!(out, " oif {}", iface(router, i));
+    }
+    match r.action {
+        RuleAction::Lookup(t) => {
+            let _ = write!(out, " lookup {}", TableName(t));
         }
-        if let Some((v, m)) = r.fwmark {
-            let _ = write!(out, " fwmark {v:#x}");
-            if m != u32::MAX {
-                let _ = write!(out, "/{m:#x}");
-            }
-        }
-        if let Some(i) = r.iif {
-            let _ = write!(out, " iif {}", iface(router, i));
-        }
-        if let Some(i) = r.oif {
-            let _ = write!(out, " oif {}", iface(router, i));
-        }
-        match r.action {
-            RuleAction::Lookup(t) => {
-                let _ = write!(out, " lookup {}", TableName(t));
-            }
-            RuleAction::Unreachable => out.push_str(" unreachable"),
-            RuleAction::Prohibit => out.push_str(" prohibit"),
-            RuleAction::Blackhole => out.push_str(" blackhole"),
-        }
-        out.push('\n');
+        RuleAction::Unreachable => out.push_str(" unreachable"),
+        RuleAction::Prohibit => out.push_str(" prohibit"),
+        RuleAction::Blackhole => out.push_str(" blackhole"),
     }
     out
 }

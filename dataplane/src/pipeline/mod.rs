@@ -130,7 +130,7 @@ use fragment::fragment;
 use hooks::Hooks;
 use icmp::{ErrorKind, IcmpLimiter, Offender};
 use output::{l2_prepare, NeighMemo};
-use route::{route_packet, Failure};
+pub(crate) use route::{route_packet, Failure};
 
 use crate::io::{Desc, Port, PortId, Umem};
 use crate::local::{self, PuntQueue};

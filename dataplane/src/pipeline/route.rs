@@ -82,7 +82,7 @@ pub(super) fn ipv4_options(frame: &[u8], meta: &PacketMeta) -> Result<(), Counte
 }
 
 /// [`route_v4`] / [`route_v6`] by family.
-pub(super) fn route_packet(snap: &Snapshot, p: &mut Pkt, iif: PortId) -> Result<(), Failure> {
+pub(crate) fn route_packet(snap: &Snapshot, p: &mut Pkt, iif: PortId) -> Result<(), Failure> {
     match (p.meta.src, p.meta.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => route_v4(snap, p, s, d, iif),
         (IpAddr::V6(s), IpAddr::V6(d)) => route_v6(snap, p, s, d, iif),
@@ -91,7 +91,7 @@ pub(super) fn route_packet(snap: &Snapshot, p: &mut Pkt, iif: PortId) -> Result<
 }
 
 /// Why routing refused a packet.
-pub(super) enum Failure {
+pub(crate) enum Failure {
     Drop(Counter),
     /// Dropped, and an ICMP error of this kind is due.
     Icmp(Counter, ErrorKind),

@@ -27,6 +27,14 @@
 //! hotdrop depending on what precedes it — every rule is tried in order,
 //! all its matches in order. Both give the same answers (a property test
 //! checks it).
+//!
+//! Tracing (`sluice trace`, [`crate::trace`]): `run_packet` is generic
+//! over a [`Tracer`]. The packet path runs it with [`NoTrace`], whose
+//! `ON` is false, so every tracing branch is removed at compile time; a
+//! tracer with `ON` evaluates in plain order (the classifier's answers,
+//! as above) and hears of every rule tested, every jump, return, target
+//! outcome and policy. A property test checks that the traced traversal's
+//! verdicts, marks, frames and counters are the packet path's.
 
 use super::classify::{PacketKey, IF_NONE};
 use super::compile::{CTarget, ChainProg, Program, TableProg};
@@ -101,8 +109,70 @@ pub(crate) struct RunCx<'a> {
     pub ct_now: u64,
 }
 
-/// Runs `table` from its chain `entry` for packet `i` of `batch` (IPv4).
-pub(crate) fn run_packet(
+/// What a traversal tells a [`Tracer`]: the steps `sluice trace` prints.
+/// Chains are positions in the table's chain list, rules positions in
+/// their chain (from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Rule `rule` of `chain` was tested: its matches held or not.
+    Tested {
+        chain: u32,
+        rule: u32,
+        matched: bool,
+    },
+    /// A match of rule `rule` could not read the packet: dropped at once.
+    Hotdrop { chain: u32, rule: u32 },
+    /// The matching rule's target went on to the next rule (MARK, LOG,
+    /// CONNMARK, ...); the packet's mark after it.
+    Continue { mark: u32 },
+    /// The matching rule ended the table: ACCEPT, or a NAT target's
+    /// `NF_ACCEPT`.
+    Accept,
+    /// The matching rule dropped the packet (DROP, REJECT, a failed
+    /// TCPMSS), counted under this reason.
+    Drop(Counter),
+    /// `-j CHAIN`.
+    Jump { to: u32 },
+    /// `-g CHAIN`.
+    Goto { to: u32 },
+    /// `RETURN` (`implicit`: the end of a user chain) back to the rule
+    /// after the jump in `to`, or with an empty stack to the policy.
+    Return { implicit: bool, to: Option<u32> },
+    /// The built-in chain's policy decided.
+    Policy(Policy),
+}
+
+/// Receives the steps of a traversal. The packet path runs with
+/// [`NoTrace`], whose methods are empty and whose `ON` is false: the
+/// compiler removes every call, and the traversal is the one it always
+/// was (classifier included). A tracer with `ON` evaluates in plain order,
+/// every rule and match in turn (the classifier gives the same answers, a
+/// property test checks it), so that each rule tested is reported.
+pub trait Tracer {
+    const ON: bool;
+    fn event(&mut self, e: Event);
+}
+
+/// The packet path's tracer: nothing.
+pub struct NoTrace;
+
+impl Tracer for NoTrace {
+    const ON: bool = false;
+    #[inline(always)]
+    fn event(&mut self, _: Event) {}
+}
+
+impl Tracer for Vec<Event> {
+    const ON: bool = true;
+    fn event(&mut self, e: Event) {
+        self.push(e);
+    }
+}
+
+/// Runs `table` from its chain `entry` for packet `i` of `batch` (IPv4),
+/// telling `tr` each step (the packet path's [`NoTrace`]: nothing).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_packet<T: Tracer>(
     prog: &Program,
     table: &TableProg,
     entry: u32,
@@ -110,6 +180,7 @@ pub(crate) fn run_packet(
     batch: &mut Batch<'_>,
     i: usize,
     rc: &mut RunCx<'_>,
+    tr: &mut T,
 ) -> Fate {
     let RulesState {
         counters,
@@ -132,7 +203,7 @@ pub(crate) fn run_packet(
     let iif = batch.iif(i);
     let oif = batch.oif(i);
     let l2 = batch.l2(i);
-    let linear = !prog.classify || irregular(batch.meta(i));
+    let linear = T::ON || !prog.classify || irregular(batch.meta(i));
     let mut key = packet_key(
         batch.meta(i),
         batch.mark(i),
@@ -162,7 +233,7 @@ pub(crate) fn run_packet(
                 now_ns: rc.now_ns,
             };
             if linear {
-                next_plain(prog, ch, from, &p, &mut ms)
+                next_plain(prog, ch, chain, from, &p, &mut ms, tr)
             } else {
                 next_classified(prog, ch, from, &p, &mut ms)
             }
@@ -172,30 +243,47 @@ pub(crate) fn run_packet(
             Ok(Some(r)) => r,
             Ok(None) => match ch.policy {
                 // The end of the built-in chain: its policy.
-                Some(_) => return policy(table, entry, counters, batch, i, rc),
+                Some(_) => return policy(table, entry, counters, batch, i, rc, tr),
                 // The end of a user chain: an implicit RETURN.
-                None => match stack.pop() {
+                None => match pop_return(stack, true, tr) {
                     Some((c, r)) => {
                         chain = c;
                         from = r as usize + 1;
                         continue;
                     }
-                    None => return policy(table, entry, counters, batch, i, rc),
+                    None => return policy(table, entry, counters, batch, i, rc, tr),
                 },
             },
         };
         let rule = &ch.rules[r];
         counters.hit(rule.counter, u64::from(batch.meta(i).ip_len));
         match &rule.target {
-            CTarget::None => from = r + 1,
-            CTarget::Accept => return Fate::Accept,
-            CTarget::Drop => return Fate::Drop(rc.table_drop),
-            CTarget::Return => match stack.pop() {
+            CTarget::None => {
+                from = r + 1;
+                if T::ON {
+                    tr.event(Event::Continue {
+                        mark: batch.mark(i),
+                    });
+                }
+            }
+            CTarget::Accept => {
+                if T::ON {
+                    tr.event(Event::Accept);
+                }
+                return Fate::Accept;
+            }
+            CTarget::Drop => {
+                if T::ON {
+                    tr.event(Event::Drop(rc.table_drop));
+                }
+                return Fate::Drop(rc.table_drop);
+            }
+            CTarget::Return => match pop_return(stack, false, tr) {
                 Some((c, r)) => {
                     chain = c;
                     from = r as usize + 1;
                 }
-                None => return policy(table, entry, counters, batch, i, rc),
+                None => return policy(table, entry, counters, batch, i, rc, tr),
             },
             CTarget::Jump(target) => {
                 if stack.len() == stack.capacity() {
@@ -203,11 +291,17 @@ pub(crate) fn run_packet(
                     // jumps have no loops and the stack holds every chain).
                     return Fate::Drop(rc.table_drop);
                 }
+                if T::ON {
+                    tr.event(Event::Jump { to: *target });
+                }
                 stack.push((chain, r as u32));
                 chain = *target;
                 from = 0;
             }
             CTarget::Goto(target) => {
+                if T::ON {
+                    tr.event(Event::Goto { to: *target });
+                }
                 chain = *target;
                 from = 0;
             }
@@ -222,7 +316,17 @@ pub(crate) fn run_packet(
                     ct: rc.ct,
                     nat: rc.nat,
                 };
-                match targets::run(t, batch, i, &mut tcx) {
+                let step = targets::run(t, batch, i, &mut tcx);
+                if T::ON {
+                    tr.event(match step {
+                        Step::Continue => Event::Continue {
+                            mark: batch.mark(i),
+                        },
+                        Step::Accept => Event::Accept,
+                        Step::Drop(c) => Event::Drop(c),
+                    });
+                }
+                match step {
                     Step::Continue => {
                         from = r + 1;
                         key.mark = batch.mark(i);
@@ -235,36 +339,73 @@ pub(crate) fn run_packet(
     }
 }
 
+/// A RETURN (`implicit`: the end of a user chain): the return point
+/// popped from the jump stack, `None` for the policy.
+#[inline(always)]
+fn pop_return<T: Tracer>(
+    stack: &mut Vec<(u32, u32)>,
+    implicit: bool,
+    tr: &mut T,
+) -> Option<(u32, u32)> {
+    let back = stack.pop();
+    if T::ON {
+        tr.event(Event::Return {
+            implicit,
+            to: back.map(|(c, _)| c),
+        });
+    }
+    back
+}
+
 /// The policy of the hook's built-in chain, counted.
-fn policy(
+fn policy<T: Tracer>(
     table: &TableProg,
     entry: u32,
     counters: &RuleCells,
     batch: &Batch<'_>,
     i: usize,
     rc: &RunCx<'_>,
+    tr: &mut T,
 ) -> Fate {
     let (p, slot) = table.chains[entry as usize]
         .policy
         .unwrap_or((Policy::Accept, u32::MAX));
     counters.hit(slot, u64::from(batch.meta(i).ip_len));
+    if T::ON {
+        tr.event(Event::Policy(p));
+    }
     match p {
         Policy::Accept => Fate::Accept,
         Policy::Drop => Fate::Drop(rc.table_drop),
     }
 }
 
-/// The first rule from `from` whose matches all hold, in plain order.
+/// The first rule from `from` of chain `chain` (`ch`) whose matches all
+/// hold, in plain order; `tr` hears of each rule tested.
 #[inline]
-fn next_plain(
+fn next_plain<T: Tracer>(
     prog: &Program,
     ch: &ChainProg,
+    chain: u32,
     from: usize,
     p: &PktCx<'_>,
     ms: &mut MatchState<'_>,
+    tr: &mut T,
 ) -> Result<Option<usize>, Hotdrop> {
     for (k, r) in ch.rules.iter().enumerate().skip(from) {
-        if matches::rule_matches(prog, r, p, ms)? {
+        let m = matches::rule_matches(prog, r, p, ms);
+        if T::ON {
+            let rule = k as u32;
+            tr.event(match m {
+                Err(Hotdrop) => Event::Hotdrop { chain, rule },
+                Ok(matched) => Event::Tested {
+                    chain,
+                    rule,
+                    matched,
+                },
+            });
+        }
+        if m? {
             return Ok(Some(k));
         }
     }
@@ -282,7 +423,7 @@ fn next_classified(
     ms: &mut MatchState<'_>,
 ) -> Result<Option<usize>, Hotdrop> {
     let Some(cl) = &ch.classifier else {
-        return next_plain(prog, ch, from, p, ms);
+        return next_plain(prog, ch, 0, from, p, ms, &mut NoTrace);
     };
     while let Some(k) = cl.first_from(p.key, from) {
         let r = &ch.rules[k];

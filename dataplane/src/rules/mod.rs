@@ -78,7 +78,8 @@ pub mod targets;
 mod tests;
 
 pub use compile::RulesError;
+pub use eval::{Event, NoTrace, Tracer};
 pub use state::{
-    run_table, ChainCounters, Program, RuleCells, RuleCounters, RulesParams, RulesReader,
-    RulesState, TableCounters, TableCx, DEFAULT_SEED,
+    run_table, run_table_traced, ChainCounters, Program, RuleCells, RuleCounters, RulesParams,
+    RulesReader, RulesState, TableCounters, TableCx, DEFAULT_SEED,
 };

@@ -549,6 +549,21 @@ pub fn run_table(
     batch: &mut Batch<'_>,
     cx: TableCx<'_>,
 ) {
+    run_table_traced(prog, st, hook, table, batch, cx, &mut eval::NoTrace);
+}
+
+/// [`run_table`], telling `tr` every step of every packet's traversal
+/// (`sluice trace`; the packet path runs [`run_table`], whose tracer
+/// compiles to nothing).
+pub fn run_table_traced<T: eval::Tracer>(
+    prog: &Program,
+    st: &mut RulesState,
+    hook: Hook,
+    table: TableKind,
+    batch: &mut Batch<'_>,
+    cx: TableCx<'_>,
+    tr: &mut T,
+) {
     let Some(t) = prog.table(table) else { return };
     let Some(entry) = t.entry[hook_index(hook)] else {
         return;
@@ -566,14 +581,14 @@ pub fn run_table(
         nat,
     };
     if table == TableKind::Nat {
-        return run_nat(prog, t, entry, st, batch, &mut rc);
+        return run_nat(prog, t, entry, st, batch, &mut rc, tr);
     }
     for i in batch.indices() {
         // iptables tables see IPv4 only (ip6tables' are other tables).
         if batch.meta(i).ip_version != 4 {
             continue;
         }
-        match eval::run_packet(prog, t, entry, st, batch, i, &mut rc) {
+        match eval::run_packet(prog, t, entry, st, batch, i, &mut rc, tr) {
             Fate::Accept => {}
             Fate::Drop(reason) => batch.drop(i, reason),
         }
@@ -585,13 +600,14 @@ pub fn run_table(
 /// binds it; what no rule bound gets a null binding; then every tracked
 /// packet is rewritten by its entry's bindings. An ICMP error RELATED to
 /// a flow is de-translated instead.
-fn run_nat(
+fn run_nat<T: eval::Tracer>(
     prog: &Program,
     t: &TableProg,
     entry: u32,
     st: &mut RulesState,
     batch: &mut Batch<'_>,
     rc: &mut RunCx<'_>,
+    tr: &mut T,
 ) {
     use crate::conntrack::tuple::Dir;
     use crate::nat;
@@ -617,7 +633,7 @@ fn run_nat(
         }
         if matches!(info, CtInfo::New | CtInfo::Related | CtInfo::RelatedReply) {
             if !nat::initialized(rc.ct, slot, m) {
-                match eval::run_packet(prog, t, entry, st, batch, i, rc) {
+                match eval::run_packet(prog, t, entry, st, batch, i, rc, tr) {
                     Fate::Accept => {}
                     Fate::Drop(reason) => {
                         batch.drop(i, reason);

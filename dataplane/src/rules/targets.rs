@@ -78,6 +78,12 @@ pub(crate) struct TargetCx<'a> {
 }
 
 /// Runs target `t` on packet `i` (not ACCEPT, DROP, RETURN or a jump).
+/// Always inlined, and so are `nat`, `log`, `reject` and `tcpmss`: the
+/// packet path's traversal is their only caller, and they were inlined
+/// into it; the traced traversal of `sluice trace` is a second instance
+/// that would otherwise make the compiler call them out of line on the
+/// packet path too.
+#[inline(always)]
 pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
     match t {
         CTarget::Log(spec) => {
@@ -154,6 +160,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
 /// The NAT targets (`xt_snat_target_v2`, `xt_dnat_target_v2`,
 /// `masquerade_tg`, `redirect_tg4`): `nf_nat_setup_info` on the packet's
 /// new connection, then `NF_ACCEPT`.
+#[inline(always)]
 fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
     use crate::nat::{self, Manip};
     let CtState::Tracked { slot, info } = batch.ct(i) else {
@@ -224,6 +231,7 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
     }
 }
 
+#[inline(always)]
 fn log(spec: &LogSpec, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
     let name =
         |p: Option<crate::route::PortId>| p.and_then(|p| cx.net.port(p)).map(|c| c.name.as_str());
@@ -260,6 +268,7 @@ fn no_reply_counter(n: NoReply) -> Counter {
 
 /// Builds and sends the answer `-j REJECT --reject-with with` gives
 /// packet `i` (the caller drops the packet).
+#[inline(always)]
 fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
     let meta = *batch.meta(i);
     let icmp = with.icmp_code().is_some();
@@ -315,6 +324,7 @@ const TCPOPT_MSS: u8 = 2;
 const TCPOLEN_MSS: usize = 4;
 
 /// `tcpmss_mangle_packet` for IPv4 (see the module docs); `Err` drops.
+#[inline(always)]
 fn tcpmss(action: TcpmssAction, batch: &mut Batch<'_>, i: usize, net: &Net) -> Result<(), ()> {
     let meta = *batch.meta(i);
     if meta.frag_offset != 0 {

@@ -149,6 +149,9 @@ pub(super) struct Stage {
     pub st: RulesState,
     pub ct: crate::conntrack::Shard,
     pub nat: crate::nat::Nat,
+    /// Run with a tracer collecting here (`sluice trace`'s traversal),
+    /// else the packet path's.
+    pub events: Option<Vec<Event>>,
 }
 
 impl Stage {
@@ -165,6 +168,7 @@ impl Stage {
             st,
             ct: crate::conntrack::Shard::new(1024, Default::default()),
             nat: crate::nat::Nat::new(params.worker, 1),
+            events: None,
         })
     }
 
@@ -175,6 +179,7 @@ impl Stage {
             st: RulesState::new(&self.prog, worker),
             ct: crate::conntrack::Shard::new(1024, Default::default()),
             nat: crate::nat::Nat::new(worker, 1),
+            events: None,
         }
     }
 
@@ -201,7 +206,10 @@ impl Stage {
             ct: &mut self.ct,
             nat: &mut self.nat,
         };
-        run_table(&self.prog, &mut self.st, hook, table, &mut b, cx);
+        match &mut self.events {
+            Some(ev) => run_table_traced(&self.prog, &mut self.st, hook, table, &mut b, cx, ev),
+            None => run_table(&self.prog, &mut self.st, hook, table, &mut b, cx),
+        }
     }
 }
 

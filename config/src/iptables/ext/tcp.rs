@@ -75,7 +75,7 @@ impl TcpFlags {
     }
 }
 
-fn parse_flags(s: &str) -> Result<u8, String> {
+pub fn parse_flags(s: &str) -> Result<u8, String> {
     let mut v = 0u8;
     for name in s.split(',') {
         v |= match name.to_ascii_uppercase().as_str() {

@@ -2,8 +2,13 @@
 //! rulesets (core matches with inversions, ports, marks, fragments, other
 //! matches, stateful matches, jumps, gotos, RETURN, MARK), random packets
 //! (some fragmented or cut short), the same verdicts, marks and counters.
+//! And the traced traversal (`sluice trace`) equals the packet path's: the
+//! same verdicts, marks, frames and counters, one matched rule reported
+//! per rule counted, every policy hit reported.
 
-use proptest::prelude::{any, prop_assert_eq, proptest, ProptestConfig};
+use proptest::prelude::{
+    any, prop_assert, prop_assert_eq, proptest, ProptestConfig, TestCaseError,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -218,24 +223,83 @@ proptest! {
         let mut rng = StdRng::seed_from_u64(seed);
         let rules = ruleset(&mut rng, n);
         let with = |classifier| RulesParams { classifier, ..RulesParams::default() };
-        let app = sluice_config::appliance::parse(THREE, Path::new("t.toml")).unwrap();
-        let Ok(rs) = sluice_config::iptables::parse(&rules, Path::new("t.rules")) else {
-            // A combination iptables refuses; rare.
+        // None: a combination iptables refuses; rare.
+        let Some((mut fast, mut plain)) = two(&rules, with(true), with(false)) else {
             return Ok(());
         };
-        let sets = sluice_config::ipset::SetFile::default();
-        let snap = Net::from_appliance(&app).unwrap();
-        let now = Instant::now();
-        let mut fast = H { stage: Stage::new(&app, &rs, &sets, with(true)).unwrap(), snap: snap.clone(), now };
-        let mut plain = H { stage: Stage::new(&app, &rs, &sets, with(false)).unwrap(), snap, now };
         for k in 0..48 {
             let (pk, at) = packet(&mut rng);
             let a = fast.run(TableKind::Mangle, &pk.frame(), at);
             let b = plain.run(TableKind::Mangle, &pk.frame(), at);
-            prop_assert_eq!(a.verdict, b.verdict, "packet {} {:?}\n{}", k, pk, rules);
-            prop_assert_eq!(a.mark, b.mark, "packet {}\n{}", k, rules);
-            prop_assert_eq!(&a.frame, &b.frame);
-            prop_assert_eq!(fast.stage.counters(), plain.stage.counters(), "after packet {}\n{}", k, rules);
+            same(&a, &b, &fast, &plain, &format!("packet {k} {pk:?}\n{rules}"))?;
         }
     }
+
+    #[test]
+    fn traced_evaluation_equals_the_packet_path(seed in any::<u64>(), n in 1usize..24) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let rules = ruleset(&mut rng, n);
+        let p = RulesParams::default();
+        let Some((mut fast, mut traced)) = two(&rules, p, p) else {
+            return Ok(());
+        };
+        for k in 0..48 {
+            let (pk, at) = packet(&mut rng);
+            traced.stage.events = Some(Vec::new());
+            let before: u64 = rule_hits(&traced.stage.counters());
+            let policy_before = traced.policy(TableKind::Mangle, "FORWARD").0;
+            let a = fast.run(TableKind::Mangle, &pk.frame(), at);
+            let b = traced.run(TableKind::Mangle, &pk.frame(), at);
+            same(&a, &b, &fast, &traced, &format!("packet {k} {pk:?}\n{rules}"))?;
+            let ev = traced.stage.events.take().unwrap_or_default();
+            let matched = ev.iter().filter(|e| matches!(e, Event::Tested { matched: true, .. })).count() as u64;
+            prop_assert_eq!(matched, rule_hits(&traced.stage.counters()) - before, "packet {}\n{}\n{:?}", k, rules, ev);
+            let policies = ev.iter().filter(|e| matches!(e, Event::Policy(_))).count() as u64;
+            prop_assert_eq!(policies, traced.policy(TableKind::Mangle, "FORWARD").0 - policy_before);
+            // A traversal that ends in a drop says so last (or hotdrops).
+            if let Some(c) = b.dropped() {
+                let last = ev.last().copied();
+                let said = matches!(last, Some(Event::Drop(d)) if d == c)
+                    || matches!(last, Some(Event::Hotdrop { .. }))
+                    || matches!(last, Some(Event::Policy(sluice_config::iptables::Policy::Drop)));
+                prop_assert!(said, "packet {} dropped {:?}, events {:?}", k, c, ev);
+            }
+        }
+    }
+}
+
+/// Two stages over the same `rules` (THREE's ports), with `a` and `b`;
+/// `None` when iptables would refuse the ruleset.
+fn two(rules: &str, a: RulesParams, b: RulesParams) -> Option<(H, H)> {
+    let app = sluice_config::appliance::parse(THREE, Path::new("t.toml")).unwrap();
+    let rs = sluice_config::iptables::parse(rules, Path::new("t.rules")).ok()?;
+    let sets = sluice_config::ipset::SetFile::default();
+    let snap = Net::from_appliance(&app).unwrap();
+    let now = Instant::now();
+    let h = |p| H {
+        stage: Stage::new(&app, &rs, &sets, p).unwrap(),
+        snap: snap.clone(),
+        now,
+    };
+    Some((h(a), h(b)))
+}
+
+/// One packet run on both stages left the same verdict, mark, frame and
+/// counters.
+fn same(a: &Ran, b: &Ran, ha: &H, hb: &H, what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.verdict, b.verdict, "{}", what);
+    prop_assert_eq!(a.mark, b.mark, "{}", what);
+    prop_assert_eq!(&a.frame, &b.frame, "{}", what);
+    prop_assert_eq!(ha.stage.counters(), hb.stage.counters(), "after {}", what);
+    Ok(())
+}
+
+/// Packets counted by every rule of every chain.
+fn rule_hits(c: &RuleCounters) -> u64 {
+    c.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|ch| &ch.rules)
+        .map(|r| r.packets)
+        .sum()
 }
