@@ -94,17 +94,10 @@ impl Box3 {
                 break;
             }
         }
+        if let Err(e) = self.w.check_ledger() {
+            panic!("{e}");
+        }
         let c = self.w.pipeline.counters();
-        let l = c.ledger();
-        assert!(l.balanced(), "ledger does not balance: {l:?}\n{c:?}");
-        let held = self.w.ports.iter().map(|p| p.sent_len()).sum::<usize>()
-            + self.w.pipeline.punt().len()
-            + l.queued as usize;
-        assert_eq!(
-            self.w.umem.free_count() + held,
-            FRAMES as usize,
-            "frames leaked (ledger {l:?})"
-        );
         for ((name, now), (_, before)) in c.iter().zip(self.last.iter()) {
             assert!(now >= before, "counter {name} went down: {before} -> {now}");
         }
