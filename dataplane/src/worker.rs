@@ -629,3 +629,28 @@ impl<P: Port> Worker<P> {
         self.publish();
     }
 }
+
+impl Worker<crate::io::mem::MemPort> {
+    /// Between polls of a worker over in-memory ports: every frame in is
+    /// accounted for (the ledger balances), and every chunk of the arena is
+    /// free or held where the ledger says (sent and not collected yet,
+    /// punted, queued for a neighbour). For the tests and the fuzz target;
+    /// the error says which does not hold.
+    pub fn check_ledger(&mut self) -> Result<(), String> {
+        let l = self.pipeline.counters().ledger();
+        if !l.balanced() {
+            return Err(format!("ledger does not balance: {l:?}"));
+        }
+        let held = self.ports.iter().map(|p| p.sent_len()).sum::<usize>()
+            + self.pipeline.punt().len()
+            + l.queued as usize;
+        let free = self.umem.free_count();
+        if free + held != self.umem.frames() {
+            return Err(format!(
+                "frames leaked: {free} free + {held} held of {} (ledger {l:?})",
+                self.umem.frames()
+            ));
+        }
+        Ok(())
+    }
+}

@@ -249,16 +249,10 @@ impl Lab {
     /// frame not queued for resolution is back in the arena once the
     /// outputs are collected.
     pub fn assert_balanced(&mut self) {
-        let l = self.w.pipeline.counters().ledger();
-        assert!(l.balanced(), "ledger does not balance: {l:?}");
-        let held: usize = self.w.ports.iter().map(|p| p.sent_len()).sum::<usize>()
-            + self.w.pipeline.punt().len()
-            + l.queued as usize;
-        assert_eq!(
-            self.w.umem.free_count() + held,
-            FRAMES as usize,
-            "frames leaked (ledger {l:?})"
-        );
+        assert_eq!(self.w.umem.frames(), FRAMES as usize);
+        if let Err(e) = self.w.check_ledger() {
+            panic!("{e}");
+        }
     }
 }
 
