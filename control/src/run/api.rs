@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use sluice_config::bundle::{self, Bundle};
+use sluice_dataplane::io::tap::HostPlan;
 use sluice_dataplane::rules::RulesParams;
 use sluice_dataplane::snapshot::{Snapshot, SnapshotError};
 use sluice_dataplane::worker::SnapshotCell;
@@ -212,6 +213,9 @@ pub struct Control {
     pub workers: Vec<super::views::WorkerView>,
     /// `rules zero`'s baseline for the running ruleset.
     baseline: crate::views::counters::Baseline,
+    /// The daemon's TAPs follow an apply's addresses and host routes
+    /// ([`Control::sync_host`]); off where there are no TAPs (tests).
+    pub host_side: bool,
 }
 
 impl Control {
@@ -236,7 +240,40 @@ impl Control {
             log,
             workers: Vec::new(),
             baseline: crate::views::counters::Baseline::new(),
+            host_side: false,
         }
+    }
+
+    /// Makes the host side (the TAPs' addresses, the host routes) follow
+    /// a switch from `old` to `new`, after the workers run `new`: what
+    /// cannot be done is logged, one line each, and the rest still done
+    /// (the dataplane runs the new config already).
+    fn sync_host(&self, old: &Bundle, new: &Bundle) {
+        if !self.host_side {
+            return;
+        }
+        let plan = match HostPlan::update(&old.appliance, &new.appliance) {
+            Ok(p) => p,
+            Err(e) => {
+                self.log.error(&format!("host side: {e}"));
+                return;
+            }
+        };
+        if plan.steps.is_empty() {
+            return;
+        }
+        let failed = plan.apply_each();
+        for e in &failed {
+            self.log.error(&format!("host side: {e}"));
+        }
+        self.log.step(&format!(
+            "host side: {} address/route change(s) on the TAPs{}",
+            plan.steps.len(),
+            match failed.len() {
+                0 => String::new(),
+                n => format!(", {n} failed (above)"),
+            }
+        ));
     }
 
     /// `rules zero`'s baseline follows the counters over a swap to `new`.
@@ -310,6 +347,7 @@ impl Control {
         self.next_generation += 1;
         self.carry_baseline(&loaded.snap);
         let swap = self.publish(&loaded.snap);
+        self.sync_host(&self.current().loaded.bundle, &loaded.bundle);
         self.history.push_back(Entry {
             generation,
             time: SystemTime::now(),
@@ -378,8 +416,10 @@ impl Control {
         self.deadline = None;
         let snap = Arc::clone(&self.history[to].loaded.snap);
         self.carry_baseline(&snap);
+        let old = Arc::clone(&self.current().loaded.bundle);
         self.running = to;
         let swap = self.publish(&snap);
+        self.sync_host(&old, &self.history[to].loaded.bundle);
         let e = &self.history[to];
         let to = e.generation;
         self.log.step(&format!(

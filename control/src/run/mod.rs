@@ -208,7 +208,8 @@ impl Daemon {
         };
         let snap = Arc::clone(&loaded.snap);
         let cell = Arc::new(SnapshotCell::new(Arc::clone(&snap)));
-        let control = api::Control::new(Arc::clone(&cell), &config, loaded, *log);
+        let mut control = api::Control::new(Arc::clone(&cell), &config, loaded, *log);
+        control.host_side = true;
         let params = PipelineParams::for_appliance(a);
         let run = RunParams {
             busy_poll: a.dataplane.busy_poll,

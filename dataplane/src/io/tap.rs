@@ -406,6 +406,14 @@ impl HostPlan {
                 value: "0",
                 optional: false,
             },
+            // An apply that replaces the primary address of a subnet adds
+            // the new one (a secondary) before deleting the old: without
+            // this the kernel deletes the secondaries with the primary.
+            HostStep::Sysctl {
+                path: format!("net/ipv4/conf/{t}/promote_secondaries"),
+                value: "1",
+                optional: false,
+            },
         ];
         for (knob, value) in [
             ("forwarding", "0"),
@@ -602,6 +610,7 @@ table = 100
             [
                 "ip link set dev sl-lan address 02:00:00:00:01:00 mtu 1400 arp off",
                 "sysctl -w net.ipv4.conf.sl-lan.forwarding=0",
+                "sysctl -w net.ipv4.conf.sl-lan.promote_secondaries=1",
                 "sysctl -w net.ipv6.conf.sl-lan.forwarding=0",
                 "sysctl -w net.ipv6.conf.sl-lan.accept_ra=0",
                 "sysctl -w net.ipv6.conf.sl-lan.router_solicitations=0",
