@@ -6,8 +6,8 @@
 //! allocates is allocated then, on the control side's behalf, never per
 //! packet.
 //!
-//! Used for conntrack requests ([`crate::conntrack::view`]) and the
-//! neighbour table listing ([`crate::worker::NeighChannel`]).
+//! Used for conntrack requests (`conntrack::view`) and the neighbour
+//! table listing (`worker::NeighChannel`): later layers.
 
 use std::sync::Arc;
 

@@ -3,7 +3,8 @@
 //! Modules in layers, each importing only earlier ones (ARCHITECTURE.md;
 //! `scripts/check-layers` enforces it):
 //!
-//! 1. [`wire`] (parsing, views) and [`io`] (frame memory, ports)
+//! 1. [`wire`] (parsing, views), [`io`] (frame memory, ports) and [`ask`]
+//!    (the control thread's request channel to a worker)
 //! 2. [`packet`]: Pkt, Batch, Verdict, counters
 //! 3. [`route`] (FIB, policy, neighbours), then [`net`] (ports, own
 //!    addresses, the router)
