@@ -1160,9 +1160,26 @@ fn views_through_the_socket_after_traffic() {
         "{err}"
     );
     let (stats, _) = ok(&["stats"]);
+    eprint!("$ sluice stats\n{stats}");
     assert!(stats.contains("batch time: p50"), "{stats}");
     let (json, _) = ok(&["stats", "--json"]);
-    serde_json::from_str::<serde_json::Value>(&json).expect("stats --json");
+    let j = serde_json::from_str::<serde_json::Value>(&json).expect("stats --json");
+    // Per port: the frames each port received, summed over the workers,
+    // add up to the workers' own count (the two blocks are published one
+    // after the other, so a reader may see one a batch ahead: 5 %).
+    let total = &j["total"];
+    let port_rx: u64 = ["r0", "r1", "r2"]
+        .iter()
+        .map(|p| total["ports"][p]["rx"].as_u64().expect("a port counter"))
+        .sum();
+    let rx = total["counters"]["rx.frames"].as_u64().unwrap();
+    assert!(port_rx > 100, "{json}");
+    assert!(
+        port_rx.abs_diff(rx) * 20 <= rx,
+        "ports {port_rx} vs worker {rx}: {json}"
+    );
+    assert!(total["ports"]["r0"]["rx"].as_u64() > Some(100), "{json}");
+    assert!(stats.contains("  port r0: rx "), "{stats}");
 
     // Wrong input: the imitated tool's one line, exit 1.
     let (code, out, err) = ctl(&["rules", "list", "-t", "bogus", "--config", &cfg]);

@@ -156,6 +156,11 @@ pub struct Worker<P: Port> {
     /// Batch times, recorded per RX batch and published with the counters.
     batch_times: BatchTimes,
     published_times: Arc<LatencyBlock>,
+    /// Each port's counters, published with the others.
+    published_ports: Arc<crate::io::PortsBlock>,
+    /// Publications so far: every [`KERNEL_STATS_EVERY`]th reads the
+    /// ports' kernel statistics too (a syscall each).
+    publications: u64,
     turns: u32,
     /// The control side's requests about the conntrack shard.
     ct: crate::conntrack::view::Channel,
@@ -179,8 +184,13 @@ pub struct Worker<P: Port> {
 /// request (a listing of 1M entries takes about 250 turns).
 const CT_SERVICE_BUDGET: usize = 4096;
 
+/// Publications (one every 16 turns, and at each sleep) between two reads
+/// of the ports' kernel statistics.
+const KERNEL_STATS_EVERY: u64 = 64;
+
 impl<P: Port> Worker<P> {
     pub fn new(umem: Umem, ports: Vec<P>, pipeline: Pipeline) -> Worker<P> {
+        let published_ports = Arc::new(crate::io::PortsBlock::new(ports.len()));
         Worker {
             umem,
             ports,
@@ -191,6 +201,8 @@ impl<P: Port> Worker<P> {
             published: Arc::new(CounterBlock::default()),
             batch_times: BatchTimes::default(),
             published_times: Arc::new(LatencyBlock::default()),
+            published_ports,
+            publications: 0,
             turns: 0,
             ct: Default::default(),
             ct_service: crate::conntrack::view::Channel::default().service(),
@@ -474,10 +486,20 @@ impl<P: Port> Worker<P> {
         Arc::clone(&self.published_times)
     }
 
-    /// Publishes the counters (and the batch times) now.
+    /// The block this worker publishes each port's counters to.
+    pub fn ports_block(&self) -> Arc<crate::io::PortsBlock> {
+        Arc::clone(&self.published_ports)
+    }
+
+    /// Publishes the counters (and the batch times, the ports') now.
     pub fn publish(&mut self) {
         self.published.publish(&self.pipeline.counters());
         self.published_times.publish(&self.batch_times);
+        let kernel = self.publications % KERNEL_STATS_EVERY == 0;
+        self.publications += 1;
+        for (i, p) in self.ports.iter_mut().enumerate() {
+            self.published_ports.publish(i, &p.counters(kernel));
+        }
         self.turns = 0;
     }
 

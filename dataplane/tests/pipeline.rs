@@ -122,6 +122,23 @@ fn forwards_between_two_ports_with_mac_rewrite_and_ttl() {
     lab.assert_balanced();
 }
 
+/// Each port's counters reach the block the worker publishes to.
+#[test]
+fn port_counters_are_published_per_port() {
+    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
+    let p = V4::udp("10.0.1.10", "10.0.2.5", 1234, 80, b"hello");
+    for _ in 0..3 {
+        lab.inject("r0", &p.frame(rmac(0), hmac(10)));
+    }
+    assert_eq!(lab.recv("r1").len(), 3);
+    lab.w.publish();
+    let ports = lab.w.ports_block().read();
+    assert_eq!(ports.len(), 2);
+    let (r0, r1) = (lab.port("r0").0 as usize, lab.port("r1").0 as usize);
+    assert_eq!((ports[r0].rx, ports[r0].tx), (3, 0));
+    assert_eq!((ports[r1].rx, ports[r1].tx), (0, 3));
+}
+
 #[test]
 fn three_ports_connected_static_default_and_longest_prefix() {
     let mut lab = branch();

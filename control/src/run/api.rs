@@ -686,6 +686,7 @@ mod tests {
             ct: Default::default(),
             neigh: Default::default(),
             running: Arc::new(AtomicU64::new(g)),
+            ports: Arc::new(sluice_dataplane::io::PortsBlock::new(0)),
         };
         c.workers = vec![view(1), view(1)];
         // Worker 0 follows the cell, 5 ms after each publication (as a

@@ -263,6 +263,7 @@ impl Daemon {
                     ct: worker.conntrack_channel(),
                     neigh: worker.neigh_channel(),
                     running: worker.running_generation(),
+                    ports: worker.ports_block(),
                 });
             }
             let core = cores.get(w as usize).copied();

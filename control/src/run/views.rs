@@ -35,6 +35,8 @@ pub struct WorkerView {
     pub neigh: NeighChannel,
     /// The generation the worker runs ([`sluice_dataplane::worker::Worker::running_generation`]).
     pub running: Arc<std::sync::atomic::AtomicU64>,
+    /// Each port's counters, as the worker publishes them.
+    pub ports: Arc<sluice_dataplane::io::PortsBlock>,
 }
 
 fn table(name: &str) -> Result<TableKind, String> {
@@ -339,10 +341,11 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
         ViewReq::Stats => {
             let w = worker_stats(s.workers);
             let max = s.bundle.appliance.dataplane.conntrack_max as usize;
+            let names = port_names(s.bundle);
             Ok(text(if json {
-                pretty(&stats::stats_json(&w, max))
+                pretty(&stats::stats_json(&w, max, &names))
             } else {
-                stats::stats(&w, max)
+                stats::stats(&w, max, &names)
             }))
         }
     }
@@ -359,6 +362,7 @@ pub fn worker_stats(workers: &[WorkerView]) -> Vec<WorkerStats> {
             counters: w.counters.read(),
             batch_times: w.times.read(),
             conntrack: ct.as_ref().and_then(|c| c.get(i).cloned()),
+            ports: w.ports.read(),
         })
         .collect()
 }
@@ -377,7 +381,17 @@ pub fn metrics(
         conntrack_max: bundle.appliance.dataplane.conntrack_max as usize,
         rules: rules.as_ref(),
         log,
+        port_names: &port_names(bundle),
     })
+}
+
+/// The ports' names, in port order (the `[[interface]]` order).
+pub fn port_names(b: &sluice_config::bundle::Bundle) -> Vec<String> {
+    b.appliance
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone())
+        .collect()
 }
 
 fn ports(b: &sluice_config::bundle::Bundle) -> Vec<Port> {

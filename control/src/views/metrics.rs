@@ -32,6 +32,7 @@
 
 use std::fmt::{Display, Write as _};
 
+use sluice_dataplane::io::PortCounters;
 use sluice_dataplane::packet::{Counter, Kind};
 use sluice_dataplane::rules::RuleCounters;
 
@@ -55,6 +56,8 @@ pub struct MetricsInput<'a> {
     /// `[firewall]`).
     pub rules: Option<&'a RuleCounters>,
     pub log: LogCounts,
+    /// The ports' interface names, in port order.
+    pub port_names: &'a [String],
 }
 
 /// Upper bounds of the batch histogram, in seconds.
@@ -169,6 +172,53 @@ pub fn render(m: &MetricsInput<'_>) -> String {
         w,
         |s| Some(s.counters.ledger().punted),
     );
+    // Per port (each worker serves one queue of every port).
+    let port_name = |p: usize| {
+        m.port_names
+            .get(p)
+            .map_or_else(|| p.to_string(), String::clone)
+    };
+    for (name, help, value) in [
+        (
+            "sluice_port_rx_frames_total",
+            "Frames received on the port (the worker's queue of it).",
+            (|c: &PortCounters| c.rx) as fn(&PortCounters) -> u64,
+        ),
+        (
+            "sluice_port_tx_frames_total",
+            "Frames transmitted on the port (the worker's queue of it).",
+            |c: &PortCounters| c.tx,
+        ),
+    ] {
+        o.family(name, "counter", help);
+        for (i, s) in w.iter().enumerate() {
+            for (p, c) in s.ports.iter().enumerate() {
+                let labels = [("port", port_name(p)), ("worker", i.to_string())];
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                o.sample(name, &labels, value(c));
+            }
+        }
+    }
+    let name = "sluice_port_drops_total";
+    o.family(
+        name,
+        "counter",
+        "Frames the port's rings or the kernel dropped, by reason (XDP_STATISTICS; TX ring full).",
+    );
+    for (i, s) in w.iter().enumerate() {
+        let worker = i.to_string();
+        for (p, c) in s.ports.iter().enumerate() {
+            let port = port_name(p);
+            for (reason, v) in PortCounters::NAMES.iter().zip(c.values()).skip(2) {
+                o.sample(
+                    name,
+                    &[("port", &port), ("worker", &worker), ("reason", reason)],
+                    v,
+                );
+            }
+        }
+    }
     let name = "sluice_drops_total";
     o.family(
         name,
@@ -355,16 +405,36 @@ mod tests {
                 ],
             }],
         };
+        let mut w = w;
+        w[0].ports = vec![
+            PortCounters {
+                rx: 7,
+                tx: 3,
+                rx_ring_full: 2,
+                ..PortCounters::default()
+            },
+            PortCounters::default(),
+        ];
+        let names = ["lan".to_string(), "w\"an".to_string()];
         let s = render(&MetricsInput {
             workers: &w,
             conntrack_max: 1000,
             rules: Some(&rc),
+            port_names: &names,
             log: LogCounts {
                 records: 12,
                 sink_dropped: 4,
             },
         });
         let l = lines(&s);
+        for want in [
+            "sluice_port_rx_frames_total{port=\"lan\",worker=\"0\"} 7",
+            "sluice_port_tx_frames_total{port=\"lan\",worker=\"0\"} 3",
+            "sluice_port_drops_total{port=\"lan\",worker=\"0\",reason=\"rx_ring_full\"} 2",
+            "sluice_port_drops_total{port=\"w\\\"an\",worker=\"0\",reason=\"tx_ring_full\"} 0",
+        ] {
+            assert!(s.lines().any(|x| x == want), "{want}\n{s}");
+        }
         for want in [
             "# HELP sluice_worker_rx_frames_total Frames received by the worker.",
             "# TYPE sluice_worker_rx_frames_total counter",
@@ -434,6 +504,7 @@ mod tests {
             workers: &w,
             conntrack_max: 10,
             rules: None,
+            port_names: &[],
             log: LogCounts::default(),
         });
         assert!(!s.contains("sluice_rule_"), "{s}");

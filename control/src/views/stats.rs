@@ -6,14 +6,16 @@
 //! What it reads, per worker: `CounterBlock::read()` (the worker's
 //! [`Counters`]), `LatencyBlock::read()` ([`BatchTimes`]) and the
 //! conntrack shard's [`Counts`] (`Request::Count` on its channel); and
-//! the configured `conntrack_max`. Per-port counters are not kept by the
-//! dataplane (its counters are per worker); the port lines come when it
-//! does.
+//! the configured `conntrack_max`; and each port's [`PortCounters`]
+//! (`PortsBlock::read()`: frames in and out, what the rings and the
+//! kernel dropped), summed over the workers (each serves one queue of
+//! every port).
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 use sluice_dataplane::conntrack::view::Counts;
+use sluice_dataplane::io::PortCounters;
 use sluice_dataplane::packet::{BatchTimes, Counter, Counters, Kind};
 
 /// One worker's numbers.
@@ -23,6 +25,39 @@ pub struct WorkerStats {
     pub batch_times: BatchTimes,
     /// `None` when the worker did not answer in time.
     pub conntrack: Option<Counts>,
+    /// Each port's counters (the worker's queue of it), in port order.
+    pub ports: Vec<PortCounters>,
+}
+
+/// `port NAME: rx N tx N ...` lines.
+fn port_lines(out: &mut String, ports: &[PortCounters], names: &[String]) {
+    for (i, p) in ports.iter().enumerate() {
+        let name = names.get(i).map_or_else(|| i.to_string(), String::clone);
+        let _ = write!(out, "  port {name}:");
+        for (n, v) in PortCounters::NAMES.iter().zip(p.values()) {
+            let _ = write!(out, " {n} {v}");
+        }
+        out.push('\n');
+    }
+}
+
+fn ports_json(ports: &[PortCounters], names: &[String]) -> serde_json::Value {
+    let m: serde_json::Map<String, serde_json::Value> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let c: serde_json::Map<String, serde_json::Value> = PortCounters::NAMES
+                .iter()
+                .zip(p.values())
+                .map(|(n, v)| (n.to_string(), json!(v)))
+                .collect();
+            (
+                names.get(i).map_or_else(|| i.to_string(), String::clone),
+                serde_json::Value::Object(c),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(m)
 }
 
 fn ns(v: Option<u64>) -> String {
@@ -111,6 +146,7 @@ impl WorkerStats {
                 total,
                 ..Counts::default()
             }),
+            ports: Vec::new(),
         }
     }
 }
@@ -124,6 +160,12 @@ pub fn total(workers: &[WorkerStats]) -> WorkerStats {
     for w in workers {
         t.counters.merge(&w.counters);
         t.batch_times.merge(&w.batch_times);
+        if t.ports.len() < w.ports.len() {
+            t.ports.resize(w.ports.len(), PortCounters::default());
+        }
+        for (a, b) in t.ports.iter_mut().zip(&w.ports) {
+            a.merge(b);
+        }
         if let (Some(a), Some(b)) = (&mut t.conntrack, &w.conntrack) {
             *a = super::conntrack::conntrack_count(&[a.clone(), b.clone()]);
         }
@@ -131,8 +173,9 @@ pub fn total(workers: &[WorkerStats]) -> WorkerStats {
     t
 }
 
-/// `sluice stats`: the total, then each worker.
-pub fn stats(workers: &[WorkerStats], conntrack_max: usize) -> String {
+/// `sluice stats`: the total, then each worker; each with its port lines
+/// (`names`: the ports' interface names, in port order).
+pub fn stats(workers: &[WorkerStats], conntrack_max: usize, names: &[String]) -> String {
     let mut out = String::new();
     let t = total(workers);
     let all_answered = workers.iter().all(|w| w.conntrack.is_some());
@@ -144,6 +187,7 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize) -> String {
         t.conntrack.as_ref().filter(|_| all_answered),
         conntrack_max,
     );
+    port_lines(&mut out, &t.ports, names);
     // Each shard gets an equal share of the table.
     let share = conntrack_max / workers.len().max(1);
     for (i, w) in workers.iter().enumerate() {
@@ -155,11 +199,13 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize) -> String {
             w.conntrack.as_ref(),
             share,
         );
+        port_lines(&mut out, &w.ports, names);
     }
     out
 }
 
-fn json_of(c: &Counters, t: &BatchTimes, ct: Option<&Counts>) -> serde_json::Value {
+fn json_of(w: &WorkerStats, names: &[String]) -> serde_json::Value {
+    let (c, t, ct) = (&w.counters, &w.batch_times, w.conntrack.as_ref());
     let counters: serde_json::Map<String, serde_json::Value> =
         c.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
     json!({
@@ -172,6 +218,7 @@ fn json_of(c: &Counters, t: &BatchTimes, ct: Option<&Counts>) -> serde_json::Val
             "queued": c.ledger().queued,
         },
         "conntrack": ct.map(|c| c.total),
+        "ports": ports_json(&w.ports, names),
         "batch_ns": {
             "count": t.count(),
             "p50": t.quantile(0.5),
@@ -183,14 +230,18 @@ fn json_of(c: &Counters, t: &BatchTimes, ct: Option<&Counts>) -> serde_json::Val
 }
 
 /// `sluice stats --json`.
-pub fn stats_json(workers: &[WorkerStats], conntrack_max: usize) -> serde_json::Value {
+pub fn stats_json(
+    workers: &[WorkerStats],
+    conntrack_max: usize,
+    names: &[String],
+) -> serde_json::Value {
     let t = total(workers);
     json!({
         "conntrack_max": conntrack_max,
-        "total": json_of(&t.counters, &t.batch_times, t.conntrack.as_ref()),
+        "total": json_of(&t, names),
         "workers": workers
             .iter()
-            .map(|w| json_of(&w.counters, &w.batch_times, w.conntrack.as_ref()))
+            .map(|w| json_of(w, names))
             .collect::<Vec<_>>(),
     })
 }
@@ -211,11 +262,25 @@ mod tests {
         b.add(Counter::RxFrames, 5);
         b.add(Counter::TxFrames, 4);
         b.add(Counter::ParseMalformed, 1);
-        let w = vec![
+        let mut w = vec![
             WorkerStats::of(a, ta, Some(7)),
             WorkerStats::of(b, BatchTimes::default(), Some(3)),
         ];
-        let s = stats(&w, 1000);
+        let port = |rx, tx, full| PortCounters {
+            rx,
+            tx,
+            rx_ring_full: full,
+            ..PortCounters::default()
+        };
+        w[0].ports = vec![port(60, 30, 2), port(40, 60, 0)];
+        w[1].ports = vec![port(5, 0, 0), port(0, 4, 1)];
+        let names = ["lan".to_string(), "wan".to_string()];
+        let s = stats(&w, 1000, &names);
+        assert!(
+            s.contains("\n  port lan: rx 65 tx 30 rx_dropped 0 rx_ring_full 2 fill_ring_empty 0 tx_ring_full 0 invalid_descs 0\n  port wan: rx 40 tx 64 rx_dropped 0 rx_ring_full 1 "),
+            "{s}"
+        );
+        assert!(s.contains("\n  port wan: rx 0 tx 4 "), "{s}");
         let first = s.lines().next().unwrap();
         assert_eq!(
             first,
@@ -227,8 +292,10 @@ mod tests {
         assert!(s.contains("worker 1: rx 5 tx 4 dropped 1"), "{s}");
         assert!(s.contains("  conntrack: 3 / 500 entries (0.6%)\n"), "{s}");
         assert!(s.contains("batch time: p50 2.0us"), "{s}");
-        let j = stats_json(&w, 1000);
+        let j = stats_json(&w, 1000, &names);
         assert_eq!(j["total"]["counters"]["rx.frames"], 105);
+        assert_eq!(j["total"]["ports"]["wan"]["tx"], 64);
+        assert_eq!(j["workers"][1]["ports"]["lan"]["rx"], 5);
         assert_eq!(j["workers"][0]["batch_ns"]["count"], 1);
     }
 }

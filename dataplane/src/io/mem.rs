@@ -124,6 +124,16 @@ impl MemPort {
 }
 
 impl Port for MemPort {
+    fn counters(&mut self, _kernel: bool) -> super::PortCounters {
+        super::PortCounters {
+            rx: self.stats.rx,
+            tx: self.stats.tx,
+            rx_dropped: self.stats.rx_dropped,
+            tx_ring_full: self.stats.tx_ring_full,
+            ..Default::default()
+        }
+    }
+
     fn rx(&mut self, _umem: &mut Umem, out: &mut [Desc]) -> usize {
         let n = out.len().min(self.rx.len());
         for (slot, d) in out.iter_mut().zip(self.rx.drain(..n)) {

@@ -318,6 +318,113 @@ fn out_of_arena(a: usize, n: usize, len: usize) -> ! {
     panic!("frame {a:#x}+{n} outside the {len}-byte arena")
 }
 
+/// One port's counters as a worker publishes them (`sluice stats`, the
+/// metrics endpoint): frames in and out, and what the rings dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx: u64,
+    pub tx: u64,
+    /// Frames the kernel dropped for the socket (`XDP_STATISTICS`
+    /// `rx_dropped`), or the in-memory port refused to inject.
+    pub rx_dropped: u64,
+    /// Frames the kernel dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the kernel found no chunk on the fill ring.
+    pub fill_ring_empty: u64,
+    /// Frames the port's TX ring refused (full).
+    pub tx_ring_full: u64,
+    /// Invalid descriptors the kernel saw, RX and TX.
+    pub invalid_descs: u64,
+}
+
+impl PortCounters {
+    /// The names of [`PortCounters::values`], in order.
+    pub const NAMES: [&'static str; 7] = [
+        "rx",
+        "tx",
+        "rx_dropped",
+        "rx_ring_full",
+        "fill_ring_empty",
+        "tx_ring_full",
+        "invalid_descs",
+    ];
+
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.rx,
+            self.tx,
+            self.rx_dropped,
+            self.rx_ring_full,
+            self.fill_ring_empty,
+            self.tx_ring_full,
+            self.invalid_descs,
+        ]
+    }
+
+    pub fn from_values(v: [u64; 7]) -> PortCounters {
+        PortCounters {
+            rx: v[0],
+            tx: v[1],
+            rx_dropped: v[2],
+            rx_ring_full: v[3],
+            fill_ring_empty: v[4],
+            tx_ring_full: v[5],
+            invalid_descs: v[6],
+        }
+    }
+
+    /// Adds `o` in.
+    pub fn merge(&mut self, o: &PortCounters) {
+        let mut v = self.values();
+        for (a, b) in v.iter_mut().zip(o.values()) {
+            *a += b;
+        }
+        *self = PortCounters::from_values(v);
+    }
+}
+
+/// Every port's [`PortCounters`] of one worker, published by it (its only
+/// writer) and read from another thread without a lock.
+#[derive(Debug)]
+pub struct PortsBlock {
+    values: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl PortsBlock {
+    pub fn new(ports: usize) -> PortsBlock {
+        PortsBlock {
+            values: (0..ports * 7)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// Stores port `i`'s counters.
+    pub fn publish(&self, i: usize, c: &PortCounters) {
+        use std::sync::atomic::Ordering;
+        if let Some(cells) = self.values.get(i * 7..i * 7 + 7) {
+            for (cell, v) in cells.iter().zip(c.values()) {
+                cell.store(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Every port's counters.
+    pub fn read(&self) -> Vec<PortCounters> {
+        use std::sync::atomic::Ordering;
+        self.values
+            .chunks(7)
+            .map(|c| {
+                let mut v = [0u64; 7];
+                for (a, cell) in v.iter_mut().zip(c) {
+                    *a = cell.load(Ordering::Relaxed);
+                }
+                PortCounters::from_values(v)
+            })
+            .collect()
+    }
+}
+
 /// A packet source and sink: an AF_XDP socket on one NIC queue, or the
 /// in-memory port of the tests. Every call moves descriptors of the
 /// worker's [`Umem`], never bytes; none of them may block or allocate.
@@ -345,6 +452,13 @@ pub trait Port {
     /// sleep while there are: copy-mode AF_XDP needs a kick per 32).
     fn tx_pending(&self) -> bool {
         false
+    }
+
+    /// The port's counters, for publication (every few turns, never per
+    /// batch); `kernel`: refresh what only a syscall tells (AF_XDP's
+    /// `XDP_STATISTICS`), else the last values read.
+    fn counters(&mut self, _kernel: bool) -> PortCounters {
+        PortCounters::default()
     }
 }
 

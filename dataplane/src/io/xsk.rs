@@ -257,6 +257,8 @@ pub struct XskPort {
     /// Frames produced on the TX ring since the last kick.
     tx_new: u32,
     stats: XskPortStats,
+    /// The last `XDP_STATISTICS` read for [`Port::counters`].
+    kernel: XskPortStats,
 }
 
 impl fmt::Debug for XskPort {
@@ -389,6 +391,22 @@ impl XskPort {
 const MAX_KICKS: u32 = 8;
 
 impl Port for XskPort {
+    fn counters(&mut self, kernel: bool) -> super::PortCounters {
+        if kernel {
+            self.kernel = self.stats();
+        }
+        let (s, k) = (&self.stats, &self.kernel);
+        super::PortCounters {
+            rx: s.rx,
+            tx: s.tx,
+            rx_dropped: k.kernel_rx_dropped,
+            rx_ring_full: k.kernel_rx_ring_full,
+            fill_ring_empty: k.kernel_fill_empty,
+            tx_ring_full: s.tx_ring_full,
+            invalid_descs: k.kernel_rx_invalid + k.kernel_tx_invalid,
+        }
+    }
+
     fn rx(&mut self, _umem: &mut Umem, out: &mut [Desc]) -> usize {
         let want = out.len().min(self.scratch.len());
         // SAFETY: the RX ring hands over frames the kernel filled from
@@ -1010,6 +1028,7 @@ fn try_open(
             tx_out: 0,
             tx_new: 0,
             stats: XskPortStats::default(),
+            kernel: XskPortStats::default(),
         });
     }
     let mut umem = umem;
