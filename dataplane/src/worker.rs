@@ -495,7 +495,7 @@ impl<P: Port> Worker<P> {
     pub fn publish(&mut self) {
         self.published.publish(&self.pipeline.counters());
         self.published_times.publish(&self.batch_times);
-        let kernel = self.publications % KERNEL_STATS_EVERY == 0;
+        let kernel = self.publications.is_multiple_of(KERNEL_STATS_EVERY);
         self.publications += 1;
         for (i, p) in self.ports.iter_mut().enumerate() {
             self.published_ports.publish(i, &p.counters(kernel));
