@@ -340,13 +340,15 @@ impl XskPort {
             return;
         }
         let free = self.fill_q.nb_free(room).min(room) as usize;
-        let n = free.min(umem.free_count()).min(self.scratch.len());
+        let want = free.min(umem.free_count()).min(self.scratch.len());
+        let mut n = 0;
+        while n < want {
+            let Some(d) = umem.alloc() else { break };
+            self.scratch[n] = self.chunk(d.addr);
+            n += 1;
+        }
         if n == 0 {
             return;
-        }
-        for i in 0..n {
-            let d = umem.alloc().expect("free_count checked");
-            self.scratch[i] = self.chunk(d.addr);
         }
         // SAFETY: the chunks came off the free list, so neither the
         // pipeline nor any ring holds them; they belong to this UMEM.

@@ -12,6 +12,7 @@ mod batch;
 pub mod counters;
 pub mod latency;
 #[cfg(test)]
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use batch::{
