@@ -494,49 +494,45 @@ impl HostPlan {
     pub fn apply_each(&self) -> Vec<TapError> {
         self.steps
             .iter()
-            .filter_map(|s| {
-                HostPlan {
-                    tap: self.tap.clone(),
-                    steps: vec![s.clone()],
-                }
-                .apply()
-                .err()
-            })
+            .filter_map(|s| self.run(s).err())
             .collect()
     }
 
     /// Runs the steps in order in the caller's network namespace; the
     /// first failure stops it and names the step.
     pub fn apply(&self) -> Result<(), TapError> {
-        for s in &self.steps {
-            let fail = |detail: String| TapError::Setup {
-                name: self.tap.clone(),
-                command: s.to_string(),
-                detail,
-            };
-            match s {
-                HostStep::Ip(args) => {
-                    let out = Command::new("ip")
-                        .args(args)
-                        .output()
-                        .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
-                    if !out.status.success() {
-                        return Err(fail(
-                            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                        ));
-                    }
+        self.steps.iter().try_for_each(|s| self.run(s))
+    }
+
+    /// Runs step `s`; the failure names it.
+    fn run(&self, s: &HostStep) -> Result<(), TapError> {
+        let fail = |detail: String| TapError::Setup {
+            name: self.tap.clone(),
+            command: s.to_string(),
+            detail,
+        };
+        match s {
+            HostStep::Ip(args) => {
+                let out = Command::new("ip")
+                    .args(args)
+                    .output()
+                    .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
+                if !out.status.success() {
+                    return Err(fail(
+                        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    ));
                 }
-                HostStep::Sysctl {
-                    path,
-                    value,
-                    optional,
-                } => {
-                    let file = Path::new("/proc/sys").join(path);
-                    if *optional && !file.exists() {
-                        continue;
-                    }
-                    std::fs::write(&file, value).map_err(|e| fail(e.to_string()))?;
+            }
+            HostStep::Sysctl {
+                path,
+                value,
+                optional,
+            } => {
+                let file = Path::new("/proc/sys").join(path);
+                if *optional && !file.exists() {
+                    return Ok(());
                 }
+                std::fs::write(&file, value).map_err(|e| fail(e.to_string()))?;
             }
         }
         Ok(())
