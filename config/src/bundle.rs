@@ -1,13 +1,15 @@
 //! Everything an appliance config names, loaded and cross-checked: the
-//! appliance TOML, its iptables-restore rules and its ipset file.
+//! appliance TOML, its iptables-restore rules (and ip6tables-restore
+//! rules, `[firewall] rules6`) and its ipset file.
 //!
 //! Cross-checks (what the kernel would refuse at load, or what is almost
 //! certainly a mistake):
 //! * `-m set --match-set NAME` must name a set of the sets file (error, as
 //!   the kernel refuses a rule naming a missing set);
-//! * that set's family must be the rule's (the rules file is IPv4, so a
+//! * that set's family must be the rule's (in the IPv4 rules file a
 //!   `family inet6` set is an error, as `iptables-legacy-restore` refuses
-//!   it: "The protocol family of set s6 is IPv6, which is not applicable.");
+//!   it: "The protocol family of set s6 is IPv6, which is not applicable.";
+//!   in the `rules6` file a `family inet` set, likewise);
 //! * `-i`/`-o` naming an interface the appliance does not have (warning:
 //!   the kernel accepts it, but the rule can never match on this box).
 
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::appliance::{self, Appliance};
 use crate::ipset::{self, Family, SetFile};
+use crate::iptables::Family as RulesFamily;
 use crate::iptables::{self, Match, Ruleset};
 use crate::lint::{self, Warning};
 use crate::{Error, ErrorKind, Location};
@@ -25,6 +28,8 @@ use crate::{Error, ErrorKind, Location};
 pub struct Bundle {
     pub appliance: Appliance,
     pub rules: Ruleset,
+    /// The `[firewall] rules6` ruleset, when the appliance names one.
+    pub rules6: Option<Ruleset>,
     pub sets: SetFile,
     /// Lint findings; none of them stops a load.
     pub warnings: Vec<Warning>,
@@ -41,15 +46,24 @@ pub fn load(path: &Path) -> Result<Bundle, Error> {
         Some(p) => ipset::load(p)?,
         None => SetFile::default(),
     };
+    let rules6 = match appliance.firewall.as_ref().and_then(|f| f.rules6.as_ref()) {
+        Some(p) => Some((iptables::load6(p)?, p.clone())),
+        None => None,
+    };
     let mut warnings = Vec::new();
     if let Some(file) = &rules_file {
         cross_check(&appliance, &rules, &sets, file, &mut warnings)?;
         warnings.extend(lint::lint(&rules, file));
     }
+    if let Some((rs, file)) = &rules6 {
+        cross_check(&appliance, rs, &sets, file, &mut warnings)?;
+        warnings.extend(lint::lint(rs, file));
+    }
     warnings.sort_by(|a, b| (&a.at.file, a.at.line).cmp(&(&b.at.file, b.at.line)));
     Ok(Bundle {
         appliance,
         rules,
+        rules6: rules6.map(|(rs, _)| rs),
         sets,
         warnings,
     })
@@ -70,9 +84,18 @@ pub enum BundleError {
         sets_file: Option<PathBuf>,
     },
     /// `-m set --match-set NAME` in an IPv4 rule names a `family inet6`
-    /// set (the kernel's xt_set refuses it at load with this message).
-    #[error("the protocol family of set `{name}' is IPv6, which is not applicable to an IPv4 (iptables) rule")]
-    SetFamily { name: String },
+    /// set, or in an IPv6 rule a `family inet` one (the kernel's xt_set
+    /// refuses it at load with this message).
+    #[error(
+        "the protocol family of set `{name}' is {set}, which is not applicable to an {rule} rule"
+    )]
+    SetFamily {
+        name: String,
+        /// The set's family: `IPv4` or `IPv6`.
+        set: &'static str,
+        /// The rule's: `IPv4 (iptables)` or `IPv6 (ip6tables)`.
+        rule: &'static str,
+    },
 }
 
 /// " (PATH)" naming the sets file, or how to name one.
@@ -150,9 +173,9 @@ pub fn first_set_reference(rules: &Ruleset) -> Option<(&str, usize)> {
         })
 }
 
-/// Checks every `-m set --match-set` of the IPv4 ruleset `rules` (read
-/// from `file`) against `sets` as the kernel does at load: the set must
-/// exist and be of family inet (or family-less, `bitmap:port`); errors name
+/// Checks every `-m set --match-set` of the ruleset `rules` (read from
+/// `file`) against `sets` as the kernel does at load: the set must exist
+/// and be of the ruleset's family (or family-less, `bitmap:port`); errors name
 /// the rule's line. `sets_file` names the sets file in the missing-set
 /// error. A lookup giving fewer directions than the set has dimensions is a
 /// warning (the kernel loads it but never matches).
@@ -179,11 +202,17 @@ pub fn check_sets(
                             }),
                         ));
                     };
-                    if def.family == Some(Family::Inet6) {
+                    let wrong = match rules.family {
+                        RulesFamily::Ipv4 => (Family::Inet6, "IPv6", "IPv4 (iptables)"),
+                        RulesFamily::Ipv6 => (Family::Inet, "IPv4", "IPv6 (ip6tables)"),
+                    };
+                    if def.family == Some(wrong.0) {
                         return Err(Error::new(
                             at(),
                             ErrorKind::Bundle(BundleError::SetFamily {
                                 name: sr.name.clone(),
+                                set: wrong.1,
+                                rule: wrong.2,
                             }),
                         ));
                     }

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::iptables::ext::tcp::PortRange;
 use crate::iptables::{
-    AddrMatch, Chain, IfaceMatch, Match, Policy, Rule, Ruleset, Table, TableKind, Target, TargetExt,
+    AddrMatch, Chain, IfaceMatch, IpBits, Match, Policy, Rule, Ruleset, Table, TableKind, Target,
+    TargetExt,
 };
 use crate::Location;
 
@@ -75,18 +76,18 @@ fn always_decides(r: &Rule) -> bool {
     }
 }
 
-fn addr_covers(a: &Option<AddrMatch>, b: &Option<AddrMatch>) -> bool {
+fn addr_covers<A: IpBits>(a: &Option<AddrMatch<A>>, b: &Option<AddrMatch<A>>) -> bool {
     match (a, b) {
         (None, _) => true,
-        (Some(a), None) => a.mask == std::net::Ipv4Addr::UNSPECIFIED && !a.invert,
+        (Some(a), None) => a.is_any(),
         (Some(a), Some(b)) => {
             if a.invert || b.invert {
                 return a == b;
             }
             // b's block lies inside a's when a's mask bits are all in b's
             // mask and b's address falls in a.
-            let am = u32::from(a.mask);
-            let bm = u32::from(b.mask);
+            let am = a.mask.bits();
+            let bm = b.mask.bits();
             am & bm == am && a.contains(b.addr)
         }
     }
@@ -149,6 +150,8 @@ fn match_covers(m: &Match, later: &Rule) -> bool {
 pub fn covers(earlier: &Rule, later: &Rule) -> bool {
     addr_covers(&earlier.src, &later.src)
         && addr_covers(&earlier.dst, &later.dst)
+        && addr_covers(&earlier.src6, &later.src6)
+        && addr_covers(&earlier.dst6, &later.dst6)
         && iface_covers(&earlier.in_iface, &later.in_iface)
         && iface_covers(&earlier.out_iface, &later.out_iface)
         && (earlier.proto.is_none() || earlier.proto == later.proto)
@@ -164,29 +167,46 @@ enum AddrKey {
     /// No condition (or a /0): may cover any address condition.
     Any,
     /// `! -s/-d addr/mask`: covers only the identical condition.
-    Not(u32, u32),
+    Not(u128, u128),
     /// `-s/-d addr/mask` (mask, addr): covers a condition whose address
     /// falls in the block.
-    In(u32, u32),
+    In(u128, u128),
 }
 
-fn addr_key(a: &Option<AddrMatch>) -> AddrKey {
+/// An address condition of either family, as numbers: (addr, mask,
+/// invert). A rule has IPv4 or IPv6 conditions, never both, so one key
+/// space serves both families.
+type AddrBits = Option<(u128, u128, bool)>;
+
+fn bits<A: IpBits>(a: &Option<AddrMatch<A>>) -> AddrBits {
+    a.map(|a| (a.addr.bits(), a.mask.bits(), a.invert))
+}
+
+/// The rule's source (`dst` false) or destination condition.
+fn addr_of(r: &Rule, dst: bool) -> AddrBits {
+    match dst {
+        false => bits(&r.src).or(bits(&r.src6)),
+        true => bits(&r.dst).or(bits(&r.dst6)),
+    }
+}
+
+fn addr_key(a: AddrBits) -> AddrKey {
     match a {
         None => AddrKey::Any,
-        Some(a) if a.invert => AddrKey::Not(u32::from(a.addr), u32::from(a.mask)),
-        Some(a) if u32::from(a.mask) == 0 => AddrKey::Any,
-        Some(a) => AddrKey::In(u32::from(a.mask), u32::from(a.addr)),
+        Some((addr, mask, true)) => AddrKey::Not(addr, mask),
+        Some((_, 0, false)) => AddrKey::Any,
+        Some((addr, mask, false)) => AddrKey::In(mask, addr),
     }
 }
 
 /// The keys under which an earlier rule that covers address condition `b`
 /// can be filed, given the masks of the `In` keys in the index.
-fn addr_probes(b: &Option<AddrMatch>, masks: &[u32]) -> Vec<AddrKey> {
+fn addr_probes(b: AddrBits, masks: &[u128]) -> Vec<AddrKey> {
     let mut out = vec![AddrKey::Any];
     match b {
         None => {}
-        Some(b) if b.invert => out.push(AddrKey::Not(u32::from(b.addr), u32::from(b.mask))),
-        Some(b) => out.extend(masks.iter().map(|&m| AddrKey::In(m, u32::from(b.addr) & m))),
+        Some((addr, mask, true)) => out.push(AddrKey::Not(addr, mask)),
+        Some((addr, _, false)) => out.extend(masks.iter().map(|&m| AddrKey::In(m, addr & m))),
     }
     out
 }
@@ -220,16 +240,16 @@ fn single_dports(r: &Rule) -> impl Iterator<Item = (bool, u16)> + '_ {
 #[derive(Default)]
 struct ShadowIndex {
     by_key: std::collections::HashMap<ShadowKey, Vec<usize>>,
-    src_masks: Vec<u32>,
-    dst_masks: Vec<u32>,
+    src_masks: Vec<u128>,
+    dst_masks: Vec<u128>,
 }
 
 impl ShadowIndex {
     fn insert(&mut self, i: usize, r: &Rule) {
         let key = (
             r.proto.map(|p| (p.proto, p.invert)),
-            addr_key(&r.src),
-            addr_key(&r.dst),
+            addr_key(addr_of(r, false)),
+            addr_key(addr_of(r, true)),
             single_dports(r).next(),
         );
         if let AddrKey::In(m, _) = key.1 {
@@ -251,8 +271,8 @@ impl ShadowIndex {
         if let Some(p) = later.proto {
             protos.push(Some((p.proto, p.invert)));
         }
-        let srcs = addr_probes(&later.src, &self.src_masks);
-        let dsts = addr_probes(&later.dst, &self.dst_masks);
+        let srcs = addr_probes(addr_of(later, false), &self.src_masks);
+        let dsts = addr_probes(addr_of(later, true), &self.dst_masks);
         let mut ports: Vec<PortKey> = vec![None];
         ports.extend(single_dports(later).map(Some));
         let mut best: Option<usize> = None;
@@ -340,12 +360,10 @@ fn accepts_established(r: &Rule) -> bool {
 /// or fragment condition (a /0 or `-p all` counts as none) and no match
 /// but comments.
 fn unconditional(r: &Rule) -> bool {
-    let no_addr = |a: &Option<AddrMatch>| {
-        a.as_ref()
-            .is_none_or(|a| !a.invert && a.mask == std::net::Ipv4Addr::UNSPECIFIED)
-    };
-    no_addr(&r.src)
-        && no_addr(&r.dst)
+    r.src.is_none_or(|a| a.is_any())
+        && r.dst.is_none_or(|a| a.is_any())
+        && r.src6.is_none_or(|a| a.is_any())
+        && r.dst6.is_none_or(|a| a.is_any())
         && r.in_iface.is_none()
         && r.out_iface.is_none()
         && r.proto.is_none_or(|p| p.proto == 0 && !p.invert)

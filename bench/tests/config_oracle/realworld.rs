@@ -75,6 +75,7 @@ impl<'a> Case<'a> {
 fn sluice_parse(case: &Case, text: &str) -> Result<Ruleset, sluice_config::Error> {
     let opts = RestoreOptions {
         noflush: case.noflush,
+        ..Default::default()
     };
     restore(text, Path::new(&case.name), &Ruleset::default(), opts)
 }

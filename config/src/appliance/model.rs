@@ -107,6 +107,9 @@ pub struct PolicyRule {
 pub struct Firewall {
     /// The `iptables-restore` file, resolved against the TOML file's folder.
     pub rules: PathBuf,
+    /// The `ip6tables-restore` file (`rules6`), resolved the same way.
+    /// Without it sluice does not forward IPv6.
+    pub rules6: Option<PathBuf>,
     /// The `ipset save` file, resolved the same way.
     pub sets: Option<PathBuf>,
     /// Line of the `[firewall]` header.

@@ -69,6 +69,7 @@ pub(super) struct RawPolicy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFirewall {
     pub(super) rules: Spanned<String>,
+    pub(super) rules6: Option<Spanned<String>>,
     pub(super) sets: Option<Spanned<String>>,
 }
 

@@ -454,11 +454,20 @@ impl RawFirewall {
             Ok(dir.join(p))
         };
         let rules = resolve(self.rules, "rules")?;
+        let rules6 = match self.rules6 {
+            None => None,
+            Some(s) => Some(resolve(s, "rules6")?),
+        };
         let sets = match self.sets {
             None => None,
             Some(s) => Some(resolve(s, "sets")?),
         };
-        Ok(Firewall { rules, sets, line })
+        Ok(Firewall {
+            rules,
+            rules6,
+            sets,
+            line,
+        })
     }
 }
 

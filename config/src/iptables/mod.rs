@@ -1,5 +1,8 @@
-//! The `iptables-restore` language: parsing into the typed model of
-//! [`model`], and printing back in `iptables-save` form ([`save`]).
+//! The `iptables-restore` and `ip6tables-restore` language: parsing into
+//! the typed model of [`model`], and printing back in `iptables-save` /
+//! `ip6tables-save` form ([`save`]). One parser for both families: the
+//! [`Family`] in [`RestoreOptions`] decides the address syntax and which
+//! extensions exist.
 //!
 //! Behaviour reference: iptables v1.8 (`iptables-restore`, libxtables and
 //! the extensions' userspace parsers) and the kernel's checks at table load.
@@ -35,15 +38,39 @@ pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Ruleset, Error> {
     parse(&bytes::decode(bytes, file)?, file)
 }
 
+/// Parses an `ip6tables-restore` file from an empty ruleset.
+pub fn parse6(text: &str, file: &Path) -> Result<Ruleset, Error> {
+    parse_family(text, file, Family::Ipv6)
+}
+
+/// Parses a restore file of `family` from an empty ruleset.
+pub fn parse_family(text: &str, file: &Path, family: Family) -> Result<Ruleset, Error> {
+    let opts = RestoreOptions {
+        family,
+        ..Default::default()
+    };
+    restore::restore(text, file, &Ruleset::default(), opts)
+}
+
+/// Reads and parses an `ip6tables-restore` file.
+pub fn load6(path: &Path) -> Result<Ruleset, Error> {
+    load_family(path, Family::Ipv6)
+}
+
 /// Reads and parses a restore file.
 pub fn load(path: &Path) -> Result<Ruleset, Error> {
+    load_family(path, Family::Ipv4)
+}
+
+/// Reads and parses a restore file of `family`.
+pub fn load_family(path: &Path, family: Family) -> Result<Ruleset, Error> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
             Location::new(path, 0, None),
             ErrorKind::Io(ReadError::new(&e)),
         )
     })?;
-    parse_bytes(&bytes, path)
+    parse_family(&bytes::decode(&bytes, path)?, path, family)
 }
 
 /// The canonical form: what `iptables-save` prints after restoring `text`.

@@ -1,13 +1,36 @@
 //! The typed rule model: what an `iptables-restore` file means once parsed.
 //!
-//! IPv4 (`iptables`) only for now. Everything a rule says is kept in typed
-//! form, in the order the operator wrote it where order matters to
+//! Both families: `iptables` (IPv4) and `ip6tables` (IPv6) rulesets share
+//! the model; a rule's addresses are in `src`/`dst` (IPv4) or
+//! `src6`/`dst6` (IPv6), whichever its [`Family`] has. Everything a rule
+//! says is kept in typed form, in the order the operator wrote it where order matters to
 //! `iptables-save` (matches print in load order).
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ext::{Match, TargetExt};
+
+/// The address family a ruleset is for: `iptables-restore` (IPv4) or
+/// `ip6tables-restore` (IPv6) reads it. The language is the same but for
+/// the addresses, the ICMP, TTL/hop-limit and REJECT forms, and the
+/// extensions only one family has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Family {
+    #[default]
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The command whose language this is (for messages).
+    pub fn command(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "iptables",
+            Family::Ipv6 => "ip6tables",
+        }
+    }
+}
 
 /// The netfilter tables sluice understands, in the order the kernel runs
 /// them at a hook (raw -300, mangle -150, nat -100/+100, filter 0,
@@ -152,6 +175,8 @@ impl Policy {
 /// A whole ruleset: the tables in the order the file first named them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ruleset {
+    /// Which restore read it: iptables (IPv4) or ip6tables.
+    pub family: Family,
     pub tables: Vec<Table>,
     /// Tables a restore file opened and committed without naming any of
     /// their chains: iptables-legacy has them (with empty built-in
@@ -256,24 +281,58 @@ pub struct Chain {
     pub line: usize,
 }
 
-/// `-s` / `-d`: an address under a mask (contiguous or not).
+/// An address type `-s`/`-d` take: its bits as a number, for masks.
+pub trait IpBits: Copy + Eq + fmt::Display {
+    /// How many bits an address has (32 or 128).
+    const BITS: u32;
+    /// The unspecified address (`0.0.0.0`, `::`).
+    const ZERO: Self;
+    /// The address as a number, right-aligned.
+    fn bits(self) -> u128;
+}
+
+impl IpBits for Ipv4Addr {
+    const BITS: u32 = 32;
+    const ZERO: Self = Ipv4Addr::UNSPECIFIED;
+    fn bits(self) -> u128 {
+        u32::from(self).into()
+    }
+}
+
+impl IpBits for Ipv6Addr {
+    const BITS: u32 = 128;
+    const ZERO: Self = Ipv6Addr::UNSPECIFIED;
+    fn bits(self) -> u128 {
+        u128::from(self)
+    }
+}
+
+/// `-s` / `-d`: an address under a mask (contiguous or not); IPv4 unless
+/// said otherwise ([`Addr6Match`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddrMatch {
-    pub addr: Ipv4Addr,
-    pub mask: Ipv4Addr,
+pub struct AddrMatch<A = Ipv4Addr> {
+    pub addr: A,
+    pub mask: A,
     pub invert: bool,
 }
 
-impl AddrMatch {
+/// `-s` / `-d` of an ip6tables rule.
+pub type Addr6Match = AddrMatch<Ipv6Addr>;
+
+impl<A: IpBits> AddrMatch<A> {
     /// Whether `ip` is inside (before inversion).
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & u32::from(self.mask) == u32::from(self.addr)
+    pub fn contains(&self, ip: A) -> bool {
+        ip.bits() & self.mask.bits() == self.addr.bits()
     }
     /// Prefix length when the mask is contiguous.
     pub fn prefix_len(&self) -> Option<u8> {
-        let m = u32::from(self.mask);
+        let m = self.mask.bits() << (128 - A::BITS);
         let ones = m.leading_ones();
         (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+    }
+    /// A zero mask, not inverted: no condition at all.
+    pub fn is_any(&self) -> bool {
+        self.mask == A::ZERO && !self.invert
     }
 }
 
@@ -307,6 +366,7 @@ pub struct ProtoMatch {
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
 
 /// What a rule does when it matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,10 +393,14 @@ pub struct Rule {
     pub counters: Counters,
     pub src: Option<AddrMatch>,
     pub dst: Option<AddrMatch>,
+    /// `-s` of an ip6tables rule (`src` is then `None`).
+    pub src6: Option<Addr6Match>,
+    /// `-d` of an ip6tables rule (`dst` is then `None`).
+    pub dst6: Option<Addr6Match>,
     pub in_iface: Option<IfaceMatch>,
     pub out_iface: Option<IfaceMatch>,
     pub proto: Option<ProtoMatch>,
-    /// `-f`: `Some(false)` for `-f`, `Some(true)` for `! -f`.
+    /// `-f` (IPv4 only): `Some(false)` for `-f`, `Some(true)` for `! -f`.
     pub fragment: Option<bool>,
     pub matches: Vec<Match>,
     pub target: Target,
@@ -349,6 +413,8 @@ impl Rule {
             counters: Counters::default(),
             src: None,
             dst: None,
+            src6: None,
+            dst6: None,
             in_iface: None,
             out_iface: None,
             proto: None,

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::lex;
-use super::model::{Chain, Counters, Policy, Rule, Ruleset, Table, TableKind, Target};
+use super::model::{Chain, Counters, Family, Policy, Rule, Ruleset, Table, TableKind, Target};
 use super::rule::{parse_command_at, Command};
 use super::validate;
 use crate::error::{Error, ErrorKind, Location};
@@ -42,6 +42,9 @@ pub struct RestoreError(pub String);
 pub struct RestoreOptions {
     /// `--noflush`: edit the tables in place instead of replacing them.
     pub noflush: bool,
+    /// Which restore reads the file: `iptables-restore` (IPv4, the
+    /// default) or `ip6tables-restore`.
+    pub family: Family,
 }
 
 /// A table being read. User chains are appended as they are declared and
@@ -153,6 +156,7 @@ pub fn restore(
     opts: RestoreOptions,
 ) -> Result<Ruleset, Error> {
     let mut rs = base.clone();
+    rs.family = opts.family;
     let mut open: Option<Open> = None;
     let mut last_line = 0;
     let e = |line: usize, col: Option<usize>, msg: String| {
@@ -307,8 +311,8 @@ pub fn restore(
         for w in &mut words {
             w.column += off;
         }
-        let (cmd, spots) =
-            parse_command_at(&words, o.table.kind).map_err(|a| e(line, Some(a.column), a.msg))?;
+        let (cmd, spots) = parse_command_at(&words, o.table.kind, opts.family)
+            .map_err(|a| e(line, Some(a.column), a.msg))?;
         apply(o, cmd, line, counters).map_err(|(at, m)| {
             let col = match at {
                 At::Chain => spots.chain,
@@ -780,7 +784,10 @@ mod tests {
     #[test]
     fn builtin_header_with_dash_keeps_the_policy() {
         let base = load("*filter\n:INPUT DROP [0:0]\nCOMMIT\n").expect("base");
-        let opts = RestoreOptions { noflush: true };
+        let opts = RestoreOptions {
+            noflush: true,
+            ..Default::default()
+        };
         let rs = restore(
             "*filter\n:INPUT - [0:0]\nCOMMIT\n",
             Path::new("t"),

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use super::ext::addr6::save_addr6_mask;
 use super::ext::Match;
-use super::model::{AddrMatch, IfaceMatch, Rule, Ruleset, Table, TableKind, Target};
+use super::model::{Addr6Match, AddrMatch, IfaceMatch, Rule, Ruleset, Table, TableKind, Target};
 use super::netdb;
 
 /// The whole ruleset, tables in the order the file first named them.
@@ -138,6 +139,19 @@ fn save_addr(out: &mut String, flag: &str, a: &Option<AddrMatch>) {
     }
 }
 
+/// `-s`/`-d` of an ip6tables rule, as `ip6tables-save` prints them.
+fn save_addr6(out: &mut String, flag: &str, a: &Option<Addr6Match>) {
+    let Some(a) = a.filter(|a| !a.is_any()) else {
+        return;
+    };
+    if a.invert {
+        out.push_str(" !");
+    }
+    out.push(' ');
+    out.push_str(flag);
+    save_addr6_mask(out, a.addr, a.mask);
+}
+
 fn save_iface(out: &mut String, flag: &str, i: &Option<IfaceMatch>) {
     let Some(i) = i else { return };
     // iptables-save prints nothing for an empty name: `! -i +` (which
@@ -179,6 +193,8 @@ pub fn save_rule(chain: &str, r: &Rule) -> String {
     let mut out = format!("-A {chain}");
     save_addr(&mut out, "-s", &r.src);
     save_addr(&mut out, "-d", &r.dst);
+    save_addr6(&mut out, "-s", &r.src6);
+    save_addr6(&mut out, "-d", &r.dst6);
     save_iface(&mut out, "-i", &r.in_iface);
     save_iface(&mut out, "-o", &r.out_iface);
     if let Some(p) = r.proto {

@@ -280,6 +280,7 @@ mod tests {
             )
             .unwrap(),
             rules: sluice_config::iptables::parse(rules, Path::new("/t/r.v4")).unwrap(),
+            rules6: None,
             sets: Default::default(),
             warnings: Vec::new(),
         }

@@ -73,6 +73,15 @@ pub enum RulesError {
         chain: String,
         target: String,
     },
+    /// An ip6tables-only match or target (the config parser refuses them
+    /// in an iptables ruleset already; the dataplane runs IPv4 rules only).
+    #[error("line {line}: -A {chain} ... (table {table}): {name} is an ip6tables extension: sluice's dataplane runs IPv4 (iptables) rules only")]
+    Ipv6Only {
+        line: usize,
+        table: TableKind,
+        chain: String,
+        name: &'static str,
+    },
     /// `-m set` that cannot be compiled against the sets file.
     #[error("line {line}: -A {chain} ... (table {table}): {source}")]
     Set {
@@ -129,6 +138,17 @@ struct At<'a> {
     line: usize,
     table: TableKind,
     chain: &'a str,
+}
+
+impl At<'_> {
+    fn ipv6_only(&self, name: &'static str) -> RulesError {
+        RulesError::Ipv6Only {
+            line: self.line,
+            table: self.table,
+            chain: self.chain.to_string(),
+            name,
+        }
+    }
 }
 
 /// A compiled match. Variants marked *lifted* may have their test in the
@@ -585,6 +605,12 @@ impl Cx<'_> {
                 },
                 Match::Multiport(x) => CMatch::Multiport(x.clone()),
                 Match::Iprange(x) => CMatch::Iprange(x.clone()),
+                Match::Icmp6(_)
+                | Match::Hl(_)
+                | Match::Ipv6header(_)
+                | Match::Frag(_)
+                | Match::Rt(_)
+                | Match::Eui64(_) => return Err(at.ipv6_only(m.name())),
                 Match::Length(x) => match x.length {
                     Some(l) => CMatch::Length(l),
                     None => continue,
@@ -719,7 +745,11 @@ impl Cx<'_> {
                 }
             }
             Target::Ext(x) => match x {
+                TargetExt::Reject(r) if r.with6.is_some() => return Err(at.ipv6_only("REJECT")),
                 TargetExt::Reject(r) => CTarget::Reject(r.with),
+                TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
+                    return Err(at.ipv6_only(x.name()))
+                }
                 TargetExt::Log(l) => CTarget::Log(LogSpec::compile(l)),
                 TargetExt::Mark(m) => match m.xmark {
                     Some(x) => CTarget::Mark(x),

@@ -197,6 +197,7 @@ acct = 1
         a.firewall,
         Some(Firewall {
             rules: PathBuf::from("/etc/sluice/rules.v4"),
+            rules6: None,
             sets: Some(PathBuf::from("/var/lib/sluice/sets.save")),
             line: 48,
         })

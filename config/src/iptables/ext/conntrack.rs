@@ -24,7 +24,7 @@ use super::parse::{
     uint_range_opt,
 };
 use super::{once, save_invert, Cx, Extension, Opt};
-use crate::iptables::model::Rule;
+use crate::iptables::model::{Family, Rule};
 
 // ---------------------------------------------------------------------------
 // States and statuses.
@@ -344,7 +344,7 @@ impl Extension for Conntrack {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
         let arg = args[0].as_str();
         match id {
@@ -366,6 +366,11 @@ impl Extension for Conntrack {
                     _ => &mut self.repl_dst,
                 };
                 once(slot, id)?;
+                if cx.family == Family::Ipv6 {
+                    return Err(format!(
+                        "--{id} with an IPv6 address is not implemented yet (sluice has the conntrack tuple addresses for IPv4 only)"
+                    ));
+                }
                 let (addr, mask) = parse_hostmask(arg, id)?;
                 *slot = Some(CtAddr { addr, mask, invert });
             }

@@ -106,8 +106,18 @@ fn parse_range(s: &str) -> Option<((u8, u8), &str)> {
 /// A name (any unambiguous case-insensitive prefix of one) or
 /// `TYPE[/CODE[:CODE]]`, to (type, code_min, code_max).
 pub fn parse_icmp_type(s: &str) -> Result<(u8, u8, u8), String> {
+    parse_icmp_names(s, ICMP_NAMES, "ICMP")
+}
+
+/// libxt_icmp.h's `__ipt_parse_icmp`, shared by ICMP and ICMPv6: `names`
+/// the family's table, `word` its name in messages (`ICMP`, `ICMPv6`).
+pub(crate) fn parse_icmp_names(
+    s: &str,
+    names: &[(&str, u8, u8, u8)],
+    word: &str,
+) -> Result<(u8, u8, u8), String> {
     let mut found: Option<&(&str, u8, u8, u8)> = None;
-    for e in ICMP_NAMES {
+    for e in names {
         let prefix =
             e.0.as_bytes()
                 .get(..s.len())
@@ -117,7 +127,7 @@ pub fn parse_icmp_type(s: &str) -> Result<(u8, u8, u8), String> {
         }
         if let Some(first) = found {
             return Err(format!(
-                "Ambiguous ICMP type `{s}': `{}' or `{}'?",
+                "Ambiguous {word} type `{s}': `{}' or `{}'?",
                 first.0, e.0
             ));
         }
@@ -127,13 +137,13 @@ pub fn parse_icmp_type(s: &str) -> Result<(u8, u8, u8), String> {
         return Ok((t, lo, hi));
     }
     let Some(((t0, t1), rest)) = parse_range(s) else {
-        return Err(format!("Unknown ICMP type `{s}'"));
+        return Err(format!("Unknown {word} type `{s}'"));
     };
     let (code_min, code_max) = match rest.chars().next() {
         None => (0, 0xff),
         Some('/') => {
             let Some((codes, rest)) = parse_range(&rest[1..]) else {
-                return Err(format!("Unknown ICMP code `{s}'"));
+                return Err(format!("Unknown {word} code `{s}'"));
             };
             if let Some(c) = rest.chars().next() {
                 return Err(format!("unknown character {c}"));
@@ -143,7 +153,7 @@ pub fn parse_icmp_type(s: &str) -> Result<(u8, u8, u8), String> {
         Some(c) => return Err(format!("unknown character {c}")),
     };
     if t0 != t1 {
-        return Err("ICMP type range not supported".into());
+        return Err(format!("{word} type range not supported"));
     }
     Ok((t0, code_min, code_max))
 }

@@ -22,7 +22,7 @@ pub struct Mac {
 }
 
 /// Hooks xt_mac registers for.
-const MAC_HOOKS: [Hook; 3] = [Hook::Prerouting, Hook::Input, Hook::Forward];
+pub(crate) const MAC_HOOKS: [Hook; 3] = [Hook::Prerouting, Hook::Input, Hook::Forward];
 
 /// One byte as libxtables reads it with `strtoul(s, &end, 16)` and at most
 /// two characters consumed: empty (0), one or two hex digits, or a sign or

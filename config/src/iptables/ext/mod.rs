@@ -13,15 +13,20 @@
 //! `required`) and the kernel's table and hook checks (`check_table`,
 //! `check_hook_mask`), each with the messages of the C code it follows.
 
-use super::model::{Hook, HookMask, ProtoMatch, Rule, TableKind};
+use super::model::{Family, Hook, HookMask, ProtoMatch, Rule, TableKind};
 
+pub mod addr6;
 pub mod addrtype;
 pub mod comment;
 pub mod connmark;
 pub mod conntrack;
 pub mod dscp;
+pub mod eui64;
+pub mod frag;
 pub mod icmp;
+pub mod icmp6;
 pub mod iprange;
+pub mod ipv6header;
 pub mod length;
 pub mod limit;
 pub mod mac;
@@ -30,6 +35,7 @@ pub mod multiport;
 pub mod parse;
 pub mod pkttype;
 pub mod recent;
+pub mod rt;
 pub mod set;
 pub mod state;
 pub mod statistic;
@@ -44,6 +50,7 @@ pub mod t_dscp;
 pub mod t_log;
 pub mod t_mark;
 pub mod t_nat;
+pub mod t_npt;
 pub mod t_reject;
 pub mod t_tcpmss;
 pub mod t_ttl;
@@ -79,6 +86,7 @@ impl Opt {
 /// when they read an option, so `-p` after the option is too late for some).
 #[derive(Debug, Clone, Copy)]
 pub struct Cx<'a> {
+    pub family: Family,
     pub table: TableKind,
     pub chain: &'a str,
     pub proto: Option<ProtoMatch>,
@@ -185,7 +193,12 @@ registry! {
         Connmark(connmark::Connmark) = "connmark",
         Conntrack(conntrack::Conntrack) = "conntrack",
         Dscp(dscp::Dscp) = "dscp",
+        Eui64(eui64::Eui64) = "eui64",
+        Frag(frag::Frag) = "frag",
+        Hl(ttl::Hl) = "hl",
         Icmp(icmp::Icmp) = "icmp",
+        Icmp6(icmp6::Icmp6) = "icmp6",
+        Ipv6header(ipv6header::Ipv6header) = "ipv6header",
         Iprange(iprange::Iprange) = "iprange",
         Length(length::Length) = "length",
         Limit(limit::Limit) = "limit",
@@ -194,6 +207,7 @@ registry! {
         Multiport(multiport::Multiport) = "multiport",
         Pkttype(pkttype::Pkttype) = "pkttype",
         Recent(recent::Recent) = "recent",
+        Rt(rt::Rt) = "rt",
         Set(set::Set) = "set",
         State(state::State) = "state",
         Statistic(statistic::Statistic) = "statistic",
@@ -210,7 +224,9 @@ registry! {
         Connmark(t_connmark::Connmark) = "CONNMARK",
         Ct(t_ct::Ct) = "CT",
         Dnat(t_nat::Dnat) = "DNAT",
+        Dnpt(t_npt::Dnpt) = "DNPT",
         Dscp(t_dscp::Dscp) = "DSCP",
+        Hl(t_ttl::Hl) = "HL",
         Log(t_log::Log) = "LOG",
         Mark(t_mark::Mark) = "MARK",
         Masquerade(t_nat::Masquerade) = "MASQUERADE",
@@ -218,8 +234,76 @@ registry! {
         Redirect(t_nat::Redirect) = "REDIRECT",
         Reject(t_reject::Reject) = "REJECT",
         Snat(t_nat::Snat) = "SNAT",
+        Snpt(t_npt::Snpt) = "SNPT",
         Tcpmss(t_tcpmss::Tcpmss) = "TCPMSS",
         Ttl(t_ttl::Ttl) = "TTL",
+    }
+}
+
+/// The name libxtables loads for `-m NAME`: `icmpv6` and `ipv6-icmp` are
+/// `icmp6` (`xtables_find_match`), whatever the family.
+pub fn match_alias(name: &str) -> &str {
+    match name {
+        "icmpv6" | "ipv6-icmp" => "icmp6",
+        n => n,
+    }
+}
+
+/// Why `-m NAME` is refused in a ruleset of `family` although sluice has
+/// the match: it exists for the other family only (or sluice has it for
+/// the other family only).
+pub fn family_match_reason(name: &str, family: Family) -> Option<&'static str> {
+    Some(match (family, name) {
+        (Family::Ipv6, "icmp") => {
+            "it is IPv4 only: ip6tables has no such match (use -p ipv6-icmp --icmpv6-type)"
+        }
+        (Family::Ipv6, "ttl") => "it is IPv4 only: ip6tables has no such match (use -m hl)",
+        (Family::Ipv6, "iprange") => "sluice has it for IPv4 only (not implemented for IPv6 yet)",
+        (Family::Ipv4, "icmp6") => {
+            "it is IPv6 only: iptables has no such match (use -p icmp --icmp-type)"
+        }
+        (Family::Ipv4, "hl") => "it is IPv6 only: iptables has no such match (use -m ttl)",
+        (Family::Ipv4, "ipv6header" | "frag" | "rt" | "eui64") => {
+            "it is IPv6 only: iptables has no such match"
+        }
+        _ => return None,
+    })
+}
+
+/// Why `-j NAME` is refused in a ruleset of `family` although sluice has
+/// the target (see [`family_match_reason`]).
+pub fn family_target_reason(name: &str, family: Family) -> Option<&'static str> {
+    Some(match (family, name) {
+        (Family::Ipv6, "TTL") => "it is IPv4 only: ip6tables has no such target (use -j HL)",
+        (Family::Ipv6, "SNAT" | "DNAT") => {
+            "IPv6 addresses in NAT targets are not implemented yet (IPv6 NAT is later work)"
+        }
+        (Family::Ipv4, "HL") => "it is IPv6 only: iptables has no such target (use -j TTL)",
+        (Family::Ipv4, "SNPT" | "DNPT") => {
+            "it is IPv6 only: iptables has no such target (NPTv6 is IPv6 prefix translation)"
+        }
+        _ => return None,
+    })
+}
+
+impl Match {
+    /// [`Match::by_name`] in a ruleset of `family` (after [`match_alias`]).
+    pub fn by_name_in(name: &str, family: Family) -> Option<Match> {
+        let name = match_alias(name);
+        match family_match_reason(name, family) {
+            Some(_) => None,
+            None => Match::by_name(name),
+        }
+    }
+}
+
+impl TargetExt {
+    /// [`TargetExt::by_name`] in a ruleset of `family`.
+    pub fn by_name_in(name: &str, family: Family) -> Option<TargetExt> {
+        match family_target_reason(name, family) {
+            Some(_) => None,
+            None => TargetExt::by_name(name),
+        }
     }
 }
 
@@ -234,8 +318,8 @@ pub fn unsupported_match_reason(name: &str) -> Option<&'static str> {
         "string" | "u32" | "bpf" => "payload inspection is not supported",
         "hashlimit" | "connlimit" | "connbytes" | "quota" | "time" | "helper" | "policy"
         | "esp" | "ah" | "sctp" | "dccp" | "ecn" | "tcpmss" | "realm" | "rpfilter" | "cluster"
-        | "cpu" | "devgroup" | "ipvs" | "nfacct" | "osf" | "rateest" | "connlabel" | "hl"
-        | "ipcomp" | "mh" | "udplite" => "it is not implemented yet",
+        | "cpu" | "devgroup" | "ipvs" | "nfacct" | "osf" | "rateest" | "connlabel" | "hbh"
+        | "dst" | "ipcomp" | "mh" | "udplite" => "it is not implemented yet",
         _ => return None,
     })
 }
@@ -450,6 +534,24 @@ pub(crate) mod testing {
             format!(":{chain} - [0:0]\n")
         };
         let rs = load(&format!("*{table}\n{decl}-A {chain} {rule}\nCOMMIT\n"))?;
+        let r = rs.tables[0]
+            .chain(chain)
+            .and_then(|c| c.rules.first())
+            .cloned()
+            .ok_or("no rule")?;
+        let line = saved_rules(&rs).into_iter().next().unwrap_or_default();
+        Ok((r, line))
+    }
+
+    /// [`rule_in`] for an ip6tables ruleset.
+    pub(crate) fn rule6_in(table: &str, chain: &str, rule: &str) -> Result<(Rule, String), String> {
+        let decl = if Hook::from_chain_name(chain).is_some() {
+            String::new()
+        } else {
+            format!(":{chain} - [0:0]\n")
+        };
+        let text = format!("*{table}\n{decl}-A {chain} {rule}\nCOMMIT\n");
+        let rs = crate::iptables::parse6(&text, Path::new("t")).map_err(|e| e.to_string())?;
         let r = rs.tables[0]
             .chain(chain)
             .and_then(|c| c.rules.first())

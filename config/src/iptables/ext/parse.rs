@@ -152,6 +152,8 @@ pub fn parse_mark_mask(s: &str, opt: &str) -> Result<(u32, u32), String> {
     }
 }
 
+pub use super::addr6::inet_pton6;
+
 // ---------------------------------------------------------------------------
 // IPv4 addresses.
 

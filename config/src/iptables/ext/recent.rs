@@ -7,11 +7,12 @@
 //! added it.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::addr6::{inet_pton6, ntop6};
 use super::parse::{inet_aton, uint_opt};
 use super::{Cx, Extension, Given, Opt};
-use crate::iptables::model::Rule;
+use crate::iptables::model::{Family, Rule};
 
 /// Largest `--hitcount` the kernel takes (`XT_RECENT_MAX_NSTAMPS - 1`;
 /// 65535 on the kernels sluice follows, 6.x).
@@ -77,6 +78,9 @@ pub struct Recent {
     pub side: RecentSide,
     /// `--mask`: applied to the address before it is stored or looked up.
     pub mask: Ipv4Addr,
+    /// `--mask` of an ip6tables rule (`Some` once the rule is read, all
+    /// ones by default; `mask` is then unused).
+    pub mask6: Option<Ipv6Addr>,
     /// Options seen, for "only once" and the combination checks.
     given: Given,
 }
@@ -93,6 +97,7 @@ impl Default for Recent {
             name: "DEFAULT".to_string(),
             side: RecentSide::Source,
             mask: Ipv4Addr::BROADCAST,
+            mask6: None,
             given: Given::default(),
         }
     }
@@ -129,7 +134,7 @@ impl Extension for Recent {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
         let command = match id {
             "set" => Some(RecentCommand::Set),
@@ -175,13 +180,21 @@ impl Extension for Recent {
             }
             "rsource" => self.side = RecentSide::Source,
             "rdest" => self.side = RecentSide::Dest,
+            "mask" if cx.family == Family::Ipv6 => {
+                self.mask6 = Some(inet_pton6(arg).ok_or_else(|| {
+                    format!("bad value for option \"--mask\": \"{arg}\" (sluice takes a numeric IPv6 address, not a host name)")
+                })?)
+            }
             "mask" => self.mask = parse_mask(arg)?,
             _ => return Err(format!("unknown option \"--{id}\"")),
         }
         Ok(())
     }
 
-    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+    fn finish(&mut self, _: &Rule, cx: &Cx) -> Result<(), String> {
+        if cx.family == Family::Ipv6 {
+            self.mask6.get_or_insert(Ipv6Addr::from(u128::MAX));
+        }
         let Some(command) = self.command else {
             return Err(
                 "you must specify one of `--set', `--rcheck' `--update' or `--remove'".into(),
@@ -242,7 +255,14 @@ impl Extension for Recent {
         if self.rttl {
             out.push_str(" --rttl");
         }
-        let _ = write!(out, " --name {} --mask {}", self.name, self.mask);
+        match self.mask6 {
+            Some(m) => {
+                let _ = write!(out, " --name {} --mask {}", self.name, ntop6(m));
+            }
+            None => {
+                let _ = write!(out, " --name {} --mask {}", self.name, self.mask);
+            }
+        }
         out.push_str(match self.side {
             RecentSide::Source => " --rsource",
             RecentSide::Dest => " --rdest",

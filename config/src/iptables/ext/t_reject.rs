@@ -1,12 +1,14 @@
 //! `-j REJECT`: drop the packet and answer with an ICMP error or a TCP
-//! reset (iptables 1.8.9 `libipt_REJECT`, kernel `ipt_REJECT.c`).
+//! reset (iptables 1.8.9 `libipt_REJECT`, kernel `ipt_REJECT.c`); in an
+//! ip6tables ruleset with an ICMPv6 error or a TCP reset ([`RejectWith6`],
+//! `libip6t_REJECT`, `ip6t_REJECT.c`), with the same table and hook rules.
 //!
 //! The kernel allows it in table filter only, from INPUT, FORWARD and
 //! OUTPUT (`xt_check_target`), and `tcp-reset` only for rules with
 //! `-p tcp` not inverted (`reject_tg_check`).
 
 use super::{check_table_hooks, Cx, Extension, Given, Opt};
-use crate::iptables::model::{Hook, HookMask, Rule, TableKind, PROTO_TCP};
+use crate::iptables::model::{Family, Hook, HookMask, Rule, TableKind, PROTO_TCP};
 
 /// The answer REJECT sends (`enum ipt_reject_with`; the discriminant is
 /// the kernel's value).
@@ -96,17 +98,10 @@ impl RejectWith {
     /// or alias starts with the text, ignoring ASCII case (so `icmp` and
     /// even the empty text mean `icmp-net-unreachable`).
     pub fn parse(arg: &str) -> Result<RejectWith, String> {
-        let prefix_of = |full: &str| {
-            full.len() >= arg.len()
-                && full.as_bytes()[..arg.len()].eq_ignore_ascii_case(arg.as_bytes())
-        };
-        if let Some((w, _, _)) = RejectWith::TABLE
-            .iter()
-            .find(|(_, n, a)| prefix_of(n) || prefix_of(a))
-        {
-            return Ok(*w);
+        if let Some(w) = lookup(&RejectWith::TABLE, arg) {
+            return Ok(w);
         }
-        if prefix_of("echo-reply") || prefix_of("echoreply") {
+        if prefix_of("echo-reply", arg) || prefix_of("echoreply", arg) {
             return Err(format!(
                 "unknown reject type \"{arg}\" (--reject-with echo-reply is no longer supported)"
             ));
@@ -115,11 +110,110 @@ impl RejectWith {
     }
 }
 
+/// Whether `arg` starts `full`, ignoring ASCII case (the empty text
+/// starts every name).
+fn prefix_of(full: &str, arg: &str) -> bool {
+    full.len() >= arg.len() && full.as_bytes()[..arg.len()].eq_ignore_ascii_case(arg.as_bytes())
+}
+
+/// The first entry of a REJECT name table (value, name, alias) whose name
+/// or alias starts with `arg`, as both libipt_REJECT and libip6t_REJECT
+/// read `--reject-with`.
+fn lookup<T: Copy>(table: &[(T, &str, &str)], arg: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, n, a)| prefix_of(n, arg) || prefix_of(a, arg))
+        .map(|(w, _, _)| *w)
+}
+
+/// The answer REJECT sends in an ip6tables ruleset (`enum
+/// ip6t_reject_with`; the discriminant is the kernel's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum RejectWith6 {
+    /// ICMPv6 destination unreachable, code 0.
+    NoRoute = 0,
+    /// Code 1: communication administratively prohibited.
+    AdmProhibited = 1,
+    /// Code 3.
+    AddrUnreachable = 3,
+    /// Code 4; the default.
+    #[default]
+    PortUnreachable = 4,
+    /// A TCP RST (only with `-p tcp`).
+    TcpReset = 6,
+    /// Code 5: source address failed ingress/egress policy.
+    PolicyFail = 7,
+    /// Code 6: reject route to destination.
+    RejectRoute = 8,
+}
+
+impl RejectWith6 {
+    /// In libip6t_REJECT's table order: (value, name, alias).
+    const TABLE: [(RejectWith6, &'static str, &'static str); 7] = [
+        (RejectWith6::NoRoute, "icmp6-no-route", "no-route"),
+        (
+            RejectWith6::AdmProhibited,
+            "icmp6-adm-prohibited",
+            "adm-prohibited",
+        ),
+        (
+            RejectWith6::AddrUnreachable,
+            "icmp6-addr-unreachable",
+            "addr-unreach",
+        ),
+        (
+            RejectWith6::PortUnreachable,
+            "icmp6-port-unreachable",
+            "port-unreach",
+        ),
+        (RejectWith6::TcpReset, "tcp-reset", "tcp-reset"),
+        (RejectWith6::PolicyFail, "icmp6-policy-fail", "policy-fail"),
+        (
+            RejectWith6::RejectRoute,
+            "icmp6-reject-route",
+            "reject-route",
+        ),
+    ];
+
+    /// The name `ip6tables-save` prints.
+    pub fn name(self) -> &'static str {
+        RejectWith6::TABLE
+            .iter()
+            .find(|(w, _, _)| *w == self)
+            .map(|(_, n, _)| *n)
+            .unwrap_or("icmp6-port-unreachable")
+    }
+
+    /// The code of the ICMPv6 destination-unreachable (type 1) message
+    /// sent (RFC 4443); `None` for a TCP reset.
+    pub fn icmp6_code(self) -> Option<u8> {
+        Some(match self {
+            RejectWith6::NoRoute => 0,
+            RejectWith6::AdmProhibited => 1,
+            RejectWith6::AddrUnreachable => 3,
+            RejectWith6::PortUnreachable => 4,
+            RejectWith6::PolicyFail => 5,
+            RejectWith6::RejectRoute => 6,
+            RejectWith6::TcpReset => return None,
+        })
+    }
+
+    /// As libip6t_REJECT reads `--reject-with` (see [`lookup`]).
+    pub fn parse(arg: &str) -> Result<RejectWith6, String> {
+        lookup(&RejectWith6::TABLE, arg).ok_or_else(|| format!("unknown reject type \"{arg}\""))
+    }
+}
+
 /// The options of `-j REJECT`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reject {
-    /// `--reject-with` (default `icmp-port-unreachable`).
+    /// `--reject-with` (default `icmp-port-unreachable`) of an iptables
+    /// rule.
     pub with: RejectWith,
+    /// `--reject-with` of an ip6tables rule (`Some` once the rule is read;
+    /// `with` is then unused).
+    pub with6: Option<RejectWith6>,
     given: Given,
 }
 
@@ -131,14 +225,26 @@ impl Extension for Reject {
         id: &'static str,
         invert: bool,
         args: &[String],
-        _: &Cx,
+        cx: &Cx,
     ) -> Result<(), String> {
         self.given.take(Self::OPTIONS, id, invert)?;
-        self.with = RejectWith::parse(&args[0])?;
+        match cx.family {
+            Family::Ipv4 => self.with = RejectWith::parse(&args[0])?,
+            Family::Ipv6 => self.with6 = Some(RejectWith6::parse(&args[0])?),
+        }
         Ok(())
     }
 
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
+    fn finish(&mut self, rule: &Rule, cx: &Cx) -> Result<(), String> {
+        if cx.family == Family::Ipv6 {
+            let with = *self.with6.get_or_insert_default();
+            if with == RejectWith6::TcpReset && !rule.proto_is(PROTO_TCP) {
+                return Err(
+                    "TCP_RESET illegal for non-tcp (tcp-reset needs -p tcp, not inverted)".into(),
+                );
+            }
+            return Ok(());
+        }
         if self.with == RejectWith::TcpReset && !rule.proto_is(PROTO_TCP) {
             return Err(
                 "TCP_RESET invalid for non-tcp (tcp-reset needs -p tcp, not inverted)".into(),
@@ -149,7 +255,10 @@ impl Extension for Reject {
 
     fn save(&self, out: &mut String) {
         out.push_str(" --reject-with ");
-        out.push_str(self.with.name());
+        out.push_str(match self.with6 {
+            Some(w) => w.name(),
+            None => self.with.name(),
+        });
     }
 
     fn check_hooks(&self, table: TableKind, hooks: HookMask) -> Result<(), String> {
@@ -181,6 +290,59 @@ mod tests {
             Target::Ext(TargetExt::Reject(r)) => r.with,
             other => panic!("not REJECT: {other:?}"),
         }
+    }
+
+    #[test]
+    fn ipv6_names_as_ip6tables() {
+        use crate::iptables::ext::testing::rule6_in;
+        // Each as ip6tables-legacy-save 1.8.9 printed it (Debian 12).
+        for (rule, want) in [
+            ("", "icmp6-port-unreachable"),
+            ("--reject-with icmp6-adm-prohibited", "icmp6-adm-prohibited"),
+            ("--reject-with adm-prohibited", "icmp6-adm-prohibited"),
+            ("--reject-with no-route", "icmp6-no-route"),
+            ("--reject-with addr-unreach", "icmp6-addr-unreachable"),
+            ("--reject-with port-unreach", "icmp6-port-unreachable"),
+            ("--reject-with icmp6-policy-fail", "icmp6-policy-fail"),
+            ("--reject-with icmp6-reject-route", "icmp6-reject-route"),
+            ("--reject-with icmp6", "icmp6-no-route"),
+            ("--reject-with p", "icmp6-port-unreachable"),
+        ] {
+            let (_, line) = rule6_in("filter", "INPUT", &format!("-j REJECT {rule}"))
+                .unwrap_or_else(|e| panic!("{rule}: {e}"));
+            assert_eq!(line, format!("-A INPUT -j REJECT --reject-with {want}"));
+        }
+        let (_, line) = rule6_in(
+            "filter",
+            "INPUT",
+            "-p tcp -j REJECT --reject-with tcp-reset",
+        )
+        .unwrap();
+        assert_eq!(line, "-A INPUT -p tcp -j REJECT --reject-with tcp-reset");
+        for (rule, msg) in [
+            (
+                "-j REJECT --reject-with icmp-port-unreachable",
+                "unknown reject type \"icmp-port-unreachable\"",
+            ),
+            (
+                "-j REJECT --reject-with not-neighbour",
+                "unknown reject type",
+            ),
+            ("-j REJECT --reject-with echo-reply", "unknown reject type"),
+            (
+                "-j REJECT --reject-with tcp-reset",
+                "TCP_RESET illegal for non-tcp",
+            ),
+            (
+                "! -p tcp -j REJECT --reject-with tcp-reset",
+                "TCP_RESET illegal for non-tcp",
+            ),
+        ] {
+            let e = rule6_in("filter", "INPUT", rule).unwrap_err();
+            assert!(e.contains(msg), "{rule}: {e}");
+        }
+        assert_eq!(RejectWith6::AdmProhibited.icmp6_code(), Some(1));
+        assert_eq!(RejectWith6::TcpReset.icmp6_code(), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `-j TTL`: sets, decrements or increments the IPv4 TTL (libipt_TTL,
-//! kernel xt_HL.c `ttl_tg`). Table mangle only (the kernel's
+//! kernel xt_HL.c `ttl_tg`); `-j HL` ([`Hl`]): the same for the IPv6 hop
+//! limit (libip6t_HL, `hl_tg6`). Table mangle only (the kernel's
 //! `.table = "mangle"`), any chain of it.
 
 use std::fmt::Write as _;
+use std::marker::PhantomData;
 
 use super::parse::uint_opt;
 use super::{check_table, Cx, Extension, Given, Opt};
@@ -30,23 +32,55 @@ impl TtlOp {
     }
 }
 
-/// `-j TTL`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ttl {
-    /// The operation; `None` only before an option is read (a rule without
-    /// one is refused).
-    pub op: Option<TtlOp>,
-    given: Given,
+/// The option names one family gives the target.
+pub trait HopTarget: std::fmt::Debug + Clone + Default + PartialEq + Eq {
+    /// `--ttl-set --ttl-dec --ttl-inc` (or the `hl` ones).
+    const OPTIONS: &'static [Opt];
+    /// The option prefix: `ttl` or `hl`.
+    const NAME: &'static str;
 }
 
-const OPS: &[&str] = &["ttl-set", "ttl-dec", "ttl-inc"];
+/// IPv4: `-j TTL`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct V4Ttl;
 
-impl Extension for Ttl {
+/// IPv6: `-j HL`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct V6HopLimit;
+
+impl HopTarget for V4Ttl {
     const OPTIONS: &'static [Opt] = &[
         Opt::new("ttl-set", 1),
         Opt::new("ttl-dec", 1),
         Opt::new("ttl-inc", 1),
     ];
+    const NAME: &'static str = "ttl";
+}
+
+impl HopTarget for V6HopLimit {
+    const OPTIONS: &'static [Opt] = &[
+        Opt::new("hl-set", 1),
+        Opt::new("hl-dec", 1),
+        Opt::new("hl-inc", 1),
+    ];
+    const NAME: &'static str = "hl";
+}
+
+/// `-j TTL` (or, as [`Hl`], `-j HL`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ttl<F = V4Ttl> {
+    /// The operation; `None` only before an option is read (a rule without
+    /// one is refused).
+    pub op: Option<TtlOp>,
+    given: Given,
+    field: PhantomData<F>,
+}
+
+/// `-j HL`: the IPv6 hop limit set, lowered or raised.
+pub type Hl = Ttl<V6HopLimit>;
+
+impl<F: HopTarget> Extension for Ttl<F> {
+    const OPTIONS: &'static [Opt] = F::OPTIONS;
 
     fn parse(
         &mut self,
@@ -56,18 +90,20 @@ impl Extension for Ttl {
         _: &Cx,
     ) -> Result<(), String> {
         self.given.take(Self::OPTIONS, id, invert)?;
-        let min = if id == "ttl-set" { 0 } else { 1 };
+        let op = id.strip_prefix(F::NAME).unwrap_or(id);
+        let min = if op == "-set" { 0 } else { 1 };
         let n = uint_opt(&args[0], id, min, 255)? as u8;
-        self.op = Some(match id {
-            "ttl-set" => TtlOp::Set(n),
-            "ttl-dec" => TtlOp::Dec(n),
+        self.op = Some(match op {
+            "-set" => TtlOp::Set(n),
+            "-dec" => TtlOp::Dec(n),
             _ => TtlOp::Inc(n),
         });
         Ok(())
     }
 
     fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
-        let excl: Vec<(&str, &[&str])> = OPS.iter().map(|o| (*o, OPS)).collect();
+        let ops: Vec<&str> = F::OPTIONS.iter().map(|o| o.id).collect();
+        let excl: Vec<(&str, &[&str])> = ops.iter().map(|o| (*o, &ops[..])).collect();
         self.given.check_excl(Self::OPTIONS, &excl)?;
         if self.op.is_none() {
             return Err("You must specify an action".into());
@@ -77,12 +113,12 @@ impl Extension for Ttl {
 
     fn save(&self, out: &mut String) {
         let (opt, n) = match self.op {
-            Some(TtlOp::Set(n)) => ("ttl-set", n),
-            Some(TtlOp::Dec(n)) => ("ttl-dec", n),
-            Some(TtlOp::Inc(n)) => ("ttl-inc", n),
+            Some(TtlOp::Set(n)) => ("set", n),
+            Some(TtlOp::Dec(n)) => ("dec", n),
+            Some(TtlOp::Inc(n)) => ("inc", n),
             None => return,
         };
-        let _ = write!(out, " --{opt} {n}");
+        let _ = write!(out, " --{}-{opt} {n}", F::NAME);
     }
 
     fn check_hooks(&self, table: TableKind, _: HookMask) -> Result<(), String> {
@@ -129,6 +165,41 @@ mod tests {
     #[test]
     fn mangle_only() {
         assert_table_only("mangle", "-j TTL --ttl-set 1");
+    }
+
+    #[test]
+    fn hop_limit_target_is_ttl_with_the_ipv6_names() {
+        use crate::iptables::ext::testing::rule6_in;
+        // As ip6tables-legacy-save 1.8.9 printed each (Debian 12).
+        for (rule, want) in [
+            ("--hl-dec 2", "--hl-dec 2"),
+            ("--hl-set 0", "--hl-set 0"),
+            ("--hl-inc 0x10", "--hl-inc 16"),
+        ] {
+            let (_, line) = rule6_in("mangle", "FORWARD", &format!("-j HL {rule}"))
+                .unwrap_or_else(|e| panic!("{rule}: {e}"));
+            assert_eq!(line, format!("-A FORWARD -j HL {want}"));
+        }
+        for (rule, msg) in [
+            ("", "You must specify an action"),
+            (
+                "--hl-dec 0",
+                "bad value for option \"--hl-dec\", or out of range (1-255)",
+            ),
+            ("--hl-set 256", "out of range (0-255)"),
+            (
+                "--hl-set 1 --hl-dec 1",
+                "option \"--hl-set\" cannot be used together with \"--hl-dec\"",
+            ),
+            ("! --hl-set 1", "cannot be inverted"),
+        ] {
+            let e = rule6_in("mangle", "FORWARD", &format!("-j HL {rule}")).unwrap_err();
+            assert!(e.contains(msg), "{rule}: {e}");
+        }
+        let e = rule6_in("filter", "FORWARD", "-j HL --hl-set 1").unwrap_err();
+        assert!(e.contains("only valid in mangle table"), "{e}");
+        let e = rule6_in("mangle", "FORWARD", "-j TTL --ttl-set 1").unwrap_err();
+        assert!(e.contains("IPv4 only"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod tests;
 mod values;
 
 use super::lex::Word;
-use super::model::{Rule, TableKind};
+use super::model::{Family, Rule, TableKind};
 
 pub use parser::parse_command_at;
 
@@ -83,8 +83,9 @@ pub enum Command {
     List {
         chain: Option<String>,
     },
-    /// A line iptables-restore skips: it carries `-6` (`--ipv6`), which
-    /// marks a rule for ip6tables-restore in a file shared by both
+    /// A line the restore of this family skips: it carries `-6`
+    /// (`--ipv6`) in an iptables file or `-4` in an ip6tables one, which
+    /// marks a rule for the other family in a file shared by both
     /// (iptables(8): "silently ignored").
     Ignored,
 }
@@ -122,8 +123,8 @@ pub(super) fn refuse_raw(w: &Word) -> Res<()> {
 }
 
 /// Parses the words of one restore command line for `table`.
-pub fn parse_command(words: &[Word], table: TableKind) -> Res<Command> {
-    parse_command_at(words, table).map(|(c, _)| c)
+pub fn parse_command(words: &[Word], table: TableKind, family: Family) -> Res<Command> {
+    parse_command_at(words, table, family).map(|(c, _)| c)
 }
 
 /// Columns of the words a command's later errors concern (when it is

@@ -4,16 +4,19 @@
 
 use super::options::{core_short, Core, CORE_LONG};
 use super::values::{
-    check_chain_name, check_new_name, parse_addresses, parse_iface, parse_protocol, rule_number,
-    scan_u64,
+    check_chain_name, check_new_name, parse_addresses, parse_addresses6, parse_iface,
+    parse_protocol, rule_number, scan_u64,
 };
 use super::{err, refuse_raw, ArgError, Command, Res, Spots};
 use crate::iptables::ext::parse;
 use crate::iptables::ext::{
-    unsupported_match_reason, unsupported_target_reason, Cx, Match, Opt, TargetExt,
+    family_match_reason, family_target_reason, match_alias, unsupported_match_reason,
+    unsupported_target_reason, Cx, Match, Opt, TargetExt,
 };
 use crate::iptables::lex::Word;
-use crate::iptables::model::{AddrMatch, Counters, ProtoMatch, Rule, TableKind, Target};
+use crate::iptables::model::{
+    Addr6Match, AddrMatch, Counters, Family, ProtoMatch, Rule, TableKind, Target,
+};
 use crate::iptables::netdb;
 
 /// A word with whether `!` preceded its option.
@@ -28,11 +31,14 @@ enum Owner {
 }
 
 struct Parser<'w> {
+    family: Family,
     words: &'w [Word],
     pos: usize,
     rule: Rule,
     srcs: Vec<AddrMatch>,
     dsts: Vec<AddrMatch>,
+    srcs6: Vec<Addr6Match>,
+    dsts6: Vec<Addr6Match>,
     /// The words of -s and -d (with their inversion), read at the end.
     addr_words: (Option<Inverted>, Option<Inverted>),
     /// Name given to `-p`, to load its match implicitly.
@@ -46,7 +52,8 @@ struct Parser<'w> {
     seen: Vec<Core>,
     /// The word of each option in `seen`.
     seen_at: Vec<Word>,
-    /// `-6` was seen: the line is skipped.
+    /// The other family's flag (`-6` for iptables, `-4` for ip6tables)
+    /// was seen: the line is skipped.
     ignored: bool,
     /// The words [`Parser::next_word`] takes may hold raw bytes (the
     /// argument of `--comment` or `--log-prefix`).
@@ -57,13 +64,16 @@ struct Parser<'w> {
 /// The options whose argument may hold non-UTF-8 bytes.
 const RAW_OK: &[&str] = &["comment", "log-prefix"];
 
-pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots)> {
+pub fn parse_command_at(words: &[Word], table: TableKind, family: Family) -> Res<(Command, Spots)> {
     let mut p = Parser {
+        family,
         words,
         pos: 0,
         rule: Rule::new(0),
         srcs: Vec::new(),
         dsts: Vec::new(),
+        srcs6: Vec::new(),
+        dsts6: Vec::new(),
         addr_words: (None, None),
         proto_name: None,
         proto_match_loaded: false,
@@ -117,6 +127,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
                 Owner::Match(idx, opt) => {
                     let args = p.ext_args(w, opt, attached)?;
                     let cx = Cx {
+                        family,
                         table,
                         chain: "",
                         proto: p.rule.proto,
@@ -128,6 +139,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind) -> Res<(Command, Spots
                 Owner::Target(opt) => {
                     let args = p.ext_args(w, opt, attached)?;
                     let cx = Cx {
+                        family,
                         table,
                         chain: "",
                         proto: p.rule.proto,
@@ -287,7 +299,7 @@ impl<'w> Parser<'w> {
                     Ok(n) => netdb::proto_by_number(n).unwrap_or("").to_string(),
                     Err(_) => pname.to_ascii_lowercase(),
                 };
-                if let Some(m) = Match::by_name(&mname) {
+                if let Some(m) = Match::by_name_in(&mname, self.family) {
                     self.rule.matches.push(m);
                     self.proto_match_loaded = true;
                     let _ = table;
@@ -309,9 +321,16 @@ impl<'w> Parser<'w> {
         cmd_args: &mut Vec<Word>,
         table: TableKind,
     ) -> Res<()> {
-        if c == Core::Ipv6 {
+        let other = match self.family {
+            Family::Ipv4 => Core::Ipv6,
+            Family::Ipv6 => Core::Ipv4,
+        };
+        if c == other {
             self.ignored = true;
             return Ok(());
+        }
+        if c == Core::Fragment && self.family == Family::Ipv6 {
+            return err(w, "`-f' is not supported in IPv6, use -m frag instead");
         }
         let invertible = matches!(
             c,
@@ -425,7 +444,17 @@ impl<'w> Parser<'w> {
                     return err(&arg, "empty target name");
                 }
                 let goto = c == Core::Goto;
-                if let Some(t) = TargetExt::by_name(&arg.text) {
+                if let Some(why) = family_target_reason(&arg.text, self.family) {
+                    return err(
+                        &arg,
+                        format!(
+                            "target \"{}\" is not supported in {} rulesets: {why}",
+                            arg.text,
+                            self.family.command()
+                        ),
+                    );
+                }
+                if let Some(t) = TargetExt::by_name_in(&arg.text, self.family) {
                     if goto {
                         return err(&arg, format!("goto '{}' is not a chain", arg.text));
                     }
@@ -447,14 +476,26 @@ impl<'w> Parser<'w> {
                 if invert {
                     return err(w, "unexpected ! flag before --match");
                 }
-                match Match::by_name(&arg.text) {
+                if let Some(why) = family_match_reason(match_alias(&arg.text), self.family) {
+                    return err(
+                        &arg,
+                        format!(
+                            "match \"{}\" is not supported in {} rulesets: {why}",
+                            arg.text,
+                            self.family.command()
+                        ),
+                    );
+                }
+                match Match::by_name_in(&arg.text, self.family) {
                     Some(m) => {
-                        if self.proto_name.as_deref().map(|p| p.to_ascii_lowercase())
-                            == Some(arg.text.clone())
-                        {
+                        let loaded = self
+                            .proto_name
+                            .as_deref()
+                            .map(|p| match_alias(&p.to_ascii_lowercase()).to_string());
+                        if loaded.as_deref() == Some(m.name()) {
                             self.proto_match_loaded = true;
                         }
-                        if matches!(arg.text.as_str(), "tcp" | "udp" | "icmp") {
+                        if matches!(m.name(), "tcp" | "udp" | "icmp" | "icmp6") {
                             self.proto_match_loaded = true;
                         }
                         self.rule.matches.push(m);
@@ -543,11 +584,20 @@ impl<'w> Parser<'w> {
             });
             return err(&at, "no command specified");
         };
+        let v6 = self.family == Family::Ipv6;
         if let Some((w, invert)) = self.addr_words.0.take() {
-            self.srcs = parse_addresses(&w, invert)?;
+            if v6 {
+                self.srcs6 = parse_addresses6(&w, invert)?;
+            } else {
+                self.srcs = parse_addresses(&w, invert)?;
+            }
         }
         if let Some((w, invert)) = self.addr_words.1.take() {
-            self.dsts = parse_addresses(&w, invert)?;
+            if v6 {
+                self.dsts6 = parse_addresses6(&w, invert)?;
+            } else {
+                self.dsts = parse_addresses(&w, invert)?;
+            }
         }
         let rule_cmd = matches!(
             cmd,
@@ -710,6 +760,7 @@ impl<'w> Parser<'w> {
 
     fn build_rules(&mut self, cw: &Word, table: TableKind, chain: &str) -> Res<Vec<Rule>> {
         let cx = Cx {
+            family: self.family,
             table,
             chain,
             proto: self.rule.proto,
@@ -733,28 +784,39 @@ impl<'w> Parser<'w> {
             m.finish(&snapshot, &cx)
                 .or_else(|e| err(cw, format!("{}: {e}", m.name())))?;
         }
-        let srcs = if self.srcs.is_empty() {
-            vec![None]
-        } else {
-            self.srcs.iter().copied().map(Some).collect()
-        };
-        let dsts = if self.dsts.is_empty() {
-            vec![None]
-        } else {
-            self.dsts.iter().copied().map(Some).collect()
-        };
         // `-s 0.0.0.0/0` is no `-s` to the kernel (a zero mask, not
         // inverted): one model for both, so `-D` without it finds the rule.
-        let any = |a: &Option<AddrMatch>| a.filter(|a| !a.mask.is_unspecified() || a.invert);
-        let mut out = Vec::with_capacity(srcs.len() * dsts.len());
-        for s in &srcs {
-            for d in &dsts {
-                let mut r = self.rule.clone();
-                r.src = any(s);
-                r.dst = any(d);
-                out.push(r);
+        // Each address of a list is a rule of its own: sources outer.
+        let mut out = Vec::new();
+        if self.family == Family::Ipv6 {
+            for s in options(&self.srcs6) {
+                for d in options(&self.dsts6) {
+                    let mut r = self.rule.clone();
+                    r.src6 = s.filter(|a| !a.is_any());
+                    r.dst6 = d.filter(|a| !a.is_any());
+                    out.push(r);
+                }
+            }
+        } else {
+            for s in options(&self.srcs) {
+                for d in options(&self.dsts) {
+                    let mut r = self.rule.clone();
+                    r.src = s.filter(|a| !a.is_any());
+                    r.dst = d.filter(|a| !a.is_any());
+                    out.push(r);
+                }
             }
         }
         Ok(out)
+    }
+}
+
+/// The addresses of a `-s`/`-d` list, each as one rule's; `[None]` when
+/// the option was not given.
+fn options<T: Copy>(list: &[T]) -> Vec<Option<T>> {
+    if list.is_empty() {
+        vec![None]
+    } else {
+        list.iter().copied().map(Some).collect()
     }
 }

@@ -7,7 +7,7 @@ fn words(line: &str) -> Vec<Word> {
 }
 
 fn append(line: &str) -> Res<Vec<Rule>> {
-    match parse_command(&words(line), TableKind::Filter)? {
+    match parse_command(&words(line), TableKind::Filter, Family::Ipv4)? {
         Command::Append { rules, .. } => Ok(rules),
         other => panic!("not an append: {other:?}"),
     }
@@ -60,7 +60,7 @@ fn ipv6_lines_are_skipped() {
         "-6 -A INPUT -j ACCEPT",
         "-A INPUT -s ::1 --ipv6",
     ] {
-        let c = parse_command(&words(line), TableKind::Filter).expect(line);
+        let c = parse_command(&words(line), TableKind::Filter, Family::Ipv4).expect(line);
         assert_eq!(c, Command::Ignored, "{line}");
     }
 }
@@ -87,7 +87,7 @@ fn inverted_any_interface_is_kept() {
 
 #[test]
 fn options_illegal_with_the_command() {
-    let f = |l: &str| parse_command(&words(l), TableKind::Filter).map(|_| ());
+    let f = |l: &str| parse_command(&words(l), TableKind::Filter, Family::Ipv4).map(|_| ());
     assert!(f("-A INPUT -n").is_err());
     assert!(f("-D INPUT 1 -j ACCEPT").is_err());
     assert!(f("-D INPUT -c 1 2 -j ACCEPT").is_err());

@@ -5,7 +5,7 @@
 use super::{err, Res};
 use crate::iptables::ext::{parse, unsupported_target_reason, TargetExt};
 use crate::iptables::lex::Word;
-use crate::iptables::model::{AddrMatch, IfaceMatch};
+use crate::iptables::model::{Addr6Match, AddrMatch, IfaceMatch};
 
 /// `sscanf(s, "%llu")`: blanks, an optional sign, then at least one digit;
 /// what follows the digits is ignored (a negative number wraps, as in C).
@@ -140,6 +140,58 @@ pub(super) fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
             }
         };
         out.push(AddrMatch {
+            addr: (addr & mask).into(),
+            mask: mask.into(),
+            invert,
+        });
+    }
+    Ok(out)
+}
+
+/// `-s`/`-d` of ip6tables: comma-separated `ADDR[/MASK]` as
+/// `xtables_ip6parse_multiple` reads them: the mask after the last `/`
+/// (an IPv6 address when it holds a `:`, else a length 0..=128), the
+/// address read by `inet_pton` (host names are not resolved) and masked;
+/// with a zero mask the address is not read (`any/0`).
+pub(super) fn parse_addresses6(w: &Word, invert: bool) -> Res<Vec<Addr6Match>> {
+    let mut out = Vec::new();
+    for item in w.text.split(',') {
+        let item = item.trim_start();
+        let (a, m) = match item.rsplit_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (item, None),
+        };
+        let mask = match m {
+            None => u128::MAX,
+            Some(m) if m.contains(':') => match parse::inet_pton6(m) {
+                Some(mask) => u128::from(mask),
+                None => return err(w, format!("invalid mask `{m}' specified")),
+            },
+            Some(m) => match parse::strtoui(m, 0, 128) {
+                Some(0) => 0,
+                Some(n) => u128::MAX << (128 - n),
+                None => return err(w, format!("invalid mask `{m}' specified")),
+            },
+        };
+        let addr = if mask == 0 {
+            0
+        } else {
+            match parse::inet_pton6(a) {
+                Some(addr) => u128::from(addr),
+                None => {
+                    let hint = if a.starts_with('-') {
+                        " (ip6tables 1.8.9 takes an address written against its option, \
+                         like `-s::1`, as part of the option word: put a blank after the option)"
+                    } else if parse::inet_aton(a).is_some() {
+                        " (an IPv4 address: an ip6tables ruleset takes IPv6 addresses)"
+                    } else {
+                        " (sluice takes numeric IPv6 addresses only: it does not resolve host names)"
+                    };
+                    return err(w, format!("host/network `{a}' not found{hint}"));
+                }
+            }
+        };
+        out.push(Addr6Match {
             addr: (addr & mask).into(),
             mask: mask.into(),
             invert,

@@ -181,6 +181,16 @@ fn counter_cmp(s: &mut String, what: &str, c: &Option<CounterCmp>) {
 /// The `print` function of each match extension.
 fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names) {
     match m {
+        // ip6tables matches: the running ruleset is IPv4 (rules6 is not
+        // run yet), so they never reach this view; the name stands in.
+        Match::Icmp6(_)
+        | Match::Hl(_)
+        | Match::Ipv6header(_)
+        | Match::Frag(_)
+        | Match::Rt(_)
+        | Match::Eui64(_) => {
+            let _ = write!(s, " {}", m.name());
+        }
         Match::Tcp(t) => {
             s.push_str(" tcp");
             ports(s, "spt", &t.sport, "tcp", numeric);
@@ -565,7 +575,12 @@ const LOG_LEVELS: [&str; 8] = [
 fn print_target(s: &mut String, t: &TargetExt, numeric: bool) {
     match t {
         TargetExt::Reject(r) => {
-            let _ = write!(s, " reject-with {}", r.with.name());
+            let name = r.with6.map_or(r.with.name(), |w| w.name());
+            let _ = write!(s, " reject-with {name}");
+        }
+        // ip6tables targets (see print_match).
+        TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
+            let _ = write!(s, " {}", t.name());
         }
         TargetExt::Log(l) => {
             s.push_str(" LOG");
