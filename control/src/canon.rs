@@ -1,6 +1,7 @@
-//! `sluice rules canon FILE [--sets SETS] [--nft]`: print an
+//! `sluice rules canon [-6] FILE [--sets SETS] [--nft]`: print an
 //! iptables-restore file as `iptables-legacy-save` (or, with `--nft`,
-//! `iptables-nft-save`) prints it after the restore.
+//! `iptables-nft-save`) prints it after the restore; with `-6`, an
+//! ip6tables-restore file as `ip6tables-legacy-save` prints it.
 //!
 //! The kernel refuses a rule naming a set that does not exist or is of the
 //! wrong family, so canon checks sets too: a rule naming a set needs
@@ -10,19 +11,22 @@
 use std::io::Write;
 use std::path::Path;
 
+use sluice_config::iptables::Family;
 use sluice_config::{bundle, ipset, iptables};
 
 /// Runs canon, writing the ruleset to `out` and errors and warnings to
 /// `err`. Returns whether the file was printed.
-/// `nft`: as `iptables-nft-save` prints it instead.
+/// `nft`: as `iptables-nft-save` prints it instead; `family`: which
+/// restore reads the file (`iptables` or `ip6tables`).
 pub fn canon(
     file: &Path,
     sets: Option<&Path>,
     nft: bool,
+    family: Family,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> bool {
-    let rs = match iptables::load(file) {
+    let rs = match iptables::load_family(file, family) {
         Ok(rs) => rs,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -50,9 +54,13 @@ pub fn canon(
         }
         None => {
             if let Some((name, line)) = bundle::first_set_reference(&rs) {
+                let v = match family {
+                    Family::Ipv4 => "IPv4",
+                    Family::Ipv6 => "IPv6",
+                };
                 let _ = writeln!(
                     err,
-                    "error: {}:{line}:1: rule names set `{name}': pass --sets FILE (an `ipset save` file) so canon can check that the set exists and is IPv4, as the kernel does",
+                    "error: {}:{line}:1: rule names set `{name}': pass --sets FILE (an `ipset save` file) so canon can check that the set exists and is {v}, as the kernel does",
                     file.display()
                 );
                 return false;

@@ -1,11 +1,44 @@
 //! `sluice check --config FILE`: load the appliance config and every file it
-//! names, print errors (exit 1) or lint warnings and a summary (exit 0).
+//! names, print errors (exit 1) or lint warnings and a summary (exit 0),
+//! and one line on what happens to IPv6 ([`ipv6_line`]).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sluice_config::bundle;
+use sluice_config::bundle::{self, Bundle};
+
+/// The one line `sluice check` and `sluice run` give on IPv6: without
+/// `[firewall] rules6` it is not forwarded; with it the ruleset is parsed
+/// and checked, but the dataplane does not filter IPv6 yet, so it is not
+/// forwarded either. Either way the box answers ND and echo itself.
+pub fn ipv6_line(b: &Bundle) -> String {
+    const OWN: &str = "the box still answers ND and echo for its own addresses";
+    let file = b
+        .appliance
+        .firewall
+        .as_ref()
+        .and_then(|f| f.rules6.as_ref());
+    match (&b.rules6, file) {
+        (Some(rs), Some(file)) => format!(
+            "IPv6: {} ({}, {}) parsed and checked, but the dataplane does not filter IPv6 yet: IPv6 is not forwarded ({OWN})",
+            file.display(),
+            count(rules_in(rs), "rule"),
+            count(rs.tables.len(), "table"),
+        ),
+        _ => format!(
+            "IPv6: no ip6tables ruleset configured: IPv6 is not forwarded ({OWN}; [firewall] rules6 names one)"
+        ),
+    }
+}
+
+fn rules_in(rs: &sluice_config::iptables::Ruleset) -> usize {
+    rs.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .map(|c| c.rules.len())
+        .sum()
+}
 
 /// Runs the check, writing findings to `err` and the summary to `out`.
 /// Returns whether the config is valid.
@@ -35,13 +68,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 );
                 warnings += 1;
             }
-            let rules: usize = b
-                .rules
-                .tables
-                .iter()
-                .flat_map(|t| &t.chains)
-                .map(|c| c.rules.len())
-                .sum();
+            let rules = rules_in(&b.rules);
             let _ = writeln!(
                 out,
                 "{}: OK: {}, {}, {}, {} in {}, {}, {}",
@@ -54,6 +81,7 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 count(b.sets.sets.len(), "set"),
                 count(warnings, "warning"),
             );
+            let _ = writeln!(out, "{}", ipv6_line(&b));
             true
         }
         Err(e) => {

@@ -107,13 +107,19 @@ enum RulesCmd {
     /// `iptables-legacy-restore FILE`, for the tables FILE names, in the
     /// order FILE first names them (without the `#` header/footer lines;
     /// counters are zero). With --nft, as `iptables-nft-save` prints it.
+    /// With -6, FILE is an ip6tables-restore file, printed as
+    /// `ip6tables-legacy-save` prints it.
     Canon {
+        /// FILE is an ip6tables-restore file (IPv6).
+        #[arg(short = '6', long = "ipv6", conflicts_with = "nft")]
+        ipv6: bool,
         /// Print as `iptables-nft-save` (the nf_tables backend, Debian 12's
         /// default `iptables-save`) prints it after `iptables-nft-restore
         /// FILE`: its table order (mangle, security, raw, filter, nat).
         #[arg(long)]
         nft: bool,
-        /// An iptables-restore file (IPv4).
+        /// An iptables-restore file (IPv4; with -6 an ip6tables-restore
+        /// file).
         file: PathBuf,
         /// An `ipset save` file with the sets the rules name; required when
         /// a rule uses `-m set --match-set` (checked as the kernel checks:
@@ -145,12 +151,24 @@ fn main() -> ExitCode {
             cmd: RulesCmd::View(v),
         } => ctl::rules_view(v),
         Cmd::Rules {
-            cmd: RulesCmd::Canon { nft, file, sets },
+            cmd:
+                RulesCmd::Canon {
+                    ipv6,
+                    nft,
+                    file,
+                    sets,
+                },
         } => {
+            let family = if ipv6 {
+                sluice_config::iptables::Family::Ipv6
+            } else {
+                sluice_config::iptables::Family::Ipv4
+            };
             let ok = sluice_control::canon::canon(
                 &file,
                 sets.as_deref(),
                 nft,
+                family,
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),
             );

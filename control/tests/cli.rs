@@ -590,3 +590,91 @@ fn trace_bad_input_is_one_line_and_a_nonzero_exit() {
         assert_eq!(err.lines().count(), 1, "{args}: {err}");
     }
 }
+
+#[test]
+fn canon_6_prints_ip6tables_save_form() {
+    let d = Scratch::new("canon6");
+    let f = d.write(
+        "r.v6",
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 2001:db8::1/64 -p ipv6-icmp --icmpv6-type echo-request -j ACCEPT\n\
+         -A INPUT -p tcp -j REJECT --reject-with tcp-reset\n-A INPUT -j REJECT\nCOMMIT\n",
+    );
+    let o = sluice(&["rules", "canon", "-6", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // As ip6tables-legacy-save 1.8.9 printed it after the restore.
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -s 2001:db8::/64 -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT\n\
+         -A INPUT -p tcp -j REJECT --reject-with tcp-reset\n\
+         -A INPUT -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n"
+    );
+    // The same file is no iptables file, and IPv4 forms are no ip6tables ones.
+    let o = sluice(&["rules", "canon", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("r.v6:3:"), "{}", stderr(&o));
+    let v4 = d.write(
+        "r.v4",
+        "*filter\n-A INPUT -p icmp --icmp-type 8 -f -j ACCEPT\nCOMMIT\n",
+    );
+    let o = sluice(&["rules", "canon", "-6", v4.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("r.v4:2:"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_covers_rules6_and_says_what_happens_to_ipv6() {
+    let d = Scratch::new("rules6");
+    d.write(
+        "rules.v4",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n",
+    );
+    let toml = "[[interface]]\nname = \"r0\"\naddress = [\"10.0.0.1/24\", \"2001:db8::1/64\"]\n[firewall]\nrules = \"rules.v4\"\n";
+    let plain = d.write("plain.toml", toml);
+    let o = sluice(&["check", "--config", plain.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let v6: Vec<&str> = out.lines().filter(|l| l.starts_with("IPv6:")).collect();
+    assert_eq!(v6.len(), 1, "{out}");
+    assert!(
+        v6[0].contains("no ip6tables ruleset configured: IPv6 is not forwarded"),
+        "{out}"
+    );
+
+    // A shadowed rule and an unused chain in rules6 are warned about,
+    // naming rules.v6 and the line.
+    d.write(
+        "rules.v6",
+        "*filter\n:INPUT DROP [0:0]\n:UNUSED - [0:0]\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n\
+         -A INPUT -s 2001:db8::/32 -j DROP\n-A INPUT -s 2001:db8:1::/48 -p tcp -j ACCEPT\nCOMMIT\n",
+    );
+    let with6 = d.write("with6.toml", &format!("{toml}rules6 = \"rules.v6\"\n"));
+    let o = sluice(&["check", "--config", with6.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("rules.v6:6:1: rule 3 of chain `INPUT' (table filter) can never match: rule 2 at line 5"), "{e}");
+    assert!(e.contains("rules.v6:3:1: user chain `UNUSED'"), "{e}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("IPv6: ") && out.contains("rules.v6 (3 rules, 1 table) parsed and checked, but the dataplane does not filter IPv6 yet: IPv6 is not forwarded"), "{out}");
+
+    // An error in rules6 names file:line:column.
+    d.write(
+        "rules.v6",
+        "*filter\n-A INPUT -s 10.0.0.1 -j ACCEPT\nCOMMIT\n",
+    );
+    let o = sluice(&["check", "--config", with6.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("rules.v6:2:13:") && e.contains("host/network `10.0.0.1' not found"),
+        "{e}"
+    );
+    let empty = d.write("empty.toml", &format!("{toml}rules6 = \"\"\n"));
+    let o = sluice(&["check", "--config", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("`rules6` is an empty path"),
+        "{}",
+        stderr(&o)
+    );
+}

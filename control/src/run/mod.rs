@@ -140,7 +140,7 @@ impl Daemon {
         if a.firewall.is_none() {
             log.step("IPv4: no [firewall] rules configured: IPv4 is not forwarded (the box still answers ARP and echo for its own addresses)");
         }
-        log.step("IPv6: no ip6tables ruleset configured: IPv6 is not forwarded (the box still answers ND and echo for its own addresses)");
+        log.step(&crate::check::ipv6_line(&b));
 
         if !nix::unistd::geteuid().is_root() {
             return Err(
