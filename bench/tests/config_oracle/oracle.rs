@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use sluice_bench::netns::Netns;
-use sluice_config::iptables::{save, Match, Ruleset, TableKind};
+use sluice_config::iptables::{save, Family, Match, Ruleset, TableKind};
 
 use crate::common::skip;
 
@@ -85,6 +85,30 @@ pub fn nft_oracle(test: &str) -> Option<Oracle> {
             panic!("{test}: the oracle was available but a namespace could not be created: {e}")
         }
     }
+}
+
+/// The restore and save commands of the legacy backend for `family`.
+pub fn legacy_tools(family: Family) -> (&'static str, &'static str) {
+    match family {
+        Family::Ipv4 => ("iptables-legacy-restore", "iptables-legacy-save"),
+        Family::Ipv6 => ("ip6tables-legacy-restore", "ip6tables-legacy-save"),
+    }
+}
+
+/// A fresh namespace for the oracle of `family` (for IPv6 the
+/// ip6tables-legacy tools must be installed too), or `None` after printing
+/// why not.
+pub fn oracle_for(test: &str, family: Family) -> Option<Oracle> {
+    let (restore, save) = legacy_tools(family);
+    if oracle_available().is_ok() {
+        for tool in [restore, save] {
+            if !have(tool, "--version") {
+                skip(&format!("{test}: `{tool}` is not installed"));
+                return None;
+            }
+        }
+    }
+    oracle(test)
 }
 
 /// A fresh namespace for the oracle, or `None` after printing why not.
@@ -169,11 +193,25 @@ impl Oracle {
             .collect())
     }
 
+    /// `ip6tables-legacy-restore` (or, for IPv4, `iptables-legacy-restore`)
+    /// with `text` on stdin; `Err` is its stderr.
+    pub fn restore_family(&self, text: &str, family: Family) -> Result<(), String> {
+        self.exec(&[legacy_tools(family).0, "-w"], Some(text))
+            .map(drop)
+    }
+
     /// `iptables-legacy-save -t TABLE` without its `#` lines.
     pub fn save_table(&self, table: &str) -> String {
+        self.save_table_family(table, Family::Ipv4)
+    }
+
+    /// `iptables-legacy-save -t TABLE` (or `ip6tables-legacy-save`)
+    /// without its `#` lines.
+    pub fn save_table_family(&self, table: &str, family: Family) -> String {
+        let save = legacy_tools(family).1;
         let out = self
-            .exec(&["iptables-legacy-save", "-t", table], None)
-            .unwrap_or_else(|err| panic!("iptables-legacy-save -t {table} failed: {err}"));
+            .exec(&[save, "-t", table], None)
+            .unwrap_or_else(|err| panic!("{save} -t {table} failed: {err}"));
         out.lines()
             .filter(|l| !l.starts_with('#'))
             .map(|l| format!("{l}\n"))

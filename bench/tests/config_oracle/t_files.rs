@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use sluice_config::iptables;
+use sluice_config::iptables::{self, Family};
 
 use crate::common::{self, note};
 use crate::oracle::{self, Oracle};
@@ -97,9 +97,9 @@ impl Expect {
     }
 }
 
-fn kernel(ns: &Oracle, table: &str, text: &str) -> Outcome {
-    match ns.restore(text) {
-        Ok(()) => Outcome::Saved(ns.save_table(table)),
+fn kernel(ns: &Oracle, table: &str, text: &str, family: Family) -> Outcome {
+    match ns.restore_family(text, family) {
+        Ok(()) => Outcome::Saved(ns.save_table_family(table, family)),
         Err(e) => Outcome::Refused(e),
     }
 }
@@ -107,8 +107,8 @@ fn kernel(ns: &Oracle, table: &str, text: &str) -> Outcome {
 /// sluice's view: the rule parsed, with its `-m set` references checked
 /// against the sets the .t file has created (`%ipset` lines), as sluice
 /// checks them against its sets file.
-fn sluice(name: &str, table: &str, text: &str, sets: &[String]) -> Outcome {
-    match iptables::parse(text, Path::new(name)) {
+fn sluice(name: &str, table: &str, text: &str, sets: &[String], family: Family) -> Outcome {
+    match iptables::parse_family(text, Path::new(name), family) {
         Ok(rs) => match oracle::check_sets(&rs, sets) {
             Ok(()) => Outcome::Saved(oracle::sluice_table(&rs, table)),
             Err(e) => Outcome::Refused(format!("{name}: {e}")),
@@ -127,15 +127,29 @@ struct Tally {
     kernel_not_t: Vec<String>,
 }
 
-fn run_t_file(file: &str) {
-    let test = format!("t_files {file}");
+/// Runs one .t file with the restore of `family`: IPv4 as iptables-test.py
+/// runs every file, IPv6 for the `libxt_*.t` files (shared extensions),
+/// which iptables' own suite also runs with ip6tables. The .t
+/// expectations are iptables' (IPv4): a line with an IPv4 address is
+/// refused by ip6tables and must be by sluice; sluice must agree with the
+/// installed ip6tables on every line, and with the expectation wherever
+/// the installed ip6tables does.
+fn run_t_file_family(file: &str, family: Family) {
+    let test = match family {
+        Family::Ipv4 => format!("t_files {file}"),
+        Family::Ipv6 => format!("t_files -6 {file}"),
+    };
     let Some(dir) = common::conformance_dir(&test) else {
         return;
     };
     let path = dir.join("iptables-1.8.11/extensions_t").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let Some(ns) = oracle::oracle(&test) else {
+    let Some(ns) = oracle::oracle_for(&test, family) else {
         return;
+    };
+    let file = &match family {
+        Family::Ipv4 => file.to_string(),
+        Family::Ipv6 => format!("{file} (ip6tables)"),
     };
 
     let mut table = "filter".to_string();
@@ -195,8 +209,8 @@ fn run_t_file(file: &str) {
         for chain in &chains {
             t.cases += 1;
             let restore = format!("*{table}\n-A {chain} {rule}\nCOMMIT\n");
-            let k = kernel(&ns, &table, &restore);
-            let s = sluice(&format!("{file}:{n}"), &table, &restore, &sets);
+            let k = kernel(&ns, &table, &restore, family);
+            let s = sluice(&format!("{file}:{n}"), &table, &restore, &sets, family);
             let kernel_as_t = expect.agrees(chain, &k);
             if kernel_as_t {
                 t.kernel_as_t += 1;
@@ -258,6 +272,10 @@ fn run_t_file(file: &str) {
     );
 }
 
+fn run_t_file(file: &str) {
+    run_t_file_family(file, Family::Ipv4)
+}
+
 macro_rules! t_files {
     ($($name:ident => $file:literal,)*) => {
         $(
@@ -267,6 +285,48 @@ macro_rules! t_files {
             }
         )*
     };
+}
+
+/// The shared extensions' .t files with ip6tables: one test each, named
+/// `ip6_...`.
+macro_rules! t6_files {
+    ($($name:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                run_t_file_family($file, Family::Ipv6);
+            }
+        )*
+    };
+}
+
+t6_files! {
+    ip6_libxt_standard => "libxt_standard.t",
+    ip6_libxt_tcp => "libxt_tcp.t",
+    ip6_libxt_udp => "libxt_udp.t",
+    ip6_libxt_multiport => "libxt_multiport.t",
+    ip6_libxt_conntrack => "libxt_conntrack.t",
+    ip6_libxt_state => "libxt_state.t",
+    ip6_libxt_mark => "libxt_mark.t",
+    ip6_libxt_connmark => "libxt_connmark.t",
+    ip6_libxt_comment => "libxt_comment.t",
+    ip6_libxt_limit => "libxt_limit.t",
+    ip6_libxt_recent => "libxt_recent.t",
+    ip6_libxt_statistic => "libxt_statistic.t",
+    ip6_libxt_set => "libxt_set.t",
+    ip6_libxt_addrtype => "libxt_addrtype.t",
+    ip6_libxt_length => "libxt_length.t",
+    ip6_libxt_tos => "libxt_tos.t",
+    ip6_libxt_dscp => "libxt_dscp.t",
+    ip6_libxt_mac => "libxt_mac.t",
+    ip6_libxt_pkttype => "libxt_pkttype.t",
+    ip6_libxt_redirect => "libxt_REDIRECT.t",
+    ip6_libxt_mark_target => "libxt_MARK.t",
+    ip6_libxt_connmark_target => "libxt_CONNMARK.t",
+    ip6_libxt_ct => "libxt_CT.t",
+    ip6_libxt_notrack => "libxt_NOTRACK.t",
+    ip6_libxt_tcpmss_target => "libxt_TCPMSS.t",
+    ip6_libxt_dscp_target => "libxt_DSCP.t",
 }
 
 t_files! {
