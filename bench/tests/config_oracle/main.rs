@@ -17,9 +17,11 @@
 //! | `conntrack` | `[conntrack]` defaults and a fresh namespace's sysctls |
 //! | `corpus`    | our own corpus and branch-office gateway rulesets      |
 //! | `errors`    | the bad inputs of config's error tests (all refused)   |
+//! | `ip6`       | ip6tables rulesets and lines, `ip6tables-legacy-save`  |
 //! | `nft`       | `canon --nft` and `iptables-nft-save` (nf_tables)      |
 //! | `realworld` | kube-proxy, Istio, Docker, UFW and iptables' own dumps |
-//! | `t_files`   | iptables' per-extension `.t` tests, line by line       |
+//! | `t_files`   | iptables' per-extension `.t` tests, line by line (the  |
+//! |             | `libxt_*.t` ones with ip6tables too)                   |
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,7 @@ mod common;
 mod conntrack;
 mod corpus;
 mod errors;
+mod ip6;
 mod nft;
 mod oracle;
 mod realworld;

@@ -12,16 +12,16 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_config::iptables::{restore::restore, RestoreOptions, Ruleset};
+use sluice_config::iptables::{restore::restore, Family, RestoreOptions, Ruleset};
 
 use crate::common::{self, istio_v4, read};
 use crate::oracle::{self, Oracle};
 
 /// A feature sluice refuses: lines containing `pattern` must be refused
 /// with a message containing every string of `named`.
-struct Refusal {
-    pattern: &'static str,
-    named: &'static [&'static str],
+pub(crate) struct Refusal {
+    pub(crate) pattern: &'static str,
+    pub(crate) named: &'static [&'static str],
 }
 
 const OWNER: Refusal = Refusal {
@@ -50,21 +50,24 @@ const CT_HELPER: Refusal = Refusal {
     named: &["--helper", "not supported"],
 };
 
-struct Case<'a> {
+pub(crate) struct Case<'a> {
     /// Shown in messages (the source file, and the variant).
-    name: String,
-    text: String,
-    noflush: bool,
+    pub(crate) name: String,
+    pub(crate) text: String,
+    /// iptables or ip6tables (the restore and save of that family).
+    pub(crate) family: Family,
+    pub(crate) noflush: bool,
     /// `ipset restore` input the ruleset needs.
     sets: Option<&'a str>,
-    refused: &'a [Refusal],
+    pub(crate) refused: &'a [Refusal],
 }
 
 impl<'a> Case<'a> {
-    fn new(name: impl Into<String>, text: impl Into<String>) -> Case<'a> {
+    pub(crate) fn new(name: impl Into<String>, text: impl Into<String>) -> Case<'a> {
         Case {
             name: name.into(),
             text: text.into(),
+            family: Family::Ipv4,
             noflush: false,
             sets: None,
             refused: &[],
@@ -75,14 +78,14 @@ impl<'a> Case<'a> {
 fn sluice_parse(case: &Case, text: &str) -> Result<Ruleset, sluice_config::Error> {
     let opts = RestoreOptions {
         noflush: case.noflush,
-        ..Default::default()
+        family: case.family,
     };
     restore(text, Path::new(&case.name), &Ruleset::default(), opts)
 }
 
 /// Runs one case; returns the problems found (empty when it conforms),
 /// the number of rule lines compared and of lines refused on purpose.
-fn check(ns: &Oracle, case: &Case) -> (Vec<String>, usize, usize) {
+pub(crate) fn check(ns: &Oracle, case: &Case) -> (Vec<String>, usize, usize) {
     let mut problems = Vec::new();
     let mut lines: Vec<String> = case.text.split('\n').map(str::to_string).collect();
 
@@ -144,10 +147,15 @@ fn check(ns: &Oracle, case: &Case) -> (Vec<String>, usize, usize) {
             return (problems, 0, 0);
         }
     }
+    assert!(
+        !(case.noflush && case.family == Family::Ipv6),
+        "{}: no --noflush oracle for ip6tables",
+        case.name
+    );
     let loaded = if case.noflush {
         ns.restore_noflush(&text)
     } else {
-        ns.restore(&text)
+        ns.restore_family(&text, case.family)
     };
     if let Err(e) = loaded {
         problems.push(format!(
@@ -160,7 +168,7 @@ fn check(ns: &Oracle, case: &Case) -> (Vec<String>, usize, usize) {
     // 3. Table by table, the same iptables-save text.
     let mut rules = 0;
     for table in oracle::tables_of(&text) {
-        let k = ns.save_table(&table);
+        let k = ns.save_table_family(&table, case.family);
         let s = oracle::sluice_table(&rs, &table);
         rules += k.lines().filter(|l| l.starts_with("-A ")).count();
         if k != s {
@@ -175,12 +183,12 @@ fn check(ns: &Oracle, case: &Case) -> (Vec<String>, usize, usize) {
 }
 
 /// Runs cases, each in a fresh namespace, and fails listing every problem.
-fn run(test: &str, cases: Vec<Case>) {
+pub(crate) fn run(test: &str, cases: Vec<Case>) {
     assert!(!cases.is_empty(), "{test}: no cases");
     let mut problems = Vec::new();
     let mut total = 0;
     for case in &cases {
-        let Some(ns) = oracle::oracle(test) else {
+        let Some(ns) = oracle::oracle_for(test, case.family) else {
             return;
         };
         let (p, rules, refused) = check(&ns, case);
@@ -368,7 +376,7 @@ fn docker_usernet_portmap() {
 // UFW
 
 /// Declares the chains a UFW fragment jumps to but ufw creates at runtime.
-fn ufw_declare(text: &str) -> String {
+pub(crate) fn ufw_declare(text: &str) -> String {
     let declared: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix(':'))

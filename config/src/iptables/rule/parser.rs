@@ -551,13 +551,15 @@ impl<'w> Parser<'w> {
                     format!("You cannot use `-{}' from iptables-restore", c.letter()),
                 )
             }
+            // `-4`/`-6`: the other family's flag ended the parse before;
+            // the restore's own family flag changes nothing.
             Core::Numeric
             | Core::Verbose
             | Core::Exact
             | Core::Ipv4
+            | Core::Ipv6
             | Core::LineNumbers
             | Core::Modprobe => {}
-            Core::Ipv6 => unreachable!("-6 ends the parse before"),
             Core::Version | Core::Help => {
                 return err(w, format!("-{} is not valid in a restore file", c.letter()))
             }
