@@ -170,10 +170,10 @@ impl Extension for Frag {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::rule6_in;
+    use crate::iptables::ext::testing::saved6;
 
     fn saved(rule: &str) -> Result<String, String> {
-        rule6_in("filter", "INPUT", &format!("-m frag {rule}")).map(|(_, l)| l)
+        saved6(&format!("-m frag {rule}"))
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! inverted by `!`. Fragments after the first never match (the kernel drops
 //! the match for them, `par->fragoff != 0`).
 
+use std::marker::PhantomData;
+
 use super::parse::xt_strtoui;
 use super::{once, required, save_invert, Cx, Extension, Opt};
 use crate::iptables::model::{Rule, PROTO_ICMP};
@@ -83,11 +85,52 @@ impl IcmpType {
     }
 }
 
-/// The options of `-m icmp`.
+/// What differs between `-m icmp` and `-m icmp6` ([`super::icmp6`]).
+pub trait IcmpFamily: std::fmt::Debug + Clone + Default + PartialEq + Eq {
+    /// `[--icmp-type]` or `[--icmpv6-type]`.
+    const OPTIONS: &'static [Opt];
+    /// The match's name.
+    const NAME: &'static str;
+    /// The protocol `-p` must name, not inverted, and its name.
+    const PROTO: (u8, &'static str);
+    /// The name table and the family's word in messages.
+    const NAMES: &'static [(&'static str, u8, u8, u8)];
+    const WORD: &'static str;
+    /// The type number that matches every packet (IPv4's 255), if any.
+    const ANY: Option<u8>;
+}
+
+/// IPv4: `-m icmp`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Icmp {
+pub struct V4Icmp;
+
+impl IcmpFamily for V4Icmp {
+    const OPTIONS: &'static [Opt] = &[Opt::new("icmp-type", 1)];
+    const NAME: &'static str = "icmp";
+    const PROTO: (u8, &'static str) = (PROTO_ICMP, "icmp");
+    const NAMES: &'static [(&'static str, u8, u8, u8)] = ICMP_NAMES;
+    const WORD: &'static str = "ICMP";
+    const ANY: Option<u8> = Some(ICMP_TYPE_ANY);
+}
+
+/// The options of `-m icmp` (or, as [`super::icmp6::Icmp6`], `-m icmp6`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Icmp<F = V4Icmp> {
     /// `--icmp-type` (mandatory once the rule is complete).
     pub icmp_type: Option<IcmpType>,
+    family: PhantomData<F>,
+}
+
+impl<F: IcmpFamily> Icmp<F> {
+    /// Whether a packet of this type and code matches (after `!`): the type
+    /// equal and the code in range, or (IPv4) the type is 255.
+    pub fn matches(&self, icmp_type: u8, code: u8) -> bool {
+        self.icmp_type.is_none_or(|t| {
+            let hit = Some(t.icmp_type) == F::ANY
+                || (icmp_type == t.icmp_type && (t.code_min..=t.code_max).contains(&code));
+            hit != t.invert
+        })
+    }
 }
 
 /// `A[:B]` of numbers 0..=255 as libxt_icmp.h's `parse_range` reads them:
@@ -158,18 +201,18 @@ pub(crate) fn parse_icmp_names(
     Ok((t0, code_min, code_max))
 }
 
-impl Extension for Icmp {
-    const OPTIONS: &'static [Opt] = &[Opt::new("icmp-type", 1)];
+impl<F: IcmpFamily> Extension for Icmp<F> {
+    const OPTIONS: &'static [Opt] = F::OPTIONS;
 
     fn parse(
         &mut self,
-        _: &'static str,
+        id: &'static str,
         invert: bool,
         args: &[String],
         _: &Cx,
     ) -> Result<(), String> {
-        once(&self.icmp_type, "icmp-type")?;
-        let (icmp_type, code_min, code_max) = parse_icmp_type(&args[0])?;
+        once(&self.icmp_type, id)?;
+        let (icmp_type, code_min, code_max) = parse_icmp_names(&args[0], F::NAMES, F::WORD)?;
         self.icmp_type = Some(IcmpType {
             icmp_type,
             code_min,
@@ -180,9 +223,13 @@ impl Extension for Icmp {
     }
 
     fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        required(&self.icmp_type, "icmp-type")?;
-        if !rule.proto_is(PROTO_ICMP) {
-            return Err("match \"icmp\" is only valid with \"-p icmp\" (not inverted)".into());
+        required(&self.icmp_type, F::OPTIONS[0].name)?;
+        let (proto, pname) = F::PROTO;
+        if !rule.proto_is(proto) {
+            return Err(format!(
+                "match \"{}\" is only valid with \"-p {pname}\" (not inverted)",
+                F::NAME
+            ));
         }
         Ok(())
     }
@@ -190,12 +237,14 @@ impl Extension for Icmp {
     fn save(&self, out: &mut String) {
         let Some(t) = self.icmp_type else { return };
         save_invert(out, t.invert);
-        // iptables 1.8.9 prints "any" for type 255 whatever the codes, and
-        // only the lowest code of a range.
-        if t.icmp_type == ICMP_TYPE_ANY {
-            out.push_str(" --icmp-type any");
+        let opt = F::OPTIONS[0].name;
+        // iptables 1.8.9 prints "any" for type 255 whatever the codes (the
+        // IPv4 wildcard; ip6tables prints 255), and only the lowest code of
+        // a range.
+        if Some(t.icmp_type) == F::ANY {
+            out.push_str(&format!(" --{opt} any"));
         } else {
-            out.push_str(&format!(" --icmp-type {}", t.icmp_type));
+            out.push_str(&format!(" --{opt} {}", t.icmp_type));
             if t.code_min != 0 || t.code_max != 0xff {
                 out.push_str(&format!("/{}", t.code_min));
             }

@@ -8,9 +8,9 @@
 //! within `code_min..=code_max`, then inverted by `!`; unlike IPv4, type
 //! 255 is no wildcard. The values are read as for IPv4 ([`super::icmp`]).
 
-use super::icmp::{parse_icmp_names, IcmpType};
-use super::{once, required, save_invert, Cx, Extension, Opt};
-use crate::iptables::model::{Rule, PROTO_ICMPV6};
+use super::icmp::{Icmp, IcmpFamily};
+use super::Opt;
+use crate::iptables::model::PROTO_ICMPV6;
 
 /// Names `--icmpv6-type` takes, as libxt_icmp.h lists them (order matters
 /// for the "ambiguous" message): name, type, lowest and highest code.
@@ -49,72 +49,26 @@ pub const ICMPV6_NAMES: &[(&str, u8, u8, u8)] = &[
     ("redirect", 137, 0, 0xff),
 ];
 
-/// The options of `-m icmp6`.
+/// IPv6: `-m icmp6`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Icmp6 {
-    /// `--icmpv6-type` (mandatory once the rule is complete).
-    pub icmp_type: Option<IcmpType>,
-}
+pub struct V6Icmp;
 
-impl Icmp6 {
-    /// Whether an ICMPv6 packet of this type and code matches (after `!`).
-    pub fn matches(&self, icmp_type: u8, code: u8) -> bool {
-        self.icmp_type.is_none_or(|t| {
-            (icmp_type == t.icmp_type && (t.code_min..=t.code_max).contains(&code)) != t.invert
-        })
-    }
-}
-
-impl Extension for Icmp6 {
+impl IcmpFamily for V6Icmp {
     const OPTIONS: &'static [Opt] = &[Opt::new("icmpv6-type", 1)];
-
-    fn parse(
-        &mut self,
-        _: &'static str,
-        invert: bool,
-        args: &[String],
-        _: &Cx,
-    ) -> Result<(), String> {
-        once(&self.icmp_type, "icmpv6-type")?;
-        let (icmp_type, code_min, code_max) = parse_icmp_names(&args[0], ICMPV6_NAMES, "ICMPv6")?;
-        self.icmp_type = Some(IcmpType {
-            icmp_type,
-            code_min,
-            code_max,
-            invert,
-        });
-        Ok(())
-    }
-
-    fn finish(&mut self, rule: &Rule, _: &Cx) -> Result<(), String> {
-        required(&self.icmp_type, "icmpv6-type")?;
-        if !rule.proto_is(PROTO_ICMPV6) {
-            return Err(
-                "match \"icmp6\" is only valid with \"-p ipv6-icmp\" (not inverted)".into(),
-            );
-        }
-        Ok(())
-    }
-
-    fn save(&self, out: &mut String) {
-        let Some(t) = self.icmp_type else { return };
-        save_invert(out, t.invert);
-        // ip6tables 1.8.9 prints the number, and only the lowest code of a
-        // range.
-        out.push_str(&format!(" --icmpv6-type {}", t.icmp_type));
-        if t.code_min != 0 || t.code_max != 0xff {
-            out.push_str(&format!("/{}", t.code_min));
-        }
-    }
+    const NAME: &'static str = "icmp6";
+    const PROTO: (u8, &'static str) = (PROTO_ICMPV6, "ipv6-icmp");
+    const NAMES: &'static [(&'static str, u8, u8, u8)] = ICMPV6_NAMES;
+    const WORD: &'static str = "ICMPv6";
+    const ANY: Option<u8> = None;
 }
+
+/// The options of `-m icmp6`: `-m icmp`'s with the ICMPv6 names.
+pub type Icmp6 = Icmp<V6Icmp>;
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::rule6_in;
-
-    fn saved(rule: &str) -> Result<String, String> {
-        rule6_in("filter", "INPUT", rule).map(|(_, l)| l)
-    }
+    use super::Icmp6;
+    use crate::iptables::ext::testing::{icmp6_of, saved6 as saved};
 
     #[test]
     fn saves_as_ip6tables() {
@@ -170,6 +124,14 @@ mod tests {
                 format!("-A INPUT {want}")
             );
         }
+    }
+
+    #[test]
+    fn type_255_is_no_wildcard() {
+        let m: Icmp6 = icmp6_of("-p ipv6-icmp --icmpv6-type 255");
+        assert!(m.matches(255, 0) && !m.matches(128, 0));
+        let m: Icmp6 = icmp6_of("-p ipv6-icmp ! --icmpv6-type port-unreachable");
+        assert!(!m.matches(1, 4) && m.matches(1, 3) && m.matches(128, 0));
     }
 
     #[test]

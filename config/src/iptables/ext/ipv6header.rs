@@ -125,10 +125,10 @@ impl Extension for Ipv6header {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::rule6_in;
+    use crate::iptables::ext::testing::saved6;
 
     fn saved(rule: &str) -> Result<String, String> {
-        rule6_in("filter", "INPUT", &format!("-m ipv6header {rule}")).map(|(_, l)| l)
+        saved6(&format!("-m ipv6header {rule}"))
     }
 
     #[test]

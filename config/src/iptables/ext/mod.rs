@@ -561,6 +561,24 @@ pub(crate) mod testing {
         Ok((r, line))
     }
 
+    /// The first match of `-A INPUT RULE` in an ip6tables filter table,
+    /// which must be an `Icmp6` (panics otherwise).
+    pub(crate) fn icmp6_of(rule: &str) -> crate::iptables::ext::icmp6::Icmp6 {
+        match rule6_in("filter", "INPUT", rule) {
+            Ok((r, _)) => match r.matches.into_iter().next() {
+                Some(crate::iptables::Match::Icmp6(m)) => m,
+                other => panic!("not icmp6: {other:?}"),
+            },
+            Err(e) => panic!("{rule}: {e}"),
+        }
+    }
+
+    /// The saved line of `-A INPUT RULE` in an ip6tables filter table, or
+    /// the error.
+    pub(crate) fn saved6(rule: &str) -> Result<String, String> {
+        rule6_in("filter", "INPUT", rule).map(|(_, line)| line)
+    }
+
     /// The rule's error message, panicking when it is accepted.
     pub(crate) fn refused_in(table: &str, chain: &str, rule: &str) -> String {
         match rule_in(table, chain, rule) {

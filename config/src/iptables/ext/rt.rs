@@ -117,10 +117,10 @@ impl Extension for Rt {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::rule6_in;
+    use crate::iptables::ext::testing::saved6;
 
     fn saved(rule: &str) -> Result<String, String> {
-        rule6_in("filter", "INPUT", &format!("-m rt {rule}")).map(|(_, l)| l)
+        saved6(&format!("-m rt {rule}"))
     }
 
     #[test]

@@ -93,12 +93,19 @@ pub(super) fn parse_protocol(w: &Word) -> Res<u8> {
     parse::parse_protocol(&w.text.to_ascii_lowercase()).or_else(|m| err(w, m))
 }
 
-/// `-s`/`-d`: comma-separated `ADDR[/MASK]` as `xtables_ipparse_multiple`
-/// reads them: blanks before an item skipped, the mask after the last `/`
-/// (a dotted mask of four parts, or a length 0..=32), the address masked;
-/// with a zero mask the address is not even read (`any/0`). Each item is
-/// one rule, duplicates included, as the kernel gets them.
-pub(super) fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
+/// The items of a `-s`/`-d` list as libxtables reads them for either
+/// family: blanks before an item skipped, the mask after the last `/`
+/// (`mask` reads it; none is all ones), the address read by `addr` only
+/// when the mask is not zero (`any/0`) and masked. `bits` is the address
+/// width. Each item is one rule, duplicates included, as the kernel gets
+/// them.
+fn parse_list(
+    w: &Word,
+    bits: u32,
+    mask: impl Fn(&str) -> Option<u128>,
+    addr: impl Fn(&str) -> Result<u128, String>,
+) -> Res<Vec<(u128, u128)>> {
+    let all = u128::MAX >> (128 - bits);
     let mut out = Vec::new();
     for item in w.text.split(',') {
         let item = item.trim_start();
@@ -107,97 +114,97 @@ pub(super) fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
             None => (item, None),
         };
         let mask = match m {
-            None => u32::MAX,
-            Some(m) => match parse::parse_ipv4_mask(m) {
-                Some(mask) => u32::from(mask),
-                None => match parse::strtoui(m, 0, 32) {
-                    Some(0) => 0,
-                    Some(n) => u32::MAX << (32 - n),
-                    None => return err(w, format!("invalid mask `{m}' specified")),
-                },
+            None => all,
+            Some(m) => match mask(m) {
+                Some(mask) => mask,
+                None => return err(w, format!("invalid mask `{m}' specified")),
             },
         };
         let addr = if mask == 0 {
             0
         } else {
-            // xtables' own dotted form, then getaddrinfo's numeric one.
-            match parse::parse_ipv4(a)
-                .or_else(|| parse::inet_aton(a))
-                .map(u32::from)
-            {
-                Some(addr) => addr,
-                None => {
-                    let hint = if a.starts_with('-') {
-                        " (iptables 1.8.9 takes an address written against its option, \
-                         like `-s1.2.3.4`, as part of the option word: put a blank after the option)"
-                    } else if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                        " (not a valid IPv4 address: four numbers 0-255)"
-                    } else {
-                        " (sluice takes numeric IPv4 addresses only: it does not resolve host names)"
-                    };
-                    return err(w, format!("host/network `{a}' not found{hint}"));
-                }
+            match addr(a) {
+                Ok(a) => a,
+                Err(hint) => return err(w, format!("host/network `{a}' not found{hint}")),
             }
         };
-        out.push(AddrMatch {
-            addr: (addr & mask).into(),
-            mask: mask.into(),
-            invert,
-        });
+        out.push((addr & mask, mask));
     }
     Ok(out)
 }
 
-/// `-s`/`-d` of ip6tables: comma-separated `ADDR[/MASK]` as
-/// `xtables_ip6parse_multiple` reads them: the mask after the last `/`
-/// (an IPv6 address when it holds a `:`, else a length 0..=128), the
-/// address read by `inet_pton` (host names are not resolved) and masked;
-/// with a zero mask the address is not read (`any/0`).
-pub(super) fn parse_addresses6(w: &Word, invert: bool) -> Res<Vec<Addr6Match>> {
-    let mut out = Vec::new();
-    for item in w.text.split(',') {
-        let item = item.trim_start();
-        let (a, m) = match item.rsplit_once('/') {
-            Some((a, m)) => (a, Some(m)),
-            None => (item, None),
-        };
-        let mask = match m {
-            None => u128::MAX,
-            Some(m) if m.contains(':') => match parse::inet_pton6(m) {
-                Some(mask) => u128::from(mask),
-                None => return err(w, format!("invalid mask `{m}' specified")),
-            },
-            Some(m) => match parse::strtoui(m, 0, 128) {
-                Some(0) => 0,
-                Some(n) => u128::MAX << (128 - n),
-                None => return err(w, format!("invalid mask `{m}' specified")),
-            },
-        };
-        let addr = if mask == 0 {
-            0
-        } else {
-            match parse::inet_pton6(a) {
-                Some(addr) => u128::from(addr),
-                None => {
-                    let hint = if a.starts_with('-') {
-                        " (ip6tables 1.8.9 takes an address written against its option, \
-                         like `-s::1`, as part of the option word: put a blank after the option)"
-                    } else if parse::inet_aton(a).is_some() {
-                        " (an IPv4 address: an ip6tables ruleset takes IPv6 addresses)"
-                    } else {
-                        " (sluice takes numeric IPv6 addresses only: it does not resolve host names)"
-                    };
-                    return err(w, format!("host/network `{a}' not found{hint}"));
+/// A length `0..=bits` as a mask of that many leading ones.
+fn len_mask(m: &str, bits: u32) -> Option<u128> {
+    let n = parse::strtoui(m, 0, bits.into())? as u32;
+    let all = u128::MAX >> (128 - bits);
+    Some(all & !u128::MAX.checked_shr(128 - bits + n).unwrap_or(0))
+}
+
+/// `-s`/`-d`: comma-separated `ADDR[/MASK]` as `xtables_ipparse_multiple`
+/// reads them ([`parse_list`]): the mask a dotted mask of four parts or a
+/// length 0..=32; the address xtables' own dotted form, then
+/// getaddrinfo's numeric one.
+pub(super) fn parse_addresses(w: &Word, invert: bool) -> Res<Vec<AddrMatch>> {
+    let mask = |m: &str| match parse::parse_ipv4_mask(m) {
+        Some(mask) => Some(u32::from(mask).into()),
+        None => len_mask(m, 32),
+    };
+    let addr = |a: &str| {
+        parse::parse_ipv4(a)
+            .or_else(|| parse::inet_aton(a))
+            .map(|a| u32::from(a).into())
+            .ok_or_else(|| {
+                if a.starts_with('-') {
+                    " (iptables 1.8.9 takes an address written against its option, \
+                     like `-s1.2.3.4`, as part of the option word: put a blank after the option)"
+                } else if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                    " (not a valid IPv4 address: four numbers 0-255)"
+                } else {
+                    " (sluice takes numeric IPv4 addresses only: it does not resolve host names)"
                 }
-            }
-        };
-        out.push(Addr6Match {
-            addr: (addr & mask).into(),
-            mask: mask.into(),
+                .to_string()
+            })
+    };
+    Ok(parse_list(w, 32, mask, addr)?
+        .into_iter()
+        .map(|(a, m)| AddrMatch {
+            addr: (a as u32).into(),
+            mask: (m as u32).into(),
             invert,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
+}
+
+/// `-s`/`-d` of ip6tables: comma-separated `ADDR[/MASK]` as
+/// `xtables_ip6parse_multiple` reads them ([`parse_list`]): the mask an
+/// IPv6 address when it holds a `:`, else a length 0..=128; the address
+/// read by `inet_pton` (host names are not resolved).
+pub(super) fn parse_addresses6(w: &Word, invert: bool) -> Res<Vec<Addr6Match>> {
+    let mask = |m: &str| match m.contains(':') {
+        true => parse::inet_pton6(m).map(u128::from),
+        false => len_mask(m, 128),
+    };
+    let addr = |a: &str| {
+        parse::inet_pton6(a).map(u128::from).ok_or_else(|| {
+            if a.starts_with('-') {
+                " (ip6tables 1.8.9 takes an address written against its option, \
+                 like `-s::1`, as part of the option word: put a blank after the option)"
+            } else if parse::inet_aton(a).is_some() {
+                " (an IPv4 address: an ip6tables ruleset takes IPv6 addresses)"
+            } else {
+                " (sluice takes numeric IPv6 addresses only: it does not resolve host names)"
+            }
+            .to_string()
+        })
+    };
+    Ok(parse_list(w, 128, mask, addr)?
+        .into_iter()
+        .map(|(a, m)| Addr6Match {
+            addr: a.into(),
+            mask: m.into(),
+            invert,
+        })
+        .collect())
 }
 
 /// `-i`/`-o`: an interface name (at most 15 bytes), `+` suffix a wildcard.
