@@ -170,59 +170,55 @@ impl Extension for Frag {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::saved6;
-
-    fn saved(rule: &str) -> Result<String, String> {
-        saved6(&format!("-m frag {rule}"))
-    }
+    use crate::iptables::ext::testing::{assert_refused6, assert_saved6};
 
     #[test]
     fn saves_as_ip6tables() {
         // Each as ip6tables-legacy-save 1.8.9 printed it (Debian 12).
-        for (rule, want) in [
-            ("", ""),
-            ("--fragid 1:2", " --fragid 1:2"),
-            ("! --fragid 5", " ! --fragid 5"),
-            ("--fragid :5", " --fragid 0:5"),
-            ("--fragid 5:", " --fragid 5:4294967295"),
-            ("--fragid 5:5", " --fragid 5"),
-            ("--fragid 5:3", " --fragid 5:3"),
-            ("--fragid 0x10", " --fragid 16"),
-            ("--fragid 0:4294967295", ""),
-            ("! --fragid 0:4294967295", ""),
-            ("--fraglen 8", " --fraglen 8"),
-            ("! --fraglen 8", " ! --fraglen 8"),
-            (
-                "--fragres --fragfirst --fragmore",
-                " --fragres --fragfirst --fragmore",
-            ),
-            ("--fraglast --fragfirst", " --fragfirst --fraglast"),
-        ] {
-            let got = saved(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
-            assert_eq!(got, format!("-A INPUT -m frag{want}"), "{rule}");
-        }
+        assert_saved6(
+            "frag",
+            &[
+                ("", ""),
+                ("--fragid 1:2", " --fragid 1:2"),
+                ("! --fragid 5", " ! --fragid 5"),
+                ("--fragid :5", " --fragid 0:5"),
+                ("--fragid 5:", " --fragid 5:4294967295"),
+                ("--fragid 5:5", " --fragid 5"),
+                ("--fragid 5:3", " --fragid 5:3"),
+                ("--fragid 0x10", " --fragid 16"),
+                ("--fragid 0:4294967295", ""),
+                ("! --fragid 0:4294967295", ""),
+                ("--fraglen 8", " --fraglen 8"),
+                ("! --fraglen 8", " ! --fraglen 8"),
+                (
+                    "--fragres --fragfirst --fragmore",
+                    " --fragres --fragfirst --fragmore",
+                ),
+                ("--fraglast --fragfirst", " --fragfirst --fraglast"),
+            ],
+        );
     }
 
     #[test]
     fn refusals() {
-        for (rule, msg) in [
-            (
-                "--fragmore --fraglast",
-                "option \"--fragmore\" cannot be used together with \"--fraglast\"",
-            ),
-            ("--fragid 4294967296", "out of range (0-4294967295)"),
-            ("--fragid 1-2", "unexpected characters near \"-2\""),
-            ("--fragid 1:2:3", "Too many components"),
-            (
-                "--fragid 3 --fragid 4",
-                "option \"--fragid\" can only be used once",
-            ),
-            ("! --fragres", "option \"--fragres\" cannot be inverted"),
-            ("--fraglen 4294967296", "out of range (0-4294967295)"),
-        ] {
-            let e = saved(rule).unwrap_err();
-            assert!(e.contains(msg), "{rule}: {e}");
-        }
+        assert_refused6(
+            "frag",
+            &[
+                (
+                    "--fragmore --fraglast",
+                    "option \"--fragmore\" cannot be used together with \"--fraglast\"",
+                ),
+                ("--fragid 4294967296", "out of range (0-4294967295)"),
+                ("--fragid 1-2", "unexpected characters near \"-2\""),
+                ("--fragid 1:2:3", "Too many components"),
+                (
+                    "--fragid 3 --fragid 4",
+                    "option \"--fragid\" can only be used once",
+                ),
+                ("! --fragres", "option \"--fragres\" cannot be inverted"),
+                ("--fraglen 4294967296", "out of range (0-4294967295)"),
+            ],
+        );
         let e = crate::iptables::ext::testing::refused_in("filter", "INPUT", "-m frag");
         assert!(e.contains("IPv6 only"), "{e}");
     }

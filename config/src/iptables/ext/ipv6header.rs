@@ -125,16 +125,14 @@ impl Extension for Ipv6header {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::saved6;
-
-    fn saved(rule: &str) -> Result<String, String> {
-        saved6(&format!("-m ipv6header {rule}"))
-    }
+    use crate::iptables::ext::testing::{assert_refused6, assert_saved6};
 
     #[test]
     fn saves_as_ip6tables() {
         // Each as ip6tables-legacy-save 1.8.9 printed it (Debian 12).
-        for (rule, want) in [
+        assert_saved6(
+            "ipv6header",
+            &[
             ("--header frag", " --header ipv6-frag"),
             (
                 "! --header frag,hop --soft",
@@ -152,26 +150,24 @@ mod tests {
                 "--header ipv6-opts,ipv6-route,ah,ipv6-nonxt,protocol",
                 " --header ipv6-opts,ipv6-route,ah,ipv6-nonxt,protocol",
             ),
-        ] {
-            let got = saved(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
-            assert_eq!(got, format!("-A INPUT -m ipv6header{want}"), "{rule}");
-        }
+            ],
+        );
     }
 
     #[test]
     fn refusals() {
-        for (rule, msg) in [
-            ("", "option \"--header\" must be specified"),
-            ("--soft", "option \"--header\" must be specified"),
-            ("--header tcp", "unknown header `6' specified"),
-            ("--header HOP", "unknown header `HOP' specified"),
-            (
-                "--header frag --header hop",
-                "option \"--header\" can only be used once",
-            ),
-        ] {
-            let e = saved(rule).unwrap_err();
-            assert!(e.contains(msg), "{rule}: {e}");
-        }
+        assert_refused6(
+            "ipv6header",
+            &[
+                ("", "option \"--header\" must be specified"),
+                ("--soft", "option \"--header\" must be specified"),
+                ("--header tcp", "unknown header `6' specified"),
+                ("--header HOP", "unknown header `HOP' specified"),
+                (
+                    "--header frag --header hop",
+                    "option \"--header\" can only be used once",
+                ),
+            ],
+        );
     }
 }

@@ -573,6 +573,25 @@ pub(crate) mod testing {
         }
     }
 
+    /// For each (options, saved options) of match `m`: `-A INPUT -m M
+    /// OPTIONS` in an ip6tables filter table saves as `-A INPUT -m
+    /// MSAVED`; each saved text is empty or starts with a blank.
+    pub(crate) fn assert_saved6(m: &str, cases: &[(&str, &str)]) {
+        for (rule, want) in cases {
+            let got = saved6(&format!("-m {m} {rule}")).unwrap_or_else(|e| panic!("{rule}: {e}"));
+            assert_eq!(got, format!("-A INPUT -m {m}{want}"), "{rule}");
+        }
+    }
+
+    /// For each (options, message part) of match `m`: the rule is refused
+    /// in an ip6tables filter table with a message holding that part.
+    pub(crate) fn assert_refused6(m: &str, cases: &[(&str, &str)]) {
+        for (rule, msg) in cases {
+            let e = saved6(&format!("-m {m} {rule}")).unwrap_err();
+            assert!(e.contains(msg), "{rule}: {e}");
+        }
+    }
+
     /// The saved line of `-A INPUT RULE` in an ip6tables filter table, or
     /// the error.
     pub(crate) fn saved6(rule: &str) -> Result<String, String> {

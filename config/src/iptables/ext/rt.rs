@@ -117,74 +117,70 @@ impl Extension for Rt {
 
 #[cfg(test)]
 mod tests {
-    use crate::iptables::ext::testing::saved6;
-
-    fn saved(rule: &str) -> Result<String, String> {
-        saved6(&format!("-m rt {rule}"))
-    }
+    use crate::iptables::ext::testing::{assert_refused6, assert_saved6};
 
     #[test]
     fn saves_as_ip6tables() {
         // Each as ip6tables-legacy-save 1.8.9 printed it (Debian 12).
-        for (rule, want) in [
-            ("", ""),
-            (
-                "--rt-type 0 --rt-segsleft 1:23 --rt-len 8 --rt-0-res",
-                " --rt-type 0 --rt-segsleft 1:23 --rt-len 8 --rt-0-res",
-            ),
-            (
-                "! --rt-type 1 ! --rt-segsleft 5 ! --rt-len 2",
-                " ! --rt-type 1 ! --rt-segsleft 5 ! --rt-len 2",
-            ),
-            (
-                "--rt-type 0 --rt-0-addrs ::1,2001:db8::1 --rt-0-not-strict",
-                " --rt-type 0 --rt-0-addrs ::1,2001:db8::1 --rt-0-not-strict",
-            ),
-            (
-                "--rt-type 0 --rt-0-addrs ::102:304",
-                " --rt-type 0 --rt-0-addrs ::1.2.3.4",
-            ),
-            ("--rt-segsleft :4", " --rt-segsleft 0:4"),
-            ("--rt-segsleft 5:5", " --rt-segsleft 5"),
-            ("--rt-type 4294967295", " --rt-type 4294967295"),
-        ] {
-            let got = saved(rule).unwrap_or_else(|e| panic!("{rule}: {e}"));
-            assert_eq!(got, format!("-A INPUT -m rt{want}"), "{rule}");
-        }
+        assert_saved6(
+            "rt",
+            &[
+                ("", ""),
+                (
+                    "--rt-type 0 --rt-segsleft 1:23 --rt-len 8 --rt-0-res",
+                    " --rt-type 0 --rt-segsleft 1:23 --rt-len 8 --rt-0-res",
+                ),
+                (
+                    "! --rt-type 1 ! --rt-segsleft 5 ! --rt-len 2",
+                    " ! --rt-type 1 ! --rt-segsleft 5 ! --rt-len 2",
+                ),
+                (
+                    "--rt-type 0 --rt-0-addrs ::1,2001:db8::1 --rt-0-not-strict",
+                    " --rt-type 0 --rt-0-addrs ::1,2001:db8::1 --rt-0-not-strict",
+                ),
+                (
+                    "--rt-type 0 --rt-0-addrs ::102:304",
+                    " --rt-type 0 --rt-0-addrs ::1.2.3.4",
+                ),
+                ("--rt-segsleft :4", " --rt-segsleft 0:4"),
+                ("--rt-segsleft 5:5", " --rt-segsleft 5"),
+                ("--rt-type 4294967295", " --rt-type 4294967295"),
+            ],
+        );
     }
 
     #[test]
     fn refusals() {
         let many: Vec<String> = (1..=17).map(|i| format!("::{i}")).collect();
         let many = format!("--rt-type 0 --rt-0-addrs {}", many.join(","));
-        for (rule, msg) in [
-            ("--rt-0-res", "`--rt-type 0' required before `--rt-0-res'"),
-            (
-                "! --rt-type 0 --rt-0-res",
-                "`--rt-type 0' required before `--rt-0-res'",
-            ),
-            (
-                "--rt-type 1 --rt-0-addrs ::1",
-                "`--rt-type 0' required before `--rt-0-addrs'",
-            ),
-            (
-                "--rt-type 0 --rt-0-not-strict",
-                "`--rt-0-addr ...' required before `--rt-0-not-strict'",
-            ),
-            ("--rt-type 4294967296", "out of range (0-4294967295)"),
-            ("--rt-type 0 --rt-0-addrs 1.2.3.4", "bad address: 1.2.3.4"),
-            (many.as_str(), "too many addresses specified"),
-            (
-                "--rt-type 0 ! --rt-0-addrs ::1",
-                "option \"--rt-0-addrs\" cannot be inverted",
-            ),
-            (
-                "--rt-type 0 --rt-0-res --rt-0-res",
-                "option \"--rt-0-res\" can only be used once",
-            ),
-        ] {
-            let e = saved(rule).unwrap_err();
-            assert!(e.contains(msg), "{rule}: {e}");
-        }
+        assert_refused6(
+            "rt",
+            &[
+                ("--rt-0-res", "`--rt-type 0' required before `--rt-0-res'"),
+                (
+                    "! --rt-type 0 --rt-0-res",
+                    "`--rt-type 0' required before `--rt-0-res'",
+                ),
+                (
+                    "--rt-type 1 --rt-0-addrs ::1",
+                    "`--rt-type 0' required before `--rt-0-addrs'",
+                ),
+                (
+                    "--rt-type 0 --rt-0-not-strict",
+                    "`--rt-0-addr ...' required before `--rt-0-not-strict'",
+                ),
+                ("--rt-type 4294967296", "out of range (0-4294967295)"),
+                ("--rt-type 0 --rt-0-addrs 1.2.3.4", "bad address: 1.2.3.4"),
+                (many.as_str(), "too many addresses specified"),
+                (
+                    "--rt-type 0 ! --rt-0-addrs ::1",
+                    "option \"--rt-0-addrs\" cannot be inverted",
+                ),
+                (
+                    "--rt-type 0 --rt-0-res --rt-0-res",
+                    "option \"--rt-0-res\" can only be used once",
+                ),
+            ],
+        );
     }
 }
