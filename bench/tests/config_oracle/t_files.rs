@@ -315,6 +315,9 @@ t6_files! {
     ip6_libxt_statistic => "libxt_statistic.t",
     ip6_libxt_set => "libxt_set.t",
     ip6_libxt_addrtype => "libxt_addrtype.t",
+    // Its lines are IPv4 ranges, which both refuse (sluice refuses
+    // -m iprange in an ip6tables ruleset altogether, by name).
+    ip6_libxt_iprange => "libxt_iprange.t",
     ip6_libxt_length => "libxt_length.t",
     ip6_libxt_tos => "libxt_tos.t",
     ip6_libxt_dscp => "libxt_dscp.t",

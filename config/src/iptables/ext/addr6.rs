@@ -68,6 +68,38 @@ pub fn mask6_len(mask: Ipv6Addr) -> Option<u32> {
     (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones)
 }
 
+/// XTTYPE_HOSTMASK of ip6tables: `HOST[/LEN|/MASK]` to the address (as
+/// written, not masked) and a prefix length; no suffix is /128, and so is
+/// a non-contiguous mask (libxtables 1.8.9). Host names are refused.
+pub fn parse_hostmask6(arg: &str, opt: &str) -> Result<(Ipv6Addr, u8), String> {
+    let (host, mask) = match arg.split_once('/') {
+        Some((h, m)) => (h, Some(m)),
+        None => (arg, None),
+    };
+    let addr = inet_pton6(host).ok_or_else(|| {
+        format!(
+            "host `{host}' not found: sluice takes numeric IPv6 addresses only \
+             (getaddrinfo: Name or service not known)"
+        )
+    })?;
+    let len = match mask {
+        None => 128,
+        Some(m) if m.contains(':') => inet_pton6(m)
+            .map(|m| mask6_len(m).unwrap_or(128))
+            .ok_or_else(|| bad_hostmask(opt))?,
+        Some(m) => {
+            crate::iptables::ext::parse::strtoui(m, 0, 128).ok_or_else(|| bad_hostmask(opt))? as u32
+        }
+    };
+    Ok((addr, len as u8))
+}
+
+fn bad_hostmask(opt: &str) -> String {
+    format!(
+        "bad value for option \"--{opt}\", neither a valid network mask nor valid CIDR (0-128)."
+    )
+}
+
 /// Prints ` ADDR/MASK` as ip6tables-save does for `-s`/`-d`
 /// (`xtables_ip6addr_to_numeric` and `xtables_ip6mask_to_numeric`): `/N`
 /// for a contiguous mask (`/128` included), the mask as an address

@@ -17,8 +17,9 @@
 //!   within `min..=max`). Each may be inverted except `--ctdir`.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::addr6::{ntop6, parse_hostmask6};
 use super::parse::{
     inet_aton, mask_len, parse_protocol, port_range_opt, save_addr_mask, save_range, strtoui,
     uint_range_opt,
@@ -224,6 +225,25 @@ impl CtAddr {
     }
 }
 
+/// `--ctorigsrc` and friends of an ip6tables rule: the address as written
+/// and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtAddr6 {
+    pub addr: Ipv6Addr,
+    pub len: u8,
+    pub invert: bool,
+}
+
+impl CtAddr6 {
+    /// Whether a tuple address matches (after `!`).
+    pub fn matches(&self, ip: Ipv6Addr) -> bool {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(self.len))
+            .unwrap_or(0);
+        ((u128::from(ip) ^ u128::from(self.addr)) & mask == 0) != self.invert
+    }
+}
+
 /// `--ctorigsrcport` and friends: a tuple port within `lo..=hi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CtPortRange {
@@ -279,6 +299,9 @@ pub struct Conntrack {
     pub orig_dst: Option<CtAddr>,
     pub repl_src: Option<CtAddr>,
     pub repl_dst: Option<CtAddr>,
+    /// The same four of an ip6tables rule: origsrc, origdst, replsrc,
+    /// repldst.
+    pub addrs6: [Option<CtAddr6>; 4],
     pub orig_src_port: Option<CtPortRange>,
     pub orig_dst_port: Option<CtPortRange>,
     pub repl_src_port: Option<CtPortRange>,
@@ -287,6 +310,9 @@ pub struct Conntrack {
     pub expire: Option<CtExpire>,
     pub direction: Option<CtDir>,
 }
+
+/// The tuple address options, in the order of [`Conntrack::addrs6`].
+const ADDR_OPTS: [&str; 4] = ["ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"];
 
 /// XTTYPE_HOSTMASK: `HOST[/MASK]`, MASK a prefix length 0..=32 or a dotted
 /// mask (a non-contiguous one becomes /32, as libxtables 1.8.9 does).
@@ -367,9 +393,11 @@ impl Extension for Conntrack {
                 };
                 once(slot, id)?;
                 if cx.family == Family::Ipv6 {
-                    return Err(format!(
-                        "--{id} with an IPv6 address is not implemented yet (sluice has the conntrack tuple addresses for IPv4 only)"
-                    ));
+                    let i = ADDR_OPTS.iter().position(|o| *o == id).unwrap_or(0);
+                    once(&self.addrs6[i], id)?;
+                    let (addr, len) = parse_hostmask6(arg, id)?;
+                    self.addrs6[i] = Some(CtAddr6 { addr, len, invert });
+                    return Ok(());
                 }
                 let (addr, mask) = parse_hostmask(arg, id)?;
                 *slot = Some(CtAddr { addr, mask, invert });
@@ -444,16 +472,27 @@ impl Extension for Conntrack {
             save_invert(out, p.invert);
             let _ = write!(out, " --ctproto {}", p.proto);
         }
-        for (name, a) in [
+        for (i, (name, a)) in [
             ("ctorigsrc", &self.orig_src),
             ("ctorigdst", &self.orig_dst),
             ("ctreplsrc", &self.repl_src),
             ("ctrepldst", &self.repl_dst),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             if let Some(a) = a {
                 save_invert(out, a.invert);
                 let _ = write!(out, " --{name}");
                 save_addr_mask(out, a.addr, a.mask);
+            }
+            if let Some(a) = self.addrs6[i] {
+                // As libxt_conntrack prints it: no suffix for /128.
+                save_invert(out, a.invert);
+                let _ = write!(out, " --{name} {}", ntop6(a.addr));
+                if a.len != 128 {
+                    let _ = write!(out, "/{}", a.len);
+                }
             }
         }
         for (name, p) in [
@@ -709,5 +748,48 @@ mod tests {
              --ctrepldst 4.4.4.4 --ctorigsrcport 1 --ctorigdstport 2 --ctreplsrcport 3 \
              --ctrepldstport 4 --ctstatus ASSURED --ctexpire 5 --ctdir REPLY"
         );
+    }
+
+    #[test]
+    fn ipv6_tuple_addresses_as_ip6tables() {
+        use crate::iptables::ext::testing::{assert_refused6, assert_saved6};
+        // Each as ip6tables-legacy-save 1.8.9 printed it (Debian 12).
+        assert_saved6(
+            "conntrack",
+            &[
+                ("--ctorigsrc 2001:db8::1/64", " --ctorigsrc 2001:db8::1/64"),
+                (
+                    "--ctorigsrc ::1/128 ! --ctorigdst ::/0",
+                    " --ctorigsrc ::1 ! --ctorigdst ::/0",
+                ),
+                (
+                    "--ctreplsrc fe80::1/ffff:ffff:: --ctrepldst ::102:304/96",
+                    " --ctreplsrc fe80::1/32 --ctrepldst ::1.2.3.4/96",
+                ),
+                ("--ctorigsrc fe80::1/ffff:0:ffff::", " --ctorigsrc fe80::1"),
+                (
+                    "--ctstate NEW --ctorigsrc ::1 --ctorigsrcport 5",
+                    " --ctstate NEW --ctorigsrc ::1 --ctorigsrcport 5",
+                ),
+            ],
+        );
+        assert_refused6(
+            "conntrack",
+            &[
+                ("--ctorigsrc 1.2.3.4", "numeric IPv6 addresses only"),
+                (
+                    "--ctorigsrc 2001:db8::1/129",
+                    "neither a valid network mask nor valid CIDR (0-128)",
+                ),
+                ("--ctorigsrc ::1 --ctorigsrc ::2", "can only be used once"),
+            ],
+        );
+        let a = CtAddr6 {
+            addr: "2001:db8::1".parse().unwrap(),
+            len: 32,
+            invert: false,
+        };
+        assert!(a.matches("2001:db8:ffff::9".parse().unwrap()));
+        assert!(!a.matches("2001:db9::1".parse().unwrap()));
     }
 }

@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::net::Ipv6Addr;
 
-use super::addr6::{inet_pton6, mask6_len, ntop6};
-use super::parse::strtoui;
+use super::addr6::{ntop6, parse_hostmask6};
 use super::{check_table_hooks, Cx, Extension, Given, Opt};
 use crate::iptables::model::{Hook, HookMask, Rule, TableKind};
 
@@ -60,31 +59,10 @@ impl Default for Prefix6 {
 }
 
 impl Prefix6 {
-    /// `ADDR[/LEN|/MASK]` (XTTYPE_HOSTMASK: no length is /128).
+    /// `ADDR[/LEN|/MASK]` ([`parse_hostmask6`]).
     fn parse(arg: &str, opt: &str) -> Result<Prefix6, String> {
-        let bad = || {
-            format!(
-                "bad value for option \"--{opt}\", neither a valid network mask nor valid CIDR (0-128)."
-            )
-        };
-        let (a, m) = match arg.split_once('/') {
-            Some((a, m)) => (a, Some(m)),
-            None => (arg, None),
-        };
-        let addr = inet_pton6(a).ok_or_else(|| {
-            format!(
-                "host `{a}' not found: sluice takes numeric IPv6 addresses only (getaddrinfo: Name or service not known)"
-            )
-        })?;
-        let len = match m {
-            None => 128,
-            Some(m) if m.contains(':') => inet_pton6(m).and_then(mask6_len).ok_or_else(bad)?,
-            Some(m) => strtoui(m, 0, 128).ok_or_else(bad)? as u32,
-        };
-        Ok(Prefix6 {
-            addr,
-            len: len as u8,
-        })
+        let (addr, len) = parse_hostmask6(arg, opt)?;
+        Ok(Prefix6 { addr, len })
     }
 
     /// The kernel's check: at most /64, no bit set after the length.
