@@ -369,4 +369,58 @@ mod tests {
         assert!(w[0].contains("r.v4:4:1: -i eth0"), "{w:?}");
         assert!(w[1].contains("r.v4:5:1: -o wan+"), "{w:?}");
     }
+
+    #[test]
+    fn rules6_sets_must_be_inet6_and_rules_are_linted() {
+        let d = Dir::new("rules6");
+        d.write(
+            "r.v4",
+            "*filter\n-A INPUT -m set --match-set s4 src -j DROP\nCOMMIT\n",
+        );
+        d.write(
+            "s.save",
+            "create s4 hash:ip family inet\ncreate s6 hash:ip family inet6\ncreate ports bitmap:port range 1-1024\n",
+        );
+        let toml = format!("{TOML}rules6 = \"r.v6\"\n");
+        let cfg = d.write("sluice.toml", &toml);
+        // The IPv6 file names an IPv4 set: refused at its line, as
+        // ip6tables-legacy-restore refuses it.
+        d.write(
+            "r.v6",
+            "*filter\n\n-A INPUT -m set --match-set s4 src -j DROP\nCOMMIT\n",
+        );
+        let e = load(&cfg).unwrap_err();
+        assert!(e.at.file.ends_with("r.v6") && e.at.line == 3, "{e}");
+        assert!(
+            e.to_string().contains(
+                "the protocol family of set `s4' is IPv4, which is not applicable to an IPv6 (ip6tables) rule"
+            ),
+            "{e}"
+        );
+        // inet6 and family-less sets are taken; the file is linted.
+        d.write(
+            "r.v6",
+            "*filter\n-A INPUT -m set --match-set s6 src -j DROP\n-A INPUT -p tcp -m set --match-set ports dst -j DROP\n-A INPUT -m set --match-set s6 src -j DROP\nCOMMIT\n",
+        );
+        let b = load(&cfg).unwrap();
+        assert_eq!(b.rules6.as_ref().map(|r| r.family), Some(RulesFamily::Ipv6));
+        assert!(
+            b.warnings.iter().any(|w| w.at.file.ends_with("r.v6")
+                && w.at.line == 4
+                && w.msg.contains("can never match")),
+            "{:?}",
+            b.warnings
+        );
+        // And the IPv4 file may not name the inet6 set.
+        d.write(
+            "r.v4",
+            "*filter\n-A INPUT -m set --match-set s6 src -j DROP\nCOMMIT\n",
+        );
+        let e = load(&cfg).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is IPv6, which is not applicable to an IPv4 (iptables) rule"),
+            "{e}"
+        );
+    }
 }

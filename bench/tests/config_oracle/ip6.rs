@@ -21,6 +21,12 @@ const DNAT6: Refusal = Refusal {
     named: &["target \"DNAT\" is not supported in ip6tables rulesets"],
 };
 
+/// The `family inet6` sets corpus6.rules matches against.
+const SETS6: &str = "create trusted6 hash:net family inet6\n\
+                     add trusted6 2001:db8:5::/48\n\
+                     create svc6 hash:ip,port family inet6\n\
+                     add svc6 2001:db8::10,tcp:8443\n";
+
 fn data(name: &str) -> String {
     read(&crate::config_dir().join("tests/data").join(name))
 }
@@ -53,10 +59,9 @@ fn ip6_rulesets_match_ip6tables_legacy_save() {
     let Some(ns) = oracle::oracle_for(test, Family::Ipv6) else {
         return;
     };
-    let mut cases = vec![
-        v6("corpus6.rules", data("corpus6.rules")),
-        v6("docker6.rules", data("docker6.rules")),
-    ];
+    let mut corpus = v6("corpus6.rules", data("corpus6.rules"));
+    corpus.sets = Some(SETS6);
+    let mut cases = vec![corpus, v6("docker6.rules", data("docker6.rules"))];
     let mut kube = v6("kube-proxy6.rules", data("kube-proxy6.rules"));
     kube.refused = &[DNAT6];
     cases.push(kube);

@@ -58,7 +58,7 @@ pub(crate) struct Case<'a> {
     pub(crate) family: Family,
     pub(crate) noflush: bool,
     /// `ipset restore` input the ruleset needs.
-    sets: Option<&'a str>,
+    pub(crate) sets: Option<&'a str>,
     pub(crate) refused: &'a [Refusal],
 }
 
