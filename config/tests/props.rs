@@ -2,17 +2,19 @@
 //!
 //! * Canon is a fixpoint: every rule line of our own rulesets, parsed and
 //!   saved, parses back to the same model (line numbers and counters aside,
-//!   which `iptables-save` does not print) and saves to the same text.
+//!   which `iptables-save` does not print) and saves to the same text; the
+//!   same for our ip6tables rulesets with the ip6tables parser.
 //! * No input makes a parser panic: mutated rule lines (words deleted,
 //!   doubled, swapped, `!` and other words inserted, random text, huge
-//!   numbers, empty quotes, lines cut short) go through the iptables parser,
+//!   numbers, empty quotes, lines cut short) go through the iptables parser
+//!   (and mutated IPv6 rule lines through the ip6tables parser),
 //!   mutated versions of the example appliance TOML and sets file through
 //!   theirs. Errors are fine; a panic is a bug.
 
 use std::path::Path;
 
 use proptest::prelude::*;
-use sluice_config::iptables::{self, Ruleset};
+use sluice_config::iptables::{self, Family, Ruleset};
 use sluice_config::{appliance, ipset};
 
 fn read(rel: &str) -> String {
@@ -76,16 +78,23 @@ fn seeds_of(text: &str) -> Vec<Seed> {
 }
 
 /// The rule lines of the rulesets the properties start from.
+/// Our iptables rulesets.
+const FILES4: [&str; 3] = [
+    "tests/data/corpus.rules",
+    "tests/data/gateway.rules",
+    "examples/branch-office/rules.v4",
+];
+
+/// Our ip6tables rulesets (kube-proxy6.rules has DNAT lines, which the
+/// ip6tables parser refuses).
+const FILES6: [&str; 2] = ["tests/data/corpus6.rules", "tests/data/docker6.rules"];
+
 fn rule_seeds() -> Vec<Seed> {
-    let mut seeds = Vec::new();
-    for f in [
-        "tests/data/corpus.rules",
-        "tests/data/gateway.rules",
-        "examples/branch-office/rules.v4",
-    ] {
-        seeds.extend(seeds_of(&read(f)));
-    }
-    seeds
+    FILES4.iter().flat_map(|f| seeds_of(&read(f))).collect()
+}
+
+fn rule_seeds6() -> Vec<Seed> {
+    FILES6.iter().flat_map(|f| seeds_of(&read(f))).collect()
 }
 
 /// The ruleset without what `iptables-save` does not print: the lines the
@@ -106,10 +115,14 @@ fn printed_part(mut rs: Ruleset) -> Ruleset {
 
 /// Parse, save, parse, save: the same text both times and the same model.
 fn assert_fixpoint(name: &str, text: &str) -> Result<(), String> {
+    assert_fixpoint_in(name, text, Family::Ipv4)
+}
+
+fn assert_fixpoint_in(name: &str, text: &str, family: Family) -> Result<(), String> {
     let file = Path::new(name);
-    let first = iptables::parse(text, file).map_err(|e| e.to_string())?;
+    let first = iptables::parse_family(text, file, family).map_err(|e| e.to_string())?;
     let saved = iptables::save::save(&first);
-    let second = iptables::parse(&saved, file)
+    let second = iptables::parse_family(&saved, file, family)
         .unwrap_or_else(|e| panic!("{name}: the saved form does not parse: {e}\n{saved}"));
     let again = iptables::save::save(&second);
     assert_eq!(saved, again, "{name}: saving twice differs");
@@ -171,13 +184,26 @@ fn canon_is_a_fixpoint_for_every_rule_line() {
 
 #[test]
 fn canon_is_a_fixpoint_for_whole_files() {
-    for f in [
-        "tests/data/corpus.rules",
-        "tests/data/gateway.rules",
-        "examples/branch-office/rules.v4",
-    ] {
+    for f in FILES4 {
         assert_fixpoint(f, &read(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
+    for f in FILES6 {
+        assert_fixpoint_in(f, &read(f), Family::Ipv6).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}
+
+#[test]
+fn canon_6_is_a_fixpoint_for_every_rule_line() {
+    let seeds = rule_seeds6();
+    let alone = seeds
+        .iter()
+        .filter(|s| assert_fixpoint_in(&s.line, &s.text(&s.line), Family::Ipv6).is_ok())
+        .count();
+    assert!(
+        alone * 10 >= seeds.len() * 9 && seeds.len() > 80,
+        "only {alone} of {} ip6tables rule lines load alone",
+        seeds.len()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -435,6 +461,23 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Mutated IPv6 rule lines never make the ip6tables parser panic.
+    #[test]
+    fn rule6_parser_never_panics(
+        (seeds, i, edits, twice) in {
+            let seeds = rule_seeds6();
+            let vocab = vocabulary(seeds.iter().map(|s| s.line.as_str()));
+            let n = seeds.len();
+            (Just(seeds), 0..n, prop::collection::vec(word_edit(vocab), 1..5), any::<bool>())
+        }
+    ) {
+        let s = &seeds[i];
+        let line = edits.iter().fold(s.line.clone(), |l, e| apply_words(&l, e));
+        let line = if twice { format!("{line}\n{line}") } else { line };
+        let _ = iptables::parse6(&s.text(&line), Path::new("mutated.rules"));
+    }
+
 
     /// Mutated versions of the example appliance TOML never make its parser
     /// panic.
