@@ -134,6 +134,15 @@ fn ip6_each_family_refuses_the_others_forms() {
             "mangle",
             "-j SNPT --src-pfx 2001:db8::/64 --dst-pfx fd00::/64",
         ),
+        // IPv6 route types the kernel's addrtype has no test for.
+        ("filter", "-m addrtype --src-type BROADCAST"),
+        ("filter", "-m addrtype ! --dst-type THROW"),
+        ("filter", "-m addrtype --dst-type BLACKHOLE,LOCAL"),
+        ("filter", "-m addrtype --src-type XRESOLVE --limit-iface-in"),
+        (
+            "filter",
+            "-m addrtype --src-type UNREACHABLE --dst-type ANYCAST",
+        ),
         ("filter", "-4 -j DROP"),
         ("filter", "-6 -j DROP"),
     ];

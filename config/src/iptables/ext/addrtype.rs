@@ -4,7 +4,7 @@
 //! interface).
 
 use super::{once, Cx, Extension, Given, Opt};
-use crate::iptables::model::{Hook, HookMask, Rule, TableKind};
+use crate::iptables::model::{Family, Hook, HookMask, Rule, TableKind};
 
 /// Route types (`RTN_*`), in kernel order: bit `1 << n` of an
 /// [`AddrTypes`] mask is type number `n`.
@@ -169,7 +169,7 @@ impl Extension for Addrtype {
         Ok(())
     }
 
-    fn finish(&mut self, _: &Rule, _: &Cx) -> Result<(), String> {
+    fn finish(&mut self, _: &Rule, cx: &Cx) -> Result<(), String> {
         if self.src.is_none() && self.dst.is_none() {
             return Err("you must specify --src-type or --dst-type".into());
         }
@@ -180,7 +180,45 @@ impl Extension for Addrtype {
                 ("limit-iface-in", &["limit-iface-out"]),
                 ("limit-iface-out", &["limit-iface-in"]),
             ],
-        )
+        )?;
+        if cx.family == Family::Ipv6 {
+            // The kernel's addrtype_mt_checkentry_v1 for IPv6, inverted or not.
+            let types = [self.src, self.dst]
+                .iter()
+                .flatten()
+                .fold(0, |m, t| m | t.types.0);
+            for (bit, why) in [
+                (
+                    AddrTypes::BLACKHOLE,
+                    "ipv6 BLACKHOLE matching not supported",
+                ),
+                (
+                    AddrTypes::PROHIBIT,
+                    "ipv6 PROHIBIT (THROW, NAT ..) matching not supported",
+                ),
+                (
+                    AddrTypes::THROW,
+                    "ipv6 PROHIBIT (THROW, NAT ..) matching not supported",
+                ),
+                (
+                    AddrTypes::NAT,
+                    "ipv6 PROHIBIT (THROW, NAT ..) matching not supported",
+                ),
+                (
+                    AddrTypes::XRESOLVE,
+                    "ipv6 PROHIBIT (THROW, NAT ..) matching not supported",
+                ),
+                (
+                    AddrTypes::BROADCAST,
+                    "ipv6 does not support BROADCAST matching",
+                ),
+            ] {
+                if types & bit.0 != 0 {
+                    return Err(format!("the kernel refuses it: {why}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn save(&self, out: &mut String) {
