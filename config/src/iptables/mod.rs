@@ -22,7 +22,7 @@ use std::path::Path;
 
 pub use ext::{Match, TargetExt};
 pub use model::*;
-pub use restore::{RestoreError, RestoreOptions};
+pub use restore::RestoreError;
 
 use crate::error::{Error, ErrorKind, Location, ReadError};
 

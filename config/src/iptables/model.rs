@@ -32,6 +32,16 @@ impl Family {
     }
 }
 
+/// How to apply a restore file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// `--noflush`: edit the tables in place instead of replacing them.
+    pub noflush: bool,
+    /// Which restore reads the file: `iptables-restore` (IPv4, the
+    /// default) or `ip6tables-restore`.
+    pub family: Family,
+}
+
 /// The netfilter tables sluice understands, in the order the kernel runs
 /// them at a hook (raw -300, mangle -150, nat -100/+100, filter 0,
 /// security 50).

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::lex;
-use super::model::{Chain, Counters, Family, Policy, Rule, Ruleset, Table, TableKind, Target};
+use super::model::{
+    Chain, Counters, Policy, RestoreOptions, Rule, Ruleset, Table, TableKind, Target,
+};
 use super::rule::{parse_command_at, Command};
 use super::validate;
 use crate::error::{Error, ErrorKind, Location};
@@ -36,16 +38,6 @@ use crate::error::{Error, ErrorKind, Location};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct RestoreError(pub String);
-
-/// How to apply a restore file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RestoreOptions {
-    /// `--noflush`: edit the tables in place instead of replacing them.
-    pub noflush: bool,
-    /// Which restore reads the file: `iptables-restore` (IPv4, the
-    /// default) or `ip6tables-restore`.
-    pub family: Family,
-}
 
 /// A table being read. User chains are appended as they are declared and
 /// found through `idx` (name to position), so that each line costs the
