@@ -181,3 +181,79 @@ fn ip6_each_family_refuses_the_others_forms() {
     ));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `-N NAME` clashes only with the targets of the ruleset's own family
+/// (`xtables_find_target`): iptables takes `-N HL`, ip6tables `-N TTL`.
+/// Every target name of either family, refused or taken as the kernel's
+/// restore of each family does.
+#[test]
+fn ip6_chain_names_clash_with_their_own_familys_targets() {
+    let test = "ip6_chain_names";
+    let Some(ns) = oracle::oracle_for(test, Family::Ipv6) else {
+        return;
+    };
+    let names = [
+        "ACCEPT",
+        "DROP",
+        "RETURN",
+        "QUEUE",
+        "standard",
+        "HL",
+        "SNPT",
+        "DNPT",
+        "TTL",
+        "ECN",
+        "CLUSTERIP",
+        "ULOG",
+        "NETMAP",
+        "REJECT",
+        "CHECKSUM",
+        "CONNMARK",
+        "CT",
+        "DNAT",
+        "DSCP",
+        "LOG",
+        "MARK",
+        "MASQUERADE",
+        "NFLOG",
+        "NOTRACK",
+        "REDIRECT",
+        "SNAT",
+        "TCPMSS",
+        "TEE",
+        "TOS",
+        "TPROXY",
+        "TRACE",
+        "hl",
+        "Foo",
+    ];
+    let mut problems = Vec::new();
+    for family in [Family::Ipv4, Family::Ipv6] {
+        for name in names {
+            let text = format!("*filter\n-N {name}\nCOMMIT\n");
+            let kernel = ns
+                .restore_family(&text, family)
+                .map(|()| ns.save_table_family("filter", family));
+            let sluice = iptables::parse_family(&text, Path::new("t"), family)
+                .map(|rs| oracle::sluice_table(&rs, "filter"))
+                .map_err(|e| e.to_string());
+            let same = match (&kernel, &sluice) {
+                (Ok(k), Ok(s)) => k == s,
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+            if !same {
+                problems.push(format!(
+                    "{} -N {name}\n   kernel: {kernel:?}\n   sluice: {sluice:?}",
+                    family.command()
+                ));
+            }
+        }
+    }
+    common::note(&format!(
+        "{test}: {} names x 2 families, {} differ from the kernel",
+        names.len(),
+        problems.len()
+    ));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

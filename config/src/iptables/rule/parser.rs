@@ -659,7 +659,7 @@ impl<'w> Parser<'w> {
             Core::NewChain => {
                 let name = chain(&chain_word)?;
                 let w = chain_word.expect("checked");
-                check_chain_name(&w)?;
+                check_chain_name(&w, self.family)?;
                 Ok(Command::NewChain { chain: name })
             }
             Core::Policy => Ok(Command::Policy {

@@ -5,7 +5,7 @@
 use super::{err, Res};
 use crate::iptables::ext::{parse, unsupported_target_reason, TargetExt};
 use crate::iptables::lex::Word;
-use crate::iptables::model::{Addr6Match, AddrMatch, IfaceMatch};
+use crate::iptables::model::{Addr6Match, AddrMatch, Family, IfaceMatch};
 
 /// `sscanf(s, "%llu")`: blanks, an optional sign, then at least one digit;
 /// what follows the digits is ignored (a negative number wraps, as in C).
@@ -53,8 +53,8 @@ pub(super) fn check_new_name(w: &Word) -> Res<()> {
     Ok(())
 }
 
-/// Chain names as iptables allows them for `-N`.
-pub(super) fn check_chain_name(w: &Word) -> Res<()> {
+/// Chain names as iptables (or ip6tables, by `family`) allows them for `-N`.
+pub(super) fn check_chain_name(w: &Word, family: Family) -> Res<()> {
     let name = &w.text;
     if name.len() > 28 {
         return err(
@@ -71,10 +71,7 @@ pub(super) fn check_chain_name(w: &Word) -> Res<()> {
             format!("chain name not allowed to start with `{}'", &name[..1]),
         );
     }
-    if TargetExt::by_name(name).is_some()
-        || unsupported_target_reason(name).is_some()
-        || matches!(name.as_str(), "ACCEPT" | "DROP" | "RETURN" | "QUEUE")
-    {
+    if is_target_name(name, family) {
         return err(
             w,
             format!("chain name may not clash with target name `{name}'"),
@@ -84,6 +81,24 @@ pub(super) fn check_chain_name(w: &Word) -> Res<()> {
         return err(w, format!("Invalid chain name `{name}'"));
     }
     Ok(())
+}
+
+/// Whether `-N name` clashes with a target of `family`: iptables looks the
+/// name up with `xtables_find_target`, which finds the targets of its own
+/// family only (`libipt_TTL` is not there for ip6tables, `libip6t_HL` not
+/// for iptables), so each family may name a chain after the other's
+/// targets.
+fn is_target_name(name: &str, family: Family) -> bool {
+    let other_family_only: &[&str] = match family {
+        Family::Ipv4 => &["HL", "SNPT", "DNPT"],
+        Family::Ipv6 => &["TTL", "ECN", "CLUSTERIP", "ULOG"],
+    };
+    if other_family_only.contains(&name) {
+        return false;
+    }
+    TargetExt::by_name(name).is_some()
+        || unsupported_target_reason(name).is_some()
+        || matches!(name, "ACCEPT" | "DROP" | "RETURN" | "QUEUE" | "standard")
 }
 
 /// `-p`: iptables lower-cases the word, then reads it as
