@@ -253,6 +253,10 @@ pub(crate) struct ChainProg {
     pub classifier: Option<Classifier>,
     /// Built-in chains: the policy and its counter index.
     pub policy: Option<(Policy, u32)>,
+    /// The classifier keys of the rules, for the tests' linear oracle
+    /// ([`classify::reference_first_from`]).
+    #[cfg(test)]
+    pub keys: Box<[ClassKey]>,
 }
 
 /// One compiled table.
@@ -477,6 +481,8 @@ impl Cx<'_> {
                 rules: rules.into_boxed_slice(),
                 classifier,
                 policy,
+                #[cfg(test)]
+                keys: keys.into_boxed_slice(),
             });
         }
         Ok(TableProg {
