@@ -89,17 +89,22 @@
 //! upper-layer protocol after extension headers) to [`PacketKey::proto`] is
 //! the evaluator's job.
 
+mod build;
 mod model;
+mod ports;
+mod prune;
 #[cfg(test)]
 mod tests;
 
+pub use build::{BuildMode, PORT_BLOCKS_MAX, TUPLE_FILTER_MIN};
 pub use model::*;
+pub use prune::PRUNE_MIN_LENGTHS;
 
-use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
-use std::ops::{BitAnd, Not};
+use std::collections::HashMap;
+use std::ops::BitAnd;
 
-use crate::route::lpm::{Lpm, LpmBuilder};
+use prune::Prune;
+
 // ---------------------------------------------------------------------------
 // The compiled form.
 
@@ -166,15 +171,15 @@ impl<T: Copy + Eq + BitAnd<Output = T>> Cond<T> {
     }
 }
 
-/// The matches of a verified entry that its tuple does not index; the
-/// others are "always". Equal checks are stored once.
+/// The matches no tuple can index — inverted addresses, protocol and
+/// mark, interface sets too large to replicate — as one test. A filter
+/// that many rules share is a property of their tuples (tested once per
+/// tuple, not per entry); others are checked on the entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Check<A: Addr> {
+struct Filter<A: Addr> {
     src: Cond<A>,
     dst: Cond<A>,
     proto: Cond<u8>,
-    sport: PortMatch,
-    dport: PortMatch,
     /// Offsets of interface sets in [`Classifier::sets`]; `NO_SET`: any.
     iif: u32,
     oif: u32,
@@ -182,26 +187,32 @@ struct Check<A: Addr> {
 }
 
 const NO_SET: u32 = u32::MAX;
-const ANY_PORT: PortMatch = PortMatch {
-    lo: 0,
-    hi: u16::MAX,
-    invert: false,
-};
 
-impl<A: Addr> Default for Check<A> {
+impl<A: Addr> Default for Filter<A> {
     fn default() -> Self {
-        Check {
+        Filter {
             src: Cond::default(),
             dst: Cond::default(),
             proto: Cond::default(),
-            sport: ANY_PORT,
-            dport: ANY_PORT,
             iif: NO_SET,
             oif: NO_SET,
             mark: Cond::default(),
         }
     }
 }
+
+/// What an entry checks besides its bucket's key: a filter (index in
+/// [`Classifier::filters`]) and port sets (indices in
+/// [`Classifier::port_sets`]) that were not expanded into blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Check {
+    filter: u32,
+    sport: u32,
+    dport: u32,
+}
+
+/// "None" for the fields of [`Check`] and [`Tuple::filter`].
+const NONE: u32 = u32::MAX;
 
 /// One rule in one bucket.
 #[derive(Clone, Copy, Debug)]
@@ -215,7 +226,7 @@ struct Entry {
 const EXACT: u32 = u32::MAX;
 
 /// A run of [`Classifier::pool`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Bucket {
     start: u32,
     len: u32,
@@ -231,6 +242,9 @@ enum TupleLookup<A: Addr> {
 #[derive(Clone, Debug)]
 struct Tuple<A: Addr> {
     mask: Packed<A>,
+    /// The filter every entry of the tuple needs (index in
+    /// [`Classifier::filters`]), or `NONE`.
+    filter: u32,
     /// The first and last rule with an entry here.
     min_rule: u32,
     max_rule: u32,
@@ -252,88 +266,6 @@ impl<A: Addr> Tuple<A> {
     }
 }
 
-/// Prefix tracking (Open vSwitch, Pfaff et al., NSDI 2015): for one
-/// address field, which prefix lengths some tuple indexes a prefix of that
-/// covers the packet's address. A tuple whose length is not among them
-/// cannot match and is not probed.
-#[derive(Clone, Debug)]
-struct Prune<A: Addr> {
-    /// Longest indexed prefix covering the address -> index in `lens`.
-    lpm: Lpm<A>,
-    /// Sets of lengths (bit `len - 1`) of the indexed prefixes covering a
-    /// prefix.
-    lens: Vec<u128>,
-}
-
-/// Prefix tracking is used on a field when its tuples index prefixes of
-/// at least this many distinct lengths: with fewer, a packet rarely skips
-/// enough tuples to pay for the trie walk (measured with the `mixed`
-/// benchmark: two lengths over five tuples cost more than they saved).
-pub const PRUNE_MIN_LENGTHS: u32 = 3;
-
-impl<A: Addr> Prune<A> {
-    /// Tracks the prefixes that `field` reads from each tuple whose `bit`
-    /// is set; `None` when not worth it.
-    fn build(
-        tuples: &[Tuple<A>],
-        bit: fn(&Tuple<A>) -> u128,
-        field: fn(&Packed<A>) -> A,
-    ) -> Option<Self> {
-        let mut prefixes: HashSet<(A, u32), ahash::RandomState> = HashSet::default();
-        let mut used = 0u128;
-        for t in tuples.iter().filter(|t| bit(t) != 0) {
-            let len = bit(t).trailing_zeros() + 1;
-            used |= bit(t);
-            for k in t.keys() {
-                prefixes.insert((field(&k), len));
-            }
-        }
-        if used.count_ones() < PRUNE_MIN_LENGTHS {
-            return None;
-        }
-        let lengths: Vec<u32> = (0..128)
-            .filter(|l| used >> l & 1 == 1)
-            .map(|l| l + 1)
-            .collect();
-        let mut lens = Vec::new();
-        let mut interned: HashMap<u128, u32, ahash::RandomState> = HashMap::default();
-        let mut b = LpmBuilder::with_capacity(prefixes.len());
-        for &(v, len) in &prefixes {
-            let set = lengths
-                .iter()
-                .take_while(|&&l| l <= len)
-                .filter(|&&l| prefixes.contains(&(v & A::prefix_mask(l), l)))
-                .fold(0u128, |s, &l| s | 1 << (l - 1));
-            let id = *interned.entry(set).or_insert_with(|| {
-                lens.push(set);
-                (lens.len() - 1) as u32
-            });
-            b.insert(v, len as u8, id);
-        }
-        Some(Prune {
-            lpm: b.build(),
-            lens,
-        })
-    }
-
-    /// The lengths of indexed prefixes that cover `a`.
-    #[inline]
-    fn lens(&self, a: A) -> u128 {
-        self.lpm
-            .lookup(a)
-            .and_then(|i| self.lens.get(i as usize).copied())
-            .unwrap_or(0)
-    }
-}
-
-/// What a lookup computes once per packet.
-#[derive(Clone, Copy, Debug, Default)]
-struct Prepared<A: Addr> {
-    packed: Packed<A>,
-    src_lens: u128,
-    dst_lens: u128,
-}
-
 /// Counts describing a built classifier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassifierStats {
@@ -343,13 +275,20 @@ pub struct ClassifierStats {
     pub never: usize,
     /// Distinct match shapes (hash tables probed at most per lookup).
     pub tuples: usize,
-    /// Entries over all buckets (a rule with a small interface set has one
-    /// per interface).
+    /// Tuples whose entries share a filter (inverted matches) tested
+    /// once for the tuple.
+    pub filtered_tuples: usize,
+    /// Entries over all buckets (a rule with a small interface set, a
+    /// port range or a multiport list has one per interface and port
+    /// block).
     pub entries: usize,
     /// Entries checked on the entry (some match not indexed).
     pub verified: usize,
     /// Largest bucket.
     pub largest_bucket: usize,
+    /// The chain is evaluated in order (too few rules per tuple for the
+    /// index to pay, see [`ORDERED_RULES_PER_TUPLE`]).
+    pub ordered: bool,
     /// Approximate heap footprint.
     pub heap_bytes: usize,
 }
@@ -362,395 +301,46 @@ pub struct Classifier<A: Addr = u32> {
     /// Ordered by `min_rule`.
     tuples: Vec<Tuple<A>>,
     pool: Vec<Entry>,
-    checks: Vec<Check<A>>,
+    checks: Vec<Check>,
+    filters: Vec<Filter<A>>,
+    port_sets: Vec<Box<[(u16, u16)]>>,
     /// Interface sets, `(interfaces + 1) / 64` words each (rounded up), bit `slot` set when the
     /// interface of that slot is in the set (slot `len()`: none).
     sets: Vec<u64>,
     src_prune: Option<Prune<A>>,
     dst_prune: Option<Prune<A>>,
+    /// The keys, when the chain is evaluated in order instead.
+    ordered: Option<Box<[ClassKey<A>]>>,
     residual: Vec<bool>,
     stats: ClassifierStats,
 }
 
-/// How one match is compiled.
-enum Part<T> {
-    /// Can never hold: the rule is dropped.
-    Never,
-    /// Always holds: nothing to do.
-    Always,
-    /// Indexed: `(field & mask) == value` in the tuple.
-    Index(T, T),
-    /// Checked on the entry.
-    Verify,
-}
+/// A chain is evaluated in order, its keys one after the other, when it
+/// has fewer than this many rules per tuple: a tuple probe (mask, hash,
+/// compare) costs about as much as testing a few keys in order, and the
+/// ordered scan stops at the first match.
+pub const ORDERED_RULES_PER_TUPLE: usize = 3;
 
-/// `(field & mask) == value`, xor `invert`.
-fn masked_part<T>(value: T, mask: T, invert: bool) -> Part<T>
-where
-    T: Copy + Eq + Default + BitAnd<Output = T> + Not<Output = T>,
-{
-    let zero = T::default();
-    if value & !mask != zero {
-        // Bits outside the mask: never equal.
-        return if invert { Part::Always } else { Part::Never };
-    }
-    if mask == zero {
-        // Always equal.
-        return if invert { Part::Never } else { Part::Always };
-    }
-    if invert {
-        Part::Verify
-    } else {
-        Part::Index(mask, value)
-    }
-}
+/// Tuples whose buckets a [`Cursor`] remembers between searches.
+const MEMO: usize = 64;
 
-fn port_part(m: &PortMatch) -> Part<u16> {
-    if m.lo > m.hi {
-        return if m.invert { Part::Always } else { Part::Never };
-    }
-    if m.lo == 0 && m.hi == u16::MAX {
-        return if m.invert { Part::Never } else { Part::Always };
-    }
-    if m.invert {
-        return Part::Verify;
-    }
-    let size = m.hi as u32 - m.lo as u32 + 1;
-    if size.is_power_of_two() && m.lo as u32 & (size - 1) == 0 {
-        let mask = !(size - 1) as u16;
-        Part::Index(mask, m.lo)
-    } else {
-        Part::Verify
-    }
-}
-
-/// An interface match resolved to the set of slots it matches.
-enum IfPart {
-    Never,
-    Always,
-    /// Indexed, one entry per id (`IF_NONE` for none).
-    Ids(Vec<u16>),
-    /// Checked against the set.
-    Set(Vec<u64>),
-}
-
-fn iface_part(m: &IfaceMatch, ifaces: &InterfaceTable, words: usize) -> IfPart {
-    let slots = ifaces.len() + 1;
-    let mut set = vec![0u64; words];
-    let mut ids = Vec::new();
-    for slot in 0..slots {
-        let (name, id) = match ifaces.names.get(slot) {
-            Some(n) => (n, slot as u16),
-            None => (&IfName::EMPTY, IF_NONE),
-        };
-        if m.test(name) {
-            set[slot / 64] |= 1 << (slot % 64);
-            ids.push(id);
-        }
-    }
-    match ids.len() {
-        0 => IfPart::Never,
-        n if n == slots => IfPart::Always,
-        n if n <= REPLICATE_IFACES => IfPart::Ids(ids),
-        _ => IfPart::Set(set),
-    }
-}
-
-/// A rule compiled: the tuple mask, the masked value (without the indexed
-/// interface ids), the ids to replicate over, the check if any.
-struct Compiled<A: Addr> {
-    mask: Packed<A>,
-    value: Packed<A>,
-    iif_ids: Option<Vec<u16>>,
-    oif_ids: Option<Vec<u16>>,
-    check: Option<Check<A>>,
-}
-
-/// Builder of the interface-set pool, deduplicating equal sets.
-struct SetPool {
-    words: usize,
-    sets: Vec<u64>,
-    seen: HashMap<Vec<u64>, u32, ahash::RandomState>,
-}
-
-impl SetPool {
-    fn intern(&mut self, set: Vec<u64>) -> u32 {
-        if let Some(&off) = self.seen.get(&set) {
-            return off;
-        }
-        let off = self.sets.len() as u32;
-        self.sets.extend_from_slice(&set);
-        self.seen.insert(set, off);
-        off
-    }
-}
-
-fn compile<A: Addr>(
-    key: &ClassKey<A>,
-    ifaces: &InterfaceTable,
-    pool: &mut SetPool,
-) -> Option<Compiled<A>> {
-    let mut mask = Packed::<A>::default();
-    let mut value = Packed::<A>::default();
-    let mut check = Check::<A>::default();
-    let mut verify = false;
-
-    for (m, mask_f, value_f, check_f) in [
-        (&key.src, &mut mask.src, &mut value.src, &mut check.src),
-        (&key.dst, &mut mask.dst, &mut value.dst, &mut check.dst),
-    ] {
-        let Some(m) = m else { continue };
-        match masked_part(m.addr, m.mask, m.invert) {
-            Part::Never => return None,
-            Part::Always => {}
-            Part::Index(k, v) => {
-                *mask_f = k;
-                *value_f = v;
-            }
-            Part::Verify => {
-                verify = true;
-                *check_f = Cond {
-                    mask: m.mask,
-                    value: m.addr,
-                    invert: m.invert,
-                };
-            }
-        }
-    }
-
-    if let Some(p) = key.proto.filter(|p| p.proto != 0) {
-        if p.invert {
-            verify = true;
-            check.proto = Cond {
-                mask: 0xff,
-                value: p.proto,
-                invert: true,
-            };
-        } else {
-            mask.l4 |= L4_PROTO;
-            value.l4 |= p.proto as u64;
-        }
-    }
-
-    if key.sport.is_some() || key.dport.is_some() {
-        mask.l4 |= L4_HAS_PORTS;
-        value.l4 |= L4_HAS_PORTS;
-    }
-    for (m, shift, check_f) in [
-        (&key.sport, L4_SPORT_SHIFT, &mut check.sport),
-        (&key.dport, L4_DPORT_SHIFT, &mut check.dport),
-    ] {
-        let Some(m) = m else { continue };
-        match port_part(m) {
-            Part::Never => return None,
-            Part::Always => {}
-            Part::Index(k, v) => {
-                mask.l4 |= (k as u64) << shift;
-                value.l4 |= (v as u64) << shift;
-            }
-            Part::Verify => {
-                verify = true;
-                *check_f = *m;
-            }
-        }
-    }
-
-    let mut ids = [None, None];
-    for (i, (m, shift, check_f)) in [
-        (&key.iif, 0, &mut check.iif),
-        (&key.oif, META_OIF_SHIFT, &mut check.oif),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let Some(m) = m else { continue };
-        match iface_part(m, ifaces, pool.words) {
-            IfPart::Never => return None,
-            IfPart::Always => {}
-            IfPart::Ids(v) => {
-                mask.meta |= META_IIF << shift;
-                ids[i] = Some(v);
-            }
-            IfPart::Set(set) => {
-                verify = true;
-                *check_f = pool.intern(set);
-            }
-        }
-    }
-
-    if let Some(m) = &key.mark {
-        match masked_part(m.value, m.mask, m.invert) {
-            Part::Never => return None,
-            Part::Always => {}
-            Part::Index(k, v) => {
-                mask.meta |= (k as u64) << META_MARK_SHIFT;
-                value.meta |= (v as u64) << META_MARK_SHIFT;
-            }
-            Part::Verify => {
-                verify = true;
-                check.mark = Cond {
-                    mask: m.mask,
-                    value: m.value,
-                    invert: m.invert,
-                };
-            }
-        }
-    }
-
-    let [iif_ids, oif_ids] = ids;
-    Some(Compiled {
-        mask,
-        value,
-        iif_ids,
-        oif_ids,
-        check: verify.then_some(check),
-    })
-}
-
-/// A tuple while the chain is compiled.
-struct TupleBuild<A: Addr> {
-    mask: Packed<A>,
-    min_rule: u32,
-    max_rule: u32,
-    /// Buckets in order of first insertion.
-    index: HashMap<Packed<A>, usize, ahash::RandomState>,
-    buckets: Vec<(Packed<A>, Vec<Entry>)>,
+/// One packet's lookups in one chain: the packet key is computed once,
+/// and a search resumed after a rule whose residual matches failed
+/// ([`Cursor::first_from`] with a larger `from`) reuses the buckets the
+/// earlier searches found in the first [`MEMO`] tuples instead of hashing
+/// again. Allocates nothing.
+pub struct Cursor<'c, A: Addr = u32> {
+    cl: &'c Classifier<A>,
+    pkt: PacketKey<A>,
+    packed: Packed<A>,
+    src_lens: u128,
+    dst_lens: u128,
+    /// Bit `j`: `memo[j]` holds tuple `j`'s bucket (`len` 0: no bucket).
+    probed: u64,
+    memo: [Bucket; MEMO],
 }
 
 impl<A: Addr> Classifier<A> {
-    /// Compiles the chain whose rules have `keys`, in order, resolving
-    /// interface names through `ifaces`.
-    ///
-    /// Panics with more than `u32::MAX - 1` rules.
-    pub fn build(keys: &[ClassKey<A>], ifaces: &InterfaceTable) -> Self {
-        assert!(keys.len() < u32::MAX as usize, "too many rules in a chain");
-        let words = (ifaces.len() + 1).div_ceil(64);
-        let mut sets = SetPool {
-            words,
-            sets: Vec::new(),
-            seen: HashMap::default(),
-        };
-        let mut checks = Vec::new();
-        let mut check_ids: HashMap<Check<A>, u32, ahash::RandomState> = HashMap::default();
-        let mut tuple_of: HashMap<Packed<A>, usize, ahash::RandomState> = HashMap::default();
-        let mut builds: Vec<TupleBuild<A>> = Vec::new();
-        let mut never = 0;
-
-        for (i, key) in keys.iter().enumerate() {
-            let rule = i as u32;
-            let Some(c) = compile(key, ifaces, &mut sets) else {
-                never += 1;
-                continue;
-            };
-            let check = match c.check {
-                Some(ch) => *check_ids.entry(ch).or_insert_with(|| {
-                    checks.push(ch);
-                    (checks.len() - 1) as u32
-                }),
-                None => EXACT,
-            };
-            let t = *tuple_of.entry(c.mask).or_insert_with(|| {
-                builds.push(TupleBuild {
-                    mask: c.mask,
-                    min_rule: rule,
-                    max_rule: rule,
-                    index: HashMap::default(),
-                    buckets: Vec::new(),
-                });
-                builds.len() - 1
-            });
-            let t = &mut builds[t];
-            t.max_rule = rule;
-            let iifs = c.iif_ids.as_deref().unwrap_or(&[0]);
-            let oifs = c.oif_ids.as_deref().unwrap_or(&[0]);
-            for &iif in iifs {
-                for &oif in oifs {
-                    let mut v = c.value;
-                    v.meta |= iif as u64 | (oif as u64) << META_OIF_SHIFT;
-                    let b = *t.index.entry(v).or_insert_with(|| {
-                        t.buckets.push((v, Vec::new()));
-                        t.buckets.len() - 1
-                    });
-                    t.buckets[b].1.push(Entry { rule, check });
-                }
-            }
-        }
-
-        // Tuples are created in order of their first rule: already sorted.
-        let mut pool = Vec::new();
-        let mut tuples = Vec::with_capacity(builds.len());
-        let mut largest_bucket = 0;
-        for tb in builds {
-            let mut place = |entries: Vec<Entry>| {
-                let b = Bucket {
-                    start: pool.len() as u32,
-                    len: entries.len() as u32,
-                };
-                largest_bucket = largest_bucket.max(entries.len());
-                pool.extend(entries);
-                b
-            };
-            let lookup = if tb.buckets.len() == 1 {
-                let (k, e) = tb.buckets.into_iter().next().unwrap_or_default();
-                TupleLookup::One(k, place(e))
-            } else {
-                let mut map =
-                    HashMap::with_capacity_and_hasher(tb.buckets.len(), ahash::RandomState::new());
-                for (k, e) in tb.buckets {
-                    map.insert(k, place(e));
-                }
-                TupleLookup::Many(map)
-            };
-            let bit = |m: A| match m.prefix_len() {
-                Some(l) if l > 0 => 1u128 << (l - 1),
-                _ => 0,
-            };
-            tuples.push(Tuple {
-                mask: tb.mask,
-                min_rule: tb.min_rule,
-                max_rule: tb.max_rule,
-                src_bit: bit(tb.mask.src),
-                dst_bit: bit(tb.mask.dst),
-                lookup,
-            });
-        }
-        pool.shrink_to_fit();
-        checks.shrink_to_fit();
-        let src_prune = Prune::build(&tuples, |t| t.src_bit, |k| k.src);
-        let dst_prune = Prune::build(&tuples, |t| t.dst_bit, |k| k.dst);
-        for t in &mut tuples {
-            if src_prune.is_none() {
-                t.src_bit = 0;
-            }
-            if dst_prune.is_none() {
-                t.dst_bit = 0;
-            }
-        }
-
-        let mut c = Classifier {
-            rules: keys.len(),
-            ifaces: ifaces.clone(),
-            tuples,
-            pool,
-            checks,
-            sets: sets.sets,
-            src_prune,
-            dst_prune,
-            residual: keys.iter().map(|k| k.residual).collect(),
-            stats: ClassifierStats::default(),
-        };
-        c.stats = ClassifierStats {
-            rules: keys.len(),
-            never,
-            tuples: c.tuples.len(),
-            entries: c.pool.len(),
-            verified: c.pool.iter().filter(|e| e.check != EXACT).count(),
-            largest_bucket,
-            heap_bytes: c.heap_bytes(),
-        };
-        c
-    }
-
     /// Rules in the chain.
     pub fn len(&self) -> usize {
         self.rules
@@ -767,33 +357,6 @@ impl<A: Addr> Classifier<A> {
 
     pub fn stats(&self) -> ClassifierStats {
         self.stats
-    }
-
-    fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let maps: usize = self
-            .tuples
-            .iter()
-            .map(|t| match &t.lookup {
-                TupleLookup::One(..) => 0,
-                // hashbrown: one control byte per slot, buckets of (K, V).
-                TupleLookup::Many(m) => {
-                    let slots = (m.capacity() * 8 / 7).next_power_of_two();
-                    slots * (size_of::<(Packed<A>, Bucket)>() + 1)
-                }
-            })
-            .sum();
-        maps + self.tuples.capacity() * size_of::<Tuple<A>>()
-            + self.pool.capacity() * size_of::<Entry>()
-            + self.checks.capacity() * size_of::<Check<A>>()
-            + self.sets.capacity() * size_of::<u64>()
-            + self.residual.capacity()
-            + [&self.src_prune, &self.dst_prune]
-                .iter()
-                .filter_map(|p| p.as_ref())
-                .map(|p| p.lpm.memory_bytes() + p.lens.capacity() * size_of::<u128>())
-                .sum::<usize>()
-            + self.ifaces.names.capacity() * size_of::<IfName>()
     }
 
     /// Interface id as indexed: unknown ids count as none.
@@ -816,107 +379,133 @@ impl<A: Addr> Classifier<A> {
     }
 
     #[inline]
+    fn filter_holds(&self, filter: u32, pkt: &PacketKey<A>) -> bool {
+        let Some(f) = self.filters.get(filter as usize) else {
+            return filter == NONE;
+        };
+        f.src.test(pkt.src)
+            && f.dst.test(pkt.dst)
+            && f.proto.test(pkt.proto)
+            && f.mark.test(pkt.mark)
+            && self.in_set(f.iif, self.ifaces.slot(pkt.iif))
+            && self.in_set(f.oif, self.ifaces.slot(pkt.oif))
+    }
+
+    #[inline]
+    fn in_ports(&self, set: u32, port: u16) -> bool {
+        set == NONE
+            || self
+                .port_sets
+                .get(set as usize)
+                .is_some_and(|s| s.iter().any(|&(lo, hi)| lo <= port && port <= hi))
+    }
+
+    #[inline]
     fn verify(&self, check: u32, pkt: &PacketKey<A>) -> bool {
         let Some(c) = self.checks.get(check as usize) else {
             return check == EXACT;
         };
-        c.src.test(pkt.src)
-            && c.dst.test(pkt.dst)
-            && c.proto.test(pkt.proto)
-            && c.sport.test(pkt.sport)
-            && c.dport.test(pkt.dport)
-            && c.mark.test(pkt.mark)
-            && self.in_set(c.iif, self.ifaces.slot(pkt.iif))
-            && self.in_set(c.oif, self.ifaces.slot(pkt.oif))
+        self.in_ports(c.sport, pkt.sport)
+            && self.in_ports(c.dport, pkt.dport)
+            && self.filter_holds(c.filter, pkt)
     }
 
-    /// The per-packet part of a lookup: the packed key and, with prefix
-    /// tracking, the prefix lengths that may match.
+    /// A lookup of `pkt` in this chain, for one or more
+    /// [`Cursor::first_from`] calls.
     #[inline]
-    fn prepare<const PRUNE: bool>(&self, pkt: &PacketKey<A>) -> Prepared<A> {
-        let lens = |p: &Option<Prune<A>>, a| match p {
-            Some(p) if PRUNE => p.lens(a),
-            _ => 0,
+    pub fn cursor(&self, pkt: &PacketKey<A>) -> Cursor<'_, A> {
+        let lens = |p: &Option<Prune<A>>, a| p.as_ref().map_or(0, |p| p.lens(a));
+        let (src_lens, dst_lens) = if self.ordered.is_some() {
+            (0, 0)
+        } else {
+            (
+                lens(&self.src_prune, pkt.src),
+                lens(&self.dst_prune, pkt.dst),
+            )
         };
-        Prepared {
+        Cursor {
+            cl: self,
+            pkt: *pkt,
             packed: Packed::of(pkt, self.norm_if(pkt.iif), self.norm_if(pkt.oif)),
-            src_lens: lens(&self.src_prune, pkt.src),
-            dst_lens: lens(&self.dst_prune, pkt.dst),
+            src_lens,
+            dst_lens,
+            probed: 0,
+            memo: [Bucket::default(); MEMO],
         }
-    }
-
-    /// Whether lookups use prefix tracking.
-    #[inline]
-    fn prunes(&self) -> bool {
-        self.src_prune.is_some() || self.dst_prune.is_some()
     }
 
     /// The smallest rule index `i >= from` whose key matches `pkt`: the
     /// same answer as [`reference_first_from`] over the keys it was built
-    /// from.
+    /// from. One [`Cursor`] search; a caller that may resume keeps the
+    /// cursor instead.
     #[inline]
     pub fn first_from(&self, pkt: &PacketKey<A>, from: usize) -> Option<usize> {
-        if from >= self.rules {
+        self.cursor(pkt).first_from(from)
+    }
+}
+
+impl<A: Addr> Cursor<'_, A> {
+    /// The smallest rule index `i >= from` whose key matches the packet.
+    #[inline]
+    pub fn first_from(&mut self, from: usize) -> Option<usize> {
+        let cl = self.cl;
+        if from >= cl.rules {
             return None;
         }
-        let best = if self.prunes() {
-            self.search::<true>(pkt, from as u32)
-        } else {
-            self.search::<false>(pkt, from as u32)
-        };
-        (best != u32::MAX).then_some(best as usize)
-    }
-
-    /// Walks the tuples in order; the first matching rule from `from`, or
-    /// `u32::MAX`.
-    #[inline]
-    fn search<const PRUNE: bool>(&self, pkt: &PacketKey<A>, from: u32) -> u32 {
-        let prep = self.prepare::<PRUNE>(pkt);
+        if let Some(keys) = &cl.ordered {
+            return reference_first_from(keys, &cl.ifaces, &self.pkt, from);
+        }
+        let from = from as u32;
         let mut best = u32::MAX;
-        for t in &self.tuples {
+        for (j, t) in cl.tuples.iter().enumerate() {
             if t.min_rule >= best {
                 break;
             }
-            best = self.probe::<PRUNE>(t, pkt, &prep, from, best);
+            if t.max_rule < from
+                || t.src_bit & !self.src_lens != 0
+                || t.dst_bit & !self.dst_lens != 0
+            {
+                continue;
+            }
+            best = self.probe(j, t, from, best);
         }
-        best
+        (best != u32::MAX).then_some(best as usize)
     }
 
-    /// Looks the packet up in one tuple; returns the first matching rule in
+    /// Looks the packet up in tuple `j` (`t`); the first matching rule in
     /// `from..best`, or `best`.
     #[inline]
-    fn probe<const PRUNE: bool>(
-        &self,
-        t: &Tuple<A>,
-        pkt: &PacketKey<A>,
-        prep: &Prepared<A>,
-        from: u32,
-        best: u32,
-    ) -> u32 {
-        if t.max_rule < from
-            || PRUNE && (t.src_bit & !prep.src_lens != 0 || t.dst_bit & !prep.dst_lens != 0)
-        {
-            return best;
-        }
-        let key = prep.packed.and(&t.mask);
-        let bucket = match &t.lookup {
-            TupleLookup::One(k, b) if *k == key => *b,
-            TupleLookup::One(..) => return best,
-            TupleLookup::Many(map) => match map.get(&key) {
-                Some(b) => *b,
-                None => return best,
-            },
+    fn probe(&mut self, j: usize, t: &Tuple<A>, from: u32, best: u32) -> u32 {
+        let cl = self.cl;
+        let bucket = if j < MEMO && self.probed >> j & 1 == 1 {
+            self.memo[j]
+        } else {
+            let b = if t.filter != NONE && !cl.filter_holds(t.filter, &self.pkt) {
+                Bucket::default()
+            } else {
+                let key = self.packed.and(&t.mask);
+                match &t.lookup {
+                    TupleLookup::One(k, b) if *k == key => *b,
+                    TupleLookup::One(..) => Bucket::default(),
+                    TupleLookup::Many(map) => map.get(&key).copied().unwrap_or_default(),
+                }
+            };
+            if j < MEMO {
+                self.memo[j] = b;
+                self.probed |= 1 << j;
+            }
+            b
         };
         let start = bucket.start as usize;
-        let Some(entries) = self.pool.get(start..start + bucket.len as usize) else {
+        let Some(entries) = cl.pool.get(start..start + bucket.len as usize) else {
             return best;
         };
         let skip = match entries.first() {
             Some(e) if e.rule >= from => 0,
             _ => entries.partition_point(|e| e.rule < from),
         };
-        // Rules with the same checked matches (`! -s 10.0.0.0/8` on many
-        // rules) share a check: one that failed is not evaluated again.
+        // Rules with the same checked matches share a check: one that
+        // failed is not evaluated again.
         let mut failed = EXACT;
         for e in &entries[skip..] {
             if e.rule >= best {
@@ -926,63 +515,12 @@ impl<A: Addr> Classifier<A> {
                 return e.rule;
             }
             if e.check != failed {
-                if self.verify(e.check, pkt) {
+                if cl.verify(e.check, &self.pkt) {
                     return e.rule;
                 }
                 failed = e.check;
             }
         }
         best
-    }
-
-    /// [`Classifier::first_from`] for a batch: `out[j]` for `pkts[j]`, all
-    /// from rule `from` (a batch entering the chain). The tuples are walked
-    /// once for the whole batch, keeping each tuple's table hot. Only the
-    /// first `min(pkts.len(), out.len())` packets are classified.
-    ///
-    /// Not on the pipeline's path (rule evaluation asks
-    /// [`Classifier::first_from`] per packet, and the benches measure that);
-    /// kept, with its property tests, for the batched evaluation the
-    /// classifier issue may adopt.
-    pub fn first_from_batch(&self, pkts: &[PacketKey<A>], from: usize, out: &mut [Option<usize>]) {
-        let n = pkts.len().min(out.len());
-        if from >= self.rules {
-            out[..n].fill(None);
-        } else if self.prunes() {
-            self.batch::<true>(&pkts[..n], from as u32, &mut out[..n]);
-        } else {
-            self.batch::<false>(&pkts[..n], from as u32, &mut out[..n]);
-        }
-    }
-
-    fn batch<const PRUNE: bool>(
-        &self,
-        pkts: &[PacketKey<A>],
-        from: u32,
-        out: &mut [Option<usize>],
-    ) {
-        const CHUNK: usize = 64;
-        for (pkts, out) in pkts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut prep = [Prepared::<A>::default(); CHUNK];
-            let mut best = [u32::MAX; CHUNK];
-            for (p, k) in prep.iter_mut().zip(pkts) {
-                *p = self.prepare::<PRUNE>(k);
-            }
-            for t in &self.tuples {
-                let mut live = false;
-                for ((k, p), b) in pkts.iter().zip(&prep).zip(best.iter_mut()) {
-                    if t.min_rule < *b {
-                        live = true;
-                        *b = self.probe::<PRUNE>(t, k, p, from, *b);
-                    }
-                }
-                if !live {
-                    break;
-                }
-            }
-            for (o, b) in out.iter_mut().zip(best) {
-                *o = (b != u32::MAX).then_some(b as usize);
-            }
-        }
     }
 }

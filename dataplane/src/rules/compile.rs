@@ -39,7 +39,7 @@ use sluice_config::iptables::ext::iprange::Iprange;
 use sluice_config::iptables::ext::length::LengthRange;
 use sluice_config::iptables::ext::mac::MacSource;
 use sluice_config::iptables::ext::mark::MarkMatch as CfgMark;
-use sluice_config::iptables::ext::multiport::Multiport;
+use sluice_config::iptables::ext::multiport::{Multiport, MultiportSide};
 use sluice_config::iptables::ext::pkttype::PktType;
 use sluice_config::iptables::ext::t_mark::XMark;
 use sluice_config::iptables::ext::t_nat::NatRange;
@@ -151,7 +151,11 @@ pub(crate) enum CMatch {
         lifted: bool,
     },
     Icmp(IcmpType),
-    Multiport(Multiport),
+    /// `-m multiport`; `lifted`: in the key (as a [`classify::PortList`]).
+    Multiport {
+        m: Multiport,
+        lifted: bool,
+    },
     /// `-m mark`; `lifted`: in the key.
     Mark {
         m: CfgMark,
@@ -187,7 +191,9 @@ impl CMatch {
     /// Whether the classifier path skips it entirely.
     pub(crate) fn lifted_whole(&self) -> bool {
         match self {
-            CMatch::Udp { lifted, .. } | CMatch::Mark { lifted, .. } => *lifted,
+            CMatch::Udp { lifted, .. }
+            | CMatch::Mark { lifted, .. }
+            | CMatch::Multiport { lifted, .. } => *lifted,
             CMatch::Tcp {
                 lifted,
                 flags,
@@ -589,7 +595,34 @@ impl Cx<'_> {
                     Some(ty) => CMatch::Icmp(ty),
                     None => continue,
                 },
-                Match::Multiport(x) => CMatch::Multiport(x.clone()),
+                Match::Multiport(x) => {
+                    // The key's "has ports" is TCP / UDP only: lifted for
+                    // `-p tcp` / `-p udp` (multiport also takes sctp, dccp
+                    // and udplite, checked here then).
+                    let tcp_udp = key
+                        .proto
+                        .is_some_and(|p| !p.invert && matches!(p.proto, 6 | 17));
+                    let list = x.side.and_then(|side| {
+                        let items: Vec<(u16, u16)> = x.ports.iter().map(|i| (i.lo, i.hi)).collect();
+                        classify::PortList::new(
+                            match side {
+                                MultiportSide::Source => classify::PortSide::Src,
+                                MultiportSide::Destination => classify::PortSide::Dst,
+                                MultiportSide::Either => classify::PortSide::Either,
+                            },
+                            &items,
+                            x.invert,
+                        )
+                    });
+                    let lift = !stateful && tcp_udp && key.ports.is_none() && list.is_some();
+                    if lift {
+                        key.ports = list;
+                    }
+                    CMatch::Multiport {
+                        m: x.clone(),
+                        lifted: lift,
+                    }
+                }
                 Match::Iprange(x) => CMatch::Iprange(x.clone()),
                 Match::Length(x) => match x.length {
                     Some(l) => CMatch::Length(l),
