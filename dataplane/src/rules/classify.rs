@@ -96,7 +96,7 @@ mod prune;
 #[cfg(test)]
 mod tests;
 
-pub use build::{BuildMode, PORT_BLOCKS_MAX, TUPLE_FILTER_MIN};
+pub use build::{BuildMode, BUCKET_MAX, PORT_BLOCKS_MAX, RELAX_BITS, TUPLE_FILTER_MIN};
 pub use model::*;
 pub use prune::PRUNE_MIN_LENGTHS;
 
@@ -202,13 +202,29 @@ impl<A: Addr> Default for Filter<A> {
 }
 
 /// What an entry checks besides its bucket's key: a filter (index in
-/// [`Classifier::filters`]) and port sets (indices in
-/// [`Classifier::port_sets`]) that were not expanded into blocks.
+/// [`Classifier::filters`]), port sets (indices in
+/// [`Classifier::port_sets`]) that were not expanded into blocks, and the
+/// address bits its tuple does not index (a tuple of shorter prefixes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Check {
+struct Check<A: Addr> {
     filter: u32,
     sport: u32,
     dport: u32,
+    src: Cond<A>,
+    dst: Cond<A>,
+}
+
+impl<A: Addr> Check<A> {
+    /// Nothing to check.
+    fn exact() -> Self {
+        Check {
+            filter: NONE,
+            sport: NONE,
+            dport: NONE,
+            src: Cond::default(),
+            dst: Cond::default(),
+        }
+    }
 }
 
 /// "None" for the fields of [`Check`] and [`Tuple::filter`].
@@ -301,7 +317,7 @@ pub struct Classifier<A: Addr = u32> {
     /// Ordered by `min_rule`.
     tuples: Vec<Tuple<A>>,
     pool: Vec<Entry>,
-    checks: Vec<Check>,
+    checks: Vec<Check<A>>,
     filters: Vec<Filter<A>>,
     port_sets: Vec<Box<[(u16, u16)]>>,
     /// Interface sets, `(interfaces + 1) / 64` words each (rounded up), bit `slot` set when the
@@ -405,7 +421,9 @@ impl<A: Addr> Classifier<A> {
         let Some(c) = self.checks.get(check as usize) else {
             return check == EXACT;
         };
-        self.in_ports(c.sport, pkt.sport)
+        c.src.test(pkt.src)
+            && c.dst.test(pkt.dst)
+            && self.in_ports(c.sport, pkt.sport)
             && self.in_ports(c.dport, pkt.dport)
             && self.filter_holds(c.filter, pkt)
     }

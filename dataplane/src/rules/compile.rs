@@ -259,10 +259,9 @@ pub(crate) struct ChainProg {
     pub classifier: Option<Classifier>,
     /// Built-in chains: the policy and its counter index.
     pub policy: Option<(Policy, u32)>,
-    /// The classifier keys of the rules, for the tests' linear oracle
-    /// ([`classify::reference_first_from`]).
-    #[cfg(test)]
-    pub keys: Box<[ClassKey]>,
+    /// The classifier keys of the rules, kept only for
+    /// [`Program::chain_keys`] (the tests' and benches' linear oracle).
+    pub keys: Option<Box<[ClassKey]>>,
 }
 
 /// One compiled table.
@@ -315,6 +314,8 @@ pub(crate) struct CompileParams {
     pub limit_sharing: LimitSharing,
     pub recent: RecentParams,
     pub classify: bool,
+    /// Keep every chain's classifier keys ([`ChainProg::keys`]).
+    pub keep_keys: bool,
 }
 
 /// The position of `h` in per-hook arrays (the kernel's `NF_INET_*`
@@ -487,8 +488,7 @@ impl Cx<'_> {
                 rules: rules.into_boxed_slice(),
                 classifier,
                 policy,
-                #[cfg(test)]
-                keys: keys.into_boxed_slice(),
+                keys: self.params.keep_keys.then(|| keys.into_boxed_slice()),
             });
         }
         Ok(TableProg {

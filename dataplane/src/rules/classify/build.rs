@@ -309,6 +309,85 @@ fn compile<A: Addr>(
     })
 }
 
+/// A bucket is not filled beyond this many entries by rules whose
+/// addresses it indexes only in part (TupleMerge's collision limit): the
+/// next such rule goes to a tuple of longer prefixes.
+pub const BUCKET_MAX: usize = 8;
+
+/// A new tuple indexes address prefixes rounded down to a multiple of
+/// this many bits (`/17`..`/23` as `/16`), unless such a tuple exists
+/// already and its bucket is full.
+pub const RELAX_BITS: u32 = 8;
+
+/// Tuples by their mask without addresses and their filter.
+type ByRest<A> = HashMap<(Packed<A>, u32), Vec<usize>, ahash::RandomState>;
+
+/// The tuple a rule's entry with `mask` and (first) masked `value` goes
+/// to (TupleMerge, Daly, Liu, Torng, ANCS 2017): an existing tuple whose
+/// address masks are part of the rule's and whose bucket has room (the
+/// most specific such), else a new tuple of relaxed prefixes, else (when
+/// the relaxed one is full) one of the rule's own masks.
+fn place<A: Addr>(
+    builds: &mut Vec<TupleBuild<A>>,
+    by_rest: &mut ByRest<A>,
+    mask: Packed<A>,
+    filter: u32,
+    value: &Packed<A>,
+    rule: u32,
+) -> usize {
+    let rest = Packed {
+        src: A::zero(),
+        dst: A::zero(),
+        ..mask
+    };
+    let list = by_rest.entry((rest, filter)).or_default();
+    let within = |t: A, m: A| t & m == t;
+    let bits = |m: A| m.prefix_len().unwrap_or(<A as Addr>::BITS);
+    let room = |tb: &TupleBuild<A>| {
+        tb.index
+            .get(&value.and(&tb.mask))
+            .is_none_or(|&b| tb.buckets[b].1.len() < BUCKET_MAX || tb.mask == mask)
+    };
+    let pick = list
+        .iter()
+        .copied()
+        .filter(|&t| {
+            let tb = &builds[t];
+            within(tb.mask.src, mask.src) && within(tb.mask.dst, mask.dst) && room(tb)
+        })
+        .max_by_key(|&t| bits(builds[t].mask.src) + bits(builds[t].mask.dst));
+    if let Some(t) = pick {
+        return t;
+    }
+    let relax = |m: A| match m.prefix_len() {
+        Some(l) => A::prefix_mask(l / RELAX_BITS * RELAX_BITS),
+        None => m,
+    };
+    let relaxed = Packed {
+        src: relax(mask.src),
+        dst: relax(mask.dst),
+        ..mask
+    };
+    let new = if list.iter().any(|&t| builds[t].mask == relaxed) {
+        mask
+    } else {
+        relaxed
+    };
+    if let Some(&t) = list.iter().find(|&&t| builds[t].mask == new) {
+        return t;
+    }
+    builds.push(TupleBuild {
+        mask: new,
+        filter,
+        min_rule: rule,
+        max_rule: rule,
+        index: HashMap::default(),
+        buckets: Vec::new(),
+    });
+    list.push(builds.len() - 1);
+    builds.len() - 1
+}
+
 /// A tuple while the chain is compiled.
 struct TupleBuild<A: Addr> {
     mask: Packed<A>,
@@ -362,7 +441,7 @@ impl<A: Addr> Classifier<A> {
 
         let mut checks = Interner::new();
         let mut port_sets = Interner::new();
-        let mut tuple_of: HashMap<(Packed<A>, u32), usize, ahash::RandomState> = HashMap::default();
+        let mut by_rest: ByRest<A> = HashMap::default();
         let mut builds: Vec<TupleBuild<A>> = Vec::new();
         let no_ports = [PortEntry {
             l4_mask: 0,
@@ -390,33 +469,50 @@ impl<A: Addr> Classifier<A> {
                     filter: entry_filter,
                     sport: set(&pe.sport),
                     dport: set(&pe.dport),
+                    ..Check::exact()
                 };
-                let check = if check.filter == NONE && check.sport == NONE && check.dport == NONE {
+                let mut mask = c.mask;
+                mask.l4 |= pe.l4_mask;
+                let iifs = c.iif_ids.as_deref().unwrap_or(&[0]);
+                let oifs = c.oif_ids.as_deref().unwrap_or(&[0]);
+                let mut value = c.value;
+                value.l4 |= pe.l4_value;
+                let first = Packed {
+                    meta: value.meta
+                        | iifs.first().map_or(0, |&i| i as u64)
+                        | oifs.first().map_or(0, |&o| (o as u64) << META_OIF_SHIFT),
+                    ..value
+                };
+                let t = place(&mut builds, &mut by_rest, mask, tuple_filter, &first, rule);
+                // A tuple of shorter prefixes than the rule's: the rest
+                // of its addresses is checked on the entry.
+                let cond = |tm: A, m: A, v: A| {
+                    if tm == m {
+                        Cond::default()
+                    } else {
+                        Cond {
+                            mask: m,
+                            value: v,
+                            invert: false,
+                        }
+                    }
+                };
+                let tmask = builds[t].mask;
+                let check = Check {
+                    src: cond(tmask.src, mask.src, value.src),
+                    dst: cond(tmask.dst, mask.dst, value.dst),
+                    ..check
+                };
+                let check = if check == Check::exact() {
                     EXACT
                 } else {
                     checks.id(check)
                 };
-                let mut mask = c.mask;
-                mask.l4 |= pe.l4_mask;
-                let t = *tuple_of.entry((mask, tuple_filter)).or_insert_with(|| {
-                    builds.push(TupleBuild {
-                        mask,
-                        filter: tuple_filter,
-                        min_rule: rule,
-                        max_rule: rule,
-                        index: HashMap::default(),
-                        buckets: Vec::new(),
-                    });
-                    builds.len() - 1
-                });
                 let t = &mut builds[t];
                 t.max_rule = rule;
-                let iifs = c.iif_ids.as_deref().unwrap_or(&[0]);
-                let oifs = c.oif_ids.as_deref().unwrap_or(&[0]);
                 for &iif in iifs {
                     for &oif in oifs {
-                        let mut v = c.value;
-                        v.l4 |= pe.l4_value;
+                        let mut v = value.and(&t.mask);
                         v.meta |= iif as u64 | (oif as u64) << META_OIF_SHIFT;
                         let b = *t.index.entry(v).or_insert_with(|| {
                             t.buckets.push((v, Vec::new()));
@@ -542,7 +638,7 @@ impl<A: Addr> Classifier<A> {
             .sum();
         maps + self.tuples.capacity() * size_of::<Tuple<A>>()
             + self.pool.capacity() * size_of::<Entry>()
-            + self.checks.capacity() * size_of::<Check>()
+            + self.checks.capacity() * size_of::<Check<A>>()
             + self.filters.capacity() * size_of::<Filter<A>>()
             + self
                 .port_sets

@@ -73,7 +73,11 @@ fn classbench_sets_classify_to_the_expected_rule() {
         let forward = &table.chains[table.entry
             [crate::rules::compile::hook_index(sluice_config::iptables::Hook::Forward)]
         .unwrap() as usize];
-        let keys = &forward.keys;
+        let keys =
+            Program::chain_keys(&app, &rs, &Default::default(), TableKind::Filter, "FORWARD")
+                .unwrap()
+                .unwrap();
+        let keys = &keys;
         assert!(keys.len() > 800, "{name}: {} rules", keys.len());
         assert!(
             forward.rules.iter().all(|r| !r.residual),
