@@ -25,7 +25,13 @@
 //! is not reported.
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use sluice_bench::shapes::{classbench, random_flows, ruleset, shape, APPLIANCE, SHAPES};
+use sluice_config::ipset::SetFile;
+use sluice_config::iptables::TableKind;
+use sluice_dataplane::rules::Program;
 
 use sluice_dataplane::rules::classify::{
     reference_first_from, AddrMatch, ClassKey, Classifier, IfName, IfaceMatch, InterfaceTable,
@@ -357,7 +363,116 @@ fn main() {
         drop(c);
     }
 
-    run("kube", kube);
-    run("mixed", mixed);
-    run("blocklist", blocklist);
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--forward-only") {
+        run("kube", kube);
+        run("mixed", mixed);
+        run("blocklist", blocklist);
+    }
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    forward_chains(only.as_deref());
+}
+
+/// The FORWARD chains of issue 15's shapes and of ClassBench, compiled by
+/// the rule compiler (`Program::chain_keys`), classified alone: ns per
+/// [`Classifier::first_from`] (a fresh cursor: the production lookup) on
+/// random packets — 4 096 flows at random rules, 1 in 8 a miss, for the
+/// shapes; the 10 000 packets of ClassBench's own `.trace` (corners of
+/// random rules) for its sets — against the ordered scan of the same keys
+/// ([`reference_first_from`]), with the build time and memory.
+fn forward_chains(only: Option<&str>) {
+    let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml")).expect("app");
+    println!("\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})");
+    println!(
+        "{:<18} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "chain", "rules", "tuples", "entries", "KiB", "build ms", "classifier", "ordered", "ratio"
+    );
+    let one = |name: &str, text: &str, pkts: &[PacketKey]| {
+        let rs = sluice_config::iptables::parse(text, Path::new("bench.rules")).expect("rules");
+        let keys = Program::chain_keys(&app, &rs, &SetFile::default(), TableKind::Filter, "FORWARD")
+            .expect("compile")
+            .expect("FORWARD");
+        let t = InterfaceTable::new(["r0", "r1", "r2"].map(|n| IfName::new(n).unwrap())).unwrap();
+        let mut builds: Vec<f64> = (0..3)
+            .map(|_| {
+                let s = Instant::now();
+                black_box(Classifier::build(&keys, &t));
+                s.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        builds.sort_by(f64::total_cmp);
+        let c = Classifier::build(&keys, &t);
+        for p in pkts.iter().step_by(97) {
+            assert_eq!(c.first_from(p, 0), reference_first_from(&keys, &t, p, 0), "{name}");
+        }
+        // A rule with residual matches (`--ctstate`) counts as failing
+        // them: the search resumes after it, as for a NEW packet.
+        let mut j = 0;
+        let cls = ns_per_call(SAMPLES, || {
+            j = (j + 1) % pkts.len();
+            let mut cur = c.cursor(black_box(&pkts[j]));
+            let mut from = 0;
+            while let Some(k) = cur.first_from(from) {
+                if !c.has_residual(k) {
+                    return k;
+                }
+                from = k + 1;
+            }
+            0
+        });
+        let ordered = ns_per_call(SAMPLES.min(5), || {
+            j = (j + 1) % pkts.len();
+            let mut from = 0;
+            while let Some(k) = reference_first_from(black_box(&keys), &t, &pkts[j], from) {
+                if !keys[k].residual {
+                    return k;
+                }
+                from = k + 1;
+            }
+            0
+        });
+        let s = c.stats();
+        println!(
+            "{name:<18} {:>6} {:>7} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} {:>7.1}x",
+            keys.len(),
+            if s.ordered { "ord".to_string() } else { s.tuples.to_string() },
+            s.entries,
+            s.heap_bytes / 1024,
+            builds[1],
+            ordered / cls
+        );
+        cls
+    };
+    for name in SHAPES {
+        if only.is_some_and(|o| o != *name) {
+            continue;
+        }
+        let mut at = Vec::new();
+        for n in [100, 1_000, 10_000] {
+            let sh = shape(name, n).expect("shape");
+            let pkts: Vec<PacketKey> = random_flows(&sh.flows, RANDOM_PACKETS, 8, 0x5eed ^ n as u64)
+                .iter()
+                .map(|f| f.key())
+                .collect();
+            at.push(one(&format!("{name} {n}"), &ruleset(&sh.rules), &pkts));
+        }
+        println!("{name}: 10 000 rules / 100 rules: {:.2}x", at[2] / at[0]);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/classbench");
+    for name in ["acl1-1k", "fw1-1k", "ipc1-1k", "acl1-10k", "fw1-10k", "ipc1-10k"] {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        match classbench(&dir, name, "trace") {
+            Ok((text, flows)) => {
+                let pkts: Vec<PacketKey> = flows.iter().map(|f| f.key()).collect();
+                one(name, &text, &pkts);
+            }
+            Err(e) => println!("{name}: skipped ({e})"),
+        }
+    }
 }

@@ -96,7 +96,10 @@ mod prune;
 #[cfg(test)]
 mod tests;
 
-pub use build::{BuildMode, BUCKET_MAX, PORT_BLOCKS_MAX, RELAX_BITS, TUPLE_FILTER_MIN};
+pub use build::{
+    BuildMode, BUCKET_MAX, COST_CALL, COST_PROBE, COST_RULE, PORT_BLOCKS_MAX, RELAX_BITS,
+    TUPLE_FILTER_MIN,
+};
 pub use model::*;
 pub use prune::PRUNE_MIN_LENGTHS;
 
@@ -142,6 +145,21 @@ impl<A: Addr> Packed<A> {
             meta: iif as u64
                 | (oif as u64) << META_OIF_SHIFT
                 | (pkt.mark as u64) << META_MARK_SHIFT,
+        }
+    }
+
+    /// The packet whose packed form is `self`.
+    fn unpack(&self) -> PacketKey<A> {
+        PacketKey {
+            src: self.src,
+            dst: self.dst,
+            proto: (self.l4 & L4_PROTO) as u8,
+            sport: (self.l4 >> L4_SPORT_SHIFT) as u16,
+            dport: (self.l4 >> L4_DPORT_SHIFT) as u16,
+            has_ports: self.l4 & L4_HAS_PORTS != 0,
+            iif: (self.meta & META_IIF) as u16,
+            oif: (self.meta >> META_OIF_SHIFT) as u16,
+            mark: (self.meta >> META_MARK_SHIFT) as u32,
         }
     }
 
@@ -302,8 +320,8 @@ pub struct ClassifierStats {
     pub verified: usize,
     /// Largest bucket.
     pub largest_bucket: usize,
-    /// The chain is evaluated in order (too few rules per tuple for the
-    /// index to pay, see [`ORDERED_RULES_PER_TUPLE`]).
+    /// The chain is evaluated in order (the build's cost model found the
+    /// index dearer, see [`BuildMode::Auto`]).
     pub ordered: bool,
     /// Approximate heap footprint.
     pub heap_bytes: usize,
@@ -331,12 +349,6 @@ pub struct Classifier<A: Addr = u32> {
     stats: ClassifierStats,
 }
 
-/// A chain is evaluated in order, its keys one after the other, when it
-/// has fewer than this many rules per tuple: a tuple probe (mask, hash,
-/// compare) costs about as much as testing a few keys in order, and the
-/// ordered scan stops at the first match.
-pub const ORDERED_RULES_PER_TUPLE: usize = 3;
-
 /// Tuples whose buckets a [`Cursor`] remembers between searches.
 const MEMO: usize = 64;
 
@@ -349,11 +361,13 @@ pub struct Cursor<'c, A: Addr = u32> {
     cl: &'c Classifier<A>,
     pkt: PacketKey<A>,
     packed: Packed<A>,
-    src_lens: u128,
-    dst_lens: u128,
+    /// Prefix tracking's lengths, computed when a tuple first needs them.
+    lens: Option<(u128, u128)>,
     /// Bit `j`: `memo[j]` holds tuple `j`'s bucket (`len` 0: no bucket).
     probed: u64,
     memo: [Bucket; MEMO],
+    /// Tuples looked up (hashed or compared) so far.
+    probes: u32,
 }
 
 impl<A: Addr> Classifier<A> {
@@ -432,22 +446,13 @@ impl<A: Addr> Classifier<A> {
     /// [`Cursor::first_from`] calls.
     #[inline]
     pub fn cursor(&self, pkt: &PacketKey<A>) -> Cursor<'_, A> {
-        let lens = |p: &Option<Prune<A>>, a| p.as_ref().map_or(0, |p| p.lens(a));
-        let (src_lens, dst_lens) = if self.ordered.is_some() {
-            (0, 0)
-        } else {
-            (
-                lens(&self.src_prune, pkt.src),
-                lens(&self.dst_prune, pkt.dst),
-            )
-        };
         Cursor {
             cl: self,
             pkt: *pkt,
             packed: Packed::of(pkt, self.norm_if(pkt.iif), self.norm_if(pkt.oif)),
-            src_lens,
-            dst_lens,
+            lens: None,
             probed: 0,
+            probes: 0,
             memo: [Bucket::default(); MEMO],
         }
     }
@@ -479,15 +484,34 @@ impl<A: Addr> Cursor<'_, A> {
             if t.min_rule >= best {
                 break;
             }
-            if t.max_rule < from
-                || t.src_bit & !self.src_lens != 0
-                || t.dst_bit & !self.dst_lens != 0
-            {
+            if t.max_rule < from {
                 continue;
+            }
+            if t.src_bit | t.dst_bit != 0 {
+                let (src, dst) = self.lens();
+                if t.src_bit & !src != 0 || t.dst_bit & !dst != 0 {
+                    continue;
+                }
             }
             best = self.probe(j, t, from, best);
         }
         (best != u32::MAX).then_some(best as usize)
+    }
+
+    /// Tuples looked up so far (the build's cost estimate counts them).
+    pub fn probes(&self) -> u32 {
+        self.probes
+    }
+
+    /// The prefix lengths that may match the packet's addresses.
+    #[inline]
+    fn lens(&mut self) -> (u128, u128) {
+        let cl = self.cl;
+        let (src, dst) = (self.pkt.src, self.pkt.dst);
+        *self.lens.get_or_insert_with(|| {
+            let lens = |p: &Option<Prune<A>>, a| p.as_ref().map_or(0, |p| p.lens(a));
+            (lens(&cl.src_prune, src), lens(&cl.dst_prune, dst))
+        })
     }
 
     /// Looks the packet up in tuple `j` (`t`); the first matching rule in
@@ -501,6 +525,7 @@ impl<A: Addr> Cursor<'_, A> {
             let b = if t.filter != NONE && !cl.filter_holds(t.filter, &self.pkt) {
                 Bucket::default()
             } else {
+                self.probes += 1;
                 let key = self.packed.and(&t.mask);
                 match &t.lookup {
                     TupleLookup::One(k, b) if *k == key => *b,

@@ -23,8 +23,9 @@ pub const TUPLE_FILTER_MIN: usize = 4;
 /// Index or ordered scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuildMode {
-    /// The ordered scan when the chain has fewer than
-    /// [`ORDERED_RULES_PER_TUPLE`] rules per tuple, else the index.
+    /// The ordered scan when the cost model ([`COST_PROBE`],
+    /// [`COST_RULE`]) estimates it cheaper on packets aimed at the chain's
+    /// rules, else the index.
     Auto,
     /// Always the index.
     Indexed,
@@ -388,6 +389,17 @@ fn place<A: Addr>(
     builds.len() - 1
 }
 
+/// Packets (aimed at rules spread over the chain) the build estimates
+/// the cost of the index and of the ordered scan with.
+const SAMPLES: usize = 256;
+
+/// The cost model of [`BuildMode::Auto`], ns, from `benches/classify.rs`
+/// on the development machine (EPYC, release): one tuple looked up (mask,
+/// hash, probe, bucket), one search started, one key tested in order.
+pub const COST_PROBE: u64 = 30;
+pub const COST_CALL: u64 = 15;
+pub const COST_RULE: u64 = 4;
+
 /// A tuple while the chain is compiled.
 struct TupleBuild<A: Addr> {
     mask: Packed<A>,
@@ -450,6 +462,9 @@ impl<A: Addr> Classifier<A> {
             dport: None,
         }];
 
+        // Packets aimed at some of the rules, for the cost estimate.
+        let step = (keys.len() / SAMPLES).max(1);
+        let mut samples = Vec::new();
         for (i, c) in compiled.iter().enumerate() {
             let Some(c) = c else { continue };
             let rule = i as u32;
@@ -483,6 +498,22 @@ impl<A: Addr> Classifier<A> {
                         | oifs.first().map_or(0, |&o| (o as u64) << META_OIF_SHIFT),
                     ..value
                 };
+                if i % step == 0 && samples.last().is_none_or(|&(r, _)| r != i) {
+                    let p = first.unpack();
+                    samples.push((i, p));
+                    // And one its inverted addresses refuse (the packets
+                    // an ordered scan walks the whole chain for).
+                    if let Some(f) = c.filter.filter(|f| f.src.invert || f.dst.invert) {
+                        let mut q = p;
+                        if f.src.invert {
+                            q.src = f.src.value;
+                        }
+                        if f.dst.invert {
+                            q.dst = f.dst.value;
+                        }
+                        samples.push((i, q));
+                    }
+                }
                 let t = place(&mut builds, &mut by_rest, mask, tuple_filter, &first, rule);
                 // A tuple of shorter prefixes than the rule's: the rest
                 // of its addresses is checked on the entry.
@@ -571,15 +602,6 @@ impl<A: Addr> Classifier<A> {
                 lookup,
             });
         }
-        let ordered = match mode {
-            BuildMode::Auto => keys.len() < ORDERED_RULES_PER_TUPLE * tuples.len(),
-            BuildMode::Indexed => false,
-            BuildMode::Ordered => true,
-        };
-        if ordered {
-            tuples.clear();
-            pool.clear();
-        }
         pool.shrink_to_fit();
         tuples.shrink_to_fit();
         let src_prune = Prune::build(&tuples, |t| t.src_bit, |k| k.src);
@@ -604,10 +626,25 @@ impl<A: Addr> Classifier<A> {
             sets: sets.sets,
             src_prune,
             dst_prune,
-            ordered: ordered.then(|| keys.into()),
+            ordered: None,
             residual: keys.iter().map(|k| k.residual).collect(),
             stats: ClassifierStats::default(),
         };
+        let ordered = match mode {
+            BuildMode::Auto => {
+                let (index, scan) = c.estimate(keys, &samples);
+                scan < index
+            }
+            BuildMode::Indexed => false,
+            BuildMode::Ordered => true,
+        };
+        if ordered {
+            c.ordered = Some(keys.into());
+            c.tuples = Vec::new();
+            c.pool = Vec::new();
+            c.src_prune = None;
+            c.dst_prune = None;
+        }
         c.stats = ClassifierStats {
             rules: keys.len(),
             never,
@@ -620,6 +657,31 @@ impl<A: Addr> Classifier<A> {
             heap_bytes: c.heap_bytes(),
         };
         c
+    }
+
+    /// Estimated cost, in ns, of the index and of the ordered scan over
+    /// `samples` (packets aimed at rules): tuples probed times
+    /// [`COST_PROBE`] plus [`COST_CALL`] a search, against keys tested
+    /// times [`COST_RULE`]; a rule with residual matches counts as failing
+    /// them (the search goes on).
+    fn estimate(&self, keys: &[ClassKey<A>], samples: &[(usize, PacketKey<A>)]) -> (u64, u64) {
+        let (mut index, mut scan) = (0u64, 0u64);
+        for (_, p) in samples {
+            let mut cur = self.cursor(p);
+            let mut from = 0;
+            loop {
+                let k = cur.first_from(from);
+                index += COST_CALL;
+                let upto = k.map_or(keys.len(), |k| k + 1);
+                scan += (upto.saturating_sub(from)) as u64 * COST_RULE;
+                match k {
+                    Some(k) if self.has_residual(k) => from = k + 1,
+                    _ => break,
+                }
+            }
+            index += u64::from(cur.probes()) * COST_PROBE;
+        }
+        (index, scan)
     }
 
     fn heap_bytes(&self) -> usize {
