@@ -386,16 +386,19 @@ fn main() {
 /// ([`reference_first_from`]), with the build time and memory.
 fn forward_chains(only: Option<&str>) {
     let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml")).expect("app");
-    println!("\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})");
+    println!(
+        "\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})"
+    );
     println!(
         "{:<18} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
         "chain", "rules", "tuples", "entries", "KiB", "build ms", "classifier", "ordered", "ratio"
     );
     let one = |name: &str, text: &str, pkts: &[PacketKey]| {
         let rs = sluice_config::iptables::parse(text, Path::new("bench.rules")).expect("rules");
-        let keys = Program::chain_keys(&app, &rs, &SetFile::default(), TableKind::Filter, "FORWARD")
-            .expect("compile")
-            .expect("FORWARD");
+        let keys =
+            Program::chain_keys(&app, &rs, &SetFile::default(), TableKind::Filter, "FORWARD")
+                .expect("compile")
+                .expect("FORWARD");
         let t = InterfaceTable::new(["r0", "r1", "r2"].map(|n| IfName::new(n).unwrap())).unwrap();
         let mut builds: Vec<f64> = (0..3)
             .map(|_| {
@@ -407,7 +410,11 @@ fn forward_chains(only: Option<&str>) {
         builds.sort_by(f64::total_cmp);
         let c = Classifier::build(&keys, &t);
         for p in pkts.iter().step_by(97) {
-            assert_eq!(c.first_from(p, 0), reference_first_from(&keys, &t, p, 0), "{name}");
+            assert_eq!(
+                c.first_from(p, 0),
+                reference_first_from(&keys, &t, p, 0),
+                "{name}"
+            );
         }
         // A rule with residual matches (`--ctstate`) counts as failing
         // them: the search resumes after it, as for a NEW packet.
@@ -439,7 +446,11 @@ fn forward_chains(only: Option<&str>) {
         println!(
             "{name:<18} {:>6} {:>7} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} {:>7.1}x",
             keys.len(),
-            if s.ordered { "ord".to_string() } else { s.tuples.to_string() },
+            if s.ordered {
+                "ord".to_string()
+            } else {
+                s.tuples.to_string()
+            },
             s.entries,
             s.heap_bytes / 1024,
             builds[1],
@@ -454,16 +465,19 @@ fn forward_chains(only: Option<&str>) {
         let mut at = Vec::new();
         for n in [100, 1_000, 10_000] {
             let sh = shape(name, n).expect("shape");
-            let pkts: Vec<PacketKey> = random_flows(&sh.flows, RANDOM_PACKETS, 8, 0x5eed ^ n as u64)
-                .iter()
-                .map(|f| f.key())
-                .collect();
+            let pkts: Vec<PacketKey> =
+                random_flows(&sh.flows, RANDOM_PACKETS, 8, 0x5eed ^ n as u64)
+                    .iter()
+                    .map(|f| f.key())
+                    .collect();
             at.push(one(&format!("{name} {n}"), &ruleset(&sh.rules), &pkts));
         }
         println!("{name}: 10 000 rules / 100 rules: {:.2}x", at[2] / at[0]);
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/classbench");
-    for name in ["acl1-1k", "fw1-1k", "ipc1-1k", "acl1-10k", "fw1-10k", "ipc1-10k"] {
+    for name in [
+        "acl1-1k", "fw1-1k", "ipc1-1k", "acl1-10k", "fw1-10k", "ipc1-10k",
+    ] {
         if only.is_some_and(|o| o != name) {
             continue;
         }

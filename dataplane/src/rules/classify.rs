@@ -127,6 +127,8 @@ const L4_PROTO: u64 = 0xff;
 const L4_SPORT_SHIFT: u32 = 8;
 const L4_DPORT_SHIFT: u32 = 24;
 const L4_HAS_PORTS: u64 = 1 << 40;
+/// Both port fields.
+const L4_PORTS: u64 = 0xffff << L4_SPORT_SHIFT | 0xffff << L4_DPORT_SHIFT;
 const META_IIF: u64 = 0xffff;
 const META_OIF_SHIFT: u32 = 16;
 const META_MARK_SHIFT: u32 = 32;

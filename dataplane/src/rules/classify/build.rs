@@ -149,6 +149,10 @@ struct PortEntry {
     l4_value: u64,
     sport: Option<PortSet>,
     dport: Option<PortSet>,
+    /// The alternative's sets, checked when the entry's tuple indexes
+    /// shorter port blocks than the entry's.
+    sset: PortSet,
+    dset: PortSet,
 }
 
 /// The entries of one port alternative `(s, d)`: both sides expanded
@@ -182,6 +186,8 @@ fn port_entries(s: &PortSet, d: &PortSet, out: &mut Vec<PortEntry>) {
                     | (dval as u64) << L4_DPORT_SHIFT,
                 sport: sv.filter(|s| !s.is_all()).cloned(),
                 dport: dv.filter(|d| !d.is_all()).cloned(),
+                sset: s.clone(),
+                dset: d.clone(),
             });
         }
     }
@@ -339,11 +345,16 @@ fn place<A: Addr>(
     let rest = Packed {
         src: A::zero(),
         dst: A::zero(),
+        l4: mask.l4 & !L4_PORTS,
         ..mask
     };
     let list = by_rest.entry((rest, filter)).or_default();
     let within = |t: A, m: A| t & m == t;
-    let bits = |m: A| m.prefix_len().unwrap_or(<A as Addr>::BITS);
+    let bits = |m: Packed<A>| {
+        m.src.prefix_len().unwrap_or(<A as Addr>::BITS)
+            + m.dst.prefix_len().unwrap_or(<A as Addr>::BITS)
+            + (m.l4 & L4_PORTS).count_ones()
+    };
     let room = |tb: &TupleBuild<A>| {
         tb.index
             .get(&value.and(&tb.mask))
@@ -354,9 +365,12 @@ fn place<A: Addr>(
         .copied()
         .filter(|&t| {
             let tb = &builds[t];
-            within(tb.mask.src, mask.src) && within(tb.mask.dst, mask.dst) && room(tb)
+            within(tb.mask.src, mask.src)
+                && within(tb.mask.dst, mask.dst)
+                && tb.mask.l4 & mask.l4 == tb.mask.l4
+                && room(tb)
         })
-        .max_by_key(|&t| bits(builds[t].mask.src) + bits(builds[t].mask.dst));
+        .max_by_key(|&t| bits(builds[t].mask));
     if let Some(t) = pick {
         return t;
     }
@@ -364,9 +378,21 @@ fn place<A: Addr>(
         Some(l) => A::prefix_mask(l / RELAX_BITS * RELAX_BITS),
         None => m,
     };
+    // Port blocks: exact ports stay, blocks of 2..256 ports as their
+    // high byte, larger ones not indexed.
+    let relax_port = |shift: u32| {
+        let m = (mask.l4 >> shift) as u16;
+        let relaxed: u16 = match m.leading_ones() {
+            16 => 0xffff,
+            8..=15 => 0xff00,
+            _ => 0,
+        };
+        (relaxed as u64) << shift
+    };
     let relaxed = Packed {
         src: relax(mask.src),
         dst: relax(mask.dst),
+        l4: mask.l4 & !L4_PORTS | relax_port(L4_SPORT_SHIFT) | relax_port(L4_DPORT_SHIFT),
         ..mask
     };
     let new = if list.iter().any(|&t| builds[t].mask == relaxed) {
@@ -460,6 +486,8 @@ impl<A: Addr> Classifier<A> {
             l4_value: 0,
             sport: None,
             dport: None,
+            sset: PortSet::all(),
+            dset: PortSet::all(),
         }];
 
         // Packets aimed at some of the rules, for the cost estimate.
@@ -529,11 +557,21 @@ impl<A: Addr> Classifier<A> {
                     }
                 };
                 let tmask = builds[t].mask;
-                let check = Check {
+                let port_bits = |m: u64, shift: u32| (m >> shift) as u16;
+                let mut check = Check {
                     src: cond(tmask.src, mask.src, value.src),
                     dst: cond(tmask.dst, mask.dst, value.dst),
                     ..check
                 };
+                // Shorter port blocks than the entry's: its sets checked.
+                for (shift, set, f) in [
+                    (L4_SPORT_SHIFT, &pe.sset, &mut check.sport),
+                    (L4_DPORT_SHIFT, &pe.dset, &mut check.dport),
+                ] {
+                    if *f == NONE && port_bits(tmask.l4, shift) != port_bits(mask.l4, shift) {
+                        *f = port_sets.id(set.intervals().to_vec().into_boxed_slice());
+                    }
+                }
                 let check = if check == Check::exact() {
                     EXACT
                 } else {
