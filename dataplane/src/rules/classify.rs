@@ -15,8 +15,9 @@
 //!   [`reference_first_from`], the plain ordered evaluation, returns. The
 //!   evaluator checks the rest of rule `i` (its residual matches, see
 //!   [`ClassKey::residual`]) and on failure, or after a `RETURN` from a
-//!   chain that rule `i` jumped to, asks again from `i + 1`. A lookup
-//!   allocates nothing and cannot panic.
+//!   chain that rule `i` jumped to, asks again from `i + 1` — on the same
+//!   [`Cursor`] ([`Classifier::cursor`]), which resumes the search. A
+//!   lookup allocates nothing and cannot panic.
 //! * This module does not parse packets or text and knows nothing about
 //!   targets, counters or the config crate.
 //!
@@ -30,59 +31,78 @@
 //! | ports        | only when the packet has ports (TCP/UDP header present, first fragment: `xt_tcpudp` never matches `fragoff != 0`), then `lo <= port <= hi`, xor invert |
 //! | `-i` / `-o`  | `ifname_compare_aligned()` with the mask iptables builds: `eth0` the whole name and its NUL, `eth+` the prefix `eth` (so `eth` itself too), `+` (or empty) anything including no device; xor invert. A packet without that interface (`iif` in OUTPUT, `oif` before routing) has the empty name |
 //! | `-m mark`    | `(mark & mask) == value`, xor invert (a value with bits outside the mask never matches, as in the kernel) |
+//! | `-m multiport` | only when the packet has ports; the source, destination or either port in one of the items, xor invert (`xt_multiport.c` `ports_match_v1`) |
 //!
 //! # How it works
 //!
 //! Every rule is projected on a *tuple*: the bit mask of the packet fields
-//! it pins down exactly (an address prefix or any other mask, the protocol,
-//! a single port or an aligned power-of-two port block, one interface id,
-//! the mark bits of its mask, "has ports"). Rules with the same mask share
-//! a hash table from masked packet key to the ascending list of rule
-//! indices ("bucket") that have exactly those masked values (Srinivasan,
+//! it pins down (address prefixes, the protocol, port blocks, one
+//! interface id, the mark bits of its mask, "has ports"). Rules with the
+//! same mask share a hash table from masked packet key to the ascending
+//! list of rule indices ("bucket") with those masked values (Srinivasan,
 //! Suri, Varghese, "Packet Classification using Tuple Space Search",
-//! SIGCOMM 1999; with priorities as in Open vSwitch's classifier, Pfaff et
+//! SIGCOMM 1999; priorities as in Open vSwitch's classifier, Pfaff et
 //! al., NSDI 2015).
 //!
-//! A match the hash cannot express is left out of the mask and checked on
-//! the entry instead (*verified* entry): inverted matches (`! -s`, `! -p`,
-//! `! --dport`, `! --mark`), port ranges that are not one aligned block,
-//! and interface sets of more than [`REPLICATE_IFACES`] interfaces (a
-//! wildcard such as `veth+` or an inversion `! -o eth0` resolves at build
-//! time, through the interface table, to the set of interface ids it
-//! matches; a small set is indexed by inserting one entry per id). A rule
-//! whose matches are all of that kind lands in the all-wildcard tuple: its
-//! bucket is scanned in order, which is the ordered evaluation fallback and
-//! costs only for such rules. A rule whose matches can never hold (empty
-//! interface set, a value with bits outside its mask, `lo > hi`, `! -i +`)
-//! is left out altogether.
+//! What a tuple cannot hash is made indexable or cheap:
 //!
-//! A lookup visits the tuples in the order of the first rule each holds and
-//! stops as soon as that rule is not before the best match found so far; in
-//! a tuple it hashes the masked key once (ahash, seeded at random per
-//! build), binary-searches the bucket for the first rule `>= from` and
-//! walks it, checking verified entries, until a rule matches or the best so
-//! far is reached. Its cost is `O(T log B + V)`: `T` distinct match shapes
-//! (masks) in the chain, bucket size `B` (1 unless rules share all their
-//! indexed values), `V` verified entries skipped. It does not depend on the
-//! number of rules of one shape: a kube-proxy `KUBE-SERVICES` chain
-//! (`-d IP/32 -p tcp --dport P`) is one tuple, one hash probe, at 10 or
-//! 50 000 services. Tuples holding one masked value (common in hand-written
-//! rulesets) are compared inline without hashing.
+//! * Port ranges, `!` port ranges and `-m multiport` lists (lifted from
+//!   the rule by the compiler as a [`PortList`] for `-p tcp|udp`) become
+//!   sets of intervals (`classify/ports.rs`), then aligned power-of-two blocks, one
+//!   entry per block (`--ports` is two alternatives, source or
+//!   destination). A port alternative of more than [`PORT_BLOCKS_MAX`]
+//!   blocks (two unaligned ranges) has one side checked on the entry.
+//! * Inverted addresses, protocol and mark and interface sets of more than
+//!   [`REPLICATE_IFACES`] interfaces form the rule's *filter*. A filter
+//!   shared by [`TUPLE_FILTER_MIN`] rules or more (`! -s 10.0.0.0/8` on
+//!   every rule) is a property of the tuple, tested once per tuple and
+//!   lookup; a rarer one is checked on the entry. Small interface sets are
+//!   indexed one entry per interface id.
+//! * *Tuple merging* (TupleMerge, Daly, Liu, Torng, ANCS 2017) keeps the
+//!   number of tuples small: a rule joins an existing tuple whose masks
+//!   are part of its own (shorter prefixes, coarser port blocks) when the
+//!   bucket it lands in has fewer than [`BUCKET_MAX`] entries, and the rest
+//!   of its addresses and ports is checked on the entry; otherwise a new
+//!   tuple is made with prefixes rounded down to [`RELAX_BITS`] bits and
+//!   port blocks to an exact port, a high byte or nothing (or, when that
+//!   tuple's bucket is full, its own masks). Without merging the mixed
+//!   shape had 320 tuples at 10 000 rules and ClassBench fw1-10k 546; with
+//!   it 12 and 60 (`benches/classify.rs`).
 //!
-//! When many tuples differ by the prefix length of an address (a CIDR
-//! block list: `-s a/17` ... `-s b/32`), *prefix tracking* (Open vSwitch)
-//! keeps `T` small in practice: a longest-prefix-match trie
-//! ([`crate::route::lpm`]) over the prefixes the tuples index gives, in one
-//! walk, the set of prefix lengths that cover the packet's address, and
-//! tuples of any other length are skipped without hashing. It is built only
-//! for a field whose tuples use at least [`PRUNE_MIN_LENGTHS`] prefix
-//! lengths, where the walk pays for itself.
+//! A lookup is a [`Cursor`]: the packed key is computed once; tuples are
+//! visited in the order of the first rule each holds and the walk stops
+//! as soon as that rule is not before the best match found so far; a
+//! tuple whose filter fails is skipped, else the masked key is hashed
+//! (ahash, seeded at random per build) and the bucket walked from the
+//! first rule `>= from`, checking entries that need it, until a rule
+//! matches or the best so far is reached. When the evaluator finds the
+//! proposed rule's residual matches false (`--ctstate NEW` and the like),
+//! it resumes the same cursor from the next rule: the buckets found in the
+//! first 64 tuples are remembered, not hashed again.
+//!
+//! When many tuples differ by the prefix length of an address, *prefix
+//! tracking* (Open vSwitch) gives, in one walk of a longest-prefix-match
+//! trie ([`crate::route::lpm`]) over the indexed prefixes, the set of
+//! prefix lengths that cover the packet's address; tuples of any other
+//! length are skipped without hashing. It is built only for a field whose
+//! tuples use at least [`PRUNE_MIN_LENGTHS`] prefix lengths, and walked
+//! only when a lookup reaches such a tuple.
+//!
+//! *Never slower than ordered evaluation*: the build estimates, for
+//! packets aimed at up to 256 rules spread over the chain (and, for rules
+//! with inverted addresses, packets those refuse), the cost of the index
+//! (tuples probed × [`COST_PROBE`] + searches × [`COST_CALL`]) and of the
+//! ordered scan (keys tested × [`COST_RULE`]), the constants measured with
+//! `benches/classify.rs`, and keeps the cheaper ([`BuildMode::Auto`];
+//! [`ClassifierStats::ordered`]). Short chains and chains of wide,
+//! overlapping port ranges, where the scan stops after a few rules, are
+//! scanned in order.
 //!
 //! The worst case stays linear, as for any classifier that keeps memory
-//! linear: a chain whose rules all have different shapes has `T` close to
-//! the number of rules, and rules that differ only in matches that are
-//! checked (inversions, ranges) share a bucket that is walked in order.
-//! `bench/benches/classify.rs` measures both the common and mixed shapes.
+//! linear: rules that differ only in matches that are checked share a
+//! bucket that is walked in order. `bench/benches/classify.rs` (classifier
+//! alone) and `bench/benches/shapes.rs` (whole pipeline) measure the
+//! shapes of issue 15 and ClassBench.
 //!
 //! Addresses are generic ([`Addr`]): `u32` for IPv4 (the default) and
 //! `u128` for IPv6 use the same code. Mapping `ip6tables -p` (the
@@ -357,7 +377,7 @@ const MEMO: usize = 64;
 /// One packet's lookups in one chain: the packet key is computed once,
 /// and a search resumed after a rule whose residual matches failed
 /// ([`Cursor::first_from`] with a larger `from`) reuses the buckets the
-/// earlier searches found in the first [`MEMO`] tuples instead of hashing
+/// earlier searches found in the first `MEMO` (64) tuples instead of hashing
 /// again. Allocates nothing.
 pub struct Cursor<'c, A: Addr = u32> {
     cl: &'c Classifier<A>,
