@@ -17,12 +17,16 @@
 //! * `blocklist`: `-s prefix/len` with prefix lengths 17 to 32 (16 tuples).
 //!
 //! Columns: `last` is the packet matching the last rule of the chain (the
-//! ordered evaluation's worst case), the table the issue asks for; `random`
-//! is packets matching rules picked at random (4096 different packets,
-//! cache-unfriendly). Both columns measure `Classifier::first_from`, the
-//! lookup the pipeline's rule evaluation runs per packet (the production
-//! path); the batched variant `first_from_batch` is not on that path and
-//! is not reported.
+//! ordered evaluation's worst case); `random` is packets matching rules
+//! picked at random (4096 different packets, cache-unfriendly). Both
+//! measure `Classifier::first_from`, a fresh `Cursor` search: the lookup
+//! the pipeline's rule evaluation runs (the production path).
+//!
+//! Then the FORWARD chains of issue 15's shapes (`sluice_bench::shapes`)
+//! at 100, 1 000 and 10 000 rules and the ClassBench sets, compiled by the
+//! rule compiler, classified alone on random packets (see
+//! `forward_chains`). `-- --forward-only` runs only those, `-- --only
+//! NAME` one shape or set.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -213,6 +217,19 @@ fn blocklist(n: usize) -> (Vec<ClassKey>, Vec<PacketKey>) {
     (keys, pkts)
 }
 
+/// Median ms of `runs` builds of the classifier of `keys`.
+fn median_build_ms(keys: &[ClassKey], t: &InterfaceTable, runs: usize) -> f64 {
+    let mut v: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            black_box(Classifier::build(keys, t));
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Resident set size in bytes.
 fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm")
@@ -236,14 +253,7 @@ fn run(name: &str, make: fn(usize) -> (Vec<ClassKey>, Vec<PacketKey>)) -> Vec<Ro
     let mut rows = Vec::new();
     for &n in SIZES {
         let (keys, hits) = make(n);
-        let mut builds: Vec<f64> = (0..5)
-            .map(|_| {
-                let s = Instant::now();
-                black_box(Classifier::build(&keys, &t));
-                s.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        builds.sort_by(f64::total_cmp);
+        let build_ms = median_build_ms(&keys, &t, 5);
         let c = Classifier::build(&keys, &t);
 
         // The packet matching the last rule.
@@ -288,7 +298,7 @@ fn run(name: &str, make: fn(usize) -> (Vec<ClassKey>, Vec<PacketKey>)) -> Vec<Ro
         rows.push(Row {
             rules: n,
             tuples: c.stats().tuples,
-            build_ms: builds[builds.len() / 2],
+            build_ms,
             classifier,
             linear,
             random: rand_ns,
@@ -400,14 +410,7 @@ fn forward_chains(only: Option<&str>) {
                 .expect("compile")
                 .expect("FORWARD");
         let t = InterfaceTable::new(["r0", "r1", "r2"].map(|n| IfName::new(n).unwrap())).unwrap();
-        let mut builds: Vec<f64> = (0..3)
-            .map(|_| {
-                let s = Instant::now();
-                black_box(Classifier::build(&keys, &t));
-                s.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        builds.sort_by(f64::total_cmp);
+        let build_ms = median_build_ms(&keys, &t, 3);
         let c = Classifier::build(&keys, &t);
         for p in pkts.iter().step_by(97) {
             assert_eq!(
@@ -453,7 +456,7 @@ fn forward_chains(only: Option<&str>) {
             },
             s.entries,
             s.heap_bytes / 1024,
-            builds[1],
+            build_ms,
             ordered / cls
         );
         cls

@@ -456,23 +456,17 @@ impl RulesBench {
 
     /// The next 64 templates into r0.
     pub fn refill(&mut self) {
-        let w = &mut self.worker;
-        for _ in 0..BATCH {
-            let t = &self.templates[self.next];
-            self.next = (self.next + 1) % self.templates.len();
-            let Some(mut d) = w.umem.alloc() else {
-                break;
-            };
-            w.umem.set_len(&mut d, t.len());
-            w.umem.bytes_mut(d).copy_from_slice(t);
-            if !w.ports[0].inject_desc(d) {
-                w.umem.free(d);
-            }
-        }
+        self.fill(true);
     }
 
     /// What [`RulesBench::refill`] costs, without injecting.
     pub fn refill_only(&mut self) {
+        self.fill(false);
+    }
+
+    /// Copies the next 64 templates into frames, injected into r0 or
+    /// (`inject` false) freed at once.
+    fn fill(&mut self, inject: bool) {
         let w = &mut self.worker;
         for _ in 0..BATCH {
             let t = &self.templates[self.next];
@@ -483,7 +477,9 @@ impl RulesBench {
             w.umem.set_len(&mut d, t.len());
             w.umem.bytes_mut(d).copy_from_slice(t);
             std::hint::black_box(&d);
-            w.umem.free(d);
+            if !inject || !w.ports[0].inject_desc(d) {
+                w.umem.free(d);
+            }
         }
     }
 
