@@ -138,3 +138,57 @@ pub(super) fn alternatives(
     alts.retain(|(s, d)| !s.is_empty() && !d.is_empty());
     Some(alts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn contains(set: &PortSet, p: u16) -> bool {
+        set.intervals().iter().any(|&(lo, hi)| lo <= p && p <= hi)
+    }
+
+    fn in_blocks(blocks: &[(u16, u16)], p: u16) -> usize {
+        blocks.iter().filter(|&&(m, v)| p & m == v).count()
+    }
+
+    #[test]
+    fn blocks_of_ranges() {
+        assert_eq!(PortSet::all().prefixes(), vec![(0, 0)]);
+        assert_eq!(PortSet::union([(80, 80)]).prefixes(), vec![(0xffff, 80)]);
+        // 1024:65535 is six blocks; 1:65534 the most a range needs, 30.
+        assert_eq!(PortSet::union([(1024, u16::MAX)]).prefixes().len(), 6);
+        assert_eq!(PortSet::union([(1, u16::MAX - 1)]).prefixes().len(), 30);
+        assert!(PortSet::union([(5, 4)]).is_empty());
+        assert!(PortSet::of(&PortMatch::range(5, 4).inverted()).is_all());
+        assert!(PortSet::of(&PortMatch::range(0, u16::MAX).inverted()).is_empty());
+    }
+
+    proptest! {
+        /// Union, complement, intersection and the blocks agree with
+        /// membership, port by port at the edges; every port is in at
+        /// most one block.
+        #[test]
+        fn sets_and_blocks(
+            a in prop::collection::vec((any::<u16>(), any::<u16>()), 0..5),
+            b in prop::collection::vec((any::<u16>(), any::<u16>()), 0..5),
+            probes in prop::collection::vec(any::<u16>(), 16),
+        ) {
+            let sa = PortSet::union(a.iter().copied());
+            let sb = PortSet::union(b.iter().copied());
+            let (c, i) = (sa.complement(), sa.intersect(&sb));
+            let blocks = sa.prefixes();
+            let edges = a.iter().chain(&b).flat_map(|&(l, h)| {
+                [l, h, l.wrapping_sub(1), h.wrapping_add(1)]
+            });
+            for p in edges.chain(probes).chain([0, u16::MAX]) {
+                let in_a = a.iter().any(|&(l, h)| l <= p && p <= h);
+                let in_b = b.iter().any(|&(l, h)| l <= p && p <= h);
+                prop_assert_eq!(contains(&sa, p), in_a);
+                prop_assert_eq!(contains(&c, p), !in_a);
+                prop_assert_eq!(contains(&i, p), in_a && in_b);
+                prop_assert_eq!(in_blocks(&blocks, p), usize::from(in_a));
+            }
+        }
+    }
+}
