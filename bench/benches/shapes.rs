@@ -54,8 +54,58 @@ fn measure(
     (whole - refill, b.info.clone())
 }
 
+/// One pass over the templates, the polls alone (for callgrind's
+/// `--toggle-collect='*measured_polls*'`).
+#[inline(never)]
+fn measured_polls(b: &mut RulesBench, batches: usize) {
+    for _ in 0..batches {
+        b.refill();
+        b.poll();
+    }
+}
+
+/// `--callgrind SHAPE N [plain]`: the pipeline on shape `SHAPE` (or a
+/// ClassBench set, N ignored) after a warm-up pass, then one measured
+/// pass over the 4 096 (ClassBench: 10 000) packets; run under
+/// `valgrind --tool=callgrind --toggle-collect='*measured_polls*'` and
+/// divide the instructions by the packets printed (the refill's copies
+/// are counted too: about 60 instructions a packet).
+fn callgrind(args: &[String]) {
+    let name = args.first().map(String::as_str).unwrap_or("kube");
+    let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let classifier = !args.iter().any(|a| a == "plain");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/classbench");
+    let (text, flows) = match shape(name, n) {
+        Some(s) => {
+            let flows = random_flows(&s.flows, FLOWS, MISS_EVERY, 0x5eed ^ n as u64);
+            (ruleset(&s.rules), flows)
+        }
+        None => classbench(&dir, name, "fwd.trace").expect("a shape or a ClassBench set"),
+    };
+    let templates: Vec<Vec<u8>> = flows.iter().map(frame).collect();
+    let batches = templates.len().div_ceil(BATCH);
+    let mut b = RulesBench::new(&text, Some(classifier), templates);
+    measured_warmup(&mut b, batches);
+    measured_polls(&mut b, batches);
+    println!(
+        "{name} {n} classifier={classifier}: {} packets measured; {}",
+        batches * BATCH,
+        b.info
+    );
+}
+
+fn measured_warmup(b: &mut RulesBench, batches: usize) {
+    for _ in 0..batches {
+        b.batch();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--callgrind") {
+        callgrind(&args[i + 1..]);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let full = args.iter().any(|a| a == "--full");
     let only = args

@@ -486,6 +486,11 @@ impl RulesBench {
     /// One batch: refill and poll.
     pub fn batch(&mut self) {
         self.refill();
+        self.poll();
+    }
+
+    /// One poll of the worker.
+    pub fn poll(&mut self) {
         std::hint::black_box(self.worker.poll(Instant::now()));
     }
 

@@ -78,7 +78,7 @@
 //! matches or the best so far is reached. When the evaluator finds the
 //! proposed rule's residual matches false (`--ctstate NEW` and the like),
 //! it resumes the same cursor from the next rule: the buckets found in the
-//! first 64 tuples are remembered, not hashed again.
+//! first 16 tuples are remembered, not hashed again.
 //!
 //! When many tuples differ by the prefix length of an address, *prefix
 //! tracking* (Open vSwitch) gives, in one walk of a longest-prefix-match
@@ -372,21 +372,24 @@ pub struct Classifier<A: Addr = u32> {
 }
 
 /// Tuples whose buckets a [`Cursor`] remembers between searches.
-const MEMO: usize = 64;
+const MEMO: usize = 16;
+
+/// A cursor's memo before any search (a constant: one block copy).
+const NO_MEMO: [Bucket; MEMO] = [Bucket { start: 0, len: 0 }; MEMO];
 
 /// One packet's lookups in one chain: the packet key is computed once,
 /// and a search resumed after a rule whose residual matches failed
 /// ([`Cursor::first_from`] with a larger `from`) reuses the buckets the
-/// earlier searches found in the first `MEMO` (64) tuples instead of hashing
+/// earlier searches found in the first `MEMO` (16) tuples instead of hashing
 /// again. Allocates nothing.
 pub struct Cursor<'c, A: Addr = u32> {
     cl: &'c Classifier<A>,
-    pkt: PacketKey<A>,
+    pkt: &'c PacketKey<A>,
     packed: Packed<A>,
     /// Prefix tracking's lengths, computed when a tuple first needs them.
     lens: Option<(u128, u128)>,
     /// Bit `j`: `memo[j]` holds tuple `j`'s bucket (`len` 0: no bucket).
-    probed: u64,
+    probed: u32,
     memo: [Bucket; MEMO],
     /// Tuples looked up (hashed or compared) so far.
     probes: u32,
@@ -467,15 +470,15 @@ impl<A: Addr> Classifier<A> {
     /// A lookup of `pkt` in this chain, for one or more
     /// [`Cursor::first_from`] calls.
     #[inline]
-    pub fn cursor(&self, pkt: &PacketKey<A>) -> Cursor<'_, A> {
+    pub fn cursor<'c>(&'c self, pkt: &'c PacketKey<A>) -> Cursor<'c, A> {
         Cursor {
             cl: self,
-            pkt: *pkt,
+            pkt,
             packed: Packed::of(pkt, self.norm_if(pkt.iif), self.norm_if(pkt.oif)),
             lens: None,
             probed: 0,
             probes: 0,
-            memo: [Bucket::default(); MEMO],
+            memo: NO_MEMO,
         }
     }
 
@@ -498,7 +501,7 @@ impl<A: Addr> Cursor<'_, A> {
             return None;
         }
         if let Some(keys) = &cl.ordered {
-            return reference_first_from(keys, &cl.ifaces, &self.pkt, from);
+            return reference_first_from(keys, &cl.ifaces, self.pkt, from);
         }
         let from = from as u32;
         let mut best = u32::MAX;
@@ -544,7 +547,7 @@ impl<A: Addr> Cursor<'_, A> {
         let bucket = if j < MEMO && self.probed >> j & 1 == 1 {
             self.memo[j]
         } else {
-            let b = if t.filter != NONE && !cl.filter_holds(t.filter, &self.pkt) {
+            let b = if t.filter != NONE && !cl.filter_holds(t.filter, self.pkt) {
                 Bucket::default()
             } else {
                 self.probes += 1;
@@ -580,7 +583,7 @@ impl<A: Addr> Cursor<'_, A> {
                 return e.rule;
             }
             if e.check != failed {
-                if cl.verify(e.check, &self.pkt) {
+                if cl.verify(e.check, self.pkt) {
                     return e.rule;
                 }
                 failed = e.check;
