@@ -241,7 +241,7 @@ pub(crate) struct CRule {
     pub counter: u32,
     /// `-s -d -p -i -o` only (no ports, no mark): the kernel's
     /// `ip_packet_match` for the plain evaluation.
-    pub core: ClassKey,
+    pub core: classify::CoreKey,
     /// `-f`: `Some(false)` for `-f`, `Some(true)` for `! -f`.
     pub frag: Option<bool>,
     /// Every match in rule order (comments left out).
@@ -520,7 +520,7 @@ impl Cx<'_> {
                 invert: m.invert,
             })
         };
-        let core = ClassKey {
+        let core = classify::CoreKey {
             src: addr(&r.src),
             dst: addr(&r.dst),
             proto: r.proto.map(|p| classify::ProtoMatch {
@@ -529,9 +529,8 @@ impl Cx<'_> {
             }),
             iif: iface(&r.in_iface)?,
             oif: iface(&r.out_iface)?,
-            ..ClassKey::default()
         };
-        let mut key = core;
+        let mut key = core.key();
         let mut matches = Vec::with_capacity(r.matches.len());
         // A match with a side effect seen: nothing after it is lifted.
         let mut stateful = false;

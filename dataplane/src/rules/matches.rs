@@ -119,7 +119,7 @@ fn frag_ok(frag: Option<bool>, meta: &PacketMeta) -> bool {
 
 /// The plain evaluation of rule `r`: `ip_packet_match`, then every match
 /// in order.
-#[inline]
+#[inline(always)]
 pub(crate) fn rule_matches(
     prog: &Program,
     r: &CRule,

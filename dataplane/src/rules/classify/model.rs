@@ -310,6 +310,15 @@ impl PortList {
     }
 }
 
+/// `None` holds; `Some(m)` when `test(m)`.
+#[inline(always)]
+fn holds<T>(m: &Option<T>, test: impl FnOnce(&T) -> bool) -> bool {
+    match m {
+        None => true,
+        Some(m) => test(m),
+    }
+}
+
 /// The common matches of one rule; `None` is "any".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ClassKey<A: Addr = u32> {
@@ -333,12 +342,6 @@ impl<A: Addr> ClassKey<A> {
     /// Whether the packet satisfies every common match: the kernel's
     /// semantics written out plainly (see the module docs).
     pub fn matches(&self, ifaces: &InterfaceTable, pkt: &PacketKey<A>) -> bool {
-        fn holds<T>(m: &Option<T>, test: impl FnOnce(&T) -> bool) -> bool {
-            match m {
-                None => true,
-                Some(m) => test(m),
-            }
-        }
         let ports = self.sport.is_some() || self.dport.is_some() || self.ports.is_some();
         holds(&self.src, |m| m.test(pkt.src))
             && holds(&self.dst, |m| m.test(pkt.dst))
@@ -350,6 +353,44 @@ impl<A: Addr> ClassKey<A> {
             && holds(&self.iif, |m| m.test(ifaces.name(pkt.iif)))
             && holds(&self.oif, |m| m.test(ifaces.name(pkt.oif)))
             && holds(&self.mark, |m| m.test(pkt.mark))
+    }
+}
+
+/// The matches of the kernel's `ip_packet_match()` alone (`-s -d -p -i
+/// -o`): what the plain ordered evaluation tests before a rule's match
+/// list (a [`ClassKey`] without ports, mark and multiport, smaller to
+/// scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CoreKey<A: Addr = u32> {
+    pub src: Option<AddrMatch<A>>,
+    pub dst: Option<AddrMatch<A>>,
+    pub proto: Option<ProtoMatch>,
+    pub iif: Option<IfaceMatch>,
+    pub oif: Option<IfaceMatch>,
+}
+
+impl<A: Addr> CoreKey<A> {
+    /// Whether the packet satisfies every match.
+    #[inline]
+    pub fn matches(&self, ifaces: &InterfaceTable, pkt: &PacketKey<A>) -> bool {
+        holds(&self.src, |m| m.test(pkt.src))
+            && holds(&self.dst, |m| m.test(pkt.dst))
+            && holds(&self.proto, |m| m.test(pkt.proto))
+            && holds(&self.iif, |m| m.test(ifaces.name(pkt.iif)))
+            && holds(&self.oif, |m| m.test(ifaces.name(pkt.oif)))
+    }
+
+    /// The classifier key of these matches alone.
+    #[inline]
+    pub fn key(&self) -> ClassKey<A> {
+        ClassKey {
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            iif: self.iif,
+            oif: self.oif,
+            ..ClassKey::default()
+        }
     }
 }
 
