@@ -7,8 +7,10 @@
 //! What goes into a rule's classifier key ([`ClassKey`]): the core fields
 //! (`-s`, `-d`, `-p`, `-i`, `-o`, all evaluated by the kernel's
 //! `ip_packet_match` before any match), and — *lifted* out of the match
-//! list — the ports of the first `-m tcp` / `-m udp` and the first
-//! `-m mark`, provided no match with a side effect (`limit`, `recent`,
+//! list — the ports of the first `-m tcp` / `-m udp`, the first
+//! `-m multiport` of a `-p tcp` / `-p udp` rule (as a
+//! [`classify::PortList`]) and the first `-m mark`, provided no match
+//! with a side effect (`limit`, `recent`,
 //! `statistic`) comes before them: the kernel evaluates matches in order
 //! and stops at the first that fails, so a stateful match before a lifted
 //! one must still see the packets the lifted one would refuse. Everything
