@@ -17,15 +17,25 @@
 //! * `blocklist`: `-s prefix/len` with prefix lengths 17 to 32 (16 tuples).
 //!
 //! Columns: `last` is the packet matching the last rule of the chain (the
-//! ordered evaluation's worst case), the table the issue asks for; `random`
-//! is packets matching rules picked at random (4096 different packets,
-//! cache-unfriendly). Both columns measure `Classifier::first_from`, the
-//! lookup the pipeline's rule evaluation runs per packet (the production
-//! path); the batched variant `first_from_batch` is not on that path and
-//! is not reported.
+//! ordered evaluation's worst case); `random` is packets matching rules
+//! picked at random (4096 different packets, cache-unfriendly). Both
+//! measure `Classifier::first_from`, a fresh `Cursor` search: the lookup
+//! the pipeline's rule evaluation runs (the production path).
+//!
+//! Then the FORWARD chains of issue 15's shapes (`sluice_bench::shapes`)
+//! at 100, 1 000 and 10 000 rules and the ClassBench sets, compiled by the
+//! rule compiler, classified alone on random packets (see
+//! `forward_chains`). `-- --forward-only` runs only those, `-- --only
+//! NAME` one shape or set.
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use sluice_bench::shapes::{classbench, random_flows, ruleset, shape, APPLIANCE, SHAPES};
+use sluice_config::ipset::SetFile;
+use sluice_config::iptables::TableKind;
+use sluice_dataplane::rules::Program;
 
 use sluice_dataplane::rules::classify::{
     reference_first_from, AddrMatch, ClassKey, Classifier, IfName, IfaceMatch, InterfaceTable,
@@ -207,6 +217,19 @@ fn blocklist(n: usize) -> (Vec<ClassKey>, Vec<PacketKey>) {
     (keys, pkts)
 }
 
+/// Median ms of `runs` builds of the classifier of `keys`.
+fn median_build_ms(keys: &[ClassKey], t: &InterfaceTable, runs: usize) -> f64 {
+    let mut v: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            black_box(Classifier::build(keys, t));
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Resident set size in bytes.
 fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm")
@@ -230,14 +253,7 @@ fn run(name: &str, make: fn(usize) -> (Vec<ClassKey>, Vec<PacketKey>)) -> Vec<Ro
     let mut rows = Vec::new();
     for &n in SIZES {
         let (keys, hits) = make(n);
-        let mut builds: Vec<f64> = (0..5)
-            .map(|_| {
-                let s = Instant::now();
-                black_box(Classifier::build(&keys, &t));
-                s.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        builds.sort_by(f64::total_cmp);
+        let build_ms = median_build_ms(&keys, &t, 5);
         let c = Classifier::build(&keys, &t);
 
         // The packet matching the last rule.
@@ -282,7 +298,7 @@ fn run(name: &str, make: fn(usize) -> (Vec<ClassKey>, Vec<PacketKey>)) -> Vec<Ro
         rows.push(Row {
             rules: n,
             tuples: c.stats().tuples,
-            build_ms: builds[builds.len() / 2],
+            build_ms,
             classifier,
             linear,
             random: rand_ns,
@@ -357,7 +373,123 @@ fn main() {
         drop(c);
     }
 
-    run("kube", kube);
-    run("mixed", mixed);
-    run("blocklist", blocklist);
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--forward-only") {
+        run("kube", kube);
+        run("mixed", mixed);
+        run("blocklist", blocklist);
+    }
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    forward_chains(only.as_deref());
+}
+
+/// The FORWARD chains of issue 15's shapes and of ClassBench, compiled by
+/// the rule compiler (`Program::chain_keys`), classified alone: ns per
+/// [`Classifier::first_from`] (a fresh cursor: the production lookup) on
+/// random packets — 4 096 flows at random rules, 1 in 8 a miss, for the
+/// shapes; the 10 000 packets of ClassBench's own `.trace` (corners of
+/// random rules) for its sets — against the ordered scan of the same keys
+/// ([`reference_first_from`]), with the build time and memory.
+fn forward_chains(only: Option<&str>) {
+    let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml")).expect("app");
+    println!(
+        "\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})"
+    );
+    println!(
+        "{:<18} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "chain", "rules", "tuples", "entries", "KiB", "build ms", "classifier", "ordered", "ratio"
+    );
+    let one = |name: &str, text: &str, pkts: &[PacketKey]| {
+        let rs = sluice_config::iptables::parse(text, Path::new("bench.rules")).expect("rules");
+        let keys =
+            Program::chain_keys(&app, &rs, &SetFile::default(), TableKind::Filter, "FORWARD")
+                .expect("compile")
+                .expect("FORWARD");
+        let t = InterfaceTable::new(["r0", "r1", "r2"].map(|n| IfName::new(n).unwrap())).unwrap();
+        let build_ms = median_build_ms(&keys, &t, 3);
+        let c = Classifier::build(&keys, &t);
+        for p in pkts.iter().step_by(97) {
+            assert_eq!(
+                c.first_from(p, 0),
+                reference_first_from(&keys, &t, p, 0),
+                "{name}"
+            );
+        }
+        // A rule with residual matches (`--ctstate`) counts as failing
+        // them: the search resumes after it, as for a NEW packet.
+        let mut j = 0;
+        let cls = ns_per_call(SAMPLES, || {
+            j = (j + 1) % pkts.len();
+            let mut cur = c.cursor(black_box(&pkts[j]));
+            let mut from = 0;
+            while let Some(k) = cur.first_from(from) {
+                if !c.has_residual(k) {
+                    return k;
+                }
+                from = k + 1;
+            }
+            0
+        });
+        let ordered = ns_per_call(SAMPLES.min(5), || {
+            j = (j + 1) % pkts.len();
+            let mut from = 0;
+            while let Some(k) = reference_first_from(black_box(&keys), &t, &pkts[j], from) {
+                if !keys[k].residual {
+                    return k;
+                }
+                from = k + 1;
+            }
+            0
+        });
+        let s = c.stats();
+        println!(
+            "{name:<18} {:>6} {:>7} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} {:>7.1}x",
+            keys.len(),
+            if s.ordered {
+                "ord".to_string()
+            } else {
+                s.tuples.to_string()
+            },
+            s.entries,
+            s.heap_bytes / 1024,
+            build_ms,
+            ordered / cls
+        );
+        cls
+    };
+    for name in SHAPES {
+        if only.is_some_and(|o| o != *name) {
+            continue;
+        }
+        let mut at = Vec::new();
+        for n in [100, 1_000, 10_000] {
+            let sh = shape(name, n).expect("shape");
+            let pkts: Vec<PacketKey> =
+                random_flows(&sh.flows, RANDOM_PACKETS, 8, 0x5eed ^ n as u64)
+                    .iter()
+                    .map(|f| f.key())
+                    .collect();
+            at.push(one(&format!("{name} {n}"), &ruleset(&sh.rules), &pkts));
+        }
+        println!("{name}: 10 000 rules / 100 rules: {:.2}x", at[2] / at[0]);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/classbench");
+    for name in [
+        "acl1-1k", "fw1-1k", "ipc1-1k", "acl1-10k", "fw1-10k", "ipc1-10k",
+    ] {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        match classbench(&dir, name, "trace") {
+            Ok((text, flows)) => {
+                let pkts: Vec<PacketKey> = flows.iter().map(|f| f.key()).collect();
+                one(name, &text, &pkts);
+            }
+            Err(e) => println!("{name}: skipped ({e})"),
+        }
+    }
 }

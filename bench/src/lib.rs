@@ -19,6 +19,9 @@
 //! * [`pipeline`]: the forwarding benchmark's worker and traffic
 //!   (`benches/pipeline.rs`, and the `sluice-pipeline-fixed` binary for
 //!   callgrind).
+//! * [`shapes`]: the classifier benchmarks' rulesets (issue 15's shapes,
+//!   ClassBench) and traffic, and the whole-pipeline harness running them
+//!   (`benches/filter.rs`, `benches/shapes.rs`).
 //! * [`conntrack`]: the conntrack and NAT benchmark's worker and traffic
 //!   (`benches/conntrack.rs`, and the `sluice-conntrack-fixed` binary).
 //!
@@ -32,5 +35,6 @@ pub mod kernel;
 pub mod lab;
 pub mod netns;
 pub mod pipeline;
+pub mod shapes;
 pub mod sluice;
 pub mod timing;

@@ -7,8 +7,10 @@
 //! What goes into a rule's classifier key ([`ClassKey`]): the core fields
 //! (`-s`, `-d`, `-p`, `-i`, `-o`, all evaluated by the kernel's
 //! `ip_packet_match` before any match), and — *lifted* out of the match
-//! list — the ports of the first `-m tcp` / `-m udp` and the first
-//! `-m mark`, provided no match with a side effect (`limit`, `recent`,
+//! list — the ports of the first `-m tcp` / `-m udp`, the first
+//! `-m multiport` of a `-p tcp` / `-p udp` rule (as a
+//! [`classify::PortList`]) and the first `-m mark`, provided no match
+//! with a side effect (`limit`, `recent`,
 //! `statistic`) comes before them: the kernel evaluates matches in order
 //! and stops at the first that fails, so a stateful match before a lifted
 //! one must still see the packets the lifted one would refuse. Everything
@@ -39,7 +41,7 @@ use sluice_config::iptables::ext::iprange::Iprange;
 use sluice_config::iptables::ext::length::LengthRange;
 use sluice_config::iptables::ext::mac::MacSource;
 use sluice_config::iptables::ext::mark::MarkMatch as CfgMark;
-use sluice_config::iptables::ext::multiport::Multiport;
+use sluice_config::iptables::ext::multiport::{Multiport, MultiportSide};
 use sluice_config::iptables::ext::pkttype::PktType;
 use sluice_config::iptables::ext::t_mark::XMark;
 use sluice_config::iptables::ext::t_nat::NatRange;
@@ -171,7 +173,11 @@ pub(crate) enum CMatch {
         lifted: bool,
     },
     Icmp(IcmpType),
-    Multiport(Multiport),
+    /// `-m multiport`; `lifted`: in the key (as a [`classify::PortList`]).
+    Multiport {
+        m: Multiport,
+        lifted: bool,
+    },
     /// `-m mark`; `lifted`: in the key.
     Mark {
         m: CfgMark,
@@ -207,7 +213,9 @@ impl CMatch {
     /// Whether the classifier path skips it entirely.
     pub(crate) fn lifted_whole(&self) -> bool {
         match self {
-            CMatch::Udp { lifted, .. } | CMatch::Mark { lifted, .. } => *lifted,
+            CMatch::Udp { lifted, .. }
+            | CMatch::Mark { lifted, .. }
+            | CMatch::Multiport { lifted, .. } => *lifted,
             CMatch::Tcp {
                 lifted,
                 flags,
@@ -255,7 +263,7 @@ pub(crate) struct CRule {
     pub counter: u32,
     /// `-s -d -p -i -o` only (no ports, no mark): the kernel's
     /// `ip_packet_match` for the plain evaluation.
-    pub core: ClassKey,
+    pub core: classify::CoreKey,
     /// `-f`: `Some(false)` for `-f`, `Some(true)` for `! -f`.
     pub frag: Option<bool>,
     /// Every match in rule order (comments left out).
@@ -273,6 +281,9 @@ pub(crate) struct ChainProg {
     pub classifier: Option<Classifier>,
     /// Built-in chains: the policy and its counter index.
     pub policy: Option<(Policy, u32)>,
+    /// The classifier keys of the rules, kept only for
+    /// [`Program::chain_keys`] (the tests' and benches' linear oracle).
+    pub keys: Option<Box<[ClassKey]>>,
 }
 
 /// One compiled table.
@@ -325,6 +336,8 @@ pub(crate) struct CompileParams {
     pub limit_sharing: LimitSharing,
     pub recent: RecentParams,
     pub classify: bool,
+    /// Keep every chain's classifier keys ([`ChainProg::keys`]).
+    pub keep_keys: bool,
 }
 
 /// The position of `h` in per-hook arrays (the kernel's `NF_INET_*`
@@ -497,6 +510,7 @@ impl Cx<'_> {
                 rules: rules.into_boxed_slice(),
                 classifier,
                 policy,
+                keys: self.params.keep_keys.then(|| keys.into_boxed_slice()),
             });
         }
         Ok(TableProg {
@@ -528,7 +542,7 @@ impl Cx<'_> {
                 invert: m.invert,
             })
         };
-        let core = ClassKey {
+        let core = classify::CoreKey {
             src: addr(&r.src),
             dst: addr(&r.dst),
             proto: r.proto.map(|p| classify::ProtoMatch {
@@ -537,9 +551,8 @@ impl Cx<'_> {
             }),
             iif: iface(&r.in_iface)?,
             oif: iface(&r.out_iface)?,
-            ..ClassKey::default()
         };
-        let mut key = core;
+        let mut key = core.key();
         let mut matches = Vec::with_capacity(r.matches.len());
         // A match with a side effect seen: nothing after it is lifted.
         let mut stateful = false;
@@ -603,7 +616,34 @@ impl Cx<'_> {
                     Some(ty) => CMatch::Icmp(ty),
                     None => continue,
                 },
-                Match::Multiport(x) => CMatch::Multiport(x.clone()),
+                Match::Multiport(x) => {
+                    // The key's "has ports" is TCP / UDP only: lifted for
+                    // `-p tcp` / `-p udp` (multiport also takes sctp, dccp
+                    // and udplite, checked here then).
+                    let tcp_udp = key
+                        .proto
+                        .is_some_and(|p| !p.invert && matches!(p.proto, 6 | 17));
+                    let list = x.side.and_then(|side| {
+                        let items: Vec<(u16, u16)> = x.ports.iter().map(|i| (i.lo, i.hi)).collect();
+                        classify::PortList::new(
+                            match side {
+                                MultiportSide::Source => classify::PortSide::Src,
+                                MultiportSide::Destination => classify::PortSide::Dst,
+                                MultiportSide::Either => classify::PortSide::Either,
+                            },
+                            &items,
+                            x.invert,
+                        )
+                    });
+                    let lift = !stateful && tcp_udp && key.ports.is_none() && list.is_some();
+                    if lift {
+                        key.ports = list;
+                    }
+                    CMatch::Multiport {
+                        m: x.clone(),
+                        lifted: lift,
+                    }
+                }
                 Match::Iprange(x) => CMatch::Iprange(x.clone()),
                 Match::Icmp6(_)
                 | Match::Hl(_)

@@ -425,7 +425,10 @@ fn next_classified(
     let Some(cl) = &ch.classifier else {
         return next_plain(prog, ch, 0, from, p, ms, &mut NoTrace);
     };
-    while let Some(k) = cl.first_from(p.key, from) {
+    // The packet key is computed once; a rule whose residual matches fail
+    // resumes the search where it was.
+    let mut cur = cl.cursor(p.key);
+    while let Some(k) = cur.first_from(from) {
         let r = &ch.rules[k];
         if !r.residual || matches::residual_matches(prog, r, p, ms)? {
             return Ok(Some(k));

@@ -119,7 +119,7 @@ fn frag_ok(frag: Option<bool>, meta: &PacketMeta) -> bool {
 
 /// The plain evaluation of rule `r`: `ip_packet_match`, then every match
 /// in order.
-#[inline]
+#[inline(always)]
 pub(crate) fn rule_matches(
     prog: &Program,
     r: &CRule,
@@ -235,7 +235,10 @@ fn one(
             }
             t.matches(l4[0], l4[1])
         }
-        CMatch::Multiport(mp) => {
+        CMatch::Multiport { m: mp, lifted } => {
+            if *lifted && !full {
+                return Ok(true);
+            }
             // multiport_mt: the two ports of a first fragment.
             if meta.frag_offset != 0 {
                 return Ok(false);

@@ -19,7 +19,7 @@ use sluice_config::ipset::SetFile;
 use sluice_config::iptables::save::save_rule;
 use sluice_config::iptables::{Counters, Hook, Ruleset, TableKind};
 
-use super::classify::ClassifierStats;
+use super::classify::{ClassKey, Classifier, ClassifierStats};
 pub use super::compile::Program;
 use super::compile::TableProg;
 use super::compile::{self, hook_index, CompileParams, RulesError};
@@ -252,6 +252,51 @@ impl Program {
         sets: &SetFile,
         params: RulesParams,
     ) -> Result<Program, RulesError> {
+        Self::compile_keeping(app, rules, sets, params, false)
+    }
+
+    /// The classifier keys of every rule of chain `chain` of `table`
+    /// (`None`: no such chain), in order, as the compiler makes them: what
+    /// the classifier is built from and what the tests and benches hold it
+    /// to ([`super::classify::reference_first_from`]).
+    pub fn chain_keys(
+        app: &Appliance,
+        rules: &Ruleset,
+        sets: &SetFile,
+        table: TableKind,
+        chain: &str,
+    ) -> Result<Option<Vec<ClassKey>>, RulesError> {
+        let prog = Self::compile_keeping(app, rules, sets, RulesParams::default(), true)?;
+        let pos = rules
+            .tables
+            .iter()
+            .find(|t| t.kind == table)
+            .and_then(|t| t.chains.iter().position(|c| c.name == chain));
+        Ok(prog
+            .table(table)
+            .zip(pos)
+            .and_then(|(t, c)| t.chains.get(c)?.keys.as_deref().map(<[ClassKey]>::to_vec)))
+    }
+
+    /// The classifier of chain `chain` of `table`, if it has one: the
+    /// lookup the rule evaluation runs ([`Classifier::cursor`]).
+    pub fn classifier(&self, table: TableKind, chain: &str) -> Option<&Classifier> {
+        let t = self
+            .tables
+            .iter()
+            .zip(&self.ruleset.tables)
+            .find(|(t, _)| t.kind == table)?;
+        let c = t.1.chains.iter().position(|c| c.name == chain)?;
+        t.0.chains.get(c)?.classifier.as_ref()
+    }
+
+    fn compile_keeping(
+        app: &Appliance,
+        rules: &Ruleset,
+        sets: &SetFile,
+        params: RulesParams,
+        keep_keys: bool,
+    ) -> Result<Program, RulesError> {
         compile::compile(
             app,
             rules,
@@ -265,6 +310,7 @@ impl Program {
                     hz: params.hz,
                 },
                 classify: params.classifier,
+                keep_keys,
             },
             params,
         )

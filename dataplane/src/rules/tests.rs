@@ -18,6 +18,7 @@ use crate::packet::testing::TestBatch;
 use crate::packet::{Counter, CtState, Dest, L2Class, Verdict};
 use crate::wire::{self, checksum, MacAddr, PacketMeta};
 
+mod classbench;
 mod frames;
 mod matching;
 mod props;

@@ -249,6 +249,76 @@ impl MarkMatch {
     }
 }
 
+/// Which port of the packet a [`PortList`] is tested against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortSide {
+    Src,
+    Dst,
+    /// Source or destination (`--ports`).
+    Either,
+}
+
+/// The most items a [`PortList`] holds (`XT_MULTI_PORTS`).
+pub const PORT_LIST_MAX: usize = 15;
+
+/// `-m multiport --sports|--dports|--ports LIST` (`xt_multiport.c`
+/// `ports_match_v1`): the packet's port on `side` is in one of the items
+/// `lo..=hi`, xor `invert`; never holds for a packet without ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortList {
+    pub side: PortSide,
+    items: [(u16, u16); PORT_LIST_MAX],
+    len: u8,
+    pub invert: bool,
+}
+
+impl PortList {
+    /// `None` with more than [`PORT_LIST_MAX`] items.
+    pub fn new(side: PortSide, items: &[(u16, u16)], invert: bool) -> Option<Self> {
+        if items.len() > PORT_LIST_MAX {
+            return None;
+        }
+        let mut a = [(0, 0); PORT_LIST_MAX];
+        a[..items.len()].copy_from_slice(items);
+        Some(PortList {
+            side,
+            items: a,
+            len: items.len() as u8,
+            invert,
+        })
+    }
+
+    /// The items, `(lo, hi)` inclusive.
+    pub fn items(&self) -> &[(u16, u16)] {
+        &self.items[..(self.len as usize).min(PORT_LIST_MAX)]
+    }
+
+    fn has(&self, port: u16) -> bool {
+        self.items()
+            .iter()
+            .any(|&(lo, hi)| lo <= port && port <= hi)
+    }
+
+    /// The kernel's test (the packet has ports).
+    pub fn test(&self, sport: u16, dport: u16) -> bool {
+        let hit = match self.side {
+            PortSide::Src => self.has(sport),
+            PortSide::Dst => self.has(dport),
+            PortSide::Either => self.has(sport) || self.has(dport),
+        };
+        hit != self.invert
+    }
+}
+
+/// `None` holds; `Some(m)` when `test(m)`.
+#[inline(always)]
+fn holds<T>(m: &Option<T>, test: impl FnOnce(&T) -> bool) -> bool {
+    match m {
+        None => true,
+        Some(m) => test(m),
+    }
+}
+
 /// The common matches of one rule; `None` is "any".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ClassKey<A: Addr = u32> {
@@ -260,6 +330,8 @@ pub struct ClassKey<A: Addr = u32> {
     pub iif: Option<IfaceMatch>,
     pub oif: Option<IfaceMatch>,
     pub mark: Option<MarkMatch>,
+    /// A multiport list (lifted from the rule's matches).
+    pub ports: Option<PortList>,
     /// The rule has other matches (conntrack state, sets, limits, ...) that
     /// the evaluator checks after the classifier names the rule. The
     /// classifier itself ignores this flag.
@@ -270,22 +342,55 @@ impl<A: Addr> ClassKey<A> {
     /// Whether the packet satisfies every common match: the kernel's
     /// semantics written out plainly (see the module docs).
     pub fn matches(&self, ifaces: &InterfaceTable, pkt: &PacketKey<A>) -> bool {
-        fn holds<T>(m: &Option<T>, test: impl FnOnce(&T) -> bool) -> bool {
-            match m {
-                None => true,
-                Some(m) => test(m),
-            }
-        }
-        let ports = self.sport.is_some() || self.dport.is_some();
+        let ports = self.sport.is_some() || self.dport.is_some() || self.ports.is_some();
         holds(&self.src, |m| m.test(pkt.src))
             && holds(&self.dst, |m| m.test(pkt.dst))
             && holds(&self.proto, |m| m.test(pkt.proto))
             && (!ports || pkt.has_ports)
             && holds(&self.sport, |m| m.test(pkt.sport))
             && holds(&self.dport, |m| m.test(pkt.dport))
+            && holds(&self.ports, |m| m.test(pkt.sport, pkt.dport))
             && holds(&self.iif, |m| m.test(ifaces.name(pkt.iif)))
             && holds(&self.oif, |m| m.test(ifaces.name(pkt.oif)))
             && holds(&self.mark, |m| m.test(pkt.mark))
+    }
+}
+
+/// The matches of the kernel's `ip_packet_match()` alone (`-s -d -p -i
+/// -o`): what the plain ordered evaluation tests before a rule's match
+/// list (a [`ClassKey`] without ports, mark and multiport, smaller to
+/// scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CoreKey<A: Addr = u32> {
+    pub src: Option<AddrMatch<A>>,
+    pub dst: Option<AddrMatch<A>>,
+    pub proto: Option<ProtoMatch>,
+    pub iif: Option<IfaceMatch>,
+    pub oif: Option<IfaceMatch>,
+}
+
+impl<A: Addr> CoreKey<A> {
+    /// Whether the packet satisfies every match.
+    #[inline]
+    pub fn matches(&self, ifaces: &InterfaceTable, pkt: &PacketKey<A>) -> bool {
+        holds(&self.src, |m| m.test(pkt.src))
+            && holds(&self.dst, |m| m.test(pkt.dst))
+            && holds(&self.proto, |m| m.test(pkt.proto))
+            && holds(&self.iif, |m| m.test(ifaces.name(pkt.iif)))
+            && holds(&self.oif, |m| m.test(ifaces.name(pkt.oif)))
+    }
+
+    /// The classifier key of these matches alone.
+    #[inline]
+    pub fn key(&self) -> ClassKey<A> {
+        ClassKey {
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            iif: self.iif,
+            oif: self.oif,
+            ..ClassKey::default()
+        }
     }
 }
 

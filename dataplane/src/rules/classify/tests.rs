@@ -114,13 +114,10 @@ fn interface_table_errors() {
 #[test]
 fn empty_chain() {
     let t = ifaces(&["eth0"]);
-    let c = Classifier::build(&[], &t);
+    let c = Classifier::build_with(&[], &t, BuildMode::Indexed);
     assert!(c.is_empty());
     assert_eq!(c.first_from(&tcp_to(1, 1), 0), None);
     assert_eq!(c.first_from(&tcp_to(1, 1), 5), None);
-    let mut out = [Some(3); 4];
-    c.first_from_batch(&[tcp_to(1, 1); 4], 0, &mut out);
-    assert_eq!(out, [None; 4]);
     assert_eq!(c.stats().tuples, 0);
 }
 
@@ -132,7 +129,7 @@ fn all_wildcard_rule_first() {
         kube(ip(10, 0, 0, 1), 80),
         ClassKey::default(),
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     let hit = tcp_to(ip(10, 0, 0, 1), 80);
     assert_eq!(c.first_from(&hit, 0), Some(0));
     assert_eq!(c.first_from(&hit, 1), Some(1));
@@ -149,7 +146,7 @@ fn duplicate_rules() {
     let mut inv = r;
     inv.src = Some(AddrMatch::prefix(ip(10, 244, 0, 0), 16).inverted());
     let keys = [r, inv, r, inv, r];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     let p = tcp_to(ip(10, 0, 0, 1), 80);
     for from in 0..5 {
         assert_eq!(c.first_from(&p, from), Some(from));
@@ -173,7 +170,7 @@ fn fifty_thousand_kube_rules() {
     let keys: Vec<ClassKey> = (0..n)
         .map(|i| kube(ip(10, 96, (i >> 8) as u8, i as u8), 1000 + (i % 7) as u16))
         .collect();
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert_eq!(c.stats().tuples, 1);
     assert_eq!(c.stats().entries, n as usize);
     for i in (0..n).step_by(97).chain([n - 1]) {
@@ -221,7 +218,7 @@ fn values_outside_the_mask() {
         invert: true,
     });
     let keys = [bad_addr, bad_mark, bad_addr_inv, bad_mark_inv];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert_eq!(check_all_from(&keys, &t, &c, &p), Some(2));
     assert_eq!(c.first_from(&p, 3), Some(3));
     assert_eq!(c.stats().never, 2);
@@ -245,7 +242,7 @@ fn protocol_zero_matches_everything_even_inverted() {
         ..ClassKey::default()
     };
     let keys = [not_tcp, all_inv];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert_eq!(check_all_from(&keys, &t, &c, &tcp_to(1, 1)), Some(1));
     let mut icmp = tcp_to(1, 1);
     icmp.proto = ICMP;
@@ -268,7 +265,7 @@ fn ports_need_a_first_fragment() {
         range(80, 80, true),
         ClassKey::default(),
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     let mut frag = tcp_to(1, 80);
     frag.has_ports = false;
     assert_eq!(check_all_from(&keys, &t, &c, &frag), Some(5));
@@ -279,7 +276,7 @@ fn ports_need_a_first_fragment() {
 }
 
 #[test]
-fn port_blocks_are_indexed_ranges_are_checked() {
+fn port_ranges_are_indexed_as_blocks() {
     let t = ifaces(&["eth0"]);
     let keys: Vec<ClassKey> = [(6000, 6007), (1024, 2047), (1000, 2000), (443, 443)]
         .iter()
@@ -288,8 +285,11 @@ fn port_blocks_are_indexed_ranges_are_checked() {
             ..ClassKey::default()
         })
         .collect();
-    let c = Classifier::build(&keys, &t);
-    assert_eq!(c.stats().verified, 1);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+    // Blocks up to 256 ports are indexed by their high byte, larger ones
+    // not at all, the range checked on the entry; the single port 443
+    // joins the high-byte tuple (TupleMerge): two tuples.
+    assert_eq!(c.stats().tuples, 2);
     for port in [
         0, 443, 999, 1000, 1023, 1024, 2000, 2001, 2047, 2048, 5999, 6000, 6007, 6008,
     ] {
@@ -325,7 +325,7 @@ fn interfaces_wildcards_and_none() {
             ..ClassKey::default()
         },
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert_eq!(c.stats().never, 2);
     for iif in [0, 1, 2, 3, 4, 100, IF_NONE] {
         for oif in [0, 1, 2, 3, 4, 100, IF_NONE] {
@@ -360,7 +360,7 @@ fn large_interface_sets_are_checked() {
             ..ClassKey::default()
         },
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert_eq!(c.stats().verified, 3);
     for iif in [0, 1, 10, 19, 99, 100, 101, IF_NONE] {
         for oif in [0, 100, IF_NONE] {
@@ -375,7 +375,7 @@ fn large_interface_sets_are_checked() {
 }
 
 #[test]
-fn batch_equals_single() {
+fn cursor_resumes_like_fresh_searches() {
     let t = ifaces(&["eth0", "eth1"]);
     let mut keys: Vec<ClassKey> = (0..300u32)
         .map(|i| kube(ip(10, 0, (i >> 8) as u8, i as u8), 80))
@@ -387,7 +387,10 @@ fn batch_equals_single() {
             ..ClassKey::default()
         },
     );
-    let c = Classifier::build(&keys, &t);
+    for (i, k) in keys.iter_mut().enumerate().step_by(7) {
+        k.src = Some(AddrMatch::prefix(ip(198, 51, 100, 0), 8 + (i % 25) as u32));
+    }
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     let pkts: Vec<PacketKey> = (0..200u32)
         .map(|i| {
             let mut p = tcp_to(ip(10, 0, (i >> 8) as u8, (i * 3) as u8), 80);
@@ -397,12 +400,20 @@ fn batch_equals_single() {
             p
         })
         .collect();
-    for from in [0, 100, 151, 400] {
-        let mut out = vec![None; pkts.len()];
-        c.first_from_batch(&pkts, from, &mut out);
-        for (p, o) in pkts.iter().zip(&out) {
-            assert_eq!(*o, c.first_from(p, from));
-            assert_eq!(*o, reference_first_from(&keys, &t, p, from));
+    for p in &pkts {
+        let mut cur = c.cursor(p);
+        let mut from = 0;
+        loop {
+            let got = cur.first_from(from);
+            assert_eq!(
+                got,
+                reference_first_from(&keys, &t, p, from),
+                "{p:?} from {from}"
+            );
+            match got {
+                Some(r) => from = r + 1 + (r % 3),
+                None => break,
+            }
         }
     }
 }
@@ -417,7 +428,7 @@ fn residual_flags_are_kept() {
         },
         ClassKey::default(),
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert!(c.has_residual(0));
     assert!(!c.has_residual(1));
     assert!(!c.has_residual(2));
@@ -448,7 +459,7 @@ fn ipv6_addresses() {
             ..ClassKey::default()
         },
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     let p = PacketKey::<u128> {
         src: net | 2,
         dst: net | 1,
@@ -557,6 +568,22 @@ fn port_match() -> impl Strategy<Value = Option<PortMatch>> {
     prop::option::weighted(0.35, m)
 }
 
+fn port_list() -> impl Strategy<Value = Option<PortList>> {
+    let bound = prop_oneof![3 => prop::sample::select(PORTS), 1 => any::<u16>()];
+    let item = prop_oneof![
+        3 => bound.clone().prop_map(|p| (p, p)),
+        1 => (bound.clone(), bound).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ];
+    let side = prop::sample::select(&[PortSide::Src, PortSide::Dst, PortSide::Either][..]);
+    let m = (
+        side,
+        prop::collection::vec(item, 1..5),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(side, items, invert)| PortList::new(side, &items, invert).unwrap());
+    prop::option::weighted(0.25, m)
+}
+
 fn iface_match() -> impl Strategy<Value = Option<IfaceMatch>> {
     let m = (prop::sample::select(IFACE_SPECS), prop::bool::weighted(0.3))
         .prop_map(|(s, invert)| IfaceMatch::parse(s, invert).unwrap());
@@ -581,16 +608,17 @@ fn mark_match() -> impl Strategy<Value = Option<MarkMatch>> {
 fn class_key() -> impl Strategy<Value = ClassKey> {
     (
         (addr_match(), addr_match(), proto_match()),
-        (port_match(), port_match()),
+        (port_match(), port_match(), port_list()),
         (iface_match(), iface_match(), mark_match(), any::<bool>()),
     )
         .prop_map(
-            |((src, dst, proto), (sport, dport), (iif, oif, mark, residual))| ClassKey {
+            |((src, dst, proto), (sport, dport, ports), (iif, oif, mark, residual))| ClassKey {
                 src,
                 dst,
                 proto,
                 sport,
                 dport,
+                ports,
                 iif,
                 oif,
                 mark,
@@ -655,8 +683,15 @@ fn aimed_at(k: &ClassKey, t: &InterfaceTable, base: &PacketKey, high: bool) -> P
     if let Some(m) = &k.proto {
         p.proto = m.proto;
     }
-    if k.sport.is_some() || k.dport.is_some() {
+    if k.sport.is_some() || k.dport.is_some() || k.ports.is_some() {
         p.has_ports = true;
+    }
+    if let Some(&(lo, hi)) = k.ports.as_ref().and_then(|l| l.items().first()) {
+        let port = if high { hi } else { lo };
+        match k.ports.map(|l| l.side) {
+            Some(PortSide::Src) => p.sport = port,
+            _ => p.dport = port,
+        }
     }
     if let Some(m) = &k.sport {
         p.sport = if high { m.hi } else { m.lo };
@@ -709,7 +744,7 @@ proptest! {
         keys in prop::collection::vec(class_key(), 0..40),
         pkts in prop::collection::vec(packet(), 1..24),
     ) {
-        let c = Classifier::build(&keys, &t);
+        let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
         for p in &pkts {
             assert_same(&keys, &t, &c, p)?;
         }
@@ -719,11 +754,15 @@ proptest! {
                 assert_same(&keys, &t, &c, &aimed_at(k, &t, base, high))?;
             }
         }
-        let mut out = vec![None; pkts.len()];
-        for from in [0, keys.len() / 2] {
-            c.first_from_batch(&pkts, from, &mut out);
-            for (p, o) in pkts.iter().zip(&out) {
-                prop_assert_eq!(*o, reference_first_from(&keys, &t, p, from));
+        // The automatic choice (mostly the ordered scan for chains this
+        // short) and a resumed cursor give the same answers.
+        let auto = Classifier::build(&keys, &t);
+        for p in &pkts {
+            let mut cur = c.cursor(p);
+            for from in [0, 1, keys.len() / 3, keys.len() / 2, keys.len()] {
+                let want = reference_first_from(&keys, &t, p, from);
+                prop_assert_eq!(auto.first_from(p, from), want);
+                prop_assert_eq!(cur.first_from(from), want);
             }
         }
     }
@@ -752,7 +791,7 @@ proptest! {
                 }
             })
             .collect();
-        let c = Classifier::build(&keys, &t);
+        let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
         let mut probes: Vec<PacketKey> = pkts.clone();
         for (i, k) in keys.iter().enumerate().step_by(7) {
             probes.push(aimed_at(k, &t, &pkts[i % pkts.len()], i % 2 == 0));
@@ -763,7 +802,8 @@ proptest! {
             }
             // Resume after each hit, as the evaluator does.
             let mut from = 0;
-            while let Some(i) = c.first_from(p, from) {
+            let mut cur = c.cursor(p);
+            while let Some(i) = cur.first_from(from) {
                 prop_assert_eq!(Some(i), reference_first_from(&keys, &t, p, from));
                 from = i + 1;
             }
@@ -790,7 +830,7 @@ fn nested_prefixes_with_prefix_tracking() {
         src(ip(192, 168, 0, 0), 16),
         src(ip(10, 0, 0, 0), 0),
     ];
-    let c = Classifier::build(&keys, &t);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
     assert!(c.src_prune.is_some());
     for (a, want) in [
         (ip(10, 1, 2, 3), 0),
@@ -811,10 +851,11 @@ fn nested_prefixes_with_prefix_tracking() {
 }
 
 #[test]
-fn shared_checks_in_one_bucket() {
-    // One bucket (same indexed dst/proto/dport), checks interleaved: the
-    // `! -s` check is stored once and skipped after it failed, the others
-    // are still evaluated.
+fn shared_filters_are_the_tuples() {
+    // The `! -s 192.0.2.0/24` of four rules is their tuple's filter,
+    // tested once per lookup (one bucket of four); the rarer `! -s /16` is
+    // checked on its entry; so is `! --sport` (its port blocks are wide:
+    // one entry of a tuple that does not index the source port).
     let t = ifaces(&["eth0"]);
     let base = kube(ip(10, 0, 0, 1), 80);
     let not_src = |a, len| ClassKey {
@@ -834,8 +875,10 @@ fn shared_checks_in_one_bucket() {
         not_src(ip(192, 0, 2, 0), 24),
         base,
     ];
-    let c = Classifier::build(&keys, &t);
-    assert_eq!(c.stats().largest_bucket, 7);
+    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+    assert_eq!(c.stats().filtered_tuples, 1);
+    assert_eq!(c.stats().largest_bucket, 4);
+    assert_eq!(c.stats().verified, 2);
     let p = tcp_to(ip(10, 0, 0, 1), 80); // from 192.0.2.1, sport 40000
     assert_eq!(check_all_from(&keys, &t, &c, &p), Some(6));
     let mut other_sport = p;
