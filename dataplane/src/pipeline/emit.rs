@@ -56,7 +56,13 @@ impl Out {
             self.counters.inc(Counter::IcmpRatelimited);
             return;
         }
-        let Some(src) = snap.net.source_for(port, next_hop) else {
+        // __icmp_send: about a packet to one of the box's addresses, from
+        // that address.
+        let src = match p.dest {
+            Dest::Local => Some(p.meta.dst),
+            _ => snap.net.source_for(port, next_hop),
+        };
+        let Some(src) = src else {
             self.counters.inc(Counter::IcmpNoRoute);
             return;
         };
@@ -98,6 +104,7 @@ impl Out {
                 match kind {
                     ErrorKind::TimeExceeded => Counter::IcmpTimeExceeded,
                     ErrorKind::FragNeeded(_) => Counter::IcmpFragNeeded,
+                    ErrorKind::ParamProblem(_) => Counter::IcmpParamProblem,
                     _ => Counter::IcmpDestUnreachable,
                 }
             }

@@ -74,6 +74,25 @@ impl Core {
                 wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).decrement_ttl()
             };
             b.pkts[i].meta.ttl = ttl;
+            if self.opt_fill.pending & (1u64 << i) != 0 {
+                self.forward_options(snap, umem, &b.pkts[i], i);
+            }
+        }
+    }
+
+    /// `ip_forward_options`: the outgoing address into the option slots
+    /// `route_input` noted, and the header checksum.
+    #[cold]
+    fn forward_options(&mut self, snap: &Snapshot, umem: &mut Umem, p: &Pkt, i: usize) {
+        let (rr, ts) = self.opt_fill.slots[i];
+        // ip_rt_get_source: the address the route out picks.
+        let addr = match p.oif.and_then(|o| snap.net.source_for(o, p.next_hop)) {
+            Some(IpAddr::V4(a)) => a,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        let (l3, l4) = (p.meta.l3_off as usize, p.meta.l4_off as usize);
+        if let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) {
+            options::fill(hdr, rr, ts, addr);
         }
     }
 }

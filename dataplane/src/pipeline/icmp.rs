@@ -57,6 +57,9 @@ pub(crate) enum ErrorKind {
     FragNeeded(u16),
     /// IPv6 packet too big, with the MTU.
     PacketTooBig(u32),
+    /// Parameter problem (IPv4 12/0, IPv6 4/0) with the pointer to the
+    /// bad byte: IPv4 options that do not compile.
+    ParamProblem(u8),
 }
 
 impl ErrorKind {
@@ -74,6 +77,7 @@ impl ErrorKind {
                 mtu as u32,
             ),
             ErrorKind::PacketTooBig(_) => (types::DEST_UNREACHABLE, unreachable::FRAG_NEEDED, 0),
+            ErrorKind::ParamProblem(ptr) => (types::PARAM_PROBLEM, 0, u32::from(ptr) << 24),
         }
     }
 
@@ -86,6 +90,7 @@ impl ErrorKind {
             ErrorKind::Prohibited => (types::DEST_UNREACHABLE, 1, 0),
             ErrorKind::PacketTooBig(mtu) => (types::PACKET_TOO_BIG, 0, mtu),
             ErrorKind::FragNeeded(mtu) => (types::PACKET_TOO_BIG, 0, mtu as u32),
+            ErrorKind::ParamProblem(ptr) => (types::PARAM_PROBLEM, 0, u32::from(ptr)),
         }
     }
 

@@ -58,7 +58,7 @@
 //!
 //! The files follow the stages: [`input`](self) `load`, `route` (input and
 //! output routing), `forward`, `deliver`, `output` (`neigh_output`),
-//! `fragment`, `emit` (generated packets, ICMP errors), `host` (frames
+//! `fragment`, `options` (IPv4 options), `emit` (generated packets, ICMP errors), `host` (frames
 //! from the host's TAPs), `loopback`, and
 //! [`hooks`] (the points and what runs at each).
 //!
@@ -67,10 +67,12 @@
 //! * No ICMP redirects (the kernel sends one when a packet leaves by the
 //!   port it came in on, `send_redirects` 1); no reverse-path filter (the
 //!   kernel default `rp_filter` 0 is the same).
-//! * IPv4 options: checked and source routes dropped as `ip_rcv_options`
-//!   does (without the parameter problem it sends for bad options);
-//!   record-route and timestamp options are not filled in when forwarding
-//!   (`ip_forward_options`); echo replies and ICMP errors carry no options.
+//! * IPv4 options ([`options`]): compiled after routing as
+//!   `ip_rcv_options` does (a parameter problem for a bad one, source
+//!   routes dropped), record route and timestamp filled in when
+//!   forwarding; but echo replies and ICMP errors carry no options (the
+//!   kernel echoes record route, timestamp and CIPSO, `ip_options_echo`),
+//!   and options of packets for the box are left to the host stack.
 //! * ICMP rate limits: see [`icmp`] (deterministic global credit, a
 //!   256-slot peer table, no prefix-length scaling for IPv6). Generated
 //!   IPv4 packets take their identification from a per-worker counter
@@ -106,6 +108,7 @@ mod host;
 pub(crate) mod icmp;
 mod input;
 mod loopback;
+mod options;
 mod output;
 mod route;
 mod state;
@@ -249,6 +252,17 @@ struct Core {
     /// Packets whose flow another worker owns: (worker, packet), their
     /// frames still in this worker's arena ([`Pipeline::handoffs`]).
     outbox: Vec<(u32, Pkt)>,
+    /// IPv4 option slots `route_input` found for `forward` to fill.
+    opt_fill: OptFill,
+}
+
+/// The record-route and timestamp address slots of the forwarded packets
+/// of one batch (by batch index), from `route_input` to `forward`.
+struct OptFill {
+    /// Batch indices with slots to fill.
+    pending: u64,
+    /// (record route, timestamp address) offsets from the IP header.
+    slots: [(u8, u8); BATCH],
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -309,6 +323,10 @@ impl Pipeline {
                 punt: PuntQueue::new(params.punt_capacity),
                 held: Vec::with_capacity(BATCH),
                 outbox: Vec::with_capacity(4 * BATCH),
+                opt_fill: OptFill {
+                    pending: 0,
+                    slots: [(0, 0); BATCH],
+                },
             },
             bufs: Bufs {
                 main: BatchBuf::new(),
