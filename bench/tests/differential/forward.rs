@@ -135,3 +135,51 @@ fn ms_of_day() -> u32 {
         .expect("after 1970");
     (t.as_millis() % 86_400_000) as u32
 }
+
+diff_test!(icmp_ratelimit_peers, &ports(2), |d| {
+    // 10.0.1.2 and 10.0.1.146 shared a slot of the old 256-entry table.
+    let (a, b) = (H0, "10.0.1.146");
+    d.host("r0", b);
+    let burst = |src: &'static str, n: u16| -> Vec<Probe> {
+        (0..n)
+            .map(|i| p("r0", src, H1).ttl(1).udp(100 + i))
+            .collect()
+    };
+    let mut probes = burst(a, 6);
+    probes.extend(burst(b, 6));
+    probes.extend(burst(a, 3));
+    probes.extend(burst(b, 3));
+    d.round(&probes).check();
+});
+
+diff_test!(icmp_redirect, own_toml, |d| {
+    for h in ["10.0.1.4", "10.0.1.5", "10.0.1.6", "10.0.1.7", "10.0.1.9"] {
+        d.host("r0", h);
+    }
+    let h0 = |dst: &str| p("r0", H0, dst);
+    d.round(&[
+        // Back out of r0 to a host on it, then to a network behind a
+        // router on it: a redirect to the host, then to that router
+        // (the second 60 ms later, past the 40 ms back-off).
+        h0(H0B).udp(9),
+        h0("10.0.5.5").udp(9),
+        // Another source: a peer of its own.
+        p("r0", "10.0.1.4", H0B).udp(9),
+        // Out of another port: none.
+        h0(H1).udp(9),
+        // Past the 80 ms back-off: a third; then within 160 ms: none.
+        h0(H0B).udp(9),
+        h0(H0B).udp(9),
+        // On r1 too.
+        p("r1", H1, H1B).udp(9),
+        // No route: ip_error finds the bucket the redirects emptied.
+        h0("10.0.9.9").udp(9),
+        // FORWARD drops it, the redirect went before.
+        p("r0", "10.0.1.5", "10.0.1.9").udp(9),
+        // TTL exceeded: the error, no redirect.
+        p("r0", "10.0.1.6", H0B).ttl(1).udp(9),
+        // An echo request.
+        p("r0", "10.0.1.7", H0B).ping(1),
+    ])
+    .check();
+});

@@ -321,6 +321,7 @@ counters! {
     IcmpDestUnreachable = ("icmp.dest_unreachable", Generated),
     IcmpFragNeeded = ("icmp.frag_needed", Generated),
     IcmpParamProblem = ("icmp.param_problem", Generated),
+    IcmpRedirect = ("icmp.redirect", Generated),
     Icmp6TimeExceeded = ("icmp6.time_exceeded", Generated),
     Icmp6DestUnreachable = ("icmp6.dest_unreachable", Generated),
     Icmp6PacketTooBig = ("icmp6.packet_too_big", Generated),

@@ -105,6 +105,7 @@ impl Out {
                     ErrorKind::TimeExceeded => Counter::IcmpTimeExceeded,
                     ErrorKind::FragNeeded(_) => Counter::IcmpFragNeeded,
                     ErrorKind::ParamProblem(_) => Counter::IcmpParamProblem,
+                    ErrorKind::Redirect(_) => Counter::IcmpRedirect,
                     _ => Counter::IcmpDestUnreachable,
                 }
             }
