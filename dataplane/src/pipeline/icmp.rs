@@ -539,7 +539,7 @@ mod tests {
             .filter(|a| l.set(*a) == set)
             .take(PEER_WAYS)
             .collect();
-        let mut sent = |l: &mut IcmpLimiter, a: IpAddr, n: usize, t: Instant| {
+        let sent = |l: &mut IcmpLimiter, a: IpAddr, n: usize, t: Instant| {
             (0..n).filter(|_| l.peer_allow(true, a, t)).count()
         };
         for &a in &same {
