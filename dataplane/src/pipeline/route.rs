@@ -23,13 +23,14 @@ impl Core {
             };
             let p = &mut b.pkts[i];
             let r = match (p.meta.src, p.meta.dst) {
-                (IpAddr::V4(s), IpAddr::V4(d))
-                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 =>
-                {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
                     let routed = route_v4(snap, p, s, d, iif);
-                    self.ipv4_options(snap, umem, p, i, routed, now)
+                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 {
+                        self.ipv4_options(snap, umem, p, i, routed, now)
+                    } else {
+                        routed
+                    }
                 }
-                (IpAddr::V4(s), IpAddr::V4(d)) => route_v4(snap, p, s, d, iif),
                 (IpAddr::V6(s), IpAddr::V6(d)) => route_v6(snap, p, s, d, iif),
                 _ => Err(Failure::Drop(Counter::ParseMalformed)),
             };
