@@ -14,6 +14,25 @@ fn rr(slots: usize, ptr: u8) -> Vec<u8> {
     o
 }
 
+/// One probe per case (destination, IPv4 options), each from a host of its
+/// own on r0 (10.0.1.`first`, the next...): UDP, or an echo request to the
+/// router's addresses.
+fn from_hosts(d: &mut Diff, first: usize, cases: &[(&str, &[u8])]) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for (i, (dst, opts)) in cases.iter().enumerate() {
+        let src: &'static str = format!("10.0.1.{}", first + i).leak();
+        d.host("r0", src);
+        let h = p("r0", src, dst);
+        let probe = if dst.ends_with(".1") {
+            h.ping(i as u16)
+        } else {
+            h.udp(9)
+        };
+        probes.push(with_ip_options(probe, opts));
+    }
+    probes
+}
+
 diff_test!(ip_options_malformed, &ports(2), |d| {
     // Each probe from a host of its own: every error goes back to the
     // sender, and one destination gets a burst of 6.
@@ -38,37 +57,24 @@ diff_test!(ip_options_malformed, &ports(2), |d| {
         (R1, &[7, 2, 0, 0]),
         ("10.0.9.9", &[7, 2, 0, 0]),
     ];
-    let mut probes = Vec::new();
-    for (i, (dst, opts)) in cases.iter().enumerate() {
-        let src: &'static str = format!("10.0.1.{}", 10 + i).leak();
-        d.host("r0", src);
-        let h = p("r0", src, dst);
-        let probe = if dst.ends_with(".1") {
-            h.ping(i as u16)
-        } else {
-            h.udp(9)
-        };
-        probes.push(with_ip_options(probe, opts));
-    }
+    let probes = from_hosts(&mut d, 10, &cases);
     d.round(&probes);
-    // The kernel echoes the options it compiled before the bad one in
-    // the error's own header (`__ip_options_echo`); sluice's errors carry
-    // no options (README: what does not work yet).
-    let echoed: [&[u8]; 3] = [
+    // The error echoes the options that compiled before the bad one in
+    // its own header (`__ip_options_echo`).
+    let echoed: [(&str, &[u8]); 6] = [
         // Two record routes: the second is the error.
-        &[7, 3, 4, 7, 3, 4, 0, 0],
+        (H1, &[7, 3, 4, 7, 3, 4, 0, 0]),
         // CIPSO (no DOI configured), short and whole.
-        &[134, 6, 0, 0, 0, 1, 0, 0],
-        &[134, 10, 0, 0, 0, 1, 1, 4, 0, 0, 0, 0],
+        (H1, &[134, 6, 0, 0, 0, 1, 0, 0]),
+        (H1, &[134, 10, 0, 0, 0, 1, 1, 4, 0, 0, 0, 0]),
+        // A record route with room, then a bad one: forwarded, to the
+        // box, unroutable (the first slot written differs).
+        (H1, &[7, 7, 4, 0, 0, 0, 0, 7, 2, 0, 0, 0]),
+        (R0, &[7, 7, 4, 0, 0, 0, 0, 7, 2, 0, 0, 0]),
+        ("10.0.9.9", &[7, 7, 4, 0, 0, 0, 0, 7, 2, 0, 0, 0]),
     ];
-    let mut probes = Vec::new();
-    for (i, opts) in echoed.iter().enumerate() {
-        let src: &'static str = format!("10.0.1.{}", 40 + i).leak();
-        d.host("r0", src);
-        probes.push(with_ip_options(p("r0", src, H1).udp(9), opts));
-    }
-    d.known_divergent("ICMP errors do not echo IPv4 options", &probes)
-        .check();
+    let probes = from_hosts(&mut d, 40, &echoed);
+    d.round(&probes).check();
 });
 
 diff_test!(ip_options_record_route, &ports(2), |d| {
@@ -112,12 +118,18 @@ diff_test!(ip_options_record_route, &ports(2), |d| {
         let off = now.abs_diff(t).min(86_400_000 - now.abs_diff(t));
         assert!(off < 10_000, "timestamp {t} ms is {off} ms from now: {c}");
     }
-    // The kernel echoes record route in the time exceeded error
-    // (`__ip_options_echo`); sluice's errors carry no options.
-    d.known_divergent(
-        "ICMP errors do not echo IPv4 options",
-        &[with_ip_options(h.ttl(1).udp(9), &rr(2, 4))],
-    )
+    // Errors echo record route, the receiving address in the first slot
+    // and the error's source in the next (`ip_options_echo`,
+    // `ip_options_build`): time exceeded, a redirect-free no route, and
+    // a full record route (echoed as it is).
+    for h in ["10.0.1.30", "10.0.1.31", "10.0.1.32"] {
+        d.host("r0", h);
+    }
+    d.round(&[
+        with_ip_options(p("r0", "10.0.1.30", H1).ttl(1).udp(9), &rr(2, 4)),
+        with_ip_options(p("r0", "10.0.1.31", "10.0.9.9").udp(9), &rr(2, 4)),
+        with_ip_options(p("r0", "10.0.1.32", H1).ttl(1).udp(9), &rr(1, 8)),
+    ])
     .check();
 });
 

@@ -381,11 +381,12 @@ impl IcmpLimiter {
 }
 
 /// Bytes of the offending packet an IPv4 error quotes: as much as fits in
-/// 576 bytes (RFC 1812 §4.3.2.3, `__icmp_send`), less on a smaller MTU.
-pub(crate) fn quote_len_v4(ip_len: usize, mtu: usize) -> Option<usize> {
+/// 576 bytes (RFC 1812 §4.3.2.3, `__icmp_send`), less on a smaller MTU and
+/// after `opts` bytes of echoed options.
+pub(crate) fn quote_len_v4(ip_len: usize, mtu: usize, opts: usize) -> Option<usize> {
     let room = mtu
         .min(576)
-        .checked_sub(wire::ipv4::HEADER_LEN + icmpv4::HEADER_LEN)?;
+        .checked_sub(wire::ipv4::HEADER_LEN + opts + icmpv4::HEADER_LEN)?;
     if room <= wire::ipv4::HEADER_LEN {
         return None;
     }
@@ -398,21 +399,23 @@ pub(crate) fn quote_len_v6(ip_len: usize) -> usize {
     ip_len.min(1280 - wire::ipv6::HEADER_LEN - icmpv6::HEADER_LEN)
 }
 
-/// Writes an IPv4 ICMP error into `buf` (Ethernet header space, then IP,
-/// ICMP, the quote, which `buf` must already hold at its place: offset
-/// 14 + 20 + 8). `buf` is exactly that long.
+/// Writes an IPv4 ICMP error into `buf` (Ethernet header space, then IP
+/// with the options `opts` (a multiple of 4 bytes), ICMP, the quote, which
+/// `buf` must already hold at its place: offset 14 + 20 + `opts` + 8).
+/// `buf` is exactly that long.
 pub(crate) fn write_v4(
     buf: &mut [u8],
     kind: ErrorKind,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
     orig_tos: u8,
     ident: u16,
+    opts: &[u8],
 ) {
     let (t, c, info) = kind.v4();
     let l3 = wire::ethernet::HEADER_LEN;
     write_eth_placeholder(buf, EtherType::IPV4);
-    let icmp_len = buf.len() - l3 - wire::ipv4::HEADER_LEN;
+    let hlen = wire::ipv4::HEADER_LEN + opts.len();
+    let icmp_len = buf.len() - l3 - hlen;
     let repr = wire::ipv4::Repr {
         src_addr: src,
         dst_addr: dst,
@@ -424,8 +427,15 @@ pub(crate) fn write_v4(
         ttl: 64,
         payload_len: icmp_len,
     };
-    repr.emit(&mut wire::ipv4::Packet::new_unchecked(&mut buf[l3..]));
-    let mut m = icmpv4::Packet::new_unchecked(&mut buf[l3 + wire::ipv4::HEADER_LEN..]);
+    let mut ip = wire::ipv4::Packet::new_unchecked(&mut buf[l3..]);
+    repr.emit(&mut ip);
+    if !opts.is_empty() {
+        ip.set_header_len(hlen);
+        ip.set_total_len((hlen + icmp_len) as u16);
+        ip.options_mut().copy_from_slice(opts);
+        ip.fill_checksum();
+    }
+    let mut m = icmpv4::Packet::new_unchecked(&mut buf[l3 + hlen..]);
     m.set_msg_type(t);
     m.set_msg_code(c);
     m.set_gateway(Ipv4Addr::from(info));
@@ -590,11 +600,12 @@ mod tests {
 
     #[test]
     fn quote_lengths() {
-        assert_eq!(quote_len_v4(1500, 1500), Some(548));
-        assert_eq!(quote_len_v4(100, 1500), Some(100));
-        assert_eq!(quote_len_v4(1500, 68), Some(40));
-        assert_eq!(quote_len_v4(1500, 48), None);
-        assert_eq!(quote_len_v4(1500, 300), Some(272));
+        assert_eq!(quote_len_v4(1500, 1500, 0), Some(548));
+        assert_eq!(quote_len_v4(1500, 1500, 12), Some(536));
+        assert_eq!(quote_len_v4(100, 1500, 0), Some(100));
+        assert_eq!(quote_len_v4(1500, 68, 0), Some(40));
+        assert_eq!(quote_len_v4(1500, 48, 0), None);
+        assert_eq!(quote_len_v4(1500, 300, 0), Some(272));
         assert_eq!(quote_len_v6(2000), 1232);
     }
 }

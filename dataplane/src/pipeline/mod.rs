@@ -64,17 +64,19 @@
 //!
 //! ## Differences from the kernel (Linux 6.x, default sysctls)
 //!
-//! * No ICMP redirects (the kernel sends one when a packet leaves by the
-//!   port it came in on, `send_redirects` 1); no reverse-path filter (the
-//!   kernel default `rp_filter` 0 is the same).
+//! * ICMP redirects as the kernel's defaults (`send_redirects` 1,
+//!   `shared_media` 1), for a source on the ingress port's link; IPv6
+//!   sends none (the kernel's `ndisc_send_redirect` does). No
+//!   reverse-path filter (the kernel default `rp_filter` 0 is the same).
 //! * IPv4 options ([`options`]): compiled after routing as
 //!   `ip_rcv_options` does (a parameter problem for a bad one, source
 //!   routes dropped), record route and timestamp filled in when
-//!   forwarding; but echo replies and ICMP errors carry no options (the
-//!   kernel echoes record route, timestamp and CIPSO, `ip_options_echo`),
+//!   forwarding, echoed in the ICMP errors the pipeline sends
+//!   (`ip_options_echo`); but not in echo replies nor in REJECT's
+//!   answers, a source route is never echoed (the kernel reverses it),
 //!   and options of packets for the box are left to the host stack.
 //! * ICMP rate limits: see [`icmp`] (deterministic global credit, a
-//!   256-slot peer table, no prefix-length scaling for IPv6). Generated
+//!   bounded peer table, no prefix-length scaling for IPv6). Generated
 //!   IPv4 packets take their identification from a per-worker counter
 //!   (the kernel hashes per destination); IPv6 ones have flow label 0 (the
 //!   kernel's auto flow labels hash the flow).
@@ -214,6 +216,8 @@ struct Out {
     pub(super) ident: u16,
     /// Next hops resolved at once in this output pass (see `l2_resolve`).
     pub(super) memo: NeighMemo,
+    /// The IPv4 options ICMP errors about recent packets echo.
+    pub(super) echo: options::EchoRing,
 }
 
 /// One worker's pipeline: the snapshot it runs with and everything it
@@ -319,6 +323,7 @@ impl Pipeline {
                     icmp: IcmpLimiter::new(now),
                     ident: 0,
                     memo: NeighMemo::new(),
+                    echo: options::EchoRing::new(),
                 },
                 punt: PuntQueue::new(params.punt_capacity),
                 held: Vec::with_capacity(BATCH),

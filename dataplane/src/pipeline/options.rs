@@ -20,8 +20,12 @@
 //!   after End of Options become 0. Then the header checksum is computed
 //!   anew (`ip_send_check`).
 //!
-//! Packets for the box are checked but not changed: the host stack they
-//! are punted to compiles their options itself. Where the kernel has
+//! * The ICMP errors the pipeline sends carry the options that compiled
+//!   (`__ip_options_echo`, [`echo`]): record route with the receiving
+//!   side's address and a slot for the error's source, timestamp, CIPSO.
+//!
+//! Packets for the box are checked but not changed (a copy is compiled):
+//! the host stack they are punted to compiles their options itself. Where the kernel has
 //! already changed an earlier option when a later one fails, the quote of
 //! its parameter problem shows the change; sluice's shows it for
 //! forwarded packets only.
@@ -57,6 +61,15 @@ pub(super) struct Compiled {
     pub srr: bool,
     /// Some byte changed: the header checksum needs computing again.
     pub changed: bool,
+    /// The kernel's `struct ip_options` as far as [`echo`] reads it:
+    /// offsets of the record route, timestamp and CIPSO options that
+    /// compiled (0: none) and what they asked for.
+    pub rr: usize,
+    pub rr_needaddr: bool,
+    pub ts: usize,
+    pub ts_needaddr: bool,
+    pub ts_needtime: bool,
+    pub cipso: usize,
 }
 
 /// What the receive side writes into a forwarded packet's options.
@@ -78,17 +91,29 @@ pub(super) struct Stamp {
 /// `is_local(a)`: `a` is one of the box's addresses (a prespecified
 /// timestamp wants a time only then). `Err(pointer)`: the parameter
 /// problem's pointer.
+#[cfg(test)]
 pub(super) fn compile(
     hdr: &mut [u8],
     edit: Option<Stamp>,
     is_local: impl Fn(Ipv4Addr) -> bool,
 ) -> Result<Compiled, u8> {
+    let mut c = Compiled::default();
+    compile_into(hdr, edit, is_local, &mut c).map(|()| c)
+}
+
+/// [`compile`], leaving in `c` what compiled before an error (the state
+/// the kernel's parameter problem echoes).
+pub(super) fn compile_into(
+    hdr: &mut [u8],
+    edit: Option<Stamp>,
+    is_local: impl Fn(Ipv4Addr) -> bool,
+    c: &mut Compiled,
+) -> Result<(), u8> {
     let write = |hdr: &mut [u8], at: usize, v: [u8; 4]| {
         if let Some(s) = hdr.get_mut(at..at + 4) {
             s.copy_from_slice(&v);
         }
     };
-    let mut c = Compiled::default();
     let (mut seen_rr, mut seen_ts) = (false, false);
     let mut at = crate::wire::ipv4::HEADER_LEN;
     let end = hdr.len();
@@ -133,20 +158,9 @@ pub(super) fn compile(
                 c.srr = true;
             }
             RR => {
-                if seen_rr {
-                    return bad(opt);
-                }
-                if len < 3 {
-                    return bad(opt + 1);
-                }
-                let ptr = hdr[opt + 2] as usize;
-                if ptr < 4 {
-                    return bad(opt + 2);
-                }
+                let ptr = pointer(hdr, opt, len, seen_rr, 3)?;
                 if ptr <= len {
-                    if ptr + 3 > len {
-                        return bad(opt + 2);
-                    }
+                    c.rr_needaddr = true;
                     if let Some(e) = edit {
                         c.rr_addr = opt + ptr - 1;
                         write(hdr, c.rr_addr, e.addr.octets());
@@ -155,27 +169,17 @@ pub(super) fn compile(
                     }
                 }
                 seen_rr = true;
+                c.rr = opt;
             }
             TIMESTAMP => {
-                if seen_ts {
-                    return bad(opt);
-                }
-                if len < 4 {
-                    return bad(opt + 1);
-                }
-                let ptr = hdr[opt + 2] as usize;
-                if ptr < 5 {
-                    return bad(opt + 2);
-                }
+                let ptr = pointer(hdr, opt, len, seen_ts, 4)?;
                 let flags = hdr[opt + 3];
                 if ptr <= len {
-                    if ptr + 3 > len {
-                        return bad(opt + 2);
-                    }
                     let slot = opt + ptr - 1;
                     let step = match flags & 0xf {
                         TS_TSONLY => {
                             c.ts_time = slot;
+                            c.ts_needtime = true;
                             4
                         }
                         TS_TSANDADDR => {
@@ -184,17 +188,18 @@ pub(super) fn compile(
                             }
                             c.ts_addr = slot;
                             c.ts_time = slot + 4;
+                            (c.ts_needaddr, c.ts_needtime) = (true, true);
                             8
                         }
                         TS_PRESPEC => {
                             if ptr + 7 > len {
                                 return bad(opt + 2);
                             }
-                            let a = [hdr[slot], hdr[slot + 1], hdr[slot + 2], hdr[slot + 3]];
-                            if !is_local(Ipv4Addr::from(a)) {
+                            if !is_local(addr_at(hdr, slot)) {
                                 0
                             } else {
                                 c.ts_time = slot + 4;
+                                c.ts_needtime = true;
                                 8
                             }
                         }
@@ -226,19 +231,203 @@ pub(super) fn compile(
                     }
                 }
                 seen_ts = true;
+                c.ts = opt;
             }
             RA if len < 4 => return bad(opt + 1),
             CIPSO => {
                 // cipso_v4_validate: sluice knows no DOI, as a kernel with
                 // no CIPSO configuration: a short option at its length,
                 // else at its DOI.
+                c.cipso = opt;
                 return if len < 8 { bad(opt + 1) } else { bad(opt + 2) };
             }
             _ => {}
         }
         at += len;
     }
-    Ok(c)
+    Ok(())
+}
+
+/// The address in the 4 bytes at `at` (0.0.0.0 past the end).
+fn addr_at(b: &[u8], at: usize) -> Ipv4Addr {
+    match b.get(at..at + 4) {
+        Some(&[a, b, c, d]) => Ipv4Addr::new(a, b, c, d),
+        _ => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+/// The options an ICMP error about a packet carries: `__ip_options_echo`
+/// of the packet's compiled options (record route, timestamp, CIPSO, in
+/// that order, padded with End), and where `ip_options_build` writes the
+/// error's own source address and the time. A source route is not echoed
+/// (the kernel reverses it; such packets are dropped before any error but
+/// a parameter problem about a later option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Echo {
+    pub bytes: [u8; 40],
+    pub len: u8,
+    /// Offsets into `bytes` of the slots to fill (`NONE`: none).
+    rr_addr: u8,
+    ts_addr: u8,
+    ts_time: u8,
+}
+
+const NONE: u8 = u8::MAX;
+
+impl Echo {
+    pub const EMPTY: Echo = Echo {
+        bytes: [0; 40],
+        len: 0,
+        rr_addr: NONE,
+        ts_addr: NONE,
+        ts_time: NONE,
+    };
+
+    /// The options with the error's source `src` and the time `ms` (ms
+    /// since midnight UTC) written in (`ip_options_build`).
+    pub fn build(&self, src: Ipv4Addr, ms: u32) -> [u8; 40] {
+        let mut b = self.bytes;
+        for (at, v) in [
+            (self.rr_addr, src.octets()),
+            (self.ts_addr, src.octets()),
+            (self.ts_time, ms.to_be_bytes()),
+        ] {
+            if let Some(s) = b.get_mut(at as usize..at as usize + 4) {
+                s.copy_from_slice(&v);
+            }
+        }
+        b
+    }
+}
+
+/// `__ip_options_echo` over the header `hdr` as compiled into `c`;
+/// `Err(())` where the kernel refuses (and sends no error at all).
+pub(super) fn echo(
+    hdr: &[u8],
+    c: &Compiled,
+    is_local: impl Fn(Ipv4Addr) -> bool,
+) -> Result<Echo, ()> {
+    let mut e = Echo::EMPTY;
+    let mut n = 0usize;
+    let mut copy = |e: &mut Echo, at: usize| -> Result<(usize, usize), ()> {
+        let optlen = *hdr.get(at + 1).ok_or(())? as usize;
+        let src = hdr.get(at..at + optlen).ok_or(())?;
+        let dst = e.bytes.get_mut(n..n + optlen).ok_or(())?;
+        dst.copy_from_slice(src);
+        let start = n;
+        n += optlen;
+        Ok((start, optlen))
+    };
+    if c.rr != 0 {
+        let (d, optlen) = copy(&mut e, c.rr)?;
+        let soff = e.bytes[d + 2] as usize;
+        if c.rr_needaddr && soff <= optlen {
+            if soff + 3 > optlen {
+                return Err(());
+            }
+            e.bytes[d + 2] = (soff + 4) as u8;
+            e.rr_addr = (d + soff - 1) as u8;
+        }
+    }
+    if c.ts != 0 {
+        let (d, optlen) = copy(&mut e, c.ts)?;
+        let mut soff = e.bytes[d + 2] as usize;
+        if soff <= optlen {
+            let (mut addr, mut time) = (false, false);
+            if c.ts_needaddr {
+                if soff + 3 > optlen {
+                    return Err(());
+                }
+                addr = true;
+                soff += 4;
+            }
+            if c.ts_needtime {
+                if soff + 3 > optlen {
+                    return Err(());
+                }
+                if e.bytes[d + 3] & 0xf != TS_PRESPEC {
+                    time = true;
+                    soff += 4;
+                } else if soff + 7 <= optlen && is_local(addr_at(&e.bytes, d + soff - 1)) {
+                    time = true;
+                    soff += 8;
+                }
+            }
+            e.bytes[d + 2] = soff as u8;
+            if addr {
+                e.ts_addr = (d + soff - 9) as u8;
+            }
+            if time {
+                e.ts_time = (d + soff - 5) as u8;
+            }
+        }
+    }
+    if c.cipso != 0 {
+        copy(&mut e, c.cipso)?;
+    }
+    // Padded with End (the bytes are 0 already).
+    e.len = n.next_multiple_of(4) as u8;
+    Ok(e)
+}
+
+/// The echoes of the last few packets with options, by frame: what an
+/// ICMP error about one of them carries ([`echo`]). Written when a
+/// packet's options compile (or fail to), read when an error is sent.
+#[derive(Debug)]
+pub(crate) struct EchoRing {
+    entries: [(u64, Result<Echo, ()>); ECHO_RING],
+    next: usize,
+}
+
+/// Packets with options whose echo is kept: more than a batch's errors
+/// need (an entry is looked up by frame address, within the batch that
+/// wrote it or soon after).
+const ECHO_RING: usize = 16;
+
+impl EchoRing {
+    pub fn new() -> EchoRing {
+        EchoRing {
+            entries: [(u64::MAX, Ok(Echo::EMPTY)); ECHO_RING],
+            next: 0,
+        }
+    }
+
+    pub fn put(&mut self, frame: u64, e: Result<Echo, ()>) {
+        if let Some(slot) = self.entries.iter_mut().find(|s| s.0 == frame) {
+            slot.1 = e;
+            return;
+        }
+        self.entries[self.next] = (frame, e);
+        self.next = (self.next + 1) % ECHO_RING;
+    }
+
+    /// The echo for the packet in `frame`; empty when none was kept.
+    pub fn get(&self, frame: u64) -> Result<Echo, ()> {
+        self.entries
+            .iter()
+            .find(|s| s.0 == frame)
+            .map_or(Ok(Echo::EMPTY), |s| s.1)
+    }
+}
+
+/// The checks record route (`min_len` 3) and timestamp (4) share, in the
+/// kernel's order: the option not seen before, at least `min_len` long,
+/// its pointer past the option's first `min_len` bytes, and a pointer
+/// inside the option leaving room for a 4-byte slot. `Ok(pointer)`, or
+/// the parameter problem's pointer.
+fn pointer(hdr: &[u8], opt: usize, len: usize, seen: bool, min_len: usize) -> Result<usize, u8> {
+    let at = |o: usize| Err(o.min(255) as u8);
+    if seen {
+        return at(opt);
+    }
+    if len < min_len {
+        return at(opt + 1);
+    }
+    let ptr = hdr[opt + 2] as usize;
+    if ptr <= min_len || (ptr <= len && ptr + 3 > len) {
+        return at(opt + 2);
+    }
+    Ok(ptr)
 }
 
 /// `ip_forward_options` (after FORWARD): the outgoing address
@@ -310,6 +499,45 @@ mod tests {
         assert_eq!(check(&[0x94, 3, 0, 0]), Err(21));
         // A source route is found, not refused, here.
         assert!(check(&[0x83, 3, 4, 0]).is_ok_and(|c| c.srr));
+    }
+
+    #[test]
+    fn errors_echo_what_compiled() {
+        // RR with room for two: the receive side's address in the first
+        // slot, the error's source in the second.
+        let mut h = header(&[7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut c = Compiled::default();
+        compile_into(&mut h, E, |_| false, &mut c).unwrap();
+        let e = echo(&h, &c, |_| false).unwrap();
+        assert_eq!(e.len, 12);
+        let b = e.build(Ipv4Addr::new(10, 0, 2, 1), 0);
+        assert_eq!(&b[..12], &[7, 11, 12, 10, 0, 1, 1, 10, 0, 2, 1, 0]);
+        // Compiled up to an error: the first RR is echoed, full, as is.
+        let mut h = header(&[7, 3, 4, 7, 3, 4, 0, 0]);
+        let mut c = Compiled::default();
+        assert_eq!(compile_into(&mut h, E, |_| false, &mut c), Err(23));
+        let e = echo(&h, &c, |_| false).unwrap();
+        assert_eq!(
+            &e.build(Ipv4Addr::new(10, 0, 2, 1), 0)[..e.len as usize],
+            &[7, 3, 4, 0]
+        );
+        // Timestamp, address and time: both written.
+        let mut h = header(&[
+            0x44, 20, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let mut c = Compiled::default();
+        compile_into(&mut h, E, |_| false, &mut c).unwrap();
+        let e = echo(&h, &c, |_| false).unwrap();
+        let b = e.build(Ipv4Addr::new(10, 0, 2, 1), 0x0506_0708);
+        assert_eq!(
+            &b[..20],
+            &[0x44, 20, 21, 1, 10, 0, 1, 1, 1, 2, 3, 4, 10, 0, 2, 1, 5, 6, 7, 8]
+        );
+        // Nothing compiled: nothing echoed.
+        assert_eq!(
+            echo(&header(&[1, 1, 1, 0]), &Compiled::default(), |_| false),
+            Ok(Echo::EMPTY)
+        );
     }
 
     #[test]

@@ -82,21 +82,56 @@ impl Core {
         {
             return routed;
         }
-        let stamp = (routed.is_ok() && p.dest == Dest::Forward).then(|| options::Stamp {
-            addr: spec_dst(snap, p.meta.src),
+        let forward = routed.is_ok() && p.dest == Dest::Forward;
+        let (IpAddr::V4(dst), l3, l4) =
+            (p.meta.dst, p.meta.l3_off as usize, p.meta.l4_off as usize)
+        else {
+            return Err(Failure::Drop(ParseMalformed));
+        };
+        // A packet for the box goes to the host stack as it came (the
+        // host compiles its options): a copy is compiled, for what an
+        // error about it would echo; its spec_dst is its destination.
+        // Any other is changed in place as the kernel changes it, with
+        // the box's address toward its source.
+        let deliver = routed.is_ok() && !forward;
+        let stamp = options::Stamp {
+            addr: if deliver {
+                dst
+            } else {
+                spec_dst(snap, p.meta.src)
+            },
             time: options::ms_of_day(now),
-        });
-        let (l3, l4) = (p.meta.l3_off as usize, p.meta.l4_off as usize);
+        };
         let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) else {
             return Err(Failure::Drop(ParseMalformed));
         };
         let is_local =
             |a: Ipv4Addr| snap.net.is_own_v4(a) || a.is_broadcast() || a.is_unspecified();
-        match options::compile(hdr, stamp, is_local) {
+        let mut c = options::Compiled::default();
+        let mut copy = [0u8; 60];
+        let n = hdr.len().min(copy.len());
+        let compiled = if deliver {
+            copy[..n].copy_from_slice(&hdr[..n]);
+            &mut copy[..n]
+        } else {
+            hdr
+        };
+        let r = options::compile_into(compiled, Some(stamp), is_local, &mut c);
+        self.out
+            .echo
+            .put(p.desc.addr, options::echo(compiled, &c, is_local));
+        if deliver && r.is_err() {
+            // Dropped with a parameter problem: its quote shows the
+            // changes, as the kernel's does.
+            if let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) {
+                hdr[..n].copy_from_slice(&copy[..n]);
+            }
+        }
+        match r {
             Err(ptr) => Err(Failure::Icmp(InputBadOptions, ErrorKind::ParamProblem(ptr))),
-            Ok(c) if c.srr => Err(Failure::Drop(InputSourceRoute)),
-            Ok(c) => {
-                if stamp.is_some() && c.changed {
+            Ok(()) if c.srr => Err(Failure::Drop(InputSourceRoute)),
+            Ok(()) => {
+                if forward && c.changed {
                     self.opt_fill.pending |= 1u64 << i;
                     // The timestamp keeps the receive side's address (as
                     // Linux 6.18 does, measured by the differential test).
