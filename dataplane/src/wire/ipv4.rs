@@ -329,14 +329,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn decrement_ttl(&mut self) -> u8 {
         if let Some(h) = self.buffer.as_mut().first_chunk_mut::<12>() {
             // The same as below with one bounds check: TTL is the high
-            // byte of the word at 8, the checksum the word at 10.
-            let ttl = h[8].saturating_sub(1);
-            let old = u16::from_be_bytes([h[8], h[9]]);
-            let new = u16::from_be_bytes([ttl, h[9]]);
-            let c = checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, new);
-            h[8] = ttl;
+            // byte of the word at 8, the checksum the word at 10. The word
+            // goes down by 0x100 (nothing when the TTL is 0 already).
+            if h[8] == 0 {
+                return 0;
+            }
+            h[8] -= 1;
+            let c = checksum::ttl_decremented(u16::from_be_bytes([h[10], h[11]]));
             h[10..12].copy_from_slice(&c.to_be_bytes());
-            return ttl;
+            return h[8];
         }
         let ttl = self.ttl().saturating_sub(1);
         self.rewrite_ttl(ttl);
