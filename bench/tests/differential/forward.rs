@@ -125,6 +125,17 @@ diff_test!(ip_options_record_route, &ports(2), |d| {
     for h in ["10.0.1.30", "10.0.1.31", "10.0.1.32"] {
         d.host("r0", h);
     }
+    // Echo replies echo record route too (`icmp_reply`): to the port's
+    // address and to the other port's, full, and after NOPs.
+    d.round(&[
+        with_ip_options(p("r0", H0, R0).ping(1), &rr(2, 4)),
+        with_ip_options(p("r0", H0B, R1).ping(2), &rr(3, 4)),
+        with_ip_options(p("r1", H1, R1).ping(3), &rr(1, 8)),
+        with_ip_options(
+            p("r1", H1B, R0).ping(4),
+            &[1, 1, 1, 1, 7, 7, 4, 0, 0, 0, 0, 0],
+        ),
+    ]);
     d.round(&[
         with_ip_options(p("r0", "10.0.1.30", H1).ttl(1).udp(9), &rr(2, 4)),
         with_ip_options(p("r0", "10.0.1.31", "10.0.9.9").udp(9), &rr(2, 4)),

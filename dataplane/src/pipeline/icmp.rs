@@ -427,14 +427,7 @@ pub(crate) fn write_v4(
         ttl: 64,
         payload_len: icmp_len,
     };
-    let mut ip = wire::ipv4::Packet::new_unchecked(&mut buf[l3..]);
-    repr.emit(&mut ip);
-    if !opts.is_empty() {
-        ip.set_header_len(hlen);
-        ip.set_total_len((hlen + icmp_len) as u16);
-        ip.options_mut().copy_from_slice(opts);
-        ip.fill_checksum();
-    }
+    repr.emit_with_options(&mut wire::ipv4::Packet::new_unchecked(&mut buf[l3..]), opts);
     let mut m = icmpv4::Packet::new_unchecked(&mut buf[l3 + hlen..]);
     m.set_msg_type(t);
     m.set_msg_code(c);

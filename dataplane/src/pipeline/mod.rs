@@ -71,9 +71,9 @@
 //! * IPv4 options ([`options`]): compiled after routing as
 //!   `ip_rcv_options` does (a parameter problem for a bad one, source
 //!   routes dropped), record route and timestamp filled in when
-//!   forwarding, echoed in the ICMP errors the pipeline sends
-//!   (`ip_options_echo`); but not in echo replies nor in REJECT's
-//!   answers, a source route is never echoed (the kernel reverses it),
+//!   forwarding, echoed in the ICMP errors and echo replies the pipeline
+//!   sends (`ip_options_echo`); but not in REJECT's answers, a source
+//!   route is never echoed (the kernel reverses it),
 //!   and options of packets for the box are left to the host stack.
 //! * ICMP rate limits: see [`icmp`] (deterministic global credit, a
 //!   bounded peer table, no prefix-length scaling for IPv6). Generated

@@ -20,9 +20,10 @@
 //!   after End of Options become 0. Then the header checksum is computed
 //!   anew (`ip_send_check`).
 //!
-//! * The ICMP errors the pipeline sends carry the options that compiled
-//!   (`__ip_options_echo`, [`echo`]): record route with the receiving
-//!   side's address and a slot for the error's source, timestamp, CIPSO.
+//! * The ICMP errors and echo replies the pipeline sends carry the
+//!   options that compiled (`__ip_options_echo`, [`echo`]): record route
+//!   with the receiving side's address and a slot for the answer's
+//!   source, timestamp, CIPSO.
 //!
 //! Packets for the box are checked but not changed (a copy is compiled):
 //! the host stack they are punted to compiles their options itself. Where the kernel has

@@ -494,6 +494,25 @@ impl Repr {
         packet.set_dst_addr(self.dst_addr);
         packet.fill_checksum();
     }
+
+    /// [`Repr::emit`] with `opts` (a multiple of 4 bytes, at most 40) as
+    /// the header's options: the header length, total length and checksum
+    /// follow; `payload_len` counts what comes after the options.
+    pub fn emit_with_options<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        opts: &[u8],
+    ) {
+        self.emit(packet);
+        if opts.is_empty() {
+            return;
+        }
+        let hlen = HEADER_LEN + opts.len();
+        packet.set_header_len(hlen);
+        packet.set_total_len((hlen + self.payload_len).min(u16::MAX as usize) as u16);
+        packet.options_mut().copy_from_slice(opts);
+        packet.fill_checksum();
+    }
 }
 
 #[cfg(test)]
