@@ -2215,3 +2215,7 @@ diff_test!(nat_notrack_bypass, &ports(2), |d| {
     ]);
     d.conntrack_now().check();
 });
+
+// The IPv4 forward path's kernel details: options, redirects, rate limits.
+#[path = "differential/forward.rs"]
+mod forward;

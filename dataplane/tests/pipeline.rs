@@ -156,13 +156,25 @@ fn three_ports_connected_static_default_and_longest_prefix() {
         let egress = lab.port(port).0 as u8;
         let out = lab.recv_all();
         assert_eq!(out.len(), 1, "{dst}: {out:?}");
+        let mut frames = out[port].clone();
+        if port == "lan" && frames.len() == 2 {
+            // Back out of the port it came in on: an ICMP redirect (5/1)
+            // to the source names the gateway on its own LAN.
+            let r = frames.pop().unwrap();
+            assert_eq!((r[34], r[35]), (5, 1), "{dst}");
+            assert_eq!((r[38], r[39], r[40]), (10, 0, 1), "{dst}");
+            assert_eq!(r[41], mac.0[5], "{dst}");
+        }
         assert_eq!(
-            out[port],
+            frames,
             vec![p.ttl(63).frame(mac, rmac(egress))],
             "{dst} via {port}"
         );
     }
-    assert_eq!(lab.delta()["forward.packets"], 5);
+    let delta = lab.delta();
+    assert_eq!(delta["forward.packets"], 5);
+    // The second redirect to the same host waits 40 ms (the clock stood).
+    assert_eq!(delta["icmp.redirect"], 1);
     lab.assert_balanced();
 }
 
@@ -1118,7 +1130,10 @@ fn malformed_frames_are_counted_and_dropped() {
 
 #[test]
 fn ipv4_options_bad_or_source_routed_are_dropped_others_forwarded() {
-    let mut lab = Lab::with_neighbours(TWO, &[("r1", "10.0.2.5", hmac(5))]);
+    let mut lab = Lab::with_neighbours(
+        TWO,
+        &[("r1", "10.0.2.5", hmac(5)), ("r0", "10.0.1.10", hmac(10))],
+    );
     let with_options = |opts: &[u8]| {
         let p = V4::udp("10.0.1.10", "10.0.2.5", 1, 2, b"opt");
         let mut ip4 = p.ip();
@@ -1133,7 +1148,7 @@ fn ipv4_options_bad_or_source_routed_are_dropped_others_forwarded() {
         eth(rmac(0), hmac(10), EtherType::IPV4, &out)
     };
     // Router alert (kept), a loose source route, an option running past
-    // the header.
+    // the header (a parameter problem pointing at it).
     lab.inject("r0", &with_options(&[148, 4, 0, 0]));
     lab.inject("r0", &with_options(&[131, 7, 4, 10, 0, 2, 5, 0]));
     lab.inject("r0", &with_options(&[7, 9, 4, 0]));
@@ -1141,14 +1156,20 @@ fn ipv4_options_bad_or_source_routed_are_dropped_others_forwarded() {
     assert_eq!(out.len(), 1);
     assert_eq!(&out[0][34..38], &[148, 4, 0, 0]);
     assert_v4_checksums(&out[0]);
+    let back = lab.recv("r0");
+    assert_eq!(back.len(), 1);
+    assert_eq!((back[0][34], back[0][35], back[0][38]), (12, 0, 20));
+    assert_v4_checksums(&back[0]);
     assert_eq!(
         lab.delta(),
         counts(&[
             ("rx.frames", 3),
+            ("tx.frames", 2),
+            ("output.packets", 1),
+            ("icmp.param_problem", 1),
             ("forward.packets", 1),
             ("input.source_route", 1),
             ("input.bad_options", 1),
-            ("tx.frames", 1),
         ])
     );
 }

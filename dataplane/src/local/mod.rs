@@ -18,8 +18,9 @@
 //! decides and writes bytes; learning into the neighbour table and queueing
 //! are the pipeline's.
 //!
-//! Differences from the kernel: echo replies carry no IP options (the
-//! kernel echoes record-route and timestamp options back); fragmented
+//! Differences from the kernel: echo replies carry the IP options the
+//! pipeline echoes for them (record route, timestamp, CIPSO; not a
+//! reversed source route); fragmented
 //! packets to the box are punted whole to the host stack, which reassembles
 //! them, rather than reassembled here; the box has no link-local IPv6
 //! addresses (the configuration gives none), so neighbour solicitations
@@ -70,9 +71,18 @@ pub enum Delivery {
     },
 }
 
+/// How an IPv4 reply is made: the identification it takes and the IP
+/// options it carries (a multiple of 4 bytes, at most the request's:
+/// `ip_options_echo` of the request's, which the pipeline computes).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyV4<'a> {
+    pub ident: u16,
+    pub options: &'a [u8],
+}
+
 /// Delivers a packet that passed INPUT, received on `iif` (whose MAC is
 /// `mac`); `to_group` says it was sent to a broadcast or multicast address.
-/// `ident` is the IPv4 identification for a reply.
+/// `reply` says how an IPv4 reply is made.
 #[allow(clippy::too_many_arguments)]
 pub fn deliver(
     umem: &mut Umem,
@@ -82,14 +92,14 @@ pub fn deliver(
     iif: PortId,
     mac: MacAddr,
     to_group: bool,
-    ident: u16,
+    reply: ReplyV4<'_>,
 ) -> Delivery {
     if meta.is_fragment() || meta.l4 != L4Status::Parsed {
         return Delivery::Punt;
     }
     match (meta.ip_version, meta.protocol) {
         (4, IpProtocol::ICMP) if meta.icmp_type == icmpv4::types::ECHO_REQUEST => {
-            echo_v4(umem, d, meta, to_group, ident)
+            echo_v4(umem, d, meta, to_group, reply)
         }
         (6, IpProtocol::ICMPV6) => match meta.icmp_type {
             icmpv6::types::ECHO_REQUEST => echo_v6(umem, d, meta, net, iif),
@@ -109,13 +119,13 @@ fn ip_end(meta: &PacketMeta, frame_len: usize) -> usize {
 
 /// `icmp_echo` → `icmp_reply`: the reply goes from the address pinged to
 /// the sender, with the request's TOS, TTL 64, no DF, the request's code,
-/// identifier, sequence and data.
+/// identifier, sequence and data, and `reply`'s options.
 fn echo_v4(
     umem: &mut Umem,
     mut d: Desc,
     meta: &PacketMeta,
     to_group: bool,
-    ident: u16,
+    reply: ReplyV4<'_>,
 ) -> Delivery {
     if to_group {
         // icmp_echo_ignore_broadcasts = 1.
@@ -134,19 +144,28 @@ fn echo_v4(
     m.set_msg_type(icmpv4::types::ECHO_REPLY);
     m.fill_checksum();
     let icmp_len = end - l4;
-    // A 20-byte header right before the message: options are not echoed.
-    let l3 = l4 - wire::ipv4::HEADER_LEN;
+    // The header right before the message, with the echoed options
+    // (never longer than the request's).
+    let opts = reply.options;
+    let hlen = wire::ipv4::HEADER_LEN + opts.len();
+    if l4 < meta.l3_off as usize + hlen || !opts.len().is_multiple_of(4) {
+        return Delivery::Drop(Counter::ParseMalformed);
+    }
+    let l3 = l4 - hlen;
     let repr = wire::ipv4::Repr {
         src_addr: dst,
         dst_addr: src,
         protocol: IpProtocol::ICMP,
         tos: meta.tos,
-        ident,
+        ident: reply.ident,
         dont_frag: false,
         ttl: 64,
         payload_len: icmp_len,
     };
-    repr.emit(&mut wire::ipv4::Packet::new_unchecked(&mut frame[l3..end]));
+    repr.emit_with_options(
+        &mut wire::ipv4::Packet::new_unchecked(&mut frame[l3..end]),
+        opts,
+    );
     finish_reply(
         umem,
         &mut d,

@@ -90,7 +90,8 @@ counters! {
     InputMartianDest = ("input.martian_destination", Drop),
     /// Multicast to a group the port has not joined.
     InputMcastNotJoined = ("input.mcast_not_joined", Drop),
-    /// IPv4 options that do not parse (`ip_options_compile`).
+    /// IPv4 options that do not compile (`ip_options_compile`; a
+    /// parameter problem is sent).
     InputBadOptions = ("input.bad_options", Drop),
     /// A loose or strict source route option (`accept_source_route` 0).
     InputSourceRoute = ("input.source_route", Drop),
@@ -319,6 +320,8 @@ counters! {
     IcmpTimeExceeded = ("icmp.time_exceeded", Generated),
     IcmpDestUnreachable = ("icmp.dest_unreachable", Generated),
     IcmpFragNeeded = ("icmp.frag_needed", Generated),
+    IcmpParamProblem = ("icmp.param_problem", Generated),
+    IcmpRedirect = ("icmp.redirect", Generated),
     Icmp6TimeExceeded = ("icmp6.time_exceeded", Generated),
     Icmp6DestUnreachable = ("icmp6.dest_unreachable", Generated),
     Icmp6PacketTooBig = ("icmp6.packet_too_big", Generated),

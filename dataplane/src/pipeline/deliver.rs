@@ -24,7 +24,25 @@ impl Core {
             let mac = self.macs[iif.index()];
             let to_group = matches!(p.dest, Dest::Broadcast | Dest::Multicast);
             let ident = self.out.next_ident();
-            match local::deliver(umem, p.desc, &p.meta, &snap.net, iif, mac, to_group, ident) {
+            // icmp_reply: the request's options, echoed (`options`).
+            let echo = match p.meta.dst {
+                IpAddr::V4(dst)
+                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 =>
+                {
+                    let e = self
+                        .out
+                        .echo
+                        .get(p.desc.addr)
+                        .unwrap_or(options::Echo::EMPTY);
+                    (e.build(dst, options::ms_of_day(now)), e.len as usize)
+                }
+                _ => ([0; 40], 0),
+            };
+            let reply = local::ReplyV4 {
+                ident,
+                options: &echo.0[..echo.1],
+            };
+            match local::deliver(umem, p.desc, &p.meta, &snap.net, iif, mac, to_group, reply) {
                 local::Delivery::Punt => {
                     if self.punt.push(p.desc, iif) {
                         self.out.counters.inc(Counter::LocalPunted);

@@ -37,6 +37,20 @@ impl Out {
             }
             ip.len()
         };
+        // __ip_options_echo: the options of the offender this error
+        // carries (see `options`).
+        let echo = if !v6 && p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 {
+            match self.echo.get(p.desc.addr) {
+                Ok(e) => e,
+                Err(()) => {
+                    self.counters.inc(Counter::IcmpSuppressed);
+                    return;
+                }
+            }
+        } else {
+            options::Echo::EMPTY
+        };
+        let opts_len = echo.len as usize;
         let Some(apply) = self.icmp.global(kind, v6, now) else {
             self.counters.inc(Counter::IcmpRatelimited);
             return;
@@ -56,7 +70,13 @@ impl Out {
             self.counters.inc(Counter::IcmpRatelimited);
             return;
         }
-        let Some(src) = snap.net.source_for(port, next_hop) else {
+        // __icmp_send: about a packet to one of the box's addresses, from
+        // that address.
+        let src = match p.dest {
+            Dest::Local => Some(p.meta.dst),
+            _ => snap.net.source_for(port, next_hop),
+        };
+        let Some(src) = src else {
             self.counters.inc(Counter::IcmpNoRoute);
             return;
         };
@@ -67,8 +87,11 @@ impl Out {
                 icmp::quote_len_v6(ip_len),
             )
         } else {
-            match icmp::quote_len_v4(ip_len, mtu) {
-                Some(q) => (wire::ipv4::HEADER_LEN + wire::icmpv4::HEADER_LEN, q),
+            match icmp::quote_len_v4(ip_len, mtu, opts_len) {
+                Some(q) => (
+                    wire::ipv4::HEADER_LEN + opts_len + wire::icmpv4::HEADER_LEN,
+                    q,
+                ),
                 None => {
                     self.counters.inc(Counter::IcmpSuppressed);
                     return;
@@ -94,10 +117,13 @@ impl Out {
         let buf = umem.bytes_mut(d);
         let counter = match (src, p.meta.src) {
             (IpAddr::V4(s), IpAddr::V4(dst)) => {
-                icmp::write_v4(buf, kind, s, dst, p.meta.tos, ident);
+                let opts = echo.build(s, options::ms_of_day(now));
+                icmp::write_v4(buf, kind, (s, dst), p.meta.tos, ident, &opts[..opts_len]);
                 match kind {
                     ErrorKind::TimeExceeded => Counter::IcmpTimeExceeded,
                     ErrorKind::FragNeeded(_) => Counter::IcmpFragNeeded,
+                    ErrorKind::ParamProblem(_) => Counter::IcmpParamProblem,
+                    ErrorKind::Redirect(_) => Counter::IcmpRedirect,
                     _ => Counter::IcmpDestUnreachable,
                 }
             }

@@ -74,6 +74,52 @@ impl Core {
                 wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).decrement_ttl()
             };
             b.pkts[i].meta.ttl = ttl;
+            if self.opt_fill.pending & (1u64 << i) != 0 {
+                self.forward_options(snap, umem, &b.pkts[i], i);
+            }
+            if b.pkts[i].iif == Some(oif) && !v6 {
+                self.redirect(snap, umem, &b.pkts[i], now);
+            }
+        }
+    }
+
+    /// `ip_forward` → `ip_rt_send_redirect` for a packet leaving by the
+    /// port it came in on (`IPSKB_DOREDIRECT` from `__mkroute_input`):
+    /// with `send_redirects` 1 and `shared_media` 1 (the defaults), when
+    /// its source is directly connected on that port
+    /// (`fib_validate_source` says so); after the TTL decrement, before
+    /// FORWARD, so a packet FORWARD drops still gets one. The redirect
+    /// names the next hop (`rt_nexthop`): the route's gateway, or the
+    /// destination. Limits: [`icmp`].
+    #[cold]
+    fn redirect(&mut self, snap: &Snapshot, umem: &mut Umem, p: &Pkt, now: Instant) {
+        let (IpAddr::V4(gw), Some(iif)) = (p.next_hop, p.iif) else {
+            return;
+        };
+        let back = FlowKey::output(p.meta.src).with_src(p.meta.dst);
+        let on_link = matches!(
+            snap.net.router.lookup(&back),
+            RouteResult::Forward { port, next_hop } if port == iif && next_hop == p.meta.src
+        );
+        if on_link && self.out.icmp.redirect_allow(p.meta.src, now) {
+            self.out
+                .icmp_error(umem, snap, p, ErrorKind::Redirect(gw), now);
+        }
+    }
+
+    /// `ip_forward_options`: the outgoing address into the option slots
+    /// `route_input` noted, and the header checksum.
+    #[cold]
+    fn forward_options(&mut self, snap: &Snapshot, umem: &mut Umem, p: &Pkt, i: usize) {
+        let (rr, ts) = self.opt_fill.slots[i];
+        // ip_rt_get_source: the address the route out picks.
+        let addr = match p.oif.and_then(|o| snap.net.source_for(o, p.next_hop)) {
+            Some(IpAddr::V4(a)) => a,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        let (l3, l4) = (p.meta.l3_off as usize, p.meta.l4_off as usize);
+        if let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) {
+            options::fill(hdr, rr, ts, addr);
         }
     }
 }

@@ -27,9 +27,21 @@
 //!   burst of no-route errors to one source is 2 messages, then one every
 //!   2 s, as on Linux.
 //!
-//! Peers live in a direct-mapped table of [`PEER_SLOTS`] entries; a
-//! collision replaces the older peer (which then starts full again), where
-//! the kernel keeps every peer in a tree until it is garbage collected.
+//! * redirects (`ip_rt_send_redirect`) share the source's peer: after 20
+//!   s of silence (`ip_rt_redirect_silence`) its tokens and redirect count
+//!   start again from 0; then one redirect, more only after 20 ms << the
+//!   count (`ip_rt_redirect_load`), at most 9 (`ip_rt_redirect_number`).
+//!   Redirects are outside `icmp_ratemask` (no global or token limit).
+//!
+//! Peers live in a set-associative table of [`PEER_SLOTS`] entries
+//! ([`PEER_WAYS`] a set). A new peer takes a free entry or one idle for
+//! more than the redirect silence: such an entry is in every respect a new
+//! peer again (its tokens are full, its redirect state starts over), so
+//! recycling it changes nothing the kernel would do. Only when all the
+//! entries of a set were used in the last 20 s does the least recently
+//! used one go (the kernel keeps every peer in a tree until it is garbage
+//! collected); that takes more than [`PEER_WAYS`] hosts sharing a set
+//! getting errors within 20 s.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -37,8 +49,17 @@ use std::time::{Duration, Instant};
 use crate::packet::{Dest, L2Class};
 use crate::wire::{self, icmpv4, icmpv6, EtherType, IpProtocol, PacketMeta};
 
-/// Slots of the per-destination rate limit table.
-pub const PEER_SLOTS: usize = 256;
+/// Entries of the per-destination rate limit table.
+pub const PEER_SLOTS: usize = 2048;
+/// Entries of one set of that table.
+pub const PEER_WAYS: usize = 8;
+/// `ip_rt_redirect_silence` ((HZ / 50) << (9 + 1)): a peer idle longer
+/// than this is a new peer for every limit here.
+const REDIRECT_SILENCE: Duration = Duration::from_millis(20 << 10);
+/// `ip_rt_redirect_load` (HZ / 50).
+const REDIRECT_LOAD_MS: u64 = 20;
+/// `ip_rt_redirect_number`.
+const REDIRECT_NUMBER: u32 = 9;
 
 /// What went wrong, family-independent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +78,11 @@ pub(crate) enum ErrorKind {
     FragNeeded(u16),
     /// IPv6 packet too big, with the MTU.
     PacketTooBig(u32),
+    /// IPv4 redirect for the host (5/1) to this gateway.
+    Redirect(Ipv4Addr),
+    /// Parameter problem (IPv4 12/0, IPv6 4/0) with the pointer to the
+    /// bad byte: IPv4 options that do not compile.
+    ParamProblem(u8),
 }
 
 impl ErrorKind {
@@ -74,6 +100,8 @@ impl ErrorKind {
                 mtu as u32,
             ),
             ErrorKind::PacketTooBig(_) => (types::DEST_UNREACHABLE, unreachable::FRAG_NEEDED, 0),
+            ErrorKind::ParamProblem(ptr) => (types::PARAM_PROBLEM, 0, u32::from(ptr) << 24),
+            ErrorKind::Redirect(gw) => (types::REDIRECT, 1, u32::from(gw)),
         }
     }
 
@@ -86,6 +114,9 @@ impl ErrorKind {
             ErrorKind::Prohibited => (types::DEST_UNREACHABLE, 1, 0),
             ErrorKind::PacketTooBig(mtu) => (types::PACKET_TOO_BIG, 0, mtu),
             ErrorKind::FragNeeded(mtu) => (types::PACKET_TOO_BIG, 0, mtu as u32),
+            ErrorKind::ParamProblem(ptr) => (types::PARAM_PROBLEM, 0, u32::from(ptr)),
+            // IPv6 redirects are not sent (no ndisc_send_redirect).
+            ErrorKind::Redirect(_) => (types::DEST_UNREACHABLE, 0, 0),
         }
     }
 
@@ -95,8 +126,8 @@ impl ErrorKind {
             !matches!(self, ErrorKind::PacketTooBig(_) | ErrorKind::FragNeeded(_))
         } else {
             // icmp_ratemask 0x1818 covers every error sluice sends but
-            // fragmentation needed (icmpv4_mask_allow).
-            !matches!(self, ErrorKind::FragNeeded(_))
+            // fragmentation needed and redirects (icmpv4_mask_allow).
+            !matches!(self, ErrorKind::FragNeeded(_) | ErrorKind::Redirect(_))
         }
     }
 }
@@ -170,7 +201,33 @@ struct Peer {
     addr: Option<IpAddr>,
     /// Accumulated allowance in milliseconds (`rate_tokens`).
     tokens: u64,
-    last: Instant,
+    /// `rate_last`; `None`: a new peer (the kernel's "60 s ago").
+    last: Option<Instant>,
+    /// `n_redirects`.
+    redirects: u32,
+}
+
+impl Peer {
+    const NEW: Peer = Peer {
+        addr: None,
+        tokens: 0,
+        last: None,
+        redirects: 0,
+    };
+
+    /// Idle for longer than the redirect silence (or new): the same as a
+    /// new peer for every limit.
+    fn as_new(&self, now: Instant) -> bool {
+        self.last
+            .is_none_or(|l| now.saturating_duration_since(l) > REDIRECT_SILENCE)
+    }
+
+    /// Milliseconds since `rate_last` (60 s for a new peer).
+    fn elapsed_ms(&self, now: Instant) -> u64 {
+        self.last.map_or(60_000, |l| {
+            now.saturating_duration_since(l).as_millis() as u64
+        })
+    }
 }
 
 /// The rate limits of the module docs.
@@ -190,22 +247,14 @@ const IP_RT_ERROR_COST_MS: u64 = 1000;
 const IP_RT_ERROR_BURST_MS: u64 = 5000;
 
 impl IcmpLimiter {
-    pub fn new(now: Instant) -> IcmpLimiter {
+    pub fn new(_now: Instant) -> IcmpLimiter {
         IcmpLimiter {
             credit: 50,
             stamp: None,
             msgs_per_sec: 1000,
             burst: 50,
             interval_ms: 1000,
-            peers: vec![
-                Peer {
-                    addr: None,
-                    tokens: 0,
-                    last: now,
-                };
-                PEER_SLOTS
-            ]
-            .into_boxed_slice(),
+            peers: vec![Peer::NEW; PEER_SLOTS].into_boxed_slice(),
         }
     }
 
@@ -230,36 +279,46 @@ impl IcmpLimiter {
         true
     }
 
-    fn slot(&self, addr: IpAddr) -> usize {
+    /// The first entry of `addr`'s set.
+    fn set(&self, addr: IpAddr) -> usize {
         let h = match addr {
-            IpAddr::V4(a) => u32::from(a).wrapping_mul(0x9e37_79b1) >> 24,
+            IpAddr::V4(a) => u32::from(a).wrapping_mul(0x9e37_79b1),
             IpAddr::V6(a) => {
                 let x = u128::from(a);
-                ((x as u64 ^ (x >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u32
+                ((x as u64 ^ (x >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
             }
         };
-        h as usize % PEER_SLOTS
+        let sets = (PEER_SLOTS / PEER_WAYS) as u32;
+        ((h >> 16) % sets) as usize * PEER_WAYS
     }
 
+    /// `inet_getpeer`: `addr`'s entry, made if need be (see the module
+    /// docs for which entry it replaces).
     fn peer(&mut self, addr: IpAddr, now: Instant) -> &mut Peer {
-        let i = self.slot(addr);
-        let p = &mut self.peers[i];
-        if p.addr != Some(addr) {
-            // inet_getpeer: a new peer's rate_last is 60 s ago.
-            *p = Peer {
-                addr: Some(addr),
-                tokens: 60_000,
-                last: now,
-            };
-        }
-        p
+        let at = self.set(addr);
+        let set = &mut self.peers[at..at + PEER_WAYS];
+        let i = match set.iter().position(|p| p.addr == Some(addr)) {
+            Some(i) => i,
+            None => {
+                let i = set
+                    .iter()
+                    .position(|p| p.addr.is_none() || p.as_new(now))
+                    .unwrap_or_else(|| (0..PEER_WAYS).min_by_key(|&i| set[i].last).unwrap_or(0));
+                set[i] = Peer {
+                    addr: Some(addr),
+                    ..Peer::NEW
+                };
+                i
+            }
+        };
+        &mut set[i]
     }
 
     /// `inet_peer_xrlim_allow(peer, timeout)` and, for `ip_error`, the
     /// same bucket with its own cost and cap.
     fn take(p: &mut Peer, now: Instant, cost: u64, cap: u64) -> bool {
-        let elapsed = now.saturating_duration_since(p.last).as_millis() as u64;
-        p.last = now;
+        let elapsed = p.elapsed_ms(now);
+        p.last = Some(now);
         let t = (p.tokens + elapsed).min(cap);
         if t >= cost {
             p.tokens = t - cost;
@@ -274,6 +333,26 @@ impl IcmpLimiter {
     pub fn ip_error_allow(&mut self, src: IpAddr, now: Instant) -> bool {
         let p = self.peer(src, now);
         Self::take(p, now, IP_RT_ERROR_COST_MS, IP_RT_ERROR_BURST_MS)
+    }
+
+    /// `ip_rt_send_redirect`'s limit, per source: whether to send a
+    /// redirect now (the peer's state moves on either way).
+    pub fn redirect_allow(&mut self, src: IpAddr, now: Instant) -> bool {
+        let p = self.peer(src, now);
+        if p.as_new(now) {
+            p.tokens = 0;
+            p.redirects = 0;
+        }
+        if p.redirects >= REDIRECT_NUMBER {
+            p.last = Some(now);
+            return false;
+        }
+        let due = p.redirects == 0 || p.elapsed_ms(now) > REDIRECT_LOAD_MS << p.redirects;
+        if due {
+            p.last = Some(now);
+            p.redirects += 1;
+        }
+        due
     }
 
     /// The global check before routing the error: `Some(apply)` to go on,
@@ -302,11 +381,12 @@ impl IcmpLimiter {
 }
 
 /// Bytes of the offending packet an IPv4 error quotes: as much as fits in
-/// 576 bytes (RFC 1812 §4.3.2.3, `__icmp_send`), less on a smaller MTU.
-pub(crate) fn quote_len_v4(ip_len: usize, mtu: usize) -> Option<usize> {
+/// 576 bytes (RFC 1812 §4.3.2.3, `__icmp_send`), less on a smaller MTU and
+/// after `opts` bytes of echoed options.
+pub(crate) fn quote_len_v4(ip_len: usize, mtu: usize, opts: usize) -> Option<usize> {
     let room = mtu
         .min(576)
-        .checked_sub(wire::ipv4::HEADER_LEN + icmpv4::HEADER_LEN)?;
+        .checked_sub(wire::ipv4::HEADER_LEN + opts + icmpv4::HEADER_LEN)?;
     if room <= wire::ipv4::HEADER_LEN {
         return None;
     }
@@ -319,21 +399,23 @@ pub(crate) fn quote_len_v6(ip_len: usize) -> usize {
     ip_len.min(1280 - wire::ipv6::HEADER_LEN - icmpv6::HEADER_LEN)
 }
 
-/// Writes an IPv4 ICMP error into `buf` (Ethernet header space, then IP,
-/// ICMP, the quote, which `buf` must already hold at its place: offset
-/// 14 + 20 + 8). `buf` is exactly that long.
+/// Writes an IPv4 ICMP error into `buf` (Ethernet header space, then IP
+/// with the options `opts` (a multiple of 4 bytes), ICMP, the quote, which
+/// `buf` must already hold at its place: offset 14 + 20 + `opts` + 8).
+/// `buf` is exactly that long.
 pub(crate) fn write_v4(
     buf: &mut [u8],
     kind: ErrorKind,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
     orig_tos: u8,
     ident: u16,
+    opts: &[u8],
 ) {
     let (t, c, info) = kind.v4();
     let l3 = wire::ethernet::HEADER_LEN;
     write_eth_placeholder(buf, EtherType::IPV4);
-    let icmp_len = buf.len() - l3 - wire::ipv4::HEADER_LEN;
+    let hlen = wire::ipv4::HEADER_LEN + opts.len();
+    let icmp_len = buf.len() - l3 - hlen;
     let repr = wire::ipv4::Repr {
         src_addr: src,
         dst_addr: dst,
@@ -345,8 +427,8 @@ pub(crate) fn write_v4(
         ttl: 64,
         payload_len: icmp_len,
     };
-    repr.emit(&mut wire::ipv4::Packet::new_unchecked(&mut buf[l3..]));
-    let mut m = icmpv4::Packet::new_unchecked(&mut buf[l3 + wire::ipv4::HEADER_LEN..]);
+    repr.emit_with_options(&mut wire::ipv4::Packet::new_unchecked(&mut buf[l3..]), opts);
+    let mut m = icmpv4::Packet::new_unchecked(&mut buf[l3 + hlen..]);
     m.set_msg_type(t);
     m.set_msg_code(c);
     m.set_gateway(Ipv4Addr::from(info));
@@ -449,12 +531,74 @@ mod tests {
     }
 
     #[test]
+    fn peers_sharing_a_set_keep_their_buckets() {
+        let t0 = Instant::now();
+        let mut l = IcmpLimiter::new(t0);
+        // More hosts than a set has ways, all in one set.
+        let base = Ipv4Addr::new(10, 0, 1, 2);
+        let set = l.set(IpAddr::V4(base));
+        let same: Vec<IpAddr> = (0..u32::MAX)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(base) + i)))
+            .filter(|a| l.set(*a) == set)
+            .take(PEER_WAYS)
+            .collect();
+        let sent = |l: &mut IcmpLimiter, a: IpAddr, n: usize, t: Instant| {
+            (0..n).filter(|_| l.peer_allow(true, a, t)).count()
+        };
+        for &a in &same {
+            assert_eq!(sent(&mut l, a, 8, t0), 6);
+        }
+        // None of them refilled another's bucket.
+        for &a in &same {
+            assert_eq!(sent(&mut l, a, 1, t0), 0);
+        }
+        // One more host in the set takes the least recently used entry.
+        let extra = (0..u32::MAX)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(base) + 70_000 + i)))
+            .find(|a| l.set(*a) == set)
+            .unwrap();
+        assert_eq!(sent(&mut l, extra, 8, t0), 6);
+        // After the silence every entry is as new, and is recycled so.
+        let t1 = t0 + REDIRECT_SILENCE + Duration::from_millis(1);
+        assert_eq!(sent(&mut l, same[0], 8, t1), 6);
+    }
+
+    #[test]
+    fn redirect_back_off() {
+        let t0 = Instant::now();
+        let mut l = IcmpLimiter::new(t0);
+        let src: IpAddr = "10.0.1.2".parse().unwrap();
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(l.redirect_allow(src, t0));
+        assert!(!l.redirect_allow(src, ms(40)));
+        assert!(l.redirect_allow(src, ms(41)));
+        assert!(!l.redirect_allow(src, ms(41 + 80)));
+        assert!(l.redirect_allow(src, ms(41 + 81)));
+        // The first redirect emptied the token bucket: no error at once.
+        assert!(!l.peer_allow(true, src, ms(41 + 81)));
+        let mut t = 41 + 81;
+        for n in 3..REDIRECT_NUMBER {
+            t += (REDIRECT_LOAD_MS << n) + 1;
+            assert!(l.redirect_allow(src, ms(t)), "redirect {n}");
+        }
+        // Nine sent: no more until 20 s of silence (a packet that wanted
+        // one restarts the silence).
+        t += 20_000;
+        assert!(!l.redirect_allow(src, ms(t)));
+        t += 20_000;
+        assert!(!l.redirect_allow(src, ms(t)));
+        t += (20 << 10) + 1;
+        assert!(l.redirect_allow(src, ms(t)));
+    }
+
+    #[test]
     fn quote_lengths() {
-        assert_eq!(quote_len_v4(1500, 1500), Some(548));
-        assert_eq!(quote_len_v4(100, 1500), Some(100));
-        assert_eq!(quote_len_v4(1500, 68), Some(40));
-        assert_eq!(quote_len_v4(1500, 48), None);
-        assert_eq!(quote_len_v4(1500, 300), Some(272));
+        assert_eq!(quote_len_v4(1500, 1500, 0), Some(548));
+        assert_eq!(quote_len_v4(1500, 1500, 12), Some(536));
+        assert_eq!(quote_len_v4(100, 1500, 0), Some(100));
+        assert_eq!(quote_len_v4(1500, 68, 0), Some(40));
+        assert_eq!(quote_len_v4(1500, 48, 0), None);
+        assert_eq!(quote_len_v4(1500, 300, 0), Some(272));
         assert_eq!(quote_len_v6(2000), 1232);
     }
 }

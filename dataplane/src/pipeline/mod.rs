@@ -58,21 +58,25 @@
 //!
 //! The files follow the stages: [`input`](self) `load`, `route` (input and
 //! output routing), `forward`, `deliver`, `output` (`neigh_output`),
-//! `fragment`, `emit` (generated packets, ICMP errors), `host` (frames
+//! `fragment`, `options` (IPv4 options), `emit` (generated packets, ICMP errors), `host` (frames
 //! from the host's TAPs), `loopback`, and
 //! [`hooks`] (the points and what runs at each).
 //!
 //! ## Differences from the kernel (Linux 6.x, default sysctls)
 //!
-//! * No ICMP redirects (the kernel sends one when a packet leaves by the
-//!   port it came in on, `send_redirects` 1); no reverse-path filter (the
-//!   kernel default `rp_filter` 0 is the same).
-//! * IPv4 options: checked and source routes dropped as `ip_rcv_options`
-//!   does (without the parameter problem it sends for bad options);
-//!   record-route and timestamp options are not filled in when forwarding
-//!   (`ip_forward_options`); echo replies and ICMP errors carry no options.
+//! * ICMP redirects as the kernel's defaults (`send_redirects` 1,
+//!   `shared_media` 1), for a source on the ingress port's link; IPv6
+//!   sends none (the kernel's `ndisc_send_redirect` does). No
+//!   reverse-path filter (the kernel default `rp_filter` 0 is the same).
+//! * IPv4 options ([`options`]): compiled after routing as
+//!   `ip_rcv_options` does (a parameter problem for a bad one, source
+//!   routes dropped), record route and timestamp filled in when
+//!   forwarding, echoed in the ICMP errors and echo replies the pipeline
+//!   sends (`ip_options_echo`); but not in REJECT's answers, a source
+//!   route is never echoed (the kernel reverses it),
+//!   and options of packets for the box are left to the host stack.
 //! * ICMP rate limits: see [`icmp`] (deterministic global credit, a
-//!   256-slot peer table, no prefix-length scaling for IPv6). Generated
+//!   bounded peer table, no prefix-length scaling for IPv6). Generated
 //!   IPv4 packets take their identification from a per-worker counter
 //!   (the kernel hashes per destination); IPv6 ones have flow label 0 (the
 //!   kernel's auto flow labels hash the flow).
@@ -106,6 +110,7 @@ mod host;
 pub(crate) mod icmp;
 mod input;
 mod loopback;
+mod options;
 mod output;
 mod route;
 mod state;
@@ -211,6 +216,8 @@ struct Out {
     pub(super) ident: u16,
     /// Next hops resolved at once in this output pass (see `l2_resolve`).
     pub(super) memo: NeighMemo,
+    /// The IPv4 options ICMP errors about recent packets echo.
+    pub(super) echo: options::EchoRing,
 }
 
 /// One worker's pipeline: the snapshot it runs with and everything it
@@ -249,6 +256,17 @@ struct Core {
     /// Packets whose flow another worker owns: (worker, packet), their
     /// frames still in this worker's arena ([`Pipeline::handoffs`]).
     outbox: Vec<(u32, Pkt)>,
+    /// IPv4 option slots `route_input` found for `forward` to fill.
+    opt_fill: OptFill,
+}
+
+/// The record-route and timestamp address slots of the forwarded packets
+/// of one batch (by batch index), from `route_input` to `forward`.
+struct OptFill {
+    /// Batch indices with slots to fill.
+    pending: u64,
+    /// (record route, timestamp address) offsets from the IP header.
+    slots: [(u8, u8); BATCH],
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -305,10 +323,15 @@ impl Pipeline {
                     icmp: IcmpLimiter::new(now),
                     ident: 0,
                     memo: NeighMemo::new(),
+                    echo: options::EchoRing::new(),
                 },
                 punt: PuntQueue::new(params.punt_capacity),
                 held: Vec::with_capacity(BATCH),
                 outbox: Vec::with_capacity(4 * BATCH),
+                opt_fill: OptFill {
+                    pending: 0,
+                    slots: [(0, 0); BATCH],
+                },
             },
             bufs: Bufs {
                 main: BatchBuf::new(),

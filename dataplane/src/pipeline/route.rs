@@ -15,6 +15,7 @@ impl Core {
         b: &mut BatchBuf,
         now: Instant,
     ) {
+        self.opt_fill.pending = 0;
         for i in Bits(b.live) {
             let Some(iif) = b.pkts[i].iif else {
                 b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
@@ -22,15 +23,14 @@ impl Core {
             };
             let p = &mut b.pkts[i];
             let r = match (p.meta.src, p.meta.dst) {
-                (IpAddr::V4(_), IpAddr::V4(_))
-                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 =>
-                {
-                    match ipv4_options(umem.bytes(p.desc), &p.meta) {
-                        Err(c) => Err(Failure::Drop(c)),
-                        Ok(()) => route_packet(snap, p, iif),
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    let routed = route_v4(snap, p, s, d, iif);
+                    if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 {
+                        self.ipv4_options(snap, umem, p, i, routed, now)
+                    } else {
+                        routed
                     }
                 }
-                (IpAddr::V4(s), IpAddr::V4(d)) => route_v4(snap, p, s, d, iif),
                 (IpAddr::V6(s), IpAddr::V6(d)) => route_v6(snap, p, s, d, iif),
                 _ => Err(Failure::Drop(Counter::ParseMalformed)),
             };
@@ -42,7 +42,7 @@ impl Core {
                 Err(Failure::Drop(c)) => b.finish(i, Verdict::Drop(c)),
                 Err(Failure::Icmp(c, kind)) => {
                     let p = b.pkts[i];
-                    if p.meta.ip_version == 4 {
+                    if p.meta.ip_version == 4 && !matches!(kind, ErrorKind::ParamProblem(_)) {
                         // ip_error's own limit, per source.
                         if self.out.icmp.ip_error_allow(p.meta.src, now) {
                             self.out.icmp_error(umem, snap, &p, kind, now);
@@ -59,26 +59,101 @@ impl Core {
     }
 }
 
-/// `ip_rcv_options` (after PREROUTING, before routing) with the default
-/// sysctls: options that do not parse are dropped (the kernel also sends
-/// a parameter problem, sluice does not), and so are source-routed
-/// packets (`accept_source_route` 0).
-#[cold]
-pub(super) fn ipv4_options(frame: &[u8], meta: &PacketMeta) -> Result<(), Counter> {
-    const LSRR: u8 = 131;
-    const SSRR: u8 = 137;
-    let l3 = meta.l3_off as usize;
-    let ip = wire::ipv4::Packet::new_unchecked(frame.get(l3..).unwrap_or(&[]));
-    for o in ip.options_iter() {
-        match o {
-            Err(_) => return Err(Counter::InputBadOptions),
-            Ok(wire::ipv4::Ipv4Option::Other { kind, .. }) if kind == LSRR || kind == SSRR => {
-                return Err(Counter::InputSourceRoute)
+impl Core {
+    /// `ip_rcv_options` after routing (`ip_rcv_finish_core`), with the
+    /// default sysctls: see [`options`]. Martians were dropped by routing
+    /// before the options are looked at; routing failures (`ip_error`)
+    /// come after them. A forwarded packet's slots for the outgoing
+    /// address are noted for [`Core::forward`] under its batch index `i`.
+    #[cold]
+    fn ipv4_options(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        p: &mut Pkt,
+        i: usize,
+        routed: Result<(), Failure>,
+        now: Instant,
+    ) -> Result<(), Failure> {
+        use Counter::*;
+        if let Err(Failure::Drop(
+            InputMartianSource | InputMartianDest | InputMcastNotJoined | ParseMalformed,
+        )) = routed
+        {
+            return routed;
+        }
+        let forward = routed.is_ok() && p.dest == Dest::Forward;
+        let (IpAddr::V4(dst), l3, l4) =
+            (p.meta.dst, p.meta.l3_off as usize, p.meta.l4_off as usize)
+        else {
+            return Err(Failure::Drop(ParseMalformed));
+        };
+        // A packet for the box goes to the host stack as it came (the
+        // host compiles its options): a copy is compiled, for what an
+        // error about it would echo; its spec_dst is its destination.
+        // Any other is changed in place as the kernel changes it, with
+        // the box's address toward its source.
+        let deliver = routed.is_ok() && !forward;
+        let stamp = options::Stamp {
+            addr: if deliver {
+                dst
+            } else {
+                spec_dst(snap, p.meta.src)
+            },
+            time: options::ms_of_day(now),
+        };
+        let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) else {
+            return Err(Failure::Drop(ParseMalformed));
+        };
+        let is_local =
+            |a: Ipv4Addr| snap.net.is_own_v4(a) || a.is_broadcast() || a.is_unspecified();
+        let mut c = options::Compiled::default();
+        let mut copy = [0u8; 60];
+        let n = hdr.len().min(copy.len());
+        let compiled = if deliver {
+            copy[..n].copy_from_slice(&hdr[..n]);
+            &mut copy[..n]
+        } else {
+            hdr
+        };
+        let r = options::compile_into(compiled, Some(stamp), is_local, &mut c);
+        self.out
+            .echo
+            .put(p.desc.addr, options::echo(compiled, &c, is_local));
+        if deliver && r.is_err() {
+            // Dropped with a parameter problem: its quote shows the
+            // changes, as the kernel's does.
+            if let Some(hdr) = umem.bytes_mut(p.desc).get_mut(l3..l4) {
+                hdr[..n].copy_from_slice(&copy[..n]);
             }
-            Ok(_) => {}
+        }
+        match r {
+            Err(ptr) => Err(Failure::Icmp(InputBadOptions, ErrorKind::ParamProblem(ptr))),
+            Ok(()) if c.srr => Err(Failure::Drop(InputSourceRoute)),
+            Ok(()) => {
+                if forward && c.changed {
+                    self.opt_fill.pending |= 1u64 << i;
+                    // The timestamp keeps the receive side's address (as
+                    // Linux 6.18 does, measured by the differential test).
+                    self.opt_fill.slots[i] = (c.rr_addr as u8, 0);
+                }
+                routed
+            }
         }
     }
-    Ok(())
+}
+
+/// `fib_compute_spec_dst` for a forwarded packet: the address the box
+/// would answer its source from.
+fn spec_dst(snap: &Snapshot, src: IpAddr) -> Ipv4Addr {
+    let back = match snap.net.router.lookup(&FlowKey::output(src)) {
+        RouteResult::Forward { port, next_hop } => snap.net.source_for(port, next_hop),
+        _ => None,
+    };
+    match back {
+        Some(IpAddr::V4(a)) => a,
+        _ => Ipv4Addr::UNSPECIFIED,
+    }
 }
 
 /// [`route_v4`] / [`route_v6`] by family.

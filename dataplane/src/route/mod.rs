@@ -670,7 +670,23 @@ table = 300
     /// walk behind `decide` agree.
     #[test]
     fn fast_ipv4_lookup_matches_decide() {
-        let r = router(BRANCH);
+        // With custom rules between `local` and `main`; without any (the
+        // fast lookup merges the two tables); with a rule after `main`;
+        // with a route in `main` for one of the box's addresses (no merge).
+        let no_rules = BRANCH.split("[[policy]]").next().unwrap_or(BRANCH);
+        let late_rule =
+            format!("{no_rules}[[policy]]\npriority = 32767\nfwmark = \"0x1\"\ntable = 100\n");
+        let shadow = format!("{no_rules}[[route]]\nto = \"10.0.1.1/32\"\nvia = \"10.0.2.254\"\n");
+        for conf in [BRANCH, no_rules, &late_rule, &shadow] {
+            fast_lookup_matches_decide(&router(conf));
+        }
+        assert!(router(no_rules).policy.merged_v4_for_tests());
+        assert!(router(&late_rule).policy.merged_v4_for_tests());
+        assert!(!router(BRANCH).policy.merged_v4_for_tests());
+        assert!(!router(&shadow).policy.merged_v4_for_tests());
+    }
+
+    fn fast_lookup_matches_decide(r: &Router) {
         let mut x: u32 = 0x1234_5678;
         let mut next = || {
             x ^= x << 13;

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::fib::{Fib, NextHop, NextHopKind, PortId};
+use super::fib::{Fib, FibBuilder, FibRoute, NextHop, NextHopKind, PortId};
 use super::table::{TableName, Tables, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
 use super::RouteError;
 
@@ -210,6 +210,44 @@ fn default_rules(v6: bool) -> Vec<Rule> {
     rules
 }
 
+/// The IPv4 `local` and `main` tables as one, for the packet path's
+/// lookup when no rule sits between them (the default rules 0 and 32766
+/// come first): Linux does the same (`fib_trie`'s merged local and main
+/// while `fib_has_custom_rules` is false, undone by `fib_unmerge`), so a
+/// forwarded packet takes one trie walk, not a miss in `local` first.
+///
+/// The one lookup answers as the two do in turn when `local` holds only
+/// host routes (/32: the box's addresses and broadcasts), none of them a
+/// `throw` (which would go on to `main`) or a prefix `main` also has
+/// (`local` wins it): an address in a host route matches nothing longer.
+/// Otherwise `None` and the rules walk both tables.
+fn merge_local_main(tables: &Tables) -> Option<Fib> {
+    let local = tables.get(TABLE_LOCAL)?;
+    let main = tables.get(TABLE_MAIN)?;
+    let v4 = |f: &'_ Fib| -> Vec<FibRoute> {
+        f.routes()
+            .iter()
+            .filter(|r| r.to.addr().is_ipv4())
+            .copied()
+            .collect()
+    };
+    let (local, main) = (v4(local), v4(main));
+    let hosts_only = local
+        .iter()
+        .all(|r| r.to.prefix_len() == 32 && r.next_hop.kind != NextHopKind::Throw);
+    let shared = local
+        .iter()
+        .any(|l| main.binary_search_by_key(&l.to, |m| m.to).is_ok());
+    if !hosts_only || shared {
+        return None;
+    }
+    let mut b = FibBuilder::with_capacity(local.len() + main.len());
+    for r in local.iter().chain(&main) {
+        b.add(r.to, r.next_hop);
+    }
+    Some(b.build())
+}
+
 /// Interface selector, compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IfMatch {
@@ -238,6 +276,8 @@ enum Action {
     /// Position in [`Tables`]; `None` when the table does not exist.
     Lookup(Option<usize>),
     Result(RouteResult),
+    /// The `local` and `main` tables in one trie ([`merge_local_main`]).
+    LookupMerged,
 }
 
 /// A rule flattened for matching: addresses as `u128` (IPv4 in the low 32
@@ -294,6 +334,9 @@ pub struct Policy {
     /// The source rules, parallel to `v4` / `v6`.
     rules_v4: Box<[Rule]>,
     rules_v6: Box<[Rule]>,
+    /// IPv4 `local` and `main` in one table, when `v4_fast` starts with
+    /// [`Action::LookupMerged`] in their place.
+    merged_v4: Option<Fib>,
 }
 
 impl Policy {
@@ -324,13 +367,24 @@ impl Policy {
             list.iter().map(|r| compile(r, tables)).collect()
         };
         let v4 = compile(&rules_v4);
-        let v4_fast = v4.iter().map(CompiledV4::from).collect();
+        let mut v4_fast: Vec<CompiledV4> = v4.iter().map(CompiledV4::from).collect();
+        let defaults = default_rules(false);
+        let merged_v4 = if rules_v4.get(..2) == defaults.get(..2) {
+            merge_local_main(tables)
+        } else {
+            None
+        };
+        if merged_v4.is_some() {
+            v4_fast.remove(1);
+            v4_fast[0].action = Action::LookupMerged;
+        }
         Ok(Policy {
             v4,
-            v4_fast,
+            v4_fast: v4_fast.into_boxed_slice(),
             v6: compile(&rules_v6),
             rules_v4: rules_v4.into_boxed_slice(),
             rules_v6: rules_v6.into_boxed_slice(),
+            merged_v4,
         })
     }
 
@@ -366,12 +420,13 @@ impl Policy {
             if !rule.always && !rule.matches(src, dst, iif, oif, key.mark) {
                 continue;
             }
-            let table = match rule.action {
+            let fib = match rule.action {
                 Action::Result(r) => return r,
-                Action::Lookup(Some(t)) => t,
+                Action::Lookup(Some(t)) => tables.at(t),
                 Action::Lookup(None) => continue,
+                Action::LookupMerged => self.merged_v4.as_ref(),
             };
-            let Some(fib) = tables.at(table) else {
+            let Some(fib) = fib else {
                 continue;
             };
             let Some(nh) = fib.lookup_v4(d).and_then(|id| fib.next_hop(id)) else {
@@ -396,6 +451,13 @@ impl Policy {
             };
         }
         RouteResult::NoRoute
+    }
+
+    /// Whether the packet path's IPv4 lookup uses the merged `local` and
+    /// `main` table.
+    #[cfg(test)]
+    pub(crate) fn merged_v4_for_tests(&self) -> bool {
+        self.merged_v4.is_some()
     }
 
     /// Like [`Policy::lookup`], also naming the rule and table that decided.
@@ -464,7 +526,8 @@ fn walk_family<'t>(
         let table = match rule.action {
             Action::Result(r) => return (r, Some(i)),
             Action::Lookup(Some(t)) => t,
-            Action::Lookup(None) => continue,
+            // Only in `Policy::v4_fast`; `Compiled` rules name tables.
+            Action::Lookup(None) | Action::LookupMerged => continue,
         };
         let Some(nh) = tables.at(table).and_then(&lookup) else {
             continue;

@@ -329,14 +329,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn decrement_ttl(&mut self) -> u8 {
         if let Some(h) = self.buffer.as_mut().first_chunk_mut::<12>() {
             // The same as below with one bounds check: TTL is the high
-            // byte of the word at 8, the checksum the word at 10.
-            let ttl = h[8].saturating_sub(1);
-            let old = u16::from_be_bytes([h[8], h[9]]);
-            let new = u16::from_be_bytes([ttl, h[9]]);
-            let c = checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, new);
-            h[8] = ttl;
+            // byte of the word at 8, the checksum the word at 10. The word
+            // goes down by 0x100 (nothing when the TTL is 0 already).
+            if h[8] == 0 {
+                return 0;
+            }
+            h[8] -= 1;
+            let c = checksum::ttl_decremented(u16::from_be_bytes([h[10], h[11]]));
             h[10..12].copy_from_slice(&c.to_be_bytes());
-            return ttl;
+            return h[8];
         }
         let ttl = self.ttl().saturating_sub(1);
         self.rewrite_ttl(ttl);
@@ -491,6 +492,25 @@ impl Repr {
         packet.set_protocol(self.protocol);
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
+        packet.fill_checksum();
+    }
+
+    /// [`Repr::emit`] with `opts` (a multiple of 4 bytes, at most 40) as
+    /// the header's options: the header length, total length and checksum
+    /// follow; `payload_len` counts what comes after the options.
+    pub fn emit_with_options<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        opts: &[u8],
+    ) {
+        self.emit(packet);
+        if opts.is_empty() {
+            return;
+        }
+        let hlen = HEADER_LEN + opts.len();
+        packet.set_header_len(hlen);
+        packet.set_total_len((hlen + self.payload_len).min(u16::MAX as usize) as u16);
+        packet.options_mut().copy_from_slice(opts);
         packet.fill_checksum();
     }
 }
