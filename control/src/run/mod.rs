@@ -30,6 +30,7 @@
 //! vanish with the process); the next start removes them (step 2).
 
 pub mod api;
+mod links;
 mod lock;
 mod log;
 pub mod logsink;
@@ -106,6 +107,8 @@ struct Daemon {
     log_done: Arc<AtomicBool>,
     /// SIGHUP: the drain thread reopens the log file.
     log_reopen: Arc<AtomicBool>,
+    /// The interfaces watched while serving ([`links`]).
+    links: links::Links,
 }
 
 struct WorkerThread {
@@ -215,7 +218,7 @@ impl Daemon {
             busy_poll: a.dataplane.busy_poll,
             ..RunParams::default()
         };
-        let mut links = handoff_mesh(workers as usize, HANDOFF_RING).into_iter();
+        let mut mesh = handoff_mesh(workers as usize, HANDOFF_RING).into_iter();
         let mut daemon = Daemon {
             stop: Arc::clone(stop),
             workers: Vec::new(),
@@ -233,7 +236,9 @@ impl Daemon {
             log_thread: None,
             log_done: Arc::new(AtomicBool::new(false)),
             log_reopen: Arc::new(AtomicBool::new(false)),
+            links: links::Links::new(&[], Vec::new()),
         };
+        let mut port_controls = Vec::new();
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
         for w in 0..workers {
             let (umem, ports) = attach::open_worker(&names, w)?;
@@ -248,13 +253,14 @@ impl Daemon {
             let mut worker = Worker::new(umem, ports, pipeline);
             worker.follow(Arc::clone(&cell));
             if workers > 1 {
-                if let Some(l) = links.next() {
+                if let Some(l) = mesh.next() {
                     worker.set_handoff(l);
                 }
             }
             daemon.taps.attach(&mut worker, w as usize)?;
             let counters = worker.counter_block();
             let rules = worker.rules_reader_slot();
+            port_controls.push(worker.port_control());
             if let Ok(mut c) = daemon.control.lock() {
                 c.workers.push(views::WorkerView {
                     counters: Arc::clone(&counters),
@@ -301,6 +307,7 @@ impl Daemon {
                 rules,
             });
         }
+        daemon.links = links::Links::new(&daemon.ifnames, port_controls);
         Ok(daemon)
     }
 
@@ -382,6 +389,7 @@ impl Daemon {
         let mut failed = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+            self.links.check(log);
             if usr1.swap(false, Ordering::Relaxed) {
                 self.print_counters();
             }
@@ -483,6 +491,13 @@ impl Daemon {
                 get("handoff.sent"),
                 get("handoff.received"),
             ));
+        }
+        for (name, c) in self.links.counts() {
+            out.push_str(&format!("sluice: link {name}:"));
+            for (n, v) in links::LinkCounts::NAMES.iter().zip(c.values()) {
+                out.push_str(&format!(" {n} {v}"));
+            }
+            out.push('\n');
         }
         out.push_str("sluice: counters (summed over workers):\n");
         for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {

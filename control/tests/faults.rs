@@ -1,0 +1,183 @@
+//! Faults (issue 16, part 3), end to end in the lab (`common::Lab`): what
+//! the daemon does when the world around it fails.
+//!
+//! Needs root and network namespaces; otherwise each test prints `SKIP:`
+//! and passes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Re-creates the `r2`–`v0` veth pair and `wan2`'s end as
+/// [`Lab::topology`] builds it (the deletion took both ends).
+fn recreate_r2(lab: &Lab) {
+    lab.rtr
+        .ip(&[
+            "link",
+            "add",
+            "r2",
+            "address",
+            &mac(0, 2).to_string(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "v0",
+            "address",
+            &mac(1, 2).to_string(),
+            "netns",
+            lab.wan2.name(),
+        ])
+        .unwrap();
+    lab.rtr.link_up("r2").unwrap();
+    lab.wan2.tx_offload_off("v0").unwrap();
+    lab.wan2.link_up("v0").unwrap();
+    lab.wan2
+        .ip(&["addr", "add", "10.0.3.2/24", "dev", "v0"])
+        .unwrap();
+}
+
+/// `sluice run`'s counters now (SIGUSR1), as the log shows them.
+fn usr1_counters(lab: &Lab) -> String {
+    let before = lab.log_text().len();
+    let pid = nix::unistd::Pid::from_raw(lab.daemon.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let mut out = String::new();
+    wait_for("counters after SIGUSR1", || {
+        out = lab.log_text()[before..].to_string();
+        out.contains("sluice: counters")
+    });
+    out
+}
+
+/// The `sluice: link NAME: down N up N ...` counters of `name`.
+fn link_counts(counters: &str, name: &str) -> Vec<(String, u64)> {
+    let prefix = format!("sluice: link {name}:");
+    let line = counters
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in {counters}"));
+    let f: Vec<&str> = line[prefix.len()..].split_whitespace().collect();
+    f.chunks(2)
+        .map(|kv| (kv[0].to_string(), kv[1].parse().unwrap()))
+        .collect()
+}
+
+/// Whether `sluice run`'s worker slept lately (it does not spin on a dead
+/// socket): the `worker.sleeps` counter grows between two looks.
+fn sleeps(lab: &Lab) -> u64 {
+    let c = usr1_counters(lab);
+    c.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("sluice: worker 0: "))
+        .and_then(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.iter()
+                .position(|&w| w == "sleeps")
+                .and_then(|i| f.get(i + 1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Whether a TCP exchange through the policy route (rsync, port 873,
+/// marked and sent by the second uplink `r2`) works now.
+fn via_r2(lab: &Lab, seed: u64) -> Result<String, String> {
+    in_ns(&lab.lan, move || {
+        tcp_send(None, "198.51.100.10:873", seed, 10_000)
+    })
+    .join()
+    .unwrap()
+}
+
+/// An interface taken down and up, then one deleted and re-created
+/// (with the same name) while the daemon runs: each change is one log
+/// line and a counter; forwarding through the other interfaces goes on,
+/// the worker does not spin on the dead socket (it still sleeps when
+/// idle), and the re-created interface's port is reopened so traffic
+/// through it flows again; the daemon stops cleanly afterwards.
+#[test]
+fn links_down_up_deleted_and_back() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    tcp_server(&lab.wan2, "198.51.100.10:873", "wan2");
+    assert_eq!(via_r2(&lab, 1).unwrap(), "wan2 10.0.3.1");
+
+    lab.rtr.ip(&["link", "set", "r1", "down"]).unwrap();
+    wait_for("r1: link down", || lab.log_text().contains("r1: link down"));
+    assert!(
+        lab.lan
+            .run(&["ping", "-c", "1", "-W", "1", "198.51.100.10"])
+            .is_err(),
+        "the uplink is down"
+    );
+    lab.rtr.ip(&["link", "set", "r1", "up"]).unwrap();
+    wait_for("r1: link up", || lab.log_text().contains("r1: link up"));
+    wait_for("forwarding through r1 again", || {
+        ping(&lab.lan, "198.51.100.10").is_ok()
+    });
+
+    lab.rtr.ip(&["link", "del", "r2"]).unwrap();
+    wait_for("r2 gone", || {
+        lab.log_text().contains("r2: the interface is gone")
+    });
+    let s0 = sleeps(&lab);
+    std::thread::sleep(Duration::from_millis(300));
+    let s1 = sleeps(&lab);
+    assert!(
+        s1 > s0,
+        "the idle worker sleeps ({s0} -> {s1}), it does not spin on r2's dead socket"
+    );
+    ping(&lab.lan, "198.51.100.10").expect("forwarding through r1 while r2 is gone");
+    ping(&lab.lan, "10.0.1.1").expect("the box answers while r2 is gone");
+
+    recreate_r2(&lab);
+    wait_for("r2's port reopened", || {
+        lab.log_text().contains("r2: port reopened")
+    });
+    let t = Instant::now();
+    let mut last = via_r2(&lab, 2);
+    while last.is_err() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        last = via_r2(&lab, 3);
+    }
+    assert_eq!(last.unwrap(), "wan2 10.0.3.1", "through the re-created r2");
+
+    let c = usr1_counters(&lab);
+    let r1 = link_counts(&c, "r1");
+    let r2 = link_counts(&c, "r2");
+    let get = |v: &[(String, u64)], k: &str| v.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    assert_eq!(
+        (get(&r1, "down"), get(&r1, "up")),
+        (Some(1), Some(1)),
+        "{c}"
+    );
+    assert_eq!(
+        (get(&r1, "gone"), get(&r2, "down")),
+        (Some(0), Some(0)),
+        "{c}"
+    );
+    assert_eq!(
+        (
+            get(&r2, "gone"),
+            get(&r2, "back"),
+            get(&r2, "reopen_failed")
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{c}"
+    );
+    eprintln!(
+        "link counters after the test:\n{}",
+        c.lines()
+            .filter(|l| l.contains("link"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (st, _) = lab.stop();
+    assert!(st.success(), "{}", lab.log_text());
+    assert_eq!(lab.leftovers(), "");
+}
