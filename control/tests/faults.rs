@@ -6,9 +6,13 @@
 
 mod common;
 
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use sluice_bench::netns::Netns;
 
 /// Re-creates the `r2`–`v0` veth pair and `wan2`'s end as
 /// [`Lab::topology`] builds it (the deletion took both ends).
@@ -176,6 +180,118 @@ fn links_down_up_deleted_and_back() {
             .filter(|l| l.contains("link"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+    let (st, _) = lab.stop();
+    assert!(st.success(), "{}", lab.log_text());
+    assert_eq!(lab.leftovers(), "");
+}
+
+/// A UDP receiver in `ns` on `addr` recording when each numbered datagram
+/// ([`udp_seq_stream`]) arrived, until `stop`.
+fn udp_arrivals(
+    ns: &Netns,
+    addr: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<Vec<(u64, Instant)>>> {
+    let s = in_ns(ns, move || UdpSocket::bind(addr))
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = Arc::clone(&got);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(k) = s.recv(&mut buf) {
+                if k >= 8 {
+                    let n = u64::from_be_bytes(buf[..8].try_into().unwrap());
+                    g.lock().unwrap().push((n, Instant::now()));
+                }
+            }
+        }
+    });
+    got
+}
+
+/// `kill -9` of the daemon while a UDP stream (2 000 datagrams/s) crosses
+/// it: the XDP programs stay behind (the TAPs go with the process); a new
+/// `sluice run` removes them and forwards the stream again. The time from
+/// the new `sluice run` to the stream's first datagram through it is
+/// printed (the README's figure); the bound asserted is a generous 10 s
+/// so a loaded machine does not make the test flaky.
+#[test]
+fn kill_9_under_traffic_then_run_again_forwards() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let got = udp_arrivals(&lab.wan, "198.51.100.10:5003", Arc::clone(&stop));
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = udp_seq_stream(
+        &lab.lan,
+        "198.51.100.10:5003",
+        2000,
+        Arc::clone(&stop),
+        Arc::clone(&sent),
+    );
+    wait_for("the stream through the daemon", || {
+        got.lock().unwrap().len() > 500
+    });
+    let mut c = lab.daemon.take().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let killed_at = Instant::now();
+    let left = lab.leftovers();
+    assert!(
+        left.contains("xdp"),
+        "SIGKILL leaves the XDP programs: {left}"
+    );
+    assert!(
+        !left.contains("sl-r"),
+        "the TAPs go with the process: {left}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = got.lock().unwrap().len();
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .all(|&(_, t)| t < killed_at + Duration::from_millis(100)),
+        "nothing crosses while no daemon runs"
+    );
+
+    let restart = Instant::now();
+    lab.start();
+    let running = restart.elapsed();
+    let mut first = None;
+    let t = Instant::now();
+    while first.is_none() && t.elapsed() < Duration::from_secs(10) {
+        first = got.lock().unwrap().get(before).map(|&(_, at)| at);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let first = first.expect("the stream crosses the restarted daemon within 10 s");
+    let took = first.duration_since(restart);
+    eprintln!(
+        "kill -9 then sluice run: 'running:' after {} ms, first datagram of the stream through it after {} ms",
+        running.as_millis(),
+        took.as_millis()
+    );
+    assert!(
+        lab.log_text()
+            .contains("removed the XDP program a killed sluice run left"),
+        "{}",
+        lab.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let n = stream.join().unwrap();
+    let arrived = got.lock().unwrap().len();
+    assert!(
+        arrived > before + 200,
+        "{arrived} of {n} datagrams arrived, {before} before the restart"
     );
     let (st, _) = lab.stop();
     assert!(st.success(), "{}", lab.log_text());
