@@ -297,3 +297,67 @@ fn kill_9_under_traffic_then_run_again_forwards() {
     assert!(st.success(), "{}", lab.log_text());
     assert_eq!(lab.leftovers(), "");
 }
+
+/// The control socket's peer dying mid-request: half a request then
+/// gone, a whole request then gone before the answer, and a peer that
+/// hangs on half a request while another client waits and then dies.
+/// The daemon answers the next request at once each time (a dead peer
+/// is an end of file, not a timeout), keeps forwarding and is still
+/// running.
+#[test]
+fn control_socket_peer_dying_mid_request() {
+    use sluice_control::api::proto::{encode_request, Request};
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    let sock = lab.dir.join("sluice.sock");
+    let sock_s = sock.to_str().unwrap().to_string();
+    let history = || {
+        let (code, out, err) = ctl(&["history", "--socket", &sock_s]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("started"), "{out}");
+    };
+    let whole = encode_request(&Request::History);
+    let half = &whole.as_bytes()[..whole.len() / 2];
+    {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.write_all(half).unwrap();
+    }
+    history();
+    {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.write_all(whole.as_bytes()).unwrap();
+    }
+    history();
+    // Hangs on half a request, then dies after 500 ms while a client
+    // waits behind it: that client is served right after the death.
+    let hung = {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        s.write_all(half).unwrap();
+        s
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let waiting = std::thread::spawn({
+        let sock_s = sock_s.clone();
+        move || {
+            let t = Instant::now();
+            let r = ctl(&["history", "--socket", &sock_s]);
+            (r, t.elapsed())
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(hung);
+    let ((code, out, err), took) = waiting.join().unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the waiting client took {took:?}: the dead peer was not noticed at once"
+    );
+    assert!(lab.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
+    ping(&lab.lan, "198.51.100.10").expect("forwarding goes on");
+    let (st, _) = lab.stop();
+    assert!(st.success(), "{}", lab.log_text());
+}
