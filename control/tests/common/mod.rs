@@ -555,3 +555,22 @@ pub fn udp_seq_stream(
         n
     })
 }
+
+/// `METHOD PATH` to the daemon's metrics endpoint at `addr`, from `rtr`
+/// (the host side of the box); the status line, the headers and the body.
+pub fn http(lab: &Lab, addr: &'static str, method: &str, path: &str) -> (String, String, String) {
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: sluice\r\n\r\n");
+    let raw = in_ns(&lab.rtr, move || {
+        let mut c = TcpStream::connect(addr).expect("connect to the metrics endpoint");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    })
+    .join()
+    .unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_string(), headers.to_string(), body.to_string())
+}
