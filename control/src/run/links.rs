@@ -42,7 +42,10 @@ const REOPEN_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     ifindex: u32,
+    /// IFF_UP and a carrier.
     up: bool,
+    /// IFF_UP (`ip link set up`), carrier or not.
+    admin_up: bool,
     mac: String,
 }
 
@@ -57,7 +60,12 @@ fn look(name: &str) -> Option<Seen> {
     // IFF_UP, and a carrier (`unknown`: the driver does not say).
     let up = flags & 1 != 0 && matches!(oper.trim(), "up" | "unknown");
     let mac = read("address").unwrap_or_default().trim().to_string();
-    Some(Seen { ifindex, up, mac })
+    Some(Seen {
+        ifindex,
+        up,
+        admin_up: flags & 1 != 0,
+        mac,
+    })
 }
 
 /// Per interface: link events seen and what they cost.
@@ -220,8 +228,8 @@ impl Links {
         }
         l.seen = seen;
         // A closed port whose interface is present: reopen it (once the
-        // interface is up: a bind to a down device may fail).
-        if !l.closed || !l.seen.as_ref().is_some_and(|s| s.up) {
+        // interface is set up: a bind to a down device fails).
+        if !l.closed || !l.seen.as_ref().is_some_and(|s| s.admin_up) {
             return;
         }
         match &l.reopen {

@@ -80,6 +80,14 @@ pub fn run(config: &Path) -> ExitCode {
     daemon.serve(&log, &stop, &usr1, &hup)
 }
 
+/// The test-only fault hook: `SLUICE_FAULT=worker-panic` makes worker 0
+/// panic 300 ms after it starts (`control/tests/lab.rs` tests the
+/// daemon's answer to a dying worker). Compiled into debug builds only
+/// (the tests'); a release build ignores the variable.
+fn fault_hook() -> bool {
+    cfg!(debug_assertions) && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic")
+}
+
 /// A running daemon: what [`Drop`] must undo, in the order it must be
 /// undone (workers first: they own the sockets; then the TAPs; the lock
 /// last).
@@ -239,6 +247,7 @@ impl Daemon {
             links: links::Links::new(&[], Vec::new()),
         };
         let mut port_controls = Vec::new();
+        let mut pending = Vec::new();
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
         for w in 0..workers {
             let (umem, ports) = attach::open_worker(&names, w)?;
@@ -272,9 +281,29 @@ impl Daemon {
                     ports: worker.ports_block(),
                 });
             }
-            let core = cores.get(w as usize).copied();
+            daemon.workers.push(WorkerThread {
+                index: w as usize,
+                handle: None,
+                counters,
+                rules,
+            });
+            pending.push(worker);
+        }
+        // Everything is attached: keep only what running needs, before
+        // any thread exists (capabilities are per thread; the workers and
+        // the control threads inherit the reduced sets).
+        sluice_dataplane::io::caps::keep_only(&sluice_dataplane::io::caps::RUNNING)
+            .map_err(|e| format!("cannot drop capabilities: {e}"))?;
+        log.step(&format!(
+            "capabilities: kept {} (effective, permitted, bounding), dropped the rest",
+            sluice_dataplane::io::caps::RUNNING
+                .map(sluice_dataplane::io::caps::name)
+                .join(", ")
+        ));
+        for (w, mut worker) in pending.into_iter().enumerate() {
+            let core = cores.get(w).copied();
             let stop = Arc::clone(stop);
-            let fault = w == 0 && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic");
+            let fault = w == 0 && fault_hook();
             let handle = std::thread::Builder::new()
                 .name(format!("sluice-w{w}"))
                 .spawn(move || {
@@ -282,7 +311,7 @@ impl Daemon {
                         core_affinity::set_for_current(c);
                     }
                     if fault {
-                        // A test hook (control/tests/lab.rs): the daemon's
+                        // The test hook (`fault_hook`): the daemon's
                         // answer to a dying worker is tested for real.
                         std::thread::sleep(Duration::from_millis(300));
                         panic!("injected fault: SLUICE_FAULT=worker-panic");
@@ -300,12 +329,7 @@ impl Daemon {
                     "sleeps when idle"
                 }
             ));
-            daemon.workers.push(WorkerThread {
-                index: w as usize,
-                handle: Some(handle),
-                counters,
-                rules,
-            });
+            daemon.workers[w].handle = Some(handle);
         }
         daemon.links = links::Links::new(&daemon.ifnames, port_controls);
         Ok(daemon)

@@ -32,6 +32,7 @@
 //! rings' acquire/release ordering hands the bytes over); the pipeline only
 //! names descriptors it was given by [`Port::rx`] or [`Umem::alloc`].
 
+pub mod caps;
 pub mod mem;
 pub mod tap;
 pub mod wait;
