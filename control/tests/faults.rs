@@ -469,3 +469,95 @@ fn log_sink_full_drops_are_counted_and_forwarding_goes_on() {
     let (st, _) = lab.stop();
     assert!(st.success(), "{}", lab.log_text());
 }
+
+/// The rules file rewritten in place (truncated, then written a table at
+/// a time with pauses, as a slow editor or script would) over and over
+/// while `sluice apply` reads it: every apply either takes the old or the
+/// new file whole (its rule count is one of the two), or refuses with one
+/// line naming the file — never a half-file applied. The two versions
+/// differ in every table, so a file cut after any table's COMMIT has a
+/// count of its own.
+#[test]
+fn rules_file_rewritten_while_apply_reads_it() {
+    use std::io::Write;
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    let rules = lab.dir.join("rules.v4");
+    let base = std::fs::read_to_string(&rules).unwrap();
+    // Version B: one more rule in each table that has a chain to take it.
+    let b: String = base
+        .split_inclusive("COMMIT\n")
+        .map(|t| {
+            let chain = if t.contains("*nat") {
+                "POSTROUTING"
+            } else {
+                "FORWARD"
+            };
+            t.replace(
+                "\nCOMMIT\n",
+                &format!("\n-A {chain} -p udp -m udp --dport 7 -j ACCEPT\nCOMMIT\n"),
+            )
+        })
+        .collect();
+    let count = |t: &str| t.lines().filter(|l| l.starts_with("-A ")).count();
+    let (na, nb) = (count(&base), count(&b));
+    assert_ne!(na, nb);
+    let chunks =
+        |t: &str| -> Vec<String> { t.split_inclusive("COMMIT\n").map(str::to_string).collect() };
+    let (ca, cb) = (chunks(&base), chunks(&b));
+    assert!(ca.len() >= 3, "the lab's ruleset has several tables");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, rules) = (Arc::clone(&stop), rules.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let parts = if n.is_multiple_of(2) { &cb } else { &ca };
+                let Ok(mut f) = std::fs::File::create(&rules) else {
+                    return;
+                };
+                for p in parts {
+                    let _ = f.write_all(p.as_bytes());
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+                drop(f);
+                n += 1;
+                std::thread::sleep(Duration::from_millis(60 + u64::from(n % 5) * 20));
+            }
+        })
+    };
+    let cfg = lab.config().to_str().unwrap().to_string();
+    let (mut took, mut refused) = (0, 0);
+    for _ in 0..12 {
+        let (code, out, err) = ctl(&["apply", "--config", &cfg]);
+        let text = format!("{out}{err}");
+        if code == Some(0) {
+            let (_, rs, _) = ctl(&[
+                "rules",
+                "save",
+                "--socket",
+                lab.dir.join("sluice.sock").to_str().unwrap(),
+            ]);
+            let n = count(&rs);
+            assert!(
+                n == na || n == nb,
+                "a half file applied: {n} rules, the versions have {na} and {nb}\n{text}\n{rs}"
+            );
+            took += 1;
+        } else {
+            assert_eq!(code, Some(1), "{text}");
+            assert!(
+                text.contains("rules.v4"),
+                "the refusal names the file: {text}"
+            );
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    eprintln!("applies while the rules file was rewritten: {took} took a whole version, {refused} refused");
+    assert!(took > 0, "some apply found the file still");
+    assert!(lab.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
+}

@@ -21,7 +21,7 @@ pub use ext::{Match, TargetExt};
 pub use model::*;
 pub use restore::{RestoreError, RestoreOptions};
 
-use crate::error::{Error, ErrorKind, Location, ReadError};
+use crate::error::Error;
 
 /// Parses a restore file from an empty ruleset (as `iptables-restore FILE`
 /// on a fresh namespace).
@@ -36,13 +36,9 @@ pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Ruleset, Error> {
 }
 
 /// Reads and parses a restore file.
+/// The file is taken whole or not at all (`error::read_bytes`).
 pub fn load(path: &Path) -> Result<Ruleset, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(
-            Location::new(path, 0, None),
-            ErrorKind::Io(ReadError::new(&e)),
-        )
-    })?;
+    let bytes = crate::error::read_bytes(path)?;
     parse_bytes(&bytes, path)
 }
 
