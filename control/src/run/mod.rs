@@ -427,6 +427,11 @@ impl Daemon {
                     log.error(&format!("SIGHUP: {e}"));
                 }
             }
+            // A worker also ends when a signal set `stop` (the workers
+            // share the flag) during this turn's sleep: not a failure.
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             if let Some(w) = self
                 .workers
                 .iter()
