@@ -561,3 +561,82 @@ fn rules_file_rewritten_while_apply_reads_it() {
     assert!(took > 0, "some apply found the file still");
     assert!(lab.daemon.as_mut().unwrap().try_wait().unwrap().is_none());
 }
+
+/// The first interface deleted and re-created, with two workers: each
+/// worker's socket on it is the one its UMEM is registered with, which
+/// cannot be reopened, so when the interface is back the daemon stops
+/// cleanly (exit 1, one line saying why, nothing left behind) for its
+/// supervisor to start it again — and started again it forwards the LAN
+/// behind it.
+#[test]
+fn the_first_interface_back_stops_the_daemon_for_a_restart() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(2);
+    ping(&lab.lan, "198.51.100.10").expect("forwarding before");
+    lab.rtr.ip(&["link", "del", "r0"]).unwrap();
+    wait_for("r0 gone", || {
+        lab.log_text().contains("r0: the interface is gone")
+    });
+    lab.rtr
+        .ip(&[
+            "link",
+            "add",
+            "r0",
+            "address",
+            &mac(0, 0).to_string(),
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "l0",
+            "address",
+            &mac(1, 0).to_string(),
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+            "netns",
+            lab.lan.name(),
+        ])
+        .unwrap();
+    lab.rtr.link_up("r0").unwrap();
+    lab.lan.tx_offload_off("l0").unwrap();
+    lab.lan.link_up("l0").unwrap();
+    let out = lab
+        .lan
+        .batch(
+            &[],
+            "addr add 10.0.1.2/24 dev l0\naddr add 10.0.1.3/24 dev l0\nroute add default via 10.0.1.1\n",
+        )
+        .unwrap();
+    assert!(out.status.success());
+    let t = Instant::now();
+    let mut child = lab.daemon.take().unwrap();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = lab.log_text();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(
+        log.contains("r0: its port cannot be reopened") && log.contains("Restart=on-failure"),
+        "{log}"
+    );
+    assert_eq!(lab.leftovers(), "", "stopped cleanly");
+    lab.start();
+    wait_for("forwarding from the LAN after the restart", || {
+        ping(&lab.lan, "198.51.100.10").is_ok()
+    });
+    let (st, _) = lab.stop();
+    assert!(st.success(), "{}", lab.log_text());
+    assert_eq!(lab.leftovers(), "");
+}

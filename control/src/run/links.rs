@@ -13,6 +13,7 @@
 //! | down → up                    | `up`: forwarding goes on by itself                    |
 //! | present → absent             | `gone`: every worker stops using the port ([`PortControl::set_gone`]): its socket is dead (the kernel unbound it) and would poll readable for ever; frames routed to it are dropped (`tx_ring_full`) |
 //! | absent → present (new ifindex) | `back`: every worker reopens its socket on it ([`PortControl::reopen`]); on failure, `reopen_failed`, retried every [`RETRY`] |
+//! | the first interface back     | its sockets held the workers' UMEMs and cannot be reopened: the daemon stops cleanly with exit 1, for its supervisor to start it again (`Restart=on-failure`) |
 //!
 //! A re-created interface with another MAC address is reopened, with a
 //! warning: the dataplane keeps sending from the MAC it started with
@@ -160,18 +161,20 @@ impl Links {
     }
 
     /// Looks at the links when it is time; logs and acts on changes.
-    pub fn check(&mut self, log: &Log) {
+    /// `Err` when the daemon must stop to recover (a restart needed).
+    pub fn check(&mut self, log: &Log) -> Result<(), String> {
         let now = Instant::now();
         if now < self.next {
-            return;
+            return Ok(());
         }
         self.next = now + CHECK_EVERY;
         for port in 0..self.links.len() {
-            self.check_one(port, now, log);
+            self.check_one(port, now, log)?;
         }
+        Ok(())
     }
 
-    fn check_one(&mut self, port: usize, now: Instant, log: &Log) {
+    fn check_one(&mut self, port: usize, now: Instant, log: &Log) -> Result<(), String> {
         let workers = &self.workers;
         let l = &mut self.links[port];
         let seen = look(&l.name);
@@ -230,7 +233,19 @@ impl Links {
         // A closed port whose interface is present: reopen it (once the
         // interface is set up: a bind to a down device fails).
         if !l.closed || !l.seen.as_ref().is_some_and(|s| s.admin_up) {
-            return;
+            return Ok(());
+        }
+        if port == 0 {
+            // Each worker's first socket (port 0's) is the one its UMEM
+            // was registered with; every other socket shares the UMEM
+            // through it (XDP_SHARED_UMEM), and the kernel refuses a
+            // share of an unbound socket (EBADF). So port 0 cannot be
+            // reopened: stop (cleanly, exit 1) for the supervisor to
+            // start sluice again now that the interface is back.
+            l.counts.reopen_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(format!(
+                "{name}: its port cannot be reopened: each worker's UMEM is registered with its socket on the first [[interface]]; stopping so that sluice run is started again (systemd: Restart=on-failure)"
+            ));
         }
         match &l.reopen {
             None if l.retry_at.is_none_or(|t| now >= t) => {
@@ -263,7 +278,7 @@ impl Links {
                     .map(|(d, b)| d.lost - b.lost)
                     .sum();
                 if answered < workers.len() && now.duration_since(r.since) < REOPEN_WAIT {
-                    return;
+                    return Ok(());
                 }
                 l.counts.chunks_lost.fetch_add(lost, Ordering::Relaxed);
                 if failed.is_empty() && answered == workers.len() {
@@ -274,7 +289,7 @@ impl Links {
                     ));
                     l.closed = false;
                     l.reopen = None;
-                    return;
+                    return Ok(());
                 }
                 l.counts.reopen_failed.fetch_add(1, Ordering::Relaxed);
                 let why = failed
@@ -295,5 +310,6 @@ impl Links {
                 l.retry_at = Some(now + RETRY);
             }
         }
+        Ok(())
     }
 }

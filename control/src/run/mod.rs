@@ -413,7 +413,11 @@ impl Daemon {
         let mut failed = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            self.links.check(log);
+            if let Err(e) = self.links.check(log) {
+                log.error(&e);
+                failed = true;
+                break;
+            }
             if usr1.swap(false, Ordering::Relaxed) {
                 self.print_counters();
             }
