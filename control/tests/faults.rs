@@ -119,6 +119,14 @@ fn links_down_up_deleted_and_back() {
             .is_err(),
         "the uplink is down"
     );
+    // Frames routed to the down link do not keep the worker awake.
+    let s0 = sleeps(&lab);
+    std::thread::sleep(Duration::from_millis(300));
+    let s1 = sleeps(&lab);
+    assert!(
+        s1 > s0,
+        "the idle worker sleeps while r1 is down ({s0} -> {s1})"
+    );
     lab.rtr.ip(&["link", "set", "r1", "up"]).unwrap();
     wait_for("r1: link up", || lab.log_text().contains("r1: link up"));
     wait_for("forwarding through r1 again", || {

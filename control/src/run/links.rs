@@ -9,8 +9,8 @@
 //!
 //! | change                       | what the daemon does                                  |
 //! |------------------------------|-------------------------------------------------------|
-//! | up → down (admin or carrier) | `down`: nothing to do; the socket stays bound, frames routed to it are dropped by the kernel |
-//! | down → up                    | `up`: forwarding goes on by itself                    |
+//! | up → down (admin or carrier) | `down`: the socket stays bound; the workers take no more frames to send on it (dropped, `tx.ring_full`) and stop kicking its TX ring, so an idle worker sleeps ([`PortControl::set_down`]) |
+//! | down → up                    | `up`: the workers send on it again                    |
 //! | present → absent             | `gone`: every worker stops using the port ([`PortControl::set_gone`]): its socket is dead (the kernel unbound it) and would poll readable for ever; frames routed to it are dropped (`tx_ring_full`) |
 //! | absent → present (new ifindex) | `back`: every worker reopens its socket on it ([`PortControl::reopen`]); on failure, `reopen_failed`, retried every [`RETRY`] |
 //! | the first interface back     | its sockets held the workers' UMEMs and cannot be reopened: the daemon stops cleanly with exit 1, for its supervisor to start it again (`Restart=on-failure`) |
@@ -222,10 +222,16 @@ impl Links {
                 log.step(&format!(
                     "{name}: link down: frames routed to it are dropped until it is up"
                 ));
+                for w in workers {
+                    w.set_down(port, true);
+                }
             }
             (Some(a), Some(b)) if !a.up && b.up => {
                 l.counts.up.fetch_add(1, Ordering::Relaxed);
                 log.step(&format!("{name}: link up"));
+                for w in workers {
+                    w.set_down(port, false);
+                }
             }
             _ => {}
         }

@@ -466,6 +466,11 @@ pub trait Port {
     /// and gives no frame and is not polled until [`Port::reopen`].
     fn set_gone(&mut self, _gone: bool) {}
 
+    /// The port's link is down (`true`) or up again: a down port takes no
+    /// frame to send and does not keep the worker awake with the frames
+    /// it already has (they go when the link is up).
+    fn set_down(&mut self, _down: bool) {}
+
     /// Opens the port again on an interface re-created with the same
     /// name; how many chunks of the old one were written off. Called
     /// between turns, never on the fast path.
@@ -485,6 +490,8 @@ pub struct PortControl {
     requests: std::sync::atomic::AtomicU64,
     /// Ports whose interface is gone.
     gone: std::sync::atomic::AtomicU64,
+    /// Ports whose link is down.
+    down: std::sync::atomic::AtomicU64,
     /// Ports to reopen (taken by the worker).
     reopen: std::sync::atomic::AtomicU64,
     /// Reopens done and failed, and the chunks written off by them.
@@ -514,6 +521,18 @@ impl PortControl {
             self.gone.fetch_or(bit, Ordering::AcqRel);
         } else {
             self.gone.fetch_and(!bit, Ordering::AcqRel);
+        }
+        self.requests.fetch_add(1, Ordering::Release);
+    }
+
+    /// Marks port `i`'s link down or up.
+    pub fn set_down(&self, i: usize, down: bool) {
+        use std::sync::atomic::Ordering;
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        if down {
+            self.down.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            self.down.fetch_and(!bit, Ordering::AcqRel);
         }
         self.requests.fetch_add(1, Ordering::Release);
     }
@@ -550,9 +569,11 @@ impl PortControl {
     pub fn serve<P: Port>(&self, ports: &mut [P], umem: &mut Umem) {
         use std::sync::atomic::Ordering;
         let gone = self.gone.load(Ordering::Acquire);
+        let down = self.down.load(Ordering::Acquire);
         let reopen = self.reopen.swap(0, Ordering::AcqRel);
         for (i, p) in ports.iter_mut().enumerate().take(64) {
             let bit = 1u64 << i;
+            p.set_down(down & bit != 0);
             if reopen & bit == 0 {
                 p.set_gone(gone & bit != 0);
                 continue;
@@ -560,6 +581,7 @@ impl PortControl {
             match p.reopen(umem) {
                 Ok(lost) => {
                     p.set_gone(false);
+                    p.set_down(down & bit != 0);
                     self.lost.fetch_add(u64::from(lost), Ordering::AcqRel);
                     self.reopened.fetch_add(1, Ordering::AcqRel);
                 }

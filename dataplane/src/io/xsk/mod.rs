@@ -157,8 +157,9 @@ pub struct XskPortStats {
     /// Invalid descriptors (`rx_invalid_descs`, `tx_invalid_descs`).
     pub kernel_rx_invalid: u64,
     pub kernel_tx_invalid: u64,
-    /// Frames [`Port::tx`] refused because the interface is gone.
-    pub tx_link_gone: u64,
+    /// Frames [`Port::tx`] refused because the link is down or the
+    /// interface gone.
+    pub tx_link_down: u64,
     /// Chunks written off when the port was reopened: those its dead
     /// socket's fill and TX rings held (the kernel unbound the socket
     /// when the interface went away and returns none of them).
@@ -274,6 +275,9 @@ pub struct XskPort {
     /// The interface is gone ([`Port::set_gone`]): no frame in or out
     /// until [`Port::reopen`].
     gone: bool,
+    /// The link is down ([`Port::set_down`]): no frame taken to send, no
+    /// TX kick (the kernel refuses it with ENETDOWN and keeps the ring).
+    down: bool,
 }
 
 impl fmt::Debug for XskPort {
@@ -448,8 +452,8 @@ impl Port for XskPort {
         if frames.is_empty() {
             return 0;
         }
-        if self.gone {
-            self.stats.tx_link_gone += frames.len() as u64;
+        if self.gone || self.down {
+            self.stats.tx_link_down += frames.len() as u64;
             return 0;
         }
         let want = frames.len().min(self.scratch.len()) as u32;
@@ -513,7 +517,9 @@ impl Port for XskPort {
             return;
         }
         self.complete(umem);
-        self.kick_tx();
+        if !self.down {
+            self.kick_tx();
+        }
         if self.fill_out == 0 {
             self.stats.fill_ring_empty += 1;
         }
@@ -530,7 +536,13 @@ impl Port for XskPort {
     }
 
     fn tx_pending(&self) -> bool {
-        !self.gone && self.tx_outstanding() > 0
+        // A down link's TX ring waits for the link (the kernel does not
+        // take from it meanwhile): no reason to stay awake.
+        !self.gone && !self.down && self.tx_outstanding() > 0
+    }
+
+    fn set_down(&mut self, down: bool) {
+        self.down = down;
     }
 
     fn set_gone(&mut self, gone: bool) {
@@ -868,6 +880,7 @@ fn open_port(spec: &PortSpec<'_>) -> Result<XskPort, XskError> {
         kernel: XskPortStats::default(),
         busy_poll,
         gone: false,
+        down: false,
     })
 }
 
