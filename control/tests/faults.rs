@@ -14,35 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use sluice_bench::netns::Netns;
 
-/// Re-creates the `r2`–`v0` veth pair and `wan2`'s end as
-/// [`Lab::topology`] builds it (the deletion took both ends).
-fn recreate_r2(lab: &Lab) {
-    lab.rtr
-        .ip(&[
-            "link",
-            "add",
-            "r2",
-            "address",
-            &mac(0, 2).to_string(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "v0",
-            "address",
-            &mac(1, 2).to_string(),
-            "netns",
-            lab.wan2.name(),
-        ])
-        .unwrap();
-    lab.rtr.link_up("r2").unwrap();
-    lab.wan2.tx_offload_off("v0").unwrap();
-    lab.wan2.link_up("v0").unwrap();
-    lab.wan2
-        .ip(&["addr", "add", "10.0.3.2/24", "dev", "v0"])
-        .unwrap();
-}
-
 /// `sluice run`'s counters now (SIGUSR1), as the log shows them.
 fn usr1_counters(lab: &Lab) -> String {
     let before = lab.log_text().len();
@@ -147,7 +118,7 @@ fn links_down_up_deleted_and_back() {
     ping(&lab.lan, "198.51.100.10").expect("forwarding through r1 while r2 is gone");
     ping(&lab.lan, "10.0.1.1").expect("the box answers while r2 is gone");
 
-    recreate_r2(&lab);
+    lab.add_link("r2", 1);
     wait_for("r2's port reopened", || {
         lab.log_text().contains("r2: port reopened")
     });
@@ -587,52 +558,9 @@ fn the_first_interface_back_stops_the_daemon_for_a_restart() {
     wait_for("r0 gone", || {
         lab.log_text().contains("r0: the interface is gone")
     });
-    lab.rtr
-        .ip(&[
-            "link",
-            "add",
-            "r0",
-            "address",
-            &mac(0, 0).to_string(),
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "l0",
-            "address",
-            &mac(1, 0).to_string(),
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "netns",
-            lab.lan.name(),
-        ])
-        .unwrap();
-    lab.rtr.link_up("r0").unwrap();
-    lab.lan.tx_offload_off("l0").unwrap();
-    lab.lan.link_up("l0").unwrap();
-    let out = lab
-        .lan
-        .batch(
-            &[],
-            "addr add 10.0.1.2/24 dev l0\naddr add 10.0.1.3/24 dev l0\nroute add default via 10.0.1.1\n",
-        )
-        .unwrap();
-    assert!(out.status.success());
-    let t = Instant::now();
+    lab.add_link("r0", 2);
     let mut child = lab.daemon.take().unwrap();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "still running");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = wait_exit(&mut child);
     let log = lab.log_text();
     assert_eq!(st.code(), Some(1), "{log}");
     assert!(

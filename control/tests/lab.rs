@@ -371,14 +371,7 @@ fn a_dying_worker_stops_the_daemon_cleanly_with_an_error() {
     assert!(st.success());
 
     let mut child = lab.spawn_sluice_env(&lab.config(), &[("SLUICE_FAULT", "worker-panic")]);
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "still running");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = wait_exit(&mut child);
     let log = lab.log_text();
     assert_eq!(st.code(), Some(1), "{log}");
     assert!(log.contains("worker 0 stopped unexpectedly"), "{log}");

@@ -78,29 +78,7 @@ fn the_running_daemon_keeps_only_what_it_needs() {
     wait_for("r2 gone", || {
         lab.log_text().contains("r2: the interface is gone")
     });
-    lab.rtr
-        .ip(&[
-            "link",
-            "add",
-            "r2",
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "v0",
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "netns",
-            lab.wan2.name(),
-        ])
-        .unwrap();
-    lab.rtr.link_up("r2").unwrap();
+    lab.add_link("r2", 2);
     wait_for("r2's port reopened", || {
         let log = lab.log_text();
         log.contains("r2: port reopened") || log.contains("r2: cannot reopen")

@@ -47,6 +47,25 @@ pub struct Lab {
     pub wan2: Netns,
 }
 
+/// The lab's links: `rtr`'s interface, its index (MACs `mac(0|1, i)`),
+/// the peer's name (in `lan`, `wan`, `wan2`) and the peer side's
+/// addresses and routes on it.
+pub const LINKS: [(&str, u8, &str, &str); 3] = [
+    (
+        "r0",
+        0,
+        "l0",
+        "addr add 10.0.1.2/24 dev l0\naddr add 10.0.1.3/24 dev l0\nroute add default via 10.0.1.1\n",
+    ),
+    (
+        "r1",
+        1,
+        "w0",
+        "addr add 10.0.2.2/24 dev w0\nroute add 10.0.1.0/24 via 10.0.2.1\n",
+    ),
+    ("r2", 2, "v0", "addr add 10.0.3.2/24 dev v0\n"),
+];
+
 pub fn mac(a: u8, b: u8) -> MacAddr {
     MacAddr([2, 0x5c, 0, 0, a, b])
 }
@@ -119,65 +138,12 @@ impl Lab {
             wan,
             wan2,
         };
-        let pairs = [
-            ("r0", 0, &lab.lan, "l0"),
-            ("r1", 1, &lab.wan, "w0"),
-            ("r2", 2, &lab.wan2, "v0"),
-        ];
-        let q = workers.to_string();
-        for (r, i, ns, peer) in pairs {
-            // As many queues as workers: a frame on a queue no worker
-            // serves would never reach sluice.
-            lab.rtr
-                .ip(&[
-                    "link",
-                    "add",
-                    r,
-                    "address",
-                    &mac(0, i).to_string(),
-                    "numrxqueues",
-                    &q,
-                    "numtxqueues",
-                    &q,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    peer,
-                    "address",
-                    &mac(1, i).to_string(),
-                    "numrxqueues",
-                    &q,
-                    "numtxqueues",
-                    &q,
-                    "netns",
-                    ns.name(),
-                ])
-                .unwrap();
-            lab.rtr.link_up(r).unwrap();
-            ns.tx_offload_off(peer).unwrap();
-            ns.link_up(peer).unwrap();
+        for (r, ..) in LINKS {
+            lab.add_link(r, workers);
         }
-        for (ns, script) in [
-            (
-                &lab.lan,
-                "addr add 10.0.1.2/24 dev l0\naddr add 10.0.1.3/24 dev l0\nroute add default via 10.0.1.1\n",
-            ),
-            (
-                &lab.wan,
-                "addr add 10.0.2.2/24 dev w0\naddr add 198.51.100.10/32 dev lo\nroute add 10.0.1.0/24 via 10.0.2.1\n",
-            ),
-            (
-                &lab.wan2,
-                "addr add 10.0.3.2/24 dev v0\naddr add 198.51.100.10/32 dev lo\n",
-            ),
-        ] {
-            let out = ns.batch(&[], script).unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for ns in [&lab.wan, &lab.wan2] {
+            ns.ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])
+                .unwrap();
         }
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/lab");
         for f in ["rules.v4", "sets.save"] {
@@ -191,6 +157,60 @@ impl Lab {
             + control;
         std::fs::write(lab.dir.join("sluice.toml"), toml).unwrap();
         lab
+    }
+
+    /// The veth pair `r` of [`LINKS`] (in `rtr`, MAC `mac(0, i)`) and its
+    /// peer (MAC `mac(1, i)`) with `queues` queues each (as many as
+    /// workers: a frame on a queue no worker serves would never reach
+    /// sluice), both up, the peer's TX offloads off and its addresses and
+    /// routes set: what [`Lab::topology`] builds for each link, and what a
+    /// test re-creates after deleting one.
+    pub fn add_link(&self, r: &str, queues: u32) {
+        let &(_, i, peer, script) = LINKS
+            .iter()
+            .find(|l| l.0 == r)
+            .unwrap_or_else(|| panic!("no link {r} in the lab"));
+        let ns = match i {
+            0 => &self.lan,
+            1 => &self.wan,
+            _ => &self.wan2,
+        };
+        let q = queues.to_string();
+        self.rtr
+            .ip(&[
+                "link",
+                "add",
+                r,
+                "address",
+                &mac(0, i).to_string(),
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+                "address",
+                &mac(1, i).to_string(),
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "netns",
+                ns.name(),
+            ])
+            .unwrap();
+        self.rtr.link_up(r).unwrap();
+        ns.tx_offload_off(peer).unwrap();
+        ns.link_up(peer).unwrap();
+        let out = ns.batch(&[], script).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn config(&self) -> PathBuf {
@@ -489,6 +509,18 @@ pub fn ctl(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Waits (10 s at most) for `child` to exit by itself; its status.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

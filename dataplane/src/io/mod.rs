@@ -515,24 +515,24 @@ impl PortControl {
     /// Marks port `i` gone or back (`gone == false` also cancels nothing
     /// else: reopening is [`PortControl::reopen`]).
     pub fn set_gone(&self, i: usize, gone: bool) {
-        use std::sync::atomic::Ordering;
-        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-        if gone {
-            self.gone.fetch_or(bit, Ordering::AcqRel);
-        } else {
-            self.gone.fetch_and(!bit, Ordering::AcqRel);
-        }
-        self.requests.fetch_add(1, Ordering::Release);
+        self.post(&self.gone, i, gone);
     }
 
     /// Marks port `i`'s link down or up.
     pub fn set_down(&self, i: usize, down: bool) {
+        self.post(&self.down, i, down);
+    }
+
+    /// Sets or clears port `i`'s bit of `mask`, then bumps the request
+    /// generation (after: the worker that sees the new generation sees
+    /// the bit).
+    fn post(&self, mask: &std::sync::atomic::AtomicU64, i: usize, on: bool) {
         use std::sync::atomic::Ordering;
         let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-        if down {
-            self.down.fetch_or(bit, Ordering::AcqRel);
+        if on {
+            mask.fetch_or(bit, Ordering::AcqRel);
         } else {
-            self.down.fetch_and(!bit, Ordering::AcqRel);
+            mask.fetch_and(!bit, Ordering::AcqRel);
         }
         self.requests.fetch_add(1, Ordering::Release);
     }
