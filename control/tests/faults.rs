@@ -576,3 +576,36 @@ fn the_first_interface_back_stops_the_daemon_for_a_restart() {
     assert!(st.success(), "{}", lab.log_text());
     assert_eq!(lab.leftovers(), "");
 }
+
+/// Each reopen writes off the chunks the dead socket's rings held (2 048
+/// here, the fill ring); once reopens have written off half of a
+/// worker's UMEM (12 288 chunks with three interfaces: the third reopen)
+/// the daemon stops cleanly with exit 1, saying why, for its supervisor
+/// to start it again with all of them — rather than forward on until the
+/// worker runs dry.
+#[test]
+fn reopens_that_write_off_half_the_umem_stop_for_a_restart() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::up(1);
+    for n in 1..=3 {
+        lab.rtr.ip(&["link", "del", "r2"]).unwrap();
+        wait_for("r2 gone", || {
+            lab.log_text().matches("r2: the interface is gone").count() == n
+        });
+        lab.add_link("r2", 1);
+        wait_for("r2's port reopened", || {
+            lab.log_text().matches("r2: port reopened").count() == n
+        });
+    }
+    let mut child = lab.daemon.take().unwrap();
+    let st = wait_exit(&mut child);
+    let log = lab.log_text();
+    assert_eq!(st.code(), Some(1), "{log}");
+    assert!(
+        log.contains("written off 6144 of a worker's 12288 UMEM chunks"),
+        "{log}"
+    );
+    assert_eq!(lab.leftovers(), "", "stopped cleanly");
+}

@@ -13,6 +13,7 @@
 //! | down → up                    | `up`: the workers send on it again                    |
 //! | present → absent             | `gone`: every worker stops using the port ([`PortControl::set_gone`]): its socket is dead (the kernel unbound it) and would poll readable for ever; frames routed to it are dropped (`tx_ring_full`) |
 //! | absent → present (new ifindex) | `back`: every worker reopens its socket on it ([`PortControl::reopen`]); on failure, `reopen_failed`, retried every [`RETRY`] |
+//! | reopens that wrote off half a worker's UMEM ([`LOST_MAX`]) | the daemon stops cleanly with exit 1 for a restart, before the workers run short of chunks |
 //! | the first interface back     | its sockets held the workers' UMEMs and cannot be reopened: the daemon stops cleanly with exit 1, for its supervisor to start it again (`Restart=on-failure`) |
 //!
 //! A re-created interface with another MAC address is reopened, with a
@@ -124,12 +125,19 @@ struct Link {
 pub struct Links {
     links: Vec<Link>,
     workers: Vec<Arc<PortControl>>,
+    /// Chunks of each worker's UMEM: reopens that wrote off half of them
+    /// stop the daemon for a restart ([`LOST_MAX`]).
+    umem_frames: u64,
     next: Instant,
 }
 
+/// The share of a worker's UMEM that reopens may write off before the
+/// daemon stops for a restart (the rest keeps it forwarding meanwhile).
+pub const LOST_MAX: (u64, u64) = (1, 2);
+
 impl Links {
     /// Watches `names` (port order) as they are now.
-    pub fn new(names: &[String], workers: Vec<Arc<PortControl>>) -> Links {
+    pub fn new(names: &[String], workers: Vec<Arc<PortControl>>, umem_frames: u64) -> Links {
         let links = names
             .iter()
             .map(|n| {
@@ -148,6 +156,7 @@ impl Links {
         Links {
             links,
             workers,
+            umem_frames,
             next: Instant::now(),
         }
     }
@@ -295,6 +304,14 @@ impl Links {
                     ));
                     l.closed = false;
                     l.reopen = None;
+                    // Every reopen so far, on the worker that lost most.
+                    let worst = done.iter().map(|d| d.lost).max().unwrap_or(0);
+                    if worst * LOST_MAX.1 >= self.umem_frames * LOST_MAX.0 {
+                        return Err(format!(
+                            "reopened ports have written off {worst} of a worker's {} UMEM chunks (the dead sockets' rings): stopping so that sluice run is started again with all of them (systemd: Restart=on-failure)",
+                            self.umem_frames
+                        ));
+                    }
                     return Ok(());
                 }
                 l.counts.reopen_failed.fetch_add(1, Ordering::Relaxed);

@@ -244,7 +244,7 @@ impl Daemon {
             log_thread: None,
             log_done: Arc::new(AtomicBool::new(false)),
             log_reopen: Arc::new(AtomicBool::new(false)),
-            links: links::Links::new(&[], Vec::new()),
+            links: links::Links::new(&[], Vec::new(), 0),
         };
         let mut port_controls = Vec::new();
         let mut pending = Vec::new();
@@ -331,7 +331,11 @@ impl Daemon {
             ));
             daemon.workers[w].handle = Some(handle);
         }
-        daemon.links = links::Links::new(&daemon.ifnames, port_controls);
+        daemon.links = links::Links::new(
+            &daemon.ifnames,
+            port_controls,
+            u64::from(attach::umem_frames(daemon.ifnames.len())),
+        );
         Ok(daemon)
     }
 
