@@ -155,7 +155,7 @@ impl Daemon {
 
         if !nix::unistd::geteuid().is_root() {
             return Err(
-                "sluice run needs root (CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF) to attach AF_XDP sockets and create TAP devices: run it as root"
+                "sluice run needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_IPC_LOCK) to attach AF_XDP sockets and create TAP devices: run it as root"
                     .into(),
             );
         }
@@ -293,7 +293,9 @@ impl Daemon {
         // any thread exists (capabilities are per thread; the workers and
         // the control threads inherit the reduced sets).
         sluice_dataplane::io::caps::keep_only(&sluice_dataplane::io::caps::RUNNING)
-            .map_err(|e| format!("cannot drop capabilities: {e}"))?;
+            .map_err(|e| {
+                format!("cannot drop the capabilities it no longer needs: {e} (reducing the bounding set needs CAP_SETPCAP; under systemd, CapabilityBoundingSet must include it)")
+            })?;
         log.step(&format!(
             "capabilities: kept {} (effective, permitted, bounding), dropped the rest",
             sluice_dataplane::io::caps::RUNNING

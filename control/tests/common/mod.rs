@@ -38,6 +38,9 @@ pub fn skip() -> bool {
 /// The lab: four namespaces and the daemon in `rtr`.
 pub struct Lab {
     pub daemon: Option<Child>,
+    /// A command (and its arguments) `sluice run` is started through,
+    /// e.g. `setpriv --bounding-set ...`; empty: none.
+    pub wrap: Vec<String>,
     pub log: PathBuf,
     pub dir: PathBuf,
     // Dropped after the daemon (field order).
@@ -131,6 +134,7 @@ impl Lab {
         std::fs::create_dir_all(&dir).unwrap();
         let lab = Lab {
             daemon: None,
+            wrap: Vec::new(),
             log: dir.join("sluice.log"),
             dir,
             lan,
@@ -246,15 +250,12 @@ impl Lab {
     /// `sluice run --config CONFIG` in `rtr`.
     pub fn sluice_run(&self, config: &Path) -> Command {
         let mut c = Command::new("ip");
-        c.args([
-            "netns",
-            "exec",
-            self.rtr.name(),
-            env!("CARGO_BIN_EXE_sluice"),
-        ])
-        .arg("run")
-        .arg("--config")
-        .arg(config);
+        c.args(["netns", "exec", self.rtr.name()])
+            .args(&self.wrap)
+            .arg(env!("CARGO_BIN_EXE_sluice"))
+            .arg("run")
+            .arg("--config")
+            .arg(config);
         c
     }
 

@@ -13,12 +13,14 @@
 //! |-----------------|--------------------------------------------------------------|
 //! | CAP_NET_ADMIN   | addresses and host routes on the TAPs (`sluice apply`), XDP attach/detach when a port is reopened or closed |
 //! | CAP_NET_RAW     | a new AF_XDP socket (a port reopened on a re-created interface) |
-//! | CAP_BPF         | libxdp loading its program and map for a reopened port       |
-//! | CAP_SYS_ADMIN   | libxdp's program queries by id (`BPF_PROG_GET_FD_BY_ID`) when it detaches at exit |
+//! | CAP_SYS_ADMIN   | libxdp: loading its program and map for a reopened port, and looking programs up by id (`BPF_PROG_GET_FD_BY_ID`, which CAP_BPF does not allow) when it attaches and detaches |
 //!
-//! Dropped, among others: CAP_IPC_LOCK (the UMEM is registered before),
-//! CAP_SYS_NICE (the workers are pinned before), CAP_DAC_OVERRIDE,
-//! CAP_SYS_MODULE, CAP_SYS_PTRACE, CAP_SETUID/SETGID, CAP_CHOWN.
+//! CAP_BPF is not kept: CAP_SYS_ADMIN, needed anyway, covers what it
+//! allows (the kernel's `bpf_capable()`), and the daemon is tested to
+//! start and run without it. Dropped, among others: CAP_IPC_LOCK (the
+//! UMEM is registered before), CAP_SETPCAP (used for this very drop),
+//! CAP_SYS_NICE, CAP_DAC_OVERRIDE, CAP_SYS_MODULE, CAP_SYS_PTRACE,
+//! CAP_SETUID/SETGID, CAP_CHOWN.
 
 use std::io;
 
@@ -30,7 +32,7 @@ pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_BPF: u32 = 39;
 
 /// What the running daemon keeps.
-pub const RUNNING: [u32; 4] = [CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_SYS_ADMIN];
+pub const RUNNING: [u32; 3] = [CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN];
 
 /// `_LINUX_CAPABILITY_VERSION_3`.
 const VERSION_3: u32 = 0x2008_0522;
@@ -137,6 +139,7 @@ mod tests {
     fn names_and_the_running_set() {
         assert_eq!(name(CAP_BPF), "CAP_BPF");
         assert!(RUNNING.contains(&CAP_NET_ADMIN));
+        assert!(!RUNNING.contains(&CAP_BPF));
         assert!(!RUNNING.contains(&CAP_IPC_LOCK));
         assert!(!RUNNING.contains(&CAP_DAC_OVERRIDE));
     }
