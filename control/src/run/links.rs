@@ -268,7 +268,11 @@ impl Links {
                     since: now,
                     before: workers.iter().map(|w| w.done()).collect(),
                 });
+                // The new interface's link state, not the old one's (a
+                // link that went down before it was deleted).
+                let down = !l.seen.as_ref().is_some_and(|s| s.up);
                 for w in workers {
+                    w.set_down(port, down);
                     w.reopen(port);
                 }
             }
