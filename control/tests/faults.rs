@@ -143,6 +143,13 @@ fn links_down_up_deleted_and_back() {
     wait_for("r2's port reopened", || {
         lab.log_text().contains("r2: port reopened")
     });
+    if let Some(l) = lab
+        .log_text()
+        .lines()
+        .find(|l| l.contains("r2: port reopened"))
+    {
+        eprintln!("{l}");
+    }
     let t = Instant::now();
     let mut last = via_r2(&lab, 2);
     while last.is_err() && t.elapsed() < Duration::from_secs(10) {
