@@ -117,13 +117,57 @@ impl std::error::Error for ReadError {}
 
 /// Reads the UTF-8 file at `path`; a failure to read is about the whole
 /// file (no line); a byte that is not UTF-8 is named at its line and column.
+///
+/// The file is taken whole or not at all: a file being rewritten in
+/// place while it is read (an editor or a script truncating and writing
+/// it) could otherwise be read half-written, and a half iptables-restore
+/// file cut after a `COMMIT` is a valid, smaller ruleset. So a read
+/// counts only when the file held still: same inode, size and mtime
+/// before and after the read, the size what was read, and not modified
+/// within the last [`QUIET`]. Otherwise it is read again, up to
+/// [`SETTLE_TRIES`] times [`QUIET`] apart, then refused with a message
+/// saying so. (A writer that pauses longer than [`QUIET`] mid-file can
+/// still be read half-written; writing a new file beside it and
+/// `rename(2)`-ing it into place is always seen whole.)
 pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_bytes(path)?;
+    utf8(bytes, path)
+}
+
+/// The bytes of the file at `path`, whole ([`read_file`]'s rules).
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    let io_err = |e: &io::Error| {
         Error::new(
             Location::new(path, 0, None),
-            ErrorKind::Io(ReadError::new(&e)),
+            ErrorKind::Io(ReadError::new(e)),
         )
-    })?;
+    };
+    let mut tries = 0;
+    let bytes = loop {
+        let (bytes, still) = read_once(path).map_err(|e| io_err(&e))?;
+        if still {
+            break bytes;
+        }
+        tries += 1;
+        if tries >= SETTLE_TRIES {
+            return Err(Error::new(
+                Location::new(path, 0, None),
+                ErrorKind::Io(ReadError {
+                    kind: io::ErrorKind::Interrupted,
+                    reason: format!(
+                        "the file kept changing while it was read ({tries} tries in {} ms): something is writing it; nothing was taken from it (write the new file beside it and rename it into place)",
+                        tries * QUIET.as_millis() as u32
+                    ),
+                }),
+            ));
+        }
+        std::thread::sleep(QUIET);
+    };
+    Ok(bytes)
+}
+
+/// `bytes` as UTF-8, or the line and column of the first byte that is not.
+fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
@@ -141,4 +185,40 @@ pub(crate) fn read_file(path: &Path) -> Result<String, Error> {
             }),
         )
     })
+}
+
+/// How long a file must have been left alone to be read ([`read_file`]).
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+/// Reads of a changing file before [`read_file`] gives up (one second).
+pub const SETTLE_TRIES: u32 = 20;
+
+/// One read of `path`; whether the file held still around it.
+fn read_once(path: &Path) -> io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut f = std::fs::File::open(path)?;
+    let before = f.metadata()?;
+    let mut bytes = Vec::with_capacity(before.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    let after = f.metadata()?;
+    let named = std::fs::metadata(path)?;
+    let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
+        a.ino() == b.ino()
+            && a.dev() == b.dev()
+            && a.len() == b.len()
+            && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
+    };
+    // A modification time in the future (a clock set back) counts as old.
+    let quiet = after
+        .modified()
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
+        .is_none_or(|age| age >= QUIET);
+    // Not a regular file (a pipe, /dev/stdin): read once, as it is.
+    let still = !after.is_file()
+        || (same(&before, &after)
+            && same(&after, &named)
+            && after.len() == bytes.len() as u64
+            && quiet);
+    Ok((bytes, still))
 }

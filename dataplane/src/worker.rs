@@ -178,6 +178,10 @@ pub struct Worker<P: Port> {
     taps: Vec<Option<TapQueue>>,
     /// Frames read from a TAP, one batch.
     host_rx: [Desc; BATCH],
+    /// The control side's requests about the ports (interfaces gone and
+    /// back), and the request generation served last.
+    port_ctl: Arc<crate::io::PortControl>,
+    port_ctl_seen: u64,
 }
 
 /// Conntrack slab slots the worker looks at per turn for a control
@@ -212,6 +216,8 @@ impl<P: Port> Worker<P> {
             taken: Vec::with_capacity(BATCH),
             taps: Vec::new(),
             host_rx: [Desc::default(); BATCH],
+            port_ctl: Arc::default(),
+            port_ctl_seen: 0,
         }
         .with_ct_channel()
     }
@@ -254,6 +260,12 @@ impl<P: Port> Worker<P> {
     /// [`RunParams::sleep_ms`] later.
     pub fn running_generation(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.running)
+    }
+
+    /// Where the control side asks this worker to stop using a port
+    /// whose interface is gone, or to reopen it ([`crate::io::PortControl`]).
+    pub fn port_control(&self) -> Arc<crate::io::PortControl> {
+        Arc::clone(&self.port_ctl)
     }
 
     /// Follows the snapshots published in `cell` from the next turn on.
@@ -516,6 +528,11 @@ impl<P: Port> Worker<P> {
                 self.running
                     .store(self.pipeline.generation(), Ordering::Release);
             }
+        }
+        let g = self.port_ctl.generation();
+        if g != self.port_ctl_seen {
+            self.port_ctl_seen = g;
+            self.port_ctl.serve(&mut self.ports, &mut self.umem);
         }
         if self.handoff.is_some() {
             self.take_handoffs(now);

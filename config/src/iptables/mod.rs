@@ -24,7 +24,7 @@ pub use ext::{Match, TargetExt};
 pub use model::*;
 pub use restore::RestoreError;
 
-use crate::error::{Error, ErrorKind, Location, ReadError};
+use crate::error::Error;
 
 /// Parses a restore file from an empty ruleset (as `iptables-restore FILE`
 /// on a fresh namespace).
@@ -58,18 +58,15 @@ pub fn load6(path: &Path) -> Result<Ruleset, Error> {
 }
 
 /// Reads and parses a restore file.
+/// The file is taken whole or not at all (`error::read_bytes`).
 pub fn load(path: &Path) -> Result<Ruleset, Error> {
     load_family(path, Family::Ipv4)
 }
 
 /// Reads and parses a restore file of `family`.
+/// The file is taken whole or not at all (`error::read_bytes`).
 pub fn load_family(path: &Path, family: Family) -> Result<Ruleset, Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(
-            Location::new(path, 0, None),
-            ErrorKind::Io(ReadError::new(&e)),
-        )
-    })?;
+    let bytes = crate::error::read_bytes(path)?;
     parse_family(&bytes::decode(&bytes, path)?, path, family)
 }
 

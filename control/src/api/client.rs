@@ -20,7 +20,9 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, String> {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
             format!("{s}: socket missing / daemon not running (no sluice run with this config?)")
         }
-        ErrorKind::PermissionDenied => format!("{s}: permission denied (root only)"),
+        ErrorKind::PermissionDenied => format!(
+            "{s}: permission denied: the sluice API answers root only (run this as root, e.g. with sudo)"
+        ),
         _ => format!("{s}: cannot connect: {e}"),
     })?;
     let _ = stream.set_read_timeout(Some(TIMEOUT));

@@ -603,11 +603,14 @@ fn answer(mut stream: UnixStream, control: &mut Control) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     // Mode 0600 keeps others out; the peer's uid says so again.
-    let root = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
-        .is_ok_and(|c| c.uid() == 0);
-    let resp = if !root {
+    let peer = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials);
+    let resp = if !peer.is_ok_and(|c| c.uid() == 0) {
+        // Not read: a non-root peer's request is never parsed.
         Response::Error {
-            error: "permission denied (root only)".into(),
+            error: format!(
+                "permission denied: the sluice API answers root only (this client runs as uid {}); run it as root, e.g. with sudo",
+                peer.map_or_else(|_| "unknown".to_string(), |c| c.uid().to_string())
+            ),
         }
     } else {
         let mut line = String::new();

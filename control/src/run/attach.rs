@@ -36,12 +36,16 @@ pub fn detach_stale(ifname: &str) -> Result<bool, String> {
     xsk::detach_stale(ifname).map_err(|e| e.to_string())
 }
 
+/// Chunks of each worker's UMEM with `ports` interfaces: room for every
+/// port's fill ring, its RX and TX rings, and the pipeline's queues.
+pub fn umem_frames(ports: usize) -> u32 {
+    (4096 * ports as u32).max(8192)
+}
+
 /// Worker `w`'s frame arena and its port on each interface (queue `w`).
 pub fn open_worker(ifnames: &[&str], w: u32) -> Result<(Umem, Vec<XskPort>), String> {
     let cfg = XskConfig {
-        // Room for every port's fill ring, its RX and TX rings, and the
-        // pipeline's queues.
-        frames: (4096 * ifnames.len() as u32).max(8192),
+        frames: umem_frames(ifnames.len()),
         ..XskConfig::default()
     };
     xsk::open_worker(ifnames, w, &cfg).map_err(|e| format!("worker {w}: {e}"))

@@ -30,6 +30,7 @@
 //! vanish with the process); the next start removes them (step 2).
 
 pub mod api;
+mod links;
 mod lock;
 mod log;
 pub mod logsink;
@@ -79,6 +80,14 @@ pub fn run(config: &Path) -> ExitCode {
     daemon.serve(&log, &stop, &usr1, &hup)
 }
 
+/// The test-only fault hook: `SLUICE_FAULT=worker-panic` makes worker 0
+/// panic 300 ms after it starts (`control/tests/lab.rs` tests the
+/// daemon's answer to a dying worker). Compiled into debug builds only
+/// (the tests'); a release build ignores the variable.
+fn fault_hook() -> bool {
+    cfg!(debug_assertions) && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic")
+}
+
 /// A running daemon: what [`Drop`] must undo, in the order it must be
 /// undone (workers first: they own the sockets; then the TAPs; the lock
 /// last).
@@ -106,6 +115,8 @@ struct Daemon {
     log_done: Arc<AtomicBool>,
     /// SIGHUP: the drain thread reopens the log file.
     log_reopen: Arc<AtomicBool>,
+    /// The interfaces watched while serving ([`links`]).
+    links: links::Links,
 }
 
 struct WorkerThread {
@@ -144,7 +155,7 @@ impl Daemon {
 
         if !nix::unistd::geteuid().is_root() {
             return Err(
-                "sluice run needs root (CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF) to attach AF_XDP sockets and create TAP devices: run it as root"
+                "sluice run needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_IPC_LOCK) to attach AF_XDP sockets and create TAP devices: run it as root"
                     .into(),
             );
         }
@@ -215,7 +226,7 @@ impl Daemon {
             busy_poll: a.dataplane.busy_poll,
             ..RunParams::default()
         };
-        let mut links = handoff_mesh(workers as usize, HANDOFF_RING).into_iter();
+        let mut mesh = handoff_mesh(workers as usize, HANDOFF_RING).into_iter();
         let mut daemon = Daemon {
             stop: Arc::clone(stop),
             workers: Vec::new(),
@@ -233,7 +244,10 @@ impl Daemon {
             log_thread: None,
             log_done: Arc::new(AtomicBool::new(false)),
             log_reopen: Arc::new(AtomicBool::new(false)),
+            links: links::Links::new(&[], Vec::new(), 0),
         };
+        let mut port_controls = Vec::new();
+        let mut pending = Vec::new();
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
         for w in 0..workers {
             let (umem, ports) = attach::open_worker(&names, w)?;
@@ -248,13 +262,14 @@ impl Daemon {
             let mut worker = Worker::new(umem, ports, pipeline);
             worker.follow(Arc::clone(&cell));
             if workers > 1 {
-                if let Some(l) = links.next() {
+                if let Some(l) = mesh.next() {
                     worker.set_handoff(l);
                 }
             }
             daemon.taps.attach(&mut worker, w as usize)?;
             let counters = worker.counter_block();
             let rules = worker.rules_reader_slot();
+            port_controls.push(worker.port_control());
             if let Ok(mut c) = daemon.control.lock() {
                 c.workers.push(views::WorkerView {
                     counters: Arc::clone(&counters),
@@ -266,9 +281,31 @@ impl Daemon {
                     ports: worker.ports_block(),
                 });
             }
-            let core = cores.get(w as usize).copied();
+            daemon.workers.push(WorkerThread {
+                index: w as usize,
+                handle: None,
+                counters,
+                rules,
+            });
+            pending.push(worker);
+        }
+        // Everything is attached: keep only what running needs, before
+        // any thread exists (capabilities are per thread; the workers and
+        // the control threads inherit the reduced sets).
+        sluice_dataplane::io::caps::keep_only(&sluice_dataplane::io::caps::RUNNING)
+            .map_err(|e| {
+                format!("cannot drop the capabilities it no longer needs: {e} (reducing the bounding set needs CAP_SETPCAP; under systemd, CapabilityBoundingSet must include it)")
+            })?;
+        log.step(&format!(
+            "capabilities: kept {} (effective, permitted, bounding), dropped the rest",
+            sluice_dataplane::io::caps::RUNNING
+                .map(sluice_dataplane::io::caps::name)
+                .join(", ")
+        ));
+        for (w, mut worker) in pending.into_iter().enumerate() {
+            let core = cores.get(w).copied();
             let stop = Arc::clone(stop);
-            let fault = w == 0 && std::env::var("SLUICE_FAULT").as_deref() == Ok("worker-panic");
+            let fault = w == 0 && fault_hook();
             let handle = std::thread::Builder::new()
                 .name(format!("sluice-w{w}"))
                 .spawn(move || {
@@ -276,7 +313,7 @@ impl Daemon {
                         core_affinity::set_for_current(c);
                     }
                     if fault {
-                        // A test hook (control/tests/lab.rs): the daemon's
+                        // The test hook (`fault_hook`): the daemon's
                         // answer to a dying worker is tested for real.
                         std::thread::sleep(Duration::from_millis(300));
                         panic!("injected fault: SLUICE_FAULT=worker-panic");
@@ -294,13 +331,13 @@ impl Daemon {
                     "sleeps when idle"
                 }
             ));
-            daemon.workers.push(WorkerThread {
-                index: w as usize,
-                handle: Some(handle),
-                counters,
-                rules,
-            });
+            daemon.workers[w].handle = Some(handle);
         }
+        daemon.links = links::Links::new(
+            &daemon.ifnames,
+            port_controls,
+            u64::from(attach::umem_frames(daemon.ifnames.len())),
+        );
         Ok(daemon)
     }
 
@@ -382,6 +419,11 @@ impl Daemon {
         let mut failed = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+            if let Err(e) = self.links.check(log) {
+                log.error(&e);
+                failed = true;
+                break;
+            }
             if usr1.swap(false, Ordering::Relaxed) {
                 self.print_counters();
             }
@@ -394,6 +436,11 @@ impl Daemon {
                 if let Err(e) = r {
                     log.error(&format!("SIGHUP: {e}"));
                 }
+            }
+            // A worker also ends when a signal set `stop` (the workers
+            // share the flag) during this turn's sleep: not a failure.
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
             if let Some(w) = self
                 .workers
@@ -483,6 +530,13 @@ impl Daemon {
                 get("handoff.sent"),
                 get("handoff.received"),
             ));
+        }
+        for (name, c) in self.links.counts() {
+            out.push_str(&format!("sluice: link {name}:"));
+            for (n, v) in links::LinkCounts::NAMES.iter().zip(c.values()) {
+                out.push_str(&format!(" {n} {v}"));
+            }
+            out.push('\n');
         }
         out.push_str("sluice: counters (summed over workers):\n");
         for (name, v) in sum.iter().filter(|(_, v)| *v != 0) {

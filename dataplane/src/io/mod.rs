@@ -32,6 +32,7 @@
 //! rings' acquire/release ordering hands the bytes over); the pipeline only
 //! names descriptors it was given by [`Port::rx`] or [`Umem::alloc`].
 
+pub mod caps;
 pub mod mem;
 pub mod tap;
 pub mod wait;
@@ -459,6 +460,142 @@ pub trait Port {
     /// `XDP_STATISTICS`), else the last values read.
     fn counters(&mut self, _kernel: bool) -> PortCounters {
         PortCounters::default()
+    }
+
+    /// The port's interface is gone (`true`) or back: a gone port takes
+    /// and gives no frame and is not polled until [`Port::reopen`].
+    fn set_gone(&mut self, _gone: bool) {}
+
+    /// The port's link is down (`true`) or up again: a down port takes no
+    /// frame to send and does not keep the worker awake with the frames
+    /// it already has (they go when the link is up).
+    fn set_down(&mut self, _down: bool) {}
+
+    /// Opens the port again on an interface re-created with the same
+    /// name; how many chunks of the old one were written off. Called
+    /// between turns, never on the fast path.
+    fn reopen(&mut self, _umem: &mut Umem) -> Result<u32, String> {
+        Err("this kind of port cannot be reopened".into())
+    }
+}
+
+/// The control side's requests about a worker's ports, for interfaces
+/// that go away and come back (`sluice run` watches the links): posted
+/// here, served by the worker at the start of its next turn (one atomic
+/// load a turn when nothing is asked). Ports are bits `1 << index` (the
+/// first 64).
+#[derive(Debug, Default)]
+pub struct PortControl {
+    /// Bumped after each request; the worker serves when it changed.
+    requests: std::sync::atomic::AtomicU64,
+    /// Ports whose interface is gone.
+    gone: std::sync::atomic::AtomicU64,
+    /// Ports whose link is down.
+    down: std::sync::atomic::AtomicU64,
+    /// Ports to reopen (taken by the worker).
+    reopen: std::sync::atomic::AtomicU64,
+    /// Reopens done and failed, and the chunks written off by them.
+    reopened: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    lost: std::sync::atomic::AtomicU64,
+    /// The last failure's message.
+    error: std::sync::Mutex<String>,
+}
+
+/// What a worker did about [`PortControl`] requests so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortControlDone {
+    pub reopened: u64,
+    pub failed: u64,
+    /// Chunks written off by the reopens.
+    pub lost: u64,
+}
+
+impl PortControl {
+    /// Marks port `i` gone or back (`gone == false` also cancels nothing
+    /// else: reopening is [`PortControl::reopen`]).
+    pub fn set_gone(&self, i: usize, gone: bool) {
+        self.post(&self.gone, i, gone);
+    }
+
+    /// Marks port `i`'s link down or up.
+    pub fn set_down(&self, i: usize, down: bool) {
+        self.post(&self.down, i, down);
+    }
+
+    /// Sets or clears port `i`'s bit of `mask`, then bumps the request
+    /// generation (after: the worker that sees the new generation sees
+    /// the bit).
+    fn post(&self, mask: &std::sync::atomic::AtomicU64, i: usize, on: bool) {
+        use std::sync::atomic::Ordering;
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        if on {
+            mask.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            mask.fetch_and(!bit, Ordering::AcqRel);
+        }
+        self.requests.fetch_add(1, Ordering::Release);
+    }
+
+    /// Asks for port `i` to be reopened (and no longer gone).
+    pub fn reopen(&self, i: usize) {
+        use std::sync::atomic::Ordering;
+        let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+        self.gone.fetch_and(!bit, Ordering::AcqRel);
+        self.reopen.fetch_or(bit, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn done(&self) -> PortControlDone {
+        use std::sync::atomic::Ordering;
+        PortControlDone {
+            reopened: self.reopened.load(Ordering::Acquire),
+            failed: self.failed.load(Ordering::Acquire),
+            lost: self.lost.load(Ordering::Acquire),
+        }
+    }
+
+    /// The last reopen failure's message.
+    pub fn last_error(&self) -> String {
+        self.error.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// The request generation (the worker compares it once a turn).
+    pub fn generation(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Serves the requests on `ports` (the worker, between turns).
+    pub fn serve<P: Port>(&self, ports: &mut [P], umem: &mut Umem) {
+        use std::sync::atomic::Ordering;
+        let gone = self.gone.load(Ordering::Acquire);
+        let down = self.down.load(Ordering::Acquire);
+        let reopen = self.reopen.swap(0, Ordering::AcqRel);
+        for (i, p) in ports.iter_mut().enumerate().take(64) {
+            let bit = 1u64 << i;
+            p.set_down(down & bit != 0);
+            if reopen & bit == 0 {
+                p.set_gone(gone & bit != 0);
+                continue;
+            }
+            match p.reopen(umem) {
+                Ok(lost) => {
+                    p.set_gone(false);
+                    p.set_down(down & bit != 0);
+                    self.lost.fetch_add(u64::from(lost), Ordering::AcqRel);
+                    self.reopened.fetch_add(1, Ordering::AcqRel);
+                }
+                Err(e) => {
+                    // Still gone: it takes and gives nothing until the
+                    // next attempt.
+                    p.set_gone(true);
+                    if let Ok(mut m) = self.error.lock() {
+                        *m = e;
+                    }
+                    self.failed.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
     }
 }
 

@@ -157,6 +157,15 @@ pub struct XskPortStats {
     /// Invalid descriptors (`rx_invalid_descs`, `tx_invalid_descs`).
     pub kernel_rx_invalid: u64,
     pub kernel_tx_invalid: u64,
+    /// Frames [`Port::tx`] refused because the link is down or the
+    /// interface gone.
+    pub tx_link_down: u64,
+    /// Chunks written off when the port was reopened: those its dead
+    /// socket's fill and TX rings held (the kernel unbound the socket
+    /// when the interface went away and returns none of them).
+    pub lost_to_gone_link: u64,
+    /// Times the port was reopened on a re-created interface.
+    pub reopened: u64,
 }
 
 /// Why an AF_XDP port could not be set up; each message names the
@@ -261,6 +270,14 @@ pub struct XskPort {
     stats: XskPortStats,
     /// The last `XDP_STATISTICS` read for [`Port::counters`].
     kernel: XskPortStats,
+    /// SO_BUSY_POLL was set (a reopened socket gets it again).
+    busy_poll: bool,
+    /// The interface is gone ([`Port::set_gone`]): no frame in or out
+    /// until [`Port::reopen`].
+    gone: bool,
+    /// The link is down ([`Port::set_down`]): no frame taken to send, no
+    /// TX kick (the kernel refuses it with ENETDOWN and keeps the ring).
+    down: bool,
 }
 
 impl fmt::Debug for XskPort {
@@ -412,6 +429,9 @@ impl Port for XskPort {
     }
 
     fn rx(&mut self, _umem: &mut Umem, out: &mut [Desc]) -> usize {
+        if self.gone {
+            return 0;
+        }
         let want = out.len().min(self.scratch.len());
         // SAFETY: the RX ring hands over frames the kernel filled from
         // chunks we put on this port's fill ring; they are ours now.
@@ -430,6 +450,10 @@ impl Port for XskPort {
 
     fn tx(&mut self, umem: &mut Umem, frames: &[Desc]) -> usize {
         if frames.is_empty() {
+            return 0;
+        }
+        if self.gone || self.down {
+            self.stats.tx_link_down += frames.len() as u64;
             return 0;
         }
         let want = frames.len().min(self.scratch.len()) as u32;
@@ -489,8 +513,13 @@ impl Port for XskPort {
     }
 
     fn poll(&mut self, umem: &mut Umem) {
+        if self.gone {
+            return;
+        }
         self.complete(umem);
-        self.kick_tx();
+        if !self.down {
+            self.kick_tx();
+        }
         if self.fill_out == 0 {
             self.stats.fill_ring_empty += 1;
         }
@@ -502,11 +531,49 @@ impl Port for XskPort {
     }
 
     fn fd(&self) -> Option<RawFd> {
-        Some(self.rx_q.fd().as_raw_fd())
+        // A dead socket polls readable (POLLERR) for ever.
+        (!self.gone).then(|| self.rx_q.fd().as_raw_fd())
     }
 
     fn tx_pending(&self) -> bool {
-        self.tx_outstanding() > 0
+        // A down link's TX ring waits for the link (the kernel does not
+        // take from it meanwhile): no reason to stay awake.
+        !self.gone && !self.down && self.tx_outstanding() > 0
+    }
+
+    fn set_down(&mut self, down: bool) {
+        self.down = down;
+    }
+
+    fn set_gone(&mut self, gone: bool) {
+        self.gone = gone;
+    }
+
+    /// A new socket on the same interface name and queue, sharing the
+    /// worker's UMEM, in the mode the old one had; the old one is closed.
+    /// The chunks the old socket's fill and TX rings held are written off
+    /// (`lost_to_gone_link`): after `NETDEV_UNREGISTER` the kernel
+    /// unbinds the socket and hands none of them back.
+    fn reopen(&mut self, umem: &mut Umem) -> Result<u32, String> {
+        let ring = QueueSize::new(self.scratch.len() as u32).map_err(|e| e.to_string())?;
+        let spec = PortSpec {
+            xumem: &self.umem,
+            chunks: &self.chunks,
+            ifname: &self.ifname,
+            queue: self.queue,
+            ring,
+            mode: self.mode,
+            busy_poll: self.busy_poll,
+            fill_target: self.fill_target,
+        };
+        let mut new = open_port(&spec).map_err(|e| e.to_string())?;
+        let lost = self.fill_out + self.tx_out;
+        new.stats = self.stats;
+        new.stats.lost_to_gone_link += u64::from(lost);
+        new.stats.reopened += 1;
+        *self = new;
+        self.refill(umem);
+        Ok(lost)
     }
 }
 
@@ -695,94 +762,126 @@ fn try_open(
     let fill_target = cfg.ring_size.min(cfg.frames / (2 * n_ports)).max(1);
     let mut ports = Vec::with_capacity(ifaces.len());
     for (i, ifname) in ifaces.iter().enumerate() {
-        let iface: Interface = ifname.parse().map_err(|_| {
-            (
-                i,
-                XskError::NoSuchInterface {
-                    ifname: ifname.to_string(),
-                },
-            )
-        })?;
-        let xdp = if native[i] {
-            XdpFlags::XDP_FLAGS_DRV_MODE
-        } else {
-            XdpFlags::XDP_FLAGS_SKB_MODE
-        };
-        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
-        bind |= if zerocopy {
-            BindFlags::XDP_ZEROCOPY
-        } else {
-            BindFlags::XDP_COPY
-        };
-        let sock_cfg = SocketConfig::builder()
-            .rx_queue_size(ring)
-            .tx_queue_size(ring)
-            .libxdp_flags(LibxdpFlags::empty())
-            .xdp_flags(xdp)
-            .bind_flags(bind)
-            .build();
-        let sock_err = |what: String, source: io::Error| {
-            (
-                i,
-                XskError::Socket {
-                    ifname: ifname.to_string(),
-                    queue,
-                    what,
-                    source,
-                },
-            )
-        };
-        // SAFETY: xsk-rs asks that no other socket is bound to this
-        // (interface, queue) with this UMEM; the caller opens each pair
-        // once per worker and `ifaces` names distinct interfaces (checked
-        // by the kernel too: a second bind fails with EBUSY).
-        #[allow(unsafe_code)]
-        let (tx_q, rx_q, fq_cq) =
-            unsafe { Socket::new(sock_cfg, &xumem, &iface, queue) }.map_err(|e| {
-                let src = std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<io::Error>())
-                    .and_then(io::Error::raw_os_error)
-                    .map_or_else(|| io::Error::other("unknown"), io::Error::from_raw_os_error);
-                sock_err(e.to_string(), src)
-            })?;
-        let Some((fill_q, comp_q)) = fq_cq else {
-            return Err(sock_err(
-                "no fill/completion ring for this interface".into(),
-                io::Error::other("same interface and queue twice?"),
-            ));
-        };
-        if cfg.busy_poll {
-            set_busy_poll(rx_q.fd().as_raw_fd())
-                .map_err(|e| sock_err("setting busy poll".into(), e))?;
-        }
-        ports.push(XskPort {
-            ifname: ifname.to_string(),
+        let spec = PortSpec {
+            xumem: &xumem,
+            chunks: &chunks,
+            ifname,
             queue,
+            ring,
             mode: XskMode {
                 native: native[i],
                 zerocopy,
             },
-            rx_q,
-            tx_q,
-            fill_q,
-            comp_q,
-            umem: xumem.clone(),
-            chunks: Arc::clone(&chunks),
-            frame_shift: frame_size.trailing_zeros(),
-            scratch: vec![FrameDesc::default(); cfg.ring_size as usize],
-            fill_out: 0,
+            busy_poll: cfg.busy_poll,
             fill_target,
-            tx_out: 0,
-            tx_new: 0,
-            stats: XskPortStats::default(),
-            kernel: XskPortStats::default(),
-        });
+        };
+        ports.push(open_port(&spec).map_err(|e| (i, e))?);
     }
     let mut umem = umem;
     for p in &mut ports {
         p.refill(&mut umem);
     }
     Ok((umem, ports))
+}
+
+/// What [`open_port`] needs: the worker's UMEM and where to bind.
+struct PortSpec<'a> {
+    xumem: &'a xsk_rs::Umem,
+    chunks: &'a Arc<[FrameDesc]>,
+    ifname: &'a str,
+    queue: u32,
+    ring: QueueSize,
+    mode: XskMode,
+    busy_poll: bool,
+    fill_target: u32,
+}
+
+/// One AF_XDP socket on `spec.ifname` queue `spec.queue`, sharing
+/// `spec.xumem` (its fill ring empty: the caller refills it).
+fn open_port(spec: &PortSpec<'_>) -> Result<XskPort, XskError> {
+    let PortSpec {
+        xumem,
+        chunks,
+        ifname,
+        queue,
+        ring,
+        mode,
+        busy_poll,
+        fill_target,
+    } = *spec;
+    let iface: Interface = ifname.parse().map_err(|_| XskError::NoSuchInterface {
+        ifname: ifname.to_string(),
+    })?;
+    let xdp = if mode.native {
+        XdpFlags::XDP_FLAGS_DRV_MODE
+    } else {
+        XdpFlags::XDP_FLAGS_SKB_MODE
+    };
+    let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+    bind |= if mode.zerocopy {
+        BindFlags::XDP_ZEROCOPY
+    } else {
+        BindFlags::XDP_COPY
+    };
+    let sock_cfg = SocketConfig::builder()
+        .rx_queue_size(ring)
+        .tx_queue_size(ring)
+        .libxdp_flags(LibxdpFlags::empty())
+        .xdp_flags(xdp)
+        .bind_flags(bind)
+        .build();
+    let sock_err = |what: String, source: io::Error| XskError::Socket {
+        ifname: ifname.to_string(),
+        queue,
+        what,
+        source,
+    };
+    // SAFETY: xsk-rs asks that no other socket is bound to this
+    // (interface, queue) with this UMEM; the caller opens each pair
+    // once per worker (a reopen closes the old socket after, and its
+    // interface is gone) and `ifaces` names distinct interfaces (checked
+    // by the kernel too: a second bind fails with EBUSY).
+    #[allow(unsafe_code)]
+    let (tx_q, rx_q, fq_cq) =
+        unsafe { Socket::new(sock_cfg, xumem, &iface, queue) }.map_err(|e| {
+            let src = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .and_then(io::Error::raw_os_error)
+                .map_or_else(|| io::Error::other("unknown"), io::Error::from_raw_os_error);
+            sock_err(e.to_string(), src)
+        })?;
+    let Some((fill_q, comp_q)) = fq_cq else {
+        return Err(sock_err(
+            "no fill/completion ring for this interface".into(),
+            io::Error::other("same interface and queue twice?"),
+        ));
+    };
+    if busy_poll {
+        set_busy_poll(rx_q.fd().as_raw_fd())
+            .map_err(|e| sock_err("setting busy poll".into(), e))?;
+    }
+    Ok(XskPort {
+        ifname: ifname.to_string(),
+        queue,
+        mode,
+        rx_q,
+        tx_q,
+        fill_q,
+        comp_q,
+        umem: xumem.clone(),
+        chunks: Arc::clone(chunks),
+        frame_shift: DEFAULT_FRAME_SIZE.trailing_zeros(),
+        scratch: vec![FrameDesc::default(); ring.get() as usize],
+        fill_out: 0,
+        fill_target,
+        tx_out: 0,
+        tx_new: 0,
+        stats: XskPortStats::default(),
+        kernel: XskPortStats::default(),
+        busy_poll,
+        gone: false,
+        down: false,
+    })
 }
 
 /// SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 µs, SO_BUSY_POLL_BUDGET 64
