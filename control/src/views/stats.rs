@@ -208,14 +208,21 @@ fn json_of(w: &WorkerStats, names: &[String]) -> serde_json::Value {
     let (c, t, ct) = (&w.counters, &w.batch_times, w.conntrack.as_ref());
     let counters: serde_json::Map<String, serde_json::Value> =
         c.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
+    let l = c.ledger();
     json!({
         "counters": counters,
+        // The frame ledger: rx + generated = tx + dropped + punted +
+        // consumed + stolen + queued when every frame is accounted for.
         "ledger": {
-            "rx": c.ledger().rx,
-            "tx": c.ledger().tx,
-            "dropped": c.ledger().dropped,
-            "punted": c.ledger().punted,
-            "queued": c.ledger().queued,
+            "rx": l.rx,
+            "generated": l.generated,
+            "tx": l.tx,
+            "dropped": l.dropped,
+            "punted": l.punted,
+            "consumed": l.consumed,
+            "stolen": l.stolen,
+            "queued": l.queued,
+            "balanced": l.balanced(),
         },
         "conntrack": ct.map(|c| c.total),
         "ports": ports_json(&w.ports, names),
@@ -297,5 +304,9 @@ mod tests {
         assert_eq!(j["total"]["ports"]["wan"]["tx"], 64);
         assert_eq!(j["workers"][1]["ports"]["lan"]["rx"], 5);
         assert_eq!(j["workers"][0]["batch_ns"]["count"], 1);
+        // 100 in = 90 out + 10 dropped; 5 in = 4 out + 1 dropped.
+        assert_eq!(j["workers"][0]["ledger"]["balanced"], true);
+        assert_eq!(j["total"]["ledger"]["dropped"], 11);
+        assert_eq!(j["total"]["ledger"]["balanced"], true);
     }
 }
