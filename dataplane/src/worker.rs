@@ -25,7 +25,7 @@ use crossbeam_queue::ArrayQueue;
 use crate::io::tap::TapQueue;
 use crate::io::{Desc, Port, PortId, Umem};
 use crate::packet::{
-    BatchTimes, Counter, CounterBlock, CtState, L2Class, LatencyBlock, Pkt, BATCH,
+    BatchTimes, Counter, CounterBlock, CtState, L2Class, LatencyBlock, Pkt, UmemLedger, BATCH,
 };
 use crate::pipeline::Pipeline;
 use crate::snapshot::Snapshot;
@@ -491,9 +491,27 @@ impl<P: Port> Worker<P> {
         Arc::clone(&self.published_ports)
     }
 
-    /// Publishes the counters (and the batch times, the ports') now.
+    /// Where the arena's frames are now (between two turns): free, or
+    /// held by the ports, the punt queue or the neighbour queue
+    /// (`neigh_queued` frames, from the counters).
+    fn umem_ledger(&mut self, neigh_queued: u64) -> UmemLedger {
+        let held = self.ports.iter().map(|p| p.held()).sum::<usize>()
+            + self.pipeline.punt().len()
+            + neigh_queued as usize;
+        UmemLedger {
+            frames: self.umem.frames() as u64,
+            free: self.umem.free_count() as u64,
+            held: held as u64,
+        }
+    }
+
+    /// Publishes the counters (and the batch times, the ports', the
+    /// arena's gauges) now.
     pub fn publish(&mut self) {
-        self.published.publish(&self.pipeline.counters());
+        let mut c = self.pipeline.counters();
+        let u = self.umem_ledger(c.neigh_queued());
+        c.set_umem(u);
+        self.published.publish(&c);
         self.published_times.publish(&self.batch_times);
         let kernel = self.publications.is_multiple_of(KERNEL_STATS_EVERY);
         self.publications += 1;
@@ -663,14 +681,11 @@ impl Worker<crate::io::mem::MemPort> {
         if !l.balanced() {
             return Err(format!("ledger does not balance: {l:?}"));
         }
-        let held = self.ports.iter().map(|p| p.sent_len()).sum::<usize>()
-            + self.pipeline.punt().len()
-            + l.queued as usize;
-        let free = self.umem.free_count();
-        if free + held != self.umem.frames() {
+        let u = self.umem_ledger(l.queued);
+        if u.lost() != 0 {
             return Err(format!(
-                "frames leaked: {free} free + {held} held of {} (ledger {l:?})",
-                self.umem.frames()
+                "frames leaked: {} free + {} held of {} (ledger {l:?})",
+                u.free, u.held, u.frames
             ));
         }
         Ok(())

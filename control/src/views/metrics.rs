@@ -14,6 +14,7 @@
 //! | `sluice_drops_total` | counter | worker, reason | every drop reason (`stage.reason`), zeros too |
 //! | `sluice_conntrack_entries` | gauge | worker | the shard's entries (absent when it did not answer) |
 //! | `sluice_conntrack_max` | gauge | | `[dataplane] conntrack_max` (all shards) |
+//! | `sluice_umem_frames` | gauge | worker, state | the arena's frames: `free`, `held` (rings and queues), `lost` (neither) |
 //! | `sluice_batch_seconds` | histogram | worker, le | the batch-time histogram |
 //! | `sluice_rule_packets_total`, `_bytes_total` | counter | table, chain, rule | rule number from 1, as `--line-numbers` |
 //! | `sluice_chain_policy_packets_total`, `_bytes_total` | counter | table, chain | built-in chains' policies |
@@ -248,6 +249,23 @@ pub fn render(m: &MetricsInput<'_>) -> String {
         "The conntrack table's maximum (all shards).",
     );
     o.sample("sluice_conntrack_max", &[], m.conntrack_max);
+    let name = "sluice_umem_frames";
+    o.family(
+        name,
+        "gauge",
+        "The worker's arena frames at its last publication: free, held (fill and TX rings, punt and neighbour queues), lost (neither: 0 unless one leaked).",
+    );
+    for (i, s) in w.iter().enumerate() {
+        let worker = i.to_string();
+        let u = s.counters.umem();
+        for (state, v) in [
+            ("free", u.free as i64),
+            ("held", u.held as i64),
+            ("lost", u.lost()),
+        ] {
+            o.sample(name, &[("worker", &worker), ("state", state)], v);
+        }
+    }
 
     let name = "sluice_batch_seconds";
     o.family(name, "histogram", "Time a worker took for a batch.");
@@ -446,6 +464,9 @@ mod tests {
             "# TYPE sluice_conntrack_entries gauge",
             "sluice_conntrack_entries{worker=\"0\"} 7",
             "sluice_conntrack_max 1000",
+            "# HELP sluice_umem_frames The worker's arena frames at its last publication: free, held (fill and TX rings, punt and neighbour queues), lost (neither: 0 unless one leaked).",
+            "# TYPE sluice_umem_frames gauge",
+            "sluice_umem_frames{worker=\"0\",state=\"free\"} 0",
             "# TYPE sluice_batch_seconds histogram",
             "sluice_batch_seconds_bucket{worker=\"0\",le=\"0.000001\"} 0",
             "sluice_batch_seconds_bucket{worker=\"0\",le=\"0.0000025\"} 3",

@@ -108,6 +108,15 @@ fn block(
     } else {
         let _ = writeln!(out, "  conntrack: no answer");
     }
+    let u = c.umem();
+    let _ = writeln!(
+        out,
+        "  umem: {} frames, {} free, {} on rings and queues, {} lost",
+        u.frames,
+        u.free,
+        u.held,
+        u.lost()
+    );
     let _ = writeln!(
         out,
         "  batch time: p50 {} p99 {} p99.9 {} max {} ({} batches)",
@@ -224,6 +233,14 @@ fn json_of(w: &WorkerStats, names: &[String]) -> serde_json::Value {
             "queued": l.queued,
             "balanced": l.balanced(),
         },
+        // Where the arena's frames were at the worker's last publication:
+        // lost = frames - free - held is 0 when none leaked.
+        "umem": {
+            "frames": c.umem().frames,
+            "free": c.umem().free,
+            "held": c.umem().held,
+            "lost": c.umem().lost(),
+        },
         "conntrack": ct.map(|c| c.total),
         "ports": ports_json(&w.ports, names),
         "batch_ns": {
@@ -256,6 +273,7 @@ pub fn stats_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_dataplane::packet::UmemLedger;
 
     #[test]
     fn sums_and_drops_by_reason() {
@@ -265,6 +283,11 @@ mod tests {
         a.add(Counter::FilterDrop, 10);
         let mut ta = BatchTimes::default();
         ta.record(2_000);
+        a.set_umem(UmemLedger {
+            frames: 4096,
+            free: 4000,
+            held: 96,
+        });
         let mut b = Counters::default();
         b.add(Counter::RxFrames, 5);
         b.add(Counter::TxFrames, 4);
@@ -308,5 +331,11 @@ mod tests {
         assert_eq!(j["workers"][0]["ledger"]["balanced"], true);
         assert_eq!(j["total"]["ledger"]["dropped"], 11);
         assert_eq!(j["total"]["ledger"]["balanced"], true);
+        assert_eq!(j["workers"][0]["umem"]["lost"], 0);
+        assert_eq!(j["total"]["umem"]["frames"], 4096);
+        assert!(
+            s.contains("  umem: 4096 frames, 4000 free, 96 on rings and queues, 0 lost\n"),
+            "{s}"
+        );
     }
 }

@@ -508,6 +508,10 @@ impl Port for XskPort {
     fn tx_pending(&self) -> bool {
         self.tx_outstanding() > 0
     }
+
+    fn held(&self) -> usize {
+        self.fill_outstanding() + self.tx_outstanding()
+    }
 }
 
 /// One UMEM of `cfg.frames` chunks and one AF_XDP port per interface on
