@@ -23,6 +23,8 @@ use sluice_dataplane::packet::{BatchTimes, Counter, Counters, Kind};
 pub struct WorkerStats {
     pub counters: Counters,
     pub batch_times: BatchTimes,
+    /// Whole poll turns, sleeps excluded (a stall shows here).
+    pub turn_times: BatchTimes,
     /// `None` when the worker did not answer in time.
     pub conntrack: Option<Counts>,
     /// Each port's counters (the worker's queue of it), in port order.
@@ -77,7 +79,7 @@ fn block(
     out: &mut String,
     label: &str,
     c: &Counters,
-    t: &BatchTimes,
+    (t, turns): (&BatchTimes, &BatchTimes),
     ct: Option<&Counts>,
     max: usize,
 ) {
@@ -126,6 +128,15 @@ fn block(
         ns(t.max()),
         t.count()
     );
+    let _ = writeln!(
+        out,
+        "  turn time: p50 {} p99 {} p99.9 {} max {} ({} turns)",
+        ns(turns.quantile(0.5)),
+        ns(turns.quantile(0.99)),
+        ns(turns.quantile(0.999)),
+        ns(turns.max()),
+        turns.count()
+    );
     let drops: Vec<(&str, u64)> = Counter::ALL
         .iter()
         .filter(|k| k.kind() == Kind::Drop)
@@ -151,6 +162,7 @@ impl WorkerStats {
         WorkerStats {
             counters,
             batch_times,
+            turn_times: BatchTimes::default(),
             conntrack: conntrack.map(|total| Counts {
                 total,
                 ..Counts::default()
@@ -169,6 +181,7 @@ pub fn total(workers: &[WorkerStats]) -> WorkerStats {
     for w in workers {
         t.counters.merge(&w.counters);
         t.batch_times.merge(&w.batch_times);
+        t.turn_times.merge(&w.turn_times);
         if t.ports.len() < w.ports.len() {
             t.ports.resize(w.ports.len(), PortCounters::default());
         }
@@ -192,7 +205,7 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize, names: &[String]) ->
         &mut out,
         &format!("total ({} workers)", workers.len()),
         &t.counters,
-        &t.batch_times,
+        (&t.batch_times, &t.turn_times),
         t.conntrack.as_ref().filter(|_| all_answered),
         conntrack_max,
     );
@@ -204,7 +217,7 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize, names: &[String]) ->
             &mut out,
             &format!("worker {i}"),
             &w.counters,
-            &w.batch_times,
+            (&w.batch_times, &w.turn_times),
             w.conntrack.as_ref(),
             share,
         );
@@ -243,13 +256,18 @@ fn json_of(w: &WorkerStats, names: &[String]) -> serde_json::Value {
         },
         "conntrack": ct.map(|c| c.total),
         "ports": ports_json(&w.ports, names),
-        "batch_ns": {
-            "count": t.count(),
-            "p50": t.quantile(0.5),
-            "p99": t.quantile(0.99),
-            "p999": t.quantile(0.999),
-            "max": t.max(),
-        },
+        "batch_ns": times_json(t),
+        "turn_ns": times_json(&w.turn_times),
+    })
+}
+
+fn times_json(t: &BatchTimes) -> serde_json::Value {
+    json!({
+        "count": t.count(),
+        "p50": t.quantile(0.5),
+        "p99": t.quantile(0.99),
+        "p999": t.quantile(0.999),
+        "max": t.max(),
     })
 }
 
@@ -327,6 +345,11 @@ mod tests {
         assert_eq!(j["total"]["ports"]["wan"]["tx"], 64);
         assert_eq!(j["workers"][1]["ports"]["lan"]["rx"], 5);
         assert_eq!(j["workers"][0]["batch_ns"]["count"], 1);
+        assert_eq!(j["workers"][0]["turn_ns"]["count"], 0);
+        assert!(
+            s.contains("  turn time: p50 - p99 - p99.9 - max - (0 turns)\n"),
+            "{s}"
+        );
         // 100 in = 90 out + 10 dropped; 5 in = 4 out + 1 dropped.
         assert_eq!(j["workers"][0]["ledger"]["balanced"], true);
         assert_eq!(j["total"]["ledger"]["dropped"], 11);
