@@ -119,24 +119,17 @@ fn block(
         u.held,
         u.lost()
     );
-    let _ = writeln!(
-        out,
-        "  batch time: p50 {} p99 {} p99.9 {} max {} ({} batches)",
-        ns(t.quantile(0.5)),
-        ns(t.quantile(0.99)),
-        ns(t.quantile(0.999)),
-        ns(t.max()),
-        t.count()
-    );
-    let _ = writeln!(
-        out,
-        "  turn time: p50 {} p99 {} p99.9 {} max {} ({} turns)",
-        ns(turns.quantile(0.5)),
-        ns(turns.quantile(0.99)),
-        ns(turns.quantile(0.999)),
-        ns(turns.max()),
-        turns.count()
-    );
+    for (what, t, unit) in [("batch", t, "batches"), ("turn", turns, "turns")] {
+        let _ = writeln!(
+            out,
+            "  {what} time: p50 {} p99 {} p99.9 {} max {} ({} {unit})",
+            ns(t.quantile(0.5)),
+            ns(t.quantile(0.99)),
+            ns(t.quantile(0.999)),
+            ns(t.max()),
+            t.count()
+        );
+    }
     let drops: Vec<(&str, u64)> = Counter::ALL
         .iter()
         .filter(|k| k.kind() == Kind::Drop)
