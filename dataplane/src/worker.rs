@@ -25,7 +25,7 @@ use crossbeam_queue::ArrayQueue;
 use crate::io::tap::TapQueue;
 use crate::io::{Desc, Port, PortId, Umem};
 use crate::packet::{
-    BatchTimes, Counter, CounterBlock, CtState, L2Class, LatencyBlock, Pkt, BATCH,
+    BatchTimes, Counter, CounterBlock, CtState, L2Class, LatencyBlock, Pkt, UmemLedger, BATCH,
 };
 use crate::pipeline::Pipeline;
 use crate::snapshot::Snapshot;
@@ -156,6 +156,12 @@ pub struct Worker<P: Port> {
     /// Batch times, recorded per RX batch and published with the counters.
     batch_times: BatchTimes,
     published_times: Arc<LatencyBlock>,
+    /// Turn times (each [`Worker::poll`] of [`Worker::run`], sleeps
+    /// excluded: the snapshot swap, handoffs, batches, TAPs, timers, the
+    /// control side's requests), one clock read per turn: a stall shows
+    /// here.
+    turn_times: BatchTimes,
+    published_turns: Arc<LatencyBlock>,
     /// Each port's counters, published with the others.
     published_ports: Arc<crate::io::PortsBlock>,
     /// Publications so far: every [`KERNEL_STATS_EVERY`]th reads the
@@ -205,6 +211,8 @@ impl<P: Port> Worker<P> {
             published: Arc::new(CounterBlock::default()),
             batch_times: BatchTimes::default(),
             published_times: Arc::new(LatencyBlock::default()),
+            turn_times: BatchTimes::default(),
+            published_turns: Arc::new(LatencyBlock::default()),
             published_ports,
             publications: 0,
             turns: 0,
@@ -498,15 +506,40 @@ impl<P: Port> Worker<P> {
         Arc::clone(&self.published_times)
     }
 
+    /// The block this worker publishes its turn-time histogram to (the
+    /// whole poll turn, sleeps excluded), with the counters.
+    pub fn turn_block(&self) -> Arc<LatencyBlock> {
+        Arc::clone(&self.published_turns)
+    }
+
     /// The block this worker publishes each port's counters to.
     pub fn ports_block(&self) -> Arc<crate::io::PortsBlock> {
         Arc::clone(&self.published_ports)
     }
 
-    /// Publishes the counters (and the batch times, the ports') now.
+    /// Where the arena's frames are now (between two turns): free, or
+    /// held by the ports, the punt queue or the neighbour queue
+    /// (`neigh_queued` frames, from the counters).
+    fn umem_ledger(&mut self, neigh_queued: u64) -> UmemLedger {
+        let held = self.ports.iter().map(|p| p.held()).sum::<usize>()
+            + self.pipeline.punt().len()
+            + neigh_queued as usize;
+        UmemLedger {
+            frames: self.umem.frames() as u64,
+            free: self.umem.free_count() as u64,
+            held: held as u64,
+        }
+    }
+
+    /// Publishes the counters (and the batch times, the ports', the
+    /// arena's gauges) now.
     pub fn publish(&mut self) {
-        self.published.publish(&self.pipeline.counters());
+        let mut c = self.pipeline.counters();
+        let u = self.umem_ledger(c.neigh_queued());
+        c.set_umem(u);
+        self.published.publish(&c);
         self.published_times.publish(&self.batch_times);
+        self.published_turns.publish(&self.turn_times);
         let kernel = self.publications.is_multiple_of(KERNEL_STATS_EVERY);
         self.publications += 1;
         for (i, p) in self.ports.iter_mut().enumerate() {
@@ -647,8 +680,14 @@ impl<P: Port> Worker<P> {
     pub fn run(&mut self, stop: &AtomicBool, params: &RunParams) {
         let mut empty = 0u32;
         let mut fds = Vec::with_capacity(crate::io::wait::MAX_WAIT_FDS);
+        // One clock read per turn: the end of a turn starts the next.
+        let mut start = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            let n = self.poll(Instant::now());
+            let n = self.poll(start);
+            let end = Instant::now();
+            self.turn_times
+                .record(end.saturating_duration_since(start).as_nanos() as u64);
+            start = end;
             if n > 0 {
                 empty = 0;
                 continue;
@@ -664,6 +703,7 @@ impl<P: Port> Worker<P> {
             self.wait_fds(&mut fds);
             self.pipeline.count(Counter::WorkerSleeps, 1);
             crate::io::wait::wait_readable(&fds, params.sleep_ms);
+            start = Instant::now();
         }
         self.publish();
     }
@@ -680,14 +720,11 @@ impl Worker<crate::io::mem::MemPort> {
         if !l.balanced() {
             return Err(format!("ledger does not balance: {l:?}"));
         }
-        let held = self.ports.iter().map(|p| p.sent_len()).sum::<usize>()
-            + self.pipeline.punt().len()
-            + l.queued as usize;
-        let free = self.umem.free_count();
-        if free + held != self.umem.frames() {
+        let u = self.umem_ledger(l.queued);
+        if u.lost() != 0 {
             return Err(format!(
-                "frames leaked: {free} free + {held} held of {} (ledger {l:?})",
-                self.umem.frames()
+                "frames leaked: {} free + {} held of {} (ledger {l:?})",
+                u.free, u.held, u.frames
             ));
         }
         Ok(())

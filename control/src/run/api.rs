@@ -685,6 +685,7 @@ mod tests {
         let view = |g: u64| super::super::views::WorkerView {
             counters: Default::default(),
             times: Default::default(),
+            turns: Default::default(),
             rules: Default::default(),
             ct: Default::default(),
             neigh: Default::default(),

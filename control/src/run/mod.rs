@@ -274,6 +274,7 @@ impl Daemon {
                 c.workers.push(views::WorkerView {
                     counters: Arc::clone(&counters),
                     times: worker.latency_block(),
+                    turns: worker.turn_block(),
                     rules: Arc::clone(&rules),
                     ct: worker.conntrack_channel(),
                     neigh: worker.neigh_channel(),

@@ -30,6 +30,8 @@ const CT_WAIT: Duration = Duration::from_secs(3);
 pub struct WorkerView {
     pub counters: Arc<CounterBlock>,
     pub times: Arc<LatencyBlock>,
+    /// The worker's turn times (stalls).
+    pub turns: Arc<LatencyBlock>,
     pub rules: Arc<arc_swap::ArcSwapOption<RulesReader>>,
     pub ct: Channel,
     pub neigh: NeighChannel,
@@ -361,6 +363,7 @@ pub fn worker_stats(workers: &[WorkerView]) -> Vec<WorkerStats> {
         .map(|(i, w)| WorkerStats {
             counters: w.counters.read(),
             batch_times: w.times.read(),
+            turn_times: w.turns.read(),
             conntrack: ct.as_ref().and_then(|c| c.get(i).cloned()),
             ports: w.ports.read(),
         })

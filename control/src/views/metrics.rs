@@ -14,7 +14,9 @@
 //! | `sluice_drops_total` | counter | worker, reason | every drop reason (`stage.reason`), zeros too |
 //! | `sluice_conntrack_entries` | gauge | worker | the shard's entries (absent when it did not answer) |
 //! | `sluice_conntrack_max` | gauge | | `[dataplane] conntrack_max` (all shards) |
+//! | `sluice_umem_frames` | gauge | worker, state | the arena's frames: `free`, `held` (rings and queues), `lost` (neither) |
 //! | `sluice_batch_seconds` | histogram | worker, le | the batch-time histogram |
+//! | `sluice_turn_seconds` | histogram | worker, le | the turn-time histogram (whole poll turns, sleeps excluded) |
 //! | `sluice_rule_packets_total`, `_bytes_total` | counter | table, chain, rule | rule number from 1, as `--line-numbers` |
 //! | `sluice_chain_policy_packets_total`, `_bytes_total` | counter | table, chain | built-in chains' policies |
 //! | `sluice_log_records_total` | counter | | LOG records written by the sink |
@@ -33,7 +35,7 @@
 use std::fmt::{Display, Write as _};
 
 use sluice_dataplane::io::PortCounters;
-use sluice_dataplane::packet::{Counter, Kind};
+use sluice_dataplane::packet::{BatchTimes, Counter, Kind};
 use sluice_dataplane::rules::RuleCounters;
 
 use super::stats::WorkerStats;
@@ -103,6 +105,46 @@ impl Out {
     }
 
     /// A per-worker family: one sample a worker.
+    /// A histogram family from each worker's log-bucket histogram: a
+    /// bucket counts in the first `le` it lies wholly under (never early);
+    /// `_sum` adds each bucket's midpoint.
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        workers: &[WorkerStats],
+        times: impl Fn(&WorkerStats) -> &BatchTimes,
+    ) {
+        self.family(name, "histogram", help);
+        let (bucket, sum, count) = (
+            format!("{name}_bucket"),
+            format!("{name}_sum"),
+            format!("{name}_count"),
+        );
+        for (i, s) in workers.iter().enumerate() {
+            let worker = i.to_string();
+            let t = times(s);
+            let buckets: Vec<(u64, u64, u64)> = t.buckets().collect();
+            let mut sum_ns = 0.0;
+            for &(lo, hi, c) in &buckets {
+                sum_ns += (lo + (hi - 1 - lo) / 2) as f64 * c as f64;
+            }
+            for b in BATCH_BOUNDS {
+                let le_ns = b * 1e9;
+                let n: u64 = buckets
+                    .iter()
+                    .filter(|&&(_, hi, _)| (hi - 1) as f64 <= le_ns)
+                    .map(|x| x.2)
+                    .sum();
+                self.sample(&bucket, &[("worker", &worker), ("le", &b.to_string())], n);
+            }
+            let n = t.count();
+            self.sample(&bucket, &[("worker", &worker), ("le", "+Inf")], n);
+            self.sample(&sum, &[("worker", &worker)], sum_ns / 1e9);
+            self.sample(&count, &[("worker", &worker)], n);
+        }
+    }
+
     fn per_worker(
         &mut self,
         name: &str,
@@ -248,42 +290,36 @@ pub fn render(m: &MetricsInput<'_>) -> String {
         "The conntrack table's maximum (all shards).",
     );
     o.sample("sluice_conntrack_max", &[], m.conntrack_max);
-
-    let name = "sluice_batch_seconds";
-    o.family(name, "histogram", "Time a worker took for a batch.");
+    let name = "sluice_umem_frames";
+    o.family(
+        name,
+        "gauge",
+        "The worker's arena frames at its last publication: free, held (fill and TX rings, punt and neighbour queues), lost (neither: 0 unless one leaked).",
+    );
     for (i, s) in w.iter().enumerate() {
         let worker = i.to_string();
-        let buckets: Vec<(u64, u64, u64)> = s.batch_times.buckets().collect();
-        let mut sum_ns = 0.0;
-        for &(lo, hi, c) in &buckets {
-            sum_ns += (lo + (hi - 1 - lo) / 2) as f64 * c as f64;
+        let u = s.counters.umem();
+        for (state, v) in [
+            ("free", u.free as i64),
+            ("held", u.held as i64),
+            ("lost", u.lost()),
+        ] {
+            o.sample(name, &[("worker", &worker), ("state", state)], v);
         }
-        for b in BATCH_BOUNDS {
-            let le_ns = b * 1e9;
-            let n: u64 = buckets
-                .iter()
-                .filter(|&&(_, hi, _)| (hi - 1) as f64 <= le_ns)
-                .map(|x| x.2)
-                .sum();
-            o.sample(
-                "sluice_batch_seconds_bucket",
-                &[("worker", &worker), ("le", &b.to_string())],
-                n,
-            );
-        }
-        let count = s.batch_times.count();
-        o.sample(
-            "sluice_batch_seconds_bucket",
-            &[("worker", &worker), ("le", "+Inf")],
-            count,
-        );
-        o.sample(
-            "sluice_batch_seconds_sum",
-            &[("worker", &worker)],
-            sum_ns / 1e9,
-        );
-        o.sample("sluice_batch_seconds_count", &[("worker", &worker)], count);
     }
+
+    o.histogram(
+        "sluice_batch_seconds",
+        "Time a worker took for a batch.",
+        w,
+        |s| &s.batch_times,
+    );
+    o.histogram(
+        "sluice_turn_seconds",
+        "Time a worker took for a poll turn, sleeps excluded (a stall shows here).",
+        w,
+        |s| &s.turn_times,
+    );
 
     if let Some(rc) = m.rules {
         let rule = [
@@ -446,6 +482,9 @@ mod tests {
             "# TYPE sluice_conntrack_entries gauge",
             "sluice_conntrack_entries{worker=\"0\"} 7",
             "sluice_conntrack_max 1000",
+            "# HELP sluice_umem_frames The worker's arena frames at its last publication: free, held (fill and TX rings, punt and neighbour queues), lost (neither: 0 unless one leaked).",
+            "# TYPE sluice_umem_frames gauge",
+            "sluice_umem_frames{worker=\"0\",state=\"free\"} 0",
             "# TYPE sluice_batch_seconds histogram",
             "sluice_batch_seconds_bucket{worker=\"0\",le=\"0.000001\"} 0",
             "sluice_batch_seconds_bucket{worker=\"0\",le=\"0.0000025\"} 3",

@@ -23,6 +23,8 @@ use sluice_dataplane::packet::{BatchTimes, Counter, Counters, Kind};
 pub struct WorkerStats {
     pub counters: Counters,
     pub batch_times: BatchTimes,
+    /// Whole poll turns, sleeps excluded (a stall shows here).
+    pub turn_times: BatchTimes,
     /// `None` when the worker did not answer in time.
     pub conntrack: Option<Counts>,
     /// Each port's counters (the worker's queue of it), in port order.
@@ -77,7 +79,7 @@ fn block(
     out: &mut String,
     label: &str,
     c: &Counters,
-    t: &BatchTimes,
+    (t, turns): (&BatchTimes, &BatchTimes),
     ct: Option<&Counts>,
     max: usize,
 ) {
@@ -108,15 +110,26 @@ fn block(
     } else {
         let _ = writeln!(out, "  conntrack: no answer");
     }
+    let u = c.umem();
     let _ = writeln!(
         out,
-        "  batch time: p50 {} p99 {} p99.9 {} max {} ({} batches)",
-        ns(t.quantile(0.5)),
-        ns(t.quantile(0.99)),
-        ns(t.quantile(0.999)),
-        ns(t.max()),
-        t.count()
+        "  umem: {} frames, {} free, {} on rings and queues, {} lost",
+        u.frames,
+        u.free,
+        u.held,
+        u.lost()
     );
+    for (what, t, unit) in [("batch", t, "batches"), ("turn", turns, "turns")] {
+        let _ = writeln!(
+            out,
+            "  {what} time: p50 {} p99 {} p99.9 {} max {} ({} {unit})",
+            ns(t.quantile(0.5)),
+            ns(t.quantile(0.99)),
+            ns(t.quantile(0.999)),
+            ns(t.max()),
+            t.count()
+        );
+    }
     let drops: Vec<(&str, u64)> = Counter::ALL
         .iter()
         .filter(|k| k.kind() == Kind::Drop)
@@ -142,6 +155,7 @@ impl WorkerStats {
         WorkerStats {
             counters,
             batch_times,
+            turn_times: BatchTimes::default(),
             conntrack: conntrack.map(|total| Counts {
                 total,
                 ..Counts::default()
@@ -160,6 +174,7 @@ pub fn total(workers: &[WorkerStats]) -> WorkerStats {
     for w in workers {
         t.counters.merge(&w.counters);
         t.batch_times.merge(&w.batch_times);
+        t.turn_times.merge(&w.turn_times);
         if t.ports.len() < w.ports.len() {
             t.ports.resize(w.ports.len(), PortCounters::default());
         }
@@ -183,7 +198,7 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize, names: &[String]) ->
         &mut out,
         &format!("total ({} workers)", workers.len()),
         &t.counters,
-        &t.batch_times,
+        (&t.batch_times, &t.turn_times),
         t.conntrack.as_ref().filter(|_| all_answered),
         conntrack_max,
     );
@@ -195,7 +210,7 @@ pub fn stats(workers: &[WorkerStats], conntrack_max: usize, names: &[String]) ->
             &mut out,
             &format!("worker {i}"),
             &w.counters,
-            &w.batch_times,
+            (&w.batch_times, &w.turn_times),
             w.conntrack.as_ref(),
             share,
         );
@@ -208,24 +223,44 @@ fn json_of(w: &WorkerStats, names: &[String]) -> serde_json::Value {
     let (c, t, ct) = (&w.counters, &w.batch_times, w.conntrack.as_ref());
     let counters: serde_json::Map<String, serde_json::Value> =
         c.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
+    let l = c.ledger();
     json!({
         "counters": counters,
+        // The frame ledger: rx + generated = tx + dropped + punted +
+        // consumed + stolen + queued when every frame is accounted for.
         "ledger": {
-            "rx": c.ledger().rx,
-            "tx": c.ledger().tx,
-            "dropped": c.ledger().dropped,
-            "punted": c.ledger().punted,
-            "queued": c.ledger().queued,
+            "rx": l.rx,
+            "generated": l.generated,
+            "tx": l.tx,
+            "dropped": l.dropped,
+            "punted": l.punted,
+            "consumed": l.consumed,
+            "stolen": l.stolen,
+            "queued": l.queued,
+            "balanced": l.balanced(),
+        },
+        // Where the arena's frames were at the worker's last publication:
+        // lost = frames - free - held is 0 when none leaked.
+        "umem": {
+            "frames": c.umem().frames,
+            "free": c.umem().free,
+            "held": c.umem().held,
+            "lost": c.umem().lost(),
         },
         "conntrack": ct.map(|c| c.total),
         "ports": ports_json(&w.ports, names),
-        "batch_ns": {
-            "count": t.count(),
-            "p50": t.quantile(0.5),
-            "p99": t.quantile(0.99),
-            "p999": t.quantile(0.999),
-            "max": t.max(),
-        },
+        "batch_ns": times_json(t),
+        "turn_ns": times_json(&w.turn_times),
+    })
+}
+
+fn times_json(t: &BatchTimes) -> serde_json::Value {
+    json!({
+        "count": t.count(),
+        "p50": t.quantile(0.5),
+        "p99": t.quantile(0.99),
+        "p999": t.quantile(0.999),
+        "max": t.max(),
     })
 }
 
@@ -249,6 +284,7 @@ pub fn stats_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_dataplane::packet::UmemLedger;
 
     #[test]
     fn sums_and_drops_by_reason() {
@@ -258,6 +294,11 @@ mod tests {
         a.add(Counter::FilterDrop, 10);
         let mut ta = BatchTimes::default();
         ta.record(2_000);
+        a.set_umem(UmemLedger {
+            frames: 4096,
+            free: 4000,
+            held: 96,
+        });
         let mut b = Counters::default();
         b.add(Counter::RxFrames, 5);
         b.add(Counter::TxFrames, 4);
@@ -297,5 +338,20 @@ mod tests {
         assert_eq!(j["total"]["ports"]["wan"]["tx"], 64);
         assert_eq!(j["workers"][1]["ports"]["lan"]["rx"], 5);
         assert_eq!(j["workers"][0]["batch_ns"]["count"], 1);
+        assert_eq!(j["workers"][0]["turn_ns"]["count"], 0);
+        assert!(
+            s.contains("  turn time: p50 - p99 - p99.9 - max - (0 turns)\n"),
+            "{s}"
+        );
+        // 100 in = 90 out + 10 dropped; 5 in = 4 out + 1 dropped.
+        assert_eq!(j["workers"][0]["ledger"]["balanced"], true);
+        assert_eq!(j["total"]["ledger"]["dropped"], 11);
+        assert_eq!(j["total"]["ledger"]["balanced"], true);
+        assert_eq!(j["workers"][0]["umem"]["lost"], 0);
+        assert_eq!(j["total"]["umem"]["frames"], 4096);
+        assert!(
+            s.contains("  umem: 4096 frames, 4000 free, 96 on rings and queues, 0 lost\n"),
+            "{s}"
+        );
     }
 }

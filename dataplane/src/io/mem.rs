@@ -124,6 +124,10 @@ impl MemPort {
 }
 
 impl Port for MemPort {
+    fn held(&self) -> usize {
+        self.sent_len()
+    }
+
     fn counters(&mut self, _kernel: bool) -> super::PortCounters {
         super::PortCounters {
             rx: self.stats.rx,

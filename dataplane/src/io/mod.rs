@@ -455,6 +455,12 @@ pub trait Port {
         false
     }
 
+    /// Arena frames the port holds now: on its fill ring, or taken by
+    /// [`Port::tx`] and not yet completed (the worker's UMEM ledger).
+    fn held(&self) -> usize {
+        0
+    }
+
     /// The port's counters, for publication (every few turns, never per
     /// batch); `kernel`: refresh what only a syscall tells (AF_XDP's
     /// `XDP_STATISTICS`), else the last values read.

@@ -341,12 +341,34 @@ counters! {
     TxRingFull = ("tx.ring_full", Drop),
 }
 
+/// Where a worker's arena frames are (gauges, set at publication, between
+/// two poll turns): `frames` = `free` + `held` when none is lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UmemLedger {
+    /// Frames of the arena (its UMEM).
+    pub frames: u64,
+    /// Frames on its free list.
+    pub free: u64,
+    /// Frames the ports hold (fill rings, TX not completed), the punt
+    /// queue and the neighbour queue.
+    pub held: u64,
+}
+
+impl UmemLedger {
+    /// Frames neither free nor held (negative: counted twice).
+    pub fn lost(&self) -> i64 {
+        self.frames as i64 - self.free as i64 - self.held as i64
+    }
+}
+
 /// The counters of one worker.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Counters {
     values: [u64; Counter::ALL.len()],
     /// Frames currently queued in the neighbour table (a gauge).
     pub(crate) neigh_queued: u64,
+    /// The arena's frames (gauges; zero until a worker publishes).
+    pub(crate) umem: UmemLedger,
 }
 
 impl Default for Counters {
@@ -354,6 +376,7 @@ impl Default for Counters {
         Counters {
             values: [0; Counter::ALL.len()],
             neigh_queued: 0,
+            umem: UmemLedger::default(),
         }
     }
 }
@@ -365,6 +388,9 @@ impl fmt::Debug for Counters {
             m.entry(&name, &v);
         }
         m.entry(&"neigh.queued (gauge)", &self.neigh_queued);
+        if self.umem != UmemLedger::default() {
+            m.entry(&"umem (gauges)", &self.umem);
+        }
         m.finish()
     }
 }
@@ -430,6 +456,16 @@ impl Counters {
         self.neigh_queued
     }
 
+    /// Sets the arena's gauges (the worker, at publication).
+    pub fn set_umem(&mut self, u: UmemLedger) {
+        self.umem = u;
+    }
+
+    /// Where the arena's frames were at the last publication.
+    pub fn umem(&self) -> UmemLedger {
+        self.umem
+    }
+
     /// The counters that changed since `before`, with their increase.
     pub fn delta(&self, before: &Counters) -> Vec<(&'static str, u64)> {
         Counter::ALL
@@ -469,6 +505,9 @@ impl Counters {
             *a += b;
         }
         self.neigh_queued += other.neigh_queued;
+        self.umem.frames += other.umem.frames;
+        self.umem.free += other.umem.free;
+        self.umem.held += other.umem.held;
     }
 }
 
@@ -482,6 +521,8 @@ impl Counters {
 pub struct CounterBlock {
     values: Box<[AtomicU64]>,
     neigh_queued: AtomicU64,
+    /// [`UmemLedger`]: frames, free, held.
+    umem: [AtomicU64; 3],
 }
 
 impl Default for CounterBlock {
@@ -489,6 +530,7 @@ impl Default for CounterBlock {
         CounterBlock {
             values: (0..Counter::ALL.len()).map(|_| AtomicU64::new(0)).collect(),
             neigh_queued: AtomicU64::new(0),
+            umem: Default::default(),
         }
     }
 }
@@ -500,6 +542,10 @@ impl CounterBlock {
             cell.store(v, Ordering::Relaxed);
         }
         self.neigh_queued.store(c.neigh_queued, Ordering::Relaxed);
+        let u = c.umem;
+        for (cell, v) in self.umem.iter().zip([u.frames, u.free, u.held]) {
+            cell.store(v, Ordering::Relaxed);
+        }
     }
 
     /// A copy of the last published counters.
@@ -509,6 +555,8 @@ impl CounterBlock {
             *v = cell.load(Ordering::Relaxed);
         }
         c.neigh_queued = self.neigh_queued.load(Ordering::Relaxed);
+        let [frames, free, held] = [0, 1, 2].map(|i| self.umem[i].load(Ordering::Relaxed));
+        c.umem = UmemLedger { frames, free, held };
         c
     }
 }
@@ -556,6 +604,12 @@ mod tests {
         let mut c = Counters::default();
         c.add(Counter::RxFrames, 7);
         c.neigh_queued = 2;
+        c.set_umem(UmemLedger {
+            frames: 8,
+            free: 5,
+            held: 2,
+        });
+        assert_eq!(c.umem().lost(), 1);
         let b = CounterBlock::default();
         assert_eq!(b.read(), Counters::default());
         b.publish(&c);

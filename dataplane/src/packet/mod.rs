@@ -19,5 +19,5 @@ pub use batch::{
     rewrite_dst, Batch, BatchBuf, Bits, CtInfo, CtState, Dest, Emit, EmitKind, L2Class, Pkt,
     Verdict, BATCH,
 };
-pub use counters::{Counter, CounterBlock, Counters, Kind, Ledger};
+pub use counters::{Counter, CounterBlock, Counters, Kind, Ledger, UmemLedger};
 pub use latency::{BatchTimes, LatencyBlock};

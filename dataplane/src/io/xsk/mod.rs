@@ -575,6 +575,10 @@ impl Port for XskPort {
         self.refill(umem);
         Ok(lost)
     }
+
+    fn held(&self) -> usize {
+        self.fill_outstanding() + self.tx_outstanding()
+    }
 }
 
 /// One UMEM of `cfg.frames` chunks and one AF_XDP port per interface on
