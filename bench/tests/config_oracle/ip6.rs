@@ -155,22 +155,8 @@ fn ip6_each_family_refuses_the_others_forms() {
                 _ => (":FOO - [0:0]\n", "FOO"),
             };
             let text = format!("*{table}\n{decl}-A {chain} {rule}\nCOMMIT\n");
-            let kernel = ns
-                .restore_family(&text, family)
-                .map(|()| ns.save_table_family(table, family));
-            let sluice = iptables::parse_family(&text, Path::new("t"), family)
-                .map(|rs| oracle::sluice_table(&rs, table))
-                .map_err(|e| e.to_string());
-            let same = match (&kernel, &sluice) {
-                (Ok(k), Ok(s)) => k == s,
-                (Err(_), Err(_)) => true,
-                _ => false,
-            };
-            if !same {
-                problems.push(format!(
-                    "{} {table}: {rule}\n   kernel: {kernel:?}\n   sluice: {sluice:?}",
-                    family.command()
-                ));
+            if let Some(diff) = family_diff(&ns, &text, table, family) {
+                problems.push(format!("{} {table}: {rule}\n{diff}", family.command()));
             }
         }
     }
@@ -231,22 +217,8 @@ fn ip6_chain_names_clash_with_their_own_familys_targets() {
     for family in [Family::Ipv4, Family::Ipv6] {
         for name in names {
             let text = format!("*filter\n-N {name}\nCOMMIT\n");
-            let kernel = ns
-                .restore_family(&text, family)
-                .map(|()| ns.save_table_family("filter", family));
-            let sluice = iptables::parse_family(&text, Path::new("t"), family)
-                .map(|rs| oracle::sluice_table(&rs, "filter"))
-                .map_err(|e| e.to_string());
-            let same = match (&kernel, &sluice) {
-                (Ok(k), Ok(s)) => k == s,
-                (Err(_), Err(_)) => true,
-                _ => false,
-            };
-            if !same {
-                problems.push(format!(
-                    "{} -N {name}\n   kernel: {kernel:?}\n   sluice: {sluice:?}",
-                    family.command()
-                ));
+            if let Some(diff) = family_diff(&ns, &text, "filter", family) {
+                problems.push(format!("{} -N {name}\n{diff}", family.command()));
             }
         }
     }
@@ -256,4 +228,22 @@ fn ip6_chain_names_clash_with_their_own_familys_targets() {
         problems.len()
     ));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `text` restored by the kernel's restore of `family` and parsed by
+/// sluice: `None` when both refuse it or both save `table` the same,
+/// otherwise the two outcomes.
+fn family_diff(ns: &oracle::Oracle, text: &str, table: &str, family: Family) -> Option<String> {
+    let kernel = ns
+        .restore_family(text, family)
+        .map(|()| ns.save_table_family(table, family));
+    let sluice = iptables::parse_family(text, Path::new("t"), family)
+        .map(|rs| oracle::sluice_table(&rs, table))
+        .map_err(|e| e.to_string());
+    let same = match (&kernel, &sluice) {
+        (Ok(k), Ok(s)) => k == s,
+        (Err(_), Err(_)) => true,
+        _ => false,
+    };
+    (!same).then(|| format!("   kernel: {kernel:?}\n   sluice: {sluice:?}"))
 }
