@@ -172,7 +172,7 @@ pub struct XskPortStats {
 /// interface and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum XskError {
-    #[error("AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF, CAP_SYS_ADMIN): run sluice as root")]
+    #[error("AF_XDP needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN): run sluice as root")]
     NotRoot,
     #[error("interface {ifname}: no such interface (check the name with `ip link`)")]
     NoSuchInterface { ifname: String },
