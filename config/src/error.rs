@@ -124,7 +124,7 @@ impl std::error::Error for ReadError {}
 /// file cut after a `COMMIT` is a valid, smaller ruleset. So a read
 /// counts only when the file held still: same inode, size and mtime
 /// before and after the read, the size what was read, and not modified
-/// within the last [`QUIET`]. Otherwise it is read again, up to
+/// within the last [`QUIET`] ([`EMPTY_QUIET`] when it is empty). Otherwise it is read again, up to
 /// [`SETTLE_TRIES`] times [`QUIET`] apart, then refused with a message
 /// saying so. (A writer that pauses longer than [`QUIET`] mid-file can
 /// still be read half-written; writing a new file beside it and
@@ -189,6 +189,10 @@ fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String, Error> {
 
 /// How long a file must have been left alone to be read ([`read_file`]).
 pub const QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long an empty file must have been left alone to be read: well
+/// within the retries' second, so a file that is empty on purpose is
+/// still read.
+pub const EMPTY_QUIET: std::time::Duration = std::time::Duration::from_millis(400);
 /// Reads of a changing file before [`read_file`] gives up (one second).
 pub const SETTLE_TRIES: u32 = 20;
 
@@ -209,11 +213,18 @@ fn read_once(path: &Path) -> io::Result<(Vec<u8>, bool)> {
             && (a.mtime(), a.mtime_nsec()) == (b.mtime(), b.mtime_nsec())
     };
     // A modification time in the future (a clock set back) counts as old.
+    // An empty file must have been left alone longer: truncating is how a
+    // rewrite in place starts, and on ext4 the first write after the
+    // truncation can wait on the journal for tens of milliseconds (seen:
+    // 78 ms) — an empty file that held still for QUIET was a rewrite
+    // caught between its two steps, and applying it would flush the
+    // whole firewall.
+    let quiet_for = if after.len() == 0 { EMPTY_QUIET } else { QUIET };
     let quiet = after
         .modified()
         .ok()
         .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
-        .is_none_or(|age| age >= QUIET);
+        .is_none_or(|age| age >= quiet_for);
     // Not a regular file (a pipe, /dev/stdin): read once, as it is.
     let still = !after.is_file()
         || (same(&before, &after)
@@ -221,4 +232,47 @@ fn read_once(path: &Path) -> io::Result<(Vec<u8>, bool)> {
             && after.len() == bytes.len() as u64
             && quiet);
     Ok((bytes, still))
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("sluice-read-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&d);
+        d
+    }
+
+    /// A file just truncated (a rewrite in place caught between its two
+    /// steps) is not taken as an empty file: the read waits, and takes
+    /// what the writer puts there.
+    #[test]
+    fn a_file_just_truncated_is_read_once_rewritten() {
+        let p = temp("trunc");
+        std::fs::write(&p, "old\n").unwrap();
+        std::fs::write(&p, "").unwrap();
+        let q = p.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(120));
+            std::fs::write(&q, "new\n").unwrap();
+        });
+        let got = read_bytes(&p).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got, b"new\n");
+        let _ = std::fs::remove_file(&p);
+    }
+
+    /// A file that is empty on purpose is read, once it has been left
+    /// alone for EMPTY_QUIET.
+    #[test]
+    fn a_file_empty_on_purpose_is_read() {
+        let p = temp("empty");
+        std::fs::write(&p, "").unwrap();
+        let t = Instant::now();
+        assert_eq!(read_bytes(&p).unwrap(), b"");
+        assert!(t.elapsed() >= EMPTY_QUIET - QUIET, "{:?}", t.elapsed());
+        let _ = std::fs::remove_file(&p);
+    }
 }

@@ -79,9 +79,12 @@ fn the_running_daemon_keeps_only_what_it_needs() {
         lab.log_text().contains("r2: the interface is gone")
     });
     lab.add_link("r2", 2);
+    // Every worker reopens its socket on r2 at once; a failed attempt is
+    // retried after a second (`links::RETRY`), which the 10 s wait
+    // allows. What matters here is that the reduced capabilities suffice.
     wait_for("r2's port reopened", || {
         let log = lab.log_text();
-        log.contains("r2: port reopened") || log.contains("r2: cannot reopen")
+        log.contains("r2: port reopened") || log.contains("not permitted")
     });
     assert!(
         lab.log_text().contains("r2: port reopened"),

@@ -840,6 +840,16 @@ fn open_port(spec: &PortSpec<'_>) -> Result<XskPort, XskError> {
         what,
         source,
     };
+    // One socket set up at a time in the process: libxdp checks whether
+    // the interface has its XDP program and then attaches it, and two
+    // workers reopening their ports on a re-created interface at once
+    // raced there (the loser's attach failed with EBUSY). Start-up opens
+    // the workers one after the other already; this lock is taken once
+    // per port open, never on a frame's path.
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _setup = SETUP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // SAFETY: xsk-rs asks that no other socket is bound to this
     // (interface, queue) with this UMEM; the caller opens each pair
     // once per worker (a reopen closes the old socket after, and its
