@@ -254,9 +254,9 @@ fn worker(
 ) -> GenWorker {
     let start = Instant::now();
     let mut pacer = Pacer::new(pps, BATCH);
-    // Paced: wait for a batch worth ~50 µs of frames rather than kicking
+    // Paced: wait for a batch worth ~0.5 ms of frames rather than kicking
     // per frame at low rates.
-    let min_batch = pps.map_or(BATCH, |p| (p / 20_000).clamp(1, BATCH as u64) as usize);
+    let min_batch = pps.map_or(BATCH, |p| (p / 2_000).clamp(1, BATCH as u64) as usize);
     let nflows = t.flows();
     let mut seq = vec![0u32; nflows];
     let (mut cursor, mut slot) = (0usize, 0usize);

@@ -30,8 +30,10 @@ impl Pacer {
             return self.burst as usize;
         };
         let due = (t.as_nanos() * u128::from(rate) / 1_000_000_000) as u64;
-        if due > self.done + 2 * self.burst {
-            // Behind by more than two batches: forget the backlog.
+        // Behind by more than two batches or 10 ms of frames: forget the
+        // backlog.
+        let slack = (2 * self.burst).max(rate / 100);
+        if due > self.done + slack {
             self.done = due - self.burst;
         }
         due.saturating_sub(self.done).min(self.burst) as usize
@@ -83,6 +85,7 @@ mod tests {
     #[test]
     fn a_stall_does_not_burst() {
         let mut p = Pacer::new(Some(1000), 64);
+        assert_eq!(p.budget(ms(100)), 64);
         let n = p.budget(ms(10_000));
         assert_eq!(n, 64);
         p.sent(n);

@@ -115,6 +115,16 @@ pub fn run(a: &SinkArgs) -> Result<SinkSummary, String> {
         workers.push((umem, port, FlowTable::new(a.flow_table), histogram()?));
     }
     let mode = workers[0].1.mode();
+    println!(
+        "sink: listening on {} queue(s) 0..{} ({} XDP, {}) for {} s",
+        a.dev,
+        a.queues,
+        if mode.native { "native" } else { "generic" },
+        if mode.zerocopy { "zero-copy" } else { "copy" },
+        a.duration_s
+    );
+    // The test harness waits for that line before starting gen.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let live: Arc<Vec<Live>> = Arc::new((0..a.queues).map(|_| Live::default()).collect());
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.duration_s);
