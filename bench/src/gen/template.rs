@@ -179,7 +179,7 @@ pub fn build_frame(spec: &Spec, flow: u32, src: IpAddr, sport: u16, len: usize) 
     mark::write_head(&mut m, flow);
     payload[..mark::LEN].copy_from_slice(&m);
     let ip = IpFrame::new(spec.src_mac, spec.dst_mac, src, spec.dst);
-    let frame = match spec.proto {
+    match spec.proto {
         Proto::Udp => ip.udp(sport, spec.dst_port, &payload),
         Proto::TcpSyn => ip.tcp(
             &Tcp::new(sport, spec.dst_port, 0x02)
@@ -187,8 +187,7 @@ pub fn build_frame(spec: &Spec, flow: u32, src: IpAddr, sport: u16, len: usize) 
                 .payload(&payload),
         ),
         Proto::Icmp => ip.icmp_echo(sport, 0, &payload),
-    };
-    frame
+    }
 }
 
 #[cfg(test)]
