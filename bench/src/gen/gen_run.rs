@@ -26,6 +26,10 @@ use super::pace::Pacer;
 use super::template::{Spec, Templates};
 use super::{host, mono_ns, pin, stop_on_signals, write_json, BATCH};
 
+/// Frames per TX batch: 8 × the 32 frames one copy-mode sendto sends (the
+/// port kicks up to 8 times per poll), so a batch costs one kick round.
+const TX_BATCH: usize = 256;
+
 /// Counters a worker publishes once per batch (relaxed stores).
 #[derive(Debug, Default)]
 struct Live {
@@ -253,14 +257,14 @@ fn worker(
     live: &Live,
 ) -> GenWorker {
     let start = Instant::now();
-    let mut pacer = Pacer::new(pps, BATCH);
+    let mut pacer = Pacer::new(pps, TX_BATCH);
     // Paced: wait for a batch worth ~0.5 ms of frames rather than kicking
     // per frame at low rates.
-    let min_batch = pps.map_or(BATCH, |p| (p / 2_000).clamp(1, BATCH as u64) as usize);
+    let min_batch = pps.map_or(TX_BATCH, |p| (p / 2_000).clamp(1, TX_BATCH as u64) as usize);
     let nflows = t.flows();
     let mut seq = vec![0u32; nflows];
     let (mut cursor, mut slot) = (0usize, 0usize);
-    let mut descs = [Desc::default(); BATCH];
+    let mut descs = [Desc::default(); TX_BATCH];
     let mut rxd = [Desc::default(); BATCH];
     let mut out = GenWorker {
         queue,
