@@ -12,8 +12,7 @@
 //! the sink sees no gap for them.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -24,21 +23,14 @@ use super::cli::{GenArgs, Size, IMIX_ORDER, IMIX_SIZES};
 use super::flows::Flows;
 use super::pace::Pacer;
 use super::template::{Spec, Templates};
-use super::{host, mono_ns, pin, stop_on_signals, write_json, BATCH};
+use super::{host, mono_ns, run_workers, stop_on_signals, write_json, Live, BATCH};
+
+/// What a gen worker starts with: its queue, UMEM, port and templates.
+type Worker = (u32, Umem, Vec<XskPort>, Templates);
 
 /// Frames per TX batch: 8 × the 32 frames one copy-mode sendto sends (the
 /// port kicks up to 8 times per poll), so a batch costs one kick round.
 const TX_BATCH: usize = 256;
-
-/// Counters a worker publishes once per batch (relaxed stores).
-#[derive(Debug, Default)]
-struct Live {
-    sent: AtomicU64,
-    bytes: AtomicU64,
-    ring_full: AtomicU64,
-    no_frame: AtomicU64,
-    done: AtomicBool,
-}
 
 /// One worker's totals.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -146,42 +138,26 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
         workers.push((q, umem, ports, t));
     }
     let mode = workers[0].2[0].mode();
-    let live: Arc<Vec<Live>> = Arc::new((0..a.queues).map(|_| Live::default()).collect());
     let dur = Duration::from_secs_f64(a.duration_s);
     let per_worker_pps = a.pps.map(|p| p.div_ceil(u64::from(a.queues)));
     let imix = a.size == Size::Imix;
     let start = Instant::now();
-    let mut handles = Vec::new();
-    for (w, (q, umem, mut ports, t)) in workers.into_iter().enumerate() {
-        let (live, stop) = (Arc::clone(&live), Arc::clone(&stop));
-        let first = a.first_core;
-        let h = std::thread::Builder::new()
-            .name(format!("gen-q{q}"))
-            .spawn(move || {
-                pin(first, w);
-                let port = ports.remove(0);
-                let r = worker(
-                    q,
-                    umem,
-                    port,
-                    &t,
-                    per_worker_pps,
-                    imix,
-                    start + dur,
-                    &stop,
-                    &live[w],
-                );
-                live[w].done.store(true, Relaxed);
-                r
-            })
-            .map_err(|e| format!("spawning worker {w}: {e}"))?;
-        handles.push(h);
-    }
-    progress(&live, start, &stop);
-    let mut totals = Vec::new();
-    for h in handles {
-        totals.push(h.join().map_err(|_| "a gen worker panicked".to_string())?);
-    }
+    let end = start + dur;
+    let totals = run_workers(
+        "gen",
+        workers,
+        a.first_core,
+        move |_, (q, umem, mut ports, t): Worker, live| {
+            let port = ports.remove(0);
+            worker(q, umem, port, &t, per_worker_pps, imix, end, &stop, live)
+        },
+        |secs, pps, mbps, [sent, _, full, nof]| {
+            format!(
+                "gen {secs:6.1}s  {pps:>10.0} pps  {mbps:>9.1} Mbps  sent {sent}  \
+                 tx ring full {full}  no free frame {nof}"
+            )
+        },
+    )?;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     let sum = |f: fn(&GenWorker) -> u64| totals.iter().map(f).sum::<u64>();
     let (sent, bytes) = (sum(|w| w.sent), sum(|w| w.bytes));
@@ -211,37 +187,6 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
         kernel_tx_invalid: sum(|w| w.kernel_tx_invalid),
         workers: totals,
     })
-}
-
-/// One line a second until every worker is done (or a signal stopped
-/// them).
-fn progress(live: &[Live], start: Instant, stop: &AtomicBool) {
-    let (mut last_sent, mut last_bytes, mut last_t) = (0u64, 0u64, start);
-    let mut next = start + Duration::from_secs(1);
-    while !live.iter().all(|l| l.done.load(Relaxed)) {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = Instant::now();
-        if now < next && !stop.load(Relaxed) {
-            continue;
-        }
-        next += Duration::from_secs(1);
-        let sent: u64 = live.iter().map(|l| l.sent.load(Relaxed)).sum();
-        let bytes: u64 = live.iter().map(|l| l.bytes.load(Relaxed)).sum();
-        let full: u64 = live.iter().map(|l| l.ring_full.load(Relaxed)).sum();
-        let nof: u64 = live.iter().map(|l| l.no_frame.load(Relaxed)).sum();
-        let dt = (now - last_t).as_secs_f64().max(1e-9);
-        println!(
-            "gen {:6.1}s  {:>10.0} pps  {:>9.1} Mbps  sent {sent}  tx ring full {full}  no free frame {nof}",
-            (now - start).as_secs_f64(),
-            (sent - last_sent) as f64 / dt,
-            (bytes - last_bytes) as f64 * 8.0 / dt / 1e6,
-        );
-        (last_sent, last_bytes, last_t) = (sent, bytes, now);
-        if stop.load(Relaxed) {
-            // Workers stop within a batch; keep printing until they are done.
-            next = now + Duration::from_millis(200);
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -332,10 +277,7 @@ fn worker(
         out.sent += k as u64;
         out.bytes += bytes;
         out.tx_ring_full += (n - k) as u64;
-        live.sent.store(out.sent, Relaxed);
-        live.bytes.store(out.bytes, Relaxed);
-        live.ring_full.store(out.tx_ring_full, Relaxed);
-        live.no_frame.store(out.no_free_frame, Relaxed);
+        live.publish([out.sent, out.bytes, out.tx_ring_full, out.no_free_frame]);
     }
     // Let the kernel take what is on the TX ring (500 ms at most).
     let drain = Instant::now() + Duration::from_millis(500);
@@ -347,7 +289,6 @@ fn worker(
     out.tx_unconfirmed = port.tx_outstanding() as u64;
     out.tx_kicks = s.tx_kicks;
     out.kernel_tx_invalid = s.kernel_tx_invalid;
-    live.sent.store(out.sent, Relaxed);
     out
 }
 

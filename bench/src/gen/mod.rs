@@ -80,3 +80,93 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Str
     let text = serde_json::to_string_pretty(value).map_err(|e| format!("JSON summary: {e}"))?;
     std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))
 }
+
+/// Counters a worker publishes once per batch (relaxed stores): frames,
+/// bytes and two more (gen: TX ring full, no free frame; sink: foreign).
+#[derive(Debug, Default)]
+pub struct Live {
+    pub counters: [std::sync::atomic::AtomicU64; 4],
+    pub done: AtomicBool,
+}
+
+impl Live {
+    #[inline]
+    pub fn publish(&self, values: [u64; 4]) {
+        for (c, v) in self.counters.iter().zip(values) {
+            c.store(v, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `work(w, item, live)` for each item on its own thread `{name}-q{w}`
+/// pinned by [`pin`], prints `line(seconds, pps, Mbps, counters summed)`
+/// once a second until every worker returned, and returns their results
+/// in order.
+pub fn run_workers<I, R, W, L>(
+    name: &str,
+    items: Vec<I>,
+    first_core: usize,
+    work: W,
+    line: L,
+) -> Result<Vec<R>, String>
+where
+    I: Send + 'static,
+    R: Send + 'static,
+    W: Fn(usize, I, &Live) -> R + Send + Sync + 'static,
+    L: Fn(f64, f64, f64, [u64; 4]) -> String,
+{
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::{Duration, Instant};
+    let live: Arc<Vec<Live>> = Arc::new(items.iter().map(|_| Live::default()).collect());
+    let work = Arc::new(work);
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for (w, item) in items.into_iter().enumerate() {
+        let (live, work) = (Arc::clone(&live), Arc::clone(&work));
+        let h = std::thread::Builder::new()
+            .name(format!("{name}-q{w}"))
+            .spawn(move || {
+                pin(first_core, w);
+                let r = work(w, item, &live[w]);
+                live[w].done.store(true, Relaxed);
+                r
+            })
+            .map_err(|e| format!("spawning {name} worker {w}: {e}"))?;
+        handles.push(h);
+    }
+    let sum = || {
+        let mut t = [0u64; 4];
+        for l in live.iter() {
+            for (t, c) in t.iter_mut().zip(&l.counters) {
+                *t += c.load(Relaxed);
+            }
+        }
+        t
+    };
+    let (mut last, mut last_t) = ([0u64; 4], start);
+    let mut next = start + Duration::from_secs(1);
+    while !live.iter().all(|l| l.done.load(Relaxed)) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        if now < next {
+            continue;
+        }
+        next += Duration::from_secs(1);
+        let t = sum();
+        let dt = (now - last_t).as_secs_f64().max(1e-9);
+        println!(
+            "{}",
+            line(
+                (now - start).as_secs_f64(),
+                (t[0] - last[0]) as f64 / dt,
+                (t[1] - last[1]) as f64 * 8.0 / dt / 1e6,
+                t
+            )
+        );
+        (last, last_t) = (t, now);
+    }
+    handles
+        .into_iter()
+        .map(|h| h.join().map_err(|_| format!("a {name} worker panicked")))
+        .collect()
+}

@@ -9,8 +9,7 @@
 //! 64 empty turns (10 ms at most), so the sink does not spin when gen is
 //! paced.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -22,15 +21,7 @@ use sluice_dataplane::io::{Desc, Port, Umem};
 use super::cli::SinkArgs;
 use super::mark;
 use super::seqtrack::{FlowTable, SeqTotals};
-use super::{mono_ns, pin, stop_on_signals, write_json, BATCH};
-
-#[derive(Debug, Default)]
-struct Live {
-    rx: AtomicU64,
-    bytes: AtomicU64,
-    foreign: AtomicU64,
-    done: AtomicBool,
-}
+use super::{mono_ns, run_workers, stop_on_signals, write_json, Live, BATCH};
 
 /// One-way latency percentiles, ns (`null` without samples).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -125,29 +116,17 @@ pub fn run(a: &SinkArgs) -> Result<SinkSummary, String> {
     );
     // The test harness waits for that line before starting gen.
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let live: Arc<Vec<Live>> = Arc::new((0..a.queues).map(|_| Live::default()).collect());
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.duration_s);
-    let mut handles = Vec::new();
-    for (w, (umem, port, table, hist)) in workers.into_iter().enumerate() {
-        let (live, stop) = (Arc::clone(&live), Arc::clone(&stop));
-        let first = a.first_core;
-        let h = std::thread::Builder::new()
-            .name(format!("sink-q{w}"))
-            .spawn(move || {
-                pin(first, w);
-                let r = worker(umem, port, table, hist, end, &stop, &live[w]);
-                live[w].done.store(true, Relaxed);
-                r
-            })
-            .map_err(|e| format!("spawning worker {w}: {e}"))?;
-        handles.push(h);
-    }
-    progress(&live, start, &stop);
-    let mut outs = Vec::new();
-    for h in handles {
-        outs.push(h.join().map_err(|_| "a sink worker panicked".to_string())?);
-    }
+    let outs = run_workers(
+        "sink",
+        workers,
+        a.first_core,
+        move |_, (umem, port, table, hist), live| worker(umem, port, table, hist, end, &stop, live),
+        |secs, pps, mbps, [rx, _, foreign, _]| {
+            format!("sink {secs:6.1}s  {pps:>10.0} pps  {mbps:>9.1} Mbps  received {rx}  foreign {foreign}")
+        },
+    )?;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     let mut table = FlowTable::new(a.flow_table);
     let mut hist = histogram()?;
@@ -189,30 +168,6 @@ pub fn run(a: &SinkArgs) -> Result<SinkSummary, String> {
     Ok(s)
 }
 
-fn progress(live: &[Live], start: Instant, stop: &AtomicBool) {
-    let (mut last_rx, mut last_bytes, mut last_t) = (0u64, 0u64, start);
-    let mut next = start + Duration::from_secs(1);
-    while !live.iter().all(|l| l.done.load(Relaxed)) {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = Instant::now();
-        if now < next || stop.load(Relaxed) {
-            continue;
-        }
-        next += Duration::from_secs(1);
-        let rx: u64 = live.iter().map(|l| l.rx.load(Relaxed)).sum();
-        let bytes: u64 = live.iter().map(|l| l.bytes.load(Relaxed)).sum();
-        let foreign: u64 = live.iter().map(|l| l.foreign.load(Relaxed)).sum();
-        let dt = (now - last_t).as_secs_f64().max(1e-9);
-        println!(
-            "sink {:6.1}s  {:>10.0} pps  {:>9.1} Mbps  received {rx}  foreign {foreign}",
-            (now - start).as_secs_f64(),
-            (rx - last_rx) as f64 / dt,
-            (bytes - last_bytes) as f64 * 8.0 / dt / 1e6,
-        );
-        (last_rx, last_bytes, last_t) = (rx, bytes, now);
-    }
-}
-
 fn worker(
     mut umem: Umem,
     mut port: XskPort,
@@ -251,9 +206,7 @@ fn worker(
             umem.free(*d);
         }
         frames += n as u64;
-        live.rx.store(frames, Relaxed);
-        live.bytes.store(bytes, Relaxed);
-        live.foreign.store(foreign, Relaxed);
+        live.publish([frames, bytes, foreign, 0]);
     }
     WorkerOut {
         frames,
