@@ -38,7 +38,7 @@ struct Pair {
 impl Pair {
     /// Without `ipv6`, IPv6 is off on `ga`: no ND or MLD frames, so the
     /// sink's only foreign frames are the ones the test sends.
-    fn new(ipv6: bool) -> Pair {
+    fn new(ipv6: bool, queues: &str) -> Pair {
         let (a, b) = (Netns::new().unwrap(), Netns::new().unwrap());
         a.ip(&[
             "link",
@@ -47,9 +47,9 @@ impl Pair {
             "address",
             GEN_MAC,
             "numtxqueues",
-            "1",
+            queues,
             "numrxqueues",
-            "1",
+            queues,
             "type",
             "veth",
             "peer",
@@ -58,9 +58,9 @@ impl Pair {
             "address",
             SINK_MAC,
             "numtxqueues",
-            "1",
+            queues,
             "numrxqueues",
-            "1",
+            queues,
             "netns",
             b.name(),
         ])
@@ -78,10 +78,19 @@ impl Pair {
     }
 
     /// Starts the sink and returns once its sockets are bound.
-    fn sink(&self, secs: &str, json: &str) -> Child {
+    fn sink(&self, secs: &str, queues: &str, json: &str) -> Child {
         let mut c = Command::new("ip")
             .args(["netns", "exec", self.b.name(), BIN, "sink", "--dev", "gb"])
-            .args(["--duration", secs, "--first-core", "1", "--json", json])
+            .args([
+                "--duration",
+                secs,
+                "--queues",
+                queues,
+                "--first-core",
+                "1",
+                "--json",
+                json,
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -142,19 +151,20 @@ fn u(v: &Value, path: &[&str]) -> u64 {
 /// by the kernel in front of the sink's socket); no duplicates, no
 /// reordering on one queue; every flow seen; latency percentiles ordered;
 /// a ping from the kernel counted foreign.
-fn ledger(test: &str, gen_args: &[&str], flows: u64, ping: Option<&str>) {
+fn ledger(test: &str, queues: &str, gen_args: &[&str], flows: u64, ping: Option<&str>) {
     if let Some(why) = unable() {
         return skip(test, &why);
     }
-    let pair = Pair::new(ping.is_none());
+    let pair = Pair::new(ping.is_none(), queues);
     let dir = std::env::temp_dir();
     let (gj, sj) = (
         dir.join(format!("gen-{test}-{}.json", std::process::id())),
         dir.join(format!("sink-{test}-{}.json", std::process::id())),
     );
     let (gj, sj) = (gj.to_str().unwrap(), sj.to_str().unwrap());
-    let mut sink = pair.sink("5", sj);
+    let mut sink = pair.sink("5", queues, sj);
     let mut args = gen_args.to_vec();
+    args.extend(["--queues", queues]);
     args.extend(["--json", gj]);
     pair.gen(&args);
     if let Some(dst) = ping {
@@ -194,6 +204,7 @@ fn ledger(test: &str, gen_args: &[&str], flows: u64, ping: Option<&str>) {
 fn udp_ipv4_every_frame_accounted_and_ping_is_foreign() {
     ledger(
         "udp_ipv4",
+        "1",
         &[
             "--pps",
             "5000",
@@ -217,6 +228,7 @@ fn udp_ipv4_every_frame_accounted_and_ping_is_foreign() {
 fn tcp_syn_ipv6_and_icmp_imix() {
     ledger(
         "tcp_syn_ipv6",
+        "1",
         &[
             "--pps",
             "2000",
@@ -236,6 +248,7 @@ fn tcp_syn_ipv6_and_icmp_imix() {
     );
     ledger(
         "icmp_imix",
+        "1",
         &[
             "--pps",
             "2000",
@@ -250,6 +263,32 @@ fn tcp_syn_ipv6_and_icmp_imix() {
             "10.77.0.2",
         ],
         7,
+        None,
+    );
+}
+
+/// Two gen workers (queues 0 and 1) to two sink workers: their flow
+/// tables and histograms merged, each flow kept on one queue.
+#[test]
+fn two_queues_merge_across_workers() {
+    ledger(
+        "two_queues",
+        "2",
+        &[
+            "--pps",
+            "4000",
+            "--flows",
+            "10",
+            "--size",
+            "100",
+            "--duration",
+            "1",
+            "--src",
+            "10.77.2.0/24",
+            "--dst",
+            "10.77.0.2",
+        ],
+        10,
         None,
     );
 }
