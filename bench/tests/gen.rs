@@ -110,17 +110,7 @@ impl Pair {
 
     fn gen(&self, args: &[&str]) -> std::process::Output {
         let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                self.a.name(),
-                BIN,
-                "gen",
-                "--dev",
-                "ga",
-                "--dst-mac",
-                SINK_MAC,
-            ])
+            .args(["netns", "exec", self.a.name(), BIN, "gen", "--dev", "ga"])
             .args(args)
             .output()
             .unwrap();
@@ -162,15 +152,26 @@ fn ledger(test: &str, queues: &str, gen_args: &[&str], flows: u64, ping: Option<
         dir.join(format!("sink-{test}-{}.json", std::process::id())),
     );
     let (gj, sj) = (gj.to_str().unwrap(), sj.to_str().unwrap());
+    // 10.77.0.2 is in the neighbour table (the sink's kernel never
+    // answers ARP: XDP takes every frame): a gen line without --dst-mac
+    // finds the MAC there.
+    pair.a
+        .ip(&[
+            "neigh",
+            "replace",
+            "10.77.0.2",
+            "lladdr",
+            SINK_MAC,
+            "dev",
+            "ga",
+        ])
+        .unwrap();
     let mut sink = pair.sink("5", queues, sj);
     let mut args = gen_args.to_vec();
     args.extend(["--queues", queues]);
     args.extend(["--json", gj]);
     pair.gen(&args);
     if let Some(dst) = ping {
-        pair.a
-            .ip(&["neigh", "replace", dst, "lladdr", SINK_MAC, "dev", "ga"])
-            .unwrap();
         let _ = pair
             .a
             .exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", dst]);
@@ -206,6 +207,8 @@ fn udp_ipv4_every_frame_accounted_and_ping_is_foreign() {
         "udp_ipv4",
         "1",
         &[
+            "--dst-mac",
+            SINK_MAC,
             "--pps",
             "5000",
             "--flows",
@@ -230,6 +233,8 @@ fn tcp_syn_ipv6_and_icmp_imix() {
         "tcp_syn_ipv6",
         "1",
         &[
+            "--dst-mac",
+            SINK_MAC,
             "--pps",
             "2000",
             "--flows",
@@ -250,6 +255,8 @@ fn tcp_syn_ipv6_and_icmp_imix() {
         "icmp_imix",
         "1",
         &[
+            "--dst-mac",
+            SINK_MAC,
             "--pps",
             "2000",
             "--flows",
@@ -268,7 +275,8 @@ fn tcp_syn_ipv6_and_icmp_imix() {
 }
 
 /// Two gen workers (queues 0 and 1) to two sink workers: their flow
-/// tables and histograms merged, each flow kept on one queue.
+/// tables and histograms merged, each flow kept on one queue. No
+/// --dst-mac: gen reads it from the neighbour table.
 #[test]
 fn two_queues_merge_across_workers() {
     ledger(
@@ -290,6 +298,47 @@ fn two_queues_merge_across_workers() {
         ],
         10,
         None,
+    );
+}
+
+/// No --dst-mac and no neighbour that answers: a one-line error naming
+/// the interface, exit 1.
+#[test]
+fn unresolved_neighbour_names_the_interface() {
+    if let Some(why) = unable() {
+        return skip("unresolved_neighbour", &why);
+    }
+    let pair = Pair::new(false, "1");
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            pair.a.name(),
+            BIN,
+            "gen",
+            "--dev",
+            "ga",
+            "--pps",
+            "10",
+        ])
+        .args([
+            "--flows",
+            "1",
+            "--size",
+            "64",
+            "--duration",
+            "1",
+            "--dst",
+            "10.77.0.99",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("interface ga") && err.contains("10.77.0.99") && err.contains("--dst-mac"),
+        "{err}"
     );
 }
 
