@@ -203,75 +203,16 @@ fn ledger(test: &str, queues: &str, gen_args: &[&str], flows: u64, ping: Option<
 
 #[test]
 fn udp_ipv4_every_frame_accounted_and_ping_is_foreign() {
-    ledger(
-        "udp_ipv4",
-        "1",
-        &[
-            "--dst-mac",
-            SINK_MAC,
-            "--pps",
-            "5000",
-            "--flows",
-            "16",
-            "--size",
-            "64",
-            "--duration",
-            "2",
-            "--src",
-            "10.77.1.0/28",
-            "--dst",
-            "10.77.0.2",
-        ],
-        16,
-        Some("10.77.0.2"),
-    );
+    let args = "--pps 5000 --flows 16 --size 64 --duration 2 --src 10.77.1.0/28 --dst 10.77.0.2";
+    ledger("udp_ipv4", "1", &with_mac(args), 16, Some("10.77.0.2"));
 }
 
 #[test]
 fn tcp_syn_ipv6_and_icmp_imix() {
-    ledger(
-        "tcp_syn_ipv6",
-        "1",
-        &[
-            "--dst-mac",
-            SINK_MAC,
-            "--pps",
-            "2000",
-            "--flows",
-            "100",
-            "--size",
-            "128",
-            "--duration",
-            "1",
-            "--proto",
-            "tcp-syn",
-            "--dst",
-            "fd77::2",
-        ],
-        100,
-        None,
-    );
-    ledger(
-        "icmp_imix",
-        "1",
-        &[
-            "--dst-mac",
-            SINK_MAC,
-            "--pps",
-            "2000",
-            "--flows",
-            "7",
-            "--imix",
-            "--duration",
-            "1",
-            "--proto",
-            "icmp",
-            "--dst",
-            "10.77.0.2",
-        ],
-        7,
-        None,
-    );
+    let args = "--pps 2000 --flows 100 --size 128 --duration 1 --proto tcp-syn --dst fd77::2";
+    ledger("tcp_syn_ipv6", "1", &with_mac(args), 100, None);
+    let args = "--pps 2000 --flows 7 --imix --duration 1 --proto icmp --dst 10.77.0.2";
+    ledger("icmp_imix", "1", &with_mac(args), 7, None);
 }
 
 /// Two gen workers (queues 0 and 1) to two sink workers: their flow
@@ -279,26 +220,21 @@ fn tcp_syn_ipv6_and_icmp_imix() {
 /// --dst-mac: gen reads it from the neighbour table.
 #[test]
 fn two_queues_merge_across_workers() {
+    let args = "--pps 4000 --flows 10 --size 100 --duration 1 --src 10.77.2.0/24 --dst 10.77.0.2";
     ledger(
         "two_queues",
         "2",
-        &[
-            "--pps",
-            "4000",
-            "--flows",
-            "10",
-            "--size",
-            "100",
-            "--duration",
-            "1",
-            "--src",
-            "10.77.2.0/24",
-            "--dst",
-            "10.77.0.2",
-        ],
+        &args.split(' ').collect::<Vec<_>>(),
         10,
         None,
     );
+}
+
+/// `args` split at spaces, with `--dst-mac` of the sink's end.
+fn with_mac(args: &str) -> Vec<&str> {
+    let mut v = vec!["--dst-mac", SINK_MAC];
+    v.extend(args.split(' '));
+    v
 }
 
 /// No --dst-mac and no neighbour that answers: a one-line error naming
