@@ -31,6 +31,7 @@ pub mod afpacket;
 pub mod conntrack;
 pub mod ctlist;
 pub mod frames;
+pub mod gen;
 pub mod kernel;
 pub mod lab;
 pub mod netns;
