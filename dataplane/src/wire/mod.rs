@@ -411,10 +411,17 @@ fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
                 meta.l4 = L4Status::Fragment;
                 return Ok(());
             }
-            parse_l4(&l3[ipv4::HEADER_LEN..t], meta);
+            parse_l4_common(&l3[ipv4::HEADER_LEN..t], meta);
             return Ok(());
         }
     }
+    parse_ipv4_general(l3, meta)
+}
+
+/// [`parse_ipv4`] for any header (the reference the common header's path
+/// must agree with: `tests::ipv4_fast_path_agrees`).
+#[inline]
+fn parse_ipv4_general(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
     let ip = ipv4::Packet::new_checked(l3)?;
     if !ip.verify_checksum() {
         return Err(Error::Checksum);
@@ -476,8 +483,43 @@ fn parse_ipv6(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
         meta.l4 = L4Status::Absent;
         return Ok(());
     }
-    parse_l4(&packet[up.offset..], meta);
+    parse_l4_common(&packet[up.offset..], meta);
     Ok(())
+}
+
+/// [`parse_l4`] with the two common cases inline: a UDP datagram whose
+/// length fits (not a first fragment) and a TCP segment whose header fits,
+/// each read from a fixed-size array. Anything else, and anything these
+/// checks refuse, takes `parse_l4`, which gives the same fields.
+#[inline(always)]
+fn parse_l4_common(l4: &[u8], meta: &mut PacketMeta) {
+    match meta.protocol {
+        IpProtocol::UDP if !meta.more_frags => {
+            if let Some(u) = l4.first_chunk::<{ udp::HEADER_LEN }>() {
+                let l = usize::from(u16::from_be_bytes([u[4], u[5]]));
+                if (udp::HEADER_LEN..=l4.len()).contains(&l) {
+                    meta.src_port = u16::from_be_bytes([u[0], u[1]]);
+                    meta.dst_port = u16::from_be_bytes([u[2], u[3]]);
+                    meta.l4 = L4Status::Parsed;
+                    return;
+                }
+            }
+        }
+        IpProtocol::TCP => {
+            if let Some(t) = l4.first_chunk::<{ tcp::HEADER_LEN }>() {
+                let hl = usize::from(t[12] >> 4) * 4;
+                if (tcp::HEADER_LEN..=l4.len()).contains(&hl) {
+                    meta.src_port = u16::from_be_bytes([t[0], t[1]]);
+                    meta.dst_port = u16::from_be_bytes([t[2], t[3]]);
+                    meta.tcp_flags = t[13];
+                    meta.l4 = L4Status::Parsed;
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
+    parse_l4(l4, meta);
 }
 
 /// Fills the transport fields of `meta` from `l4` (which ends where the IP
