@@ -253,7 +253,7 @@ impl ForwardBench {
         family: Family,
         routes: Vec<(usize, u32)>,
     ) -> ForwardBench {
-        assert!(!routes.is_empty() && routes.len() % BATCH == 0);
+        assert!(!routes.is_empty() && routes.len().is_multiple_of(BATCH));
         let snap = snapshot(prefixes);
         let now = Instant::now();
         let pipeline = Pipeline::new(Arc::new(snap), vec![port_mac(0), port_mac(1)], now);
