@@ -42,12 +42,17 @@ fn main() {
         "{:<28} {:>10} {:>10} {:>10} {:>8}",
         "case", "loop ns", "refill ns", "pipeline", "Mpps"
     );
-    for (name, prefixes, family) in [
-        ("ipv4, 1 route", 0, Family::V4),
-        ("ipv4, 10k prefixes", 10_000, Family::V4),
-        ("ipv6, 10k prefixes", 10_000, Family::V6),
+    for (name, prefixes, family, random) in [
+        ("ipv4, 1 route", 0, Family::V4, false),
+        ("ipv4, 10k prefixes", 10_000, Family::V4, false),
+        ("ipv4, 10k, 4096 random dsts", 10_000, Family::V4, true),
+        ("ipv6, 10k prefixes", 10_000, Family::V6, false),
     ] {
-        let mut b = ForwardBench::new(prefixes, family);
+        let mut b = if random {
+            ForwardBench::random(prefixes, family)
+        } else {
+            ForwardBench::new(prefixes, family)
+        };
         let out = b.sample_output().expect("the bench forwards");
         check_output(&out).expect("forwarded frame");
         let free = b.free_frames();

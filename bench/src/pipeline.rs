@@ -202,14 +202,58 @@ fn udp_frame(src: IpAddr, dst: IpAddr) -> Vec<u8> {
 /// The benchmark's worker and its traffic.
 pub struct ForwardBench {
     worker: Worker<MemPort>,
+    /// A whole number of batches of frames; batch `next` is refilled next.
     templates: Vec<Vec<u8>>,
     next: usize,
 }
+
+/// How many different destinations the random-destination case
+/// ([`ForwardBench::random`]) cycles through.
+pub const RANDOM_DESTINATIONS: usize = 4096;
 
 impl ForwardBench {
     /// Builds the configuration (`prefixes` routes per family) and 64
     /// frames of `family` to destinations spread over it.
     pub fn new(prefixes: usize, family: Family) -> ForwardBench {
+        // 64 destinations over the whole FIB: a stride coprime with the
+        // route count visits routes far apart.
+        let n = prefixes.max(1);
+        let routes = (0..BATCH).map(|k| ((k * 7919 + 13) % n, 0x42)).collect();
+        ForwardBench::with_destinations(prefixes, family, routes)
+    }
+
+    /// Like [`ForwardBench::new`], but the frames go to
+    /// [`RANDOM_DESTINATIONS`] destinations drawn at random (a fixed seed)
+    /// over the FIB's routes and their host parts, 64 different ones per
+    /// batch: no run of packets shares a destination or a next-hop memo
+    /// by construction of the bench.
+    pub fn random(prefixes: usize, family: Family) -> ForwardBench {
+        let n = prefixes.max(1);
+        // xorshift64*: deterministic, no dependency on a seeded RNG crate.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let routes = (0..RANDOM_DESTINATIONS)
+            .map(|_| {
+                let r = next();
+                ((r as usize) % n, ((r >> 40) as u32 & 0xff) | 1)
+            })
+            .collect();
+        ForwardBench::with_destinations(prefixes, family, routes)
+    }
+
+    /// The bench with one frame per `(route index, host part)`; the count
+    /// must be a multiple of [`BATCH`].
+    fn with_destinations(
+        prefixes: usize,
+        family: Family,
+        routes: Vec<(usize, u32)>,
+    ) -> ForwardBench {
+        assert!(!routes.is_empty() && routes.len().is_multiple_of(BATCH));
         let snap = snapshot(prefixes);
         let now = Instant::now();
         let pipeline = Pipeline::new(Arc::new(snap), vec![port_mac(0), port_mac(1)], now);
@@ -227,23 +271,18 @@ impl ForwardBench {
                 now,
             );
         }
-        // 64 destinations over the whole FIB: a stride coprime with the
-        // route count visits routes far apart.
-        let n = prefixes.max(1);
-        let templates = (0..BATCH)
-            .map(|k| {
-                let i = (k * 7919 + 13) % n;
-                match family {
-                    Family::V4 => {
-                        let (a, _) = prefix_v4(i);
-                        let dst = Ipv4Addr::from(u32::from(a) | 0x42);
-                        udp_frame("10.0.1.10".parse().unwrap(), dst.into())
-                    }
-                    Family::V6 => {
-                        let (a, _) = prefix_v6(i);
-                        let dst = Ipv6Addr::from(u128::from(a) | 0x42);
-                        udp_frame("fd00:1::10".parse().unwrap(), dst.into())
-                    }
+        let templates = routes
+            .into_iter()
+            .map(|(i, host)| match family {
+                Family::V4 => {
+                    let (a, _) = prefix_v4(i);
+                    let dst = Ipv4Addr::from(u32::from(a) | host);
+                    udp_frame("10.0.1.10".parse().unwrap(), dst.into())
+                }
+                Family::V6 => {
+                    let (a, _) = prefix_v6(i);
+                    let dst = Ipv6Addr::from(u128::from(a) | u128::from(host));
+                    udp_frame("fd00:1::10".parse().unwrap(), dst.into())
                 }
             })
             .collect();
@@ -254,12 +293,14 @@ impl ForwardBench {
         }
     }
 
-    /// Copies the 64 templates into fresh chunks and queues them on `r0`
-    /// (the "NIC" side of the loop).
+    /// Copies the next batch of 64 templates into fresh chunks and queues
+    /// them on `r0` (the "NIC" side of the loop).
     #[inline(never)]
     pub fn refill(&mut self) {
         let w = &mut self.worker;
-        for t in &self.templates {
+        let batches = self.templates.len() / BATCH;
+        let first = (self.next % batches) * BATCH;
+        for t in &self.templates[first..first + BATCH] {
             let Some(mut d) = w.umem.alloc() else {
                 break;
             };
@@ -277,7 +318,10 @@ impl ForwardBench {
     #[inline(never)]
     pub fn refill_only(&mut self) {
         let w = &mut self.worker;
-        for t in &self.templates {
+        let batches = self.templates.len() / BATCH;
+        let first = (self.next % batches) * BATCH;
+        self.next += 1;
+        for t in &self.templates[first..first + BATCH] {
             let Some(mut d) = w.umem.alloc() else {
                 break;
             };

@@ -15,7 +15,7 @@ impl Core {
         b: &mut BatchBuf,
         now: Instant,
     ) {
-        self.out.memo.len = 0;
+        self.out.memo.clear();
         for i in Bits(b.live & (b.forward | b.output)) {
             b.retire(i);
             let p = &b.pkts[i];
@@ -379,49 +379,94 @@ impl Out {
 /// Next hops resolved at once in one output pass, as compact keys: the
 /// address as a `u128` (IPv4 in the low 32 bits) and `port << 1 | is_v6`,
 /// so a probe compares two integers instead of two `IpAddr` enums.
+/// Direct-mapped: a key has one slot (a hash of it), so a probe is one
+/// comparison however many next hops the pass has; a key that collides
+/// replaces the older one, which then asks the neighbour table again
+/// (only the table's lookup count differs).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NeighMemo {
-    pub(super) ip: [u128; 8],
-    tag: [u32; 8],
-    mac: [[u8; 6]; 8],
-    pub(super) len: usize,
+    ip: [u128; MEMO_SLOTS],
+    tag: [u32; MEMO_SLOTS],
+    mac: [[u8; 6]; MEMO_SLOTS],
+    /// Bit `s`: slot `s` holds an entry of this pass.
+    valid: u8,
 }
+
+const MEMO_SLOTS: usize = 8;
 
 impl NeighMemo {
     pub(super) const fn new() -> Self {
         NeighMemo {
-            ip: [0; 8],
-            tag: [0; 8],
-            mac: [[0; 6]; 8],
-            len: 0,
+            ip: [0; MEMO_SLOTS],
+            tag: [0; MEMO_SLOTS],
+            mac: [[0; 6]; MEMO_SLOTS],
+            valid: 0,
         }
     }
 
+    /// Forgets every entry (the start of an output pass).
     #[inline(always)]
-    fn key(port: PortId, ip: IpAddr) -> (u128, u32) {
-        match ip {
+    pub(super) fn clear(&mut self) {
+        self.valid = 0;
+    }
+
+    /// The key and its slot.
+    #[inline(always)]
+    fn key(port: PortId, ip: IpAddr) -> (u128, u32, usize) {
+        let (ip, tag) = match ip {
             IpAddr::V4(a) => (u128::from(u32::from(a)), u32::from(port.0) << 1),
             IpAddr::V6(a) => (u128::from(a), u32::from(port.0) << 1 | 1),
-        }
+        };
+        let x = (ip as u64 ^ (ip >> 64) as u64) as u32;
+        let h = x ^ (x >> 8) ^ (x >> 16) ^ tag;
+        (ip, tag, h as usize % MEMO_SLOTS)
     }
 
     #[inline(always)]
     pub(super) fn get(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
-        let (ip, tag) = Self::key(port, ip);
-        let n = self.len.min(self.ip.len());
-        (0..n)
-            .find(|&i| self.ip[i] == ip && self.tag[i] == tag)
-            .map(|i| self.mac[i])
+        let (ip, tag, s) = Self::key(port, ip);
+        (self.valid >> s & 1 != 0 && self.ip[s] == ip && self.tag[s] == tag).then(|| self.mac[s])
     }
 
     #[inline]
     pub(super) fn insert(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
-        if self.len < self.ip.len() {
-            let (ip, tag) = Self::key(port, ip);
-            self.ip[self.len] = ip;
-            self.tag[self.len] = tag;
-            self.mac[self.len] = mac;
-            self.len += 1;
+        let (ip, tag, s) = Self::key(port, ip);
+        self.ip[s] = ip;
+        self.tag[s] = tag;
+        self.mac[s] = mac;
+        self.valid |= 1 << s;
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::*;
+
+    #[test]
+    fn memo_keeps_family_port_and_collisions_apart() {
+        let mut m = NeighMemo::new();
+        let v4: IpAddr = "10.0.2.254".parse().unwrap();
+        // ::a00:2fe has the same low 32 bits as 10.0.2.254.
+        let v6: IpAddr = "::a00:2fe".parse().unwrap();
+        m.insert(PortId(1), v4, [1; 6]);
+        assert_eq!(m.get(PortId(1), v4), Some([1; 6]));
+        assert_eq!(m.get(PortId(2), v4), None);
+        assert_eq!(m.get(PortId(1), v6), None);
+        m.insert(PortId(1), v6, [2; 6]);
+        assert_eq!(m.get(PortId(1), v6), Some([2; 6]));
+        // Many next hops: the latest one is always there, and whatever
+        // the memo answers is what was inserted for that very key.
+        for i in 0..64u32 {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0200 + i));
+            m.insert(PortId(1), a, [i as u8; 6]);
+            assert_eq!(m.get(PortId(1), a), Some([i as u8; 6]));
         }
+        for i in 0..64u32 {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0200 + i));
+            let got = m.get(PortId(1), a);
+            assert!(got.is_none() || got == Some([i as u8; 6]), "{a}: {got:?}");
+        }
+        m.clear();
+        assert_eq!(m.get(PortId(1), v4), None);
     }
 }

@@ -183,34 +183,17 @@ pub(super) fn route_v4(
     iif: PortId,
 ) -> Result<(), Failure> {
     use Counter::*;
+    // Both first octets in 1..=223 and not 127: none of the martian,
+    // multicast or broadcast cases can apply (one test for the common
+    // packet; the others take the kernel's checks in its order).
+    let plain = |a: Ipv4Addr| {
+        let o = a.octets()[0];
+        o.wrapping_sub(1) < 223 && o != 127
+    };
+    if !(plain(s) && plain(d)) && route_v4_special(p, s, d)? {
+        return Ok(());
+    }
     let martian_src = Err(Failure::Drop(InputMartianSource));
-    if d.is_multicast() {
-        // ip_route_input_mc: only the groups the port joined.
-        if s.is_multicast() || s.is_broadcast() || s.is_loopback() {
-            return martian_src;
-        }
-        if d != crate::net::ALL_SYSTEMS {
-            return Err(Failure::Drop(InputMcastNotJoined));
-        }
-        p.dest = Dest::Multicast;
-        return Ok(());
-    }
-    if s.is_multicast() || s.is_broadcast() {
-        return martian_src;
-    }
-    if d.is_broadcast() || (s.is_unspecified() && d.is_unspecified()) {
-        p.dest = Dest::Broadcast;
-        return Ok(());
-    }
-    if s.octets()[0] == 0 {
-        return martian_src;
-    }
-    if d.octets()[0] == 0 || d.is_loopback() {
-        return Err(Failure::Drop(InputMartianDest));
-    }
-    if s.is_loopback() {
-        return martian_src;
-    }
     let key = FlowKey::forward(IpAddr::V4(s), IpAddr::V4(d), iif).with_mark(p.mark);
     let r = snap.net.router.lookup(&key);
     // fib_validate_source with rp_filter off: a source that is one of our
@@ -246,6 +229,43 @@ pub(super) fn route_v4(
         RouteResult::Blackhole => return Err(Failure::Drop(RouteBlackhole)),
     }
     Ok(())
+}
+
+/// The martian, multicast and broadcast checks of [`route_v4`] before
+/// the lookup, in the kernel's order: `Ok(true)` when they decided
+/// (`p.dest` set), `Ok(false)` when the lookup decides.
+#[cold]
+fn route_v4_special(p: &mut Pkt, s: Ipv4Addr, d: Ipv4Addr) -> Result<bool, Failure> {
+    use Counter::*;
+    let martian_src = Err(Failure::Drop(InputMartianSource));
+    if d.is_multicast() {
+        // ip_route_input_mc: only the groups the port joined.
+        if s.is_multicast() || s.is_broadcast() || s.is_loopback() {
+            return martian_src;
+        }
+        if d != crate::net::ALL_SYSTEMS {
+            return Err(Failure::Drop(InputMcastNotJoined));
+        }
+        p.dest = Dest::Multicast;
+        return Ok(true);
+    }
+    if s.is_multicast() || s.is_broadcast() {
+        return martian_src;
+    }
+    if d.is_broadcast() || (s.is_unspecified() && d.is_unspecified()) {
+        p.dest = Dest::Broadcast;
+        return Ok(true);
+    }
+    if s.octets()[0] == 0 {
+        return martian_src;
+    }
+    if d.octets()[0] == 0 || d.is_loopback() {
+        return Err(Failure::Drop(InputMartianDest));
+    }
+    if s.is_loopback() {
+        return martian_src;
+    }
+    Ok(false)
 }
 
 /// `ip6_route_input` and the route types' input functions

@@ -87,6 +87,17 @@ pub fn sum20(h: &[u8; 20]) -> u16 {
     fold32((acc & 0xffff) + (acc >> 16))
 }
 
+/// Whether an IPv4 header without options verifies (`sum20(h) == 0xffff`),
+/// summed in native byte order: the one's complement sum of byte-swapped
+/// words is the byte-swapped sum (RFC 1071 §2(B)) and `0xffff` is its own
+/// swap, so the five loads need no byte swaps.
+#[inline(always)]
+pub fn verifies20(h: &[u8; 20]) -> bool {
+    let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    fold32((acc & 0xffff) + (acc >> 16)) == 0xffff
+}
+
 /// The checksum of `data` alone: `!sum(data)`. Fill a header's checksum field
 /// with this after zeroing it; a received header verifies when
 /// `checksum(header) == 0`.
@@ -292,6 +303,19 @@ mod tests {
         #[test]
         fn sum20_matches_sum(h in any::<[u8; 20]>()) {
             prop_assert_eq!(sum20(&h), sum(&h));
+        }
+
+        /// The native-order check agrees with the big-endian sum, also
+        /// for headers made to verify (the interesting half).
+        #[test]
+        fn verifies20_matches_sum20(mut h in any::<[u8; 20]>(), fix in any::<bool>()) {
+            if fix {
+                h[10] = 0;
+                h[11] = 0;
+                let c = checksum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            prop_assert_eq!(verifies20(&h), sum20(&h) == 0xffff);
         }
 
         /// Changing any aligned word and updating incrementally gives the

@@ -41,6 +41,24 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
 
+/// DF of the flags-and-offset word (bytes 6–7, host order).
+#[inline(always)]
+pub(crate) fn dont_frag_of(flags_offset: u16) -> bool {
+    flags_offset & FLAG_DF != 0
+}
+
+/// MF of the flags-and-offset word.
+#[inline(always)]
+pub(crate) fn more_frags_of(flags_offset: u16) -> bool {
+    flags_offset & FLAG_MF != 0
+}
+
+/// The fragment offset in bytes of the flags-and-offset word.
+#[inline(always)]
+pub(crate) fn frag_offset_of(flags_offset: u16) -> u16 {
+    (flags_offset & OFFSET_MASK) << 3
+}
+
 /// Option type End of Option List.
 pub const OPT_END: u8 = 0;
 /// Option type No Operation.
@@ -155,16 +173,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn dont_frag(&self) -> bool {
-        self.flags_offset() & FLAG_DF != 0
+        dont_frag_of(self.flags_offset())
     }
 
     pub fn more_frags(&self) -> bool {
-        self.flags_offset() & FLAG_MF != 0
+        more_frags_of(self.flags_offset())
     }
 
     /// Fragment offset in bytes (the field × 8).
     pub fn frag_offset(&self) -> u16 {
-        (self.flags_offset() & OFFSET_MASK) << 3
+        frag_offset_of(self.flags_offset())
     }
 
     /// A fragment of a larger datagram: MF set or a nonzero offset.

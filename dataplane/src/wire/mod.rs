@@ -386,6 +386,42 @@ fn parse_arp(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
 
 #[inline]
 fn parse_ipv4(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
+    // The common header (version 4, IHL 5, a total length that fits,
+    // checksum good) read from one fixed-size array: no bounds check per
+    // field. Anything else takes the general path below, which gives the
+    // same fields or the exact error.
+    if let Some(h) = l3.first_chunk::<{ ipv4::HEADER_LEN }>() {
+        let total = u16::from_be_bytes([h[2], h[3]]);
+        let t = total as usize;
+        if h[0] == 0x45 && (ipv4::HEADER_LEN..=l3.len()).contains(&t) && checksum::verifies20(h) {
+            let flags = u16::from_be_bytes([h[6], h[7]]);
+            meta.ip_version = 4;
+            meta.tos = h[1];
+            meta.ttl = h[8];
+            meta.src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
+            meta.dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
+            meta.protocol = IpProtocol(h[9]);
+            meta.ip_len = total;
+            meta.ident = u32::from(u16::from_be_bytes([h[4], h[5]]));
+            meta.frag_offset = ipv4::frag_offset_of(flags);
+            meta.more_frags = ipv4::more_frags_of(flags);
+            meta.dont_frag = ipv4::dont_frag_of(flags);
+            meta.l4_off = meta.l3_off + ipv4::HEADER_LEN as u16;
+            if meta.frag_offset != 0 {
+                meta.l4 = L4Status::Fragment;
+                return Ok(());
+            }
+            parse_l4_common(&l3[ipv4::HEADER_LEN..t], meta);
+            return Ok(());
+        }
+    }
+    parse_ipv4_general(l3, meta)
+}
+
+/// [`parse_ipv4`] for any header (the reference the common header's path
+/// must agree with: `tests::ipv4_fast_path_agrees`).
+#[inline]
+fn parse_ipv4_general(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
     let ip = ipv4::Packet::new_checked(l3)?;
     if !ip.verify_checksum() {
         return Err(Error::Checksum);
@@ -447,8 +483,43 @@ fn parse_ipv6(l3: &[u8], meta: &mut PacketMeta) -> Result<()> {
         meta.l4 = L4Status::Absent;
         return Ok(());
     }
-    parse_l4(&packet[up.offset..], meta);
+    parse_l4_common(&packet[up.offset..], meta);
     Ok(())
+}
+
+/// [`parse_l4`] with the two common cases inline: a UDP datagram whose
+/// length fits (not a first fragment) and a TCP segment whose header fits,
+/// each read from a fixed-size array. Anything else, and anything these
+/// checks refuse, takes `parse_l4`, which gives the same fields.
+#[inline(always)]
+fn parse_l4_common(l4: &[u8], meta: &mut PacketMeta) {
+    match meta.protocol {
+        IpProtocol::UDP if !meta.more_frags => {
+            if let Some(u) = l4.first_chunk::<{ udp::HEADER_LEN }>() {
+                let l = usize::from(u16::from_be_bytes([u[4], u[5]]));
+                if (udp::HEADER_LEN..=l4.len()).contains(&l) {
+                    meta.src_port = u16::from_be_bytes([u[0], u[1]]);
+                    meta.dst_port = u16::from_be_bytes([u[2], u[3]]);
+                    meta.l4 = L4Status::Parsed;
+                    return;
+                }
+            }
+        }
+        IpProtocol::TCP => {
+            if let Some(t) = l4.first_chunk::<{ tcp::HEADER_LEN }>() {
+                let hl = usize::from(t[12] >> 4) * 4;
+                if (tcp::HEADER_LEN..=l4.len()).contains(&hl) {
+                    meta.src_port = u16::from_be_bytes([t[0], t[1]]);
+                    meta.dst_port = u16::from_be_bytes([t[2], t[3]]);
+                    meta.tcp_flags = t[13];
+                    meta.l4 = L4Status::Parsed;
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
+    parse_l4(l4, meta);
 }
 
 /// Fills the transport fields of `meta` from `l4` (which ends where the IP

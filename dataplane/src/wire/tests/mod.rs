@@ -2,6 +2,7 @@
 //! incremental checksum updates against full recomputes on random packets,
 //! and a robustness run of mutated frames through every parser.
 
+mod fast_path;
 mod frames;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
