@@ -1,0 +1,349 @@
+//! Differential cases: NAT and conntrack, flows through the translation
+//! and back.
+
+use super::*;
+
+/// The IP datagram of `frame` (without its Ethernet header), cut to `n`
+/// bytes: what an ICMP error quotes.
+fn quote(frame: &[u8], n: usize) -> Vec<u8> {
+    let ip = &frame[14..];
+    ip[..n.min(ip.len())].to_vec()
+}
+
+diff_test!(nat_masquerade_lan, &ports(2), |d| {
+    let (lan, wan) = (p("r0", H0, H1), p("r1", H1, R1));
+    d.round(&[
+        // TCP: handshake, data both ways, FIN both ways.
+        lan.syn(80),
+        wan.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        lan.tcp_seg(40000, 80, ACK, 1001, 5001, &[]),
+        lan.tcp_seg(40000, 80, PSH_ACK, 1001, 5001, b"hello"),
+        wan.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"world"),
+        lan.tcp_seg(40000, 80, FIN_ACK, 1006, 5006, &[]),
+        wan.tcp_seg(80, 40000, FIN_ACK, 5006, 1007, &[]),
+        lan.tcp_seg(40000, 80, ACK, 1007, 5007, &[]),
+        // UDP out and the reply.
+        lan.udp(53),
+        wan.udp_ports(53, 40000),
+        // ICMP echo and the reply.
+        lan.ping(1),
+        wan.pong(1),
+        // Not replies: to the masquerading address's other ports, and
+        // straight to the LAN.
+        wan.udp_ports(53, 40001),
+        p("r1", H1, H0).syn(22),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_port_forward, &ports(2), |d| {
+    let (wan, web) = (p("r1", H1, R1), p("r0", H0, H1));
+    d.round(&[
+        wan.syn(8080),
+        web.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        wan.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
+        wan.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
+        web.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
+        // Not forwarded: straight to the server (no DNAT state), another
+        // port of the box, the forward's port from the LAN side.
+        p("r1", H1, H0).syn(80),
+        p("r1", H1B, R1).syn(8081),
+        p("r0", H0B, R1).syn(8080),
+        // UDP to the other server, and its answer.
+        p("r1", H1B, R1).udp(5353),
+        p("r0", H0B, H1B).udp_ports(53, 40000),
+        // The server says port unreachable about it: RELATED, and the
+        // quoted datagram and the error's source translated back.
+        p("r0", H0B, H1B).icmp(3, 3, &quote(&p("r0", H1B, H0B).ttl(63).udp(53).1, 64)),
+        // A second client of the TCP forward.
+        p("r1", H1B, R1).syn(8080),
+        p("r0", H0, H1B).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),
+        // Answers the box makes to translated packets go back translated
+        // (the kernel attaches the packet's conntrack entry to them,
+        // `nf_ct_attach`): FORWARD's rejects, and a TTL exceeded quoting
+        // a forwarded SYN.
+        p("r1", H1, R1).seg(Tcp::new(41000, 8443, flags::SYN)),
+        p("r1", H1, R1).udp(5354),
+        p("r1", H1B, R1)
+            .ttl(1)
+            .seg(Tcp::new(41001, 8080, flags::SYN)),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_dnat_balance, &ports(2), |d| {
+    let clients: Vec<&'static str> = (2..=13)
+        .map(|i| &*Box::leak(format!("10.0.2.{i}").into_boxed_str()))
+        .collect();
+    for c in &clients {
+        d.host("r1", c);
+    }
+    // Each group of connections from ports of its own, so no two reply
+    // tuples clash (a clash would have the kernel pick a random port).
+    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
+        p("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
+    };
+    let mut probes: Vec<Probe> = Vec::new();
+    // The hash: every client once, one of them again from another port
+    // (the backend depends on the addresses only).
+    for c in &clients {
+        probes.push(syn(c, R1, 40000, 80));
+    }
+    probes.push(syn(clients[0], R1, 40001, 80));
+    // The same clients to another public address of the forward: the
+    // hash's seed is the destination.
+    for c in &clients[..6] {
+        probes.push(syn(c, "10.0.2.100", 40100, 80));
+    }
+    // --persistent: the hash without the destination.
+    for c in &clients[..6] {
+        probes.push(syn(c, R1, 40200, 82));
+    }
+    // Round robin: by connection (the nat table sees first packets only).
+    for sport in 41000..41005 {
+        probes.push(syn(clients[1], R1, sport, 81));
+    }
+    // The backends answer: the replies leave from the public address.
+    probes.push(p("r0", H0, H1B).tcp_seg(8080, 41000, SYN_ACK, 9000, 1001, &[]));
+    probes.push(p("r0", H0B, H1B).tcp_seg(8080, 41001, SYN_ACK, 9000, 1001, &[]));
+    d.round(&probes);
+    d.conntrack_now().check();
+});
+
+/// Blanks the source port (TCP, UDP) or the query id (ICMP echo) of an
+/// IPv4 frame, and the transport checksum that covers it.
+fn blank_src_port(frame: &mut [u8]) {
+    let Ok(m) = sluice_dataplane::wire::parse(frame) else {
+        return;
+    };
+    let l4 = m.l4_off as usize;
+    match m.protocol.0 {
+        6 => {
+            frame[l4..l4 + 2].fill(0);
+            frame[l4 + 16..l4 + 18].fill(0);
+        }
+        17 => {
+            frame[l4..l4 + 2].fill(0);
+            frame[l4 + 6..l4 + 8].fill(0);
+        }
+        1 => {
+            frame[l4 + 2..l4 + 6].fill(0);
+        }
+        _ => {}
+    }
+}
+
+/// The source port (TCP, UDP) or query id (ICMP) of the frame out for
+/// probe `probe`.
+fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
+    let c = caps.iter().find(|c| c.probe == probe)?;
+    let m = c.meta();
+    Some(if m.protocol.0 == 1 {
+        m.icmp_id
+    } else {
+        m.src_port
+    })
+}
+
+diff_test!(nat_snat_ports, &ports(2), |d| {
+    let far = "10.0.2.4";
+    d.host("r1", far);
+    // UDP into 1000-1001: every choice is forced, so it compares.
+    d.round(&[
+        // Kept: in range and unique.
+        p("r0", H0, H1).udp_ports(1000, 53),
+        // Clashes with the first: the other port.
+        p("r0", H0B, H1).udp_ports(1000, 53),
+        // The same source again: its mapping (1000) is reused.
+        p("r0", H0, H1B).udp_ports(1000, 53),
+        // Out of range: 1000 is taken towards this destination, so 1001.
+        p("r0", H0, H1B).udp_ports(40000, 53),
+        // Both taken towards it: dropped (the kernel at confirm).
+        p("r0", H0B, H1B).udp_ports(40000, 53),
+        // Replies, each to its own flow.
+        p("r1", H1, R1).udp_ports(53, 1001),
+        p("r1", H1B, R1).udp_ports(53, 1001),
+        p("r1", H1, R1).udp_ports(53, 1000),
+    ]);
+    d.conntrack_now();
+    // TCP and ICMP to a fixed address: a clash takes a random port (id)
+    // in the kernel (`get_random_u16` offset into 1024-65535, 0-65535 for
+    // ids); masked, and checked apart: not the clashing one.
+    let first = d.probes_sent;
+    let random = [first + 1, first + 4];
+    let (k, s) = d.round_masked(
+        &[
+            p("r0", H0, H1).syn(80),
+            p("r0", H0B, H1).syn(80),
+            p("r1", H1, "10.0.2.100").tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+            p("r0", H0, H1).ping(1),
+            p("r0", H0B, H1).ping(1),
+            p("r1", H1, "10.0.2.100").pong(1),
+        ],
+        |c| {
+            if random.contains(&c.probe) {
+                blank_src_port(&mut c.frame);
+            }
+        },
+    );
+    for (side, caps) in [("kernel", &k), ("sluice", &s)] {
+        match (src_port_of(caps, random[0]), src_port_of(caps, random[1])) {
+            (Some(tcp), Some(icmp)) if tcp >= 1024 && tcp != 40000 && icmp != 7 => {}
+            ports => d.failures.push(format!(
+                "{side}: the clashing TCP flow and echo went out from {ports:?} \
+                 (the port must be >= 1024 and not 40000, the id not 7)"
+            )),
+        }
+    }
+    // GRE has no ports: one LAN host's tunnel and its answer.
+    // The kernel's GRE manip needs 8 bytes after the header's start, so
+    // the packets carry a payload (an IPv4 header's worth), as real ones
+    // do.
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend_from_slice(&[0x45; 20]);
+    let gre_from = |port: &'static str, src: &str, dst: &str, l4: &[u8]| {
+        let h = p(port, src, dst);
+        h.at(h.f.ip(47, l4))
+    };
+    d.round(&[gre_from("r0", H0, H1, &gre), gre_from("r1", H1, R1, &gre)]);
+    // The kernel reuses a source's mapping for its next connection: UDP
+    // from H0B:1000 (mapped to 1001) to a third peer gets 1001 although
+    // 1000 is free towards it; TCP from H0B:40000 (mapped to the random
+    // port above) gets that port again.
+    let (tcp_k, tcp_s) = (src_port_of(&k, random[0]), src_port_of(&s, random[0]));
+    d.round(&[
+        p("r0", H0B, far).udp_ports(1000, 53),
+        p("r1", far, R1).udp_ports(53, 1001),
+    ]);
+    // The random port itself differs between the two; each must reuse its
+    // own.
+    let (k2, s2) = d.run(&[p("r0", H0B, H1B).syn(80)]);
+    let (again_k, again_s) = (
+        k2.first().map(|c| c.meta().src_port),
+        s2.first().map(|c| c.meta().src_port),
+    );
+    if again_k != tcp_k || again_s != tcp_s {
+        d.failures.push(format!(
+            "the same source's next TCP flow: kernel {again_k:?} (first {tcp_k:?}), \
+             sluice {again_s:?} (first {tcp_s:?}): each must reuse its mapping"
+        ));
+    }
+    // A second LAN host's tunnel to the same peer clashes: the kernel
+    // drops it at confirm (insert_failed).
+    d.round(&[gre_from("r0", H0B, H1, &gre)]);
+    // A bare 4-byte GRE header to a new peer: the kernel's manip cannot
+    // write its 8 bytes (`gre_manip_pkt`) and drops it.
+    d.round(&[gre_from("r0", H0B, H1B, &gre[..4])]).check();
+});
+
+diff_test!(nat_hairpin, &ports(2), |d| {
+    let (client, server) = (p("r0", H0, R1), p("r0", H0B, R0));
+    d.round(&[
+        // A LAN client through the public address: out to the server from
+        // the LAN port's address, the answer back from the public one.
+        client.syn(8080),
+        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        client.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
+        client.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
+        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
+        // A WAN client: not masqueraded on the way in.
+        p("r1", H1, R1).syn(8080),
+        p("r0", H0B, H1).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),
+        // The server's own public port from the server itself.
+        p("r0", H0B, R1).seg(Tcp::new(41000, 8080, flags::SYN)),
+        // The LAN out to the WAN.
+        p("r0", H0, H1).udp(53),
+        p("r1", H1, R1).udp_ports(53, 40000),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_redirect_local, &ports(2), |d| {
+    d.round(&[
+        // To the WAN address: redirected to 10.0.2.1:2222, reset from
+        // there, and the reset's source translated back (the kernel runs
+        // the reset through the nat POSTROUTING chain too: the SYN never
+        // got there, so the entry has no source binding yet).
+        p("r1", H1, R1).syn(8080),
+        // To the box's LAN address through the WAN port: REDIRECT takes
+        // the first address of the port it came in on (10.0.2.1).
+        p("r1", H1B, R0).syn(8080),
+        // UDP: the port unreachable quotes the datagram as it was sent
+        // (and comes from the address it was sent to).
+        p("r1", H1, R1).udp(5353),
+        p("r1", H1B, R0).udp(5353),
+        // From the LAN: not redirected.
+        p("r0", H0, R0).syn(8080),
+        p("r0", H0, R1).udp(5353),
+        // The redirect's own target port, straight.
+        p("r1", H1, R1).seg(Tcp::new(41000, 2222, flags::SYN)),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_established_related, own_toml, |d| {
+    let (lan, wan) = (p("r0", H0, H1), p("r1", H1, R1));
+    d.round(&[
+        lan.syn(80),
+        wan.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        lan.tcp_seg(40000, 80, ACK, 1001, 5001, &[]),
+        // Out of the window: INVALID.
+        wan.tcp_seg(80, 40000, PSH_ACK, 5001 + 1_000_000, 1001, b"late!"),
+        // Acknowledges data never sent: INVALID.
+        wan.tcp_seg(80, 40000, ACK, 5001, 1001 + 1_000_000, &[]),
+        // In the window: ESTABLISHED.
+        wan.tcp_seg(80, 40000, PSH_ACK, 5001, 1001, b"hello"),
+        // A stray ACK from the LAN: with tcp_loose (the default) the
+        // kernel picks the connection up mid-stream, as NEW.
+        p("r0", H0B, H1).tcp_seg(41000, 80, ACK, 7000, 8000, &[]),
+        wan.tcp_seg(80, 41000, ACK, 8000, 7000, &[]),
+        // Stray from the WAN: an ACK is NEW (dropped by policy), a SYN-ACK
+        // INVALID.
+        p("r1", H1, H0).tcp_seg(80, 41002, ACK, 8000, 7000, &[]),
+        p("r1", H1, H0).tcp_seg(80, 41003, SYN_ACK, 8000, 7000, &[]),
+    ]);
+    d.conntrack_now();
+    // ICMP errors about masqueraded flows: RELATED, and translated back
+    // (outer destination and the quoted datagram).
+    let out_udp = p("r1", R1, H1).ttl(63).f.udp(40000, 53, PAYLOAD);
+    let out_far = p("r1", R1, "198.51.100.7")
+        .ttl(1)
+        .f
+        .udp(40001, 33434, PAYLOAD);
+    let out_tcp = p("r1", R1, H1).ttl(63).syn(80).1;
+    let stray = p("r1", R1, H1).ttl(63).f.udp(40999, 53, PAYLOAD);
+    let hop = p("r1", "203.0.113.1", R1);
+    d.round(&[
+        lan.udp(53),
+        wan.icmp(3, 3, &quote(&out_udp, 64)),
+        // Past the gateway: a hop further on says time exceeded.
+        p("r0", H0, "198.51.100.7").ttl(2).udp_ports(40001, 33434),
+        hop.icmp(11, 0, &quote(&out_far, 28)),
+        // Fragmentation needed about the TCP flow, quoting 8 bytes of TCP
+        // (the quoted checksum cannot be updated).
+        wan.at(wan.f.icmp(3, 4, 1400, &quote(&out_tcp, 28))),
+        // About a flow that does not exist: INVALID.
+        wan.icmp(3, 3, &quote(&stray, 28)),
+        lan.ping(1),
+        wan.pong(1),
+    ]);
+    d.conntrack_now().check();
+});
+
+diff_test!(nat_notrack_bypass, &ports(2), |d| {
+    d.round(&[
+        // Untracked: leaves with the LAN address, and its answer (to the
+        // LAN address) is let in untracked.
+        p("r0", H0, H1).udp(5000),
+        p("r1", H1, H0).udp_ports(5000, 40000),
+        // Tracked: masqueraded, the answer to the LAN address is not let
+        // in, the one to the WAN address is.
+        p("r0", H0, H1).udp(5001),
+        p("r1", H1, H0).udp_ports(5001, 40000),
+        p("r1", H1, R1).udp_ports(5001, 40000),
+        // An untracked packet to the masquerading address is not
+        // translated: it stays the box's (INPUT drops it).
+        p("r1", H1, R1).udp_ports(5000, 40000),
+    ]);
+    d.conntrack_now().check();
+});
