@@ -1,0 +1,549 @@
+//! The Debian package (`scripts/deb`, README "Debian package").
+//!
+//! `the_package_holds_what_it_should`: the .deb's control fields, files,
+//! modes, conffiles, maintainer scripts and man page (checked against the
+//! binary's own `--help`).
+//!
+//! `the_package_installs_runs_and_purges_in_a_debian_12_root`: a minimal
+//! Debian 12 root made by mmdebstrap (cached under the target dir), then
+//! in it with chroot: `apt-get install ./sluice_*.deb`, `sluice --version`,
+//! `sluice check` of the shipped config, `systemd-analyze verify` of the
+//! unit, the unit's ExecStart in a test namespace holding the example
+//! config's interfaces (lan0, wan0, wan1, mgmt0 as veths), its ExecReload,
+//! SIGTERM (what `systemctl stop` sends), remove (conffiles kept), purge
+//! (nothing of sluice left). systemd itself is not started: see README.
+//!
+//! The package is built by `scripts/deb --binary` from the binary cargo
+//! built for this test; `SLUICE_DEB=path/to/sluice_*.deb` tests a given
+//! package (e.g. the release one) instead.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_bench::netns::Netns;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// What the cached root holds beyond mmdebstrap's `apt` variant: systemd
+/// (for `systemd-analyze`, `systemctl enable`, deb-systemd-helper) and the
+/// package's dependencies, so that installing needs no package lists.
+const INCLUDE: &str = "systemd,systemd-sysv,init-system-helpers,iproute2,libelf1,zlib1g";
+const CONFFILES: [&str; 3] = [
+    "/etc/sluice/rules.v4",
+    "/etc/sluice/sets.save",
+    "/etc/sluice/sluice.toml",
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `argv`, asserts it succeeds, returns stdout.
+fn run(argv: &[&str]) -> String {
+    let o = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(o.status.success(), "{argv:?}: {}\n{}", o.status, out(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Missing Debian tools: the reason to skip.
+fn skip_tools(tools: &[&str]) -> bool {
+    for t in tools {
+        if !have(t) {
+            eprintln!("SKIP: `{t}` is not installed (scripts/bootstrap installs it on Debian)");
+            return true;
+        }
+    }
+    false
+}
+
+/// The package under test, built into `dir`.
+fn package(dir: &Path) -> PathBuf {
+    if let Ok(p) = std::env::var("SLUICE_DEB") {
+        return PathBuf::from(p);
+    }
+    let o = Command::new(repo().join("scripts/deb"))
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "scripts/deb: {}", out(&o));
+    let path = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    PathBuf::from(path)
+}
+
+/// A directory under the target dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let p = tmp().join(format!("{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_package_holds_what_it_should() {
+    if skip_tools(&["dpkg-deb", "dpkg-shlibdeps", "objcopy"]) {
+        return;
+    }
+    let dir = TempDir::new("deb-contents");
+    let deb = package(&dir.0);
+    let deb = deb.to_str().unwrap();
+    let arch = run(&["dpkg", "--print-architecture"]);
+    assert!(
+        deb.ends_with(&format!("/sluice_{VERSION}_{}.deb", arch.trim())),
+        "{deb}"
+    );
+    let field = |f: &str| run(&["dpkg-deb", "--field", deb, f]).trim().to_string();
+    assert_eq!(field("Package"), "sluice");
+    assert_eq!(field("Version"), VERSION);
+    assert_eq!(field("Architecture"), arch.trim());
+    // Depends from dpkg-shlibdeps: the libraries the binary links.
+    let depends = field("Depends");
+    for d in [
+        "libc6 (>= ",
+        "libelf1",
+        "zlib1g",
+        "libgcc-s1",
+        "init-system-helpers",
+    ] {
+        assert!(depends.contains(d), "Depends lacks {d}: {depends}");
+    }
+
+    // Files, modes, owners.
+    let listing = run(&["dpkg-deb", "--contents", deb]);
+    let mut files = Vec::new();
+    for line in listing.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f[1], "root/root", "{line}");
+        if !f[0].starts_with('d') {
+            files.push((f[0].to_string(), f[5].trim_start_matches('.').to_string()));
+        }
+    }
+    let mut want = vec![
+        ("-rwxr-xr-x", "/usr/sbin/sluice"),
+        ("-rw-r--r--", "/lib/systemd/system/sluice.service"),
+        ("-rw-r--r--", "/usr/share/man/man8/sluice.8.gz"),
+        ("-rw-r--r--", "/usr/share/doc/sluice/README.md.gz"),
+        ("-rw-r--r--", "/usr/share/doc/sluice/copyright"),
+        ("-rw-r--r--", "/usr/share/doc/sluice/changelog.Debian.gz"),
+    ];
+    want.extend(CONFFILES.iter().map(|c| ("-rw-r--r--", *c)));
+    let mut want: Vec<(String, String)> = want
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    want.sort_by(|a, b| a.1.cmp(&b.1));
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(files, want, "{listing}");
+
+    // Control area: conffiles, maintainer scripts.
+    let ctl = dir.0.join("DEBIAN");
+    run(&["dpkg-deb", "--control", deb, ctl.to_str().unwrap()]);
+    let conffiles = std::fs::read_to_string(ctl.join("conffiles")).unwrap();
+    assert_eq!(conffiles.lines().collect::<Vec<_>>(), CONFFILES);
+    for s in ["postinst", "prerm", "postrm"] {
+        let p = ctl.join(s);
+        let mode = std::fs::metadata(&p).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o755,
+            "{s}"
+        );
+        run(&["sh", "-n", p.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with("#!/bin/sh\n") && text.contains("set -e"),
+            "{s}"
+        );
+    }
+
+    // The unit is the repository's; the man page is the binary's --help.
+    let root = dir.0.join("root");
+    run(&["dpkg-deb", "--extract", deb, root.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("lib/systemd/system/sluice.service")).unwrap(),
+        std::fs::read_to_string(repo().join("control/debian/sluice.service")).unwrap()
+    );
+    let man_gz = root.join("usr/share/man/man8/sluice.8.gz");
+    let man = run(&["gzip", "-dc", man_gz.to_str().unwrap()]);
+    assert!(man.contains(".TH SLUICE 8 "), "{man}");
+    let sluice = root.join("usr/sbin/sluice");
+    let sluice = sluice.to_str().unwrap();
+    assert_eq!(
+        run(&[sluice, "--version"]).trim(),
+        format!("sluice {VERSION}")
+    );
+    let help = run(&[sluice, "--help"]);
+    let mut commands = 0;
+    for line in help.lines().skip_while(|l| *l != "Commands:").skip(1) {
+        let Some(cmd) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.split_whitespace().next())
+        else {
+            break;
+        };
+        if cmd == "help" {
+            continue;
+        }
+        commands += 1;
+        assert!(
+            man.contains(&format!("\n.SS sluice {cmd}\n")),
+            "no section for {cmd}"
+        );
+        let first = run(&[sluice, cmd, "--help"]);
+        let first = first.lines().next().unwrap().replace('\\', "\\e");
+        assert!(
+            man.contains(&first),
+            "{cmd}'s help is not in the man page: {first}"
+        );
+    }
+    assert!(commands >= 10, "{help}");
+    if have("groff") {
+        std::fs::write(root.join("man.8"), &man).unwrap();
+        let o = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(root.join("man.8"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "groff: {}",
+            out(&o)
+        );
+    }
+}
+
+/// The cached Debian 12 root tarball, made by mmdebstrap when missing;
+/// `Err(reason)` to skip when it cannot be made (no mirror).
+fn debian_root_tarball() -> Result<PathBuf, String> {
+    let tar = tmp().join("deb-root-bookworm-v1.tar");
+    if tar.exists() {
+        return Ok(tar);
+    }
+    let part = tmp().join(format!("deb-root-bookworm-v1.{}.tar", std::process::id()));
+    let t = Instant::now();
+    let o = Command::new("mmdebstrap")
+        .args([
+            "--variant=apt",
+            "--format=tar",
+            "--quiet",
+            &format!("--include={INCLUDE}"),
+            "bookworm",
+        ])
+        .arg(&part)
+        .output()
+        .map_err(|e| format!("mmdebstrap: {e}"))?;
+    if !o.status.success() {
+        let _ = std::fs::remove_file(&part);
+        let text = out(&o);
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        return Err(format!(
+            "mmdebstrap of Debian 12 failed (mirror unreachable?): {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    std::fs::rename(&part, &tar).unwrap();
+    eprintln!(
+        "made the Debian 12 root in {:.0?}: {}",
+        t.elapsed(),
+        tar.display()
+    );
+    Ok(tar)
+}
+
+/// Every path under `root` (relative), but the API file systems.
+fn tree(root: &Path) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if ["proc", "sys", "dev"].contains(&rel.as_str()) {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            }
+            set.insert(rel);
+        }
+    }
+    set
+}
+
+/// `argv` run chrooted into `root` in namespace `ns` with /proc, /sys,
+/// /dev and bpffs mounted in a private mount namespace (gone with it).
+fn in_root(ns: &Netns, root: &Path, argv: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        ns.name(),
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+    ])
+    .args(["sh", "-ec"])
+    .arg(
+        "r=$1; shift; mount -t proc proc \"$r/proc\"; mount --rbind /sys \"$r/sys\"; \
+             mount --rbind /dev \"$r/dev\"; mount -t bpf bpf \"$r/sys/fs/bpf\"; \
+             exec chroot \"$r\" \"$@\"",
+    )
+    .arg("sh")
+    .arg(root)
+    .args(argv);
+    c
+}
+
+/// `argv` chrooted into `root` (no mounts): apt, dpkg, systemctl enable.
+fn chroot(root: &Path, argv: &[&str]) -> Output {
+    Command::new("chroot")
+        .arg(root)
+        .args(argv)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap()
+}
+
+fn chroot_ok(root: &Path, argv: &[&str]) -> String {
+    let o = chroot(root, argv);
+    assert!(
+        o.status.success(),
+        "chroot {argv:?}: {}\n{}",
+        o.status,
+        out(&o)
+    );
+    out(&o)
+}
+
+/// The unit's `KEY=` command line, split on blanks (the unit quotes nothing).
+fn unit_command(unit: &str, key: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in the unit"));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+/// The daemon: killed if the test fails before stopping it.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
+    if let Some(why) = sluice_bench::kernel::skip_reason() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    if skip_tools(&[
+        "dpkg-deb",
+        "dpkg-shlibdeps",
+        "objcopy",
+        "mmdebstrap",
+        "unshare",
+        "chroot",
+    ]) {
+        return;
+    }
+    let tar = match debian_root_tarball() {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("SKIP: {why}");
+            return;
+        }
+    };
+    let dir = TempDir::new("deb-install");
+    let deb = package(&dir.0);
+    let root = dir.0.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    run(&[
+        "tar",
+        "-C",
+        root.to_str().unwrap(),
+        "-xf",
+        tar.to_str().unwrap(),
+    ]);
+    let before = tree(&root);
+    std::fs::copy(&deb, root.join("tmp/sluice.deb")).unwrap();
+
+    // Install: as an edge box would, `apt install ./sluice_*.deb`.
+    let log = chroot_ok(&root, &["apt-get", "install", "-y", "/tmp/sluice.deb"]);
+    assert!(log.contains("installed, not enabled"), "{log}");
+    let version = chroot_ok(&root, &["sluice", "--version"]);
+    assert_eq!(version.trim(), format!("sluice {VERSION}"));
+    let check = chroot_ok(
+        &root,
+        &["sluice", "check", "--config", "/etc/sluice/sluice.toml"],
+    );
+    assert!(check.contains("OK: 4 interfaces"), "{check}");
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/sluice.service");
+    assert!(
+        wants.symlink_metadata().is_err(),
+        "a fresh install must not enable the unit"
+    );
+    let unit_path = "/lib/systemd/system/sluice.service";
+    let unit = std::fs::read_to_string(root.join(&unit_path[1..])).unwrap();
+
+    // The unit's commands against the example config's interfaces.
+    let ns = Netns::new().unwrap();
+    for i in ["lan0", "wan0", "wan1", "mgmt0"] {
+        let peer = format!("p-{i}");
+        ns.ip(&["link", "add", i, "type", "veth", "peer", "name", &peer])
+            .unwrap();
+        ns.ip(&["link", "set", i, "up"]).unwrap();
+        ns.ip(&["link", "set", &peer, "up"]).unwrap();
+    }
+    let o = in_root(
+        &ns,
+        &root,
+        &["systemd-analyze", "verify", "--man=no", unit_path],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "systemd-analyze verify: {}", out(&o));
+    let start = unit_command(&unit, "ExecStart");
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let daemon_log = dir.0.join("daemon.log");
+    let logf = std::fs::File::create(&daemon_log).unwrap();
+    let mut daemon = Daemon(
+        in_root(&ns, &root, &start)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&daemon_log).unwrap_or_default();
+        if text.contains("sluice: [") && text.contains("] running: ") {
+            break;
+        }
+        if let Ok(Some(st)) = daemon.0.try_wait() {
+            panic!("{start:?} exited ({st}):\n{text}");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "not running after 30 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let links = ns.ip(&["-details", "link", "show"]).unwrap();
+    for i in ["sl-lan0", "sl-wan0", "sl-wan1", "sl-mgmt0"] {
+        assert!(links.contains(&format!(": {i}: ")), "no TAP {i}:\n{links}");
+    }
+    assert!(links.contains("xdp"), "no XDP program attached:\n{links}");
+    let reload = unit_command(&unit, "ExecReload");
+    let reload: Vec<&str> = reload.iter().map(String::as_str).collect();
+    let o = in_root(&ns, &root, &reload).output().unwrap();
+    assert!(o.status.success(), "{reload:?}: {}", out(&o));
+    assert!(out(&o).contains("applied generation 2"), "{}", out(&o));
+    // `systemctl stop`: SIGTERM, then SIGKILL after TimeoutStopSec=10s.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = daemon.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not stopped 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&daemon_log).unwrap();
+    assert!(status.success(), "{status}:\n{text}");
+    assert!(text.contains("everything attached was removed"), "{text}");
+    let links = ns.ip(&["-details", "link", "show"]).unwrap();
+    assert!(
+        !links.contains(": sl-") && !links.contains("xdp"),
+        "{links}"
+    );
+    drop(ns);
+
+    // The admin enables it; remove keeps the conffiles, purge removes all.
+    chroot_ok(&root, &["systemctl", "enable", "sluice.service"]);
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "systemctl enable made no link"
+    );
+    chroot_ok(&root, &["apt-get", "remove", "-y", "sluice"]);
+    assert!(!root.join("usr/sbin/sluice").exists());
+    for c in CONFFILES {
+        assert!(root.join(&c[1..]).exists(), "remove must keep {c}");
+    }
+    let st = chroot_ok(&root, &["dpkg-query", "-W", "-f", "${Status}", "sluice"]);
+    assert_eq!(st.trim(), "deinstall ok config-files");
+    chroot_ok(&root, &["apt-get", "purge", "-y", "sluice"]);
+    assert!(!chroot(&root, &["dpkg-query", "-W", "sluice"])
+        .status
+        .success());
+    std::fs::remove_file(root.join("tmp/sluice.deb")).unwrap();
+    let after = tree(&root);
+    // Only apt's and dpkg's own logs and caches may differ, and what
+    // systemd-analyze leaves in /run (a tmpfs on a real box).
+    let bookkeeping = [
+        "var/log/",
+        "var/cache/",
+        "var/lib/dpkg/",
+        "var/lib/apt/",
+        "run/systemd",
+    ];
+    let left: Vec<&String> = after
+        .symmetric_difference(&before)
+        .filter(|p| !bookkeeping.iter().any(|b| p.starts_with(b)))
+        .collect();
+    assert!(left.is_empty(), "left after purge (or removed): {left:?}");
+    let named: Vec<&String> = after
+        .iter()
+        .filter(|p| p.contains("sluice") && !p.starts_with("var/log/"))
+        .collect();
+    assert!(named.is_empty(), "left after purge: {named:?}");
+}
