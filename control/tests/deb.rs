@@ -5,13 +5,17 @@
 //! binary's own `--help`).
 //!
 //! `the_package_installs_runs_and_purges_in_a_debian_12_root`: a minimal
-//! Debian 12 root made by mmdebstrap (cached under the target dir), then
-//! in it with chroot: `apt-get install ./sluice_*.deb`, `sluice --version`,
-//! `sluice check` of the shipped config, `systemd-analyze verify` of the
-//! unit, the unit's ExecStart in a test namespace holding the example
-//! config's interfaces (lan0, wan0, wan1, mgmt0 as veths), its ExecReload,
-//! SIGTERM (what `systemctl stop` sends), remove (conffiles kept), purge
-//! (nothing of sluice left). systemd itself is not started: see README.
+//! Debian 12 root made by mmdebstrap (cached under the target dir); in it,
+//! chrooted: `apt-get install ./sluice_*.deb` (not enabled, not started),
+//! `sluice --version`, `sluice check` of the shipped config,
+//! `systemd-analyze verify` of the unit, `systemctl enable`. Then the root
+//! is booted by systemd-nspawn in a test namespace holding the example
+//! config's interfaces (lan0, wan0, wan1, mgmt0 as veths): sluice.service
+//! starts at boot and attaches, `systemctl reload` applies, `stop` detaches,
+//! `start` attaches again, `apt-get remove` stops it and keeps the
+//! conffiles, `apt-get purge` leaves nothing of sluice. Without
+//! systemd-nspawn (or with SLUICE_DEB_CHROOT=1) the unit's ExecStart,
+//! ExecReload and SIGTERM are run chrooted in that namespace instead.
 //!
 //! The package is built by `scripts/deb --binary` from the binary cargo
 //! built for this test; `SLUICE_DEB=path/to/sluice_*.deb` tests a given
@@ -372,20 +376,82 @@ impl Drop for Daemon {
     }
 }
 
+/// The example config's interfaces, as veths in `ns` (peers `p-IF`).
+fn example_interfaces() -> Netns {
+    let ns = Netns::new().unwrap();
+    for i in ["lan0", "wan0", "wan1", "mgmt0"] {
+        let peer = format!("p-{i}");
+        ns.ip(&["link", "add", i, "type", "veth", "peer", "name", &peer])
+            .unwrap();
+        ns.ip(&["link", "set", i, "up"]).unwrap();
+        ns.ip(&["link", "set", &peer, "up"]).unwrap();
+    }
+    ns
+}
+
+/// Whether sluice is attached in `ns`: its TAPs and XDP programs.
+fn attached(ns: &Netns) -> (bool, String) {
+    let links = ns.ip(&["-details", "link", "show"]).unwrap();
+    let taps = ["sl-lan0", "sl-wan0", "sl-wan1", "sl-mgmt0"]
+        .iter()
+        .all(|t| links.contains(&format!(": {t}: ")));
+    let xdp = links.contains("xdp");
+    assert_eq!(taps, xdp, "TAPs without XDP or XDP without TAPs:\n{links}");
+    assert!(taps || !links.contains(": sl-"), "some TAPs left:\n{links}");
+    (taps, links)
+}
+
+/// After `apt-get remove`: the binary gone, the conffiles kept.
+fn assert_removed(root: &Path, status: &str) {
+    assert!(!root.join("usr/sbin/sluice").exists());
+    for c in CONFFILES {
+        assert!(root.join(&c[1..]).exists(), "remove must keep {c}");
+    }
+    assert_eq!(status.trim(), "deinstall ok config-files");
+}
+
+/// After `apt-get purge`: nothing of sluice in the tree, and nothing new
+/// but apt's, dpkg's and the booted system's own bookkeeping.
+fn assert_purged(root: &Path, before: &BTreeSet<String>) {
+    let after = tree(root);
+    let bookkeeping = [
+        "var/log/",
+        "var/cache/",
+        "var/lib/dpkg/",
+        "var/lib/apt/",
+        "var/lib/systemd/",
+        "run/",
+        // Written by systemd-nspawn and the container's systemd at boot.
+        "etc/machine-id",
+        "etc/localtime",
+    ];
+    let left: Vec<&String> = after
+        .symmetric_difference(before)
+        .filter(|p| !bookkeeping.iter().any(|b| p.starts_with(b)))
+        .collect();
+    assert!(left.is_empty(), "left after purge (or removed): {left:?}");
+    let named: Vec<&String> = after
+        .iter()
+        .filter(|p| p.contains("sluice") && !p.starts_with("var/log/"))
+        .collect();
+    assert!(named.is_empty(), "left after purge: {named:?}");
+}
+
 #[test]
 fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
     if let Some(why) = sluice_bench::kernel::skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }
-    if skip_tools(&[
+    let tools = [
         "dpkg-deb",
         "dpkg-shlibdeps",
         "objcopy",
         "mmdebstrap",
         "unshare",
         "chroot",
-    ]) {
+    ];
+    if skip_tools(&tools) {
         return;
     }
     let tar = match debian_root_tarball() {
@@ -412,6 +478,7 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
     // Install: as an edge box would, `apt install ./sluice_*.deb`.
     let log = chroot_ok(&root, &["apt-get", "install", "-y", "/tmp/sluice.deb"]);
     assert!(log.contains("installed, not enabled"), "{log}");
+    std::fs::remove_file(root.join("tmp/sluice.deb")).unwrap();
     let version = chroot_ok(&root, &["sluice", "--version"]);
     assert_eq!(version.trim(), format!("sluice {VERSION}"));
     let check = chroot_ok(
@@ -425,17 +492,7 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
         "a fresh install must not enable the unit"
     );
     let unit_path = "/lib/systemd/system/sluice.service";
-    let unit = std::fs::read_to_string(root.join(&unit_path[1..])).unwrap();
-
-    // The unit's commands against the example config's interfaces.
-    let ns = Netns::new().unwrap();
-    for i in ["lan0", "wan0", "wan1", "mgmt0"] {
-        let peer = format!("p-{i}");
-        ns.ip(&["link", "add", i, "type", "veth", "peer", "name", &peer])
-            .unwrap();
-        ns.ip(&["link", "set", i, "up"]).unwrap();
-        ns.ip(&["link", "set", &peer, "up"]).unwrap();
-    }
+    let ns = example_interfaces();
     let o = in_root(
         &ns,
         &root,
@@ -444,12 +501,40 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
     .output()
     .unwrap();
     assert!(o.status.success(), "systemd-analyze verify: {}", out(&o));
-    let start = unit_command(&unit, "ExecStart");
+    // The admin, having edited the config (here: the interfaces exist).
+    chroot_ok(&root, &["systemctl", "enable", "sluice.service"]);
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "systemctl enable made no link"
+    );
+
+    if have("systemd-nspawn") && std::env::var_os("SLUICE_DEB_CHROOT").is_none() {
+        under_systemd(&ns, &root, &dir.0);
+    } else {
+        eprintln!("no systemd-nspawn (or SLUICE_DEB_CHROOT): the unit's commands run chrooted");
+        let unit = std::fs::read_to_string(root.join(&unit_path[1..])).unwrap();
+        unit_commands_chrooted(&ns, &root, &unit, &dir.0);
+        chroot_ok(&root, &["apt-get", "remove", "-y", "sluice"]);
+        let st = chroot_ok(&root, &["dpkg-query", "-W", "-f", "${Status}", "sluice"]);
+        assert_removed(&root, &st);
+        chroot_ok(&root, &["apt-get", "purge", "-y", "sluice"]);
+    }
+    assert!(!chroot(&root, &["dpkg-query", "-W", "sluice"])
+        .status
+        .success());
+    drop(ns);
+    assert_purged(&root, &before);
+}
+
+/// The unit's ExecStart, ExecReload and SIGTERM (`systemctl stop`), run
+/// chrooted in `ns` without systemd.
+fn unit_commands_chrooted(ns: &Netns, root: &Path, unit: &str, dir: &Path) {
+    let start = unit_command(unit, "ExecStart");
     let start: Vec<&str> = start.iter().map(String::as_str).collect();
-    let daemon_log = dir.0.join("daemon.log");
+    let daemon_log = dir.join("daemon.log");
     let logf = std::fs::File::create(&daemon_log).unwrap();
     let mut daemon = Daemon(
-        in_root(&ns, &root, &start)
+        in_root(ns, root, &start)
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)
@@ -459,7 +544,7 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
     let t = Instant::now();
     loop {
         let text = std::fs::read_to_string(&daemon_log).unwrap_or_default();
-        if text.contains("sluice: [") && text.contains("] running: ") {
+        if text.contains("] running: ") {
             break;
         }
         if let Ok(Some(st)) = daemon.0.try_wait() {
@@ -471,14 +556,11 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let links = ns.ip(&["-details", "link", "show"]).unwrap();
-    for i in ["sl-lan0", "sl-wan0", "sl-wan1", "sl-mgmt0"] {
-        assert!(links.contains(&format!(": {i}: ")), "no TAP {i}:\n{links}");
-    }
-    assert!(links.contains("xdp"), "no XDP program attached:\n{links}");
-    let reload = unit_command(&unit, "ExecReload");
+    let (on, links) = attached(ns);
+    assert!(on, "not attached:\n{links}");
+    let reload = unit_command(unit, "ExecReload");
     let reload: Vec<&str> = reload.iter().map(String::as_str).collect();
-    let o = in_root(&ns, &root, &reload).output().unwrap();
+    let o = in_root(ns, root, &reload).output().unwrap();
     assert!(o.status.success(), "{reload:?}: {}", out(&o));
     assert!(out(&o).contains("applied generation 2"), "{}", out(&o));
     // `systemctl stop`: SIGTERM, then SIGKILL after TimeoutStopSec=10s.
@@ -501,49 +583,208 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
     let text = std::fs::read_to_string(&daemon_log).unwrap();
     assert!(status.success(), "{status}:\n{text}");
     assert!(text.contains("everything attached was removed"), "{text}");
-    let links = ns.ip(&["-details", "link", "show"]).unwrap();
-    assert!(
-        !links.contains(": sl-") && !links.contains("xdp"),
-        "{links}"
-    );
-    drop(ns);
+    let (on, links) = attached(ns);
+    assert!(!on, "still attached after stop:\n{links}");
+}
 
-    // The admin enables it; remove keeps the conffiles, purge removes all.
-    chroot_ok(&root, &["systemctl", "enable", "sluice.service"]);
-    assert!(
-        wants.symlink_metadata().is_ok(),
-        "systemctl enable made no link"
-    );
-    chroot_ok(&root, &["apt-get", "remove", "-y", "sluice"]);
-    assert!(!root.join("usr/sbin/sluice").exists());
-    for c in CONFFILES {
-        assert!(root.join(&c[1..]).exists(), "remove must keep {c}");
+/// The root booted by systemd-nspawn in `ns`'s network namespace.
+struct Container {
+    nspawn: Child,
+    pid1: i32,
+}
+
+impl Container {
+    /// Boots `root`: the container shares `ns` (nsenter --net, so that its
+    /// sysfs shows `ns`'s interfaces) and gets what `sluice run` needs
+    /// beyond nspawn's defaults: CAP_NET_ADMIN (TAPs, XDP), CAP_IPC_LOCK
+    /// (UMEM), the bpf() system call and the host's bpffs.
+    fn boot(ns: &Netns, root: &Path, log: &Path) -> Container {
+        let logf = std::fs::File::create(log).unwrap();
+        let mut nspawn = Command::new("nsenter")
+            .arg(format!("--net={}", ns.path().display()))
+            .args([
+                "systemd-nspawn",
+                "--quiet",
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+            ])
+            .arg(format!("--machine=sluice-deb-{}", std::process::id()))
+            .args([
+                "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
+                "--system-call-filter=bpf",
+            ])
+            .args(["--bind=/sys/fs/bpf", "--console=pipe", "-D"])
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
+        let id = nspawn.id();
+        let t = Instant::now();
+        let pid1 = loop {
+            let children = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+                .unwrap_or_default();
+            let systemd = children.split_whitespace().find(|c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm"))
+                    .is_ok_and(|n| n.trim() == "systemd")
+            });
+            if let Some(p) = systemd {
+                break p.parse().unwrap();
+            }
+            if let Ok(Some(st)) = nspawn.try_wait() {
+                panic!(
+                    "systemd-nspawn exited ({st}):\n{}",
+                    std::fs::read_to_string(log).unwrap()
+                );
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no systemd in the container after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let c = Container { nspawn, pid1 };
+        // Up: `running`, or `degraded` (units a container cannot run).
+        let t = Instant::now();
+        loop {
+            let o = c.exec(&["systemctl", "is-system-running", "--wait"]);
+            let state = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if state == "running" || state == "degraded" {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "container not up: {}",
+                out(&o)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c
     }
-    let st = chroot_ok(&root, &["dpkg-query", "-W", "-f", "${Status}", "sluice"]);
-    assert_eq!(st.trim(), "deinstall ok config-files");
-    chroot_ok(&root, &["apt-get", "purge", "-y", "sluice"]);
-    assert!(!chroot(&root, &["dpkg-query", "-W", "sluice"])
-        .status
-        .success());
-    std::fs::remove_file(root.join("tmp/sluice.deb")).unwrap();
-    let after = tree(&root);
-    // Only apt's and dpkg's own logs and caches may differ, and what
-    // systemd-analyze leaves in /run (a tmpfs on a real box).
-    let bookkeeping = [
-        "var/log/",
-        "var/cache/",
-        "var/lib/dpkg/",
-        "var/lib/apt/",
-        "run/systemd",
-    ];
-    let left: Vec<&String> = after
-        .symmetric_difference(&before)
-        .filter(|p| !bookkeeping.iter().any(|b| p.starts_with(b)))
-        .collect();
-    assert!(left.is_empty(), "left after purge (or removed): {left:?}");
-    let named: Vec<&String> = after
-        .iter()
-        .filter(|p| p.contains("sluice") && !p.starts_with("var/log/"))
-        .collect();
-    assert!(named.is_empty(), "left after purge: {named:?}");
+
+    /// `argv` in the container (its namespaces, a clean environment).
+    fn exec(&self, argv: &[&str]) -> Output {
+        Command::new("nsenter")
+            .args([
+                "-t",
+                &self.pid1.to_string(),
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "--",
+            ])
+            .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            .arg("DEBIAN_FRONTEND=noninteractive")
+            .args(argv)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, argv: &[&str]) -> String {
+        let o = self.exec(argv);
+        assert!(
+            o.status.success(),
+            "in the container: {argv:?}: {}\n{}",
+            o.status,
+            out(&o)
+        );
+        out(&o)
+    }
+
+    /// The journal of sluice.service in this boot.
+    fn journal(&self) -> String {
+        self.ok(&[
+            "journalctl",
+            "-b",
+            "-u",
+            "sluice.service",
+            "--no-pager",
+            "-o",
+            "cat",
+        ])
+    }
+
+    /// Waits until the journal holds `n` lines containing `what`.
+    fn wait_journal(&self, what: &str, n: usize) {
+        let t = Instant::now();
+        loop {
+            let j = self.journal();
+            if j.matches(what).count() >= n {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no {n}×'{what}' in sluice.service's journal after 30 s:\n{j}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn is_active(&self) -> String {
+        let o = self.exec(&["systemctl", "is-active", "sluice.service"]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// `systemctl poweroff`; the container's end within 30 s.
+    fn poweroff(mut self) {
+        let _ = self.exec(&["systemctl", "poweroff"]);
+        let t = Instant::now();
+        while self.nspawn.try_wait().unwrap().is_none() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "container still up 30 s after poweroff"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Ok(None) = self.nspawn.try_wait() {
+            // SIGKILL to the container's PID 1 ends its PID namespace.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.pid1),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = self.nspawn.kill();
+            let _ = self.nspawn.wait();
+        }
+    }
+}
+
+/// The package under systemd: enabled, it starts at boot; reload, stop,
+/// start; `apt-get remove` stops it (prerm), purge cleans up.
+fn under_systemd(ns: &Netns, root: &Path, dir: &Path) {
+    let c = Container::boot(ns, root, &dir.join("nspawn.log"));
+    c.wait_journal("] running: ", 1);
+    assert_eq!(c.is_active(), "active");
+    let (on, links) = attached(ns);
+    assert!(on, "not attached after boot:\n{links}");
+    c.ok(&["systemctl", "reload", "sluice.service"]);
+    c.wait_journal("applied generation 2", 1);
+    c.ok(&["systemctl", "stop", "sluice.service"]);
+    assert_eq!(c.is_active(), "inactive", "{}", c.journal());
+    assert!(c.journal().contains("everything attached was removed"));
+    let (on, links) = attached(ns);
+    assert!(!on, "still attached after systemctl stop:\n{links}");
+    c.ok(&["systemctl", "start", "sluice.service"]);
+    c.wait_journal("] running: ", 2);
+    let (on, links) = attached(ns);
+    assert!(on, "not attached after systemctl start:\n{links}");
+    // Remove stops the daemon (prerm) and keeps the conffiles.
+    c.ok(&["apt-get", "remove", "-y", "sluice"]);
+    assert_ne!(c.is_active(), "active");
+    c.wait_journal("everything attached was removed", 2);
+    let (on, links) = attached(ns);
+    assert!(!on, "still attached after apt-get remove:\n{links}");
+    let st = c.ok(&["dpkg-query", "-W", "-f", "${Status}", "sluice"]);
+    assert_removed(root, &st);
+    c.ok(&["apt-get", "purge", "-y", "sluice"]);
+    assert!(!root.join("etc/sluice").exists());
+    c.poweroff();
 }
