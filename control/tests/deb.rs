@@ -12,7 +12,9 @@
 //! is booted by systemd-nspawn in a test namespace holding the example
 //! config's interfaces (lan0, wan0, wan1, mgmt0 as veths): sluice.service
 //! starts at boot and attaches, `systemctl reload` applies, `stop` detaches,
-//! `start` attaches again, `apt-get remove` stops it and keeps the
+//! `start` attaches again, a reinstall (an upgrade's scripts) restarts it
+//! but not when the config fails `sluice check`, `apt-get remove` stops it
+//! and keeps the
 //! conffiles, `apt-get purge` leaves nothing of sluice. Without
 //! systemd-nspawn (or with SLUICE_DEB_CHROOT=1) the unit's ExecStart,
 //! ExecReload and SIGTERM are run chrooted in that namespace instead.
@@ -491,12 +493,11 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
         tar.to_str().unwrap(),
     ]);
     let before = tree(&root);
-    std::fs::copy(&deb, root.join("tmp/sluice.deb")).unwrap();
+    std::fs::copy(&deb, root.join("var/tmp/sluice.deb")).unwrap();
 
     // Install: as an edge box would, `apt install ./sluice_*.deb`.
-    let log = chroot_ok(&root, &["apt-get", "install", "-y", "/tmp/sluice.deb"]);
+    let log = chroot_ok(&root, &["apt-get", "install", "-y", "/var/tmp/sluice.deb"]);
     assert!(log.contains("installed, not enabled"), "{log}");
-    std::fs::remove_file(root.join("tmp/sluice.deb")).unwrap();
     let version = chroot_ok(&root, &["sluice", "--version"]);
     assert_eq!(version.trim(), format!("sluice {VERSION}"));
     let check = chroot_ok(
@@ -541,6 +542,7 @@ fn the_package_installs_runs_and_purges_in_a_debian_12_root() {
         .status
         .success());
     drop(ns);
+    std::fs::remove_file(root.join("var/tmp/sluice.deb")).unwrap();
     assert_purged(&root, &before);
 }
 
@@ -794,6 +796,35 @@ fn under_systemd(ns: &Netns, root: &Path, dir: &Path) {
     c.wait_journal("] running: ", 2);
     let (on, links) = attached(ns);
     assert!(on, "not attached after systemctl start:\n{links}");
+    // An upgrade (here a reinstall: postinst configure OLD-VERSION)
+    // restarts the running daemon on the new binary, the config checked...
+    let reinstall = [
+        "apt-get",
+        "install",
+        "-y",
+        "--reinstall",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "/var/tmp/sluice.deb",
+    ];
+    c.ok(&reinstall);
+    c.wait_journal("] running: ", 3);
+    assert_eq!(c.is_active(), "active");
+    assert!(root
+        .join("etc/systemd/system/multi-user.target.wants/sluice.service")
+        .symlink_metadata()
+        .is_ok());
+    // ...and leaves it running when the config no longer passes `sluice check`.
+    let rules = root.join("etc/sluice/rules.v4");
+    std::fs::write(&rules, "*filter\n-A FORWARD -j NO_SUCH_CHAIN\nCOMMIT\n").unwrap();
+    let log = c.ok(&reinstall);
+    assert!(log.contains("does not pass 'sluice check'"), "{log}");
+    assert_eq!(c.is_active(), "active");
+    assert_eq!(
+        c.journal().matches("] running: ").count(),
+        3,
+        "restarted on a bad config"
+    );
     // Remove stops the daemon (prerm) and keeps the conffiles.
     c.ok(&["apt-get", "remove", "-y", "sluice"]);
     assert_ne!(c.is_active(), "active");
