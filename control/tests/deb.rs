@@ -272,11 +272,18 @@ fn the_package_holds_what_it_should() {
 /// The cached Debian 12 root tarball, made by mmdebstrap when missing;
 /// `Err(reason)` to skip when it cannot be made (no mirror).
 fn debian_root_tarball() -> Result<PathBuf, String> {
-    let tar = tmp().join("deb-root-bookworm-v1.tar");
+    // Named by what it holds: a new INCLUDE makes a new root.
+    let key = INCLUDE
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let tar = tmp().join(format!("deb-root-bookworm-{key:08x}.tar"));
     if tar.exists() {
         return Ok(tar);
     }
-    let part = tmp().join(format!("deb-root-bookworm-v1.{}.tar", std::process::id()));
+    let part = tmp().join(format!(
+        "deb-root-bookworm-{key:08x}.{}.tar",
+        std::process::id()
+    ));
     let t = Instant::now();
     let o = Command::new("mmdebstrap")
         .args([
