@@ -65,11 +65,16 @@ fn out(o: &Output) -> String {
     )
 }
 
+/// `o`, asserted successful (`what` names it otherwise).
+fn succeeded(what: &str, o: Output) -> Output {
+    assert!(o.status.success(), "{what}: {}\n{}", o.status, out(&o));
+    o
+}
+
 /// Runs `argv`, asserts it succeeds, returns stdout.
 fn run(argv: &[&str]) -> String {
     let o = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    assert!(o.status.success(), "{argv:?}: {}\n{}", o.status, out(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    String::from_utf8_lossy(&succeeded(&format!("{argv:?}"), o).stdout).into_owned()
 }
 
 /// Missing Debian tools: the reason to skip.
@@ -372,14 +377,7 @@ fn chroot(root: &Path, argv: &[&str]) -> Output {
 }
 
 fn chroot_ok(root: &Path, argv: &[&str]) -> String {
-    let o = chroot(root, argv);
-    assert!(
-        o.status.success(),
-        "chroot {argv:?}: {}\n{}",
-        o.status,
-        out(&o)
-    );
-    out(&o)
+    out(&succeeded(&format!("chroot {argv:?}"), chroot(root, argv)))
 }
 
 /// The unit's `KEY=` command line, split on blanks (the unit quotes nothing).
@@ -712,14 +710,10 @@ impl Container {
     }
 
     fn ok(&self, argv: &[&str]) -> String {
-        let o = self.exec(argv);
-        assert!(
-            o.status.success(),
-            "in the container: {argv:?}: {}\n{}",
-            o.status,
-            out(&o)
-        );
-        out(&o)
+        out(&succeeded(
+            &format!("in the container: {argv:?}"),
+            self.exec(argv),
+        ))
     }
 
     /// The journal of sluice.service in this boot.
