@@ -616,6 +616,8 @@ fn unit_commands_chrooted(ns: &Netns, root: &Path, unit: &str, dir: &Path) {
 struct Container {
     nspawn: Child,
     pid1: i32,
+    machine: String,
+    root: PathBuf,
 }
 
 impl Container {
@@ -625,6 +627,7 @@ impl Container {
     /// (UMEM), the bpf() system call and the host's bpffs.
     fn boot(ns: &Netns, root: &Path, log: &Path) -> Container {
         let logf = std::fs::File::create(log).unwrap();
+        let machine = format!("sluice-deb-{}", std::process::id());
         let mut nspawn = Command::new("nsenter")
             .arg(format!("--net={}", ns.path().display()))
             .args([
@@ -634,7 +637,7 @@ impl Container {
                 "--register=no",
                 "--keep-unit",
             ])
-            .arg(format!("--machine=sluice-deb-{}", std::process::id()))
+            .arg(format!("--machine={machine}"))
             .args([
                 "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
                 "--system-call-filter=bpf",
@@ -670,7 +673,12 @@ impl Container {
             );
             std::thread::sleep(Duration::from_millis(100));
         };
-        let c = Container { nspawn, pid1 };
+        let c = Container {
+            nspawn,
+            pid1,
+            machine,
+            root: root.to_path_buf(),
+        };
         // Up: `running`, or `degraded` (units a container cannot run).
         let t = Instant::now();
         loop {
@@ -774,6 +782,14 @@ impl Drop for Container {
             );
             let _ = self.nspawn.kill();
             let _ = self.nspawn.wait();
+        }
+        // What nspawn leaves in the host's /run when /run is no tmpfs (it
+        // refuses to remove it then): its propagation dir and image lock.
+        let _ = std::fs::remove_dir(format!("/run/systemd/nspawn/propagate/{}", self.machine));
+        if let Ok(m) = std::fs::metadata(&self.root) {
+            use std::os::unix::fs::MetadataExt;
+            let lock = format!("/run/systemd/nspawn/locks/inode-{}:{}", m.dev(), m.ino());
+            let _ = std::fs::remove_file(lock);
         }
     }
 }
