@@ -3,6 +3,8 @@
 //!
 //! * a rule that can never match because an earlier rule of the same chain
 //!   matches every packet it would match and always decides (shadowed);
+//! * a file with no table at all (an appliance config replaces the whole
+//!   ruleset with it, where iptables-restore would change nothing);
 //! * a user chain that nothing jumps to;
 //! * filter INPUT with policy DROP (or an unconditional DROP/REJECT rule)
 //!   and no rule before it accepting established traffic (replies to the
@@ -42,6 +44,14 @@ impl fmt::Display for Warning {
 /// Lints a parsed ruleset read from `file`.
 pub fn lint(rs: &Ruleset, file: &Path) -> Vec<Warning> {
     let mut out = Vec::new();
+    if rs.tables.is_empty() {
+        // iptables-restore given no table leaves the running rules alone;
+        // an appliance config replaces the whole ruleset with it.
+        out.push(Warning {
+            at: at(file, 1),
+            msg: "the file holds no table (no `*filter` ... `COMMIT`): applied, it leaves no rule and every chain accepting (iptables-restore would leave the running rules as they were); write `*filter` and `COMMIT` with the policies you mean".into(),
+        });
+    }
     for t in &rs.tables {
         for c in &t.chains {
             shadowed(t, c, file, &mut out);
@@ -482,6 +492,19 @@ mod tests {
 
     fn filter(rules: &str) -> String {
         format!("*filter\n{rules}COMMIT\n")
+    }
+
+    #[test]
+    fn a_file_without_a_table_is_warned_about() {
+        for text in ["", "# nothing yet\n"] {
+            let w = warnings(text);
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(
+                w[0].starts_with("r.v4:1:1: the file holds no table"),
+                "{w:?}"
+            );
+        }
+        assert!(warnings(&filter("")).is_empty());
     }
 
     #[test]
