@@ -12,7 +12,6 @@ mod batch;
 pub mod counters;
 pub mod latency;
 #[cfg(test)]
-#[cfg(test)]
 pub(crate) mod testing;
 
 pub use batch::{
