@@ -98,6 +98,8 @@ pub fn skip_reason() -> Option<String> {
                 ("ip", "-V"),
                 ("iptables-legacy-restore", "--version"),
                 ("iptables-legacy-save", "--version"),
+                ("ip6tables-legacy-restore", "--version"),
+                ("ip6tables-legacy-save", "--version"),
                 ("ethtool", "--version"),
                 ("sysctl", "--version"),
             ] {
@@ -169,6 +171,17 @@ impl KernelRouter {
         rules_v4: &str,
         sets: Option<&str>,
     ) -> Result<KernelRouter, String> {
+        KernelRouter::new_dual(appliance_toml, rules_v4, None, sets)
+    }
+
+    /// [`KernelRouter::new`] with an `ip6tables-restore` file too, loaded
+    /// by `ip6tables-legacy-restore`.
+    pub fn new_dual(
+        appliance_toml: &str,
+        rules_v4: &str,
+        rules_v6: Option<&str>,
+        sets: Option<&str>,
+    ) -> Result<KernelRouter, String> {
         let appliance = crate::sluice::parse_appliance(appliance_toml)?;
         let router = Netns::new()?;
         // Defaults first, so the interfaces created next inherit them.
@@ -179,6 +192,19 @@ impl KernelRouter {
             ("net.ipv6.conf.default.accept_dad", "0"),
             ("net.ipv6.conf.default.addr_gen_mode", "1"),
             ("net.ipv6.conf.default.accept_ra", "0"),
+            // The MLD reports an interface with IPv6 sends when it comes
+            // up are repeated after a random delay below these intervals
+            // (ms): an hour, so that no repeat passes the ip6tables
+            // OUTPUT chain during a test (the first ones are sent while
+            // the topology is built, and their counts zeroed below).
+            (
+                "net.ipv6.conf.default.mldv1_unsolicited_report_interval",
+                "3600000",
+            ),
+            (
+                "net.ipv6.conf.default.mldv2_unsolicited_report_interval",
+                "3600000",
+            ),
         ])?;
         let mut ports = Vec::with_capacity(appliance.interfaces.len());
         for (i, iface) in appliance.interfaces.iter().enumerate() {
@@ -259,6 +285,21 @@ impl KernelRouter {
         router
             .run_stdin(&["iptables-legacy-restore", "-w", "10"], Some(rules_v4))
             .map_err(|e| format!("loading the ruleset: {e}"))?;
+        if let Some(r6) = rules_v6 {
+            router
+                .run_stdin(&["ip6tables-legacy-restore", "-w", "10"], Some(r6))
+                .map_err(|e| format!("loading the ip6tables ruleset: {e}"))?;
+            // The router's own MLD reports of the set-up (see above) are
+            // no probe's: once the kernel's MLD work has sent them (it
+            // runs from a workqueue right after the links come up), their
+            // counts go.
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            for table in r6.lines().filter_map(|l| l.trim().strip_prefix('*')) {
+                router
+                    .run(&["ip6tables-legacy", "-w", "10", "-t", table.trim(), "-Z"])
+                    .map_err(|e| format!("zeroing the ip6tables counters: {e}"))?;
+            }
+        }
         Ok(KernelRouter {
             appliance,
             router,
@@ -388,9 +429,17 @@ impl KernelRouter {
     /// The rules of `table` with their packet and byte counters, as
     /// `iptables-legacy-save -c -t TABLE` prints them, `#` lines removed.
     pub fn counters(&self, table: &str) -> Result<String, String> {
-        let out = self
-            .router
-            .run(&["iptables-legacy-save", "-c", "-t", table])?;
+        self.counters_by("iptables-legacy-save", table)
+    }
+
+    /// [`KernelRouter::counters`] of an ip6tables table
+    /// (`ip6tables-legacy-save`).
+    pub fn counters6(&self, table: &str) -> Result<String, String> {
+        self.counters_by("ip6tables-legacy-save", table)
+    }
+
+    fn counters_by(&self, save: &str, table: &str) -> Result<String, String> {
+        let out = self.router.run(&[save, "-c", "-t", table])?;
         Ok(out
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -100,16 +100,37 @@ impl SluiceRouter {
         rules_v4: &str,
         sets: Option<&str>,
     ) -> Result<SluiceRouter, String> {
+        SluiceRouter::new_dual(appliance_toml, rules_v4, None, sets)
+    }
+
+    /// [`SluiceRouter::new`] with an `ip6tables-restore` file too.
+    pub fn new_dual(
+        appliance_toml: &str,
+        rules_v4: &str,
+        rules_v6: Option<&str>,
+        sets: Option<&str>,
+    ) -> Result<SluiceRouter, String> {
         let appliance = parse_appliance(appliance_toml)?;
         let ruleset = iptables::parse(rules_v4, Path::new("rules.v4"))
             .map_err(|e| format!("ruleset: {e}"))?;
+        let ruleset6 = rules_v6
+            .map(|r| iptables::parse6(r, Path::new("rules.v6")))
+            .transpose()
+            .map_err(|e| format!("ip6tables ruleset: {e}"))?;
         let sets = ipset::parse(sets.unwrap_or(""), Path::new("sets.ipset"))
             .map_err(|e| format!("sets: {e}"))?;
-        let snapshot = Snapshot::build(&appliance, &ruleset, &sets, RulesParams::default(), 1)
-            .map_err(|e| match e {
-                sluice_dataplane::snapshot::SnapshotError::Route(e) => format!("routes: {e}"),
-                e => format!("compiling the ruleset: {e}"),
-            })?;
+        let snapshot = Snapshot::build_dual(
+            &appliance,
+            &ruleset,
+            ruleset6.as_ref(),
+            &sets,
+            RulesParams::default(),
+            1,
+        )
+        .map_err(|e| match e {
+            sluice_dataplane::snapshot::SnapshotError::Route(e) => format!("routes: {e}"),
+            e => format!("compiling the ruleset: {e}"),
+        })?;
         let names: Vec<String> = appliance
             .interfaces
             .iter()
@@ -291,6 +312,11 @@ impl SluiceRouter {
     /// lines removed; empty when the ruleset has no such table.
     pub fn counters(&self, table: &str) -> String {
         table_section(&self.save_with_counters(), table)
+    }
+
+    /// [`SluiceRouter::counters`] of an ip6tables table.
+    pub fn counters6(&self, table: &str) -> String {
+        table_section(&self.rules.save_with_counters6(), table)
     }
 }
 

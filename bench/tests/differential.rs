@@ -298,6 +298,8 @@ struct Diff {
     /// The tables the ruleset names (`*raw`, ...), whose counters are
     /// compared.
     tables: Vec<String>,
+    /// The same for the ip6tables ruleset.
+    tables6: Vec<String>,
     /// The router's own addresses: packets from them are originated by the
     /// router, and their IPv4 identification or IPv6 flow label is masked.
     own: Vec<IpAddr>,
@@ -329,21 +331,37 @@ impl Diff {
     /// connected network as neighbours (at the MAC of the host behind the
     /// port); `None` after printing SKIP when the kernel cannot run here.
     fn new(name: &'static str, toml: &str, rules: &str, sets: Option<&str>) -> Option<Diff> {
+        Diff::new_dual(name, toml, rules, None, sets)
+    }
+
+    /// [`Diff::new`] with an ip6tables ruleset too; the hosts `::2` and
+    /// `::3` of every connected IPv6 network are neighbours as well.
+    fn new_dual(
+        name: &'static str,
+        toml: &str,
+        rules: &str,
+        rules6: Option<&str>,
+        sets: Option<&str>,
+    ) -> Option<Diff> {
         if let Some(why) = kernel::skip_reason() {
             skip(name, &why);
             return None;
         }
         let started = Instant::now();
-        let kernel = KernelRouter::new(toml, rules, sets)
+        let kernel = KernelRouter::new_dual(toml, rules, rules6, sets)
             .unwrap_or_else(|e| panic!("{name}: kernel: {e}"))
             .with_probe_binary(env!("CARGO_BIN_EXE_sluice-probe"));
-        let sluice =
-            SluiceRouter::new(toml, rules, sets).unwrap_or_else(|e| panic!("{name}: sluice: {e}"));
-        let tables = rules
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix('*'))
-            .map(|t| t.trim().to_string())
-            .collect();
+        let sluice = SluiceRouter::new_dual(toml, rules, rules6, sets)
+            .unwrap_or_else(|e| panic!("{name}: sluice: {e}"));
+        let tables_of = |rules: &str| {
+            rules
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix('*'))
+                .map(|t| t.trim().to_string())
+                .collect::<Vec<_>>()
+        };
+        let tables = tables_of(rules);
+        let tables6 = rules6.map(tables_of).unwrap_or_default();
         let own = kernel
             .appliance()
             .interfaces
@@ -356,6 +374,7 @@ impl Diff {
             kernel,
             sluice,
             tables,
+            tables6,
             own,
             probes_sent: 0,
             failures: Vec::new(),
@@ -369,10 +388,32 @@ impl Diff {
             .iter()
             .map(|i| i.name.clone())
             .collect();
+        let v6nets: Vec<(String, IpNet)> = d
+            .kernel
+            .appliance()
+            .interfaces
+            .iter()
+            .flat_map(|i| {
+                i.addresses
+                    .iter()
+                    .filter(|a| matches!(a, IpNet::V6(_)))
+                    .map(|a| (i.name.clone(), *a))
+            })
+            .collect();
         for port in &ports {
             let net = 1 + port_index(port);
             for host in [2, 3] {
                 d.host(port, &format!("10.0.{net}.{host}"));
+            }
+        }
+        if rules6.is_some() {
+            for (port, net) in &v6nets {
+                if let IpAddr::V6(a) = net.network() {
+                    for host in [2u128, 3] {
+                        let h = Ipv6Addr::from(u128::from(a) | host);
+                        d.host6(port, &h.to_string());
+                    }
+                }
             }
         }
         Some(d)
@@ -543,6 +584,20 @@ impl Diff {
     fn counter_diff(&self) -> Option<String> {
         let saved = self.sluice.save_with_counters();
         let mut out = String::new();
+        for table in &self.tables6 {
+            let k = self
+                .kernel
+                .counters6(table)
+                .unwrap_or_else(|e| panic!("{}: kernel counters: {e}", self.name));
+            eprintln!("{}: kernel ip6tables counters:\n{k}", self.name);
+            let s = self.sluice.counters6(table);
+            if k != s {
+                out.push_str(&format!(
+                    "ip6tables table {table}: kernel vs sluice\n{}",
+                    line_diff(&k, &s)
+                ));
+            }
+        }
         for table in &self.tables {
             let k = self
                 .kernel
@@ -646,6 +701,21 @@ macro_rules! diff_test {
     ($name:ident, $toml:expr, |$d:ident| $body:block) => {
         diff_test!(@case $name, $toml, None, |$d| $body);
     };
+    ($name:ident, $toml:expr, rules6, |$d:ident| $body:block) => {
+        #[test]
+        fn $name() {
+            let Some(mut $d) = Diff::new_dual(
+                stringify!($name),
+                $toml,
+                data!($name, "rules"),
+                Some(data!($name, "rules6")),
+                None,
+            ) else {
+                return;
+            };
+            $body
+        }
+    };
     (@case $name:ident, $toml:expr, $sets:expr, |$d:ident| $body:block) => {
         #[test]
         fn $name() {
@@ -685,6 +755,8 @@ impl P {
 
 #[path = "differential/filter.rs"]
 mod filter;
+#[path = "differential/ipv6.rs"]
+mod ipv6;
 #[path = "differential/matches.rs"]
 mod matches;
 #[path = "differential/nat.rs"]

@@ -9,9 +9,8 @@ use std::process::ExitCode;
 use sluice_config::bundle::{self, Bundle};
 
 /// The one line `sluice check` and `sluice run` give on IPv6: without
-/// `[firewall] rules6` it is not forwarded; with it the ruleset is parsed
-/// and checked, but the dataplane does not filter IPv6 yet, so it is not
-/// forwarded either. Either way the box answers ND and echo itself.
+/// `[firewall] rules6` it is not forwarded (the box still answers ND and
+/// echo itself); with it, it is forwarded and filtered by that ruleset.
 pub fn ipv6_line(b: &Bundle) -> String {
     const OWN: &str = "the box still answers ND and echo for its own addresses";
     let file = b
@@ -21,7 +20,7 @@ pub fn ipv6_line(b: &Bundle) -> String {
         .and_then(|f| f.rules6.as_ref());
     match (&b.rules6, file) {
         (Some(rs), Some(file)) => format!(
-            "IPv6: {} ({}, {}) parsed and checked, but the dataplane does not filter IPv6 yet: IPv6 is not forwarded ({OWN})",
+            "IPv6: forwarded and filtered by {} ({}, {})",
             file.display(),
             count(rules_in(rs), "rule"),
             count(rs.tables.len(), "table"),
@@ -50,18 +49,27 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
             }
             // The config is valid; say whether today's dataplane can run it.
             let mut warnings = b.warnings.len();
-            if let Err(e) = sluice_dataplane::rules::Program::compile(
+            if let Err(e) = sluice_dataplane::rules::Program::compile_dual(
                 &b.appliance,
                 &b.rules,
+                b.rules6.as_ref(),
                 &b.sets,
                 sluice_dataplane::rules::RulesParams::default(),
             ) {
-                let file = b
-                    .appliance
-                    .firewall
-                    .as_ref()
-                    .map(|f| f.rules.display().to_string())
-                    .unwrap_or_default();
+                let fw = b.appliance.firewall.as_ref();
+                let (file, e) = match e {
+                    sluice_dataplane::rules::RulesError::Ipv6(e6) => (
+                        fw.and_then(|f| f.rules6.as_ref())
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        *e6,
+                    ),
+                    e => (
+                        fw.map(|f| f.rules.display().to_string())
+                            .unwrap_or_default(),
+                        e,
+                    ),
+                };
                 let _ = writeln!(
                     err,
                     "warning: {file}: {e}: the ruleset is valid iptables, but sluice's dataplane cannot run it"

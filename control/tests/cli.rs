@@ -655,7 +655,24 @@ fn check_covers_rules6_and_says_what_happens_to_ipv6() {
     assert!(e.contains("rules.v6:6:1: rule 3 of chain `INPUT' (table filter) can never match: rule 2 at line 5"), "{e}");
     assert!(e.contains("rules.v6:3:1: user chain `UNUSED'"), "{e}");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("IPv6: ") && out.contains("rules.v6 (3 rules, 1 table) parsed and checked, but the dataplane does not filter IPv6 yet: IPv6 is not forwarded"), "{out}");
+    assert!(
+        out.contains("IPv6: forwarded and filtered by ")
+            && out.contains("rules.v6 (3 rules, 1 table)"),
+        "{out}"
+    );
+
+    // A rule the IPv6 dataplane does not run yet is warned about by name.
+    d.write(
+        "rules.v6",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n",
+    );
+    let o = sluice(&["check", "--config", with6.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("rules.v6: line 3: -A INPUT ... (table filter): REJECT in an ip6tables ruleset"),
+        "{e}"
+    );
 
     // An error in rules6 names file:line:column.
     d.write(

@@ -36,9 +36,9 @@ pub struct Snapshot {
     pub rules: Option<Arc<Program>>,
     /// [`hook_bit`] of every hook where the ruleset has a table to run.
     hooks: u8,
-    /// Connection tracking is on (IPv4): a rule needs it, as in the
-    /// kernel (`nf_ct_netns_get`).
-    tracks: bool,
+    /// Which families connections are tracked for: a rule of that
+    /// family's ruleset needs it, as in the kernel (`nf_ct_netns_get`).
+    tracks: crate::conntrack::Families,
     /// Conntrack timeouts and knobs (`[conntrack]`).
     pub conntrack: crate::conntrack::Config,
     /// Whether IPv4 / IPv6 packets are forwarded (the kernel's
@@ -61,11 +61,14 @@ pub enum SnapshotError {
 impl Snapshot {
     /// From parts.
     pub fn new(generation: u64, net: Net, rules: Option<Arc<Program>>) -> Snapshot {
-        let tracks = rules.as_deref().is_some_and(|p| p.tracks());
+        let tracks = crate::conntrack::Families {
+            v4: rules.as_deref().is_some_and(|p| p.tracks()),
+            v6: rules.as_deref().is_some_and(|p| p.tracks6()),
+        };
         let mut hooks = rules
             .as_deref()
             .map_or(0, |p| p.points().fold(0, |m, (h, _)| m | hook_bit(h)));
-        if tracks {
+        if tracks.any() {
             // The conntrack and confirm points.
             for h in [
                 Hook::Prerouting,
@@ -103,7 +106,20 @@ impl Snapshot {
         params: RulesParams,
         generation: u64,
     ) -> Result<Snapshot, SnapshotError> {
-        let prog = Program::compile(a, rules, sets, params)?;
+        Snapshot::build_dual(a, rules, None, sets, params, generation)
+    }
+
+    /// [`Snapshot::build`] with an ip6tables ruleset too
+    /// ([`Program::compile_dual`]).
+    pub fn build_dual(
+        a: &Appliance,
+        rules: &Ruleset,
+        rules6: Option<&Ruleset>,
+        sets: &SetFile,
+        params: RulesParams,
+        generation: u64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let prog = Program::compile_dual(a, rules, rules6, sets, params)?;
         let net = Net::from_appliance(a)?;
         let mut s = Snapshot::new(generation, net, Some(Arc::new(prog)));
         s.conntrack = crate::conntrack::Config::from_conf(&a.conntrack);
@@ -120,9 +136,15 @@ impl Snapshot {
         s
     }
 
-    /// Whether IPv4 connections are tracked.
+    /// Whether connections of any family are tracked.
     #[inline]
     pub fn tracks(&self) -> bool {
+        self.tracks.any()
+    }
+
+    /// The families whose connections are tracked.
+    #[inline]
+    pub fn tracked(&self) -> crate::conntrack::Families {
         self.tracks
     }
 

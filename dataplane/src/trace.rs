@@ -384,7 +384,8 @@ impl Run<'_> {
 
     fn conntrack(&mut self, hook: Hook) {
         let mut b = Batch::new(&mut self.umem, &mut self.buf, 1, &mut self.out, self.now);
-        self.ct.input(&mut b, hook == Hook::Prerouting);
+        self.ct
+            .input(&mut b, hook == Hook::Prerouting, self.snap.tracked());
         let got = b.ct(0);
         let (ct, state, note) = match (got, self.want) {
             (CtState::Untracked, _) => (got, "UNTRACKED", "the raw table set NOTRACK".to_string()),

@@ -27,8 +27,8 @@
 //!
 //! [firewall]
 //! rules = "rules.v4"      # iptables-restore file, relative to this file's folder
-//! rules6 = "rules.v6"     # optional ip6tables-restore file (parsed and checked;
-//!                         # the dataplane does not filter IPv6 with it yet)
+//! rules6 = "rules.v6"     # optional ip6tables-restore file: IPv6 is forwarded
+//!                         # (and filtered by it) only with one
 //! sets = "sets.save"      # optional ipset save file
 //!
 //! [dataplane]

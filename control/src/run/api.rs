@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sluice_config::bundle::{self, Bundle};
 use sluice_dataplane::io::tap::HostPlan;
-use sluice_dataplane::rules::RulesParams;
+use sluice_dataplane::rules::{RulesError, RulesParams};
 use sluice_dataplane::snapshot::{Snapshot, SnapshotError};
 use sluice_dataplane::worker::SnapshotCell;
 
@@ -76,15 +76,27 @@ pub fn load(config: &Path, generation: u64) -> Result<Loaded, String> {
         .flat_map(|t| &t.chains)
         .map(|c| c.rules.len())
         .sum();
-    let mut snap = Snapshot::build(a, &b.rules, &b.sets, RulesParams::default(), generation)
-        .map_err(|e| match (&e, &a.firewall) {
-            // Routes and policy rules are in the appliance TOML; the
-            // checks `bundle::load` ran cover these, so this is defensive.
-            (SnapshotError::Rules(_), Some(fw)) => format!("{}: {e}", fw.rules.display()),
-            _ => format!("{}: {e}", config.display()),
-        })?;
+    let mut snap = Snapshot::build_dual(
+        a,
+        &b.rules,
+        b.rules6.as_ref(),
+        &b.sets,
+        RulesParams::default(),
+        generation,
+    )
+    .map_err(|e| match (&e, &a.firewall) {
+        // Routes and policy rules are in the appliance TOML; the
+        // checks `bundle::load` ran cover these, so this is defensive.
+        (SnapshotError::Rules(RulesError::Ipv6(e6)), Some(fw)) => format!(
+            "{}: {e6}",
+            fw.rules6.as_deref().unwrap_or(fw.rules.as_path()).display()
+        ),
+        (SnapshotError::Rules(_), Some(fw)) => format!("{}: {e}", fw.rules.display()),
+        _ => format!("{}: {e}", config.display()),
+    })?;
+    // A family is forwarded when a ruleset filters it.
     snap.forward_v4 = a.firewall.is_some();
-    snap.forward_v6 = false;
+    snap.forward_v6 = b.rules6.is_some();
     Ok(Loaded {
         bundle: Arc::new(b),
         snap: Arc::new(snap),

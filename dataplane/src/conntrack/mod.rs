@@ -60,6 +60,40 @@ pub use entry::{status, Acct, Entry, ProtoState};
 pub use table::Table;
 pub use tuple::{Dir, Tuple};
 
+/// Which IP versions a ruleset tracks connections of: an iptables
+/// ruleset IPv4, an ip6tables one IPv6 (each when a rule needs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Families {
+    pub v4: bool,
+    pub v6: bool,
+}
+
+impl Families {
+    /// Both versions (tests, tools).
+    pub const BOTH: Families = Families { v4: true, v6: true };
+    /// IPv4 only.
+    pub const V4: Families = Families {
+        v4: true,
+        v6: false,
+    };
+
+    /// Whether packets of IP version `version` are tracked.
+    #[inline]
+    pub fn has(self, version: u8) -> bool {
+        match version {
+            4 => self.v4,
+            6 => self.v6,
+            _ => false,
+        }
+    }
+
+    /// Whether any version is.
+    #[inline]
+    pub fn any(self) -> bool {
+        self.v4 || self.v6
+    }
+}
+
 /// Timeouts and knobs: the `nf_conntrack_*` sysctls (`[conntrack]` in the
 /// appliance TOML), the kernel's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,19 +372,20 @@ impl Shard {
     }
 
     /// `nf_conntrack_in` for the packets of `batch` (the conntrack point
-    /// of PREROUTING, `pre` true, or OUTPUT). Returns the packets to run
-    /// again from this point after the batch (see the module docs).
-    pub fn input(&mut self, batch: &mut Batch<'_>, pre: bool) -> u64 {
+    /// of PREROUTING, `pre` true, or OUTPUT) of the families `families`
+    /// tracks ([`Families`]). Returns the packets to run again from this
+    /// point after the batch (see the module docs).
+    pub fn input(&mut self, batch: &mut Batch<'_>, pre: bool, families: Families) -> u64 {
         let now = self.clock(batch.now());
         self.sweep(now, SWEEP_PER_BATCH, batch);
         self.handoffs.clear();
-        let warm = self.warm_up(batch);
+        let warm = self.warm_up(batch, families);
         let mut deferred = 0u64;
         for i in batch.indices() {
-            // An iptables ruleset turns on IPv4 tracking only
-            // (`nf_ct_netns_get(net, NFPROTO_IPV4)`); IPv6 waits for
-            // ip6tables rulesets.
-            if batch.meta(i).ip_version != 4 {
+            // An iptables ruleset turns on IPv4 tracking, an ip6tables
+            // one IPv6 tracking (`nf_ct_netns_get(net, NFPROTO_IPV4)`,
+            // `NFPROTO_IPV6`).
+            if !families.has(batch.meta(i).ip_version) {
                 continue;
             }
             let zone = match batch.ct(i) {
@@ -406,7 +441,7 @@ impl Shard {
     /// slots, then the entries those name, in two tight passes: the loads
     /// of all packets overlap instead of each packet waiting for its own
     /// two cache misses in turn. Returns the packets it hashed.
-    fn warm_up(&mut self, batch: &Batch<'_>) -> u64 {
+    fn warm_up(&mut self, batch: &Batch<'_>, families: Families) -> u64 {
         let mut warm = 0u64;
         let mut slots = [0u64; BATCH];
         for i in batch.indices() {
@@ -416,7 +451,7 @@ impl Shard {
                 CtState::Template { zone } => zone,
                 _ => continue,
             };
-            if m.ip_version != 4 {
+            if !families.has(m.ip_version) {
                 continue;
             }
             if let Some(t) = track::packet_tuple(m, zone) {

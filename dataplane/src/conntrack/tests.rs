@@ -57,7 +57,7 @@ fn run(sh: &mut Shard, now: Instant, frames: &[Vec<u8>], confirm: u64) -> (Vec<C
     for f in frames {
         tb.push(f, None, None, Dest::Forward, L2Class::Host);
     }
-    let d = sh.input(&mut tb.batch(), true);
+    let d = sh.input(&mut tb.batch(), true, Families::V4);
     let states = (0..frames.len()).map(|i| tb.pkt(i).ct).collect();
     tb.buf.live &= confirm & !d;
     sh.confirm(&mut tb.batch());
@@ -165,7 +165,7 @@ fn full_table_evicts_a_non_assured_neighbour_or_drops() {
         Dest::Forward,
         L2Class::Host,
     );
-    sh.input(&mut tb.batch(), true);
+    sh.input(&mut tb.batch(), true, Families::V4);
     assert!(!tb.alive(0));
     assert_eq!(
         tb.pkt(0).verdict,

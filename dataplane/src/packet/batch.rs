@@ -463,30 +463,44 @@ impl<'a> Batch<'a> {
     }
 
     /// Sets the IPv4 TTL, updating the header checksum incrementally
-    /// (`csum_replace2`) and the metadata. `false` for another family.
+    /// (`csum_replace2`), or the IPv6 hop limit, and the metadata. `false`
+    /// for another family.
     pub fn set_ttl(&mut self, i: usize, ttl: u8) -> bool {
         self.check(i);
         let p = &mut self.buf.pkts[i];
-        if p.meta.ip_version != 4 {
-            return false;
-        }
         let l3 = p.meta.l3_off as usize;
-        let frame = self.umem.bytes_mut(p.desc);
-        wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).rewrite_ttl(ttl);
+        match p.meta.ip_version {
+            4 => {
+                let frame = self.umem.bytes_mut(p.desc);
+                wire::ipv4::Packet::new_unchecked(&mut frame[l3..]).rewrite_ttl(ttl);
+            }
+            6 => {
+                let frame = self.umem.bytes_mut(p.desc);
+                wire::ipv6::Packet::new_unchecked(&mut frame[l3..]).set_hop_limit(ttl);
+            }
+            _ => return false,
+        }
         p.meta.ttl = ttl;
         true
     }
 
     /// Sets the IPv4 TOS byte (DSCP and ECN), updating the header checksum
-    /// incrementally (`ipv4_change_dsfield`) and the metadata. `false` for
-    /// another family.
+    /// incrementally (`ipv4_change_dsfield`), or the IPv6 traffic class
+    /// (`ipv6_change_dsfield`), and the metadata. `false` for another
+    /// family.
     pub fn set_tos(&mut self, i: usize, tos: u8) -> bool {
         self.check(i);
         let p = &mut self.buf.pkts[i];
+        let l3 = p.meta.l3_off as usize;
+        if p.meta.ip_version == 6 {
+            let frame = self.umem.bytes_mut(p.desc);
+            wire::ipv6::Packet::new_unchecked(&mut frame[l3..]).set_traffic_class(tos);
+            p.meta.tos = tos;
+            return true;
+        }
         if p.meta.ip_version != 4 {
             return false;
         }
-        let l3 = p.meta.l3_off as usize;
         let frame = self.umem.bytes_mut(p.desc);
         let vihl = frame[l3];
         let mut ip = wire::ipv4::Packet::new_unchecked(&mut frame[l3..]);

@@ -211,7 +211,11 @@ impl Core {
                 Conntrack => {
                     if snap.tracks() && sel & b.live != 0 {
                         let mut v = Batch::new(umem, b, sel & b.live, &mut self.out, now);
-                        let d = self.st.conntrack.input(&mut v, hook == Hook::Prerouting);
+                        let d = self.st.conntrack.input(
+                            &mut v,
+                            hook == Hook::Prerouting,
+                            snap.tracked(),
+                        );
                         if d != 0 {
                             for i in Bits(d) {
                                 self.held.push(b.pkts[i]);

@@ -61,6 +61,7 @@ use super::log::LogSpec;
 use super::recent::{RecentBuilder, RecentConfig, RecentError, RecentParams, RecentRule};
 use super::sets::{SetError, SetMatch, SetTable};
 use super::statistic::{StatisticError, StatisticRule};
+use super::v6::Match6;
 
 /// Why a ruleset cannot be compiled. Rule errors name the line of the
 /// rules file, the table and the chain.
@@ -84,6 +85,18 @@ pub enum RulesError {
         chain: String,
         name: &'static str,
     },
+    /// A match or target of an ip6tables ruleset that sluice's IPv6
+    /// dataplane does not run yet.
+    #[error("line {line}: -A {chain} ... (table {table}): {name} in an ip6tables ruleset: sluice's IPv6 dataplane does not run it yet")]
+    NotYet6 {
+        line: usize,
+        table: TableKind,
+        chain: String,
+        name: &'static str,
+    },
+    /// An error of the ip6tables ruleset (`[firewall] rules6`).
+    #[error("ip6tables ruleset: {0}")]
+    Ipv6(Box<RulesError>),
     /// `-m set` that cannot be compiled against the sets file.
     #[error("line {line}: -A {chain} ... (table {table}): {source}")]
     Set {
@@ -151,6 +164,15 @@ impl At<'_> {
             name,
         }
     }
+
+    fn not_yet6(&self, name: &'static str) -> RulesError {
+        RulesError::NotYet6 {
+            line: self.line,
+            table: self.table,
+            chain: self.chain.to_string(),
+            name,
+        }
+    }
 }
 
 /// A compiled match. Variants marked *lifted* may have their test in the
@@ -207,6 +229,8 @@ pub(crate) enum CMatch {
     State(CtStateMatch),
     /// `-m connmark` (`connmark_mt`): never matches without an entry.
     Connmark(Option<sluice_config::iptables::ext::mark::MarkMatch>),
+    /// The IPv6 address test and the IPv6-only matches.
+    V6(super::v6::Match6),
 }
 
 impl CMatch {
@@ -245,6 +269,8 @@ pub(crate) enum CTarget {
     /// `-j CONNMARK`: nothing to do without a conntrack entry.
     Connmark(sluice_config::iptables::ext::t_connmark::Connmark),
     Ttl(TtlOp),
+    /// `-j HL`.
+    Hl(TtlOp),
     Dscp(u8),
     Tcpmss(TcpmssAction),
     /// `-j CT --notrack` / `-j NOTRACK`.
@@ -323,6 +349,14 @@ pub struct Program {
     pub(crate) classify: bool,
     /// The ruleset as written, for `iptables-save -c` output.
     pub(crate) ruleset: Ruleset,
+    /// The ip6tables tables (`[firewall] rules6`), their counter slots
+    /// after the IPv4 tables'; empty without an ip6tables ruleset.
+    pub(crate) tables6: Box<[TableProg]>,
+    pub(crate) by_kind6: [Option<u8>; 5],
+    /// [`Program::tracks`] for IPv6: an ip6tables rule needs conntrack.
+    pub(crate) tracks6: bool,
+    /// The ip6tables ruleset as written.
+    pub(crate) ruleset6: Option<Ruleset>,
     /// Which counters to carry over from the program it replaces,
     /// worked out by the control side before publication
     /// ([`Program::prepare_carry`]).
@@ -367,12 +401,19 @@ impl Program {
     pub(crate) fn table(&self, kind: TableKind) -> Option<&TableProg> {
         self.by_kind[table_index(kind)].map(|i| &self.tables[i as usize])
     }
+
+    /// The ip6tables table of `kind`.
+    pub(crate) fn table6(&self, kind: TableKind) -> Option<&TableProg> {
+        self.by_kind6[table_index(kind)].map(|i| &self.tables6[i as usize])
+    }
 }
 
-/// Compiles `rules` for the appliance `app` with the sets of `sets`.
+/// Compiles `rules` (and the ip6tables ruleset `rules6`) for the
+/// appliance `app` with the sets of `sets`.
 pub(crate) fn compile(
     app: &Appliance,
     rules: &Ruleset,
+    rules6: Option<&Ruleset>,
     sets: &SetFile,
     params: CompileParams,
     rules_params: super::RulesParams,
@@ -400,15 +441,18 @@ pub(crate) fn compile(
         })
         .map_err(|e| RulesError::Params(e.to_string()))?,
         counters: 0,
+        v6: false,
     };
-    let mut tables = Vec::with_capacity(rules.tables.len());
-    let mut by_kind = [None; 5];
     let mut max_depth = 1;
-    for t in &rules.tables {
-        max_depth = max_depth.max(t.chains.len() + 1);
-        by_kind[table_index(t.kind)] = Some(tables.len() as u8);
-        tables.push(cx.table(t)?);
-    }
+    let (tables, by_kind) = cx.tables(rules, &mut max_depth)?;
+    let (tables6, by_kind6) = match rules6 {
+        Some(rs) => {
+            cx.v6 = true;
+            cx.tables(rs, &mut max_depth)
+                .map_err(|e| RulesError::Ipv6(Box::new(e)))?
+        }
+        None => (Vec::new(), [None; 5]),
+    };
     let Cx {
         limits,
         stats,
@@ -416,7 +460,34 @@ pub(crate) fn compile(
         counters,
         ..
     } = cx;
-    let tracks = rules
+    let tracks = needs_conntrack(rules);
+    let tracks6 = rules6.is_some_and(needs_conntrack);
+    Ok(Program {
+        params: rules_params,
+        tracks,
+        tables: tables.into_boxed_slice(),
+        by_kind,
+        tables6: tables6.into_boxed_slice(),
+        by_kind6,
+        tracks6,
+        ruleset6: rules6.cloned(),
+        ifaces,
+        sets: set_table,
+        limits: limits.into_boxed_slice(),
+        stats: stats.into_boxed_slice(),
+        recent: recent.build(),
+        counters,
+        max_depth,
+        classify: params.classify,
+        ruleset: rules.clone(),
+        carry: None,
+    })
+}
+
+/// Whether a rule of `rules` makes the kernel track connections
+/// ([`Program::tracks`]).
+fn needs_conntrack(rules: &Ruleset) -> bool {
+    rules
         .tables
         .iter()
         .flat_map(|t| &t.chains)
@@ -439,23 +510,7 @@ pub(crate) fn compile(
                 ) => true,
                 _ => false,
             }
-        });
-    Ok(Program {
-        params: rules_params,
-        tracks,
-        tables: tables.into_boxed_slice(),
-        by_kind,
-        ifaces,
-        sets: set_table,
-        limits: limits.into_boxed_slice(),
-        stats: stats.into_boxed_slice(),
-        recent: recent.build(),
-        counters,
-        max_depth,
-        classify: params.classify,
-        ruleset: rules.clone(),
-        carry: None,
-    })
+        })
 }
 
 struct Cx<'a> {
@@ -466,9 +521,27 @@ struct Cx<'a> {
     stats: Vec<StatisticRule>,
     recent: RecentBuilder,
     counters: usize,
+    /// Compiling the ip6tables ruleset.
+    v6: bool,
 }
 
 impl Cx<'_> {
+    /// Every table of `rules`, and their positions by kind.
+    fn tables(
+        &mut self,
+        rules: &Ruleset,
+        max_depth: &mut usize,
+    ) -> Result<(Vec<TableProg>, [Option<u8>; 5]), RulesError> {
+        let mut tables = Vec::with_capacity(rules.tables.len());
+        let mut by_kind = [None; 5];
+        for t in &rules.tables {
+            *max_depth = (*max_depth).max(t.chains.len() + 1);
+            by_kind[table_index(t.kind)] = Some(tables.len() as u8);
+            tables.push(self.table(t)?);
+        }
+        Ok((tables, by_kind))
+    }
+
     fn counter(&mut self, kind: TableKind) -> Result<u32, RulesError> {
         let c = u32::try_from(self.counters).map_err(|_| RulesError::TooBig(kind))?;
         self.counters += 1;
@@ -542,6 +615,7 @@ impl Cx<'_> {
                 invert: m.invert,
             })
         };
+        let v6 = self.v6;
         let core = classify::CoreKey {
             src: addr(&r.src),
             dst: addr(&r.dst),
@@ -553,7 +627,14 @@ impl Cx<'_> {
             oif: iface(&r.out_iface)?,
         };
         let mut key = core.key();
-        let mut matches = Vec::with_capacity(r.matches.len());
+        let mut matches = Vec::with_capacity(r.matches.len() + 1);
+        if v6 && (r.src6.is_some() || r.dst6.is_some()) {
+            // ip6_packet_match tests the addresses before any match.
+            matches.push(CMatch::V6(Match6::Addrs {
+                src: r.src6,
+                dst: r.dst6,
+            }));
+        }
         // A match with a side effect seen: nothing after it is lifted.
         let mut stateful = false;
         let mut ports_lifted = false;
@@ -616,6 +697,21 @@ impl Cx<'_> {
                     Some(ty) => CMatch::Icmp(ty),
                     None => continue,
                 },
+                Match::Icmp6(x) if v6 => match x.icmp_type {
+                    Some(ty) => CMatch::V6(Match6::Icmp6(ty)),
+                    None => continue,
+                },
+                Match::Hl(x) if v6 => match x.cmp {
+                    Some((mode, v)) => CMatch::Ttl(mode, v),
+                    None => continue,
+                },
+                Match::Ipv6header(x) if v6 => CMatch::V6(Match6::Ipv6header(x.clone())),
+                Match::Frag(x) if v6 => CMatch::V6(Match6::Frag(x.clone())),
+                Match::Rt(x) if v6 => CMatch::V6(Match6::Rt(Box::new(x.clone()))),
+                Match::Eui64(_) if v6 => CMatch::V6(Match6::Eui64),
+                Match::Iprange(_) | Match::Addrtype(_) | Match::Recent(_) if v6 => {
+                    return Err(at.not_yet6(m.name()))
+                }
                 Match::Multiport(x) => {
                     // The key's "has ports" is TCP / UDP only: lifted for
                     // `-p tcp` / `-p udp` (multiport also takes sctp, dccp
@@ -785,6 +881,23 @@ impl Cx<'_> {
                 }
             }
             Target::Ext(x) => match x {
+                TargetExt::Reject(_) | TargetExt::Tcpmss(_) if self.v6 => {
+                    return Err(at.not_yet6(x.name()))
+                }
+                TargetExt::Hl(h) if self.v6 => match h.op {
+                    Some(op) => CTarget::Hl(op),
+                    None => CTarget::None,
+                },
+                TargetExt::Snpt(_)
+                | TargetExt::Dnpt(_)
+                | TargetExt::Dnat(_)
+                | TargetExt::Snat(_)
+                | TargetExt::Masquerade(_)
+                | TargetExt::Redirect(_)
+                    if self.v6 =>
+                {
+                    return Err(at.not_yet6(x.name()))
+                }
                 TargetExt::Reject(r) if r.with6.is_some() => return Err(at.ipv6_only("REJECT")),
                 TargetExt::Reject(r) => CTarget::Reject(r.with),
                 TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {

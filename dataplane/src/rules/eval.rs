@@ -69,6 +69,7 @@ fn irregular(meta: &PacketMeta) -> bool {
                 | IpProtocol::UDPLITE
                 | IpProtocol::SCTP
                 | IpProtocol::DCCP
+                | IpProtocol::ICMPV6
         ))
         || (meta.frag_offset == 8 && p == IpProtocol::TCP)
 }

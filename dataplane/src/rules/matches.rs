@@ -317,6 +317,7 @@ fn one(
             (Some(e), Some(m)) => m.matches(e.mark),
             _ => false,
         },
+        CMatch::V6(m) => super::v6::matches(m, p)?,
     })
 }
 
@@ -351,6 +352,12 @@ fn conntrack_mt(c: &sluice_config::iptables::ext::conntrack::Conntrack, p: &PktC
         (c.repl_dst, &r.dst),
     ] {
         if m.is_some_and(|m| !m.matches(v4(a))) {
+            return false;
+        }
+    }
+    let v6 = |a: &crate::conntrack::tuple::Addr| std::net::Ipv6Addr::from(*a);
+    for (m, a) in c.addrs6.iter().zip([&o.src, &o.dst, &r.src, &r.dst]) {
+        if m.is_some_and(|m| !m.matches(v6(a))) {
             return false;
         }
     }

@@ -73,6 +73,7 @@ pub mod eval;
 pub mod matches;
 mod state;
 pub mod targets;
+mod v6;
 
 #[cfg(test)]
 mod tests;

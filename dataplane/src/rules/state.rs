@@ -252,7 +252,21 @@ impl Program {
         sets: &SetFile,
         params: RulesParams,
     ) -> Result<Program, RulesError> {
-        Self::compile_keeping(app, rules, sets, params, false)
+        Self::compile_keeping(app, rules, None, sets, params, false)
+    }
+
+    /// [`Program::compile`] with an ip6tables ruleset too
+    /// (`[firewall] rules6`): its tables run on IPv6 packets, the
+    /// iptables ones on IPv4 packets. Errors of `rules6` come as
+    /// [`RulesError::Ipv6`].
+    pub fn compile_dual(
+        app: &Appliance,
+        rules: &Ruleset,
+        rules6: Option<&Ruleset>,
+        sets: &SetFile,
+        params: RulesParams,
+    ) -> Result<Program, RulesError> {
+        Self::compile_keeping(app, rules, rules6, sets, params, false)
     }
 
     /// The classifier keys of every rule of chain `chain` of `table`
@@ -266,7 +280,7 @@ impl Program {
         table: TableKind,
         chain: &str,
     ) -> Result<Option<Vec<ClassKey>>, RulesError> {
-        let prog = Self::compile_keeping(app, rules, sets, RulesParams::default(), true)?;
+        let prog = Self::compile_keeping(app, rules, None, sets, RulesParams::default(), true)?;
         let pos = rules
             .tables
             .iter()
@@ -293,6 +307,7 @@ impl Program {
     fn compile_keeping(
         app: &Appliance,
         rules: &Ruleset,
+        rules6: Option<&Ruleset>,
         sets: &SetFile,
         params: RulesParams,
         keep_keys: bool,
@@ -300,6 +315,7 @@ impl Program {
         compile::compile(
             app,
             rules,
+            rules6,
             sets,
             CompileParams {
                 hz: params.hz,
@@ -326,23 +342,44 @@ impl Program {
         &self.ruleset
     }
 
+    /// The ip6tables ruleset as written, if the program has one.
+    pub fn ruleset6(&self) -> Option<&Ruleset> {
+        self.ruleset6.as_ref()
+    }
+
     /// Whether a rule makes the kernel track connections (see
     /// [`Program::tracks`]'s field docs): the nat table runs only then.
     pub fn tracks(&self) -> bool {
         self.tracks
     }
 
+    /// [`Program::tracks`] for IPv6: an ip6tables rule needs conntrack.
+    pub fn tracks6(&self) -> bool {
+        self.tracks6
+    }
+
+    /// The built-in chain of `table` at `hook` for IPv4 (`v6` false) or
+    /// IPv6 packets, as the pipeline runs it (the nat table only with
+    /// tracking of that family).
+    fn entry(&self, v6: bool, hook: Hook, table: TableKind) -> Option<(&TableProg, u32)> {
+        let (t, tracks) = if v6 {
+            (self.table6(table), self.tracks6)
+        } else {
+            (self.table(table), self.tracks)
+        };
+        if table == TableKind::Nat && !tracks {
+            return None;
+        }
+        let t = t?;
+        Some((t, t.entry[hook_index(hook)]?))
+    }
+
     /// Whether `table` has a built-in chain at `hook` that the pipeline
     /// must run.
     pub fn runs_at(&self, hook: Hook, table: TableKind) -> bool {
-        if table == TableKind::Nat && !self.tracks {
-            // The kernel runs the nat table only for packets with a
-            // conntrack entry, and there are none unless some rule
-            // enables tracking.
-            return false;
-        }
-        self.table(table)
-            .is_some_and(|t| t.entry[hook_index(hook)].is_some())
+        // The kernel runs the nat table only for packets with a conntrack
+        // entry, and there are none unless some rule enables tracking.
+        self.entry(false, hook, table).is_some() || self.entry(true, hook, table).is_some()
     }
 
     /// Every (hook, table) point the pipeline must run for this program
@@ -400,17 +437,25 @@ impl Program {
         });
     }
 
-    fn slots(&self) -> HashMap<(TableKind, &str, String), Vec<u32>> {
-        let mut m: HashMap<(TableKind, &str, String), Vec<u32>> = HashMap::new();
-        for (t, cfg) in self.tables.iter().zip(&self.ruleset.tables) {
+    /// `(IPv6, table, chain, rule text) → counter slots`.
+    fn slots(&self) -> HashMap<(bool, TableKind, &str, String), Vec<u32>> {
+        let mut m: HashMap<(bool, TableKind, &str, String), Vec<u32>> = HashMap::new();
+        let v6 = self.ruleset6.iter().flat_map(|r| &r.tables);
+        let all = self
+            .tables
+            .iter()
+            .zip(&self.ruleset.tables)
+            .map(|x| (false, x))
+            .chain(self.tables6.iter().zip(v6).map(|x| (true, x)));
+        for (six, (t, cfg)) in all {
             for (c, cc) in t.chains.iter().zip(&cfg.chains) {
                 if let Some((_, slot)) = c.policy {
-                    m.entry((t.kind, cc.name.as_str(), String::new()))
+                    m.entry((six, t.kind, cc.name.as_str(), String::new()))
                         .or_default()
                         .push(slot);
                 }
                 for (r, rule) in c.rules.iter().zip(&cc.rules) {
-                    m.entry((t.kind, cc.name.as_str(), save_rule(&cc.name, rule)))
+                    m.entry((six, t.kind, cc.name.as_str(), save_rule(&cc.name, rule)))
                         .or_default()
                         .push(r.counter);
                 }
@@ -476,7 +521,7 @@ impl RulesState {
 
     /// This worker's rule and policy counters.
     pub fn counters(&self, prog: &Program) -> RuleCounters {
-        counters_of(prog, &self.counters)
+        counters_of(&prog.tables, &prog.ruleset, &self.counters)
     }
 
     /// A handle another thread can read the counters and drain the LOG
@@ -505,12 +550,12 @@ impl RulesState {
     }
 }
 
-fn counters_of(prog: &Program, cells: &RuleCells) -> RuleCounters {
+/// The counters of `tables`, compiled from `ruleset`.
+fn counters_of(tables: &[TableProg], ruleset: &Ruleset, cells: &RuleCells) -> RuleCounters {
     RuleCounters {
-        tables: prog
-            .tables
+        tables: tables
             .iter()
-            .zip(&prog.ruleset.tables)
+            .zip(&ruleset.tables)
             .map(|(t, cfg)| TableCounters {
                 table: t.kind,
                 chains: t
@@ -540,12 +585,30 @@ pub struct RulesReader {
 impl RulesReader {
     /// The worker's counters now.
     pub fn counters(&self) -> RuleCounters {
-        counters_of(&self.prog, &self.counters)
+        counters_of(&self.prog.tables, &self.prog.ruleset, &self.counters)
+    }
+
+    /// The worker's counters of the ip6tables tables (empty without an
+    /// ip6tables ruleset).
+    pub fn counters6(&self) -> RuleCounters {
+        match &self.prog.ruleset6 {
+            Some(rs) => counters_of(&self.prog.tables6, rs, &self.counters),
+            None => RuleCounters::default(),
+        }
     }
 
     /// The ruleset with these counters, as `iptables-save -c` prints it.
     pub fn save_with_counters(&self) -> String {
         self.counters().save(&self.prog.ruleset)
+    }
+
+    /// The ip6tables ruleset with these counters, as `ip6tables-save -c`
+    /// prints it (empty without one).
+    pub fn save_with_counters6(&self) -> String {
+        match &self.prog.ruleset6 {
+            Some(rs) => self.counters6().save(rs),
+            None => String::new(),
+        }
     }
 
     /// Moves the LOG records captured so far to `out`, oldest first.
@@ -610,10 +673,11 @@ pub fn run_table_traced<T: eval::Tracer>(
     cx: TableCx<'_>,
     tr: &mut T,
 ) {
-    let Some(t) = prog.table(table) else { return };
-    let Some(entry) = t.entry[hook_index(hook)] else {
+    let t4 = prog.entry(false, hook, table);
+    let t6 = prog.entry(true, hook, table);
+    if t4.is_none() && t6.is_none() {
         return;
-    };
+    }
     let now = batch.now();
     let epoch = *st.epoch.get_or_insert(now);
     let TableCx { net, ct, nat } = cx;
@@ -627,13 +691,13 @@ pub fn run_table_traced<T: eval::Tracer>(
         nat,
     };
     if table == TableKind::Nat {
-        return run_nat(prog, t, entry, st, batch, &mut rc, tr);
+        return run_nat(prog, [t4, t6], st, batch, &mut rc, tr);
     }
     for i in batch.indices() {
-        // iptables tables see IPv4 only (ip6tables' are other tables).
-        if batch.meta(i).ip_version != 4 {
+        // iptables tables see IPv4, ip6tables tables IPv6.
+        let Some((t, entry)) = of_family(batch.meta(i).ip_version, [t4, t6]) else {
             continue;
-        }
+        };
         match eval::run_packet(prog, t, entry, st, batch, i, &mut rc, tr) {
             Fate::Accept => {}
             Fate::Drop(reason) => batch.drop(i, reason),
@@ -648,8 +712,7 @@ pub fn run_table_traced<T: eval::Tracer>(
 /// a flow is de-translated instead.
 fn run_nat<T: eval::Tracer>(
     prog: &Program,
-    t: &TableProg,
-    entry: u32,
+    tables: [Option<(&TableProg, u32)>; 2],
     st: &mut RulesState,
     batch: &mut Batch<'_>,
     rc: &mut RunCx<'_>,
@@ -660,9 +723,10 @@ fn run_nat<T: eval::Tracer>(
     use crate::packet::{CtInfo, CtState};
     let m = nat::hook_manip(rc.hook);
     for i in batch.indices() {
-        if batch.meta(i).ip_version != 4 {
+        let version = batch.meta(i).ip_version;
+        let Some((t, entry)) = of_family(version, tables) else {
             continue;
-        }
+        };
         let CtState::Tracked { slot, info } = batch.ct(i) else {
             continue;
         };
@@ -671,6 +735,11 @@ fn run_nat<T: eval::Tracer>(
         } else {
             Dir::Orig
         };
+        if info.is_related() && version == 6 && batch.meta(i).protocol.0 == 58 {
+            // `nf_nat_icmpv6_reply_translation`: an ICMPv6 error is not
+            // run through the table; IPv6 has only null bindings here.
+            continue;
+        }
         if info.is_related() && batch.meta(i).protocol.0 == 1 {
             if !nat::icmp_reply_translation(rc.ct, batch, i, slot, info, m) {
                 batch.drop(i, Counter::NatIcmpBad);
@@ -705,6 +774,17 @@ fn run_nat<T: eval::Tracer>(
         if !nat::packet(rc.ct, batch, i, slot, dir, m) {
             batch.drop(i, Counter::NatDrop);
         }
+    }
+}
+
+/// The table of a packet of IP version `version`: `tables` holds the
+/// IPv4 one first, then the IPv6 one.
+#[inline]
+fn of_family(version: u8, tables: [Option<(&TableProg, u32)>; 2]) -> Option<(&TableProg, u32)> {
+    match version {
+        4 => tables[0],
+        6 => tables[1],
+        _ => None,
     }
 }
 

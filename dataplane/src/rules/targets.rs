@@ -123,7 +123,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
         }
         CTarget::Nat(n) => nat(n, batch, i, cx),
         CTarget::None => Step::Continue,
-        CTarget::Ttl(op) => {
+        CTarget::Ttl(op) | CTarget::Hl(op) => {
             let ttl = batch.meta(i).ttl;
             let new = match *op {
                 TtlOp::Set(n) => n,
