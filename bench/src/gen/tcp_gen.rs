@@ -78,6 +78,9 @@ struct Conn {
     sent: u64,
     check: Verifier,
     closing: bool,
+    /// Completed (TIME-WAIT); the socket goes on the next pass, after a
+    /// poll sent the ACK of the server's FIN.
+    done: bool,
 }
 
 enum Outcome {
@@ -170,7 +173,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
         if now_i >= end || stop.load(Relaxed) {
             break;
         }
-        if opened == u64::from(t.conns) && conns.is_empty() {
+        if opened == u64::from(t.conns) && conns.iter().all(|c| c.done) {
             break;
         }
         // Open what the pacer and the concurrency bound allow.
@@ -185,6 +188,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 SocketBuffer::new(vec![0; SOCK_BUF]),
             );
             s.set_nagle_enabled(false);
+            s.set_ack_delay(None);
             let remote = IpEndpoint::new(IpAddress::Ipv4(dst), a.dst_port);
             let local = IpListenEndpoint {
                 addr: Some(IpAddress::Ipv4(src)),
@@ -200,6 +204,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 sent: 0,
                 check: Verifier::known(id),
                 closing: false,
+                done: false,
             });
             opened += 1;
         }
@@ -210,6 +215,11 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
         let mut i = 0;
         while i < conns.len() {
             let c = &mut conns[i];
+            if c.done {
+                sockets.remove(c.h);
+                conns.swap_remove(i);
+                continue;
+            }
             let s = sockets.get_mut::<Socket>(c.h);
             let was = c.established;
             let mut out = serve(c, s, t.bytes, now, &mut hist);
@@ -224,8 +234,8 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 Outcome::Open => i += 1,
                 Outcome::Done => {
                     completed += 1;
-                    sockets.remove(c.h);
-                    conns.swap_remove(i);
+                    c.done = true;
+                    i += 1;
                 }
                 Outcome::Fail(count) => {
                     count(&mut failed);
@@ -243,7 +253,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 (now_i - start).as_secs_f64(),
                 established - last_est,
                 failed.total(),
-                conns.len()
+                conns.iter().filter(|c| !c.done).count()
             );
             last_est = established;
         }
@@ -259,7 +269,13 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
         };
         tcp_dev::idle(&dev, wait);
     }
-    failed.unfinished = conns.len() as u64;
+    // The last ACKs out.
+    for _ in 0..3 {
+        iface.poll(tcp_dev::now(), &mut dev, &mut sockets);
+        dev.flush();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    failed.unfinished = conns.iter().filter(|c| !c.done).count() as u64;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     Ok(TcpGenSummary {
         tool: "gen-tcp",

@@ -55,6 +55,7 @@ fn listener(port: u16) -> Result<Socket<'static>, String> {
         SocketBuffer::new(vec![0; SOCK_BUF]),
     );
     s.set_nagle_enabled(false);
+    s.set_ack_delay(None);
     s.listen(port)
         .map_err(|e| format!("listen on {port}: {e}"))?;
     Ok(s)

@@ -1,0 +1,241 @@
+//! The stateful mode of `sluice-bench gen` (`--tcp-conns`): real TCP
+//! connections with smoltcp over AF_XDP, each sending a pattern and
+//! verifying the echo, against (1) `sluice-bench sink --tcp-listen` on a
+//! veth pair, (2) the kernel's own TCP stack (a std::net echo server in
+//! the namespace), (3) through `sluice run` with MASQUERADE in the lab
+//! (#[ignore]: run by hand, see the README). Needs root; prints
+//! `SKIP: reason` and passes without it. No assertion on time or rate.
+
+use std::io::{BufRead, BufReader, Read, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice_bench::netns::Netns;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice-bench");
+
+fn skip(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
+}
+
+fn unable() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root for namespaces and AF_XDP".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("no `ip` (iproute2)".into());
+    }
+    None
+}
+
+/// Two namespaces joined by a veth pair: `ta` 10.79.0.1/24 (gen), `tb`
+/// 10.79.0.2/24 (sink or the kernel).
+fn pair() -> (Netns, Netns) {
+    let (a, b) = (Netns::new().unwrap(), Netns::new().unwrap());
+    a.ip(&[
+        "link",
+        "add",
+        "ta",
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "tb",
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+        "netns",
+        b.name(),
+    ])
+    .unwrap();
+    a.ip(&["addr", "add", "10.79.0.1/24", "dev", "ta"]).unwrap();
+    b.ip(&["addr", "add", "10.79.0.2/24", "dev", "tb"]).unwrap();
+    for (ns, dev) in [(&a, "ta"), (&b, "tb")] {
+        ns.sysctl(&[(&format!("net.ipv6.conf.{dev}.disable_ipv6") as &str, "1")])
+            .unwrap();
+        ns.link_up(dev).unwrap();
+    }
+    (a, b)
+}
+
+/// Starts `sink --tcp-listen` in `ns` on `dev`; returns once it listens.
+fn sink(ns: &Netns, dev: &str, secs: &str, json: &str) -> Child {
+    let mut c = Command::new("ip")
+        .args(["netns", "exec", ns.name(), BIN, "sink", "--dev", dev])
+        .args(["--duration", secs, "--tcp-listen", "7", "--json", json])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        println!("{l}");
+        if l.starts_with("sink: TCP echo") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(|l| println!("{}", l.unwrap_or_default())));
+    c
+}
+
+/// Runs gen's stateful mode in `ns` on `dev`; its JSON summary.
+fn gen(ns: &Netns, dev: &str, args: &[&str], json: &str) -> Value {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), BIN, "gen", "--dev", dev])
+        .args(args)
+        .args(["--json", json])
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_json(json)
+}
+
+fn read_json(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn u(v: &Value, path: &[&str]) -> u64 {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_u64()
+        .unwrap_or_else(|| panic!("{path:?} not a number in {v}"))
+}
+
+/// Every one of `n` connections completed with `bytes` verified.
+fn all_complete(g: &Value, n: u64, bytes: u64) {
+    assert_eq!(u(g, &["completed"]), n, "{g}");
+    assert_eq!(u(g, &["failed_total"]), 0, "{g}");
+    assert_eq!(u(g, &["bytes_verified"]), n * bytes, "{g}");
+    assert_eq!(u(g, &["handshake_ns", "count"]), n, "{g}");
+}
+
+fn tmp(name: &str) -> String {
+    format!("/tmp/sluice-gen-tcp-{}-{name}.json", std::process::id())
+}
+
+/// (1) gen → sink, both smoltcp over AF_XDP: 2 000 connections, every
+/// one completes, both ends verified every byte.
+#[test]
+fn tcp_conns_to_the_smoltcp_sink_all_complete() {
+    if let Some(why) = unable() {
+        return skip("tcp_conns_to_the_smoltcp_sink_all_complete", &why);
+    }
+    let (a, b) = pair();
+    let (gj, sj) = (tmp("g1"), tmp("s1"));
+    let mut s = sink(&b, "tb", "40", &sj);
+    let g = gen(
+        &a,
+        "ta",
+        &[
+            "--tcp-conns",
+            "2000",
+            "--conn-rate",
+            "2000",
+            "--bytes",
+            "3000",
+            "--dst",
+            "10.79.0.2",
+            "--dst-port",
+            "7",
+            "--duration",
+            "60",
+            "--concurrency",
+            "256",
+        ],
+        &gj,
+    );
+    all_complete(&g, 2000, 3000);
+    // The sink's last connections close when gen's last ACKs arrive.
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = Command::new("kill")
+        .args(["-INT", &s.id().to_string()])
+        .status();
+    s.wait().unwrap();
+    let sv = read_json(&sj);
+    assert_eq!(u(&sv, &["completed"]), 2000, "{sv}");
+    assert_eq!(u(&sv, &["verify_mismatch"]), 0, "{sv}");
+    assert_eq!(u(&sv, &["bytes_verified"]), 2000 * 3000, "{sv}");
+    let _ = std::fs::remove_file(gj);
+    let _ = std::fs::remove_file(sj);
+}
+
+/// An echo server on the kernel's TCP stack in `ns` (a thread that
+/// entered the namespace), port 7, one thread per connection.
+fn kernel_echo(ns: &Netns) {
+    let path = ns.path();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(
+            std::os::fd::AsFd::as_fd(&f),
+            nix::sched::CloneFlags::CLONE_NEWNET,
+        )
+        .unwrap();
+        let l = TcpListener::bind("0.0.0.0:7").unwrap();
+        tx.send(()).unwrap();
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            std::thread::spawn(move || {
+                let mut w = c.try_clone().unwrap();
+                let _ = c.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 || w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = w.shutdown(std::net::Shutdown::Write);
+                drop::<TcpStream>(c);
+            });
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+}
+
+/// (2) gen → the kernel's TCP stack: the TCP gen speaks is real TCP.
+#[test]
+fn tcp_conns_to_the_kernel_stack_all_complete() {
+    if let Some(why) = unable() {
+        return skip("tcp_conns_to_the_kernel_stack_all_complete", &why);
+    }
+    let (a, b) = pair();
+    // The kernel's frames reach gen with complete checksums.
+    b.tx_offload_off("tb").unwrap();
+    kernel_echo(&b);
+    let gj = tmp("g2");
+    let g = gen(
+        &a,
+        "ta",
+        &[
+            "--tcp-conns",
+            "500",
+            "--conn-rate",
+            "1000",
+            "--bytes",
+            "5000",
+            "--dst",
+            "10.79.0.2",
+            "--dst-port",
+            "7",
+            "--duration",
+            "30",
+        ],
+        &gj,
+    );
+    all_complete(&g, 500, 5000);
+    let _ = std::fs::remove_file(gj);
+}
