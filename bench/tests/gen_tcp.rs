@@ -239,3 +239,103 @@ fn tcp_conns_to_the_kernel_stack_all_complete() {
     all_complete(&g, 500, 5000);
     let _ = std::fs::remove_file(gj);
 }
+
+/// The number after `name ` in sluice's SIGUSR1 counters.
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+const MASQ_RULES: &str = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o r1 -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i r0 -o r1 -j ACCEPT
+COMMIT
+";
+
+/// (3) Through `sluice run` as the lab's router with MASQUERADE on r1:
+/// gen on l0 (10.0.1.2, lan) → sink on w0 (10.0.2.2, wan), 10 000
+/// connections, every one completes with its bytes verified at both ends,
+/// and sluice's conntrack and NAT counters saw them. Needs `sluice` built
+/// next to `sluice-bench` (`cargo build -p sluice-control`). Ignored in
+/// `scripts/test` (over a minute on a loaded 2-core machine in a debug
+/// build); run by hand:
+/// `cargo nextest run -p sluice-bench --test gen_tcp --run-ignored all`.
+#[test]
+#[ignore]
+fn ten_thousand_tcp_conns_through_sluice_masquerade() {
+    let test = "ten_thousand_tcp_conns_through_sluice_masquerade";
+    if let Some(why) = unable() {
+        return skip(test, &why);
+    }
+    let sluice = std::path::Path::new(BIN).with_file_name("sluice");
+    if !sluice.exists() {
+        return skip(test, &format!("{} not built", sluice.display()));
+    }
+    if Command::new("ethtool").arg("--version").output().is_err() {
+        return skip(test, "no ethtool (the lab sets one queue per veth)");
+    }
+    let conns: u64 = std::env::var("GEN_TCP_LAB_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let lab = sluice_bench::lab::Lab::new().unwrap();
+    let dir = std::env::temp_dir().join(format!("sluice-gen-tcp-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("masq.v4");
+    std::fs::write(&rules, MASQ_RULES).unwrap();
+    let config = dir.join("sluice.toml");
+    std::fs::write(&config, sluice_bench::lab::sluice_toml(&rules, None, false)).unwrap();
+    let daemon = lab
+        .start_sluice(&sluice, &config, &dir.join("sluice.log"))
+        .unwrap();
+    let (gj, sj) = (tmp("g3"), tmp("s3"));
+    let mut s = sink(&lab.wan, "w0", "600", &sj);
+    let n = conns.to_string();
+    let g = gen(
+        &lab.lan,
+        "l0",
+        &[
+            "--tcp-conns", &n, "--conn-rate", "2000", "--bytes", "1000", "--dst", "10.0.2.2",
+            "--dst-port", "7", "--duration", "500", "--concurrency", "256",
+        ],
+        &gj,
+    );
+    all_complete(&g, conns, 1000);
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = Command::new("kill").args(["-INT", &s.id().to_string()]).status();
+    s.wait().unwrap();
+    let sv = read_json(&sj);
+    assert_eq!(u(&sv, &["completed"]), conns, "{sv}");
+    assert_eq!(u(&sv, &["verify_mismatch"]), 0, "{sv}");
+    let c = daemon.counters();
+    println!("{c}");
+    assert!(counter(&c, "conntrack.new") >= conns, "{c}");
+    assert!(counter(&c, "nat.binding") >= conns, "{c}");
+    let masq = c
+        .lines()
+        .find(|l| l.ends_with("-A POSTROUTING -o r1 -j MASQUERADE"))
+        .unwrap_or_else(|| panic!("no MASQUERADE rule counter in {c}"));
+    let pk: u64 = masq
+        .trim_start_matches('[')
+        .split(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(pk >= conns, "{masq}");
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(gj);
+    let _ = std::fs::remove_file(sj);
+}
