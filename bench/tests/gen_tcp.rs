@@ -2,8 +2,8 @@
 //! connections with smoltcp over AF_XDP, each sending a pattern and
 //! verifying the echo, against (1) `sluice-bench sink --tcp-listen` on a
 //! veth pair, (2) the kernel's own TCP stack (a std::net echo server in
-//! the namespace), (3) through `sluice run` with MASQUERADE in the lab
-//! (#[ignore]: run by hand, see the README). Needs root; prints
+//! the namespace), (3) through `sluice run` with MASQUERADE in the lab.
+//! Needs root; prints
 //! `SKIP: reason` and passes without it. No assertion on time or rate.
 
 use std::io::{BufRead, BufReader, Read, Write as _};
@@ -268,12 +268,11 @@ COMMIT
 /// gen on l0 (10.0.1.2, lan) → sink on w0 (10.0.2.2, wan), 10 000
 /// connections, every one completes with its bytes verified at both ends,
 /// and sluice's conntrack and NAT counters saw them. Needs `sluice` built
-/// next to `sluice-bench` (`cargo build -p sluice-control`). Ignored in
-/// `scripts/test` (over a minute on a loaded 2-core machine in a debug
-/// build); run by hand:
-/// `cargo nextest run -p sluice-bench --test gen_tcp --run-ignored all`.
+/// next to `sluice-bench` (`scripts/test` builds the workspace; alone:
+/// `cargo build -p sluice-control` first, else SKIP). About 17 s in a
+/// debug build on a loaded 2-core machine. `GEN_TCP_LAB_CONNS=N` changes
+/// the count for a run by hand.
 #[test]
-#[ignore]
 fn ten_thousand_tcp_conns_through_sluice_masquerade() {
     let test = "ten_thousand_tcp_conns_through_sluice_masquerade";
     if let Some(why) = unable() {
