@@ -306,14 +306,28 @@ fn ten_thousand_tcp_conns_through_sluice_masquerade() {
         &lab.lan,
         "l0",
         &[
-            "--tcp-conns", &n, "--conn-rate", "2000", "--bytes", "1000", "--dst", "10.0.2.2",
-            "--dst-port", "7", "--duration", "500", "--concurrency", "256",
+            "--tcp-conns",
+            &n,
+            "--conn-rate",
+            "2000",
+            "--bytes",
+            "1000",
+            "--dst",
+            "10.0.2.2",
+            "--dst-port",
+            "7",
+            "--duration",
+            "500",
+            "--concurrency",
+            "256",
         ],
         &gj,
     );
     all_complete(&g, conns, 1000);
     std::thread::sleep(Duration::from_secs(1));
-    let _ = Command::new("kill").args(["-INT", &s.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &s.id().to_string()])
+        .status();
     s.wait().unwrap();
     let sv = read_json(&sj);
     assert_eq!(u(&sv, &["completed"]), conns, "{sv}");

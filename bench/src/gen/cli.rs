@@ -45,6 +45,29 @@ Every frame carries an 18-byte mark after its transport header: magic, flow,
 32-bit sequence number and CLOCK_MONOTONIC ns (for `sluice-bench sink` on the
 same host). Checksums are complete (updated incrementally per frame).
 Prints a progress line each second and a summary at the end.
+
+Stateful mode (real TCP with smoltcp; IPv4; one worker on queue 0):
+       sluice-bench gen --dev IF --tcp-conns N --conn-rate R --bytes B
+                        --dst IP --duration SECS [--dst-port N] [--src CIDR]
+                        [--concurrency N] [--conn-timeout SECS]
+                        [--gateway IP] [--src-mac M] [--json FILE]
+
+  --tcp-conns N     connections to open (1..64512), source ports 1024 + i
+                    from one address: --src's, default IF's first IPv4
+                    address (smoltcp answers ARP for it)
+  --conn-rate R     connections opened per second at most
+  --bytes B         each connection sends B bytes of a pattern of its own
+                    number, reads the echo back and checks every byte, then
+                    closes (FIN both ways)
+  --concurrency N   connections in flight at most, default 1024
+  --conn-timeout S  not complete S seconds after its SYN: failed (timeout),
+                    default 10
+  --gateway IP      next hop for off-link --dst, default the kernel's
+                    default route on IF
+  --dst-port N      default 7
+Each second: set-ups/s, completed, failed, in flight. The summary counts
+completed and failed (timeout, reset, verify mismatch, unfinished) and the
+handshake latency percentiles; exit 1 unless every connection completed.
 ";
 
 pub const SINK_USAGE: &str = "\
@@ -61,6 +84,20 @@ merged across workers. Frames without gen's mark are counted as foreign.
                     indexes are counted in over_capacity
   --first-core N    worker w is pinned to allowed core (N + w) mod cores, default 0
   --json FILE       write the summary as JSON
+
+TCP echo server for gen's stateful mode (smoltcp; IPv4; one worker, queue 0):
+       sluice-bench sink --dev IF --duration SECS --tcp-listen PORT
+                         [--addr CIDR] [--listeners N] [--gateway IP]
+
+  --tcp-listen PORT echo every connection's bytes back, checking them
+                    against gen's pattern (its first 8 bytes name the
+                    connection); close after the client has
+  --addr CIDR       the server's address, default IF's first IPv4 address
+                    (smoltcp answers ARP for it)
+  --listeners N     listening sockets kept armed (smoltcp takes one per
+                    connection being set up), default 1024
+  --gateway IP      next hop for off-link clients, default the kernel's
+                    default route on IF
 ";
 
 /// The largest `--size`: a 2048-byte UMEM chunk less the 256-byte
@@ -588,6 +625,42 @@ mod tests {
             ("v1", 1, MAX_FLOWS as usize)
         );
         assert!(parse_sink(&["--dev".to_string(), "v1".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_stateful_lines_parse_and_stay_apart() {
+        let a = gen(
+            "--dev v0 --tcp-conns 10000 --conn-rate 500 --bytes 1000 --dst 10.0.2.2 \
+                     --duration 60 --concurrency 256",
+        )
+        .unwrap()
+        .unwrap();
+        let t = a.tcp.unwrap();
+        assert_eq!(
+            (t.conns, t.rate, t.bytes, t.concurrency),
+            (10000, 500, 1000, 256)
+        );
+        assert_eq!((a.dst_port, t.conn_timeout_s, t.gateway), (7, 10.0, None));
+        for (line, want) in [
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --duration 1", "--dst"),
+            ("--dev v0 --tcp-conns 10 --bytes 1 --dst 10.0.0.1 --duration 1", "--conn-rate"),
+            ("--dev v0 --tcp-conns 70000 --conn-rate 5 --bytes 1 --dst 10.0.0.1 --duration 1", "64512"),
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --dst fd00::1 --duration 1", "IPv4"),
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --dst 10.0.0.1 --duration 1 --pps 5", "stateless"),
+            ("--dev v0 --pps 1 --flows 1 --size 64 --duration 1 --conn-rate 5", "--tcp-conns"),
+        ] {
+            let e = gen(line).unwrap_err();
+            assert!(e.contains(want) && !e.contains('\n'), "{line}: {e}");
+        }
+        let s = |l: &str| parse_sink(&l.split_whitespace().map(String::from).collect::<Vec<_>>());
+        let t = s("--dev v1 --duration 3 --tcp-listen 7 --addr 10.0.2.2/24")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.tcp.unwrap().listeners, 1024);
+        assert!(s("--dev v1 --duration 3 --listeners 5")
+            .unwrap_err()
+            .contains("--tcp-listen"));
+        assert!(s("--dev v1 --duration 3 --tcp-listen 0").is_err());
     }
 
     #[test]

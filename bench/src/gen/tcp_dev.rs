@@ -18,7 +18,7 @@ use sluice_dataplane::io::{Desc, Port, Umem};
 use smoltcp::iface::{Config, Interface};
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant as SInstant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 
 use super::{mono_ns, BATCH};
 
@@ -209,12 +209,12 @@ pub fn interface(
     let cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
     let mut iface = Interface::new(cfg, dev, now());
     iface.update_ip_addrs(|a| {
-        let _ = a.push(IpCidr::new(Ipv4Address::from(addr).into(), prefix));
+        let _ = a.push(IpCidr::new(addr.into(), prefix));
     });
     if let Some(g) = gw {
         iface
             .routes_mut()
-            .add_default_ipv4_route(Ipv4Address::from(g))
+            .add_default_ipv4_route(g)
             .map_err(|_| "smoltcp route table full".to_string())?;
     }
     Ok(iface)

@@ -335,3 +335,36 @@ pub fn main(a: &GenArgs, t: &TcpGenArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection pacer as `run` uses it: never more than `R * t`
+    /// opened by time `t` (plus one batch), and a stall does not burst.
+    #[test]
+    fn conn_rate_paces_openings() {
+        let mut p = Pacer::new(Some(500), 64);
+        let mut opened = 0u64;
+        for ms in (0..=2000u64).step_by(3) {
+            let n = p.budget(Duration::from_millis(ms));
+            p.sent(n);
+            opened += n as u64;
+            assert!(opened <= 500 * ms / 1000 + 1, "{opened} by {ms} ms");
+        }
+        assert!(opened >= 990, "{opened} in 2 s at 500/s");
+        // Ten seconds of nothing, then one turn: at most one batch.
+        assert!(p.budget(Duration::from_secs(12)) <= 64);
+    }
+
+    #[test]
+    fn failed_counts_every_reason() {
+        let f = Failed {
+            timeout: 1,
+            reset: 2,
+            verify_mismatch: 3,
+            unfinished: 4,
+        };
+        assert_eq!(f.total(), 10);
+    }
+}
