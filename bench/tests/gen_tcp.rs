@@ -270,8 +270,8 @@ COMMIT
 /// and sluice's conntrack and NAT counters saw them. Needs `sluice` built
 /// next to `sluice-bench` (`scripts/test` builds the workspace; alone:
 /// `cargo build -p sluice-control` first, else SKIP). About 17 s in a
-/// debug build on a loaded 2-core machine. `GEN_TCP_LAB_CONNS=N` changes
-/// the count for a run by hand.
+/// debug build on a loaded 2-core machine. `GEN_TCP_LAB_CONNS=N` and
+/// `GEN_TCP_LAB_RATE=R` change the count and `--conn-rate` for a run by hand.
 #[test]
 fn ten_thousand_tcp_conns_through_sluice_masquerade() {
     let test = "ten_thousand_tcp_conns_through_sluice_masquerade";
@@ -289,13 +289,20 @@ fn ten_thousand_tcp_conns_through_sluice_masquerade() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    let rate = std::env::var("GEN_TCP_LAB_RATE").unwrap_or_else(|_| "2000".into());
     let lab = sluice_bench::lab::Lab::new().unwrap();
     let dir = std::env::temp_dir().join(format!("sluice-gen-tcp-lab-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rules = dir.join("masq.v4");
     std::fs::write(&rules, MASQ_RULES).unwrap();
     let config = dir.join("sluice.toml");
-    std::fs::write(&config, sluice_bench::lab::sluice_toml(&rules, None, false)).unwrap();
+    // A control socket of its own: another `sluice run` may hold the default.
+    let toml = format!(
+        "{}\n[control]\nsocket = {:?}\n",
+        sluice_bench::lab::sluice_toml(&rules, None, false),
+        dir.join("ctl.sock").display().to_string()
+    );
+    std::fs::write(&config, toml).unwrap();
     let daemon = lab
         .start_sluice(&sluice, &config, &dir.join("sluice.log"))
         .unwrap();
@@ -309,7 +316,7 @@ fn ten_thousand_tcp_conns_through_sluice_masquerade() {
             "--tcp-conns",
             &n,
             "--conn-rate",
-            "2000",
+            &rate,
             "--bytes",
             "1000",
             "--dst",
