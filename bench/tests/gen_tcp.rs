@@ -14,21 +14,10 @@ use std::time::Duration;
 use serde_json::Value;
 use sluice_bench::netns::Netns;
 
+mod gen_common;
+use gen_common::{read_json, skip, u, unable};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sluice-bench");
-
-fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
-}
-
-fn unable() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root for namespaces and AF_XDP".into());
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no `ip` (iproute2)".into());
-    }
-    None
-}
 
 /// Two namespaces joined by a veth pair: `ta` 10.79.0.1/24 (gen), `tb`
 /// 10.79.0.2/24 (sink or the kernel).
@@ -100,19 +89,6 @@ fn gen(ns: &Netns, dev: &str, args: &[&str], json: &str) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     read_json(json)
-}
-
-fn read_json(path: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn u(v: &Value, path: &[&str]) -> u64 {
-    let mut x = v;
-    for p in path {
-        x = &x[*p];
-    }
-    x.as_u64()
-        .unwrap_or_else(|| panic!("{path:?} not a number in {v}"))
 }
 
 /// Every one of `n` connections completed with `bytes` verified.

@@ -20,6 +20,7 @@ use smoltcp::phy::{self, Checksum, ChecksumCapabilities, Device, DeviceCapabilit
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 
+use super::host::ip;
 use super::{mono_ns, BATCH};
 
 /// Bytes of one received-frame slot (a UMEM chunk).
@@ -218,22 +219,6 @@ pub fn interface(
             .map_err(|_| "smoltcp route table full".to_string())?;
     }
     Ok(iface)
-}
-
-/// Runs `ip args` and returns its stdout.
-fn ip(args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("running `ip {}`: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`ip {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `dev`'s first global IPv4 address with its prefix length.
