@@ -182,7 +182,8 @@ fn kernel_echo(ns: &Netns) {
     rx.recv_timeout(Duration::from_secs(5)).unwrap();
 }
 
-/// (2) gen → the kernel's TCP stack: the TCP gen speaks is real TCP.
+/// (2) gen → the kernel's TCP stack: the TCP gen speaks is real TCP; a
+/// closed port counts `reset`, a silent address `timeout`.
 #[test]
 fn tcp_conns_to_the_kernel_stack_all_complete() {
     if let Some(why) = unable() {
@@ -213,6 +214,61 @@ fn tcp_conns_to_the_kernel_stack_all_complete() {
         &gj,
     );
     all_complete(&g, 500, 5000);
+    // A closed port: the kernel refuses every SYN with a RST; gen counts
+    // them as `reset` and exits 1.
+    let out = Command::new("ip")
+        .args(["netns", "exec", a.name(), BIN, "gen", "--dev", "ta"])
+        .args([
+            "--tcp-conns",
+            "20",
+            "--conn-rate",
+            "1000",
+            "--bytes",
+            "100",
+            "--dst",
+            "10.79.0.2",
+            "--dst-port",
+            "9",
+            "--duration",
+            "30",
+            "--json",
+            &gj,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("20 of 20 connections did not complete"),
+        "{err}"
+    );
+    let g = read_json(&gj);
+    assert_eq!(u(&g, &["failed", "reset"]), 20, "{g}");
+    assert_eq!(u(&g, &["completed"]) + u(&g, &["established"]), 0, "{g}");
+    // Nobody answers ARP for 10.79.0.99: every connection times out.
+    let out = Command::new("ip")
+        .args(["netns", "exec", a.name(), BIN, "gen", "--dev", "ta"])
+        .args([
+            "--tcp-conns",
+            "5",
+            "--conn-rate",
+            "1000",
+            "--bytes",
+            "100",
+            "--dst",
+            "10.79.0.99",
+            "--conn-timeout",
+            "0.5",
+            "--duration",
+            "30",
+            "--json",
+            &gj,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let g = read_json(&gj);
+    assert_eq!(u(&g, &["failed", "timeout"]), 5, "{g}");
     let _ = std::fs::remove_file(gj);
 }
 
