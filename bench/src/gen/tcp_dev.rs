@@ -92,6 +92,15 @@ impl XdpDevice {
         self.port.tx_pending()
     }
 
+    /// Makes room for another frame to send: hands the queue to the port
+    /// when it is full; `false` when no chunk or queue slot is left.
+    fn tx_room(&mut self) -> bool {
+        if self.tx.len() >= 4 * BATCH {
+            self.flush();
+        }
+        self.umem.free_count() > 0 && self.tx.len() < 4 * BATCH
+    }
+
     fn fetch(&mut self) {
         let mut descs = [Desc::default(); BATCH];
         let n = self.port.rx(&mut self.umem, &mut descs);
@@ -153,7 +162,7 @@ impl Device for XdpDevice {
         if self.rx_i == self.rx_n {
             self.fetch();
         }
-        if self.rx_i == self.rx_n || self.umem.free_count() == 0 || self.tx.len() >= 4 * BATCH {
+        if self.rx_i == self.rx_n || !self.tx_room() {
             return None;
         }
         let i = self.rx_i;
@@ -169,7 +178,7 @@ impl Device for XdpDevice {
     }
 
     fn transmit(&mut self, _t: SInstant) -> Option<TxTok<'_>> {
-        if self.umem.free_count() == 0 || self.tx.len() >= 4 * BATCH {
+        if !self.tx_room() {
             return None;
         }
         Some(TxTok {

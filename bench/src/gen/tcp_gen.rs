@@ -26,6 +26,10 @@ use super::{mono_ns, stop_on_signals, write_json};
 /// Socket send and receive buffer, bytes each.
 pub const SOCK_BUF: usize = 8192;
 
+/// How long a completed connection's socket stays in TIME-WAIT (smoltcp
+/// would keep it 10 s; that many sockets would slow every poll).
+pub const LINGER_NS: u64 = 200_000_000;
+
 /// Failed connections by reason.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Failed {
@@ -78,9 +82,10 @@ struct Conn {
     sent: u64,
     check: Verifier,
     closing: bool,
-    /// Completed (TIME-WAIT); the socket goes on the next pass, after a
-    /// poll sent the ACK of the server's FIN.
-    done: bool,
+    /// Completed (TIME-WAIT) at this CLOCK_MONOTONIC ns (0: not yet); the
+    /// socket stays [`LINGER_NS`] more, to send the ACK of the server's FIN
+    /// (and again should the FIN come again), then goes.
+    done: u64,
 }
 
 enum Outcome {
@@ -151,6 +156,8 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
     let mut pacer = Pacer::new(Some(t.rate), 64);
     let mut failed = Failed::default();
     let (mut opened, mut established, mut completed) = (0u64, 0u64, 0u64);
+    // Connections not yet completed or failed (lingering ones are not).
+    let mut in_flight = 0usize;
     let timeout_ns = (t.conn_timeout_s * 1e9) as u64;
     println!(
         "gen: {} TCP connections {src} -> {dst}:{} on {} queue 0 ({} XDP, {}), {} B each, \
@@ -173,12 +180,13 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
         if now_i >= end || stop.load(Relaxed) {
             break;
         }
-        if opened == u64::from(t.conns) && conns.iter().all(|c| c.done) {
+        if opened == u64::from(t.conns) && in_flight == 0 {
             break;
         }
         // Open what the pacer and the concurrency bound allow.
-        let room =
-            (t.concurrency as usize - conns.len()).min((u64::from(t.conns) - opened) as usize);
+        let room = (t.concurrency as usize)
+            .saturating_sub(in_flight)
+            .min((u64::from(t.conns) - opened) as usize);
         let due = pacer.budget(now_i - start).min(room);
         let now = mono_ns();
         for _ in 0..due {
@@ -196,6 +204,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
             };
             s.connect(iface.context(), remote, local)
                 .map_err(|e| format!("connect #{id}: {e}"))?;
+            in_flight += 1;
             conns.push(Conn {
                 h: sockets.add(s),
                 id,
@@ -204,7 +213,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 sent: 0,
                 check: Verifier::known(id),
                 closing: false,
-                done: false,
+                done: 0,
             });
             opened += 1;
         }
@@ -215,9 +224,13 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
         let mut i = 0;
         while i < conns.len() {
             let c = &mut conns[i];
-            if c.done {
-                sockets.remove(c.h);
-                conns.swap_remove(i);
+            if c.done != 0 {
+                if now > c.done + LINGER_NS {
+                    sockets.remove(c.h);
+                    conns.swap_remove(i);
+                } else {
+                    i += 1;
+                }
                 continue;
             }
             let s = sockets.get_mut::<Socket>(c.h);
@@ -234,11 +247,13 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 Outcome::Open => i += 1,
                 Outcome::Done => {
                     completed += 1;
-                    c.done = true;
+                    in_flight -= 1;
+                    c.done = now;
                     i += 1;
                 }
                 Outcome::Fail(count) => {
                     count(&mut failed);
+                    in_flight -= 1;
                     sockets.remove(c.h);
                     conns.swap_remove(i);
                 }
@@ -253,7 +268,7 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
                 (now_i - start).as_secs_f64(),
                 established - last_est,
                 failed.total(),
-                conns.iter().filter(|c| !c.done).count()
+                in_flight
             );
             last_est = established;
         }
@@ -262,20 +277,21 @@ pub fn run(a: &GenArgs, t: &TcpGenArgs) -> Result<TcpGenSummary, String> {
             .map(|d| d.total_millis() as i32)
             .unwrap_or(1)
             .min(1);
-        let wait = if opened < u64::from(t.conns) && conns.len() < t.concurrency as usize {
+        let wait = if opened < u64::from(t.conns) && in_flight < t.concurrency as usize {
             wait.min(pacer.until_next(Instant::now() - start).as_millis() as i32)
         } else {
             wait
         };
         tcp_dev::idle(&dev, wait);
     }
-    // The last ACKs out.
-    for _ in 0..3 {
+    // The last ACKs out (and again for a FIN that comes again).
+    let linger_end = Instant::now() + Duration::from_nanos(LINGER_NS);
+    while Instant::now() < linger_end && !stop.load(Relaxed) {
         iface.poll(tcp_dev::now(), &mut dev, &mut sockets);
         dev.flush();
-        std::thread::sleep(Duration::from_millis(2));
+        tcp_dev::idle(&dev, 1);
     }
-    failed.unfinished = conns.iter().filter(|c| !c.done).count() as u64;
+    failed.unfinished = conns.iter().filter(|c| c.done == 0).count() as u64;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     Ok(TcpGenSummary {
         tool: "gen-tcp",
