@@ -28,7 +28,7 @@ pub const SOCK_BUF: usize = 8192;
 
 /// How long a completed connection's socket stays in TIME-WAIT (smoltcp
 /// would keep it 10 s; that many sockets would slow every poll).
-pub const LINGER_NS: u64 = 200_000_000;
+pub const LINGER_NS: u64 = 50_000_000;
 
 /// Failed connections by reason.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
