@@ -301,7 +301,7 @@ COMMIT
 /// connections, every one completes with its bytes verified at both ends,
 /// and sluice's conntrack and NAT counters saw them. Needs `sluice` built
 /// next to `sluice-bench` (`scripts/test` builds the workspace; alone:
-/// `cargo build -p sluice-control` first, else SKIP). About 17 s in a
+/// `cargo build -p sluice-control` first, else SKIP). About 20 s in a
 /// debug build on a loaded 2-core machine. `GEN_TCP_LAB_CONNS=N` and
 /// `GEN_TCP_LAB_RATE=R` change the count and `--conn-rate` for a run by hand.
 #[test]

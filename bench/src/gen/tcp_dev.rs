@@ -7,7 +7,7 @@
 //! the fill ring (smoltcp answers from inside the RX token, so an RX borrow
 //! of the UMEM would collide with the TX token's). TX is zero-copy: smoltcp
 //! writes the frame into a UMEM chunk, queued for the port until
-//! [`XdpDevice::flush`]. Received checksums are not verified (a veth peer
+//! [`XdpDevice::flush`] (once per loop turn, or when 256 frames wait). Received checksums are not verified (a veth peer
 //! hands over checksum-offloaded frames); every payload byte is checked
 //! against [`pattern_byte`] instead. Sent checksums are computed.
 
