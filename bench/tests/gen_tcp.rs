@@ -216,60 +216,57 @@ fn tcp_conns_to_the_kernel_stack_all_complete() {
     all_complete(&g, 500, 5000);
     // A closed port: the kernel refuses every SYN with a RST; gen counts
     // them as `reset` and exits 1.
-    let out = Command::new("ip")
-        .args(["netns", "exec", a.name(), BIN, "gen", "--dev", "ta"])
-        .args([
-            "--tcp-conns",
-            "20",
-            "--conn-rate",
-            "1000",
-            "--bytes",
-            "100",
-            "--dst",
-            "10.79.0.2",
-            "--dst-port",
-            "9",
-            "--duration",
-            "30",
-            "--json",
-            &gj,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (err, g) = gen_fails(
+        &a,
+        &["--tcp-conns", "20", "--dst", "10.79.0.2", "--dst-port", "9"],
+        &gj,
+    );
     assert!(
         err.contains("20 of 20 connections did not complete"),
         "{err}"
     );
-    let g = read_json(&gj);
     assert_eq!(u(&g, &["failed", "reset"]), 20, "{g}");
     assert_eq!(u(&g, &["completed"]) + u(&g, &["established"]), 0, "{g}");
     // Nobody answers ARP for 10.79.0.99: every connection times out.
-    let out = Command::new("ip")
-        .args(["netns", "exec", a.name(), BIN, "gen", "--dev", "ta"])
-        .args([
+    let (_, g) = gen_fails(
+        &a,
+        &[
             "--tcp-conns",
             "5",
-            "--conn-rate",
-            "1000",
-            "--bytes",
-            "100",
             "--dst",
             "10.79.0.99",
             "--conn-timeout",
             "0.5",
+        ],
+        &gj,
+    );
+    assert_eq!(u(&g, &["failed", "timeout"]), 5, "{g}");
+    let _ = std::fs::remove_file(gj);
+}
+
+/// Runs gen on `ta` in `ns` with `args` (100 bytes, 1 000/s), expecting
+/// exit 1; its stderr and JSON summary.
+fn gen_fails(ns: &Netns, args: &[&str], json: &str) -> (String, Value) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), BIN, "gen", "--dev", "ta"])
+        .args(args)
+        .args([
+            "--conn-rate",
+            "1000",
+            "--bytes",
+            "100",
             "--duration",
             "30",
             "--json",
-            &gj,
+            json,
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let g = read_json(&gj);
-    assert_eq!(u(&g, &["failed", "timeout"]), 5, "{g}");
-    let _ = std::fs::remove_file(gj);
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        read_json(json),
+    )
 }
 
 /// The number after `name ` in sluice's SIGUSR1 counters.
