@@ -4,29 +4,17 @@
 //! without it. No assertion on time or rate: the ledger of frames is what
 //! is checked.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
 use sluice_bench::netns::Netns;
+
+mod gen_common;
+use gen_common::{read_json, skip, u, unable};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice-bench");
 const GEN_MAC: &str = "02:00:00:00:0a:01";
 const SINK_MAC: &str = "02:00:00:00:0b:01";
-
-fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "SKIP: {test}: {why}");
-}
-
-fn unable() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root for namespaces and AF_XDP".into());
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no `ip` (iproute2)".into());
-    }
-    None
-}
 
 /// Two namespaces joined by a one-queue veth pair: `ga` (gen, 10.77.0.1,
 /// fd77::1) and `gb` (sink).
@@ -122,19 +110,6 @@ impl Pair {
         );
         out
     }
-}
-
-fn read_json(path: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn u(v: &Value, path: &[&str]) -> u64 {
-    let mut x = v;
-    for p in path {
-        x = &x[*p];
-    }
-    x.as_u64()
-        .unwrap_or_else(|| panic!("{path:?} not a number in {v}"))
 }
 
 /// Every frame gen sent is accounted for at the sink (received, or dropped

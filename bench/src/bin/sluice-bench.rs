@@ -1,6 +1,7 @@
-//! `sluice-bench`: the AF_XDP traffic generator (`gen`, stateless mode) and
-//! receiver (`sink`) of issue 12. `compare`, `cost` and gen's stateful TCP
-//! mode are not built yet.
+//! `sluice-bench`: the AF_XDP traffic generator (`gen`: stateless, or real
+//! TCP connections with `--tcp-conns`) and receiver (`sink`, or a TCP echo
+//! server with `--tcp-listen`) of issue 12. `compare` and `cost` are not
+//! built yet.
 //!
 //! Exit status: 0 done, 1 runtime error (interface, permissions), 2 usage.
 
@@ -9,10 +10,12 @@ use std::process::ExitCode;
 use sluice_bench::gen::{cli, gen_run, sink_run};
 
 const USAGE: &str = "\
-usage: sluice-bench gen  ...   AF_XDP traffic generator (stateless)
+usage: sluice-bench gen  ...   AF_XDP traffic generator (stateless, or TCP
+                               connections with --tcp-conns)
        sluice-bench sink ...   AF_XDP receiver: loss, reordering, latency
+                               (or a TCP echo server with --tcp-listen)
        sluice-bench COMMAND --help
-(compare, cost and gen's stateful TCP mode are not built yet)
+(compare and cost are not built yet)
 ";
 
 fn usage_error(cmd: &str, e: &str) -> ExitCode {

@@ -45,6 +45,29 @@ Every frame carries an 18-byte mark after its transport header: magic, flow,
 32-bit sequence number and CLOCK_MONOTONIC ns (for `sluice-bench sink` on the
 same host). Checksums are complete (updated incrementally per frame).
 Prints a progress line each second and a summary at the end.
+
+Stateful mode (real TCP with smoltcp; IPv4; one worker on queue 0):
+       sluice-bench gen --dev IF --tcp-conns N --conn-rate R --bytes B
+                        --dst IP --duration SECS [--dst-port N] [--src CIDR]
+                        [--concurrency N] [--conn-timeout SECS]
+                        [--gateway IP] [--src-mac M] [--json FILE]
+
+  --tcp-conns N     connections to open (1..64512), source ports 1024 + i
+                    from one address: --src's, default IF's first IPv4
+                    address (smoltcp answers ARP for it)
+  --conn-rate R     connections opened per second at most
+  --bytes B         each connection sends B bytes of a pattern of its own
+                    number, reads the echo back and checks every byte, then
+                    closes (FIN both ways)
+  --concurrency N   connections in flight at most, default 1024
+  --conn-timeout S  not complete S seconds after its SYN: failed (timeout),
+                    default 10
+  --gateway IP      next hop for off-link --dst, default the kernel's
+                    default route on IF
+  --dst-port N      default 7
+Each second: set-ups/s, completed, failed, in flight. The summary counts
+completed and failed (timeout, reset, verify mismatch, unfinished) and the
+handshake latency percentiles; exit 1 unless every connection completed.
 ";
 
 pub const SINK_USAGE: &str = "\
@@ -61,6 +84,20 @@ merged across workers. Frames without gen's mark are counted as foreign.
                     indexes are counted in over_capacity
   --first-core N    worker w is pinned to allowed core (N + w) mod cores, default 0
   --json FILE       write the summary as JSON
+
+TCP echo server for gen's stateful mode (smoltcp; IPv4; one worker, queue 0):
+       sluice-bench sink --dev IF --duration SECS --tcp-listen PORT
+                         [--addr CIDR] [--listeners N] [--gateway IP]
+
+  --tcp-listen PORT echo every connection's bytes back, checking them
+                    against gen's pattern (its first 8 bytes name the
+                    connection); close after the client has
+  --addr CIDR       the server's address, default IF's first IPv4 address
+                    (smoltcp answers ARP for it)
+  --listeners N     listening sockets kept armed (smoltcp takes one per
+                    connection being set up), default 1024
+  --gateway IP      next hop for off-link clients, default the kernel's
+                    default route on IF
 ";
 
 /// The largest `--size`: a 2048-byte UMEM chunk less the 256-byte
@@ -98,6 +135,32 @@ pub struct GenArgs {
     pub dst_mac: Option<MacAddr>,
     pub first_core: usize,
     pub json: Option<PathBuf>,
+    /// The stateful mode (`--tcp-conns`): the other options above keep
+    /// their defaults and are not used.
+    pub tcp: Option<TcpGenArgs>,
+}
+
+/// `gen --tcp-conns N ...`: real TCP connections with smoltcp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpGenArgs {
+    pub conns: u32,
+    /// Connections opened per second at most.
+    pub rate: u64,
+    /// Bytes each connection sends (and gets back).
+    pub bytes: u64,
+    pub concurrency: u32,
+    /// A connection not completed this long after its SYN fails (timeout).
+    pub conn_timeout_s: f64,
+    pub gateway: Option<IpAddr>,
+}
+
+/// `sink --tcp-listen PORT ...`: the smoltcp echo server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpSinkArgs {
+    pub port: u16,
+    pub addr: Option<String>,
+    pub listeners: u32,
+    pub gateway: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +171,7 @@ pub struct SinkArgs {
     pub flow_table: usize,
     pub first_core: usize,
     pub json: Option<PathBuf>,
+    pub tcp: Option<TcpSinkArgs>,
 }
 
 /// `--name value` / `--name=value` pairs and bare flags, in order.
@@ -220,9 +284,31 @@ pub fn parse_gen(args: &[String]) -> Result<Option<GenArgs>, String> {
             "--dst-port",
             "--first-core",
             "--json",
+            "--tcp-conns",
+            "--conn-rate",
+            "--bytes",
+            "--concurrency",
+            "--conn-timeout",
+            "--gateway",
         ],
     )?;
     let dev = o.need("--dev")?.to_string();
+    if o.has("--tcp-conns") {
+        return tcp_gen(&o, dev).map(Some);
+    }
+    for n in [
+        "--conn-rate",
+        "--bytes",
+        "--concurrency",
+        "--conn-timeout",
+        "--gateway",
+    ] {
+        if o.has(n) {
+            return Err(format!(
+                "{n} belongs to the stateful mode: give --tcp-conns N"
+            ));
+        }
+    }
     let pps = match (o.num::<u64>("--pps")?, o.has("--max")) {
         (Some(_), true) => return Err("--pps and --max exclude each other".into()),
         (None, false) => return Err("one of --pps N or --max is required".into()),
@@ -301,7 +387,100 @@ pub fn parse_gen(args: &[String]) -> Result<Option<GenArgs>, String> {
         dst_mac: mac(&o, "--dst-mac")?,
         first_core: o.num("--first-core")?.unwrap_or(0),
         json: o.get("--json").map(PathBuf::from),
+        tcp: None,
     }))
+}
+
+/// The most `--tcp-conns`: one source address, ports 1024..65535, each
+/// used once (a reused port could meet a NAT entry still in TIME_WAIT).
+pub const MAX_TCP_CONNS: u32 = 65535 - 1024 + 1;
+
+fn gateway(o: &Opts) -> Result<Option<IpAddr>, String> {
+    o.get("--gateway")
+        .map(|g| {
+            g.parse::<std::net::Ipv4Addr>()
+                .map(IpAddr::V4)
+                .map_err(|_| format!("--gateway {g}: not an IPv4 address"))
+        })
+        .transpose()
+}
+
+fn tcp_gen(o: &Opts, dev: String) -> Result<GenArgs, String> {
+    for n in [
+        "--pps", "--max", "--flows", "--size", "--imix", "--proto", "--queues",
+    ] {
+        if o.has(n) {
+            return Err(format!(
+                "{n} is for the stateless mode, not with --tcp-conns"
+            ));
+        }
+    }
+    let conns: u32 = o.num("--tcp-conns")?.unwrap_or(0);
+    if !(1..=MAX_TCP_CONNS).contains(&conns) {
+        return Err(format!("--tcp-conns {conns}: must be 1..{MAX_TCP_CONNS}"));
+    }
+    let rate: u64 = o
+        .num("--conn-rate")?
+        .ok_or("--conn-rate R is required with --tcp-conns")?;
+    if rate == 0 {
+        return Err("--conn-rate 0: must be at least 1".into());
+    }
+    let bytes: u64 = o
+        .num("--bytes")?
+        .ok_or("--bytes B is required with --tcp-conns")?;
+    if bytes > 1 << 30 {
+        return Err(format!("--bytes {bytes}: at most 1073741824"));
+    }
+    let concurrency: u32 = o.num("--concurrency")?.unwrap_or(1024);
+    if !(1..=65536).contains(&concurrency) {
+        return Err(format!("--concurrency {concurrency}: must be 1..65536"));
+    }
+    let conn_timeout_s: f64 = o.num("--conn-timeout")?.unwrap_or(10.0);
+    if !(conn_timeout_s > 0.0 && conn_timeout_s <= MAX_DURATION_S) {
+        return Err(format!(
+            "--conn-timeout {conn_timeout_s}: must be in (0, 3600] s"
+        ));
+    }
+    let dst: IpAddr = match o.get("--dst") {
+        None => return Err("--dst IP is required with --tcp-conns".into()),
+        Some(d) => d
+            .parse::<std::net::Ipv4Addr>()
+            .map(IpAddr::V4)
+            .map_err(|_| format!("--dst {d}: not an IPv4 address (the TCP mode is IPv4 only)"))?,
+    };
+    let src: Option<IpNet> = o
+        .get("--src")
+        .map(|s| {
+            s.parse::<ipnet::Ipv4Net>()
+                .or_else(|_| s.parse::<std::net::Ipv4Addr>().map(ipnet::Ipv4Net::from))
+                .map(IpNet::V4)
+                .map_err(|_| format!("--src {s}: not an IPv4 CIDR prefix"))
+        })
+        .transpose()?;
+    Ok(GenArgs {
+        dev,
+        queues: 1,
+        pps: None,
+        flows: 1,
+        size: Size::Fixed(64),
+        duration_s: duration(o)?,
+        proto: Proto::Udp,
+        src,
+        dst,
+        dst_port: o.num("--dst-port")?.unwrap_or(7),
+        src_mac: mac(o, "--src-mac")?,
+        dst_mac: mac(o, "--dst-mac")?,
+        first_core: o.num("--first-core")?.unwrap_or(0),
+        json: o.get("--json").map(PathBuf::from),
+        tcp: Some(TcpGenArgs {
+            conns,
+            rate,
+            bytes,
+            concurrency,
+            conn_timeout_s,
+            gateway: gateway(o)?,
+        }),
+    })
 }
 
 /// Parses the arguments after `sink`; `Ok(None)` for `--help`.
@@ -319,8 +498,40 @@ pub fn parse_sink(args: &[String]) -> Result<Option<SinkArgs>, String> {
             "--flow-table",
             "--first-core",
             "--json",
+            "--tcp-listen",
+            "--addr",
+            "--listeners",
+            "--gateway",
         ],
     )?;
+    let tcp = match o.num::<u16>("--tcp-listen")? {
+        None => {
+            for n in ["--addr", "--listeners", "--gateway"] {
+                if o.has(n) {
+                    return Err(format!(
+                        "{n} belongs to the TCP server: give --tcp-listen PORT"
+                    ));
+                }
+            }
+            None
+        }
+        Some(0) => return Err("--tcp-listen 0: give a port 1..65535".into()),
+        Some(port) => {
+            if o.has("--queues") {
+                return Err("--queues: the TCP server runs one worker on queue 0".into());
+            }
+            let listeners: u32 = o.num("--listeners")?.unwrap_or(1024);
+            if !(1..=65536).contains(&listeners) {
+                return Err(format!("--listeners {listeners}: must be 1..65536"));
+            }
+            Some(TcpSinkArgs {
+                port,
+                addr: o.get("--addr").map(String::from),
+                listeners,
+                gateway: gateway(&o)?,
+            })
+        }
+    };
     let flow_table = o.num("--flow-table")?.unwrap_or(MAX_FLOWS as usize);
     if !(1..=1 << 24).contains(&flow_table) {
         return Err(format!("--flow-table {flow_table}: must be 1..16777216"));
@@ -332,6 +543,7 @@ pub fn parse_sink(args: &[String]) -> Result<Option<SinkArgs>, String> {
         flow_table,
         first_core: o.num("--first-core")?.unwrap_or(0),
         json: o.get("--json").map(PathBuf::from),
+        tcp,
     }))
 }
 
@@ -413,6 +625,42 @@ mod tests {
             ("v1", 1, MAX_FLOWS as usize)
         );
         assert!(parse_sink(&["--dev".to_string(), "v1".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_stateful_lines_parse_and_stay_apart() {
+        let a = gen(
+            "--dev v0 --tcp-conns 10000 --conn-rate 500 --bytes 1000 --dst 10.0.2.2 \
+                     --duration 60 --concurrency 256",
+        )
+        .unwrap()
+        .unwrap();
+        let t = a.tcp.unwrap();
+        assert_eq!(
+            (t.conns, t.rate, t.bytes, t.concurrency),
+            (10000, 500, 1000, 256)
+        );
+        assert_eq!((a.dst_port, t.conn_timeout_s, t.gateway), (7, 10.0, None));
+        for (line, want) in [
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --duration 1", "--dst"),
+            ("--dev v0 --tcp-conns 10 --bytes 1 --dst 10.0.0.1 --duration 1", "--conn-rate"),
+            ("--dev v0 --tcp-conns 70000 --conn-rate 5 --bytes 1 --dst 10.0.0.1 --duration 1", "64512"),
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --dst fd00::1 --duration 1", "IPv4"),
+            ("--dev v0 --tcp-conns 10 --conn-rate 5 --bytes 1 --dst 10.0.0.1 --duration 1 --pps 5", "stateless"),
+            ("--dev v0 --pps 1 --flows 1 --size 64 --duration 1 --conn-rate 5", "--tcp-conns"),
+        ] {
+            let e = gen(line).unwrap_err();
+            assert!(e.contains(want) && !e.contains('\n'), "{line}: {e}");
+        }
+        let s = |l: &str| parse_sink(&l.split_whitespace().map(String::from).collect::<Vec<_>>());
+        let t = s("--dev v1 --duration 3 --tcp-listen 7 --addr 10.0.2.2/24")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.tcp.unwrap().listeners, 1024);
+        assert!(s("--dev v1 --duration 3 --listeners 5")
+            .unwrap_err()
+            .contains("--tcp-listen"));
+        assert!(s("--dev v1 --duration 3 --tcp-listen 0").is_err());
     }
 
     #[test]

@@ -317,6 +317,9 @@ pub fn print(s: &GenSummary) {
 
 /// `gen`'s entry: runs, prints, writes JSON.
 pub fn main(a: &GenArgs) -> Result<(), String> {
+    if let Some(t) = &a.tcp {
+        return super::tcp_gen::main(a, t);
+    }
     let s = run(a)?;
     print(&s);
     if let Some(p) = &a.json {

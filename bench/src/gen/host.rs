@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use crate::frames::{parse_mac, MacAddr};
 
-fn ip(args: &[&str]) -> Result<String, String> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
         .args(args)
         .output()

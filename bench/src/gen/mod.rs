@@ -28,6 +28,8 @@
 //! | [`seqtrack`] | per-flow loss, duplicate and reorder accounting, fixed-size flow table |
 //! | [`host`] | MAC and address lookups (sysfs, `ip neigh`, `ip addr`) |
 //! | [`gen_run`], [`sink_run`] | the workers, progress lines and JSON summaries |
+//! | [`tcp_dev`] | stateful mode: smoltcp device over AF_XDP, the payload pattern and its verifier |
+//! | [`tcp_gen`], [`tcp_sink`] | stateful mode: the TCP client (`--tcp-conns`) and echo server (`--tcp-listen`) |
 
 pub mod cli;
 pub mod flows;
@@ -37,6 +39,9 @@ pub mod mark;
 pub mod pace;
 pub mod seqtrack;
 pub mod sink_run;
+pub mod tcp_dev;
+pub mod tcp_gen;
+pub mod tcp_sink;
 pub mod template;
 
 /// Frames per TX/RX batch.

@@ -251,6 +251,9 @@ pub fn print(s: &SinkSummary) {
 
 /// `sink`'s entry: runs, prints, writes JSON.
 pub fn main(a: &SinkArgs) -> Result<(), String> {
+    if let Some(t) = &a.tcp {
+        return super::tcp_sink::main(a, t);
+    }
     let s = run(a)?;
     print(&s);
     if let Some(p) = &a.json {
