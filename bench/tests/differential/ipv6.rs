@@ -318,3 +318,34 @@ diff_test!(dual_stack_separate, &ports6(2), rules6, |d| {
     ])
     .check();
 });
+
+diff_test!(v6_reject, &ports6(2), rules6, |d| {
+    let a = p6("r0", A0, A1);
+    let b = p6("r0", A0B, A1);
+    let quoted = l3(&p6("r1", A1, A0).udp(9));
+    d.round(&[
+        p6("r0", A0, RA0).syn(22),
+        p6("r0", A0, RA0).udp(53),
+        a.syn(23),
+        a.seg(Tcp::new(40000, 23, flags::ACK).seq(7).ack(99)),
+        a.seg(Tcp::new(40000, 23, flags::RST)),
+        a.udp(1),
+        a.udp(2),
+        a.udp(3),
+        b.udp(4),
+        b.udp(5),
+        b.udp(6),
+        b.udp_len(1400),
+        p6("r1", A1, A0).icmp(1, 4, &[&[0u8; 4][..], &quoted].concat()),
+        p6("r1", A1B, A0).ping(1),
+        with_l4_checksum_v6(a.udp(4), 6, 0x1234),
+    ])
+    .check();
+});
+
+/// `probe` with its transport checksum (at `at` bytes into the transport
+/// header, right after the IPv6 header) replaced by `value`.
+fn with_l4_checksum_v6((port, mut frame): Probe, at: usize, value: u16) -> Probe {
+    frame[L3_END + at..L3_END + at + 2].copy_from_slice(&value.to_be_bytes());
+    (port, frame)
+}

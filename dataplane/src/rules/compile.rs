@@ -264,6 +264,8 @@ pub(crate) enum CTarget {
     /// `-g CHAIN`.
     Goto(u32),
     Reject(RejectWith),
+    /// `-j REJECT` of an ip6tables rule.
+    Reject6(sluice_config::iptables::ext::t_reject::RejectWith6),
     Log(LogSpec),
     Mark(XMark),
     /// `-j CONNMARK`: nothing to do without a conntrack entry.
@@ -881,9 +883,8 @@ impl Cx<'_> {
                 }
             }
             Target::Ext(x) => match x {
-                TargetExt::Reject(_) | TargetExt::Tcpmss(_) if self.v6 => {
-                    return Err(at.not_yet6(x.name()))
-                }
+                TargetExt::Reject(r) if self.v6 => CTarget::Reject6(r.with6.unwrap_or_default()),
+                TargetExt::Tcpmss(_) if self.v6 => return Err(at.not_yet6(x.name())),
                 TargetExt::Hl(h) if self.v6 => match h.op {
                     Some(op) => CTarget::Hl(op),
                     None => CTarget::None,

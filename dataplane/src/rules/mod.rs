@@ -32,9 +32,14 @@
 //!   `rules.hotdrop`; lost LOG records under `log.ring_full`.
 //!
 //! Semantics: see [`eval`] (chain traversal, verdicts, counters),
-//! [`matches`](mod@matches) (every match) and [`targets`] (every target). IPv4 only:
-//! IPv6 packets pass the iptables tables untouched (ip6tables has tables
-//! of its own, empty here).
+//! [`matches`](mod@matches) (every match) and [`targets`] (every target).
+//! Two families: the iptables tables run on IPv4 packets, the ip6tables
+//! tables (an optional second ruleset, [`Program::compile_dual`]) on IPv6
+//! packets, with the IPv6 forms of the matches (`v6`: addresses, `icmp6`,
+//! `ipv6header`, `frag`, `rt`, `eui64`; `hl` and `HL` on the hop limit)
+//! and REJECT's IPv6 answers ([`reject6`]). An ip6tables ruleset may not
+//! use TCPMSS, the NAT targets, NPT, `recent`, `addrtype` or `iprange`
+//! yet: refused by name ([`RulesError::NotYet6`]).
 //!
 //! ## Differences from the kernel
 //!
@@ -71,6 +76,7 @@ pub mod statistic;
 pub mod compile;
 pub mod eval;
 pub mod matches;
+pub mod reject6;
 mod state;
 pub mod targets;
 mod v6;

@@ -72,7 +72,7 @@
 //! checksum-offload shortcut (`skb_csum_unnecessary`, and `CHECKSUM_COMPLETE`
 //! frames outside PREROUTING / INPUT, which the kernel does not check):
 //! sluice always checks, as the kernel does for a frame without offload.
-//! IPv4 only: the config model has no `icmp6-*` reject types.
+//! IPv6 answers: [`super::reject6`].
 
 use std::net::Ipv4Addr;
 
@@ -86,8 +86,9 @@ pub const INADDR_DUMMY: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 pub const ICMP_ERROR_MAX: usize = 576;
 /// Ethernet header plus an optional 802.1Q tag.
 const MAX_L2: usize = ethernet::HEADER_LEN + 4;
-/// Largest frame [`icmp_unreachable`] writes.
-pub const MAX_REPLY_FRAME: usize = MAX_L2 + ICMP_ERROR_MAX;
+/// Largest frame [`icmp_unreachable`] or an IPv6 answer
+/// ([`super::reject6`]: up to the IPv6 minimum MTU) writes.
+pub const MAX_REPLY_FRAME: usize = MAX_L2 + 1280;
 
 const IP_OFFSET_MASK: u16 = 0x1fff;
 const NR_ICMP_TYPES: u8 = 18;
@@ -271,7 +272,7 @@ fn payload_checksum_ok(pkt: &[u8], ihl: usize, proto: u8) -> bool {
 
 /// `nf_reject_verify_csum`: whether the kernel checks this protocol's
 /// checksum before answering.
-fn checksum_checked(pkt: &[u8], ihl: usize, proto: u8) -> bool {
+pub(super) fn checksum_checked(pkt: &[u8], ihl: usize, proto: u8) -> bool {
     match IpProtocol(proto) {
         // UDP: only with a checksum (or a header too short to tell).
         IpProtocol::UDP => pkt.get(ihl + 6..ihl + 8) != Some(&[0, 0][..]),
@@ -291,8 +292,13 @@ fn is_icmp_error_type(t: u8) -> bool {
     t > NR_ICMP_TYPES || matches!(t, 1..=7 | 9..=12)
 }
 
-/// Writes the Ethernet header (and VLAN tag); returns its length.
+/// Writes the Ethernet header (and VLAN tag) for IPv4; returns its length.
 fn put_l2(out: &mut [u8], ctx: &RejectContext) -> usize {
+    put_l2_type(out, ctx, EtherType::IPV4)
+}
+
+/// [`put_l2`] for `ethertype`.
+pub(super) fn put_l2_type(out: &mut [u8], ctx: &RejectContext, ethertype: EtherType) -> usize {
     out[0..6].copy_from_slice(ctx.dst_mac.as_bytes());
     out[6..12].copy_from_slice(ctx.src_mac.as_bytes());
     let mut off = 12;
@@ -301,7 +307,7 @@ fn put_l2(out: &mut [u8], ctx: &RejectContext) -> usize {
         out[off + 2..off + 4].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
         off += 4;
     }
-    out[off..off + 2].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+    out[off..off + 2].copy_from_slice(&ethertype.0.to_be_bytes());
     off + 2
 }
 

@@ -150,6 +150,10 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
             reject(*with, batch, i, cx);
             Step::Drop(Counter::FilterReject)
         }
+        CTarget::Reject6(with) => {
+            reject6(*with, batch, i, cx);
+            Step::Drop(Counter::FilterReject)
+        }
         CTarget::Accept | CTarget::Drop | CTarget::Return | CTarget::Jump(_) | CTarget::Goto(_) => {
             debug_assert!(false, "verdicts and jumps are the traversal's");
             Step::Continue
@@ -307,6 +311,65 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
     }
     let built = reject::reject(with, batch.frame(i), &meta, &ctx, cx.reply);
     match built {
+        Ok(n) => {
+            let (kind, counter) = if icmp {
+                (EmitKind::IcmpError, Counter::RejectIcmp)
+            } else {
+                (EmitKind::Plain, Counter::RejectTcpReset)
+            };
+            batch.emit(i, &cx.reply[..n], kind, counter);
+        }
+        Err(why) => batch.count(no_reply_counter(why)),
+    }
+}
+
+/// [`reject`] for an ip6tables rule (`nf_send_unreach6`, `nf_send_reset6`):
+/// the ICMPv6 answer's source is the rejected packet's destination in
+/// INPUT, else the address the route back to the sender uses.
+#[inline(always)]
+fn reject6(
+    with: sluice_config::iptables::ext::t_reject::RejectWith6,
+    batch: &mut Batch<'_>,
+    i: usize,
+    cx: &mut TargetCx<'_>,
+) {
+    use super::reject6;
+    let meta = *batch.meta(i);
+    let icmp = reject6::icmp6_code(with).is_some();
+    let ctx = RejectContext {
+        ttl: 64,
+        ..RejectContext::default()
+    };
+    let mut src = std::net::Ipv6Addr::UNSPECIFIED;
+    if icmp {
+        let IpAddr::V6(dst) = meta.dst else {
+            batch.count(Counter::RejectNotIpv4);
+            return;
+        };
+        src = if cx.hook == Hook::Input {
+            dst
+        } else {
+            let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
+                RouteResult::Forward { port, next_hop } => (port, next_hop),
+                RouteResult::Local => {
+                    batch.count(Counter::IcmpSuppressed);
+                    return;
+                }
+                _ => {
+                    batch.count(Counter::IcmpNoRoute);
+                    return;
+                }
+            };
+            match cx.net.source_for(port, next_hop) {
+                Some(IpAddr::V6(a)) => a,
+                _ => {
+                    batch.count(Counter::IcmpNoRoute);
+                    return;
+                }
+            }
+        };
+    }
+    match reject6::reject6(with, batch.frame(i), &meta, &ctx, src, cx.reply) {
         Ok(n) => {
             let (kind, counter) = if icmp {
                 (EmitKind::IcmpError, Counter::RejectIcmp)
