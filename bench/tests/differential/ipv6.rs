@@ -349,3 +349,49 @@ fn with_l4_checksum_v6((port, mut frame): Probe, at: usize, value: u16) -> Probe
     frame[L3_END + at..L3_END + at + 2].copy_from_slice(&value.to_be_bytes());
     (port, frame)
 }
+
+diff_test!(v6_npt, &ports6(2), rules6, |d| {
+    let ones = "fd00:1::ffff:ffff:ffff:ffff";
+    d.host6("r0", ones);
+    let out = p6("r0", A0, A1).udp_ports(40000, 53);
+    let (k, _) = d.round_masked(
+        &[
+            out.clone(),
+            p6("r0", A0B, A1).syn(80),
+            // No identifier word to adjust: dropped, the parameter
+            // problem about the half-mapped packet has no route back.
+            p6("r0", ones, A1).udp(53),
+            // Outside the prefix: mapped all the same (a wrong checksum).
+            p6("r0", "fd00:7::1", A1).udp(53),
+        ],
+        |_| {},
+    );
+    // The translated source the WAN host saw, and its packet.
+    let sent = k
+        .iter()
+        .find(|c| c.probe == 0)
+        .expect("the kernel forwarded the first probe")
+        .frame
+        .clone();
+    let mapped = Ipv6Addr::from(<[u8; 16]>::try_from(&sent[22..38]).unwrap()).to_string();
+    assert!(mapped.starts_with("2001:db8:1:"), "{mapped}");
+    let back = p6("r1", A1, &mapped);
+    // The router's own error (no route to 2001:db8:2::1) leaves with its
+    // source translated too: its flow label, the kernel's hash, is masked
+    // although the address is no longer one of the router's.
+    let first = d.probes_sent;
+    d.round_masked(
+        &[
+            back.udp_ports(53, 40000),
+            back.udp_ports(54, 40000),
+            back.icmp(1, 4, &[&[0u8; 4][..], &sent[14..]].concat()),
+            p6("r1", A1, "2001:db8:2::1").udp_ports(53, 40000),
+        ],
+        |c| {
+            if c.probe == first + 3 {
+                mask_ipv6_flow_label(&mut c.frame);
+            }
+        },
+    );
+    d.check();
+});

@@ -266,6 +266,8 @@ pub(crate) enum CTarget {
     Reject(RejectWith),
     /// `-j REJECT` of an ip6tables rule.
     Reject6(sluice_config::iptables::ext::t_reject::RejectWith6),
+    /// `-j SNPT` / `-j DNPT`.
+    Npt(super::npt::Npt),
     Log(LogSpec),
     Mark(XMark),
     /// `-j CONNMARK`: nothing to do without a conntrack entry.
@@ -889,9 +891,13 @@ impl Cx<'_> {
                     Some(op) => CTarget::Hl(op),
                     None => CTarget::None,
                 },
-                TargetExt::Snpt(_)
-                | TargetExt::Dnpt(_)
-                | TargetExt::Dnat(_)
+                TargetExt::Snpt(n) if self.v6 => {
+                    CTarget::Npt(super::npt::Npt::new(true, n.src, n.dst))
+                }
+                TargetExt::Dnpt(n) if self.v6 => {
+                    CTarget::Npt(super::npt::Npt::new(false, n.src, n.dst))
+                }
+                TargetExt::Dnat(_)
                 | TargetExt::Snat(_)
                 | TargetExt::Masquerade(_)
                 | TargetExt::Redirect(_)

@@ -127,8 +127,22 @@ pub fn icmp6_unreachable(
     src: Ipv6Addr,
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
+    icmp6_error((1, code, 0), true, frame, meta, ctx, src, out)
+}
+
+/// `icmpv6_send(type, code, info)` (after `reject6_csum_ok` when
+/// `check_csum`): the checks and the answer of the module docs.
+pub(crate) fn icmp6_error(
+    (ty, code, info): (u8, u8, u32),
+    check_csum: bool,
+    frame: &[u8],
+    meta: &PacketMeta,
+    ctx: &RejectContext,
+    src: Ipv6Addr,
+    out: &mut [u8],
+) -> Result<usize, NoReply> {
     let (pkt, s, d, thoff, proto) = packet(frame, meta)?;
-    if checksum_checked(pkt, thoff, proto) && !checksum_ok(pkt, s, d, thoff, proto) {
+    if check_csum && checksum_checked(pkt, thoff, proto) && !checksum_ok(pkt, s, d, thoff, proto) {
         return Err(NoReply::BadChecksum);
     }
     let l2_dst = frame
@@ -168,7 +182,8 @@ pub fn icmp6_unreachable(
         s,
     );
     let icmp = &mut out[off + ipv6::HEADER_LEN..total];
-    icmp[..8].copy_from_slice(&[1, code, 0, 0, 0, 0, 0, 0]);
+    icmp[..4].copy_from_slice(&[ty, code, 0, 0]);
+    icmp[4..8].copy_from_slice(&info.to_be_bytes());
     icmp[8..].copy_from_slice(&pkt[..quote]);
     let c = checksum::transport(&IpAddr::V6(src), &IpAddr::V6(s), IpProtocol::ICMPV6.0, icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());

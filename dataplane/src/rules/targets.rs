@@ -154,6 +154,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
             reject6(*with, batch, i, cx);
             Step::Drop(Counter::FilterReject)
         }
+        CTarget::Npt(n) => npt(n, batch, i, cx),
         CTarget::Accept | CTarget::Drop | CTarget::Return | CTarget::Jump(_) | CTarget::Goto(_) => {
             debug_assert!(false, "verdicts and jumps are the traversal's");
             Step::Continue
@@ -342,32 +343,10 @@ fn reject6(
     };
     let mut src = std::net::Ipv6Addr::UNSPECIFIED;
     if icmp {
-        let IpAddr::V6(dst) = meta.dst else {
-            batch.count(Counter::RejectNotIpv4);
-            return;
-        };
-        src = if cx.hook == Hook::Input {
-            dst
-        } else {
-            let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
-                RouteResult::Forward { port, next_hop } => (port, next_hop),
-                RouteResult::Local => {
-                    batch.count(Counter::IcmpSuppressed);
-                    return;
-                }
-                _ => {
-                    batch.count(Counter::IcmpNoRoute);
-                    return;
-                }
-            };
-            match cx.net.source_for(port, next_hop) {
-                Some(IpAddr::V6(a)) => a,
-                _ => {
-                    batch.count(Counter::IcmpNoRoute);
-                    return;
-                }
-            }
-        };
+        match icmp6_source(batch, i, cx) {
+            Some(a) => src = a,
+            None => return,
+        }
     }
     match reject6::reject6(with, batch.frame(i), &meta, &ctx, src, cx.reply) {
         Ok(n) => {
@@ -380,6 +359,110 @@ fn reject6(
         }
         Err(why) => batch.count(no_reply_counter(why)),
     }
+}
+
+/// The source of an ICMPv6 error about packet `i` (`icmp6_send`): its
+/// destination in INPUT, else the address the route back to the sender
+/// uses; `None` (counted) when there is none.
+fn icmp6_source(batch: &mut Batch<'_>, i: usize, cx: &TargetCx<'_>) -> Option<std::net::Ipv6Addr> {
+    let meta = *batch.meta(i);
+    let IpAddr::V6(dst) = meta.dst else {
+        batch.count(Counter::RejectNotIpv4);
+        return None;
+    };
+    if cx.hook == Hook::Input {
+        return Some(dst);
+    }
+    let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
+        RouteResult::Forward { port, next_hop } => (port, next_hop),
+        RouteResult::Local => {
+            batch.count(Counter::IcmpSuppressed);
+            return None;
+        }
+        _ => {
+            batch.count(Counter::IcmpNoRoute);
+            return None;
+        }
+    };
+    match cx.net.source_for(port, next_hop) {
+        Some(IpAddr::V6(a)) => Some(a),
+        _ => {
+            batch.count(Counter::IcmpNoRoute);
+            None
+        }
+    }
+}
+
+/// `ip6t_snpt_tg` / `ip6t_dnpt_tg` ([`super::npt`]).
+#[inline(always)]
+fn npt(n: &super::npt::Npt, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
+    let at = if n.snpt { 8 } else { 24 };
+    let (frame, meta) = batch.frame_meta_mut(i);
+    let l3 = usize::from(meta.l3_off);
+    let Some(bytes) = frame.get_mut(l3 + at..l3 + at + 16) else {
+        return Step::Drop(cx.table_drop);
+    };
+    let mut a = [0u8; 16];
+    a.copy_from_slice(bytes);
+    // Mapped whatever the address (the kernel does not test the prefix);
+    // left half-mapped when it cannot be.
+    let mapped = n.map(&mut a);
+    bytes.copy_from_slice(&a);
+    let ip = std::net::IpAddr::V6(std::net::Ipv6Addr::from(a));
+    if n.snpt {
+        meta.src = ip;
+    } else {
+        meta.dst = ip;
+    }
+    if !mapped {
+        // icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD, offset), about
+        // the half-mapped packet.
+        if let Some(src) = icmp6_source(batch, i, cx) {
+            let meta = *batch.meta(i);
+            let ctx = RejectContext {
+                ttl: 64,
+                ..RejectContext::default()
+            };
+            match super::reject6::icmp6_error(
+                (4, 0, at as u32),
+                false,
+                batch.frame(i),
+                &meta,
+                &ctx,
+                src,
+                cx.reply,
+            ) {
+                Ok(len) => {
+                    batch.emit(
+                        i,
+                        &cx.reply[..len],
+                        EmitKind::IcmpError,
+                        Counter::IcmpParamProblem,
+                    );
+                }
+                Err(why) => batch.count(no_reply_counter(why)),
+            }
+        }
+        return Step::Drop(cx.table_drop);
+    }
+    let (frame, _) = batch.frame_meta_mut(i);
+    // An ICMPv6 error right after the header: the quoted packet's other
+    // address, when inside `--src-pfx`, is mapped too.
+    let icmp_err =
+        frame.get(l3 + 6) == Some(&58) && frame.get(l3 + 40).is_some_and(|t| t & 0x80 == 0);
+    if icmp_err {
+        let q = l3 + 48 + if n.snpt { 24 } else { 8 };
+        let Some(qb) = frame.get_mut(q..q + 16) else {
+            return Step::Continue;
+        };
+        let mut b = [0u8; 16];
+        b.copy_from_slice(qb);
+        if n.matches(&b) {
+            n.map(&mut b);
+            qb.copy_from_slice(&b);
+        }
+    }
+    Step::Continue
 }
 
 /// `TCPOPT_MSS` and its length.
