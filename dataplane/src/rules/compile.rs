@@ -76,9 +76,9 @@ pub enum RulesError {
         chain: String,
         target: String,
     },
-    /// An ip6tables-only match or target (the config parser refuses them
-    /// in an iptables ruleset already; the dataplane runs IPv4 rules only).
-    #[error("line {line}: -A {chain} ... (table {table}): {name} is an ip6tables extension: sluice's dataplane runs IPv4 (iptables) rules only")]
+    /// An ip6tables-only match or target in an iptables ruleset (the
+    /// config parser refuses them there already).
+    #[error("line {line}: -A {chain} ... (table {table}): {name} is an ip6tables extension: it belongs in the ip6tables ruleset ([firewall] rules6)")]
     Ipv6Only {
         line: usize,
         table: TableKind,

@@ -4,8 +4,8 @@
 //! PREROUTING and OUTPUT. The kernel refuses a prefix longer than 64 or
 //! with bits set after its length (`ip6t_npt_checkentry`).
 //!
-//! Parsed and printed as ip6tables does; sluice's dataplane does not run
-//! IPv6 rules yet (see the README).
+//! Parsed and printed as ip6tables does; the dataplane runs it as
+//! `sluice_dataplane::rules::npt` (see the README).
 
 use std::fmt::Write as _;
 use std::marker::PhantomData;
