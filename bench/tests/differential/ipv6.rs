@@ -395,3 +395,36 @@ diff_test!(v6_npt, &ports6(2), rules6, |d| {
     );
     d.check();
 });
+
+diff_test!(v6_nat_masquerade, &ports6(2), rules6, |d| {
+    let lan = p6("r0", A0, A1);
+    let lan_b = p6("r0", A0B, A1);
+    let wan = p6("r1", A1, RA1);
+    let (k, _) = d.round_masked(
+        &[
+            lan.udp_ports(40000, 9),
+            lan.seg(seg(40001, 80, flags::SYN, 1000, 0, b"")),
+            lan_b.udp_ports(40002, 9),
+            lan.ping(1),
+            // REDIRECTed to the box's port 53, which INPUT drops.
+            lan.udp(5353),
+        ],
+        |_| {},
+    );
+    let out = k
+        .iter()
+        .find(|c| c.probe == 0)
+        .expect("the kernel forwarded the first probe")
+        .frame
+        .clone();
+    d.round(&[
+        wan.udp_ports(9, 40000),
+        wan.seg(seg(80, 40001, SYN_ACK, 5000, 1001, b"")),
+        lan.seg(seg(40001, 80, ACK, 1001, 5001, b"")),
+        wan.udp_ports(9, 40002),
+        wan.at(wan.f.icmp(129, 0, (7 << 16) | 1, PAYLOAD)),
+        wan.icmp(1, 4, &[&[0u8; 4][..], &out[14..]].concat()),
+    ])
+    .conntrack_now()
+    .check();
+});

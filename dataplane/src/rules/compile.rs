@@ -897,12 +897,7 @@ impl Cx<'_> {
                 TargetExt::Dnpt(n) if self.v6 => {
                     CTarget::Npt(super::npt::Npt::new(false, n.src, n.dst))
                 }
-                TargetExt::Dnat(_)
-                | TargetExt::Snat(_)
-                | TargetExt::Masquerade(_)
-                | TargetExt::Redirect(_)
-                    if self.v6 =>
-                {
+                TargetExt::Dnat(_) | TargetExt::Snat(_) if self.v6 => {
                     return Err(at.not_yet6(x.name()))
                 }
                 TargetExt::Reject(r) if r.with6.is_some() => return Err(at.ipv6_only("REJECT")),

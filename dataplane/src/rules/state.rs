@@ -735,12 +735,11 @@ fn run_nat<T: eval::Tracer>(
         } else {
             Dir::Orig
         };
-        if info.is_related() && version == 6 && batch.meta(i).protocol.0 == 58 {
-            // `nf_nat_icmpv6_reply_translation`: an ICMPv6 error is not
-            // run through the table; IPv6 has only null bindings here.
-            continue;
-        }
-        if info.is_related() && batch.meta(i).protocol.0 == 1 {
+        // `nf_nat_icmp_reply_translation` / `nf_nat_icmpv6_reply_translation`:
+        // an ICMP error about a flow is de-translated, not run through the
+        // table.
+        let icmp = if version == 6 { 58 } else { 1 };
+        if info.is_related() && batch.meta(i).protocol.0 == icmp {
             if !nat::icmp_reply_translation(rc.ct, batch, i, slot, info, m) {
                 batch.drop(i, Counter::NatIcmpBad);
             }

@@ -167,7 +167,7 @@ pub(crate) fn run(t: &CTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetC
 /// new connection, then `NF_ACCEPT`.
 #[inline(always)]
 fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) -> Step {
-    use crate::nat::{self, Manip};
+    use crate::nat::Manip;
     let CtState::Tracked { slot, info } = batch.ct(i) else {
         return Step::Accept;
     };
@@ -185,6 +185,20 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
             let Some(out) = batch.oif(i) else {
                 return Step::Drop(cx.table_drop);
             };
+            if let IpAddr::V6(d) = batch.meta(i).dst {
+                // `nf_nat_masquerade_ipv6`: the source address selection
+                // toward the destination on the port out.
+                let Some(src) = cx.net.port(out).and_then(|p| p.source_v6(d)) else {
+                    return Step::Drop(cx.table_drop);
+                };
+                if let Some(e) = cx.ct.entry_mut(slot) {
+                    e.masq_port = out.0 + 1;
+                }
+                let a = crate::conntrack::tuple::addr(IpAddr::V6(src));
+                let mut r = r;
+                r.addrs = Some((a, a));
+                return nat_setup(batch, slot, &r, Manip::Src, cx);
+            }
             let nh = match batch.next_hop(i) {
                 IpAddr::V4(a) if !a.is_unspecified() => a,
                 _ => match batch.meta(i).dst {
@@ -204,7 +218,26 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
         }
         NatTarget::Redirect(r) => {
             // `nf_nat_redirect_ipv4`: at OUTPUT the loopback address, else
-            // the first address of the port the packet came in on.
+            // the first address of the port the packet came in on
+            // (`nf_nat_redirect_ipv6` alike).
+            if batch.meta(i).ip_version == 6 {
+                let dst = if cx.hook == Hook::Output {
+                    std::net::Ipv6Addr::LOCALHOST
+                } else {
+                    match batch
+                        .iif(i)
+                        .and_then(|p| cx.net.port(p))
+                        .and_then(|p| p.v6.first())
+                    {
+                        Some(n) => n.addr(),
+                        None => return Step::Drop(cx.table_drop),
+                    }
+                };
+                let a = crate::conntrack::tuple::addr(IpAddr::V6(dst));
+                let mut r = r;
+                r.addrs = Some((a, a));
+                return nat_setup(batch, slot, &r, Manip::Dst, cx);
+            }
             let dst = if cx.hook == Hook::Output {
                 std::net::Ipv4Addr::LOCALHOST
             } else {
@@ -225,7 +258,19 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
     if m == Manip::Dst && range.addrs.is_none() {
         range.addrs = None;
     }
-    match nat::setup(cx.ct, cx.nat, slot, &range, m) {
+    nat_setup(batch, slot, &range, m, cx)
+}
+
+/// `nf_nat_setup_info` for a NAT target, then `NF_ACCEPT`.
+#[inline(always)]
+fn nat_setup(
+    batch: &mut Batch<'_>,
+    slot: u32,
+    range: &crate::nat::Range,
+    m: crate::nat::Manip,
+    cx: &mut TargetCx<'_>,
+) -> Step {
+    match crate::nat::setup(cx.ct, cx.nat, slot, range, m) {
         Ok(changed) => {
             if changed {
                 batch.count(Counter::NatBinding);
