@@ -242,9 +242,12 @@ const CONDITIONS: &str = "\
   CPU 0): 64-byte UDP frames (60 sent + FCS) from 10.0.1.64/26 to 198.51.100.10:9, over
   the scenario's flows (source address and port). Received by `sluice-bench sink` on w0
   (AF_XDP, one worker pinned to CPU 1): Mpps forwarded = gen's frames the sink counted /
-  gen's run time; loss % = 1 − received / sent (the sender overdrives the router: this is
-  saturation loss); latency = one-way, gen's timestamp to the sink's clock (same host,
-  CLOCK_MONOTONIC), so at saturation it is mostly queueing.
+  gen's run time; loss % = 1 − received / sent; latency = one-way, gen's timestamp to the
+  sink's clock (same host, CLOCK_MONOTONIC), so at saturation it is mostly queueing.
+  With sluice the sender overdrives the router (saturation loss). With the kernel router
+  the forwarding runs inside the sender's own transmit (veth hands the frame to the
+  backlog softirq of the sending CPU), which slows gen down instead: loss stays near 0 and
+  the figure is what sender and router manage together on that CPU.
 - Routers: the kernel (ip_forward, rp_filter off, the ruleset through
   iptables-legacy-restore or iptables-nft-restore, ipset for the gateway's set, the next
   hop a permanent neighbour); `sluice run` with the same ruleset file, one worker, idle
