@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::frames::MacAddr;
-use crate::lab::{spawn_in, Lab};
+use crate::lab::{spawn_in, wait_output, Lab};
 use crate::netns::{veth_pair, Netns, VethEnd};
 
 const TA_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 1]);
@@ -98,7 +98,7 @@ fn pair() -> Result<Pair, String> {
 
 /// Frames counted at tb over `secs` seconds, starting 0.5 s after
 /// `child` started; then `child` is stopped (SIGINT) and waited for.
-fn window(p: &Pair, mut child: Child, secs: f64) -> Result<f64, String> {
+fn window(p: &Pair, child: Child, secs: f64) -> Result<f64, String> {
     thread::sleep(Duration::from_millis(500));
     let read = || Lab::rx_packets(&p.b, "tb").map(|n| (n, Instant::now()));
     let a = read();
@@ -107,24 +107,10 @@ fn window(p: &Pair, mut child: Child, secs: f64) -> Result<f64, String> {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let _ = wait_child(&mut child, Duration::from_secs(10));
+    // Its exit status after SIGINT says nothing: the count is tb's.
+    let _ = wait_output(child, Duration::from_secs(10));
     let ((n0, t0), (n1, t1)) = (a?, b?);
     Ok((n1 - n0) as f64 / (t1 - t0).as_secs_f64() / 1e6)
-}
-
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return Some(st),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
 }
 
 /// Both tools at 1 and 1 024 flows, `secs` seconds each.
