@@ -57,12 +57,14 @@ Scenarios (--scenario NAME runs one):
   flows100k   the same with 100 000 flows
   tcp         stateful TCP connection setup rate through NAT (not built yet)
 
-  --quick         plain, gateway, kube10k; 3 s each; about 2 minutes
-  --write         write bench/RESULTS.md and bench/results/compare.png (and
-                  the cost figures when `sluice-bench cost` wrote
-                  bench/results/cost.json)
+  --quick         plain, gateway, kube10k; 3 s each, once; about 2 minutes
+                  (the full run: about 7 minutes here)
+  --write         write bench/RESULTS.md and bench/results/compare.png, with
+                  the cost figures of bench/results/cost.json if there
+                  (`sluice-bench cost --json bench/results/cost.json`)
   --duration S    measured seconds per case (default 5, --quick 3)
-  --reps N        repetitions per case, medians reported (default 1)
+  --reps N        repetitions of every case, router order rotated each
+                  time, medians reported (default 2, --quick 1)
   --json FILE     every sample as JSON
   --sluice PATH   the sluice binary (default: next to this one)
   --no-trafgen    skip the gen / trafgen figure
@@ -89,7 +91,7 @@ pub fn parse(args: &[String]) -> Result<Option<CompareArgs>, String> {
         quick: false,
         write: false,
         duration_s: 0.0,
-        reps: 1,
+        reps: 0,
         only: None,
         json: None,
         sluice: None,
@@ -142,6 +144,9 @@ pub fn parse(args: &[String]) -> Result<Option<CompareArgs>, String> {
             other => return Err(format!("unexpected argument {other:?}")),
         }
         i += 1;
+    }
+    if a.reps == 0 {
+        a.reps = if a.quick { 1 } else { 2 };
     }
     if a.duration_s == 0.0 {
         a.duration_s = if a.quick { 3.0 } else { 5.0 };

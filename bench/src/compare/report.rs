@@ -326,6 +326,7 @@ pub fn plot(t: &Table, png: &Path) -> Result<(), String> {
     chart
         .configure_mesh()
         .x_desc("kube-proxy-shaped FORWARD rules")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("Mpps forwarded")
         .draw()
         .map_err(|x| e(&x))?;
