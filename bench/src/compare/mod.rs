@@ -230,6 +230,8 @@ pub fn main(a: &CompareArgs) -> Result<(), String> {
         None => Scenario::ALL.to_vec(),
     };
     let started = Instant::now();
+    // Before anything is written: the PNG and RESULTS.md are tracked files.
+    let commit = commit(&repo_root());
     let mut table = Table::new(a.duration_s, a.reps);
     table.load_before = report::loadavg();
     let env = case::Env {
@@ -317,7 +319,7 @@ pub fn main(a: &CompareArgs) -> Result<(), String> {
             Ok(()) => None,
             Err(e) => Some(format!("plot not drawn: {e}")),
         };
-        let text = table.results_md(&commit(&root), cost.as_deref(), plot_note.as_deref());
+        let text = table.results_md(&commit, cost.as_deref(), plot_note.as_deref());
         let out = root.join("bench/RESULTS.md");
         std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("written {} and {}", out.display(), png.display());
