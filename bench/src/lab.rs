@@ -197,6 +197,12 @@ pub fn ruleset_files(
 /// The appliance TOML `sluice run` gets: r0 and r1 with the lab's
 /// addresses, the default route via wan, the ruleset, one worker.
 pub fn sluice_toml(rules: &Path, sets: Option<&Path>, busy_poll: bool) -> String {
+    sluice_toml_ct(rules, sets, busy_poll, 65_536)
+}
+
+/// [`sluice_toml`] with `conntrack_max` set (`sluice-bench compare`'s
+/// 100 000-flow case needs more than 65 536 entries).
+pub fn sluice_toml_ct(rules: &Path, sets: Option<&Path>, busy_poll: bool, ct_max: usize) -> String {
     let mut t = String::from(
         "# written by sluice-lab-bench\n\
          [[interface]]\nname = \"r0\"\naddress = [\"10.0.1.1/24\"]\n\n\
@@ -210,7 +216,7 @@ pub fn sluice_toml(rules: &Path, sets: Option<&Path>, busy_poll: bool) -> String
     }
     let _ = write!(
         t,
-        "\n[dataplane]\nworkers = 1\nconntrack_max = 65536\nbusy_poll = {busy_poll}\n"
+        "\n[dataplane]\nworkers = 1\nconntrack_max = {ct_max}\nbusy_poll = {busy_poll}\n"
     );
     t
 }

@@ -25,10 +25,17 @@
 //! * [`conntrack`]: the conntrack and NAT benchmark's worker and traffic
 //!   (`benches/conntrack.rs`, and the `sluice-conntrack-fixed` binary).
 //!
+//! * [`compare`]: `sluice-bench compare`, the kernel (iptables-legacy,
+//!   iptables-nft) and `sluice run` in the lab under gen → sink, and
+//!   `bench/RESULTS.md`.
+//! * [`cost`]: `sluice-bench cost`, callgrind instructions per packet.
+//!
 //! The `sluice-probe` binary (src/bin) sends and captures the probes.
 
 pub mod afpacket;
+pub mod compare;
 pub mod conntrack;
+pub mod cost;
 pub mod ctlist;
 pub mod frames;
 pub mod gen;

@@ -26,6 +26,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use sluice_bench::compare::report::median;
 use sluice_bench::lab::{
     self, ruleset_files, sluice_toml, spawn_in, wait_line, wait_output, Lab, Router, Ruleset,
 };
@@ -453,19 +454,6 @@ fn measure_tcp(o: &Opts, lab: &Lab, s: &mut Sample) -> Result<(), String> {
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
 fn table(
     o: &Opts,
     routers: &[Router],
@@ -475,14 +463,8 @@ fn table(
     load: &str,
 ) -> String {
     let med = |si: usize, ri: usize, f: fn(&Sample) -> f64| -> Option<f64> {
-        median(
-            samples
-                .get(&(si, ri))?
-                .iter()
-                .map(f)
-                .filter(|v| !v.is_nan())
-                .collect(),
-        )
+        // NaN (a failed workload) is left out.
+        median(samples.get(&(si, ri))?.iter().map(f))
     };
     let mut md = String::new();
     let _ = writeln!(md, "### Throughput (the lab), measured {date}\n");

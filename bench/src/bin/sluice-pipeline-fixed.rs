@@ -11,23 +11,58 @@
 //! `v4r` / `v6r`: 4 096 random destinations over the FIB
 //! (`ForwardBench::random`) in place of the same 64 every batch.
 //!
+//! `kube10k`: the filter path instead: 10 000 kube-proxy-shaped FORWARD
+//! rules (`shapes::shape("kube")`, the classifier on) and 4 096 random
+//! flows aimed at them, 1 in 16 a miss, through `shapes::RulesBench`;
+//! collect with `--toggle-collect='*filter_batches*'`.
+//!
 //! `--toggle-collect` leaves out the setup (parsing 10 000 routes, building
 //! the FIB); instructions per packet are then `Ir / packets`.
 
 use sluice_bench::pipeline::{check_output, Family, ForwardBench};
+use sluice_bench::shapes::{frame, random_flows, ruleset, shape, RulesBench};
 use sluice_dataplane::pipeline::BATCH;
+
+/// The measured loop of `kube10k` (callgrind's toggle point).
+#[inline(never)]
+fn filter_batches(b: &mut RulesBench, batches: usize) {
+    for _ in 0..batches {
+        b.batch();
+    }
+}
+
+fn filter(packets: usize) {
+    let s = shape("kube", 10_000).expect("the kube shape");
+    let templates = random_flows(&s.flows, 4096, 16, 7)
+        .iter()
+        .map(frame)
+        .collect();
+    let mut b = RulesBench::new(&ruleset(&s.rules), Some(true), templates);
+    let batches = packets.div_ceil(BATCH);
+    let before = b.forwarded();
+    filter_batches(&mut b, batches);
+    let forwarded = b.forwarded() - before;
+    println!(
+        "{forwarded} packets forwarded in {batches} batches of {BATCH} (kube10k, {})",
+        b.info
+    );
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let packets: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(640_000);
     let case = args.get(2).map(String::as_str).unwrap_or("v4");
+    if case == "kube10k" {
+        filter(packets);
+        return;
+    }
     let (family, random) = match case {
         "v4" => (Family::V4, false),
         "v6" => (Family::V6, false),
         "v4r" => (Family::V4, true),
         "v6r" => (Family::V6, true),
         other => {
-            eprintln!("unknown case {other:?}: want v4, v6, v4r or v6r");
+            eprintln!("unknown case {other:?}: want v4, v6, v4r, v6r or kube10k");
             std::process::exit(2);
         }
     };
