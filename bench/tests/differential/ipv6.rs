@@ -168,6 +168,12 @@ diff_test!(v6_icmpv6_nd_pmtu, &ports6(2), rules6, |d| {
         p6("r0", A0, A1).udp(9),
     ])
     .check();
+    // The LOG rule matched twice (its counter is compared above); no IPv6
+    // log line is written yet, and each is counted as such.
+    assert_eq!(
+        d.sluice.pipeline_counters().by_name("log.ipv6_not_written"),
+        Some(2)
+    );
 });
 
 diff_test!(v6_ext_headers, &ports6(2), rules6, |d| {
