@@ -128,6 +128,7 @@ pub fn rules_view(cmd: RulesViewCmd) -> ExitCode {
             ViewReq::RulesSave {
                 counters: a.counters,
                 table: a.table,
+                ipv6: a.ipv6,
             },
             a.json,
             a.config.as_deref(),

@@ -324,6 +324,7 @@ fn rules_list_and_save_equal_the_kernels() {
                 &SaveOptions {
                     counters: true,
                     table: Some(t.kind),
+                    ipv6: false,
                 },
                 None,
             );

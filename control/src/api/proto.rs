@@ -116,6 +116,9 @@ pub enum ViewReq {
         counters: bool,
         #[serde(default)]
         table: Option<String>,
+        /// The ip6tables ruleset.
+        #[serde(default)]
+        ipv6: bool,
     },
     RulesZero {
         table: String,

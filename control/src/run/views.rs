@@ -66,6 +66,36 @@ fn text(text: String) -> Response {
 /// worker still on the previous program after a swap is waited for, a
 /// second at most).
 pub fn rule_counters(workers: &[WorkerView], prog: &Arc<Program>) -> RuleCounters {
+    summed(
+        workers,
+        prog,
+        |r| r.counters(),
+        || counters::from_ruleset(prog.ruleset()),
+    )
+}
+
+/// The ip6tables rule counters of `prog`, summed as [`rule_counters`].
+pub fn rule_counters6(workers: &[WorkerView], prog: &Arc<Program>) -> RuleCounters {
+    summed(
+        workers,
+        prog,
+        |r| r.counters6(),
+        || {
+            prog.ruleset6()
+                .map(counters::from_ruleset)
+                .unwrap_or_default()
+        },
+    )
+}
+
+/// `read` of every worker's counters of `prog`, summed; `none` when no
+/// worker runs it yet.
+fn summed(
+    workers: &[WorkerView],
+    prog: &Arc<Program>,
+    read: impl Fn(&sluice_dataplane::rules::RulesReader) -> RuleCounters,
+    none: impl Fn() -> RuleCounters,
+) -> RuleCounters {
     let t0 = Instant::now();
     loop {
         let readers: Vec<_> = workers.iter().map(|w| w.rules.load_full()).collect();
@@ -73,11 +103,11 @@ pub fn rule_counters(workers: &[WorkerView], prog: &Arc<Program>) -> RuleCounter
             .iter()
             .flatten()
             .filter(|r| Arc::ptr_eq(r.program(), prog))
-            .map(|r| r.counters())
+            .map(|r| read(r))
             .collect();
         if on.len() == workers.len() || t0.elapsed() > Duration::from_secs(1) {
             return if on.is_empty() {
-                counters::from_ruleset(prog.ruleset())
+                none()
             } else {
                 counters::sum(&on)
             };
@@ -212,17 +242,32 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                     .map_err(|e| e.to_string())
             }
         }
-        ViewReq::RulesSave { counters, table: t } => {
+        ViewReq::RulesSave {
+            counters,
+            table: t,
+            ipv6,
+        } => {
             let prog = prog.ok_or_else(no_rules)?;
             let opts = SaveOptions {
                 counters,
                 table: t.as_deref().map(table).transpose()?,
+                ipv6,
             };
-            let c = s.baseline.shown(&rule_counters(s.workers, &prog));
-            Ok(text(if json {
-                pretty(&rules_save::rules_save_json(prog.ruleset(), &c, &opts))
+            let (rules, c) = if ipv6 {
+                let Some(rs) = prog.ruleset6() else {
+                    return Err(
+                        "no ip6tables ruleset is running ([firewall] rules6 names none)".into(),
+                    );
+                };
+                (rs, rule_counters6(s.workers, &prog))
             } else {
-                rules_save::rules_save(prog.ruleset(), &c, &opts, Some(SystemTime::now()))
+                let c = s.baseline.shown(&rule_counters(s.workers, &prog));
+                (prog.ruleset(), c)
+            };
+            Ok(text(if json {
+                pretty(&rules_save::rules_save_json(rules, &c, &opts))
+            } else {
+                rules_save::rules_save(rules, &c, &opts, Some(SystemTime::now()))
             }))
         }
         ViewReq::RulesZero { table: t, chain } => {

@@ -110,6 +110,11 @@ pub struct RulesSaveArgs {
     /// Only this table.
     #[arg(short = 't', long = "table")]
     pub table: Option<String>,
+    /// The running ip6tables ruleset (`[firewall] rules6`), as
+    /// `ip6tables-save` prints it, with its counters summed over workers
+    /// (`sluice rules zero` does not reset these).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// The daemon's appliance TOML.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -127,6 +132,7 @@ impl RulesSaveArgs {
         Ok(SaveOptions {
             counters: self.counters,
             table: self.table.as_deref().map(table).transpose()?,
+            ipv6: self.ipv6,
         })
     }
 }
