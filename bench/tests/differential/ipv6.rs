@@ -437,3 +437,21 @@ diff_test!(v6_nat_masquerade, &ports6(2), rules6, |d| {
     .conntrack_now()
     .check();
 });
+
+diff_test!(v6_tcpmss, &ports6(2), rules6, |d| {
+    let h = p6("r0", A0, A1);
+    d.round(&[
+        // MSS 1460 clamped to the path MTU: 1500 - 60.
+        h.syn(80),
+        // No MSS option: one is added (at most 1220).
+        h.tcp(80, flags::SYN),
+        h.syn(81),
+        // Never raised.
+        h.syn(82),
+        // Data after the header: left alone.
+        h.seg(Tcp::new(40000, 80, flags::SYN).payload(b"x")),
+        h.seg(Tcp::new(40000, 80, flags::SYN | flags::ACK).option(&tcp_opt::mss(9000))),
+        h.tcp(80, flags::ACK),
+    ])
+    .check();
+});

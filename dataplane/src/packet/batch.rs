@@ -513,15 +513,16 @@ impl<'a> Batch<'a> {
         true
     }
 
-    /// Appends `n` bytes to the IPv4 packet (TCPMSS adding an option):
-    /// the frame grows if the packet ends at its end, the total length
-    /// and the header checksum are updated, and so is the metadata. The
-    /// new bytes are the caller's to fill. `false` (nothing changed) when
-    /// the frame's chunk has no room or the packet is not IPv4.
-    pub fn grow_ipv4(&mut self, i: usize, n: u16) -> bool {
+    /// Appends `n` bytes to the IP packet (TCPMSS adding an option): the
+    /// frame grows if the packet ends at its end, the IPv4 total length
+    /// and header checksum (or the IPv6 payload length) are updated, and
+    /// so is the metadata. The new bytes are the caller's to fill. `false`
+    /// (nothing changed) when the frame's chunk has no room or the packet
+    /// is not IP.
+    pub fn grow_ip(&mut self, i: usize, n: u16) -> bool {
         self.check(i);
         let p = &mut self.buf.pkts[i];
-        if p.meta.ip_version != 4 {
+        if p.meta.ip_version != 4 && p.meta.ip_version != 6 {
             return false;
         }
         let l3 = p.meta.l3_off as usize;
@@ -537,10 +538,15 @@ impl<'a> Batch<'a> {
             p.desc = d;
         }
         let frame = self.umem.bytes_mut(p.desc);
-        let mut ip = wire::ipv4::Packet::new_unchecked(&mut frame[l3..]);
-        let c = wire::checksum::update16(ip.checksum(), p.meta.ip_len, total);
-        ip.set_total_len(total);
-        ip.set_checksum(c);
+        if p.meta.ip_version == 6 {
+            let payload = total - wire::ipv6::HEADER_LEN as u16;
+            wire::ipv6::Packet::new_unchecked(&mut frame[l3..]).set_payload_len(payload);
+        } else {
+            let mut ip = wire::ipv4::Packet::new_unchecked(&mut frame[l3..]);
+            let c = wire::checksum::update16(ip.checksum(), p.meta.ip_len, total);
+            ip.set_total_len(total);
+            ip.set_checksum(c);
+        }
         p.meta.ip_len = total;
         p.meta.frame_len = p.meta.frame_len.max(end as u16);
         true

@@ -886,7 +886,6 @@ impl Cx<'_> {
             }
             Target::Ext(x) => match x {
                 TargetExt::Reject(r) if self.v6 => CTarget::Reject6(r.with6.unwrap_or_default()),
-                TargetExt::Tcpmss(_) if self.v6 => return Err(at.not_yet6(x.name())),
                 TargetExt::Hl(h) if self.v6 => match h.op {
                     Some(op) => CTarget::Hl(op),
                     None => CTarget::None,

@@ -38,7 +38,7 @@
 //! packets, with the IPv6 forms of the matches (`v6`: addresses, `icmp6`,
 //! `ipv6header`, `frag`, `rt`, `eui64`; `hl` and `HL` on the hop limit)
 //! and REJECT's IPv6 answers ([`reject6`]). An ip6tables ruleset may not
-//! use TCPMSS, SNAT/DNAT, `recent`, `addrtype` or `iprange`
+//! use SNAT/DNAT, `recent`, `addrtype` or `iprange`
 //! yet: refused by name ([`RulesError::NotYet6`]).
 //!
 //! ## Differences from the kernel

@@ -520,13 +520,21 @@ fn npt(n: &super::npt::Npt, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
 const TCPOPT_MSS: u8 = 2;
 const TCPOLEN_MSS: usize = 4;
 
-/// `tcpmss_mangle_packet` for IPv4 (see the module docs); `Err` drops.
+/// `tcpmss_mangle_packet` for IPv4 and IPv6 (see the module docs);
+/// `Err` drops.
 #[inline(always)]
 fn tcpmss(action: TcpmssAction, batch: &mut Batch<'_>, i: usize, net: &Net) -> Result<(), ()> {
     let meta = *batch.meta(i);
     if meta.frag_offset != 0 {
         return Ok(());
     }
+    // `tcpmss_tg4` / `tcpmss_tg6`: the IP and TCP headers' least length
+    // and the MSS a new option gets at most (RFC 879's 536, IPv6's 1220).
+    let (minlen, default_mss) = if meta.ip_version == 6 {
+        (60, 1220)
+    } else {
+        (40, 536)
+    };
     let l4 = meta.l4_off as usize;
     let ihl = usize::from(meta.l4_off - meta.l3_off);
     let len = usize::from(meta.ip_len).checked_sub(ihl).ok_or(())?;
@@ -549,10 +557,10 @@ fn tcpmss(action: TcpmssAction, batch: &mut Batch<'_>, i: usize, net: &Net) -> R
                     .map_or(u32::MAX, |c| u32::from(c.mtu));
                 let back = reverse_mtu(net, meta.src);
                 let min = out.min(back);
-                if min <= 40 {
+                if min <= minlen {
                     return Err(());
                 }
-                (min - 40).min(u32::from(u16::MAX)) as u16
+                (min - minlen).min(u32::from(u16::MAX)) as u16
             }
         };
         // The kernel's walk: a kind 0 or 1, or a zero length, is one byte.
@@ -588,10 +596,10 @@ fn tcpmss(action: TcpmssAction, batch: &mut Batch<'_>, i: usize, net: &Net) -> R
     if len > hdr || hdr >= 15 * 4 {
         return Ok(());
     }
-    if !batch.grow_ipv4(i, TCPOLEN_MSS as u16) {
+    if !batch.grow_ip(i, TCPOLEN_MSS as u16) {
         return Err(());
     }
-    let newmss = newmss.min(536);
+    let newmss = newmss.min(default_mss);
     let f = batch.frame_mut(i);
     let th = &mut f[l4..l4 + len + TCPOLEN_MSS];
     th.copy_within(20..len, 20 + TCPOLEN_MSS);
