@@ -449,20 +449,38 @@ pub fn tcp_reset(
         dst,
         src,
     );
+    let seg_len = (pkt.len() as u32).wrapping_sub(ihl as u32);
+    put_reset(
+        &mut out[off + 20..total],
+        th,
+        seg_len,
+        dst.into(),
+        src.into(),
+    );
+    Ok(total)
+}
+
+/// `nf_reject_ip_tcphdr_put` / `nf_reject_ip6_tcphdr_put`: the 20-byte
+/// reset answering the TCP header `th` of a segment `seg_len` bytes long
+/// (header and data), from `src` to `dst`, into `tcp`.
+pub(super) fn put_reset(
+    tcp: &mut [u8],
+    th: &[u8],
+    seg_len: u32,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+) {
+    let flags = th[13];
     let (seq, ack, rflags) = if flags & 0x10 != 0 {
         (be32(&th[8..12]), 0, 0x04)
     } else {
         let doff = u32::from(th[12] >> 4) * 4;
-        let payload = (pkt.len() as u32)
-            .wrapping_sub(ihl as u32)
-            .wrapping_sub(doff);
         let ack = be32(&th[4..8])
             .wrapping_add(u32::from(flags & 0x02 != 0))
             .wrapping_add(u32::from(flags & 0x01 != 0))
-            .wrapping_add(payload);
+            .wrapping_add(seg_len.wrapping_sub(doff));
         (0, ack, 0x14)
     };
-    let tcp = &mut out[off + 20..total];
     tcp[0..2].copy_from_slice(&th[2..4]);
     tcp[2..4].copy_from_slice(&th[0..2]);
     tcp[4..8].copy_from_slice(&seq.to_be_bytes());
@@ -470,9 +488,8 @@ pub fn tcp_reset(
     tcp[12] = 0x50;
     tcp[13] = rflags;
     tcp[14..20].copy_from_slice(&[0; 6]);
-    let c = checksum::transport(&dst.into(), &src.into(), IpProtocol::TCP.0, tcp);
+    let c = checksum::transport(&src, &dst, IpProtocol::TCP.0, tcp);
     tcp[16..18].copy_from_slice(&c.to_be_bytes());
-    Ok(total)
 }
 
 #[cfg(test)]

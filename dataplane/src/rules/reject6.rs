@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use sluice_config::iptables::ext::t_reject::RejectWith6;
 
-use super::reject::{checksum_checked, put_l2_type, NoReply, RejectContext};
+use super::reject::{checksum_checked, put_l2_type, put_reset, NoReply, RejectContext};
 use crate::wire::{checksum, ethernet, ipv6, EtherType, IpProtocol, PacketMeta};
 
 /// The ICMPv6 code of `with` (`None`: `tcp-reset`).
@@ -222,27 +222,13 @@ pub fn tcp_reset6(
     }
     put_l2_type(out, ctx, EtherType::IPV6);
     put_ipv6(&mut out[off..], 20, ctx.ttl, IpProtocol::TCP.0, d, s);
-    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let (seq, ack, rflags) = if flags & 0x10 != 0 {
-        (be32(&th[8..12]), 0, 0x04)
-    } else {
-        let otcplen = (pkt.len() - thoff) as u32;
-        let doff = u32::from(th[12] >> 4) * 4;
-        let ack = be32(&th[4..8])
-            .wrapping_add(u32::from(flags & 0x02 != 0))
-            .wrapping_add(u32::from(flags & 0x01 != 0))
-            .wrapping_add(otcplen.wrapping_sub(doff));
-        (0, ack, 0x14)
-    };
-    let tcp = &mut out[off + ipv6::HEADER_LEN..total];
-    tcp[0..2].copy_from_slice(&th[2..4]);
-    tcp[2..4].copy_from_slice(&th[0..2]);
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-    tcp[12] = 0x50;
-    tcp[13] = rflags;
-    tcp[14..20].copy_from_slice(&[0; 6]);
-    let c = checksum::transport(&IpAddr::V6(d), &IpAddr::V6(s), IpProtocol::TCP.0, tcp);
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    let seg_len = (pkt.len() - thoff) as u32;
+    put_reset(
+        &mut out[off + ipv6::HEADER_LEN..total],
+        th,
+        seg_len,
+        IpAddr::V6(d),
+        IpAddr::V6(s),
+    );
     Ok(total)
 }

@@ -217,41 +217,33 @@ fn nat(n: &NatTarget, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) ->
             (r, Manip::Src)
         }
         NatTarget::Redirect(r) => {
-            // `nf_nat_redirect_ipv4`: at OUTPUT the loopback address, else
-            // the first address of the port the packet came in on
-            // (`nf_nat_redirect_ipv6` alike).
-            if batch.meta(i).ip_version == 6 {
-                let dst = if cx.hook == Hook::Output {
-                    std::net::Ipv6Addr::LOCALHOST
-                } else {
-                    match batch
-                        .iif(i)
-                        .and_then(|p| cx.net.port(p))
-                        .and_then(|p| p.v6.first())
-                    {
-                        Some(n) => n.addr(),
-                        None => return Step::Drop(cx.table_drop),
-                    }
-                };
-                let a = crate::conntrack::tuple::addr(IpAddr::V6(dst));
-                let mut r = r;
-                r.addrs = Some((a, a));
-                return nat_setup(batch, slot, &r, Manip::Dst, cx);
-            }
+            // `nf_nat_redirect_ipv4` / `_ipv6`: at OUTPUT the loopback
+            // address, else the first address (of the packet's family) of
+            // the port the packet came in on.
+            let v6 = batch.meta(i).ip_version == 6;
             let dst = if cx.hook == Hook::Output {
-                std::net::Ipv4Addr::LOCALHOST
+                if v6 {
+                    IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                } else {
+                    IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+                }
             } else {
-                match batch
-                    .iif(i)
-                    .and_then(|p| cx.net.port(p))
-                    .and_then(|p| p.v4.first())
-                {
-                    Some(n) => n.addr(),
+                let port = batch.iif(i).and_then(|p| cx.net.port(p));
+                let first = port.and_then(|p| {
+                    if v6 {
+                        p.v6.first().map(|n| IpAddr::V6(n.addr()))
+                    } else {
+                        p.v4.first().map(|n| IpAddr::V4(n.addr()))
+                    }
+                });
+                match first {
+                    Some(a) => a,
                     None => return Step::Drop(cx.table_drop),
                 }
             };
+            let a = crate::conntrack::tuple::addr(dst);
             let mut r = r;
-            r.addrs = Some((v4(dst), v4(dst)));
+            r.addrs = Some((a, a));
             (r, Manip::Dst)
         }
     };
