@@ -1,7 +1,10 @@
 //! The whole pipeline: a sequence of frames through one worker with the
 //! lab example's configuration (config/examples/lab: three ports,
 //! conntrack, MASQUERADE, DNAT, REDIRECT, CONNMARK, policy routing, a set,
-//! LOG, limit, REJECT) over in-memory ports.
+//! LOG, limit, REJECT) over in-memory ports, made dual stack: the ports
+//! get IPv6 addresses and an ip6tables ruleset ([`RULES6`]) runs on IPv6
+//! frames (extension-header matches, REJECT, NPT, TCPMSS, MASQUERADE,
+//! conntrack).
 //!
 //! An input is records `[ctl, len_lo, len_hi, frame bytes...]`: `ctl & 3`
 //! is the port (mod 3); `ctl & 4` fixes up the IPv4 header checksum (so
@@ -31,6 +34,70 @@ const TOML: &str = include_str!("../../../config/examples/lab/sluice.toml");
 const RULES: &str = include_str!("../../../config/examples/lab/rules.v4");
 const SETS: &str = include_str!("../../../config/examples/lab/sets.save");
 
+/// The IPv6 side: every IPv6 feature of the dataplane somewhere.
+const RULES6: &str = "*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 53 -j CT --notrack
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 2001:db8:9::/64 -i r1 -j DNPT --src-pfx 2001:db8:9::/64 --dst-pfx fd00:1::/64
+-A PREROUTING -m hl --hl-lt 3 -j HL --hl-set 2
+-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
+-A FORWARD -p udp -j DSCP --set-dscp 0x0a
+-A POSTROUTING -o r2 -j SNPT --src-pfx fd00:1::/64 --dst-pfx 2001:db8:9::/64
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i r0 -p udp -m udp --dport 5353 -j REDIRECT --to-ports 53
+-A POSTROUTING -o r1 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT
+-A INPUT -m eui64 -j LOG --log-prefix \"eui64 \"
+-A INPUT -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -p udp -j REJECT --reject-with icmp6-adm-prohibited
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m ipv6header --header hop-by-hop --soft -j DROP
+-A FORWARD -m frag --fragid 1:100 --fraglast -j DROP
+-A FORWARD -m rt --rt-type 0 --rt-segsleft 1:5 -j REJECT
+-A FORWARD -m rt --rt-type 0 --rt-0-addrs fd00::1,fd00::2 --rt-0-not-strict
+-A FORWARD -s fd00:1::/64 -i r0 -m multiport -p tcp --dports 22,80,443 -j ACCEPT
+-A FORWARD -s fd00:1::/64 -i r0 -m limit --limit 5/sec -j ACCEPT
+-A FORWARD -p ipv6-icmp -m icmp6 ! --icmpv6-type 128 -j ACCEPT
+-A FORWARD -j REJECT --reject-with icmp6-port-unreachable
+COMMIT
+";
+
+/// The lab's TOML with IPv6 on the ports and an IPv6 default route.
+fn dual_stack_toml() -> String {
+    TOML.replace(
+        "address = [\"10.0.1.1/24\"]",
+        "address = [\"10.0.1.1/24\", \"fd00:1::1/64\"]",
+    )
+    .replace(
+        "address = [\"10.0.2.1/24\"]",
+        "address = [\"10.0.2.1/24\", \"fd00:2::1/64\"]",
+    )
+    .replace(
+        "address = [\"10.0.3.1/24\"]",
+        "address = [\"10.0.3.1/24\", \"fd00:3::1/64\"]",
+    ) + "\n[[route]]\nto = \"::/0\"\nvia = \"fd00:2::2\"\ndev = \"r1\"\n"
+}
+
 /// Frames in the arena; a batch is at most `RING` frames.
 const FRAMES: u32 = 256;
 const RING: usize = 64;
@@ -38,10 +105,13 @@ const RING: usize = 64;
 fn snapshot() -> Arc<Snapshot> {
     static SNAP: OnceLock<Arc<Snapshot>> = OnceLock::new();
     SNAP.get_or_init(|| {
-        let a = sluice_config::appliance::parse(TOML, Path::new("sluice.toml")).unwrap();
+        let a = sluice_config::appliance::parse(&dual_stack_toml(), Path::new("sluice.toml"))
+            .unwrap();
         let rs = sluice_config::iptables::parse(RULES, Path::new("rules.v4")).unwrap();
+        let rs6 = sluice_config::iptables::parse6(RULES6, Path::new("rules.v6")).unwrap();
         let sets = sluice_config::ipset::parse(SETS, Path::new("sets.save")).unwrap();
-        let snap = Snapshot::build(&a, &rs, &sets, RulesParams::default(), 1).unwrap();
+        let snap = Snapshot::build_dual(&a, &rs, Some(&rs6), &sets, RulesParams::default(), 1)
+            .unwrap();
         Arc::new(snap)
     })
     .clone()
@@ -75,7 +145,14 @@ impl Box3 {
         let ports = (0..n).map(|_| MemPort::new(RING)).collect();
         let mut w = Worker::new(Umem::new(FRAMES, 2048), ports, pipeline);
         // The LAN server, the uplinks' gateways: known, so frames leave.
-        for (port, addr, host) in [(0, "10.0.1.3", 3), (1, "10.0.2.2", 4), (2, "10.0.3.2", 5)] {
+        for (port, addr, host) in [
+            (0, "10.0.1.3", 3),
+            (1, "10.0.2.2", 4),
+            (2, "10.0.3.2", 5),
+            (0, "fd00:1::3", 3),
+            (1, "fd00:2::2", 4),
+            (2, "fd00:3::2", 5),
+        ] {
             let addr: IpAddr = addr.parse().unwrap();
             let m = MacAddr([0x52, 0x54, 0, 0, 0, host]);
             w.pipeline
