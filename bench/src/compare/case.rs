@@ -44,7 +44,7 @@ const HZ: f64 = 100.0;
 /// ports up to 1024 + 1 563 only.
 const GEN_SRC: &str = "10.0.1.64/26";
 
-fn check(stop: &AtomicBool) -> Result<(), String> {
+pub fn check(stop: &AtomicBool) -> Result<(), String> {
     if stop.load(Ordering::Relaxed) {
         Err("interrupted".into())
     } else {
@@ -174,7 +174,7 @@ pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sam
     Ok(s)
 }
 
-fn read_json(p: &Path) -> Result<Value, String> {
+pub fn read_json(p: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
@@ -206,7 +206,7 @@ pub fn from_summaries(gen: &Value, sink: &Value) -> Result<Sample, String> {
 }
 
 /// utime + stime of `pid`, seconds.
-fn proc_cpu_s(pid: u32) -> Option<f64> {
+pub fn proc_cpu_s(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat_cpu(&s)
 }
@@ -222,7 +222,7 @@ pub fn parse_stat_cpu(stat: &str) -> Option<f64> {
 }
 
 /// Softirq time of all CPUs (`/proc/stat`'s `cpu` line), seconds.
-fn softirq_s() -> f64 {
+pub fn softirq_s() -> f64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| parse_softirq(&s))
