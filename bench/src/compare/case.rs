@@ -52,11 +52,17 @@ pub fn check(stop: &AtomicBool) -> Result<(), String> {
     }
 }
 
-/// Runs one case; every process and namespace is gone when it returns.
-pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sample, String> {
-    let lab = Lab::new()?;
+/// Loads the scenario's ruleset into `router` in `lab`: the kernel (the
+/// next hop 10.0.2.2 a permanent neighbour) or `sluice run` (its daemon).
+pub fn start_router(
+    env: &Env<'_>,
+    lab: &Lab,
+    sc: Scenario,
+    router: Router,
+    tag: &str,
+) -> Result<Option<lab::Daemon>, String> {
     let (rules, sets) = sc.files(env.work, env.repo)?;
-    let daemon = match router {
+    Ok(match router {
         Router::Legacy | Router::Nft => {
             let restore = if router == Router::Legacy {
                 "iptables-legacy-restore"
@@ -78,7 +84,13 @@ pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sam
             .map_err(|e| format!("{}: {e}", conf.display()))?;
             Some(lab.start_sluice(env.sluice, &conf, &env.work.join(format!("{tag}.log")))?)
         }
-    };
+    })
+}
+
+/// Runs one case; every process and namespace is gone when it returns.
+pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sample, String> {
+    let lab = Lab::new()?;
+    let daemon = start_router(env, &lab, sc, router, tag)?;
     // Resolve the next hop through the router (see the module doc).
     let _ = lab
         .lan

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::case::{check, proc_cpu_s, read_json, softirq_s, Env};
+use super::case::{check, proc_cpu_s, read_json, softirq_s, start_router, Env};
 use super::report::{cell, median, ratio, router_key};
 use super::scenario::Scenario;
 use super::ROUTERS;
-use crate::lab::{self, spawn_in, wait_line, wait_output, Lab, Router, W0_MAC};
+use crate::lab::{self, spawn_in, wait_line, wait_output, Lab, Router};
 
 /// `--conn-rate` for "as fast as gen can": far above what one smoltcp
 /// worker sets up, so [`CONCURRENCY`] is the only bound.
@@ -96,26 +96,7 @@ pub fn from_summary(gen: &Value) -> Result<TcpSample, String> {
 /// namespace is gone when it returns.
 pub fn run(env: &Env<'_>, router: Router, tag: &str, conns: u32) -> Result<TcpSample, String> {
     let lab = Lab::new()?;
-    let (rules, sets) = Scenario::Tcp.files(env.work, env.repo)?;
-    let daemon = match router {
-        Router::Legacy | Router::Nft => {
-            let restore = if router == Router::Legacy {
-                "iptables-legacy-restore"
-            } else {
-                "iptables-nft-restore"
-            };
-            lab.kernel_router(restore, &rules, sets.as_deref())?;
-            lab.rtr
-                .add_neighbour("r1", SINK.parse().map_err(|_| "addr")?, W0_MAC)?;
-            None
-        }
-        Router::Sluice { busy_poll } => {
-            let conf = env.work.join(format!("{tag}.toml"));
-            std::fs::write(&conf, lab::sluice_toml(&rules, sets.as_deref(), busy_poll))
-                .map_err(|e| format!("{}: {e}", conf.display()))?;
-            Some(lab.start_sluice(env.sluice, &conf, &env.work.join(format!("{tag}.log")))?)
-        }
-    };
+    let daemon = start_router(env, &lab, Scenario::Tcp, router, tag)?;
     check(env.stop)?;
     // gen's cap on its run: far above what the connections take.
     let gen_secs: u32 = (conns / 100).clamp(30, 120);
@@ -153,6 +134,11 @@ pub fn run(env: &Env<'_>, router: Router, tag: &str, conns: u32) -> Result<TcpSa
             rest.recv().unwrap_or_default()
         ));
     }
+    // Resolve the neighbours through the router before the first SYN, as
+    // [`super::case`] does: sluice learns them from ARP only, and SYNs it
+    // drops while resolving come again after smoltcp's RTO (~0.7 s p99).
+    let _ = lab.lan.exec(&["ping", "-c", "1", "-W", "2", SINK]);
+    check(env.stop)?;
     let gen_json = env.work.join(format!("{tag}.gen.json"));
     let _ = std::fs::remove_file(&gen_json);
     let pid = daemon.as_ref().map(lab::Daemon::pid);
