@@ -44,7 +44,7 @@ const HZ: f64 = 100.0;
 /// ports up to 1024 + 1 563 only.
 const GEN_SRC: &str = "10.0.1.64/26";
 
-fn check(stop: &AtomicBool) -> Result<(), String> {
+pub fn check(stop: &AtomicBool) -> Result<(), String> {
     if stop.load(Ordering::Relaxed) {
         Err("interrupted".into())
     } else {
@@ -52,11 +52,17 @@ fn check(stop: &AtomicBool) -> Result<(), String> {
     }
 }
 
-/// Runs one case; every process and namespace is gone when it returns.
-pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sample, String> {
-    let lab = Lab::new()?;
+/// Loads the scenario's ruleset into `router` in `lab`: the kernel (the
+/// next hop 10.0.2.2 a permanent neighbour) or `sluice run` (its daemon).
+pub fn start_router(
+    env: &Env<'_>,
+    lab: &Lab,
+    sc: Scenario,
+    router: Router,
+    tag: &str,
+) -> Result<Option<lab::Daemon>, String> {
     let (rules, sets) = sc.files(env.work, env.repo)?;
-    let daemon = match router {
+    Ok(match router {
         Router::Legacy | Router::Nft => {
             let restore = if router == Router::Legacy {
                 "iptables-legacy-restore"
@@ -78,7 +84,13 @@ pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sam
             .map_err(|e| format!("{}: {e}", conf.display()))?;
             Some(lab.start_sluice(env.sluice, &conf, &env.work.join(format!("{tag}.log")))?)
         }
-    };
+    })
+}
+
+/// Runs one case; every process and namespace is gone when it returns.
+pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sample, String> {
+    let lab = Lab::new()?;
+    let daemon = start_router(env, &lab, sc, router, tag)?;
     // Resolve the next hop through the router (see the module doc).
     let _ = lab
         .lan
@@ -174,7 +186,7 @@ pub fn run(env: &Env<'_>, sc: Scenario, router: Router, tag: &str) -> Result<Sam
     Ok(s)
 }
 
-fn read_json(p: &Path) -> Result<Value, String> {
+pub fn read_json(p: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
@@ -206,7 +218,7 @@ pub fn from_summaries(gen: &Value, sink: &Value) -> Result<Sample, String> {
 }
 
 /// utime + stime of `pid`, seconds.
-fn proc_cpu_s(pid: u32) -> Option<f64> {
+pub fn proc_cpu_s(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat_cpu(&s)
 }
@@ -222,7 +234,7 @@ pub fn parse_stat_cpu(stat: &str) -> Option<f64> {
 }
 
 /// Softirq time of all CPUs (`/proc/stat`'s `cpu` line), seconds.
-fn softirq_s() -> f64 {
+pub fn softirq_s() -> f64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|s| parse_softirq(&s))

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::scenario::Scenario;
+use super::tcp::TcpSample;
 use super::trafgen::TrafgenFigure;
 use super::ROUTERS;
 use crate::lab::Router;
@@ -86,6 +87,8 @@ pub fn ratio(sluice: Option<f64>, legacy: Option<f64>, nft: Option<f64>) -> Opti
 #[derive(Debug, Default)]
 pub struct Table {
     pub samples: BTreeMap<(Scenario, &'static str), Vec<Sample>>,
+    /// The `tcp` scenario's samples by router key.
+    pub tcp: BTreeMap<&'static str, Vec<TcpSample>>,
     pub notes: Vec<String>,
     pub trafgen: Vec<TrafgenFigure>,
     pub duration_s: f64,
@@ -95,7 +98,7 @@ pub struct Table {
     pub elapsed_s: f64,
 }
 
-fn cell(v: Option<f64>, digits: usize) -> String {
+pub fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".into(), |v| format!("{v:.digits$}"))
 }
 
@@ -112,6 +115,10 @@ impl Table {
         self.samples.entry((sc, router_key(r))).or_default().push(s);
     }
 
+    pub fn push_tcp(&mut self, r: Router, s: TcpSample) {
+        self.tcp.entry(router_key(r)).or_default().push(s);
+    }
+
     /// The median of `f` over the samples of (sc, router).
     pub fn med(&self, sc: Scenario, router: &str, f: fn(&Sample) -> f64) -> Option<f64> {
         median(self.samples.get(&(sc, router))?.iter().map(f))
@@ -123,8 +130,38 @@ impl Table {
         v
     }
 
-    /// The table (markdown): a row per scenario and router.
+    /// The tables (markdown): UDP forwarding, a row per scenario and
+    /// router; the TCP connection setup, a row per router; gen / trafgen.
     pub fn markdown(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, with_tcp: bool) -> String {
+        let mut md = String::new();
+        if !self.samples.is_empty() {
+            md.push_str(&self.udp_markdown());
+        }
+        if with_tcp && !self.tcp.is_empty() {
+            if !md.is_empty() {
+                md.push('\n');
+            }
+            md.push_str(&super::tcp::markdown(&self.tcp));
+        }
+        if !self.trafgen.is_empty() {
+            md.push('\n');
+            md.push_str(&super::trafgen::markdown(&self.trafgen));
+        }
+        if !self.notes.is_empty() {
+            md.push_str("\nNotes from the run:\n\n");
+            for n in &self.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+        }
+        md
+    }
+
+    /// The UDP forwarding table: a row per scenario and router.
+    fn udp_markdown(&self) -> String {
         let mut md = String::new();
         md.push_str(
             "| scenario | router | Mpps forwarded | loss % | p50 µs | p99 µs | p99.9 µs | router CPU s | softirq s | sluice / best kernel (Mpps) |\n\
@@ -158,16 +195,6 @@ impl Table {
                 );
             }
         }
-        if !self.trafgen.is_empty() {
-            md.push('\n');
-            md.push_str(&super::trafgen::markdown(&self.trafgen));
-        }
-        if !self.notes.is_empty() {
-            md.push_str("\nNotes from the run:\n\n");
-            for n in &self.notes {
-                let _ = writeln!(md, "- {n}");
-            }
-        }
         md
     }
 
@@ -178,17 +205,13 @@ impl Table {
             .iter()
             .map(|((sc, r), v)| serde_json::json!({"scenario": sc.name(), "router": r, "samples": v}))
             .collect();
-        serde_json::json!({"cases": rows, "trafgen": self.trafgen})
+        serde_json::json!({"cases": rows, "tcp": self.tcp, "trafgen": self.trafgen})
     }
 
     /// `bench/RESULTS.md`.
     pub fn results_md(&self, commit: &str, cost: Option<&str>, plot_note: Option<&str>) -> String {
         let mut md = String::new();
-        let date = std::process::Command::new("date")
-            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
+        let date = utc_now();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
             .trim()
@@ -212,7 +235,11 @@ impl Table {
         );
         md.push_str(CONDITIONS);
         md.push_str("\n## Forwarding, one case after another in one run\n\n");
-        md.push_str(&self.markdown());
+        md.push_str(&self.render(false));
+        if !self.tcp.is_empty() {
+            md.push('\n');
+            md.push_str(&self.tcp_section(commit, &date));
+        }
         md.push_str("\n## Mpps against rule count\n\n");
         match plot_note {
             None => md.push_str("![Mpps against FORWARD rule count](results/compare.png)\n"),
@@ -230,6 +257,54 @@ impl Table {
         }
         md
     }
+}
+
+/// The heading of RESULTS.md's TCP section (`--scenario tcp --write`
+/// replaces that section alone, see [`merge_tcp`]).
+pub const TCP_HEADING: &str = "## Stateful TCP connection setup through NAT";
+
+impl Table {
+    /// RESULTS.md's TCP section: heading, the run's line, the table.
+    pub fn tcp_section(&self, commit: &str, date: &str) -> String {
+        format!(
+            "{TCP_HEADING}\n\nRun: {date}, commit {commit}, {} repetition(s), medians; load average \
+             {} before, {} after.\n\n{}",
+            self.reps,
+            self.load_before,
+            self.load_after,
+            super::tcp::markdown(&self.tcp)
+        )
+    }
+}
+
+/// `existing` RESULTS.md with its TCP section replaced by `section`
+/// (inserted before `## Mpps against rule count` when it has none, else
+/// appended), and an old run's "not built yet" note on the tcp scenario
+/// dropped: `compare --scenario tcp --write` keeps the other figures.
+pub fn merge_tcp(existing: &str, section: &str) -> String {
+    let title = Scenario::Tcp.title();
+    let mut kept: String = existing
+        .lines()
+        .filter(|l| !(l.starts_with(&format!("- {title}:")) && l.contains("not built yet")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    kept = kept.replace("\nNotes from the run:\n\n\n", "\n");
+    let section = format!("{}\n", section.trim_end());
+    if let Some(i) = kept.find(&format!("{TCP_HEADING}\n")) {
+        let end = kept[i + TCP_HEADING.len()..]
+            .find("\n## ")
+            .map_or(kept.len(), |j| i + TCP_HEADING.len() + j + 1);
+        kept.replace_range(i..end, &section);
+        return kept;
+    }
+    match kept.find("## Mpps against rule count") {
+        Some(i) => kept.insert_str(i, &format!("{section}\n")),
+        None => {
+            kept.push('\n');
+            kept.push_str(&section);
+        }
+    }
+    kept
 }
 
 const CONDITIONS: &str = "\
@@ -260,7 +335,11 @@ const CONDITIONS: &str = "\
   MASQUERADE + filter); kube 1k / 10k (kube-proxy-shaped `-d IP/32 -p tcp --dport P -j
   ACCEPT` rules the UDP traffic misses, then accept r0→r1); stateful filter with 1 000 and
   100 000 flows (ctstate ESTABLISHED / NEW accepts, no NAT: with one destination,
-  MASQUERADE has at most ~64 000 source ports for 100 000 flows).
+  MASQUERADE has at most ~64 000 source ports for 100 000 flows); tcp (the gateway's
+  ruleset: `gen --tcp-conns N` on l0 against `sink --tcp-listen 7` on w0, both smoltcp
+  over AF_XDP with one worker, 256 connections in flight, 1 000 bytes echoed and
+  verified per connection; setups/s = handshakes completed / gen's run; one gen worker
+  may be what bounds it for every router).
 ";
 
 /// The cost table `sluice-bench cost` left in `path` (markdown), if any.
@@ -268,6 +347,15 @@ pub fn read_cost(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(crate::cost::markdown_from_json(&v))
+}
+
+/// Now as `YYYY-MM-DD HH:MM UTC` (`date -u`; empty without it).
+pub fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 /// `/proc/loadavg`'s three averages.
@@ -401,16 +489,94 @@ mod tests {
         for v in [1.2, 1.0, 1.4] {
             t.push(Scenario::Plain, Router::Sluice { busy_poll: false }, s(v));
         }
-        t.notes.push("tcp: not built yet".into());
+        t.notes.push("kube1k: failed: x".into());
         let md = t.markdown();
         let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| plain")).collect();
         assert_eq!(rows.len(), 3, "{md}");
         assert!(rows[0]
             .contains("| kernel iptables-legacy | 0.600 | 10.0 | 20 | 80 | — | 1.50 | 2.00 |"));
         assert!(rows[2].ends_with("| 2.00× |"), "{}", rows[2]);
-        assert!(md.contains("- tcp: not built yet"));
+        assert!(md.contains("- kube1k: failed: x"));
+        assert!(!md.contains("setups/s"), "no TCP table without TCP samples");
         let r = t.results_md("abc123", None, Some("plot not drawn: x"));
         assert!(r.contains("commit abc123") && r.contains("(plot not drawn: x)"));
         assert!(r.contains("Not in this run"));
+    }
+
+    fn tcp(rate: f64, p99: f64) -> TcpSample {
+        TcpSample {
+            conns: 2000,
+            setup_per_s: rate,
+            completed: 1999.0,
+            failed: 1.0,
+            hs_p50_us: 5100.4,
+            hs_p99_us: p99,
+            router_cpu_s: 0.456,
+            secs: 0.8,
+        }
+    }
+
+    #[test]
+    fn tcp_rows_medians_and_ratio() {
+        let mut t = Table::new(3.0, 2);
+        for v in [10_000.0, 12_000.0] {
+            t.push_tcp(Router::Legacy, tcp(v, 9000.0));
+        }
+        t.push_tcp(Router::Nft, tcp(8_000.0, 9000.0));
+        t.push_tcp(Router::Sluice { busy_poll: false }, tcp(5_500.0, f64::NAN));
+        let md = t.markdown();
+        // Only the TCP table: no UDP header without UDP samples.
+        assert!(!md.contains("Mpps forwarded"), "{md}");
+        assert!(md.contains("| router | connections | setups/s |"), "{md}");
+        let rows: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with("| kernel") || l.starts_with("| sluice"))
+            .collect();
+        assert_eq!(rows.len(), 3, "{md}");
+        assert_eq!(
+            rows[0],
+            "| kernel iptables-legacy | 2000 | 11000 | 1999 | 1 | 5100 | 9000 | 0.46 |  |"
+        );
+        assert_eq!(
+            rows[2],
+            "| sluice (idle back-off) | 2000 | 5500 | 1999 | 1 | 5100 | — | 0.46 | 0.50× |"
+        );
+        // With UDP samples too: both tables, the UDP one first.
+        t.push(Scenario::Plain, Router::Legacy, s(1.0));
+        let md = t.markdown();
+        let (udp, tcp) = (md.find("Mpps forwarded"), md.find("setups/s"));
+        assert!(udp.is_some() && tcp.is_some() && udp < tcp, "{md}");
+        let sec = t.tcp_section("abc", "today");
+        assert!(
+            sec.starts_with(TCP_HEADING) && sec.contains("commit abc"),
+            "{sec}"
+        );
+        let r = t.results_md("abc", None, None);
+        let table = super::super::tcp::markdown(&t.tcp);
+        assert!(r.contains(TCP_HEADING) && r.contains(&table), "{r}");
+        assert_eq!(r.matches("setups/s |").count(), 1, "{r}");
+        let j = t.samples_json();
+        assert_eq!(j["tcp"]["legacy"].as_array().map(Vec::len), Some(2), "{j}");
+    }
+
+    #[test]
+    fn merge_tcp_keeps_the_rest() {
+        let old = "# R\n\n## Forwarding\n\n| a |\n\nNotes from the run:\n\n\
+                   - stateful TCP connection setup through NAT: not built yet (x)\n\n\
+                   ## Mpps against rule count\n\nplot\n";
+        let sec = format!("{TCP_HEADING}\n\nfirst\n");
+        let m = merge_tcp(old, &sec);
+        assert_eq!(
+            m,
+            format!("# R\n\n## Forwarding\n\n| a |\n\n{sec}\n## Mpps against rule count\n\nplot\n")
+        );
+        // Again: the section is replaced, not added.
+        let sec2 = format!("{TCP_HEADING}\n\nsecond\n");
+        let m2 = merge_tcp(&m, &sec2);
+        assert!(m2.contains("second") && !m2.contains("first"), "{m2}");
+        assert_eq!(m2.matches(TCP_HEADING).count(), 1);
+        assert!(m2.ends_with("## Mpps against rule count\n\nplot\n"), "{m2}");
+        // No plot heading: appended.
+        assert!(merge_tcp("# R\n", &sec).ends_with(&sec));
     }
 }

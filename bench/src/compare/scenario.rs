@@ -1,6 +1,7 @@
 //! The scenarios of `sluice-bench compare`: a ruleset (the same file for
 //! iptables-legacy-restore, iptables-nft-restore and `sluice run`) and the
-//! number of flows gen spreads its frames over.
+//! number of flows gen spreads its frames over (`tcp`: the gateway's
+//! ruleset, connections instead of frames, see [`super::tcp`]).
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,12 @@ impl Scenario {
         Scenario::Flows100k,
         Scenario::Tcp,
     ];
-    pub const QUICK: [Scenario; 3] = [Scenario::Plain, Scenario::Gateway, Scenario::Kube10k];
+    pub const QUICK: [Scenario; 4] = [
+        Scenario::Plain,
+        Scenario::Gateway,
+        Scenario::Kube10k,
+        Scenario::Tcp,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -88,19 +94,6 @@ impl Scenario {
             Scenario::Kube10k => Some(10_000),
             _ => None,
         }
-    }
-
-    /// Why the scenario cannot run, when it cannot: the stateful TCP mode
-    /// runs once `sluice-bench gen --help` lists `--tcp-conns`.
-    pub fn not_built(self) -> Option<String> {
-        if self != Scenario::Tcp {
-            return None;
-        }
-        if crate::gen::cli::GEN_USAGE.contains("--tcp-conns") {
-            // The stateful mode exists but compare does not drive it yet.
-            return Some("not wired into compare yet (gen --tcp-conns exists)".into());
-        }
-        Some("not built yet (needs gen --tcp-conns, the smoltcp stateful mode)".into())
     }
 
     /// The ruleset text and the ipset file, written under `dir` (the
@@ -159,7 +152,5 @@ mod tests {
             assert_eq!(Scenario::by_name(s.name()), Some(s));
         }
         assert_eq!(Scenario::by_name("nope"), None);
-        assert!(Scenario::Plain.not_built().is_none());
-        assert!(Scenario::Tcp.not_built().is_some());
     }
 }
