@@ -61,6 +61,7 @@ use super::log::LogSpec;
 use super::recent::{RecentBuilder, RecentConfig, RecentError, RecentParams, RecentRule};
 use super::sets::{SetError, SetMatch, SetTable};
 use super::statistic::{StatisticError, StatisticRule};
+use super::targets::{nat_range, NatTarget};
 use super::v6::Match6;
 
 /// Why a ruleset cannot be compiled. Rule errors name the line of the
@@ -957,35 +958,6 @@ impl Cx<'_> {
                 ))),
             },
         })
-    }
-}
-
-/// A NAT target, with its range as `nf_nat_range2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NatTarget {
-    Snat(crate::nat::Range),
-    Dnat(crate::nat::Range),
-    /// The address is the egress port's, chosen per packet.
-    Masquerade(crate::nat::Range),
-    /// The address is the ingress port's primary one (127.0.0.1 at
-    /// OUTPUT), chosen per packet.
-    Redirect(crate::nat::Range),
-}
-
-fn nat_range(
-    r: &NatRange,
-    random: bool,
-    random_fully: bool,
-    persistent: bool,
-) -> crate::nat::Range {
-    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
-    crate::nat::Range {
-        addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),
-        ports: r.ports.map(|p| (p.min, p.max)),
-        base: r.ports.and_then(|p| p.base),
-        random,
-        random_fully,
-        persistent,
     }
 }
 

@@ -44,7 +44,7 @@ use sluice_config::iptables::ext::t_tcpmss::TcpmssAction;
 use sluice_config::iptables::ext::t_ttl::TtlOp;
 use sluice_config::iptables::Hook;
 
-use super::compile::{CTarget, NatTarget};
+use super::compile::CTarget;
 use super::log::{LogContext, LogRing, LogSpec};
 use super::reject::{self, NoReply, RejectContext};
 use crate::net::Net;
@@ -617,5 +617,34 @@ fn reverse_mtu(net: &Net, src: IpAddr) -> u32 {
         }
         RouteResult::Local => 65536,
         _ => u32::MAX,
+    }
+}
+
+/// A NAT target, with its range as `nf_nat_range2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NatTarget {
+    Snat(crate::nat::Range),
+    Dnat(crate::nat::Range),
+    /// The address is the egress port's, chosen per packet.
+    Masquerade(crate::nat::Range),
+    /// The address is the ingress port's primary one (127.0.0.1 at
+    /// OUTPUT), chosen per packet.
+    Redirect(crate::nat::Range),
+}
+
+pub(crate) fn nat_range(
+    r: &sluice_config::iptables::ext::t_nat::NatRange,
+    random: bool,
+    random_fully: bool,
+    persistent: bool,
+) -> crate::nat::Range {
+    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
+    crate::nat::Range {
+        addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),
+        ports: r.ports.map(|p| (p.min, p.max)),
+        base: r.ports.and_then(|p| p.base),
+        random,
+        random_fully,
+        persistent,
     }
 }
