@@ -664,15 +664,13 @@ fn check_covers_rules6_and_says_what_happens_to_ipv6() {
     // A rule the IPv6 dataplane does not run yet is warned about by name.
     d.write(
         "rules.v6",
-        "*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200\nCOMMIT\n",
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m recent --set --name seen\nCOMMIT\n",
     );
     let o = sluice(&["check", "--config", with6.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains(
-            "rules.v6: line 3: -A FORWARD ... (table mangle): TCPMSS in an ip6tables ruleset"
-        ),
+        e.contains("rules.v6: line 3: -A INPUT ... (table filter): recent in an ip6tables ruleset"),
         "{e}"
     );
 
