@@ -264,9 +264,15 @@ fn padded((port, mut frame): Probe, n: usize) -> Probe {
 }
 
 /// `probe` with its transport checksum (at `at` bytes into the transport
-/// header) replaced by `value`.
+/// header, right after a 20-byte IPv4 or 40-byte IPv6 header) replaced by
+/// `value`.
 fn with_l4_checksum((port, mut frame): Probe, at: usize, value: u16) -> Probe {
-    frame[34 + at..34 + at + 2].copy_from_slice(&value.to_be_bytes());
+    let l4 = if frame[12..14] == [0x86, 0xdd] {
+        54
+    } else {
+        34
+    };
+    frame[l4 + at..l4 + at + 2].copy_from_slice(&value.to_be_bytes());
     (port, frame)
 }
 

@@ -69,8 +69,6 @@ pub struct Families {
 }
 
 impl Families {
-    /// Both versions (tests, tools).
-    pub const BOTH: Families = Families { v4: true, v6: true };
     /// IPv4 only.
     pub const V4: Families = Families {
         v4: true,

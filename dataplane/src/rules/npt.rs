@@ -16,6 +16,8 @@
 
 use sluice_config::iptables::ext::t_npt::Prefix6;
 
+use crate::wire::checksum::{add, sum};
+
 /// A compiled SNPT or DNPT rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Npt {
@@ -28,22 +30,6 @@ pub(crate) struct Npt {
     /// `ip6t_npt_checkentry`'s adjustment: the one's-complement
     /// difference of the prefixes' sums.
     adjustment: u16,
-}
-
-/// One's-complement sum of the 16-bit words of `b`, folded.
-fn sum16(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for w in b.chunks(2) {
-        s += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    fold(s)
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
 }
 
 /// Whether the first `len` bits of `a` and `p` agree.
@@ -63,7 +49,7 @@ impl Npt {
     pub fn new(snpt: bool, src: Prefix6, dst: Prefix6) -> Npt {
         let (s, d) = (src.addr.octets(), dst.addr.octets());
         // ~csum_fold(csum_sub(src_sum, dst_sum)).
-        let adjustment = fold(u32::from(sum16(&s)) + u32::from(!sum16(&d)));
+        let adjustment = add(sum(&s), !sum(&d));
         Npt {
             snpt,
             src: s,
@@ -112,11 +98,11 @@ impl Npt {
                 None => return false,
             }
         };
-        let mut sum = fold(u32::from(word(a, idx)) + u32::from(self.adjustment));
-        if sum == 0xffff {
-            sum = 0;
+        let mut w = add(word(a, idx), self.adjustment);
+        if w == 0xffff {
+            w = 0;
         }
-        a[2 * idx..2 * idx + 2].copy_from_slice(&sum.to_be_bytes());
+        a[2 * idx..2 * idx + 2].copy_from_slice(&w.to_be_bytes());
         true
     }
 }
@@ -143,14 +129,14 @@ mod tests {
         // FD01:203:405:1::1234 becomes 2001:DB8:1:D550::1234.
         let n = Npt::new(true, pfx("fd01:203:405::", 48), pfx("2001:db8:1::", 48));
         let mut a = addr("fd01:203:405:1::1234");
-        let before = sum16(&a);
+        let before = sum(&a);
         assert!(n.matches(&a));
         assert!(n.map(&mut a));
         assert_eq!(
             Ipv6Addr::from(a),
             "2001:db8:1:d550::1234".parse::<Ipv6Addr>().unwrap()
         );
-        assert_eq!(sum16(&a), before);
+        assert_eq!(sum(&a), before);
         assert!(!n.matches(&addr("fd01:203:406::1")));
     }
 
@@ -158,11 +144,11 @@ mod tests {
     fn long_prefixes_adjust_the_first_word_that_is_not_all_ones() {
         let n = Npt::new(true, pfx("fd00:1:2:3::", 64), pfx("2001:db8:9:8::", 64));
         let mut a = addr("fd00:1:2:3:ffff:ffff:0:1");
-        let before = sum16(&a);
+        let before = sum(&a);
         assert!(n.map(&mut a));
         assert_eq!(&a[..8], &addr("2001:db8:9:8::")[..8]);
         assert_eq!(&a[8..12], &[0xff; 4]);
-        assert_eq!(sum16(&a), before);
+        assert_eq!(sum(&a), before);
         let mut all = addr("fd00:1:2:3:ffff:ffff:ffff:ffff");
         assert!(!n.map(&mut all));
     }

@@ -36,19 +36,6 @@ use sluice_config::iptables::ext::t_reject::RejectWith6;
 use super::reject::{checksum_checked, put_l2_type, put_reset, NoReply, RejectContext};
 use crate::wire::{checksum, ethernet, ipv6, EtherType, IpProtocol, PacketMeta};
 
-/// The ICMPv6 code of `with` (`None`: `tcp-reset`).
-pub fn icmp6_code(with: RejectWith6) -> Option<u8> {
-    Some(match with {
-        RejectWith6::NoRoute => 0,
-        RejectWith6::AdmProhibited => 1,
-        RejectWith6::AddrUnreachable => 3,
-        RejectWith6::PortUnreachable => 4,
-        RejectWith6::PolicyFail => 5,
-        RejectWith6::RejectRoute => 6,
-        RejectWith6::TcpReset => return None,
-    })
-}
-
 /// Answers `frame` as `-j REJECT --reject-with with` does in ip6tables;
 /// `src` is the ICMPv6 answer's source (unused for a reset).
 pub fn reject6(
@@ -59,7 +46,7 @@ pub fn reject6(
     src: Ipv6Addr,
     out: &mut [u8],
 ) -> Result<usize, NoReply> {
-    match icmp6_code(with) {
+    match with.icmp6_code() {
         Some(code) => icmp6_unreachable(code, frame, meta, ctx, src, out),
         None => tcp_reset6(frame, meta, ctx, out),
     }

@@ -331,20 +331,8 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
     if icmp {
         // icmp_send routes the answer before building it: its source and
         // the MTU that caps it come from the route back.
-        let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
-            RouteResult::Forward { port, next_hop } => (port, next_hop),
-            // To a broadcast source the kernel sends the answer as a link
-            // broadcast (and loops a copy back to itself, which sluice
-            // does not).
-            RouteResult::Broadcast { port } => (port, meta.src),
-            RouteResult::Local => {
-                batch.count(Counter::IcmpSuppressed);
-                return;
-            }
-            _ => {
-                batch.count(Counter::IcmpNoRoute);
-                return;
-            }
+        let Some((port, next_hop)) = route_back(batch, i, cx) else {
+            return;
         };
         ctx.mtu = cx.net.port(port).map_or(576, |c| u32::from(c.mtu));
         let route_src = match cx.net.source_for(port, next_hop) {
@@ -354,6 +342,19 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
         ctx.icmp_src = reject::icmp_source(&meta, cx.hook == Hook::Input, route_src);
     }
     let built = reject::reject(with, batch.frame(i), &meta, &ctx, cx.reply);
+    send_answer(batch, i, built, icmp, cx.reply);
+}
+
+/// Sends REJECT's answer built into `reply` (an ICMP error when `icmp`,
+/// else a reset), or counts why there is none.
+#[inline(always)]
+fn send_answer(
+    batch: &mut Batch<'_>,
+    i: usize,
+    built: Result<usize, NoReply>,
+    icmp: bool,
+    reply: &[u8],
+) {
     match built {
         Ok(n) => {
             let (kind, counter) = if icmp {
@@ -361,9 +362,34 @@ fn reject(with: RejectWith, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
             } else {
                 (EmitKind::Plain, Counter::RejectTcpReset)
             };
-            batch.emit(i, &cx.reply[..n], kind, counter);
+            batch.emit(i, &reply[..n], kind, counter);
         }
         Err(why) => batch.count(no_reply_counter(why)),
+    }
+}
+
+/// The route an ICMP error about packet `i` takes back to its sender:
+/// the port and next hop (to a broadcast source the kernel answers by
+/// link broadcast, and loops a copy back to itself, which sluice does
+/// not). `None`, counted, when the route is the box's own
+/// (`icmp.suppressed`) or there is none (`icmp.no_route`).
+fn route_back(
+    batch: &mut Batch<'_>,
+    i: usize,
+    cx: &TargetCx<'_>,
+) -> Option<(crate::route::PortId, IpAddr)> {
+    let src = batch.meta(i).src;
+    match cx.net.router.lookup(&FlowKey::output(src)) {
+        RouteResult::Forward { port, next_hop } => Some((port, next_hop)),
+        RouteResult::Broadcast { port } => Some((port, src)),
+        RouteResult::Local => {
+            batch.count(Counter::IcmpSuppressed);
+            None
+        }
+        _ => {
+            batch.count(Counter::IcmpNoRoute);
+            None
+        }
     }
 }
 
@@ -377,13 +403,8 @@ fn reject6(
     i: usize,
     cx: &mut TargetCx<'_>,
 ) {
-    use super::reject6;
     let meta = *batch.meta(i);
-    let icmp = reject6::icmp6_code(with).is_some();
-    let ctx = RejectContext {
-        ttl: 64,
-        ..RejectContext::default()
-    };
+    let icmp = with.icmp6_code().is_some();
     let mut src = std::net::Ipv6Addr::UNSPECIFIED;
     if icmp {
         match icmp6_source(batch, i, cx) {
@@ -391,17 +412,9 @@ fn reject6(
             None => return,
         }
     }
-    match reject6::reject6(with, batch.frame(i), &meta, &ctx, src, cx.reply) {
-        Ok(n) => {
-            let (kind, counter) = if icmp {
-                (EmitKind::IcmpError, Counter::RejectIcmp)
-            } else {
-                (EmitKind::Plain, Counter::RejectTcpReset)
-            };
-            batch.emit(i, &cx.reply[..n], kind, counter);
-        }
-        Err(why) => batch.count(no_reply_counter(why)),
-    }
+    let ctx = RejectContext::default();
+    let built = super::reject6::reject6(with, batch.frame(i), &meta, &ctx, src, cx.reply);
+    send_answer(batch, i, built, icmp, cx.reply);
 }
 
 /// The source of an ICMPv6 error about packet `i` (`icmp6_send`): its
@@ -416,17 +429,7 @@ fn icmp6_source(batch: &mut Batch<'_>, i: usize, cx: &TargetCx<'_>) -> Option<st
     if cx.hook == Hook::Input {
         return Some(dst);
     }
-    let (port, next_hop) = match cx.net.router.lookup(&FlowKey::output(meta.src)) {
-        RouteResult::Forward { port, next_hop } => (port, next_hop),
-        RouteResult::Local => {
-            batch.count(Counter::IcmpSuppressed);
-            return None;
-        }
-        _ => {
-            batch.count(Counter::IcmpNoRoute);
-            return None;
-        }
-    };
+    let (port, next_hop) = route_back(batch, i, cx)?;
     match cx.net.source_for(port, next_hop) {
         Some(IpAddr::V6(a)) => Some(a),
         _ => {
@@ -462,10 +465,7 @@ fn npt(n: &super::npt::Npt, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'
         // the half-mapped packet.
         if let Some(src) = icmp6_source(batch, i, cx) {
             let meta = *batch.meta(i);
-            let ctx = RejectContext {
-                ttl: 64,
-                ..RejectContext::default()
-            };
+            let ctx = RejectContext::default();
             match super::reject6::icmp6_error(
                 (4, 0, at as u32),
                 false,
