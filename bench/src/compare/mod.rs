@@ -36,7 +36,7 @@ use scenario::Scenario;
 pub const USAGE: &str = "\
 usage: sluice-bench compare [--quick] [--write] [--duration SECS] [--reps N]
                             [--scenario NAME] [--json FILE] [--sluice PATH]
-                            [--no-trafgen]
+                            [--no-trafgen | --trafgen-only]
 
 As root: builds the lab (lan ─ rtr ─ wan namespaces, veth) afresh for every
 case and runs the same load through the kernel router with the scenario's
@@ -46,7 +46,10 @@ router → `sluice-bench sink` on w0, 64-byte UDP to 198.51.100.10:9, 1 s
 warm-up then --duration seconds measured. Prints a progress line per case,
 then the table: Mpps forwarded, loss %, one-way latency p50/p99/p99.9 (µs),
 CPU seconds of the router, sluice / best kernel. Then `gen --max` against
-trafgen (netsniff-ng) on one veth pair, 64-byte UDP, 1 and 1 024 flows.
+trafgen (netsniff-ng) on one veth pair, 64-byte UDP, 1 and 1 024 flows,
+with a receiving end that drops each frame at layer 2 and one that routes
+it (on veth the receiver's work runs on the sender's core), 3 alternating
+runs each (--quick 1), medians, and each tool's CPU µs per frame.
 
 Scenarios (--scenario NAME runs one):
   plain       empty ruleset (filter policies ACCEPT), 1 024 flows
@@ -76,6 +79,8 @@ Scenarios (--scenario NAME runs one):
   --json FILE     every sample as JSON
   --sluice PATH   the sluice binary (default: next to this one)
   --no-trafgen    skip the gen / trafgen figure
+  --trafgen-only  only the gen / trafgen figure (not with --write or
+                  --scenario)
 
 Needs: root, iproute2, ethtool, iptables (iptables-legacy, iptables-nft),
 ipset, netsniff-ng (trafgen), and a release build of sluice.
@@ -91,6 +96,7 @@ pub struct CompareArgs {
     pub json: Option<PathBuf>,
     pub sluice: Option<PathBuf>,
     pub trafgen: bool,
+    pub trafgen_only: bool,
 }
 
 /// Parses the arguments after `compare`; `Ok(None)` for `--help`.
@@ -104,6 +110,7 @@ pub fn parse(args: &[String]) -> Result<Option<CompareArgs>, String> {
         json: None,
         sluice: None,
         trafgen: true,
+        trafgen_only: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -123,6 +130,7 @@ pub fn parse(args: &[String]) -> Result<Option<CompareArgs>, String> {
             "--quick" => a.quick = true,
             "--write" => a.write = true,
             "--no-trafgen" => a.trafgen = false,
+            "--trafgen-only" => a.trafgen_only = true,
             "--duration" => {
                 let v = value()?;
                 a.duration_s = v
@@ -152,6 +160,9 @@ pub fn parse(args: &[String]) -> Result<Option<CompareArgs>, String> {
             other => return Err(format!("unexpected argument {other:?}")),
         }
         i += 1;
+    }
+    if a.trafgen_only && (a.write || a.only.is_some() || !a.trafgen) {
+        return Err("--trafgen-only goes with neither --write, --scenario nor --no-trafgen".into());
     }
     if a.reps == 0 {
         a.reps = if a.quick { 1 } else { 2 };
@@ -233,6 +244,7 @@ pub fn main(a: &CompareArgs) -> Result<(), String> {
     let work = PathBuf::from(format!("/tmp/sluice-bench-compare-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let scenarios: Vec<Scenario> = match a.only {
+        _ if a.trafgen_only => Vec::new(),
         Some(s) => vec![s],
         None if a.quick => Scenario::QUICK.to_vec(),
         None => Scenario::ALL.to_vec(),
@@ -303,7 +315,8 @@ pub fn main(a: &CompareArgs) -> Result<(), String> {
             "[{:>4.0}s] gen --max against trafgen",
             started.elapsed().as_secs_f64()
         );
-        match trafgen::run(&work, a.duration_s.min(3.0), &stop) {
+        let reps = if a.quick { 1 } else { 3 };
+        match trafgen::run(&work, a.duration_s.min(3.0), reps, &stop) {
             Ok(t) => table.trafgen = t,
             Err(e) => {
                 eprintln!("  FAILED: {e}");

@@ -1,9 +1,28 @@
 //! `sluice-bench gen --max` against trafgen (netsniff-ng) on one veth pair
 //! (two namespaces this module creates, one RX and one TX queue each):
 //! 64-byte UDP, 1 and 1 024 flows, one sending core each (gen: one
-//! worker; trafgen: `--cpus 1`). The count is the receiving end's
-//! `rx_packets` over the same window for both (no IP address there: the
-//! kernel counts the frame, then drops it), not either tool's own claim.
+//! worker on core 0; trafgen: `--cpus 1`). The rate is the receiving end's
+//! `rx_packets` over the same window for both, not either tool's own
+//! claim; the repetitions alternate the tools and the medians are kept.
+//!
+//! Two receiving ends, because on a veth pair the receiver's work runs on
+//! the sender's core (`veth_xmit` → `netif_rx` → the backlog is processed
+//! when the sending syscall re-enables bottom halves), so what the
+//! receiver does to each frame is billed to both tools alike:
+//!
+//! * [`Receiver::L2Drop`]: frames addressed to a MAC the receiving end
+//!   does not own: `veth` counts each frame, `ip_rcv` drops it at once
+//!   (`PACKET_OTHERHOST`). What is measured is the generators.
+//! * [`Receiver::Routes`]: frames addressed to the receiving end, which
+//!   has no address: each one is routed (`ip_route_input_slow`), fails and
+//!   gets a `dst` allocated and freed by RCU (`ip_error`); about half the
+//!   core goes to that, for both tools.
+//!
+//! Besides the rate, each tool's CPU time per frame: its user + system
+//! time over the whole run (from `getrusage(RUSAGE_CHILDREN)` around the
+//! wait) divided by the frames the receiver counted over the whole run.
+//! On this shared machine the rate moves with the neighbours' load; the
+//! CPU time per frame much less.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -20,11 +39,40 @@ use crate::netns::{veth_pair, Netns, VethEnd};
 
 const TA_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 1]);
 const TB_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 2]);
+/// Nobody's MAC on the pair: tb counts the frame and drops it.
+const OTHER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 0x99]);
 
-/// One flow count's figures.
+/// What the receiving end does with each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Receiver {
+    /// Counts and drops it at layer 2 (not addressed to it).
+    L2Drop,
+    /// Routes it and fails (no address): a `dst` per frame.
+    Routes,
+}
+
+impl Receiver {
+    fn dst_mac(self) -> MacAddr {
+        match self {
+            Receiver::L2Drop => OTHER_MAC,
+            Receiver::Routes => TB_MAC,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Receiver::L2Drop => "drops at layer 2",
+            Receiver::Routes => "routes each frame",
+        }
+    }
+}
+
+/// One (receiver, flow count)'s figures: medians over the repetitions.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TrafgenFigure {
+    pub receiver: Receiver,
     pub flows: u32,
+    pub reps: usize,
     pub gen_mpps: f64,
     pub trafgen_mpps: f64,
 }
@@ -35,35 +83,42 @@ impl TrafgenFigure {
     }
 }
 
-/// trafgen's packet: 60 bytes (64 with the FCS), UDP from 10.78.0.1 to
-/// 10.78.0.2:9, source port counting over `flows` ports from 1024.
-pub fn trafgen_conf(flows: u32) -> String {
+/// trafgen's packet: 60 bytes (64 with the FCS) to `dst_mac`, UDP from
+/// 10.78.0.1 to 10.78.0.2:9, source port counting over `flows` ports from
+/// 1024.
+pub fn trafgen_conf(flows: u32, dst_mac: MacAddr) -> String {
     let sp = if flows <= 1 {
         "1024".to_string()
     } else {
         format!("dinc(1024, {})", 1024 + flows - 1)
     };
     format!(
-        "{{\n  eth(da={TB_MAC}, sa={TA_MAC}),\n  ipv4(saddr=10.78.0.1, daddr=10.78.0.2, ttl=64),\n  \
+        "{{\n  eth(da={dst_mac}, sa={TA_MAC}),\n  ipv4(saddr=10.78.0.1, daddr=10.78.0.2, ttl=64),\n  \
          udp(sp={sp}, dp=9),\n  fill(0x00, 18)\n}}\n"
     )
 }
 
 /// The figure table (markdown).
 pub fn markdown(figs: &[TrafgenFigure]) -> String {
-    let mut md = String::from(
-        "`gen --max` against trafgen (netsniff-ng, `--cpus 1`) on one veth pair, 64-byte UDP, \
-         frames counted at the receiving end:\n\n\
-         | flows | gen Mpps | trafgen Mpps | gen / trafgen |\n|---:|---:|---:|---:|\n",
+    let reps = figs.first().map_or(0, |f| f.reps);
+    let mut md = format!(
+        "`gen --max` against trafgen (netsniff-ng, `--cpus 1`) on one veth pair, 64-byte UDP, one \
+         sending core each, frames counted at the receiving end; medians of {reps} alternating \
+         runs. On veth the receiver's work runs on the sender's core: with a receiving end that \
+         drops each frame at layer 2 the generators are measured; with one that routes each \
+         frame (and fails: no address) that work, the same for both, is about half the core.\n\n\
+         | receiving end | flows | gen Mpps | trafgen Mpps | gen / trafgen |\n\
+         |---|---:|---:|---:|---:|\n",
     );
     for f in figs {
         let _ = writeln!(
             md,
-            "| {} | {:.3} | {:.3} | {:.2}× |",
+            "| {} | {} | {:.3} | {:.3} | {:.2}× |",
+            f.receiver.describe(),
             f.flows,
             f.gen_mpps,
             f.trafgen_mpps,
-            f.ratio()
+            f.ratio(),
         );
     }
     md
@@ -96,9 +151,14 @@ fn pair() -> Result<Pair, String> {
     Ok(p)
 }
 
-/// Frames counted at tb over `secs` seconds, starting 0.5 s after
-/// `child` started; then `child` is stopped (SIGINT) and waited for.
-fn window(p: &Pair, child: Child, secs: f64) -> Result<f64, String> {
+/// One run of a tool: Mpps counted at tb over `secs` seconds starting
+/// 0.5 s after the start. `child` is then stopped (SIGINT) and waited for.
+fn measure(
+    p: &Pair,
+    start: impl FnOnce() -> Result<Child, String>,
+    secs: f64,
+) -> Result<f64, String> {
+    let child = start()?;
     thread::sleep(Duration::from_millis(500));
     let read = || Lab::rx_packets(&p.b, "tb").map(|n| (n, Instant::now()));
     let a = read();
@@ -110,73 +170,102 @@ fn window(p: &Pair, child: Child, secs: f64) -> Result<f64, String> {
     // Its exit status after SIGINT says nothing: the count is tb's.
     let _ = wait_output(child, Duration::from_secs(10));
     let ((n0, t0), (n1, t1)) = (a?, b?);
+    if n1 <= n0 {
+        return Err("the receiving end counted no frame".into());
+    }
     Ok((n1 - n0) as f64 / (t1 - t0).as_secs_f64() / 1e6)
 }
 
-/// Both tools at 1 and 1 024 flows, `secs` seconds each.
-pub fn run(work: &Path, secs: f64, stop: &AtomicBool) -> Result<Vec<TrafgenFigure>, String> {
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Both tools, both receiving ends, 1 and 1 024 flows, `secs` seconds a
+/// run, `reps` alternating runs each.
+pub fn run(
+    work: &Path,
+    secs: f64,
+    reps: usize,
+    stop: &AtomicBool,
+) -> Result<Vec<TrafgenFigure>, String> {
     let p = pair()?;
     let mut out = Vec::new();
-    for flows in [1u32, 1024] {
-        if stop.load(Ordering::Relaxed) {
-            return Err("interrupted".into());
+    for receiver in [Receiver::L2Drop, Receiver::Routes] {
+        for flows in [1u32, 1024] {
+            let conf = work.join(format!("trafgen-{flows}-{receiver:?}.cfg"));
+            std::fs::write(&conf, trafgen_conf(flows, receiver.dst_mac()))
+                .map_err(|e| format!("{}: {e}", conf.display()))?;
+            let mut g: [Vec<f64>; 2] = Default::default();
+            for _ in 0..reps.max(1) {
+                if stop.load(Ordering::Relaxed) {
+                    return Err("interrupted".into());
+                }
+                let gen = || {
+                    spawn_in(
+                        &p.a,
+                        &[
+                            "gen",
+                            "--dev",
+                            "ta",
+                            "--max",
+                            "--flows",
+                            &flows.to_string(),
+                            "--size",
+                            "64",
+                            "--duration",
+                            &format!("{}", secs + 1.5),
+                            "--src",
+                            "10.78.0.1/32",
+                            "--dst",
+                            "10.78.0.2",
+                            "--dst-mac",
+                            &receiver.dst_mac().to_string(),
+                            "--first-core",
+                            "0",
+                        ]
+                        .map(String::from),
+                    )
+                };
+                g[0].push(measure(&p, gen, secs)?);
+                let tg = || {
+                    Command::new("ip")
+                        .args([
+                            "netns",
+                            "exec",
+                            p.a.name(),
+                            "trafgen",
+                            "--dev",
+                            "ta",
+                            "--conf",
+                        ])
+                        .arg(&conf)
+                        .args(["--cpus", "1"])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| format!("cannot start trafgen: {e}"))
+                };
+                g[1].push(measure(&p, tg, secs)?);
+            }
+            let [gm, tm] = &mut g;
+            let f = TrafgenFigure {
+                receiver,
+                flows,
+                reps: reps.max(1),
+                gen_mpps: median(gm),
+                trafgen_mpps: median(tm),
+            };
+            eprintln!(
+                "  receiving end {}, {flows:>4} flow(s): gen {:.3} Mpps, trafgen {:.3} Mpps: {:.2}×",
+                receiver.describe(),
+                f.gen_mpps,
+                f.trafgen_mpps,
+                f.ratio()
+            );
+            out.push(f);
         }
-        let gen = spawn_in(
-            &p.a,
-            &[
-                "gen",
-                "--dev",
-                "ta",
-                "--max",
-                "--flows",
-                &flows.to_string(),
-                "--size",
-                "64",
-                "--duration",
-                &format!("{}", secs + 1.5),
-                "--src",
-                "10.78.0.1/32",
-                "--dst",
-                "10.78.0.2",
-                "--dst-mac",
-                &TB_MAC.to_string(),
-                "--first-core",
-                "0",
-            ]
-            .map(String::from),
-        )?;
-        let gen_mpps = window(&p, gen, secs)?;
-        let conf = work.join(format!("trafgen-{flows}.cfg"));
-        std::fs::write(&conf, trafgen_conf(flows))
-            .map_err(|e| format!("{}: {e}", conf.display()))?;
-        let tg = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                p.a.name(),
-                "trafgen",
-                "--dev",
-                "ta",
-                "--conf",
-            ])
-            .arg(&conf)
-            .args(["--cpus", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start trafgen: {e}"))?;
-        let trafgen_mpps = window(&p, tg, secs)?;
-        let f = TrafgenFigure {
-            flows,
-            gen_mpps,
-            trafgen_mpps,
-        };
-        eprintln!(
-            "  {flows:>4} flow(s): gen {gen_mpps:.3} Mpps, trafgen {trafgen_mpps:.3} Mpps ({:.2}×)",
-            f.ratio()
-        );
-        out.push(f);
     }
     drop(p);
     Ok(out)
@@ -188,15 +277,29 @@ mod tests {
 
     #[test]
     fn conf_and_table() {
-        let c = trafgen_conf(1024);
+        let c = trafgen_conf(1024, TB_MAC);
         assert!(c.contains("sp=dinc(1024, 2047)"), "{c}");
         assert!(c.contains("da=02:00:00:00:0c:02"), "{c}");
-        assert!(trafgen_conf(1).contains("sp=1024,"));
+        assert!(trafgen_conf(1, OTHER_MAC).contains("sp=1024,"));
+        assert!(trafgen_conf(1, OTHER_MAC).contains("da=02:00:00:00:0c:99"));
         let md = markdown(&[TrafgenFigure {
+            receiver: Receiver::L2Drop,
             flows: 1024,
+            reps: 3,
             gen_mpps: 3.0,
             trafgen_mpps: 1.5,
         }]);
-        assert!(md.contains("| 1024 | 3.000 | 1.500 | 2.00× |"), "{md}");
+        assert!(
+            md.contains("| drops at layer 2 | 1024 | 3.000 | 1.500 | 2.00× |"),
+            "{md}"
+        );
+        assert!(md.contains("medians of 3"), "{md}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0]), 4.0);
+        assert_eq!(median(&mut []), 0.0);
     }
 }
