@@ -1,0 +1,290 @@
+//! End to end: the uplink by DHCP (`address = ["dhcp"]`, issue 13 part 4).
+//! The lab's namespaces (see lab.rs); `wan` runs dnsmasq as the ISP's DHCP
+//! server on w0 (10.0.2.2, the router option too) with T1 8 s and T2 14 s
+//! (options 58/59), so a renewal comes soon. `sluice run` in `rtr` gets
+//! the lease, masquerades the LAN through it (bytes checked), renews, then
+//! loses it when the server's range moves (a NAK at the next renewal):
+//! the flow masqueraded through the old address is dropped from
+//! conntrack, and the same client socket's next datagram leaves through
+//! the new address, as the kernel's `masq_inet_event` has it.
+//!
+//! Needs root, namespaces and dnsmasq; otherwise it prints `SKIP:` and
+//! passes. Every wait is bounded; dnsmasq is killed when the test ends.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TOML: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24"]
+
+[[interface]]
+name = "r1"
+address = ["dhcp"]
+
+[[interface]]
+name = "r2"
+address = ["10.0.3.1/24"]
+
+[firewall]
+rules = "rules.v4"
+
+[control]
+socket = "sluice.sock"
+metrics = "127.0.0.1:9464"
+"#;
+
+/// The safe default's shape: MASQUERADE out of the uplink, LAN to WAN
+/// forwarded, nothing in to the box (DHCP needs no rule).
+const RULES: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o r1 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i r0 -o r1 -j ACCEPT
+COMMIT
+";
+
+/// dnsmasq in `ns`, killed on drop.
+struct Dnsmasq(Child);
+
+impl Dnsmasq {
+    fn start(lab: &Lab, range: &str, tag: &str) -> Dnsmasq {
+        let leases = lab.dir.join(format!("leases-{tag}"));
+        let log = std::fs::File::create(lab.dir.join(format!("dnsmasq-{tag}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", lab.wan.name(), "dnsmasq"])
+            .args([
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--user=root",
+                "--pid-file",
+                "--interface=w0",
+                "--bind-interfaces",
+                "--dhcp-authoritative",
+                "--log-dhcp",
+                "--log-facility=-",
+                &format!("--dhcp-range={range},255.255.255.0,2m"),
+                "--dhcp-option=option:router,10.0.2.2",
+                "--dhcp-option=option:T1,8",
+                "--dhcp-option=option:T2,14",
+                &format!("--dhcp-leasefile={}", leases.display()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start dnsmasq");
+        Dnsmasq(child)
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dnsmasq_missing() -> bool {
+    if Command::new("dnsmasq").arg("--version").output().is_err() {
+        eprintln!("SKIP: dnsmasq is not installed (scripts/bootstrap installs dnsmasq-base)");
+        return true;
+    }
+    false
+}
+
+/// Waits (`secs` at most) until the daemon's log has `needle` after byte
+/// `from`; the log's length then.
+fn wait_log(lab: &Lab, needle: &str, from: usize, secs: u64) -> usize {
+    let t = Instant::now();
+    loop {
+        let log = lab.log_text();
+        if log.get(from..).is_some_and(|l| l.contains(needle)) {
+            return log.len();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "no {needle:?} in the log after {secs} s:\n{log}\n--- dnsmasq ---\n{}",
+            dnsmasq_logs(lab)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn dnsmasq_logs(lab: &Lab) -> String {
+    ["a", "b"]
+        .iter()
+        .map(|t| {
+            std::fs::read_to_string(lab.dir.join(format!("dnsmasq-{t}.log"))).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// The address of the last "acquired" line after byte `from`.
+fn acquired(lab: &Lab, from: usize) -> String {
+    let log = lab.log_text();
+    let line = log[from..]
+        .lines()
+        .rfind(|l| l.contains("dhcp: r1: acquired "))
+        .expect("an acquired line")
+        .to_string();
+    let rest = line.split("acquired ").nth(1).unwrap();
+    rest.split('/').next().unwrap().to_string()
+}
+
+/// One datagram from the LAN client's socket and the server's answer.
+fn ask(s: &UdpSocket, text: &str) -> Result<String, String> {
+    s.send(text.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 512];
+    let n = s.recv(&mut buf).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[test]
+fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
+    if skip() || dnsmasq_missing() {
+        return;
+    }
+    let mut lab = Lab::topology(1, "");
+    std::fs::write(lab.config(), TOML).unwrap();
+    std::fs::write(lab.dir.join("rules.v4"), RULES).unwrap();
+    let sock = lab.dir.join("sluice.sock");
+    let sock = sock.to_str().unwrap().to_string();
+    let a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a");
+    let (check, out, err) = ctl(&["check", "--config", lab.config().to_str().unwrap()]);
+    assert_eq!(check, Some(0), "{out}{err}");
+    lab.start();
+
+    // The lease: address, connected network, default route via option 3.
+    let mut at = wait_log(&lab, "dhcp: r1: acquired ", 0, 30);
+    let first = acquired(&lab, 0);
+    assert!(first.starts_with("10.0.2.5"), "{first}");
+    let log = lab.log_text();
+    assert!(
+        log.contains(&format!(
+            "acquired {first}/24 router 10.0.2.2 from server 10.0.2.2, lease 120s (T1 8s, T2 14s)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("(T1 8s, T2 14s): generation 2 running on 1 worker(s)"),
+        "{log}"
+    );
+
+    // LAN → WAN through MASQUERADE on the leased address, bytes checked.
+    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
+    udp_server(&lab.wan, "198.51.100.10:5002", "wan");
+    let r = in_ns(&lab.lan, || {
+        tcp_send(Some(CLIENT), "198.51.100.10:5001", 7, 300_000)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(r.unwrap(), format!("wan {first}"));
+    let udp = in_ns(&lab.lan, || {
+        let s = UdpSocket::bind((CLIENT, 40_000)).unwrap();
+        s.connect("198.51.100.10:5002".parse::<SocketAddr>().unwrap())
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ask(&udp, "one").unwrap(), format!("wan {first} one"));
+    let (_, ct, _) = ctl(&["conntrack", "list", "-p", "udp", "--socket", &sock]);
+    assert!(
+        ct.contains(&format!("dst={first} sport=5002 dport=40000")),
+        "{ct}"
+    );
+
+    // Seen in `sluice stats` and the metrics.
+    let (code, stats, err) = ctl(&["stats", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        stats.contains(&format!(
+            "dhcp r1: bound {first}/24 router 10.0.2.2 server 10.0.2.2 lease 120s"
+        )),
+        "{stats}"
+    );
+    let (_, _, metrics) = http(&lab, "127.0.0.1:9464", "GET", "/metrics");
+    assert!(
+        metrics.contains("sluice_dhcp_bound{interface=\"r1\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "address=\"{first}/24\",router=\"10.0.2.2\",server=\"10.0.2.2\""
+        )),
+        "{metrics}"
+    );
+
+    // A renewal at T1 (8 s), unicast to the server, same address.
+    at = wait_log(&lab, &format!("dhcp: r1: renewed {first}/24"), at, 20);
+    assert_eq!(
+        ask(&udp, "two").unwrap(),
+        format!("wan {first} two"),
+        "the flow goes on"
+    );
+
+    // The ISP's range moves: the next renewal is NAKed, the address is
+    // lost, a new lease comes.
+    drop(a);
+    let _b = Dnsmasq::start(&lab, "10.0.2.100,10.0.2.109", "b");
+    at = wait_log(
+        &lab,
+        &format!("dhcp: r1: lost {first}/24 (NAK from the server)"),
+        at,
+        30,
+    );
+    wait_log(&lab, "dhcp: r1: acquired ", at, 30);
+    let second = acquired(&lab, at);
+    assert!(second.starts_with("10.0.2.10"), "{second}");
+    wait_for("the new lease in the stats", || {
+        ctl(&["stats", "--socket", &sock])
+            .1
+            .contains(&format!("dhcp r1: bound {second}/24"))
+    });
+
+    // The flow masqueraded through the lost address is gone from
+    // conntrack; the same socket's next datagram is a new flow through the
+    // new address.
+    let (_, ct, _) = ctl(&["conntrack", "list", "--socket", &sock]);
+    assert!(!ct.contains(&first), "an entry still uses {first}:\n{ct}");
+    assert_eq!(ask(&udp, "three").unwrap(), format!("wan {second} three"));
+    let r = in_ns(&lab.lan, || {
+        tcp_send(Some(CLIENT), "198.51.100.10:5001", 8, 100_000)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(r.unwrap(), format!("wan {second}"));
+    let (_, stats, _) = ctl(&["stats", "--socket", &sock]);
+    assert!(stats.contains("acquired 2 renewed 1 lost 1"), "{stats}");
+    let log = lab.log_text();
+    assert!(!log.contains("error"), "{log}");
+    assert_eq!(
+        log.matches("dhcp: r1: acquired ").count(),
+        2,
+        "one line per event: {log}"
+    );
+    assert_eq!(log.matches("dhcp: r1: renewed ").count(), 1, "{log}");
+    assert_eq!(log.matches("dhcp: r1: lost ").count(), 1, "{log}");
+    let (st, _) = lab.stop();
+    assert!(st.success());
+    assert!(Path::new(&lab.dir).exists());
+}
