@@ -167,10 +167,38 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
     std::fs::write(lab.dir.join("rules.v4"), RULES).unwrap();
     let sock = lab.dir.join("sluice.sock");
     let sock = sock.to_str().unwrap().to_string();
-    let a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a");
     let (check, out, err) = ctl(&["check", "--config", lab.config().to_str().unwrap()]);
     assert_eq!(check, Some(0), "{out}{err}");
+    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
+    udp_server(&lab.wan, "198.51.100.10:5002", "wan");
+    let udp = in_ns(&lab.lan, || {
+        let s = UdpSocket::bind((CLIENT, 40_000)).unwrap();
+        s.connect("198.51.100.10:5002".parse::<SocketAddr>().unwrap())
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    })
+    .join()
+    .unwrap();
     lab.start();
+
+    // No server yet: no address, no default route, nothing leaves.
+    wait_for("the client selecting", || {
+        ctl(&["stats", "--socket", &sock])
+            .1
+            .contains("dhcp r1: selecting no lease")
+    });
+    assert!(
+        ask(&udp, "zero").is_err(),
+        "nothing goes out without a lease"
+    );
+    let (_, _, metrics) = http(&lab, "127.0.0.1:9464", "GET", "/metrics");
+    assert!(
+        metrics.contains("sluice_dhcp_bound{interface=\"r1\"} 0"),
+        "{metrics}"
+    );
+    // The ISP's server comes up; a retransmitted DISCOVER finds it.
+    let a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a");
 
     // The lease: address, connected network, default route via option 3.
     let mut at = wait_log(&lab, "dhcp: r1: acquired ", 0, 30);
@@ -189,23 +217,12 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
     );
 
     // LAN → WAN through MASQUERADE on the leased address, bytes checked.
-    tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
-    udp_server(&lab.wan, "198.51.100.10:5002", "wan");
     let r = in_ns(&lab.lan, || {
         tcp_send(Some(CLIENT), "198.51.100.10:5001", 7, 300_000)
     })
     .join()
     .unwrap();
     assert_eq!(r.unwrap(), format!("wan {first}"));
-    let udp = in_ns(&lab.lan, || {
-        let s = UdpSocket::bind((CLIENT, 40_000)).unwrap();
-        s.connect("198.51.100.10:5002".parse::<SocketAddr>().unwrap())
-            .unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        s
-    })
-    .join()
-    .unwrap();
     assert_eq!(ask(&udp, "one").unwrap(), format!("wan {first} one"));
     let (_, ct, _) = ctl(&["conntrack", "list", "-p", "udp", "--socket", &sock]);
     assert!(

@@ -100,6 +100,20 @@ impl Lease {
         self.at(self.lease_secs)
     }
 
+    /// The router option as the log and `sluice stats` show it.
+    pub fn router_text(&self) -> String {
+        self.router.map_or("none".to_string(), |r| r.to_string())
+    }
+
+    /// The lease time as the log and `sluice stats` show it.
+    pub fn time_text(&self) -> String {
+        if self.lease_secs == u32::MAX {
+            "infinite".to_string()
+        } else {
+            format!("{}s", self.lease_secs)
+        }
+    }
+
     /// Same address, prefix and router.
     fn same_binding(&self, o: &Lease) -> bool {
         (self.addr, self.prefix, self.router) == (o.addr, o.prefix, o.router)

@@ -127,13 +127,9 @@ impl Status {
                 "{}/{} router {} server {} lease {}, T1 {}, T2 {}, expires {}",
                 l.addr,
                 l.prefix,
-                l.router.map_or("none".to_string(), |r| r.to_string()),
+                l.router_text(),
                 l.server,
-                if l.lease_secs == u32::MAX {
-                    "infinite".to_string()
-                } else {
-                    format!("{}s", l.lease_secs)
-                },
+                l.time_text(),
                 secs(self.t1_in),
                 secs(self.t2_in),
                 secs(self.expires_in),

@@ -51,13 +51,9 @@ fn describe(l: &Lease) -> String {
         "{}/{} router {} from server {}, lease {} (T1 {}s, T2 {}s)",
         l.addr,
         l.prefix,
-        l.router.map_or("none".to_string(), |r| r.to_string()),
+        l.router_text(),
         l.server,
-        if l.lease_secs == u32::MAX {
-            "infinite".to_string()
-        } else {
-            format!("{}s", l.lease_secs)
-        },
+        l.time_text(),
         l.t1_secs,
         l.t2_secs
     )

@@ -100,6 +100,16 @@ fn bound(t0: Instant, addr: Ipv4Addr) -> Client {
     c
 }
 
+/// A client bound to `addr` at `t0` that has just sent its renewal at T1
+/// (20 s); the renewal.
+fn renewing(t0: Instant, addr: Ipv4Addr) -> (Client, Sent) {
+    let mut c = bound(t0, addr);
+    c.take_events();
+    c.poll(t0 + s(20));
+    let r = one(&mut c);
+    (c, r)
+}
+
 #[test]
 fn discover_offer_request_ack_gives_the_lease() {
     let t0 = Instant::now();
@@ -224,11 +234,8 @@ fn renews_at_t1_unicast_then_rebinds_at_t2_then_expires() {
 fn renewal_ack_extends_the_lease() {
     let t0 = Instant::now();
     let addr = Ipv4Addr::new(203, 0, 113, 50);
-    let mut c = bound(t0, addr);
-    c.take_events();
     let t1 = t0 + s(20);
-    c.poll(t1);
-    let r = one(&mut c);
+    let (mut c, r) = renewing(t0, addr);
     c.input(&answer(Msg::Ack, r.xid, addr), t1 + s(1));
     let ev = c.take_events();
     assert!(
@@ -244,10 +251,7 @@ fn renewal_ack_extends_the_lease() {
 fn nak_on_renewal_loses_the_address_and_starts_over() {
     let t0 = Instant::now();
     let addr = Ipv4Addr::new(203, 0, 113, 50);
-    let mut c = bound(t0, addr);
-    c.take_events();
-    c.poll(t0 + s(20));
-    let r = one(&mut c);
+    let (mut c, r) = renewing(t0, addr);
     c.input(&answer(Msg::Nak, r.xid, Ipv4Addr::UNSPECIFIED), t0 + s(20));
     let ev = c.take_events();
     assert!(
@@ -269,10 +273,7 @@ fn nak_on_renewal_loses_the_address_and_starts_over() {
 fn another_address_on_renewal_is_a_loss_and_a_new_lease() {
     let t0 = Instant::now();
     let addr = Ipv4Addr::new(203, 0, 113, 50);
-    let mut c = bound(t0, addr);
-    c.take_events();
-    c.poll(t0 + s(20));
-    let r = one(&mut c);
+    let (mut c, r) = renewing(t0, addr);
     let new = Ipv4Addr::new(203, 0, 113, 51);
     c.input(&answer(Msg::Ack, r.xid, new), t0 + s(20));
     let ev = c.take_events();
