@@ -244,11 +244,38 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
         metrics.contains("sluice_dhcp_bound{interface=\"r1\"} 1"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains(&format!(
-            "address=\"{first}/24\",router=\"10.0.2.2\",server=\"10.0.2.2\""
-        )),
-        "{metrics}"
+    // Read with the Prometheus client's own parser.
+    let samples = prometheus_parse(&metrics);
+    let value = |name: &str, label: (&str, &str)| {
+        samples
+            .iter()
+            .find(|s| s.2 == name && s.3[label.0] == label.1)
+            .map(|s| s.4)
+    };
+    let info = samples
+        .iter()
+        .find(|s| s.2 == "sluice_dhcp_lease_info")
+        .expect("sluice_dhcp_lease_info");
+    assert_eq!(info.3["address"], format!("{first}/24"));
+    assert_eq!(info.3["router"], "10.0.2.2");
+    assert_eq!(info.3["server"], "10.0.2.2");
+    assert_eq!(info.3["state"], "bound");
+    assert_eq!(
+        value("sluice_dhcp_lease_seconds", ("interface", "r1")),
+        Some(120.0)
+    );
+    let t1 = value("sluice_dhcp_t1_remaining_seconds", ("interface", "r1")).unwrap();
+    assert!(t1 <= 8.0, "{t1}");
+    assert_eq!(
+        value("sluice_dhcp_events_total", ("event", "acquired")),
+        Some(1.0)
+    );
+    assert_eq!(
+        samples
+            .iter()
+            .find(|s| s.2 == "sluice_dhcp_messages_total" && s.3["type"] == "offer")
+            .map(|s| s.4),
+        Some(1.0)
     );
 
     // A renewal at T1 (8 s), unicast to the server, same address.
