@@ -308,7 +308,7 @@ fn bad_cidr() {
     assert_eq!(
         err("[[interface]]\nname = \"r0\"\naddress = [\"10.0.1.1/24\", \"10.0.1.300/24\"]\n"),
         "3:27: invalid address \"10.0.1.300/24\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
     assert_eq!(
         err(&with_ifaces(
@@ -697,12 +697,12 @@ fn columns_count_characters() {
     assert_eq!(
         err("[[interface]]\nname = \"r0\"\naddress = [ \"é\" ]\n"),
         "3:13: invalid address \"é\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
     assert_eq!(
         err("# café\n[[interface]]\nname = \"r0\"\naddress = [\"x\", \"é\", \"y\"]\n"),
         "4:12: invalid address \"x\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
 }
 
