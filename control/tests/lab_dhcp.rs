@@ -2,8 +2,9 @@
 //! The lab's namespaces (see lab.rs); `wan` runs dnsmasq as the ISP's DHCP
 //! server on w0 (10.0.2.2, the router option too) with T1 8 s and T2 14 s
 //! (options 58/59), so a renewal comes soon. `sluice run` in `rtr` gets
-//! the lease, masquerades the LAN through it (bytes checked), renews, then
-//! loses it when the server's range moves (a NAK at the next renewal):
+//! the lease, masquerades the LAN through it (bytes checked), renews,
+//! rebinds at T2 when the server was away at T1, then loses it when the
+//! server's range moves (a NAK at the next renewal):
 //! the flow masqueraded through the old address is dropped from
 //! conntrack, and the same client socket's next datagram leaves through
 //! the new address, as the kernel's `masq_inet_event` has it.
@@ -63,8 +64,10 @@ COMMIT
 struct Dnsmasq(Child);
 
 impl Dnsmasq {
-    fn start(lab: &Lab, range: &str, tag: &str) -> Dnsmasq {
-        let leases = lab.dir.join(format!("leases-{tag}"));
+    /// Serving `range`, logging to `dnsmasq-TAG.log`, its leases in
+    /// `leases-LEASES`.
+    fn start(lab: &Lab, range: &str, tag: &str, leases: &str) -> Dnsmasq {
+        let leases = lab.dir.join(format!("leases-{leases}"));
         let log = std::fs::File::create(lab.dir.join(format!("dnsmasq-{tag}.log"))).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", lab.wan.name(), "dnsmasq"])
@@ -128,7 +131,7 @@ fn wait_log(lab: &Lab, needle: &str, from: usize, secs: u64) -> usize {
 }
 
 fn dnsmasq_logs(lab: &Lab) -> String {
-    ["a", "b"]
+    ["a", "a2", "b"]
         .iter()
         .map(|t| {
             std::fs::read_to_string(lab.dir.join(format!("dnsmasq-{t}.log"))).unwrap_or_default()
@@ -198,7 +201,7 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
         "{metrics}"
     );
     // The ISP's server comes up; a retransmitted DISCOVER finds it.
-    let a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a");
+    let a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a", "a");
 
     // The lease: address, connected network, default route via option 3.
     let mut at = wait_log(&lab, "dhcp: r1: acquired ", 0, 30);
@@ -286,10 +289,27 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
         "the flow goes on"
     );
 
+    // The server goes away: the unicast renewal at T1 gets no answer;
+    // back before T2, it ACKs the broadcast REQUEST of REBINDING.
+    drop(a);
+    wait_for("RENEWING without an answer", || {
+        ctl(&["stats", "--socket", &sock])
+            .1
+            .contains(&format!("dhcp r1: renewing {first}/24"))
+    });
+    let a2 = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a2", "a");
+    at = wait_log(&lab, &format!("dhcp: r1: renewed {first}/24"), at, 20);
+    let (_, stats, _) = ctl(&["stats", "--socket", &sock]);
+    assert!(
+        stats.contains(&format!("dhcp r1: bound {first}/24"))
+            && stats.contains("acquired 1 renewed 2 lost 0 rebinds 1"),
+        "{stats}"
+    );
+
     // The ISP's range moves: the next renewal is NAKed, the address is
     // lost, a new lease comes.
-    drop(a);
-    let _b = Dnsmasq::start(&lab, "10.0.2.100,10.0.2.109", "b");
+    drop(a2);
+    let _b = Dnsmasq::start(&lab, "10.0.2.100,10.0.2.109", "b", "b");
     at = wait_log(
         &lab,
         &format!("dhcp: r1: lost {first}/24 (NAK from the server)"),
@@ -318,7 +338,10 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
     .unwrap();
     assert_eq!(r.unwrap(), format!("wan {second}"));
     let (_, stats, _) = ctl(&["stats", "--socket", &sock]);
-    assert!(stats.contains("acquired 2 renewed 1 lost 1"), "{stats}");
+    assert!(
+        stats.contains("acquired 2 renewed 2 lost 1 rebinds 1"),
+        "{stats}"
+    );
     let log = lab.log_text();
     assert!(!log.contains("error"), "{log}");
     assert_eq!(
@@ -326,7 +349,7 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
         2,
         "one line per event: {log}"
     );
-    assert_eq!(log.matches("dhcp: r1: renewed ").count(), 1, "{log}");
+    assert_eq!(log.matches("dhcp: r1: renewed ").count(), 2, "{log}");
     assert_eq!(log.matches("dhcp: r1: lost ").count(), 1, "{log}");
     let (st, _) = lab.stop();
     assert!(st.success());

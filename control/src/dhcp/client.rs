@@ -145,6 +145,8 @@ pub struct Counts {
     pub acquired: u64,
     pub renewed: u64,
     pub lost: u64,
+    /// Times RENEWING went unanswered until T2 and REBINDING began.
+    pub rebinds: u64,
 }
 
 /// See the module docs.
@@ -347,6 +349,7 @@ impl Client {
                     }
                     if self.state == State::Renewing && l.t2().is_some_and(|t2| now >= t2) {
                         self.state = State::Rebinding;
+                        self.counts.rebinds += 1;
                     }
                     self.tries += 1;
                     self.send(Msg::Request, now);

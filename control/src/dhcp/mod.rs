@@ -137,12 +137,13 @@ impl Status {
         };
         let c = &self.counts;
         format!(
-            "dhcp {}: {} {lease}; acquired {} renewed {} lost {}; sent discover {} request {}; received offer {} ack {} nak {} ignored {}",
+            "dhcp {}: {} {lease}; acquired {} renewed {} lost {} rebinds {}; sent discover {} request {}; received offer {} ack {} nak {} ignored {}",
             self.interface,
             self.state.name(),
             c.acquired,
             c.renewed,
             c.lost,
+            c.rebinds,
             c.discovers,
             c.requests,
             c.offers,
@@ -168,6 +169,7 @@ impl Status {
             "acquired": c.acquired,
             "renewed": c.renewed,
             "lost": c.lost,
+            "rebinds": c.rebinds,
             "sent": {"discover": c.discovers, "request": c.requests},
             "received": {"offer": c.offers, "ack": c.acks, "nak": c.naks, "ignored": c.ignored},
         })

@@ -234,13 +234,18 @@ fn dhcp(o: &mut Out, clients: &[crate::dhcp::Status]) {
         }
     }
     let name = "sluice_dhcp_events_total";
-    o.family(name, "counter", "Lease events: acquired, renewed, lost.");
+    o.family(
+        name,
+        "counter",
+        "Lease events: acquired, renewed, lost, rebinding (T2 reached without an answer to the renewals).",
+    );
     for c in clients {
         let n = &c.counts;
         for (ev, v) in [
             ("acquired", n.acquired),
             ("renewed", n.renewed),
             ("lost", n.lost),
+            ("rebinding", n.rebinds),
         ] {
             o.sample(name, &[("interface", &c.interface), ("event", ev)], v);
         }

@@ -209,6 +209,7 @@ fn renews_at_t1_unicast_then_rebinds_at_t2_then_expires() {
     c.poll(t0 + s(50));
     let b = one(&mut c);
     assert_eq!(c.state(), State::Rebinding);
+    assert_eq!(c.counts.rebinds, 1);
     assert_eq!(
         (b.ciaddr, b.src, b.dst, b.dst_mac),
         (addr, addr, Ipv4Addr::BROADCAST, BROADCAST_MAC)
