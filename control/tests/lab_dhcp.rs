@@ -160,13 +160,12 @@ fn ask(s: &UdpSocket, text: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-#[test]
-fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
-    if skip() || dnsmasq_missing() {
-        return;
-    }
-    let mut lab = Lab::topology(1, "");
-    std::fs::write(lab.config(), TOML).unwrap();
+/// The lab with the DHCP uplink config for `workers` workers (checked with
+/// `sluice check`) and the WAN's TCP and UDP servers; the API socket.
+fn dhcp_lab(workers: u32) -> (Lab, String) {
+    let lab = Lab::topology(workers, "");
+    let toml = format!("{TOML}\n[dataplane]\nworkers = {workers}\n");
+    std::fs::write(lab.config(), toml).unwrap();
     std::fs::write(lab.dir.join("rules.v4"), RULES).unwrap();
     let sock = lab.dir.join("sluice.sock");
     let sock = sock.to_str().unwrap().to_string();
@@ -174,6 +173,60 @@ fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
     assert_eq!(check, Some(0), "{out}{err}");
     tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
     udp_server(&lab.wan, "198.51.100.10:5002", "wan");
+    (lab, sock)
+}
+
+/// Two workers: the server's answers may come in on either queue, the
+/// client's frames leave from either worker; 40 connections spread over
+/// both are masqueraded to the leased address.
+#[test]
+fn uplink_by_dhcp_with_two_workers() {
+    if skip() || dnsmasq_missing() {
+        return;
+    }
+    let (mut lab, sock) = dhcp_lab(2);
+    let _a = Dnsmasq::start(&lab, "10.0.2.50,10.0.2.59", "a", "a");
+    lab.start();
+    wait_log(&lab, "dhcp: r1: acquired ", 0, 30);
+    let addr = acquired(&lab, 0);
+    assert!(lab.log_text().contains("running on 2 worker(s)"));
+    let results = in_ns(&lab.lan, || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..40u64 {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(tcp_send(
+                    Some(CLIENT),
+                    "198.51.100.10:5001",
+                    i,
+                    10_000 + i as usize * 101,
+                ));
+            });
+        }
+        drop(tx);
+        rx.iter().collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(results.len(), 40);
+    for r in results {
+        assert_eq!(r.unwrap(), format!("wan {addr}"));
+    }
+    let (_, stats, _) = ctl(&["stats", "--socket", &sock]);
+    assert!(
+        stats.contains(&format!("dhcp r1: bound {addr}/24")),
+        "{stats}"
+    );
+    let (st, _) = lab.stop();
+    assert!(st.success());
+}
+
+#[test]
+fn uplink_by_dhcp_masquerades_renews_and_follows_a_lost_address() {
+    if skip() || dnsmasq_missing() {
+        return;
+    }
+    let (mut lab, sock) = dhcp_lab(1);
     let udp = in_ns(&lab.lan, || {
         let s = UdpSocket::bind((CLIENT, 40_000)).unwrap();
         s.connect("198.51.100.10:5002".parse::<SocketAddr>().unwrap())
