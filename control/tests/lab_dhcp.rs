@@ -217,6 +217,48 @@ fn uplink_by_dhcp_with_two_workers() {
         stats.contains(&format!("dhcp r1: bound {addr}/24")),
         "{stats}"
     );
+
+    // An apply and a rollback keep the lease: each configuration the
+    // daemon runs gets the leases of the moment.
+    let through = || {
+        in_ns(&lab.lan, || {
+            tcp_send(Some(CLIENT), "198.51.100.10:5001", 99, 50_000)
+        })
+        .join()
+        .unwrap()
+    };
+    let has_default = || {
+        let (_, routes, err) = ctl(&["route", "show", "--socket", &sock]);
+        assert!(
+            routes.contains("default via 10.0.2.2 dev r1"),
+            "{routes}{err}"
+        );
+    };
+    has_default();
+    std::fs::write(
+        lab.dir.join("rules2.v4"),
+        RULES.replace(
+            "COMMIT\n*filter",
+            "COMMIT\n*filter\n-A INPUT -p icmp -j ACCEPT",
+        ),
+    )
+    .unwrap();
+    let cfg2 = lab.dir.join("sluice2.toml");
+    std::fs::write(
+        &cfg2,
+        std::fs::read_to_string(lab.config())
+            .unwrap()
+            .replace("rules.v4", "rules2.v4"),
+    )
+    .unwrap();
+    let (code, out, err) = ctl(&["apply", "--config", cfg2.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    has_default();
+    assert_eq!(through().unwrap(), format!("wan {addr}"));
+    let (code, out, err) = ctl(&["rollback", "--socket", &sock]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    has_default();
+    assert_eq!(through().unwrap(), format!("wan {addr}"));
     let (st, _) = lab.stop();
     assert!(st.success());
 }
