@@ -218,6 +218,16 @@ fn uplink_by_dhcp_with_two_workers() {
         "{stats}"
     );
 
+    let (_, json, _) = ctl(&["stats", "--json", "--socket", &sock]);
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let d = &j["dhcp"][0];
+    assert_eq!(d["interface"], "r1");
+    assert_eq!(d["state"], "bound");
+    assert_eq!(d["address"], format!("{addr}/24"));
+    assert_eq!(d["router"], "10.0.2.2");
+    assert_eq!(d["lease_seconds"], 120);
+    assert_eq!(d["acquired"], 1);
+
     // An apply and a rollback keep the lease: each configuration the
     // daemon runs gets the leases of the moment.
     let through = || {
