@@ -171,6 +171,10 @@ fn dhcp_lab(workers: u32) -> (Lab, String) {
     let sock = sock.to_str().unwrap().to_string();
     let (check, out, err) = ctl(&["check", "--config", lab.config().to_str().unwrap()]);
     assert_eq!(check, Some(0), "{out}{err}");
+    assert!(
+        out.contains("\nr1: IPv4 by DHCP: no IPv4 address until a lease comes"),
+        "{out}"
+    );
     tcp_server(&lab.wan, "198.51.100.10:5001", "wan");
     udp_server(&lab.wan, "198.51.100.10:5002", "wan");
     (lab, sock)

@@ -156,6 +156,9 @@ impl Daemon {
             log.step("IPv4: no [firewall] rules configured: IPv4 is not forwarded (the box still answers ARP and echo for its own addresses)");
         }
         log.step(&crate::check::ipv6_line(&b));
+        for line in crate::check::dhcp_lines(&b) {
+            log.step(&line);
+        }
 
         if !nix::unistd::geteuid().is_root() {
             return Err(
