@@ -14,8 +14,9 @@
 //! 32, then every 64 seconds (no random jitter); a REQUEST unanswered 4
 //! times goes back to INIT. RENEWING retransmits after half the time left
 //! to T2, REBINDING half the time left to expiry, 60 seconds at least
-//! (§4.4.5). Lease times count from the first REQUEST of the exchange
-//! (§4.4.1). T1 and T2 are the server's options 58 and 59, else 1/2 and
+//! (§4.4.5). Lease times count from the start of the exchange that got
+//! them (the DISCOVER, or a renewal's first REQUEST): at most one round
+//! trip earlier than §4.4.1's REQUEST, so a renewal is never late. T1 and T2 are the server's options 58 and 59, else 1/2 and
 //! 7/8 of the lease. An ACK in RENEWING/REBINDING for another address
 //! loses the old lease and acquires the new one.
 //!

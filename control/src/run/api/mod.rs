@@ -18,6 +18,11 @@
 //! set and order, `[dataplane]` (workers, cores, busy_poll,
 //! conntrack_max) and the socket itself. An apply that changes one is
 //! refused, naming the key.
+//!
+//! DHCP leases (`address = ["dhcp"]`) are installed the same way, as a new
+//! generation of the running configuration (`lease.rs`); every
+//! configuration the daemon compiles (an apply, a rollback) gets the
+//! leases of the moment.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -245,7 +250,7 @@ pub struct Control {
     /// ([`Control::sync_host`]); off where there are no TAPs (tests).
     pub host_side: bool,
     /// The DHCP interfaces' current bindings, in every configuration the
-    /// daemon runs ([`lease`]).
+    /// daemon runs (`lease.rs`).
     leases: std::collections::BTreeMap<String, crate::dhcp::Binding>,
     /// What the DHCP clients say, for the views ([`super::dhcp`]).
     pub dhcp: Arc<Mutex<Vec<crate::dhcp::Status>>>,
