@@ -31,6 +31,22 @@ pub fn ipv6_line(b: &Bundle) -> String {
     }
 }
 
+/// One line per `address = ["dhcp"]` interface, for `sluice check` and
+/// `sluice run`: what the lease will bring.
+pub fn dhcp_lines(b: &Bundle) -> Vec<String> {
+    b.appliance
+        .interfaces
+        .iter()
+        .filter(|i| i.dhcp)
+        .map(|i| {
+            format!(
+                "{}: IPv4 by DHCP: no IPv4 address until a lease comes; the lease brings the address, its network and a default route via the router option",
+                i.name
+            )
+        })
+        .collect()
+}
+
 fn rules_in(rs: &sluice_config::iptables::Ruleset) -> usize {
     rs.tables
         .iter()
@@ -90,6 +106,9 @@ pub fn check(config: &Path, out: &mut dyn Write, err: &mut dyn Write) -> bool {
                 count(warnings, "warning"),
             );
             let _ = writeln!(out, "{}", ipv6_line(&b));
+            for line in dhcp_lines(&b) {
+                let _ = writeln!(out, "{line}");
+            }
             true
         }
         Err(e) => {

@@ -5,5 +5,6 @@ pub mod api;
 pub mod canon;
 pub mod check;
 pub mod ctl;
+pub mod dhcp;
 pub mod run;
 pub mod views;

@@ -6,49 +6,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-/// Parses a scrape with the Prometheus client library's own parser
-/// (Debian's python3-prometheus-client, scripts/bootstrap): every sample
-/// as (family, type, sample name, labels, value).
-fn prometheus_parse(text: &str) -> Vec<(String, String, String, serde_json::Value, f64)> {
-    let script = r#"
-import sys, json
-from prometheus_client.parser import text_string_to_metric_families
-out = []
-for f in text_string_to_metric_families(sys.stdin.read()):
-    for s in f.samples:
-        out.append([f.name, f.type, s.name, s.labels, s.value])
-print(json.dumps(out))
-"#;
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("/usr/bin/python3 (scripts/bootstrap installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser refused the scrape: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Vec<(String, String, String, serde_json::Value, f64)> =
-        serde_json::from_slice(&out.stdout).unwrap();
-    v
-}
 
 /// A datagram from the uplink to a LAN host: FORWARD sends it to
 /// LOG_AND_DROP (`--log-prefix "sluice drop: " --log-level 6`); the

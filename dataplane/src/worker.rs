@@ -570,6 +570,7 @@ impl<P: Port> Worker<P> {
         if self.handoff.is_some() {
             self.take_handoffs(now);
         }
+        self.pipeline.send_dhcp(&mut self.umem);
         let mut received = 0;
         // Start of the next batch's time: the turn's start, then the end
         // of the previous batch (one clock read per batch).

@@ -25,9 +25,18 @@ pub enum ApplianceError {
     /// An `address` that is not `ADDRESS/PREFIXLEN` nor a plain address.
     #[error(
         "invalid address {text:?}: expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     )]
     Address { text: String },
+    /// `"dhcp"` twice in one `address` list.
+    #[error("\"dhcp\" is already in the address list of interface {interface:?}: one DHCPv4 client per interface")]
+    DhcpTwice { interface: String },
+    /// `"dhcp"` beside a static IPv4 address.
+    #[error(
+        "interface {interface:?} takes its IPv4 address by DHCP and has the static IPv4 address {addr}: \
+         use one or the other (static IPv6 addresses beside \"dhcp\" are fine)"
+    )]
+    DhcpWithIpv4 { interface: String, addr: IpNet },
     /// One address on two interfaces (or twice on one).
     #[error("address {addr} is already assigned to interface {interface:?} at line {line}")]
     DuplicateAddress {

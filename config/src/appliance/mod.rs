@@ -8,6 +8,11 @@
 //! address = ["10.0.1.1/24", "fd00:1::1/64"]  # the router's own addresses
 //! mtu = 1500                                 # optional, default 1500
 //!
+//! [[interface]]
+//! name = "wan"
+//! address = ["dhcp", "2001:db8::2/64"]   # IPv4 by DHCP (once; no static IPv4
+//!                                        # beside it), static IPv6 is fine
+//!
 //! [[route]]
 //! to = "0.0.0.0/0"        # prefix; host bits set = error, as `ip route`
 //! via = "10.0.2.2"        # optional gateway, on a connected network

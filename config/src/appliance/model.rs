@@ -61,6 +61,10 @@ pub struct Interface {
     /// The router's own addresses with their prefix length
     /// (`10.0.1.1/24`: address 10.0.1.1 on the connected network 10.0.1.0/24).
     pub addresses: Vec<IpNet>,
+    /// `"dhcp"` in `address`: the interface's IPv4 address, its connected
+    /// network and a default route come from a DHCPv4 lease (the daemon's
+    /// client); `addresses` then holds no IPv4 address.
+    pub dhcp: bool,
     pub mtu: u16,
     /// Line of the `[[interface]]` header.
     pub line: usize,

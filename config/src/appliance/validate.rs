@@ -20,7 +20,7 @@ use super::raw::{
     RawAppliance, RawConntrack, RawControl, RawDataplane, RawFirewall, RawInterface, RawPolicy,
     RawRoute, SysctlValue,
 };
-use super::values::{check_ifname, parse_address, parse_fwmark, resolve_table};
+use super::values::{check_ifname, parse_address, parse_fwmark, resolve_table, DHCP};
 use crate::error::{Error, ErrorKind, Location};
 
 /// The text being parsed, to turn byte spans into locations.
@@ -189,9 +189,19 @@ impl RawInterface {
         }
 
         let mut addresses = Vec::with_capacity(self.address.len());
+        // The span of `"dhcp"`, and of the first static IPv4 address.
+        let mut dhcp: Option<Range<usize>> = None;
+        let mut static_v4: Option<(Range<usize>, IpNet)> = None;
         for a in self.address {
             let span = a.span();
             let text = a.into_inner();
+            if text == DHCP {
+                if dhcp.is_some() {
+                    return Err(cx.invalid(&span, ApplianceError::DhcpTwice { interface: name }));
+                }
+                dhcp = Some(span);
+                continue;
+            }
             let Some(net) = parse_address(&text) else {
                 return Err(cx.invalid(&span, ApplianceError::Address { text }));
             };
@@ -206,7 +216,23 @@ impl RawInterface {
                 ));
             }
             owner.insert(net.addr(), (name.clone(), line));
+            if net.addr().is_ipv4() && static_v4.is_none() {
+                static_v4 = Some((span, net));
+            }
             addresses.push(net);
+        }
+        // DHCP owns the interface's IPv4 side: a static IPv4 address beside
+        // it would be the primary address MASQUERADE and the box's own
+        // packets pick, the lease a secondary one. Static IPv6 is fine.
+        if let (Some(d), Some((s, addr))) = (&dhcp, &static_v4) {
+            let at = if s.start > d.start { s } else { d };
+            return Err(cx.invalid(
+                at,
+                ApplianceError::DhcpWithIpv4 {
+                    interface: name,
+                    addr: *addr,
+                },
+            ));
         }
         let mtu = match self.mtu {
             None => DEFAULT_MTU,
@@ -233,6 +259,7 @@ impl RawInterface {
         Ok(Interface {
             name,
             addresses,
+            dhcp: dhcp.is_some(),
             mtu,
             line,
         })

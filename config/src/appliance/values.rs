@@ -49,6 +49,9 @@ pub(super) fn check_ifname(name: &str) -> Result<(), IfnameProblem> {
     Ok(())
 }
 
+/// The `address` entry that asks for a DHCPv4 lease.
+pub const DHCP: &str = "dhcp";
+
 /// `ADDR/LEN` keeping host bits, or a plain address as a host prefix.
 pub(super) fn parse_address(text: &str) -> Option<IpNet> {
     if let Ok(net) = text.parse::<IpNet>() {

@@ -30,6 +30,7 @@
 //! vanish with the process); the next start removes them (step 2).
 
 pub mod api;
+pub mod dhcp;
 mod links;
 mod lock;
 mod log;
@@ -117,6 +118,9 @@ struct Daemon {
     log_reopen: Arc<AtomicBool>,
     /// The interfaces watched while serving ([`links`]).
     links: links::Links,
+    /// The DHCP client, until its thread takes it ([`dhcp`]).
+    dhcp: Option<dhcp::Driver>,
+    dhcp_thread: Option<JoinHandle<()>>,
 }
 
 struct WorkerThread {
@@ -152,6 +156,9 @@ impl Daemon {
             log.step("IPv4: no [firewall] rules configured: IPv4 is not forwarded (the box still answers ARP and echo for its own addresses)");
         }
         log.step(&crate::check::ipv6_line(&b));
+        for line in crate::check::dhcp_lines(&b) {
+            log.step(&line);
+        }
 
         if !nix::unistd::geteuid().is_root() {
             return Err(
@@ -245,7 +252,10 @@ impl Daemon {
             log_done: Arc::new(AtomicBool::new(false)),
             log_reopen: Arc::new(AtomicBool::new(false)),
             links: links::Links::new(&[], Vec::new(), 0),
+            dhcp: None,
+            dhcp_thread: None,
         };
+        let dhcp_link = sluice_dataplane::local::dhcp::DhcpLink::default();
         let mut port_controls = Vec::new();
         let mut pending = Vec::new();
         let names: Vec<&str> = daemon.ifnames.iter().map(|s| s.as_str()).collect();
@@ -259,6 +269,7 @@ impl Daemon {
                 Instant::now(),
             );
             pipeline.count(sluice_dataplane::packet::Counter::WorkerTurns, 0);
+            pipeline.set_dhcp(dhcp_link.clone());
             let mut worker = Worker::new(umem, ports, pipeline);
             worker.follow(Arc::clone(&cell));
             if workers > 1 {
@@ -334,6 +345,12 @@ impl Daemon {
             ));
             daemon.workers[w].handle = Some(handle);
         }
+        daemon.dhcp = Some(dhcp::Driver::new(
+            dhcp_link,
+            macs,
+            Arc::clone(&daemon.control),
+            *log,
+        ));
         daemon.links = links::Links::new(
             &daemon.ifnames,
             port_controls,
@@ -412,6 +429,19 @@ impl Daemon {
                 }
             }
         }
+        if let Some(d) = self.dhcp.take() {
+            let d_stop = Arc::clone(&self.stop);
+            match std::thread::Builder::new()
+                .name("sluice-dhcp".into())
+                .spawn(move || dhcp::serve(d, d_stop))
+            {
+                Ok(h) => self.dhcp_thread = Some(h),
+                Err(e) => {
+                    log.error(&format!("cannot start the DHCP thread: {e}"));
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         log.step(&format!(
             "running: {} worker(s) on {} (SIGINT/SIGTERM stop, SIGHUP re-applies the config, SIGUSR1 prints counters)",
             self.workers.len(),
@@ -474,9 +504,13 @@ impl Daemon {
     /// drain last, after its final drain); whether a worker had panicked.
     fn join(&mut self, log: &Log) -> bool {
         let mut failed = false;
-        for h in [self.api_thread.take(), self.metrics_thread.take()]
-            .into_iter()
-            .flatten()
+        for h in [
+            self.api_thread.take(),
+            self.metrics_thread.take(),
+            self.dhcp_thread.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = h.join();
         }

@@ -202,6 +202,8 @@ pub struct Sources<'a> {
     pub baseline: &'a mut Baseline,
     pub bundle: &'a sluice_config::bundle::Bundle,
     pub snap: &'a sluice_dataplane::snapshot::Snapshot,
+    /// The DHCP clients' status.
+    pub dhcp: &'a [crate::dhcp::Status],
 }
 
 /// Renders `v`; an error is one line, what the imitated tool says.
@@ -390,9 +392,16 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             let max = s.bundle.appliance.dataplane.conntrack_max as usize;
             let names = port_names(s.bundle);
             Ok(text(if json {
-                pretty(&stats::stats_json(&w, max, &names))
+                let mut j = stats::stats_json(&w, max, &names);
+                j["dhcp"] = s.dhcp.iter().map(|d| d.json()).collect();
+                pretty(&j)
             } else {
-                stats::stats(&w, max, &names)
+                let mut t = stats::stats(&w, max, &names);
+                for d in s.dhcp {
+                    t.push_str(&d.line());
+                    t.push('\n');
+                }
+                t
             }))
         }
     }
@@ -421,6 +430,7 @@ pub fn metrics(
     bundle: &sluice_config::bundle::Bundle,
     snap: &sluice_dataplane::snapshot::Snapshot,
     log: crate::views::metrics::LogCounts,
+    dhcp: &[crate::dhcp::Status],
 ) -> String {
     let w = worker_stats(workers);
     let rules = snap.rules.as_ref().map(|p| rule_counters(workers, p));
@@ -430,6 +440,7 @@ pub fn metrics(
         rules: rules.as_ref(),
         log,
         port_names: &port_names(bundle),
+        dhcp,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct MetricsInput<'a> {
     pub log: LogCounts,
     /// The ports' interface names, in port order.
     pub port_names: &'a [String],
+    /// The DHCP clients (`address = ["dhcp"]`).
+    pub dhcp: &'a [crate::dhcp::Status],
 }
 
 /// Upper bounds of the batch histogram, in seconds.
@@ -158,6 +160,117 @@ impl Out {
             if let Some(v) = value(w) {
                 self.sample(name, &[("worker", &i.to_string())], v);
             }
+        }
+    }
+}
+
+/// The `sluice_dhcp_*` families (none without a DHCP interface).
+fn dhcp(o: &mut Out, clients: &[crate::dhcp::Status]) {
+    if clients.is_empty() {
+        return;
+    }
+    let name = "sluice_dhcp_bound";
+    o.family(
+        name,
+        "gauge",
+        "1 when the interface holds a DHCP lease (bound, renewing or rebinding).",
+    );
+    for c in clients {
+        o.sample(
+            name,
+            &[("interface", &c.interface)],
+            u8::from(c.lease.is_some()),
+        );
+    }
+    let name = "sluice_dhcp_lease_info";
+    o.family(
+        name,
+        "gauge",
+        "The current lease: address, router, server and client state (always 1).",
+    );
+    for c in clients {
+        let (addr, router, server) = c.lease.map_or_else(Default::default, |l| {
+            (
+                format!("{}/{}", l.addr, l.prefix),
+                l.router.map(|r| r.to_string()).unwrap_or_default(),
+                l.server.to_string(),
+            )
+        });
+        o.sample(
+            name,
+            &[
+                ("interface", &c.interface),
+                ("state", c.state.name()),
+                ("address", &addr),
+                ("router", &router),
+                ("server", &server),
+            ],
+            1,
+        );
+    }
+    for (name, help, v) in [
+        (
+            "sluice_dhcp_lease_seconds",
+            "The lease time the server granted.",
+            (|c: &crate::dhcp::Status| c.lease.map(|l| u64::from(l.lease_secs)))
+                as fn(&crate::dhcp::Status) -> Option<u64>,
+        ),
+        (
+            "sluice_dhcp_t1_remaining_seconds",
+            "Seconds until RENEWING (T1).",
+            |c| c.t1_in,
+        ),
+        (
+            "sluice_dhcp_expiry_remaining_seconds",
+            "Seconds until the lease expires.",
+            |c| c.expires_in,
+        ),
+    ] {
+        o.family(name, "gauge", help);
+        for c in clients {
+            if let Some(v) = v(c) {
+                o.sample(name, &[("interface", &c.interface)], v);
+            }
+        }
+    }
+    let name = "sluice_dhcp_events_total";
+    o.family(
+        name,
+        "counter",
+        "Lease events: acquired, renewed, lost, rebinding (T2 reached without an answer to the renewals).",
+    );
+    for c in clients {
+        let n = &c.counts;
+        for (ev, v) in [
+            ("acquired", n.acquired),
+            ("renewed", n.renewed),
+            ("lost", n.lost),
+            ("rebinding", n.rebinds),
+        ] {
+            o.sample(name, &[("interface", &c.interface), ("event", ev)], v);
+        }
+    }
+    let name = "sluice_dhcp_messages_total";
+    o.family(name, "counter", "DHCP messages sent and received, by type.");
+    for c in clients {
+        let n = &c.counts;
+        for (dir, ty, v) in [
+            ("sent", "discover", n.discovers),
+            ("sent", "request", n.requests),
+            ("received", "offer", n.offers),
+            ("received", "ack", n.acks),
+            ("received", "nak", n.naks),
+            ("received", "ignored", n.ignored),
+        ] {
+            o.sample(
+                name,
+                &[
+                    ("interface", &c.interface),
+                    ("direction", dir),
+                    ("type", ty),
+                ],
+                v,
+            );
         }
     }
 }
@@ -308,6 +421,8 @@ pub fn render(m: &MetricsInput<'_>) -> String {
         }
     }
 
+    dhcp(&mut o, m.dhcp);
+
     o.histogram(
         "sluice_batch_seconds",
         "Time a worker took for a batch.",
@@ -457,6 +572,7 @@ mod tests {
             conntrack_max: 1000,
             rules: Some(&rc),
             port_names: &names,
+            dhcp: &[],
             log: LogCounts {
                 records: 12,
                 sink_dropped: 4,
@@ -544,6 +660,7 @@ mod tests {
             conntrack_max: 10,
             rules: None,
             port_names: &[],
+            dhcp: &[],
             log: LogCounts::default(),
         });
         assert!(!s.contains("sluice_rule_"), "{s}");

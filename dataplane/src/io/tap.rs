@@ -436,9 +436,10 @@ impl HostPlan {
     /// order: anything else needs a restart) changes on the host side:
     /// addresses the new config gives an interface are added to its TAP
     /// before the ones it no longer has are removed (a host service bound
-    /// to an address that stays is never left without one), then the main
+    /// to an address that stays is never left without one), the main
     /// table's host routes ([`HostPlan::routes`]) that are gone are deleted
-    /// and the new or changed ones replaced. Empty when nothing changed.
+    /// before the addresses are, and the new or changed ones replaced last.
+    /// Empty when nothing changed.
     pub fn update(old: &Appliance, new: &Appliance) -> Result<HostPlan, TapError> {
         let mut steps = Vec::new();
         let mut dels = Vec::new();
@@ -451,17 +452,19 @@ impl HostPlan {
                 dels.push(addr_step(a, &tap, false));
             }
         }
-        steps.extend(dels);
         let (o, n) = (host_routes(old)?, host_routes(new)?);
         for (key, args) in &o {
             if !n.iter().any(|(k, _)| k == key) {
                 // `ip route del` of what `replace` made: same family,
-                // destination, device and metric.
+                // destination, device and metric. Before the addresses
+                // go: the kernel flushes a TAP's routes with its last
+                // address of the family, and the `del` would then fail.
                 let mut args = args.clone();
                 args[2] = "del".into();
                 steps.push(HostStep::Ip(args));
             }
         }
+        steps.extend(dels);
         for (key, args) in &n {
             if !o.iter().any(|(k, a)| k == key && a == args) {
                 steps.push(HostStep::Ip(args.clone()));
@@ -665,9 +668,9 @@ via = "10.0.1.254"
             steps,
             [
                 "ip addr replace 10.0.7.1/24 brd + dev sl-lan",
-                "ip -6 addr del 2001:db8:1::1/64 dev sl-lan",
                 "ip -4 route del default dev sl-wan",
                 "ip -4 route del 10.9.0.0/16 dev sl-lan metric 5",
+                "ip -6 addr del 2001:db8:1::1/64 dev sl-lan",
                 "ip -4 route replace default dev sl-wan metric 7",
                 "ip -4 route replace 10.6.0.0/16 dev sl-lan",
                 "ip -4 route replace 10.8.0.0/16 dev sl-lan",
@@ -684,10 +687,10 @@ via = "10.0.1.254"
             back,
             [
                 "ip -6 addr replace 2001:db8:1::1/64 dev sl-lan nodad",
-                "ip addr del 10.0.7.1/24 dev sl-lan",
                 "ip -4 route del default dev sl-wan metric 7",
                 "ip -4 route del 10.6.0.0/16 dev sl-lan",
                 "ip -4 route del 10.8.0.0/16 dev sl-lan",
+                "ip addr del 10.0.7.1/24 dev sl-lan",
                 "ip -4 route replace default dev sl-wan",
                 "ip -4 route replace 10.9.0.0/16 dev sl-lan metric 5",
             ]

@@ -27,6 +27,7 @@
 //! come from a global address of the port.
 
 pub mod arp;
+pub mod dhcp;
 pub mod nd;
 pub mod punt;
 

@@ -35,6 +35,10 @@ pub struct PortConf {
     pub groups_v6: Vec<Ipv6Addr>,
     /// Subnet-router anycast addresses (RFC 4291 §2.6.1) of the prefixes.
     pub anycast_v6: Vec<Ipv6Addr>,
+    /// The IPv4 address comes from DHCP (`address = ["dhcp"]`): the
+    /// server's answers (UDP 67 → 68) go to the client
+    /// ([`crate::local::dhcp`]); `v4` holds the lease, if any.
+    pub dhcp: bool,
 }
 
 /// `ff02::1` (all nodes, link-local).
@@ -94,6 +98,7 @@ impl PortConf {
             v6,
             groups_v6,
             anycast_v6,
+            dhcp: false,
         }
     }
 
@@ -177,7 +182,10 @@ impl Net {
         let ports = a
             .interfaces
             .iter()
-            .map(|i| PortConf::new(&i.name, i.mtu, &i.addresses))
+            .map(|i| PortConf {
+                dhcp: i.dhcp,
+                ..PortConf::new(&i.name, i.mtu, &i.addresses)
+            })
             .collect();
         Ok(Net::new(router, ports))
     }

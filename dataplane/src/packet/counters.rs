@@ -313,6 +313,14 @@ counters! {
     /// TAP errors: a punted frame for a port without a TAP, a write or a
     /// read that failed (a frame longer than the read buffer is lost so).
     LocalTapError = ("local.tap_error", Info),
+    /// DHCP server answers (UDP 67 → 68) on a DHCP port, handed to the
+    /// DHCPv4 client (`local::dhcp`).
+    LocalDhcpRx = ("local.dhcp_rx", Punt),
+    /// DHCP answers dropped: the client's buffers were all taken (or the
+    /// frame was longer than one).
+    LocalDhcpFull = ("local.dhcp_full", Drop),
+    /// Frames the DHCPv4 client sent, queued on their port's TX.
+    LocalDhcpTx = ("local.dhcp_tx", Generated),
     /// Frames the host wrote into a TAP, taken into the OUTPUT path.
     LocalHostRx = ("local.host_rx", Rx),
     /// Host frames that make no sense on a NOARP TAP: ARP, neighbour and

@@ -106,7 +106,43 @@ impl Core {
                 check_ipv6_addresses(meta)?;
                 Ok(Some(l2))
             }
+            _ if meta.dst_port == local::dhcp::CLIENT_PORT => {
+                self.dhcp_input(snap, umem, d, iif, meta, l2)
+            }
             _ => Ok(Some(l2)),
+        }
+    }
+
+    /// A DHCP server's answer on a DHCP port goes to the client
+    /// ([`local::dhcp`]) before any hook; anything else to port 68 goes on.
+    #[inline]
+    fn dhcp_input(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        d: Desc,
+        iif: PortId,
+        meta: &PacketMeta,
+        l2: L2Class,
+    ) -> Result<Option<L2Class>, Counter> {
+        let Some(link) = &self.dhcp else {
+            return Ok(Some(l2));
+        };
+        if meta.protocol != wire::IpProtocol::UDP
+            || meta.l4 != wire::L4Status::Parsed
+            || meta.src_port != local::dhcp::SERVER_PORT
+            || meta.frag_offset != 0
+            || meta.more_frags
+            || !snap.net.port(iif).is_some_and(|p| p.dhcp)
+        {
+            return Ok(Some(l2));
+        }
+        if link.received(iif, umem.bytes(d)) {
+            self.out.counters.inc(Counter::LocalDhcpRx);
+            umem.free(d);
+            Ok(None)
+        } else {
+            Err(Counter::LocalDhcpFull)
         }
     }
 

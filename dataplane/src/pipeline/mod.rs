@@ -250,6 +250,9 @@ struct Core {
     st: WorkerState,
     out: Out,
     punt: PuntQueue,
+    /// The DHCPv4 client's link ([`local::dhcp`]); `None`: DHCP answers
+    /// take the normal path.
+    dhcp: Option<local::dhcp::DhcpLink>,
     /// Packets conntrack deferred to after the batch (see
     /// [`crate::conntrack`]): they run again from the conntrack point.
     held: Vec<Pkt>,
@@ -326,6 +329,7 @@ impl Pipeline {
                     echo: options::EchoRing::new(),
                 },
                 punt: PuntQueue::new(params.punt_capacity),
+                dhcp: None,
                 held: Vec::with_capacity(BATCH),
                 outbox: Vec::with_capacity(4 * BATCH),
                 opt_fill: OptFill {
@@ -412,6 +416,32 @@ impl Pipeline {
     /// Frames for the host stack.
     pub fn punt(&mut self) -> &mut PuntQueue {
         &mut self.core.punt
+    }
+
+    /// Connects the DHCPv4 client ([`local::dhcp`]): from now on the DHCP
+    /// answers on a DHCP port go to it.
+    pub fn set_dhcp(&mut self, link: local::dhcp::DhcpLink) {
+        self.core.dhcp = Some(link);
+    }
+
+    /// Sends the frames the DHCPv4 client queued, each out of its port as
+    /// it is (no hook: a packet socket's frames); between batches.
+    pub fn send_dhcp(&mut self, umem: &mut Umem) {
+        let Some(link) = &self.core.dhcp else { return };
+        while let Some(f) = link.to_send() {
+            if f.port.index() >= self.core.macs.len() {
+                self.core.out.counters.inc(Counter::PipelineNoPort);
+            } else if let Some(mut d) = umem.alloc() {
+                if umem.set_len(&mut d, f.bytes().len()) {
+                    umem.bytes_mut(d).copy_from_slice(f.bytes());
+                    self.core.out.counters.inc(Counter::LocalDhcpTx);
+                    self.core.out.tx_push(umem, f.port, d);
+                } else {
+                    umem.free(d);
+                }
+            }
+            link.sent(f);
+        }
     }
 
     /// The MAC address of port `p`.

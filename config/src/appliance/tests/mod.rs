@@ -113,6 +113,7 @@ acct = 1
                     "10.0.1.1/24".parse().unwrap(),
                     "fd00:1::1/64".parse().unwrap()
                 ],
+                dhcp: false,
                 mtu: 9000,
                 line: 2,
             },
@@ -122,6 +123,7 @@ acct = 1
                     "10.0.2.1/24".parse().unwrap(),
                     "fd00:2::1/64".parse().unwrap()
                 ],
+                dhcp: false,
                 mtu: 1500,
                 line: 7,
             },
@@ -306,7 +308,7 @@ fn bad_cidr() {
     assert_eq!(
         err("[[interface]]\nname = \"r0\"\naddress = [\"10.0.1.1/24\", \"10.0.1.300/24\"]\n"),
         "3:27: invalid address \"10.0.1.300/24\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
     assert_eq!(
         err(&with_ifaces(
@@ -600,6 +602,33 @@ fn duplicate_interface() {
 }
 
 #[test]
+fn dhcp_addresses() {
+    let a = p("[[interface]]\nname = \"wan\"\naddress = [\"dhcp\", \"fd00::1/64\"]\n").unwrap();
+    assert!(a.interfaces[0].dhcp);
+    assert_eq!(
+        a.interfaces[0].addresses,
+        vec!["fd00::1/64".parse::<IpNet>().unwrap()]
+    );
+    let a = p("[[interface]]\nname = \"lan\"\naddress = [\"10.0.0.1/24\"]\n").unwrap();
+    assert!(!a.interfaces[0].dhcp);
+    assert_eq!(
+        err("[[interface]]\nname = \"wan\"\naddress = [\"dhcp\", \"dhcp\"]\n"),
+        "3:20: \"dhcp\" is already in the address list of interface \"wan\": one DHCPv4 client per interface"
+    );
+    // The later of the two is at fault, whichever it is.
+    let both = "interface \"wan\" takes its IPv4 address by DHCP and has the static IPv4 address 10.0.0.2/24: use one or the other (static IPv6 addresses beside \"dhcp\" are fine)";
+    assert_eq!(
+        err("[[interface]]\nname = \"wan\"\naddress = [\"dhcp\", \"10.0.0.2/24\"]\n"),
+        format!("3:20: {both}")
+    );
+    assert_eq!(
+        err("[[interface]]\nname = \"wan\"\naddress = [\"10.0.0.2/24\", \"dhcp\"]\n"),
+        format!("3:27: {both}")
+    );
+    assert!(err("[[interface]]\nname = \"wan\"\naddress = [\"DHCP\"]\n").contains("or \"dhcp\""));
+}
+
+#[test]
 fn duplicate_address() {
     assert_eq!(
         err(&with_ifaces(
@@ -668,12 +697,12 @@ fn columns_count_characters() {
     assert_eq!(
         err("[[interface]]\nname = \"r0\"\naddress = [ \"é\" ]\n"),
         "3:13: invalid address \"é\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
     assert_eq!(
         err("# café\n[[interface]]\nname = \"r0\"\naddress = [\"x\", \"é\", \"y\"]\n"),
         "4:12: invalid address \"x\": expected ADDRESS/PREFIXLEN, \
-         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\""
+         e.g. \"10.0.1.1/24\" or \"fd00:1::1/64\", or \"dhcp\""
     );
 }
 

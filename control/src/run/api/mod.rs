@@ -18,6 +18,11 @@
 //! set and order, `[dataplane]` (workers, cores, busy_poll,
 //! conntrack_max) and the socket itself. An apply that changes one is
 //! refused, naming the key.
+//!
+//! DHCP leases (`address = ["dhcp"]`) are installed the same way, as a new
+//! generation of the running configuration (`lease.rs`); every
+//! configuration the daemon compiles (an apply, a rollback) gets the
+//! leases of the moment.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -59,7 +64,11 @@ pub const HISTORY: usize = 10;
 
 /// A loaded, compiled configuration.
 pub struct Loaded {
+    /// What was compiled: the file's configuration with the DHCP leases in
+    /// it ([`crate::dhcp::inject`]); the views show this one.
     pub bundle: Arc<Bundle>,
+    /// The file's configuration as loaded (`sluice diff` compares with it).
+    pub base: Arc<Bundle>,
     pub snap: Arc<Snapshot>,
     pub rules: usize,
 }
@@ -67,7 +76,18 @@ pub struct Loaded {
 /// Loads `config` and compiles it as generation `generation`; one line
 /// naming file and line when it fails.
 pub fn load(config: &Path, generation: u64) -> Result<Loaded, String> {
-    let b = bundle::load(config).map_err(|e| e.to_string())?;
+    let b = Arc::new(bundle::load(config).map_err(|e| e.to_string())?);
+    compile(Arc::clone(&b), b, config, generation)
+}
+
+/// Compiles `b` (`base` with the leases in it; the same without) as
+/// generation `generation`; errors name `config`.
+pub fn compile(
+    b: Arc<Bundle>,
+    base: Arc<Bundle>,
+    config: &Path,
+    generation: u64,
+) -> Result<Loaded, String> {
     let a = &b.appliance;
     let rules: usize = b
         .rules
@@ -98,7 +118,8 @@ pub fn load(config: &Path, generation: u64) -> Result<Loaded, String> {
     snap.forward_v4 = a.firewall.is_some();
     snap.forward_v6 = b.rules6.is_some();
     Ok(Loaded {
-        bundle: Arc::new(b),
+        bundle: b,
+        base,
         snap: Arc::new(snap),
         rules,
     })
@@ -228,7 +249,14 @@ pub struct Control {
     /// The daemon's TAPs follow an apply's addresses and host routes
     /// ([`Control::sync_host`]); off where there are no TAPs (tests).
     pub host_side: bool,
+    /// The DHCP interfaces' current bindings, in every configuration the
+    /// daemon runs (`lease.rs`).
+    leases: std::collections::BTreeMap<String, crate::dhcp::Binding>,
+    /// What the DHCP clients say, for the views ([`super::dhcp`]).
+    pub dhcp: Arc<Mutex<Vec<crate::dhcp::Status>>>,
 }
+
+mod lease;
 
 impl Control {
     /// The daemon started with `loaded` from `file` and publishes to `cell`.
@@ -253,6 +281,8 @@ impl Control {
             workers: Vec::new(),
             baseline: crate::views::counters::Baseline::new(),
             host_side: false,
+            leases: Default::default(),
+            dhcp: Arc::default(),
         }
     }
 
@@ -341,8 +371,9 @@ impl Control {
             ));
         }
         let t0 = Instant::now();
-        let mut loaded = load(file, self.next_generation)?;
+        let loaded = load(file, self.next_generation)?;
         restart_needed(&self.current().loaded.bundle, &loaded.bundle)?;
+        let mut loaded = self.with_leases(loaded, file)?;
         // Which rule counters carry over, worked out here so the workers'
         // swap only copies them.
         if let (Some(old), Some(snap)) = (
@@ -424,6 +455,8 @@ impl Control {
             ));
         };
         let from = self.current().generation;
+        // The leases of now, not of then.
+        self.refresh_leases(to)?;
         self.history[self.running].state = State::RolledBack;
         self.deadline = None;
         let snap = Arc::clone(&self.history[to].loaded.snap);
@@ -474,7 +507,7 @@ impl Control {
 
     pub fn diff(&self, file: &Path) -> Result<Response, String> {
         let b = bundle::load(file).map_err(|e| e.to_string())?;
-        let (text, changes) = crate::api::diff::diff(&self.current().loaded.bundle, &b);
+        let (text, changes) = crate::api::diff::diff(&self.current().loaded.base, &b);
         Ok(Response::Diff { text, changes })
     }
 
@@ -497,7 +530,8 @@ impl Control {
     /// A scrape of the metrics endpoint ([`super::metrics`]).
     pub fn metrics(&self, log: crate::views::metrics::LogCounts) -> String {
         let e = self.current();
-        super::views::metrics(&self.workers, &e.loaded.bundle, &e.loaded.snap, log)
+        let dhcp = self.dhcp_status();
+        super::views::metrics(&self.workers, &e.loaded.bundle, &e.loaded.snap, log, &dhcp)
     }
 
     fn handle(&mut self, req: Request) -> Response {
@@ -518,6 +552,7 @@ impl Control {
             Request::Diff { config } => self.diff(&config),
             Request::Status => Ok(self.status()),
             Request::View { view, json } => {
+                let dhcp = self.dhcp_status();
                 let e = &self.history[self.running];
                 super::views::view(
                     super::views::Sources {
@@ -525,6 +560,7 @@ impl Control {
                         baseline: &mut self.baseline,
                         bundle: &e.loaded.bundle,
                         snap: &e.loaded.snap,
+                        dhcp: &dhcp,
                     },
                     view,
                     json,
