@@ -21,12 +21,15 @@ instructions per packet (Ir of the measured loop / packets) of:
   forward    sluice-pipeline-fixed N v4 10000   (10 000 IPv4 prefixes)
   filter     sluice-pipeline-fixed N kube10k    (10 000 kube-proxy-shaped
              rules, 4 096 random flows aimed at them, 1 in 16 a miss)
+  forward6   sluice-pipeline-fixed N v6 10000   (10 000 IPv6 prefixes)
+  filter6    sluice-pipeline-fixed N kube10k6   (the same rules and flows
+             on IPv6, in the ip6tables FORWARD chain)
   ct-hit     sluice-conntrack-fixed N 1000 ct   (1 000 established flows)
   nat        sluice-conntrack-fixed N 1000 nat  (the same through SNAT)
   --packets N   packets per path (default 64000; valgrind runs ~50× slower)
   --json FILE   write the figures as JSON (bench/results/cost.json is what
                 `sluice-bench compare --write` puts in bench/RESULTS.md)
-Needs valgrind (Debian package valgrind). Takes about a minute.
+Needs valgrind (Debian package valgrind). Takes about two minutes.
 ";
 
 #[derive(Debug, Clone)]
@@ -73,7 +76,7 @@ pub struct Cost {
 
 /// The paths: (name, driver binary, its arguments after the packet count,
 /// the function callgrind collects in).
-const PATHS: [(&str, &str, &[&str], &str); 4] = [
+const PATHS: [(&str, &str, &[&str], &str); 6] = [
     (
         "forward",
         "sluice-pipeline-fixed",
@@ -84,6 +87,18 @@ const PATHS: [(&str, &str, &[&str], &str); 4] = [
         "filter",
         "sluice-pipeline-fixed",
         &["kube10k"],
+        "*filter_batches*",
+    ),
+    (
+        "forward6",
+        "sluice-pipeline-fixed",
+        &["v6", "10000"],
+        "*ForwardBench*run_batches*",
+    ),
+    (
+        "filter6",
+        "sluice-pipeline-fixed",
+        &["kube10k6"],
         "*filter_batches*",
     ),
     (

@@ -54,6 +54,69 @@ to = "default"
 via = "10.0.2.254"
 "#;
 
+/// [`APPLIANCE`] with an IPv6 network on each port and an IPv6 default
+/// route via r1: the IPv6 runs of [`RulesBench::new6`].
+pub const APPLIANCE6: &str = r#"
+[[interface]]
+name = "r0"
+address = ["10.0.1.1/24", "fd00:1::1/64"]
+
+[[interface]]
+name = "r1"
+address = ["10.0.2.1/24", "fd00:2::1/64"]
+
+[[interface]]
+name = "r2"
+address = ["10.0.3.1/24", "fd00:3::1/64"]
+
+[[route]]
+to = "default"
+via = "10.0.2.254"
+
+[[route]]
+to = "::/0"
+via = "fd00:2::fe"
+"#;
+
+/// The IPv6 address standing for IPv4 address `a` in the IPv6 runs:
+/// `fd00:ffff::/96` + the 32 bits of `a`.
+pub fn v6_of(a: [u8; 4]) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::from((0xfd00_ffffu128 << 96) | u128::from(u32::from_be_bytes(a)))
+}
+
+/// The ip6tables form of shape rules: each `-s`/`-d` IPv4 address or
+/// prefix becomes [`v6_of`] with the prefix length + 96, `-p icmp` becomes
+/// `-p ipv6-icmp`; the rest is the same (ports, interfaces, states).
+pub fn rules_v6(rules: &[String]) -> Vec<String> {
+    rules
+        .iter()
+        .map(|r| {
+            let mut out: Vec<String> = Vec::new();
+            let mut addr_next = false;
+            for w in r.split(' ') {
+                let prev = out.last().map(String::as_str);
+                let t = if addr_next && w != "!" {
+                    addr_next = false;
+                    let (a, len) = w.split_once('/').unwrap_or((w, "32"));
+                    match (a.parse::<std::net::Ipv4Addr>(), len.parse::<u8>()) {
+                        (Ok(a), Ok(l)) if l <= 32 => format!("{}/{}", v6_of(a.octets()), l + 96),
+                        _ => w.to_string(),
+                    }
+                } else if prev == Some("-p") && w == "icmp" {
+                    "ipv6-icmp".to_string()
+                } else {
+                    w.to_string()
+                };
+                if w == "-s" || w == "-d" {
+                    addr_next = true;
+                }
+                out.push(t);
+            }
+            out.join(" ")
+        })
+        .collect()
+}
+
 pub const SHAPES: &[&str] = &[
     "kube",
     "mixed",
@@ -379,6 +442,41 @@ pub fn frame(f: &Flow) -> Vec<u8> {
     fr
 }
 
+/// The IPv6 frame of `f` into r0, addresses mapped by [`v6_of`]: TCP
+/// SYN, UDP with 8 bytes, or 8 zero bytes of another next header (ICMP
+/// becomes an ICMPv6 echo request).
+pub fn frame6(f: &Flow) -> Vec<u8> {
+    let v4 = frame(f);
+    let (src, dst) = (v6_of(f.src), v6_of(f.dst));
+    let mut l4 = v4[14 + 20..].to_vec();
+    let nh = if f.proto == 1 { 58 } else { f.proto };
+    match nh {
+        6 | 17 | 58 => {
+            let at = match nh {
+                6 => 16,
+                17 => 6,
+                _ => {
+                    l4[0] = 128;
+                    2
+                }
+            };
+            l4[at..at + 2].copy_from_slice(&[0, 0]);
+            let c = checksum::transport(&src.into(), &dst.into(), nh, &l4);
+            l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+    let mut fr = Vec::with_capacity(14 + 40 + l4.len());
+    fr.extend_from_slice(&v4[..12]);
+    fr.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    fr.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    fr.extend_from_slice(&[nh, 64]);
+    fr.extend_from_slice(&src.octets());
+    fr.extend_from_slice(&dst.octets());
+    fr.extend_from_slice(&l4);
+    fr
+}
+
 /// A worker whose pipeline runs a ruleset on frames injected into r0
 /// (forwarded to a permanent neighbour behind r1), cycling through
 /// `templates` 64 at a time.
@@ -395,7 +493,31 @@ impl RulesBench {
     /// at all, else the engine's classifier on or off (plain ordered
     /// evaluation).
     pub fn new(rules: &str, classifier: Option<bool>, templates: Vec<Vec<u8>>) -> RulesBench {
-        let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml"))
+        Self::build(APPLIANCE, rules, None, classifier, templates)
+    }
+
+    /// The IPv6 twin of [`RulesBench::new`]: `rules6` (an ip6tables
+    /// ruleset, e.g. of [`rules_v6`]) in the ip6tables tables, the
+    /// iptables ones empty, on [`APPLIANCE6`]; `templates` of [`frame6`].
+    pub fn new6(rules6: &str, classifier: bool, templates: Vec<Vec<u8>>) -> RulesBench {
+        let empty = ruleset(&[]);
+        Self::build(
+            APPLIANCE6,
+            &empty,
+            Some(rules6),
+            Some(classifier),
+            templates,
+        )
+    }
+
+    fn build(
+        appliance: &str,
+        rules: &str,
+        rules6: Option<&str>,
+        classifier: Option<bool>,
+        templates: Vec<Vec<u8>>,
+    ) -> RulesBench {
+        let app = sluice_config::appliance::parse(appliance, Path::new("bench.toml"))
             .expect("bench appliance");
         let mut snap = Snapshot::from_appliance(&app, 1).expect("bench routes");
         let now = Instant::now();
@@ -403,19 +525,23 @@ impl RulesBench {
         if let Some(classifier) = classifier {
             let rs = sluice_config::iptables::parse(rules, Path::new("bench.rules"))
                 .expect("bench rules");
+            let rs6 = rules6.map(|r| {
+                sluice_config::iptables::parse6(r, Path::new("bench.rules6")).expect("bench rules6")
+            });
             let params = RulesParams {
                 classifier,
                 ..RulesParams::default()
             };
             let t = Instant::now();
-            let prog =
-                Program::compile(&app, &rs, &SetFile::default(), params).expect("bench compile");
+            let prog = Program::compile_dual(&app, &rs, rs6.as_ref(), &SetFile::default(), params)
+                .expect("bench compile");
             let compile_ms = t.elapsed().as_secs_f64() * 1e3;
-            if let Some((_, _, s)) = prog
-                .classifier_stats()
-                .into_iter()
-                .find(|(_, c, _)| c == "FORWARD")
-            {
+            let stats = if rules6.is_some() {
+                prog.classifier_stats6()
+            } else {
+                prog.classifier_stats()
+            };
+            if let Some((_, _, s)) = stats.into_iter().find(|(_, c, _)| c == "FORWARD") {
                 info = format!(
                     "{} tuples{}, {} KiB, compile {compile_ms:.0} ms",
                     s.tuples,
@@ -446,6 +572,15 @@ impl RulesBench {
             MacAddr([0x52, 0x54, 0, 0, 1, 1]),
             now,
         );
+        if rules6.is_some() {
+            worker.pipeline.add_permanent_neighbour(
+                &mut worker.umem,
+                PortId(1),
+                "fd00:2::fe".parse().expect("gateway"),
+                MacAddr([0x52, 0x54, 0, 0, 1, 1]),
+                now,
+            );
+        }
         RulesBench {
             worker,
             templates,
@@ -496,5 +631,64 @@ impl RulesBench {
 
     pub fn forwarded(&self) -> u64 {
         self.worker.pipeline.counters().get(Counter::TxFrames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_dataplane::wire::checksum::transport;
+
+    #[test]
+    fn rules_in_ip6tables_form() {
+        let r = rules_v6(&[
+            "-A FORWARD -d 10.64.1.2/32 -p tcp -m tcp --dport 80 -j ACCEPT".into(),
+            "-A FORWARD ! -s 10.0.0.0/8 -p icmp -j DROP".into(),
+            "-A FORWARD -s ! 10.0.0.1 -i r0 -j ACCEPT".into(),
+        ]);
+        assert_eq!(
+            r[0],
+            "-A FORWARD -d fd00:ffff::a40:102/128 -p tcp -m tcp --dport 80 -j ACCEPT"
+        );
+        assert_eq!(
+            r[1],
+            "-A FORWARD ! -s fd00:ffff::a00:0/104 -p ipv6-icmp -j DROP"
+        );
+        assert_eq!(r[2], "-A FORWARD -s ! fd00:ffff::a00:1/128 -i r0 -j ACCEPT");
+        let text = ruleset(&r[..2]);
+        sluice_config::iptables::parse6(&text, Path::new("t.rules6")).expect("ip6tables form");
+    }
+
+    /// The IPv6 frames carry valid transport checksums and the mapped
+    /// addresses, and the kube rules forward them as they do the IPv4
+    /// ones (the misses dropped by the policy).
+    #[test]
+    fn ipv6_twin_forwards_the_same() {
+        let s = shape("kube", 100).expect("kube");
+        let flows = random_flows(&s.flows, 256, 16, 3);
+        for f in &flows {
+            let fr = frame6(f);
+            assert_eq!(&fr[12..14], &[0x86, 0xdd]);
+            assert_eq!(fr[14 + 24..14 + 40], v6_of(f.dst).octets());
+            let l4 = &fr[14 + 40..];
+            let sum = transport(&v6_of(f.src).into(), &v6_of(f.dst).into(), fr[14 + 6], l4);
+            assert_eq!(sum, 0, "{f:?}");
+        }
+        let mut b4 = RulesBench::new(
+            &ruleset(&s.rules),
+            Some(true),
+            flows.iter().map(frame).collect(),
+        );
+        let mut b6 = RulesBench::new6(
+            &ruleset(&rules_v6(&s.rules)),
+            true,
+            flows.iter().map(frame6).collect(),
+        );
+        for _ in 0..4 {
+            b4.batch();
+            b6.batch();
+        }
+        assert_eq!(b4.forwarded(), 240);
+        assert_eq!(b6.forwarded(), 240);
     }
 }

@@ -686,6 +686,64 @@ table = 300
         assert!(!router(&shadow).policy.merged_v4_for_tests());
     }
 
+    /// The same for IPv6: the packet path's lookup (the `local` and
+    /// `main` tables merged when no rule sits between them) and the walk.
+    #[test]
+    fn fast_ipv6_lookup_matches_decide() {
+        let no_rules = BRANCH.split("[[policy]]").next().unwrap_or(BRANCH);
+        let v6_rule = format!(
+            "{no_rules}[[route]]\nto = \"::/0\"\nvia = \"fd00:1::fe\"\ntable = 100\n\n\
+             [[policy]]\npriority = 50\nfrom = \"fd00:1::80/121\"\ntable = 100\n"
+        );
+        let late_rule = format!(
+            "{no_rules}[[route]]\nto = \"::/0\"\nvia = \"fd00:1::fe\"\ntable = 100\n\n\
+             [[policy]]\npriority = 32767\nfwmark = \"0x1\"\ntable = 100\n"
+        );
+        let shadow = format!("{no_rules}[[route]]\nto = \"fd00:1::1/128\"\nvia = \"fd00:2::fe\"\n");
+        for conf in [BRANCH, no_rules, &v6_rule, &late_rule, &shadow] {
+            let r = router(conf);
+            let mut x: u64 = 0x1234_5678_9abc;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let dsts = [
+                "fd00:1::1",
+                "fd00:2::1",
+                "fd00:1::7",
+                "fd00:2::fe",
+                "fd00:9::1",
+                "2001:db8::1",
+            ];
+            for n in 0..3000 {
+                let dst = if n % 2 == 0 {
+                    ip(dsts[n % dsts.len()])
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::from(
+                        (0xfd00u128 << 112) | (u128::from(next() % 16) << 96) | u128::from(next()),
+                    ))
+                };
+                let src = IpAddr::V6(std::net::Ipv6Addr::from(
+                    (0xfd00_0001u128 << 96) | u128::from(next() & 0xff),
+                ));
+                let mut key = FlowKey::forward(src, dst, PortId((next() % 3) as u16))
+                    .with_mark((next() % 4) as u32);
+                if n % 5 == 0 {
+                    key = FlowKey::output(dst).with_mark((next() % 4) as u32);
+                }
+                assert_eq!(r.lookup(&key), r.decide(&key).result, "{conf}\n{key:?}");
+            }
+        }
+        assert!(router(no_rules).policy.merged_v6_for_tests());
+        assert!(router(&late_rule).policy.merged_v6_for_tests());
+        // BRANCH's fwmark rule (no address) is in both families' lists.
+        assert!(!router(BRANCH).policy.merged_v6_for_tests());
+        assert!(!router(&v6_rule).policy.merged_v6_for_tests());
+        assert!(!router(&shadow).policy.merged_v6_for_tests());
+    }
+
     fn fast_lookup_matches_decide(r: &Router) {
         let mut x: u32 = 0x1234_5678;
         let mut next = || {

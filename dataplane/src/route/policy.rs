@@ -210,31 +210,35 @@ fn default_rules(v6: bool) -> Vec<Rule> {
     rules
 }
 
-/// The IPv4 `local` and `main` tables as one, for the packet path's
+/// One family's `local` and `main` tables as one, for the packet path's
 /// lookup when no rule sits between them (the default rules 0 and 32766
-/// come first): Linux does the same (`fib_trie`'s merged local and main
+/// come first). Linux merges IPv4's (`fib_trie`'s merged local and main
 /// while `fib_has_custom_rules` is false, undone by `fib_unmerge`), so a
-/// forwarded packet takes one trie walk, not a miss in `local` first.
+/// forwarded packet takes one trie walk, not a miss in `local` first;
+/// IPv6 looks in `local` and then in `main` (`fib6_rule_lookup` without
+/// custom rules), which one trie answers the same way under the same
+/// condition.
 ///
 /// The one lookup answers as the two do in turn when `local` holds only
-/// host routes (/32: the box's addresses and broadcasts), none of them a
-/// `throw` (which would go on to `main`) or a prefix `main` also has
-/// (`local` wins it): an address in a host route matches nothing longer.
-/// Otherwise `None` and the rules walk both tables.
-fn merge_local_main(tables: &Tables) -> Option<Fib> {
+/// host routes (/32 or /128: the box's addresses and broadcasts), none of
+/// them a `throw` (which would go on to `main`) or a prefix `main` also
+/// has (`local` wins it): an address in a host route matches nothing
+/// longer. Otherwise `None` and the rules walk both tables.
+fn merge_local_main(tables: &Tables, v6: bool) -> Option<Fib> {
     let local = tables.get(TABLE_LOCAL)?;
     let main = tables.get(TABLE_MAIN)?;
-    let v4 = |f: &'_ Fib| -> Vec<FibRoute> {
+    let family = |f: &'_ Fib| -> Vec<FibRoute> {
         f.routes()
             .iter()
-            .filter(|r| r.to.addr().is_ipv4())
+            .filter(|r| r.to.addr().is_ipv6() == v6)
             .copied()
             .collect()
     };
-    let (local, main) = (v4(local), v4(main));
+    let (local, main) = (family(local), family(main));
+    let host = if v6 { 128 } else { 32 };
     let hosts_only = local
         .iter()
-        .all(|r| r.to.prefix_len() == 32 && r.next_hop.kind != NextHopKind::Throw);
+        .all(|r| r.to.prefix_len() == host && r.next_hop.kind != NextHopKind::Throw);
     let shared = local
         .iter()
         .any(|l| main.binary_search_by_key(&l.to, |m| m.to).is_ok());
@@ -337,6 +341,9 @@ pub struct Policy {
     /// IPv4 `local` and `main` in one table, when `v4_fast` starts with
     /// [`Action::LookupMerged`] in their place.
     merged_v4: Option<Fib>,
+    /// IPv6 `local` and `main` in one table, looked up in place of
+    /// `v6[..2]` (the default rules 0 and 32766) by [`Policy::lookup_v6`].
+    merged_v6: Option<Fib>,
 }
 
 impl Policy {
@@ -368,12 +375,15 @@ impl Policy {
         };
         let v4 = compile(&rules_v4);
         let mut v4_fast: Vec<CompiledV4> = v4.iter().map(CompiledV4::from).collect();
-        let defaults = default_rules(false);
-        let merged_v4 = if rules_v4.get(..2) == defaults.get(..2) {
-            merge_local_main(tables)
-        } else {
-            None
+        let merged = |list: &[Rule], v6: bool| {
+            if list.get(..2) == default_rules(v6).get(..2) {
+                merge_local_main(tables, v6)
+            } else {
+                None
+            }
         };
+        let merged_v4 = merged(&rules_v4, false);
+        let merged_v6 = merged(&rules_v6, true);
         if merged_v4.is_some() {
             v4_fast.remove(1);
             v4_fast[0].action = Action::LookupMerged;
@@ -385,6 +395,7 @@ impl Policy {
             rules_v4: rules_v4.into_boxed_slice(),
             rules_v6: rules_v6.into_boxed_slice(),
             merged_v4,
+            merged_v6,
         })
     }
 
@@ -402,8 +413,39 @@ impl Policy {
     pub fn lookup(&self, tables: &Tables, key: &FlowKey) -> RouteResult {
         match key.dst {
             IpAddr::V4(d) => self.lookup_v4(tables, key, d),
-            IpAddr::V6(_) => self.walk(tables, key).0,
+            IpAddr::V6(d) => self.lookup_v6(tables, key, d),
         }
+    }
+
+    /// [`Policy::walk`] for IPv6 without tracking the deciding rule, the
+    /// `local` and `main` tables in one lookup when they merge: the packet
+    /// path's lookup.
+    #[inline]
+    fn lookup_v6(&self, tables: &Tables, key: &FlowKey, d: std::net::Ipv6Addr) -> RouteResult {
+        let mut rules = &self.v6[..];
+        if let Some(fib) = &self.merged_v6 {
+            if let Some(r) = fib
+                .lookup_v6(d)
+                .and_then(|id| fib.next_hop(id))
+                .and_then(|nh| result_of(nh, key))
+            {
+                return r;
+            }
+            // Neither table answered (or `main` threw): the rules after.
+            rules = rules.get(2..).unwrap_or_default();
+        }
+        if rules.is_empty() {
+            return RouteResult::NoRoute;
+        }
+        let s = match key.src {
+            IpAddr::V6(s) => u128::from(s),
+            IpAddr::V4(_) => 0,
+        };
+        let no_saddr = key.iif.is_none() && s == 0;
+        walk_family(rules, tables, key, s, no_saddr, u128::from(d), |fib| {
+            fib.lookup_v6(d).and_then(|id| fib.next_hop(id))
+        })
+        .0
     }
 
     /// [`Policy::walk`] for IPv4 with 32-bit arithmetic and without
@@ -458,6 +500,13 @@ impl Policy {
     #[cfg(test)]
     pub(crate) fn merged_v4_for_tests(&self) -> bool {
         self.merged_v4.is_some()
+    }
+
+    /// Whether the packet path's IPv6 lookup uses the merged `local` and
+    /// `main` table.
+    #[cfg(test)]
+    pub(crate) fn merged_v6_for_tests(&self) -> bool {
+        self.merged_v6.is_some()
     }
 
     /// Like [`Policy::lookup`], also naming the rule and table that decided.

@@ -396,8 +396,23 @@ impl Program {
     /// The classifier of every chain: `(table, chain, stats)`; empty with
     /// the classifier off.
     pub fn classifier_stats(&self) -> Vec<(TableKind, String, ClassifierStats)> {
+        Self::stats_of(&self.tables, &self.ruleset)
+    }
+
+    /// [`Program::classifier_stats`] of the ip6tables tables.
+    pub fn classifier_stats6(&self) -> Vec<(TableKind, String, ClassifierStats)> {
+        match &self.ruleset6 {
+            Some(rs) => Self::stats_of(&self.tables6, rs),
+            None => Vec::new(),
+        }
+    }
+
+    fn stats_of(
+        tables: &[TableProg],
+        ruleset: &Ruleset,
+    ) -> Vec<(TableKind, String, ClassifierStats)> {
         let mut v = Vec::new();
-        for (t, cfg) in self.tables.iter().zip(&self.ruleset.tables) {
+        for (t, cfg) in tables.iter().zip(&ruleset.tables) {
             for (c, cc) in t.chains.iter().zip(&cfg.chains) {
                 if let Some(cl) = &c.classifier {
                     v.push((t.kind, cc.name.clone(), cl.stats()));
