@@ -448,3 +448,7 @@ diff_test!(v6_tcpmss, &ports6(2), rules6, |d| {
     ])
     .check();
 });
+
+#[path = "ipv6_nat.rs"]
+mod nat6;
+

@@ -110,9 +110,9 @@ diff_test!(nat_dnat_balance, &ports(2), |d| {
     d.conntrack_now().check();
 });
 
-/// Blanks the source port (TCP, UDP) or the query id (ICMP echo) of an
-/// IPv4 frame, and the transport checksum that covers it.
-fn blank_src_port(frame: &mut [u8]) {
+/// Blanks the source port (TCP, UDP) or the query id (ICMP or ICMPv6
+/// echo) of a frame, and the transport checksum that covers it.
+pub(crate) fn blank_src_port(frame: &mut [u8]) {
     let Ok(m) = sluice_dataplane::wire::parse(frame) else {
         return;
     };
@@ -126,19 +126,19 @@ fn blank_src_port(frame: &mut [u8]) {
             frame[l4..l4 + 2].fill(0);
             frame[l4 + 6..l4 + 8].fill(0);
         }
-        1 => {
+        1 | 58 => {
             frame[l4 + 2..l4 + 6].fill(0);
         }
         _ => {}
     }
 }
 
-/// The source port (TCP, UDP) or query id (ICMP) of the frame out for
-/// probe `probe`.
-fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
+/// The source port (TCP, UDP) or query id (ICMP, ICMPv6) of the frame out
+/// for probe `probe`.
+pub(crate) fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
     let c = caps.iter().find(|c| c.probe == probe)?;
     let m = c.meta();
-    Some(if m.protocol.0 == 1 {
+    Some(if matches!(m.protocol.0, 1 | 58) {
         m.icmp_id
     } else {
         m.src_port

@@ -897,9 +897,6 @@ impl Cx<'_> {
                 TargetExt::Dnpt(n) if self.v6 => {
                     CTarget::Npt(super::npt::Npt::new(false, n.src, n.dst))
                 }
-                TargetExt::Dnat(_) | TargetExt::Snat(_) if self.v6 => {
-                    return Err(at.not_yet6(x.name()))
-                }
                 TargetExt::Reject(r) if r.with6.is_some() => return Err(at.ipv6_only("REJECT")),
                 TargetExt::Reject(r) => CTarget::Reject(r.with),
                 TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {

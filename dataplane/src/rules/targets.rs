@@ -638,9 +638,9 @@ pub(crate) fn nat_range(
     random_fully: bool,
     persistent: bool,
 ) -> crate::nat::Range {
-    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
+    use crate::conntrack::tuple::addr;
     crate::nat::Range {
-        addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),
+        addrs: r.addrs.map(|a| (addr(a.min), addr(a.max))),
         ports: r.ports.map(|p| (p.min, p.max)),
         base: r.ports.and_then(|p| p.base),
         random,
