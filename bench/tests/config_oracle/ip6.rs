@@ -56,6 +56,14 @@ fn ip6_rulesets_match_ip6tables_legacy_save() {
     corpus.sets = Some(SETS6);
     let mut cases = vec![corpus, v6("docker6.rules", data("docker6.rules"))];
     cases.push(v6("kube-proxy6.rules", data("kube-proxy6.rules")));
+    // Chains named like targets: declared with `:`, `-j NAME` / `-g NAME`
+    // jump to them (libxtables' announced chains shadow targets).
+    cases.push(v6(
+        "chains named like targets",
+        "*filter\n:CLASSIFY - [0:0]\n:LOG - [0:0]\n:TTL - [0:0]\n\
+         -A INPUT -j LOG\n-A INPUT -g CLASSIFY\n-A FORWARD -j TTL\n-A LOG -j ACCEPT\n\
+         -A CLASSIFY -p tcp -j REJECT --reject-with tcp-reset\nCOMMIT\n",
+    ));
     if let Some(dir) = common::conformance_dir(test) {
         for name in ["before6.rules", "after6.rules", "user6.rules"] {
             let text = ufw_declare(&read(&dir.join("ufw").join(name)));
