@@ -452,3 +452,5 @@ diff_test!(v6_tcpmss, &ports6(2), rules6, |d| {
 #[path = "ipv6_nat.rs"]
 mod nat6;
 
+#[path = "ipv6_shapes.rs"]
+mod shapes6;
