@@ -302,3 +302,72 @@ diff_test!(v6_return_goto, &ports6(2), rules6, |d| {
     ])
     .check();
 });
+
+/// `probe` with traffic class `tc` and flow label `label`.
+fn with_tc_flow((port, mut frame): Probe, tc: u8, label: u32) -> Probe {
+    frame[14] = 0x60 | (tc >> 4);
+    frame[15] = (tc << 4) | ((label >> 16) as u8 & 0x0f);
+    frame[16] = (label >> 8) as u8;
+    frame[17] = label as u8;
+    (port, frame)
+}
+
+/// The lines the kernel (Linux 6.18, `dmesg` with `nf_log_all_netns` on)
+/// logged for the probes of `v6_log_lines`, in order.
+const KERNEL_LOG6: &[&str] = &[
+    "t6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=64 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=TCP SPT=40000 DPT=80 SEQ=1000 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0 OPT (020405B4) ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=53 TC=40 HOPLIMIT=63 FLOWLBL=74565 PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=53 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=UDP SPT=40000 DPT=7 LEN=13 MARK=0x2a ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=61 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( ) PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=69 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( ) OPT ( ) PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=61 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( FRAG:0 INCOMPLETE ID:00001234 ) PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "f6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=61 TC=0 HOPLIMIT=63 FLOWLBL=0 FRAG:0 INCOMPLETE ID:00001234 PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=61 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( FRAG:64 ID:00001234 ) PROTO=UDP ",
+    "f6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=61 TC=0 HOPLIMIT=63 FLOWLBL=0 FRAG:64 ID:00001234 PROTO=UDP ",
+    "u6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=65 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( AH SPI=0x12345678 ) PROTO=UDP SPT=40000 DPT=9 LEN=13 ",
+    "e6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=52 TC=0 HOPLIMIT=63 FLOWLBL=0 OPT ( ESP SPI=0xabcd0001 )",
+    "i6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=53 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 TYPE=128 CODE=0 ID=7 SEQ=1 ",
+    "i6 IN=r1 OUT=r0 MAC=02:00:00:00:00:02:02:00:00:00:01:02:86:dd SRC=fd00:0002:0000:0000:0000:0000:0000:0002 DST=fd00:0001:0000:0000:0000:0000:0000:0002 LEN=101 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 TYPE=2 CODE=0 [SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=53 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=40000 DPT=9 LEN=13 ] MTU=1280 ",
+    "i6 IN=r1 OUT=r0 MAC=02:00:00:00:00:02:02:00:00:00:01:02:86:dd SRC=fd00:0002:0000:0000:0000:0000:0000:0002 DST=fd00:0001:0000:0000:0000:0000:0000:0002 LEN=101 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 TYPE=4 CODE=0 POINTER=00000028 [SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=53 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=40000 DPT=9 LEN=13 ] ",
+    "i6 IN=r1 OUT=r0 MAC=02:00:00:00:00:02:02:00:00:00:01:02:86:dd SRC=fd00:0002:0000:0000:0000:0000:0000:0002 DST=fd00:0001:0000:0000:0000:0000:0000:0002 LEN=68 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 TYPE=3 CODE=0 [TRUNCATED] ",
+    "i6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=44 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=ICMPv6 INCOMPLETE [4 bytes] ",
+    "t6 IN=r0 OUT=r1 MAC=02:00:00:00:00:01:02:00:00:00:01:01:86:dd SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0002 LEN=50 TC=0 HOPLIMIT=63 FLOWLBL=0 PROTO=TCP INCOMPLETE [10 bytes] ",
+];
+
+diff_test!(v6_log_lines, &ports6(2), rules6, |d| {
+    let h = p6("r0", A0, A1);
+    let back = p6("r1", A1, A0);
+    let quoted = l3(&h.udp(9));
+    let mut ah = vec![0u8, 1, 0, 0];
+    ah.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    ah.extend_from_slice(&1u32.to_be_bytes());
+    let mut esp = 0xabcd_0001u32.to_be_bytes().to_vec();
+    esp.extend_from_slice(&[0, 0, 0, 1, 9, 9, 9, 9]);
+    d.round(&[
+        h.syn(80),
+        with_tc_flow(h.udp(9), 0x28, 0x12345),
+        h.udp(7),
+        with_ext(h.udp(9), 60, &OPTS8),
+        with_ext(with_ext(h.udp(9), 60, &OPTS8), 0, &OPTS8),
+        with_ext(h.udp(9), 44, &frag_hdr(0, true, 0x1234)),
+        with_ext(h.udp(9), 44, &frag_hdr(64, false, 0x1234)),
+        // A non-first fragment followed by another extension header: the
+        // first `-p` rule (mangle's) hotdrops it (`ipv6_find_hdr`).
+        with_ext(
+            with_ext(h.udp(9), 60, &OPTS8),
+            44,
+            &frag_hdr(64, true, 0xbeef),
+        ),
+        with_ext(h.udp(9), 51, &ah),
+        h.at(h.f.ip(50, &esp)),
+        h.ping(1),
+        back.at(back.f.icmp(2, 0, 1280, &quoted)),
+        back.at(back.f.icmp(4, 0, 0x28, &quoted)),
+        back.icmp(3, 0, &quoted[..20]),
+        h.at(h.f.ip(58, &[128, 0, 0, 0])),
+        h.at(h.f.ip(6, &[0; 10])),
+    ])
+    .check();
+    let lines: Vec<String> = d.sluice.take_log().iter().map(|r| r.line()).collect();
+    assert_eq!(lines, KERNEL_LOG6);
+});

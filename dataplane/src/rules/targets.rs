@@ -275,12 +275,6 @@ fn nat_setup(
 
 #[inline(always)]
 fn log(spec: &LogSpec, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
-    if batch.meta(i).ip_version == 6 {
-        // No IPv6 record format yet (`dump_ipv6_packet`): counted, so
-        // that a LOG rule of an ip6tables ruleset is not silently mute.
-        batch.count(Counter::LogIpv6NotWritten);
-        return;
-    }
     let name =
         |p: Option<crate::route::PortId>| p.and_then(|p| cx.net.port(p)).map(|c| c.name.as_str());
     let ctx = LogContext {
