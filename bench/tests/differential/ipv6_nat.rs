@@ -5,7 +5,7 @@
 //! line by line.
 
 use super::*;
-use crate::nat::{blank_src_port, src_port_of};
+use crate::nat::{balance_probes, blank_src_port, forwarded_exchange, src_port_of};
 
 /// The source address of the frame out for probe `probe`.
 fn src6_of(caps: &[Captured], probe: usize) -> Option<String> {
@@ -106,12 +106,8 @@ diff_test!(v6_nat_snat, &ports6(2), rules6, |d| {
 
 diff_test!(v6_nat_port_forward, &ports6(2), rules6, |d| {
     let (wan, web) = (p6("r1", A1, RA1), p6("r0", A0, A1));
+    d.round(&forwarded_exchange(&wan, &web, 8080));
     d.round(&[
-        wan.syn(8080),
-        web.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        wan.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        wan.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        web.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // Not forwarded: straight to the server (no DNAT state), another
         // port of the box, the forward's port from the LAN side.
         p6("r1", A1, A0).syn(80),
@@ -145,49 +141,21 @@ diff_test!(v6_nat_dnat_balance, &ports6(2), rules6, |d| {
     for c in &clients {
         d.host6("r1", c);
     }
-    // Each group of connections from ports of its own, so no two reply
-    // tuples clash.
-    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
-        p6("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
-    };
-    let mut probes: Vec<Probe> = Vec::new();
-    // The hash: every client once, one of them again from another port
-    // (the backend depends on the addresses only).
-    for c in &clients {
-        probes.push(syn(c, RA1, 40000, 80));
-    }
-    probes.push(syn(clients[0], RA1, 40001, 80));
-    // The same clients to another public address of the forward: the
-    // hash's seed is the destination's last word.
-    for c in &clients[..6] {
-        probes.push(syn(c, "fd00:2::100", 40100, 80));
-    }
-    // --persistent: the hash without the destination.
-    for c in &clients[..6] {
-        probes.push(syn(c, RA1, 40200, 82));
-    }
-    // Round robin: by connection (the nat table sees first packets only).
-    for sport in 41000..41005 {
-        probes.push(syn(clients[1], RA1, sport, 81));
-    }
-    // The backends answer: the replies leave from the public address.
-    probes.push(p6("r0", A0, clients[1]).tcp_seg(8080, 41000, SYN_ACK, 9000, 1001, &[]));
-    probes.push(p6("r0", A0B, clients[1]).tcp_seg(8080, 41001, SYN_ACK, 9000, 1001, &[]));
+    // The hash runs over all four words of the client address, seeded
+    // with the destination's last word (none with --persistent); round
+    // robin by connection; the backends' replies leave from the public
+    // address.
+    let probes = balance_probes(p6, &clients, RA1, "fd00:2::100", [A0, A0B]);
     d.round(&probes);
     d.conntrack_now().check();
 });
 
 diff_test!(v6_nat_hairpin, &ports6(2), rules6, |d| {
     let (client, server) = (p6("r0", A0, RA1), p6("r0", A0B, RA0));
+    // A LAN client through the public address: out to the server from
+    // the LAN port's address (SNAT), the answer back from the public one.
+    d.round(&forwarded_exchange(&client, &server, 8080));
     d.round(&[
-        // A LAN client through the public address: out to the server from
-        // the LAN port's address (SNAT), the answer back from the public
-        // one.
-        client.syn(8080),
-        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        client.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        client.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // A WAN client: not SNATed on the way in.
         p6("r1", A1, RA1).syn(8080),
         p6("r0", A0B, A1).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),

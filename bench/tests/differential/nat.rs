@@ -10,6 +10,47 @@ fn quote(frame: &[u8], n: usize) -> Vec<u8> {
     ip[..n.min(ip.len())].to_vec()
 }
 
+/// A client's exchange with a server behind a forward of the box's
+/// `port` to the server's port 80: handshake, request, answer.
+pub(crate) fn forwarded_exchange(client: &P, server: &P, port: u16) -> [Probe; 5] {
+    [
+        client.syn(port),
+        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        client.tcp_seg(40000, port, ACK, 1001, 5001, &[]),
+        client.tcp_seg(40000, port, PSH_ACK, 1001, 5001, b"GET /"),
+        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
+    ]
+}
+
+/// The probes of a DNAT load-balancing case (`nat_dnat_balance.rules`,
+/// `v6_nat_dnat_balance.rules6`): SYNs from `clients` (on r1, at least
+/// six) to `public` port 80 (the hash), one client again from another
+/// port, six to `other` port 80 (the hash's seed), six to port 82
+/// (`--persistent`), five of the second client to port 81 (round robin),
+/// and the two `backends` (on r0) answering its first two. Each group
+/// from ports of its own, so no two reply tuples clash (a clash would
+/// have the kernel pick a random port). `at` makes a probe's headers.
+pub(crate) fn balance_probes(
+    at: fn(&'static str, &str, &str) -> P,
+    clients: &[&'static str],
+    public: &str,
+    other: &str,
+    backends: [&str; 2],
+) -> Vec<Probe> {
+    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
+        at("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
+    };
+    let mut probes: Vec<Probe> = clients.iter().map(|c| syn(c, public, 40000, 80)).collect();
+    probes.push(syn(clients[0], public, 40001, 80));
+    probes.extend(clients[..6].iter().map(|c| syn(c, other, 40100, 80)));
+    probes.extend(clients[..6].iter().map(|c| syn(c, public, 40200, 82)));
+    probes.extend((41000..41005).map(|sport| syn(clients[1], public, sport, 81)));
+    for (sport, b) in (41000..).zip(backends) {
+        probes.push(at("r0", b, clients[1]).tcp_seg(8080, sport, SYN_ACK, 9000, 1001, &[]));
+    }
+    probes
+}
+
 diff_test!(nat_masquerade_lan, &ports(2), |d| {
     let (lan, wan) = (p("r0", H0, H1), p("r1", H1, R1));
     d.round(&[
@@ -38,12 +79,8 @@ diff_test!(nat_masquerade_lan, &ports(2), |d| {
 
 diff_test!(nat_port_forward, &ports(2), |d| {
     let (wan, web) = (p("r1", H1, R1), p("r0", H0, H1));
+    d.round(&forwarded_exchange(&wan, &web, 8080));
     d.round(&[
-        wan.syn(8080),
-        web.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        wan.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        wan.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        web.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // Not forwarded: straight to the server (no DNAT state), another
         // port of the box, the forward's port from the LAN side.
         p("r1", H1, H0).syn(80),
@@ -78,34 +115,11 @@ diff_test!(nat_dnat_balance, &ports(2), |d| {
     for c in &clients {
         d.host("r1", c);
     }
-    // Each group of connections from ports of its own, so no two reply
-    // tuples clash (a clash would have the kernel pick a random port).
-    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
-        p("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
-    };
-    let mut probes: Vec<Probe> = Vec::new();
-    // The hash: every client once, one of them again from another port
-    // (the backend depends on the addresses only).
-    for c in &clients {
-        probes.push(syn(c, R1, 40000, 80));
-    }
-    probes.push(syn(clients[0], R1, 40001, 80));
-    // The same clients to another public address of the forward: the
-    // hash's seed is the destination.
-    for c in &clients[..6] {
-        probes.push(syn(c, "10.0.2.100", 40100, 80));
-    }
-    // --persistent: the hash without the destination.
-    for c in &clients[..6] {
-        probes.push(syn(c, R1, 40200, 82));
-    }
-    // Round robin: by connection (the nat table sees first packets only).
-    for sport in 41000..41005 {
-        probes.push(syn(clients[1], R1, sport, 81));
-    }
-    // The backends answer: the replies leave from the public address.
-    probes.push(p("r0", H0, H1B).tcp_seg(8080, 41000, SYN_ACK, 9000, 1001, &[]));
-    probes.push(p("r0", H0B, H1B).tcp_seg(8080, 41001, SYN_ACK, 9000, 1001, &[]));
+    // The hash over the client addresses, seeded with the destination
+    // (none with --persistent); round robin by connection (the nat table
+    // sees first packets only); the backends' replies leave from the
+    // public address.
+    let probes = balance_probes(p, &clients, R1, "10.0.2.100", [H0, H0B]);
     d.round(&probes);
     d.conntrack_now().check();
 });
@@ -238,14 +252,10 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
 
 diff_test!(nat_hairpin, &ports(2), |d| {
     let (client, server) = (p("r0", H0, R1), p("r0", H0B, R0));
+    // A LAN client through the public address: out to the server from
+    // the LAN port's address, the answer back from the public one.
+    d.round(&forwarded_exchange(&client, &server, 8080));
     d.round(&[
-        // A LAN client through the public address: out to the server from
-        // the LAN port's address, the answer back from the public one.
-        client.syn(8080),
-        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        client.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        client.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // A WAN client: not masqueraded on the way in.
         p("r1", H1, R1).syn(8080),
         p("r0", H0B, H1).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),
