@@ -93,6 +93,8 @@ diff_test!(
             p6("r1", A1, SVC).udp(53),
             // INVALID from an endpoint: dropped by KUBE-FORWARD.
             stray_syn_ack(&p6("r0", A0, A1), 41000),
+            // The NodePort on the box's address: the service's endpoints.
+            p6("r1", A1, RA1).seg(Tcp::new(40003, 30080, flags::SYN)),
         ])
         .conntrack_now()
         .check();
@@ -370,4 +372,28 @@ diff_test!(v6_log_lines, &ports6(2), rules6, |d| {
     .check();
     let lines: Vec<String> = d.sluice.take_log().iter().map(|r| r.line()).collect();
     assert_eq!(lines, KERNEL_LOG6);
+});
+
+diff_test!(v6_addrtype, &ports6(2), rules6, |d| {
+    let all_nodes = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
+    d.round(&[
+        // INPUT: local, anycast, multicast.
+        p6("r0", A0, RA0).udp(9),
+        p6("r0", A0, "fd00:1::").udp(9),
+        p6("r0", A0, "fd00:2::").udp(9),
+        p6("r0", A0, "ff02::1").dst_mac(all_nodes).udp(9),
+        // FORWARD: a source of the box (on the port in, on another
+        // port), one with no route back, plain unicast.
+        p6("r0", RA0, A1).udp(53),
+        p6("r0", RA1, A1).udp(53),
+        p6("r0", "fd00:77::1", A1).udp(53),
+        p6("r0", A0, A1).udp(53),
+        p6("r0", A0, A1).syn(80),
+        // DNAT to a LAN server for the box's addresses only.
+        p6("r1", A1, RA1).syn(8080),
+        p6("r1", A1B, RA0).syn(8080),
+        p6("r1", A1, A0).syn(8080),
+    ])
+    .conntrack_now()
+    .check();
 });

@@ -326,6 +326,9 @@ fn one(
                 Some(LimitIface::Out) => p.oif,
                 None => None,
             };
+            if meta.ip_version == 6 {
+                return Ok(super::v6::addrtype6(p.net, src, dst, meta, dev));
+            }
             let (s, d) = v4_addrs(meta);
             addrtype_ok(p.net, src, s, dev) && addrtype_ok(p.net, dst, d, dev)
         }

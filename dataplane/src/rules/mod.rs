@@ -39,8 +39,9 @@
 //! `ipv6header`, `frag`, `rt`, `eui64`; `hl` and `HL` on the hop limit)
 //! and REJECT's IPv6 answers ([`reject6`]); the NAT targets run on IPv6
 //! through the shared NAT core (SNAT/DNAT with IPv6 ranges, MASQUERADE,
-//! REDIRECT). An ip6tables ruleset may not use `recent`, `addrtype` or
-//! `iprange` yet: refused by name ([`RulesError::NotYet6`]).
+//! REDIRECT); `addrtype` as `addrtype_mt6` (`v6::addrtype6`). An
+//! ip6tables ruleset may not use `recent` or `iprange` yet: refused by
+//! name ([`RulesError::NotYet6`]).
 //!
 //! ## Differences from the kernel
 //!
