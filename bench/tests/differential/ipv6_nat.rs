@@ -5,7 +5,7 @@
 //! line by line.
 
 use super::*;
-use crate::nat::{balance_probes, blank_src_port, forwarded_exchange, src_port_of};
+use crate::nat::{balance_probes, forwarded_exchange, snat_clash_round, snat_two_ports};
 
 /// The source address of the frame out for probe `probe`.
 fn src6_of(caps: &[Captured], probe: usize) -> Option<String> {
@@ -19,22 +19,7 @@ diff_test!(v6_nat_snat, &ports6(2), rules6, |d| {
     d.host6("r1", far);
     // UDP into [fd00:2::1]:1000-1001: every choice is forced, so it
     // compares.
-    d.round(&[
-        // Kept: in range and unique.
-        p6("r0", A0, A1).udp_ports(1000, 53),
-        // Clashes with the first: the other port.
-        p6("r0", A0B, A1).udp_ports(1000, 53),
-        // The same source again: its mapping (1000) is reused.
-        p6("r0", A0, A1B).udp_ports(1000, 53),
-        // Out of range: 1000 is taken towards this destination, so 1001.
-        p6("r0", A0, A1B).udp_ports(40000, 53),
-        // Both taken towards it: dropped (the kernel at confirm).
-        p6("r0", A0B, A1B).udp_ports(40000, 53),
-        // Replies, each to its own flow.
-        p6("r1", A1, RA1).udp_ports(53, 1001),
-        p6("r1", A1B, RA1).udp_ports(53, 1001),
-        p6("r1", A1, RA1).udp_ports(53, 1000),
-    ]);
+    d.round(&snat_two_ports(p6, [A0, A0B], [A1, A1B], RA1));
     d.conntrack_now();
     // The address range fd00:2::200-203: the kernel's hash of the whole
     // source address, seeded with the destination's last word, picks
@@ -73,34 +58,10 @@ diff_test!(v6_nat_snat, &ports6(2), rules6, |d| {
     d.round(&[p6("r1", far, RA1).icmp(1, 4, &out[14..])]);
     d.conntrack_now();
     // TCP and ICMPv6 to a fixed address: a clash takes a random port (id)
-    // in the kernel; masked, and checked apart: not the clashing one.
-    let first = d.probes_sent;
-    let random = [first + 1, first + 4];
-    let echo_reply = |p: &P, seq: u32| p.at(p.f.icmp(129, 0, (7 << 16) | seq, PAYLOAD));
-    let (k, s) = d.round_masked(
-        &[
-            p6("r0", A0, A1).syn(80),
-            p6("r0", A0B, A1).syn(80),
-            p6("r1", A1, "fd00:2::100").tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-            p6("r0", A0, A1).ping(1),
-            p6("r0", A0B, A1).ping(1),
-            echo_reply(&p6("r1", A1, "fd00:2::100"), 1),
-        ],
-        |c| {
-            if random.contains(&c.probe) {
-                blank_src_port(&mut c.frame);
-            }
-        },
-    );
-    for (side, caps) in [("kernel", &k), ("sluice", &s)] {
-        match (src_port_of(caps, random[0]), src_port_of(caps, random[1])) {
-            (Some(tcp), Some(icmp)) if tcp >= 1024 && tcp != 40000 && icmp != 7 => {}
-            ports => d.failures.push(format!(
-                "{side}: the clashing TCP flow and echo went out from {ports:?} \
-                 (the port must be >= 1024 and not 40000, the id not 7)"
-            )),
-        }
-    }
+    // in the kernel; masked, and checked apart.
+    let peer = p6("r1", A1, "fd00:2::100");
+    let pong = peer.at(peer.f.icmp(129, 0, (7 << 16) | 1, PAYLOAD));
+    snat_clash_round(&mut d, p6, [A0, A0B], A1, "fd00:2::100", pong);
     d.check();
 });
 

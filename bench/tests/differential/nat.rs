@@ -159,40 +159,57 @@ pub(crate) fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
     })
 }
 
-diff_test!(nat_snat_ports, &ports(2), |d| {
-    let far = "10.0.2.4";
-    d.host("r1", far);
-    // UDP into 1000-1001: every choice is forced, so it compares.
-    d.round(&[
+/// UDP from two LAN hosts (`lan`) to two peers (`wan`) into a two-port
+/// SNAT range on `to` (the box's WAN address, ports 1000-1001): every
+/// choice is forced, so it compares; then the replies.
+pub(crate) fn snat_two_ports(
+    at: fn(&'static str, &str, &str) -> P,
+    lan: [&str; 2],
+    wan: [&str; 2],
+    to: &str,
+) -> [Probe; 8] {
+    [
         // Kept: in range and unique.
-        p("r0", H0, H1).udp_ports(1000, 53),
+        at("r0", lan[0], wan[0]).udp_ports(1000, 53),
         // Clashes with the first: the other port.
-        p("r0", H0B, H1).udp_ports(1000, 53),
+        at("r0", lan[1], wan[0]).udp_ports(1000, 53),
         // The same source again: its mapping (1000) is reused.
-        p("r0", H0, H1B).udp_ports(1000, 53),
+        at("r0", lan[0], wan[1]).udp_ports(1000, 53),
         // Out of range: 1000 is taken towards this destination, so 1001.
-        p("r0", H0, H1B).udp_ports(40000, 53),
+        at("r0", lan[0], wan[1]).udp_ports(40000, 53),
         // Both taken towards it: dropped (the kernel at confirm).
-        p("r0", H0B, H1B).udp_ports(40000, 53),
+        at("r0", lan[1], wan[1]).udp_ports(40000, 53),
         // Replies, each to its own flow.
-        p("r1", H1, R1).udp_ports(53, 1001),
-        p("r1", H1B, R1).udp_ports(53, 1001),
-        p("r1", H1, R1).udp_ports(53, 1000),
-    ]);
-    d.conntrack_now();
-    // TCP and ICMP to a fixed address: a clash takes a random port (id)
-    // in the kernel (`get_random_u16` offset into 1024-65535, 0-65535 for
-    // ids); masked, and checked apart: not the clashing one.
+        at("r1", wan[0], to).udp_ports(53, 1001),
+        at("r1", wan[1], to).udp_ports(53, 1001),
+        at("r1", wan[0], to).udp_ports(53, 1000),
+    ]
+}
+
+/// TCP and echo from two LAN hosts (`lan`) to `peer`, SNATed to the fixed
+/// address `to`: the second of each clashes, and the kernel takes a
+/// random port (id) for it (`get_random_u16` offset into 1024-65535,
+/// 0-65535 for ids); those are masked and checked apart: not the
+/// clashing one. `pong` is the peer's echo reply to `to`. Returns both
+/// captures and the probe number of the clashing TCP flow.
+pub(crate) fn snat_clash_round(
+    d: &mut Diff,
+    at: fn(&'static str, &str, &str) -> P,
+    lan: [&str; 2],
+    peer: &str,
+    to: &str,
+    pong: Probe,
+) -> (Vec<Captured>, Vec<Captured>, usize) {
     let first = d.probes_sent;
     let random = [first + 1, first + 4];
     let (k, s) = d.round_masked(
         &[
-            p("r0", H0, H1).syn(80),
-            p("r0", H0B, H1).syn(80),
-            p("r1", H1, "10.0.2.100").tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-            p("r0", H0, H1).ping(1),
-            p("r0", H0B, H1).ping(1),
-            p("r1", H1, "10.0.2.100").pong(1),
+            at("r0", lan[0], peer).syn(80),
+            at("r0", lan[1], peer).syn(80),
+            at("r1", peer, to).tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+            at("r0", lan[0], peer).ping(1),
+            at("r0", lan[1], peer).ping(1),
+            pong,
         ],
         |c| {
             if random.contains(&c.probe) {
@@ -209,6 +226,17 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
             )),
         }
     }
+    (k, s, random[0])
+}
+
+diff_test!(nat_snat_ports, &ports(2), |d| {
+    let far = "10.0.2.4";
+    d.host("r1", far);
+    d.round(&snat_two_ports(p, [H0, H0B], [H1, H1B], R1));
+    d.conntrack_now();
+    // TCP and ICMP to a fixed address: a clash takes a random port.
+    let pong = p("r1", H1, "10.0.2.100").pong(1);
+    let (k, s, clash) = snat_clash_round(&mut d, p, [H0, H0B], H1, "10.0.2.100", pong);
     // GRE has no ports: one LAN host's tunnel and its answer.
     // The kernel's GRE manip needs 8 bytes after the header's start, so
     // the packets carry a payload (an IPv4 header's worth), as real ones
@@ -224,7 +252,7 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
     // from H0B:1000 (mapped to 1001) to a third peer gets 1001 although
     // 1000 is free towards it; TCP from H0B:40000 (mapped to the random
     // port above) gets that port again.
-    let (tcp_k, tcp_s) = (src_port_of(&k, random[0]), src_port_of(&s, random[0]));
+    let (tcp_k, tcp_s) = (src_port_of(&k, clash), src_port_of(&s, clash));
     d.round(&[
         p("r0", H0B, far).udp_ports(1000, 53),
         p("r1", far, R1).udp_ports(53, 1001),
