@@ -708,6 +708,12 @@ macro_rules! diff_test {
         diff_test!(@case $name, $toml, None, |$d| $body);
     };
     ($name:ident, $toml:expr, rules6, |$d:ident| $body:block) => {
+        diff_test!(@dual $name, $toml, None, |$d| $body);
+    };
+    ($name:ident, $toml:expr, rules6, ipset, |$d:ident| $body:block) => {
+        diff_test!(@dual $name, $toml, Some(data!($name, "ipset")), |$d| $body);
+    };
+    (@dual $name:ident, $toml:expr, $sets:expr, |$d:ident| $body:block) => {
         #[test]
         fn $name() {
             let Some(mut $d) = Diff::new_dual(
@@ -715,7 +721,7 @@ macro_rules! diff_test {
                 $toml,
                 data!($name, "rules"),
                 Some(data!($name, "rules6")),
-                None,
+                $sets,
             ) else {
                 return;
             };

@@ -85,9 +85,12 @@ const FILES4: [&str; 3] = [
     "examples/branch-office/rules.v4",
 ];
 
-/// Our ip6tables rulesets (kube-proxy6.rules has DNAT lines, which the
-/// ip6tables parser refuses).
-const FILES6: [&str; 2] = ["tests/data/corpus6.rules", "tests/data/docker6.rules"];
+/// Our ip6tables rulesets.
+const FILES6: [&str; 3] = [
+    "tests/data/corpus6.rules",
+    "tests/data/docker6.rules",
+    "tests/data/kube-proxy6.rules",
+];
 
 fn rule_seeds() -> Vec<Seed> {
     FILES4.iter().flat_map(|f| seeds_of(&read(f))).collect()

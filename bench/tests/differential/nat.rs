@@ -10,6 +10,47 @@ fn quote(frame: &[u8], n: usize) -> Vec<u8> {
     ip[..n.min(ip.len())].to_vec()
 }
 
+/// A client's exchange with a server behind a forward of the box's
+/// `port` to the server's port 80: handshake, request, answer.
+pub(crate) fn forwarded_exchange(client: &P, server: &P, port: u16) -> [Probe; 5] {
+    [
+        client.syn(port),
+        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+        client.tcp_seg(40000, port, ACK, 1001, 5001, &[]),
+        client.tcp_seg(40000, port, PSH_ACK, 1001, 5001, b"GET /"),
+        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
+    ]
+}
+
+/// The probes of a DNAT load-balancing case (`nat_dnat_balance.rules`,
+/// `v6_nat_dnat_balance.rules6`): SYNs from `clients` (on r1, at least
+/// six) to `public` port 80 (the hash), one client again from another
+/// port, six to `other` port 80 (the hash's seed), six to port 82
+/// (`--persistent`), five of the second client to port 81 (round robin),
+/// and the two `backends` (on r0) answering its first two. Each group
+/// from ports of its own, so no two reply tuples clash (a clash would
+/// have the kernel pick a random port). `at` makes a probe's headers.
+pub(crate) fn balance_probes(
+    at: fn(&'static str, &str, &str) -> P,
+    clients: &[&'static str],
+    public: &str,
+    other: &str,
+    backends: [&str; 2],
+) -> Vec<Probe> {
+    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
+        at("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
+    };
+    let mut probes: Vec<Probe> = clients.iter().map(|c| syn(c, public, 40000, 80)).collect();
+    probes.push(syn(clients[0], public, 40001, 80));
+    probes.extend(clients[..6].iter().map(|c| syn(c, other, 40100, 80)));
+    probes.extend(clients[..6].iter().map(|c| syn(c, public, 40200, 82)));
+    probes.extend((41000..41005).map(|sport| syn(clients[1], public, sport, 81)));
+    for (sport, b) in (41000..).zip(backends) {
+        probes.push(at("r0", b, clients[1]).tcp_seg(8080, sport, SYN_ACK, 9000, 1001, &[]));
+    }
+    probes
+}
+
 diff_test!(nat_masquerade_lan, &ports(2), |d| {
     let (lan, wan) = (p("r0", H0, H1), p("r1", H1, R1));
     d.round(&[
@@ -38,12 +79,8 @@ diff_test!(nat_masquerade_lan, &ports(2), |d| {
 
 diff_test!(nat_port_forward, &ports(2), |d| {
     let (wan, web) = (p("r1", H1, R1), p("r0", H0, H1));
+    d.round(&forwarded_exchange(&wan, &web, 8080));
     d.round(&[
-        wan.syn(8080),
-        web.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        wan.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        wan.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        web.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // Not forwarded: straight to the server (no DNAT state), another
         // port of the box, the forward's port from the LAN side.
         p("r1", H1, H0).syn(80),
@@ -78,41 +115,18 @@ diff_test!(nat_dnat_balance, &ports(2), |d| {
     for c in &clients {
         d.host("r1", c);
     }
-    // Each group of connections from ports of its own, so no two reply
-    // tuples clash (a clash would have the kernel pick a random port).
-    let syn = |c: &'static str, dst: &str, sport: u16, dport: u16| {
-        p("r1", c, dst).seg(Tcp::new(sport, dport, flags::SYN))
-    };
-    let mut probes: Vec<Probe> = Vec::new();
-    // The hash: every client once, one of them again from another port
-    // (the backend depends on the addresses only).
-    for c in &clients {
-        probes.push(syn(c, R1, 40000, 80));
-    }
-    probes.push(syn(clients[0], R1, 40001, 80));
-    // The same clients to another public address of the forward: the
-    // hash's seed is the destination.
-    for c in &clients[..6] {
-        probes.push(syn(c, "10.0.2.100", 40100, 80));
-    }
-    // --persistent: the hash without the destination.
-    for c in &clients[..6] {
-        probes.push(syn(c, R1, 40200, 82));
-    }
-    // Round robin: by connection (the nat table sees first packets only).
-    for sport in 41000..41005 {
-        probes.push(syn(clients[1], R1, sport, 81));
-    }
-    // The backends answer: the replies leave from the public address.
-    probes.push(p("r0", H0, H1B).tcp_seg(8080, 41000, SYN_ACK, 9000, 1001, &[]));
-    probes.push(p("r0", H0B, H1B).tcp_seg(8080, 41001, SYN_ACK, 9000, 1001, &[]));
+    // The hash over the client addresses, seeded with the destination
+    // (none with --persistent); round robin by connection (the nat table
+    // sees first packets only); the backends' replies leave from the
+    // public address.
+    let probes = balance_probes(p, &clients, R1, "10.0.2.100", [H0, H0B]);
     d.round(&probes);
     d.conntrack_now().check();
 });
 
-/// Blanks the source port (TCP, UDP) or the query id (ICMP echo) of an
-/// IPv4 frame, and the transport checksum that covers it.
-fn blank_src_port(frame: &mut [u8]) {
+/// Blanks the source port (TCP, UDP) or the query id (ICMP or ICMPv6
+/// echo) of a frame, and the transport checksum that covers it.
+pub(crate) fn blank_src_port(frame: &mut [u8]) {
     let Ok(m) = sluice_dataplane::wire::parse(frame) else {
         return;
     };
@@ -126,59 +140,76 @@ fn blank_src_port(frame: &mut [u8]) {
             frame[l4..l4 + 2].fill(0);
             frame[l4 + 6..l4 + 8].fill(0);
         }
-        1 => {
+        1 | 58 => {
             frame[l4 + 2..l4 + 6].fill(0);
         }
         _ => {}
     }
 }
 
-/// The source port (TCP, UDP) or query id (ICMP) of the frame out for
-/// probe `probe`.
-fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
+/// The source port (TCP, UDP) or query id (ICMP, ICMPv6) of the frame out
+/// for probe `probe`.
+pub(crate) fn src_port_of(caps: &[Captured], probe: usize) -> Option<u16> {
     let c = caps.iter().find(|c| c.probe == probe)?;
     let m = c.meta();
-    Some(if m.protocol.0 == 1 {
+    Some(if matches!(m.protocol.0, 1 | 58) {
         m.icmp_id
     } else {
         m.src_port
     })
 }
 
-diff_test!(nat_snat_ports, &ports(2), |d| {
-    let far = "10.0.2.4";
-    d.host("r1", far);
-    // UDP into 1000-1001: every choice is forced, so it compares.
-    d.round(&[
+/// UDP from two LAN hosts (`lan`) to two peers (`wan`) into a two-port
+/// SNAT range on `to` (the box's WAN address, ports 1000-1001): every
+/// choice is forced, so it compares; then the replies.
+pub(crate) fn snat_two_ports(
+    at: fn(&'static str, &str, &str) -> P,
+    lan: [&str; 2],
+    wan: [&str; 2],
+    to: &str,
+) -> [Probe; 8] {
+    [
         // Kept: in range and unique.
-        p("r0", H0, H1).udp_ports(1000, 53),
+        at("r0", lan[0], wan[0]).udp_ports(1000, 53),
         // Clashes with the first: the other port.
-        p("r0", H0B, H1).udp_ports(1000, 53),
+        at("r0", lan[1], wan[0]).udp_ports(1000, 53),
         // The same source again: its mapping (1000) is reused.
-        p("r0", H0, H1B).udp_ports(1000, 53),
+        at("r0", lan[0], wan[1]).udp_ports(1000, 53),
         // Out of range: 1000 is taken towards this destination, so 1001.
-        p("r0", H0, H1B).udp_ports(40000, 53),
+        at("r0", lan[0], wan[1]).udp_ports(40000, 53),
         // Both taken towards it: dropped (the kernel at confirm).
-        p("r0", H0B, H1B).udp_ports(40000, 53),
+        at("r0", lan[1], wan[1]).udp_ports(40000, 53),
         // Replies, each to its own flow.
-        p("r1", H1, R1).udp_ports(53, 1001),
-        p("r1", H1B, R1).udp_ports(53, 1001),
-        p("r1", H1, R1).udp_ports(53, 1000),
-    ]);
-    d.conntrack_now();
-    // TCP and ICMP to a fixed address: a clash takes a random port (id)
-    // in the kernel (`get_random_u16` offset into 1024-65535, 0-65535 for
-    // ids); masked, and checked apart: not the clashing one.
+        at("r1", wan[0], to).udp_ports(53, 1001),
+        at("r1", wan[1], to).udp_ports(53, 1001),
+        at("r1", wan[0], to).udp_ports(53, 1000),
+    ]
+}
+
+/// TCP and echo from two LAN hosts (`lan`) to `peer`, SNATed to the fixed
+/// address `to`: the second of each clashes, and the kernel takes a
+/// random port (id) for it (`get_random_u16` offset into 1024-65535,
+/// 0-65535 for ids); those are masked and checked apart: not the
+/// clashing one. `pong` is the peer's echo reply to `to`. Returns both
+/// captures and the probe number of the clashing TCP flow.
+pub(crate) fn snat_clash_round(
+    d: &mut Diff,
+    at: fn(&'static str, &str, &str) -> P,
+    lan: [&str; 2],
+    peer: &str,
+    to: &str,
+    pong: Probe,
+) -> (Vec<Captured>, Vec<Captured>, usize) {
     let first = d.probes_sent;
     let random = [first + 1, first + 4];
     let (k, s) = d.round_masked(
         &[
-            p("r0", H0, H1).syn(80),
-            p("r0", H0B, H1).syn(80),
-            p("r1", H1, "10.0.2.100").tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-            p("r0", H0, H1).ping(1),
-            p("r0", H0B, H1).ping(1),
-            p("r1", H1, "10.0.2.100").pong(1),
+            at("r0", lan[0], peer).syn(80),
+            at("r0", lan[1], peer).syn(80),
+            at("r1", peer, to).tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
+            at("r0", lan[0], peer).ping(1),
+            at("r0", lan[1], peer).ping(1),
+            pong,
         ],
         |c| {
             if random.contains(&c.probe) {
@@ -195,6 +226,17 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
             )),
         }
     }
+    (k, s, random[0])
+}
+
+diff_test!(nat_snat_ports, &ports(2), |d| {
+    let far = "10.0.2.4";
+    d.host("r1", far);
+    d.round(&snat_two_ports(p, [H0, H0B], [H1, H1B], R1));
+    d.conntrack_now();
+    // TCP and ICMP to a fixed address: a clash takes a random port.
+    let pong = p("r1", H1, "10.0.2.100").pong(1);
+    let (k, s, clash) = snat_clash_round(&mut d, p, [H0, H0B], H1, "10.0.2.100", pong);
     // GRE has no ports: one LAN host's tunnel and its answer.
     // The kernel's GRE manip needs 8 bytes after the header's start, so
     // the packets carry a payload (an IPv4 header's worth), as real ones
@@ -210,7 +252,7 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
     // from H0B:1000 (mapped to 1001) to a third peer gets 1001 although
     // 1000 is free towards it; TCP from H0B:40000 (mapped to the random
     // port above) gets that port again.
-    let (tcp_k, tcp_s) = (src_port_of(&k, random[0]), src_port_of(&s, random[0]));
+    let (tcp_k, tcp_s) = (src_port_of(&k, clash), src_port_of(&s, clash));
     d.round(&[
         p("r0", H0B, far).udp_ports(1000, 53),
         p("r1", far, R1).udp_ports(53, 1001),
@@ -238,14 +280,10 @@ diff_test!(nat_snat_ports, &ports(2), |d| {
 
 diff_test!(nat_hairpin, &ports(2), |d| {
     let (client, server) = (p("r0", H0, R1), p("r0", H0B, R0));
+    // A LAN client through the public address: out to the server from
+    // the LAN port's address, the answer back from the public one.
+    d.round(&forwarded_exchange(&client, &server, 8080));
     d.round(&[
-        // A LAN client through the public address: out to the server from
-        // the LAN port's address, the answer back from the public one.
-        client.syn(8080),
-        server.tcp_seg(80, 40000, SYN_ACK, 5000, 1001, &[]),
-        client.tcp_seg(40000, 8080, ACK, 1001, 5001, &[]),
-        client.tcp_seg(40000, 8080, PSH_ACK, 1001, 5001, b"GET /"),
-        server.tcp_seg(80, 40000, PSH_ACK, 5001, 1006, b"200OK"),
         // A WAN client: not masqueraded on the way in.
         p("r1", H1, R1).syn(8080),
         p("r0", H0B, H1).tcp_seg(80, 40000, SYN_ACK, 7000, 1001, &[]),

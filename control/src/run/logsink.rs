@@ -40,7 +40,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 use sluice_config::appliance::{LogFormat, LogTarget};
-use sluice_dataplane::rules::log::{IcmpBody, L4Log, LogRecord};
+use sluice_dataplane::rules::log::{Icmp6Body, IcmpBody, IpLog, L4Log, LogRecord};
 use sluice_dataplane::rules::RulesReader;
 
 use super::log::Log;
@@ -93,17 +93,40 @@ pub fn text(rec: &LogRecord, format: LogFormat, now: SystemTime) -> String {
 /// One record as a JSON object: `ts` (RFC 3339, when it was drained),
 /// `level` (syslog severity), `prefix`, `in`, `out`, `mac` (as `MAC=`
 /// prints it; null without an input interface), `src`, `dst`, `len`,
-/// `tos`, `ttl`, `id`, `proto` (`TCP`, `UDP`, `UDPLITE`, `ICMP`, `AH`,
-/// `ESP` or the number), `spt`, `dpt` (TCP/UDP), `type`, `code` (ICMP),
-/// `mark`, and `line`, the kernel's line.
+/// `tos`, `ttl`, `id`, `proto` (`TCP`, `UDP`, `UDPLITE`, `ICMP`,
+/// `ICMPv6`, `AH`, `ESP` or the number), `spt`, `dpt` (TCP/UDP), `type`,
+/// `code` (ICMP, ICMPv6), `mark`, and `line`, the kernel's line. For IPv6
+/// `tos` is the traffic class, `ttl` the hop limit, `id` null, and
+/// `flowlbl` the flow label.
 pub fn json(rec: &LogRecord, now: SystemTime) -> serde_json::Value {
-    let ip = &rec.ip;
+    let (src, dst, len, tos, ttl, ip_id, l4, flowlbl) = match &rec.ip {
+        IpLog::V4(ip) => (
+            ip.src.to_string(),
+            ip.dst.to_string(),
+            u32::from(ip.len),
+            ip.tos,
+            ip.ttl,
+            Some(ip.id),
+            &ip.l4,
+            None,
+        ),
+        IpLog::V6(ip) => (
+            ip.src.to_string(),
+            ip.dst.to_string(),
+            ip.len,
+            ip.tc,
+            ip.hop_limit,
+            None,
+            &ip.l4,
+            Some(ip.flow_label),
+        ),
+    };
     let mac = rec.mac.map(|m| {
         let [a, b] = m.ethertype.to_be_bytes();
         format!("{}:{}:{a:02x}:{b:02x}", m.dst, m.src)
     });
     let (mut spt, mut dpt, mut ty, mut code) = (None, None, None, None);
-    let proto = match &ip.l4 {
+    let proto = match l4 {
         L4Log::Tcp(t) => {
             spt = Some(t.sport);
             dpt = Some(t.dport);
@@ -129,10 +152,20 @@ pub fn json(rec: &LogRecord, now: SystemTime) -> serde_json::Value {
         L4Log::Ah { .. } | L4Log::AhFragment | L4Log::AhIncomplete(_) => json!("AH"),
         L4Log::Esp { .. } | L4Log::EspFragment | L4Log::EspIncomplete(_) => json!("ESP"),
         L4Log::Other(p) => json!(p),
+        L4Log::Icmp6 { ty: t, code: c, .. } => {
+            ty = Some(*t);
+            code = Some(*c);
+            json!("ICMPv6")
+        }
+        L4Log::Icmp6Fragment | L4Log::Icmp6Incomplete(_) => json!("ICMPv6"),
     };
-    let (id, seq) = match &ip.l4 {
+    let (id, seq) = match l4 {
         L4Log::Icmp {
             body: IcmpBody::Echo { id, seq },
+            ..
+        }
+        | L4Log::Icmp6 {
+            body: Icmp6Body::Echo { id, seq },
             ..
         } => (Some(*id), Some(*seq)),
         _ => (None, None),
@@ -144,12 +177,12 @@ pub fn json(rec: &LogRecord, now: SystemTime) -> serde_json::Value {
         "in": rec.in_iface.as_str(),
         "out": rec.out_iface.as_str(),
         "mac": mac,
-        "src": ip.src.to_string(),
-        "dst": ip.dst.to_string(),
-        "len": ip.len,
-        "tos": ip.tos,
-        "ttl": ip.ttl,
-        "id": ip.id,
+        "src": src,
+        "dst": dst,
+        "len": len,
+        "tos": tos,
+        "ttl": ttl,
+        "id": ip_id,
         "proto": proto,
         "spt": spt,
         "dpt": dpt,
@@ -163,6 +196,9 @@ pub fn json(rec: &LogRecord, now: SystemTime) -> serde_json::Value {
     if id.is_some() {
         o["icmp_id"] = json!(id);
         o["icmp_seq"] = json!(seq);
+    }
+    if flowlbl.is_some() {
+        o["flowlbl"] = json!(flowlbl);
     }
     o
 }
@@ -397,7 +433,7 @@ mod tests {
                 src: MacAddr([2, 0x5c, 0, 0, 1, 1]),
                 ethertype: 0x0800,
             }),
-            ip: Ipv4Log {
+            ip: IpLog::V4(Ipv4Log {
                 src: Ipv4Addr::new(10, 0, 2, 2),
                 dst: Ipv4Addr::new(10, 0, 1, 2),
                 len: 33,
@@ -413,7 +449,7 @@ mod tests {
                     dport: 9999,
                     len: 13,
                 },
-            },
+            }),
             inner: None,
             mark: 0,
             uid_gid: None,
@@ -425,6 +461,47 @@ mod tests {
     fn at() -> SystemTime {
         // Sat Dec  5 05:07:09.250 2026 UTC.
         UNIX_EPOCH + Duration::from_millis(1_796_447_229_250)
+    }
+
+    #[test]
+    fn ipv6_json() {
+        use sluice_dataplane::rules::log::{Ext6End, Ext6Log, Ipv6Log, EXT6_MAX};
+        let mut r = udp_record();
+        r.ip = IpLog::V6(Ipv6Log {
+            src: "fd00:2::2".parse().unwrap(),
+            dst: "fd00:1::2".parse().unwrap(),
+            len: 53,
+            tc: 0,
+            hop_limit: 63,
+            flow_label: 74565,
+            ext: [Ext6Log::Opts; EXT6_MAX],
+            ext_len: 0,
+            end: Ext6End::Upper,
+            l4: L4Log::Icmp6 {
+                ty: 128,
+                code: 0,
+                body: Icmp6Body::Echo { id: 7, seq: 1 },
+            },
+        });
+        let j = json(&r, at());
+        assert_eq!(
+            (&j["src"], &j["dst"], &j["ttl"], &j["id"], &j["flowlbl"]),
+            (
+                &json!("fd00:2::2"),
+                &json!("fd00:1::2"),
+                &json!(63),
+                &json!(null),
+                &json!(74565)
+            )
+        );
+        assert_eq!(
+            (&j["proto"], &j["type"], &j["icmp_id"], &j["icmp_seq"]),
+            (&json!("ICMPv6"), &json!(128), &json!(7), &json!(1))
+        );
+        assert!(j["line"]
+            .as_str()
+            .unwrap()
+            .ends_with("FLOWLBL=74565 PROTO=ICMPv6 TYPE=128 CODE=0 ID=7 SEQ=1"));
     }
 
     #[test]
@@ -449,11 +526,13 @@ mod tests {
         assert!(j.get("type").is_none());
         let mut icmp = udp_record();
         icmp.mac = None;
-        icmp.ip.l4 = L4Log::Icmp {
-            ty: 8,
-            code: 0,
-            body: IcmpBody::Echo { id: 7, seq: 1 },
-        };
+        if let IpLog::V4(ip) = &mut icmp.ip {
+            ip.l4 = L4Log::Icmp {
+                ty: 8,
+                code: 0,
+                body: IcmpBody::Echo { id: 7, seq: 1 },
+            };
+        }
         let j = json(&icmp, at());
         assert_eq!(
             (&j["proto"], &j["type"], &j["code"], &j["icmp_id"]),

@@ -185,9 +185,6 @@ counters! {
     RulesHotdrop = ("rules.hotdrop", Drop),
     /// A `-j LOG` record lost because the worker's log ring was full.
     LogRingFull = ("log.ring_full", Info),
-    /// A `-j LOG` of an ip6tables rule matched an IPv6 packet: the rule
-    /// counts it, but sluice does not write IPv6 log lines yet.
-    LogIpv6NotWritten = ("log.ipv6_not_written", Info),
     /// ICMP destination unreachable answers sent by `-j REJECT`.
     RejectIcmp = ("reject.icmp_unreachable", Generated),
     /// TCP resets sent by `-j REJECT --reject-with tcp-reset`.

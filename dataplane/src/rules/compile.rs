@@ -714,9 +714,7 @@ impl Cx<'_> {
                 Match::Frag(x) if v6 => CMatch::V6(Match6::Frag(x.clone())),
                 Match::Rt(x) if v6 => CMatch::V6(Match6::Rt(Box::new(x.clone()))),
                 Match::Eui64(_) if v6 => CMatch::V6(Match6::Eui64),
-                Match::Iprange(_) | Match::Addrtype(_) | Match::Recent(_) if v6 => {
-                    return Err(at.not_yet6(m.name()))
-                }
+                Match::Iprange(_) | Match::Recent(_) if v6 => return Err(at.not_yet6(m.name())),
                 Match::Multiport(x) => {
                     // The key's "has ports" is TCP / UDP only: lifted for
                     // `-p tcp` / `-p udp` (multiport also takes sctp, dccp
@@ -896,9 +894,6 @@ impl Cx<'_> {
                 }
                 TargetExt::Dnpt(n) if self.v6 => {
                     CTarget::Npt(super::npt::Npt::new(false, n.src, n.dst))
-                }
-                TargetExt::Dnat(_) | TargetExt::Snat(_) if self.v6 => {
-                    return Err(at.not_yet6(x.name()))
                 }
                 TargetExt::Reject(r) if r.with6.is_some() => return Err(at.ipv6_only("REJECT")),
                 TargetExt::Reject(r) => CTarget::Reject(r.with),

@@ -54,8 +54,9 @@ pub(crate) enum Fate {
 }
 
 /// A packet whose transport header is cut short where a match of the
-/// kernel would hotdrop it, or a TCP fragment at offset 8: evaluated in
-/// plain order, every match in rule order.
+/// kernel would hotdrop it, a TCP fragment at offset 8, or an IPv6 packet
+/// a `-p` hotdrops ([`matches::no_upper_layer6`]): evaluated in plain
+/// order, every match in rule order.
 #[inline]
 fn irregular(meta: &PacketMeta) -> bool {
     let p = meta.protocol;
@@ -72,6 +73,7 @@ fn irregular(meta: &PacketMeta) -> bool {
                 | IpProtocol::ICMPV6
         ))
         || (meta.frag_offset == 8 && p == IpProtocol::TCP)
+        || matches::no_upper_layer6(meta)
 }
 
 /// The classifier's view of an IPv4 packet.

@@ -126,10 +126,49 @@ pub(crate) fn rule_matches(
     p: &PktCx<'_>,
     st: &mut MatchState<'_>,
 ) -> Result<bool, Hotdrop> {
+    if r.core.proto.is_some() && no_upper_layer6(p.meta) {
+        return proto_hotdrop6(prog, r, p, st);
+    }
     if !r.core.matches(&prog.ifaces, p.key) || !frag_ok(r.frag, p.meta) {
         return Ok(false);
     }
     matches_in_order(prog, &r.matches, true, p, st)
+}
+
+/// An IPv6 packet in which `ipv6_find_hdr` finds no upper layer: a
+/// non-first fragment whose next header is another extension header
+/// (hop-by-hop, routing, fragment, AH, destination options). The kernel
+/// returns `-ENOENT` with the fragment offset it reports left at 0.
+#[inline]
+pub(crate) fn no_upper_layer6(meta: &PacketMeta) -> bool {
+    meta.ip_version == 6
+        && meta.frag_offset != 0
+        && matches!(meta.protocol.0, 0 | 43 | 44 | 51 | 60)
+}
+
+/// `ip6_packet_match` for a rule with `-p` on such a packet: the
+/// addresses and interfaces are tested first; when they hold, the
+/// protocol test finds no header at fragment offset 0 and hotdrops.
+#[cold]
+fn proto_hotdrop6(
+    prog: &Program,
+    r: &CRule,
+    p: &PktCx<'_>,
+    st: &mut MatchState<'_>,
+) -> Result<bool, Hotdrop> {
+    let core = crate::rules::classify::CoreKey {
+        proto: None,
+        ..r.core
+    };
+    if !core.matches(&prog.ifaces, p.key) {
+        return Ok(false);
+    }
+    if let Some(m @ CMatch::V6(super::v6::Match6::Addrs { .. })) = r.matches.first() {
+        if !one(prog, m, true, p, st)? {
+            return Ok(false);
+        }
+    }
+    Err(Hotdrop)
 }
 
 /// What the classifier did not check of rule `r`, which it proposed.
@@ -287,6 +326,9 @@ fn one(
                 Some(LimitIface::Out) => p.oif,
                 None => None,
             };
+            if meta.ip_version == 6 {
+                return Ok(super::v6::addrtype6(p.net, src, dst, meta, dev));
+            }
             let (s, d) = v4_addrs(meta);
             addrtype_ok(p.net, src, s, dev) && addrtype_ok(p.net, dst, d, dev)
         }

@@ -37,9 +37,11 @@
 //! tables (an optional second ruleset, [`Program::compile_dual`]) on IPv6
 //! packets, with the IPv6 forms of the matches (`v6`: addresses, `icmp6`,
 //! `ipv6header`, `frag`, `rt`, `eui64`; `hl` and `HL` on the hop limit)
-//! and REJECT's IPv6 answers ([`reject6`]). An ip6tables ruleset may not
-//! use SNAT/DNAT, `recent`, `addrtype` or `iprange`
-//! yet: refused by name ([`RulesError::NotYet6`]).
+//! and REJECT's IPv6 answers ([`reject6`]); the NAT targets run on IPv6
+//! through the shared NAT core (SNAT/DNAT with IPv6 ranges, MASQUERADE,
+//! REDIRECT); `addrtype` as `addrtype_mt6` (`v6::addrtype6`). An
+//! ip6tables ruleset may not use `recent` or `iprange` yet: refused by
+//! name ([`RulesError::NotYet6`]).
 //!
 //! ## Differences from the kernel
 //!

@@ -275,12 +275,6 @@ fn nat_setup(
 
 #[inline(always)]
 fn log(spec: &LogSpec, batch: &mut Batch<'_>, i: usize, cx: &mut TargetCx<'_>) {
-    if batch.meta(i).ip_version == 6 {
-        // No IPv6 record format yet (`dump_ipv6_packet`): counted, so
-        // that a LOG rule of an ip6tables ruleset is not silently mute.
-        batch.count(Counter::LogIpv6NotWritten);
-        return;
-    }
     let name =
         |p: Option<crate::route::PortId>| p.and_then(|p| cx.net.port(p)).map(|c| c.name.as_str());
     let ctx = LogContext {
@@ -638,9 +632,9 @@ pub(crate) fn nat_range(
     random_fully: bool,
     persistent: bool,
 ) -> crate::nat::Range {
-    let v4 = |a: std::net::Ipv4Addr| crate::conntrack::tuple::addr(std::net::IpAddr::V4(a));
+    use crate::conntrack::tuple::addr;
     crate::nat::Range {
-        addrs: r.addrs.map(|a| (v4(a.min), v4(a.max))),
+        addrs: r.addrs.map(|a| (addr(a.min), addr(a.max))),
         ports: r.ports.map(|p| (p.min, p.max)),
         base: r.ports.and_then(|p| p.base),
         random,

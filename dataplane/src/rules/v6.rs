@@ -1,7 +1,8 @@
 //! What ip6tables adds to the rule engine: the IPv6 address test of
 //! `ip6_packet_match` (`-s`/`-d` with IPv6 prefixes) and the IPv6-only
 //! matches (`icmp6`, `ipv6header`, `frag`, `rt`, `eui64`), each as the
-//! kernel's `ip6t_*` module reads the packet. `hl` is `-m ttl`'s
+//! kernel's `ip6t_*` module reads the packet, and `addrtype` for IPv6
+//! (`addrtype_mt6`: [`addrtype6`]). `hl` is `-m ttl`'s
 //! comparison on the hop limit ([`super::compile::CMatch::Ttl`]).
 //!
 //! The extension headers are walked as `ipv6_find_hdr` walks them (not
@@ -10,8 +11,9 @@
 //! over the IPv6 packet (the frame from the IPv6 header to the end of the
 //! payload length).
 
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
+use sluice_config::iptables::ext::addrtype::{AddrTypeMatch, AddrTypes};
 use sluice_config::iptables::ext::frag::{Frag, FragPosition};
 use sluice_config::iptables::ext::icmp::IcmpType;
 use sluice_config::iptables::ext::ipv6header::Ipv6header;
@@ -19,6 +21,8 @@ use sluice_config::iptables::ext::rt::Rt;
 use sluice_config::iptables::Addr6Match;
 
 use super::matches::{Hotdrop, PktCx};
+use crate::net::Net;
+use crate::route::{FlowKey, NextHopKind, PortId, RouteResult};
 use crate::wire::PacketMeta;
 
 /// An IPv6 match.
@@ -334,6 +338,88 @@ fn eui64(p: &PktCx<'_>, meta: &PacketMeta) -> bool {
     let s = &eth[6..12];
     let eui = [s[0] ^ 0x02, s[1], s[2], 0xff, 0xfe, s[3], s[4], s[5]];
     src.octets()[8..] == eui
+}
+
+/// `addrtype_mt6` (xt_addrtype.c): `--src-type` / `--dst-type` of an
+/// IPv6 packet, each with its inversion; `dev` the interface of
+/// `--limit-iface-in/out`.
+pub(crate) fn addrtype6(
+    net: &Net,
+    src: &Option<AddrTypeMatch>,
+    dst: &Option<AddrTypeMatch>,
+    meta: &PacketMeta,
+    dev: Option<PortId>,
+) -> bool {
+    let (IpAddr::V6(s), IpAddr::V6(d)) = (meta.src, meta.dst) else {
+        return false;
+    };
+    let ok = |m: &Option<AddrTypeMatch>, a: Ipv6Addr| match m {
+        Some(m) => match_type6(net, dev, a, m.types.0) != m.invert,
+        None => true,
+    };
+    ok(src, s) && ok(dst, d)
+}
+
+/// `match_type6`: the unicast / multicast / unspecified tests of
+/// `ipv6_addr_type` (all of those asked for must hold), then, when
+/// LOCAL, ANYCAST or UNREACHABLE is asked for, one of them from the
+/// route lookup.
+fn match_type6(net: &Net, dev: Option<PortId>, addr: Ipv6Addr, mask: u16) -> bool {
+    let o = addr.octets();
+    let multicast = o[0] == 0xff;
+    let any = addr.is_unspecified();
+    // `__ipv6_addr_type`: neither `::` nor an IPv4-mapped address nor
+    // multicast is unicast.
+    let mapped = o[..10].iter().all(|&b| b == 0) && o[10] == 0xff && o[11] == 0xff;
+    let unicast = !multicast && !any && !mapped;
+    if (mask & AddrTypes::MULTICAST.0 != 0 && !multicast)
+        || (mask & AddrTypes::UNICAST.0 != 0 && !unicast)
+        || (mask & AddrTypes::UNSPEC.0 != 0 && !any)
+    {
+        return false;
+    }
+    let routed = AddrTypes::LOCAL.0 | AddrTypes::ANYCAST.0 | AddrTypes::UNREACHABLE.0;
+    if mask & routed == 0 {
+        return true;
+    }
+    mask & lookup_rt6(net, dev, addr, mask, multicast) != 0
+}
+
+/// `match_lookup_rt6`: LOCAL for an address of `dev` (with a `dev`),
+/// UNREACHABLE when `ip6_route_output` fails (no route, or a blackhole,
+/// unreachable or prohibit one: the LOCAL found before is lost), LOCAL
+/// for a local route (without a `dev`), ANYCAST for an anycast route
+/// (the subnet-router anycast address of a prefix on a port).
+fn lookup_rt6(net: &Net, dev: Option<PortId>, addr: Ipv6Addr, mask: u16, multicast: bool) -> u16 {
+    let ip = IpAddr::V6(addr);
+    let mut ret = 0;
+    if let Some(d) = dev {
+        if mask & AddrTypes::LOCAL.0 != 0 && net.port(d).is_some_and(|p| p.has_addr(ip)) {
+            ret = AddrTypes::LOCAL.0;
+        }
+    }
+    if multicast {
+        // The ff00::/8 route every IPv6 port has: no flag of interest.
+        return ret;
+    }
+    let local = net
+        .router
+        .tables()
+        .get(crate::route::table::TABLE_LOCAL)
+        .and_then(|t| t.lookup(ip));
+    match local.map(|nh| nh.kind) {
+        Some(NextHopKind::Local) => {
+            if dev.is_none() {
+                ret |= AddrTypes::LOCAL.0;
+            }
+            ret
+        }
+        Some(NextHopKind::Anycast { .. }) => ret | AddrTypes::ANYCAST.0,
+        _ => match net.router.lookup(&FlowKey::output(ip)) {
+            RouteResult::Forward { .. } | RouteResult::Local | RouteResult::Broadcast { .. } => ret,
+            _ => AddrTypes::UNREACHABLE.0,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -275,9 +275,6 @@ pub fn family_match_reason(name: &str, family: Family) -> Option<&'static str> {
 pub fn family_target_reason(name: &str, family: Family) -> Option<&'static str> {
     Some(match (family, name) {
         (Family::Ipv6, "TTL") => "it is IPv4 only: ip6tables has no such target (use -j HL)",
-        (Family::Ipv6, "SNAT" | "DNAT") => {
-            "IPv6 addresses in NAT targets are not implemented yet (IPv6 NAT is later work)"
-        }
         (Family::Ipv4, "HL") => "it is IPv6 only: iptables has no such target (use -j TTL)",
         (Family::Ipv4, "SNPT" | "DNPT") => {
             "it is IPv6 only: iptables has no such target (NPTv6 is IPv6 prefix translation)"

@@ -23,7 +23,7 @@ mod values;
 use super::lex::Word;
 use super::model::{Family, Rule, TableKind};
 
-pub use parser::parse_command_at;
+pub use parser::{parse_command_announced, parse_command_at};
 
 /// A parsed restore command.
 #[derive(Debug, Clone, PartialEq, Eq)]

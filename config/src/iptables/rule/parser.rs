@@ -48,6 +48,11 @@ struct Parser<'w> {
     /// How many matches were loaded when the target was.
     target_at: usize,
     jump: Option<(Word, String, bool)>,
+    /// Chain names the restore file declared so far (`:NAME` lines, in
+    /// any table): `-j NAME` / `-g NAME` is a jump to the chain even when
+    /// a target has the name (libxtables' `xtables_announce_chain`, whose
+    /// list `xtables_find_target` checks before any target).
+    announced: &'w dyn Fn(&str) -> bool,
     command: Option<(Core, Word)>,
     seen: Vec<Core>,
     /// The word of each option in `seen`.
@@ -65,6 +70,17 @@ struct Parser<'w> {
 const RAW_OK: &[&str] = &["comment", "log-prefix"];
 
 pub fn parse_command_at(words: &[Word], table: TableKind, family: Family) -> Res<(Command, Spots)> {
+    parse_command_announced(words, table, family, &|_| false)
+}
+
+/// [`parse_command_at`] in a restore file that has declared the chains
+/// `announced` says it has (see [`Parser::announced`]).
+pub fn parse_command_announced(
+    words: &[Word],
+    table: TableKind,
+    family: Family,
+    announced: &dyn Fn(&str) -> bool,
+) -> Res<(Command, Spots)> {
     let mut p = Parser {
         family,
         words,
@@ -80,6 +96,7 @@ pub fn parse_command_at(words: &[Word], table: TableKind, family: Family) -> Res
         target: None,
         target_at: 0,
         jump: None,
+        announced,
         command: None,
         seen: Vec::new(),
         seen_at: Vec::new(),
@@ -444,6 +461,10 @@ impl<'w> Parser<'w> {
                     return err(&arg, "empty target name");
                 }
                 let goto = c == Core::Goto;
+                if (self.announced)(&arg.text) {
+                    self.jump = Some((arg.clone(), arg.text.clone(), goto));
+                    return Ok(());
+                }
                 if let Some(why) = family_target_reason(&arg.text, self.family) {
                     return err(
                         &arg,

@@ -526,21 +526,7 @@ fn mark_match(s: &mut String, m: &sluice_config::iptables::ext::mark::Mark, conn
 }
 
 fn nat_range(s: &mut String, r: &NatRange) {
-    if let Some(a) = &r.addrs {
-        let _ = write!(s, "{}", a.min);
-        if a.max != a.min {
-            let _ = write!(s, "-{}", a.max);
-        }
-    }
-    if let Some(p) = &r.ports {
-        let _ = write!(s, ":{}", p.min);
-        if p.max != p.min {
-            let _ = write!(s, "-{}", p.max);
-        }
-        if let Some(b) = p.base {
-            let _ = write!(s, "/{b}");
-        }
-    }
+    sluice_config::iptables::ext::t_nat::write_nat_range(s, r);
 }
 
 fn mark_op(s: &mut String, word: &str, value: u32, mask: u32) {

@@ -13,20 +13,20 @@ pub(super) const IP_OFFSET: u16 = 0x1fff;
 const NR_ICMP_TYPES: u8 = 18;
 
 /// `skb_header_pointer` over the IP packet.
-fn hp(pkt: &[u8], off: usize, len: usize) -> Option<&[u8]> {
+pub(super) fn hp(pkt: &[u8], off: usize, len: usize) -> Option<&[u8]> {
     pkt.get(off..off.checked_add(len)?)
 }
 
-fn be16(b: &[u8]) -> u16 {
+pub(super) fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
 }
 
-fn be32(b: &[u8]) -> u32 {
+pub(super) fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// `skb->len - off`, in the kernel's unsigned 32-bit arithmetic.
-fn avail(pkt: &[u8], off: usize) -> u32 {
+pub(super) fn avail(pkt: &[u8], off: usize) -> u32 {
     (pkt.len() as u32).wrapping_sub(off as u32)
 }
 
@@ -77,25 +77,7 @@ fn dump_ipv4(pkt: &[u8], iphoff: usize, lflags: u8) -> Option<(Ipv4Log, Option<u
     let mut inner = None;
     log.l4 = match protocol {
         6 => dump_tcp(pkt, off, fragment, lflags),
-        17 | 136 => {
-            let lite = protocol == 136;
-            if fragment {
-                L4Log::UdpFragment { lite }
-            } else {
-                match hp(pkt, off, 8) {
-                    Some(u) => L4Log::Udp {
-                        lite,
-                        sport: be16(&u[0..2]),
-                        dport: be16(&u[2..4]),
-                        len: be16(&u[4..6]),
-                    },
-                    None => L4Log::UdpIncomplete {
-                        lite,
-                        avail: avail(pkt, off),
-                    },
-                }
-            }
-        }
+        17 | 136 => dump_udp(pkt, off, fragment, protocol == 136),
         1 => {
             if fragment {
                 L4Log::IcmpFragment
@@ -165,8 +147,27 @@ fn dump_ipv4(pkt: &[u8], iphoff: usize, lflags: u8) -> Option<(Ipv4Log, Option<u
     Some((log, inner))
 }
 
+/// `nf_log_dump_udp_header` (UDP-Lite with `lite`).
+pub(super) fn dump_udp(pkt: &[u8], off: usize, fragment: bool, lite: bool) -> L4Log {
+    if fragment {
+        return L4Log::UdpFragment { lite };
+    }
+    match hp(pkt, off, 8) {
+        Some(u) => L4Log::Udp {
+            lite,
+            sport: be16(&u[0..2]),
+            dport: be16(&u[2..4]),
+            len: be16(&u[4..6]),
+        },
+        None => L4Log::UdpIncomplete {
+            lite,
+            avail: avail(pkt, off),
+        },
+    }
+}
+
 /// `nf_log_dump_tcp_header`.
-fn dump_tcp(pkt: &[u8], off: usize, fragment: bool, lflags: u8) -> L4Log {
+pub(super) fn dump_tcp(pkt: &[u8], off: usize, fragment: bool, lflags: u8) -> L4Log {
     if fragment {
         return L4Log::TcpFragment;
     }
@@ -196,7 +197,7 @@ fn dump_tcp(pkt: &[u8], off: usize, fragment: bool, lflags: u8) -> L4Log {
 
 impl LogRecord {
     /// Captures what the kernel would log about `frame` for the rule
-    /// `spec`. `None` for a frame that is not IPv4.
+    /// `spec`. `None` for a frame that is neither IPv4 nor IPv6.
     pub fn capture(
         spec: &LogSpec,
         frame: &[u8],
@@ -204,15 +205,29 @@ impl LogRecord {
         ctx: &LogContext<'_>,
         now_ns: u64,
     ) -> Option<LogRecord> {
-        if meta.ip_version != 4 || meta.ethertype != EtherType::IPV4 {
-            return None;
-        }
         let pkt = meta.l3(frame);
-        let (ip, inner_at) = dump_ipv4(pkt, 0, spec.flags)?;
-        let inner = inner_at.map(|at| match dump_ipv4(pkt, at, spec.flags) {
-            Some((l, _)) => InnerLog::Ip(l),
-            None => InnerLog::Truncated,
-        });
+        let (ip, inner) = match (meta.ip_version, meta.ethertype) {
+            (4, EtherType::IPV4) => {
+                let (ip, inner_at) = dump_ipv4(pkt, 0, spec.flags)?;
+                let inner = inner_at.map(|at| match dump_ipv4(pkt, at, spec.flags) {
+                    Some((l, _)) => InnerLog::Ip(l),
+                    None => InnerLog::Truncated,
+                });
+                (IpLog::V4(ip), inner)
+            }
+            (6, EtherType::IPV6) => {
+                let (ip, inner_at) = super::v6::dump_ipv6(pkt, 0, spec.flags, true)?;
+                let inner =
+                    inner_at.map(
+                        |at| match super::v6::dump_ipv6(pkt, at, spec.flags, false) {
+                            Some((l, _)) => InnerLog::Ip6(l),
+                            None => InnerLog::Truncated,
+                        },
+                    );
+                (IpLog::V6(ip), inner)
+            }
+            _ => return None,
+        };
         let l2 = usize::from(meta.l2_off);
         let mac = match (ctx.in_iface, frame.get(l2..l2 + 12)) {
             (Some(_), Some(h)) => Some(MacHeader {

@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 use super::capture::{IP_CE, IP_DF, IP_MF, IP_OFFSET};
 use super::*;
 
-/// Writes one IP dump; returns false when the kernel's dump stops early
+/// Writes one IPv4 dump; returns false when the kernel's dump stops early
 /// (so `UID=`/`MARK=` are not printed).
-fn write_ipv4(
+pub(super) fn write_ipv4(
     f: &mut fmt::Formatter<'_>,
     ip: &Ipv4Log,
     inner: Option<&InnerLog>,
@@ -43,8 +43,37 @@ fn write_ipv4(
             return Ok(false);
         }
     }
+    write_l4(f, &ip.l4, inner, 0)
+}
+
+/// The quoted packet of an ICMP error, in `[...] `.
+fn write_inner(f: &mut fmt::Formatter<'_>, inner: Option<&InnerLog>, lflags: u8) -> fmt::Result {
+    if let Some(inner) = inner {
+        f.write_str("[")?;
+        match inner {
+            InnerLog::Truncated => f.write_str("TRUNCATED")?,
+            InnerLog::Ip(i) => {
+                write_ipv4(f, i, None)?;
+            }
+            InnerLog::Ip6(i) => {
+                super::v6::write_ipv6(f, i, None, lflags)?;
+            }
+        }
+        f.write_str("] ")?;
+    }
+    Ok(())
+}
+
+/// Writes the transport part of a dump (either family; `lflags` for an
+/// IPv6 quoted packet); false when the dump stops there.
+pub(super) fn write_l4(
+    f: &mut fmt::Formatter<'_>,
+    l4: &L4Log,
+    inner: Option<&InnerLog>,
+    lflags: u8,
+) -> Result<bool, fmt::Error> {
     let udp = |lite: bool| if lite { "PROTO=UDPLITE " } else { "PROTO=UDP " };
-    match &ip.l4 {
+    match l4 {
         L4Log::Tcp(t) => {
             write!(f, "PROTO=TCP SPT={} DPT={} ", t.sport, t.dport)?;
             if let Some((seq, ack)) = t.seq_ack {
@@ -104,16 +133,7 @@ fn write_ipv4(
                     if let Some(g) = gateway {
                         write!(f, "GATEWAY={g} ")?;
                     }
-                    if let Some(inner) = inner {
-                        f.write_str("[")?;
-                        match inner {
-                            InnerLog::Truncated => f.write_str("TRUNCATED")?,
-                            InnerLog::Ip(i) => {
-                                write_ipv4(f, i, None)?;
-                            }
-                        }
-                        f.write_str("] ")?;
-                    }
+                    write_inner(f, inner, lflags)?;
                     if let Some(m) = mtu {
                         write!(f, "MTU={m} ")?;
                     }
@@ -127,6 +147,27 @@ fn write_ipv4(
         L4Log::EspIncomplete(n) => write!(f, "PROTO=ESP INCOMPLETE [{n} bytes] ")?,
         L4Log::Esp { spi } => write!(f, "PROTO=ESP SPI=0x{spi:x} ")?,
         L4Log::Other(p) => write!(f, "PROTO={p} ")?,
+        L4Log::Icmp6Fragment => f.write_str("PROTO=ICMPv6 ")?,
+        L4Log::Icmp6Incomplete(n) => {
+            write!(f, "PROTO=ICMPv6 INCOMPLETE [{n} bytes] ")?;
+            return Ok(false);
+        }
+        L4Log::Icmp6 { ty, code, body } => {
+            write!(f, "PROTO=ICMPv6 TYPE={ty} CODE={code} ")?;
+            match body {
+                Icmp6Body::Plain => {}
+                Icmp6Body::Echo { id, seq } => write!(f, "ID={id} SEQ={seq} ")?,
+                Icmp6Body::Error { pointer, mtu } => {
+                    if let Some(p) = pointer {
+                        write!(f, "POINTER={p:08x} ")?;
+                    }
+                    write_inner(f, inner, lflags)?;
+                    if let Some(m) = mtu {
+                        write!(f, "MTU={m} ")?;
+                    }
+                }
+            }
+        }
     }
     Ok(true)
 }
@@ -161,7 +202,11 @@ impl fmt::Display for LogRecord {
                 f.write_char(' ')?;
             }
         }
-        if !write_ipv4(f, &self.ip, self.inner.as_ref())? {
+        let whole = match &self.ip {
+            IpLog::V4(ip) => write_ipv4(f, ip, self.inner.as_ref())?,
+            IpLog::V6(ip) => super::v6::write_ipv6(f, ip, self.inner.as_ref(), self.flags)?,
+        };
+        if !whole {
             return Ok(());
         }
         if self.flags & flags::UID != 0 {

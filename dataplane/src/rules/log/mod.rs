@@ -62,11 +62,32 @@
 //!   passes its owner, [`LogContext::uid_gid`]; forwarded packets have
 //!   none); `MARK=0x%x` only when the mark is not 0.
 //!
-//! IPv4 only (the config model is `iptables`): other frames are not logged.
+//! IPv6 (`nf_log_ip6_packet`, `dump_ipv6_packet`): the same prefix, `IN=`,
+//! `OUT=` and `MAC=` (or `MACSRC= MACDST= MACPROTO=`), then
+//!
+//! ```text
+//! SRC=<a> DST=<a> LEN=<payload + 40> TC=<n> HOPLIMIT=<n> FLOWLBL=<n> <ext>PROTO=...
+//! ```
+//!
+//! * addresses as `%pI6`: eight groups of four hex digits, nothing
+//!   compressed; `TC=` and `FLOWLBL=` decimal.
+//! * `<ext>`: for each extension header walked (hop-by-hop, routing,
+//!   fragment, AH, ESP, destination options), with `--log-ip-options`
+//!   `OPT ( ... ) `; a fragment header always prints `FRAG:<offset in
+//!   bytes> [INCOMPLETE ]ID:<%08x> ` (`INCOMPLETE` for M set), AH (with
+//!   the flag) `AH SPI=0x<spi> `; ESP ends the dump (`ESP SPI=0x<spi> )`).
+//!   Options headers after a non-first fragment end it too. sluice keeps
+//!   the first [`EXT6_MAX`] extension headers of a record.
+//! * TCP and UDP as for IPv4; ICMPv6: `PROTO=ICMPv6 TYPE= CODE= `, then
+//!   `ID= SEQ= ` (echo), `POINTER=%08x ` (parameter problem), the quoted
+//!   packet in `[...] ` (errors: types 1-4, once), `MTU= ` (too big).
+//!   A non-first fragment prints `PROTO=ICMPv6 ` only; fewer than 8 bytes
+//!   `INCOMPLETE [n bytes] ` and the dump stops. Anything else `PROTO=<n> `.
+//!
 //! Bridge fields (`PHYSIN=`, `PHYSOUT=`) never apply to a router.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sluice_config::iptables::ext::t_log::{Log, LogLevel};
 
@@ -310,6 +331,34 @@ pub enum L4Log {
     },
     /// `PROTO=<n> `.
     Other(u8),
+    /// `PROTO=ICMPv6 ` (non-first fragment).
+    Icmp6Fragment,
+    /// `PROTO=ICMPv6 INCOMPLETE [n bytes] ` — the dump stops.
+    Icmp6Incomplete(u32),
+    /// `PROTO=ICMPv6 TYPE= CODE= ` and the type's part.
+    Icmp6 {
+        ty: u8,
+        code: u8,
+        body: Icmp6Body,
+    },
+}
+
+/// What follows `TYPE= CODE= ` in an ICMPv6 dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icmp6Body {
+    Plain,
+    /// Echo request / reply: `ID= SEQ= `.
+    Echo {
+        id: u16,
+        seq: u16,
+    },
+    /// Destination unreachable, packet too big, time exceeded, parameter
+    /// problem: `POINTER=%08x ` (parameter problem), the quoted packet
+    /// (outer dump only, in [`LogRecord::inner`]), `MTU= ` (too big).
+    Error {
+        pointer: Option<u32>,
+        mtu: Option<u32>,
+    },
 }
 
 /// The IP options part.
@@ -338,12 +387,77 @@ pub struct Ipv4Log {
     pub l4: L4Log,
 }
 
+/// Extension headers an IPv6 record keeps (the kernel walks them all; a
+/// packet with more has the rest left out of its line).
+pub const EXT6_MAX: usize = 8;
+
+/// One extension header of an IPv6 dump, walked as `dump_ipv6_packet`
+/// walks them. With `--log-ip-options` each is printed as `OPT ( ... ) `.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ext6Log {
+    /// Hop-by-hop, routing or destination options: nothing but the
+    /// `OPT ( ) ` frame.
+    Opts,
+    /// `FRAG:<offset> [INCOMPLETE ]ID:<id, %08x> ` (printed always).
+    Frag { offset: u16, more: bool, id: u32 },
+    /// `AH SPI=0x<spi> ` (with `--log-ip-options` only).
+    Ah { spi: u32 },
+}
+
+/// How the walk over the extension headers ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ext6End {
+    /// At the upper layer: [`Ipv6Log::l4`] follows.
+    Upper,
+    /// An extension header cut short: `TRUNCATED`, the dump stops.
+    Truncated,
+    /// A fragment header cut short: `FRAG:TRUNCATED `, the dump stops.
+    FragTruncated,
+    /// Options or routing after a non-first fragment: `)` (with
+    /// `--log-ip-options`), the dump stops.
+    OptsAfterFragment,
+    /// AH after a non-first fragment: `AH )`, the dump stops.
+    AhAfterFragment,
+    /// `AH INCOMPLETE [n bytes] )`, the dump stops.
+    AhIncomplete(u32),
+    /// ESP ends the dump: `ESP SPI=0x<spi> )` with `--log-ip-options`
+    /// (`None`: after a non-first fragment, `ESP )`), nothing without.
+    Esp(Option<u32>),
+    /// `ESP INCOMPLETE [n bytes] )`, the dump stops.
+    EspIncomplete(u32),
+}
+
+/// One IPv6 header dump and what follows it (`dump_ipv6_packet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Log {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    /// The payload length field plus 40.
+    pub len: u32,
+    pub tc: u8,
+    pub hop_limit: u8,
+    pub flow_label: u32,
+    /// The extension headers walked (the first [`EXT6_MAX`]).
+    pub ext: [Ext6Log; EXT6_MAX],
+    pub ext_len: u8,
+    pub end: Ext6End,
+    pub l4: L4Log,
+}
+
+/// An IP header dump of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpLog {
+    V4(Ipv4Log),
+    V6(Ipv6Log),
+}
+
 /// The packet quoted in an ICMP error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InnerLog {
-    /// Fewer than 20 bytes quoted: `TRUNCATED`.
+    /// Fewer than 20 (IPv6: 40) bytes quoted: `TRUNCATED`.
     Truncated,
     Ip(Ipv4Log),
+    Ip6(Ipv6Log),
 }
 
 /// Everything one LOG line says, captured on the fast path.
@@ -361,7 +475,7 @@ pub struct LogRecord {
     pub out_iface: InlineStr<IFNAME_MAX>,
     /// Present when there is an input interface.
     pub mac: Option<MacHeader>,
-    pub ip: Ipv4Log,
+    pub ip: IpLog,
     /// The quoted packet of an ICMP error (outer dump only).
     pub inner: Option<InnerLog>,
     pub mark: u32,
@@ -374,5 +488,6 @@ mod format;
 mod ring;
 #[cfg(test)]
 pub(super) mod tests;
+mod v6;
 
 pub use ring::{LogReader, LogRing};

@@ -478,8 +478,11 @@ fn record_fields_are_structured() {
     assert_eq!(r.in_iface.as_str(), "a-very-long-int");
     assert_eq!(r.out_iface.as_str(), "wan");
     assert_eq!(r.mac.unwrap().src, MacAddr(A0_MAC));
-    assert_eq!(r.ip.id, 9);
-    match r.ip.l4 {
+    let IpLog::V4(ip) = r.ip else {
+        panic!("not IPv4: {:?}", r.ip)
+    };
+    assert_eq!(ip.id, 9);
+    match ip.l4 {
         L4Log::Tcp(t) => {
             assert_eq!(
                 (t.sport, t.dport, t.seq_ack, t.window, t.flags),
@@ -489,13 +492,19 @@ fn record_fields_are_structured() {
         other => panic!("{other:?}"),
     }
     assert!(r.inner.is_none());
-    // IPv6 is not logged by an IPv4 LOG rule.
+    // IPv6 (the rule engine runs ip6tables rules on it): no next header.
     let mut v6 = vec![0; 14];
     v6[12..14].copy_from_slice(&[0x86, 0xdd]);
     v6.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 59, 64]);
     v6.extend_from_slice(&[0; 32]);
     let meta = wire::parse(&v6).unwrap();
-    assert!(LogRecord::capture(&s, &v6, &meta, &c, 0).is_none());
+    let r = LogRecord::capture(&s, &v6, &meta, &c, 0).expect("IPv6 is logged");
+    assert!(
+        r.line()
+            .ends_with(" LEN=40 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=59 "),
+        "{}",
+        r.line()
+    );
 }
 
 #[test]
