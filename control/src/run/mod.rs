@@ -530,20 +530,23 @@ impl Daemon {
     }
 
     /// The counters summed over the workers, on stderr: the dataplane's
-    /// (non-zero ones) and the ruleset's as `iptables-save -c` prints it.
+    /// (non-zero ones) and the rulesets' as `iptables-save -c` and
+    /// `ip6tables-save -c` print them.
     fn print_counters(&self) {
         let mut sum = Counters::default();
         let mut rules: Option<RuleCounters> = None;
+        let mut rules6: Option<RuleCounters> = None;
         for w in &self.workers {
             let c = w.counters.read();
             for &k in sluice_dataplane::packet::Counter::ALL {
                 sum.add(k, c.get(k));
             }
             if let Some(r) = w.rules.load_full() {
-                let rc = r.counters();
-                match &mut rules {
-                    Some(acc) => acc.merge(&rc),
-                    None => rules = Some(rc),
+                for (acc, rc) in [(&mut rules, r.counters()), (&mut rules6, r.counters6())] {
+                    match acc {
+                        Some(acc) => acc.merge(&rc),
+                        None => *acc = Some(rc),
+                    }
                 }
             }
         }
@@ -583,6 +586,10 @@ impl Daemon {
         ) {
             out.push_str("sluice: rule counters (iptables-save -c):\n");
             out.push_str(&rc.save(r.program().ruleset()));
+            if let (Some(rc6), Some(rs6)) = (&rules6, r.program().ruleset6()) {
+                out.push_str("sluice: rule counters (ip6tables-save -c):\n");
+                out.push_str(&rc6.save(rs6));
+            }
         }
         eprint!("{out}");
     }
