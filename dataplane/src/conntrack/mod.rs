@@ -43,6 +43,7 @@
 //! holds the fragments until the datagram is whole: it forwards nothing of
 //! an incomplete datagram, and its rules count a datagram once.
 
+pub mod defrag6;
 pub mod entry;
 pub mod table;
 pub mod tcp;
