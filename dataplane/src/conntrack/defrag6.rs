@@ -9,8 +9,9 @@
 //! data is copied into a fixed arena allocated once ([`Defrag6::new`]), so
 //! the frame can go back to the fill ring at once, and nothing allocates
 //! per packet. [`Defrag6::expire`] gives up datagrams past their timeout,
-//! a bounded number per call. [`split6`] and [`write_fragment6`] are the
-//! output side.
+//! a bounded number per call. [`Datagram`] holds a reassembled datagram
+//! and the fragments it came in: [`Datagram::split`] and
+//! [`Datagram::fragment`] are the output side.
 //!
 //! **Status: not wired into the pipeline yet.** The pipeline's defrag
 //! point is still a no-op (see `pipeline/hooks.rs`); this module and its
@@ -39,27 +40,50 @@
 //! interface): `user` is the hook (PREROUTING and OUTPUT queue apart,
 //! `IP6_DEFRAG_CONNTRACK_IN` / `_OUT`) plus the zone.
 //!
-//! An atomic fragment (offset 0, M clear) is not special in
-//! `nf_ct_frag6_gather` (unlike `ipv6_frag_rcv`): it makes a queue that is
-//! complete at once, and comes out without its fragment header, with
-//! `frag_max_size` its own length; `ip6_finish_output` then does not
-//! fragment it again (it is shorter than `frag_max_size`), so it leaves
-//! the box without the fragment header. (Read from the source; not yet
-//! checked against the running kernel.)
+//! **What the running kernel does** (Linux 6.18, `ip6tables-legacy` in a
+//! namespace that forwards between two others, fragments sent with
+//! AF_PACKET; held to the kernel by bench's `kernel_probe` test
+//! `ipv6_fragments_reassembled_for_conntrack`, except the time exceeded and
+//! the `nstat` counters, seen by hand):
 //!
-//! At expiry the kernel's `ip6frag_expire_frag_queue` (shared with local
-//! reassembly) counts `Ip6ReasmFails` and, when the first fragment had
-//! come, sends an ICMPv6 time exceeded (fragment reassembly time exceeded)
-//! to the source; [`Expired::first_in`] says when, the sending is not
-//! wired.
+//! * The whole datagram traverses the hooks once: the rules count one
+//!   packet of the reassembled length (3 000 bytes of UDP in three
+//!   fragments: 1 packet, 3 040 bytes at raw PREROUTING and in FORWARD),
+//!   conntrack makes one entry, and **`-m frag` matches nothing** (not even
+//!   at raw PREROUTING: defrag runs at −400, before raw, and the datagram
+//!   no longer has a fragment header).
+//! * It leaves in **the fragments it came in** — same offsets and
+//!   lengths, also when they are smaller than the IPv6 minimum MTU (six
+//!   512-byte fragments left as six 512-byte fragments) — with the hop
+//!   limit decremented and a **new identification**: `ip6_fragment`'s fast
+//!   path walks the reassembled skb's `frag_list`; its slow path (cut at
+//!   `frag_max_size`, raised to 1 280) only runs when that geometry does
+//!   not fit. When the route's MTU is below `frag_max_size` nothing leaves
+//!   (packet too big), though the rules at PREROUTING counted it.
+//! * Overlapping fragments: nothing leaves and **no rule counts anything**
+//!   — the datagram dies at −400, so `--ctstate INVALID` never sees it.
+//! * An atomic fragment (offset 0, M clear) is not special in
+//!   `nf_ct_frag6_gather` (unlike `ipv6_frag_rcv`): its queue is complete
+//!   at once and it **leaves without its fragment header** (116 bytes of
+//!   payload in, 108 out); the rules count the 148-byte packet.
+//! * An incomplete datagram at `nf_conntrack_frag6_timeout`: the box sends
+//!   an ICMPv6 time exceeded, code 1 (fragment reassembly), quoting the
+//!   first fragment, from its address on the input port
+//!   (`ip6frag_expire_frag_queue`, shared with local reassembly; only when
+//!   the first fragment had come: [`Expired::first_in`]; not sent here
+//!   yet), and counts `Ip6ReasmTimeout` and `Ip6ReasmFails`; a datagram
+//!   reassembled by conntrack moves neither `Ip6ReasmReqds` nor
+//!   `Ip6ReasmOKs`.
+//! * The sysctls of a fresh namespace: `nf_conntrack_frag6_high_thresh`
+//!   4 194 304, `_low_thresh` 3 145 728, `_timeout` 60.
 //!
 //! Deliberate differences: memory is counted in arena blocks of
 //! [`BLOCK`] bytes plus [`QUEUE_COST`] per datagram, not in `skb->truesize`;
 //! the unfragmentable part of a datagram (IPv6 header and the extension
 //! headers before the fragment header) may be at most [`BLOCK`] bytes
-//! (`defrag.headers_too_long`), and a datagram may hold at most [`RUNS`]
-//! separate runs of data (`defrag.too_many_runs`) — the kernel has neither
-//! limit. The kernel's `nf_conntrack_frag6_low_thresh` is not used by it
+//! (`defrag.headers_too_long`), and a datagram may be held in at most
+//! [`RUNS`] separate runs of data and [`PIECES`] fragments
+//! (`defrag.too_many_runs`) — the kernel has none of these limits. The kernel's `nf_conntrack_frag6_low_thresh` is not used by it
 //! any more (since 4.17) and is not here.
 
 use std::collections::HashMap;
@@ -74,6 +98,8 @@ pub const BLOCK: usize = 1024;
 pub const QUEUE_COST: usize = 256;
 /// Most separate runs of data one datagram holds.
 pub const RUNS: usize = 16;
+/// Most fragments one datagram is held in.
+pub const PIECES: usize = 64;
 /// The largest IPv6 payload (`IPV6_MAXPLEN`).
 pub const MAX_PLEN: usize = 65_535;
 /// Blocks one datagram's data may span.
@@ -96,9 +122,8 @@ pub enum Gather {
     AcceptCounted(Counter),
     /// Queued: its data is held, the frame is free (`defrag.queued`).
     Stolen,
-    /// The datagram is whole: `len` bytes of `out`, an IPv6 packet without
-    /// the fragment header; split again on output at `frag_max_size`.
-    Complete { len: usize, frag_max_size: u16 },
+    /// The datagram is whole, written to the [`Datagram`] given.
+    Complete,
     /// Dropped with this reason.
     Drop(Counter),
 }
@@ -120,7 +145,7 @@ struct Key {
     iif: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
     start: u32,
     end: u32,
@@ -148,6 +173,9 @@ struct Queue {
     ecn: u8,
     runs: [Run; RUNS],
     nruns: u8,
+    /// Every fragment held, as (offset, end), in arrival order.
+    pieces: [Run; PIECES],
+    npieces: u8,
     /// Index into `runs` of the run that ends highest (the tail).
     tail: u8,
     used: bool,
@@ -177,6 +205,8 @@ impl Queue {
             ecn: 0,
             runs: [Run { start: 0, end: 0 }; RUNS],
             nruns: 0,
+            pieces: [Run { start: 0, end: 0 }; PIECES],
+            npieces: 0,
             tail: 0,
             used: false,
         }
@@ -242,9 +272,15 @@ impl Defrag6 {
 
     /// `nf_ct_frag6_gather` for the IPv6 packet `pkt` (from its fixed
     /// header; bytes past the payload length are ignored), queued under
-    /// `user` and `iif`. A whole datagram is written to `out`, which must
-    /// hold [`HEADER_LEN`] + [`MAX_PLEN`] bytes.
-    pub fn gather(&mut self, pkt: &[u8], user: u32, iif: u32, now: u64, out: &mut [u8]) -> Gather {
+    /// `user` and `iif`. A whole datagram is written to `out`.
+    pub fn gather(
+        &mut self,
+        pkt: &[u8],
+        user: u32,
+        iif: u32,
+        now: u64,
+        out: &mut Datagram,
+    ) -> Gather {
         if pkt.len() < HEADER_LEN {
             return Gather::Accept;
         }
@@ -343,6 +379,9 @@ impl Defrag6 {
             Insert::New if usize::from(q.nruns) == RUNS => {
                 return Gather::Drop(Counter::DefragTooManyRuns)
             }
+            _ if usize::from(q.npieces) == PIECES => {
+                return Gather::Drop(Counter::DefragTooManyRuns)
+            }
             at => at,
         };
         // Store: the blocks the data touches, and the head.
@@ -400,6 +439,11 @@ impl Defrag6 {
                 q.nruns += 1;
             }
         }
+        q.pieces[usize::from(q.npieces)] = Run {
+            start: offset as u32,
+            end: end32,
+        };
+        q.npieces += 1;
         q.meat += end32 - offset as u32;
         q.ecn |= ecn;
         q.max_size = q.max_size.max(plen as u16);
@@ -412,7 +456,7 @@ impl Defrag6 {
     }
 
     /// `nf_ct_frag6_reasm`: the whole datagram into `out`.
-    fn reassemble(&self, qi: usize, out: &mut [u8]) -> Gather {
+    fn reassemble(&self, qi: usize, dg: &mut Datagram) -> Gather {
         let q = &self.queues[qi];
         let ecn = match ECN_TABLE[usize::from(q.ecn & 0x0f)] {
             0xff => return Gather::Drop(Counter::DefragEcn),
@@ -425,7 +469,7 @@ impl Defrag6 {
             return Gather::Drop(Counter::DefragTooBig);
         }
         let total = HEADER_LEN + payload;
-        let Some(out) = out.get_mut(..total) else {
+        let Some(out) = dg.buf.get_mut(..total) else {
             return Gather::Drop(Counter::DefragTooBig);
         };
         let hb = usize::from(q.head_block) * BLOCK;
@@ -442,10 +486,16 @@ impl Defrag6 {
             out[hlen + pos..hlen + pos + n].copy_from_slice(&self.arena[base..base + n]);
             pos += n;
         }
-        Gather::Complete {
-            len: total,
-            frag_max_size: (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16,
-        }
+        dg.len = total;
+        dg.frag_max_size = (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16;
+        dg.hlen = hlen;
+        dg.nhoff = usize::from(q.nhoff);
+        // Offset order (they cover the datagram without overlap).
+        let n = usize::from(q.npieces);
+        dg.pieces[..n].copy_from_slice(&q.pieces[..n]);
+        dg.pieces[..n].sort_unstable_by_key(|r| r.start);
+        dg.npieces = n;
+        Gather::Complete
     }
 
     /// `inet_frag_kill`: the queue and its blocks freed.
@@ -585,76 +635,100 @@ fn thdr_truncated(pkt: &[u8], fhoff: usize) -> bool {
     up.offset + need > pkt.len()
 }
 
-/// `ip6_fragment`'s size of every fragment's data but the last, for a
-/// datagram of `total` bytes whose unfragmentable part is `hlen` bytes,
-/// leaving by a route of MTU `mtu`, reassembled from fragments of at most
-/// `frag_max_size` bytes (0: not reassembled). `None` when it is not
-/// split; `Err(mtu)` when it is too big (a packet too big with that MTU).
-pub fn split6(
-    total: usize,
-    hlen: usize,
-    mtu: usize,
+/// A reassembled datagram and how it came: written by
+/// [`Defrag6::gather`], split again on output by
+/// [`Datagram::split`] / [`Datagram::fragment`]. Allocated once.
+#[derive(Debug, Clone)]
+pub struct Datagram {
+    buf: Box<[u8]>,
+    len: usize,
     frag_max_size: u16,
-) -> Result<Option<usize>, usize> {
-    let fms = usize::from(frag_max_size);
-    // ip6_finish_output: split when longer than the route's MTU or than
-    // the largest fragment received.
-    if total <= mtu && (fms == 0 || total <= fms) {
-        return Ok(None);
-    }
-    // ip6_fragment: a reassembled datagram (ignore_df) is too big only
-    // when its fragments were.
-    if fms == 0 && total > mtu {
-        // Only reassembled datagrams are refragmented here; anything else
-        // was checked by forward (ip6_pkt_too_big).
-        return Err(mtu);
-    }
-    if fms > mtu {
-        return Err(mtu);
-    }
-    let mtu = fms.max(1280);
-    if mtu < hlen + FRAGMENT_HEADER_LEN + 8 {
-        return Err(mtu);
-    }
-    Ok(Some((mtu - hlen - FRAGMENT_HEADER_LEN) & !7))
-}
-
-/// Writes fragment `k` of `datagram` (an IPv6 packet of `hlen` bytes of
-/// unfragmentable part, whose next-header byte naming the first
-/// fragmentable header is at `nhoff`) into `out` with data of `chunk`
-/// bytes (from [`split6`]) and identification `id`; returns its length,
-/// 0 when `k` is past the last fragment or `out` is too small.
-pub fn write_fragment6(
-    datagram: &[u8],
     hlen: usize,
     nhoff: usize,
-    chunk: usize,
-    k: usize,
-    id: u32,
-    out: &mut [u8],
-) -> usize {
-    let data = datagram.get(hlen..).unwrap_or(&[]);
-    let off = k * chunk;
-    if off >= data.len() || chunk == 0 || nhoff >= hlen {
-        return 0;
+    /// The fragments it came in, (offset, end) in offset order.
+    pieces: [Run; PIECES],
+    npieces: usize,
+}
+
+impl Default for Datagram {
+    fn default() -> Self {
+        Datagram::new()
     }
-    let n = chunk.min(data.len() - off);
-    let more = off + n < data.len();
-    let len = hlen + FRAGMENT_HEADER_LEN + n;
-    let Some(out) = out.get_mut(..len) else {
-        return 0;
-    };
-    out[..hlen].copy_from_slice(&datagram[..hlen]);
-    let nexthdr = datagram[nhoff];
-    out[nhoff] = IpProtocol::IPV6_FRAG.0;
-    out[4..6].copy_from_slice(&((len - HEADER_LEN) as u16).to_be_bytes());
-    let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
-    f[0] = nexthdr;
-    f[1] = 0;
-    f[2..4].copy_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
-    f[4..8].copy_from_slice(&id.to_be_bytes());
-    out[hlen + FRAGMENT_HEADER_LEN..].copy_from_slice(&data[off..off + n]);
-    len
+}
+
+impl Datagram {
+    pub fn new() -> Datagram {
+        Datagram {
+            buf: vec![0; HEADER_LEN + MAX_PLEN].into_boxed_slice(),
+            len: 0,
+            frag_max_size: 0,
+            hlen: 0,
+            nhoff: 0,
+            pieces: [Run { start: 0, end: 0 }; PIECES],
+            npieces: 0,
+        }
+    }
+
+    /// The IPv6 packet, without the fragment header.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// `IP6CB(skb)->frag_max_size`: 40 + the largest fragment payload.
+    pub fn frag_max_size(&self) -> u16 {
+        self.frag_max_size
+    }
+
+    /// How many fragments it came in.
+    pub fn pieces(&self) -> usize {
+        self.npieces
+    }
+
+    /// `ip6_finish_output` and `ip6_fragment` for a route of MTU `mtu`:
+    /// `Ok(false)` when it leaves whole (no longer than the route's MTU
+    /// nor than `frag_max_size`: an atomic fragment leaves without its
+    /// fragment header), `Ok(true)` when it leaves in the fragments it
+    /// came in ([`Datagram::fragment`]), `Err(mtu)` when they do not fit
+    /// the route (a packet too big with that MTU).
+    pub fn split(&self, mtu: usize) -> Result<bool, usize> {
+        let fms = usize::from(self.frag_max_size);
+        if self.len <= mtu && self.len <= fms {
+            return Ok(false);
+        }
+        if fms > mtu {
+            return Err(mtu);
+        }
+        Ok(true)
+    }
+
+    /// Fragment `k` into `out` with identification `id` — the fast path
+    /// of `ip6_fragment` over the reassembled skb's `frag_list`: the
+    /// fragments as they came (offsets and lengths), each behind the
+    /// first fragment's unfragmentable headers and a new fragment header.
+    /// Returns its length; 0 past the last or when `out` is too small.
+    pub fn fragment(&self, k: usize, id: u32, out: &mut [u8]) -> usize {
+        if k >= self.npieces {
+            return 0;
+        }
+        let Run { start, end } = self.pieces[k];
+        let (start, end) = (start as usize, end as usize);
+        let hlen = self.hlen;
+        let len = hlen + FRAGMENT_HEADER_LEN + end - start;
+        let Some(out) = out.get_mut(..len) else {
+            return 0;
+        };
+        out[..hlen].copy_from_slice(&self.buf[..hlen]);
+        out[self.nhoff] = IpProtocol::IPV6_FRAG.0;
+        out[4..6].copy_from_slice(&((len - HEADER_LEN) as u16).to_be_bytes());
+        let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
+        f[0] = self.buf[self.nhoff];
+        f[1] = 0;
+        let more = k + 1 < self.npieces;
+        f[2..4].copy_from_slice(&((start as u16) | u16::from(more)).to_be_bytes());
+        f[4..8].copy_from_slice(&id.to_be_bytes());
+        out[hlen + FRAGMENT_HEADER_LEN..].copy_from_slice(&self.buf[hlen + start..hlen + end]);
+        len
+    }
 }
 
 #[cfg(test)]

@@ -55,11 +55,11 @@ fn cut(id: u32, data: &[u8], chunk: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn out() -> Vec<u8> {
-    vec![0; HEADER_LEN + MAX_PLEN]
+fn out() -> Datagram {
+    Datagram::new()
 }
 
-fn run(d: &mut Defrag6, frags: &[Vec<u8>], now: u64, buf: &mut [u8]) -> Vec<Gather> {
+fn run(d: &mut Defrag6, frags: &[Vec<u8>], now: u64, buf: &mut Datagram) -> Vec<Gather> {
     frags.iter().map(|f| d.gather(f, 0, 1, now, buf)).collect()
 }
 
@@ -70,14 +70,9 @@ fn in_order() {
     let mut buf = out();
     let r = run(&mut d, &cut(7, &data, 1448), 0, &mut buf);
     assert_eq!(&r[..2], &[Gather::Stolen, Gather::Stolen]);
-    assert_eq!(
-        r[2],
-        Gather::Complete {
-            len: 3040,
-            frag_max_size: 1496
-        }
-    );
-    assert_eq!(buf[..3040], ipv6(0, 17, &data)[..]);
+    assert_eq!(r[2], Gather::Complete);
+    assert_eq!((buf.bytes().len(), buf.frag_max_size()), (3040, 1496));
+    assert!(buf.bytes() == ipv6(0, 17, &data));
     assert_eq!((d.queued(), d.mem()), (0, 0));
 }
 
@@ -91,14 +86,12 @@ fn out_of_order() {
     let mut buf = out();
     let r = run(&mut d, &frags, 0, &mut buf);
     assert!(r[..4].iter().all(|g| *g == Gather::Stolen), "{r:?}");
+    assert_eq!(r[4], Gather::Complete);
     assert_eq!(
-        r[4],
-        Gather::Complete {
-            len: 5040,
-            frag_max_size: 40 + 8 + 1232
-        }
+        (buf.bytes().len(), buf.frag_max_size()),
+        (5040, 40 + 8 + 1232)
     );
-    assert_eq!(buf[..5040], ipv6(0, 17, &data)[..]);
+    assert!(buf.bytes() == ipv6(0, 17, &data));
 }
 
 #[test]
@@ -119,11 +112,9 @@ fn duplicate_is_dropped_and_the_datagram_kept() {
         Gather::Drop(Counter::DefragDuplicate)
     );
     assert_eq!(d.gather(&frags[1], 0, 1, 0, &mut buf), Gather::Stolen);
-    assert!(matches!(
-        d.gather(&frags[2], 0, 1, 0, &mut buf),
-        Gather::Complete { len: 3040, .. }
-    ));
-    assert_eq!(buf[..3040], ipv6(0, 17, &data)[..]);
+    assert_eq!(d.gather(&frags[2], 0, 1, 0, &mut buf), Gather::Complete);
+    assert_eq!(buf.bytes().len(), 3040);
+    assert!(buf.bytes() == ipv6(0, 17, &data));
 }
 
 #[test]
@@ -266,15 +257,11 @@ fn not_fragments_and_atomic_fragments() {
     assert_eq!(d.gather(&plain, 0, 1, 0, &mut buf), Gather::Accept);
     // Atomic: complete at once, without its fragment header.
     let atomic = frag(8, 0, false, &udp(100), 0);
-    assert_eq!(
-        d.gather(&atomic, 0, 1, 0, &mut buf),
-        Gather::Complete {
-            len: 140,
-            frag_max_size: 148
-        }
-    );
-    assert_eq!(buf[..140], plain[..]);
-    assert_eq!(split6(140, 40, 1500, 148), Ok(None));
+    assert_eq!(d.gather(&atomic, 0, 1, 0, &mut buf), Gather::Complete);
+    assert_eq!((buf.bytes().len(), buf.frag_max_size()), (140, 148));
+    assert!(buf.bytes() == plain);
+    // Not fragmented again: it leaves without its fragment header.
+    assert_eq!(buf.split(1500), Ok(false));
 }
 
 #[test]
@@ -317,10 +304,7 @@ fn bad_last_fragment() {
     );
     // The datagram is still whole when the rest comes.
     run(&mut d, &frags[..1], 0, &mut buf);
-    assert!(matches!(
-        d.gather(&frags[1], 0, 1, 0, &mut buf),
-        Gather::Complete { .. }
-    ));
+    assert_eq!(d.gather(&frags[1], 0, 1, 0, &mut buf), Gather::Complete);
 }
 
 #[test]
@@ -332,11 +316,8 @@ fn ecn_is_combined() {
     let a = frag(13, 0, true, &data[..1448], 0x02);
     let b = frag(13, 1448, false, &data[1448..], 0x03);
     d.gather(&a, 0, 1, 0, &mut buf);
-    assert!(matches!(
-        d.gather(&b, 0, 1, 0, &mut buf),
-        Gather::Complete { .. }
-    ));
-    assert_eq!((buf[1] >> 4) & 3, 3);
+    assert_eq!(d.gather(&b, 0, 1, 0, &mut buf), Gather::Complete);
+    assert_eq!((buf.bytes()[1] >> 4) & 3, 3);
     // Not-ECT with ECT(0): dropped.
     let a = frag(14, 0, true, &data[..1448], 0x00);
     let b = frag(14, 1448, false, &data[1448..], 0x02);
@@ -360,31 +341,37 @@ fn queues_apart_by_user_and_interface() {
 }
 
 #[test]
-fn split_as_received_and_back() {
-    // 4 000 bytes of UDP in fragments of 1 232 bytes of data (a 1 280-byte
-    // path), reassembled, leave as they came when the route allows.
-    let data = udp(4000);
-    let frags = cut(16, &data, 1232);
-    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
-    let mut buf = out();
-    let r = run(&mut d, &frags, 0, &mut buf);
-    let Gather::Complete { len, frag_max_size } = r[3] else {
-        panic!("{r:?}")
-    };
-    assert_eq!(frag_max_size, 1280);
-    let whole = buf[..len].to_vec();
-    let chunk = split6(len, 40, 1500, frag_max_size).unwrap().unwrap();
-    assert_eq!(chunk, 1232);
-    let mut f = vec![0; 1500];
-    for (k, orig) in frags.iter().enumerate() {
-        let n = write_fragment6(&whole, 40, 6, chunk, k, 16, &mut f);
-        assert_eq!(&f[..n], &orig[..], "fragment {k}");
+fn split_as_received() {
+    // 4 000 bytes of UDP in fragments of 1 232, 1 232, 1 232, 304 bytes of
+    // data, arriving out of order: they leave as they came (checked
+    // against Linux 6.18: `ip6_fragment`'s fast path over the frag_list),
+    // even fragments smaller than the IPv6 minimum MTU.
+    for chunk in [1232, 512] {
+        let data = udp(4000);
+        let frags = cut(16, &data, chunk);
+        let mut order: Vec<usize> = (0..frags.len()).rev().collect();
+        order.swap(0, 1);
+        let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+        let mut buf = out();
+        let r: Vec<Gather> = order
+            .iter()
+            .map(|&k| d.gather(&frags[k], 0, 1, 0, &mut buf))
+            .collect();
+        assert_eq!(r.last(), Some(&Gather::Complete), "{r:?}");
+        assert_eq!(usize::from(buf.frag_max_size()), 48 + chunk);
+        assert_eq!(buf.split(1500), Ok(true));
+        assert_eq!(buf.pieces(), frags.len());
+        let mut f = vec![0; 1500];
+        for (k, orig) in frags.iter().enumerate() {
+            let n = buf.fragment(k, 16, &mut f);
+            assert!(f[..n] == orig[..], "fragment {k} of {chunk}");
+        }
+        assert_eq!(buf.fragment(frags.len(), 16, &mut f), 0);
+        // A route narrower than the fragments received: packet too big.
+        let fms = usize::from(buf.frag_max_size());
+        assert_eq!(buf.split(fms - 1), Err(fms - 1));
+        assert_eq!(buf.split(fms), Ok(true));
     }
-    assert_eq!(write_fragment6(&whole, 40, 6, chunk, 4, 16, &mut f), 0);
-    // A route narrower than the fragments received: packet too big.
-    assert_eq!(split6(len, 40, 1279, frag_max_size), Err(1279));
-    // A datagram that was not reassembled and fits: not split.
-    assert_eq!(split6(1500, 40, 1500, 0), Ok(None));
 }
 
 #[test]
@@ -401,29 +388,21 @@ fn unfragmentable_headers_kept() {
     };
     let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
     let mut buf = out();
+    let last = mk(1000, false, &data[1000..]);
+    let first = mk(0, true, &data[..1000]);
+    assert_eq!(d.gather(&last, 0, 1, 0, &mut buf), Gather::Stolen);
+    assert_eq!(d.gather(&first, 0, 1, 0, &mut buf), Gather::Complete);
     assert_eq!(
-        d.gather(&mk(1000, false, &data[1000..]), 0, 1, 0, &mut buf),
-        Gather::Stolen
-    );
-    let g = d.gather(&mk(0, true, &data[..1000]), 0, 1, 0, &mut buf);
-    assert_eq!(
-        g,
-        Gather::Complete {
-            len: 2048,
-            frag_max_size: 40 + 8 + 8 + 1000
-        }
+        (buf.bytes().len(), buf.frag_max_size()),
+        (2048, 40 + 8 + 8 + 1000)
     );
     let mut want = vec![17, 0, 1, 4, 0, 0, 0, 0];
     want.extend_from_slice(&data);
-    assert_eq!(buf[..2048], ipv6(0, 0, &want)[..]);
-    // Split again: the hop-by-hop header in every fragment; fragments
-    // are never cut below the IPv6 minimum MTU (ip6_fragment raises
-    // frag_max_size to 1 280), so the first carries 1 224 bytes, not 1 000.
-    let chunk = split6(2048, 48, 1500, 1056).unwrap().unwrap();
-    assert_eq!(chunk, 1224);
+    assert!(buf.bytes() == ipv6(0, 0, &want));
+    // Split again: the hop-by-hop header in every fragment.
     let mut f = vec![0; 1500];
-    let n = write_fragment6(&buf[..2048], 48, 40, chunk, 0, 17, &mut f);
-    assert!(f[..n] == mk(0, true, &data[..1224])[..]);
-    let n = write_fragment6(&buf[..2048], 48, 40, chunk, 1, 17, &mut f);
-    assert!(f[..n] == mk(1224, false, &data[1224..])[..]);
+    let n = buf.fragment(0, 17, &mut f);
+    assert!(f[..n] == first[..]);
+    let n = buf.fragment(1, 17, &mut f);
+    assert!(f[..n] == last[..]);
 }
