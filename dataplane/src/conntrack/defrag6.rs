@@ -82,8 +82,9 @@
 //! the unfragmentable part of a datagram (IPv6 header and the extension
 //! headers before the fragment header) may be at most [`BLOCK`] bytes
 //! (`defrag.headers_too_long`), and a datagram may be held in at most
-//! [`RUNS`] separate runs of data and [`PIECES`] fragments
-//! (`defrag.too_many_runs`) — the kernel has none of these limits. The kernel's `nf_conntrack_frag6_low_thresh` is not used by it
+//! [`PIECES`] fragments (`defrag.too_many_fragments`) — the kernel has neither
+//! limit (the 65th fragment of a datagram is dropped here; a datagram cut
+//! that fine is an attack more than traffic). The kernel's `nf_conntrack_frag6_low_thresh` is not used by it
 //! any more (since 4.17) and is not here.
 
 use std::collections::HashMap;
@@ -96,10 +97,11 @@ use crate::wire::IpProtocol;
 pub const BLOCK: usize = 1024;
 /// Memory a datagram's queue counts for beyond its data blocks.
 pub const QUEUE_COST: usize = 256;
-/// Most separate runs of data one datagram holds.
-pub const RUNS: usize = 16;
 /// Most fragments one datagram is held in.
 pub const PIECES: usize = 64;
+/// Most separate runs of data one datagram holds (each run holds at least
+/// one fragment, so this is no further limit).
+pub const RUNS: usize = PIECES;
 /// The largest IPv6 payload (`IPV6_MAXPLEN`).
 pub const MAX_PLEN: usize = 65_535;
 /// Blocks one datagram's data may span.
@@ -252,7 +254,9 @@ impl Defrag6 {
             free: (0..nblocks as u16).rev().collect(),
             queues: vec![Queue::empty(); nqueues].into_boxed_slice(),
             free_queues: (0..nqueues as u32).rev().collect(),
-            index: HashMap::with_capacity_and_hasher(nqueues, ahash::RandomState::new()),
+            // Twice the queues: never more than half full, so the removals'
+            // tombstones are cleared by rehashing in place, never by growing.
+            index: HashMap::with_capacity_and_hasher(2 * nqueues, ahash::RandomState::new()),
             high_thresh,
             mem: 0,
             timeout: u64::from(timeout_secs) * NS,
@@ -377,10 +381,10 @@ impl Defrag6 {
                 return Gather::Drop(Counter::DefragOverlap);
             }
             Insert::New if usize::from(q.nruns) == RUNS => {
-                return Gather::Drop(Counter::DefragTooManyRuns)
+                return Gather::Drop(Counter::DefragTooManyFragments)
             }
             _ if usize::from(q.npieces) == PIECES => {
-                return Gather::Drop(Counter::DefragTooManyRuns)
+                return Gather::Drop(Counter::DefragTooManyFragments)
             }
             at => at,
         };

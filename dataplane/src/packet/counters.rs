@@ -280,8 +280,8 @@ counters! {
     DefragEcn = ("defrag.ecn", Drop),
     /// A first fragment whose headers before the fragment header pass 1 KiB.
     DefragHeadersTooLong = ("defrag.headers_too_long", Drop),
-    /// A datagram held in more separate pieces than the reassembler keeps.
-    DefragTooManyRuns = ("defrag.too_many_runs", Drop),
+    /// A datagram in more fragments than the reassembler holds (64).
+    DefragTooManyFragments = ("defrag.too_many_fragments", Drop),
     /// A non-last fragment not a multiple of 8 bytes long: its datagram is
     /// dropped and it goes on unreassembled, as the kernel lets it.
     DefragUnaligned = ("defrag.unaligned", Info),

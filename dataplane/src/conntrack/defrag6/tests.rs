@@ -406,3 +406,79 @@ fn unfragmentable_headers_kept() {
     let n = buf.fragment(1, 17, &mut f);
     assert!(f[..n] == last[..]);
 }
+
+/// A small deterministic generator (no extra dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+#[test]
+fn any_order_with_duplicates_gives_the_datagram_back() {
+    let mut rng = Lcg(7);
+    let mut d = Defrag6::new(64 * 1024, 60);
+    let mut buf = out();
+    for round in 0..300u32 {
+        let len = 16 + rng.next(6000);
+        let data = udp(len);
+        // At most PIECES fragments.
+        let chunk = (8 * (1 + rng.next(180))).max(len.div_ceil(PIECES).next_multiple_of(8));
+        let frags = cut(round, &data, chunk);
+        // Every fragment once, in a shuffled order, some sent twice.
+        let mut order: Vec<usize> = (0..frags.len()).collect();
+        for k in (1..order.len()).rev() {
+            order.swap(k, rng.next(k + 1));
+        }
+        let mut seen = vec![false; frags.len()];
+        let mut sent = 0;
+        let mut done = false;
+        for &k in &order {
+            let again = rng.next(4) == 0 && sent > 0;
+            let g = d.gather(&frags[k], 0, 1, u64::from(round), &mut buf);
+            seen[k] = true;
+            sent += 1;
+            if sent == frags.len() {
+                assert_eq!(g, Gather::Complete, "round {round}");
+                done = true;
+            } else {
+                assert_eq!(g, Gather::Stolen, "round {round}");
+            }
+            if again && !done {
+                let j = rng.next(frags.len());
+                if seen[j] {
+                    let g = d.gather(&frags[j], 0, 1, u64::from(round), &mut buf);
+                    assert_eq!(g, Gather::Drop(Counter::DefragDuplicate), "round {round}");
+                }
+            }
+        }
+        assert!(done);
+        assert!(buf.bytes() == ipv6(0, 17, &data), "round {round}");
+        assert_eq!(buf.pieces(), frags.len());
+        let mut f = vec![0; 9000];
+        for (k, orig) in frags.iter().enumerate() {
+            let n = buf.fragment(k, round, &mut f);
+            assert!(f[..n] == orig[..], "round {round} fragment {k}");
+        }
+        assert_eq!((d.queued(), d.mem()), (0, 0));
+    }
+}
+
+#[test]
+fn too_many_fragments() {
+    let data = udp(8 * (PIECES + 1));
+    let frags = cut(99, &data, 8);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    for f in &frags[..PIECES] {
+        assert_eq!(d.gather(f, 0, 1, 0, &mut buf), Gather::Stolen);
+    }
+    let g = d.gather(&frags[PIECES], 0, 1, 0, &mut buf);
+    assert_eq!(g, Gather::Drop(Counter::DefragTooManyFragments));
+}
