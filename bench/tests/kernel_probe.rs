@@ -441,3 +441,108 @@ fn sluice_probe_send_and_capture_modes() {
         .collect();
     assert_eq!(got, frames);
 }
+
+/// `frame` (Ethernet, a fixed IPv6 header, then the upper layer) cut into
+/// fragments of identification `id` at `cuts`: (offset, end) of the upper
+/// layer, each fragment "more" unless it ends the upper layer.
+fn fragments6(frame: &[u8], id: u32, cuts: &[(usize, usize)]) -> Vec<Vec<u8>> {
+    let (l2, upper) = (&frame[..54], &frame[54..]);
+    cuts.iter()
+        .map(|&(off, end)| {
+            let mut f = l2.to_vec();
+            f[14 + 6] = 44;
+            f[14 + 4..14 + 6].copy_from_slice(&((8 + end - off) as u16).to_be_bytes());
+            f.extend_from_slice(&[frame[14 + 6], 0]);
+            let more = u16::from(end < upper.len());
+            f.extend_from_slice(&((off as u16) | more).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(&upper[off..end]);
+            f
+        })
+        .collect()
+}
+
+/// What `conntrack/defrag6.rs` documents of `nf_defrag_ipv6`, held to the
+/// running kernel: the rules see the reassembled datagram once (`-m frag`
+/// never matches), it leaves in the fragments it came in with a new
+/// identification, overlapping fragments die before any rule, an atomic
+/// fragment leaves without its fragment header.
+#[test]
+fn ipv6_fragments_reassembled_for_conntrack() {
+    let toml = "[[interface]]\nname = \"r0\"\naddress = [\"10.0.1.1/24\", \"fd00:1::1/64\"]\n\
+                [[interface]]\nname = \"r1\"\naddress = [\"10.0.2.1/24\", \"fd00:2::1/64\"]\n";
+    let rules6 = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                  -A PREROUTING -p udp\n-A PREROUTING -m frag\nCOMMIT\n\
+                  *filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                  -A FORWARD -p udp -m conntrack --ctstate NEW\n\
+                  -A FORWARD -m conntrack --ctstate INVALID\n-A FORWARD -m frag\nCOMMIT\n";
+    if let Some(why) = kernel::skip_reason() {
+        skip("defrag6", &why);
+        return;
+    }
+    let r = KernelRouter::new_dual(toml, EMPTY_RULES, Some(rules6), None)
+        .unwrap_or_else(|e| panic!("defrag6: {e}"))
+        .with_probe_binary(env!("CARGO_BIN_EXE_sluice-probe"));
+    let (src, dst): (Ipv6Addr, Ipv6Addr) =
+        ("fd00:1::2".parse().unwrap(), "fd00:2::2".parse().unwrap());
+    r.add_host("r0", IpAddr::V6(src)).unwrap();
+    r.add_host("r1", IpAddr::V6(dst)).unwrap();
+    let payload: Vec<u8> = (0..2992).map(|i| (i * 7 % 251) as u8).collect();
+    let inbound = IpFrame::new(r.host_mac("r0"), r.router_mac("r0"), src, dst);
+    let outbound = IpFrame::new(r.router_mac("r1"), r.host_mac("r1"), src, dst).ttl(63);
+    let whole_in = inbound.udp(4000, 5000, &payload);
+    let whole_out = outbound.udp(4000, 5000, &payload);
+    // Fragments of 512 bytes, below the IPv6 minimum MTU, last first.
+    let cuts: Vec<(usize, usize)> = (0..6)
+        .map(|k| (k * 512, (k * 512 + 512).min(3000)))
+        .collect();
+    let mut frames: Vec<(&str, Vec<u8>)> = fragments6(&whole_in, 0x1234, &cuts)
+        .into_iter()
+        .rev()
+        .map(|f| ("r0", f))
+        .collect();
+    let out = probe(&r, &frames);
+    assert_eq!(out.len(), 6, "{}", describe(&out));
+    // The identification is new (one for all six); the rest as they came,
+    // in offset order.
+    let id = u32::from_be_bytes(out[0].frame[58..62].try_into().unwrap());
+    assert_ne!(id, 0x1234);
+    for (got, want) in out.iter().zip(fragments6(&whole_out, id, &cuts)) {
+        assert_eq!((got.port.as_str(), &got.frame), ("r1", &want), "{got}");
+    }
+    // Overlapping fragments: nothing leaves.
+    frames = fragments6(&whole_in, 0x1235, &[(0, 1232), (1224, 2456), (2456, 3000)])
+        .into_iter()
+        .map(|f| ("r0", f))
+        .collect();
+    let out = probe(&r, &frames);
+    assert!(out.is_empty(), "{}", describe(&out));
+    // An atomic fragment leaves without its fragment header.
+    let small_in = inbound.udp(4001, 5000, &payload[..100]);
+    let small_out = outbound.udp(4001, 5000, &payload[..100]);
+    let atomic = fragments6(&small_in, 0x1236, &[(0, 108)]);
+    let out = probe(&r, &[("r0", atomic[0].clone())]);
+    assert_eq!(out.len(), 1, "{}", describe(&out));
+    assert_eq!(out[0].frame, small_out, "{}", out[0]);
+    // The rules saw two datagrams whole (3 040 and 148 bytes), never a
+    // fragment; the overlapping ones not at all.
+    let raw = r.counters6("raw").unwrap();
+    assert!(raw.contains("[2:3188] -A PREROUTING -p udp\n"), "{raw}");
+    assert!(raw.contains("[0:0] -A PREROUTING -m frag\n"), "{raw}");
+    let filter = r.counters6("filter").unwrap();
+    assert!(
+        filter.contains("[2:3188] -A FORWARD -p udp -m conntrack --ctstate NEW\n"),
+        "{filter}"
+    );
+    assert!(
+        filter.contains("[0:0] -A FORWARD -m conntrack --ctstate INVALID\n"),
+        "{filter}"
+    );
+    assert!(filter.contains("[0:0] -A FORWARD -m frag\n"), "{filter}");
+    let ct = r.conntrack().unwrap();
+    assert_eq!(
+        ct.lines().filter(|l| l.contains("dport=5000")).count(),
+        2,
+        "{ct}"
+    );
+}

@@ -36,13 +36,17 @@
 //!
 //! Not here: connection tracking helpers (FTP, SIP, ...) and expectations;
 //! SCTP, DCCP and GRE are tracked by the generic tracker. Fragments are not
-//! reassembled (IPv4 and IPv6 `nf_defrag`): a first fragment is tracked by
-//! its own header, and the later fragments of its datagram follow its
-//! entry (same state, NAT'd addresses) when they come after it; a
-//! fragment whose first one was not seen is INVALID. The kernel instead
+//! reassembled on the packet path (IPv4 and IPv6 `nf_defrag`): a first
+//! fragment is tracked by its own header; the later fragments of an IPv4
+//! datagram follow its entry (same state, NAT'd addresses) when they come
+//! after it ([`track::FragMap`], keyed on IPv4 addresses only), and every
+//! other later fragment — all IPv6 ones — is INVALID. The kernel instead
 //! holds the fragments until the datagram is whole: it forwards nothing of
-//! an incomplete datagram, and its rules count a datagram once.
+//! an incomplete datagram, and its rules count a datagram once. The IPv6
+//! reassembler that is to do it here, as `nf_defrag_ipv6` does, is
+//! [`defrag6`] (not yet called by the pipeline).
 
+pub mod defrag6;
 pub mod entry;
 pub mod table;
 pub mod tcp;

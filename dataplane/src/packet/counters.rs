@@ -254,6 +254,38 @@ counters! {
     /// No free frame to fragment into.
     FragNoBuffer = ("frag.no_buffer", Drop),
 
+    // IPv6 reassembly for conntrack (nf_defrag_ipv6: nf_conntrack_reasm.c),
+    // conntrack/defrag6.rs.
+    /// Fragments held for their datagram (`NF_STOLEN`).
+    DefragQueued = ("defrag.queued", Stolen),
+    /// Whole datagrams made from held fragments.
+    DefragReassembled = ("defrag.reassembled", Generated),
+    /// Datagrams given up at `frag6_timeout` (their fragments were held).
+    DefragTimeout = ("defrag.timeout", Info),
+    /// A fragment header past the end of the packet.
+    DefragTruncated = ("defrag.truncated", Drop),
+    /// Memory held above `frag6_high_thresh`: every fragment is dropped.
+    DefragMemLimit = ("defrag.mem_limit", Drop),
+    /// A fragment or a datagram past 65 535 bytes of payload.
+    DefragTooBig = ("defrag.too_big", Drop),
+    /// A last fragment that disagrees with the data or last fragment held.
+    DefragBadEnd = ("defrag.bad_end", Drop),
+    /// A fragment without data.
+    DefragEmpty = ("defrag.empty", Drop),
+    /// A fragment inside data already held (the datagram kept).
+    DefragDuplicate = ("defrag.duplicate", Drop),
+    /// A fragment overlapping data held: the whole datagram dropped (RFC 5722).
+    DefragOverlap = ("defrag.overlap", Drop),
+    /// Fragments whose ECN codepoints cannot be combined.
+    DefragEcn = ("defrag.ecn", Drop),
+    /// A first fragment whose headers before the fragment header pass 1 KiB.
+    DefragHeadersTooLong = ("defrag.headers_too_long", Drop),
+    /// A datagram in more fragments than the reassembler holds (64).
+    DefragTooManyFragments = ("defrag.too_many_fragments", Drop),
+    /// A non-last fragment not a multiple of 8 bytes long: its datagram is
+    /// dropped and it goes on unreassembled, as the kernel lets it.
+    DefragUnaligned = ("defrag.unaligned", Info),
+
     // Neighbours (net/core/neighbour.c).
     NeighUnresDiscard = ("neigh.unres_discard", Drop),
     NeighResFailed = ("neigh.res_failed", Drop),
