@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use sluice_config::iptables::ext::addr6::ntop6;
 use sluice_config::iptables::ext::addrtype::{AddrTypeMatch, ADDR_TYPE_NAMES};
 use sluice_config::iptables::ext::conntrack::{CtAddr, CtPortRange, CtStateMatch, CtStates};
 use sluice_config::iptables::ext::icmp::ICMP_NAMES;
@@ -181,15 +182,14 @@ fn counter_cmp(s: &mut String, what: &str, c: &Option<CounterCmp>) {
 /// The `print` function of each match extension.
 fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names) {
     match m {
-        // ip6tables matches: the running ruleset is IPv4 (rules6 is not
-        // run yet), so they never reach this view; the name stands in.
+        // ip6tables matches (`rules list -6`).
         Match::Icmp6(_)
         | Match::Hl(_)
         | Match::Ipv6header(_)
         | Match::Frag(_)
         | Match::Rt(_)
         | Match::Eui64(_) => {
-            let _ = write!(s, " {}", m.name());
+            super::v6::print_match6(s, m, numeric);
         }
         Match::Tcp(t) => {
             s.push_str(" tcp");
@@ -453,7 +453,14 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names
                 RecentSide::Source => " side: source",
                 RecentSide::Dest => " side: dest",
             });
-            let _ = write!(s, " mask: {}", rc.mask);
+            match rc.mask6 {
+                Some(m) => {
+                    let _ = write!(s, " mask: {}", ntop6(m));
+                }
+                None => {
+                    let _ = write!(s, " mask: {}", rc.mask);
+                }
+            }
         }
         Match::Statistic(st) => {
             s.push_str(" statistic");
@@ -564,8 +571,11 @@ fn print_target(s: &mut String, t: &TargetExt, numeric: bool) {
             let name = r.with6.map_or(r.with.name(), |w| w.name());
             let _ = write!(s, " reject-with {name}");
         }
-        // ip6tables targets (see print_match).
-        TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
+        TargetExt::Hl(_) => {
+            super::v6::print_target6(s, t);
+        }
+        // Not compared with ip6tables yet: the name stands in.
+        TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
             let _ = write!(s, " {}", t.name());
         }
         TargetExt::Log(l) => {

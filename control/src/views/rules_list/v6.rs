@@ -1,0 +1,192 @@
+//! What `ip6tables -L` prints differently (ip6tables 1.8.9, legacy): the
+//! address columns (`::/0`, `/N` or the mask in IPv6 form, nothing for
+//! /128) and the `print` functions of the IPv6-only extensions
+//! (libip6t_icmp6 `ipv6-icmp`, libxt_hl, libip6t_ipv6header, libip6t_frag,
+//! libip6t_rt, libip6t_eui64, libxt_HL). The layout of the rows is
+//! iptables' (same column widths, `--` in the opt column): compared with
+//! `ip6tables-legacy -L` in `control/tests/views_kernel.rs`.
+
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+
+use sluice_config::iptables::ext::addr6::{mask6_len, ntop6};
+use sluice_config::iptables::ext::frag::{FragPosition, U32Range};
+use sluice_config::iptables::ext::icmp6::ICMPV6_NAMES;
+use sluice_config::iptables::ext::ipv6header::HEADERS;
+use sluice_config::iptables::ext::t_ttl::TtlOp;
+use sluice_config::iptables::ext::ttl::TtlMode;
+use sluice_config::iptables::{Addr6Match, Match, TargetExt};
+
+fn inv(b: bool) -> &'static str {
+    if b {
+        "!"
+    } else {
+        ""
+    }
+}
+
+/// The text of an address column: `anywhere` (without `-n`) or `::/0`
+/// for no address; the address, then `/N` for a prefix shorter than 128
+/// or `/MASK` for another mask.
+pub(super) fn addr6_text(a: &Option<Addr6Match>, numeric: bool) -> (String, bool) {
+    let (addr, mask, invert) = a
+        .map_or((Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, false), |a| {
+            (a.addr, a.mask, a.invert)
+        });
+    if mask.is_unspecified() && !numeric {
+        return ("anywhere".into(), invert);
+    }
+    let mut s = ntop6(addr);
+    match mask6_len(mask) {
+        Some(128) => {}
+        Some(n) => {
+            let _ = write!(s, "/{n}");
+        }
+        None => {
+            let _ = write!(s, "/{}", ntop6(mask));
+        }
+    }
+    (s, invert)
+}
+
+/// libip6t_frag `print_ids` and libip6t_rt `print_nums`.
+fn range(s: &mut String, name: &str, r: &U32Range) {
+    if r.lo != 0 || r.hi != u32::MAX || r.invert {
+        s.push_str(name);
+        if r.lo == r.hi {
+            let _ = write!(s, ":{}{}", inv(r.invert), r.lo);
+        } else {
+            let _ = write!(s, "s:{}{}:{}", inv(r.invert), r.lo, r.hi);
+        }
+    }
+}
+
+/// The `print` of an ip6tables-only match; false for any other match.
+pub(super) fn print_match6(s: &mut String, m: &Match, numeric: bool) -> bool {
+    match m {
+        Match::Icmp6(i) => {
+            s.push_str(" ipv6-icmp");
+            if let Some(t) = &i.icmp_type {
+                // ip6tables 1.8.9's table has no MLD names (types 130 to
+                // 132 print as numbers).
+                let named = (!numeric)
+                    .then(|| {
+                        ICMPV6_NAMES.iter().find(|(_, ty, lo, hi)| {
+                            *ty == t.icmp_type
+                                && *lo == t.code_min
+                                && *hi == t.code_max
+                                && !(130..=132).contains(ty)
+                        })
+                    })
+                    .flatten();
+                if let Some((name, ..)) = named {
+                    let _ = write!(s, " {}{name}", inv(t.invert));
+                } else {
+                    if t.invert {
+                        s.push_str(" !");
+                    }
+                    let _ = write!(s, "type {}", t.icmp_type);
+                    if t.code_min == t.code_max {
+                        let _ = write!(s, " code {}", t.code_min);
+                    } else if t.code_min != 0 || t.code_max != 0xff {
+                        let _ = write!(s, " codes {}-{}", t.code_min, t.code_max);
+                    }
+                }
+            }
+        }
+        Match::Hl(h) => {
+            if let Some((mode, v)) = h.cmp {
+                let op = match mode {
+                    TtlMode::Eq => "==",
+                    TtlMode::Ne => "!=",
+                    TtlMode::Lt => "<",
+                    TtlMode::Gt => ">",
+                };
+                let _ = write!(s, " HL match HL {op} {v}");
+            }
+        }
+        Match::Ipv6header(h) => {
+            let _ = write!(s, " ipv6header flags:{}", inv(h.invert));
+            if numeric {
+                let _ = write!(s, "0x{:02X}", h.mask);
+            } else {
+                let names: Vec<&str> = HEADERS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| h.mask & (0x80 >> i) != 0)
+                    .map(|(_, (_, n))| *n)
+                    .collect();
+                s.push_str(&names.join(","));
+            }
+            if h.soft {
+                s.push_str(" soft");
+            }
+        }
+        Match::Frag(f) => {
+            s.push_str(" frag ");
+            range(s, "id", &f.id);
+            if let Some(l) = f.len {
+                let _ = write!(s, " length:{}{}", inv(l.invert), l.value);
+            }
+            if f.reserved {
+                s.push_str(" reserved");
+            }
+            if f.first {
+                s.push_str(" first");
+            }
+            match f.position {
+                Some(FragPosition::More) => s.push_str(" more"),
+                Some(FragPosition::Last) => s.push_str(" last"),
+                None => {}
+            }
+        }
+        Match::Rt(r) => {
+            s.push_str(" rt");
+            if let Some(t) = r.rt_type {
+                let _ = write!(s, " type:{}{}", inv(t.invert), t.value);
+            }
+            if r.segsleft.lo != 0 || r.segsleft.hi != u32::MAX || r.segsleft.invert {
+                s.push(' ');
+                range(s, "segsleft", &r.segsleft);
+            }
+            if let Some(l) = r.len {
+                let _ = write!(s, " length:{}{}", inv(l.invert), l.value);
+            }
+            if r.reserved {
+                s.push_str(" reserved");
+            }
+            if !r.addrs.is_empty() {
+                s.push_str(" 0-addrs ");
+                let a: Vec<String> = r.addrs.iter().map(|a| ntop6(*a)).collect();
+                s.push_str(&a.join(","));
+            }
+            if r.not_strict {
+                s.push_str(" 0-not-strict");
+            }
+        }
+        // libip6t_eui64 prints no leading space.
+        Match::Eui64(_) => s.push_str("eui64 "),
+        _ => return false,
+    }
+    true
+}
+
+/// The `print` of an ip6tables-only target; false for any other.
+pub(super) fn print_target6(s: &mut String, t: &TargetExt) -> bool {
+    match t {
+        TargetExt::Hl(h) => match h.op {
+            Some(TtlOp::Set(v)) => {
+                let _ = write!(s, " HL set to {v}");
+            }
+            Some(TtlOp::Dec(v)) => {
+                let _ = write!(s, " HL decrement by {v}");
+            }
+            Some(TtlOp::Inc(v)) => {
+                let _ = write!(s, " HL increment by {v}");
+            }
+            None => {}
+        },
+        _ => return false,
+    }
+    true
+}
