@@ -208,11 +208,31 @@ pub struct Sources<'a> {
     pub dhcp: &'a [crate::dhcp::Status],
 }
 
+const NO_RULES6: &str = "no ip6tables ruleset is running ([firewall] rules6 names none)";
+
+/// The iptables ruleset (the ip6tables one with `ipv6`) and its counters
+/// less what `rules zero` zeroed.
+fn shown_rules<'p>(
+    s: &Sources<'_>,
+    prog: &'p Arc<Program>,
+    ipv6: bool,
+) -> Result<(&'p sluice_config::iptables::Ruleset, RuleCounters), String> {
+    if ipv6 {
+        let rs = prog.ruleset6().ok_or(NO_RULES6)?;
+        Ok((rs, s.baseline6.shown(&rule_counters6(s.workers, prog))))
+    } else {
+        Ok((
+            prog.ruleset(),
+            s.baseline.shown(&rule_counters(s.workers, prog)),
+        ))
+    }
+}
+
 /// Renders `v`; an error is one line, what the imitated tool says.
 pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> {
     let prog = s.snap.rules.clone();
     let no_rules = || "no [firewall] ruleset is configured: there are no rules".to_string();
-    let no_rules6 = || "no ip6tables ruleset is running ([firewall] rules6 names none)".to_string();
+    let no_rules6 = || NO_RULES6.to_string();
     match v {
         ViewReq::RulesList {
             table: t,
@@ -238,13 +258,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 },
                 ipv6,
             };
-            let (rules, c) = if ipv6 {
-                let rs = prog.ruleset6().ok_or_else(no_rules6)?;
-                (rs, s.baseline6.shown(&rule_counters6(s.workers, &prog)))
-            } else {
-                let c = s.baseline.shown(&rule_counters(s.workers, &prog));
-                (prog.ruleset(), c)
-            };
+            let (rules, c) = shown_rules(&s, &prog, ipv6)?;
             if json {
                 rules_list::rules_list_json(rules, &c, &opts)
                     .map(|j| text(pretty(&j)))
@@ -266,13 +280,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 table: t.as_deref().map(table).transpose()?,
                 ipv6,
             };
-            let (rules, c) = if ipv6 {
-                let rs = prog.ruleset6().ok_or_else(no_rules6)?;
-                (rs, s.baseline6.shown(&rule_counters6(s.workers, &prog)))
-            } else {
-                let c = s.baseline.shown(&rule_counters(s.workers, &prog));
-                (prog.ruleset(), c)
-            };
+            let (rules, c) = shown_rules(&s, &prog, ipv6)?;
             Ok(text(if json {
                 pretty(&rules_save::rules_save_json(rules, &c, &opts))
             } else {

@@ -13,7 +13,6 @@ use sluice_config::iptables::ext::addr6::{mask6_len, ntop6};
 use sluice_config::iptables::ext::frag::{FragPosition, U32Range};
 use sluice_config::iptables::ext::icmp6::ICMPV6_NAMES;
 use sluice_config::iptables::ext::ipv6header::HEADERS;
-use sluice_config::iptables::ext::t_ttl::TtlOp;
 use sluice_config::iptables::ext::ttl::TtlMode;
 use sluice_config::iptables::{Addr6Match, Match, TargetExt};
 
@@ -79,19 +78,7 @@ pub(super) fn print_match6(s: &mut String, m: &Match, numeric: bool) -> bool {
                         })
                     })
                     .flatten();
-                if let Some((name, ..)) = named {
-                    let _ = write!(s, " {}{name}", inv(t.invert));
-                } else {
-                    if t.invert {
-                        s.push_str(" !");
-                    }
-                    let _ = write!(s, "type {}", t.icmp_type);
-                    if t.code_min == t.code_max {
-                        let _ = write!(s, " code {}", t.code_min);
-                    } else if t.code_min != 0 || t.code_max != 0xff {
-                        let _ = write!(s, " codes {}-{}", t.code_min, t.code_max);
-                    }
-                }
+                super::options::icmp_type(s, t, named.map(|n| n.0));
             }
         }
         Match::Hl(h) => {
@@ -174,18 +161,7 @@ pub(super) fn print_match6(s: &mut String, m: &Match, numeric: bool) -> bool {
 /// The `print` of an ip6tables-only target; false for any other.
 pub(super) fn print_target6(s: &mut String, t: &TargetExt) -> bool {
     match t {
-        TargetExt::Hl(h) => match h.op {
-            Some(TtlOp::Set(v)) => {
-                let _ = write!(s, " HL set to {v}");
-            }
-            Some(TtlOp::Dec(v)) => {
-                let _ = write!(s, " HL decrement by {v}");
-            }
-            Some(TtlOp::Inc(v)) => {
-                let _ = write!(s, " HL increment by {v}");
-            }
-            None => {}
-        },
+        TargetExt::Hl(h) => super::options::ttl_op(s, "HL", h.op),
         _ => return false,
     }
     true

@@ -9,6 +9,14 @@ const T0: u64 = 5_000 * SEC;
 
 /// The `-m recent` matches of INPUT, in order.
 fn recents(rules: &[&str]) -> Vec<Recent> {
+    recents_of(rules, parse)
+}
+
+/// The `-m recent` matches of INPUT of a ruleset read by `parse`.
+fn recents_of(
+    rules: &[&str],
+    parse: fn(&str, &Path) -> Result<sluice_config::iptables::Ruleset, sluice_config::Error>,
+) -> Vec<Recent> {
     let text: String = rules.iter().map(|r| format!("-A INPUT {r}\n")).collect();
     let rs = parse(&format!("*filter\n{text}COMMIT\n"), Path::new("t")).expect("parses");
     rs.table(TableKind::Filter)
@@ -485,21 +493,7 @@ fn index_stays_consistent_under_churn() {
 
 /// The `-m recent` matches of an ip6tables INPUT chain, in order.
 fn recents6(rules: &[&str]) -> Vec<Recent> {
-    let text: String = rules.iter().map(|r| format!("-A INPUT {r}\n")).collect();
-    let rs = sluice_config::iptables::parse6(&format!("*filter\n{text}COMMIT\n"), Path::new("t"))
-        .expect("parses");
-    rs.table(TableKind::Filter)
-        .unwrap()
-        .chain("INPUT")
-        .unwrap()
-        .rules
-        .iter()
-        .flat_map(|r| r.matches.iter())
-        .filter_map(|m| match m {
-            Match::Recent(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect()
+    recents_of(rules, sluice_config::iptables::parse6)
 }
 
 fn from6(a: &str) -> RecentPacket {
