@@ -200,6 +200,41 @@ fn dual_stack_lan_reaches_the_wan_over_ipv6_and_nothing_comes_in() {
     ]);
     assert!(sum(&v4_before) > 0, "{v4_before}");
     assert_eq!(sum(&v4_after), sum(&v4_before), "{v4_after}");
+
+    // An apply that adds a rule to INPUT: the zeroed FORWARD chain stays
+    // zeroed (the baseline follows the counters by rule text), INPUT's
+    // counters carry over, the new rule starts at 0.
+    let echo_before = first(echo);
+    std::fs::write(
+        lab.dir.join("rules.v6"),
+        RULES6.replace(
+            "COMMIT",
+            "-A INPUT -p tcp -m tcp --dport 9999 -j DROP\nCOMMIT",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = ctl(&["apply", "--config", cfg]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out = list6("FORWARD");
+    assert!(
+        out.starts_with("Chain FORWARD (policy DROP 0 packets, 0 bytes)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().skip(2).all(|l| first(l) == 0),
+        "still zeroed: {out}"
+    );
+    let input = list6("INPUT");
+    let echo = input
+        .lines()
+        .find(|l| l.ends_with("ipv6-icmptype 128"))
+        .unwrap_or_else(|| panic!("{input}"));
+    assert_eq!(first(echo), echo_before, "{input}");
+    let new = input
+        .lines()
+        .find(|l| l.ends_with("tcp dpt:9999"))
+        .unwrap_or_else(|| panic!("{input}"));
+    assert_eq!(first(new), 0, "{input}");
     let (st, _) = lab.stop();
     assert!(st.success(), "{}", lab.log_text());
 }
