@@ -594,12 +594,8 @@ fn print_target(s: &mut String, t: &TargetExt, numeric: bool) {
             let name = r.with6.map_or(r.with.name(), |w| w.name());
             let _ = write!(s, " reject-with {name}");
         }
-        TargetExt::Hl(_) => {
+        TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
             super::v6::print_target6(s, t);
-        }
-        // Not compared with ip6tables yet: the name stands in.
-        TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
-            let _ = write!(s, " {}", t.name());
         }
         TargetExt::Log(l) => {
             s.push_str(" LOG");

@@ -2,7 +2,7 @@
 //! address columns (`::/0`, `/N` or the mask in IPv6 form, nothing for
 //! /128) and the `print` functions of the IPv6-only extensions
 //! (libip6t_icmp6 `ipv6-icmp`, libxt_hl, libip6t_ipv6header, libip6t_frag,
-//! libip6t_rt, libip6t_eui64, libxt_HL). The layout of the rows is
+//! libip6t_rt, libip6t_eui64, libxt_HL, libip6t_NPT). The layout of the rows is
 //! iptables' (same column widths, `--` in the opt column): compared with
 //! `ip6tables-legacy -L` in `control/tests/views_kernel.rs`.
 
@@ -13,6 +13,7 @@ use sluice_config::iptables::ext::addr6::{mask6_len, ntop6};
 use sluice_config::iptables::ext::frag::{FragPosition, U32Range};
 use sluice_config::iptables::ext::icmp6::ICMPV6_NAMES;
 use sluice_config::iptables::ext::ipv6header::HEADERS;
+use sluice_config::iptables::ext::t_npt::Prefix6;
 use sluice_config::iptables::ext::ttl::TtlMode;
 use sluice_config::iptables::{Addr6Match, Match, TargetExt};
 
@@ -158,10 +159,24 @@ pub(super) fn print_match6(s: &mut String, m: &Match, numeric: bool) -> bool {
     true
 }
 
+fn npt(s: &mut String, word: &str, src: &Prefix6, dst: &Prefix6) {
+    let _ = write!(
+        s,
+        " {word} src-pfx {}/{} dst-pfx {}/{}",
+        ntop6(src.addr),
+        src.len,
+        ntop6(dst.addr),
+        dst.len
+    );
+}
+
 /// The `print` of an ip6tables-only target; false for any other.
 pub(super) fn print_target6(s: &mut String, t: &TargetExt) -> bool {
     match t {
         TargetExt::Hl(h) => super::options::ttl_op(s, "HL", h.op),
+        // libip6t_NPT: `SNPT src-pfx P/N dst-pfx P/N`.
+        TargetExt::Snpt(n) => npt(s, "SNPT", &n.src, &n.dst),
+        TargetExt::Dnpt(n) => npt(s, "DNPT", &n.src, &n.dst),
         _ => return false,
     }
     true
