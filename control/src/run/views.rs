@@ -251,7 +251,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 numeric,
                 exact,
                 line_numbers,
-                names: if numeric || ipv6 {
+                names: if numeric {
                     Names::none()
                 } else {
                     Names::from_etc()

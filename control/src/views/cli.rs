@@ -96,7 +96,7 @@ impl RulesListArgs {
             numeric: self.numeric,
             exact: self.exact,
             line_numbers: self.line_numbers,
-            names: if self.numeric || self.ipv6 {
+            names: if self.numeric {
                 Names::none()
             } else {
                 Names::from_etc()

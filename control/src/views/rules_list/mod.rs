@@ -60,7 +60,7 @@ pub struct ListOptions {
     /// Address names used without `-n` (none: numbers).
     pub names: Names,
     /// `ip6tables -L`: the ip6tables ruleset's addresses (`-s`/`-d` of
-    /// IPv6; names are not looked up, numbers print).
+    /// IPv6, named from the hosts file without `-n`).
     pub ipv6: bool,
 }
 
@@ -359,7 +359,7 @@ fn addr_column(out: &mut String, a: &Option<AddrMatch>, f: Fmt) {
 }
 
 fn addr6_column(out: &mut String, a: &Option<sluice_config::iptables::Addr6Match>, f: Fmt) {
-    let (text, inv) = v6::addr6_text(a, f.numeric);
+    let (text, inv) = v6::addr6_text(a, f.numeric, f.names);
     out.push(if inv { '!' } else { ' ' });
     let _ = write!(out, "{text:<19} ");
 }

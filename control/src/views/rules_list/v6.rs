@@ -17,6 +17,8 @@ use sluice_config::iptables::ext::t_npt::Prefix6;
 use sluice_config::iptables::ext::ttl::TtlMode;
 use sluice_config::iptables::{Addr6Match, Match, TargetExt};
 
+use super::super::names::Names;
+
 fn inv(b: bool) -> &'static str {
     if b {
         "!"
@@ -26,9 +28,10 @@ fn inv(b: bool) -> &'static str {
 }
 
 /// The text of an address column: `anywhere` (without `-n`) or `::/0`
-/// for no address; the address, then `/N` for a prefix shorter than 128
-/// or `/MASK` for another mask.
-pub(super) fn addr6_text(a: &Option<Addr6Match>, numeric: bool) -> (String, bool) {
+/// for no address; the address (without `-n` its name in the hosts file,
+/// if any), then `/N` for a prefix shorter than 128 or `/MASK` for
+/// another mask.
+pub(super) fn addr6_text(a: &Option<Addr6Match>, numeric: bool, names: &Names) -> (String, bool) {
     let (addr, mask, invert) = a
         .map_or((Ipv6Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED, false), |a| {
             (a.addr, a.mask, a.invert)
@@ -36,7 +39,10 @@ pub(super) fn addr6_text(a: &Option<Addr6Match>, numeric: bool) -> (String, bool
     if mask.is_unspecified() && !numeric {
         return ("anywhere".into(), invert);
     }
-    let mut s = ntop6(addr);
+    let mut s = match names.name6(addr) {
+        Some(n) if !numeric => n.to_string(),
+        _ => ntop6(addr),
+    };
     match mask6_len(mask) {
         Some(128) => {}
         Some(n) => {
@@ -180,4 +186,50 @@ pub(super) fn print_target6(s: &mut String, t: &TargetExt) -> bool {
         _ => return false,
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use sluice_config::iptables::{parse6, TableKind};
+    use sluice_dataplane::rules::RuleCounters;
+
+    use super::super::{rules_list, ListOptions};
+    use super::*;
+
+    /// Without `-n`, names from the hosts file: what `ip6tables-legacy -L
+    /// INPUT` (1.8.9) printed in a namespace whose `/etc/hosts` was
+    /// `HOSTS` (`ip netns exec` with `/etc/netns/NAME/hosts`). A masked
+    /// address is looked up as stored (`fd00::`, no name).
+    #[test]
+    fn ipv6_addresses_are_named_from_the_hosts_file() {
+        const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n\
+                             fd00::5 myhost\nff02::1 ip6-allnodes\n";
+        let rules = parse6(
+            "*filter\n-A INPUT -s ::1 -j ACCEPT\n-A INPUT -d fd00::5 -j ACCEPT\n\
+             -A INPUT ! -d ff02::1 -j ACCEPT\n-A INPUT -s fd00::5/64 -j ACCEPT\n\
+             -A INPUT -s fd00::6 -j ACCEPT\nCOMMIT\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let opts = ListOptions {
+            table: TableKind::Filter,
+            chain: Some("INPUT".into()),
+            names: Names::from_text(HOSTS, ""),
+            ipv6: true,
+            ..ListOptions::default()
+        };
+        let got = rules_list(&rules, &RuleCounters::default(), &opts).unwrap();
+        assert_eq!(
+            got,
+            "Chain INPUT (policy ACCEPT)\n\
+             target     prot opt source               destination         \n\
+             ACCEPT     all  --  localhost            anywhere            \n\
+             ACCEPT     all  --  anywhere             myhost              \n\
+             ACCEPT     all  --  anywhere            !ip6-allnodes        \n\
+             ACCEPT     all  --  fd00::/64            anywhere            \n\
+             ACCEPT     all  --  fd00::6              anywhere            \n"
+        );
+    }
 }
