@@ -119,6 +119,7 @@ pub fn rules_view(cmd: RulesViewCmd) -> ExitCode {
                 numeric: a.numeric,
                 exact: a.exact,
                 line_numbers: a.line_numbers,
+                ipv6: a.ipv6,
             },
             a.common.json,
             a.common.config.as_deref(),
@@ -138,6 +139,7 @@ pub fn rules_view(cmd: RulesViewCmd) -> ExitCode {
             ViewReq::RulesZero {
                 table: a.table,
                 chain: a.chain,
+                ipv6: a.ipv6,
             },
             false,
             a.config.as_deref(),

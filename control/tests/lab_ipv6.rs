@@ -138,6 +138,103 @@ fn dual_stack_lan_reaches_the_wan_over_ipv6_and_nothing_comes_in() {
         .find(|l| l.starts_with(":FORWARD DROP ["))
         .unwrap_or_else(|| panic!("{save}"));
     assert!(!policy.starts_with(":FORWARD DROP [0:"), "{save}");
+
+    // `rules list -6` (ip6tables -L) shows the same counters; `rules zero
+    // -6` zeroes the ip6tables FORWARD chain (as ip6tables -Z), seen by
+    // `rules list -6` and `rules save -6 -c`, and leaves IPv4's alone.
+    let cfg = config.to_str().unwrap();
+    let list6 = |chain: &str| {
+        let (code, out, err) = ctl(&[
+            "rules", "list", "-6", chain, "-v", "-n", "-x", "--config", cfg,
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    let out = list6("FORWARD");
+    assert!(out.starts_with("Chain FORWARD (policy DROP "), "{out}");
+    let lan = out
+        .lines()
+        .find(|l| l.contains("fd00:1::/64"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let first = |l: &str| l.split_whitespace().next().unwrap().parse::<u64>().unwrap();
+    assert_eq!(
+        first(lan),
+        counter("-A FORWARD -s fd00:1::/64 -i r0 -o r1 -j ACCEPT"),
+        "{out}"
+    );
+    assert!(
+        lan.contains(" r0     r1      fd00:1::/64          ::/0"),
+        "{out}"
+    );
+    let v4_before = {
+        let (_, out, _) = ctl(&[
+            "rules", "list", "FORWARD", "-v", "-n", "-x", "--config", cfg,
+        ]);
+        out
+    };
+    let (code, _, err) = ctl(&["rules", "zero", "-6", "FORWARD", "--config", cfg]);
+    assert_eq!(code, Some(0), "{err}");
+    let out = list6("FORWARD");
+    assert!(
+        out.starts_with("Chain FORWARD (policy DROP 0 packets, 0 bytes)"),
+        "{out}"
+    );
+    assert!(out.lines().skip(2).all(|l| first(l) == 0), "zeroed: {out}");
+    let (_, save, _) = ctl(&["rules", "save", "-6", "-c", "--config", cfg]);
+    assert!(save.contains(":FORWARD DROP [0:0]"), "{save}");
+    assert!(
+        save.contains("[0:0] -A FORWARD -s fd00:1::/64 -i r0 -o r1 -j ACCEPT"),
+        "{save}"
+    );
+    // INPUT was not zeroed: the echo request to the gateway still counts.
+    let input = list6("INPUT");
+    let echo = input
+        .lines()
+        .find(|l| l.ends_with("ipv6-icmptype 128"))
+        .unwrap_or_else(|| panic!("{input}"));
+    assert!(first(echo) >= 1, "{input}");
+    // Nor were the iptables counters (the IPv4 ping went through FORWARD).
+    let sum = |out: &str| out.lines().skip(2).map(first).sum::<u64>();
+    let (_, v4_after, _) = ctl(&[
+        "rules", "list", "FORWARD", "-v", "-n", "-x", "--config", cfg,
+    ]);
+    assert!(sum(&v4_before) > 0, "{v4_before}");
+    assert_eq!(sum(&v4_after), sum(&v4_before), "{v4_after}");
+
+    // An apply that adds a rule to INPUT: the zeroed FORWARD chain stays
+    // zeroed (the baseline follows the counters by rule text), INPUT's
+    // counters carry over, the new rule starts at 0.
+    let echo_before = first(echo);
+    std::fs::write(
+        lab.dir.join("rules.v6"),
+        RULES6.replace(
+            "COMMIT",
+            "-A INPUT -p tcp -m tcp --dport 9999 -j DROP\nCOMMIT",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = ctl(&["apply", "--config", cfg]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out = list6("FORWARD");
+    assert!(
+        out.starts_with("Chain FORWARD (policy DROP 0 packets, 0 bytes)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().skip(2).all(|l| first(l) == 0),
+        "still zeroed: {out}"
+    );
+    let input = list6("INPUT");
+    let echo = input
+        .lines()
+        .find(|l| l.ends_with("ipv6-icmptype 128"))
+        .unwrap_or_else(|| panic!("{input}"));
+    assert_eq!(first(echo), echo_before, "{input}");
+    let new = input
+        .lines()
+        .find(|l| l.ends_with("tcp dpt:9999"))
+        .unwrap_or_else(|| panic!("{input}"));
+    assert_eq!(first(new), 0, "{input}");
     let (st, _) = lab.stop();
     assert!(st.success(), "{}", lab.log_text());
 }

@@ -143,12 +143,12 @@ fn candidates() -> Vec<(String, String)> {
 /// CT helpers, ...: each is an error naming its line), so that the rest
 /// of a real ruleset is still compared; `None` when something other than
 /// a rule is refused. Also the number of rules left out.
-fn adapt(text: &str, label: &str) -> Option<(String, usize)> {
+fn adapt(text: &str, label: &str, family: iptables::Family) -> Option<(String, usize)> {
     let mut lines: Vec<&str> = text.lines().collect();
     let mut dropped = 0;
     loop {
         let joined: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        match iptables::parse(&joined, Path::new(label)) {
+        match iptables::parse_family(&joined, Path::new(label), family) {
             Ok(_) => return Some((joined, dropped)),
             Err(e) => {
                 let i = e.at.line.checked_sub(1)?;
@@ -231,31 +231,73 @@ fn option_sets(table: TableKind) -> Vec<(Vec<&'static str>, ListOptions)> {
 
 /// Loads `text` (with counters) into a fresh namespace; `Err` when the
 /// kernel's tools refuse it.
-fn load_kernel(text: &str) -> Result<Netns, String> {
+fn load_kernel(text: &str, v6: bool) -> Result<Netns, String> {
     let ns = Netns::new()?;
     for set in set_names(text) {
         ns.run(&["ipset", "create", &set, "hash:net"])?;
     }
-    ns.run_stdin(&["iptables-legacy-restore", "-w", "10", "-c"], Some(text))?;
+    let restore = if v6 {
+        "ip6tables-legacy-restore"
+    } else {
+        "iptables-legacy-restore"
+    };
+    ns.run_stdin(&[restore, "-w", "10", "-c"], Some(text))?;
     Ok(ns)
 }
 
-#[test]
-fn rules_list_and_save_equal_the_kernels() {
-    if skip() {
-        return;
+/// The IPv6 candidates: `views_all.v6` and the ip6tables files of the
+/// conformance rulesets (ufw's `*6.rules`).
+fn candidates6() -> Vec<(String, String)> {
+    let r = root();
+    let mut v = Vec::new();
+    for (label, path) in [
+        ("views_all.v6", r.join("control/tests/data/views_all.v6")),
+        (
+            "ufw/before6",
+            r.join("../shared/conformance/ufw/before6.rules"),
+        ),
+        (
+            "ufw/after6",
+            r.join("../shared/conformance/ufw/after6.rules"),
+        ),
+        ("ufw/user6", r.join("../shared/conformance/ufw/user6.rules")),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(&path) {
+            v.push((label.to_string(), t));
+        }
     }
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    v
+}
+
+/// Compares every table of each candidate, `rules list` in every option
+/// set and `-L CHAIN` for every chain, and `rules save -c`, with
+/// `iptables-legacy` (`ip6tables-legacy` for `v6`); returns what was
+/// compared and the differences.
+fn compare_with_kernel(
+    candidates: Vec<(String, String)>,
+    v6: bool,
+    rng: &mut Rng,
+) -> (Vec<String>, Vec<String>) {
+    let family = if v6 {
+        iptables::Family::Ipv6
+    } else {
+        iptables::Family::Ipv4
+    };
+    let (tool, save_tool) = if v6 {
+        ("ip6tables-legacy", "ip6tables-legacy-save")
+    } else {
+        ("iptables-legacy", "iptables-legacy-save")
+    };
     let mut compared = Vec::new();
     let mut failures = Vec::new();
-    for (label, text) in candidates() {
-        let text = with_counters(&text, &mut rng);
-        let Some((text, dropped)) = adapt(&text, &label) else {
+    for (label, text) in candidates {
+        let text = with_counters(&text, rng);
+        let Some((text, dropped)) = adapt(&text, &label, family) else {
             eprintln!("{label}: sluice does not load it; not compared");
             continue;
         };
-        let rules = iptables::parse(&text, Path::new(&label)).expect("adapted");
-        let ns = match load_kernel(&text) {
+        let rules = iptables::parse_family(&text, Path::new(&label), family).expect("adapted");
+        let ns = match load_kernel(&text, v6) {
             Ok(ns) => ns,
             Err(e) => {
                 eprintln!("{label}: the kernel does not load it ({e}); not compared");
@@ -266,8 +308,9 @@ fn rules_list_and_save_equal_the_kernels() {
         let mut lines = 0;
         for t in &rules.tables {
             let tname = t.kind.name();
-            for (flags, opts) in option_sets(t.kind) {
-                let mut argv = vec!["iptables-legacy", "-w", "10", "-t", tname, "-L"];
+            for (flags, mut opts) in option_sets(t.kind) {
+                opts.ipv6 = v6;
+                let mut argv = vec![tool, "-w", "10", "-t", tname, "-L"];
                 argv.extend(&flags);
                 let want = ns.run(&argv).expect("iptables -L");
                 let got = rules_list(&rules, &counters, &opts).expect("rules list");
@@ -280,16 +323,7 @@ fn rules_list_and_save_equal_the_kernels() {
             for c in &t.chains {
                 let want = ns
                     .run(&[
-                        "iptables-legacy",
-                        "-w",
-                        "10",
-                        "-t",
-                        tname,
-                        "-L",
-                        &c.name,
-                        "-v",
-                        "-n",
-                        "-x",
+                        tool, "-w", "10", "-t", tname, "-L", &c.name, "-v", "-n", "-x",
                     ])
                     .expect("iptables -L CHAIN");
                 let opts = ListOptions {
@@ -300,6 +334,7 @@ fn rules_list_and_save_equal_the_kernels() {
                     exact: true,
                     line_numbers: false,
                     names: Names::none(),
+                    ipv6: v6,
                 };
                 let got = rules_list(&rules, &counters, &opts).expect("rules list CHAIN");
                 if want != got {
@@ -312,7 +347,7 @@ fn rules_list_and_save_equal_the_kernels() {
             }
             // iptables-save -c.
             let want: String = ns
-                .run(&["iptables-legacy-save", "-c", "-t", tname])
+                .run(&[save_tool, "-c", "-t", tname])
                 .expect("iptables-save")
                 .lines()
                 .filter(|l| !l.starts_with('#'))
@@ -324,7 +359,7 @@ fn rules_list_and_save_equal_the_kernels() {
                 &SaveOptions {
                     counters: true,
                     table: Some(t.kind),
-                    ipv6: false,
+                    ipv6: v6,
                 },
                 None,
             );
@@ -336,6 +371,10 @@ fn rules_list_and_save_equal_the_kernels() {
             "{label} ({lines} lines, {dropped} rule(s) sluice refuses left out)"
         ));
     }
+    (compared, failures)
+}
+
+fn assert_no_difference(compared: &[String], failures: &[String]) {
     eprintln!("compared: {}", compared.join(", "));
     assert!(
         failures.is_empty(),
@@ -343,9 +382,37 @@ fn rules_list_and_save_equal_the_kernels() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn rules_list_and_save_equal_the_kernels() {
+    if skip() {
+        return;
+    }
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let (compared, failures) = compare_with_kernel(candidates(), false, &mut rng);
+    assert_no_difference(&compared, &failures);
     assert!(
         compared.len() >= 15,
         "too few rulesets compared: {compared:?}"
+    );
+}
+
+/// `rules list -6` and `rules save -6 -c` against `ip6tables-legacy -L`
+/// and `ip6tables-legacy-save -c`: the IPv6 matches' print functions
+/// (icmp6, hl, ipv6header, frag, rt, eui64, HL, recent's IPv6 mask) and
+/// the IPv6 address columns.
+#[test]
+fn rules_list6_and_save6_equal_ip6tables() {
+    if skip() {
+        return;
+    }
+    let mut rng = Rng(0x5eed_1234_abcd_0006);
+    let (compared, failures) = compare_with_kernel(candidates6(), true, &mut rng);
+    assert_no_difference(&compared, &failures);
+    assert!(
+        compared.iter().any(|c| c.starts_with("views_all.v6")),
+        "views_all.v6 not compared: {compared:?}"
     );
 }
 

@@ -464,3 +464,6 @@ mod nat6;
 
 #[path = "ipv6_shapes.rs"]
 mod shapes6;
+
+#[path = "ipv6_recent.rs"]
+mod recent6;

@@ -110,6 +110,9 @@ pub enum ViewReq {
         exact: bool,
         #[serde(default)]
         line_numbers: bool,
+        /// The ip6tables ruleset (`ip6tables -L`).
+        #[serde(default)]
+        ipv6: bool,
     },
     RulesSave {
         #[serde(default)]
@@ -124,6 +127,9 @@ pub enum ViewReq {
         table: String,
         #[serde(default)]
         chain: Option<String>,
+        /// The ip6tables ruleset (`ip6tables -Z`).
+        #[serde(default)]
+        ipv6: bool,
     },
     /// `op`: list, count, delete, flush; `filter`: conntrack's options.
     Conntrack {
@@ -386,6 +392,33 @@ mod tests {
         );
         assert!(encode_response(&Response::Confirmed { generation: 2 })
             .starts_with("{\"v\":1,\"ok\":true,"));
+    }
+
+    #[test]
+    fn rules_views_without_ipv6_still_decode() {
+        // An older client sends no "ipv6": the iptables ruleset.
+        for view in [
+            ViewReq::RulesList {
+                table: "filter".into(),
+                chain: None,
+                verbose: true,
+                numeric: true,
+                exact: false,
+                line_numbers: false,
+                ipv6: false,
+            },
+            ViewReq::RulesZero {
+                table: "filter".into(),
+                chain: Some("FORWARD".into()),
+                ipv6: false,
+            },
+        ] {
+            let req = Request::View { view, json: false };
+            let line = encode_request(&req);
+            assert!(line.contains(",\"ipv6\":false"), "{line}");
+            let old = line.replace(",\"ipv6\":false", "");
+            assert_eq!(decode_request(&old).unwrap(), req);
+        }
     }
 
     #[test]

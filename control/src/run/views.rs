@@ -200,16 +200,39 @@ fn deleted(replies: Vec<Reply>) -> usize {
 pub struct Sources<'a> {
     pub workers: &'a [WorkerView],
     pub baseline: &'a mut Baseline,
+    /// `rules zero -6`'s.
+    pub baseline6: &'a mut Baseline,
     pub bundle: &'a sluice_config::bundle::Bundle,
     pub snap: &'a sluice_dataplane::snapshot::Snapshot,
     /// The DHCP clients' status.
     pub dhcp: &'a [crate::dhcp::Status],
 }
 
+const NO_RULES6: &str = "no ip6tables ruleset is running ([firewall] rules6 names none)";
+
+/// The iptables ruleset (the ip6tables one with `ipv6`) and its counters
+/// less what `rules zero` zeroed.
+fn shown_rules<'p>(
+    s: &Sources<'_>,
+    prog: &'p Arc<Program>,
+    ipv6: bool,
+) -> Result<(&'p sluice_config::iptables::Ruleset, RuleCounters), String> {
+    if ipv6 {
+        let rs = prog.ruleset6().ok_or(NO_RULES6)?;
+        Ok((rs, s.baseline6.shown(&rule_counters6(s.workers, prog))))
+    } else {
+        Ok((
+            prog.ruleset(),
+            s.baseline.shown(&rule_counters(s.workers, prog)),
+        ))
+    }
+}
+
 /// Renders `v`; an error is one line, what the imitated tool says.
 pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> {
     let prog = s.snap.rules.clone();
     let no_rules = || "no [firewall] ruleset is configured: there are no rules".to_string();
+    let no_rules6 = || NO_RULES6.to_string();
     match v {
         ViewReq::RulesList {
             table: t,
@@ -218,6 +241,7 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
             numeric,
             exact,
             line_numbers,
+            ipv6,
         } => {
             let prog = prog.ok_or_else(no_rules)?;
             let opts = ListOptions {
@@ -232,14 +256,15 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 } else {
                     Names::from_etc()
                 },
+                ipv6,
             };
-            let c = s.baseline.shown(&rule_counters(s.workers, &prog));
+            let (rules, c) = shown_rules(&s, &prog, ipv6)?;
             if json {
-                rules_list::rules_list_json(prog.ruleset(), &c, &opts)
+                rules_list::rules_list_json(rules, &c, &opts)
                     .map(|j| text(pretty(&j)))
                     .map_err(|e| e.to_string())
             } else {
-                rules_list::rules_list(prog.ruleset(), &c, &opts)
+                rules_list::rules_list(rules, &c, &opts)
                     .map(text)
                     .map_err(|e| e.to_string())
             }
@@ -255,29 +280,31 @@ pub fn view(s: Sources<'_>, v: ViewReq, json: bool) -> Result<Response, String> 
                 table: t.as_deref().map(table).transpose()?,
                 ipv6,
             };
-            let (rules, c) = if ipv6 {
-                let Some(rs) = prog.ruleset6() else {
-                    return Err(
-                        "no ip6tables ruleset is running ([firewall] rules6 names none)".into(),
-                    );
-                };
-                (rs, rule_counters6(s.workers, &prog))
-            } else {
-                let c = s.baseline.shown(&rule_counters(s.workers, &prog));
-                (prog.ruleset(), c)
-            };
+            let (rules, c) = shown_rules(&s, &prog, ipv6)?;
             Ok(text(if json {
                 pretty(&rules_save::rules_save_json(rules, &c, &opts))
             } else {
                 rules_save::rules_save(rules, &c, &opts, Some(SystemTime::now()))
             }))
         }
-        ViewReq::RulesZero { table: t, chain } => {
+        ViewReq::RulesZero {
+            table: t,
+            chain,
+            ipv6,
+        } => {
             let prog = prog.ok_or_else(no_rules)?;
-            let live = rule_counters(s.workers, &prog);
-            s.baseline
-                .zero(&live, table(&t)?, chain.as_deref())
-                .map_err(|e| e.to_string())?;
+            if ipv6 {
+                prog.ruleset6().ok_or_else(no_rules6)?;
+                let live = rule_counters6(s.workers, &prog);
+                s.baseline6
+                    .zero(&live, table(&t)?, chain.as_deref())
+                    .map_err(|e| e.to_string())?;
+            } else {
+                let live = rule_counters(s.workers, &prog);
+                s.baseline
+                    .zero(&live, table(&t)?, chain.as_deref())
+                    .map_err(|e| e.to_string())?;
+            }
             Ok(text(String::new()))
         }
         ViewReq::Conntrack { op, filter } => {

@@ -68,6 +68,10 @@ pub struct RulesListArgs {
     /// Number the rules.
     #[arg(long = "line-numbers")]
     pub line_numbers: bool,
+    /// The running ip6tables ruleset (`[firewall] rules6`), as
+    /// `ip6tables -L` lists it.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     #[command(flatten)]
     pub common: ViewCommon,
 }
@@ -97,6 +101,7 @@ impl RulesListArgs {
             } else {
                 Names::from_etc()
             },
+            ipv6: self.ipv6,
         })
     }
 }
@@ -112,7 +117,7 @@ pub struct RulesSaveArgs {
     pub table: Option<String>,
     /// The running ip6tables ruleset (`[firewall] rules6`), as
     /// `ip6tables-save` prints it, with its counters summed over workers
-    /// (`sluice rules zero` does not reset these).
+    /// (less what `sluice rules zero -6` zeroed).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
     /// The daemon's appliance TOML.
@@ -145,6 +150,9 @@ pub struct RulesZeroArgs {
     pub table: String,
     /// Only this chain.
     pub chain: Option<String>,
+    /// The running ip6tables ruleset's counters (`ip6tables -Z`).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// The daemon's appliance TOML.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
@@ -370,6 +378,22 @@ mod tests {
             panic!("not rules save");
         };
         assert!(s.options().unwrap().counters);
+        let Top::Rules {
+            cmd: RulesViewCmd::List(a),
+        } = parse(&["rules", "list", "-6", "FORWARD", "-vnx"]).unwrap()
+        else {
+            panic!("not rules list");
+        };
+        let o = a.options().unwrap();
+        assert!(o.ipv6 && o.verbose && o.numeric && o.exact);
+        let Top::Rules {
+            cmd: RulesViewCmd::Zero(z),
+        } = parse(&["rules", "zero", "-6", "FORWARD"]).unwrap()
+        else {
+            panic!("not rules zero");
+        };
+        assert!(z.ipv6);
+        assert_eq!(z.chain.as_deref(), Some("FORWARD"));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! `getnetbyaddr`, then the number), from the local files only:
 //! `/etc/hosts` and `/etc/networks`. No DNS: a listing never waits on a
 //! resolver (iptables asks DNS too when `/etc/nsswitch.conf` says so, so
-//! an address named only in DNS prints as a number here).
+//! an address named only in DNS prints as a number here). IPv6 addresses
+//! (`ip6tables -L`, `xtables_ip6addr_to_anyname`: `getnameinfo`) are named
+//! from the hosts file only, as there is no IPv6 networks table.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The hosts and networks tables, first name per address as the C
 /// library returns it.
@@ -13,6 +15,7 @@ use std::net::Ipv4Addr;
 pub struct Names {
     hosts: Vec<(Ipv4Addr, String)>,
     networks: Vec<(Ipv4Addr, String)>,
+    hosts6: Vec<(Ipv6Addr, String)>,
 }
 
 impl Names {
@@ -39,15 +42,32 @@ impl Names {
                 .filter(|w| w.len() >= 2)
                 .collect()
         };
-        let hosts = lines(hosts)
-            .into_iter()
+        let hosts_lines = lines(hosts);
+        let hosts = hosts_lines
+            .iter()
+            .filter_map(|w| Some((w[0].parse().ok()?, w[1].clone())))
+            .collect();
+        let hosts6 = hosts_lines
+            .iter()
             .filter_map(|w| Some((w[0].parse().ok()?, w[1].clone())))
             .collect();
         let networks = lines(networks)
             .into_iter()
             .filter_map(|w| Some((inet_network(&w[1])?, w[0].clone())))
             .collect();
-        Names { hosts, networks }
+        Names {
+            hosts,
+            networks,
+            hosts6,
+        }
+    }
+
+    /// The host name of an IPv6 address, if the hosts file has one.
+    pub fn name6(&self, a: Ipv6Addr) -> Option<&str> {
+        self.hosts6
+            .iter()
+            .find(|(x, _)| *x == a)
+            .map(|(_, n)| n.as_str())
     }
 
     /// `xtables_ipaddr_to_anyname`: the host name, else the network name,
@@ -94,5 +114,7 @@ mod tests {
         assert_eq!(n.any_name(Ipv4Addr::new(10, 0, 0, 0)), "short");
         assert_eq!(n.any_name(Ipv4Addr::new(10, 0, 0, 1)), "10.0.0.1");
         assert_eq!(Names::none().any_name(Ipv4Addr::LOCALHOST), "127.0.0.1");
+        assert_eq!(n.name6(Ipv6Addr::LOCALHOST), Some("localhost"));
+        assert_eq!(n.name6("::2".parse().unwrap()), None);
     }
 }

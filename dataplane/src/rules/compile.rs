@@ -714,7 +714,7 @@ impl Cx<'_> {
                 Match::Frag(x) if v6 => CMatch::V6(Match6::Frag(x.clone())),
                 Match::Rt(x) if v6 => CMatch::V6(Match6::Rt(Box::new(x.clone()))),
                 Match::Eui64(_) if v6 => CMatch::V6(Match6::Eui64),
-                Match::Iprange(_) | Match::Recent(_) if v6 => return Err(at.not_yet6(m.name())),
+                Match::Iprange(_) if v6 => return Err(at.not_yet6(m.name())),
                 Match::Multiport(x) => {
                     // The key's "has ports" is TCP / UDP only: lifted for
                     // `-p tcp` / `-p udp` (multiport also takes sctp, dccp

@@ -337,10 +337,9 @@ fn one(
             prog.limits[i].matches(&mut st.limits[i], p.now_ns)
         }
         CMatch::Recent(r) => {
-            let (s, d) = v4_addrs(meta);
             let pkt = RecentPacket {
-                src: s,
-                dst: d,
+                src: meta.src,
+                dst: meta.dst,
                 ttl: meta.ttl,
                 // An output device and no local socket: a forwarded packet.
                 before_forward: p.oif.is_some() && p.iif.is_some(),

@@ -39,9 +39,11 @@
 //! `ipv6header`, `frag`, `rt`, `eui64`; `hl` and `HL` on the hop limit)
 //! and REJECT's IPv6 answers ([`reject6`]); the NAT targets run on IPv6
 //! through the shared NAT core (SNAT/DNAT with IPv6 ranges, MASQUERADE,
-//! REDIRECT); `addrtype` as `addrtype_mt6` (`v6::addrtype6`). An
-//! ip6tables ruleset may not use `recent` or `iprange` yet: refused by
-//! name ([`RulesError::NotYet6`]).
+//! REDIRECT); `addrtype` as `addrtype_mt6` (`v6::addrtype6`); `recent`
+//! with lists shared by name between the two rulesets, entries keyed by
+//! (address, family) ([`recent`]). `iprange` in an ip6tables ruleset is
+//! refused by name ([`RulesError::NotYet6`]; the config parser refuses it
+//! first).
 //!
 //! ## Differences from the kernel
 //!

@@ -51,7 +51,20 @@
 //! updates and nine stamps; `! --update` stamps a stale address and not a
 //! fresh one.
 //!
-//! IPv4 only (the config model is `iptables`). Differences from the kernel:
+//! Both families, as `xt_recent` keeps them: a list is one per name for
+//! iptables and ip6tables rules alike, its entries carry (address, family),
+//! so an IPv4 source and an IPv6 source never collide, and `ip_list_tot`
+//! and the LRU order count the entries of both families together. The
+//! list's mask is 128 bits (the kernel's `union nf_inet_addr`,
+//! [`Recent::table_mask`]) applied to every address, IPv4 ones in its
+//! first word: a list created by an iptables rule with `--mask` masks the
+//! IPv6 addresses to their first 32 bits, one created by an ip6tables rule
+//! masks IPv4 addresses with the first 32 bits of its mask. The TTL of an
+//! IPv6 packet is its hop limit. The iptables ruleset is registered before
+//! the ip6tables one (as `iptables-restore` then `ip6tables-restore`), so
+//! a list named by both takes the iptables rule's mask.
+//!
+//! Differences from the kernel:
 //! sluice's lists are per worker (the kernel's are global): an address seen
 //! by two workers is counted in two lists, so hit counts are per worker.
 //! With `--hitcount` above 32768 (a 65536-stamp ring) the kernel's 16-bit
@@ -60,7 +73,7 @@
 //! used with `--hitcount 65535` takes `ip_list_tot * 512 KiB` per worker.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use sluice_config::iptables::ext::recent::{Recent, RecentCommand, RecentSide};
 
@@ -121,8 +134,9 @@ pub struct RecentTableId(pub u32);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentTableSpec {
     pub name: String,
-    /// The address mask (`--mask` of the rule that created the list).
-    pub mask: Ipv4Addr,
+    /// The address mask (of the rule that created the list,
+    /// [`Recent::table_mask`]: 128 bits, an IPv4 address in the top 32).
+    pub mask: u128,
     /// Time stamps per entry, minus one (a power of two minus one).
     pub nstamps_mask: u32,
 }
@@ -162,8 +176,9 @@ pub struct RecentRule {
 /// What `-m recent` reads from a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecentPacket {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL or hop limit.
     pub ttl: u8,
     /// True when the hook has an output interface and the packet has no
     /// local socket (FORWARD and POSTROUTING of forwarded packets): the
@@ -182,7 +197,7 @@ pub struct RecentState {
 /// An entry as the control side lists it (as `/proc/net/xt_recent/NAME`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentEntry {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub ttl: u8,
     /// Jiffies of the last stamp.
     pub last_seen: u64,
@@ -250,7 +265,7 @@ impl RecentBuilder {
                     .cloned()
                     .unwrap_or(RecentTableSpec {
                         name: cfg.name.clone(),
-                        mask: cfg.mask,
+                        mask: cfg.table_mask(),
                         nstamps_mask,
                     });
                 let id = RecentTableId(self.tables.len() as u32);
@@ -329,7 +344,7 @@ impl RecentState {
             let mut e = o.lru_head;
             while e != NIL {
                 let src = &o.entries[e as usize];
-                if let Some(slot) = t.insert(src.addr, src.ttl) {
+                if let Some(slot) = t.insert(src.addr, src.v6, src.ttl) {
                     let n = (t.nstamps_mask + 1) as usize;
                     let (from, to) = (e as usize * n, slot as usize * n);
                     t.stamps[to..to + n].copy_from_slice(&o.stamps[from..from + n]);
@@ -367,7 +382,11 @@ impl RecentState {
             let n = (t.nstamps_mask + 1) as usize;
             let ring = &t.stamps[e as usize * n..e as usize * n + n];
             out.push(RecentEntry {
-                addr: Ipv4Addr::from(en.addr),
+                addr: if en.v6 {
+                    IpAddr::V6(Ipv6Addr::from(en.addr))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from((en.addr >> 96) as u32))
+                },
                 ttl: en.ttl,
                 last_seen: ring[(en.index.wrapping_sub(1) & t.nstamps_mask) as usize],
                 stamps: ring[..en.nstamps as usize].to_vec(),
@@ -384,6 +403,16 @@ impl RecentState {
                 t.remove(t.lru_head);
             }
         }
+    }
+}
+
+/// An address as the kernel's `union nf_inet_addr` (an IPv4 address in the
+/// first word), and whether it is IPv6.
+#[inline]
+fn inet_addr(a: IpAddr) -> (u128, bool) {
+    match a {
+        IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, false),
+        IpAddr::V6(a) => (u128::from(a), true),
     }
 }
 
@@ -414,12 +443,13 @@ impl RecentRule {
             RecentSide::Source => pkt.src,
             RecentSide::Dest => pkt.dst,
         };
-        let addr = u32::from(addr) & u32::from(t.mask);
-        let Some(e) = t.lookup(addr, if self.rttl { ttl } else { 0 }) else {
+        let (addr, v6) = inet_addr(addr);
+        let addr = addr & t.mask;
+        let Some(e) = t.lookup(addr, v6, if self.rttl { ttl } else { 0 }) else {
             if self.command != RecentCommand::Set {
                 return ret;
             }
-            if let Some(slot) = t.insert(addr, ttl) {
+            if let Some(slot) = t.insert(addr, v6, ttl) {
                 t.stamps[(slot * (t.nstamps_mask + 1)) as usize] = jiffies;
             }
             return !ret;
@@ -462,7 +492,10 @@ impl RecentRule {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
-    addr: u32,
+    /// The masked address, an IPv4 one in the top 32 bits.
+    addr: u128,
+    /// The family (`e->family`): entries of the two never match.
+    v6: bool,
     ttl: u8,
     /// Next ring slot to write, 1-based as the kernel's (`stamps[index-1]`
     /// is the latest).
@@ -479,7 +512,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 struct RecentTable {
     name: String,
-    mask: Ipv4Addr,
+    mask: u128,
     nstamps_mask: u32,
     cap: u32,
     len: u32,
@@ -514,25 +547,26 @@ impl RecentTable {
     }
 
     #[inline]
-    fn home(&self, addr: u32) -> usize {
-        // Fibonacci hashing on the top bits.
-        (addr.wrapping_mul(0x9e37_79b1) as u64 >> (32 - self.index_bits.min(32))) as usize
+    fn home(&self, addr: u128, v6: bool) -> usize {
+        // Fibonacci hashing of the folded address on the top bits.
+        let folded = (addr >> 64) as u64 ^ addr as u64 ^ u64::from(v6);
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.index_bits.min(63))) as usize
             & (self.index.len() - 1)
     }
 
     /// `recent_entry_lookup`: the entry of `addr`, if its TTL agrees (`ttl`
     /// 0 or the entry's 0 agree with anything).
-    fn lookup(&self, addr: u32, ttl: u8) -> Option<u32> {
+    fn lookup(&self, addr: u128, v6: bool, ttl: u8) -> Option<u32> {
         let m = self.index.len() - 1;
-        let mut i = self.home(addr);
+        let mut i = self.home(addr, v6);
         loop {
             let v = self.index[i];
             if v == 0 {
                 return None;
             }
             let e = &self.entries[(v - 1) as usize];
-            if e.addr == addr {
-                // Addresses are unique in a list.
+            if e.addr == addr && e.v6 == v6 {
+                // (address, family) is unique in a list.
                 return (ttl == e.ttl || ttl == 0 || e.ttl == 0).then_some(v - 1);
             }
             i = (i + 1) & m;
@@ -541,13 +575,14 @@ impl RecentTable {
 
     /// `recent_entry_init` without the stamp: evicts the LRU entry when
     /// full, takes a slot, links it at the LRU tail. `addr` is not listed.
-    fn insert(&mut self, addr: u32, ttl: u8) -> Option<u32> {
+    fn insert(&mut self, addr: u128, v6: bool, ttl: u8) -> Option<u32> {
         if self.len >= self.cap && self.lru_head != NIL {
             self.remove(self.lru_head);
         }
         let slot = self.free.pop()?;
         self.entries[slot as usize] = Entry {
             addr,
+            v6,
             ttl,
             index: 1,
             nstamps: 1,
@@ -561,7 +596,7 @@ impl RecentTable {
         }
         self.lru_tail = slot;
         let m = self.index.len() - 1;
-        let mut i = self.home(addr);
+        let mut i = self.home(addr, v6);
         while self.index[i] != 0 {
             i = (i + 1) & m;
         }
@@ -590,7 +625,8 @@ impl RecentTable {
     fn remove(&mut self, e: u32) {
         self.unlink(e);
         let m = self.index.len() - 1;
-        let mut i = self.home(self.entries[e as usize].addr);
+        let en = &self.entries[e as usize];
+        let mut i = self.home(en.addr, en.v6);
         while self.index[i] != e + 1 {
             i = (i + 1) & m;
         }
@@ -602,7 +638,8 @@ impl RecentTable {
             if v == 0 {
                 break;
             }
-            let h = self.home(self.entries[(v - 1) as usize].addr);
+            let o = &self.entries[(v - 1) as usize];
+            let h = self.home(o.addr, o.v6);
             // Move v back to i unless its home lies cyclically in (i, j].
             let in_range = if i <= j {
                 i < h && h <= j

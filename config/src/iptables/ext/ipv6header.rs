@@ -10,7 +10,7 @@ use crate::iptables::netdb;
 /// (`MASK_HOPOPTS` 0x80 .. `MASK_PROTO` 0x01): protocol number and the
 /// name ip6tables-save prints (the protocol database's name, but for 0
 /// and 255, which it does not look up or does not have).
-const HEADERS: [(u8, &str); 8] = [
+pub const HEADERS: [(u8, &str); 8] = [
     (0, "hop-by-hop"),
     (60, "ipv6-opts"),
     (43, "ipv6-route"),

@@ -103,6 +103,24 @@ impl Default for Recent {
     }
 }
 
+impl Recent {
+    /// The kernel's `union nf_inet_addr mask` as libxt_recent fills it, as
+    /// a 128-bit big-endian value (the IPv4 word is the top 32 bits): an
+    /// ip6tables rule's `--mask`; for an iptables rule all ones without
+    /// `--mask` (`recent_init` sets every byte) and the IPv4 mask in the
+    /// first word, zeros after, with one. A list shared by both families
+    /// masks every address with the mask of the rule that created it, so
+    /// an iptables `--mask 255.255.255.255` keeps only the first 32 bits
+    /// of the IPv6 addresses (checked on Linux 6.18).
+    pub fn table_mask(&self) -> u128 {
+        match self.mask6 {
+            Some(m) => u128::from(m),
+            None if self.given.has(Self::OPTIONS, "mask") => u128::from(u32::from(self.mask)) << 96,
+            None => u128::MAX,
+        }
+    }
+}
+
 /// `--mask`: libxtables `xtopt_parse_host`, whose numeric form is
 /// `getaddrinfo`'s ([`inet_aton`]: `255.255.0` is 255.255.0.0, `255` is
 /// 0.0.0.255). Host names are refused: sluice does not resolve names while
@@ -330,6 +348,16 @@ mod tests {
         let long = "n".repeat(250);
         let (r, _) = one(&format!("-m recent --set --name {long}")).unwrap();
         assert_eq!(r.name.len(), 199);
+    }
+
+    #[test]
+    fn table_masks() {
+        let (r, _) = one("-m recent --set").unwrap();
+        assert_eq!(r.table_mask(), u128::MAX);
+        let (r, _) = one("-m recent --set --mask 255.255.255.255").unwrap();
+        assert_eq!(r.table_mask(), 0xffff_ffff << 96);
+        let (r, _) = one("-m recent --set --mask 255.255.255.0").unwrap();
+        assert_eq!(r.table_mask(), 0xffff_ff00 << 96);
     }
 
     #[test]

@@ -246,6 +246,8 @@ pub struct Control {
     pub workers: Vec<super::views::WorkerView>,
     /// `rules zero`'s baseline for the running ruleset.
     baseline: crate::views::counters::Baseline,
+    /// `rules zero -6`'s, for the running ip6tables ruleset.
+    baseline6: crate::views::counters::Baseline,
     /// The daemon's TAPs follow an apply's addresses and host routes
     /// ([`Control::sync_host`]); off where there are no TAPs (tests).
     pub host_side: bool,
@@ -280,6 +282,7 @@ impl Control {
             log,
             workers: Vec::new(),
             baseline: crate::views::counters::Baseline::new(),
+            baseline6: crate::views::counters::Baseline::new(),
             host_side: false,
             leases: Default::default(),
             dhcp: Arc::default(),
@@ -321,8 +324,14 @@ impl Control {
     /// `rules zero`'s baseline follows the counters over a swap to `new`.
     fn carry_baseline(&mut self, new: &Snapshot) {
         let old = self.current().loaded.snap.rules.clone();
-        self.baseline = match (old, &new.rules) {
+        self.baseline = match (&old, &new.rules) {
             (Some(o), Some(n)) => self.baseline.carry_over(o.ruleset(), n.ruleset()),
+            _ => crate::views::counters::Baseline::new(),
+        };
+        let old6 = old.as_ref().and_then(|o| o.ruleset6());
+        let new6 = new.rules.as_ref().and_then(|n| n.ruleset6());
+        self.baseline6 = match (old6, new6) {
+            (Some(o), Some(n)) => self.baseline6.carry_over(o, n),
             _ => crate::views::counters::Baseline::new(),
         };
     }
@@ -558,6 +567,7 @@ impl Control {
                     super::views::Sources {
                         workers: &self.workers,
                         baseline: &mut self.baseline,
+                        baseline6: &mut self.baseline6,
                         bundle: &e.loaded.bundle,
                         snap: &e.loaded.snap,
                         dhcp: &dhcp,

@@ -38,6 +38,7 @@ use super::names::Names;
 use super::ViewError;
 
 mod options;
+mod v6;
 pub use options::{rule_options, rule_options_named};
 
 /// What `rules list` was asked for: `iptables [-t TABLE] -L [CHAIN] [-v]
@@ -58,6 +59,9 @@ pub struct ListOptions {
     pub line_numbers: bool,
     /// Address names used without `-n` (none: numbers).
     pub names: Names,
+    /// `ip6tables -L`: the ip6tables ruleset's addresses (`-s`/`-d` of
+    /// IPv6, named from the hosts file without `-n`).
+    pub ipv6: bool,
 }
 
 impl Default for ListOptions {
@@ -70,6 +74,7 @@ impl Default for ListOptions {
             exact: false,
             line_numbers: false,
             names: Names::none(),
+            ipv6: false,
         }
     }
 }
@@ -83,6 +88,7 @@ struct Fmt<'a> {
     numeric: bool,
     kmg: bool,
     line_numbers: bool,
+    ipv6: bool,
 }
 
 impl Fmt<'_> {
@@ -94,6 +100,7 @@ impl Fmt<'_> {
             numeric: o.numeric,
             kmg: !o.exact,
             line_numbers: o.line_numbers,
+            ipv6: o.ipv6,
         }
     }
 }
@@ -250,7 +257,9 @@ fn rule_line(out: &mut String, f: Fmt, num_: usize, n: Counters, r: &Rule) {
     let _ = write!(out, "{:<9} ", target_name(&r.target));
     let (proto, pinv) = r.proto.map(|p| (p.proto, p.invert)).unwrap_or((0, false));
     out.push(if pinv { '!' } else { ' ' });
-    let _ = write!(out, "{:<5}", proto_column(proto, f.numeric));
+    // `%-4s ` (print_rule_details): a longer name (`udplite`,
+    // `ipv6-icmp`) still gets its space.
+    let _ = write!(out, "{:<4} ", proto_column(proto, f.numeric));
     out.push(if r.fragment == Some(true) { '!' } else { '-' });
     out.push(if r.fragment.is_some() { 'f' } else { '-' });
     out.push(' ');
@@ -258,8 +267,13 @@ fn rule_line(out: &mut String, f: Fmt, num_: usize, n: Counters, r: &Rule) {
         let _ = write!(out, " {:<6} ", iface(&r.in_iface, f.numeric));
         let _ = write!(out, "{:<6} ", iface(&r.out_iface, f.numeric));
     }
-    addr_column(out, &r.src, f);
-    addr_column(out, &r.dst, f);
+    if f.ipv6 {
+        addr6_column(out, &r.src6, f);
+        addr6_column(out, &r.dst6, f);
+    } else {
+        addr_column(out, &r.src, f);
+        addr_column(out, &r.dst, f);
+    }
     if matches!(r.target, Target::Chain { goto: true, .. }) {
         out.push_str("[goto] ");
     }
@@ -341,6 +355,12 @@ fn addr_column(out: &mut String, a: &Option<AddrMatch>, f: Fmt) {
     } else {
         format!("{}{}", f.names.any_name(addr), mask_suffix(mask))
     };
+    let _ = write!(out, "{text:<19} ");
+}
+
+fn addr6_column(out: &mut String, a: &Option<sluice_config::iptables::Addr6Match>, f: Fmt) {
+    let (text, inv) = v6::addr6_text(a, f.numeric, f.names);
+    out.push(if inv { '!' } else { ' ' });
     let _ = write!(out, "{text:<19} ");
 }
 

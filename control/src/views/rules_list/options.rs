@@ -6,9 +6,10 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use sluice_config::iptables::ext::addr6::ntop6;
 use sluice_config::iptables::ext::addrtype::{AddrTypeMatch, ADDR_TYPE_NAMES};
 use sluice_config::iptables::ext::conntrack::{CtAddr, CtPortRange, CtStateMatch, CtStates};
-use sluice_config::iptables::ext::icmp::ICMP_NAMES;
+use sluice_config::iptables::ext::icmp::{IcmpType, ICMP_NAMES};
 use sluice_config::iptables::ext::limit::save_rate;
 use sluice_config::iptables::ext::multiport::MultiportSide;
 use sluice_config::iptables::ext::pkttype::PktType;
@@ -178,18 +179,52 @@ fn counter_cmp(s: &mut String, what: &str, c: &Option<CounterCmp>) {
     }
 }
 
+/// libipt_TTL's and libip6t_HL's print: `TTL set to 64`, `HL decrement
+/// by 1`.
+pub(super) fn ttl_op(s: &mut String, word: &str, op: Option<TtlOp>) {
+    match op {
+        Some(TtlOp::Set(v)) => {
+            let _ = write!(s, " {word} set to {v}");
+        }
+        Some(TtlOp::Dec(v)) => {
+            let _ = write!(s, " {word} decrement by {v}");
+        }
+        Some(TtlOp::Inc(v)) => {
+            let _ = write!(s, " {word} increment by {v}");
+        }
+        None => {}
+    }
+}
+
+/// libxt_icmp's type print (icmp and icmp6): `name` without `-n` when the
+/// table has one, else `type T [code C|codes L-H]`.
+pub(super) fn icmp_type(s: &mut String, t: &IcmpType, name: Option<&str>) {
+    if let Some(name) = name {
+        let _ = write!(s, " {}{name}", inv(t.invert));
+        return;
+    }
+    if t.invert {
+        s.push_str(" !");
+    }
+    let _ = write!(s, "type {}", t.icmp_type);
+    if t.code_min == t.code_max {
+        let _ = write!(s, " code {}", t.code_min);
+    } else if t.code_min != 0 || t.code_max != 0xff {
+        let _ = write!(s, " codes {}-{}", t.code_min, t.code_max);
+    }
+}
+
 /// The `print` function of each match extension.
 fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names) {
     match m {
-        // ip6tables matches: the running ruleset is IPv4 (rules6 is not
-        // run yet), so they never reach this view; the name stands in.
+        // ip6tables matches (`rules list -6`).
         Match::Icmp6(_)
         | Match::Hl(_)
         | Match::Ipv6header(_)
         | Match::Frag(_)
         | Match::Rt(_)
         | Match::Eui64(_) => {
-            let _ = write!(s, " {}", m.name());
+            super::v6::print_match6(s, m, numeric);
         }
         Match::Tcp(t) => {
             s.push_str(" tcp");
@@ -228,19 +263,7 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names
                         })
                     })
                     .flatten();
-                if let Some((name, ..)) = named {
-                    let _ = write!(s, " {}{name}", inv(t.invert));
-                } else {
-                    if t.invert {
-                        s.push_str(" !");
-                    }
-                    let _ = write!(s, "type {}", t.icmp_type);
-                    if t.code_min == t.code_max {
-                        let _ = write!(s, " code {}", t.code_min);
-                    } else if t.code_min != 0 || t.code_max != 0xff {
-                        let _ = write!(s, " codes {}-{}", t.code_min, t.code_max);
-                    }
-                }
+                icmp_type(s, t, named.map(|n| n.0));
             }
         }
         Match::Conntrack(c) => {
@@ -453,7 +476,14 @@ fn print_match(s: &mut String, m: &Match, r: &Rule, numeric: bool, names: &Names
                 RecentSide::Source => " side: source",
                 RecentSide::Dest => " side: dest",
             });
-            let _ = write!(s, " mask: {}", rc.mask);
+            match rc.mask6 {
+                Some(m) => {
+                    let _ = write!(s, " mask: {}", ntop6(m));
+                }
+                None => {
+                    let _ = write!(s, " mask: {}", rc.mask);
+                }
+            }
         }
         Match::Statistic(st) => {
             s.push_str(" statistic");
@@ -564,9 +594,8 @@ fn print_target(s: &mut String, t: &TargetExt, numeric: bool) {
             let name = r.with6.map_or(r.with.name(), |w| w.name());
             let _ = write!(s, " reject-with {name}");
         }
-        // ip6tables targets (see print_match).
         TargetExt::Hl(_) | TargetExt::Snpt(_) | TargetExt::Dnpt(_) => {
-            let _ = write!(s, " {}", t.name());
+            super::v6::print_target6(s, t);
         }
         TargetExt::Log(l) => {
             s.push_str(" LOG");
@@ -727,17 +756,6 @@ fn print_target(s: &mut String, t: &TargetExt, numeric: bool) {
             }
             None => {}
         },
-        TargetExt::Ttl(t) => match t.op {
-            Some(TtlOp::Set(v)) => {
-                let _ = write!(s, " TTL set to {v}");
-            }
-            Some(TtlOp::Dec(v)) => {
-                let _ = write!(s, " TTL decrement by {v}");
-            }
-            Some(TtlOp::Inc(v)) => {
-                let _ = write!(s, " TTL increment by {v}");
-            }
-            None => {}
-        },
+        TargetExt::Ttl(t) => ttl_op(s, "TTL", t.op),
     }
 }

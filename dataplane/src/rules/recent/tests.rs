@@ -9,6 +9,14 @@ const T0: u64 = 5_000 * SEC;
 
 /// The `-m recent` matches of INPUT, in order.
 fn recents(rules: &[&str]) -> Vec<Recent> {
+    recents_of(rules, parse)
+}
+
+/// The `-m recent` matches of INPUT of a ruleset read by `parse`.
+fn recents_of(
+    rules: &[&str],
+    parse: fn(&str, &Path) -> Result<sluice_config::iptables::Ruleset, sluice_config::Error>,
+) -> Vec<Recent> {
     let text: String = rules.iter().map(|r| format!("-A INPUT {r}\n")).collect();
     let rs = parse(&format!("*filter\n{text}COMMIT\n"), Path::new("t")).expect("parses");
     rs.table(TableKind::Filter)
@@ -36,8 +44,8 @@ fn setup(params: RecentParams, rules: &[&str]) -> (RecentConfig, Vec<RecentRule>
 
 fn from(a: [u8; 4]) -> RecentPacket {
     RecentPacket {
-        src: Ipv4Addr::from(a),
-        dst: Ipv4Addr::new(10, 0, 0, 1),
+        src: Ipv4Addr::from(a).into(),
+        dst: Ipv4Addr::new(10, 0, 0, 1).into(),
         ttl: 64,
         before_forward: false,
     }
@@ -68,7 +76,7 @@ fn ssh_brute_force_pattern() {
     // on and then adds one more itself.
     assert_eq!(dropped, [false, false, false, true, true, true]);
     let e = &st.entries(r[0].table)[0];
-    assert_eq!(e.addr, Ipv4Addr::from(H1));
+    assert_eq!(e.addr, IpAddr::from(H1));
     // 6 sets + 3 matching updates.
     assert_eq!(e.stamps.len(), 9);
 }
@@ -177,13 +185,13 @@ fn full_table_evicts_least_recently_updated() {
     r[0].matches(&mut st, &h(4), T0 + 12 * SEC);
     assert!(!r[1].matches(&mut st, &h(1), T0 + 12 * SEC));
     r[0].matches(&mut st, &h(5), T0 + 13 * SEC);
-    let listed: Vec<Ipv4Addr> = st.entries(r[0].table).iter().map(|e| e.addr).collect();
+    let listed: Vec<IpAddr> = st.entries(r[0].table).iter().map(|e| e.addr).collect();
     assert_eq!(
         listed,
         [
-            Ipv4Addr::new(10, 1, 1, 2),
-            Ipv4Addr::new(10, 1, 1, 4),
-            Ipv4Addr::new(10, 1, 1, 5)
+            IpAddr::from([10, 1, 1, 2]),
+            IpAddr::from([10, 1, 1, 4]),
+            IpAddr::from([10, 1, 1, 5])
         ]
     );
     // Many more addresses through a small table keep it consistent.
@@ -313,18 +321,18 @@ fn mask_and_side_and_shared_tables() {
     assert_eq!(cfg.table("N"), Some(r[2].table));
     let mut st = cfg.new_state();
     let p = RecentPacket {
-        src: Ipv4Addr::new(1, 1, 1, 1),
-        dst: Ipv4Addr::new(203, 0, 113, 77),
+        src: Ipv4Addr::new(1, 1, 1, 1).into(),
+        dst: Ipv4Addr::new(203, 0, 113, 77).into(),
         ttl: 64,
         before_forward: false,
     };
     r[0].matches(&mut st, &p, T0);
     assert_eq!(
         st.entries(r[0].table)[0].addr,
-        Ipv4Addr::new(203, 0, 113, 0)
+        IpAddr::from([203, 0, 113, 0])
     );
     let q = RecentPacket {
-        src: Ipv4Addr::new(203, 0, 113, 9),
+        src: Ipv4Addr::new(203, 0, 113, 9).into(),
         ..p
     };
     assert!(r[1].matches(&mut st, &q, T0));
@@ -395,10 +403,10 @@ fn carry_over_keeps_entries_of_surviving_lists() {
     .map(|x| b.add_rule(x).unwrap())
     .collect();
     let cfg2 = b.build();
-    assert_eq!(cfg2.tables()[0].mask, Ipv4Addr::BROADCAST);
+    assert_eq!(cfg2.tables()[0].mask, u128::MAX);
     let st2 = RecentState::carry_over(&cfg2, &st);
-    let kept: Vec<Ipv4Addr> = st2.entries(new[0].table).iter().map(|e| e.addr).collect();
-    assert_eq!(kept, [Ipv4Addr::from(H1), Ipv4Addr::from(H2)]);
+    let kept: Vec<IpAddr> = st2.entries(new[0].table).iter().map(|e| e.addr).collect();
+    assert_eq!(kept, [IpAddr::from(H1), IpAddr::from(H2)]);
     assert!(cfg2.table("GONE").is_none());
     // A ring that grows starts empty (the kernel flushes the list).
     let mut b = RecentBuilder::replacing(RecentParams::default(), &cfg).unwrap();
@@ -475,7 +483,142 @@ fn index_stays_consistent_under_churn() {
     let listed: Vec<u32> = st
         .entries(r[0].table)
         .iter()
-        .map(|e| u32::from(e.addr) - 0x0a00_0000)
+        .map(|e| match e.addr {
+            IpAddr::V4(a) => u32::from(a) - 0x0a00_0000,
+            IpAddr::V6(a) => panic!("an IPv6 entry {a}"),
+        })
         .collect();
     assert_eq!(listed, model);
+}
+
+/// The `-m recent` matches of an ip6tables INPUT chain, in order.
+fn recents6(rules: &[&str]) -> Vec<Recent> {
+    recents_of(rules, sluice_config::iptables::parse6)
+}
+
+fn from6(a: &str) -> RecentPacket {
+    RecentPacket {
+        src: a.parse::<Ipv6Addr>().unwrap().into(),
+        dst: "fd00::1".parse::<Ipv6Addr>().unwrap().into(),
+        ttl: 64,
+        before_forward: false,
+    }
+}
+
+/// The iptables rules `v4`, then the ip6tables rules `v6`, into one
+/// builder (as the compiler registers them).
+fn setup_dual(params: RecentParams, v4: &[&str], v6: &[&str]) -> (RecentConfig, Vec<RecentRule>) {
+    let mut b = RecentBuilder::new(params).unwrap();
+    let compiled = recents(v4)
+        .iter()
+        .chain(recents6(v6).iter())
+        .map(|r| b.add_rule(r).unwrap())
+        .collect();
+    (b.build(), compiled)
+}
+
+#[test]
+fn ipv6_ssh_pattern_and_families_apart() {
+    let (cfg, r) = setup_dual(
+        RecentParams::default(),
+        &["-m recent --rcheck --name SSH"],
+        &[
+            "-m recent --set --name SSH",
+            "-m recent --update --seconds 60 --hitcount 4 --name SSH",
+        ],
+    );
+    assert_eq!(cfg.tables().len(), 1);
+    assert_eq!(cfg.tables()[0].mask, u128::MAX);
+    let mut st = cfg.new_state();
+    let p = from6("2001:db8::7");
+    let hits: Vec<bool> = (0..6u64)
+        .map(|i| {
+            r[1].matches(&mut st, &p, T0 + i * SEC);
+            r[2].matches(&mut st, &p, T0 + i * SEC)
+        })
+        .collect();
+    assert_eq!(hits, [false, false, false, true, true, true]);
+    // ::c000:201 and 192.0.2.1 share the bits of the first word, not the
+    // family.
+    assert!(!r[0].matches(&mut st, &from(H1), T0));
+    let alias = RecentPacket {
+        src: IpAddr::V6(Ipv6Addr::from(u128::from(u32::from_be_bytes(H1)) << 96)),
+        ..p
+    };
+    r[1].matches(&mut st, &alias, T0);
+    assert!(!r[0].matches(&mut st, &from(H1), T0));
+    r[1].matches(&mut st, &from(H1), T0);
+    assert!(r[0].matches(&mut st, &from(H1), T0));
+    let listed: Vec<IpAddr> = st.entries(r[0].table).iter().map(|e| e.addr).collect();
+    assert_eq!(listed, [p.src, alias.src, IpAddr::from(H1)]);
+}
+
+#[test]
+fn shared_capacity_and_lru_across_families() {
+    let params = RecentParams {
+        ip_list_tot: 2,
+        ..RecentParams::default()
+    };
+    let (cfg, r) = setup_dual(
+        params,
+        &["-m recent --set --name L", "-m recent --rcheck --name L"],
+        &["-m recent --set --name L", "-m recent --rcheck --name L"],
+    );
+    let mut st = cfg.new_state();
+    r[0].matches(&mut st, &from(H1), T0);
+    r[2].matches(&mut st, &from6("fd00::2"), T0 + SEC);
+    // A third address, IPv4, evicts the least recently updated: H1.
+    r[0].matches(&mut st, &from(H2), T0 + 2 * SEC);
+    assert!(!r[1].matches(&mut st, &from(H1), T0 + 3 * SEC));
+    assert!(r[3].matches(&mut st, &from6("fd00::2"), T0 + 3 * SEC));
+    // An IPv6 one evicts fd00::2 (an --rcheck does not refresh).
+    r[2].matches(&mut st, &from6("fd00::3"), T0 + 4 * SEC);
+    assert!(!r[3].matches(&mut st, &from6("fd00::2"), T0 + 5 * SEC));
+    assert!(r[1].matches(&mut st, &from(H2), T0 + 5 * SEC));
+    assert_eq!(st.len(r[0].table), 2);
+}
+
+#[test]
+fn masks_across_families() {
+    // Created by an iptables rule with --mask: IPv6 addresses keep their
+    // first 32 bits masked with it (Linux 6.18: 2001:db8::1 is listed as
+    // 2001:d00::).
+    let (cfg, r) = setup_dual(
+        RecentParams::default(),
+        &["-m recent --set --name X --mask 255.255.255.0"],
+        &[
+            "-m recent --set --name X",
+            "-m recent --set --name Y --mask ffff:ff00::",
+            "-m recent --set --name Z --mask ffff:ffff:ffff:ffff::",
+        ],
+    );
+    let mut st = cfg.new_state();
+    r[1].matches(&mut st, &from6("2001:db8::1"), T0);
+    r[0].matches(&mut st, &from([10, 0, 0, 1]), T0);
+    let x: Vec<IpAddr> = st.entries(r[0].table).iter().map(|e| e.addr).collect();
+    assert_eq!(
+        x,
+        [
+            "2001:d00::".parse::<IpAddr>().unwrap(),
+            IpAddr::from([10, 0, 0, 0])
+        ]
+    );
+    r[2].matches(&mut st, &from6("2001:db8::1"), T0);
+    r[3].matches(&mut st, &from6("2001:db8:1:2:3:4:5:6"), T0);
+    let y: Vec<IpAddr> = st.entries(r[2].table).iter().map(|e| e.addr).collect();
+    assert_eq!(y, ["2001:d00::".parse::<IpAddr>().unwrap()]);
+    let z: Vec<IpAddr> = st.entries(r[3].table).iter().map(|e| e.addr).collect();
+    assert_eq!(z, ["2001:db8:1:2::".parse::<IpAddr>().unwrap()]);
+    // Without --mask an iptables rule's list masks nothing.
+    let (cfg, r) = setup_dual(
+        RecentParams::default(),
+        &["-m recent --set --name D"],
+        &["-m recent --set --name D"],
+    );
+    let mut st = cfg.new_state();
+    r[1].matches(&mut st, &from6("2001:db8::1"), T0);
+    assert_eq!(
+        st.entries(r[0].table)[0].addr,
+        "2001:db8::1".parse::<IpAddr>().unwrap()
+    );
 }
