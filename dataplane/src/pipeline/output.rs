@@ -41,26 +41,34 @@ impl Core {
             let broadcast = p.dest == Dest::Broadcast;
             let next_hop = p.next_hop;
             let generated = p.iif.is_none();
-            if !l2_prepare(
-                umem,
-                &mut d,
-                p.meta.l3_off as usize,
-                ip_len,
-                ethertype,
-                src_mac,
-            ) {
+            let l3_off = p.meta.l3_off as usize;
+            // The link-layer destination known now (a group address, a
+            // next hop already in the memo): the whole header is written
+            // at once, in l2_resolve's order of cases.
+            let known = match group_mac(dst, broadcast) {
+                Some(m) => Some(m.0),
+                None => self.out.memo.get(oif, next_hop),
+            };
+            if let Some(mac) = known {
+                if !l2_prepare_to(umem, &mut d, l3_off, ip_len, ethertype, src_mac, mac) {
+                    self.out.counters.inc(Counter::OutputTooBig);
+                    umem.free(d);
+                    continue;
+                }
+                self.out.tx_push(umem, oif, d);
+                continue;
+            }
+            if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(d);
                 continue;
             }
-            self.out.l2_resolve(
+            self.out.l2_resolve_neigh(
                 umem,
                 &mut self.st.neigh,
                 snap,
                 &self.macs,
                 oif,
-                dst,
-                broadcast,
                 next_hop,
                 NeighFrame { desc: d, generated },
                 now,
@@ -155,6 +163,21 @@ pub(super) fn l2_prepare(
     ethertype: EtherType,
     src: MacAddr,
 ) -> bool {
+    l2_prepare_to(umem, d, l3, len, ethertype, src, [0; 6])
+}
+
+/// [`l2_prepare`] with the destination address `dst` already known: the
+/// 14 bytes are written as one array.
+#[inline(always)]
+pub(super) fn l2_prepare_to(
+    umem: &mut Umem,
+    d: &mut Desc,
+    l3: usize,
+    len: usize,
+    ethertype: EtherType,
+    src: MacAddr,
+    dst: [u8; 6],
+) -> bool {
     let Some(start) = l3.checked_sub(ethernet::HEADER_LEN) else {
         return false;
     };
@@ -162,10 +185,17 @@ pub(super) fn l2_prepare(
         return false;
     }
     d.len = (ethernet::HEADER_LEN + len) as u32;
-    let f = umem.bytes_mut(*d);
-    f[..6].fill(0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&ethertype.0.to_be_bytes());
+    // Source and type as one 8-byte store, the destination as one of 6.
+    let mut tail = [0u8; 8];
+    tail[..6].copy_from_slice(&src.0);
+    tail[6..].copy_from_slice(&ethertype.0.to_be_bytes());
+    if let Some(h) = umem
+        .bytes_mut(*d)
+        .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+    {
+        h[6..].copy_from_slice(&tail);
+        h[..6].copy_from_slice(&dst);
+    }
     true
 }
 
