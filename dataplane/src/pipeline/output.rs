@@ -16,8 +16,11 @@ impl Core {
         now: Instant,
     ) {
         self.out.memo.clear();
-        for i in Bits(b.live & (b.forward | b.output)) {
-            b.retire(i);
+        // Every packet leaves the batch here: retired at once (a drop
+        // below still finishes it, with its verdict).
+        let sel = b.live & (b.forward | b.output);
+        b.live &= !sel;
+        for i in Bits(sel) {
             let p = &b.pkts[i];
             let (Some(oif), Some(&src_mac)) = (p.oif, p.oif.and_then(|o| self.macs.get(o.index())))
             else {
