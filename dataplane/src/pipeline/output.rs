@@ -409,19 +409,22 @@ impl Out {
     }
 }
 
-/// Next hops resolved at once in one output pass, as compact keys: the
-/// address as a `u128` (IPv4 in the low 32 bits) and `port << 1 | is_v6`,
-/// so a probe compares two integers instead of two `IpAddr` enums.
-/// Direct-mapped: a key has one slot (a hash of it), so a probe is one
-/// comparison however many next hops the pass has; a key that collides
-/// replaces the older one, which then asks the neighbour table again
-/// (only the table's lookup count differs).
+/// Next hops resolved at once in one output pass, as compact keys.
+/// IPv4: one `u64` (`1 << 63 | port << 32 | address`, never 0, so a
+/// zeroed slot is empty), slot by a multiplicative hash, one comparison.
+/// IPv6: the address as a `u128` and `port << 1 | 1`, so a probe compares
+/// integers instead of two `IpAddr` enums. Direct-mapped: a key has one
+/// slot, so a probe is one comparison however many next hops the pass
+/// has; a key that collides replaces the older one, which then asks the
+/// neighbour table again (only the table's lookup count differs).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NeighMemo {
+    v4: [u64; MEMO_SLOTS],
+    v4_mac: [[u8; 6]; MEMO_SLOTS],
     ip: [u128; MEMO_SLOTS],
     tag: [u32; MEMO_SLOTS],
     mac: [[u8; 6]; MEMO_SLOTS],
-    /// Bit `s`: slot `s` holds an entry of this pass.
+    /// Bit `s`: IPv6 slot `s` holds an entry of this pass.
     valid: u8,
 }
 
@@ -430,6 +433,8 @@ const MEMO_SLOTS: usize = 8;
 impl NeighMemo {
     pub(super) const fn new() -> Self {
         NeighMemo {
+            v4: [0; MEMO_SLOTS],
+            v4_mac: [[0; 6]; MEMO_SLOTS],
             ip: [0; MEMO_SLOTS],
             tag: [0; MEMO_SLOTS],
             mac: [[0; 6]; MEMO_SLOTS],
@@ -440,16 +445,21 @@ impl NeighMemo {
     /// Forgets every entry (the start of an output pass).
     #[inline(always)]
     pub(super) fn clear(&mut self) {
+        self.v4 = [0; MEMO_SLOTS];
         self.valid = 0;
     }
 
-    /// The key and its slot.
+    /// An IPv4 key and its slot (the top 3 bits of a Fibonacci hash).
     #[inline(always)]
-    fn key(port: PortId, ip: IpAddr) -> (u128, u32, usize) {
-        let (ip, tag) = match ip {
-            IpAddr::V4(a) => (u128::from(u32::from(a)), u32::from(port.0) << 1),
-            IpAddr::V6(a) => (u128::from(a), u32::from(port.0) << 1 | 1),
-        };
+    fn key4(port: PortId, a: std::net::Ipv4Addr) -> (u64, usize) {
+        let k = 1 << 63 | u64::from(port.0) << 32 | u64::from(u32::from(a));
+        (k, (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize)
+    }
+
+    /// An IPv6 key and its slot.
+    #[inline(always)]
+    fn key6(port: PortId, a: std::net::Ipv6Addr) -> (u128, u32, usize) {
+        let (ip, tag) = (u128::from(a), u32::from(port.0) << 1 | 1);
         let x = (ip as u64 ^ (ip >> 64) as u64) as u32;
         let h = x ^ (x >> 8) ^ (x >> 16) ^ tag;
         (ip, tag, h as usize % MEMO_SLOTS)
@@ -457,17 +467,35 @@ impl NeighMemo {
 
     #[inline(always)]
     pub(super) fn get(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
-        let (ip, tag, s) = Self::key(port, ip);
-        (self.valid >> s & 1 != 0 && self.ip[s] == ip && self.tag[s] == tag).then(|| self.mac[s])
+        match ip {
+            IpAddr::V4(a) => {
+                let (k, s) = Self::key4(port, a);
+                (self.v4[s] == k).then(|| self.v4_mac[s])
+            }
+            IpAddr::V6(a) => {
+                let (ip, tag, s) = Self::key6(port, a);
+                (self.valid >> s & 1 != 0 && self.ip[s] == ip && self.tag[s] == tag)
+                    .then(|| self.mac[s])
+            }
+        }
     }
 
     #[inline]
     pub(super) fn insert(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
-        let (ip, tag, s) = Self::key(port, ip);
-        self.ip[s] = ip;
-        self.tag[s] = tag;
-        self.mac[s] = mac;
-        self.valid |= 1 << s;
+        match ip {
+            IpAddr::V4(a) => {
+                let (k, s) = Self::key4(port, a);
+                self.v4[s] = k;
+                self.v4_mac[s] = mac;
+            }
+            IpAddr::V6(a) => {
+                let (ip, tag, s) = Self::key6(port, a);
+                self.ip[s] = ip;
+                self.tag[s] = tag;
+                self.mac[s] = mac;
+                self.valid |= 1 << s;
+            }
+        }
     }
 }
 
