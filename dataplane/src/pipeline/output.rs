@@ -53,7 +53,7 @@ impl Core {
                 None => self.out.memo.get(oif, next_hop),
             };
             if let Some(mac) = known {
-                if !l2_prepare_to(umem, &mut d, l3_off, ip_len, ethertype, src_mac, mac) {
+                if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac, mac) {
                     self.out.counters.inc(Counter::OutputTooBig);
                     umem.free(d);
                     continue;
@@ -61,7 +61,7 @@ impl Core {
                 self.out.tx_push(umem, oif, d);
                 continue;
             }
-            if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac) {
+            if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac, [0; 6]) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(d);
                 continue;
@@ -129,7 +129,7 @@ impl Core {
                 ethernet::HEADER_LEN
             };
             let len = wire::ipv4::Packet::new_unchecked(&umem.bytes(*d)[at..]).total_len() as usize;
-            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac) {
+            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac, [0; 6]) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(*d);
                 continue;
@@ -153,26 +153,12 @@ impl Core {
     }
 }
 
-/// Puts a 14-byte Ethernet header (source `src`, type `ethertype`, a zero
-/// destination) right in front of the `len`-byte L3 packet at offset `l3`
-/// of `d`, and trims the frame to header + packet: VLAN priority tags and
-/// link-layer padding go.
-#[inline]
-pub(super) fn l2_prepare(
-    umem: &mut Umem,
-    d: &mut Desc,
-    l3: usize,
-    len: usize,
-    ethertype: EtherType,
-    src: MacAddr,
-) -> bool {
-    l2_prepare_to(umem, d, l3, len, ethertype, src, [0; 6])
-}
-
-/// [`l2_prepare`] with the destination address `dst` already known: the
-/// 14 bytes are written as one array.
+/// Puts a 14-byte Ethernet header (destination `dst`, zero when it is
+/// not known yet; source `src`, type `ethertype`) right in front of the
+/// `len`-byte L3 packet at offset `l3` of `d`, and trims the frame to
+/// header + packet: VLAN priority tags and link-layer padding go.
 #[inline(always)]
-pub(super) fn l2_prepare_to(
+pub(super) fn l2_prepare(
     umem: &mut Umem,
     d: &mut Desc,
     l3: usize,
