@@ -198,8 +198,8 @@ impl Core {
                     wire::arp::PACKET_LEN,
                     EtherType::ARP,
                     port_mac,
+                    dst_mac.0,
                 ) {
-                    umem.bytes_mut(d)[..6].copy_from_slice(&dst_mac.0);
                     self.out.counters.inc(Counter::ArpReplySent);
                     self.out.tx_push(umem, iif, d);
                 } else {

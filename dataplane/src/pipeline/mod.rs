@@ -630,7 +630,11 @@ impl Core {
 
     /// Frees what the batch dropped and counts why; counts steals.
     fn settle(&mut self, umem: &mut Umem, b: &mut BatchBuf) {
-        for p in &b.pkts[..b.len] {
+        // Only finished packets can hold a drop or a steal: the others'
+        // verdict is the Accept `load` (or the packet's earlier round,
+        // where it was live) gave them.
+        for i in Bits(b.finished) {
+            let p = &b.pkts[i];
             match p.verdict {
                 Verdict::Accept => {}
                 Verdict::Drop(reason) => {

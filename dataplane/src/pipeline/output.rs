@@ -16,8 +16,11 @@ impl Core {
         now: Instant,
     ) {
         self.out.memo.clear();
-        for i in Bits(b.live & (b.forward | b.output)) {
-            b.retire(i);
+        // Every packet leaves the batch here: retired at once (a drop
+        // below still finishes it, with its verdict).
+        let sel = b.live & (b.forward | b.output);
+        b.live &= !sel;
+        for i in Bits(sel) {
             let p = &b.pkts[i];
             let (Some(oif), Some(&src_mac)) = (p.oif, p.oif.and_then(|o| self.macs.get(o.index())))
             else {
@@ -41,26 +44,34 @@ impl Core {
             let broadcast = p.dest == Dest::Broadcast;
             let next_hop = p.next_hop;
             let generated = p.iif.is_none();
-            if !l2_prepare(
-                umem,
-                &mut d,
-                p.meta.l3_off as usize,
-                ip_len,
-                ethertype,
-                src_mac,
-            ) {
+            let l3_off = p.meta.l3_off as usize;
+            // The link-layer destination known now (a group address, a
+            // next hop already in the memo): the whole header is written
+            // at once, in l2_resolve's order of cases.
+            let known = match group_mac(dst, broadcast) {
+                Some(m) => Some(m.0),
+                None => self.out.memo.get(oif, next_hop),
+            };
+            if let Some(mac) = known {
+                if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac, mac) {
+                    self.out.counters.inc(Counter::OutputTooBig);
+                    umem.free(d);
+                    continue;
+                }
+                self.out.tx_push(umem, oif, d);
+                continue;
+            }
+            if !l2_prepare(umem, &mut d, l3_off, ip_len, ethertype, src_mac, [0; 6]) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(d);
                 continue;
             }
-            self.out.l2_resolve(
+            self.out.l2_resolve_neigh(
                 umem,
                 &mut self.st.neigh,
                 snap,
                 &self.macs,
                 oif,
-                dst,
-                broadcast,
                 next_hop,
                 NeighFrame { desc: d, generated },
                 now,
@@ -118,7 +129,7 @@ impl Core {
                 ethernet::HEADER_LEN
             };
             let len = wire::ipv4::Packet::new_unchecked(&umem.bytes(*d)[at..]).total_len() as usize;
-            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac) {
+            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac, [0; 6]) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(*d);
                 continue;
@@ -142,11 +153,11 @@ impl Core {
     }
 }
 
-/// Puts a 14-byte Ethernet header (source `src`, type `ethertype`, a zero
-/// destination) right in front of the `len`-byte L3 packet at offset `l3`
-/// of `d`, and trims the frame to header + packet: VLAN priority tags and
-/// link-layer padding go.
-#[inline]
+/// Puts a 14-byte Ethernet header (destination `dst`, zero when it is
+/// not known yet; source `src`, type `ethertype`) right in front of the
+/// `len`-byte L3 packet at offset `l3` of `d`, and trims the frame to
+/// header + packet: VLAN priority tags and link-layer padding go.
+#[inline(always)]
 pub(super) fn l2_prepare(
     umem: &mut Umem,
     d: &mut Desc,
@@ -154,6 +165,7 @@ pub(super) fn l2_prepare(
     len: usize,
     ethertype: EtherType,
     src: MacAddr,
+    dst: [u8; 6],
 ) -> bool {
     let Some(start) = l3.checked_sub(ethernet::HEADER_LEN) else {
         return false;
@@ -162,10 +174,17 @@ pub(super) fn l2_prepare(
         return false;
     }
     d.len = (ethernet::HEADER_LEN + len) as u32;
-    let f = umem.bytes_mut(*d);
-    f[..6].fill(0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&ethertype.0.to_be_bytes());
+    // Source and type as one 8-byte store, the destination as one of 6.
+    let mut tail = [0u8; 8];
+    tail[..6].copy_from_slice(&src.0);
+    tail[6..].copy_from_slice(&ethertype.0.to_be_bytes());
+    if let Some(h) = umem
+        .bytes_mut(*d)
+        .first_chunk_mut::<{ ethernet::HEADER_LEN }>()
+    {
+        h[6..].copy_from_slice(&tail);
+        h[..6].copy_from_slice(&dst);
+    }
     true
 }
 
@@ -376,19 +395,22 @@ impl Out {
     }
 }
 
-/// Next hops resolved at once in one output pass, as compact keys: the
-/// address as a `u128` (IPv4 in the low 32 bits) and `port << 1 | is_v6`,
-/// so a probe compares two integers instead of two `IpAddr` enums.
-/// Direct-mapped: a key has one slot (a hash of it), so a probe is one
-/// comparison however many next hops the pass has; a key that collides
-/// replaces the older one, which then asks the neighbour table again
-/// (only the table's lookup count differs).
+/// Next hops resolved at once in one output pass, as compact keys.
+/// IPv4: one `u64` (`1 << 63 | port << 32 | address`, never 0, so a
+/// zeroed slot is empty), slot by a multiplicative hash, one comparison.
+/// IPv6: the address as a `u128` and `port << 1 | 1`, so a probe compares
+/// integers instead of two `IpAddr` enums. Direct-mapped: a key has one
+/// slot, so a probe is one comparison however many next hops the pass
+/// has; a key that collides replaces the older one, which then asks the
+/// neighbour table again (only the table's lookup count differs).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NeighMemo {
+    v4: [u64; MEMO_SLOTS],
+    v4_mac: [[u8; 6]; MEMO_SLOTS],
     ip: [u128; MEMO_SLOTS],
     tag: [u32; MEMO_SLOTS],
     mac: [[u8; 6]; MEMO_SLOTS],
-    /// Bit `s`: slot `s` holds an entry of this pass.
+    /// Bit `s`: IPv6 slot `s` holds an entry of this pass.
     valid: u8,
 }
 
@@ -397,6 +419,8 @@ const MEMO_SLOTS: usize = 8;
 impl NeighMemo {
     pub(super) const fn new() -> Self {
         NeighMemo {
+            v4: [0; MEMO_SLOTS],
+            v4_mac: [[0; 6]; MEMO_SLOTS],
             ip: [0; MEMO_SLOTS],
             tag: [0; MEMO_SLOTS],
             mac: [[0; 6]; MEMO_SLOTS],
@@ -407,16 +431,21 @@ impl NeighMemo {
     /// Forgets every entry (the start of an output pass).
     #[inline(always)]
     pub(super) fn clear(&mut self) {
+        self.v4 = [0; MEMO_SLOTS];
         self.valid = 0;
     }
 
-    /// The key and its slot.
+    /// An IPv4 key and its slot (the top 3 bits of a Fibonacci hash).
     #[inline(always)]
-    fn key(port: PortId, ip: IpAddr) -> (u128, u32, usize) {
-        let (ip, tag) = match ip {
-            IpAddr::V4(a) => (u128::from(u32::from(a)), u32::from(port.0) << 1),
-            IpAddr::V6(a) => (u128::from(a), u32::from(port.0) << 1 | 1),
-        };
+    fn key4(port: PortId, a: std::net::Ipv4Addr) -> (u64, usize) {
+        let k = 1 << 63 | u64::from(port.0) << 32 | u64::from(u32::from(a));
+        (k, (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize)
+    }
+
+    /// An IPv6 key and its slot.
+    #[inline(always)]
+    fn key6(port: PortId, a: std::net::Ipv6Addr) -> (u128, u32, usize) {
+        let (ip, tag) = (u128::from(a), u32::from(port.0) << 1 | 1);
         let x = (ip as u64 ^ (ip >> 64) as u64) as u32;
         let h = x ^ (x >> 8) ^ (x >> 16) ^ tag;
         (ip, tag, h as usize % MEMO_SLOTS)
@@ -424,17 +453,35 @@ impl NeighMemo {
 
     #[inline(always)]
     pub(super) fn get(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
-        let (ip, tag, s) = Self::key(port, ip);
-        (self.valid >> s & 1 != 0 && self.ip[s] == ip && self.tag[s] == tag).then(|| self.mac[s])
+        match ip {
+            IpAddr::V4(a) => {
+                let (k, s) = Self::key4(port, a);
+                (self.v4[s] == k).then(|| self.v4_mac[s])
+            }
+            IpAddr::V6(a) => {
+                let (ip, tag, s) = Self::key6(port, a);
+                (self.valid >> s & 1 != 0 && self.ip[s] == ip && self.tag[s] == tag)
+                    .then(|| self.mac[s])
+            }
+        }
     }
 
     #[inline]
     pub(super) fn insert(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
-        let (ip, tag, s) = Self::key(port, ip);
-        self.ip[s] = ip;
-        self.tag[s] = tag;
-        self.mac[s] = mac;
-        self.valid |= 1 << s;
+        match ip {
+            IpAddr::V4(a) => {
+                let (k, s) = Self::key4(port, a);
+                self.v4[s] = k;
+                self.v4_mac[s] = mac;
+            }
+            IpAddr::V6(a) => {
+                let (ip, tag, s) = Self::key6(port, a);
+                self.ip[s] = ip;
+                self.tag[s] = tag;
+                self.mac[s] = mac;
+                self.valid |= 1 << s;
+            }
+        }
     }
 }
 

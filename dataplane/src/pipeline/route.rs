@@ -194,8 +194,7 @@ pub(super) fn route_v4(
         return Ok(());
     }
     let martian_src = Err(Failure::Drop(InputMartianSource));
-    let key = FlowKey::forward(IpAddr::V4(s), IpAddr::V4(d), iif).with_mark(p.mark);
-    let r = snap.net.router.lookup(&key);
+    let r = snap.net.router.lookup_v4_input(s, d, iif, p.mark);
     // fib_validate_source with rp_filter off: a source that is one of our
     // own addresses is a martian.
     if matches!(

@@ -175,6 +175,20 @@ impl Router {
         self.policy.lookup(&self.tables, key)
     }
 
+    /// [`Router::lookup`] of a received IPv4 packet (`FlowKey::forward(s,
+    /// d, iif).with_mark(mark)`), without building the key.
+    #[inline]
+    pub fn lookup_v4_input(
+        &self,
+        s: std::net::Ipv4Addr,
+        d: std::net::Ipv4Addr,
+        iif: PortId,
+        mark: u32,
+    ) -> RouteResult {
+        self.policy
+            .lookup_v4_parts(&self.tables, u32::from(s), d, Some(iif), None, mark)
+    }
+
     /// Like [`Router::lookup`], also naming the deciding rule and table
     /// (for `sluice route get` and tests).
     pub fn decide(&self, key: &FlowKey) -> Decision {

@@ -456,10 +456,27 @@ impl Policy {
             IpAddr::V4(s) => u32::from(s),
             IpAddr::V6(_) => 0,
         };
+        self.lookup_v4_parts(tables, src, d, key.iif, key.oif, key.mark)
+    }
+
+    /// [`Policy::lookup_v4`] from the key's parts (source as a `u32`):
+    /// the receive path's lookup builds no [`FlowKey`]. Inlined into it:
+    /// the interface codes of a constant `None` fold away and the result
+    /// stays in registers.
+    #[inline(always)]
+    pub(crate) fn lookup_v4_parts(
+        &self,
+        tables: &Tables,
+        src: u32,
+        d: std::net::Ipv4Addr,
+        iif: Option<PortId>,
+        oif: Option<PortId>,
+        mark: u32,
+    ) -> RouteResult {
         let dst = u32::from(d);
-        let (iif, oif) = (if_code(key.iif), if_code(key.oif));
+        let (iif, oif) = (if_code(iif), if_code(oif));
         for rule in self.v4_fast.iter() {
-            if !rule.always && !rule.matches(src, dst, iif, oif, key.mark) {
+            if !rule.always && !rule.matches(src, dst, iif, oif, mark) {
                 continue;
             }
             let fib = match rule.action {
@@ -486,7 +503,7 @@ impl Policy {
                     }),
                 },
                 NextHopKind::Throw => continue,
-                _ => match result_of(nh, key) {
+                _ => match result_of(nh, IpAddr::V4(d)) {
                     Some(r) => r,
                     None => continue,
                 },
@@ -581,7 +598,7 @@ fn walk_family<'t>(
         let Some(nh) = tables.at(table).and_then(&lookup) else {
             continue;
         };
-        let Some(result) = result_of(nh, key) else {
+        let Some(result) = result_of(nh, key.dst) else {
             continue;
         };
         return (result, Some(i));
@@ -592,11 +609,11 @@ fn walk_family<'t>(
 /// What a route does to the packet; `None` for `throw` (go on with the
 /// next rule).
 #[inline(always)]
-fn result_of(nh: &NextHop, key: &FlowKey) -> Option<RouteResult> {
+fn result_of(nh: &NextHop, dst: IpAddr) -> Option<RouteResult> {
     Some(match nh.kind {
         NextHopKind::Unicast { via, dev } => RouteResult::Forward {
             port: dev,
-            next_hop: via.unwrap_or(key.dst),
+            next_hop: via.unwrap_or(dst),
         },
         NextHopKind::Local | NextHopKind::Anycast { .. } => RouteResult::Local,
         NextHopKind::Broadcast { dev } => RouteResult::Broadcast { port: dev },
