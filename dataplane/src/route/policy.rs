@@ -427,7 +427,7 @@ impl Policy {
             if let Some(r) = fib
                 .lookup_v6(d)
                 .and_then(|id| fib.next_hop(id))
-                .and_then(|nh| result_of(nh, key))
+                .and_then(|nh| result_of(nh, IpAddr::V6(d)))
             {
                 return r;
             }
