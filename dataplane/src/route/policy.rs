@@ -437,15 +437,7 @@ impl Policy {
         if rules.is_empty() {
             return RouteResult::NoRoute;
         }
-        let s = match key.src {
-            IpAddr::V6(s) => u128::from(s),
-            IpAddr::V4(_) => 0,
-        };
-        let no_saddr = key.iif.is_none() && s == 0;
-        walk_family(rules, tables, key, s, no_saddr, u128::from(d), |fib| {
-            fib.lookup_v6(d).and_then(|id| fib.next_hop(id))
-        })
-        .0
+        walk_v6(rules, tables, key, d).0
     }
 
     /// [`Policy::walk`] for IPv4 with 32-bit arithmetic and without
@@ -557,20 +549,29 @@ impl Policy {
                     fib.lookup_v4(d).and_then(|id| fib.next_hop(id))
                 })
             }
-            IpAddr::V6(d) => {
-                let s = match key.src {
-                    IpAddr::V6(s) => u128::from(s),
-                    IpAddr::V4(_) => 0,
-                };
-                // fib6_rule_match(): without RT6_LOOKUP_F_HAS_SADDR (output
-                // before source selection) `from` never matches.
-                let no_saddr = key.iif.is_none() && s == 0;
-                walk_family(&self.v6, tables, key, s, no_saddr, u128::from(d), |fib| {
-                    fib.lookup_v6(d).and_then(|id| fib.next_hop(id))
-                })
-            }
+            IpAddr::V6(d) => walk_v6(&self.v6, tables, key, d),
         }
     }
+}
+
+/// [`walk_family`] over IPv6 `rules` for `key` (to `d`).
+#[inline(always)]
+fn walk_v6(
+    rules: &[Compiled],
+    tables: &Tables,
+    key: &FlowKey,
+    d: std::net::Ipv6Addr,
+) -> (RouteResult, Option<usize>) {
+    let s = match key.src {
+        IpAddr::V6(s) => u128::from(s),
+        IpAddr::V4(_) => 0,
+    };
+    // fib6_rule_match(): without RT6_LOOKUP_F_HAS_SADDR (output before
+    // source selection) `from` never matches.
+    let no_saddr = key.iif.is_none() && s == 0;
+    walk_family(rules, tables, key, s, no_saddr, u128::from(d), |fib| {
+        fib.lookup_v6(d).and_then(|id| fib.next_hop(id))
+    })
 }
 
 /// `fib_rules_lookup()` over one family's rules; `lookup` is that family's
