@@ -1,8 +1,10 @@
 //! `sluice diff`: what applying a config would change, rule by rule, in
 //! the manner of a unified diff: per table and chain (`@@ filter FORWARD
 //! @@`), `- ` before what goes and `+ ` before what comes; rules and
-//! policies as `iptables-save` prints them, then the network (addresses,
-//! routes, policy rules) and the sets.
+//! policies as `iptables-save` prints them; then the `rules6` ruleset the
+//! same way, its sections named `ip6 TABLE CHAIN` (and an `ip6` section
+//! when `rules6` comes or goes: IPv6 is then forwarded or no longer); then
+//! the network (addresses, routes, policy rules) and the sets.
 //!
 //! Rules are matched within their chain by their text (a longest common
 //! subsequence, so a moved rule shows as removed and added); that is the
@@ -19,7 +21,8 @@ use sluice_config::iptables::{Chain, Ruleset, TableKind};
 /// added or removed (0: the configs run the same).
 pub fn diff(old: &Bundle, new: &Bundle) -> (String, usize) {
     let mut d = Diff::default();
-    rules(&mut d, &old.rules, &new.rules);
+    rules(&mut d, "", &old.rules, &new.rules);
+    rules6(&mut d, old.rules6.as_ref(), new.rules6.as_ref());
     network(&mut d, &old.appliance, &new.appliance);
     sets(&mut d, old, new);
     (d.out, d.changes)
@@ -54,7 +57,26 @@ const TABLES: [TableKind; 5] = [
     TableKind::Security,
 ];
 
-fn rules(d: &mut Diff, old: &Ruleset, new: &Ruleset) {
+/// The ip6tables rulesets: a missing one (no `rules6`) diffs as empty,
+/// and its coming or going is a change of its own, since without
+/// `rules6` IPv6 is not forwarded at all.
+fn rules6(d: &mut Diff, old: Option<&Ruleset>, new: Option<&Ruleset>) {
+    let state = |r: Option<&Ruleset>| match r {
+        Some(_) => "rules6: IPv6 forwarded through the ip6tables ruleset",
+        None => "no rules6: IPv6 not forwarded",
+    };
+    if old.is_some() != new.is_some() {
+        d.section(
+            "ip6",
+            &[('-', state(old).to_string()), ('+', state(new).to_string())],
+        );
+    }
+    let empty = Ruleset::default();
+    rules(d, "ip6 ", old.unwrap_or(&empty), new.unwrap_or(&empty));
+}
+
+/// One family's tables; `prefix` goes before each section's table name.
+fn rules(d: &mut Diff, prefix: &str, old: &Ruleset, new: &Ruleset) {
     for kind in TABLES {
         let (o, n) = (old.table(kind), new.table(kind));
         let empty = Vec::new();
@@ -88,7 +110,7 @@ fn rules(d: &mut Diff, old: &Ruleset, new: &Ruleset) {
                 })
             };
             lines.extend(lines_diff(&text(a), &text(b)));
-            d.section(&format!("{kind} {name}"), &lines);
+            d.section(&format!("{prefix}{kind} {name}"), &lines);
         }
     }
 }
@@ -347,6 +369,44 @@ mod tests {
              @@ policy rules @@\n+ 100: from all fwmark 0x1/0xff lookup 100\n"
         );
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn rules6_diffs_as_ip6_sections_and_its_coming_and_going_is_shown() {
+        let v6 = |extra: &str| {
+            let text = format!(
+                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                 -A FORWARD -s 2001:db8::/32 -j ACCEPT\n{extra}COMMIT\n"
+            );
+            sluice_config::iptables::parse6(&text, Path::new("/t/r.v6")).unwrap()
+        };
+        let a = bundle("", V1);
+        let mut b = a.clone();
+        b.rules6 = Some(v6(""));
+        let (text, n) = diff(&a, &b);
+        assert_eq!(
+            text,
+            "@@ ip6 @@\n\
+             - no rules6: IPv6 not forwarded\n\
+             + rules6: IPv6 forwarded through the ip6tables ruleset\n\
+             @@ ip6 filter FORWARD @@\n\
+             + :FORWARD DROP\n\
+             + -A FORWARD -s 2001:db8::/32 -j ACCEPT\n"
+        );
+        assert_eq!(n, 4);
+        let mut c = b.clone();
+        c.rules6 = Some(v6(
+            "-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT\n",
+        ));
+        let (text, n) = diff(&b, &c);
+        assert_eq!(
+            text,
+            "@@ ip6 filter FORWARD @@\n\
+             + -A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT\n"
+        );
+        assert_eq!(n, 1);
+        // The IPv4 rules are the same in all three: no IPv4 section.
+        assert_eq!(diff(&c, &c.clone()), (String::new(), 0));
     }
 
     #[test]
