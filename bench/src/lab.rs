@@ -195,7 +195,8 @@ pub fn ruleset_files(
 }
 
 /// The appliance TOML `sluice run` gets: r0 and r1 with the lab's
-/// addresses, the default route via wan, the ruleset, one worker.
+/// addresses, the default route via wan, the ruleset, one worker, and
+/// its control socket `ctl.sock` beside the TOML.
 pub fn sluice_toml(rules: &Path, sets: Option<&Path>, busy_poll: bool) -> String {
     sluice_toml_ct(rules, sets, busy_poll, 65_536)
 }
@@ -218,6 +219,9 @@ pub fn sluice_toml_ct(rules: &Path, sets: Option<&Path>, busy_poll: bool, ct_max
         t,
         "\n[dataplane]\nworkers = 1\nconntrack_max = {ct_max}\nbusy_poll = {busy_poll}\n"
     );
+    // A control socket beside the TOML (a relative path is against its
+    // folder): another `sluice run` on the machine may hold the default.
+    t.push_str("\n[control]\nsocket = \"ctl.sock\"\n");
     t
 }
 

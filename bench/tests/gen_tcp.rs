@@ -325,13 +325,8 @@ fn ten_thousand_tcp_conns_through_sluice_masquerade() {
     let rules = dir.join("masq.v4");
     std::fs::write(&rules, MASQ_RULES).unwrap();
     let config = dir.join("sluice.toml");
-    // A control socket of its own: another `sluice run` may hold the default.
-    let toml = format!(
-        "{}\n[control]\nsocket = {:?}\n",
-        sluice_bench::lab::sluice_toml(&rules, None, false),
-        dir.join("ctl.sock").display().to_string()
-    );
-    std::fs::write(&config, toml).unwrap();
+    // `sluice_toml` gives it a control socket of its own in `dir`.
+    std::fs::write(&config, sluice_bench::lab::sluice_toml(&rules, None, false)).unwrap();
     let daemon = lab
         .start_sluice(&sluice, &config, &dir.join("sluice.log"))
         .unwrap();
