@@ -129,3 +129,24 @@ fn the_clients_frames_leave_as_they_are_past_the_rules() {
     );
     lab.assert_balanced();
 }
+
+#[test]
+fn a_client_frame_for_a_port_that_does_not_exist_is_counted_lost() {
+    let (mut lab, link) = lab();
+    let discover = eth(
+        MacAddr([0xff; 6]),
+        rmac(1),
+        EtherType::IPV4,
+        &V4::udp("0.0.0.0", "255.255.255.255", 68, 67, &[1; 300]).ip(),
+    );
+    assert!(link.send(sluice_dataplane::io::PortId(7), &discover));
+    lab.run();
+    assert!(lab.recv("wan").is_empty() && lab.recv("lan").is_empty());
+    assert_eq!(lab.delta(), counts(&[("local.dhcp_tx_lost", 1)]));
+    lab.assert_balanced();
+    // The buffer went back to the client: it can queue again.
+    for _ in 0..SLOTS {
+        assert!(link.send(lab.port("wan"), &discover));
+        lab.run();
+    }
+}

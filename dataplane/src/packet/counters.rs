@@ -350,6 +350,10 @@ counters! {
     LocalDhcpFull = ("local.dhcp_full", Drop),
     /// Frames the DHCPv4 client sent, queued on their port's TX.
     LocalDhcpTx = ("local.dhcp_tx", Generated),
+    /// Frames the DHCPv4 client queued that were not sent: no free frame
+    /// in the UMEM, longer than a frame, or for a port that does not
+    /// exist. The client retransmits as RFC 2131 says.
+    LocalDhcpTxLost = ("local.dhcp_tx_lost", Info),
     /// Frames the host wrote into a TAP, taken into the OUTPUT path.
     LocalHostRx = ("local.host_rx", Rx),
     /// Host frames that make no sense on a NOARP TAP: ARP, neighbour and

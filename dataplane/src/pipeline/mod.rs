@@ -429,16 +429,21 @@ impl Pipeline {
     pub fn send_dhcp(&mut self, umem: &mut Umem) {
         let Some(link) = &self.core.dhcp else { return };
         while let Some(f) = link.to_send() {
-            if f.port.index() >= self.core.macs.len() {
-                self.core.out.counters.inc(Counter::PipelineNoPort);
-            } else if let Some(mut d) = umem.alloc() {
-                if umem.set_len(&mut d, f.bytes().len()) {
-                    umem.bytes_mut(d).copy_from_slice(f.bytes());
-                    self.core.out.counters.inc(Counter::LocalDhcpTx);
-                    self.core.out.tx_push(umem, f.port, d);
-                } else {
-                    umem.free(d);
+            let mut sent = false;
+            if f.port.index() < self.core.macs.len() {
+                if let Some(mut d) = umem.alloc() {
+                    if umem.set_len(&mut d, f.bytes().len()) {
+                        umem.bytes_mut(d).copy_from_slice(f.bytes());
+                        self.core.out.counters.inc(Counter::LocalDhcpTx);
+                        self.core.out.tx_push(umem, f.port, d);
+                        sent = true;
+                    } else {
+                        umem.free(d);
+                    }
                 }
+            }
+            if !sent {
+                self.core.out.counters.inc(Counter::LocalDhcpTxLost);
             }
             link.sent(f);
         }
