@@ -32,15 +32,22 @@ pub fn ipv6_line(b: &Bundle) -> String {
 }
 
 /// One line per `address = ["dhcp"]` interface, for `sluice check` and
-/// `sluice run`: what the lease will bring.
+/// `sluice run`: what the lease will bring, and that IPv6 comes from no
+/// lease (there is no DHCPv6 or SLAAC client): without a static IPv6
+/// address the interface has none.
 pub fn dhcp_lines(b: &Bundle) -> Vec<String> {
     b.appliance
         .interfaces
         .iter()
         .filter(|i| i.dhcp)
         .map(|i| {
+            let v6 = if i.addresses.iter().any(|a| matches!(a, ipnet::IpNet::V6(_))) {
+                ""
+            } else {
+                "; no IPv6 address (no DHCPv6 or SLAAC client: only a static one)"
+            };
             format!(
-                "{}: IPv4 by DHCP: no IPv4 address until a lease comes; the lease brings the address, its network and a default route via the router option",
+                "{}: IPv4 by DHCP: no IPv4 address until a lease comes; the lease brings the address, its network and a default route via the router option{v6}",
                 i.name
             )
         })
@@ -135,7 +142,39 @@ pub fn run(config: &Path) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, dhcp_lines};
+
+    /// The DHCP line says the interface gets no IPv6 unless it has a
+    /// static IPv6 address beside "dhcp".
+    #[test]
+    fn dhcp_line_names_the_missing_ipv6() {
+        let dir = std::env::temp_dir().join(format!("sluice-check-dhcp6-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("rules.v4"),
+            "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
+        )
+        .unwrap();
+        let lines = |addr: &str| {
+            let toml = format!(
+                "[[interface]]\nname = \"wan\"\naddress = [{addr}]\n[firewall]\nrules = \"rules.v4\"\n"
+            );
+            std::fs::write(dir.join("sluice.toml"), toml).unwrap();
+            dhcp_lines(&sluice_config::bundle::load(&dir.join("sluice.toml")).unwrap())
+        };
+        let without = lines("\"dhcp\"");
+        let with = lines("\"dhcp\", \"2001:db8::2/64\"");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(without.len(), 1);
+        assert!(without[0].starts_with("wan: IPv4 by DHCP: "), "{without:?}");
+        assert!(
+            without[0]
+                .ends_with("; no IPv6 address (no DHCPv6 or SLAAC client: only a static one)"),
+            "{without:?}"
+        );
+        assert_eq!(with.len(), 1);
+        assert!(!with[0].contains("IPv6"), "{with:?}");
+    }
 
     #[test]
     fn counts_are_plural_unless_one() {
