@@ -633,3 +633,84 @@ fn not_root_is_a_clear_error() {
     assert!(matches!(e, XskError::NotRoot), "{e}");
     assert!(e.to_string().contains("root"));
 }
+
+/// IFF_ALLMULTI of `dev` (the namespace's sysfs is mounted).
+fn allmulti(dev: &str) -> Result<bool, String> {
+    let f = std::fs::read_to_string(format!("/sys/class/net/{dev}/flags"))
+        .map_err(|e| format!("{dev} flags: {e}"))?;
+    let f =
+        u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).map_err(|e| e.to_string())?;
+    Ok(f & 0x200 != 0)
+}
+
+#[test]
+fn ports_turn_allmulticast_on_while_open_and_back_off_after() {
+    let test = "xsk allmulticast";
+    if let Err(why) = can_run() {
+        return skip(test, &why);
+    }
+    let lab = match (|| {
+        let lab = Lab::new("m", &["a", "r"])?;
+        lab.veth(0, "p0", 1, "m0", 2)?;
+        lab.veth(0, "p1", 1, "m1", 1)?;
+        for (i, d) in [(0, "p0"), (0, "p1"), (1, "m0"), (1, "m1")] {
+            lab.ip(i, &["link", "set", "dev", d, "up"])?;
+        }
+        // The operator's own setting on m1: it must stay.
+        lab.ip(1, &["link", "set", "dev", "m1", "allmulticast", "on"])?;
+        Ok::<Lab, String>(lab)
+    })() {
+        Ok(l) => l,
+        Err(why) => return skip(test, &format!("cannot build the lab: {why}")),
+    };
+    let ns = lab.ns(1).to_string();
+    let r = std::thread::spawn(move || -> Result<(), String> {
+        enter(&ns, true)?;
+        let cfg = XskConfig {
+            frames: 1024,
+            ring_size: 256,
+            ..XskConfig::default()
+        };
+        assert!(!allmulti("m0")? && allmulti("m1")?);
+        // Two workers, queues 0 and 1 of m0: on while either is open.
+        let w0 = open_worker(&["m0", "m1"], 0, &cfg).map_err(|e| e.to_string())?;
+        assert!(allmulti("m0")? && allmulti("m1")?);
+        let w1 = open_worker(&["m0"], 1, &cfg).map_err(|e| e.to_string())?;
+        drop(w0);
+        assert!(allmulti("m0")?, "still open on queue 1");
+        drop(w1);
+        assert!(!allmulti("m0")?, "the last socket put it back");
+        assert!(allmulti("m1")?, "the operator's allmulticast stays");
+        // An interface created again under the same name is a new one.
+        let w = open_worker(&["m0"], 0, &cfg).map_err(|e| e.to_string())?;
+        assert!(allmulti("m0")?);
+        run(&["ip", "link", "del", "m0"])?;
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "m0",
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "p9",
+        ])?;
+        run(&["ip", "link", "set", "dev", "m0", "up"])?;
+        run(&["ip", "link", "set", "dev", "p9", "up"])?;
+        drop(w);
+        assert!(!allmulti("m0")?, "the new m0 was never touched");
+        let w = open_worker(&["m0"], 0, &cfg).map_err(|e| e.to_string())?;
+        assert!(allmulti("m0")?);
+        drop(w);
+        assert!(!allmulti("m0")?);
+        Ok(())
+    })
+    .join();
+    r.expect("router thread panicked").expect("router thread");
+    drop(lab);
+}

@@ -15,6 +15,7 @@
 //!     left attached; `true` when there was one
 //! xdp_programs(ifname) -> Result<Vec<XdpProg>, XskError>
 //!     the XDP programs attached to an interface (libxdp's view)
+//!     (each socket also holds IFF_ALLMULTI on its interface, see `allmulti`)
 //! XskPort: Port + Send; stats() -> XskPortStats; mode() -> XskMode;
 //!     fill_outstanding(), tx_outstanding() (the frame ledger)
 //! ```
@@ -68,6 +69,7 @@ use xsk_rs::{CompQueue, FillQueue, RxQueue, Socket, TxQueue};
 
 use super::{Desc, Port, Umem, DEFAULT_FRAME_SIZE, HEADROOM};
 
+mod allmulti;
 mod link;
 use link::{check_root, ifindex, quiet_libraries, MultiProg};
 pub use link::{detach_stale, preflight, xdp_programs};
@@ -278,6 +280,17 @@ pub struct XskPort {
     /// The link is down ([`Port::set_down`]): no frame taken to send, no
     /// TX kick (the kernel refuses it with ENETDOWN and keeps the ring).
     down: bool,
+    /// The interface index whose IFF_ALLMULTI this socket holds
+    /// (`allmulti`): released when the socket closes.
+    allmulti: Option<u32>,
+}
+
+impl Drop for XskPort {
+    fn drop(&mut self) {
+        if let Some(idx) = self.allmulti {
+            allmulti::release(&self.ifname, idx);
+        }
+    }
 }
 
 impl fmt::Debug for XskPort {
@@ -874,6 +887,8 @@ fn open_port(spec: &PortSpec<'_>) -> Result<XskPort, XskError> {
         set_busy_poll(rx_q.fd().as_raw_fd())
             .map_err(|e| sock_err("setting busy poll".into(), e))?;
     }
+    let idx = ifindex(ifname)?;
+    let allmulti = allmulti::hold(ifname, idx)?.then_some(idx);
     Ok(XskPort {
         ifname: ifname.to_string(),
         queue,
@@ -895,6 +910,7 @@ fn open_port(spec: &PortSpec<'_>) -> Result<XskPort, XskError> {
         busy_poll,
         gone: false,
         down: false,
+        allmulti,
     })
 }
 
