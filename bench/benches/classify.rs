@@ -400,8 +400,17 @@ fn forward_chains(only: Option<&str>) {
         "\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})"
     );
     println!(
-        "{:<18} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
-        "chain", "rules", "tuples", "entries", "KiB", "build ms", "classifier", "ordered", "ratio"
+        "{:<18} {:>6} {:>7} {:>6} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "chain",
+        "rules",
+        "tuples",
+        "probes",
+        "entries",
+        "KiB",
+        "build ms",
+        "classifier",
+        "ordered",
+        "ratio"
     );
     let one = |name: &str, text: &str, pkts: &[PacketKey]| {
         let rs = sluice_config::iptables::parse(text, Path::new("bench.rules")).expect("rules");
@@ -421,6 +430,19 @@ fn forward_chains(only: Option<&str>) {
         }
         // A rule with residual matches (`--ctstate`) counts as failing
         // them: the search resumes after it, as for a NEW packet.
+        let mut probes = 0u64;
+        for p in pkts {
+            let mut cur = c.cursor(p);
+            let mut from = 0;
+            while let Some(k) = cur.first_from(from) {
+                if !c.has_residual(k) {
+                    break;
+                }
+                from = k + 1;
+            }
+            probes += u64::from(cur.probes());
+        }
+        let probes = probes as f64 / pkts.len() as f64;
         let mut j = 0;
         let cls = ns_per_call(SAMPLES, || {
             j = (j + 1) % pkts.len();
@@ -447,10 +469,13 @@ fn forward_chains(only: Option<&str>) {
         });
         let s = c.stats();
         println!(
-            "{name:<18} {:>6} {:>7} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} {:>7.1}x",
+            "{name:<18} {:>6} {:>7} {probes:>6.1} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} \
+             {:>7.1}x",
             keys.len(),
             if s.ordered {
                 "ord".to_string()
+            } else if s.pruned {
+                format!("{}p", s.tuples)
             } else {
                 s.tuples.to_string()
             },

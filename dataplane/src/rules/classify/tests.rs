@@ -459,7 +459,15 @@ fn ipv6_addresses() {
             ..ClassKey::default()
         },
     ];
-    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+    let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+    let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    for c in [unpruned, pruned] {
+        ipv6_lookups(&keys, &t, &c);
+    }
+}
+
+fn ipv6_lookups(keys: &[ClassKey<u128>], t: &InterfaceTable, c: &Classifier<u128>) {
+    let net: u128 = 0x2001_0db8 << 96;
     let p = PacketKey::<u128> {
         src: net | 2,
         dst: net | 1,
@@ -479,9 +487,15 @@ fn ipv6_addresses() {
     for from in 0..4 {
         assert_eq!(
             c.first_from(&p, from),
-            reference_first_from(&keys, &t, &p, from)
+            reference_first_from(keys, t, &p, from)
         );
     }
+    let mut other = p;
+    other.dst = net << 1 | 1;
+    assert_eq!(
+        c.first_from(&other, 0),
+        reference_first_from(keys, t, &other, 0)
+    );
 }
 
 #[test]
@@ -745,13 +759,18 @@ proptest! {
         pkts in prop::collection::vec(packet(), 1..24),
     ) {
         let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
-        for p in &pkts {
-            assert_same(&keys, &t, &c, p)?;
-        }
-        for (i, k) in keys.iter().enumerate() {
-            let base = &pkts[i % pkts.len()];
-            for high in [false, true] {
-                assert_same(&keys, &t, &c, &aimed_at(k, &t, base, high))?;
+        // The same index with tuple pruning forced on and off.
+        let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+        let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+        for c in [&c, &pruned, &unpruned] {
+            for p in &pkts {
+                assert_same(&keys, &t, c, p)?;
+            }
+            for (i, k) in keys.iter().enumerate() {
+                let base = &pkts[i % pkts.len()];
+                for high in [false, true] {
+                    assert_same(&keys, &t, c, &aimed_at(k, &t, base, high))?;
+                }
             }
         }
         // The automatic choice (mostly the ordered scan for chains this
@@ -791,7 +810,9 @@ proptest! {
                 }
             })
             .collect();
-        let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+        let pruned = n % 2 == 0;
+        let c = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(pruned));
+        prop_assert_eq!(c.prune.is_some(), pruned);
         let mut probes: Vec<PacketKey> = pkts.clone();
         for (i, k) in keys.iter().enumerate().step_by(7) {
             probes.push(aimed_at(k, &t, &pkts[i % pkts.len()], i % 2 == 0));
@@ -813,9 +834,9 @@ proptest! {
 }
 
 #[test]
-fn nested_prefixes_with_prefix_tracking() {
-    // Enough source prefix lengths for prefix tracking; nested prefixes of
-    // different lengths, later rules shorter.
+fn nested_prefixes_with_tuple_pruning() {
+    // Nested prefixes of different lengths, later rules shorter, some
+    // merged into tuples of shorter prefixes.
     let t = ifaces(&["eth0"]);
     let src = |a, len| ClassKey {
         src: Some(AddrMatch::prefix(a, len)),
@@ -830,8 +851,8 @@ fn nested_prefixes_with_prefix_tracking() {
         src(ip(192, 168, 0, 0), 16),
         src(ip(10, 0, 0, 0), 0),
     ];
-    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
-    assert!(c.src_prune.is_some());
+    let c = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    assert!(c.prune.is_some());
     for (a, want) in [
         (ip(10, 1, 2, 3), 0),
         (ip(10, 1, 2, 200), 1),
