@@ -913,3 +913,54 @@ fn shared_filters_are_the_tuples() {
     far.src = ip(198, 51, 100, 1);
     assert_eq!(c.first_from(&far, 4), Some(4));
 }
+
+#[test]
+fn tuple_pruning_probes_only_tuples_that_can_match() {
+    // A rule for each (source, destination) prefix-length pair of 32, 24,
+    // 16 and 8 bits, longest first so that none joins another's tuple:
+    // 16 tuples, each with an early rule. A packet that
+    // only the last rule matches probes every tuple without pruning; with
+    // it, only the tuple of the one rule whose prefixes cover the packet.
+    let t = ifaces(&["eth0"]);
+    let rule = |a: u32, sl: u32, dl: u32| ClassKey {
+        src: Some(AddrMatch::prefix(a, sl)),
+        dst: Some(AddrMatch::prefix(a, dl)),
+        ..ClassKey::default()
+    };
+    let mut keys: Vec<ClassKey> = [32, 24, 16, 8]
+        .into_iter()
+        .flat_map(|s| [32, 24, 16, 8].map(|d| (s, d)))
+        .enumerate()
+        .map(|(k, (sl, dl))| rule(ip(20 + k as u8, 1, 2, 3), sl, dl))
+        .collect();
+    keys.push(rule(ip(99, 1, 2, 3), 32, 32));
+    let p = PacketKey {
+        src: ip(99, 1, 2, 3),
+        dst: ip(99, 1, 2, 3),
+        ..tcp_to(0, 1)
+    };
+    let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+    assert_eq!(pruned.stats().tuples, 16);
+    let mut probes = Vec::new();
+    for c in [&pruned, &unpruned] {
+        let mut cur = c.cursor(&p);
+        assert_eq!(cur.first_from(0), Some(16));
+        probes.push(cur.probes());
+        assert_eq!(check_all_from(&keys, &t, c, &p), Some(16));
+    }
+    assert_eq!(probes, [1, 16], "probes with and without pruning");
+    // Inside rule 10's `30.1.0.0/16` on both sides (and no other rule's):
+    // one probe, where the walk without pruning stops after 11.
+    let q = PacketKey {
+        src: ip(30, 1, 9, 9),
+        dst: ip(30, 1, 9, 9),
+        ..p
+    };
+    for c in [&pruned, &unpruned] {
+        assert_eq!(check_all_from(&keys, &t, c, &q), Some(10));
+    }
+    let mut cur = pruned.cursor(&q);
+    assert_eq!(cur.first_from(0), Some(10));
+    assert_eq!(cur.probes(), 1);
+}
