@@ -26,7 +26,8 @@
 //! at 100, 1 000 and 10 000 rules and the ClassBench sets, compiled by the
 //! rule compiler, classified alone on random packets (see
 //! `forward_chains`). `-- --forward-only` runs only those, `-- --only
-//! NAME` one shape or set.
+//! NAME` one shape or set, `-- --full` the shapes at 50 000 rules too.
+//! The `probes` column is the tuples looked up per packet (mean).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -52,24 +53,44 @@ const UDP: u8 = 17;
 const ICMP: u8 = 1;
 
 /// Median ns per call of `f` (which returns something to keep it alive).
-fn ns_per_call(samples: usize, mut f: impl FnMut() -> usize) -> f64 {
+fn ns_per_call(samples: usize, f: impl FnMut() -> usize) -> f64 {
+    ns_per_call_cpu(samples, f).0
+}
+
+/// This thread's CPU time.
+fn cpu_now() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// Median ns per call of `f` in wall-clock time and in this thread's CPU
+/// time (the same samples; on a shared machine the CPU time leaves out
+/// the time the thread waited for a core, not the cache other jobs
+/// evicted).
+fn ns_per_call_cpu(samples: usize, mut f: impl FnMut() -> usize) -> (f64, f64) {
     let start = Instant::now();
     let mut iters = 0u64;
     while start.elapsed() < SAMPLE {
         black_box(f());
         iters += 1;
     }
-    let mut v: Vec<f64> = (0..samples)
+    let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..samples)
         .map(|_| {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_now());
             for _ in 0..iters {
                 black_box(f());
             }
-            t.elapsed().as_nanos() as f64 / iters as f64
+            let n = iters as f64;
+            (
+                t.elapsed().as_nanos() as f64 / n,
+                (cpu_now() - c).as_nanos() as f64 / n,
+            )
         })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+        .unzip();
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    (wall[wall.len() / 2], cpu[cpu.len() / 2])
 }
 
 fn ifaces() -> InterfaceTable {
@@ -384,7 +405,8 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    forward_chains(only.as_deref());
+    let full = args.iter().any(|a| a == "--full");
+    forward_chains(only.as_deref(), full);
 }
 
 /// The FORWARD chains of issue 15's shapes and of ClassBench, compiled by
@@ -393,15 +415,27 @@ fn main() {
 /// random packets — 4 096 flows at random rules, 1 in 8 a miss, for the
 /// shapes; the 10 000 packets of ClassBench's own `.trace` (corners of
 /// random rules) for its sets — against the ordered scan of the same keys
-/// ([`reference_first_from`]), with the build time and memory.
-fn forward_chains(only: Option<&str>) {
+/// ([`reference_first_from`]), with the build time and memory; `--full`
+/// adds the shapes at 50 000 rules.
+fn forward_chains(only: Option<&str>, full: bool) {
     let app = sluice_config::appliance::parse(APPLIANCE, Path::new("bench.toml")).expect("app");
     println!(
-        "\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES})"
+        "\nFORWARD chains, classifier alone: ns per lookup, random packets (median of {SAMPLES}; \
+         `cpu`: the thread's CPU time)"
     );
     println!(
-        "{:<18} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10} {:>8}",
-        "chain", "rules", "tuples", "entries", "KiB", "build ms", "classifier", "ordered", "ratio"
+        "{:<18} {:>6} {:>7} {:>6} {:>8} {:>9} {:>9} {:>10} {:>7} {:>10} {:>8}",
+        "chain",
+        "rules",
+        "tuples",
+        "probes",
+        "entries",
+        "KiB",
+        "build ms",
+        "classifier",
+        "cpu",
+        "ordered",
+        "ratio"
     );
     let one = |name: &str, text: &str, pkts: &[PacketKey]| {
         let rs = sluice_config::iptables::parse(text, Path::new("bench.rules")).expect("rules");
@@ -421,8 +455,21 @@ fn forward_chains(only: Option<&str>) {
         }
         // A rule with residual matches (`--ctstate`) counts as failing
         // them: the search resumes after it, as for a NEW packet.
+        let mut probes = 0u64;
+        for p in pkts {
+            let mut cur = c.cursor(p);
+            let mut from = 0;
+            while let Some(k) = cur.first_from(from) {
+                if !c.has_residual(k) {
+                    break;
+                }
+                from = k + 1;
+            }
+            probes += u64::from(cur.probes());
+        }
+        let probes = probes as f64 / pkts.len() as f64;
         let mut j = 0;
-        let cls = ns_per_call(SAMPLES, || {
+        let (cls, cpu) = ns_per_call_cpu(SAMPLES, || {
             j = (j + 1) % pkts.len();
             let mut cur = c.cursor(black_box(&pkts[j]));
             let mut from = 0;
@@ -447,10 +494,14 @@ fn forward_chains(only: Option<&str>) {
         });
         let s = c.stats();
         println!(
-            "{name:<18} {:>6} {:>7} {:>8} {:>9} {:>9.2} {cls:>10.1} {ordered:>10.1} {:>7.1}x",
+            "{name:<18} {:>6} {:>7} {probes:>6.1} {:>8} {:>9} {:>9.2} {cls:>10.1} {cpu:>7.1} \
+             {ordered:>10.1} \
+             {:>7.1}x",
             keys.len(),
             if s.ordered {
                 "ord".to_string()
+            } else if s.pruned {
+                format!("{}p", s.tuples)
             } else {
                 s.tuples.to_string()
             },
@@ -466,7 +517,12 @@ fn forward_chains(only: Option<&str>) {
             continue;
         }
         let mut at = Vec::new();
-        for n in [100, 1_000, 10_000] {
+        let sizes: &[usize] = if full {
+            &[100, 1_000, 10_000, 50_000]
+        } else {
+            &[100, 1_000, 10_000]
+        };
+        for &n in sizes {
             let sh = shape(name, n).expect("shape");
             let pkts: Vec<PacketKey> =
                 random_flows(&sh.flows, RANDOM_PACKETS, 8, 0x5eed ^ n as u64)

@@ -80,18 +80,25 @@
 //! it resumes the same cursor from the next rule: the buckets found in the
 //! first 16 tuples are remembered, not hashed again.
 //!
-//! When many tuples differ by the prefix length of an address, *prefix
-//! tracking* (Open vSwitch) gives, in one walk of a longest-prefix-match
-//! trie ([`crate::route::lpm`]) over the indexed prefixes, the set of
-//! prefix lengths that cover the packet's address; tuples of any other
-//! length are skipped without hashing. It is built only for a field whose
-//! tuples use at least [`PRUNE_MIN_LENGTHS`] prefix lengths, and walked
-//! only when a lookup reaches such a tuple.
+//! *Tuple pruning* (Srinivasan, Suri, Varghese, SIGCOMM 1999, section 4)
+//! keeps a packet from probing tuples that cannot match: for the source
+//! and for the destination address, a longest-prefix-match trie
+//! ([`crate::route::lpm`]) over the prefixes the rules name (each rule's
+//! own prefix, not its tuple's shorter one) gives the bitmap of tuples
+//! holding a rule whose prefix covers the packet's address; the search
+//! walks only the tuples in the intersection of the two bitmaps, in the
+//! same order, with the same early stop. The sets are found once per
+//! cursor. The build makes them for chains of [`PRUNE_MIN_TUPLES`] tuples
+//! or more and keeps them when the cost model below says they save more
+//! probes than the two trie walks ([`COST_PRUNE`]) cost: on ClassBench's
+//! 10k sets a packet probes 1.1–1.5 tuples instead of tens
+//! (`benches/classify.rs`, column `probes`).
 //!
 //! *Never slower than ordered evaluation*: the build estimates, for
 //! packets aimed at up to 256 rules spread over the chain (and, for rules
 //! with inverted addresses, packets those refuse), the cost of the index
-//! (tuples probed × [`COST_PROBE`] + searches × [`COST_CALL`]) and of the
+//! (tuples probed × [`COST_PROBE`] + searches × [`COST_CALL`], plus
+//! [`COST_PRUNE`] a packet with tuple pruning) and of the
 //! ordered scan (keys tested × [`COST_RULE`]), the constants measured with
 //! `benches/classify.rs`, and keeps the cheaper ([`BuildMode::Auto`];
 //! [`ClassifierStats::ordered`]). Short chains and chains of wide,
@@ -117,11 +124,11 @@ mod prune;
 mod tests;
 
 pub use build::{
-    BuildMode, BUCKET_MAX, COST_CALL, COST_PROBE, COST_RULE, PORT_BLOCKS_MAX, RELAX_BITS,
-    TUPLE_FILTER_MIN,
+    BuildMode, BUCKET_MAX, COST_CALL, COST_PROBE, COST_PRUNE, COST_RULE, PORT_BLOCKS_MAX,
+    RELAX_BITS, TUPLE_FILTER_MIN,
 };
 pub use model::*;
-pub use prune::PRUNE_MIN_LENGTHS;
+pub use prune::PRUNE_MIN_TUPLES;
 
 use std::collections::HashMap;
 use std::ops::BitAnd;
@@ -304,22 +311,7 @@ struct Tuple<A: Addr> {
     /// The first and last rule with an entry here.
     min_rule: u32,
     max_rule: u32,
-    /// Bit `len - 1` when the tuple's source / destination mask is a
-    /// prefix of `len` bits and [`Classifier::src_prune`] /
-    /// [`Classifier::dst_prune`] tracks it; 0 when it is not pruned.
-    src_bit: u128,
-    dst_bit: u128,
     lookup: TupleLookup<A>,
-}
-
-impl<A: Addr> Tuple<A> {
-    /// Keys of the buckets.
-    fn keys(&self) -> Vec<Packed<A>> {
-        match &self.lookup {
-            TupleLookup::One(k, _) => vec![*k],
-            TupleLookup::Many(m) => m.keys().copied().collect(),
-        }
-    }
 }
 
 /// Counts describing a built classifier.
@@ -345,6 +337,8 @@ pub struct ClassifierStats {
     /// The chain is evaluated in order (the build's cost model found the
     /// index dearer, see [`BuildMode::Auto`]).
     pub ordered: bool,
+    /// Tuple pruning is used (the build's cost model found it cheaper).
+    pub pruned: bool,
     /// Approximate heap footprint.
     pub heap_bytes: usize,
 }
@@ -363,8 +357,8 @@ pub struct Classifier<A: Addr = u32> {
     /// Interface sets, `(interfaces + 1) / 64` words each (rounded up), bit `slot` set when the
     /// interface of that slot is in the set (slot `len()`: none).
     sets: Vec<u64>,
-    src_prune: Option<Prune<A>>,
-    dst_prune: Option<Prune<A>>,
+    /// Tuple pruning, when the build found it worth it.
+    prune: Option<Prune<A>>,
     /// The keys, when the chain is evaluated in order instead.
     ordered: Option<Box<[ClassKey<A>]>>,
     residual: Vec<bool>,
@@ -386,8 +380,9 @@ pub struct Cursor<'c, A: Addr = u32> {
     cl: &'c Classifier<A>,
     pkt: &'c PacketKey<A>,
     packed: Packed<A>,
-    /// Prefix tracking's lengths, computed when a tuple first needs them.
-    lens: Option<(u128, u128)>,
+    /// Tuple pruning's sets for the packet's addresses, computed by the
+    /// first search.
+    cand: Option<(u32, u32)>,
     /// Bit `j`: `memo[j]` holds tuple `j`'s bucket (`len` 0: no bucket).
     probed: u32,
     memo: [Bucket; MEMO],
@@ -475,7 +470,7 @@ impl<A: Addr> Classifier<A> {
             cl: self,
             pkt,
             packed: Packed::of(pkt, self.norm_if(pkt.iif), self.norm_if(pkt.oif)),
-            lens: None,
+            cand: None,
             probed: 0,
             probes: 0,
             memo: NO_MEMO,
@@ -505,20 +500,34 @@ impl<A: Addr> Cursor<'_, A> {
         }
         let from = from as u32;
         let mut best = u32::MAX;
-        for (j, t) in cl.tuples.iter().enumerate() {
-            if t.min_rule >= best {
-                break;
-            }
-            if t.max_rule < from {
-                continue;
-            }
-            if t.src_bit | t.dst_bit != 0 {
-                let (src, dst) = self.lens();
-                if t.src_bit & !src != 0 || t.dst_bit & !dst != 0 {
-                    continue;
+        if let Some(p) = &cl.prune {
+            let (src, dst) = (self.pkt.src, self.pkt.dst);
+            let cand = *self.cand.get_or_insert_with(|| p.sets(src, dst));
+            'words: for w in 0..p.words() {
+                let mut bits = p.word(cand, w);
+                while bits != 0 {
+                    let j = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let Some(t) = cl.tuples.get(j) else {
+                        break 'words;
+                    };
+                    if t.min_rule >= best {
+                        break 'words;
+                    }
+                    if t.max_rule >= from {
+                        best = self.probe(j, t, from, best);
+                    }
                 }
             }
-            best = self.probe(j, t, from, best);
+        } else {
+            for (j, t) in cl.tuples.iter().enumerate() {
+                if t.min_rule >= best {
+                    break;
+                }
+                if t.max_rule >= from {
+                    best = self.probe(j, t, from, best);
+                }
+            }
         }
         (best != u32::MAX).then_some(best as usize)
     }
@@ -526,17 +535,6 @@ impl<A: Addr> Cursor<'_, A> {
     /// Tuples looked up so far (the build's cost estimate counts them).
     pub fn probes(&self) -> u32 {
         self.probes
-    }
-
-    /// The prefix lengths that may match the packet's addresses.
-    #[inline]
-    fn lens(&mut self) -> (u128, u128) {
-        let cl = self.cl;
-        let (src, dst) = (self.pkt.src, self.pkt.dst);
-        *self.lens.get_or_insert_with(|| {
-            let lens = |p: &Option<Prune<A>>, a| p.as_ref().map_or(0, |p| p.lens(a));
-            (lens(&cl.src_prune, src), lens(&cl.dst_prune, dst))
-        })
     }
 
     /// Looks the packet up in tuple `j` (`t`); the first matching rule in

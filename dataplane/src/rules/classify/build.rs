@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::{BitAnd, Not};
 
 use super::ports::{self, PortSet};
-use super::prune::Prune;
+use super::prune::{prefix_within, Prune, PRUNE_MIN_TUPLES};
 use super::*;
 
 /// A port alternative whose blocks multiply (`sport blocks x dport
@@ -410,6 +410,8 @@ fn place<A: Addr>(
         max_rule: rule,
         index: HashMap::default(),
         buckets: Vec::new(),
+        src: Vec::new(),
+        dst: Vec::new(),
     });
     list.push(builds.len() - 1);
     builds.len() - 1
@@ -425,6 +427,11 @@ const SAMPLES: usize = 256;
 pub const COST_PROBE: u64 = 30;
 pub const COST_CALL: u64 = 15;
 pub const COST_RULE: u64 = 4;
+/// The two trie walks of tuple pruning, once per packet: acl1-10k costs
+/// ~80 ns a lookup (thread CPU time) at 1.3 probes where kube 10 000, one
+/// probe and no pruning, costs ~35 (`benches/classify.rs`, a loaded
+/// machine), which leaves 20–30 ns for the walks.
+pub const COST_PRUNE: u64 = 20;
 
 /// A tuple while the chain is compiled.
 struct TupleBuild<A: Addr> {
@@ -435,6 +442,9 @@ struct TupleBuild<A: Addr> {
     /// Buckets in order of first insertion.
     index: HashMap<Packed<A>, usize, ahash::RandomState>,
     buckets: Vec<(Packed<A>, Vec<Entry>)>,
+    /// The address prefixes of its rules (for tuple pruning).
+    src: Vec<(A, u32)>,
+    dst: Vec<(A, u32)>,
 }
 
 impl<A: Addr> Classifier<A> {
@@ -449,6 +459,17 @@ impl<A: Addr> Classifier<A> {
     /// [`Classifier::build`], choosing the index or the ordered scan as
     /// `mode` says.
     pub fn build_with(keys: &[ClassKey<A>], ifaces: &InterfaceTable, mode: BuildMode) -> Self {
+        Self::build_pruned(keys, ifaces, mode, None)
+    }
+
+    /// [`Classifier::build_with`]; `prune` forces tuple pruning on or off
+    /// (`None`: the cost model decides).
+    pub(super) fn build_pruned(
+        keys: &[ClassKey<A>],
+        ifaces: &InterfaceTable,
+        mode: BuildMode,
+        force: Option<bool>,
+    ) -> Self {
         assert!(keys.len() < u32::MAX as usize, "too many rules in a chain");
         let words = (ifaces.len() + 1).div_ceil(64);
         let mut sets = SetPool {
@@ -579,6 +600,15 @@ impl<A: Addr> Classifier<A> {
                 };
                 let t = &mut builds[t];
                 t.max_rule = rule;
+                for (list, m, v) in [
+                    (&mut t.src, mask.src, value.src),
+                    (&mut t.dst, mask.dst, value.dst),
+                ] {
+                    let p = prefix_within(v, m);
+                    if list.last() != Some(&p) {
+                        list.push(p);
+                    }
+                }
                 for &iif in iifs {
                     for &oif in oifs {
                         let mut v = value.and(&t.mask);
@@ -605,6 +635,22 @@ impl<A: Addr> Classifier<A> {
         let mut pool = Vec::new();
         let mut tuples = Vec::with_capacity(builds.len());
         let mut largest_bucket = 0;
+        let prune = match force {
+            Some(false) => None,
+            Some(true) => Some(()),
+            None => (builds.len() >= PRUNE_MIN_TUPLES && mode != BuildMode::Ordered).then_some(()),
+        }
+        .map(|()| {
+            let src: Vec<_> = builds
+                .iter_mut()
+                .map(|t| std::mem::take(&mut t.src))
+                .collect();
+            let dst: Vec<_> = builds
+                .iter_mut()
+                .map(|t| std::mem::take(&mut t.dst))
+                .collect();
+            Prune::build(&src, &dst)
+        });
         for tb in builds {
             let mut place = |entries: Vec<Entry>| {
                 let b = Bucket {
@@ -626,32 +672,16 @@ impl<A: Addr> Classifier<A> {
                 }
                 TupleLookup::Many(map)
             };
-            let bit = |m: A| match m.prefix_len() {
-                Some(l) if l > 0 => 1u128 << (l - 1),
-                _ => 0,
-            };
             tuples.push(Tuple {
                 mask: tb.mask,
                 filter: tb.filter,
                 min_rule: tb.min_rule,
                 max_rule: tb.max_rule,
-                src_bit: bit(tb.mask.src),
-                dst_bit: bit(tb.mask.dst),
                 lookup,
             });
         }
         pool.shrink_to_fit();
         tuples.shrink_to_fit();
-        let src_prune = Prune::build(&tuples, |t| t.src_bit, |k| k.src);
-        let dst_prune = Prune::build(&tuples, |t| t.dst_bit, |k| k.dst);
-        for t in &mut tuples {
-            if src_prune.is_none() {
-                t.src_bit = 0;
-            }
-            if dst_prune.is_none() {
-                t.dst_bit = 0;
-            }
-        }
 
         let mut c = Classifier {
             rules: keys.len(),
@@ -662,12 +692,20 @@ impl<A: Addr> Classifier<A> {
             filters: filters.items,
             port_sets: port_sets.items,
             sets: sets.sets,
-            src_prune,
-            dst_prune,
+            prune,
             ordered: None,
             residual: keys.iter().map(|k| k.residual).collect(),
             stats: ClassifierStats::default(),
         };
+        if c.prune.is_some() && force.is_none() {
+            // Kept when it saves more probes than its trie walks cost.
+            let (with, _) = c.estimate(keys, &samples);
+            let kept = c.prune.take();
+            let (without, _) = c.estimate(keys, &samples);
+            if with < without {
+                c.prune = kept;
+            }
+        }
         let ordered = match mode {
             BuildMode::Auto => {
                 let (index, scan) = c.estimate(keys, &samples);
@@ -680,8 +718,7 @@ impl<A: Addr> Classifier<A> {
             c.ordered = Some(keys.into());
             c.tuples = Vec::new();
             c.pool = Vec::new();
-            c.src_prune = None;
-            c.dst_prune = None;
+            c.prune = None;
         }
         c.stats = ClassifierStats {
             rules: keys.len(),
@@ -692,6 +729,7 @@ impl<A: Addr> Classifier<A> {
             verified: c.pool.iter().filter(|e| e.check != EXACT).count(),
             largest_bucket: if ordered { 0 } else { largest_bucket },
             ordered,
+            pruned: c.prune.is_some(),
             heap_bytes: c.heap_bytes(),
         };
         c
@@ -718,6 +756,9 @@ impl<A: Addr> Classifier<A> {
                 }
             }
             index += u64::from(cur.probes()) * COST_PROBE;
+            if self.prune.is_some() {
+                index += COST_PRUNE;
+            }
         }
         (index, scan)
     }
@@ -751,11 +792,7 @@ impl<A: Addr> Classifier<A> {
                 .ordered
                 .as_ref()
                 .map_or(0, |k| k.len() * size_of::<ClassKey<A>>())
-            + [&self.src_prune, &self.dst_prune]
-                .iter()
-                .filter_map(|p| p.as_ref())
-                .map(|p| p.lpm.memory_bytes() + p.lens.capacity() * size_of::<u128>())
-                .sum::<usize>()
+            + self.prune.as_ref().map_or(0, |p| p.memory_bytes())
             + self.ifaces.names.capacity() * size_of::<IfName>()
     }
 }

@@ -459,7 +459,15 @@ fn ipv6_addresses() {
             ..ClassKey::default()
         },
     ];
-    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+    let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+    let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    for c in [unpruned, pruned] {
+        ipv6_lookups(&keys, &t, &c);
+    }
+}
+
+fn ipv6_lookups(keys: &[ClassKey<u128>], t: &InterfaceTable, c: &Classifier<u128>) {
+    let net: u128 = 0x2001_0db8 << 96;
     let p = PacketKey::<u128> {
         src: net | 2,
         dst: net | 1,
@@ -479,9 +487,15 @@ fn ipv6_addresses() {
     for from in 0..4 {
         assert_eq!(
             c.first_from(&p, from),
-            reference_first_from(&keys, &t, &p, from)
+            reference_first_from(keys, t, &p, from)
         );
     }
+    let mut other = p;
+    other.dst = net << 1 | 1;
+    assert_eq!(
+        c.first_from(&other, 0),
+        reference_first_from(keys, t, &other, 0)
+    );
 }
 
 #[test]
@@ -745,13 +759,18 @@ proptest! {
         pkts in prop::collection::vec(packet(), 1..24),
     ) {
         let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
-        for p in &pkts {
-            assert_same(&keys, &t, &c, p)?;
-        }
-        for (i, k) in keys.iter().enumerate() {
-            let base = &pkts[i % pkts.len()];
-            for high in [false, true] {
-                assert_same(&keys, &t, &c, &aimed_at(k, &t, base, high))?;
+        // The same index with tuple pruning forced on and off.
+        let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+        let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+        for c in [&c, &pruned, &unpruned] {
+            for p in &pkts {
+                assert_same(&keys, &t, c, p)?;
+            }
+            for (i, k) in keys.iter().enumerate() {
+                let base = &pkts[i % pkts.len()];
+                for high in [false, true] {
+                    assert_same(&keys, &t, c, &aimed_at(k, &t, base, high))?;
+                }
             }
         }
         // The automatic choice (mostly the ordered scan for chains this
@@ -791,7 +810,9 @@ proptest! {
                 }
             })
             .collect();
-        let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
+        let pruned = n % 2 == 0;
+        let c = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(pruned));
+        prop_assert_eq!(c.prune.is_some(), pruned);
         let mut probes: Vec<PacketKey> = pkts.clone();
         for (i, k) in keys.iter().enumerate().step_by(7) {
             probes.push(aimed_at(k, &t, &pkts[i % pkts.len()], i % 2 == 0));
@@ -813,9 +834,9 @@ proptest! {
 }
 
 #[test]
-fn nested_prefixes_with_prefix_tracking() {
-    // Enough source prefix lengths for prefix tracking; nested prefixes of
-    // different lengths, later rules shorter.
+fn nested_prefixes_with_tuple_pruning() {
+    // Nested prefixes of different lengths, later rules shorter, some
+    // merged into tuples of shorter prefixes.
     let t = ifaces(&["eth0"]);
     let src = |a, len| ClassKey {
         src: Some(AddrMatch::prefix(a, len)),
@@ -830,8 +851,8 @@ fn nested_prefixes_with_prefix_tracking() {
         src(ip(192, 168, 0, 0), 16),
         src(ip(10, 0, 0, 0), 0),
     ];
-    let c = Classifier::build_with(&keys, &t, BuildMode::Indexed);
-    assert!(c.src_prune.is_some());
+    let c = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    assert!(c.prune.is_some());
     for (a, want) in [
         (ip(10, 1, 2, 3), 0),
         (ip(10, 1, 2, 200), 1),
@@ -891,4 +912,55 @@ fn shared_filters_are_the_tuples() {
     let mut far = p;
     far.src = ip(198, 51, 100, 1);
     assert_eq!(c.first_from(&far, 4), Some(4));
+}
+
+#[test]
+fn tuple_pruning_probes_only_tuples_that_can_match() {
+    // A rule for each (source, destination) prefix-length pair of 32, 24,
+    // 16 and 8 bits, longest first so that none joins another's tuple:
+    // 16 tuples, each with an early rule. A packet that
+    // only the last rule matches probes every tuple without pruning; with
+    // it, only the tuple of the one rule whose prefixes cover the packet.
+    let t = ifaces(&["eth0"]);
+    let rule = |a: u32, sl: u32, dl: u32| ClassKey {
+        src: Some(AddrMatch::prefix(a, sl)),
+        dst: Some(AddrMatch::prefix(a, dl)),
+        ..ClassKey::default()
+    };
+    let mut keys: Vec<ClassKey> = [32, 24, 16, 8]
+        .into_iter()
+        .flat_map(|s| [32, 24, 16, 8].map(|d| (s, d)))
+        .enumerate()
+        .map(|(k, (sl, dl))| rule(ip(20 + k as u8, 1, 2, 3), sl, dl))
+        .collect();
+    keys.push(rule(ip(99, 1, 2, 3), 32, 32));
+    let p = PacketKey {
+        src: ip(99, 1, 2, 3),
+        dst: ip(99, 1, 2, 3),
+        ..tcp_to(0, 1)
+    };
+    let pruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(true));
+    let unpruned = Classifier::build_pruned(&keys, &t, BuildMode::Indexed, Some(false));
+    assert_eq!(pruned.stats().tuples, 16);
+    let mut probes = Vec::new();
+    for c in [&pruned, &unpruned] {
+        let mut cur = c.cursor(&p);
+        assert_eq!(cur.first_from(0), Some(16));
+        probes.push(cur.probes());
+        assert_eq!(check_all_from(&keys, &t, c, &p), Some(16));
+    }
+    assert_eq!(probes, [1, 16], "probes with and without pruning");
+    // Inside rule 10's `30.1.0.0/16` on both sides (and no other rule's):
+    // one probe, where the walk without pruning stops after 11.
+    let q = PacketKey {
+        src: ip(30, 1, 9, 9),
+        dst: ip(30, 1, 9, 9),
+        ..p
+    };
+    for c in [&pruned, &unpruned] {
+        assert_eq!(check_all_from(&keys, &t, c, &q), Some(10));
+    }
+    let mut cur = pruned.cursor(&q);
+    assert_eq!(cur.first_from(0), Some(10));
+    assert_eq!(cur.probes(), 1);
 }

@@ -84,6 +84,9 @@ fn classbench_sets_classify_to_the_expected_rule() {
             "{name}: every match is in the classifier key"
         );
         let cl = forward.classifier.as_ref().unwrap();
+        if keys.len() > 5_000 {
+            assert!(cl.stats().pruned, "{name}: tuple pruning chosen");
+        }
         let every = if keys.len() > 5_000 { 16 } else { 1 };
         for kind in ["trace", "fwd.trace"] {
             let packets = trace(&dir().join(format!("{name}.{kind}")));
