@@ -203,6 +203,19 @@ impl Umem {
         }
     }
 
+    /// [`Umem::free`] of every frame of `ds` (a TX completion batch):
+    /// the free list grows by one copy of their chunk addresses.
+    #[inline]
+    pub fn free_slice(&mut self, ds: &[Desc]) {
+        for &d in ds {
+            debug_assert!(!self.free.contains(&self.base(d)), "double free of {d:?}");
+        }
+        let room = self.free.capacity() - self.free.len();
+        let mask = !(self.frame_size as u64 - 1);
+        self.free
+            .extend(ds[..ds.len().min(room)].iter().map(|d| d.addr & mask));
+    }
+
     /// Start of the chunk holding `d`.
     #[inline]
     pub fn base(&self, d: Desc) -> u64 {

@@ -578,10 +578,12 @@ impl Pipeline {
             };
             let n = port.tx(umem, q);
             out.counters.add(Counter::TxFrames, n as u64);
-            for d in q.drain(..).skip(n) {
+            // The refused tail, without stepping over the sent ones.
+            for &d in q.get(n..).unwrap_or_default() {
                 umem.free(d);
                 out.counters.inc(Counter::TxRingFull);
             }
+            q.clear();
         }
     }
 }

@@ -27,6 +27,10 @@ impl Core {
                     let routed = route_v4(snap, p, s, d, iif);
                     if p.meta.l4_off - p.meta.l3_off > wire::ipv4::HEADER_LEN as u16 {
                         self.ipv4_options(snap, umem, p, i, routed, now)
+                    } else if routed.is_ok() && p.dest == Dest::Forward {
+                        // The common packet straight to its path.
+                        b.forward |= 1u64 << i;
+                        continue;
                     } else {
                         routed
                     }

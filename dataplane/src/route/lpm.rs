@@ -6,8 +6,11 @@
 //!
 //! * The root is an array indexed by the top 16 bits of the key (8 bits for
 //!   tables of at most [`SMALL_TABLE`] prefixes, so that a `local` table with
-//!   a handful of addresses costs 1 KiB, not 256 KiB), as in DIR-24-8. An
-//!   entry is a value or a link to a node.
+//!   a handful of addresses costs 1 KiB, not 256 KiB; 18 bits above
+//!   [`LARGE_TABLE`] prefixes, Poptrie's "direct pointing" s = 18, where
+//!   the 1 MiB root is about what the nodes of such a table take anyway
+//!   and a /24 is found one node below the root instead of two), as in
+//!   DIR-24-8. An entry is a value or a link to a node.
 //! * Every node below covers the next 6 bits (64 children) in 24 bytes: a
 //!   bitmap of which of the 64 positions are links (`vector`), a bitmap of
 //!   where a new run of equal values starts (`leafvec`), and the indices of
@@ -18,8 +21,8 @@
 //!   lookup never backtracks; it reads one node per 6 bits until it meets a
 //!   value.
 //!
-//! IPv4 needs at most 1 root read and 3 nodes (16 + 6 + 6 + 4), IPv6 up to
-//! 19 nodes for a /128 and 8 for a /64. A lookup allocates nothing and
+//! IPv4 needs at most 1 root read and 3 nodes (16 + 6 + 6 + 4, or 18 + 6 +
+//! 6 + 2), IPv6 up to 19 nodes for a /128 and 8 for a /64. A lookup allocates nothing and
 //! cannot panic. Compared with plain 256-entry nodes, a node with a few
 //! distinct values takes ~30 bytes instead of 1 KiB, which keeps large
 //! tables in cache.
@@ -33,6 +36,10 @@ use std::marker::PhantomData;
 /// Tables with at most this many prefixes get an 8-bit root instead of a
 /// 16-bit one.
 pub const SMALL_TABLE: usize = 64;
+
+/// Tables with more than this many prefixes get an 18-bit root (1 MiB)
+/// instead of a 16-bit one (256 KiB).
+pub const LARGE_TABLE: usize = 4096;
 
 /// Largest value the trie can hold (values are stored `+ 1`, 0 meaning no
 /// route, and the top bit of a root entry marks a link).
@@ -49,7 +56,7 @@ const FANOUT: usize = 1 << STRIDE;
 pub trait LpmKey: Copy + Ord + fmt::Debug {
     /// Width of the key in bits.
     const BITS: u32;
-    /// The `width` bits (1..=16) that follow the first `skip` bits, as an
+    /// The `width` bits (1..=18) that follow the first `skip` bits, as an
     /// index; bits past the end of the key read as 0. `skip < BITS`.
     fn bits(self, skip: u32, width: u32) -> usize;
     /// The key with all but its first `len` bits cleared.
@@ -105,7 +112,7 @@ struct Node {
 /// An immutable longest-prefix-match table from prefixes to `u32` values.
 #[derive(Clone)]
 pub struct Lpm<K> {
-    /// Bits of the key that index the root: 8 or 16.
+    /// Bits of the key that index the root: 8, 16 or 18.
     root_bits: u32,
     /// `value + 1`, 0 for none, or `LINK | node`.
     root: Box<[u32]>,
@@ -234,17 +241,23 @@ impl<K: LpmKey> LpmBuilder<K> {
         self.entries.is_empty()
     }
 
-    pub fn build(mut self) -> Lpm<K> {
+    pub fn build(self) -> Lpm<K> {
+        self.build_with(None)
+    }
+
+    /// [`LpmBuilder::build`] with the root's width chosen by the caller
+    /// (tests: every width over the same prefixes) or by the table's size.
+    fn build_with(mut self, root_bits: Option<u32>) -> Lpm<K> {
         // By address, then length: a prefix precedes the prefixes it
         // contains, so expanding in this order lets longer ones overwrite
         // shorter ones. Stable, so dedup keeps the first inserted.
         self.entries.sort_by_key(|&(k, l, _)| (k, l));
         self.entries.dedup_by_key(|&mut (k, l, _)| (k, l));
-        let root_bits = if self.entries.len() <= SMALL_TABLE {
-            8
-        } else {
-            16
-        };
+        let root_bits = root_bits.unwrap_or(match self.entries.len() {
+            n if n <= SMALL_TABLE => 8,
+            n if n <= LARGE_TABLE => 16,
+            _ => 18,
+        });
         let mut b = Build {
             nodes: Vec::new(),
             leaves: Vec::new(),
@@ -376,11 +389,15 @@ mod tests {
     }
 
     fn build<K: LpmKey>(prefixes: &[(K, u8, u32)]) -> Lpm<K> {
+        build_root(prefixes, None)
+    }
+
+    fn build_root<K: LpmKey>(prefixes: &[(K, u8, u32)], root_bits: Option<u32>) -> Lpm<K> {
         let mut b = LpmBuilder::new();
         for &(p, l, v) in prefixes {
             b.insert(p, l, v);
         }
-        b.build()
+        b.build_with(root_bits)
     }
 
     /// Probes: each prefix's first and last address and their neighbours,
@@ -471,7 +488,7 @@ mod tests {
             b.insert(0x0a00_0000 | (i << 8) | 0x40, 28, 100_000 + i);
         }
         let t = b.build();
-        assert_eq!(t.root_bits, 16);
+        assert_eq!(t.root_bits, 18);
         assert_eq!(t.lookup(0x0a00_0305), Some(3));
         assert_eq!(t.lookup(0x0a00_0345), Some(100_003));
         assert_eq!(t.lookup(0x0a00_0355), Some(3));
@@ -511,9 +528,11 @@ mod tests {
             prefixes in prop::collection::vec(v4_prefix(), 0..200),
             random in prop::collection::vec(any::<u32>(), 0..50),
         ) {
-            let t = build(&prefixes);
-            for key in probes_v4(&prefixes, &random) {
-                prop_assert_eq!(t.lookup(key), oracle(&prefixes, key), "key {:#x}", key);
+            for bits in [None, Some(8), Some(16), Some(18)] {
+                let t = build_root(&prefixes, bits);
+                for key in probes_v4(&prefixes, &random) {
+                    prop_assert_eq!(t.lookup(key), oracle(&prefixes, key), "key {:#x} root {:?}", key, bits);
+                }
             }
         }
 
@@ -522,9 +541,11 @@ mod tests {
             prefixes in prop::collection::vec(v6_prefix(), 0..200),
             random in prop::collection::vec(any::<u128>(), 0..50),
         ) {
-            let t = build(&prefixes);
-            for key in probes_v6(&prefixes, &random) {
-                prop_assert_eq!(t.lookup(key), oracle(&prefixes, key), "key {:#x}", key);
+            for bits in [None, Some(8), Some(16), Some(18)] {
+                let t = build_root(&prefixes, bits);
+                for key in probes_v6(&prefixes, &random) {
+                    prop_assert_eq!(t.lookup(key), oracle(&prefixes, key), "key {:#x} root {:?}", key, bits);
+                }
             }
         }
     }

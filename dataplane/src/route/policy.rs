@@ -465,9 +465,19 @@ impl Policy {
         oif: Option<PortId>,
         mark: u32,
     ) -> RouteResult {
+        let mut rules = &self.v4_fast[..];
+        // The default rules' `local` and `main` first, as one table and
+        // without matching rule 0 (`from all`): the kernel's fib_lookup
+        // without custom rules. Neither answering, the rules after.
+        if let Some(fib) = &self.merged_v4 {
+            if let Some(r) = lookup_in_v4(fib, d) {
+                return r;
+            }
+            rules = rules.get(1..).unwrap_or_default();
+        }
         let dst = u32::from(d);
         let (iif, oif) = (if_code(iif), if_code(oif));
-        for rule in self.v4_fast.iter() {
+        for rule in rules {
             if !rule.always && !rule.matches(src, dst, iif, oif, mark) {
                 continue;
             }
@@ -477,29 +487,9 @@ impl Policy {
                 Action::Lookup(None) => continue,
                 Action::LookupMerged => self.merged_v4.as_ref(),
             };
-            let Some(fib) = fib else {
-                continue;
-            };
-            let Some(nh) = fib.lookup_v4(d).and_then(|id| fib.next_hop(id)) else {
-                continue;
-            };
-            // As result_of, with the next hop built from its 4 bytes: the
-            // copy of a whole `IpAddr` out of an `Option` compiles to
-            // overlapping stores that stall store forwarding.
-            return match nh.kind {
-                NextHopKind::Unicast { via, dev } => RouteResult::Forward {
-                    port: dev,
-                    next_hop: IpAddr::V4(match via {
-                        Some(IpAddr::V4(g)) => g,
-                        _ => d,
-                    }),
-                },
-                NextHopKind::Throw => continue,
-                _ => match result_of(nh, IpAddr::V4(d)) {
-                    Some(r) => r,
-                    None => continue,
-                },
-            };
+            if let Some(r) = fib.and_then(|fib| lookup_in_v4(fib, d)) {
+                return r;
+            }
         }
         RouteResult::NoRoute
     }
@@ -644,6 +634,34 @@ struct CompiledV4 {
     /// As [`Compiled::always`].
     always: bool,
     action: Action,
+}
+
+/// The decision of one table for IPv4 destination `d`: `None` when it has
+/// no route or its route does not decide (the rule walk goes on).
+#[inline(always)]
+fn lookup_in_v4(fib: &Fib, d: std::net::Ipv4Addr) -> Option<RouteResult> {
+    fib.lookup_v4(d)
+        .and_then(|id| fib.next_hop(id))
+        .and_then(|nh| result_v4(nh, d))
+}
+
+/// [`result_of`] for IPv4, the next hop built from its 4 bytes: the copy
+/// of a whole `IpAddr` out of an `Option` compiles to overlapping stores
+/// that stall store forwarding. `None`: the rule walk goes on (a throw
+/// route, a route type that does not decide).
+#[inline(always)]
+fn result_v4(nh: &NextHop, d: std::net::Ipv4Addr) -> Option<RouteResult> {
+    match nh.kind {
+        NextHopKind::Unicast { via, dev } => Some(RouteResult::Forward {
+            port: dev,
+            next_hop: IpAddr::V4(match via {
+                Some(IpAddr::V4(g)) => g,
+                _ => d,
+            }),
+        }),
+        NextHopKind::Throw => None,
+        _ => result_of(nh, IpAddr::V4(d)),
+    }
 }
 
 /// An interface as a number: 0 for none (`lo`, unbound), port + 1.

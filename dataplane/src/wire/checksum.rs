@@ -179,6 +179,17 @@ pub fn ttl_decremented(hc: u16) -> u16 {
     !((acc & 0xffff) + (acc >> 16)) as u16
 }
 
+/// [`ttl_decremented`] on the checksum field as read in native byte order
+/// (`u16::from_ne_bytes`), the result to be written back the same way:
+/// the one's complement sum of byte-swapped words is the swapped sum
+/// (RFC 1071 §2(B)), so only the constant is swapped; no byte swaps.
+#[inline]
+pub fn ttl_decremented_ne(hc: u16) -> u16 {
+    const STEP: u32 = u16::from_ne_bytes(0xfeffu16.to_be_bytes()) as u32;
+    let acc = (!hc) as u32 + STEP;
+    !((acc & 0xffff) + (acc >> 16)) as u16
+}
+
 /// RFC 1624 eqn. 3 for an aligned 32-bit field (an IPv4 address, or two
 /// adjacent ports): both 16-bit halves at once.
 #[inline]
@@ -342,6 +353,13 @@ mod tests {
         fn ttl_decremented_is_update16(hc in any::<u16>(), ttl in 1u8.., proto in any::<u8>()) {
             let old = u16::from_be_bytes([ttl, proto]);
             prop_assert_eq!(ttl_decremented(hc), update16(hc, old, old - 0x100));
+        }
+
+        /// The native-order shortcut is the big-endian one, byte for byte.
+        #[test]
+        fn ttl_decremented_ne_is_ttl_decremented(hc in any::<u16>()) {
+            let ne = u16::from_ne_bytes(hc.to_be_bytes());
+            prop_assert_eq!(ttl_decremented_ne(ne).to_ne_bytes(), ttl_decremented(hc).to_be_bytes());
         }
 
         #[test]

@@ -353,8 +353,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
                 return 0;
             }
             h[8] -= 1;
-            let c = checksum::ttl_decremented(u16::from_be_bytes([h[10], h[11]]));
-            h[10..12].copy_from_slice(&c.to_be_bytes());
+            let c = checksum::ttl_decremented_ne(u16::from_ne_bytes([h[10], h[11]]));
+            h[10..12].copy_from_slice(&c.to_ne_bytes());
             return h[8];
         }
         let ttl = self.ttl().saturating_sub(1);
