@@ -290,9 +290,8 @@ pub(super) fn route_v6(
         p.dest = Dest::Multicast;
         return Ok(());
     }
-    let key = FlowKey::forward(IpAddr::V6(s), IpAddr::V6(d), iif).with_mark(p.mark);
     p.routed_with = (p.meta.dst, p.mark);
-    match snap.net.router.lookup(&key) {
+    match snap.net.router.lookup_v6_input(s, d, iif, p.mark) {
         RouteResult::Local | RouteResult::Broadcast { .. } => p.dest = Dest::Local,
         RouteResult::Forward { port, next_hop } => {
             p.dest = Dest::Forward;

@@ -135,16 +135,19 @@ impl<K: LpmKey> Lpm<K> {
         let mut node = self.nodes.get((e & !LINK) as usize)?;
         let mut depth = self.root_bits;
         while depth < K::BITS {
-            let v = key.bits(depth, STRIDE) as u32;
-            // Positions 0..=v.
-            let upto = u64::MAX >> (63 - v);
-            if node.vector >> v & 1 != 0 {
-                let i = node.base1 as usize + (node.vector & upto).count_ones() as usize;
-                node = self.nodes.get(i.checked_sub(1)?)?;
+            // Positions 0..=v moved to the top: bit v is the sign bit, and
+            // the ones counted are those at or below v.
+            let up = 63 - key.bits(depth, STRIDE) as u32;
+            let links = node.vector << up;
+            // `i - 1` wrapping: 0 (never, for a well-built node) becomes
+            // usize::MAX, which `get` refuses, so one check serves both.
+            if (links as i64) < 0 {
+                let i = node.base1 as usize + links.count_ones() as usize;
+                node = self.nodes.get(i.wrapping_sub(1))?;
                 depth += STRIDE;
             } else {
-                let i = node.base0 as usize + (node.leafvec & upto).count_ones() as usize;
-                return self.leaves.get(i.checked_sub(1)?)?.checked_sub(1);
+                let i = node.base0 as usize + (node.leafvec << up).count_ones() as usize;
+                return self.leaves.get(i.wrapping_sub(1))?.checked_sub(1);
             }
         }
         None

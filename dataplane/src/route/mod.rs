@@ -189,6 +189,20 @@ impl Router {
             .lookup_v4_parts(&self.tables, u32::from(s), d, Some(iif), None, mark)
     }
 
+    /// [`Router::lookup`] of a received IPv6 packet (`FlowKey::forward(s,
+    /// d, iif).with_mark(mark)`), the key built only when the rules are
+    /// walked.
+    #[inline]
+    pub fn lookup_v6_input(
+        &self,
+        s: std::net::Ipv6Addr,
+        d: std::net::Ipv6Addr,
+        iif: PortId,
+        mark: u32,
+    ) -> RouteResult {
+        self.policy.lookup_v6_input(&self.tables, s, d, iif, mark)
+    }
+
     /// Like [`Router::lookup`], also naming the deciding rule and table
     /// (for `sluice route get` and tests).
     pub fn decide(&self, key: &FlowKey) -> Decision {

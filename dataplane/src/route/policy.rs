@@ -422,22 +422,54 @@ impl Policy {
     /// path's lookup.
     #[inline]
     fn lookup_v6(&self, tables: &Tables, key: &FlowKey, d: std::net::Ipv6Addr) -> RouteResult {
-        let mut rules = &self.v6[..];
-        if let Some(fib) = &self.merged_v6 {
-            if let Some(r) = fib
-                .lookup_v6(d)
-                .and_then(|id| fib.next_hop(id))
-                .and_then(|nh| result_of(nh, IpAddr::V6(d)))
-            {
-                return r;
+        match self.merged_v6_first(d) {
+            Ok(r) => r,
+            Err([]) => RouteResult::NoRoute,
+            Err(rules) => walk_v6(rules, tables, key, d).0,
+        }
+    }
+
+    /// [`Policy::lookup_v6`] of a received packet (`FlowKey::forward(s, d,
+    /// iif).with_mark(mark)`): the key is built only when the merged
+    /// `local` and `main` do not decide. Inlined into the receive path, as
+    /// [`Policy::lookup_v4_parts`].
+    #[inline(always)]
+    pub(crate) fn lookup_v6_input(
+        &self,
+        tables: &Tables,
+        s: std::net::Ipv6Addr,
+        d: std::net::Ipv6Addr,
+        iif: PortId,
+        mark: u32,
+    ) -> RouteResult {
+        match self.merged_v6_first(d) {
+            Ok(r) => r,
+            Err([]) => RouteResult::NoRoute,
+            Err(rules) => {
+                let key = FlowKey::forward(IpAddr::V6(s), IpAddr::V6(d), iif).with_mark(mark);
+                walk_v6(rules, tables, &key, d).0
             }
-            // Neither table answered (or `main` threw): the rules after.
-            rules = rules.get(2..).unwrap_or_default();
         }
-        if rules.is_empty() {
-            return RouteResult::NoRoute;
+    }
+
+    /// The merged `local` and `main` tables' decision for `d` (without
+    /// matching rule 0, `from all`: the kernel's fib6_lookup without
+    /// custom rules), or the rules still to walk: all of them when the
+    /// tables do not merge, those after `main` when neither answered (or
+    /// `main` threw).
+    #[inline(always)]
+    fn merged_v6_first(&self, d: std::net::Ipv6Addr) -> Result<RouteResult, &[Compiled]> {
+        let Some(fib) = &self.merged_v6 else {
+            return Err(&self.v6[..]);
+        };
+        match fib
+            .lookup_v6(d)
+            .and_then(|id| fib.next_hop(id))
+            .and_then(|nh| result_v6(nh, d))
+        {
+            Some(r) => Ok(r),
+            None => Err(self.v6.get(2..).unwrap_or_default()),
         }
-        walk_v6(rules, tables, key, d).0
     }
 
     /// [`Policy::walk`] for IPv4 with 32-bit arithmetic and without
@@ -652,15 +684,39 @@ fn lookup_in_v4(fib: &Fib, d: std::net::Ipv4Addr) -> Option<RouteResult> {
 #[inline(always)]
 fn result_v4(nh: &NextHop, d: std::net::Ipv4Addr) -> Option<RouteResult> {
     match nh.kind {
-        NextHopKind::Unicast { via, dev } => Some(RouteResult::Forward {
+        NextHopKind::Unicast { via: None, dev } => Some(RouteResult::Forward {
             port: dev,
-            next_hop: IpAddr::V4(match via {
-                Some(IpAddr::V4(g)) => g,
-                _ => d,
-            }),
+            next_hop: IpAddr::V4(d),
+        }),
+        NextHopKind::Unicast {
+            via: Some(IpAddr::V4(g)),
+            dev,
+        } => Some(RouteResult::Forward {
+            port: dev,
+            next_hop: IpAddr::V4(g),
         }),
         NextHopKind::Throw => None,
         _ => result_of(nh, IpAddr::V4(d)),
+    }
+}
+
+/// [`result_v4`] for IPv6.
+#[inline(always)]
+fn result_v6(nh: &NextHop, d: std::net::Ipv6Addr) -> Option<RouteResult> {
+    match nh.kind {
+        NextHopKind::Unicast { via: None, dev } => Some(RouteResult::Forward {
+            port: dev,
+            next_hop: IpAddr::V6(d),
+        }),
+        NextHopKind::Unicast {
+            via: Some(IpAddr::V6(g)),
+            dev,
+        } => Some(RouteResult::Forward {
+            port: dev,
+            next_hop: IpAddr::V6(g),
+        }),
+        NextHopKind::Throw => None,
+        _ => result_of(nh, IpAddr::V6(d)),
     }
 }
 
