@@ -110,15 +110,20 @@ fn a_client_that_does_not_read_loses_answers_counted() {
     lab.assert_balanced();
 }
 
-#[test]
-fn the_clients_frames_leave_as_they_are_past_the_rules() {
-    let (mut lab, link) = lab();
-    let discover = eth(
+/// A DHCPDISCOVER as the client sends it from the wan port's MAC.
+fn discover() -> Vec<u8> {
+    eth(
         MacAddr([0xff; 6]),
         rmac(1),
         EtherType::IPV4,
         &V4::udp("0.0.0.0", "255.255.255.255", 68, 67, &[1; 300]).ip(),
-    );
+    )
+}
+
+#[test]
+fn the_clients_frames_leave_as_they_are_past_the_rules() {
+    let (mut lab, link) = lab();
+    let discover = discover();
     assert!(link.send(lab.port("wan"), &discover));
     lab.run();
     assert_eq!(lab.recv("wan"), vec![discover]);
@@ -133,12 +138,7 @@ fn the_clients_frames_leave_as_they_are_past_the_rules() {
 #[test]
 fn a_client_frame_for_a_port_that_does_not_exist_is_counted_lost() {
     let (mut lab, link) = lab();
-    let discover = eth(
-        MacAddr([0xff; 6]),
-        rmac(1),
-        EtherType::IPV4,
-        &V4::udp("0.0.0.0", "255.255.255.255", 68, 67, &[1; 300]).ip(),
-    );
+    let discover = discover();
     assert!(link.send(sluice_dataplane::io::PortId(7), &discover));
     lab.run();
     assert!(lab.recv("wan").is_empty() && lab.recv("lan").is_empty());
