@@ -205,7 +205,13 @@ struct Queue {
     /// Index into `runs` of the run that ends highest (the tail).
     tail: u8,
     used: bool,
+    /// Neighbours in the expiry list (creation order; [`NIL`]: none).
+    prev: u32,
+    next: u32,
 }
+
+/// No queue (the expiry list's ends).
+const NIL: u32 = u32::MAX;
 
 impl Queue {
     fn empty() -> Queue {
@@ -235,6 +241,8 @@ impl Queue {
             npieces: 0,
             tail: 0,
             used: false,
+            prev: NIL,
+            next: NIL,
         }
     }
 }
@@ -261,7 +269,11 @@ pub struct Defrag6 {
     high_thresh: usize,
     mem: usize,
     timeout: u64,
-    cursor: usize,
+    /// The expiry list: live queues oldest first. Every datagram gets the
+    /// same timeout from its first fragment, so creation order is expiry
+    /// order (the kernel arms a timer per queue).
+    head: u32,
+    tail: u32,
 }
 
 impl Defrag6 {
@@ -284,7 +296,8 @@ impl Defrag6 {
             high_thresh,
             mem: 0,
             timeout: u64::from(timeout_secs) * NS,
-            cursor: 0,
+            head: NIL,
+            tail: NIL,
         }
     }
 
@@ -363,6 +376,12 @@ impl Defrag6 {
                 q.key = key;
                 q.expires = now + self.timeout;
                 q.used = true;
+                q.prev = self.tail;
+                match self.tail {
+                    NIL => self.head = qi,
+                    t => self.queues[t as usize].next = qi,
+                }
+                self.tail = qi;
                 self.index.insert(key, qi);
                 self.mem += QUEUE_COST;
                 qi as usize
@@ -515,14 +534,15 @@ impl Defrag6 {
             pos += n;
         }
         dg.len = total;
-        dg.frag_max_size = (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16;
-        dg.hlen = hlen;
-        dg.nhoff = usize::from(q.nhoff);
+        let sh = &mut dg.shape;
+        sh.frag_max_size = (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16;
+        sh.hlen = hlen;
+        sh.nhoff = usize::from(q.nhoff);
         // Offset order (they cover the datagram without overlap).
         let n = usize::from(q.npieces);
-        dg.pieces[..n].copy_from_slice(&q.pieces[..n]);
-        dg.pieces[..n].sort_unstable_by_key(|r| r.start);
-        dg.npieces = n;
+        sh.pieces[..n].copy_from_slice(&q.pieces[..n]);
+        sh.pieces[..n].sort_unstable_by_key(|r| r.start);
+        sh.npieces = n;
         Gather::Complete
     }
 
@@ -543,24 +563,36 @@ impl Defrag6 {
             self.mem -= BLOCK;
         }
         q.used = false;
+        let (prev, next) = (q.prev, q.next);
+        (q.prev, q.next) = (NIL, NIL);
+        match prev {
+            NIL => self.head = next,
+            p => self.queues[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.queues[n as usize].prev = prev,
+        }
+        let q = &self.queues[qi];
         self.mem -= QUEUE_COST;
         self.index.remove(&q.key);
         self.free_queues.push(qi as u32);
     }
 
-    /// Gives up datagrams whose timeout passed, looking at no more than
-    /// `budget` queues; calls `f` for each one given up.
+    /// Gives up datagrams whose timeout passed, oldest first, at most
+    /// `budget` of them; calls `f` for each one given up.
     pub fn expire(&mut self, now: u64, budget: usize, mut f: impl FnMut(Expired)) {
-        let n = self.queues.len();
-        for _ in 0..budget.min(n) {
-            let qi = self.cursor;
-            self.cursor = (self.cursor + 1) % n;
-            let q = &self.queues[qi];
-            if q.used && q.expires <= now {
-                let first_in = q.first_in;
-                self.kill(qi);
-                f(Expired { first_in });
+        for _ in 0..budget {
+            let qi = self.head;
+            let Some(q) = self.queues.get(qi as usize) else {
+                return;
+            };
+            if q.expires > now {
+                return;
             }
+            let first_in = q.first_in;
+            self.kill(qi as usize);
+            f(Expired { first_in });
         }
     }
 }
@@ -670,12 +702,124 @@ fn thdr_truncated(pkt: &[u8], fhoff: usize) -> bool {
 pub struct Datagram {
     buf: Box<[u8]>,
     len: usize,
+    shape: Shape,
+}
+
+/// How a reassembled datagram came (`frag_max_size` and the skb's
+/// `frag_list` geometry): what output needs to send it as it came, apart
+/// from its bytes (the pipeline keeps the bytes in a jumbo frame, where
+/// the stages may rewrite them).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
     frag_max_size: u16,
+    /// The unfragmentable part's length (IPv6 header and the extension
+    /// headers before the fragment header).
     hlen: usize,
+    /// Offset of the next-header byte that named the fragment header.
     nhoff: usize,
     /// The fragments it came in, (offset, end) in offset order.
     pieces: [Run; PIECES],
     npieces: usize,
+}
+
+impl Shape {
+    /// No datagram.
+    pub const EMPTY: Shape = Shape {
+        frag_max_size: 0,
+        hlen: 0,
+        nhoff: 0,
+        pieces: [Run { start: 0, end: 0 }; PIECES],
+        npieces: 0,
+    };
+
+    /// `IP6CB(skb)->frag_max_size`: 40 + the largest fragment payload.
+    pub fn frag_max_size(&self) -> u16 {
+        self.frag_max_size
+    }
+
+    /// How many fragments it came in.
+    pub fn pieces(&self) -> usize {
+        self.npieces
+    }
+
+    /// `ip6_finish_output` and `ip6_fragment` for a datagram of `len`
+    /// bytes and a route of MTU `mtu`: `Ok(false)` when it leaves whole
+    /// (no longer than the route's MTU nor than `frag_max_size`: an
+    /// atomic fragment leaves without its fragment header), `Ok(true)`
+    /// when it leaves in the fragments it came in
+    /// ([`Shape::fragment`]), `Err(mtu)` when they do not fit the route
+    /// (a packet too big with that MTU).
+    pub fn split(&self, len: usize, mtu: usize) -> Result<bool, usize> {
+        let fms = usize::from(self.frag_max_size);
+        if len <= mtu && len <= fms {
+            return Ok(false);
+        }
+        if fms > mtu {
+            return Err(mtu);
+        }
+        Ok(true)
+    }
+
+    /// Fragment `k` of the datagram `dg` (from its IPv6 header, as it is
+    /// now: the stages may have rewritten it) into `out` with
+    /// identification `id` — the fast path of `ip6_fragment` over the
+    /// reassembled skb's `frag_list`: the fragments as they came (offsets
+    /// and lengths), each behind the unfragmentable headers and a new
+    /// fragment header. Returns its length; 0 past the last, when `out`
+    /// is too small or `dg` too short.
+    pub fn fragment(&self, dg: &[u8], k: usize, id: u32, out: &mut [u8]) -> usize {
+        let Some((h, start, end)) = self.fragment_head(dg, k, id, out) else {
+            return 0;
+        };
+        let len = h + end - start;
+        match (out.get_mut(h..len), dg.get(start..end)) {
+            (Some(o), Some(d)) => {
+                o.copy_from_slice(d);
+                len
+            }
+            _ => 0,
+        }
+    }
+
+    /// The head of fragment `k` (see [`Shape::fragment`]): the
+    /// unfragmentable headers of `head` (the datagram's first bytes, at
+    /// least [`Shape::head_len`] of them) and a new fragment header,
+    /// written to `out`, with the piece's payload length set. Returns the
+    /// head's length and the piece's data as a range of the datagram
+    /// (`None` past the last piece or when a buffer is too short): the
+    /// caller copies the data after the head.
+    pub fn fragment_head(
+        &self,
+        head: &[u8],
+        k: usize,
+        id: u32,
+        out: &mut [u8],
+    ) -> Option<(usize, usize, usize)> {
+        if k >= self.npieces {
+            return None;
+        }
+        let Run { start, end } = self.pieces[k];
+        let (start, end) = (start as usize, end as usize);
+        let hlen = self.hlen;
+        let h = hlen + FRAGMENT_HEADER_LEN;
+        let head = head.get(..hlen)?;
+        let out = out.get_mut(..h)?;
+        out[..hlen].copy_from_slice(head);
+        out[self.nhoff] = IpProtocol::IPV6_FRAG.0;
+        out[4..6].copy_from_slice(&((h + end - start - HEADER_LEN) as u16).to_be_bytes());
+        let f = &mut out[hlen..h];
+        f[0] = head[self.nhoff];
+        f[1] = 0;
+        let more = k + 1 < self.npieces;
+        f[2..4].copy_from_slice(&((start as u16) | u16::from(more)).to_be_bytes());
+        f[4..8].copy_from_slice(&id.to_be_bytes());
+        Some((h, hlen + start, hlen + end))
+    }
+
+    /// The unfragmentable part's length (at most [`BLOCK`]).
+    pub fn head_len(&self) -> usize {
+        self.hlen
+    }
 }
 
 impl Default for Datagram {
@@ -689,11 +833,7 @@ impl Datagram {
         Datagram {
             buf: vec![0; HEADER_LEN + MAX_PLEN].into_boxed_slice(),
             len: 0,
-            frag_max_size: 0,
-            hlen: 0,
-            nhoff: 0,
-            pieces: [Run { start: 0, end: 0 }; PIECES],
-            npieces: 0,
+            shape: Shape::EMPTY,
         }
     }
 
@@ -702,60 +842,29 @@ impl Datagram {
         &self.buf[..self.len]
     }
 
+    /// How it came.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
     /// `IP6CB(skb)->frag_max_size`: 40 + the largest fragment payload.
     pub fn frag_max_size(&self) -> u16 {
-        self.frag_max_size
+        self.shape.frag_max_size
     }
 
     /// How many fragments it came in.
     pub fn pieces(&self) -> usize {
-        self.npieces
+        self.shape.npieces
     }
 
-    /// `ip6_finish_output` and `ip6_fragment` for a route of MTU `mtu`:
-    /// `Ok(false)` when it leaves whole (no longer than the route's MTU
-    /// nor than `frag_max_size`: an atomic fragment leaves without its
-    /// fragment header), `Ok(true)` when it leaves in the fragments it
-    /// came in ([`Datagram::fragment`]), `Err(mtu)` when they do not fit
-    /// the route (a packet too big with that MTU).
+    /// [`Shape::split`] of this datagram.
     pub fn split(&self, mtu: usize) -> Result<bool, usize> {
-        let fms = usize::from(self.frag_max_size);
-        if self.len <= mtu && self.len <= fms {
-            return Ok(false);
-        }
-        if fms > mtu {
-            return Err(mtu);
-        }
-        Ok(true)
+        self.shape.split(self.len, mtu)
     }
 
-    /// Fragment `k` into `out` with identification `id` — the fast path
-    /// of `ip6_fragment` over the reassembled skb's `frag_list`: the
-    /// fragments as they came (offsets and lengths), each behind the
-    /// first fragment's unfragmentable headers and a new fragment header.
-    /// Returns its length; 0 past the last or when `out` is too small.
+    /// [`Shape::fragment`] of this datagram.
     pub fn fragment(&self, k: usize, id: u32, out: &mut [u8]) -> usize {
-        if k >= self.npieces {
-            return 0;
-        }
-        let Run { start, end } = self.pieces[k];
-        let (start, end) = (start as usize, end as usize);
-        let hlen = self.hlen;
-        let len = hlen + FRAGMENT_HEADER_LEN + end - start;
-        let Some(out) = out.get_mut(..len) else {
-            return 0;
-        };
-        out[..hlen].copy_from_slice(&self.buf[..hlen]);
-        out[self.nhoff] = IpProtocol::IPV6_FRAG.0;
-        out[4..6].copy_from_slice(&((len - HEADER_LEN) as u16).to_be_bytes());
-        let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
-        f[0] = self.buf[self.nhoff];
-        f[1] = 0;
-        let more = k + 1 < self.npieces;
-        f[2..4].copy_from_slice(&((start as u16) | u16::from(more)).to_be_bytes());
-        f[4..8].copy_from_slice(&id.to_be_bytes());
-        out[hlen + FRAGMENT_HEADER_LEN..].copy_from_slice(&self.buf[hlen + start..hlen + end]);
-        len
+        self.shape.fragment(self.bytes(), k, id, out)
     }
 }
 

@@ -285,6 +285,11 @@ counters! {
     /// A non-last fragment not a multiple of 8 bytes long: its datagram is
     /// dropped and it goes on unreassembled, as the kernel lets it.
     DefragUnaligned = ("defrag.unaligned", Info),
+    /// A whole datagram with no jumbo frame free to hold it
+    /// (`crate::io::JUMBO_SLOTS` per worker).
+    DefragNoBuffer = ("defrag.no_buffer", Drop),
+    /// Reassembled datagrams sent on in the fragments they came in.
+    DefragRefragmented = ("defrag.refragmented", Info),
 
     // Neighbours (net/core/neighbour.c).
     NeighUnresDiscard = ("neigh.unres_discard", Drop),

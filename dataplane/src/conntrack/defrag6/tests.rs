@@ -482,3 +482,31 @@ fn too_many_fragments() {
     let g = d.gather(&frags[PIECES], 0, 1, 0, &mut buf);
     assert_eq!(g, Gather::Drop(Counter::DefragTooManyFragments));
 }
+
+#[test]
+fn expiry_goes_oldest_first_past_completed_datagrams() {
+    let data = udp(3000);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    for (id, t) in [(1, 0), (2, 1), (3, 2)] {
+        assert_eq!(
+            d.gather(&cut(id, &data, 1448)[0], 0, 1, t * S, &mut buf),
+            Gather::Stolen
+        );
+    }
+    // The middle one completes: out of the list.
+    let f = cut(2, &data, 1448);
+    assert_eq!(d.gather(&f[1], 0, 1, 3 * S, &mut buf), Gather::Stolen);
+    assert_eq!(d.gather(&f[2], 0, 1, 3 * S, &mut buf), Gather::Complete);
+    let mut gone = 0;
+    d.expire(61 * S, 8, |_| gone += 1);
+    assert_eq!((gone, d.queued()), (1, 1));
+    d.expire(62 * S, 8, |_| gone += 1);
+    assert_eq!((gone, d.queued(), d.mem()), (2, 0, 0));
+    // Bounded per call.
+    for id in 10..20 {
+        d.gather(&cut(id, &data, 1448)[0], 0, 1, 100 * S, &mut buf);
+    }
+    d.expire(200 * S, 4, |_| gone += 1);
+    assert_eq!((gone, d.queued()), (6, 6));
+}
