@@ -13,33 +13,22 @@
 //! and the fragments it came in: [`Datagram::split`] and
 //! [`Datagram::fragment`] are the output side.
 //!
-//! **Status: not wired into the pipeline yet.** The pipeline's defrag
-//! point is still a no-op (see `pipeline/hooks.rs`); this module and its
-//! unit tests are the reassembler the point is meant to call. What wiring
-//! needs, as far as this work got:
-//!
-//! * A reassembled datagram is mostly larger than one UMEM frame (2 KiB),
-//!   and the pipeline carries one frame per packet. One way: the packet is
-//!   the *first* fragment's frame with its fragment header cut out and the
-//!   payload length of the whole, plus a handle to the datagram kept here
-//!   (the queue not freed until output); stages that read past the first
-//!   fragment — conntrack's checksum check over the whole UDP/TCP
-//!   payload, the `length` match (from the metadata) — read the datagram
-//!   here; output sends the first piece from the frame and the rest from
-//!   the arena ([`Datagram::fragment`] with a new identification), or the
-//!   packet too big of `ip6_pkt_too_big` when `frag_max_size` exceeds the
-//!   route's MTU.
-//! * Only when an ip6tables rule needs conntrack (the kernel registers
-//!   `nf_defrag_ipv6` with conntrack, per namespace): the
-//!   `v6_frag_flags`-style differential cases without conntrack must keep
-//!   seeing fragments one by one.
-//! * `user`: PREROUTING and OUTPUT apart, plus the zone; `iif`: the port.
-//! * Fragments of one datagram reach one worker when the NIC hashes on
-//!   addresses only (whether a NIC hashing on ports treats every fragment,
-//!   the first one with its ports included, as address-only is the NIC's
-//!   choice, not checked here); otherwise they must be handed to one owner
-//!   chosen by (source, destination) as conntrack hands packets off, and
-//!   counted.
+//! **Status: wired** (`crate::pipeline::defrag`): the pipeline's defrag
+//! point calls [`Defrag6::gather`] when IPv6 is tracked (user: PREROUTING
+//! or OUTPUT, zone 0; `iif`: the port), the fragment's frame goes back to
+//! the arena at once, a whole datagram becomes one packet in a jumbo frame
+//! of the UMEM arena (larger than a 2 KiB chunk) that every stage reads as
+//! any frame, with its [`Shape`] kept beside it; output cuts it again with
+//! [`Shape::fragment_head`] and a new identification, or answers packet
+//! too big before FORWARD when `frag_max_size` exceeds the route's MTU
+//! (`ip6_pkt_too_big`). [`Defrag6::expire`] runs from the worker's poll
+//! turn. Fragments of one datagram must reach one worker (addresses-only
+//! RSS does it; whether a NIC hashing on ports treats every fragment,
+//! the first one with its ports included, as address-only is the NIC's
+//! choice, not checked here); a reassembled datagram whose flow another
+//! worker owns is too big for the handoff ring and is dropped there,
+//! counted (`handoff.too_big`). Not done: the ICMPv6 time exceeded of an
+//! expired datagram ([`Expired::first_in`]).
 //!
 //! What the kernel does, and here:
 //!

@@ -66,8 +66,10 @@ pub const HEADROOM: u32 = 256;
 /// never go to a port's ring: the pipeline splits them on output.
 pub const JUMBO_SLOTS: usize = 64;
 /// Bytes of one jumbo slot: the headroom, a link-layer header with two
-/// VLAN tags and the largest IPv6 packet (40 + 65 535 bytes), rounded up.
-pub const JUMBO_SIZE: usize = 72 * 1024;
+/// VLAN tags and the largest IPv6 packet (40 + 65 535 bytes), rounded up
+/// (zeroed pages from the allocator: untouched slots cost no memory).
+/// A power of two, so that slots stay aligned to any chunk size.
+pub const JUMBO_SIZE: usize = 128 * 1024;
 
 /// A frame: `len` bytes at byte address `addr` of the [`Umem`]
 /// (`struct xdp_desc`).
@@ -159,7 +161,7 @@ impl Umem {
     /// at least 512, as aligned-mode AF_XDP requires 2048 or 4096).
     pub fn new(frames: u32, frame_size: u32) -> Umem {
         assert!(
-            frame_size.is_power_of_two() && frame_size >= 512,
+            frame_size.is_power_of_two() && frame_size >= 512 && frame_size as usize <= JUMBO_SIZE,
             "frame size must be a power of two >= 512"
         );
         let total = frames as usize * frame_size as usize;
@@ -251,11 +253,19 @@ impl Umem {
     /// Returns the chunk (or jumbo slot) holding `d` to the free list.
     #[inline]
     pub fn free(&mut self, d: Desc) {
-        if self.is_jumbo(d) {
+        if self.base(d) >= self.len as u64 {
             return self.free_jumbo(d);
         }
-        let base = self.base(d);
+        self.free_chunk(d);
+    }
+
+    /// [`Umem::free`] for a frame known to be a chunk's: what a port
+    /// gives back (a port never holds a jumbo frame).
+    #[inline]
+    pub(crate) fn free_chunk(&mut self, d: Desc) {
+        debug_assert!(!self.is_jumbo(d), "a jumbo frame at a port: {d:?}");
         debug_assert!(self.free.len() < self.frames(), "double free of {d:?}");
+        let base = self.base(d);
         debug_assert!(!self.free.contains(&base), "double free of {d:?}");
         if self.free.len() < self.free.capacity() {
             self.free.push(base);
@@ -263,21 +273,22 @@ impl Umem {
     }
 
     #[cold]
+    #[inline(never)]
     fn free_jumbo(&mut self, d: Desc) {
-        let base = self.base(d);
+        let off = d.addr - self.len as u64;
+        let base = self.len as u64 + off - off % JUMBO_SIZE as u64;
         debug_assert!(!self.jumbo_free.contains(&base), "double free of {d:?}");
         if self.jumbo_free.len() < JUMBO_SLOTS {
             self.jumbo_free.push(base);
         }
     }
 
-    /// Start of the chunk (or jumbo slot) holding `d`.
+    /// Start of the chunk holding `d`. Jumbo slots are a multiple of
+    /// the chunk size and start aligned to it: for a frame in one this is
+    /// the slot's start while the frame starts in the slot's first
+    /// chunk-sized part (its headroom: the pipeline never strips more).
     #[inline]
     pub fn base(&self, d: Desc) -> u64 {
-        if self.is_jumbo(d) {
-            let off = d.addr - self.len as u64;
-            return self.len as u64 + off - off % JUMBO_SIZE as u64;
-        }
         d.addr & !(self.frame_size as u64 - 1)
     }
 
@@ -403,7 +414,17 @@ impl Umem {
     /// leave the chunk.
     #[inline]
     pub fn set_len(&self, d: &mut Desc, len: usize) -> bool {
-        if self.headroom(*d) + len > self.chunk_len(*d) {
+        if self.headroom(*d) + len > self.frame_size as usize {
+            return self.set_len_jumbo(d, len);
+        }
+        d.len = len as u32;
+        true
+    }
+
+    /// [`Umem::set_len`] past a chunk's size: only in a jumbo slot.
+    #[cold]
+    fn set_len_jumbo(&self, d: &mut Desc, len: usize) -> bool {
+        if !self.is_jumbo(*d) || self.headroom(*d) + len > JUMBO_SIZE {
             return false;
         }
         d.len = len as u32;
