@@ -318,7 +318,11 @@ mod tests {
         d.add(Counter::DefragReassembled, 1);
         d.add(Counter::DefragRefragmented, 1);
         d.add(Counter::DefragOverlap, 2);
-        let ds = stats(&[WorkerStats::of(d, BatchTimes::default(), Some(0))], 10, &[]);
+        let ds = stats(
+            &[WorkerStats::of(d, BatchTimes::default(), Some(0))],
+            10,
+            &[],
+        );
         assert!(
             ds.contains("\n  ipv6 reassembly: fragments held 3 datagrams 1 sent as they came 1 timed out 0\n"),
             "{ds}"

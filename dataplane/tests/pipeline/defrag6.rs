@@ -76,9 +76,11 @@ fn cut(ip: &[u8], sizes: &[usize], id: u32, port: u8, from: MacAddr) -> Vec<Vec<
         .collect()
 }
 
-/// (offset, data length, more, identification, hop limit) of each IPv6
-/// fragment frame, and the reassembled payload.
-fn pieces(frames: &[Vec<u8>]) -> (Vec<(usize, usize, bool, u32, u8)>, Vec<u8>) {
+/// (offset, data length, more, identification, hop limit) of a fragment.
+type Piece = (usize, usize, bool, u32, u8);
+
+/// The [`Piece`] of each IPv6 fragment frame, and the reassembled payload.
+fn pieces(frames: &[Vec<u8>]) -> (Vec<Piece>, Vec<u8>) {
     let mut geo = Vec::new();
     let mut data = vec![0u8; 70_000];
     let mut end = 0;
@@ -228,17 +230,10 @@ COMMIT
 
 #[test]
 fn frag_match_never_matches_and_length_sees_the_whole() {
-    let mut lab = lab6(
-        "*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate INVALID -j DROP
--A FORWARD -m frag --fragmore -j DROP
--A FORWARD -m length --length 2048 -j ACCEPT
-COMMIT
-",
-    );
+    let mut lab = lab6(&STATEFUL6.replace(
+        "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -i r0 -o r1 -j ACCEPT",
+        "-A FORWARD -m conntrack --ctstate INVALID -j DROP\n-A FORWARD -m frag --fragmore -j DROP\n-A FORWARD -m length --length 2048 -j ACCEPT",
+    ));
     let ip = udp6("fd00:1::10", "fd00:2::10", 5000, 53, 2000);
     for f in cut(&ip, &[1000], 3, 0, hmac(10)) {
         lab.inject("r0", &f);
@@ -269,21 +264,9 @@ fn an_atomic_fragment_leaves_without_its_fragment_header() {
 
 #[test]
 fn masquerade_rewrites_every_fragment_and_the_whole_checksum() {
-    let mut lab = lab6(
-        "*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o r1 -j MASQUERADE
-COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-COMMIT
-",
-    );
+    let masquerade =
+        "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o r1 -j MASQUERADE\nCOMMIT\n";
+    let mut lab = lab6(&format!("{masquerade}{FILTER_ACCEPT}"));
     let pkt = udp6("fd00:1::10", "fd00:2::10", 5000, 53, 2500);
     for f in cut(&pkt, &[1200], 11, 0, hmac(10)) {
         lab.inject("r0", &f);
