@@ -27,7 +27,12 @@ COMMIT
 /// A lab of [`TWO`] with `rules6` for IPv6 and hosts fd00:1::10 (r0),
 /// fd00:2::10 (r1) known.
 fn lab6(rules6: &str) -> Lab {
-    let a = sluice_config::appliance::parse(TWO, std::path::Path::new("t.toml")).unwrap();
+    lab6_on(TWO, rules6)
+}
+
+/// [`lab6`] on the ports of `toml`.
+fn lab6_on(toml: &str, rules6: &str) -> Lab {
+    let a = sluice_config::appliance::parse(toml, std::path::Path::new("t.toml")).unwrap();
     let path = std::path::Path::new("t.rules");
     let rs4 = sluice_config::iptables::parse(FILTER_ACCEPT, path).unwrap();
     let rs6 = sluice_config::iptables::parse6(rules6, path).unwrap();
@@ -331,4 +336,66 @@ fn to_the_box_the_datagram_is_punted_whole() {
     assert_eq!(punted.len(), 1);
     assert_eq!(punted[0].1[14..], ip[..]);
     lab.assert_balanced();
+}
+
+#[test]
+fn packet_too_big_when_the_fragments_do_not_fit_the_route() {
+    // r1's MTU is 1 400.
+    let mut lab = lab6_on(SMALL_MTU, STATEFUL6);
+    let ip = udp6("fd00:1::10", "fd00:2::10", 5000, 53, 3000);
+    for f in cut(&ip, &[1448, 1448], 31, 0, hmac(10)) {
+        lab.inject("r0", &f);
+    }
+    assert!(lab.recv("r1").is_empty());
+    let back = lab.recv("r0");
+    assert_eq!(back.len(), 1);
+    let icmp = &back[0][14 + 40..];
+    assert_eq!((icmp[0], icmp[1]), (2, 0), "packet too big");
+    assert_eq!(u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]), 1400);
+    // It quotes the reassembled datagram: no fragment header, the whole
+    // payload length.
+    let quoted = &icmp[8..];
+    assert_eq!((quoted[6], u16::from_be_bytes([quoted[4], quoted[5]])), (17, 3008));
+    let d = lab.delta();
+    assert_eq!(d.get("forward.packet_too_big"), Some(&1));
+    assert_eq!(d.get("icmp6.packet_too_big"), Some(&1));
+
+    // In pieces that fit, the whole may be larger than the MTU
+    // (`ip6_pkt_too_big`: frag_max_size is what counts).
+    for f in cut(&ip, &[1000, 1000], 32, 0, hmac(10)) {
+        lab.inject("r0", &f);
+    }
+    let (geo, data) = pieces(&lab.recv("r1"));
+    assert_eq!(
+        geo.iter().map(|g| (g.0, g.1)).collect::<Vec<_>>(),
+        vec![(0, 1000), (1000, 1000), (2000, 1008)]
+    );
+    assert_eq!(data, ip[40..]);
+    lab.assert_balanced();
+}
+
+#[test]
+fn the_hosts_fragments_are_reassembled_at_output() {
+    let mut lab = lab6(STATEFUL6);
+    let ip = udp6("fd00:2::1", "fd00:2::10", 5000, 53, 2000);
+    let frames = cut(&ip, &[1232], 41, 1, rmac(1));
+    let p = lab.port("r1");
+    let mut descs = Vec::new();
+    for f in &frames {
+        let mut d = lab.w.umem.alloc().unwrap();
+        assert!(lab.w.umem.set_len(&mut d, f.len()));
+        lab.w.umem.bytes_mut(d).copy_from_slice(f);
+        descs.push(d);
+    }
+    let now = lab.now;
+    lab.w.pipeline.rx_host(&mut lab.w.umem, p, &descs, now);
+    lab.w.pipeline.flush_tx(&mut lab.w.umem, &mut lab.w.ports);
+    let (geo, data) = pieces(&lab.recv("r1"));
+    assert_eq!(geo.len(), 2);
+    assert_ne!(geo[0].3, 41);
+    assert_eq!(data, ip[40..]);
+    let d = lab.delta();
+    assert_eq!(d.get("defrag.queued"), Some(&2));
+    assert_eq!(d.get("defrag.reassembled"), Some(&1));
+    assert_eq!(d.get("output.packets"), Some(&1));
 }
