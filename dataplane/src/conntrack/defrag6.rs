@@ -809,6 +809,43 @@ impl Shape {
     pub fn head_len(&self) -> usize {
         self.hlen
     }
+
+    /// The length of the datagram it describes (IPv6 header included).
+    pub fn len(&self) -> usize {
+        let end = match self.npieces {
+            0 => 0,
+            n => self.pieces[n - 1].end as usize,
+        };
+        self.hlen + end
+    }
+
+    /// Describes no datagram.
+    pub fn is_empty(&self) -> bool {
+        self.npieces == 0
+    }
+
+    /// `ip6_fragment`'s slow path for the datagram when its length is
+    /// `len` (the same unfragmentable headers) and its pieces no longer
+    /// cover it (a stage changed it): pieces of at most `frag_max_size`
+    /// (at least 1 280) and the route's `mtu`, all but the last a
+    /// multiple of 8. `None` when that takes more than [`PIECES`].
+    pub fn recut(&self, len: usize, mtu: usize) -> Option<Shape> {
+        let m = mtu.min(usize::from(self.frag_max_size)).max(1280);
+        let data = len.checked_sub(self.hlen)?;
+        let step = m.checked_sub(self.hlen + FRAGMENT_HEADER_LEN)? & !7;
+        if step == 0 || data == 0 || data.div_ceil(step) > PIECES {
+            return None;
+        }
+        let mut s = *self;
+        s.npieces = data.div_ceil(step);
+        for (k, r) in s.pieces[..s.npieces].iter_mut().enumerate() {
+            *r = Run {
+                start: (k * step) as u32,
+                end: ((k + 1) * step).min(data) as u32,
+            };
+        }
+        Some(s)
+    }
 }
 
 impl Default for Datagram {

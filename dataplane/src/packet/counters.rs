@@ -288,6 +288,10 @@ counters! {
     /// A whole datagram with no jumbo frame free to hold it
     /// (`crate::io::JUMBO_SLOTS` per worker).
     DefragNoBuffer = ("defrag.no_buffer", Drop),
+    /// A reassembled datagram whose length a stage changed (TCPMSS adding
+    /// an option), cut anew at `frag_max_size` (`ip6_fragment`'s slow
+    /// path).
+    DefragRecut = ("defrag.recut", Info),
     /// Reassembled datagrams sent on in the fragments they came in.
     DefragRefragmented = ("defrag.refragmented", Info),
 

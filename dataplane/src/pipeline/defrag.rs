@@ -33,7 +33,10 @@
 //!   (`ipv6_select_ident`: the kernel's is a keyed hash, random to an
 //!   observer; here a per-worker counter), or leaves whole in a chunk
 //!   when it fits the MTU and `frag_max_size` (an atomic fragment leaves
-//!   without its fragment header).
+//!   without its fragment header). A datagram whose length a stage changed
+//!   (TCPMSS adding an option to a SYN) no longer matches its pieces: it
+//!   is cut anew in pieces of `frag_max_size` (at least 1 280) as
+//!   `ip6_fragment`'s slow path does (`defrag.recut`).
 //! * To the box: the whole datagram is punted to the host's TAP (the
 //!   kernel delivers it reassembled to INPUT's sockets).
 //! * Jumbo slots are a bounded pool: a datagram completed while all are
@@ -42,8 +45,8 @@
 //!   (`handoff.too_big`): fragments of one datagram and the datagram's
 //!   flow must reach one worker, which addresses-only RSS gives.
 //! * Expiry: [`Pipeline::poll`] gives up datagrams past
-//!   `nf_conntrack_frag6_timeout`, at most [`EXPIRE_BUDGET`] queues looked
-//!   at per turn (`defrag.timeout`); the kernel's ICMPv6 time exceeded
+//!   `nf_conntrack_frag6_timeout`, at most [`EXPIRE_BUDGET`] given up
+//!   per turn (`defrag.timeout`); the kernel's ICMPv6 time exceeded
 //!   for them is not sent.
 
 use super::*;
@@ -57,7 +60,7 @@ use crate::io::JUMBO_SLOTS;
 const USER_IN: u32 = 0;
 const USER_OUT: u32 = 1;
 
-/// Queues [`Defrag6::expire`] looks at per poll turn.
+/// Most datagrams [`Defrag6::expire`] gives up per poll turn.
 pub(super) const EXPIRE_BUDGET: usize = 256;
 
 /// One worker's reassembly state: the reassembler, its output buffer and
@@ -248,6 +251,17 @@ impl Core {
                 (1, l3)
             }
             Ok(true) => {
+                // A stage changed its length: the slow path.
+                let shape = if shape.len() == len {
+                    shape
+                } else {
+                    let Some(s) = shape.recut(len, limit) else {
+                        b.finish(i, Verdict::Drop(too_big));
+                        return;
+                    };
+                    self.out.counters.inc(Counter::DefragRecut);
+                    s
+                };
                 let hl = shape.head_len();
                 let mut head = [0u8; BLOCK];
                 let Some(h) = umem.bytes(p.desc).get(l3..l3 + hl) else {

@@ -351,11 +351,17 @@ fn packet_too_big_when_the_fragments_do_not_fit_the_route() {
     assert_eq!(back.len(), 1);
     let icmp = &back[0][14 + 40..];
     assert_eq!((icmp[0], icmp[1]), (2, 0), "packet too big");
-    assert_eq!(u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]), 1400);
+    assert_eq!(
+        u32::from_be_bytes([icmp[4], icmp[5], icmp[6], icmp[7]]),
+        1400
+    );
     // It quotes the reassembled datagram: no fragment header, the whole
     // payload length.
     let quoted = &icmp[8..];
-    assert_eq!((quoted[6], u16::from_be_bytes([quoted[4], quoted[5]])), (17, 3008));
+    assert_eq!(
+        (quoted[6], u16::from_be_bytes([quoted[4], quoted[5]])),
+        (17, 3008)
+    );
     let d = lab.delta();
     assert_eq!(d.get("forward.packet_too_big"), Some(&1));
     assert_eq!(d.get("icmp6.packet_too_big"), Some(&1));
@@ -398,4 +404,43 @@ fn the_hosts_fragments_are_reassembled_at_output() {
     assert_eq!(d.get("defrag.queued"), Some(&2));
     assert_eq!(d.get("defrag.reassembled"), Some(&1));
     assert_eq!(d.get("output.packets"), Some(&1));
+}
+
+#[test]
+fn a_datagram_a_stage_made_longer_is_cut_anew() {
+    // TCPMSS adds an MSS option to a SYN without one: 4 bytes more than
+    // the pieces it came in cover (ip6_fragment's slow path).
+    let mangle = "*mangle\n:FORWARD ACCEPT [0:0]\n\
+                  -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu\n\
+                  COMMIT\n";
+    let mut lab = lab6(&format!("{mangle}{STATEFUL6}"));
+    let (src, dst) = (ip("fd00:1::10"), ip("fd00:2::10"));
+    // A 40-byte header: 20 bytes of NOP options, no MSS.
+    let mut seg = vec![0u8; 40];
+    seg[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    seg[2..4].copy_from_slice(&80u16.to_be_bytes());
+    seg[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    seg[12] = 10 << 4;
+    seg[13] = 0x02;
+    seg[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    seg[20..40].fill(1);
+    let c = wire::checksum::transport(&src, &dst, 6, &seg);
+    seg[16..18].copy_from_slice(&c.to_be_bytes());
+    let mut pkt = V6::udp("fd00:1::10", "fd00:2::10", 1, 2, b"").ip();
+    pkt.truncate(40);
+    pkt[6] = 6;
+    pkt[4..6].copy_from_slice(&40u16.to_be_bytes());
+    pkt.extend_from_slice(&seg);
+    for f in cut(&pkt, &[24], 51, 0, hmac(10)) {
+        lab.inject("r0", &f);
+    }
+    let out = lab.recv("r1");
+    assert_eq!(out.len(), 1);
+    let (geo, data) = pieces(&out);
+    assert_eq!((geo[0].0, geo[0].1, geo[0].2), (0, 44, false));
+    assert_eq!(data[12] >> 4, 11, "an MSS option added");
+    assert_eq!(wire::checksum::transport(&src, &dst, 6, &data), 0);
+    let d = lab.delta();
+    assert_eq!(d.get("defrag.recut"), Some(&1));
+    lab.assert_balanced();
 }

@@ -510,3 +510,24 @@ fn expiry_goes_oldest_first_past_completed_datagrams() {
     d.expire(200 * S, 4, |_| gone += 1);
     assert_eq!((gone, d.queued()), (6, 6));
 }
+
+#[test]
+fn recut_as_the_slow_path() {
+    let data = udp(3000);
+    let frags = cut(6, &data, 1448);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    for f in &frags {
+        d.gather(f, 0, 1, 0, &mut buf);
+    }
+    let sh = *buf.shape();
+    assert_eq!(sh.len(), buf.bytes().len());
+    // Four bytes longer: pieces of frag_max_size (1 496), data 1 448.
+    let r = sh.recut(sh.len() + 4, 1500).unwrap();
+    assert_eq!(r.pieces(), 3);
+    assert_eq!(r.len(), sh.len() + 4);
+    // frag_max_size below 1 280 is raised to it; the route's MTU caps.
+    let r = sh.recut(sh.len() + 4, 1280).unwrap();
+    assert_eq!(r.pieces(), (3000 + 4usize).div_ceil(1232));
+    assert!(sh.recut(40 * 1232 * 70, 1280).is_none());
+}
