@@ -102,3 +102,29 @@ diff_test!(v6_defrag_masquerade, &ports6(2), rules6, |d| {
     d.round_masked(&cut(&back, 1000, 600), mask_frag_ident);
     d.conntrack_now().check();
 });
+
+/// [`ports6`]`(2)` with an MTU of 1 400 on r1.
+const MTU1400: &str = "[[interface]]
+name = \"r0\"
+address = [\"10.0.1.1/24\", \"fd00:1::1/64\"]
+
+[[interface]]
+name = \"r1\"
+address = [\"10.0.2.1/24\", \"fd00:2::1/64\"]
+mtu = 1400
+";
+
+diff_test!(v6_defrag_too_big, MTU1400, rules6, |d| {
+    let lan = p6("r0", A0, A1);
+    let wan = p6("r1", A1, A0);
+    // Fragments larger than r1's MTU: a packet too big quoting the
+    // reassembled datagram, nothing forwarded (ip6_pkt_too_big).
+    let mut probes = cut(&lan.udp_len(3000), 1448, 700);
+    // Fragments that fit, a whole larger than the MTU: forwarded as they
+    // came.
+    probes.extend(cut(&lan.udp_len(3000), 1000, 701));
+    // The other way (r0 has 1 500; r1's link takes 1 400): as they came.
+    probes.extend(cut(&wan.at(wan.f.udp(9, 40000, &[2u8; 2800])), 1200, 702));
+    d.round_masked(&probes, mask_frag_ident);
+    d.check();
+});
