@@ -27,8 +27,9 @@
 //! the first one with its ports included, as address-only is the NIC's
 //! choice, not checked here); a reassembled datagram whose flow another
 //! worker owns is too big for the handoff ring and is dropped there,
-//! counted (`handoff.too_big`). Not done: the ICMPv6 time exceeded of an
-//! expired datagram ([`Expired::first_in`]).
+//! counted (`handoff.too_big`). An expired datagram whose first fragment
+//! had come is answered with the kernel's ICMPv6 time exceeded, quoting
+//! that fragment as [`Defrag6::expire`] rebuilds it.
 //!
 //! What the kernel does, and here:
 //!
@@ -83,8 +84,8 @@
 //!   an ICMPv6 time exceeded, code 1 (fragment reassembly), quoting the
 //!   first fragment, from its address on the input port
 //!   (`ip6frag_expire_frag_queue`, shared with local reassembly; only when
-//!   the first fragment had come: [`Expired::first_in`]; not sent here
-//!   yet), and counts `Ip6ReasmTimeout` and `Ip6ReasmFails`; a datagram
+//!   the first fragment had come: [`Expired::first_in`]; sent here by the
+//!   pipeline, `pipeline/defrag.rs`), and counts `Ip6ReasmTimeout` and `Ip6ReasmFails`; a datagram
 //!   reassembled by conntrack moves neither `Ip6ReasmReqds` nor
 //!   `Ip6ReasmOKs`.
 //! * The sysctls of a fresh namespace: `nf_conntrack_frag6_high_thresh`
@@ -149,7 +150,13 @@ pub struct Expired {
     /// Its first fragment had come (the kernel answers with an ICMPv6
     /// time exceeded then).
     pub first_in: bool,
+    /// The input interface it was queued under.
+    pub iif: u32,
 }
+
+/// Most bytes of an expired datagram's first fragment [`Defrag6::expire`]
+/// rebuilds: what an ICMPv6 error quotes (1 280 − 48).
+pub const FIRST_QUOTE: usize = 1232;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -569,8 +576,12 @@ impl Defrag6 {
     }
 
     /// Gives up datagrams whose timeout passed, oldest first, at most
-    /// `budget` of them; calls `f` for each one given up.
-    pub fn expire(&mut self, now: u64, budget: usize, mut f: impl FnMut(Expired)) {
+    /// `budget` of them; calls `f` for each one given up, with its first
+    /// fragment as it came (at most [`FIRST_QUOTE`] bytes of it: what
+    /// `ip6frag_expire_frag_queue` answers about) when it had come, else
+    /// an empty slice.
+    pub fn expire(&mut self, now: u64, budget: usize, mut f: impl FnMut(Expired, &[u8])) {
+        let mut first = [0u8; FIRST_QUOTE];
         for _ in 0..budget {
             let qi = self.head;
             let Some(q) = self.queues.get(qi as usize) else {
@@ -579,10 +590,57 @@ impl Defrag6 {
             if q.expires > now {
                 return;
             }
-            let first_in = q.first_in;
+            let e = Expired {
+                first_in: q.first_in,
+                iif: q.key.iif,
+            };
+            let n = if q.first_in {
+                self.first_fragment(qi as usize, &mut first)
+            } else {
+                0
+            };
             self.kill(qi as usize);
-            f(Expired { first_in });
+            f(e, &first[..n]);
         }
+    }
+
+    /// The first fragment of queue `qi` as it came, cut to `out`'s length:
+    /// its unfragmentable headers, a fragment header (offset 0, M set,
+    /// the identification) and its data. Returns the bytes written.
+    fn first_fragment(&self, qi: usize, out: &mut [u8]) -> usize {
+        let q = &self.queues[qi];
+        let hlen = usize::from(q.head_len);
+        let Some(piece) = q.pieces[..usize::from(q.npieces)]
+            .iter()
+            .find(|r| r.start == 0)
+        else {
+            return 0;
+        };
+        let total = (hlen + FRAGMENT_HEADER_LEN + piece.end as usize).min(out.len());
+        if q.head_block == NO_BLOCK || total < hlen + FRAGMENT_HEADER_LEN {
+            return 0;
+        }
+        let hb = usize::from(q.head_block) * BLOCK;
+        out[..hlen].copy_from_slice(&self.arena[hb..hb + hlen]);
+        let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
+        f[0] = q.nexthdr;
+        f[1] = 0;
+        f[2..4].copy_from_slice(&1u16.to_be_bytes());
+        f[4..8].copy_from_slice(&q.key.id.to_be_bytes());
+        let mut pos = hlen + FRAGMENT_HEADER_LEN;
+        let mut off = 0;
+        while pos < total {
+            let blk = q.blocks[off / BLOCK];
+            if blk == NO_BLOCK {
+                return pos;
+            }
+            let n = (BLOCK - off % BLOCK).min(total - pos);
+            let base = usize::from(blk) * BLOCK + off % BLOCK;
+            out[pos..pos + n].copy_from_slice(&self.arena[base..base + n]);
+            pos += n;
+            off += n;
+        }
+        total
     }
 }
 

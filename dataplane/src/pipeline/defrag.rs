@@ -46,12 +46,13 @@
 //!   flow must reach one worker, which addresses-only RSS gives.
 //! * Expiry: [`Pipeline::poll`] gives up datagrams past
 //!   `nf_conntrack_frag6_timeout`, at most [`EXPIRE_BUDGET`] given up
-//!   per turn (`defrag.timeout`); the kernel's ICMPv6 time exceeded
-//!   for them is not sent.
+//!   per turn (`defrag.timeout`), with the kernel's ICMPv6 time exceeded
+//!   (code 1, fragment reassembly) quoting the first fragment when it
+//!   had come, from the box's address toward the sender.
 
 use super::*;
 use crate::conntrack::defrag6::{
-    Datagram, Defrag6, Gather, Shape, BLOCK, DEFAULT_HIGH_THRESH, DEFAULT_TIMEOUT_SECS,
+    Datagram, Defrag6, Gather, Shape, BLOCK, DEFAULT_HIGH_THRESH, DEFAULT_TIMEOUT_SECS, FIRST_QUOTE,
 };
 use crate::io::JUMBO_SLOTS;
 
@@ -293,18 +294,72 @@ impl Core {
         self.send_pieces(snap, umem, &p, oif, src_mac, &mut frags[..n], first_at, now);
     }
 
-    /// Gives up datagrams past their timeout (once per poll turn).
-    pub(super) fn defrag_expire(&mut self, now: Instant) {
-        let st = &mut self.st;
-        let Some(df) = st.defrag.as_deref_mut() else {
+    /// Gives up datagrams past their timeout (once per poll turn); about
+    /// one whose first fragment had come, an ICMPv6 time exceeded (code
+    /// 1, fragment reassembly) quoting that fragment, as
+    /// `ip6frag_expire_frag_queue` sends.
+    pub(super) fn defrag_expire(&mut self, snap: &Snapshot, umem: &mut Umem, now: Instant) {
+        let Some(df) = self.st.defrag.as_deref_mut() else {
             return;
         };
-        let clock = st.conntrack.clock(now);
-        let mut n = 0;
-        df.reasm.expire(clock, EXPIRE_BUDGET, |_| n += 1);
-        if n != 0 {
-            self.out.counters.add(Counter::DefragTimeout, n);
+        let clock = self.st.conntrack.clock(now);
+        let mut first = [0u8; FIRST_QUOTE];
+        for _ in 0..EXPIRE_BUDGET {
+            let mut gone = None;
+            df.reasm.expire(clock, 1, |e, f| {
+                first[..f.len()].copy_from_slice(f);
+                gone = Some((e, f.len()));
+            });
+            let Some((e, n)) = gone else {
+                break;
+            };
+            self.out.counters.inc(Counter::DefragTimeout);
+            if n != 0 {
+                self.out.expired_error(snap, umem, e.iif, &first[..n], now);
+            }
         }
+    }
+}
+
+impl Out {
+    /// The time exceeded about an expired datagram's first fragment
+    /// `first` (an IPv6 packet) that came in on port `iif - 1`.
+    #[cold]
+    fn expired_error(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        iif: u32,
+        first: &[u8],
+        now: Instant,
+    ) {
+        let Some(iif) = iif.checked_sub(1).and_then(|i| u16::try_from(i).ok()) else {
+            return;
+        };
+        let Some(mut d) = umem.alloc() else {
+            self.counters.inc(Counter::IcmpNoBuffer);
+            return;
+        };
+        let at = ethernet::HEADER_LEN;
+        if !umem.set_len(&mut d, at + first.len()) {
+            umem.free(d);
+            self.counters.inc(Counter::IcmpNoBuffer);
+            return;
+        }
+        let buf = umem.bytes_mut(d);
+        buf[..at].fill(0);
+        buf[12..at].copy_from_slice(&EtherType::IPV6.0.to_be_bytes());
+        buf[at..].copy_from_slice(first);
+        let mut meta = PacketMeta::EMPTY;
+        if wire::parse_into(umem.bytes(d), &mut meta).is_ok() {
+            let mut p = Pkt::generated(d, meta);
+            p.iif = Some(PortId(iif));
+            if snap.net.is_own(meta.dst) {
+                p.dest = Dest::Local;
+            }
+            self.icmp_error(umem, snap, &p, ErrorKind::ReassemblyTimeExceeded, now);
+        }
+        umem.free(d);
     }
 }
 

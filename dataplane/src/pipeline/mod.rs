@@ -552,7 +552,7 @@ impl Pipeline {
         if expired != 0 {
             core.out.counters.add(Counter::CtExpired, expired);
         }
-        core.defrag_expire(now);
+        core.defrag_expire(snap, umem, now);
         let (out, macs) = (&mut core.out, &core.macs);
         core.st
             .neigh

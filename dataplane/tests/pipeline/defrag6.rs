@@ -315,7 +315,19 @@ fn an_incomplete_datagram_times_out_on_the_reassemblers_clock() {
     lab.advance(Duration::from_secs(59));
     assert_eq!(lab.delta().get("defrag.timeout"), None);
     lab.advance(Duration::from_secs(2));
-    assert_eq!(lab.delta().get("defrag.timeout"), Some(&1));
+    let d = lab.delta();
+    assert_eq!(d.get("defrag.timeout"), Some(&1));
+    assert_eq!(d.get("icmp6.time_exceeded"), Some(&1));
+    // The time exceeded (code 1, fragment reassembly) from the box's
+    // address on the sender's side, quoting the first fragment as it came.
+    let back = lab.recv("r0");
+    assert_eq!(back.len(), 1);
+    let ip6 = &back[0][14..];
+    assert_eq!(&ip6[8..24], &v6("fd00:1::1").octets());
+    assert_eq!(&ip6[24..40], &v6("fd00:1::10").octets());
+    assert_eq!((ip6[40], ip6[41]), (3, 1));
+    assert_eq!(ip6[48..], frames[0][14..]);
+    assert_icmpv6_checksum(&back[0]);
     // The last fragment alone does not complete it any more.
     lab.inject("r0", &frames[1]);
     assert!(lab.recv("r1").is_empty());
