@@ -372,7 +372,9 @@ impl Run<'_> {
                         .into(),
                 }),
                 // Confirm makes the entry findable for later packets: no
-                // later packet here. No defragmentation yet.
+                // later packet here. A traced packet is one packet: the
+                // defrag point (IPv6 reassembly) is not traced, a
+                // fragment goes on as it is.
                 Stage::Confirm | Stage::Defrag => {}
             }
             if !self.alive() {

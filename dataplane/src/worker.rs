@@ -519,10 +519,16 @@ impl<P: Port> Worker<P> {
 
     /// Where the arena's frames are now (between two turns): free, or
     /// held by the ports, the punt queue or the neighbour queue
-    /// (`neigh_queued` frames, from the counters).
+    /// (`neigh_queued` frames, from the counters). Between turns a jumbo
+    /// frame (a reassembled IPv6 datagram) can only be in the punt queue,
+    /// and is no chunk of the arena.
     fn umem_ledger(&mut self, neigh_queued: u64) -> UmemLedger {
         let held = self.ports.iter().map(|p| p.held()).sum::<usize>()
-            + self.pipeline.punt().len()
+            + self
+                .pipeline
+                .punt()
+                .len()
+                .saturating_sub(self.umem.jumbo_used())
             + neigh_queued as usize;
         UmemLedger {
             frames: self.umem.frames() as u64,

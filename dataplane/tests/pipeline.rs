@@ -801,3 +801,6 @@ fn fragmenting_a_fragment_keeps_its_offset_and_more_flag() {
 
 #[path = "pipeline/l2_local.rs"]
 mod l2_local;
+
+#[path = "pipeline/defrag6.rs"]
+mod defrag6;

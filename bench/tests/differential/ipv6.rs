@@ -467,3 +467,6 @@ mod shapes6;
 
 #[path = "ipv6_recent.rs"]
 mod recent6;
+
+#[path = "ipv6_defrag.rs"]
+mod defrag6;

@@ -100,6 +100,16 @@ fn block(
         get(c, "handoff.received"),
         get(c, "handoff.ring_full")
     );
+    if get(c, "defrag.queued") != 0 {
+        let _ = writeln!(
+            out,
+            "  ipv6 reassembly: fragments held {} datagrams {} sent as they came {} timed out {}",
+            get(c, "defrag.queued"),
+            get(c, "defrag.reassembled"),
+            get(c, "defrag.refragmented"),
+            get(c, "defrag.timeout")
+        );
+    }
     if let Some(ct) = ct {
         let pct = if max == 0 {
             0.0
@@ -303,6 +313,21 @@ mod tests {
         b.add(Counter::RxFrames, 5);
         b.add(Counter::TxFrames, 4);
         b.add(Counter::ParseMalformed, 1);
+        let mut d = Counters::default();
+        d.add(Counter::DefragQueued, 3);
+        d.add(Counter::DefragReassembled, 1);
+        d.add(Counter::DefragRefragmented, 1);
+        d.add(Counter::DefragOverlap, 2);
+        let ds = stats(
+            &[WorkerStats::of(d, BatchTimes::default(), Some(0))],
+            10,
+            &[],
+        );
+        assert!(
+            ds.contains("\n  ipv6 reassembly: fragments held 3 datagrams 1 sent as they came 1 timed out 0\n"),
+            "{ds}"
+        );
+        assert!(ds.contains("    defrag.overlap "), "{ds}");
         let mut w = vec![
             WorkerStats::of(a, ta, Some(7)),
             WorkerStats::of(b, BatchTimes::default(), Some(3)),
@@ -328,6 +353,7 @@ mod tests {
             "total (2 workers): rx 105 tx 94 dropped 11 to host 0 queued 0"
         );
         assert!(s.contains("  conntrack: 10 / 1000 entries (1.0%)\n"), "{s}");
+        assert!(!s.contains("ipv6 reassembly"), "{s}");
         assert!(s.contains("    filter.drop"), "{s}");
         assert!(s.contains("    parse.malformed"), "{s}");
         assert!(s.contains("worker 1: rx 5 tx 4 dropped 1"), "{s}");

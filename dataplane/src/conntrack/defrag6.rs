@@ -13,33 +13,23 @@
 //! and the fragments it came in: [`Datagram::split`] and
 //! [`Datagram::fragment`] are the output side.
 //!
-//! **Status: not wired into the pipeline yet.** The pipeline's defrag
-//! point is still a no-op (see `pipeline/hooks.rs`); this module and its
-//! unit tests are the reassembler the point is meant to call. What wiring
-//! needs, as far as this work got:
-//!
-//! * A reassembled datagram is mostly larger than one UMEM frame (2 KiB),
-//!   and the pipeline carries one frame per packet. One way: the packet is
-//!   the *first* fragment's frame with its fragment header cut out and the
-//!   payload length of the whole, plus a handle to the datagram kept here
-//!   (the queue not freed until output); stages that read past the first
-//!   fragment — conntrack's checksum check over the whole UDP/TCP
-//!   payload, the `length` match (from the metadata) — read the datagram
-//!   here; output sends the first piece from the frame and the rest from
-//!   the arena ([`Datagram::fragment`] with a new identification), or the
-//!   packet too big of `ip6_pkt_too_big` when `frag_max_size` exceeds the
-//!   route's MTU.
-//! * Only when an ip6tables rule needs conntrack (the kernel registers
-//!   `nf_defrag_ipv6` with conntrack, per namespace): the
-//!   `v6_frag_flags`-style differential cases without conntrack must keep
-//!   seeing fragments one by one.
-//! * `user`: PREROUTING and OUTPUT apart, plus the zone; `iif`: the port.
-//! * Fragments of one datagram reach one worker when the NIC hashes on
-//!   addresses only (whether a NIC hashing on ports treats every fragment,
-//!   the first one with its ports included, as address-only is the NIC's
-//!   choice, not checked here); otherwise they must be handed to one owner
-//!   chosen by (source, destination) as conntrack hands packets off, and
-//!   counted.
+//! **Status: wired** (`crate::pipeline::defrag`): the pipeline's defrag
+//! point calls [`Defrag6::gather`] when IPv6 is tracked (user: PREROUTING
+//! or OUTPUT, zone 0; `iif`: the port), the fragment's frame goes back to
+//! the arena at once, a whole datagram becomes one packet in a jumbo frame
+//! of the UMEM arena (larger than a 2 KiB chunk) that every stage reads as
+//! any frame, with its [`Shape`] kept beside it; output cuts it again with
+//! [`Shape::fragment_head`] and a new identification, or answers packet
+//! too big before FORWARD when `frag_max_size` exceeds the route's MTU
+//! (`ip6_pkt_too_big`). [`Defrag6::expire`] runs from the worker's poll
+//! turn. Fragments of one datagram must reach one worker (addresses-only
+//! RSS does it; whether a NIC hashing on ports treats every fragment,
+//! the first one with its ports included, as address-only is the NIC's
+//! choice, not checked here); a reassembled datagram whose flow another
+//! worker owns is too big for the handoff ring and is dropped there,
+//! counted (`handoff.too_big`). An expired datagram whose first fragment
+//! had come is answered with the kernel's ICMPv6 time exceeded, quoting
+//! that fragment as [`Defrag6::expire`] rebuilds it.
 //!
 //! What the kernel does, and here:
 //!
@@ -94,8 +84,8 @@
 //!   an ICMPv6 time exceeded, code 1 (fragment reassembly), quoting the
 //!   first fragment, from its address on the input port
 //!   (`ip6frag_expire_frag_queue`, shared with local reassembly; only when
-//!   the first fragment had come: [`Expired::first_in`]; not sent here
-//!   yet), and counts `Ip6ReasmTimeout` and `Ip6ReasmFails`; a datagram
+//!   the first fragment had come: [`Expired::first_in`]; sent here by the
+//!   pipeline, `pipeline/defrag.rs`), and counts `Ip6ReasmTimeout` and `Ip6ReasmFails`; a datagram
 //!   reassembled by conntrack moves neither `Ip6ReasmReqds` nor
 //!   `Ip6ReasmOKs`.
 //! * The sysctls of a fresh namespace: `nf_conntrack_frag6_high_thresh`
@@ -160,7 +150,13 @@ pub struct Expired {
     /// Its first fragment had come (the kernel answers with an ICMPv6
     /// time exceeded then).
     pub first_in: bool,
+    /// The input interface it was queued under.
+    pub iif: u32,
 }
+
+/// Most bytes of an expired datagram's first fragment [`Defrag6::expire`]
+/// rebuilds: what an ICMPv6 error quotes (1 280 − 48).
+pub const FIRST_QUOTE: usize = 1232;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
@@ -205,7 +201,13 @@ struct Queue {
     /// Index into `runs` of the run that ends highest (the tail).
     tail: u8,
     used: bool,
+    /// Neighbours in the expiry list (creation order; [`NIL`]: none).
+    prev: u32,
+    next: u32,
 }
+
+/// No queue (the expiry list's ends).
+const NIL: u32 = u32::MAX;
 
 impl Queue {
     fn empty() -> Queue {
@@ -235,6 +237,8 @@ impl Queue {
             npieces: 0,
             tail: 0,
             used: false,
+            prev: NIL,
+            next: NIL,
         }
     }
 }
@@ -261,7 +265,11 @@ pub struct Defrag6 {
     high_thresh: usize,
     mem: usize,
     timeout: u64,
-    cursor: usize,
+    /// The expiry list: live queues oldest first. Every datagram gets the
+    /// same timeout from its first fragment, so creation order is expiry
+    /// order (the kernel arms a timer per queue).
+    head: u32,
+    tail: u32,
 }
 
 impl Defrag6 {
@@ -284,7 +292,8 @@ impl Defrag6 {
             high_thresh,
             mem: 0,
             timeout: u64::from(timeout_secs) * NS,
-            cursor: 0,
+            head: NIL,
+            tail: NIL,
         }
     }
 
@@ -363,6 +372,12 @@ impl Defrag6 {
                 q.key = key;
                 q.expires = now + self.timeout;
                 q.used = true;
+                q.prev = self.tail;
+                match self.tail {
+                    NIL => self.head = qi,
+                    t => self.queues[t as usize].next = qi,
+                }
+                self.tail = qi;
                 self.index.insert(key, qi);
                 self.mem += QUEUE_COST;
                 qi as usize
@@ -515,14 +530,15 @@ impl Defrag6 {
             pos += n;
         }
         dg.len = total;
-        dg.frag_max_size = (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16;
-        dg.hlen = hlen;
-        dg.nhoff = usize::from(q.nhoff);
+        let sh = &mut dg.shape;
+        sh.frag_max_size = (HEADER_LEN + usize::from(q.max_size)).min(usize::from(u16::MAX)) as u16;
+        sh.hlen = hlen;
+        sh.nhoff = usize::from(q.nhoff);
         // Offset order (they cover the datagram without overlap).
         let n = usize::from(q.npieces);
-        dg.pieces[..n].copy_from_slice(&q.pieces[..n]);
-        dg.pieces[..n].sort_unstable_by_key(|r| r.start);
-        dg.npieces = n;
+        sh.pieces[..n].copy_from_slice(&q.pieces[..n]);
+        sh.pieces[..n].sort_unstable_by_key(|r| r.start);
+        sh.npieces = n;
         Gather::Complete
     }
 
@@ -543,25 +559,88 @@ impl Defrag6 {
             self.mem -= BLOCK;
         }
         q.used = false;
+        let (prev, next) = (q.prev, q.next);
+        (q.prev, q.next) = (NIL, NIL);
+        match prev {
+            NIL => self.head = next,
+            p => self.queues[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.queues[n as usize].prev = prev,
+        }
+        let q = &self.queues[qi];
         self.mem -= QUEUE_COST;
         self.index.remove(&q.key);
         self.free_queues.push(qi as u32);
     }
 
-    /// Gives up datagrams whose timeout passed, looking at no more than
-    /// `budget` queues; calls `f` for each one given up.
-    pub fn expire(&mut self, now: u64, budget: usize, mut f: impl FnMut(Expired)) {
-        let n = self.queues.len();
-        for _ in 0..budget.min(n) {
-            let qi = self.cursor;
-            self.cursor = (self.cursor + 1) % n;
-            let q = &self.queues[qi];
-            if q.used && q.expires <= now {
-                let first_in = q.first_in;
-                self.kill(qi);
-                f(Expired { first_in });
+    /// Gives up datagrams whose timeout passed, oldest first, at most
+    /// `budget` of them; calls `f` for each one given up, with its first
+    /// fragment as it came (at most [`FIRST_QUOTE`] bytes of it: what
+    /// `ip6frag_expire_frag_queue` answers about) when it had come, else
+    /// an empty slice.
+    pub fn expire(&mut self, now: u64, budget: usize, mut f: impl FnMut(Expired, &[u8])) {
+        let mut first = [0u8; FIRST_QUOTE];
+        for _ in 0..budget {
+            let qi = self.head;
+            let Some(q) = self.queues.get(qi as usize) else {
+                return;
+            };
+            if q.expires > now {
+                return;
             }
+            let e = Expired {
+                first_in: q.first_in,
+                iif: q.key.iif,
+            };
+            let n = if q.first_in {
+                self.first_fragment(qi as usize, &mut first)
+            } else {
+                0
+            };
+            self.kill(qi as usize);
+            f(e, &first[..n]);
         }
+    }
+
+    /// The first fragment of queue `qi` as it came, cut to `out`'s length:
+    /// its unfragmentable headers, a fragment header (offset 0, M set,
+    /// the identification) and its data. Returns the bytes written.
+    fn first_fragment(&self, qi: usize, out: &mut [u8]) -> usize {
+        let q = &self.queues[qi];
+        let hlen = usize::from(q.head_len);
+        let Some(piece) = q.pieces[..usize::from(q.npieces)]
+            .iter()
+            .find(|r| r.start == 0)
+        else {
+            return 0;
+        };
+        let total = (hlen + FRAGMENT_HEADER_LEN + piece.end as usize).min(out.len());
+        if q.head_block == NO_BLOCK || total < hlen + FRAGMENT_HEADER_LEN {
+            return 0;
+        }
+        let hb = usize::from(q.head_block) * BLOCK;
+        out[..hlen].copy_from_slice(&self.arena[hb..hb + hlen]);
+        let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
+        f[0] = q.nexthdr;
+        f[1] = 0;
+        f[2..4].copy_from_slice(&1u16.to_be_bytes());
+        f[4..8].copy_from_slice(&q.key.id.to_be_bytes());
+        let mut pos = hlen + FRAGMENT_HEADER_LEN;
+        let mut off = 0;
+        while pos < total {
+            let blk = q.blocks[off / BLOCK];
+            if blk == NO_BLOCK {
+                return pos;
+            }
+            let n = (BLOCK - off % BLOCK).min(total - pos);
+            let base = usize::from(blk) * BLOCK + off % BLOCK;
+            out[pos..pos + n].copy_from_slice(&self.arena[base..base + n]);
+            pos += n;
+            off += n;
+        }
+        total
     }
 }
 
@@ -670,12 +749,161 @@ fn thdr_truncated(pkt: &[u8], fhoff: usize) -> bool {
 pub struct Datagram {
     buf: Box<[u8]>,
     len: usize,
+    shape: Shape,
+}
+
+/// How a reassembled datagram came (`frag_max_size` and the skb's
+/// `frag_list` geometry): what output needs to send it as it came, apart
+/// from its bytes (the pipeline keeps the bytes in a jumbo frame, where
+/// the stages may rewrite them).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
     frag_max_size: u16,
+    /// The unfragmentable part's length (IPv6 header and the extension
+    /// headers before the fragment header).
     hlen: usize,
+    /// Offset of the next-header byte that named the fragment header.
     nhoff: usize,
     /// The fragments it came in, (offset, end) in offset order.
     pieces: [Run; PIECES],
     npieces: usize,
+}
+
+impl Shape {
+    /// No datagram.
+    pub const EMPTY: Shape = Shape {
+        frag_max_size: 0,
+        hlen: 0,
+        nhoff: 0,
+        pieces: [Run { start: 0, end: 0 }; PIECES],
+        npieces: 0,
+    };
+
+    /// `IP6CB(skb)->frag_max_size`: 40 + the largest fragment payload.
+    pub fn frag_max_size(&self) -> u16 {
+        self.frag_max_size
+    }
+
+    /// How many fragments it came in.
+    pub fn pieces(&self) -> usize {
+        self.npieces
+    }
+
+    /// `ip6_finish_output` and `ip6_fragment` for a datagram of `len`
+    /// bytes and a route of MTU `mtu`: `Ok(false)` when it leaves whole
+    /// (no longer than the route's MTU nor than `frag_max_size`: an
+    /// atomic fragment leaves without its fragment header), `Ok(true)`
+    /// when it leaves in the fragments it came in
+    /// ([`Shape::fragment`]), `Err(mtu)` when they do not fit the route
+    /// (a packet too big with that MTU).
+    pub fn split(&self, len: usize, mtu: usize) -> Result<bool, usize> {
+        let fms = usize::from(self.frag_max_size);
+        if len <= mtu && len <= fms {
+            return Ok(false);
+        }
+        if fms > mtu {
+            return Err(mtu);
+        }
+        Ok(true)
+    }
+
+    /// Fragment `k` of the datagram `dg` (from its IPv6 header, as it is
+    /// now: the stages may have rewritten it) into `out` with
+    /// identification `id` — the fast path of `ip6_fragment` over the
+    /// reassembled skb's `frag_list`: the fragments as they came (offsets
+    /// and lengths), each behind the unfragmentable headers and a new
+    /// fragment header. Returns its length; 0 past the last, when `out`
+    /// is too small or `dg` too short.
+    pub fn fragment(&self, dg: &[u8], k: usize, id: u32, out: &mut [u8]) -> usize {
+        let Some((h, start, end)) = self.fragment_head(dg, k, id, out) else {
+            return 0;
+        };
+        let len = h + end - start;
+        match (out.get_mut(h..len), dg.get(start..end)) {
+            (Some(o), Some(d)) => {
+                o.copy_from_slice(d);
+                len
+            }
+            _ => 0,
+        }
+    }
+
+    /// The head of fragment `k` (see [`Shape::fragment`]): the
+    /// unfragmentable headers of `head` (the datagram's first bytes, at
+    /// least [`Shape::head_len`] of them) and a new fragment header,
+    /// written to `out`, with the piece's payload length set. Returns the
+    /// head's length and the piece's data as a range of the datagram
+    /// (`None` past the last piece or when a buffer is too short): the
+    /// caller copies the data after the head.
+    pub fn fragment_head(
+        &self,
+        head: &[u8],
+        k: usize,
+        id: u32,
+        out: &mut [u8],
+    ) -> Option<(usize, usize, usize)> {
+        if k >= self.npieces {
+            return None;
+        }
+        let Run { start, end } = self.pieces[k];
+        let (start, end) = (start as usize, end as usize);
+        let hlen = self.hlen;
+        let h = hlen + FRAGMENT_HEADER_LEN;
+        let head = head.get(..hlen)?;
+        let out = out.get_mut(..h)?;
+        out[..hlen].copy_from_slice(head);
+        out[self.nhoff] = IpProtocol::IPV6_FRAG.0;
+        out[4..6].copy_from_slice(&((h + end - start - HEADER_LEN) as u16).to_be_bytes());
+        let f = &mut out[hlen..h];
+        f[0] = head[self.nhoff];
+        f[1] = 0;
+        let more = k + 1 < self.npieces;
+        f[2..4].copy_from_slice(&((start as u16) | u16::from(more)).to_be_bytes());
+        f[4..8].copy_from_slice(&id.to_be_bytes());
+        Some((h, hlen + start, hlen + end))
+    }
+
+    /// The unfragmentable part's length (at most [`BLOCK`]).
+    pub fn head_len(&self) -> usize {
+        self.hlen
+    }
+
+    /// The length of the datagram it describes (IPv6 header included).
+    pub fn len(&self) -> usize {
+        let end = match self.npieces {
+            0 => 0,
+            n => self.pieces[n - 1].end as usize,
+        };
+        self.hlen + end
+    }
+
+    /// Describes no datagram.
+    pub fn is_empty(&self) -> bool {
+        self.npieces == 0
+    }
+
+    /// `ip6_fragment`'s slow path for the datagram when its length is
+    /// `len` (the same unfragmentable headers) and its pieces no longer
+    /// cover it (a stage changed it): pieces of at most `frag_max_size`
+    /// (at least 1 280) and the route's `mtu`, all but the last a
+    /// multiple of 8. `None` when that takes more than [`PIECES`].
+    pub fn recut(&self, len: usize, mtu: usize) -> Option<Shape> {
+        let m = mtu.min(usize::from(self.frag_max_size)).max(1280);
+        let data = len.checked_sub(self.hlen)?;
+        let step = m.checked_sub(self.hlen + FRAGMENT_HEADER_LEN)? & !7;
+        if step == 0 || data == 0 || data.div_ceil(step) > PIECES {
+            return None;
+        }
+        let mut s = *self;
+        s.npieces = data.div_ceil(step);
+        for (k, r) in s.pieces[..s.npieces].iter_mut().enumerate() {
+            *r = Run {
+                start: (k * step) as u32,
+                end: ((k + 1) * step).min(data) as u32,
+            };
+        }
+        Some(s)
+    }
 }
 
 impl Default for Datagram {
@@ -689,11 +917,7 @@ impl Datagram {
         Datagram {
             buf: vec![0; HEADER_LEN + MAX_PLEN].into_boxed_slice(),
             len: 0,
-            frag_max_size: 0,
-            hlen: 0,
-            nhoff: 0,
-            pieces: [Run { start: 0, end: 0 }; PIECES],
-            npieces: 0,
+            shape: Shape::EMPTY,
         }
     }
 
@@ -702,60 +926,29 @@ impl Datagram {
         &self.buf[..self.len]
     }
 
+    /// How it came.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
     /// `IP6CB(skb)->frag_max_size`: 40 + the largest fragment payload.
     pub fn frag_max_size(&self) -> u16 {
-        self.frag_max_size
+        self.shape.frag_max_size
     }
 
     /// How many fragments it came in.
     pub fn pieces(&self) -> usize {
-        self.npieces
+        self.shape.npieces
     }
 
-    /// `ip6_finish_output` and `ip6_fragment` for a route of MTU `mtu`:
-    /// `Ok(false)` when it leaves whole (no longer than the route's MTU
-    /// nor than `frag_max_size`: an atomic fragment leaves without its
-    /// fragment header), `Ok(true)` when it leaves in the fragments it
-    /// came in ([`Datagram::fragment`]), `Err(mtu)` when they do not fit
-    /// the route (a packet too big with that MTU).
+    /// [`Shape::split`] of this datagram.
     pub fn split(&self, mtu: usize) -> Result<bool, usize> {
-        let fms = usize::from(self.frag_max_size);
-        if self.len <= mtu && self.len <= fms {
-            return Ok(false);
-        }
-        if fms > mtu {
-            return Err(mtu);
-        }
-        Ok(true)
+        self.shape.split(self.len, mtu)
     }
 
-    /// Fragment `k` into `out` with identification `id` — the fast path
-    /// of `ip6_fragment` over the reassembled skb's `frag_list`: the
-    /// fragments as they came (offsets and lengths), each behind the
-    /// first fragment's unfragmentable headers and a new fragment header.
-    /// Returns its length; 0 past the last or when `out` is too small.
+    /// [`Shape::fragment`] of this datagram.
     pub fn fragment(&self, k: usize, id: u32, out: &mut [u8]) -> usize {
-        if k >= self.npieces {
-            return 0;
-        }
-        let Run { start, end } = self.pieces[k];
-        let (start, end) = (start as usize, end as usize);
-        let hlen = self.hlen;
-        let len = hlen + FRAGMENT_HEADER_LEN + end - start;
-        let Some(out) = out.get_mut(..len) else {
-            return 0;
-        };
-        out[..hlen].copy_from_slice(&self.buf[..hlen]);
-        out[self.nhoff] = IpProtocol::IPV6_FRAG.0;
-        out[4..6].copy_from_slice(&((len - HEADER_LEN) as u16).to_be_bytes());
-        let f = &mut out[hlen..hlen + FRAGMENT_HEADER_LEN];
-        f[0] = self.buf[self.nhoff];
-        f[1] = 0;
-        let more = k + 1 < self.npieces;
-        f[2..4].copy_from_slice(&((start as u16) | u16::from(more)).to_be_bytes());
-        f[4..8].copy_from_slice(&id.to_be_bytes());
-        out[hlen + FRAGMENT_HEADER_LEN..].copy_from_slice(&self.buf[hlen + start..hlen + end]);
-        len
+        self.shape.fragment(self.bytes(), k, id, out)
     }
 }
 

@@ -35,16 +35,17 @@
 //! would have seen in the kernel.
 //!
 //! Not here: connection tracking helpers (FTP, SIP, ...) and expectations;
-//! SCTP, DCCP and GRE are tracked by the generic tracker. Fragments are not
-//! reassembled on the packet path (IPv4 and IPv6 `nf_defrag`): a first
-//! fragment is tracked by its own header; the later fragments of an IPv4
-//! datagram follow its entry (same state, NAT'd addresses) when they come
-//! after it ([`track::FragMap`], keyed on IPv4 addresses only), and every
-//! other later fragment — all IPv6 ones — is INVALID. The kernel instead
-//! holds the fragments until the datagram is whole: it forwards nothing of
-//! an incomplete datagram, and its rules count a datagram once. The IPv6
-//! reassembler that is to do it here, as `nf_defrag_ipv6` does, is
-//! [`defrag6`] (not yet called by the pipeline).
+//! SCTP, DCCP and GRE are tracked by the generic tracker. IPv6 fragments
+//! are reassembled before conntrack sees them, as `nf_defrag_ipv6` does
+//! ([`defrag6`], called at the pipeline's defrag point when IPv6 is
+//! tracked: `crate::pipeline::defrag`). IPv4 fragments are not
+//! (`nf_defrag_ipv4`): a first fragment is tracked by its own header; the
+//! later fragments of an IPv4 datagram follow its entry (same state, NAT'd
+//! addresses) when they come after it ([`track::FragMap`], keyed on IPv4
+//! addresses only), and every other later IPv4 fragment is INVALID. The
+//! kernel instead holds the fragments until the datagram is whole: it
+//! forwards nothing of an incomplete datagram, and its rules count a
+//! datagram once.
 
 pub mod defrag6;
 pub mod entry;

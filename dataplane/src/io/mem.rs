@@ -74,7 +74,7 @@ impl MemPort {
             return false;
         };
         if !umem.set_len(&mut d, frame.len()) {
-            umem.free(d);
+            umem.free_chunk(d);
             self.stats.rx_dropped += 1;
             return false;
         }
@@ -111,7 +111,7 @@ impl MemPort {
         let mut out = Vec::with_capacity(self.sent.len());
         while let Some(d) = self.sent.pop_front() {
             out.push(umem.bytes(d).to_vec());
-            umem.free(d);
+            umem.free_chunk(d);
         }
         out
     }
@@ -119,7 +119,7 @@ impl MemPort {
     /// Returns every frame still held (RX queue and sent frames) to `umem`.
     pub fn drain(&mut self, umem: &mut Umem) {
         for d in self.rx.drain(..).chain(self.sent.drain(..)) {
-            umem.free(d);
+            umem.free_chunk(d);
         }
     }
 }

@@ -60,6 +60,17 @@ pub const DEFAULT_FRAME_SIZE: u32 = 2048;
 /// 256): room to prepend or shift headers without copying the payload.
 pub const HEADROOM: u32 = 256;
 
+/// Frames larger than a chunk a [`Umem`] holds besides its arena (the
+/// IPv6 datagrams conntrack reassembles, `crate::conntrack::defrag6`):
+/// slots of [`JUMBO_SIZE`] bytes whose addresses follow the arena's. They
+/// never go to a port's ring: the pipeline splits them on output.
+pub const JUMBO_SLOTS: usize = 64;
+/// Bytes of one jumbo slot: the headroom, a link-layer header with two
+/// VLAN tags and the largest IPv6 packet (40 + 65 535 bytes), rounded up
+/// (zeroed pages from the allocator: untouched slots cost no memory).
+/// A power of two, so that slots stay aligned to any chunk size.
+pub const JUMBO_SIZE: usize = 128 * 1024;
+
 /// A frame: `len` bytes at byte address `addr` of the [`Umem`]
 /// (`struct xdp_desc`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -85,6 +96,11 @@ pub struct Umem {
     /// Chunk base addresses; capacity is the chunk count, so pushing never
     /// reallocates.
     free: Vec<u64>,
+    /// The jumbo slots ([`JUMBO_SLOTS`] of [`JUMBO_SIZE`] bytes, a leaked
+    /// boxed slice reclaimed by `Drop`), at addresses `len` on.
+    jumbo: NonNull<u8>,
+    /// Free jumbo slot addresses.
+    jumbo_free: Vec<u64>,
 }
 
 impl fmt::Debug for Umem {
@@ -125,6 +141,11 @@ unsafe impl Sync for Umem {}
 
 impl Drop for Umem {
     fn drop(&mut self) {
+        let raw = std::ptr::slice_from_raw_parts_mut(self.jumbo.as_ptr(), JUMBO_SLOTS * JUMBO_SIZE);
+        // SAFETY: `jumbo` came from `Box::into_raw` of a boxed slice of
+        // this length in `with_backing` and is reclaimed only here, once.
+        #[allow(unsafe_code)]
+        drop(unsafe { Box::from_raw(raw) });
         if let Backing::Heap = self.backing {
             let raw = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len);
             // SAFETY: `base`/`len` came from `Box::into_raw` of a
@@ -140,7 +161,7 @@ impl Umem {
     /// at least 512, as aligned-mode AF_XDP requires 2048 or 4096).
     pub fn new(frames: u32, frame_size: u32) -> Umem {
         assert!(
-            frame_size.is_power_of_two() && frame_size >= 512,
+            frame_size.is_power_of_two() && frame_size >= 512 && frame_size as usize <= JUMBO_SIZE,
             "frame size must be a power of two >= 512"
         );
         let total = frames as usize * frame_size as usize;
@@ -154,12 +175,22 @@ impl Umem {
         let mut free = Vec::with_capacity(frames);
         // Hand out low addresses first.
         free.extend((0..frames as u64).rev().map(|i| i * frame_size as u64));
+        // Zeroed pages come from the allocator lazily: a slot costs memory
+        // once a datagram used it.
+        let raw = Box::into_raw(vec![0u8; JUMBO_SLOTS * JUMBO_SIZE].into_boxed_slice());
+        let jumbo = NonNull::new(raw.cast::<u8>()).expect("Box::into_raw is never null");
+        let jumbo_free = (0..JUMBO_SLOTS as u64)
+            .rev()
+            .map(|i| (len + i as usize * JUMBO_SIZE) as u64)
+            .collect();
         Umem {
             base,
             len,
             backing,
             frame_size,
             free,
+            jumbo,
+            jumbo_free,
         }
     }
 
@@ -192,22 +223,62 @@ impl Umem {
         })
     }
 
-    /// Returns the chunk holding `d` to the free list.
+    /// Takes a free jumbo slot: an empty descriptor after the
+    /// [`HEADROOM`], for a frame of up to `JUMBO_SIZE - HEADROOM` bytes.
+    pub fn alloc_jumbo(&mut self) -> Option<Desc> {
+        self.jumbo_free.pop().map(|base| Desc {
+            addr: base + HEADROOM as u64,
+            len: 0,
+        })
+    }
+
+    /// Whether `d` is in a jumbo slot (never to be given to a port).
+    #[inline]
+    pub fn is_jumbo(&self, d: Desc) -> bool {
+        d.addr >= self.len as u64
+    }
+
+    /// The index of the jumbo slot holding `d` (`None`: a chunk's frame).
+    #[inline]
+    pub fn jumbo_slot(&self, d: Desc) -> Option<usize> {
+        let off = (d.addr as usize).checked_sub(self.len)?;
+        Some(off / JUMBO_SIZE).filter(|&s| s < JUMBO_SLOTS)
+    }
+
+    /// Jumbo slots in use.
+    pub fn jumbo_used(&self) -> usize {
+        JUMBO_SLOTS - self.jumbo_free.len()
+    }
+
+    /// Returns the chunk (or jumbo slot) holding `d` to the free list.
     #[inline]
     pub fn free(&mut self, d: Desc) {
-        let base = self.base(d);
+        if self.base(d) >= self.len as u64 {
+            return self.free_jumbo(d);
+        }
+        self.free_chunk(d);
+    }
+
+    /// [`Umem::free`] for a frame known to be a chunk's: what a port
+    /// gives back (a port never holds a jumbo frame).
+    #[inline]
+    pub(crate) fn free_chunk(&mut self, d: Desc) {
+        debug_assert!(!self.is_jumbo(d), "a jumbo frame at a port: {d:?}");
         debug_assert!(self.free.len() < self.frames(), "double free of {d:?}");
+        let base = self.base(d);
         debug_assert!(!self.free.contains(&base), "double free of {d:?}");
         if self.free.len() < self.free.capacity() {
             self.free.push(base);
         }
     }
 
-    /// [`Umem::free`] of every frame of `ds` (a TX completion batch):
-    /// the free list grows by one copy of their chunk addresses.
+    /// [`Umem::free_chunk`] of every frame of `ds` (a TX completion batch
+    /// of a port, so no jumbo frame): the free list grows by one copy of
+    /// their chunk addresses.
     #[inline]
     pub fn free_slice(&mut self, ds: &[Desc]) {
         for &d in ds {
+            debug_assert!(!self.is_jumbo(d), "a jumbo frame at a port: {d:?}");
             debug_assert!(!self.free.contains(&self.base(d)), "double free of {d:?}");
         }
         let room = self.free.capacity() - self.free.len();
@@ -216,10 +287,34 @@ impl Umem {
             .extend(ds[..ds.len().min(room)].iter().map(|d| d.addr & mask));
     }
 
-    /// Start of the chunk holding `d`.
+    #[cold]
+    #[inline(never)]
+    fn free_jumbo(&mut self, d: Desc) {
+        let off = d.addr - self.len as u64;
+        let base = self.len as u64 + off - off % JUMBO_SIZE as u64;
+        debug_assert!(!self.jumbo_free.contains(&base), "double free of {d:?}");
+        if self.jumbo_free.len() < JUMBO_SLOTS {
+            self.jumbo_free.push(base);
+        }
+    }
+
+    /// Start of the chunk holding `d`. Jumbo slots are a multiple of
+    /// the chunk size and start aligned to it: for a frame in one this is
+    /// the slot's start while the frame starts in the slot's first
+    /// chunk-sized part (its headroom: the pipeline never strips more).
     #[inline]
     pub fn base(&self, d: Desc) -> u64 {
         d.addr & !(self.frame_size as u64 - 1)
+    }
+
+    /// Bytes of the chunk (or jumbo slot) holding `d`.
+    #[inline]
+    fn chunk_len(&self, d: Desc) -> usize {
+        if self.is_jumbo(d) {
+            JUMBO_SIZE
+        } else {
+            self.frame_size as usize
+        }
     }
 
     /// Bytes in front of the frame inside its chunk.
@@ -231,42 +326,60 @@ impl Umem {
     /// Bytes after the frame inside its chunk.
     #[inline]
     pub fn tailroom(&self, d: Desc) -> usize {
-        (self.frame_size as usize).saturating_sub(self.headroom(d) + d.len as usize)
+        self.chunk_len(d)
+            .saturating_sub(self.headroom(d) + d.len as usize)
     }
 
     /// The frame's bytes. Descriptors are made by this arena and its ports;
     /// one that leaves its chunk is a bug and panics.
     #[inline]
     pub fn bytes(&self, d: Desc) -> &[u8] {
-        let (a, n) = self.span(d.addr as usize, d.len as usize);
-        // SAFETY: `span` checked `a + n <= len`, so the range lies inside
-        // the arena, which lives as long as `self`; the returned borrow of
-        // `self` keeps `bytes_mut`/`copy` (which need `&mut self`) away.
+        let (p, n) = self.span(d.addr as usize, d.len as usize);
+        // SAFETY: `span` checked that the range lies inside the arena or
+        // one jumbo slot, which live as long as `self`; the returned borrow
+        // of `self` keeps `bytes_mut`/`copy` (which need `&mut self`) away.
         #[allow(unsafe_code)]
         unsafe {
-            std::slice::from_raw_parts(self.base.as_ptr().add(a), n)
+            std::slice::from_raw_parts(p, n)
         }
     }
 
     #[inline]
     pub fn bytes_mut(&mut self, d: Desc) -> &mut [u8] {
-        let (a, n) = self.span(d.addr as usize, d.len as usize);
+        let (p, n) = self.span(d.addr as usize, d.len as usize);
         // SAFETY: in bounds as in `bytes`; `&mut self` makes this the only
         // borrow of the arena while it lives.
         #[allow(unsafe_code)]
         unsafe {
-            std::slice::from_raw_parts_mut(self.base.as_ptr().add(a), n)
+            std::slice::from_raw_parts_mut(p, n)
         }
     }
 
-    /// `(start, len)` of a byte range, panicking (as slice indexing does)
-    /// when it leaves the arena.
+    /// The first byte of a byte range and its length, panicking (as slice
+    /// indexing does) when it leaves the arena, or the jumbo slot it
+    /// starts in.
     #[inline]
-    fn span(&self, a: usize, n: usize) -> (usize, usize) {
+    fn span(&self, a: usize, n: usize) -> (*mut u8, usize) {
         match a.checked_add(n) {
-            Some(end) if end <= self.len => (a, n),
-            _ => out_of_arena(a, n, self.len),
+            // SAFETY: `a + n <= len`: inside the arena.
+            #[allow(unsafe_code)]
+            Some(end) if end <= self.len => (unsafe { self.base.as_ptr().add(a) }, n),
+            _ => self.jumbo_span(a, n),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn jumbo_span(&self, a: usize, n: usize) -> (*mut u8, usize) {
+        let off = a.wrapping_sub(self.len);
+        if a < self.len || off / JUMBO_SIZE >= JUMBO_SLOTS || off % JUMBO_SIZE + n > JUMBO_SIZE {
+            out_of_arena(a, n, self.len)
+        }
+        // SAFETY: `off + n` stays inside one slot of the jumbo allocation
+        // of `JUMBO_SLOTS * JUMBO_SIZE` bytes.
+        #[allow(unsafe_code)]
+        let p = unsafe { self.jumbo.as_ptr().add(off) };
+        (p, n)
     }
 
     /// Moves the start of the frame by `delta` bytes (negative: prepend
@@ -290,12 +403,12 @@ impl Umem {
         assert!(from_off + len <= from.len as usize && to_off + len <= to.len as usize);
         let (s, _) = self.span(from.addr as usize + from_off, len);
         let (d, _) = self.span(to.addr as usize + to_off, len);
-        // SAFETY: both ranges are inside the arena (`span`); `copy` is a
-        // memmove, so they may overlap; `&mut self` excludes other borrows.
+        // SAFETY: both ranges are inside the arena or a jumbo slot
+        // (`span`); `copy` is a memmove, so they may overlap; `&mut self`
+        // excludes other borrows.
         #[allow(unsafe_code)]
         unsafe {
-            let p = self.base.as_ptr();
-            std::ptr::copy(p.add(s), p.add(d), len);
+            std::ptr::copy(s, d, len);
         }
     }
 
@@ -308,8 +421,7 @@ impl Umem {
         // SAFETY: as in `copy`.
         #[allow(unsafe_code)]
         unsafe {
-            let p = self.base.as_ptr();
-            std::ptr::copy(p.add(s), p.add(d), len);
+            std::ptr::copy(s, d, len);
         }
     }
 
@@ -318,6 +430,16 @@ impl Umem {
     #[inline]
     pub fn set_len(&self, d: &mut Desc, len: usize) -> bool {
         if self.headroom(*d) + len > self.frame_size as usize {
+            return self.set_len_jumbo(d, len);
+        }
+        d.len = len as u32;
+        true
+    }
+
+    /// [`Umem::set_len`] past a chunk's size: only in a jumbo slot.
+    #[cold]
+    fn set_len_jumbo(&self, d: &mut Desc, len: usize) -> bool {
+        if !self.is_jumbo(*d) || self.headroom(*d) + len > JUMBO_SIZE {
             return false;
         }
         d.len = len as u32;
@@ -647,5 +769,45 @@ mod tests {
             u.free(o);
         }
         assert_eq!(u.free_count(), 4);
+    }
+
+    #[test]
+    fn jumbo_slots_hold_large_frames_apart_from_the_chunks() {
+        let mut u = Umem::new(2, 2048);
+        let mut j = u.alloc_jumbo().unwrap();
+        assert!(u.is_jumbo(j) && u.jumbo_slot(j) == Some(0));
+        assert_eq!(u.jumbo_used(), 1);
+        assert!(u.set_len(&mut j, 65_600));
+        assert!(!u.set_len(&mut j, JUMBO_SIZE));
+        u.bytes_mut(j)[65_000] = 9;
+        let mut d = u.alloc().unwrap();
+        assert!(!u.is_jumbo(d) && u.jumbo_slot(d).is_none());
+        assert!(u.set_len(&mut d, 100));
+        u.copy(j, 64_950, d, 0, 100);
+        assert_eq!(u.bytes(d)[50], 9);
+        assert_eq!(u.headroom(j), HEADROOM as usize);
+        let second = u.alloc_jumbo().unwrap();
+        assert_eq!(u.jumbo_slot(second), Some(1));
+        u.free(j);
+        u.free(second);
+        u.free(d);
+        assert_eq!((u.jumbo_used(), u.free_count()), (0, 2));
+        let all: Vec<Desc> = (0..JUMBO_SLOTS).map(|_| u.alloc_jumbo().unwrap()).collect();
+        assert!(u.alloc_jumbo().is_none());
+        for j in all {
+            u.free(j);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn a_jumbo_range_past_its_slot_panics() {
+        let mut u = Umem::new(2, 2048);
+        let j = u.alloc_jumbo().unwrap();
+        let past = Desc {
+            addr: j.addr,
+            len: JUMBO_SIZE as u32,
+        };
+        let _ = u.bytes(past);
     }
 }

@@ -285,6 +285,15 @@ counters! {
     /// A non-last fragment not a multiple of 8 bytes long: its datagram is
     /// dropped and it goes on unreassembled, as the kernel lets it.
     DefragUnaligned = ("defrag.unaligned", Info),
+    /// A whole datagram with no jumbo frame free to hold it
+    /// (`crate::io::JUMBO_SLOTS` per worker).
+    DefragNoBuffer = ("defrag.no_buffer", Drop),
+    /// A reassembled datagram whose length a stage changed (TCPMSS adding
+    /// an option), cut anew at `frag_max_size` (`ip6_fragment`'s slow
+    /// path).
+    DefragRecut = ("defrag.recut", Info),
+    /// Reassembled datagrams sent on in the fragments they came in.
+    DefragRefragmented = ("defrag.refragmented", Info),
 
     // Neighbours (net/core/neighbour.c).
     NeighUnresDiscard = ("neigh.unres_discard", Drop),

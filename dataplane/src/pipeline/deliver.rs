@@ -21,6 +21,16 @@ impl Core {
                 b.finish(i, Verdict::Drop(Counter::PipelineNoPort));
                 continue;
             };
+            if umem.is_jumbo(p.desc) {
+                // A reassembled datagram: the host stack gets it whole.
+                if self.punt.push(p.desc, iif) {
+                    self.out.counters.inc(Counter::LocalPunted);
+                    b.retire(i);
+                } else {
+                    b.finish(i, Verdict::Drop(Counter::LocalPuntFull));
+                }
+                continue;
+            }
             let mac = self.macs[iif.index()];
             let to_group = matches!(p.dest, Dest::Broadcast | Dest::Multicast);
             let ident = self.out.next_ident();

@@ -120,7 +120,9 @@ impl Out {
                 let opts = echo.build(s, options::ms_of_day(now));
                 icmp::write_v4(buf, kind, (s, dst), p.meta.tos, ident, &opts[..opts_len]);
                 match kind {
-                    ErrorKind::TimeExceeded => Counter::IcmpTimeExceeded,
+                    ErrorKind::TimeExceeded | ErrorKind::ReassemblyTimeExceeded => {
+                        Counter::IcmpTimeExceeded
+                    }
                     ErrorKind::FragNeeded(_) => Counter::IcmpFragNeeded,
                     ErrorKind::ParamProblem(_) => Counter::IcmpParamProblem,
                     ErrorKind::Redirect(_) => Counter::IcmpRedirect,
@@ -130,7 +132,9 @@ impl Out {
             (IpAddr::V6(s), IpAddr::V6(dst)) => {
                 icmp::write_v6(buf, kind, s, dst);
                 match kind {
-                    ErrorKind::TimeExceeded => Counter::Icmp6TimeExceeded,
+                    ErrorKind::TimeExceeded | ErrorKind::ReassemblyTimeExceeded => {
+                        Counter::Icmp6TimeExceeded
+                    }
                     ErrorKind::PacketTooBig(_) => Counter::Icmp6PacketTooBig,
                     _ => Counter::Icmp6DestUnreachable,
                 }

@@ -42,7 +42,7 @@ impl Core {
                 let mtu = mtu.max(1280);
                 if is_link_local(s) || s.is_loopback() || s.is_multicast() || is_link_local(d) {
                     Some((Counter::ForwardLinkLocal, None))
-                } else if ip_len > mtu {
+                } else if ip_len > mtu && !self.defrag_fits(umem, p.desc, mtu) {
                     Some((
                         Counter::ForwardTooBig,
                         Some(ErrorKind::PacketTooBig(mtu as u32)),

@@ -12,8 +12,9 @@
 //!
 //! A table point runs the snapshot's compiled table ([`crate::rules`]),
 //! then any extra stage registered there ([`HookStage`]: the tests' and
-//! benches' instruments). The conntrack, confirm and defrag points call
-//! the worker's conntrack shard ([`crate::conntrack`]); all of them share
+//! benches' instruments). The conntrack and confirm points call the
+//! worker's conntrack shard ([`crate::conntrack`]), the defrag point its
+//! IPv6 reassembler ([`super::defrag`]); all of them share
 //! one [`WorkerState`](super::WorkerState), which is what lets a
 //! `--ctstate` match, a NAT target and confirm see the same entry.
 
@@ -26,8 +27,8 @@ use crate::rules::compile::{hook_index, table_index};
 /// What runs at a hook point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// `nf_defrag_ipv4` / `nf_defrag_ipv6`: fragments are not reassembled
-    /// yet (see the conntrack module docs).
+    /// `nf_defrag_ipv6` when the snapshot tracks IPv6 ([`super::defrag`]);
+    /// IPv4 fragments are not reassembled (see the conntrack module docs).
     Defrag,
     /// An iptables table.
     Table(TableKind),
@@ -241,7 +242,12 @@ impl Core {
                     }
                     continue;
                 }
-                Defrag => continue,
+                Defrag => {
+                    if snap.tracked().v6 && sel & b.live != 0 {
+                        self.defrag(umem, b, hook, sel, now);
+                    }
+                    continue;
+                }
             };
             if let (Some(prog), Some(st)) = (&snap.rules, &mut self.st.rules) {
                 if prog.runs_at(hook, table) && sel & b.live != 0 {

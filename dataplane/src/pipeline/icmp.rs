@@ -66,6 +66,9 @@ const REDIRECT_NUMBER: u32 = 9;
 pub(crate) enum ErrorKind {
     /// TTL / hop limit exceeded in transit.
     TimeExceeded,
+    /// Fragment reassembly time exceeded (code 1): a datagram conntrack's
+    /// reassembly gave up (`ip6frag_expire_frag_queue`).
+    ReassemblyTimeExceeded,
     /// IPv4 net unreachable (no route); IPv6 no route to destination.
     NetUnreachable,
     /// IPv4 host unreachable (an `unreachable` route, neighbour resolution
@@ -91,6 +94,7 @@ impl ErrorKind {
         use icmpv4::{types, unreachable};
         match self {
             ErrorKind::TimeExceeded => (types::TIME_EXCEEDED, 0, 0),
+            ErrorKind::ReassemblyTimeExceeded => (types::TIME_EXCEEDED, 1, 0),
             ErrorKind::NetUnreachable => (types::DEST_UNREACHABLE, unreachable::NET, 0),
             ErrorKind::HostUnreachable => (types::DEST_UNREACHABLE, unreachable::HOST, 0),
             ErrorKind::Prohibited => (types::DEST_UNREACHABLE, unreachable::ADMIN_PROHIBITED, 0),
@@ -109,6 +113,7 @@ impl ErrorKind {
         use icmpv6::types;
         match self {
             ErrorKind::TimeExceeded => (types::TIME_EXCEEDED, 0, 0),
+            ErrorKind::ReassemblyTimeExceeded => (types::TIME_EXCEEDED, 1, 0),
             ErrorKind::NetUnreachable => (types::DEST_UNREACHABLE, 0, 0),
             ErrorKind::HostUnreachable => (types::DEST_UNREACHABLE, 3, 0),
             ErrorKind::Prohibited => (types::DEST_UNREACHABLE, 1, 0),

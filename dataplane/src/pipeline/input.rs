@@ -71,12 +71,7 @@ impl Core {
         now: Instant,
     ) -> Result<Option<L2Class>, Counter> {
         let frame = umem.bytes(d);
-        wire::parse_into(frame, meta).map_err(|e| match e {
-            wire::Error::Truncated => Counter::ParseTruncated,
-            wire::Error::Malformed(_) => Counter::ParseMalformed,
-            wire::Error::Unsupported(_) => Counter::ParseUnsupported,
-            wire::Error::Checksum => Counter::ParseChecksum,
-        })?;
+        wire::parse_into(frame, meta).map_err(parse_error)?;
         let dst_mac = MacAddr::from_bytes(frame);
         let l2 = if dst_mac == port_mac {
             L2Class::Host
@@ -228,4 +223,14 @@ pub(super) fn check_ipv6_addresses(meta: &PacketMeta) -> Result<(), Counter> {
         return Err(Counter::InputMartianDest);
     }
     Ok(())
+}
+
+/// The drop reason of a parse error.
+pub(super) fn parse_error(e: wire::Error) -> Counter {
+    match e {
+        wire::Error::Truncated => Counter::ParseTruncated,
+        wire::Error::Malformed(_) => Counter::ParseMalformed,
+        wire::Error::Unsupported(_) => Counter::ParseUnsupported,
+        wire::Error::Checksum => Counter::ParseChecksum,
+    }
 }

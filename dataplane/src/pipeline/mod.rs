@@ -58,7 +58,7 @@
 //!
 //! The files follow the stages: [`input`](self) `load`, `route` (input and
 //! output routing), `forward`, `deliver`, `output` (`neigh_output`),
-//! `fragment`, `options` (IPv4 options), `emit` (generated packets, ICMP errors), `host` (frames
+//! `fragment`, `defrag` (IPv6 reassembly for conntrack), `options` (IPv4 options), `emit` (generated packets, ICMP errors), `host` (frames
 //! from the host's TAPs), `loopback`, and
 //! [`hooks`] (the points and what runs at each).
 //!
@@ -87,7 +87,9 @@
 //!   (224.0.0.1; all-nodes, all-routers, solicited-node); nothing is
 //!   multicast-routed.
 //! * Fragments for the box are punted as they are (the kernel reassembles
-//!   before INPUT, so INPUT rules see the whole packet there).
+//!   before INPUT, so INPUT rules see the whole packet there); with IPv6
+//!   conntrack on, IPv6 ones are reassembled at PREROUTING ([`defrag`])
+//!   and the whole datagram is punted.
 //! * Generated packets routed to the box itself are dropped
 //!   (`output.local`; the kernel loops them back), host frames from a TAP
 //!   included (the host owns the box's addresses: it never sends such a
@@ -101,6 +103,7 @@
 //!   tagged frames (VID ≠ 0) are dropped (`l2.vlan`); priority-tagged
 //!   frames (VID 0) are handled as untagged and leave untagged.
 
+pub mod defrag;
 mod deliver;
 mod emit;
 mod forward;
@@ -545,8 +548,8 @@ impl Pipeline {
         }
     }
 
-    /// Timers: neighbour retransmissions and failures. Once per poll loop
-    /// turn.
+    /// Timers: conntrack expiry, reassembly timeouts, neighbour
+    /// retransmissions and failures. Once per poll loop turn.
     pub fn poll(&mut self, umem: &mut Umem, now: Instant) {
         let Pipeline { snap, core, bufs } = self;
         let snap: &Snapshot = snap;
@@ -554,6 +557,7 @@ impl Pipeline {
         if expired != 0 {
             core.out.counters.add(Counter::CtExpired, expired);
         }
+        core.defrag_expire(snap, umem, now);
         let (out, macs) = (&mut core.out, &core.macs);
         core.st
             .neigh

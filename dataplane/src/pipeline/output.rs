@@ -35,7 +35,7 @@ impl Core {
                 (EtherType::IPV4, mtu)
             };
             let ip_len = p.meta.ip_len as usize;
-            if ip_len > limit {
+            if ip_len > limit || umem.is_jumbo(p.desc) {
                 self.oversized(snap, umem, b, i, oif, limit, src_mac, now);
                 continue;
             }
@@ -82,7 +82,8 @@ impl Core {
     /// A packet larger than the egress MTU: IPv4 without DF is fragmented
     /// (`ip_fragment` → `ip_do_fragment`) and each fragment sent; anything
     /// else is dropped (forwarded packets were checked before FORWARD, so
-    /// this is a generated packet or one a stage made bigger).
+    /// this is a generated packet or one a stage made bigger). A datagram
+    /// conntrack reassembled leaves as it came ([`Core::jumbo_output`]).
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
@@ -98,6 +99,9 @@ impl Core {
         now: Instant,
     ) {
         let p = b.pkts[i];
+        if umem.is_jumbo(p.desc) {
+            return self.jumbo_output(snap, umem, b, i, oif, limit, src_mac, now);
+        }
         let generated = p.iif.is_none();
         let v6 = p.meta.ip_version == 6;
         if v6 || p.meta.dont_frag {
@@ -121,15 +125,34 @@ impl Core {
         };
         self.out.counters.inc(Counter::FragPackets);
         self.out.counters.add(Counter::FragCreated, (n - 1) as u64);
-        for (k, d) in frags[..n].iter_mut().enumerate() {
-            // Fragments beyond the first have their IP header at 14.
+        let first_at = p.meta.l3_off as usize;
+        self.send_pieces(snap, umem, &p, oif, src_mac, &mut frags[..n], first_at, now);
+    }
+
+    /// Sends the fragments `frags` of packet `p` out of `oif`: each gets
+    /// its link-layer header and goes to neighbour resolution. The first
+    /// has its IP header at `first_at`, the others at 14.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_pieces(
+        &mut self,
+        snap: &Snapshot,
+        umem: &mut Umem,
+        p: &Pkt,
+        oif: PortId,
+        src_mac: MacAddr,
+        frags: &mut [Desc],
+        first_at: usize,
+        now: Instant,
+    ) {
+        let generated = p.iif.is_none();
+        for (k, d) in frags.iter_mut().enumerate() {
             let at = if k == 0 {
-                p.meta.l3_off as usize
+                first_at
             } else {
                 ethernet::HEADER_LEN
             };
-            let len = wire::ipv4::Packet::new_unchecked(&umem.bytes(*d)[at..]).total_len() as usize;
-            if !l2_prepare(umem, d, at, len, EtherType::IPV4, src_mac, [0; 6]) {
+            let (len, ethertype) = ip_len_of(&umem.bytes(*d)[at..]);
+            if !l2_prepare(umem, d, at, len, ethertype, src_mac, [0; 6]) {
                 self.out.counters.inc(Counter::OutputTooBig);
                 umem.free(*d);
                 continue;
@@ -150,6 +173,22 @@ impl Core {
                 now,
             );
         }
+    }
+}
+
+/// The length and ethertype of the IP packet `ip` (IPv4 total length,
+/// or 40 + the IPv6 payload length); 0 when it is too short.
+fn ip_len_of(ip: &[u8]) -> (usize, EtherType) {
+    match ip.first().map(|v| v >> 4) {
+        Some(6) if ip.len() >= wire::ipv6::HEADER_LEN => (
+            wire::ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([ip[4], ip[5]])),
+            EtherType::IPV6,
+        ),
+        _ if ip.len() >= 4 => (
+            usize::from(u16::from_be_bytes([ip[2], ip[3]])),
+            EtherType::IPV4,
+        ),
+        _ => (0, EtherType::IPV4),
     }
 }
 

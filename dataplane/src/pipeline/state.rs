@@ -19,6 +19,9 @@ pub struct WorkerState {
     /// This worker's NAT state (its slice of the translated port space).
     pub nat: nat::Nat,
     pub neigh: NeighTable<NeighFrame>,
+    /// IPv6 reassembly for conntrack: made once the snapshot tracks IPv6,
+    /// kept from then on.
+    pub defrag: Option<Box<super::defrag::Defrag>>,
     worker: u32,
 }
 
@@ -32,6 +35,10 @@ impl WorkerState {
             conntrack,
             nat: nat::Nat::new(worker, params.workers),
             neigh: NeighTable::new(params.neigh.clone()),
+            defrag: snap
+                .tracked()
+                .v6
+                .then(|| Box::new(super::defrag::Defrag::new(worker))),
             worker,
         }
     }
@@ -48,6 +55,9 @@ impl WorkerState {
             (_, Some(n), _) => Some(RulesState::new(n, self.worker)),
             (_, None, _) => None,
         };
+        if new.tracked().v6 && self.defrag.is_none() {
+            self.defrag = Some(Box::new(super::defrag::Defrag::new(self.worker)));
+        }
         if old.conntrack != new.conntrack {
             self.conntrack.set_config(new.conntrack.clone());
         }

@@ -57,6 +57,8 @@
 //!   defragmentation: the kernel reassembles before PREROUTING when
 //!   conntrack is on; here rules see each fragment (`-f` matches the
 //!   non-first ones) and conntrack calls a non-first fragment INVALID.
+//!   IPv6 fragments are reassembled first when IPv6 is tracked, as the
+//!   kernel does (`crate::pipeline::defrag`): the rules see the datagram.
 //! * `limit`, `recent` and `statistic --mode nth` keep their state per
 //!   worker (the kernel's is global); see [`limit`], [`recent`],
 //!   [`statistic`]. `statistic --mode random` draws from a seeded

@@ -162,15 +162,27 @@ fn timeout_gives_the_datagram_up() {
     assert_eq!(d.gather(&frags[0], 0, 1, 0, &mut buf), Gather::Stolen);
     assert_eq!(d.gather(&frags[2], 0, 1, 0, &mut buf), Gather::Stolen);
     let mut gone = Vec::new();
-    d.expire(59 * S, usize::MAX, |e| gone.push(e));
+    d.expire(59 * S, usize::MAX, |e, _| gone.push(e));
     assert!(gone.is_empty());
-    d.expire(60 * S, usize::MAX, |e| gone.push(e));
-    assert_eq!(gone, [Expired { first_in: true }]);
+    d.expire(60 * S, usize::MAX, |e, _| gone.push(e));
+    assert_eq!(
+        gone,
+        [Expired {
+            first_in: true,
+            iif: 1
+        }]
+    );
     assert_eq!((d.queued(), d.mem()), (0, 0));
     // The missing piece alone now: a new datagram, no first fragment.
     assert_eq!(d.gather(&frags[1], 0, 1, 61 * S, &mut buf), Gather::Stolen);
-    d.expire(121 * S, usize::MAX, |e| gone.push(e));
-    assert_eq!(gone[1], Expired { first_in: false });
+    d.expire(121 * S, usize::MAX, |e, _| gone.push(e));
+    assert_eq!(
+        gone[1],
+        Expired {
+            first_in: false,
+            iif: 1
+        }
+    );
 }
 
 #[test]
@@ -208,7 +220,7 @@ fn memory_limit() {
         d.gather(second, 0, 1, 0, &mut buf),
         Gather::Drop(Counter::DefragMemLimit)
     );
-    d.expire(60 * S, usize::MAX, |_| {});
+    d.expire(60 * S, usize::MAX, |_, _| {});
     assert_eq!(d.mem(), 0);
     assert_eq!(d.gather(second, 0, 1, 60 * S, &mut buf), Gather::Stolen);
 }
@@ -481,4 +493,74 @@ fn too_many_fragments() {
     }
     let g = d.gather(&frags[PIECES], 0, 1, 0, &mut buf);
     assert_eq!(g, Gather::Drop(Counter::DefragTooManyFragments));
+}
+
+#[test]
+fn expiry_goes_oldest_first_past_completed_datagrams() {
+    let data = udp(3000);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    for (id, t) in [(1, 0), (2, 1), (3, 2)] {
+        assert_eq!(
+            d.gather(&cut(id, &data, 1448)[0], 0, 1, t * S, &mut buf),
+            Gather::Stolen
+        );
+    }
+    // The middle one completes: out of the list.
+    let f = cut(2, &data, 1448);
+    assert_eq!(d.gather(&f[1], 0, 1, 3 * S, &mut buf), Gather::Stolen);
+    assert_eq!(d.gather(&f[2], 0, 1, 3 * S, &mut buf), Gather::Complete);
+    let mut gone = 0;
+    d.expire(61 * S, 8, |_, _| gone += 1);
+    assert_eq!((gone, d.queued()), (1, 1));
+    d.expire(62 * S, 8, |_, _| gone += 1);
+    assert_eq!((gone, d.queued(), d.mem()), (2, 0, 0));
+    // Bounded per call.
+    for id in 10..20 {
+        d.gather(&cut(id, &data, 1448)[0], 0, 1, 100 * S, &mut buf);
+    }
+    d.expire(200 * S, 4, |_, _| gone += 1);
+    assert_eq!((gone, d.queued()), (6, 6));
+}
+
+#[test]
+fn recut_as_the_slow_path() {
+    let data = udp(3000);
+    let frags = cut(6, &data, 1448);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    for f in &frags {
+        d.gather(f, 0, 1, 0, &mut buf);
+    }
+    let sh = *buf.shape();
+    assert_eq!(sh.len(), buf.bytes().len());
+    // Four bytes longer: pieces of frag_max_size (1 496), data 1 448.
+    let r = sh.recut(sh.len() + 4, 1500).unwrap();
+    assert_eq!(r.pieces(), 3);
+    assert_eq!(r.len(), sh.len() + 4);
+    // frag_max_size below 1 280 is raised to it; the route's MTU caps.
+    let r = sh.recut(sh.len() + 4, 1280).unwrap();
+    assert_eq!(r.pieces(), (3000 + 4usize).div_ceil(1232));
+    assert!(sh.recut(40 * 1232 * 70, 1280).is_none());
+}
+
+#[test]
+fn expiry_gives_the_first_fragment_as_it_came() {
+    let data = udp(3000);
+    let frags = cut(9, &data, 1448);
+    let mut d = Defrag6::new(DEFAULT_HIGH_THRESH, 60);
+    let mut buf = out();
+    assert_eq!(d.gather(&frags[2], 0, 3, 0, &mut buf), Gather::Stolen);
+    assert_eq!(d.gather(&frags[0], 0, 3, 0, &mut buf), Gather::Stolen);
+    let mut got = Vec::new();
+    d.expire(60 * S, 8, |e, first| got.push((e, first.to_vec())));
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].0,
+        Expired {
+            first_in: true,
+            iif: 3
+        }
+    );
+    assert_eq!(got[0].1[..], frags[0][..FIRST_QUOTE]);
 }

@@ -357,7 +357,7 @@ impl XskPort {
         #[allow(unsafe_code)]
         let n = unsafe { self.comp_q.consume(&mut self.scratch[..want]) };
         for fd in &self.scratch[..n] {
-            umem.free(Desc {
+            umem.free_chunk(Desc {
                 addr: fd.addr() as u64,
                 len: 0,
             });
@@ -392,7 +392,7 @@ impl XskPort {
             // All-or-nothing and the room was checked: not expected, but
             // the chunks must not be lost.
             for fd in &self.scratch[..n] {
-                umem.free(Desc {
+                umem.free_chunk(Desc {
                     addr: fd.addr() as u64,
                     len: 0,
                 });
@@ -483,7 +483,7 @@ impl Port for XskPort {
             let base = start & !(frame_size as u64 - 1);
             if d.addr != start {
                 if (start - base) as usize + d.len as usize > frame_size {
-                    umem.free(d);
+                    umem.free_chunk(d);
                     self.stats.tx_too_long += 1;
                     continue;
                 }
@@ -508,7 +508,7 @@ impl Port for XskPort {
                 // The room was checked and we are the only producer; if
                 // the ring still refused, drop rather than lose the chunks.
                 for fd in &self.scratch[..k] {
-                    umem.free(Desc {
+                    umem.free_chunk(Desc {
                         addr: fd.addr() as u64,
                         len: 0,
                     });
