@@ -142,18 +142,25 @@ unsafe impl Sync for Umem {}
 impl Drop for Umem {
     fn drop(&mut self) {
         let raw = std::ptr::slice_from_raw_parts_mut(self.jumbo.as_ptr(), JUMBO_SLOTS * JUMBO_SIZE);
-        // SAFETY: `jumbo` came from `Box::into_raw` of a boxed slice of
+        // SAFETY: `jumbo` came from `leak_zeroed` (a leaked boxed slice) of
         // this length in `with_backing` and is reclaimed only here, once.
         #[allow(unsafe_code)]
         drop(unsafe { Box::from_raw(raw) });
         if let Backing::Heap = self.backing {
             let raw = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len);
-            // SAFETY: `base`/`len` came from `Box::into_raw` of a
-            // `Box<[u8]>` in `Umem::new` and are reclaimed only here, once.
+            // SAFETY: `base`/`len` came from `leak_zeroed` (a leaked
+            // `Box<[u8]>`) in `Umem::new` and are reclaimed only here, once.
             #[allow(unsafe_code)]
             drop(unsafe { Box::from_raw(raw) });
         }
     }
+}
+
+/// `len` zeroed bytes from the allocator, leaked: `Umem`'s `Drop` takes
+/// them back as the boxed slice they were (`Box::from_raw` of the same
+/// length).
+fn leak_zeroed(len: usize) -> NonNull<u8> {
+    NonNull::from(Box::leak(vec![0u8; len].into_boxed_slice())).cast::<u8>()
 }
 
 impl Umem {
@@ -165,9 +172,7 @@ impl Umem {
             "frame size must be a power of two >= 512"
         );
         let total = frames as usize * frame_size as usize;
-        let raw = Box::into_raw(vec![0u8; total].into_boxed_slice());
-        let base = NonNull::new(raw.cast::<u8>()).expect("Box::into_raw is never null");
-        Umem::with_backing(base, total, frame_size, Backing::Heap)
+        Umem::with_backing(leak_zeroed(total), total, frame_size, Backing::Heap)
     }
 
     fn with_backing(base: NonNull<u8>, len: usize, frame_size: u32, backing: Backing) -> Umem {
@@ -177,8 +182,7 @@ impl Umem {
         free.extend((0..frames as u64).rev().map(|i| i * frame_size as u64));
         // Zeroed pages come from the allocator lazily: a slot costs memory
         // once a datagram used it.
-        let raw = Box::into_raw(vec![0u8; JUMBO_SLOTS * JUMBO_SIZE].into_boxed_slice());
-        let jumbo = NonNull::new(raw.cast::<u8>()).expect("Box::into_raw is never null");
+        let jumbo = leak_zeroed(JUMBO_SLOTS * JUMBO_SIZE);
         let jumbo_free = (0..JUMBO_SLOTS as u64)
             .rev()
             .map(|i| (len + i as usize * JUMBO_SIZE) as u64)
