@@ -19,7 +19,7 @@ use serde::Serialize;
 use sluice_dataplane::io::xsk::{self, XskConfig, XskPort};
 use sluice_dataplane::io::{Desc, Port, Umem};
 
-use super::cli::{GenArgs, Size, IMIX_ORDER, IMIX_SIZES};
+use super::cli::{Engine, GenArgs, Size, IMIX_ORDER, IMIX_SIZES};
 use super::flows::Flows;
 use super::pace::Pacer;
 use super::template::{Spec, Templates};
@@ -57,6 +57,8 @@ pub struct GenWorker {
 #[derive(Debug, Clone, Serialize)]
 pub struct GenSummary {
     pub tool: &'static str,
+    /// `xsk` (AF_XDP) or `live` (XDP live frames).
+    pub engine: &'static str,
     pub dev: String,
     pub queues: u32,
     pub proto: &'static str,
@@ -78,12 +80,25 @@ pub struct GenSummary {
     pub no_free_frame: u64,
     pub tx_unconfirmed: u64,
     pub kernel_tx_invalid: u64,
+    /// `live`: the driver's `*_xdp_xmit` / `*_xdp_xmit_errors` counters'
+    /// change over the run, where it has them.
+    pub xdp_xmit: Option<u64>,
+    pub xdp_xmit_errors: Option<u64>,
     pub workers: Vec<GenWorker>,
 }
 
-/// Runs `gen`; `Err` is a one-line runtime error (exit 1).
-pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
-    let stop = stop_on_signals()?;
+/// What both engines set up alike from the command line.
+pub struct Setup {
+    pub info: xsk::IfInfo,
+    pub spec: Spec,
+    pub flows: Flows,
+    /// Frame lengths in memory (no FCS), one per size class.
+    pub lens: Vec<usize>,
+}
+
+/// Checks the interface and the options against it, and resolves the
+/// addresses and MACs.
+pub fn setup(a: &GenArgs) -> Result<Setup, String> {
     let info = xsk::preflight(&a.dev, a.queues).map_err(|e| e.to_string())?;
     if a.flows < a.queues {
         return Err(format!(
@@ -122,19 +137,83 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
         dst: a.dst,
         dst_port: a.dst_port,
     };
+    Ok(Setup {
+        info,
+        spec,
+        flows,
+        lens,
+    })
+}
+
+/// The flows worker `q` of `queues` sends: `q, q + queues, …` below
+/// `flows`, as (index, source, source port).
+pub fn worker_flows(flows: &Flows, q: u32, queues: u32, n: u32) -> Vec<(u32, IpAddr, u16)> {
+    (q..n)
+        .step_by(queues as usize)
+        .map(|i| {
+            let (ip, port) = flows.flow(i);
+            (i, ip, port)
+        })
+        .collect()
+}
+
+/// The summary of a run from the workers' totals.
+pub fn summary(
+    a: &GenArgs,
+    engine: &'static str,
+    native_xdp: bool,
+    zerocopy: bool,
+    elapsed: f64,
+    totals: Vec<GenWorker>,
+) -> GenSummary {
+    let elapsed = elapsed.max(1e-9);
+    let sum = |f: fn(&GenWorker) -> u64| totals.iter().map(f).sum::<u64>();
+    let (sent, bytes) = (sum(|w| w.sent), sum(|w| w.bytes));
+    GenSummary {
+        tool: "gen",
+        engine,
+        dev: a.dev.clone(),
+        queues: a.queues,
+        proto: a.proto.name(),
+        ip_version: if a.dst.is_ipv6() { 6 } else { 4 },
+        size: match a.size {
+            Size::Fixed(n) => Some(n),
+            Size::Imix => None,
+        },
+        imix: a.size == Size::Imix,
+        flows: a.flows,
+        pps_target: a.pps,
+        native_xdp,
+        zerocopy,
+        duration_s: elapsed,
+        sent,
+        bytes,
+        pps: sent as f64 / elapsed,
+        mbps: bytes as f64 * 8.0 / elapsed / 1e6,
+        tx_ring_full: sum(|w| w.tx_ring_full),
+        no_free_frame: sum(|w| w.no_free_frame),
+        tx_unconfirmed: sum(|w| w.tx_unconfirmed),
+        kernel_tx_invalid: sum(|w| w.kernel_tx_invalid),
+        xdp_xmit: None,
+        xdp_xmit_errors: None,
+        workers: totals,
+    }
+}
+
+/// Runs `gen` on AF_XDP; `Err` is a one-line runtime error (exit 1).
+pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
+    let stop = stop_on_signals()?;
+    let s = setup(a)?;
     let cfg = XskConfig::default();
     let mut workers = Vec::new();
     for q in 0..a.queues {
         let (umem, ports) =
             xsk::open_worker(&[a.dev.as_str()], q, &cfg).map_err(|e| e.to_string())?;
-        let mine: Vec<(u32, IpAddr, u16)> = (q..a.flows)
-            .step_by(a.queues as usize)
-            .map(|i| {
-                let (ip, port) = flows.flow(i);
-                (i, ip, port)
-            })
-            .collect();
-        let t = Templates::build(&spec, &mine, &lens);
+        let t = Templates::build(
+            &s.spec,
+            &worker_flows(&s.flows, q, a.queues, a.flows),
+            &s.lens,
+        );
         workers.push((q, umem, ports, t));
     }
     let mode = workers[0].2[0].mode();
@@ -158,35 +237,15 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
             )
         },
     )?;
-    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
-    let sum = |f: fn(&GenWorker) -> u64| totals.iter().map(f).sum::<u64>();
-    let (sent, bytes) = (sum(|w| w.sent), sum(|w| w.bytes));
-    Ok(GenSummary {
-        tool: "gen",
-        dev: a.dev.clone(),
-        queues: a.queues,
-        proto: a.proto.name(),
-        ip_version: if a.dst.is_ipv6() { 6 } else { 4 },
-        size: match a.size {
-            Size::Fixed(n) => Some(n),
-            Size::Imix => None,
-        },
-        imix,
-        flows: a.flows,
-        pps_target: a.pps,
-        native_xdp: mode.native,
-        zerocopy: mode.zerocopy,
-        duration_s: elapsed,
-        sent,
-        bytes,
-        pps: sent as f64 / elapsed,
-        mbps: bytes as f64 * 8.0 / elapsed / 1e6,
-        tx_ring_full: sum(|w| w.tx_ring_full),
-        no_free_frame: sum(|w| w.no_free_frame),
-        tx_unconfirmed: sum(|w| w.tx_unconfirmed),
-        kernel_tx_invalid: sum(|w| w.kernel_tx_invalid),
-        workers: totals,
-    })
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(summary(
+        a,
+        "xsk",
+        mode.native,
+        mode.zerocopy,
+        elapsed,
+        totals,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -294,6 +353,18 @@ fn worker(
 
 /// Prints the summary lines.
 pub fn print(s: &GenSummary) {
+    if s.engine == "live" {
+        let x = match (s.xdp_xmit, s.xdp_xmit_errors) {
+            (Some(x), Some(e)) => format!("driver xdp_xmit {x}, xdp_xmit_errors {e}"),
+            _ => "the driver has no xdp_xmit counters".to_string(),
+        };
+        println!(
+            "gen summary: {} {} IPv{} {} flows, {:.2} s: sent {} frames, {} bytes, {:.0} pps, \
+             {:.1} Mbps; {x} (XDP live frames)",
+            s.dev, s.proto, s.ip_version, s.flows, s.duration_s, s.sent, s.bytes, s.pps, s.mbps,
+        );
+        return;
+    }
     println!(
         "gen summary: {} {} IPv{} {} flows, {:.2} s: sent {} frames, {} bytes, {:.0} pps, {:.1} Mbps; \
          tx ring full {}, no free frame {}, unconfirmed {}, kernel tx invalid {} ({} XDP, {})",
@@ -320,7 +391,10 @@ pub fn main(a: &GenArgs) -> Result<(), String> {
     if let Some(t) = &a.tcp {
         return super::tcp_gen::main(a, t);
     }
-    let s = run(a)?;
+    let s = match a.engine {
+        Engine::Xsk => run(a)?,
+        Engine::Live => super::live::run(a)?,
+    };
     print(&s);
     if let Some(p) = &a.json {
         write_json(p, &s)?;

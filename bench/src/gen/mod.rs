@@ -28,13 +28,17 @@
 //! | [`seqtrack`] | per-flow loss, duplicate and reorder accounting, fixed-size flow table |
 //! | [`host`] | MAC and address lookups (sysfs, `ip neigh`, `ip addr`) |
 //! | [`gen_run`], [`sink_run`] | the workers, progress lines and JSON summaries |
+//! | [`live`] | `--engine live`: the XDP live-frames sender and its program |
+//! | [`bpf`] | the raw `bpf(2)` calls and eBPF instruction encodings [`live`] uses |
 //! | [`tcp_dev`] | stateful mode: smoltcp device over AF_XDP, the payload pattern and its verifier |
 //! | [`tcp_gen`], [`tcp_sink`] | stateful mode: the TCP client (`--tcp-conns`) and echo server (`--tcp-listen`) |
 
+pub mod bpf;
 pub mod cli;
 pub mod flows;
 pub mod gen_run;
 pub mod host;
+pub mod live;
 pub mod mark;
 pub mod pace;
 pub mod seqtrack;

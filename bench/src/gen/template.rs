@@ -137,6 +137,35 @@ impl Templates {
 
     /// Writes the frame of flow slot `flow`, size class `class`, with
     /// `seq` and `ts` into `buf` (exactly [`Templates::len`] bytes).
+    /// The head of `flow` (worker-local index) for size class `class`:
+    /// headers and mark with seq and timestamp zero, the checksum over
+    /// that.
+    pub fn head(&self, flow: usize, class: usize) -> Option<&[u8]> {
+        let at = (flow * self.lens.len() + class) * self.head_len;
+        self.heads.get(at..at + self.head_len)
+    }
+
+    /// Bytes of a head.
+    pub fn head_len(&self) -> usize {
+        self.head_len
+    }
+
+    /// Offset of the mark's sequence number in the frame (the 48-bit
+    /// timestamp follows it).
+    pub fn seq_at(&self) -> usize {
+        self.seq_at
+    }
+
+    /// Offset of the transport checksum in the frame.
+    pub fn csum_at(&self) -> usize {
+        self.csum_at
+    }
+
+    /// UDP: a checksum of 0 is sent as 0xffff.
+    pub fn udp(&self) -> bool {
+        self.udp
+    }
+
     #[inline]
     pub fn write(&self, buf: &mut [u8], flow: usize, class: usize, seq: u32, ts: u64) {
         let at = (flow * self.lens.len() + class) * self.head_len;
