@@ -612,9 +612,23 @@ pub fn tcp_send(host: Ipv4Addr, port: u16, streams: usize, secs: f64) -> Result<
 /// Runs this executable with `args` in `ns` (`ip netns exec`), stdout
 /// piped.
 pub fn spawn_in(ns: &Netns, args: &[String]) -> Result<Child, String> {
+    spawn_this(ns, args, false)
+}
+
+/// [`spawn_in`], the child leading a process group of its own (its pid
+/// is the group's id: `killpg` reaches it and whatever it forks).
+pub fn spawn_in_group(ns: &Netns, args: &[String]) -> Result<Child, String> {
+    spawn_this(ns, args, true)
+}
+
+fn spawn_this(ns: &Netns, args: &[String], group: bool) -> Result<Child, String> {
+    use std::os::unix::process::CommandExt as _;
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    Command::new("ip")
-        .args(["netns", "exec", ns.name()])
+    let mut cmd = Command::new("ip");
+    if group {
+        cmd.process_group(0);
+    }
+    cmd.args(["netns", "exec", ns.name()])
         .arg(exe)
         .args(args)
         .stdin(Stdio::null())

@@ -15,7 +15,7 @@
 //! * [`case`]: one (scenario × router) case.
 //! * [`tcp`]: one case of the `tcp` scenario (connection setup rate).
 //! * [`report`]: medians, ratios, the table, `bench/RESULTS.md`.
-//! * [`trafgen`]: `gen --max` against trafgen on one veth pair.
+//! * [`trafgen`]: `gen --max` (both engines) against trafgen on one veth pair.
 
 pub mod case;
 pub mod report;
@@ -45,11 +45,12 @@ ruleset loaded by iptables-legacy-restore, then iptables-nft-restore, then
 router → `sluice-bench sink` on w0, 64-byte UDP to 198.51.100.10:9, 1 s
 warm-up then --duration seconds measured. Prints a progress line per case,
 then the table: Mpps forwarded, loss %, one-way latency p50/p99/p99.9 (µs),
-CPU seconds of the router, sluice / best kernel. Then `gen --max` against
-trafgen (netsniff-ng) on one veth pair, 64-byte UDP, 1 and 1 024 flows,
-with a receiving end that drops each frame at layer 2 and one that routes
-it (on veth the receiver's work runs on the sender's core), 3 alternating
-runs each (--quick 1), medians, and each tool's CPU µs per frame.
+CPU seconds of the router, sluice / best kernel. Then `gen --max` (its
+AF_XDP engine and --engine live) against trafgen (netsniff-ng) on one veth
+pair, 64-byte UDP, 1 and 1 024 flows, with a receiving end (GRO on) that
+drops each frame at layer 2 and one that routes it (on veth the receiver's
+work runs on the sender's core), 2 s counted per run, 3 alternating runs
+each (--quick 1), medians of the rate at the receiving end.
 
 Scenarios (--scenario NAME runs one):
   plain       empty ruleset (filter policies ACCEPT), 1 024 flows
@@ -316,7 +317,7 @@ pub fn main(a: &CompareArgs) -> Result<(), String> {
             started.elapsed().as_secs_f64()
         );
         let reps = if a.quick { 1 } else { 3 };
-        match trafgen::run(&work, a.duration_s.min(3.0), reps, &stop) {
+        match trafgen::run(&work, a.duration_s.min(2.0), reps, &stop) {
             Ok(t) => table.trafgen = t,
             Err(e) => {
                 eprintln!("  FAILED: {e}");

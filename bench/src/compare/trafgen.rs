@@ -1,9 +1,16 @@
 //! `sluice-bench gen --max` against trafgen (netsniff-ng) on one veth pair
 //! (two namespaces this module creates, one RX and one TX queue each):
 //! 64-byte UDP, 1 and 1 024 flows, one sending core each (gen: one
-//! worker on core 0; trafgen: `--cpus 1`). The rate is the receiving end's
-//! `rx_packets` over the same window for both, not either tool's own
+//! worker on core 0; trafgen: `--cpus 1`). gen runs twice: with its
+//! default AF_XDP engine (copy mode on veth) and with `--engine live`
+//! (XDP live frames, [`crate::gen::live`]). The rate is the receiving
+//! end's `rx_packets` over the same window for all, not a tool's own
 //! claim; the repetitions alternate the tools and the medians are kept.
+//!
+//! The receiving end `tb` has GRO on for every tool: the live engine
+//! transmits through veth's `ndo_xdp_xmit`, which needs the peer's NAPI
+//! (with GRO off and no XDP program there it refuses every frame). The
+//! skb senders then go through the same NAPI ring instead of the backlog.
 //!
 //! Two receiving ends, because on a veth pair the receiver's work runs on
 //! the sender's core (`veth_xmit` → `netif_rx` → the backlog is processed
@@ -17,14 +24,9 @@
 //!   has no address: each one is routed (`ip_route_input_slow`), fails and
 //!   gets a `dst` allocated and freed by RCU (`ip_error`); about half the
 //!   core goes to that, for both tools.
-//!
-//! Besides the rate, each tool's CPU time per frame: its user + system
-//! time over the whole run (from `getrusage(RUSAGE_CHILDREN)` around the
-//! wait) divided by the frames the receiver counted over the whole run.
-//! On this shared machine the rate moves with the neighbours' load; the
-//! CPU time per frame much less.
 
 use std::fmt::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::frames::MacAddr;
-use crate::lab::{spawn_in, wait_output, Lab};
+use crate::lab::{spawn_in_group, wait_output, Lab};
 use crate::netns::{veth_pair, Netns, VethEnd};
 
 const TA_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 1]);
@@ -73,13 +75,22 @@ pub struct TrafgenFigure {
     pub receiver: Receiver,
     pub flows: u32,
     pub reps: usize,
+    /// `gen --engine live`.
+    pub live_mpps: f64,
+    /// `gen` with its default engine (AF_XDP).
     pub gen_mpps: f64,
     pub trafgen_mpps: f64,
 }
 
 impl TrafgenFigure {
+    /// gen (AF_XDP) / trafgen.
     pub fn ratio(&self) -> f64 {
         self.gen_mpps / self.trafgen_mpps
+    }
+
+    /// gen --engine live / trafgen.
+    pub fn live_ratio(&self) -> f64 {
+        self.live_mpps / self.trafgen_mpps
     }
 }
 
@@ -104,20 +115,27 @@ pub fn markdown(figs: &[TrafgenFigure]) -> String {
     let mut md = format!(
         "`gen --max` against trafgen (netsniff-ng, `--cpus 1`) on one veth pair, 64-byte UDP, one \
          sending core each, frames counted at the receiving end; medians of {reps} alternating \
-         runs. On veth the receiver's work runs on the sender's core: with a receiving end that \
-         drops each frame at layer 2 the generators are measured; with one that routes each \
-         frame (and fails: no address) that work, the same for both, is about half the core.\n\n\
-         | receiving end | flows | gen Mpps | trafgen Mpps | gen / trafgen |\n\
-         |---|---:|---:|---:|---:|\n",
+         runs. gen with `--engine live` (XDP live frames: the kernel's `BPF_PROG_RUN` transmits \
+         each frame through veth's `ndo_xdp_xmit`, no skb) and with its default AF_XDP engine \
+         (copy mode on veth: an skb per frame, as trafgen's `PACKET_TX_RING`). The receiving \
+         end has GRO on for all three (the live engine needs the peer's NAPI). On veth the \
+         receiver's work runs on the sender's core: with a receiving end that drops each frame \
+         at layer 2 the generators are measured; with one that routes each frame (and fails: \
+         no address) that work, the same for all, is a large part of the core.\n\n\
+         | receiving end | flows | gen live Mpps | gen AF_XDP Mpps | trafgen Mpps | \
+         gen live / trafgen | gen AF_XDP / trafgen |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     for f in figs {
         let _ = writeln!(
             md,
-            "| {} | {} | {:.3} | {:.3} | {:.2}× |",
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.2}× | {:.2}× |",
             f.receiver.describe(),
             f.flows,
+            f.live_mpps,
             f.gen_mpps,
             f.trafgen_mpps,
+            f.live_ratio(),
             f.ratio(),
         );
     }
@@ -147,31 +165,50 @@ fn pair() -> Result<Pair, String> {
         ns.link_up(dev)?;
     }
     p.a.ip(&["addr", "add", "10.78.0.1/24", "dev", "ta"])?;
+    // NAPI at the receiving end, which the live engine's XDP transmit needs.
+    p.b.run(&["ethtool", "-K", "tb", "gro", "on"])?;
     p.a.tx_offload_off("ta")?;
     Ok(p)
 }
 
 /// One run of a tool: Mpps counted at tb over `secs` seconds starting
-/// 0.5 s after the start. `child` is then stopped (SIGINT) and waited for.
+/// 0.5 s after the start. `child` (which leads its own process group)
+/// is then stopped with SIGINT to the whole group — trafgen's sending
+/// process is a child of the one started, and a signal to the parent
+/// alone leaves it sending — and waited for; then the group is killed
+/// and tb must have gone quiet, or the run is an error (a sender that
+/// outlived its run would count in the next tool's figure).
 fn measure(
     p: &Pair,
     start: impl FnOnce() -> Result<Child, String>,
     secs: f64,
 ) -> Result<f64, String> {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
     let child = start()?;
+    let group = Pid::from_raw(child.id() as i32);
     thread::sleep(Duration::from_millis(500));
     let read = || Lab::rx_packets(&p.b, "tb").map(|n| (n, Instant::now()));
     let a = read();
     thread::sleep(Duration::from_secs_f64(secs));
     let b = read();
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    let _ = killpg(group, Signal::SIGINT);
     // Its exit status after SIGINT says nothing: the count is tb's.
     let _ = wait_output(child, Duration::from_secs(10));
+    let _ = killpg(group, Signal::SIGKILL);
     let ((n0, t0), (n1, t1)) = (a?, b?);
     if n1 <= n0 {
         return Err("the receiving end counted no frame".into());
+    }
+    thread::sleep(Duration::from_millis(50));
+    let q0 = Lab::rx_packets(&p.b, "tb")?;
+    thread::sleep(Duration::from_millis(100));
+    let q1 = Lab::rx_packets(&p.b, "tb")?;
+    if q1 > q0 + 10 {
+        return Err(format!(
+            "frames kept arriving after the sender was stopped ({} in 100 ms)",
+            q1 - q0
+        ));
     }
     Ok((n1 - n0) as f64 / (t1 - t0).as_secs_f64() / 1e6)
 }
@@ -196,16 +233,18 @@ pub fn run(
             let conf = work.join(format!("trafgen-{flows}-{receiver:?}.cfg"));
             std::fs::write(&conf, trafgen_conf(flows, receiver.dst_mac()))
                 .map_err(|e| format!("{}: {e}", conf.display()))?;
-            let mut g: [Vec<f64>; 2] = Default::default();
+            let mut g: [Vec<f64>; 3] = Default::default();
             for _ in 0..reps.max(1) {
                 if stop.load(Ordering::Relaxed) {
                     return Err("interrupted".into());
                 }
-                let gen = || {
-                    spawn_in(
+                let gen = |engine: &str| {
+                    spawn_in_group(
                         &p.a,
                         &[
                             "gen",
+                            "--engine",
+                            engine,
                             "--dev",
                             "ta",
                             "--max",
@@ -227,9 +266,11 @@ pub fn run(
                         .map(String::from),
                     )
                 };
-                g[0].push(measure(&p, gen, secs)?);
+                g[0].push(measure(&p, || gen("xsk"), secs)?);
+                g[2].push(measure(&p, || gen("live"), secs)?);
                 let tg = || {
                     Command::new("ip")
+                        .process_group(0)
                         .args([
                             "netns",
                             "exec",
@@ -249,19 +290,23 @@ pub fn run(
                 };
                 g[1].push(measure(&p, tg, secs)?);
             }
-            let [gm, tm] = &mut g;
+            let [gm, tm, lm] = &mut g;
             let f = TrafgenFigure {
                 receiver,
                 flows,
                 reps: reps.max(1),
+                live_mpps: median(lm),
                 gen_mpps: median(gm),
                 trafgen_mpps: median(tm),
             };
             eprintln!(
-                "  receiving end {}, {flows:>4} flow(s): gen {:.3} Mpps, trafgen {:.3} Mpps: {:.2}×",
+                "  receiving end {}, {flows:>4} flow(s): gen live {:.3} Mpps, gen AF_XDP {:.3} \
+                 Mpps, trafgen {:.3} Mpps: {:.2}× and {:.2}×",
                 receiver.describe(),
+                f.live_mpps,
                 f.gen_mpps,
                 f.trafgen_mpps,
+                f.live_ratio(),
                 f.ratio()
             );
             out.push(f);
@@ -286,11 +331,12 @@ mod tests {
             receiver: Receiver::L2Drop,
             flows: 1024,
             reps: 3,
+            live_mpps: 4.5,
             gen_mpps: 3.0,
             trafgen_mpps: 1.5,
         }]);
         assert!(
-            md.contains("| drops at layer 2 | 1024 | 3.000 | 1.500 | 2.00× |"),
+            md.contains("| drops at layer 2 | 1024 | 4.500 | 3.000 | 1.500 | 3.00× | 2.00× |"),
             "{md}"
         );
         assert!(md.contains("medians of 3"), "{md}");
