@@ -167,7 +167,15 @@ fn ledger(test: &str, queues: &str, gen_args: &[&str], flows: u64, ping: Option<
     let received = u(&s, &["gen", "received"]);
     let dropped = u(&s, &["kernel_rx_dropped"]) + u(&s, &["kernel_rx_ring_full"]) + refused;
     assert_eq!(received + dropped, sent, "ledger: sink {s}\ngen {g}");
-    assert_eq!(u(&s, &["gen", "lost"]) + received, sent, "{s}");
+    // Frames lost after a flow's last received one are invisible to the
+    // sink's sequence numbers: with drops (flat out) lost is at most what
+    // was dropped.
+    let lost = u(&s, &["gen", "lost"]);
+    if dropped == 0 {
+        assert_eq!(lost + received, sent, "{s}");
+    } else {
+        assert!(lost <= dropped, "{s}\n{g}");
+    }
     assert_eq!(u(&s, &["gen", "duplicates"]), 0, "{s}");
     assert_eq!(u(&s, &["gen", "reordered"]), 0, "{s}");
     assert_eq!(u(&s, &["gen", "over_capacity"]), 0, "{s}");
