@@ -309,7 +309,7 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
                  (xdp_xmit unchanged, xdp_xmit_errors +{}); a veth's peer must run NAPI: \
                  an XDP program attached to it, or `ethtool -K PEER gro on`",
                 a.dev,
-                p.1 - b.1
+                p.1.saturating_sub(b.1)
             ));
         }
     }
@@ -330,8 +330,8 @@ pub fn run(a: &GenArgs) -> Result<GenSummary, String> {
     let totals = totals.into_iter().collect::<Result<Vec<_>, String>>()?;
     let mut sum = summary(a, "live", false, false, elapsed, totals);
     if let (Some(b), Some(e)) = (before, xmit_counters(&a.dev)) {
-        sum.xdp_xmit = Some(e.0 - b.0);
-        sum.xdp_xmit_errors = Some(e.1 - b.1);
+        sum.xdp_xmit = Some(e.0.saturating_sub(b.0));
+        sum.xdp_xmit_errors = Some(e.1.saturating_sub(b.1));
     }
     Ok(sum)
 }
