@@ -18,8 +18,9 @@ usage: sluice-bench gen --dev IF [--queues N] (--pps N | --max) --flows N
                         [--proto udp|tcp-syn|icmp] [--dst-port N]
                         [--engine xsk|live] [--first-core N] [--json FILE]
 
-Sends stateless traffic on AF_XDP, one pinned worker (own UMEM) per queue
-0..N-1 of IF, until --duration (at most 3600 s) or Ctrl-C.
+Sends stateless traffic on AF_XDP (or with --engine live through the
+kernel's XDP live frames), one pinned worker (own UMEM or own XDP program)
+per queue 0..N-1 of IF, until --duration (at most 3600 s) or Ctrl-C.
 
   --dev IF          interface (root, up, no foreign XDP program)
   --queues N        workers / queues, default 1
