@@ -765,8 +765,12 @@ fn try_open(
     #[allow(unsafe_code)]
     let base = unsafe {
         let data = xumem.data_mut(&mut first).contents_mut().as_mut_ptr();
-        NonNull::new(data.sub(first.addr())).expect("mmap is never null")
-    };
+        NonNull::new(data.sub(first.addr()))
+    }
+    .ok_or((
+        0,
+        XskError::Config("the UMEM mapping came back at address 0".into()),
+    ))?;
     let chunks: Arc<[FrameDesc]> = chunks.into();
     let region = Region {
         _umem: xumem.clone(),
