@@ -42,24 +42,18 @@ impl Default for Attr {
 
 impl Attr {
     fn u32(&mut self, off: usize, v: u32) -> &mut Self {
-        let bytes = self.bytes();
-        bytes[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
         self
     }
 
     fn u64(&mut self, off: usize, v: u64) -> &mut Self {
-        let bytes = self.bytes();
-        bytes[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
         self
     }
 
     fn get_u32(&self, off: usize) -> u32 {
         let b = &self.0;
         u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-    }
-
-    fn bytes(&mut self) -> &mut [u8; 160] {
-        &mut self.0
     }
 
     /// `bpf(cmd, &attr, sizeof attr)`: the return value or the errno.
@@ -188,7 +182,7 @@ impl Prog {
             .u32(24, 1)
             .u32(28, log.len() as u32)
             .u64(32, log.as_mut_ptr() as u64);
-        a.bytes()[48..64].copy_from_slice(&pname);
+        a.0[48..64].copy_from_slice(&pname);
         match a.call(PROG_LOAD) {
             Ok(fd) => {
                 // SAFETY: a new descriptor from a successful PROG_LOAD.
